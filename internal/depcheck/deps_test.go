@@ -1,0 +1,43 @@
+package depcheck
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/rallypoint/rallypoint"
+
+// libraries are the package patterns a game may embed.
+var libraries = []string{
+	module + "/signaling/...",
+	module + "/lobby/...",
+	module + "/matchmaker/...",
+	module + "/netcode/...",
+}
+
+// forbidden are import path prefixes no library may depend on.
+var forbidden = []string{
+	"github.com/hajimehoshi/ebiten",
+	module + "/cmd/",
+	module + "/demo-game",
+}
+
+func TestLibrariesStayLean(t *testing.T) {
+	for _, pattern := range libraries {
+		out, err := exec.Command("go", "list", "-deps", pattern).CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(out), "matched no packages") {
+				continue
+			}
+			t.Fatalf("go list -deps %s: %v\n%s", pattern, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, bad := range forbidden {
+				if strings.HasPrefix(dep, bad) {
+					t.Errorf("%s depends on %s", pattern, dep)
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests and the demo need on a fresh Debian machine with Go:
+# Xvfb for the demo's screenshot test, iproute2 and iptables for the LAN tests
+# in network namespaces, and coturn for the TURN relay tests. Safe to re-run:
+# it installs only what is missing.
+set -euo pipefail
+
+need=()
+command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb xauth)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v iptables >/dev/null 2>&1 || need+=(iptables)
+command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+
+if ((${#need[@]})); then
+	if [ "$(id -u)" -ne 0 ]; then
+		sudo=sudo
+	else
+		sudo=
+	fi
+	echo "setup: installing ${need[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq >/dev/null
+	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
