@@ -1,0 +1,386 @@
+package netcode
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/webrtc/v4"
+)
+
+// numChannels is the number of channels every pair carries.
+const numChannels = 3
+
+// MaxDatagramMessage is the largest message the Unreliable and Sequenced
+// channels accept: what fits, with the mesh's header, in one SCTP DATA
+// chunk of pion's initial path MTU, so that a message is never split over
+// several packets (losing one would lose it anyway).
+const MaxDatagramMessage = 1152
+
+// maxDatagram is the largest frame written on an unreliable channel.
+const maxDatagram = MaxDatagramMessage + 8
+
+// Frame types. The first byte of every frame on the Reliable and
+// Unreliable channels says what follows; the Sequenced channel's frames are
+// a 4-byte sequence number followed by the message. All integers are big
+// endian. Only append to this list.
+//
+//	Reliable:   0 message | 1 total(u32) first-chunk | 2 next-chunk | 3 bye(code u8)
+//	Unreliable: 0 message | 4 ping | 5 pong
+//	ping, pong: seq(u32) sent-at(i64 ns, sender's clock) loss-in(u16, /65535)
+const (
+	frameMessage byte = 0
+	frameFirst   byte = 1
+	frameNext    byte = 2
+	frameBye     byte = 3
+	framePing    byte = 4
+	framePong    byte = 5
+)
+
+// Bye codes.
+const (
+	byeCodeLeft   byte = 1
+	byeCodeKicked byte = 2
+)
+
+// channelSpec is how one Channel maps onto a negotiated data channel.
+type channelSpec struct {
+	label   string
+	ordered bool
+	reliab  bool
+}
+
+// channelSpecs is indexed by Channel; the data channel id is the index.
+var channelSpecs = [numChannels]channelSpec{
+	Reliable:   {label: "rp-reliable", ordered: true, reliab: true},
+	Unreliable: {label: "rp-unreliable"},
+	Sequenced:  {label: "rp-sequenced"},
+}
+
+func (s channelSpec) init() *webrtc.DataChannelInit {
+	id := uint16(0)
+	for i := range channelSpecs {
+		if channelSpecs[i].label == s.label {
+			id = uint16(i)
+		}
+	}
+	negotiated := true
+	ordered := s.ordered
+	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
+	if !s.reliab {
+		zero := uint16(0)
+		init.MaxRetransmits = &zero
+	}
+	return init
+}
+
+// send frames data for ch and hands it to SCTP, which copies it.
+func (p *peer) send(ch Channel, data []byte) error {
+	m := p.m
+	switch ch {
+	case Reliable:
+		if len(data) > m.cfg.MaxMessageSize {
+			return &MessageSizeError{Channel: ch, Size: len(data), Limit: m.cfg.MaxMessageSize}
+		}
+	case Unreliable, Sequenced:
+		if len(data) > MaxDatagramMessage {
+			return &MessageSizeError{Channel: ch, Size: len(data), Limit: MaxDatagramMessage}
+		}
+	default:
+		return ErrUnknownChannel
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rw := p.rw[ch]
+	if rw == nil {
+		return &PeerError{Peer: p.id, Op: "send", Err: ErrPeerNotConnected}
+	}
+	if q := int(p.dcs[ch].BufferedAmount()); q+len(data) > m.cfg.SendQueueLimit {
+		return &PeerError{Peer: p.id, Op: "send", Err: ErrQueueFull}
+	}
+	var err error
+	switch ch {
+	case Reliable:
+		err = p.writeReliable(rw, data)
+	case Unreliable:
+		f := append(p.frame[:0], frameMessage)
+		f = append(f, data...)
+		p.frame = f
+		err = p.write(rw, f)
+	case Sequenced:
+		p.seqOut++
+		f := binary.BigEndian.AppendUint32(p.frame[:0], p.seqOut)
+		f = append(f, data...)
+		p.frame = f
+		err = p.write(rw, f)
+	}
+	if err != nil {
+		return &PeerError{Peer: p.id, Op: "send", Err: err}
+	}
+	return nil
+}
+
+// writeReliable sends a message whole or, when it is larger than one
+// chunk, as a first chunk carrying the total length followed by next
+// chunks. The channel is ordered and reliable, so chunks arrive in order.
+func (p *peer) writeReliable(rw datachannel.ReadWriteCloser, data []byte) error {
+	if len(data) <= chunkSize {
+		f := append(p.frame[:0], frameMessage)
+		f = append(f, data...)
+		p.frame = f
+		return p.write(rw, f)
+	}
+	f := append(p.frame[:0], frameFirst)
+	f = binary.BigEndian.AppendUint32(f, uint32(len(data)))
+	f = append(f, data[:chunkSize]...)
+	if err := p.write(rw, f); err != nil {
+		return err
+	}
+	for off := chunkSize; off < len(data); off += chunkSize {
+		end := min(off+chunkSize, len(data))
+		f = append(f[:0], frameNext)
+		f = append(f, data[off:end]...)
+		if err := p.write(rw, f); err != nil {
+			return err
+		}
+	}
+	p.frame = f
+	return nil
+}
+
+func (p *peer) write(rw datachannel.ReadWriteCloser, f []byte) error {
+	_, err := rw.WriteDataChannel(f, false)
+	if err == nil {
+		p.st.sent(len(f))
+	}
+	return err
+}
+
+// read is one channel's reader goroutine. It exits when the channel
+// closes.
+func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser) {
+	defer m.readers.Done()
+	size := maxDatagram + 64
+	if ch == Reliable {
+		size = 64 << 10 // an SCTP message of the default maximum size
+	}
+	buf := make([]byte, size)
+	pong := make([]byte, 0, pingSize)
+	var asm reassembler
+	asm.max = m.cfg.MaxMessageSize
+	var lastSeq uint32
+	var haveSeq bool
+	fail := func(err error, r DisconnectReason) {
+		m.post(func() {
+			if c.dead.Load() || p.c != c {
+				return
+			}
+			m.disconnect(p, r, err)
+		})
+	}
+	for {
+		n, _, err := rw.ReadDataChannel(buf)
+		if err != nil {
+			if errors.Is(err, io.ErrShortBuffer) {
+				fail(fmt.Errorf("%w: message over %d bytes on %s channel", ErrProtocol, size, ch), ReasonProtocol)
+				return
+			}
+			fail(err, ReasonLeft)
+			return
+		}
+		p.lastRecv.Store(m.now())
+		p.st.received(n)
+		f := buf[:n]
+		switch ch {
+		case Reliable:
+			if n > 0 && f[0] == frameBye {
+				r := ReasonLeft
+				if n > 1 && f[1] == byeCodeKicked {
+					r = ReasonKickedByPeer
+				}
+				m.post(func() {
+					if r == ReasonKickedByPeer {
+						m.mu.Lock()
+						m.blocked[p.id] = r
+						m.mu.Unlock()
+					}
+					if !c.dead.Load() && p.c == c {
+						m.disconnect(p, r, nil)
+					}
+				})
+				return
+			}
+			msg, owned, err := asm.feed(f)
+			if err != nil {
+				fail(err, ReasonProtocol)
+				return
+			}
+			if msg == nil {
+				continue
+			}
+			if !m.in.pushReliable(p.id, msg, owned, &c.dead) {
+				return
+			}
+		case Unreliable:
+			if n == 0 {
+				continue
+			}
+			switch f[0] {
+			case frameMessage:
+				m.in.pushDatagram(p.id, Unreliable, f[1:])
+			case framePing:
+				if pg, ok := parsePing(f); ok {
+					p.st.pingIn(pg.seq)
+					pong = appendPing(pong[:0], framePong, pg.seq, pg.sentAt, p.st.lossInWire())
+					if _, err := rw.WriteDataChannel(pong, false); err == nil {
+						p.st.sent(len(pong))
+					}
+				}
+			case framePong:
+				if pg, ok := parsePing(f); ok {
+					p.st.pongIn(pg, m.now())
+				}
+			}
+			// Unknown frame types are ignored: later versions may add some.
+		case Sequenced:
+			if n < 4 {
+				continue
+			}
+			seq := binary.BigEndian.Uint32(f)
+			if haveSeq && int32(seq-lastSeq) <= 0 {
+				p.st.stale.Add(1)
+				continue
+			}
+			haveSeq, lastSeq = true, seq
+			m.in.pushDatagram(p.id, Sequenced, f[4:])
+		}
+	}
+}
+
+// inbox holds received messages until Poll. Small buffers are recycled
+// so a steady stream of datagrams allocates nothing.
+type inbox struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	q       []inMsg
+	spare   []inMsg
+	free    [][]byte
+	limit   int
+	closed  bool
+	dropped atomic.Uint64
+	pollMu  sync.Mutex
+}
+
+type inMsg struct {
+	from PeerID
+	ch   Channel
+	buf  []byte
+}
+
+// smallBuf is the capacity of recycled buffers.
+const smallBuf = 2048
+
+func (b *inbox) init(limit int) {
+	b.limit = limit
+	b.cond.L = &b.mu
+	b.q = make([]inMsg, 0, 64)
+	b.spare = make([]inMsg, 0, 64)
+}
+
+func (b *inbox) bufLocked(n int) []byte {
+	if n <= smallBuf {
+		if k := len(b.free); k > 0 {
+			buf := b.free[k-1]
+			b.free = b.free[:k-1]
+			return buf[:n]
+		}
+		return make([]byte, n, smallBuf)
+	}
+	return make([]byte, n)
+}
+
+// pushDatagram copies an unreliable message in, or drops and counts it
+// when the inbox is full.
+func (b *inbox) pushDatagram(from PeerID, ch Channel, data []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	if len(b.q) >= b.limit {
+		b.dropped.Add(1)
+		return
+	}
+	buf := b.bufLocked(len(data))
+	copy(buf, data)
+	b.q = append(b.q, inMsg{from: from, ch: ch, buf: buf})
+}
+
+// pushReliable adds a reliable message, waiting while the inbox is full
+// (which stops reading from SCTP and so pushes back on the sender). owned
+// says the inbox may keep data; otherwise it is copied. It reports false
+// when the connection or the mesh closed while waiting.
+func (b *inbox) pushReliable(from PeerID, data []byte, owned bool, dead *atomic.Bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for len(b.q) >= b.limit && !b.closed && !dead.Load() {
+		b.cond.Wait()
+	}
+	if b.closed || dead.Load() {
+		return false
+	}
+	buf := data
+	if !owned {
+		buf = b.bufLocked(len(data))
+		copy(buf, data)
+	}
+	b.q = append(b.q, inMsg{from: from, ch: Reliable, buf: buf})
+	return true
+}
+
+func (b *inbox) poll(fn func(from PeerID, ch Channel, data []byte)) {
+	b.pollMu.Lock()
+	defer b.pollMu.Unlock()
+	b.mu.Lock()
+	batch := b.q
+	b.q = b.spare[:0]
+	b.mu.Unlock()
+	if len(batch) == 0 {
+		b.mu.Lock()
+		b.spare = batch
+		b.mu.Unlock()
+		return
+	}
+	for _, msg := range batch {
+		fn(msg.from, msg.ch, msg.buf)
+	}
+	b.mu.Lock()
+	for i := range batch {
+		if cap(batch[i].buf) == smallBuf && len(b.free) < b.limit {
+			b.free = append(b.free, batch[i].buf)
+		}
+		batch[i] = inMsg{}
+	}
+	b.spare = batch[:0]
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+// wakeAll wakes readers waiting for room so they notice a closed
+// connection.
+func (b *inbox) wakeAll() {
+	b.mu.Lock()
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}
+
+func (b *inbox) close() {
+	b.mu.Lock()
+	b.closed = true
+	b.cond.Broadcast()
+	b.mu.Unlock()
+}

@@ -1,0 +1,413 @@
+package netcode
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// MeshConfig configures a Mesh. The zero value is a valid configuration: no
+// ICE servers (host candidates only, the LAN fast path), the timeouts the
+// fields below name, and a 4 MiB cap on reliable messages.
+type MeshConfig struct {
+	// ICEServers are the STUN and TURN servers, each with its own
+	// credentials (typically the list the signaling server sent). Nil means
+	// none: only host candidates are gathered, so a LAN connects without
+	// waiting for STUN.
+	ICEServers []ICEServer
+	// HostOnly ignores STUN servers for the direct attempt (the LAN fast
+	// path even when ICEServers lists STUN). TURN servers are still used for
+	// the fallback.
+	HostOnly bool
+	// TURNFallbackAfter is how long a pair tries to connect directly before
+	// its offering side starts a second attempt that also gathers TURN relay
+	// candidates. It applies per pair: other pairs stay direct. Zero means
+	// 1.5 s; a negative value offers TURN servers from the first attempt.
+	// Without a TURN server in ICEServers there is no fallback.
+	TURNFallbackAfter time.Duration
+	// ConnectTimeout bounds the time from learning of a peer to its
+	// channels being open; after it the peer is disconnected with
+	// ReasonICEFailed. Zero means 10 s.
+	ConnectTimeout time.Duration
+	// InterruptAfter is how long a connected peer may send nothing before a
+	// PeerEventInterrupted. Zero means 500 ms.
+	InterruptAfter time.Duration
+	// DisconnectAfter is how long a connected peer may send nothing before
+	// it is disconnected with ReasonTimedOut. Zero means 2.5 s.
+	DisconnectAfter time.Duration
+	// PingInterval is the period of the keep-alive pings on the unreliable
+	// channel that measure RTT, jitter and loss. Zero means 100 ms.
+	PingInterval time.Duration
+	// MaxMessageSize caps a reliable message, sent or received (larger
+	// ones are chunked on the wire). Zero means 4 MiB.
+	MaxMessageSize int
+	// SendQueueLimit caps the bytes queued for one peer and not yet sent;
+	// a reliable Send beyond it returns ErrQueueFull and an unreliable one
+	// is refused the same way. Zero means 8 MiB.
+	SendQueueLimit int
+	// InboxLimit caps the messages received and not yet handed to Poll.
+	// When it is reached unreliable and sequenced messages are dropped and
+	// counted (Mesh.DroppedMessages), and reliable ones wait in the
+	// transport, which pushes back on the sender. Zero means 4096.
+	InboxLimit int
+	// EventBuffer is the capacity of the Events channel. When it is full
+	// the oldest event is discarded and counted (Mesh.DroppedEvents).
+	// Zero means 256.
+	EventBuffer int
+	// SCTPRTOMax caps SCTP's retransmission timeout, which bounds the
+	// latency of the reliable channel under loss. Zero means 200 ms.
+	SCTPRTOMax time.Duration
+	// Loopback gathers loopback candidates (peers on one host: tests,
+	// benchmarks). They are gathered anyway when lo is the only interface.
+	Loopback bool
+	// Tune, when set, is called for every connection attempt to adjust
+	// pion's setting engine after the mesh's defaults (for example SetNet
+	// for a virtual network, or candidate filters). relay reports a TURN
+	// fallback attempt.
+	Tune func(peer PeerID, relay bool, s *webrtc.SettingEngine)
+
+	// dropCandidate, set by tests, drops remote candidates before they
+	// reach ICE.
+	dropCandidate func(from PeerID, candidate string) bool
+}
+
+func (c MeshConfig) withDefaults() MeshConfig {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.TURNFallbackAfter, 1500*time.Millisecond)
+	def(&c.ConnectTimeout, 10*time.Second)
+	def(&c.InterruptAfter, 500*time.Millisecond)
+	def(&c.DisconnectAfter, 2500*time.Millisecond)
+	def(&c.PingInterval, 100*time.Millisecond)
+	def(&c.SCTPRTOMax, 200*time.Millisecond)
+	if c.MaxMessageSize <= 0 {
+		c.MaxMessageSize = 4 << 20
+	}
+	if c.SendQueueLimit <= 0 {
+		c.SendQueueLimit = 8 << 20
+	}
+	if c.InboxLimit <= 0 {
+		c.InboxLimit = 4096
+	}
+	if c.EventBuffer <= 0 {
+		c.EventBuffer = 256
+	}
+	return c
+}
+
+// Mesh connects this peer to every other member of its room over WebRTC
+// data channels and implements Transport. See the package documentation for
+// the protocol, the channels and the lifecycle.
+type Mesh struct {
+	cfg     MeshConfig
+	sig     Signaler
+	localID PeerID
+	epoch   time.Time
+	ctx     context.Context
+	cancel  context.CancelFunc
+	unsub   func()
+	events  chan PeerEvent
+
+	droppedEvents atomic.Uint64
+	badSignals    atomic.Uint64
+
+	mu      sync.Mutex
+	peers   map[PeerID]*peer
+	blocked map[PeerID]DisconnectReason
+	closed  bool
+
+	// The loop goroutine owns every peer's connection state; others post
+	// work to it.
+	taskMu   sync.Mutex
+	tasks    []func()
+	taskWake chan struct{}
+	stopped  bool
+	loopDone chan struct{}
+
+	readers   sync.WaitGroup
+	closeOnce sync.Once
+
+	in inbox
+}
+
+// NewMesh subscribes to sig and starts connecting to the members of its
+// room; it returns at once. sig must already be in a room (LocalID not
+// empty). The Mesh owns the subscription, not sig: Close cancels the
+// subscription and leaves sig open.
+func NewMesh(sig Signaler, cfg MeshConfig) (*Mesh, error) {
+	id := sig.LocalID()
+	if id == "" {
+		return nil, ErrNoLocalID
+	}
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Mesh{
+		cfg:      cfg,
+		sig:      sig,
+		localID:  PeerID(id),
+		epoch:    time.Now(),
+		ctx:      ctx,
+		cancel:   cancel,
+		events:   make(chan PeerEvent, cfg.EventBuffer),
+		peers:    make(map[PeerID]*peer),
+		blocked:  make(map[PeerID]DisconnectReason),
+		taskWake: make(chan struct{}, 1),
+		loopDone: make(chan struct{}),
+	}
+	m.in.init(cfg.InboxLimit)
+	go m.loop()
+	m.unsub = sig.SubscribeSignals(
+		func(from string, payload []byte) {
+			p := append([]byte(nil), payload...)
+			m.post(func() { m.handleSignal(PeerID(from), p) })
+		},
+		func(peer string, joined bool) {
+			m.post(func() { m.handlePeer(PeerID(peer), joined) })
+		},
+	)
+	return m, nil
+}
+
+// LocalID returns this peer's id.
+func (m *Mesh) LocalID() PeerID { return m.localID }
+
+// Events returns the channel of peer lifecycle events. It is buffered
+// (MeshConfig.EventBuffer); when the reader falls behind, the oldest event
+// is discarded and counted by DroppedEvents, so a game loop can drain it
+// with a non-blocking select once per frame. It is closed by Close.
+func (m *Mesh) Events() <-chan PeerEvent { return m.events }
+
+// DroppedEvents returns how many events were discarded because the Events
+// channel was full.
+func (m *Mesh) DroppedEvents() uint64 { return m.droppedEvents.Load() }
+
+// DroppedMessages returns how many received unreliable or sequenced
+// messages were discarded because the inbox was full.
+func (m *Mesh) DroppedMessages() uint64 { return m.in.dropped.Load() }
+
+// BadSignals returns how many malformed or unexpected signals were ignored.
+func (m *Mesh) BadSignals() uint64 { return m.badSignals.Load() }
+
+// Peers returns the peers the mesh currently knows, in no order, with
+// their state.
+func (m *Mesh) Peers() map[PeerID]PeerState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[PeerID]PeerState, len(m.peers))
+	for id, p := range m.peers {
+		out[id] = p.loadState()
+	}
+	return out
+}
+
+// Connected returns the ids of the peers whose channels are open
+// (connected or interrupted).
+func (m *Mesh) Connected() []PeerID {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []PeerID
+	for id, p := range m.peers {
+		if s := p.loadState(); s == PeerStateConnected || s == PeerStateInterrupted {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// WaitConnected blocks until at least n peers are connected, ctx ends or
+// the mesh is closed.
+func (m *Mesh) WaitConnected(ctx context.Context, n int) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if m.isClosed() {
+			return ErrClosed
+		}
+		if len(m.Connected()) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// Send queues data for peer to on channel ch and returns at once; data may
+// be reused as soon as it returns. It fails with ErrPeerNotConnected while
+// the peer's channels are not open, a *MessageSizeError for a message over
+// the channel's limit, and ErrQueueFull when the peer's send queue is over
+// MeshConfig.SendQueueLimit. It is safe for concurrent use.
+func (m *Mesh) Send(to PeerID, ch Channel, data []byte) error {
+	m.mu.Lock()
+	p := m.peers[to]
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if p == nil {
+		return &PeerError{Peer: to, Op: "send", Err: ErrUnknownPeer}
+	}
+	return p.send(ch, data)
+}
+
+// Poll calls fn for every message received since the previous call, in
+// arrival order, and returns. data is valid only during fn: the mesh reuses
+// its buffer. Poll must not be called concurrently with itself.
+func (m *Mesh) Poll(fn func(from PeerID, ch Channel, data []byte)) {
+	m.in.poll(fn)
+}
+
+// Kick disconnects peer and refuses its signals until it leaves the room:
+// the peer is told over its reliable channel and through the signaler, and
+// the local Events report ReasonKicked.
+func (m *Mesh) Kick(peer PeerID) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	done := make(chan error, 1)
+	if !m.post(func() { done <- m.kick(peer) }) {
+		return ErrClosed
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-m.loopDone:
+		return ErrClosed
+	}
+}
+
+// Stats returns the statistics of a peer. They are filled within one ping
+// round trip of connecting (MeshConfig.PingInterval is the upper bound for
+// the first sample).
+func (m *Mesh) Stats(peer PeerID) (PeerStats, error) {
+	m.mu.Lock()
+	p := m.peers[peer]
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return PeerStats{}, ErrClosed
+	}
+	if p == nil {
+		return PeerStats{}, &PeerError{Peer: peer, Op: "stats", Err: ErrUnknownPeer}
+	}
+	return p.stats(), nil
+}
+
+// Close disconnects every peer (they see the connection end and report
+// ReasonLeft), cancels the signaler subscription, waits for every goroutine
+// the mesh started and closes the Events channel. It is idempotent. It must
+// not be called from inside a Poll callback.
+func (m *Mesh) Close() error {
+	m.closeOnce.Do(func() {
+		m.mu.Lock()
+		m.closed = true
+		m.mu.Unlock()
+		if m.unsub != nil {
+			m.unsub()
+		}
+		m.post(func() { m.closeAll() })
+		m.taskMu.Lock()
+		m.stopped = true
+		m.taskMu.Unlock()
+		m.wake()
+		<-m.loopDone
+		m.cancel()
+		m.in.close()
+		m.readers.Wait()
+		close(m.events)
+	})
+	return nil
+}
+
+func (m *Mesh) isClosed() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.closed
+}
+
+// post queues fn for the loop goroutine. It never blocks and reports
+// false once the loop has stopped.
+func (m *Mesh) post(fn func()) bool {
+	m.taskMu.Lock()
+	if m.stopped {
+		m.taskMu.Unlock()
+		return false
+	}
+	m.tasks = append(m.tasks, fn)
+	m.taskMu.Unlock()
+	m.wake()
+	return true
+}
+
+func (m *Mesh) wake() {
+	select {
+	case m.taskWake <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the goroutine that owns the peers' connection state: signals,
+// pion callbacks, timers and kicks all run here, one at a time.
+func (m *Mesh) loop() {
+	defer close(m.loopDone)
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	var batch []func()
+	for {
+		select {
+		case <-m.taskWake:
+		case <-tick.C:
+			m.tick(time.Now())
+		}
+		m.taskMu.Lock()
+		batch, m.tasks = m.tasks, batch[:0]
+		stop := m.stopped
+		m.taskMu.Unlock()
+		for i, fn := range batch {
+			fn()
+			batch[i] = nil
+		}
+		if stop {
+			// Run what was queued before the stop, then leave.
+			m.taskMu.Lock()
+			rest := m.tasks
+			m.tasks = nil
+			m.taskMu.Unlock()
+			for _, fn := range rest {
+				fn()
+			}
+			m.closeAll()
+			return
+		}
+	}
+}
+
+// emit delivers an event, discarding the oldest one when the channel is
+// full. Only the loop goroutine sends, so this cannot block.
+func (m *Mesh) emit(ev PeerEvent) {
+	ev.At = time.Now()
+	for {
+		select {
+		case m.events <- ev:
+			return
+		default:
+		}
+		select {
+		case <-m.events:
+			m.droppedEvents.Add(1)
+		default:
+		}
+	}
+}
+
+func (m *Mesh) now() int64 { return int64(time.Since(m.epoch)) }
+

@@ -1,0 +1,129 @@
+package netcode
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/netcode/memsignal"
+	"go.uber.org/goleak"
+)
+
+// checkLeaks fails the test when goroutines it started outlive it. Call it
+// first, so its deferred check runs after the test's cleanups.
+func checkLeaks(t *testing.T) {
+	t.Helper()
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+}
+
+// testConfig returns a configuration for peers on one host: loopback
+// candidates and generous timeouts for a loaded machine.
+func testConfig() MeshConfig {
+	return MeshConfig{Loopback: true, ConnectTimeout: 20 * time.Second}
+}
+
+type testMesh struct {
+	*Mesh
+	sig *memsignal.Signaler
+}
+
+// startMeshes joins n members to hub and starts a mesh for each.
+func startMeshes(t *testing.T, hub *memsignal.Hub, n int, cfg func(i int) MeshConfig) []*testMesh {
+	t.Helper()
+	out := make([]*testMesh, n)
+	for i := range out {
+		s, err := hub.Join(fmt.Sprintf("p%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := testConfig()
+		if cfg != nil {
+			c = cfg(i)
+		}
+		m, err := NewMesh(s, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = &testMesh{Mesh: m, sig: s}
+	}
+	t.Cleanup(func() {
+		for _, m := range out {
+			if m != nil {
+				m.Close()
+				m.sig.Leave()
+			}
+		}
+	})
+	return out
+}
+
+func waitAll(t *testing.T, ms []*testMesh, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, m := range ms {
+		if err := m.WaitConnected(ctx, n); err != nil {
+			t.Fatalf("%s: %d of %d peers connected: %v", m.LocalID(), len(m.Connected()), n, err)
+		}
+	}
+}
+
+// collect polls m until want messages arrived or the deadline passes.
+func collect(t *testing.T, m *Mesh, want int, d time.Duration) []received {
+	t.Helper()
+	var out []received
+	deadline := time.Now().Add(d)
+	for len(out) < want && time.Now().Before(deadline) {
+		m.Poll(func(from PeerID, ch Channel, data []byte) {
+			out = append(out, received{from, ch, bytes.Clone(data)})
+		})
+		time.Sleep(time.Millisecond)
+	}
+	return out
+}
+
+type received struct {
+	from PeerID
+	ch   Channel
+	data []byte
+}
+
+func TestMeshSizes(t *testing.T) {
+	for _, n := range []int{2, 4, 8} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			checkLeaks(t)
+			hub := &memsignal.Hub{}
+			ms := startMeshes(t, hub, n, nil)
+			waitAll(t, ms, n-1)
+			// Every member sends one message of each kind to every other.
+			for _, m := range ms {
+				for _, id := range m.Connected() {
+					for ch := Reliable; ch <= Sequenced; ch++ {
+						msg := fmt.Sprintf("%s>%s/%s", m.LocalID(), id, ch)
+						if err := m.Send(id, ch, []byte(msg)); err != nil {
+							t.Fatalf("send %s: %v", msg, err)
+						}
+					}
+				}
+			}
+			for _, m := range ms {
+				got := collect(t, m.Mesh, 3*(n-1), 10*time.Second)
+				seen := map[string]bool{}
+				for _, r := range got {
+					want := fmt.Sprintf("%s>%s/%s", r.from, m.LocalID(), r.ch)
+					if string(r.data) != want {
+						t.Errorf("%s got %q from %s on %s", m.LocalID(), r.data, r.from, r.ch)
+					}
+					seen[want] = true
+				}
+				// Unreliable loopback traffic without loss arrives; allow a
+				// loaded machine nothing less.
+				if len(seen) != 3*(n-1) {
+					t.Errorf("%s received %d distinct messages, want %d", m.LocalID(), len(seen), 3*(n-1))
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,610 @@
+package netcode
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/webrtc/v4"
+)
+
+// PeerState is where a peer is in its lifecycle.
+type PeerState uint8
+
+// Peer states.
+const (
+	// PeerStateConnecting: the mesh knows the peer and is negotiating.
+	PeerStateConnecting PeerState = iota
+	// PeerStateConnected: all channels are open and traffic flows.
+	PeerStateConnected
+	// PeerStateInterrupted: channels are open but nothing arrived for
+	// MeshConfig.InterruptAfter. Sends still work.
+	PeerStateInterrupted
+	// PeerStateDisconnected: the peer is gone; see the event's reason.
+	PeerStateDisconnected
+)
+
+// String returns the state's name.
+func (s PeerState) String() string {
+	switch s {
+	case PeerStateConnecting:
+		return "connecting"
+	case PeerStateConnected:
+		return "connected"
+	case PeerStateInterrupted:
+		return "interrupted"
+	case PeerStateDisconnected:
+		return "disconnected"
+	default:
+		return "unknown"
+	}
+}
+
+// PeerEventKind says what happened to a peer.
+type PeerEventKind uint8
+
+// Peer event kinds. A peer's events follow the sequence
+// Connecting, Connected, (Interrupted, Resumed)*, Disconnected, where
+// Disconnected may also come straight after Connecting or Interrupted.
+const (
+	PeerEventConnecting PeerEventKind = iota
+	PeerEventConnected
+	PeerEventInterrupted
+	PeerEventResumed
+	PeerEventDisconnected
+)
+
+// String returns the kind's name.
+func (k PeerEventKind) String() string {
+	switch k {
+	case PeerEventConnecting:
+		return "connecting"
+	case PeerEventConnected:
+		return "connected"
+	case PeerEventInterrupted:
+		return "interrupted"
+	case PeerEventResumed:
+		return "resumed"
+	case PeerEventDisconnected:
+		return "disconnected"
+	default:
+		return "unknown"
+	}
+}
+
+// DisconnectReason says why a peer was disconnected.
+type DisconnectReason uint8
+
+// Disconnect reasons.
+const (
+	// ReasonNone is the reason of events other than PeerEventDisconnected.
+	ReasonNone DisconnectReason = iota
+	// ReasonLeft: the peer left the room or closed its mesh.
+	ReasonLeft
+	// ReasonTimedOut: nothing arrived for MeshConfig.DisconnectAfter.
+	ReasonTimedOut
+	// ReasonICEFailed: no candidate pair worked within
+	// MeshConfig.ConnectTimeout, TURN fallback included.
+	ReasonICEFailed
+	// ReasonKicked: this mesh kicked the peer (Mesh.Kick).
+	ReasonKicked
+	// ReasonKickedByPeer: the peer kicked this mesh.
+	ReasonKickedByPeer
+	// ReasonProtocol: the peer broke the framing rules (see ErrProtocol).
+	ReasonProtocol
+)
+
+// String returns the reason's name.
+func (r DisconnectReason) String() string {
+	switch r {
+	case ReasonNone:
+		return "none"
+	case ReasonLeft:
+		return "left"
+	case ReasonTimedOut:
+		return "timed out"
+	case ReasonICEFailed:
+		return "ICE failed"
+	case ReasonKicked:
+		return "kicked"
+	case ReasonKickedByPeer:
+		return "kicked by peer"
+	case ReasonProtocol:
+		return "protocol error"
+	default:
+		return "unknown"
+	}
+}
+
+// PeerEvent is one change in a peer's lifecycle.
+type PeerEvent struct {
+	Peer   PeerID
+	Kind   PeerEventKind
+	Reason DisconnectReason // set on PeerEventDisconnected
+	Err    error            // the underlying error, when there is one
+	At     time.Time        // when the mesh observed it
+}
+
+// String formats the event for logs.
+func (e PeerEvent) String() string {
+	if e.Kind == PeerEventDisconnected {
+		return fmt.Sprintf("%s %s (%s)", e.Peer, e.Kind, e.Reason)
+	}
+	return fmt.Sprintf("%s %s", e.Peer, e.Kind)
+}
+
+// conn is one connection attempt to a peer: a PeerConnection and its three
+// negotiated data channels. A TURN fallback replaces the conn; an ICE
+// restart keeps it.
+type conn struct {
+	gen     uint32
+	relay   bool
+	pc      *webrtc.PeerConnection
+	dcs     [numChannels]*webrtc.DataChannel
+	rw      [numChannels]datachannel.ReadWriteCloser
+	opened  int
+	pending []webrtc.ICECandidateInit
+	started time.Time
+	dead    atomic.Bool
+}
+
+// peer is one remote member. Fields above mu belong to the loop goroutine.
+type peer struct {
+	m       *Mesh
+	id      PeerID
+	offerer bool
+	created time.Time
+
+	c             *conn
+	nextGen       uint32
+	lastRestart   time.Time
+	lastPing      time.Time
+	connectedOnce bool
+
+	mu     sync.Mutex // guards the send path below
+	state  PeerState
+	rw     [numChannels]datachannel.ReadWriteCloser
+	dcs    [numChannels]*webrtc.DataChannel
+	seqOut uint32
+	frame  []byte
+
+	stateA   atomic.Uint32 // PeerState, readable without mu
+	lastRecv atomic.Int64  // mesh clock (ns) of the last packet
+	st       peerStats
+}
+
+func (p *peer) loadState() PeerState { return PeerState(p.stateA.Load()) }
+
+func (p *peer) setState(s PeerState) {
+	p.mu.Lock()
+	p.state = s
+	p.mu.Unlock()
+	p.stateA.Store(uint32(s))
+}
+
+// handlePeer runs on the loop: a member joined or left the room.
+func (m *Mesh) handlePeer(id PeerID, joined bool) {
+	if id == m.localID || m.isClosed() {
+		return
+	}
+	if !joined {
+		m.mu.Lock()
+		delete(m.blocked, id)
+		p := m.peers[id]
+		m.mu.Unlock()
+		if p != nil {
+			m.disconnect(p, ReasonLeft, nil)
+		}
+		return
+	}
+	m.ensurePeer(id)
+}
+
+// ensurePeer returns the peer, creating it (and starting the offer when
+// this side offers) if it is new. It returns nil for a blocked peer.
+func (m *Mesh) ensurePeer(id PeerID) *peer {
+	m.mu.Lock()
+	if _, ok := m.blocked[id]; ok {
+		m.mu.Unlock()
+		return nil
+	}
+	p := m.peers[id]
+	if p != nil {
+		m.mu.Unlock()
+		return p
+	}
+	p = &peer{
+		m:       m,
+		id:      id,
+		offerer: m.localID < id, // deterministic: no glare
+		created: time.Now(),
+		frame:   make([]byte, 0, chunkSize+chunkHeader),
+	}
+	p.st.init()
+	m.peers[id] = p
+	m.mu.Unlock()
+	m.emit(PeerEvent{Peer: id, Kind: PeerEventConnecting})
+	if p.offerer {
+		relay := m.cfg.TURNFallbackAfter < 0 && hasRelay(m.cfg.ICEServers)
+		if err := m.startOffer(p, relay); err != nil {
+			m.disconnect(p, ReasonICEFailed, err)
+		}
+	}
+	return p
+}
+
+// newConn creates the PeerConnection and the negotiated channels of one
+// attempt.
+func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
+	var se webrtc.SettingEngine
+	tuneEngine(&se, &m.cfg, relay)
+	if m.cfg.Tune != nil {
+		m.cfg.Tune(p.id, relay, &se)
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		ICEServers: iceServers(m.cfg.ICEServers, relay, m.cfg.HostOnly),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{gen: gen, relay: relay, pc: pc, started: time.Now()}
+	for i := range channelSpecs {
+		dc, err := pc.CreateDataChannel(channelSpecs[i].label, channelSpecs[i].init())
+		if err != nil {
+			_ = pc.Close()
+			return nil, err
+		}
+		c.dcs[i] = dc
+		idx := i
+		dc.OnOpen(func() {
+			rw, err := dc.Detach()
+			m.post(func() { m.channelOpen(p, c, idx, rw, err) })
+		})
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		init := cand.ToJSON()
+		m.post(func() {
+			if c.dead.Load() {
+				return
+			}
+			m.sendSignal(p.id, &signal{T: sigCand, G: c.gen, Cand: &signalCandidate{
+				Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex,
+			}})
+		})
+	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		m.post(func() { m.iceState(p, c, s) })
+	})
+	return c, nil
+}
+
+// startOffer begins a new attempt from the offering side.
+func (m *Mesh) startOffer(p *peer, relay bool) error {
+	p.nextGen++
+	c, err := m.newConn(p, p.nextGen, relay)
+	if err != nil {
+		return err
+	}
+	m.replaceConn(p, c)
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	m.sendSignal(p.id, &signal{T: sigOffer, G: c.gen, SDP: offer.SDP, Relay: relay})
+	return nil
+}
+
+// replaceConn installs c as p's attempt, closing the previous one.
+func (m *Mesh) replaceConn(p *peer, c *conn) {
+	old := p.c
+	p.c = c
+	if old != nil {
+		p.mu.Lock()
+		p.rw = [numChannels]datachannel.ReadWriteCloser{}
+		p.dcs = [numChannels]*webrtc.DataChannel{}
+		p.mu.Unlock()
+		closeConn(old)
+	}
+}
+
+func closeConn(c *conn) {
+	if c == nil || c.dead.Swap(true) {
+		return
+	}
+	for _, rw := range c.rw {
+		if rw != nil {
+			_ = rw.Close()
+		}
+	}
+	_ = c.pc.Close()
+}
+
+func (m *Mesh) sendSignal(to PeerID, s *signal) {
+	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+	defer cancel()
+	// A lost signal shows up as a connect timeout; nothing else to do here.
+	_ = m.sig.SendSignal(ctx, string(to), s.marshal())
+}
+
+// handleSignal runs on the loop.
+func (m *Mesh) handleSignal(from PeerID, payload []byte) {
+	if from == m.localID || m.isClosed() {
+		return
+	}
+	s, err := parseSignal(payload)
+	if err != nil {
+		m.badSignals.Add(1)
+		return
+	}
+	if s.T == sigBye {
+		m.mu.Lock()
+		p := m.peers[from]
+		if s.Reason == byeKicked {
+			m.blocked[from] = ReasonKickedByPeer
+		}
+		m.mu.Unlock()
+		if p != nil {
+			r := ReasonLeft
+			if s.Reason == byeKicked {
+				r = ReasonKickedByPeer
+			}
+			m.disconnect(p, r, nil)
+		}
+		return
+	}
+	var p *peer
+	if s.T == sigOffer {
+		p = m.ensurePeer(from)
+	} else {
+		m.mu.Lock()
+		p = m.peers[from]
+		m.mu.Unlock()
+	}
+	if p == nil {
+		return
+	}
+	if err := m.applySignal(p, &s); err != nil {
+		m.badSignals.Add(1)
+	}
+}
+
+func (m *Mesh) applySignal(p *peer, s *signal) error {
+	switch s.T {
+	case sigOffer:
+		if p.offerer {
+			return fmt.Errorf("%w: offer from the answering side", ErrBadSignal)
+		}
+		c := p.c
+		switch {
+		case c == nil || s.G > c.gen:
+			nc, err := m.newConn(p, s.G, s.Relay)
+			if err != nil {
+				return err
+			}
+			m.replaceConn(p, nc)
+			c = nc
+		case s.G < c.gen:
+			return nil // stale
+		}
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
+			return err
+		}
+		m.flushCandidates(p, c)
+		answer, err := c.pc.CreateAnswer(nil)
+		if err != nil {
+			return err
+		}
+		if err := c.pc.SetLocalDescription(answer); err != nil {
+			return err
+		}
+		m.sendSignal(p.id, &signal{T: sigAnswer, G: c.gen, SDP: answer.SDP})
+	case sigAnswer:
+		c := p.c
+		if !p.offerer || c == nil || s.G != c.gen {
+			return nil
+		}
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
+			return err
+		}
+		m.flushCandidates(p, c)
+	case sigCand:
+		c := p.c
+		if c == nil || s.G != c.gen {
+			return nil
+		}
+		if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, s.Cand.Candidate) {
+			return nil
+		}
+		init := webrtc.ICECandidateInit{Candidate: s.Cand.Candidate, SDPMid: s.Cand.SDPMid, SDPMLineIndex: s.Cand.SDPMLineIndex}
+		if c.pc.RemoteDescription() == nil {
+			c.pending = append(c.pending, init)
+			return nil
+		}
+		return c.pc.AddICECandidate(init)
+	}
+	return nil
+}
+
+func (m *Mesh) flushCandidates(p *peer, c *conn) {
+	for _, init := range c.pending {
+		_ = c.pc.AddICECandidate(init)
+	}
+	c.pending = nil
+}
+
+// iceState runs on the loop. The offering side restarts ICE when a
+// connected pair stops answering; a failure before the first connection is
+// left to the fallback and connect timers.
+func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
+	if c.dead.Load() || p.c != c || !p.offerer || !p.connectedOnce {
+		return
+	}
+	if s != webrtc.ICEConnectionStateDisconnected && s != webrtc.ICEConnectionStateFailed {
+		return
+	}
+	if time.Since(p.lastRestart) < m.cfg.InterruptAfter {
+		return
+	}
+	p.lastRestart = time.Now()
+	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return
+	}
+	m.sendSignal(p.id, &signal{T: sigOffer, G: c.gen, SDP: offer.SDP, Restart: true, Relay: c.relay})
+}
+
+// channelOpen runs on the loop when one of an attempt's channels opens.
+func (m *Mesh) channelOpen(p *peer, c *conn, idx int, rw datachannel.ReadWriteCloser, err error) {
+	if err != nil || c.dead.Load() || p.c != c {
+		if rw != nil {
+			_ = rw.Close()
+		}
+		return
+	}
+	c.rw[idx] = rw
+	c.opened++
+	if c.opened < numChannels {
+		return
+	}
+	p.mu.Lock()
+	p.rw = c.rw
+	p.dcs = c.dcs
+	p.seqOut = 0
+	p.mu.Unlock()
+	p.lastRecv.Store(m.now())
+	p.st.reset()
+	p.st.candidates(c.pc)
+	p.connectedOnce = true
+	p.setState(PeerStateConnected)
+	for i := range c.rw {
+		m.readers.Add(1)
+		go m.read(p, c, Channel(i), c.rw[i])
+	}
+	m.emit(PeerEvent{Peer: p.id, Kind: PeerEventConnected})
+	p.lastPing = time.Now()
+	p.sendPing(m)
+}
+
+// disconnect runs on the loop: it ends the peer's connection and forgets
+// it.
+func (m *Mesh) disconnect(p *peer, r DisconnectReason, err error) {
+	m.mu.Lock()
+	if m.peers[p.id] != p {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.peers, p.id)
+	if r == ReasonKicked {
+		m.blocked[p.id] = r
+	}
+	m.mu.Unlock()
+	p.mu.Lock()
+	p.rw = [numChannels]datachannel.ReadWriteCloser{}
+	p.dcs = [numChannels]*webrtc.DataChannel{}
+	p.mu.Unlock()
+	p.setState(PeerStateDisconnected)
+	closeConn(p.c)
+	m.in.wakeAll()
+	m.emit(PeerEvent{Peer: p.id, Kind: PeerEventDisconnected, Reason: r, Err: err})
+}
+
+func (m *Mesh) kick(id PeerID) error {
+	m.mu.Lock()
+	p := m.peers[id]
+	m.mu.Unlock()
+	if p == nil {
+		return &PeerError{Peer: id, Op: "kick", Err: ErrUnknownPeer}
+	}
+	p.mu.Lock()
+	rw := p.rw[Reliable]
+	p.mu.Unlock()
+	if rw != nil {
+		_, _ = rw.Write([]byte{frameBye, byeCodeKicked})
+	}
+	m.sendSignal(id, &signal{T: sigBye, Reason: byeKicked})
+	m.disconnect(p, ReasonKicked, nil)
+	return nil
+}
+
+// closeAll runs on the loop at Close: every connection ends.
+func (m *Mesh) closeAll() {
+	m.mu.Lock()
+	peers := make([]*peer, 0, len(m.peers))
+	for _, p := range m.peers {
+		peers = append(peers, p)
+	}
+	m.peers = map[PeerID]*peer{}
+	m.mu.Unlock()
+	for _, p := range peers {
+		p.mu.Lock()
+		rw := p.rw[Reliable]
+		p.rw = [numChannels]datachannel.ReadWriteCloser{}
+		p.dcs = [numChannels]*webrtc.DataChannel{}
+		p.mu.Unlock()
+		if rw != nil {
+			_, _ = rw.Write([]byte{frameBye, byeCodeLeft})
+		}
+		p.setState(PeerStateDisconnected)
+		closeConn(p.c)
+	}
+	m.in.wakeAll()
+}
+
+// tick runs on the loop every few milliseconds: fallback, timeouts,
+// liveness and pings.
+func (m *Mesh) tick(now time.Time) {
+	m.mu.Lock()
+	peers := make([]*peer, 0, len(m.peers))
+	for _, p := range m.peers {
+		peers = append(peers, p)
+	}
+	m.mu.Unlock()
+	cfg := &m.cfg
+	for _, p := range peers {
+		switch st := p.loadState(); st {
+		case PeerStateConnecting:
+			if now.Sub(p.created) > cfg.ConnectTimeout {
+				m.disconnect(p, ReasonICEFailed, nil)
+				continue
+			}
+			c := p.c
+			if p.offerer && c != nil && !c.relay && cfg.TURNFallbackAfter > 0 &&
+				hasRelay(cfg.ICEServers) && now.Sub(c.started) > cfg.TURNFallbackAfter {
+				if err := m.startOffer(p, true); err != nil {
+					m.disconnect(p, ReasonICEFailed, err)
+				}
+			}
+		case PeerStateConnected, PeerStateInterrupted:
+			silent := time.Duration(m.now() - p.lastRecv.Load())
+			switch {
+			case silent > cfg.DisconnectAfter:
+				m.disconnect(p, ReasonTimedOut, nil)
+				continue
+			case silent > cfg.InterruptAfter && st == PeerStateConnected:
+				p.setState(PeerStateInterrupted)
+				m.emit(PeerEvent{Peer: p.id, Kind: PeerEventInterrupted})
+			case silent <= cfg.InterruptAfter && st == PeerStateInterrupted:
+				p.setState(PeerStateConnected)
+				m.emit(PeerEvent{Peer: p.id, Kind: PeerEventResumed})
+			}
+			if now.Sub(p.lastPing) >= cfg.PingInterval {
+				p.lastPing = now
+				p.sendPing(m)
+			}
+			p.st.tickRates(now)
+		}
+	}
+}
