@@ -1,0 +1,760 @@
+package signaling
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ClientConfig configures a Client. The zero value is valid.
+type ClientConfig struct {
+	// Token is sent as the "token" query parameter for the server's
+	// Authenticator. Empty means none.
+	Token string
+	// Header is added to the upgrade request. Nil means none.
+	Header http.Header
+	// NetDialContext dials the TCP connection. Nil means net.Dialer.
+	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HandshakeTimeout bounds each connection attempt, from dial to
+	// welcome. Zero means 10 s.
+	HandshakeTimeout time.Duration
+	// WriteTimeout bounds each write. Zero means 10 s.
+	WriteTimeout time.Duration
+	// MaxMessageSize is the largest frame accepted from the server. Zero
+	// means 1 MiB.
+	MaxMessageSize int64
+	// DisableReconnect turns automatic reconnection off: after a drop the
+	// client stays disconnected and its calls return ErrDisconnected.
+	DisableReconnect bool
+	// MinBackoff and MaxBackoff bound the delay between reconnect attempts,
+	// which doubles from MinBackoff up to MaxBackoff, with jitter. Zero
+	// means 100 ms and 5 s.
+	MinBackoff, MaxBackoff time.Duration
+	// EventBuffer is the capacity of the Events channel. Zero means 64.
+	EventBuffer int
+	// Logger receives debug logs. Nil means none.
+	Logger *slog.Logger
+}
+
+// RoomInfo describes the room a Join put the client in.
+type RoomInfo struct {
+	// Name is the room's name (server-chosen for JoinNext).
+	Name string
+	// Peers lists the other members in join order.
+	Peers []string
+}
+
+// Client is a connection to a signaling Server that survives drops: it
+// reconnects with backoff and takes its session back with the resume token.
+// All methods are safe for concurrent use.
+//
+// Events are delivered on the channel returned by Events and to the
+// callbacks of SubscribeSignals, in arrival order, from one goroutine.
+type Client struct {
+	url  string
+	cfg  ClientConfig
+	log  *slog.Logger
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	wmu sync.Mutex // serializes writes to ws
+
+	cbMu sync.Mutex // held while callbacks run: one at a time
+
+	mu        sync.Mutex
+	ws        *websocket.Conn // nil while disconnected
+	id        string
+	resume    string
+	room      string
+	peers     []string
+	ice       []ICEServer
+	pingEvery time.Duration
+	pending   map[string]chan reply
+	seq       uint64
+	subs      map[int]*subscription
+	subSeq    int
+	eventsOn  bool
+	closed    bool
+	events    chan Event
+}
+
+type reply struct {
+	env Envelope
+	err error
+}
+
+type subscription struct {
+	onSignal func(from string, payload []byte)
+	onPeer   func(peer string, joined bool)
+}
+
+// Dial connects to the server at rawURL (ws:// or wss://), says hello and
+// returns once the server has welcomed the client. cfg may be nil. On
+// cancel of ctx it returns an error satisfying errors.Is(err,
+// context.Canceled).
+func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error) {
+	c := &Client{url: rawURL, pending: make(map[string]chan reply), subs: make(map[int]*subscription)}
+	if cfg != nil {
+		c.cfg = *cfg
+	}
+	if c.cfg.HandshakeTimeout <= 0 {
+		c.cfg.HandshakeTimeout = 10 * time.Second
+	}
+	if c.cfg.WriteTimeout <= 0 {
+		c.cfg.WriteTimeout = 10 * time.Second
+	}
+	if c.cfg.MaxMessageSize <= 0 {
+		c.cfg.MaxMessageSize = 1 << 20
+	}
+	if c.cfg.MinBackoff <= 0 {
+		c.cfg.MinBackoff = 100 * time.Millisecond
+	}
+	if c.cfg.MaxBackoff <= 0 {
+		c.cfg.MaxBackoff = 5 * time.Second
+	}
+	if c.cfg.EventBuffer <= 0 {
+		c.cfg.EventBuffer = 64
+	}
+	c.log = c.cfg.Logger
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.events = make(chan Event, c.cfg.EventBuffer)
+	ws, w, _, err := c.handshake(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	c.attach(ws, w)
+	c.wg.Add(1)
+	go c.run(ws)
+	return c, nil
+}
+
+// handshake dials, says hello (with resume, if any) and waits for welcome.
+// A refused resume falls back to a fresh session on the same connection.
+func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn, WelcomeData, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
+	defer cancel()
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", err)
+	}
+	if c.cfg.Token != "" {
+		q := u.Query()
+		q.Set("token", c.cfg.Token)
+		u.RawQuery = q.Encode()
+	}
+	d := websocket.Dialer{
+		NetDialContext:   c.cfg.NetDialContext,
+		HandshakeTimeout: c.cfg.HandshakeTimeout,
+		ReadBufferSize:   2048,
+		WriteBufferSize:  2048,
+		Proxy:            http.ProxyFromEnvironment,
+	}
+	ws, resp, err := d.DialContext(ctx, u.String(), c.cfg.Header)
+	if err != nil {
+		if resp != nil {
+			he := &HTTPError{StatusCode: resp.StatusCode}
+			if body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096)); len(body) > 0 {
+				if env, derr := Decode(body); derr == nil && env.Type == TypeError {
+					var ed ErrorData
+					if json.Unmarshal(env.Data, &ed) == nil {
+						he.Err = &Error{Code: ed.Code, Message: ed.Message}
+					}
+				}
+			}
+			return nil, WelcomeData{}, false, he
+		}
+		if ctx.Err() != nil {
+			return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", context.Cause(ctx))
+		}
+		return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", err)
+	}
+	ws.SetReadLimit(c.cfg.MaxMessageSize)
+	stopWatch := context.AfterFunc(ctx, func() { ws.SetReadDeadline(time.Now()) })
+	defer stopWatch()
+	ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	fail := func(err error) (*websocket.Conn, WelcomeData, bool, error) {
+		ws.Close()
+		if ctx.Err() != nil {
+			err = fmt.Errorf("signaling: handshake: %w", ctx.Err())
+		}
+		return nil, WelcomeData{}, false, err
+	}
+	hello := func(tok string) error {
+		b, _ := encodeWith(Envelope{Type: TypeHello, Cid: "hello"}, HelloData{Versions: []int{ProtocolVersion}, Resume: tok})
+		return ws.WriteMessage(websocket.TextMessage, b)
+	}
+	if err := hello(resume); err != nil {
+		return fail(fmt.Errorf("signaling: hello: %w", err))
+	}
+	for {
+		_, data, err := ws.ReadMessage()
+		if err != nil {
+			return fail(fmt.Errorf("signaling: handshake: %w", err))
+		}
+		env, err := Decode(data)
+		if err != nil {
+			continue
+		}
+		switch {
+		case env.Type == TypeWelcome:
+			var w WelcomeData
+			if err := json.Unmarshal(env.Data, &w); err != nil || w.ID == "" {
+				return fail(fmt.Errorf("signaling: bad welcome"))
+			}
+			ws.SetReadDeadline(time.Time{})
+			return ws, w, w.Resumed, nil
+		case env.Type == TypeError && env.Cid == "hello":
+			e := decodeError(env)
+			if resume != "" && (e.Code == CodeInvalidToken || e.Code == CodeResumeExpired) {
+				c.log.Debug("resume refused, starting a new session", "code", e.Code)
+				resume = ""
+				if err := hello(""); err != nil {
+					return fail(fmt.Errorf("signaling: hello: %w", err))
+				}
+				continue
+			}
+			return fail(e)
+		}
+	}
+}
+
+func decodeError(env Envelope) *Error {
+	var ed ErrorData
+	if err := json.Unmarshal(env.Data, &ed); err != nil || ed.Code == "" {
+		return &Error{Code: CodeInternal, Message: "malformed error from server"}
+	}
+	return &Error{Code: ed.Code, Message: ed.Message}
+}
+
+// attach makes ws the live connection and applies w. It returns the room
+// membership changes callbacks must hear about.
+func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, leftPeers []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ws = ws
+	if !w.Resumed && c.room != "" {
+		left, leftPeers = c.room, c.peers
+	}
+	c.id, c.resume, c.ice = w.ID, w.Resume, w.ICEServers
+	c.room, c.peers = w.Room, slices.Clone(w.Peers)
+	c.pingEvery = time.Duration(w.PingIntervalMs) * time.Millisecond
+	return left, leftPeers
+}
+
+func (c *Client) readDeadline() time.Time {
+	c.mu.Lock()
+	p := c.pingEvery
+	c.mu.Unlock()
+	if p <= 0 {
+		return time.Time{}
+	}
+	return time.Now().Add(2*p + 10*time.Second)
+}
+
+// run owns the connection: it reads until the connection drops, then
+// reconnects, until Close.
+func (c *Client) run(ws *websocket.Conn) {
+	defer c.wg.Done()
+	defer close(c.events)
+	for {
+		err := c.readLoop(ws)
+		c.mu.Lock()
+		c.ws = nil
+		closed := c.closed
+		pend := c.pending
+		c.pending = make(map[string]chan reply)
+		c.mu.Unlock()
+		ws.Close()
+		for _, ch := range pend {
+			ch <- reply{err: ErrDisconnected}
+		}
+		if closed {
+			return
+		}
+		c.log.Debug("disconnected", "err", err)
+		c.emit(Disconnected{Err: err})
+		if c.cfg.DisableReconnect {
+			<-c.ctx.Done()
+			return
+		}
+		ws = c.reconnect()
+		if ws == nil {
+			return
+		}
+	}
+}
+
+func (c *Client) reconnect() *websocket.Conn {
+	backoff := c.cfg.MinBackoff
+	for {
+		c.mu.Lock()
+		tok := c.resume
+		c.mu.Unlock()
+		ws, w, resumed, err := c.handshake(c.ctx, tok)
+		if err == nil {
+			left, leftPeers := c.attach(ws, w)
+			if c.ctx.Err() != nil {
+				ws.Close()
+				return nil
+			}
+			c.log.Debug("reconnected", "id", w.ID, "resumed", resumed)
+			if left != "" {
+				for _, p := range leftPeers {
+					c.callPeer(p, false)
+				}
+				c.emit(Left{Room: left})
+			}
+			c.emit(Reconnected{ID: w.ID, Resumed: resumed})
+			return ws
+		}
+		c.log.Debug("reconnect failed", "err", err, "backoff", backoff)
+		d := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-c.ctx.Done():
+			return nil
+		case <-time.After(d):
+		}
+		backoff = min(2*backoff, c.cfg.MaxBackoff)
+	}
+}
+
+func (c *Client) readLoop(ws *websocket.Conn) error {
+	ws.SetPingHandler(func(data string) error {
+		ws.SetReadDeadline(c.readDeadline())
+		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.cfg.WriteTimeout))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
+	for {
+		ws.SetReadDeadline(c.readDeadline())
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if mt != websocket.TextMessage {
+			continue
+		}
+		env, err := Decode(data)
+		if err != nil {
+			c.log.Debug("undecodable message from server", "err", err)
+			continue
+		}
+		c.dispatch(env)
+	}
+}
+
+// dispatch applies one message from the server.
+func (c *Client) dispatch(env Envelope) {
+	switch env.Type {
+	case TypeJoined:
+		var jd JoinedData
+		json.Unmarshal(env.Data, &jd)
+		c.mu.Lock()
+		oldRoom, oldPeers := c.room, c.peers
+		c.room, c.peers = env.Room, slices.Clone(jd.Peers)
+		c.mu.Unlock()
+		if oldRoom != env.Room {
+			for _, p := range oldPeers {
+				c.callPeer(p, false)
+			}
+			for _, p := range jd.Peers {
+				c.callPeer(p, true)
+			}
+		}
+		c.emit(Joined{Room: env.Room, Peers: jd.Peers})
+	case TypeLeft:
+		c.mu.Lock()
+		oldPeers := c.peers
+		c.room, c.peers = "", nil
+		c.mu.Unlock()
+		for _, p := range oldPeers {
+			c.callPeer(p, false)
+		}
+		c.emit(Left{Room: env.Room})
+	case TypePeerJoined, TypePeerLeft, TypePeerInterrupted, TypePeerResumed:
+		var pd PeerData
+		if json.Unmarshal(env.Data, &pd) != nil || pd.Peer == "" {
+			return
+		}
+		c.mu.Lock()
+		inRoom := env.Room == c.room
+		if inRoom {
+			switch env.Type {
+			case TypePeerJoined:
+				if !slices.Contains(c.peers, pd.Peer) {
+					c.peers = append(c.peers, pd.Peer)
+				}
+			case TypePeerLeft:
+				c.peers = slices.DeleteFunc(slices.Clone(c.peers), func(p string) bool { return p == pd.Peer })
+			}
+		}
+		c.mu.Unlock()
+		if !inRoom {
+			return
+		}
+		switch env.Type {
+		case TypePeerJoined:
+			c.callPeer(pd.Peer, true)
+			c.emit(PeerJoined{Room: env.Room, Peer: pd.Peer})
+		case TypePeerLeft:
+			c.callPeer(pd.Peer, false)
+			c.emit(PeerLeft{Room: env.Room, Peer: pd.Peer})
+		case TypePeerInterrupted:
+			c.emit(PeerInterrupted{Room: env.Room, Peer: pd.Peer})
+		case TypePeerResumed:
+			c.emit(PeerResumed{Room: env.Room, Peer: pd.Peer})
+		}
+	case TypeSignal:
+		c.callSignal(env.From, env.Data)
+		c.emit(Signal{Room: env.Room, From: env.From, Data: env.Data})
+	case TypeWelcome, TypeAck, TypeReply, TypePong, TypeError:
+	default:
+		if env.Cid == "" {
+			c.emit(Message{Type: env.Type, From: env.From, Room: env.Room, Data: env.Data})
+		}
+	}
+	if env.Cid != "" {
+		c.mu.Lock()
+		ch := c.pending[env.Cid]
+		delete(c.pending, env.Cid)
+		c.mu.Unlock()
+		if ch != nil {
+			if env.Type == TypeError {
+				ch <- reply{env: env, err: decodeError(env)}
+			} else {
+				ch <- reply{env: env}
+			}
+		}
+	}
+}
+
+func (c *Client) callPeer(peer string, joined bool) {
+	c.cbMu.Lock()
+	defer c.cbMu.Unlock()
+	for _, s := range c.subsSnapshot() {
+		if s.onPeer != nil {
+			s.onPeer(peer, joined)
+		}
+	}
+}
+
+func (c *Client) callSignal(from string, data []byte) {
+	c.cbMu.Lock()
+	defer c.cbMu.Unlock()
+	for _, s := range c.subsSnapshot() {
+		if s.onSignal != nil {
+			s.onSignal(from, data)
+		}
+	}
+}
+
+func (c *Client) subsSnapshot() []*subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.subs) == 0 {
+		return nil
+	}
+	keys := make([]int, 0, len(c.subs))
+	for k := range c.subs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]*subscription, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, c.subs[k])
+	}
+	return out
+}
+
+// emit delivers ev on the Events channel once Events has been called,
+// blocking while the channel is full (backpressure reaches the server,
+// which disconnects a consumer that falls too far behind).
+func (c *Client) emit(ev Event) {
+	c.mu.Lock()
+	on := c.eventsOn
+	c.mu.Unlock()
+	if !on {
+		return
+	}
+	select {
+	case c.events <- ev:
+	case <-c.ctx.Done():
+	}
+}
+
+// Events returns the channel of events. Nothing is queued on it until the
+// first call to Events; from then on the caller must keep draining it: a
+// full channel stalls the client's reader (and with it the callbacks of
+// SubscribeSignals). The channel is closed when the client is closed.
+func (c *Client) Events() <-chan Event {
+	c.mu.Lock()
+	c.eventsOn = true
+	c.mu.Unlock()
+	return c.events
+}
+
+// ID returns the client's server-assigned peer id. It changes only when a
+// reconnect fails to resume the session.
+func (c *Client) ID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
+
+// LocalID returns the client's peer id while it is in a room, "" otherwise.
+// With SendSignal and SubscribeSignals it satisfies netcode.Signaler.
+func (c *Client) LocalID() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.room == "" {
+		return ""
+	}
+	return c.id
+}
+
+// Room returns the name of the client's room, or "".
+func (c *Client) Room() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.room
+}
+
+// Peers returns the other members of the client's room, in join order.
+func (c *Client) Peers() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.peers)
+}
+
+// ICEServers returns the STUN/TURN servers the server pushed in its last
+// welcome, TURN credentials included.
+func (c *Client) ICEServers() []ICEServer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.ice)
+}
+
+// call sends env with a fresh cid and waits for the answer.
+func (c *Client) call(ctx context.Context, env Envelope) (Envelope, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return Envelope{}, ErrClosed
+	}
+	ws := c.ws
+	if ws == nil {
+		c.mu.Unlock()
+		return Envelope{}, ErrDisconnected
+	}
+	c.seq++
+	env.Cid = strconv.FormatUint(c.seq, 36)
+	ch := make(chan reply, 1)
+	c.pending[env.Cid] = ch
+	c.mu.Unlock()
+	forget := func() {
+		c.mu.Lock()
+		delete(c.pending, env.Cid)
+		c.mu.Unlock()
+	}
+	b, err := Encode(env)
+	if err != nil {
+		forget()
+		return Envelope{}, err
+	}
+	if err := c.write(ws, b); err != nil {
+		forget()
+		return Envelope{}, err
+	}
+	select {
+	case r := <-ch:
+		return r.env, r.err
+	case <-ctx.Done():
+		forget()
+		return Envelope{}, fmt.Errorf("signaling: %s: %w", env.Type, ctx.Err())
+	}
+}
+
+func (c *Client) write(ws *websocket.Conn, b []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
+		ws.Close() // the reader notices and reconnects
+		return fmt.Errorf("%w: %v", ErrDisconnected, err)
+	}
+	return nil
+}
+
+// Join joins the room called name (creating it if needed), leaving the
+// current room first.
+func (c *Client) Join(ctx context.Context, name string) (RoomInfo, error) {
+	return c.join(ctx, name, 0)
+}
+
+// JoinNext joins the group of the next n arrivals for name: a fresh room of
+// their own, named by the server, that fills up as they arrive (watch for
+// PeerJoined events or poll Peers).
+func (c *Client) JoinNext(ctx context.Context, name string, n int) (RoomInfo, error) {
+	if n < 2 {
+		return RoomInfo{}, &Error{Code: CodeInvalidRoom, Message: "next must be at least 2"}
+	}
+	return c.join(ctx, name, n)
+}
+
+func (c *Client) join(ctx context.Context, name string, n int) (RoomInfo, error) {
+	env := Envelope{Type: TypeJoin, Room: name}
+	if n > 0 {
+		env.Data = marshalData(JoinData{Next: n})
+	}
+	r, err := c.call(ctx, env)
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	var jd JoinedData
+	if err := json.Unmarshal(r.Data, &jd); err != nil {
+		return RoomInfo{}, fmt.Errorf("signaling: bad joined: %w", err)
+	}
+	return RoomInfo{Name: r.Room, Peers: jd.Peers}, nil
+}
+
+// Leave leaves the current room.
+func (c *Client) Leave(ctx context.Context) error {
+	_, err := c.call(ctx, Envelope{Type: TypeLeave})
+	return err
+}
+
+// Signal relays data, a JSON value, to peer to in the same room and waits
+// for the server to accept it.
+func (c *Client) Signal(ctx context.Context, to string, data json.RawMessage) error {
+	if !json.Valid(data) {
+		return ErrNotJSON
+	}
+	_, err := c.call(ctx, Envelope{Type: TypeSignal, To: to, Data: data})
+	return err
+}
+
+// SendSignal is Signal with a []byte payload, for netcode.Signaler.
+func (c *Client) SendSignal(ctx context.Context, to string, payload []byte) error {
+	return c.Signal(ctx, to, payload)
+}
+
+// SubscribeSignals registers callbacks for signals and for peers joining
+// (joined=true) or leaving (false) the client's room. Members already in the
+// room are reported before SubscribeSignals returns. Callbacks run one at a
+// time on the client's reader goroutine and must not block; they must not
+// call SubscribeSignals, but may call the returned cancel function and any
+// other method except Close. It satisfies netcode.Signaler.
+func (c *Client) SubscribeSignals(onSignal func(from string, payload []byte), onPeer func(peer string, joined bool)) (cancel func()) {
+	c.cbMu.Lock()
+	defer c.cbMu.Unlock()
+	c.mu.Lock()
+	c.subSeq++
+	key := c.subSeq
+	c.subs[key] = &subscription{onSignal: onSignal, onPeer: onPeer}
+	peers := slices.Clone(c.peers)
+	c.mu.Unlock()
+	if onPeer != nil {
+		for _, p := range peers {
+			onPeer(p, true)
+		}
+	}
+	return func() {
+		c.mu.Lock()
+		delete(c.subs, key)
+		c.mu.Unlock()
+	}
+}
+
+// Request sends an extension message of type msgType (for example
+// "mm.enqueue") with data and waits for the server's answer: the data of a
+// reply (or of any other answer carrying the request's cid), or a *Error for
+// an error reply.
+func (c *Client) Request(ctx context.Context, msgType string, data any) (json.RawMessage, error) {
+	env := Envelope{Type: msgType}
+	if data != nil {
+		b, ok := data.(json.RawMessage)
+		if !ok {
+			var err error
+			if b, err = json.Marshal(data); err != nil {
+				return nil, fmt.Errorf("signaling: request %s: %w", msgType, err)
+			}
+		}
+		env.Data = b
+	}
+	r, err := c.call(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return r.Data, nil
+}
+
+// Ping measures one round trip to the server.
+func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
+	t := time.Now()
+	if _, err := c.call(ctx, Envelope{Type: TypePing}); err != nil {
+		return 0, err
+	}
+	return time.Since(t), nil
+}
+
+// Close ends the session for good (the server tells the room peer_left at
+// once, without waiting for the resume grace), stops reconnecting and waits
+// for the client's goroutines. Calls waiting for answers return
+// ErrDisconnected; later calls return ErrClosed. It must not be called from
+// a SubscribeSignals callback. Close is idempotent.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		c.wg.Wait()
+		return nil
+	}
+	c.closed = true
+	ws := c.ws
+	c.mu.Unlock()
+	c.stop()
+	if ws != nil {
+		c.wmu.Lock()
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+		c.wmu.Unlock()
+		// Let the server's close frame arrive so the read loop ends on a
+		// clean close; the deadline bounds the wait.
+		ws.SetReadDeadline(time.Now().Add(time.Second))
+	}
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		c.mu.Lock()
+		if c.ws != nil {
+			c.ws.Close()
+		}
+		c.mu.Unlock()
+		<-done
+	}
+	return nil
+}

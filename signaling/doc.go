@@ -1,0 +1,58 @@
+// Package signaling is Rallypoint's rendezvous point: a versioned JSON
+// protocol over WebSocket through which peers meet in rooms and exchange
+// WebRTC offers, answers and candidates (or any opaque signal), plus the
+// Server that speaks it and a reconnecting Client.
+//
+// # Protocol
+//
+// Every message, in both directions, is one Envelope in one WebSocket text
+// frame:
+//
+//	{"v":1,"type":"signal","cid":"7","from":"p1","to":"p2","room":"r","data":{...}}
+//
+// A client opens with hello (listing the versions it speaks, and a resume
+// token to take an earlier session back); the server answers welcome with
+// the peer id it assigned, a resume token, the ICE servers (with short-lived
+// TURN credentials when configured) and its limits. Then the client joins a
+// room by name (join) or joins the next-N group of a name (join with
+// {"next":N}), and relays signals to named peers of its room. The server
+// stamps "from" on everything it relays, so no peer can speak as another.
+// Failures come back as error messages with a stable code (the Code
+// constants) and the cid of the request. docs/protocol.md in the repository
+// is the full reference.
+//
+// # Server
+//
+// Server is an http.Handler. NewServer(Config{}) is a working development
+// server (anonymous, default limits). Services built on top register
+// handlers for their own message types ("lobby.*", "mm.*") with Handle,
+// push messages with Send, put matched peers in a room with CreateRoom and
+// learn of departures through OnPeerGone.
+//
+// # Client
+//
+// Dial connects and says hello; Join, JoinNext, Leave, Signal and Request
+// are blocking calls that take a context and return the server's coded
+// error as *Error. Events arrive on the Events channel as a closed set of
+// types. When the connection drops, the client reconnects with backoff and
+// resumes its session: it keeps its id and room seat, and the other members
+// see PeerInterrupted then PeerResumed instead of leave and join. Client
+// satisfies netcode.Signaler (LocalID, SendSignal, SubscribeSignals)
+// without importing it.
+//
+// # Concurrency
+//
+// All methods of Server and Client are safe for concurrent use. The server
+// runs one reader goroutine per connection, a writer goroutine only while a
+// connection has messages queued, and one housekeeping goroutine for
+// keep-alives and timeouts; Close and Shutdown wait for all of them. A
+// Client owns one goroutine (reading and reconnecting); Close waits for it.
+//
+// # Limits
+//
+// Config bounds message size, messages per second per connection (token
+// bucket), room size, rooms, sessions, connections per IP, the send queue
+// per connection (a slow consumer is disconnected with CodeSlowConsumer),
+// and read, write and hello deadlines. Browsers from other origins are
+// refused unless Config.CheckOrigin allows them.
+package signaling

@@ -1,0 +1,82 @@
+package signaling
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors. Errors from the server arrive as *Error; the sentinels
+// below describe local conditions. Check them with errors.Is.
+var (
+	// ErrClosed is returned by every method of a Server or Client after Close.
+	ErrClosed = errors.New("signaling: closed")
+	// ErrDisconnected is returned by a Client call made while the connection
+	// is down (between a drop and a successful reconnect), and by calls that
+	// were waiting for a reply when the connection dropped.
+	ErrDisconnected = errors.New("signaling: disconnected")
+	// ErrUnknownPeer is returned by Server.Send and Server.CreateRoom for a
+	// peer id that has no session.
+	ErrUnknownPeer = errors.New("signaling: unknown peer")
+	// ErrQueueFull is returned by Server.Send when the peer's send queue is full.
+	ErrQueueFull = errors.New("signaling: send queue full")
+	// ErrRoomExists is returned by Server.CreateRoom for a name in use.
+	ErrRoomExists = errors.New("signaling: room exists")
+	// ErrInvalidRoom is returned for a room name that breaks the naming rules.
+	ErrInvalidRoom = errors.New("signaling: invalid room name")
+	// ErrTooManyRooms is returned by Server.CreateRoom at the rooms limit.
+	ErrTooManyRooms = errors.New("signaling: too many rooms")
+	// ErrBadToken is returned by HMACAuth for a token that is malformed,
+	// badly signed or expired.
+	ErrBadToken = errors.New("signaling: invalid auth token")
+	// ErrNotJSON is returned by Client.SendSignal for a payload that is not
+	// a JSON value.
+	ErrNotJSON = errors.New("signaling: payload is not JSON")
+)
+
+// Error is an error reported by the server on the wire: a stable Code (one
+// of the Code constants) and a human-readable Message. A Client returns it
+// from the call whose request failed; use errors.As to inspect it.
+type Error struct {
+	Code    string
+	Message string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return "signaling: " + e.Code
+	}
+	return "signaling: " + e.Code + ": " + e.Message
+}
+
+// Is reports whether target is an *Error with the same Code, so that
+// errors.Is(err, &signaling.Error{Code: signaling.CodeRoomFull}) works.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == e.Code
+}
+
+// HTTPError is returned by Dial when the server refused the WebSocket
+// upgrade. Err is the coded *Error from the response body when there was one.
+type HTTPError struct {
+	StatusCode int
+	Err        *Error
+}
+
+// Error implements error.
+func (e *HTTPError) Error() string {
+	if e.Err != nil {
+		return "signaling: upgrade refused: " + e.Err.Error()
+	}
+	return "signaling: upgrade refused with HTTP status " + strconv.Itoa(e.StatusCode)
+}
+
+// Unwrap returns the coded error, if any.
+func (e *HTTPError) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	return e.Err
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

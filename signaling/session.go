@@ -1,0 +1,603 @@
+package signaling
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// conn is one WebSocket connection. Its reader goroutine owns the fields
+// below the line; a writer goroutine runs only while its session has frames
+// queued.
+type conn struct {
+	srv      *Server
+	ws       *websocket.Conn
+	ip       string
+	remote   string
+	identity Identity
+	created  int64 // unix nanoseconds
+	ctx      context.Context
+	cancel   context.CancelFunc
+
+	lastSeen  atomic.Int64 // unix nanoseconds of the last frame or pong
+	lastPing  int64        // owned by the sweeper
+	sess      atomic.Pointer[session]
+	closeOnce sync.Once
+
+	// reader goroutine only
+	bucket tokenBucket
+}
+
+// outFrame is an encoded message waiting in a session's queue. t is the
+// unix time in nanoseconds a relayed signal arrived (0 for other frames),
+// for the relay latency histogram.
+type outFrame struct {
+	b []byte
+	t int64
+}
+
+// session is a peer: its id, room seat and send queue outlive any one
+// connection while a resume is possible.
+type session struct {
+	srv      *Server
+	id       string
+	identity Identity
+
+	// guarded by srv.mu
+	room          *room
+	interruptedAt int64 // unix nanoseconds; 0 while a connection is attached
+	nonce         string
+
+	mu      sync.Mutex // guards the fields below
+	c       *conn      // attached connection; nil while interrupted
+	queue   []outFrame
+	writing bool // a flush goroutine is running
+	pingDue bool
+	gone    bool
+}
+
+// enqueue appends frame to the send queue and makes sure a writer runs. A
+// full queue returns ErrQueueFull and disconnects a live consumer with
+// CodeSlowConsumer (the queue stays for a resume).
+func (s *session) enqueue(frame []byte, t int64) error {
+	s.mu.Lock()
+	if s.gone {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrUnknownPeer, s.id)
+	}
+	if len(s.queue) >= s.srv.cfg.SendQueueLen {
+		c := s.c
+		s.mu.Unlock()
+		if c != nil {
+			s.srv.log.Info("slow consumer disconnected", "peer", s.id)
+			s.srv.countError(CodeSlowConsumer)
+			c.closeAsync(websocket.ClosePolicyViolation, CodeSlowConsumer)
+		}
+		return ErrQueueFull
+	}
+	s.queue = append(s.queue, outFrame{frame, t})
+	s.startWriterLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// enqueueFront puts frame before everything queued (the welcome of a resume).
+func (s *session) enqueueFront(frame []byte) {
+	s.mu.Lock()
+	s.queue = append([]outFrame{{b: frame}}, s.queue...)
+	s.startWriterLocked()
+	s.mu.Unlock()
+}
+
+func (s *session) ping(c *conn) {
+	s.mu.Lock()
+	if s.c == c {
+		s.pingDue = true
+		s.startWriterLocked()
+	}
+	s.mu.Unlock()
+}
+
+func (s *session) startWriterLocked() {
+	if s.c == nil || s.writing || (len(s.queue) == 0 && !s.pingDue) {
+		return
+	}
+	s.writing = true
+	s.srv.wg.Add(1)
+	go s.flush(s.c)
+}
+
+// flush writes queued frames to c until the queue is empty, c is no longer
+// the session's connection, or a write fails. A frame leaves the queue only
+// once written.
+func (s *session) flush(c *conn) {
+	defer s.srv.wg.Done()
+	wt := s.srv.cfg.WriteTimeout
+	for {
+		s.mu.Lock()
+		if s.c != c || s.gone || (len(s.queue) == 0 && !s.pingDue) {
+			s.writing = false
+			s.startWriterLocked() // a resume may have attached a new connection meanwhile
+			s.mu.Unlock()
+			return
+		}
+		ping := s.pingDue
+		s.pingDue = false
+		var f outFrame
+		if !ping {
+			f = s.queue[0]
+		}
+		s.mu.Unlock()
+
+		var err error
+		if ping {
+			err = c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(wt))
+		} else {
+			c.ws.SetWriteDeadline(time.Now().Add(wt))
+			err = c.ws.WriteMessage(websocket.TextMessage, f.b)
+		}
+		if err != nil {
+			s.mu.Lock()
+			s.writing = false
+			s.mu.Unlock()
+			c.closeAsync(websocket.CloseAbnormalClosure, "write failed")
+			return
+		}
+		if ping {
+			continue
+		}
+		if f.t != 0 {
+			s.srv.stats.observeRelay(time.Now().UnixNano() - f.t)
+		}
+		s.mu.Lock()
+		if len(s.queue) > 0 && &s.queue[0].b[0] == &f.b[0] {
+			s.queue[0] = outFrame{}
+			s.queue = s.queue[1:]
+			if len(s.queue) == 0 {
+				s.queue = nil
+			}
+		}
+		s.mu.Unlock()
+	}
+}
+
+// closeWith sends a close frame with code and reason and closes the socket;
+// the reader goroutine then tears the connection down. Safe to call more
+// than once and from any goroutine; it blocks for at most a second.
+func (c *conn) closeWith(code int, reason string) {
+	c.closeOnce.Do(func() {
+		c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		c.ws.Close()
+	})
+}
+
+// closeAsync is closeWith on a goroutine the server owns, for callers that
+// must not block (the sweeper, a sender meeting a full queue).
+func (c *conn) closeAsync(code int, reason string) {
+	c.srv.wg.Add(1)
+	go func() {
+		defer c.srv.wg.Done()
+		c.closeWith(code, reason)
+	}()
+}
+
+func (c *conn) readLoop() {
+	s := c.srv
+	defer s.wg.Done()
+	limit := s.cfg.MaxMessageSize
+	c.ws.SetReadLimit(int64(4*limit + 1024))
+	c.ws.SetPongHandler(func(string) error {
+		c.lastSeen.Store(time.Now().UnixNano())
+		return nil
+	})
+	var closeErr error
+	for {
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			closeErr = err
+			break
+		}
+		now := time.Now().UnixNano()
+		c.lastSeen.Store(now)
+		buf := framePool.Get().(*bytes.Buffer)
+		err = readFrame(r, buf, limit)
+		switch {
+		case errors.Is(err, errTooLarge):
+			c.replyError("", CodeTooLarge, fmt.Sprintf("message larger than %d bytes", limit))
+		case err != nil:
+			closeErr = err
+		case mt == websocket.BinaryMessage:
+			c.replyError("", CodeBinaryUnsupported, "binary frames are not part of the protocol")
+		default:
+			c.handleFrame(buf.Bytes(), now)
+		}
+		if buf.Cap() <= 64<<10 {
+			framePool.Put(buf)
+		}
+		if closeErr != nil {
+			break
+		}
+	}
+	c.teardown(closeErr)
+}
+
+// teardown runs once the reader stops: it releases the connection and
+// either interrupts its session (resume possible) or ends it.
+func (c *conn) teardown(err error) {
+	s := c.srv
+	c.cancel()
+	c.closeWith(websocket.CloseNormalClosure, "")
+	normal := websocket.IsCloseError(err, websocket.CloseNormalClosure)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.releaseIPLocked(c.ip)
+	sess := c.sess.Load()
+	if sess == nil {
+		s.mu.Unlock()
+		return
+	}
+	sess.mu.Lock()
+	attached := sess.c == c
+	if attached {
+		sess.c = nil
+	}
+	sess.mu.Unlock()
+	if !attached || s.sessions[sess.id] != sess {
+		s.mu.Unlock()
+		return
+	}
+	if normal || s.cfg.ResumeGrace < 0 || s.closed {
+		s.mu.Unlock()
+		s.removeSession(sess)
+		return
+	}
+	sess.interruptedAt = time.Now().UnixNano()
+	var out []delivery
+	if r := sess.room; r != nil {
+		ev := peerEvent(TypePeerInterrupted, r.name, sess.id)
+		for _, m := range r.members {
+			if m != sess {
+				out = append(out, delivery{m, ev})
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.log.Debug("session interrupted", "peer", sess.id, "err", err)
+	deliver(out)
+}
+
+// reply queues a frame for this connection's session, or writes it
+// directly before there is one.
+func (c *conn) send(frame []byte) {
+	if sess := c.sess.Load(); sess != nil {
+		sess.enqueue(frame, 0)
+		return
+	}
+	c.ws.SetWriteDeadline(time.Now().Add(c.srv.cfg.WriteTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		c.closeAsync(websocket.CloseAbnormalClosure, "write failed")
+	}
+}
+
+func (c *conn) replyError(cid, code, msg string) {
+	c.srv.countError(code)
+	b, _ := encodeWith(Envelope{Type: TypeError, Cid: cid}, ErrorData{Code: code, Message: msg})
+	c.send(b)
+}
+
+func (c *conn) reply(typ, cid string, data any) {
+	b, _ := encodeWith(Envelope{Type: typ, Cid: cid}, data)
+	c.send(b)
+}
+
+func (c *conn) handleFrame(frame []byte, now int64) {
+	s := c.srv
+	env, err := Decode(frame)
+	if err != nil {
+		var e *Error
+		errors.As(err, &e)
+		c.replyError(env.Cid, e.Code, e.Message)
+		return
+	}
+	if !c.bucket.allow(now, s.cfg.RatePerSec, s.cfg.RateBurst) {
+		c.replyError(env.Cid, CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
+		return
+	}
+	s.stats.msgsIn.Add(1)
+	sess := c.sess.Load()
+	if env.Type == TypeHello {
+		c.hello(env)
+		return
+	}
+	if sess == nil {
+		c.replyError(env.Cid, CodeHelloRequired, "the first message must be hello")
+		return
+	}
+	if env.From != "" && env.From != sess.id {
+		c.replyError(env.Cid, CodeForgedSender, "from must be empty or your own id")
+		return
+	}
+	env.From = sess.id
+	switch env.Type {
+	case TypeJoin:
+		c.join(sess, env)
+	case TypeLeave:
+		s.mu.Lock()
+		if sess.room == nil {
+			s.mu.Unlock()
+			c.replyError(env.Cid, CodeNotInRoom, "not in a room")
+			return
+		}
+		name := sess.room.name
+		out := s.leaveLocked(sess, nil)
+		s.mu.Unlock()
+		deliver(out)
+		b, _ := encodeWith(Envelope{Type: TypeLeft, Cid: env.Cid, Room: name}, nil)
+		sess.enqueue(b, 0)
+	case TypeSignal:
+		c.signal(sess, env, now)
+	case TypePing:
+		c.reply(TypePong, env.Cid, nil)
+	default:
+		s.mu.RLock()
+		h := s.handlers[env.Type]
+		s.mu.RUnlock()
+		if h == nil {
+			c.replyError(env.Cid, CodeUnknownType, fmt.Sprintf("unknown message type %q", env.Type))
+			return
+		}
+		h(&Request{Peer: sess.id, Identity: sess.identity, RemoteAddr: c.remote, Envelope: env, ctx: c.ctx, srv: s, sess: sess})
+	}
+}
+
+func (c *conn) hello(env Envelope) {
+	s := c.srv
+	if c.sess.Load() != nil {
+		c.replyError(env.Cid, CodeBadRequest, "hello already received")
+		return
+	}
+	var h HelloData
+	if len(env.Data) > 0 {
+		if err := json.Unmarshal(env.Data, &h); err != nil {
+			c.replyError(env.Cid, CodeBadRequest, "invalid hello data")
+			return
+		}
+	}
+	ok := len(h.Versions) == 0
+	for _, v := range h.Versions {
+		ok = ok || v == ProtocolVersion
+	}
+	if !ok {
+		c.replyError(env.Cid, CodeUnsupportedVersion, fmt.Sprintf("server speaks version %d", ProtocolVersion))
+		c.closeAsync(websocket.CloseProtocolError, CodeUnsupportedVersion)
+		return
+	}
+	if h.Resume != "" {
+		c.resume(env, h.Resume)
+		return
+	}
+	sess := &session{srv: s, id: randomHex(8), identity: c.identity, nonce: randomHex(8)}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.sessions) >= s.cfg.MaxSessions {
+		s.mu.Unlock()
+		c.replyError(env.Cid, CodeServerFull, "server is full")
+		c.closeAsync(websocket.CloseTryAgainLater, CodeServerFull)
+		return
+	}
+	for s.sessions[sess.id] != nil {
+		sess.id = randomHex(8)
+	}
+	s.sessions[sess.id] = sess
+	sess.c = c
+	c.sess.Store(sess)
+	w := s.welcomeLocked(sess, false)
+	s.mu.Unlock()
+	s.stats.sessionsOpened.Add(1)
+	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
+	sess.enqueue(b, 0)
+}
+
+func (s *Server) welcomeLocked(sess *session, resumed bool) WelcomeData {
+	w := WelcomeData{
+		ID:             sess.id,
+		Resume:         s.resumeToken(sess.id, sess.nonce),
+		Resumed:        resumed,
+		ICEServers:     s.iceServers(sess.id),
+		PingIntervalMs: s.cfg.PingInterval.Milliseconds(),
+		ResumeGraceMs:  max(s.cfg.ResumeGrace.Milliseconds(), 0),
+		Limits: LimitsData{
+			MaxMessageSize: s.cfg.MaxMessageSize,
+			MaxRoomSize:    s.cfg.MaxRoomSize,
+			RatePerSec:     s.cfg.RatePerSec,
+			RateBurst:      s.cfg.RateBurst,
+		},
+	}
+	if sess.room != nil {
+		w.Room = sess.room.name
+		w.Peers = sess.room.peerIDs(sess)
+	}
+	return w
+}
+
+func (c *conn) resume(env Envelope, tok string) {
+	s := c.srv
+	id, nonce, ok := s.parseResumeToken(tok)
+	if !ok {
+		c.replyError(env.Cid, CodeInvalidToken, "resume token not issued by this server")
+		return
+	}
+	s.mu.Lock()
+	sess := s.sessions[id]
+	if sess == nil || s.cfg.ResumeGrace < 0 {
+		s.mu.Unlock()
+		c.replyError(env.Cid, CodeResumeExpired, "the session is gone")
+		return
+	}
+	if sess.nonce != nonce || sess.identity.Subject != c.identity.Subject {
+		s.mu.Unlock()
+		c.replyError(env.Cid, CodeInvalidToken, "resume token superseded or for another identity")
+		return
+	}
+	sess.nonce = randomHex(8)
+	wasInterrupted := sess.interruptedAt != 0
+	sess.interruptedAt = 0
+	sess.mu.Lock()
+	old := sess.c
+	sess.c = c
+	sess.mu.Unlock()
+	c.sess.Store(sess)
+	w := s.welcomeLocked(sess, true)
+	var out []delivery
+	if r := sess.room; r != nil {
+		if !wasInterrupted {
+			ev := peerEvent(TypePeerInterrupted, r.name, sess.id)
+			for _, m := range r.members {
+				if m != sess {
+					out = append(out, delivery{m, ev})
+				}
+			}
+		}
+		ev := peerEvent(TypePeerResumed, r.name, sess.id)
+		for _, m := range r.members {
+			if m != sess {
+				out = append(out, delivery{m, ev})
+			}
+		}
+	}
+	s.mu.Unlock()
+	if old != nil {
+		old.closeAsync(websocket.ClosePolicyViolation, CodeReplaced)
+	}
+	s.stats.resumes.Add(1)
+	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
+	sess.enqueueFront(b)
+	deliver(out)
+}
+
+func (c *conn) join(sess *session, env Envelope) {
+	s := c.srv
+	var jd JoinData
+	if len(env.Data) > 0 {
+		if err := json.Unmarshal(env.Data, &jd); err != nil {
+			c.replyError(env.Cid, CodeBadRequest, "invalid join data")
+			return
+		}
+	}
+	if !validRoomName(env.Room) {
+		c.replyError(env.Cid, CodeInvalidRoom, "room names are 1-64 bytes of letters, digits and -_.:#@")
+		return
+	}
+	if jd.Next != 0 && (jd.Next < 2 || jd.Next > s.cfg.MaxRoomSize) {
+		c.replyError(env.Cid, CodeInvalidRoom, fmt.Sprintf("next must be between 2 and %d", s.cfg.MaxRoomSize))
+		return
+	}
+	s.mu.Lock()
+	var r *room
+	if jd.Next == 0 {
+		r = s.rooms[env.Room]
+		switch {
+		case r == sess.room && r != nil:
+			// Already there: answer joined again.
+		case r != nil && r.private:
+			s.mu.Unlock()
+			c.replyError(env.Cid, CodeRoomClosed, "room accepts no joins by name")
+			return
+		case r != nil && len(r.members) >= r.capacity:
+			s.mu.Unlock()
+			c.replyError(env.Cid, CodeRoomFull, fmt.Sprintf("room holds %d peers", r.capacity))
+			return
+		case r == nil && len(s.rooms) >= s.cfg.MaxRooms:
+			s.mu.Unlock()
+			c.replyError(env.Cid, CodeTooManyRooms, "server holds its maximum number of rooms")
+			return
+		case r == nil:
+			r = &room{name: env.Room, capacity: s.cfg.MaxRoomSize}
+			s.rooms[r.name] = r
+		}
+	} else {
+		key := env.Room + "\x00" + itoa(jd.Next)
+		r = s.open[key]
+		if r == nil {
+			if len(s.rooms) >= s.cfg.MaxRooms {
+				s.mu.Unlock()
+				c.replyError(env.Cid, CodeTooManyRooms, "server holds its maximum number of rooms")
+				return
+			}
+			name := env.Room + "#" + itoa(int(s.roomSeq.Add(1)))
+			r = &room{name: name, private: true, capacity: jd.Next, openKey: key}
+			s.rooms[name] = r
+			s.open[key] = r
+		}
+	}
+	var out []delivery
+	if sess.room == r {
+		b, _ := encodeWith(Envelope{Type: TypeJoined, Cid: env.Cid, Room: r.name}, JoinedData{Peers: r.peerIDs(sess)})
+		out = append(out, delivery{sess, b})
+	} else {
+		out = s.leaveLocked(sess, out)
+		if s.rooms[r.name] != r { // leaving emptied and deleted the target (cannot happen, but be safe)
+			s.rooms[r.name] = r
+		}
+		out = s.joinLocked(sess, r, env.Cid, out)
+	}
+	s.mu.Unlock()
+	deliver(out)
+}
+
+func (c *conn) signal(sess *session, env Envelope, now int64) {
+	s := c.srv
+	if env.To == "" {
+		c.replyError(env.Cid, CodeBadRequest, "signal needs to")
+		return
+	}
+	if len(env.Data) == 0 {
+		c.replyError(env.Cid, CodeBadRequest, "signal needs data")
+		return
+	}
+	s.mu.RLock()
+	r := sess.room
+	var target *session
+	var roomName string
+	if r != nil {
+		roomName = r.name
+		for _, m := range r.members {
+			if m.id == env.To {
+				target = m
+				break
+			}
+		}
+	}
+	s.mu.RUnlock()
+	if r == nil {
+		c.replyError(env.Cid, CodeNotInRoom, "join a room first")
+		return
+	}
+	if target == nil {
+		c.replyError(env.Cid, CodeUnknownPeer, fmt.Sprintf("no peer %q in room %q", env.To, roomName))
+		return
+	}
+	b, err := Encode(Envelope{Type: TypeSignal, From: sess.id, To: target.id, Room: roomName, Data: env.Data})
+	if err != nil {
+		c.replyError(env.Cid, CodeBadRequest, "signal data is not valid JSON")
+		return
+	}
+	if err := target.enqueue(b, now); err != nil {
+		c.replyError(env.Cid, CodePeerUnavailable, fmt.Sprintf("peer %q cannot take more messages now", target.id))
+		return
+	}
+	s.stats.relayed.Add(1)
+	if env.Cid != "" {
+		c.reply(TypeAck, env.Cid, nil)
+	}
+}
