@@ -103,17 +103,17 @@ func (c RatingConfig) withDefaults() RatingConfig {
 type Rater struct {
 	cfg RatingConfig
 
-	order  []int     // team indices sorted by rank (stable)
-	rank   []float64 // ranks in sorted order
-	crank  []int     // competition rank per sorted position
-	tmu    []float64 // team mu sum, sorted order
-	tsig2  []float64 // team sigma² sum, sorted order
-	sumQ   []float64
-	count  []float64
-	expMu  []float64
-	omega  []float64
-	delta  []float64
-	sigmas []float64 // original sigmas, flattened, for LimitSigma
+	order    []int     // team indices sorted by rank (stable)
+	rank     []float64 // ranks in sorted order
+	crank    []int     // competition rank per sorted position
+	tmu      []float64 // team mu sum, sorted order
+	tsig2    []float64 // team sigma² sum, sorted order
+	sumQ     []float64
+	count    []float64
+	expMu    []float64
+	omega    []float64
+	delta    []float64
+	sigmas   []float64 // original sigmas, flattened, for LimitSigma
 	scoreBuf []float64
 }
 

@@ -1,0 +1,512 @@
+package matchmaker
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// group is a match under construction around a seed.
+type group struct {
+	q       *queue
+	seed    *entry
+	bf      *backfill
+	members []*entry
+	sizes   []int
+	players int
+	target  int
+	caps    []int
+	lo, hi  float64
+	val     []float64 // rule tolerances at the seed's wait
+	on      []bool
+	dmin    []float64
+	dmax    []float64
+	mask    uint64
+	lat     []float64 // worst latency per region so far
+	parties bool      // a member or candidate larger than one player
+}
+
+func (g *group) init(q *queue, seed *entry, bf *backfill, w time.Duration) {
+	n := len(q.cfg.Rules)
+	g.q, g.seed, g.bf = q, seed, bf
+	g.members = g.members[:0]
+	g.sizes = g.sizes[:0]
+	g.players = 0
+	g.parties = false
+	g.lo, g.hi = seed.skill, seed.skill
+	g.val = resize(g.val, n)
+	g.dmin = resize(g.dmin, n)
+	g.dmax = resize(g.dmax, n)
+	if cap(g.on) < n {
+		g.on = make([]bool, n)
+	}
+	g.on = g.on[:n]
+	for i := range q.cfg.Rules {
+		g.val[i], g.on[i] = q.cfg.Rules[i].at(w)
+		if seed.num != nil {
+			g.dmin[i], g.dmax[i] = seed.num[i], seed.num[i]
+		}
+	}
+	g.mask = seed.tagMask
+	g.lat = resize(g.lat, len(q.regions))
+	for r := range g.lat {
+		g.lat[r] = seed.latency(r)
+	}
+	s := q.cfg.Shape
+	if bf != nil {
+		g.caps = append(g.caps[:0], bf.caps...)
+		g.target = 0
+		for _, c := range bf.caps {
+			g.target += c
+		}
+	} else {
+		g.caps = g.caps[:0]
+		for i := 0; i < s.Teams; i++ {
+			g.caps = append(g.caps, s.TeamSize)
+		}
+		g.target = s.Teams * s.TeamSize
+		g.add(seed)
+	}
+}
+
+func resize(s []float64, n int) []float64 {
+	if cap(s) < n {
+		return make([]float64, n)
+	}
+	return s[:n]
+}
+
+func (g *group) add(c *entry) {
+	g.members = append(g.members, c)
+	g.sizes = append(g.sizes, c.size)
+	g.players += c.size
+	if c.size > 1 {
+		g.parties = true
+	}
+	g.lo = math.Min(g.lo, c.skill)
+	g.hi = math.Max(g.hi, c.skill)
+	if c.num != nil {
+		for i := range g.dmin {
+			g.dmin[i] = math.Min(g.dmin[i], c.num[i])
+			g.dmax[i] = math.Max(g.dmax[i], c.num[i])
+		}
+	}
+	g.mask &= c.tagMask
+	for r := range g.lat {
+		g.lat[r] = math.Max(g.lat[r], c.latency(r))
+	}
+}
+
+// eligible reports whether a ticket passes its own RuleRange rules.
+func eligible(q *queue, e *entry, now time.Time) bool {
+	for i := range q.cfg.Rules {
+		r := &q.cfg.Rules[i]
+		if r.Kind != RuleRange {
+			continue
+		}
+		v, on := r.at(now.Sub(e.at))
+		if on && (e.num[i] < r.Min-v || e.num[i] > r.Max+v) {
+			return false
+		}
+	}
+	return true
+}
+
+func (g *group) accepts(c *entry, now time.Time) bool {
+	if g.players+c.size > g.target {
+		return false
+	}
+	rules := g.q.cfg.Rules
+	for i := range rules {
+		r := &rules[i]
+		if r.Kind == RuleRange {
+			continue
+		}
+		if !g.on[i] {
+			continue
+		}
+		switch r.Kind {
+		case RuleSkill:
+			if math.Max(g.hi, c.skill)-math.Min(g.lo, c.skill) > g.val[i] {
+				return false
+			}
+		case RuleDifference:
+			if math.Max(g.dmax[i], c.num[i])-math.Min(g.dmin[i], c.num[i]) > g.val[i] {
+				return false
+			}
+		case RuleEqual:
+			if c.str[i] != g.seed.str[i] {
+				return false
+			}
+		case RuleTags:
+			if g.mask&c.tagMask == 0 {
+				return false
+			}
+		case RuleLatency:
+			if len(g.lat) == 0 {
+				continue
+			}
+			ok := false
+			for reg := range g.lat {
+				if math.Max(g.lat[reg], c.latency(reg)) <= g.val[i] {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				return false
+			}
+		}
+	}
+	if !eligible(g.q, c, now) {
+		return false
+	}
+	if (g.parties || c.size > 1) && (g.bf != nil || g.q.cfg.Shape.TeamSize > 1) {
+		sizes := append(g.sizes, c.size)
+		ok := pack(sizes, g.caps, nil)
+		g.sizes = sizes[:len(sizes)-1]
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// assemble tries to build a match around seed (or to serve backfill bf,
+// whose synthetic seed is seed). It returns the match and true on success;
+// on failure the pool is as it was.
+func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, now time.Time) (Match, bool) {
+	w := now.Sub(seed.at)
+	if bf == nil && !eligible(q, seed, now) {
+		return Match{}, false
+	}
+	var g group
+	g.init(q, seed, bf, w)
+	m.removed = m.removed[:0]
+	if bf == nil {
+		bk.tree.set(seed.pos, removedKey)
+		m.removed = append(m.removed, seed.pos)
+	}
+	skillV, skillOn := math.Inf(1), false
+	for i, r := range q.cfg.Rules {
+		if r.Kind == RuleSkill && g.on[i] {
+			skillOn = true
+			skillV = math.Min(skillV, g.val[i])
+		}
+	}
+	ents := bk.ents
+	scans := 0
+	for g.players < g.target && scans < q.cfg.MaxScan {
+		l, r := 0, len(ents)
+		if skillOn {
+			a, b := g.hi-skillV, g.lo+skillV
+			l = sort.Search(len(ents), func(i int) bool { return ents[i].skill >= a })
+			r = sort.Search(len(ents), func(i int) bool { return ents[i].skill > b })
+		}
+		p := bk.tree.min(l, r)
+		if p < 0 {
+			break
+		}
+		c := ents[p]
+		bk.tree.set(p, removedKey)
+		m.removed = append(m.removed, p)
+		if g.accepts(c, now) {
+			g.add(c)
+		} else {
+			scans++
+		}
+	}
+	teams := 0
+	if g.players == g.target {
+		teams = len(g.caps)
+	} else if bf == nil {
+		teams = g.relax(w)
+	}
+	if teams == 0 {
+		for _, p := range m.removed {
+			bk.tree.set(p, ents[p].seq)
+		}
+		return Match{}, false
+	}
+	// Members stay out of the tree; everything else examined goes back.
+	in := make(map[int]bool, len(g.members))
+	for _, e := range g.members {
+		in[e.pos] = true
+	}
+	for _, p := range m.removed {
+		if !in[p] {
+			bk.tree.set(p, ents[p].seq)
+		}
+	}
+	return m.finish(q, &g, teams, now), true
+}
+
+// relax returns the number of teams of a smaller match the group can form
+// under the queue's relaxed player count, trimming the youngest members, or
+// 0 if none.
+func (g *group) relax(w time.Duration) int {
+	s := &g.q.cfg.Shape
+	minT := s.minTeams(w)
+	if minT >= s.Teams {
+		return 0
+	}
+	if s.TeamSize == 1 {
+		k := g.players / s.TeamsMultiple * s.TeamsMultiple
+		if k < minT {
+			return 0
+		}
+		// Keep the k longest-waiting members.
+		sort.SliceStable(g.members, func(i, j int) bool { return g.members[i].seq < g.members[j].seq })
+		g.members = g.members[:k]
+		g.players = k
+		g.caps = g.caps[:k]
+		return k
+	}
+	if g.players%s.TeamSize != 0 {
+		return 0
+	}
+	k := g.players / s.TeamSize
+	if k < minT || k%s.TeamsMultiple != 0 {
+		return 0
+	}
+	g.caps = g.caps[:k]
+	sizes := g.sizes[:0]
+	for _, e := range g.members {
+		sizes = append(sizes, e.size)
+	}
+	if !pack(sizes, g.caps, nil) {
+		return 0
+	}
+	return k
+}
+
+// pack reports whether parties of the given sizes fit bins of the given
+// capacities, each party whole in one bin. If assign is not nil it receives
+// the bin of each party. Backtracking over parties, largest first; bins
+// with equal remaining room are tried once.
+func pack(sizes, caps []int, assign []int) bool {
+	total, room := 0, 0
+	for _, s := range sizes {
+		total += s
+	}
+	for _, c := range caps {
+		room += c
+	}
+	if total > room {
+		return false
+	}
+	order := make([]int, len(sizes))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return sizes[order[a]] > sizes[order[b]] })
+	free := append([]int(nil), caps...)
+	bins := make([]int, len(sizes))
+	var place func(k int) bool
+	place = func(k int) bool {
+		if k == len(order) {
+			return true
+		}
+		s := sizes[order[k]]
+		for b := range free {
+			if free[b] < s {
+				continue
+			}
+			dup := false
+			for b2 := 0; b2 < b; b2++ {
+				if free[b2] == free[b] {
+					dup = true
+					break
+				}
+			}
+			if dup {
+				continue
+			}
+			free[b] -= s
+			bins[order[k]] = b
+			if place(k + 1) {
+				return true
+			}
+			free[b] += s
+		}
+		return false
+	}
+	if !place(0) {
+		return false
+	}
+	if assign != nil {
+		copy(assign, bins)
+	}
+	return true
+}
+
+func muSum(e *entry) float64 {
+	var s float64
+	for _, p := range e.t.Players {
+		s += p.Rating.Mu
+	}
+	return s
+}
+
+// balance assigns members to k teams of size each, keeping parties whole
+// and team rating sums close. Two teams of up to 16 tickets are solved
+// exactly; otherwise greedily (the weakest team with room takes the next
+// strongest party), falling back to any exact packing.
+func balance(members []*entry, k, size int) []int {
+	assign := make([]int, len(members))
+	n := len(members)
+	if k == 2 && n <= 16 {
+		best, bestDiff := -1, math.Inf(1)
+		var total float64
+		mus := make([]float64, n)
+		for i, e := range members {
+			mus[i] = muSum(e)
+			total += mus[i]
+		}
+		for mask := 1; mask < 1<<n; mask += 2 { // member 0 always in team 0
+			players := 0
+			var sum float64
+			for i := 0; i < n; i++ {
+				if mask&(1<<i) != 0 {
+					players += members[i].size
+					sum += mus[i]
+				}
+			}
+			if players != size {
+				continue
+			}
+			if d := math.Abs(2*sum - total); d < bestDiff {
+				best, bestDiff = mask, d
+			}
+		}
+		if best >= 0 {
+			for i := range members {
+				if best&(1<<i) == 0 {
+					assign[i] = 1
+				}
+			}
+			return assign
+		}
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool {
+		ea, eb := members[order[a]], members[order[b]]
+		if ea.size != eb.size {
+			return ea.size > eb.size
+		}
+		return muSum(ea) > muSum(eb)
+	})
+	free := make([]int, k)
+	sums := make([]float64, k)
+	for i := range free {
+		free[i] = size
+	}
+	ok := true
+	for _, i := range order {
+		e := members[i]
+		t := -1
+		for b := 0; b < k; b++ {
+			if free[b] >= e.size && (t < 0 || sums[b] < sums[t]) {
+				t = b
+			}
+		}
+		if t < 0 {
+			ok = false
+			break
+		}
+		assign[i] = t
+		free[t] -= e.size
+		sums[t] += muSum(e)
+	}
+	if !ok {
+		sizes := make([]int, n)
+		caps := make([]int, k)
+		for i, e := range members {
+			sizes[i] = e.size
+		}
+		for i := range caps {
+			caps[i] = size
+		}
+		pack(sizes, caps, assign)
+	}
+	return assign
+}
+
+func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time) Match {
+	s := q.cfg.Shape
+	match := Match{ID: m.newID(), Queue: q.cfg.Name, At: now, Teams: make([][]Player, k)}
+	var assign []int
+	switch {
+	case g.bf != nil:
+		assign = make([]int, len(g.members))
+		sizes := make([]int, len(g.members))
+		for i, e := range g.members {
+			sizes[i] = e.size
+		}
+		pack(sizes, g.caps, assign)
+		for t := range match.Teams {
+			match.Teams[t] = append(match.Teams[t], g.bf.req.Teams[t]...)
+		}
+		match.Backfill = g.bf.req.ID
+		match.Session = g.bf.req.Session
+		match.Host = g.bf.req.Host
+	case s.TeamSize == 1:
+		assign = make([]int, len(g.members))
+		for i := range assign {
+			assign[i] = i
+		}
+	default:
+		assign = balance(g.members, k, s.TeamSize)
+	}
+	if match.Session == "" {
+		match.Session = match.ID
+	}
+	for i, e := range g.members {
+		t := assign[i]
+		match.Teams[t] = append(match.Teams[t], e.t.Players...)
+		waited := now.Sub(e.at)
+		match.Tickets = append(match.Tickets, MatchedTicket{Ticket: e.t, Team: t, Waited: waited})
+		q.ring[q.ringN%len(q.ring)] = waited
+		q.ringN++
+		m.drop(q, e)
+	}
+	if match.Host == "" && len(g.members) > 0 {
+		match.Host = g.members[0].t.Players[0].ID
+	}
+	// Region: the one with the lowest worst latency, if latencies are known.
+	for i := range q.cfg.Rules {
+		if q.cfg.Rules[i].Kind != RuleLatency {
+			continue
+		}
+		best, bestLat := -1, math.Inf(1)
+		for r, l := range g.lat {
+			if l < bestLat {
+				best, bestLat = r, l
+			}
+		}
+		if best >= 0 {
+			match.Region = q.regions[best]
+		}
+		break
+	}
+	ratings := make([][]Rating, k)
+	full := true
+	for t, players := range match.Teams {
+		if len(players) == 0 {
+			full = false
+		}
+		for _, p := range players {
+			ratings[t] = append(ratings[t], p.Rating)
+		}
+	}
+	if full && k >= 2 {
+		match.Quality = m.rater.predictDraw(ratings)
+		match.WinProbability = m.rater.predictWin(ratings, make([]float64, k))
+	}
+	q.matches++
+	q.matched += uint64(len(g.members))
+	return match
+}

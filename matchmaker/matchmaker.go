@@ -1,0 +1,614 @@
+package matchmaker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config configures a Matchmaker. The zero value is valid.
+type Config struct {
+	// Now returns the current time. Zero means time.Now. Tests inject a
+	// fake clock here and call Process to step the matchmaker.
+	Now func() time.Time
+	// NewID returns a fresh id for tickets, matches and backfill requests
+	// that were given none. Zero means 96 random bits in hex.
+	NewID func() string
+	// Rating parameterises the quality prediction of matches. The zero
+	// value is openskill's default Plackett-Luce model.
+	Rating RatingConfig
+}
+
+// Matchmaker holds queues of waiting tickets and turns them into matches
+// when Process is called. It is pure logic: no goroutines, no sockets, no
+// timers. It is safe for concurrent use; Process holds the Matchmaker's lock
+// for the duration of a pass.
+type Matchmaker struct {
+	mu        sync.Mutex
+	now       func() time.Time
+	newID     func() string
+	rater     *Rater
+	queues    map[string]*queue
+	names     []string // queue names, sorted
+	tickets   map[string]*entry
+	players   map[string]*entry
+	backfills map[string]*backfill
+	seq       uint64
+
+	// scratch reused across passes
+	removed []int
+	keys    []uint64
+}
+
+// New returns a Matchmaker with no queues.
+func New(cfg Config) *Matchmaker {
+	m := &Matchmaker{
+		now:       cfg.Now,
+		newID:     cfg.NewID,
+		rater:     NewRater(cfg.Rating),
+		queues:    map[string]*queue{},
+		tickets:   map[string]*entry{},
+		players:   map[string]*entry{},
+		backfills: map[string]*backfill{},
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.newID == nil {
+		m.newID = randomID
+	}
+	return m
+}
+
+func randomID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type queue struct {
+	cfg       QueueConfig
+	entries   []*entry // enqueue order; dead entries until compaction
+	live      int
+	dead      int
+	players   int
+	hardEqual []int // indices of RuleEqual rules without steps: partition keys
+	tags      map[string]uint8
+	regions   []string
+	regionIdx map[string]int
+	backfills []*backfill
+	buckets   map[string]*bucket
+
+	ring    [1024]time.Duration
+	ringN   int
+	matches uint64
+	matched uint64
+	expired uint64
+	cancels uint64
+}
+
+type entry struct {
+	t       Ticket
+	seq     uint64
+	at      time.Time
+	skill   float64
+	size    int
+	num     []float64 // per rule index (RuleDifference, RuleRange)
+	str     []string  // per rule index (RuleEqual)
+	tagMask uint64
+	lat     []float64 // per region index; nil: any region
+	part    string    // partition key (hard RuleEqual values)
+	dead    bool
+	bucket  *bucket
+	pos     int
+}
+
+type bucket struct {
+	ents []*entry // sorted by skill, then seq
+	tree segtree
+}
+
+type backfill struct {
+	req  BackfillRequest
+	seed entry
+	caps []int
+	dead bool
+}
+
+// AddQueue adds a queue. It fails with ErrQueueExists for a second queue of
+// one name and with ErrInvalidQueue for an inconsistent configuration.
+func (m *Matchmaker) AddQueue(cfg QueueConfig) error {
+	cfg, err := cfg.validate()
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.queues[cfg.Name]; ok {
+		return &QueueError{Queue: cfg.Name, Reason: "added twice", Err: ErrQueueExists}
+	}
+	q := &queue{cfg: cfg, tags: map[string]uint8{}, regionIdx: map[string]int{}}
+	for i, r := range cfg.Rules {
+		if r.Kind == RuleEqual && len(r.Steps) == 0 {
+			q.hardEqual = append(q.hardEqual, i)
+		}
+	}
+	m.queues[cfg.Name] = q
+	m.names = append(m.names, cfg.Name)
+	sort.Strings(m.names)
+	return nil
+}
+
+// Queues returns the configurations of the queues, by name.
+func (m *Matchmaker) Queues() []QueueConfig {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]QueueConfig, 0, len(m.names))
+	for _, n := range m.names {
+		out = append(out, m.queues[n].cfg)
+	}
+	return out
+}
+
+// Enqueue adds a ticket to its queue and returns its id. The Matchmaker
+// keeps its own copy of t. A zero player rating is replaced by a new
+// player's rating.
+func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q, ok := m.queues[t.Queue]
+	if !ok {
+		return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("queue %q", t.Queue), Err: ErrUnknownQueue}
+	}
+	if err := t.validate(&q.cfg); err != nil {
+		return "", err
+	}
+	if q.live >= q.cfg.MaxTickets {
+		return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("%d tickets waiting", q.live), Err: ErrPoolFull}
+	}
+	if t.ID != "" {
+		if _, dup := m.tickets[t.ID]; dup {
+			return "", &TicketError{Ticket: t.ID, Reason: "already waiting", Err: ErrDuplicateTicket}
+		}
+	}
+	for _, p := range t.Players {
+		if _, dup := m.players[p.ID]; dup {
+			return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("player %q", p.ID), Err: ErrAlreadyQueued}
+		}
+	}
+	e := &entry{t: t.clone(), at: m.now(), size: len(t.Players)}
+	if err := q.describe(e, &e.t); err != nil {
+		return "", err
+	}
+	if e.t.ID == "" {
+		e.t.ID = m.newID()
+		for m.tickets[e.t.ID] != nil {
+			e.t.ID = m.newID()
+		}
+	}
+	m.seq++
+	e.seq = m.seq
+	e.skill = e.t.Skill()
+	m.tickets[e.t.ID] = e
+	for _, p := range e.t.Players {
+		m.players[p.ID] = e
+	}
+	q.entries = append(q.entries, e)
+	q.live++
+	q.players += e.size
+	return e.t.ID, nil
+}
+
+// describe resolves the rule inputs of a ticket (or a backfill seed).
+func (q *queue) describe(e *entry, t *Ticket) error {
+	n := len(q.cfg.Rules)
+	var parts []string
+	for i, r := range q.cfg.Rules {
+		switch r.Kind {
+		case RuleDifference, RuleRange:
+			if e.num == nil {
+				e.num = make([]float64, n)
+			}
+			e.num[i] = t.Numbers[r.Key]
+		case RuleEqual:
+			if e.str == nil {
+				e.str = make([]string, n)
+			}
+			e.str[i] = t.Strings[r.Key]
+		case RuleTags:
+			var mask uint64
+			for _, tag := range t.Tags {
+				bit, ok := q.tags[tag]
+				if !ok {
+					if len(q.tags) >= 64 {
+						return &TicketError{Ticket: t.ID, Reason: "queue already knows 64 distinct tags", Err: ErrInvalidTicket}
+					}
+					bit = uint8(len(q.tags))
+					q.tags[tag] = bit
+				}
+				mask |= 1 << bit
+			}
+			if len(t.Tags) == 0 {
+				mask = ^uint64(0) // no tags: accepts any
+			}
+			e.tagMask = mask
+		case RuleLatency:
+			if len(t.Latencies) == 0 {
+				continue
+			}
+			for region := range t.Latencies {
+				if _, ok := q.regionIdx[region]; !ok {
+					if len(q.regions) >= 64 {
+						return &TicketError{Ticket: t.ID, Reason: "queue already knows 64 regions", Err: ErrInvalidTicket}
+					}
+					q.regionIdx[region] = len(q.regions)
+					q.regions = append(q.regions, region)
+				}
+			}
+			e.lat = make([]float64, len(q.regions))
+			for j := range e.lat {
+				e.lat[j] = math.Inf(1)
+			}
+			for region, v := range t.Latencies {
+				e.lat[q.regionIdx[region]] = v
+			}
+		}
+	}
+	for _, i := range q.hardEqual {
+		parts = append(parts, e.str[i])
+	}
+	if len(parts) > 0 {
+		e.part = strings.Join(parts, "\x00")
+	}
+	return nil
+}
+
+func (e *entry) latency(r int) float64 {
+	if e.lat == nil {
+		return 0
+	}
+	if r < len(e.lat) {
+		return e.lat[r]
+	}
+	return math.Inf(1)
+}
+
+// Cancel removes a waiting ticket. It fails with ErrNotFound if the ticket
+// is not waiting (already matched, cancelled or expired).
+func (m *Matchmaker) Cancel(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.tickets[id]
+	if !ok {
+		return &TicketError{Ticket: id, Reason: "not waiting", Err: ErrNotFound}
+	}
+	q := m.queues[e.t.Queue]
+	m.drop(q, e)
+	q.cancels++
+	if q.dead > 1024 && q.dead > q.live {
+		q.compact()
+	}
+	return nil
+}
+
+func (m *Matchmaker) drop(q *queue, e *entry) {
+	e.dead = true
+	delete(m.tickets, e.t.ID)
+	for _, p := range e.t.Players {
+		delete(m.players, p.ID)
+	}
+	q.live--
+	q.dead++
+	q.players -= e.size
+}
+
+func (q *queue) compact() {
+	out := q.entries[:0]
+	for _, e := range q.entries {
+		if !e.dead {
+			out = append(out, e)
+		}
+	}
+	for i := len(out); i < len(q.entries); i++ {
+		q.entries[i] = nil
+	}
+	q.entries = out
+	q.dead = 0
+}
+
+// Status reports a waiting ticket, or ErrNotFound.
+func (m *Matchmaker) Status(id string) (TicketStatus, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.tickets[id]
+	if !ok {
+		return TicketStatus{}, &TicketError{Ticket: id, Reason: "not waiting", Err: ErrNotFound}
+	}
+	q := m.queues[e.t.Queue]
+	ahead := 0
+	for _, o := range q.entries {
+		if o.seq >= e.seq {
+			break
+		}
+		if !o.dead {
+			ahead++
+		}
+	}
+	return TicketStatus{ID: id, Queue: e.t.Queue, Waited: m.now().Sub(e.at), Ahead: ahead}, nil
+}
+
+// Ticket returns a copy of a waiting ticket, or ErrNotFound.
+func (m *Matchmaker) Ticket(id string) (Ticket, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.tickets[id]
+	if !ok {
+		return Ticket{}, &TicketError{Ticket: id, Reason: "not waiting", Err: ErrNotFound}
+	}
+	return e.t.clone(), nil
+}
+
+// TicketOf returns the id of the ticket a player waits in, or "".
+func (m *Matchmaker) TicketOf(player string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.players[player]; ok {
+		return e.t.ID
+	}
+	return ""
+}
+
+// RequestBackfill asks for players to fill the open slots of a running
+// session. It returns the request's id. The request waits, like a ticket,
+// until a pass fills it (the Match has Backfill set) or it is cancelled; it
+// does not expire.
+func (m *Matchmaker) RequestBackfill(req BackfillRequest) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q, ok := m.queues[req.Queue]
+	if !ok {
+		return "", &TicketError{Ticket: req.ID, Reason: fmt.Sprintf("queue %q", req.Queue), Err: ErrUnknownQueue}
+	}
+	bad := func(reason string) error {
+		return &TicketError{Ticket: req.ID, Reason: reason, Err: ErrInvalidBackfill}
+	}
+	s := q.cfg.Shape
+	if len(req.OpenSlots) == 0 || len(req.OpenSlots) > s.Teams || len(req.Teams) > s.Teams {
+		return "", bad("open slots must list 1 to Teams teams")
+	}
+	if req.Session == "" || len(req.Session) > MaxStringLen || len(req.ID) > MaxStringLen || len(req.Host) > MaxStringLen {
+		return "", bad("session must have 1 to MaxStringLen bytes")
+	}
+	total := 0
+	for i, n := range req.OpenSlots {
+		have := 0
+		if i < len(req.Teams) {
+			have = len(req.Teams[i])
+		}
+		if n < 0 || n+have > s.TeamSize {
+			return "", bad(fmt.Sprintf("team %d: %d open slots and %d players exceed team size %d", i, n, have, s.TeamSize))
+		}
+		total += n
+	}
+	if total == 0 {
+		return "", bad("no open slot")
+	}
+	if req.ID != "" {
+		if _, dup := m.backfills[req.ID]; dup {
+			return "", &TicketError{Ticket: req.ID, Reason: "already waiting", Err: ErrDuplicateTicket}
+		}
+	} else {
+		req.ID = m.newID()
+	}
+	var players []Player
+	for _, t := range req.Teams {
+		players = append(players, t...)
+	}
+	pseudo := Ticket{ID: req.ID, Queue: req.Queue, Players: players, Strings: req.Strings, Numbers: req.Numbers, Tags: req.Tags, Latencies: req.Latencies}
+	if len(players) > MaxPlayersPerGame {
+		return "", bad("too many players")
+	}
+	// Validate attributes as for a ticket, without the party-size check.
+	check := pseudo
+	check.Players = []Player{{ID: "backfill"}}
+	if err := check.validate(&q.cfg); err != nil {
+		return "", err
+	}
+	for _, p := range players {
+		if p.Rating != (Rating{}) && (!finite(p.Rating.Mu) || !finite(p.Rating.Sigma) || p.Rating.Sigma <= 0) {
+			return "", bad("player rating not finite")
+		}
+	}
+	b := &backfill{caps: append([]int(nil), req.OpenSlots...)}
+	b.req = req
+	b.req.Teams = make([][]Player, s.Teams)
+	for i := range req.Teams {
+		b.req.Teams[i] = append([]Player(nil), req.Teams[i]...)
+		for j := range b.req.Teams[i] {
+			if b.req.Teams[i][j].Rating == (Rating{}) {
+				b.req.Teams[i][j].Rating = Rating{Mu: DefaultMu, Sigma: DefaultSigma}
+			}
+		}
+	}
+	for len(b.caps) < s.Teams {
+		b.caps = append(b.caps, 0)
+	}
+	b.seed = entry{t: pseudo.clone(), at: m.now()}
+	if err := q.describe(&b.seed, &b.seed.t); err != nil {
+		return "", err
+	}
+	if len(players) > 0 {
+		b.seed.skill = b.seed.t.Skill()
+	} else {
+		b.seed.skill = m.rater.cfg.Mu
+	}
+	m.seq++
+	b.seed.seq = m.seq
+	m.backfills[req.ID] = b
+	q.backfills = append(q.backfills, b)
+	return req.ID, nil
+}
+
+// CancelBackfill withdraws a backfill request, or fails with ErrNotFound.
+func (m *Matchmaker) CancelBackfill(id string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.backfills[id]
+	if !ok {
+		return &TicketError{Ticket: id, Reason: "no such backfill request", Err: ErrNotFound}
+	}
+	b.dead = true
+	delete(m.backfills, id)
+	return nil
+}
+
+// Stats returns the statistics of a queue, or ErrUnknownQueue.
+func (m *Matchmaker) Stats(queueName string) (QueueStats, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q, ok := m.queues[queueName]
+	if !ok {
+		return QueueStats{}, &TicketError{Reason: fmt.Sprintf("queue %q", queueName), Err: ErrUnknownQueue}
+	}
+	now := m.now()
+	waits := make([]time.Duration, 0, q.live)
+	for _, e := range q.entries {
+		if !e.dead {
+			waits = append(waits, now.Sub(e.at))
+		}
+	}
+	st := QueueStats{Queue: queueName, Tickets: q.live, Players: q.players,
+		Matches: q.matches, Matched: q.matched, Expired: q.expired, Canceled: q.cancels}
+	st.WaitP50, st.WaitP95, st.WaitP99 = pct(waits, 50), pct(waits, 95), pct(waits, 99)
+	n := q.ringN
+	if n > len(q.ring) {
+		n = len(q.ring)
+	}
+	recent := append([]time.Duration(nil), q.ring[:n]...)
+	st.MatchedP50, st.MatchedP95 = pct(recent, 50), pct(recent, 95)
+	return st, nil
+}
+
+// pct returns the p-th percentile (nearest rank) of d, sorting d.
+func pct(d []time.Duration, p int) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	i := (len(d)*p + 99) / 100
+	if i < 1 {
+		i = 1
+	}
+	return d[i-1]
+}
+
+// Process runs one matching pass over every queue: it expires tickets whose
+// TTL ran out, serves backfill requests (oldest first), then builds new
+// matches seeded by the longest-waiting tickets. Matched and expired tickets
+// leave the pool.
+func (m *Matchmaker) Process() Result {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	var res Result
+	for _, name := range m.names {
+		m.processQueue(m.queues[name], now, &res)
+	}
+	return res
+}
+
+func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
+	// Expire.
+	if q.cfg.TTL > 0 {
+		for _, e := range q.entries {
+			if !e.dead && now.Sub(e.at) >= q.cfg.TTL {
+				m.drop(q, e)
+				q.expired++
+				res.Expired = append(res.Expired, e.t)
+			}
+		}
+	}
+	if q.dead > 0 {
+		q.compact()
+	}
+	if q.live == 0 {
+		q.backfills = liveBackfills(q.backfills)
+		return
+	}
+	// Partition and sort by skill.
+	if q.buckets == nil {
+		q.buckets = map[string]*bucket{}
+	}
+	for _, b := range q.buckets {
+		b.ents = b.ents[:0]
+	}
+	for _, e := range q.entries {
+		b := q.buckets[e.part]
+		if b == nil {
+			b = &bucket{}
+			q.buckets[e.part] = b
+		}
+		b.ents = append(b.ents, e)
+		e.bucket = b
+	}
+	for k, b := range q.buckets {
+		if len(b.ents) == 0 {
+			delete(q.buckets, k)
+			continue
+		}
+		sort.Slice(b.ents, func(i, j int) bool {
+			if b.ents[i].skill != b.ents[j].skill {
+				return b.ents[i].skill < b.ents[j].skill
+			}
+			return b.ents[i].seq < b.ents[j].seq
+		})
+		m.keys = m.keys[:0]
+		for i, e := range b.ents {
+			e.pos = i
+			m.keys = append(m.keys, e.seq)
+		}
+		b.tree.reset(m.keys)
+	}
+	// Backfill first, oldest request first.
+	q.backfills = liveBackfills(q.backfills)
+	for _, bf := range q.backfills {
+		bk := q.buckets[bf.seed.part]
+		if bk == nil {
+			continue
+		}
+		if match, ok := m.assemble(q, bk, &bf.seed, bf, now); ok {
+			bf.dead = true
+			delete(m.backfills, bf.req.ID)
+			res.Matches = append(res.Matches, match)
+		}
+	}
+	q.backfills = liveBackfills(q.backfills)
+	// New matches, seeded by the longest-waiting tickets.
+	for _, e := range q.entries {
+		if e.dead {
+			continue
+		}
+		if match, ok := m.assemble(q, e.bucket, e, nil, now); ok {
+			res.Matches = append(res.Matches, match)
+		}
+	}
+	q.compact()
+}
+
+func liveBackfills(bs []*backfill) []*backfill {
+	out := bs[:0]
+	for _, b := range bs {
+		if !b.dead {
+			out = append(out, b)
+		}
+	}
+	for i := len(out); i < len(bs); i++ {
+		bs[i] = nil
+	}
+	return out
+}
