@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rallypoint/rallypoint/internal/metrics"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+func init() {
+	registerCommand("serve", "run the signaling, lobby and matchmaking server", runServe)
+}
+
+// serveConfig is everything the serve command's flags set.
+type serveConfig struct {
+	Addr         string
+	TLSCert      string
+	TLSKey       string
+	AuthSecret   string
+	Origins      []string // allowed browser origins; empty: same host only; "*": any
+	TURNSecret   string
+	TURNURLs     []string
+	STUNURLs     []string
+	Signaling    signaling.Config
+	ShutdownWait time.Duration
+	Logger       *slog.Logger
+}
+
+// newServeMux wires the server: the signaling Server at /ws, /healthz and
+// /metrics. Services built on the signaling server register themselves
+// here, one line each.
+func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *metrics.Registry, error) {
+	sc := cfg.Signaling
+	sc.Logger = cfg.Logger
+	if cfg.AuthSecret != "" {
+		sc.Auth = signaling.HMACAuth{Secret: []byte(cfg.AuthSecret)}
+	}
+	if len(cfg.Origins) > 0 {
+		sc.CheckOrigin = originChecker(cfg.Origins)
+	}
+	if len(cfg.STUNURLs) > 0 {
+		sc.ICEServers = append(sc.ICEServers, signaling.ICEServer{URLs: cfg.STUNURLs})
+	}
+	if cfg.TURNSecret != "" && len(cfg.TURNURLs) == 0 {
+		return nil, nil, nil, errors.New("-turn-secret needs -turn-urls")
+	}
+	sc.TURNSecret, sc.TURNURLs = cfg.TURNSecret, cfg.TURNURLs
+	srv := signaling.NewServer(sc)
+
+	reg := &metrics.Registry{}
+	reg.Register(func(w *metrics.Writer) { writeSignalingMetrics(w, srv.Stats()) })
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws", srv)
+	mux.Handle("/metrics", reg)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	// Services register here, for example: lobby.Register(srv, mux, reg)
+	return mux, srv, reg, nil
+}
+
+func writeSignalingMetrics(w *metrics.Writer, st signaling.Stats) {
+	w.Gauge("rallypoint_signaling_sessions", "Signaling sessions, live or waiting to resume.", float64(st.Sessions))
+	w.Gauge("rallypoint_signaling_connections", "Open signaling WebSocket connections.", float64(st.Connections))
+	w.Gauge("rallypoint_signaling_rooms", "Signaling rooms.", float64(st.Rooms))
+	w.Counter("rallypoint_signaling_sessions_opened_total", "Signaling sessions created.", float64(st.SessionsOpened))
+	w.Counter("rallypoint_signaling_resumes_total", "Signaling sessions resumed after a drop.", float64(st.Resumes))
+	w.Counter("rallypoint_signaling_messages_total", "Signaling messages accepted.", float64(st.MessagesIn))
+	w.Counter("rallypoint_signaling_relayed_total", "Signals relayed between peers.", float64(st.Relayed))
+	if len(st.Errors) == 0 {
+		w.Counter("rallypoint_signaling_errors_total", "Signaling errors by code.", 0, "code", signaling.CodeInternal)
+	}
+	for _, code := range metrics.SortedKeys(st.Errors) {
+		w.Counter("rallypoint_signaling_errors_total", "Signaling errors by code.", float64(st.Errors[code]), "code", code)
+	}
+	bounds := make([]float64, len(signaling.RelayBucketsMicros))
+	for i, b := range signaling.RelayBucketsMicros {
+		bounds[i] = b / 1e6
+	}
+	w.Histogram("rallypoint_signaling_relay_seconds", "Time from reading a signal to writing it to its target.", bounds, st.RelayCounts, st.RelaySumMicros/1e6)
+}
+
+// originChecker allows the listed origins ("https://game.example") or any
+// origin for "*"; requests without an Origin header (non-browsers) pass.
+func originChecker(origins []string) func(*http.Request) bool {
+	allowed := map[string]bool{}
+	for _, o := range origins {
+		allowed[strings.ToLower(strings.TrimRight(o, "/"))] = true
+	}
+	return func(r *http.Request) bool {
+		o := r.Header.Get("Origin")
+		if o == "" || allowed["*"] {
+			return true
+		}
+		u, err := url.Parse(o)
+		if err != nil {
+			return false
+		}
+		return allowed[strings.ToLower(u.Scheme+"://"+u.Host)]
+	}
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+func parseServeFlags(args []string) (serveConfig, error) {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:7000", "listen address HOST:PORT (port 0 picks a free one)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key serves wss://")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
+	fs.StringVar(&cfg.AuthSecret, "auth-secret", "", "HMAC secret for auth tokens; empty allows anonymous clients (development)")
+	fs.Var((*listFlag)(&cfg.Origins), "origins", "comma-separated browser origins allowed to connect (\"*\" for any; default same host)")
+	fs.StringVar(&cfg.TURNSecret, "turn-secret", "", "TURN REST API shared secret; clients get short-lived TURN credentials")
+	fs.Var((*listFlag)(&cfg.TURNURLs), "turn-urls", "comma-separated TURN URLs (turn:host:3478?transport=udp,...)")
+	fs.Var((*listFlag)(&cfg.STUNURLs), "stun-urls", "comma-separated STUN URLs pushed to clients")
+	sc := &cfg.Signaling
+	fs.DurationVar(&sc.TURNTTL, "turn-ttl", time.Hour, "lifetime of TURN credentials")
+	fs.IntVar(&sc.MaxMessageSize, "max-message", signaling.DefaultMaxMessageSize, "largest message in bytes")
+	fs.IntVar(&sc.MaxRoomSize, "max-room-size", 16, "most peers in a room")
+	fs.IntVar(&sc.MaxRooms, "max-rooms", 100_000, "most rooms")
+	fs.IntVar(&sc.MaxSessions, "max-sessions", 1_000_000, "most sessions")
+	fs.IntVar(&sc.MaxConnsPerIP, "max-conns-per-ip", 64, "most connections from one IP (-1: no limit)")
+	fs.Float64Var(&sc.RatePerSec, "rate", 50, "messages per second per connection")
+	fs.IntVar(&sc.RateBurst, "burst", 100, "message burst per connection")
+	fs.IntVar(&sc.SendQueueLen, "send-queue", 256, "messages queued per connection before it is dropped as a slow consumer")
+	fs.DurationVar(&sc.PingInterval, "ping-interval", 25*time.Second, "keep-alive ping interval")
+	fs.DurationVar(&sc.ResumeGrace, "resume-grace", 30*time.Second, "how long a dropped session may resume (negative: never)")
+	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "how long graceful shutdown waits")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	format := fs.String("log-format", "text", "log format: text or json")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return cfg, errors.New("-tls-cert and -tls-key go together")
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return cfg, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch *format {
+	case "text":
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, opts))
+	case "json":
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	default:
+		return cfg, fmt.Errorf("-log-format: %q is neither text nor json", *format)
+	}
+	return cfg, nil
+}
+
+func runServe(args []string) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, func(addr net.Addr) {
+		scheme := "ws"
+		if cfg.TLSCert != "" {
+			scheme = "wss"
+		}
+		cfg.Logger.Info("listening", "addr", addr.String(), "signaling", scheme+"://"+addr.String()+"/ws")
+	})
+}
+
+// serve runs the server until ctx is done, then shuts down gracefully:
+// it stops accepting, closes every WebSocket with a shutdown reason and
+// waits up to cfg.ShutdownWait. ready is called with the bound address.
+func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownWait <= 0 {
+		cfg.ShutdownWait = 10 * time.Second
+	}
+	mux, srv, _, err := newServeMux(cfg)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if cfg.TLSCert != "" {
+			err = hs.ServeTLS(ln, cfg.TLSCert, cfg.TLSKey)
+		} else {
+			err = hs.Serve(ln)
+		}
+		errc <- err
+	}()
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	cfg.Logger.Info("shutting down", "sessions", srv.Sessions())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait)
+	defer cancel()
+	herr := hs.Shutdown(sctx) // stops accepting; does not touch hijacked WebSockets
+	serr := srv.Shutdown(sctx) // closes the WebSockets
+	<-errc
+	if err := errors.Join(herr, serr); err != nil {
+		return err
+	}
+	cfg.Logger.Info("stopped")
+	return nil
+}
