@@ -1,0 +1,37 @@
+package arena
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by UnmarshalBinary, wrapped in a *DecodeError.
+var (
+	// ErrTruncated means the encoding is shorter than EncodedSize.
+	ErrTruncated = errors.New("arena: state encoding truncated")
+	// ErrTrailingData means the encoding is longer than EncodedSize.
+	ErrTrailingData = errors.New("arena: trailing data after state encoding")
+	// ErrBadMagic means the bytes are not a state encoding at all.
+	ErrBadMagic = errors.New("arena: not a state encoding")
+	// ErrVersion means the encoding comes from an incompatible version of
+	// the rules.
+	ErrVersion = errors.New("arena: unsupported state encoding version")
+	// ErrInvalidState means a field holds a value no game can reach (a
+	// player count out of range, a bullet owned by a missing player, ...).
+	ErrInvalidState = errors.New("arena: invalid state")
+)
+
+// DecodeError says where a state encoding is wrong. It unwraps to one of the
+// Err sentinels of this package.
+type DecodeError struct {
+	Field  string // the field being decoded, e.g. "players[2].hp"
+	Offset int    // byte offset of the field in the encoding
+	Err    error  // the sentinel
+}
+
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("%v: %s at byte %d", e.Err, e.Field, e.Offset)
+}
+
+// Unwrap returns the sentinel.
+func (e *DecodeError) Unwrap() error { return e.Err }
