@@ -3,6 +3,7 @@ package signaling
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"errors"
 	"net/http/httptest"
 	"strings"
@@ -391,3 +392,5 @@ func TestSubscribeSignalsReportsMembers(t *testing.T) {
 	}
 	cancel()
 }
+
+func newHTTPTestServer(h http.Handler) *httptest.Server { return httptest.NewServer(h) }
