@@ -55,20 +55,16 @@ type channelSpec struct {
 }
 
 // channelSpecs is indexed by Channel; the data channel id is the index.
+// Only Reliable is negotiated (see newConn for why).
 var channelSpecs = [numChannels]channelSpec{
 	Reliable:   {label: "rp-reliable", ordered: true, reliab: true},
 	Unreliable: {label: "rp-unreliable"},
 	Sequenced:  {label: "rp-sequenced"},
 }
 
-func (s channelSpec) init() *webrtc.DataChannelInit {
-	id := uint16(0)
-	for i := range channelSpecs {
-		if channelSpecs[i].label == s.label {
-			id = uint16(i)
-		}
-	}
-	negotiated := true
+func (s channelSpec) init(ch Channel) *webrtc.DataChannelInit {
+	id := uint16(ch)
+	negotiated := ch == Reliable
 	ordered := s.ordered
 	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
 	if !s.reliab {

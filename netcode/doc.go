@@ -30,8 +30,14 @@
 //
 // # Channels
 //
-// Every pair carries three data channels, pre-negotiated with fixed ids
-// (no in-band open round trip), one per Channel value:
+// Every pair carries three data channels with fixed ids, one per Channel
+// value. Reliable is pre-negotiated on both sides (no in-band open round
+// trip). Unreliable and Sequenced are opened in-band by the offering side,
+// with fixed ids: pion v4.2.20 applies a channel's ordering and
+// retransmission limit only after the in-band (DCEP) exchange, so a
+// pre-negotiated "unreliable" channel would in fact be reliable and
+// ordered. Channels are detached, so the opening side sends at once and
+// no round trip is added.
 //
 //   - Reliable (id 0): ordered and reliable. Messages up to
 //     MeshConfig.MaxMessageSize (4 MiB by default) are cut into 16 KiB

@@ -252,17 +252,37 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 		return nil, err
 	}
 	c := &conn{gen: gen, relay: relay, pc: pc, started: time.Now()}
+	watch := func(idx int, dc *webrtc.DataChannel) {
+		dc.OnOpen(func() {
+			rw, err := dc.Detach()
+			m.post(func() { m.channelOpen(p, c, idx, dc, rw, err) })
+		})
+	}
+	// The Reliable channel is negotiated on both sides. The unreliable ones
+	// are opened in-band by the offering side, with fixed ids: pion v4.2.20
+	// (datachannel v1.6.2) applies a channel's ordering and retransmission
+	// limit only after a DCEP exchange, so a negotiated "unreliable" channel
+	// would silently be reliable and ordered. Detached channels are usable
+	// at once, so this adds no round trip before the first message.
 	for i := range channelSpecs {
-		dc, err := pc.CreateDataChannel(channelSpecs[i].label, channelSpecs[i].init())
+		if i != int(Reliable) && !p.offerer {
+			continue
+		}
+		dc, err := pc.CreateDataChannel(channelSpecs[i].label, channelSpecs[i].init(Channel(i)))
 		if err != nil {
 			_ = pc.Close()
 			return nil, err
 		}
-		c.dcs[i] = dc
-		idx := i
-		dc.OnOpen(func() {
-			rw, err := dc.Detach()
-			m.post(func() { m.channelOpen(p, c, idx, rw, err) })
+		watch(i, dc)
+	}
+	if !p.offerer {
+		pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+			id := dc.ID()
+			if id == nil || *id == uint16(Reliable) || int(*id) >= numChannels || dc.Label() != channelSpecs[*id].label {
+				_ = dc.Close() // not one of ours
+				return
+			}
+			watch(int(*id), dc)
 		})
 	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
@@ -467,13 +487,14 @@ func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
 }
 
 // channelOpen runs on the loop when one of an attempt's channels opens.
-func (m *Mesh) channelOpen(p *peer, c *conn, idx int, rw datachannel.ReadWriteCloser, err error) {
-	if err != nil || c.dead.Load() || p.c != c {
+func (m *Mesh) channelOpen(p *peer, c *conn, idx int, dc *webrtc.DataChannel, rw datachannel.ReadWriteCloser, err error) {
+	if err != nil || c.dead.Load() || p.c != c || c.rw[idx] != nil {
 		if rw != nil {
 			_ = rw.Close()
 		}
 		return
 	}
+	c.dcs[idx] = dc
 	c.rw[idx] = rw
 	c.opened++
 	if c.opened < numChannels {
