@@ -410,4 +410,3 @@ func (m *Mesh) emit(ev PeerEvent) {
 }
 
 func (m *Mesh) now() int64 { return int64(time.Since(m.epoch)) }
-

@@ -89,20 +89,20 @@ type peerStats struct {
 	bytesIn, bytesOut atomic.Uint64
 	stale             atomic.Uint64
 
-	mu                sync.Mutex
-	srtt, rttvar      float64 // ns
-	jitter            float64 // ns
-	lastRTT           float64
-	samples           uint64
-	lossIn, lossOut   float64
-	pingSeq           uint32
-	lastPingIn        uint32
-	havePingIn        bool
-	rateAt            time.Time
-	last              [4]uint64 // counters at rateAt
-	rates             [4]float64
-	pc                *webrtc.PeerConnection
-	localTyp, remTyp  string
+	mu               sync.Mutex
+	srtt, rttvar     float64 // ns
+	jitter           float64 // ns
+	lastRTT          float64
+	samples          uint64
+	lossIn, lossOut  float64
+	pingSeq          uint32
+	lastPingIn       uint32
+	havePingIn       bool
+	rateAt           time.Time
+	last             [4]uint64 // counters at rateAt
+	rates            [4]float64
+	pc               *webrtc.PeerConnection
+	localTyp, remTyp string
 }
 
 func (s *peerStats) init() { s.rateAt = time.Now() }
