@@ -1,0 +1,139 @@
+package match
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+)
+
+// RunConfig says how long Run plays. The zero value plays until the match
+// is over, in real time.
+type RunConfig struct {
+	// Frames stops after this many frames. Zero means no frame limit.
+	Frames int
+	// Duration stops after this much game time (Duration × TickRate
+	// frames, whatever the pace). Zero means no time limit.
+	Duration time.Duration
+	// Fast runs frames as fast as possible instead of at
+	// arena.TickRate per second.
+	Fast bool
+	// Input gives the local player's input for a frame. Nil means the
+	// local player is a bot (arena.BotInput).
+	Input func(s *arena.State, player int) arena.Input
+}
+
+// Result is the outcome of Run, printed by the headless mode as one JSON
+// line.
+type Result struct {
+	Frames   uint32 `json:"frames"`
+	Checksum uint64 `json:"-"`
+	// ChecksumHex is Checksum as 16 hex digits (JSON numbers lose
+	// precision above 2^53).
+	ChecksumHex string      `json:"checksum"`
+	Players     int         `json:"players"`
+	Phase       string      `json:"phase"`
+	Round       int         `json:"round"`
+	Winner      int         `json:"winner"` // -1 until the match is over
+	Wins        []int       `json:"wins"`
+	Kills       []int       `json:"kills"`
+	Elapsed     JSONSeconds `json:"elapsed_s"`
+}
+
+// JSONSeconds is a duration that marshals as seconds.
+type JSONSeconds time.Duration
+
+// MarshalJSON writes the duration in seconds with millisecond precision.
+func (d JSONSeconds) MarshalJSON() ([]byte, error) {
+	return []byte(fmt.Sprintf("%.3f", time.Duration(d).Seconds())), nil
+}
+
+// JSON returns r as one line of JSON.
+func (r Result) JSON() string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(err) // a Result always marshals
+	}
+	return string(b)
+}
+
+// ResultOf summarises a state.
+func ResultOf(s *arena.State) Result {
+	n := int(s.NumPlayers)
+	r := Result{
+		Frames:   s.Frame,
+		Checksum: s.Checksum(),
+		Players:  n,
+		Phase:    s.Phase.String(),
+		Round:    int(s.Round),
+		Winner:   int(s.MatchWinner),
+		Wins:     make([]int, n),
+		Kills:    make([]int, n),
+	}
+	r.ChecksumHex = fmt.Sprintf("%016x", r.Checksum)
+	for i := 0; i < n; i++ {
+		r.Wins[i] = int(s.Players[i].Wins)
+		r.Kills[i] = int(s.Players[i].Kills)
+	}
+	return r
+}
+
+// Run plays sess without a window until cfg's limits or the end of the
+// match, and returns the final Result. It does not close sess. On
+// cancellation it returns the result so far and an error satisfying
+// errors.Is(err, context.Canceled).
+func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
+	start := time.Now()
+	limit := cfg.Frames
+	if cfg.Duration > 0 {
+		if f := int(cfg.Duration * arena.TickRate / time.Second); limit == 0 || f < limit {
+			limit = max(f, 1)
+		}
+	}
+	input := cfg.Input
+	if input == nil {
+		input = arena.BotInput
+	}
+	const tick = time.Second / arena.TickRate
+	var timer *time.Timer
+	if !cfg.Fast {
+		timer = time.NewTimer(tick)
+		defer timer.Stop()
+	}
+	result := func() Result {
+		r := ResultOf(sess.State())
+		r.Elapsed = JSONSeconds(time.Since(start))
+		return r
+	}
+	for frames := 0; limit == 0 || frames < limit; frames++ {
+		s := sess.State()
+		if s.Phase == arena.PhaseMatchOver {
+			break
+		}
+		if cfg.Fast {
+			if err := ctx.Err(); err != nil {
+				return result(), fmt.Errorf("match: headless run stopped: %w", err)
+			}
+		} else {
+			// Pace frames on absolute deadlines so that a slow frame
+			// is caught up rather than pushing every later one back.
+			next := start.Add(time.Duration(frames+1) * tick)
+			timer.Reset(time.Until(next))
+			select {
+			case <-ctx.Done():
+				return result(), fmt.Errorf("match: headless run stopped: %w", ctx.Err())
+			case <-timer.C:
+			}
+		}
+		var in arena.Input
+		if p := sess.LocalPlayer(); p >= 0 {
+			in = input(s, p)
+		}
+		if err := sess.Tick(in); err != nil {
+			return result(), err
+		}
+	}
+	return result(), nil
+}
