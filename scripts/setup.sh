@@ -10,6 +10,10 @@ command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb xauth)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
+# avahi (with a private dbus-daemon) is the standard mDNS peer of the DNS-SD tests.
+command -v avahi-daemon >/dev/null 2>&1 || need+=(avahi-daemon)
+command -v avahi-browse >/dev/null 2>&1 || need+=(avahi-utils)
+command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 
 if ((${#need[@]})); then
 	if [ "$(id -u)" -ne 0 ]; then
