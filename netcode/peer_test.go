@@ -1,0 +1,190 @@
+package netcode
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pion/transport/v4/vnet"
+	"github.com/rallypoint/rallypoint/netcode/memsignal"
+)
+
+func TestKick(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 3, nil)
+	waitAll(t, ms, 2)
+	a, b, c := ms[0], ms[1], ms[2]
+	if err := a.Kick(b.LocalID()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent(t, a.Mesh, b.LocalID(), PeerEventDisconnected, 5*time.Second); ev.Reason != ReasonKicked {
+		t.Fatalf("kicker sees %v", ev)
+	}
+	if ev := waitEvent(t, b.Mesh, a.LocalID(), PeerEventDisconnected, 5*time.Second); ev.Reason != ReasonKickedByPeer {
+		t.Fatalf("kicked peer sees %v", ev)
+	}
+	if err := a.Send(b.LocalID(), Reliable, []byte("x")); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("send to kicked peer: %v", err)
+	}
+	if err := a.Kick(b.LocalID()); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("second kick: %v", err)
+	}
+	// The rest of the mesh is untouched, and the kicked peer stays out.
+	if err := a.Send(c.LocalID(), Reliable, []byte("still here")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, c.Mesh, 1, 5*time.Second); len(got) != 1 || string(got[0].data) != "still here" {
+		t.Fatalf("c received %v", got)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if _, ok := a.Peers()[b.LocalID()]; ok {
+		t.Fatal("kicked peer came back")
+	}
+	if _, ok := b.Peers()[c.LocalID()]; !ok {
+		t.Fatal("kicked peer lost its other connections")
+	}
+}
+
+func TestPeerLeft(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 3, nil)
+	waitAll(t, ms, 2)
+	// Closing a mesh ends its connections: the others see "left" well
+	// before the silence timeout.
+	start := time.Now()
+	ms[1].Close()
+	ev := waitEvent(t, ms[0].Mesh, ms[1].LocalID(), PeerEventDisconnected, 2*time.Second)
+	if ev.Reason != ReasonLeft {
+		t.Fatalf("closed mesh: %v", ev)
+	}
+	t.Logf("closed mesh seen as left after %v", time.Since(start))
+	// Leaving the room is reported the same way.
+	ms[2].sig.Leave()
+	if ev := waitEvent(t, ms[0].Mesh, ms[2].LocalID(), PeerEventDisconnected, 2*time.Second); ev.Reason != ReasonLeft {
+		t.Fatalf("left room: %v", ev)
+	}
+	if err := ms[1].Send(ms[0].LocalID(), Reliable, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("send after close: %v", err)
+	}
+	if _, err := ms[1].Stats(ms[0].LocalID()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("stats after close: %v", err)
+	}
+	if err := ms[1].Kick(ms[0].LocalID()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("kick after close: %v", err)
+	}
+	if _, ok := <-ms[1].Events(); ok {
+		// drain: the channel must end closed
+		for range ms[1].Events() {
+		}
+	}
+}
+
+func TestInterruptResumeTimeout(t *testing.T) {
+	checkLeaks(t)
+	lab := newVNetLab(t, 2)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 2, lab.config)
+	waitAll(t, ms, 1)
+	a, b := ms[0], ms[1]
+	drain := func(m *Mesh) {
+		for {
+			select {
+			case <-m.Events():
+			default:
+				return
+			}
+		}
+	}
+	drain(a.Mesh)
+	block := func(vnet.Chunk) bool { return false }
+
+	// A short outage: interrupted, then resumed.
+	lab.setFilter(block)
+	start := time.Now()
+	waitEvent(t, a.Mesh, b.LocalID(), PeerEventInterrupted, 3*time.Second)
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("interrupted after %v, before the 500 ms threshold", d)
+	}
+	if st := a.Peers()[b.LocalID()]; st != PeerStateInterrupted {
+		t.Fatalf("state %v", st)
+	}
+	lab.setFilter(nil)
+	waitEvent(t, a.Mesh, b.LocalID(), PeerEventResumed, 3*time.Second)
+	if err := a.Send(b.LocalID(), Reliable, []byte("after outage")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 {
+		t.Fatalf("no message after resume")
+	}
+
+	// A long one: disconnected with "timed out", within the timeout plus a
+	// margin for a loaded machine.
+	drain(a.Mesh)
+	lab.setFilter(block)
+	start = time.Now()
+	ev := waitEvent(t, a.Mesh, b.LocalID(), PeerEventDisconnected, 6*time.Second)
+	if ev.Reason != ReasonTimedOut {
+		t.Fatalf("long outage: %v", ev)
+	}
+	d := time.Since(start)
+	t.Logf("timed out after %v", d)
+	if d < 2*time.Second {
+		t.Fatalf("timed out after %v, before the 2.5 s threshold", d)
+	}
+	lab.setFilter(nil)
+}
+
+func TestStatsSoonAfterConnect(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 2, nil)
+	a, b := ms[0], ms[1]
+	waitEvent(t, a.Mesh, b.LocalID(), PeerEventConnected, 20*time.Second)
+	connected := time.Now()
+	var st PeerStats
+	for {
+		var err error
+		st, err = a.Stats(b.LocalID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RTTSamples > 0 && st.LocalCandidate != "" {
+			break
+		}
+		if time.Since(connected) > 2*time.Second {
+			t.Fatalf("no RTT sample 2 s after connecting: %+v", st)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(connected)
+	t.Logf("stats after %v: rtt %v jitter %v pair %s/%s", took, st.RTT, st.Jitter, st.LocalCandidate, st.RemoteCandidate)
+	// 250 ms is the promise on an idle machine; the race detector on a
+	// shared 2-core box gets four times that.
+	if took > time.Second {
+		t.Errorf("first RTT sample after %v", took)
+	}
+	if st.RTT <= 0 || st.RTT > time.Second {
+		t.Errorf("rtt %v", st.RTT)
+	}
+	if st.LocalCandidate != "host" || st.RemoteCandidate != "host" || st.Relayed {
+		t.Errorf("loopback pair %s/%s relayed=%v", st.LocalCandidate, st.RemoteCandidate, st.Relayed)
+	}
+	// Traffic shows in the rates within a rate window.
+	for i := 0; i < 50; i++ {
+		_ = a.Send(b.LocalID(), Unreliable, make([]byte, 100))
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, _ = a.Stats(b.LocalID())
+	if st.PacketsOutPerSec < 20 || st.BytesOutPerSec < 2000 || st.PacketsInPerSec <= 0 {
+		t.Errorf("rates: out %.0f pkt/s %.0f B/s, in %.0f pkt/s", st.PacketsOutPerSec, st.BytesOutPerSec, st.PacketsInPerSec)
+	}
+	if st.SinceLastPacket > time.Second {
+		t.Errorf("since last packet %v", st.SinceLastPacket)
+	}
+	bs, _ := b.Stats(a.LocalID())
+	if bs.PacketsIn < 50 {
+		t.Errorf("b counted %d packets in", bs.PacketsIn)
+	}
+}
