@@ -1,0 +1,429 @@
+package netcode
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// The session wire format. docs/netcode-wire.md describes it byte by byte.
+//
+// Every session message starts with a version byte and a kind byte:
+//
+//	0  version (WireVersion)
+//	1  kind: low 4 bits the message type, high 4 bits flags
+//
+// Integers are unsigned LEB128 varints (uvarint) or zigzag varints (varint)
+// as encoding/binary writes them; a checksum is 8 bytes little endian.
+//
+// Version history:
+//
+//	1: first version.
+const WireVersion = 1
+
+// Message types. Part of the protocol: only append to this list.
+const (
+	wireInput   = 1 // unreliable: a player's inputs, acks, frame advantage, checksum
+	wireFeed    = 2 // unreliable: confirmed inputs of every player, to a spectator
+	wireFeedAck = 3 // unreliable: a spectator's ack of the feed
+	wireDrop    = 4 // reliable: a peer's view of a player it drops
+	wireJoin    = 5 // reliable: a spectator asks for the feed
+	wireState   = 6 // reliable: a saved state, to a spectator that joins late
+)
+
+// Flags in the kind byte of wireInput.
+const (
+	flagChecksum = 0x10 // a checksum report follows the inputs
+)
+
+// Limits checked before allocating.
+const (
+	// maxWireFrames is the most frames one input or feed message carries.
+	maxWireFrames = 128
+	// maxWireFrame is the largest frame number on the wire.
+	maxWireFrame = 1 << 30
+	// maxStateSize is the largest saved state a session transfers.
+	maxStateSize = 60 << 10
+	// maxWirePlayers is the most players a session has.
+	maxWirePlayers = 32
+)
+
+// wireInputMsg is a decoded wireInput message.
+type wireInputMsg struct {
+	Frame     int    // the sender's current frame
+	Ack       int    // last frame of the receiver's inputs the sender holds, -1 for none
+	Advantage int8   // the sender's frame advantage over the receiver, in frames
+	Start     int    // first frame carried
+	Count     int    // frames carried
+	Inputs    []byte // Count × width bytes, frame-major, the sender's players in handle order
+	HasSum    bool
+	SumFrame  int
+	Sum       uint64
+}
+
+func appendZigzag(b []byte, v int) []byte { return binary.AppendVarint(b, int64(v)) }
+
+// appendInputMsg encodes m; width is the bytes of one frame (the sender's
+// players × input size). scratch is reused for the delta pass.
+func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byte, []byte) {
+	kind := byte(wireInput)
+	if m.HasSum {
+		kind |= flagChecksum
+	}
+	b = append(b, WireVersion, kind)
+	b = binary.AppendUvarint(b, uint64(m.Frame))
+	b = appendZigzag(b, m.Ack-m.Frame)
+	b = append(b, byte(m.Advantage))
+	b = appendZigzag(b, m.Start-m.Frame)
+	b = binary.AppendUvarint(b, uint64(m.Count))
+	b, scratch = appendFrames(b, m.Inputs[:m.Count*width], width, scratch)
+	if m.HasSum {
+		b = appendZigzag(b, m.SumFrame-m.Frame)
+		b = binary.LittleEndian.AppendUint64(b, m.Sum)
+	}
+	return b, scratch
+}
+
+// parseInputMsg decodes a wireInput message whose frames are width bytes.
+// m.Inputs is reused when large enough.
+func parseInputMsg(data []byte, width int, m *wireInputMsg) error {
+	r := wireReader{b: data}
+	kind := r.header(wireInput)
+	m.HasSum = kind&flagChecksum != 0
+	m.Frame = r.frame()
+	m.Ack = m.Frame + r.zigzag()
+	if m.Ack < -1 || m.Ack > maxWireFrame {
+		r.fail()
+	}
+	m.Advantage = int8(r.byte())
+	m.Start = m.Frame + r.zigzag()
+	if m.Start < 0 || m.Start > maxWireFrame {
+		r.fail()
+	}
+	m.Count = r.count(maxWireFrames)
+	if r.err == nil {
+		m.Inputs = r.frames(m.Inputs, m.Count, width)
+	}
+	if m.HasSum {
+		m.SumFrame = m.Frame + r.zigzag()
+		if m.SumFrame < 0 || m.SumFrame > maxWireFrame {
+			r.fail()
+		}
+		m.Sum = r.uint64()
+	}
+	return r.err
+}
+
+// wireFeedMsg is a decoded wireFeed message: confirmed inputs of every
+// player and the frames at which players were dropped.
+type wireFeedMsg struct {
+	Start  int
+	Count  int
+	Inputs []byte // Count × players × input size
+	Drops  []wireDropFrom
+}
+
+type wireDropFrom struct {
+	Handle int
+	From   int
+}
+
+func appendFeedMsg(b []byte, m *wireFeedMsg, width int, scratch []byte) ([]byte, []byte) {
+	b = append(b, WireVersion, wireFeed)
+	b = binary.AppendUvarint(b, uint64(m.Start))
+	b = binary.AppendUvarint(b, uint64(m.Count))
+	b, scratch = appendFrames(b, m.Inputs[:m.Count*width], width, scratch)
+	b = binary.AppendUvarint(b, uint64(len(m.Drops)))
+	for _, d := range m.Drops {
+		b = append(b, byte(d.Handle))
+		b = binary.AppendUvarint(b, uint64(d.From))
+	}
+	return b, scratch
+}
+
+func parseFeedMsg(data []byte, width int, m *wireFeedMsg) error {
+	r := wireReader{b: data}
+	r.header(wireFeed)
+	m.Start = r.frame()
+	m.Count = r.count(maxWireFrames)
+	if r.err == nil {
+		m.Inputs = r.frames(m.Inputs, m.Count, width)
+	}
+	n := r.count(maxWirePlayers)
+	m.Drops = m.Drops[:0]
+	for i := 0; i < n && r.err == nil; i++ {
+		h := int(r.byte())
+		m.Drops = append(m.Drops, wireDropFrom{Handle: h, From: r.frame()})
+	}
+	return r.err
+}
+
+func appendFeedAck(b []byte, ack int) []byte {
+	b = append(b, WireVersion, wireFeedAck)
+	return binary.AppendUvarint(b, uint64(ack+1))
+}
+
+func parseFeedAck(data []byte) (int, error) {
+	r := wireReader{b: data}
+	r.header(wireFeedAck)
+	ack := r.frame() - 1
+	return ack, r.err
+}
+
+// wireDropMsg is one peer's view of a player it drops: the last frame of
+// the player's inputs it holds, and the inputs before it.
+type wireDropMsg struct {
+	Handle int
+	Last   int    // last frame held, -1 for none
+	Inputs []byte // the inputs of frames Last-n+1 .. Last
+}
+
+func appendDropMsg(b []byte, m *wireDropMsg, size int) []byte {
+	b = append(b, WireVersion, wireDrop, byte(m.Handle))
+	b = binary.AppendUvarint(b, uint64(m.Last+1))
+	b = binary.AppendUvarint(b, uint64(len(m.Inputs)/size))
+	return append(b, m.Inputs...)
+}
+
+func parseDropMsg(data []byte, size int, m *wireDropMsg) error {
+	r := wireReader{b: data}
+	r.header(wireDrop)
+	m.Handle = int(r.byte())
+	m.Last = r.frame() - 1
+	n := r.count(maxWireFrames)
+	if r.err == nil && n > m.Last+1 {
+		r.fail()
+	}
+	m.Inputs = append(m.Inputs[:0], r.raw(n*size)...)
+	return r.err
+}
+
+func appendJoinMsg(b []byte) []byte { return append(b, WireVersion, wireJoin) }
+
+// wireStateMsg carries a saved state to a spectator.
+type wireStateMsg struct {
+	Frame int
+	Drops []wireDropFrom
+	State []byte
+}
+
+func appendStateMsg(b []byte, m *wireStateMsg) []byte {
+	b = append(b, WireVersion, wireState)
+	b = binary.AppendUvarint(b, uint64(m.Frame))
+	b = binary.AppendUvarint(b, uint64(len(m.Drops)))
+	for _, d := range m.Drops {
+		b = append(b, byte(d.Handle))
+		b = binary.AppendUvarint(b, uint64(d.From))
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.State)))
+	return append(b, m.State...)
+}
+
+func parseStateMsg(data []byte, m *wireStateMsg) error {
+	r := wireReader{b: data}
+	r.header(wireState)
+	m.Frame = r.frame()
+	n := r.count(maxWirePlayers)
+	m.Drops = m.Drops[:0]
+	for i := 0; i < n && r.err == nil; i++ {
+		h := int(r.byte())
+		m.Drops = append(m.Drops, wireDropFrom{Handle: h, From: r.frame()})
+	}
+	size := r.count(maxStateSize)
+	m.State = append(m.State[:0], r.raw(size)...)
+	return r.err
+}
+
+// wireKind returns the message type of data, or an error for a message this
+// version cannot read.
+func wireKind(data []byte) (byte, error) {
+	if len(data) < 2 {
+		return 0, &WireError{Offset: len(data), Err: ErrSessionMalformed}
+	}
+	if data[0] != WireVersion {
+		return 0, &WireError{Offset: 0, Err: ErrSessionVersion}
+	}
+	return data[1] & 0x0f, nil
+}
+
+// appendFrames writes count frames of width bytes: each frame XORed with the
+// one before it (the first as is), then run-length coded. Token t < 0x80 is a
+// run of t+1 zero bytes; t ≥ 0x80 is followed by (t&0x7f)+1 literal bytes.
+func appendFrames(b, in []byte, width int, scratch []byte) ([]byte, []byte) {
+	if cap(scratch) < len(in) {
+		scratch = make([]byte, len(in))
+	}
+	d := scratch[:len(in)]
+	for i := range in {
+		if i < width {
+			d[i] = in[i]
+		} else {
+			d[i] = in[i] ^ in[i-width]
+		}
+	}
+	for i := 0; i < len(d); {
+		if d[i] == 0 {
+			j := i
+			for j < len(d) && d[j] == 0 && j-i < 128 {
+				j++
+			}
+			b = append(b, byte(j-i-1))
+			i = j
+			continue
+		}
+		j := i
+		for j < len(d) && j-i < 128 && (d[j] != 0 || (j+1 < len(d) && d[j+1] != 0)) {
+			j++
+		}
+		if j == i { // a lone zero at the end of a literal
+			j++
+		}
+		b = append(b, 0x80|byte(j-i-1))
+		b = append(b, d[i:j]...)
+		i = j
+	}
+	return b, scratch
+}
+
+// wireReader decodes with sticky errors: after the first error every read
+// returns zero.
+type wireReader struct {
+	b   []byte
+	off int
+	err error
+}
+
+func (r *wireReader) fail() {
+	if r.err == nil {
+		r.err = &WireError{Offset: r.off, Err: ErrSessionMalformed}
+	}
+}
+
+func (r *wireReader) header(kind byte) byte {
+	if len(r.b) < 2 {
+		r.fail()
+		return 0
+	}
+	if r.b[0] != WireVersion {
+		r.err = &WireError{Offset: 0, Err: ErrSessionVersion}
+		return 0
+	}
+	if r.b[1]&0x0f != kind {
+		r.fail()
+		return 0
+	}
+	r.off = 2
+	return r.b[1]
+}
+
+func (r *wireReader) byte() byte {
+	if r.err != nil || r.off >= len(r.b) {
+		r.fail()
+		return 0
+	}
+	c := r.b[r.off]
+	r.off++
+	return c
+}
+
+func (r *wireReader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b[r.off:])
+	if n <= 0 {
+		r.fail()
+		return 0
+	}
+	r.off += n
+	return v
+}
+
+func (r *wireReader) zigzag() int {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b[r.off:])
+	if n <= 0 || v > maxWireFrame || v < -maxWireFrame {
+		r.fail()
+		return 0
+	}
+	r.off += n
+	return int(v)
+}
+
+func (r *wireReader) frame() int {
+	v := r.uvarint()
+	if v > maxWireFrame {
+		r.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (r *wireReader) count(max int) int {
+	v := r.uvarint()
+	if v > uint64(max) {
+		r.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (r *wireReader) uint64() uint64 {
+	if r.err != nil || len(r.b)-r.off < 8 {
+		r.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b[r.off:])
+	r.off += 8
+	return v
+}
+
+func (r *wireReader) raw(n int) []byte {
+	if r.err != nil || n < 0 || len(r.b)-r.off < n {
+		r.fail()
+		return nil
+	}
+	v := r.b[r.off : r.off+n]
+	r.off += n
+	return v
+}
+
+// frames decodes count frames of width bytes written by appendFrames into
+// dst (reused when large enough).
+func (r *wireReader) frames(dst []byte, count, width int) []byte {
+	total := count * width
+	if width <= 0 || width > math.MaxUint16 || total > 1<<20 {
+		r.fail()
+		return dst[:0]
+	}
+	if cap(dst) < total {
+		dst = make([]byte, total)
+	}
+	dst = dst[:total]
+	for i := 0; i < total; {
+		t := r.byte()
+		if r.err != nil {
+			return dst[:0]
+		}
+		n := int(t&0x7f) + 1
+		if i+n > total {
+			r.fail()
+			return dst[:0]
+		}
+		if t < 0x80 {
+			clear(dst[i : i+n])
+		} else {
+			lit := r.raw(n)
+			if r.err != nil {
+				return dst[:0]
+			}
+			copy(dst[i:], lit)
+		}
+		i += n
+	}
+	for i := width; i < total; i++ {
+		dst[i] ^= dst[i-width]
+	}
+	return dst
+}
