@@ -1,0 +1,167 @@
+package netcode
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/turn/v5"
+	"github.com/rallypoint/rallypoint/netcode/memsignal"
+)
+
+// startTURN runs a pion TURN server on 127.0.0.1 and returns its URL and
+// a counter of the allocations it made.
+func startTURN(t *testing.T, user, pass string) (string, *atomic.Int64) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const realm = "rallypoint.test"
+	key := turn.GenerateAuthKey(user, realm, pass)
+	var allocs atomic.Int64
+	srv, err := turn.NewServer(turn.ServerConfig{
+		Realm: realm,
+		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
+			if ra.Username != user {
+				return "", nil, false
+			}
+			return user, key, true
+		},
+		PacketConnConfigs: []turn.PacketConnConfig{{
+			PacketConn: pc,
+			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
+				RelayAddress: net.ParseIP("127.0.0.1"),
+				Address:      "127.0.0.1",
+			},
+			PermissionHandler: func(net.Addr, net.IP) bool {
+				allocs.Add(1)
+				return true
+			},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return fmt.Sprintf("turn:%s?transport=udp", pc.LocalAddr()), &allocs
+}
+
+func TestTURNFallbackPerPair(t *testing.T) {
+	checkLeaks(t)
+	url, perms := startTURN(t, "alice", "s3cret")
+	hub := &memsignal.Hub{}
+	// p00 and p01 cannot reach each other directly: each drops the other's
+	// non-relay candidates, as a firewall between them would make them
+	// useless. p02 reaches both directly.
+	blocked := func(self int) func(PeerID, string) bool {
+		return func(from PeerID, cand string) bool {
+			pair := (self == 0 && from == "p01") || (self == 1 && from == "p00")
+			return pair && !strings.Contains(cand, " typ relay")
+		}
+	}
+	ms := startMeshes(t, hub, 3, func(i int) MeshConfig {
+		c := testConfig()
+		c.ICEServers = []ICEServer{
+			{URLs: []string{"stun:127.0.0.1:9"}}, // unreachable STUN: trickle ICE never waits for it
+			{URLs: []string{url}, Username: "alice", Credential: "s3cret"},
+		}
+		c.TURNFallbackAfter = time.Second
+		c.dropCandidate = blocked(i)
+		return c
+	})
+	start := time.Now()
+	waitAll(t, ms, 2)
+	t.Logf("mesh of 3 with one relayed pair up after %v", time.Since(start))
+	a, b, c := ms[0], ms[1], ms[2]
+
+	ab, err := a.Stats(b.LocalID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ab.Relayed {
+		t.Errorf("blocked pair p00-p01 not relayed: %s/%s", ab.LocalCandidate, ab.RemoteCandidate)
+	}
+	for _, pair := range [][2]*testMesh{{a, c}, {b, c}} {
+		st, err := pair[0].Stats(pair[1].LocalID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Relayed || st.LocalCandidate != "host" {
+			t.Errorf("open pair %s-%s: %s/%s, want direct host", pair[0].LocalID(), pair[1].LocalID(), st.LocalCandidate, st.RemoteCandidate)
+		}
+	}
+	if perms.Load() == 0 {
+		t.Error("TURN server granted no permission")
+	}
+	// Data crosses the relay both ways.
+	if err := a.Send(b.LocalID(), Reliable, []byte("via relay")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Send(a.LocalID(), Unreliable, []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 || string(got[0].data) != "via relay" {
+		t.Fatalf("b received %v", got)
+	}
+	if got := collect(t, a.Mesh, 1, 5*time.Second); len(got) != 1 || string(got[0].data) != "back" {
+		t.Fatalf("a received %v", got)
+	}
+}
+
+func TestICEFailedWithoutRelay(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 2, func(i int) MeshConfig {
+		c := testConfig()
+		c.ConnectTimeout = 1500 * time.Millisecond
+		c.dropCandidate = func(PeerID, string) bool { return true }
+		return c
+	})
+	for _, m := range ms {
+		other := ms[1].LocalID()
+		if m == ms[1] {
+			other = ms[0].LocalID()
+		}
+		ev := waitEvent(t, m.Mesh, other, PeerEventDisconnected, 10*time.Second)
+		if ev.Reason != ReasonICEFailed {
+			t.Fatalf("%s: %v", m.LocalID(), ev)
+		}
+	}
+}
+
+func TestICEServersSelection(t *testing.T) {
+	list := []ICEServer{
+		{URLs: []string{"stun:stun.example:3478"}},
+		{URLs: []string{"turn:relay.example:3478"}, Username: "u", Credential: "c"},
+		{URLs: []string{"turns:relay2.example:5349"}, Username: "v", Credential: "d"},
+	}
+	cases := []struct {
+		relay, hostOnly bool
+		want            []string
+	}{
+		{false, false, []string{"stun:stun.example:3478"}},
+		{false, true, nil},
+		{true, false, []string{"stun:stun.example:3478", "turn:relay.example:3478", "turns:relay2.example:5349"}},
+		{true, true, []string{"turn:relay.example:3478", "turns:relay2.example:5349"}},
+	}
+	for _, tc := range cases {
+		got := iceServers(list, tc.relay, tc.hostOnly)
+		var urls []string
+		for _, s := range got {
+			urls = append(urls, s.URLs...)
+			if strings.HasPrefix(s.URLs[0], "turn") && s.Username == "" {
+				t.Errorf("%v: credentials lost", s.URLs)
+			}
+		}
+		if fmt.Sprint(urls) != fmt.Sprint(tc.want) {
+			t.Errorf("relay=%v hostOnly=%v: %v, want %v", tc.relay, tc.hostOnly, urls, tc.want)
+		}
+	}
+	if !hasRelay(list) || hasRelay(list[:1]) {
+		t.Error("hasRelay")
+	}
+}
