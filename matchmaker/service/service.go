@@ -1,0 +1,492 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/rallypoint/rallypoint/matchmaker"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// Config configures a Service. The zero value is valid.
+type Config struct {
+	// Queues are the queues players may enqueue in. Nil means
+	// DefaultQueues().
+	Queues []matchmaker.QueueConfig
+	// Interval is the time between matching passes. Zero means 200 ms.
+	Interval time.Duration
+	// Store keeps ratings. Nil means a fresh MemoryStore.
+	Store Store
+	// Rating parameterises rating updates and match quality. The zero value
+	// is openskill's default Plackett-Luce model.
+	Rating matchmaker.RatingConfig
+	// SessionTTL is how long results of a match are accepted. Zero means
+	// 2 h.
+	SessionTTL time.Duration
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives structured logs. Nil means none.
+	Logger *slog.Logger
+}
+
+// DefaultQueues returns the queues of a zero Config: "1v1" and "5v5" with a
+// skill window (in Mu units) that widens from 3 to 6 after 10 s and to 12
+// after 30 s, and "ffa", a free-for-all of 8 players that accepts 6 after
+// 20 s and 4 after 40 s.
+func DefaultQueues() []matchmaker.QueueConfig {
+	skill := matchmaker.Rule{Kind: matchmaker.RuleSkill, Value: 3, Steps: []matchmaker.Step{
+		{After: 10 * time.Second, Value: 6}, {After: 30 * time.Second, Value: 12}}}
+	return []matchmaker.QueueConfig{
+		{Name: "1v1", Rules: []matchmaker.Rule{skill}},
+		{Name: "5v5", Shape: matchmaker.Shape{TeamSize: 5}, Rules: []matchmaker.Rule{skill}},
+		{Name: "ffa", Shape: matchmaker.Shape{Teams: 8, MinTeamsSteps: []matchmaker.Step{
+			{After: 20 * time.Second, Value: 6}, {After: 40 * time.Second, Value: 4}}}, Rules: []matchmaker.Rule{skill}},
+	}
+}
+
+// Service serves a Matchmaker over a signaling Server: it registers the
+// mm.* handlers, runs matching passes on a ticker, puts every match into a
+// fresh room, and applies reported results to the rating store.
+type Service struct {
+	srv   *signaling.Server
+	mm    *matchmaker.Matchmaker
+	cfg   Config
+	log   *slog.Logger
+	stop  chan struct{}
+	done  chan struct{}
+	close sync.Once
+
+	mu       sync.Mutex
+	closed   bool
+	rater    *matchmaker.Rater
+	byPeer   map[string]string // peer -> waiting ticket id
+	subject  map[string]string // peer -> store key, for waiting and playing peers
+	sessions map[string]*session
+}
+
+type session struct {
+	queue   string
+	teams   [][]string // peer ids per team
+	keys    map[string]string
+	reports map[string]string // peer -> canonical ranks
+	ranks   map[string][]float64
+	at      time.Time
+	applied bool
+}
+
+// New registers the service's handlers on srv and starts its matching
+// loop. The loop stops at Close or when srv closes.
+func New(srv *signaling.Server, cfg Config) (*Service, error) {
+	if cfg.Queues == nil {
+		cfg.Queues = DefaultQueues()
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 200 * time.Millisecond
+	}
+	if cfg.Store == nil {
+		cfg.Store = &MemoryStore{}
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 2 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		srv:      srv,
+		mm:       matchmaker.New(matchmaker.Config{Now: cfg.Now, Rating: cfg.Rating}),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		rater:    matchmaker.NewRater(cfg.Rating),
+		byPeer:   map[string]string{},
+		subject:  map[string]string{},
+		sessions: map[string]*session{},
+	}
+	for _, q := range cfg.Queues {
+		if err := s.mm.AddQueue(q); err != nil {
+			return nil, err
+		}
+	}
+	srv.Handle(TypeEnqueue, s.handleEnqueue)
+	srv.Handle(TypeCancel, s.handleCancel)
+	srv.Handle(TypeStatus, s.handleStatus)
+	srv.Handle(TypeStats, s.handleStats)
+	srv.Handle(TypeResult, s.handleResult)
+	srv.OnPeerGone(s.peerGone)
+	go s.run()
+	return s, nil
+}
+
+// Matchmaker returns the engine, for statistics and backfill requests.
+func (s *Service) Matchmaker() *matchmaker.Matchmaker { return s.mm }
+
+// Close stops the matching loop and waits for it. Requests after Close are
+// answered with CodeClosed. Close is idempotent.
+func (s *Service) Close() error {
+	s.close.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		close(s.stop)
+	})
+	<-s.done
+	return nil
+}
+
+func (s *Service) run() {
+	defer close(s.done)
+	t := time.NewTicker(s.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.srv.Done():
+			s.mu.Lock()
+			s.closed = true
+			s.mu.Unlock()
+			return
+		case <-t.C:
+			s.pass()
+		}
+	}
+}
+
+// Pass runs one matching pass now and delivers its matches. The loop calls
+// it every Interval; tests may call it to step the service.
+func (s *Service) Pass() { s.pass() }
+
+func (s *Service) pass() {
+	res := s.mm.Process()
+	for _, t := range res.Expired {
+		peer := t.Players[0].ID
+		s.mu.Lock()
+		if s.byPeer[peer] == t.ID {
+			delete(s.byPeer, peer)
+			delete(s.subject, peer)
+		}
+		s.mu.Unlock()
+		_ = s.srv.Send(peer, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
+	}
+	for _, m := range res.Matches {
+		s.deliver(m)
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	for id, ss := range s.sessions {
+		if now.Sub(ss.at) > s.cfg.SessionTTL {
+			delete(s.sessions, id)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *Service) deliver(m matchmaker.Match) {
+	var peers []string
+	teams := make([][]string, len(m.Teams))
+	team := map[string]int{}
+	for i, t := range m.Teams {
+		for _, p := range t {
+			teams[i] = append(teams[i], p.ID)
+			peers = append(peers, p.ID)
+			team[p.ID] = i
+		}
+	}
+	s.mu.Lock()
+	keys := make(map[string]string, len(peers))
+	for _, p := range peers {
+		keys[p] = s.subject[p]
+		if keys[p] == "" {
+			keys[p] = p
+		}
+		delete(s.byPeer, p)
+		delete(s.subject, p)
+	}
+	s.mu.Unlock()
+
+	if err := s.srv.CreateRoom(m.Session, peers); err != nil {
+		// A player left between the pass and now. Put the others back in
+		// the queue rather than lose their request.
+		s.log.Info("matchmaker: match not delivered, requeueing", "session", m.Session, "err", err)
+		for _, mt := range m.Tickets {
+			t := mt.Ticket
+			t.ID = ""
+			if _, err := s.mm.Enqueue(t); err == nil {
+				s.mu.Lock()
+				s.byPeer[t.Players[0].ID] = s.mm.TicketOf(t.Players[0].ID)
+				s.subject[t.Players[0].ID] = keys[t.Players[0].ID]
+				s.mu.Unlock()
+			}
+		}
+		return
+	}
+	s.mu.Lock()
+	s.sessions[m.Session] = &session{queue: m.Queue, teams: teams, keys: keys,
+		reports: map[string]string{}, ranks: map[string][]float64{}, at: s.cfg.Now()}
+	s.mu.Unlock()
+	for _, p := range peers {
+		d := MatchedData{Session: m.Session, Room: m.Session, Queue: m.Queue, Peers: peers, Host: m.Host,
+			Teams: teams, Team: team[p], Region: m.Region, Quality: m.Quality}
+		if err := s.srv.Send(p, TypeMatched, d); err != nil {
+			s.log.Info("matchmaker: matched not sent", "peer", p, "err", err)
+		}
+	}
+}
+
+func (s *Service) isClosed(req *signaling.Request) bool {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		_ = req.ReplyError(CodeClosed, "matchmaker is closed")
+	}
+	return closed
+}
+
+func replyErr(req *signaling.Request, err error) {
+	code := CodeInternal
+	switch {
+	case errors.Is(err, matchmaker.ErrUnknownQueue):
+		code = CodeUnknownQueue
+	case errors.Is(err, matchmaker.ErrInvalidTicket):
+		code = CodeInvalidTicket
+	case errors.Is(err, matchmaker.ErrAlreadyQueued), errors.Is(err, matchmaker.ErrDuplicateTicket):
+		code = CodeAlreadyQueued
+	case errors.Is(err, matchmaker.ErrPoolFull):
+		code = CodePoolFull
+	case errors.Is(err, matchmaker.ErrNotFound):
+		code = CodeNotFound
+	}
+	_ = req.ReplyError(code, err.Error())
+}
+
+func (s *Service) handleEnqueue(req *signaling.Request) {
+	if s.isClosed(req) {
+		return
+	}
+	d, err := DecodeEnqueue(req.Envelope.Data)
+	if err != nil {
+		_ = req.ReplyError(CodeBadRequest, err.Error())
+		return
+	}
+	key := req.Identity.Subject
+	if key == "" {
+		key = req.Peer
+	}
+	rating, ok, err := s.cfg.Store.Get(req.Context(), key)
+	if err != nil {
+		_ = req.ReplyError(CodeInternal, "rating store: "+err.Error())
+		return
+	}
+	if !ok {
+		rating = s.rater.NewRating()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.byPeer[req.Peer]; dup {
+		_ = req.ReplyError(CodeAlreadyQueued, "the sender already waits in a ticket")
+		return
+	}
+	id, err := s.mm.Enqueue(matchmaker.Ticket{Queue: d.Queue, Players: []matchmaker.Player{{ID: req.Peer, Rating: rating}},
+		Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
+	if err != nil {
+		replyErr(req, err)
+		return
+	}
+	s.byPeer[req.Peer] = id
+	s.subject[req.Peer] = key
+	_ = req.Reply(TicketData{Ticket: id, Queue: d.Queue, Rating: &rating})
+}
+
+func (s *Service) handleCancel(req *signaling.Request) {
+	if s.isClosed(req) {
+		return
+	}
+	s.mu.Lock()
+	id, ok := s.byPeer[req.Peer]
+	if ok {
+		delete(s.byPeer, req.Peer)
+		delete(s.subject, req.Peer)
+	}
+	s.mu.Unlock()
+	if !ok {
+		_ = req.ReplyError(CodeNotFound, "the sender has no waiting ticket")
+		return
+	}
+	t, _ := s.mm.Ticket(id)
+	if err := s.mm.Cancel(id); err != nil {
+		replyErr(req, err)
+		return
+	}
+	_ = req.Reply(TicketData{Ticket: id, Queue: t.Queue})
+}
+
+func (s *Service) handleStatus(req *signaling.Request) {
+	if s.isClosed(req) {
+		return
+	}
+	s.mu.Lock()
+	id, ok := s.byPeer[req.Peer]
+	s.mu.Unlock()
+	if !ok {
+		_ = req.ReplyError(CodeNotFound, "the sender has no waiting ticket")
+		return
+	}
+	st, err := s.mm.Status(id)
+	if err != nil {
+		replyErr(req, err)
+		return
+	}
+	_ = req.Reply(StatusData{Ticket: st.ID, Queue: st.Queue, WaitedMs: st.Waited.Milliseconds(), Ahead: st.Ahead})
+}
+
+func (s *Service) handleStats(req *signaling.Request) {
+	if s.isClosed(req) {
+		return
+	}
+	var d StatsRequest
+	if err := decode(req.Envelope.Data, &d); err != nil {
+		_ = req.ReplyError(CodeBadRequest, err.Error())
+		return
+	}
+	st, err := s.mm.Stats(d.Queue)
+	if err != nil {
+		replyErr(req, err)
+		return
+	}
+	_ = req.Reply(StatsData{Queue: st.Queue, Tickets: st.Tickets, Players: st.Players,
+		WaitP50Ms: st.WaitP50.Milliseconds(), WaitP95Ms: st.WaitP95.Milliseconds(), WaitP99Ms: st.WaitP99.Milliseconds(),
+		MatchedP50Ms: st.MatchedP50.Milliseconds(), MatchedP95Ms: st.MatchedP95.Milliseconds(),
+		Matches: st.Matches, Matched: st.Matched, Expired: st.Expired, Canceled: st.Canceled})
+}
+
+func (s *Service) handleResult(req *signaling.Request) {
+	if s.isClosed(req) {
+		return
+	}
+	d, err := DecodeResult(req.Envelope.Data)
+	if err != nil {
+		_ = req.ReplyError(CodeBadRequest, err.Error())
+		return
+	}
+	s.mu.Lock()
+	ss := s.sessions[d.Session]
+	if ss == nil || ss.keys[req.Peer] == "" {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeUnknownMatch, "no such session, or the sender did not play in it")
+		return
+	}
+	if ss.applied {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeAlreadyRated, "the session's result was applied already")
+		return
+	}
+	if len(d.Ranks) != len(ss.teams) {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeInvalidResult, fmt.Sprintf("%d ranks for %d teams", len(d.Ranks), len(ss.teams)))
+		return
+	}
+	canon := fmt.Sprint(normalize(d.Ranks))
+	ss.reports[req.Peer] = canon
+	ss.ranks[canon] = d.Ranks
+	agree := 0
+	for _, c := range ss.reports {
+		if c == canon {
+			agree++
+		}
+	}
+	needed := len(ss.keys)/2 + 1
+	reply := ResultReply{Accepted: true, Reports: agree, Needed: needed}
+	if agree < needed {
+		s.mu.Unlock()
+		_ = req.Reply(reply)
+		return
+	}
+	ss.applied = true
+	s.mu.Unlock()
+
+	rated, err := s.apply(req.Context(), ss, d.Ranks)
+	if err != nil {
+		s.mu.Lock()
+		ss.applied = false
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeInternal, err.Error())
+		return
+	}
+	reply.Applied = true
+	_ = req.Reply(reply)
+	for _, team := range ss.teams {
+		for _, p := range team {
+			_ = s.srv.Send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
+		}
+	}
+}
+
+// normalize maps ranks to their dense order so that {1,2} and {10,20} agree.
+func normalize(ranks []float64) []int {
+	out := make([]int, len(ranks))
+	for i, r := range ranks {
+		for _, o := range ranks {
+			if o < r {
+				out[i]++
+			}
+		}
+	}
+	return out
+}
+
+// apply updates the ratings of a session's players and stores them. The
+// returned map is keyed by peer id.
+func (s *Service) apply(ctx context.Context, ss *session, ranks []float64) (map[string]matchmaker.Rating, error) {
+	teams := make([][]matchmaker.Rating, len(ss.teams))
+	for i, team := range ss.teams {
+		for _, p := range team {
+			r, ok, err := s.cfg.Store.Get(ctx, ss.keys[p])
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				r = s.rater.NewRating()
+			}
+			teams[i] = append(teams[i], r)
+		}
+	}
+	s.mu.Lock()
+	err := s.rater.Rate(teams, ranks)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]matchmaker.Rating{}
+	byPeer := map[string]matchmaker.Rating{}
+	for i, team := range ss.teams {
+		for j, p := range team {
+			byKey[ss.keys[p]] = teams[i][j]
+			byPeer[p] = teams[i][j]
+		}
+	}
+	if err := s.cfg.Store.Put(ctx, byKey); err != nil {
+		return nil, err
+	}
+	return byPeer, nil
+}
+
+func (s *Service) peerGone(peer string) {
+	s.mu.Lock()
+	id, ok := s.byPeer[peer]
+	delete(s.byPeer, peer)
+	delete(s.subject, peer)
+	s.mu.Unlock()
+	if ok {
+		_ = s.mm.Cancel(id)
+	}
+}

@@ -1,0 +1,308 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rallypoint/rallypoint/matchmaker"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+func TestMain(m *testing.M) {
+	if helperMain() {
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
+
+type env struct {
+	srv  *signaling.Server
+	svc  *Service
+	url  string
+	stor *MemoryStore
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	srv := signaling.NewServer(signaling.Config{})
+	hs := httptest.NewServer(srv)
+	if cfg.Store == nil {
+		cfg.Store = &MemoryStore{}
+	}
+	svc, err := New(srv, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{srv: srv, svc: svc, url: "ws" + strings.TrimPrefix(hs.URL, "http"), stor: cfg.Store.(*MemoryStore)}
+	t.Cleanup(func() {
+		svc.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		hs.Close()
+	})
+	return e
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dial(t *testing.T, url string) *signaling.Client {
+	t.Helper()
+	c, err := signaling.Dial(testCtx(t), url, &signaling.ClientConfig{EventBuffer: 256})
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitEvent[T signaling.Event](t *testing.T, ch <-chan signaling.Event, match func(T) bool) T {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				t.Fatalf("events closed while waiting for %T", *new(T))
+			}
+			if e, ok := ev.(T); ok && (match == nil || match(e)) {
+				return e
+			}
+		case <-timeout:
+			var zero T
+			t.Fatalf("timed out waiting for %T", zero)
+			return zero
+		}
+	}
+}
+
+func waitMessage(t *testing.T, ch <-chan signaling.Event, typ string, v any) {
+	t.Helper()
+	m := waitEvent(t, ch, func(m signaling.Message) bool { return m.Type == typ })
+	if err := json.Unmarshal(m.Data, v); err != nil {
+		t.Fatalf("%s: %v", typ, err)
+	}
+}
+
+func enqueue(t *testing.T, c *signaling.Client, d EnqueueData) TicketData {
+	t.Helper()
+	raw, err := c.Request(testCtx(t), TypeEnqueue, d)
+	if err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	var td TicketData
+	if err := json.Unmarshal(raw, &td); err != nil {
+		t.Fatal(err)
+	}
+	return td
+}
+
+// TestServedMatchFlow: two real clients enqueue through a real signaling
+// server, both receive mm.matched with the same session, peers and host, are
+// in the same fresh room, exchange a signal, and report a result that
+// updates their stored ratings.
+func TestServedMatchFlow(t *testing.T) {
+	e := newEnv(t, Config{Interval: 20 * time.Millisecond})
+	a, b := dial(t, e.url), dial(t, e.url)
+	aev, bev := a.Events(), b.Events()
+	ta := enqueue(t, a, EnqueueData{Queue: "1v1"})
+	if ta.Ticket == "" || ta.Rating == nil || ta.Rating.Mu != matchmaker.DefaultMu {
+		t.Fatalf("ticket %+v", ta)
+	}
+	raw, err := a.Request(testCtx(t), TypeStatus, nil)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	var st StatusData
+	_ = json.Unmarshal(raw, &st)
+	if st.Ticket != ta.Ticket || st.Queue != "1v1" {
+		t.Errorf("status %+v", st)
+	}
+	enqueue(t, b, EnqueueData{Queue: "1v1"})
+
+	var ma, mb MatchedData
+	waitMessage(t, aev, TypeMatched, &ma)
+	waitMessage(t, bev, TypeMatched, &mb)
+	if ma.Session == "" || ma.Session != mb.Session || ma.Host != mb.Host || ma.Host != a.ID() {
+		t.Fatalf("matched a=%+v b=%+v", ma, mb)
+	}
+	if len(ma.Peers) != 2 || ma.Team == mb.Team || ma.Quality <= 0 {
+		t.Fatalf("matched %+v", ma)
+	}
+	if a.Room() != ma.Room || b.Room() != ma.Room {
+		t.Fatalf("rooms %q %q, want %q", a.Room(), b.Room(), ma.Room)
+	}
+	// The players can signal each other in their fresh room.
+	if err := a.Signal(testCtx(t), b.ID(), json.RawMessage(`{"sdp":"offer"}`)); err != nil {
+		t.Fatal(err)
+	}
+	sig := waitEvent(t, bev, func(s signaling.Signal) bool { return s.From == a.ID() })
+	if string(sig.Data) != `{"sdp":"offer"}` {
+		t.Errorf("signal %s", sig.Data)
+	}
+	// Status after the match: no ticket.
+	if _, err := a.Request(testCtx(t), TypeStatus, nil); !errors.Is(err, &signaling.Error{Code: CodeNotFound}) {
+		t.Errorf("status after match: %v", err)
+	}
+	// Results: team of a wins. One report is not a majority of two.
+	ranks := make([]float64, 2)
+	ranks[ma.Team], ranks[mb.Team] = 1, 2
+	raw, err = a.Request(testCtx(t), TypeResult, ResultData{Session: ma.Session, Ranks: ranks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rr ResultReply
+	_ = json.Unmarshal(raw, &rr)
+	if !rr.Accepted || rr.Applied || rr.Needed != 2 {
+		t.Fatalf("first report %+v", rr)
+	}
+	raw, err = b.Request(testCtx(t), TypeResult, ResultData{Session: ma.Session, Ranks: ranks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = json.Unmarshal(raw, &rr)
+	if !rr.Applied {
+		t.Fatalf("second report %+v", rr)
+	}
+	var rated RatedData
+	waitMessage(t, aev, TypeRated, &rated)
+	if rated.Ratings[a.ID()].Mu <= matchmaker.DefaultMu || rated.Ratings[b.ID()].Mu >= matchmaker.DefaultMu {
+		t.Fatalf("rated %+v", rated)
+	}
+	stored, ok, _ := e.stor.Get(context.Background(), a.ID())
+	if !ok || stored != rated.Ratings[a.ID()] {
+		t.Errorf("store has %+v %v", stored, ok)
+	}
+	if _, err := a.Request(testCtx(t), TypeResult, ResultData{Session: ma.Session, Ranks: ranks}); !errors.Is(err, &signaling.Error{Code: CodeAlreadyRated}) {
+		t.Errorf("third report: %v", err)
+	}
+}
+
+func TestServedErrors(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a := dial(t, e.url)
+	ctx := testCtx(t)
+	cases := []struct {
+		typ  string
+		data any
+		code string
+	}{
+		{TypeEnqueue, json.RawMessage(`{"queue":5}`), CodeBadRequest},
+		{TypeEnqueue, EnqueueData{}, CodeBadRequest},
+		{TypeEnqueue, EnqueueData{Queue: "nope"}, CodeUnknownQueue},
+		{TypeEnqueue, EnqueueData{Queue: "1v1", Latencies: map[string]float64{"eu": -1}}, CodeInvalidTicket},
+		{TypeCancel, nil, CodeNotFound},
+		{TypeStatus, nil, CodeNotFound},
+		{TypeStats, StatsRequest{Queue: "nope"}, CodeUnknownQueue},
+		{TypeResult, ResultData{Session: "x", Ranks: []float64{1, 2}}, CodeUnknownMatch},
+		{TypeResult, ResultData{Session: "x", Ranks: []float64{1}}, CodeBadRequest},
+		{TypeResult, json.RawMessage(`[1,2]`), CodeBadRequest},
+	}
+	for _, c := range cases {
+		_, err := a.Request(ctx, c.typ, c.data)
+		if !errors.Is(err, &signaling.Error{Code: c.code}) {
+			t.Errorf("%s %v: %v, want %s", c.typ, c.data, err, c.code)
+		}
+	}
+	enqueue(t, a, EnqueueData{Queue: "5v5"})
+	if _, err := a.Request(ctx, TypeEnqueue, EnqueueData{Queue: "1v1"}); !errors.Is(err, &signaling.Error{Code: CodeAlreadyQueued}) {
+		t.Errorf("second enqueue: %v", err)
+	}
+	raw, err := a.Request(ctx, TypeStats, StatsRequest{Queue: "5v5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st StatsData
+	_ = json.Unmarshal(raw, &st)
+	if st.Tickets != 1 || st.Players != 1 {
+		t.Errorf("stats %+v", st)
+	}
+	if _, err := a.Request(ctx, TypeCancel, nil); err != nil {
+		t.Errorf("cancel: %v", err)
+	}
+	if st, _ := e.svc.Matchmaker().Stats("5v5"); st.Tickets != 0 || st.Canceled != 1 {
+		t.Errorf("after cancel %+v", st)
+	}
+	// A peer that goes away loses its ticket.
+	enqueue(t, a, EnqueueData{Queue: "5v5"})
+	a.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		st, _ := e.svc.Matchmaker().Stats("5v5")
+		if st.Tickets == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ticket of a departed peer still waiting")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func FuzzDecodeEnqueue(f *testing.F) {
+	f.Add([]byte(`{"queue":"1v1"}`))
+	f.Add([]byte(`{"queue":"5v5","strings":{"mode":"ctf"},"numbers":{"level":3},"tags":["a"],"latencies":{"eu":20}}`))
+	f.Add([]byte(`{"queue":""}`))
+	f.Add([]byte(`[]`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := DecodeEnqueue(data)
+		if err != nil {
+			return
+		}
+		b, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d2, err := DecodeEnqueue(b)
+		if err != nil {
+			t.Fatalf("round trip of %s: %v", b, err)
+		}
+		b2, _ := json.Marshal(d2)
+		if string(b) != string(b2) {
+			t.Fatalf("round trip changed %s to %s", b, b2)
+		}
+		// Whatever decodes must be judged by the matchmaker, never crash it.
+		m := matchmaker.New(matchmaker.Config{})
+		_ = m.AddQueue(matchmaker.QueueConfig{Name: d.Queue, Rules: []matchmaker.Rule{{Kind: matchmaker.RuleLatency, Value: 50}, {Kind: matchmaker.RuleTags}}})
+		_, _ = m.Enqueue(matchmaker.Ticket{Queue: d.Queue, Players: []matchmaker.Player{{ID: "p"}}, Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
+		m.Process()
+	})
+}
+
+func FuzzDecodeResult(f *testing.F) {
+	f.Add([]byte(`{"session":"abc","ranks":[1,2]}`))
+	f.Add([]byte(`{"session":"abc","ranks":[1,1,3]}`))
+	f.Add([]byte(`{"session":"","ranks":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		d, err := DecodeResult(data)
+		if err != nil {
+			return
+		}
+		b, _ := json.Marshal(d)
+		d2, err := DecodeResult(b)
+		if err != nil || len(d2.Ranks) != len(d.Ranks) || d2.Session != d.Session {
+			t.Fatalf("round trip of %s: %+v %v", b, d2, err)
+		}
+		r := matchmaker.NewRater(matchmaker.RatingConfig{})
+		teams := make([][]matchmaker.Rating, len(d.Ranks))
+		for i := range teams {
+			teams[i] = []matchmaker.Rating{r.NewRating()}
+		}
+		if err := r.Rate(teams, d.Ranks); err != nil {
+			t.Fatalf("valid result refused by the rater: %v", err)
+		}
+	})
+}
