@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/internal/metrics"
+	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -70,6 +71,10 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *metrics.R
 		fmt.Fprintln(w, "ok")
 	})
 	// Services register here, for example: lobby.Register(srv, mux, reg)
+	if _, err := mmservice.New(srv, mmservice.Config{Logger: cfg.Logger}); err != nil { // stops when srv closes
+		srv.Close()
+		return nil, nil, nil, err
+	}
 	return mux, srv, reg, nil
 }
 
