@@ -1,0 +1,82 @@
+// Package dnssd advertises and discovers services on the local link with
+// Multicast DNS and DNS-Based Service Discovery (RFC 6762, RFC 6763). LAN
+// lobbies use it: the hosting player advertises an instance of
+// "_rallypoint._tcp" whose TXT record describes the lobby, and the other
+// players browse for it.
+//
+// # Overview
+//
+// A Node owns the mDNS sockets (UDP 5353 on 224.0.0.251 and ff02::fb, shared
+// with avahi or Bonjour on the same machine) on one or more interfaces. It is
+// both an Advertiser and a Browser:
+//
+//	n, err := dnssd.New(dnssd.Config{})
+//	reg, err := n.Advertise(ctx, dnssd.Service{Instance: "Alice's lobby", Port: 7777,
+//		TXT: []string{"v=1", "game=demo", "players=1", "max=4"}})
+//	err = reg.UpdateTXT(ctx, []string{"v=1", "game=demo", "players=2", "max=4"})
+//	err = reg.Close() // goodbye
+//
+//	events, err := n.Browse(ctx, dnssd.DefaultType)
+//	for ev := range events { // Added, Updated, Removed
+//		fmt.Println(ev.Kind, ev.Instance, ev.Addrs, ev.Port, ev.TXT)
+//	}
+//
+// The engine is written directly on the wire format (no third-party mDNS
+// library) and implements what interoperation with standard responders and
+// browsers needs:
+//
+//   - Announcing: three unsolicited responses at 0, 1 s and 3 s when a
+//     service is advertised, two when its TXT changes (RFC 6762 §8.3, §8.4).
+//   - Answering: PTR, SRV, TXT, A, AAAA and ANY questions, with the SRV, TXT
+//     and address records as additional records (RFC 6763 §12) and the
+//     service type enumeration of RFC 6763 §9; known-answer suppression that
+//     leaves out only the records the querier holds with at least half their
+//     TTL (§7.1); shared answers delayed 20-120 ms (400-500 ms after a
+//     truncated query), unique ones sent at once; a record multicast at most
+//     once a second per interface (§6); unicast replies to QU questions
+//     (§5.4) and legacy unicast queries from ports other than 5353 (§6.7).
+//     Address records carry the addresses of the interface the answer leaves
+//     on (§6.2).
+//   - Goodbyes: closing a Registration (or the Node) multicasts its records
+//     with TTL 0 (§10.1).
+//   - Browsing: queries at 0, 1 s, 3 s, 7 s... doubling to an hour, carrying
+//     known answers (§5.2, §7.1); a cache that honours cache-flush bits
+//     (§10.2), drops a record GoodbyeDelay after its goodbye, and refreshes
+//     the records in use at 80, 85, 90 and 95% of their TTL (plus up to 2%
+//     jitter) before letting them expire (§5.2); questions for the SRV, TXT
+//     and address records an answer lacked. An instance is Added once its
+//     PTR, SRV and an address are known, and Removed when its PTR or SRV
+//     goes (goodbye or expiry).
+//
+// Not implemented: probing and conflict resolution (§8.1, §9: advertise
+// unique instance and host names; the default host name carries a random
+// suffix), the §7.2 multipacket known-answer list (at most 200 known answers
+// are sent, in one packet), the §7.3 duplicate question and answer
+// suppression, and interfaces that appear after New.
+//
+// # Concurrency
+//
+// One goroutine per Node owns all state (registrations, browses, cache,
+// timers); one goroutine per socket reads packets; one goroutine per Browse
+// feeds its channel. Every method is safe for concurrent use. Close sends the
+// goodbyes, closes the sockets and every Browse channel, and waits for all
+// of these goroutines. Blocking methods take a context and return its error
+// (errors.Is(err, context.Canceled)) when it ends first.
+//
+// # Limits and hostile input
+//
+// Packets over 9000 bytes, packets that do not decode (bad lengths,
+// compression pointers that do not point backwards, names over 255 bytes,
+// impossible counts) and packets from interfaces the Node does not use are
+// counted in Stats and dropped; the decoder is fuzzed. The cache holds at
+// most Config.MaxCacheRecords records and each Browse queues at most
+// Config.MaxPendingEvents events. Anyone on the link can advertise anything:
+// treat TXT values as untrusted input.
+//
+// # Platforms
+//
+// Tested on Linux, in network namespaces joined by veth pairs and bridges
+// (see the tests), and against avahi. The arrival interface of each packet
+// comes from IP_PKTINFO and IPV6_RECVPKTINFO; on systems without them a
+// Node works on a single interface only.
+package dnssd

@@ -1,0 +1,233 @@
+package dnssd
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/internal/netns"
+)
+
+// The LAN tests run advertisers and browsers as separate processes in
+// network namespaces joined by veth pairs or a bridge, with no route out.
+
+func TestLANAdvertiseBrowseUpdateGoodbye(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	ea, _ := lab.Link(a, b, netns.LinkOptions{})
+
+	browser := startChild(b, "browse", childConfig{Type: DefaultType})
+	expect(t, browser, "ready", 10*time.Second)
+	adv := startChild(a, "advertise", childConfig{
+		Config:  Config{HostName: "host-a"},
+		Service: Service{Instance: "Alice's lobby. Come in", Port: 7777, TXT: []string{"v=1", "players=1", "max=4"}},
+	})
+	advertised := expect(t, adv, "advertised", 10*time.Second)
+
+	added := expectEvent(t, browser, Added, "Alice's lobby. Come in", 5*time.Second)
+	if d := added.at().Sub(advertised.at()); d > time.Second {
+		t.Errorf("Added %v after Advertise, want within 1 s", d)
+	} else {
+		t.Logf("Added %v after Advertise", d)
+	}
+	ev := added.Event
+	if ev.Port != 7777 || ev.Host != "host-a.local." || ev.Type != DefaultType ||
+		!slices.Equal(ev.TXT, []string{"v=1", "players=1", "max=4"}) {
+		t.Errorf("added event %+v", ev)
+	}
+	if !hasAddr(ev.Addrs, ea.IPv4) || !hasAddr(ev.Addrs, ea.IPv6) {
+		t.Errorf("addresses %v lack %s or %s", ev.Addrs, ea.IPv4, ea.IPv6)
+	}
+
+	// A browser that starts later finds the service through its queries.
+	late := startChild(b, "browse", childConfig{Type: DefaultType})
+	lateReady := expect(t, late, "ready", 10*time.Second)
+	lateAdded := expectEvent(t, late, Added, "Alice's lobby. Come in", 5*time.Second)
+	t.Logf("late browser: Added %v after it started", lateAdded.at().Sub(lateReady.at()))
+
+	if err := adv.Send("txt v=1 players=2 max=4"); err != nil {
+		t.Fatal(err)
+	}
+	updated := expect(t, adv, "updated", 5*time.Second)
+	for _, br := range []*netns.Child{browser, late} {
+		up := expectEvent(t, br, Updated, "Alice's lobby. Come in", 5*time.Second)
+		if !slices.Equal(up.Event.TXT, []string{"v=1", "players=2", "max=4"}) {
+			t.Errorf("updated TXT %q", up.Event.TXT)
+		}
+		if d := up.at().Sub(updated.at()); d > time.Second {
+			t.Errorf("Updated %v after UpdateTXT, want within 1 s", d)
+		}
+	}
+
+	if err := adv.Send("close"); err != nil {
+		t.Fatal(err)
+	}
+	closed := expect(t, adv, "closed", 5*time.Second)
+	for _, br := range []*netns.Child{browser, late} {
+		rm := expectEvent(t, br, Removed, "Alice's lobby. Come in", 5*time.Second)
+		d := rm.at().Sub(closed.at())
+		if d > time.Second {
+			t.Errorf("Removed %v after Close, want within 1 s", d)
+		}
+		t.Logf("Removed %v after Close", d)
+	}
+	// No re-announcement of a withdrawn service.
+	noEvent(t, browser, 2*time.Second)
+}
+
+func TestLANRemovedAfterTTLWhenHostVanishes(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+
+	const ttl = 2 * time.Second
+	browser := startChild(b, "browse", childConfig{Type: DefaultType})
+	expect(t, browser, "ready", 10*time.Second)
+	adv := startChild(a, "advertise", childConfig{
+		Config:  Config{HostName: "host-a", HostTTL: ttl, ServiceTTL: 2 * ttl},
+		Service: Service{Instance: "Short-lived", Port: 7000},
+	})
+	expect(t, adv, "advertised", 10*time.Second)
+	expectEvent(t, browser, Added, "Short-lived", 5*time.Second)
+	// Announcements end at 3 s; the TTL is 2 s: only the browser's refresh
+	// queries at 80-95% of the TTL keep the instance alive now.
+	noEvent(t, browser, 7*time.Second)
+
+	adv.Kill() // no goodbye
+	killed := time.Now()
+	rm := expectEvent(t, browser, Removed, "Short-lived", 10*time.Second)
+	d := rm.at().Sub(killed)
+	// The records were refreshed at most ~95% of the TTL ago.
+	if d > ttl+time.Second {
+		t.Errorf("Removed %v after the host vanished, want at most the TTL (%v)", d, ttl)
+	}
+	t.Logf("Removed %v after SIGKILL (TTL %v)", d, ttl)
+}
+
+func TestLANIPv6Only(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	ea, _ := lab.Link(a, b, netns.LinkOptions{NoIPv4: true})
+
+	browser := startChild(b, "browse", childConfig{Type: DefaultType})
+	expect(t, browser, "ready", 10*time.Second)
+	adv := startChild(a, "advertise", childConfig{
+		Config:  Config{HostName: "host-a"},
+		Service: Service{Instance: "v6 lobby", Port: 7777},
+	})
+	advertised := expect(t, adv, "advertised", 10*time.Second)
+	added := expectEvent(t, browser, Added, "v6 lobby", 5*time.Second)
+	if d := added.at().Sub(advertised.at()); d > time.Second {
+		t.Errorf("Added %v after Advertise, want within 1 s", d)
+	}
+	linkLocal := false
+	for _, a := range added.Event.Addrs {
+		if a.Is4() {
+			t.Errorf("IPv4 address %v on an IPv6-only link", a)
+		}
+		if a.IsLinkLocalUnicast() {
+			linkLocal = true
+			if a.Zone() != "eth0" {
+				t.Errorf("link-local %v without the zone eth0", a)
+			}
+		}
+	}
+	if !hasAddr(added.Event.Addrs, ea.IPv6) || !linkLocal {
+		t.Errorf("addresses %v, want %s and a link-local one", added.Event.Addrs, ea.IPv6)
+	}
+	if err := adv.Send("close"); err != nil {
+		t.Fatal(err)
+	}
+	closed := expect(t, adv, "closed", 5*time.Second)
+	rm := expectEvent(t, browser, Removed, "v6 lobby", 5*time.Second)
+	if d := rm.at().Sub(closed.at()); d > time.Second {
+		t.Errorf("Removed %v after Close, want within 1 s", d)
+	}
+}
+
+func TestLANTwoInterfaces(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+	ab, _ := lab.Link(a, b, netns.LinkOptions{})
+	ac, _ := lab.Link(a, c, netns.LinkOptions{})
+
+	bb := startChild(b, "browse", childConfig{Type: DefaultType})
+	cb := startChild(c, "browse", childConfig{Type: DefaultType})
+	expect(t, bb, "ready", 10*time.Second)
+	expect(t, cb, "ready", 10*time.Second)
+	adv := startChild(a, "advertise", childConfig{
+		Config:  Config{HostName: "host-a"}, // both eth0 and eth1
+		Service: Service{Instance: "Two-armed", Port: 7777},
+	})
+	advertised := expect(t, adv, "advertised", 10*time.Second)
+	for _, tc := range []struct {
+		br         *netns.Child
+		own, other string
+	}{{bb, ab.IPv4, ac.IPv4}, {cb, ac.IPv4, ab.IPv4}} {
+		added := expectEvent(t, tc.br, Added, "Two-armed", 5*time.Second)
+		if d := added.at().Sub(advertised.at()); d > time.Second {
+			t.Errorf("Added %v after Advertise, want within 1 s", d)
+		}
+		// Each link learns the addresses of its own interface (RFC 6762
+		// §6.2), never those of the other link.
+		if !hasAddr(added.Event.Addrs, tc.own) || hasAddr(added.Event.Addrs, tc.other) {
+			t.Errorf("%s: addresses %v, want %s and not %s", tc.br.Role, added.Event.Addrs, tc.own, tc.other)
+		}
+	}
+	if err := adv.Send("close"); err != nil {
+		t.Fatal(err)
+	}
+	closed := expect(t, adv, "closed", 5*time.Second)
+	for _, br := range []*netns.Child{bb, cb} {
+		rm := expectEvent(t, br, Removed, "Two-armed", 5*time.Second)
+		if d := rm.at().Sub(closed.at()); d > time.Second {
+			t.Errorf("Removed %v after Close, want within 1 s", d)
+		}
+	}
+}
+
+func TestLANKnownAnswerSuppression(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+	lab.Bridge(netns.LinkOptions{}, a, b, c)
+
+	advX := startChild(a, "advertise", childConfig{Config: Config{HostName: "host-a"}, Service: Service{Instance: "Lobby X", Port: 7001}})
+	advY := startChild(c, "advertise", childConfig{Config: Config{HostName: "host-c"}, Service: Service{Instance: "Lobby Y", Port: 7002}})
+	expect(t, advX, "advertised", 10*time.Second)
+	expect(t, advY, "advertised", 10*time.Second)
+	// Let the announcements (0, 1, 3 s) pass, and the one-second rate limit
+	// on multicasting a record after the last one (RFC 6762 §6).
+	time.Sleep(4500 * time.Millisecond)
+
+	query := func(known ...string) map[string]bool {
+		q := startChild(b, "kaquery", childConfig{Type: DefaultType, Known: known})
+		expect(t, q, "ready", 10*time.Second)
+		seen := map[string]bool{}
+		for {
+			l := next(t, q, 10*time.Second)
+			if l.What == "done" {
+				return seen
+			}
+			for _, in := range l.Instances {
+				seen[in] = true
+			}
+		}
+	}
+	// Knowing nothing, the querier learns both.
+	if seen := query(); !seen["Lobby X"] || !seen["Lobby Y"] {
+		t.Fatalf("plain query: answers named %v, want Lobby X and Lobby Y", seen)
+	}
+	// Knowing X, it still learns Y, and X's responder stays quiet.
+	seen := query("Lobby X")
+	if !seen["Lobby Y"] {
+		t.Errorf("query knowing Lobby X: answers named %v, want Lobby Y", seen)
+	}
+	if seen["Lobby X"] {
+		t.Errorf("query knowing Lobby X: Lobby X answered anyway (%v)", seen)
+	}
+}

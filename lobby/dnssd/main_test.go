@@ -1,0 +1,259 @@
+package dnssd
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rallypoint/rallypoint/internal/netns"
+)
+
+func TestMain(m *testing.M) {
+	if role, args, ok := netns.ChildRole(); ok {
+		os.Exit(runChild(role, args))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// childConfig is what the parent passes to a child: JSON in the first
+// argument.
+type childConfig struct {
+	Config  Config
+	Service Service
+	Type    string
+	// Known lists instance names the "kaquery" child lists as known
+	// answers.
+	Known []string
+}
+
+// childLine is one report of a child, printed as JSON.
+type childLine struct {
+	What  string // "ready", "advertised", "updated", "closing", "event", "answer", "error"
+	At    int64  // unix nanoseconds when it happened
+	Event *Event `json:",omitempty"`
+	// Instances lists the instances in a response the kaquery child saw.
+	Instances []string `json:",omitempty"`
+	Err       string   `json:",omitempty"`
+}
+
+func (l childLine) at() time.Time { return time.Unix(0, l.At) }
+
+func emit(l childLine) {
+	if l.At == 0 {
+		l.At = time.Now().UnixNano()
+	}
+	b, _ := json.Marshal(l)
+	fmt.Println(string(b))
+}
+
+func runChild(role string, args []string) int {
+	var cc childConfig
+	if len(args) > 0 {
+		if err := json.Unmarshal([]byte(args[0]), &cc); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+	}
+	cc.Config.Logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	var err error
+	switch role {
+	case "advertise":
+		err = childAdvertise(cc)
+	case "browse":
+		err = childBrowse(cc)
+	case "kaquery":
+		err = childKnownAnswerQuery(cc)
+	default:
+		err = fmt.Errorf("unknown role %q", role)
+	}
+	if err != nil {
+		emit(childLine{What: "error", Err: err.Error()})
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// childAdvertise advertises cc.Service and obeys commands on stdin:
+// "txt k=v k=v", "close", "exit".
+func childAdvertise(cc childConfig) error {
+	n, err := New(cc.Config)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	start := time.Now()
+	reg, err := n.Advertise(context.Background(), cc.Service)
+	if err != nil {
+		return err
+	}
+	emit(childLine{What: "advertised", At: start.UnixNano()})
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		cmd, rest, _ := strings.Cut(sc.Text(), " ")
+		switch cmd {
+		case "txt":
+			at := time.Now()
+			if err := reg.UpdateTXT(context.Background(), strings.Fields(rest)); err != nil {
+				return err
+			}
+			emit(childLine{What: "updated", At: at.UnixNano()})
+		case "close":
+			at := time.Now()
+			if err := reg.Close(); err != nil {
+				return err
+			}
+			emit(childLine{What: "closed", At: at.UnixNano()})
+		case "exit":
+			return nil
+		}
+	}
+	return nil
+}
+
+// childBrowse prints every event until stdin closes.
+func childBrowse(cc childConfig) error {
+	n, err := New(cc.Config)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := n.Browse(ctx, cc.Type)
+	if err != nil {
+		return err
+	}
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0) // until EOF
+		cancel()
+	}()
+	emit(childLine{What: "ready"})
+	for ev := range events {
+		emit(childLine{What: "event", Event: &ev})
+	}
+	return nil
+}
+
+// childKnownAnswerQuery is a bare querier on port 5353, like a standard
+// browser: it sends one multicast PTR query for cc.Type listing cc.Known as
+// known answers (full TTL), then prints the instances named in the answers
+// of every response it hears for two seconds.
+func childKnownAnswerQuery(cc childConfig) error {
+	ifaces, err := selectInterfaces(nil)
+	if err != nil {
+		return err
+	}
+	c, _, err := listenMulticast(false, ifaces)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	tl, _ := serviceTypeLabels(cc.Type)
+	tn := typeName(tl)
+	q := &message{Questions: []question{{Name: tn, Type: typePTR, Class: classIN}}}
+	for _, k := range cc.Known {
+		q.Answers = append(q.Answers, record{Name: tn, Type: typePTR, Class: classIN, TTL: 4500,
+			Target: joinName(k, tl[0], tl[1], "local")})
+	}
+	b, err := appendMessage(nil, q)
+	if err != nil {
+		return err
+	}
+	if err := c.send(b, ifaces[0].Index, netip.AddrPort{}); err != nil {
+		return err
+	}
+	emit(childLine{What: "ready"})
+	buf := make([]byte, maxPacket)
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		c.pc.SetReadDeadline(deadline)
+		sz, _, _, err := c.read(buf)
+		if err != nil {
+			emit(childLine{What: "done"})
+			return nil
+		}
+		m, err := parseMessage(buf[:sz])
+		if err != nil || !m.response() {
+			continue
+		}
+		var names []string
+		for _, r := range m.Answers {
+			if r.Type == typePTR && sameName(r.Name, tn) {
+				labels, _ := splitName(r.Target)
+				names = append(names, labels[0])
+			}
+		}
+		emit(childLine{What: "answer", Instances: names})
+	}
+}
+
+// startChild starts role in ns with cc and returns it.
+func startChild(ns *netns.NS, role string, cc childConfig) *netns.Child {
+	b, _ := json.Marshal(cc)
+	return ns.StartChild(role, string(b))
+}
+
+// next returns the child's next report, skipping nothing.
+func next(t *testing.T, c *netns.Child, timeout time.Duration) childLine {
+	t.Helper()
+	l, err := c.Next(timeout)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Role, err)
+	}
+	var cl childLine
+	if err := json.Unmarshal([]byte(l.Text), &cl); err != nil {
+		t.Fatalf("%s: bad line %q: %v", c.Role, l.Text, err)
+	}
+	if cl.What == "error" {
+		t.Fatalf("%s failed: %s", c.Role, cl.Err)
+	}
+	return cl
+}
+
+// expect returns the child's next report and fails unless it is a what.
+func expect(t *testing.T, c *netns.Child, what string, timeout time.Duration) childLine {
+	t.Helper()
+	cl := next(t, c, timeout)
+	if cl.What != what {
+		t.Fatalf("%s: got %+v, want %q", c.Role, cl, what)
+	}
+	return cl
+}
+
+// expectEvent returns the browser's next event and fails unless it is kind
+// for instance.
+func expectEvent(t *testing.T, c *netns.Child, kind EventKind, instance string, timeout time.Duration) childLine {
+	t.Helper()
+	cl := expect(t, c, "event", timeout)
+	if cl.Event.Kind != kind || cl.Event.Instance != instance {
+		t.Fatalf("%s: got %v %q, want %v %q", c.Role, cl.Event.Kind, cl.Event.Instance, kind, instance)
+	}
+	return cl
+}
+
+// noEvent fails if the browser reports anything within d.
+func noEvent(t *testing.T, c *netns.Child, d time.Duration) {
+	t.Helper()
+	l, err := c.Next(d)
+	if err == nil {
+		t.Fatalf("%s: unexpected %s", c.Role, l.Text)
+	}
+}
+
+func hasAddr(addrs []netip.Addr, s string) bool {
+	for _, a := range addrs {
+		if a.WithZone("").String() == s {
+			return true
+		}
+	}
+	return false
+}
