@@ -221,6 +221,11 @@ func TestResumeGraceExpiry(t *testing.T) {
 	a.mu.Unlock()
 	waitEvent[PeerInterrupted](t, bev, func(e PeerInterrupted) bool { return e.Peer == id })
 	waitEvent[PeerLeft](t, bev, func(e PeerLeft) bool { return e.Peer == id })
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if _, ok := gone.Load(id); ok {
+			break
+		}
+	}
 	if _, ok := gone.Load(id); !ok {
 		t.Fatalf("OnPeerGone not called for %s", id)
 	}
@@ -243,6 +248,17 @@ func TestCloseLeavesAtOnce(t *testing.T) {
 	id := a.ID()
 	a.Close()
 	waitEvent[PeerLeft](t, bev, func(e PeerLeft) bool { return e.Peer == id })
+	// OnPeerGone runs right after the room hears peer_left.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		mu.Lock()
+		n := len(gone)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(gone) != 1 || gone[0] != id {
