@@ -69,7 +69,10 @@ type SessionConfig struct {
 	// it an InputDelay of at least the one-way latency (SuggestInputDelay).
 	Lockstep bool
 	// InputDelay is the number of frames a local input is delayed before it
-	// takes effect. Zero means none. SetInputDelay changes it at runtime.
+	// takes effect. Zero means none. Every peer must start with the same
+	// value: the frames before it have zero inputs for every player, which
+	// lets lockstep start without waiting. SetInputDelay changes it at
+	// runtime, on each peer independently.
 	InputDelay int
 	// FPS is the session's tick rate, used for time sync. Zero means 60.
 	FPS int
@@ -306,8 +309,12 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 	}
 	s.inputs = SessionInputs{size: s.size, data: make([]byte, n*s.size), status: make([]InputStatus, n)}
 	s.localLast = -1
-	// Frames before the input delay have zero inputs for local players.
+	// Frames before the initial input delay have zero inputs for every
+	// player: every peer must start with the same InputDelay.
 	s.commitLocalZero(s.delay)
+	for _, r := range s.players {
+		r.last = s.delay - 1
+	}
 	s.onMessage = s.handleMessage
 	return s, nil
 }
@@ -570,6 +577,5 @@ func SuggestInputDelay(rtt, jitter time.Duration, fps int) int {
 	if owd <= 0 {
 		return 0
 	}
-	tick := time.Second / time.Duration(fps)
-	return int((owd + tick - 1) / tick)
+	return int((int64(owd)*int64(fps) + int64(time.Second) - 1) / int64(time.Second))
 }

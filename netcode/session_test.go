@@ -1,6 +1,8 @@
 package netcode_test
 
 import (
+	"errors"
+	"github.com/rallypoint/rallypoint/netcode"
 	"testing"
 	"time"
 
@@ -42,4 +44,109 @@ func itoa(i int) string {
 		return string(rune('0' + i))
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+func TestSessionRuntimeDelayChanges(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 3, cond: lossy, seed: 5, mutate: func(i int, cfg *netcode.SessionConfig) { cfg.InputDelay = 2 }})
+	for _, phase := range []struct{ delay, frames int }{{2, 600}, {4, 1200}, {1, 1800}} {
+		for i, p := range c.peers {
+			if err := p.s.SetInputDelay(phase.delay + i%2*0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for c.peers[0].s.Frame() < phase.frames {
+			c.step(true)
+		}
+	}
+	c.run(2000)
+	c.checkSync(1900)
+	if err := c.peers[0].s.SetInputDelay(-1); !errors.Is(err, netcode.ErrSessionConfig) {
+		t.Fatalf("negative delay: %v", err)
+	}
+}
+
+func TestSessionLockstepNeverStallsAtOneWayDelay(t *testing.T) {
+	owd := 100 * time.Millisecond
+	delay := netcode.SuggestInputDelay(2*owd, 0, 60)
+	if delay != 6 {
+		t.Fatalf("SuggestInputDelay(200ms, 0, 60) = %d, want 6", delay)
+	}
+	c := newCluster(t, clusterOpts{players: 4, cond: netsim.Conditions{Latency: owd}, seed: 6,
+		mutate: func(i int, cfg *netcode.SessionConfig) { cfg.Lockstep = true; cfg.InputDelay = delay }})
+	for i := 0; i < 1500; i++ {
+		if n := c.step(true); n != 0 {
+			t.Fatalf("tick %d: %d peers stalled in lockstep at delay %d", i, n, delay)
+		}
+	}
+	for _, p := range c.peers {
+		if st := p.s.Stats(); st.Rollbacks != 0 || st.Stalls != 0 {
+			t.Fatalf("%s: lockstep rolled back or stalled: %+v", p.id, st)
+		}
+	}
+	c.run(1500)
+	c.checkSync(1400)
+
+	// One frame less than the one-way delay must stall: the test above
+	// is not vacuous.
+	c = newCluster(t, clusterOpts{players: 2, cond: netsim.Conditions{Latency: owd}, seed: 6,
+		mutate: func(i int, cfg *netcode.SessionConfig) { cfg.Lockstep = true; cfg.InputDelay = delay - 1 }})
+	stalls := 0
+	for i := 0; i < 300; i++ {
+		stalls += c.step(true)
+	}
+	if stalls == 0 {
+		t.Fatal("lockstep below the one-way delay never stalled")
+	}
+}
+
+// TestSessionCorrectionAtPredictionThreshold: with three players, one peer
+// sits at the end of its prediction window waiting for a slow peer while
+// corrections from a fast peer arrive; the first wrong frame must be the
+// earliest over every peer (ggrs#75).
+func TestSessionCorrectionAtPredictionThreshold(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 3, seed: 7, cond: netsim.Conditions{Latency: 20 * time.Millisecond, Jitter: 10 * time.Millisecond, Loss: 0.25}})
+	slow := netsim.Conditions{Latency: 180 * time.Millisecond, Jitter: 40 * time.Millisecond, Loss: 0.25}
+	c.net.SetLink("p2", "p0", slow)
+	c.net.SetLink("p2", "p1", slow)
+	c.run(2500)
+	c.checkSync(2400)
+	st := c.peers[0].s.Stats()
+	if st.Stalls == 0 || st.Rollbacks == 0 {
+		t.Fatalf("p0 never sat at the threshold or never rolled back: %+v", st)
+	}
+	// Rollbacks longer than the window would mean a late correction was
+	// applied from the wrong frame.
+	if st.RolledBack > st.Rollbacks*9 {
+		t.Fatalf("rolled back %d frames in %d rollbacks: more than the window", st.RolledBack, st.Rollbacks)
+	}
+}
+
+func TestSessionBadMessagesAreRejected(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 2, seed: 8})
+	evil := c.net.Endpoint("evil")
+	for i := 0; i < 50; i++ {
+		c.step(true)
+	}
+	for _, msg := range [][]byte{nil, {1}, {9, 1}, {1, 1, 0xff}, {1, 4, 0}, {1, 6}, {1, 1, 5, 0, 0, 0, 200}} {
+		_ = evil.Send("p0", netcode.Unreliable, msg)
+		_ = c.peers[1].ep.Send("p0", netcode.Unreliable, msg)
+	}
+	c.run(200)
+	c.checkSync(150)
+	st := c.peers[0].s.Stats()
+	if st.Rejected < 14 {
+		t.Fatalf("rejected %d of 14 bad messages", st.Rejected)
+	}
+	var sawPeer bool
+	for _, e := range c.peers[0].evs {
+		if r, ok := e.(netcode.EventRejected); ok {
+			var we *netcode.WireError
+			if errors.As(r.Err, &we) && we.Peer == "evil" {
+				sawPeer = true
+			}
+		}
+	}
+	if !sawPeer {
+		t.Fatal("no EventRejected named the sender")
+	}
 }
