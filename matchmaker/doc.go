@@ -1,3 +1,62 @@
 // Package matchmaker finds fair matches for players who do not know each
 // other, and rates them afterwards with the Weng-Lin (OpenSkill) models.
+//
+// It is pure logic: no sockets, no goroutines, no timers. The
+// matchmaker/service package serves it over the signaling protocol (the
+// mm.* messages, documented in docs/matchmaker.md); a game server may embed
+// it directly.
+//
+// # Queues, tickets and passes
+//
+// A Matchmaker holds queues (AddQueue). Each queue has a Shape (1v1, teams of
+// N, a free-for-all between a minimum and a maximum of players, a multiple
+// of the team count) and Rules. Players wait as Tickets: one player or a
+// party that will play on one team, with string, number and tag attributes,
+// a rating per player and optional per-region latencies.
+//
+// Nothing happens until Process runs a pass. A pass expires tickets past
+// their queue's TTL, serves backfill requests from running sessions first,
+// and then builds new matches: the longest-waiting ticket is the seed, and
+// the matchmaker adds the longest-waiting compatible tickets until the
+// match is full. The caller decides the cadence (the service runs a ticker);
+// tests inject a clock through Config.Now and call Process to step time.
+//
+// # Rules and expansion
+//
+// RuleSkill and RuleDifference bound the spread of a value over the match,
+// RuleEqual requires equal strings, RuleRange admits tickets whose number
+// lies in a range, RuleLatency requires a region every ticket reaches
+// within a latency, RuleTags requires a shared tag. Each rule may carry
+// Steps: after a wait it takes a new value or switches off, for example a
+// skill window of 3, then 6 after 10 s, then 12 after 30 s. A step applies
+// from exactly its After (wait >= After). Comparisons between tickets use
+// the seed's wait. Shape.MinTeamsSteps relaxes the player count of a
+// free-for-all the same way.
+//
+// Teams are balanced by rating (two teams of up to 16 tickets exactly,
+// larger shapes greedily), parties are never split, and every Match carries
+// a quality score: the predicted draw probability, with each team's
+// predicted win probability.
+//
+// # Ratings
+//
+// Rater implements Weng and Lin's Plackett-Luce and Bradley-Terry (full
+// pairing) updates for teams and free-for-all with ranks and ties, the
+// conservative Ordinal (mu - 3 sigma), and openskill's win and draw
+// predictions. It reproduces openskill.py's published test vectors
+// (testdata/README.md names them). A Rater does not allocate once warm.
+//
+// # Concurrency
+//
+// A Matchmaker is safe for concurrent use; Process holds its lock for the
+// pass (about 30 ms for 10,000 waiting 1v1 tickets on a 2-core machine). A
+// Rater is not: use one per goroutine.
+//
+// # Limits
+//
+// Input beyond the constants in limits.go (party size, attributes, string
+// lengths, rules, steps, teams) is refused with a coded error wrapping
+// ErrInvalidTicket, ErrInvalidQueue or ErrInvalidGame; a queue refuses
+// tickets past MaxTickets with ErrPoolFull. A seed examines at most
+// QueueConfig.MaxScan incompatible candidates per pass.
 package matchmaker
