@@ -1,0 +1,30 @@
+// Package service serves a matchmaker.Matchmaker over the signaling
+// protocol: the mm.* extension messages of a signaling.Server.
+//
+// A client sends mm.enqueue (its peer id is the ticket's one player, its
+// rating comes from the Store, keyed by the authenticated subject or else
+// the peer id), mm.cancel, mm.status and mm.stats, and gets a reply or a
+// coded error (the Code constants). Every Interval the service runs a pass;
+// each match is put into a fresh signaling room named by its session id
+// (the joined event arrives first), then every player receives mm.matched
+// with the session id, the peer list, the teams and the designated host.
+// Players report the outcome with mm.result; once a strict majority of the
+// session's players agree on the ranks, the ratings are updated with the
+// Weng-Lin Plackett-Luce model, stored, and pushed as mm.rated. A ticket
+// whose peer leaves for good is cancelled; one whose TTL runs out is
+// answered with mm.expired. The wire format is in docs/matchmaker.md.
+//
+// # Concurrency and lifetime
+//
+// New registers the handlers and starts one goroutine, the matching loop,
+// owned by the Service: Close stops it and waits; it also stops when the
+// signaling server closes. Handlers run on the signaling connections'
+// reader goroutines and only touch the Matchmaker and the Store briefly.
+//
+// # Limits
+//
+// One waiting ticket per peer. Parties are supported by the matchmaker
+// package but not yet over the wire. If a matched player is gone before its
+// room can be created, the other players are put back in the queue (their
+// wait starts again).
+package service
