@@ -78,8 +78,23 @@ func (ns *NS) StartChild(role string, args ...string) *Child {
 		l.t.Fatalf("netns: test binary: %v", err)
 	}
 	enc, _ := json.Marshal(args)
-	cmd := ns.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), roleEnv+"="+role, argsEnv+"="+string(enc))
+	return ns.start(role, []string{roleEnv + "=" + role, argsEnv + "=" + string(enc)}, exe, "-test.run=^$")
+}
+
+// StartProcess starts the program name with args inside ns, with env added to
+// the test's environment, and returns it as a Child named after the program:
+// its output lines arrive through Next and WaitFor. It is killed when the
+// test ends if it is still running.
+func (ns *NS) StartProcess(env []string, name string, args ...string) *Child {
+	ns.lab.t.Helper()
+	return ns.start(name, env, name, args...)
+}
+
+func (ns *NS) start(role string, env []string, name string, args ...string) *Child {
+	l := ns.lab
+	l.t.Helper()
+	cmd := ns.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
 	c := &Child{Role: role, cmd: cmd, lines: make(chan Line, 256), done: make(chan struct{})}
 	cmd.Stderr = &lockedWriter{c: c}
 	out, err := cmd.StdoutPipe()
@@ -90,7 +105,7 @@ func (ns *NS) StartChild(role string, args ...string) *Child {
 		l.t.Fatalf("netns: child stdin: %v", err)
 	}
 	if err := cmd.Start(); err != nil {
-		l.t.Fatalf("netns: start child %s: %v", role, err)
+		l.t.Fatalf("netns: start %s: %v", role, err)
 	}
 	l.mu.Lock()
 	l.children = append(l.children, c)
@@ -102,11 +117,19 @@ func (ns *NS) StartChild(role string, args ...string) *Child {
 		sc := bufio.NewScanner(out)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		for sc.Scan() {
-			c.lines <- Line{Text: sc.Text(), At: time.Now()}
+			select {
+			case c.lines <- Line{Text: sc.Text(), At: time.Now()}:
+			case <-c.done: // nobody will read any more
+				return
+			}
 		}
 	}()
 	return c
 }
+
+// Stderr returns what the child wrote to its standard error so far (at most
+// 1 MiB).
+func (c *Child) Stderr() string { return c.stderrString() }
 
 // Send writes line (a newline is added) to the child's standard input.
 func (c *Child) Send(line string) error {
