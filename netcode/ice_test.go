@@ -8,21 +8,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/transport/v4/vnet"
 	"github.com/pion/turn/v5"
 	"github.com/rallypoint/rallypoint/netcode/memsignal"
 )
 
-// startTURN runs a pion TURN server on 127.0.0.1 and returns its URL and
-// a counter of the allocations it made.
-func startTURN(t *testing.T, user, pass string) (string, *atomic.Int64) {
+// startTURN runs a pion TURN server on nw (a virtual network's host) and
+// returns its URL and a counter of the permissions it granted.
+func startTURN(t *testing.T, nw *vnet.Net, ip, user, pass string) (string, *atomic.Int64) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	pc, err := nw.ListenPacket("udp4", net.JoinHostPort(ip, "3478"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	const realm = "rallypoint.test"
 	key := turn.GenerateAuthKey(user, realm, pass)
-	var allocs atomic.Int64
+	var perms atomic.Int64
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm: realm,
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
@@ -34,11 +35,12 @@ func startTURN(t *testing.T, user, pass string) (string, *atomic.Int64) {
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn: pc,
 			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
-				RelayAddress: net.ParseIP("127.0.0.1"),
-				Address:      "127.0.0.1",
+				RelayAddress: net.ParseIP(ip),
+				Address:      ip,
+				Net:          nw,
 			},
 			PermissionHandler: func(net.Addr, net.IP) bool {
-				allocs.Add(1)
+				perms.Add(1)
 				return true
 			},
 		}},
@@ -47,30 +49,36 @@ func startTURN(t *testing.T, user, pass string) (string, *atomic.Int64) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
-	return fmt.Sprintf("turn:%s?transport=udp", pc.LocalAddr()), &allocs
+	return fmt.Sprintf("turn:%s?transport=udp", pc.LocalAddr()), &perms
+}
+
+func udpIP(a net.Addr) string {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.IP.String()
+	}
+	return ""
 }
 
 func TestTURNFallbackPerPair(t *testing.T) {
 	checkLeaks(t)
-	url, perms := startTURN(t, "alice", "s3cret")
+	// Peers p00..p02 and a TURN server on a virtual network. The network
+	// drops every packet between p00 and p01; p02 reaches both, and all
+	// three reach the TURN server.
+	lab := newVNetLab(t, 4)
+	turnIP := "10.9.0.13"
+	url, perms := startTURN(t, lab.nets[3], turnIP, "alice", "s3cret")
+	lab.setFilter(func(c vnet.Chunk) bool {
+		src, dst := udpIP(c.SourceAddr()), udpIP(c.DestinationAddr())
+		return !(src == "10.9.0.10" && dst == "10.9.0.11" || src == "10.9.0.11" && dst == "10.9.0.10")
+	})
 	hub := &memsignal.Hub{}
-	// p00 and p01 cannot reach each other directly: each drops the other's
-	// non-relay candidates, as a firewall between them would make them
-	// useless. p02 reaches both directly.
-	blocked := func(self int) func(PeerID, string) bool {
-		return func(from PeerID, cand string) bool {
-			pair := (self == 0 && from == "p01") || (self == 1 && from == "p00")
-			return pair && !strings.Contains(cand, " typ relay")
-		}
-	}
 	ms := startMeshes(t, hub, 3, func(i int) MeshConfig {
-		c := testConfig()
+		c := lab.config(i)
 		c.ICEServers = []ICEServer{
-			{URLs: []string{"stun:127.0.0.1:9"}}, // unreachable STUN: trickle ICE never waits for it
+			{URLs: []string{"stun:10.9.0.99:3478"}}, // unreachable STUN: trickle ICE never waits for it
 			{URLs: []string{url}, Username: "alice", Credential: "s3cret"},
 		}
 		c.TURNFallbackAfter = time.Second
-		c.dropCandidate = blocked(i)
 		return c
 	})
 	start := time.Now()
@@ -78,9 +86,17 @@ func TestTURNFallbackPerPair(t *testing.T) {
 	t.Logf("mesh of 3 with one relayed pair up after %v", time.Since(start))
 	a, b, c := ms[0], ms[1], ms[2]
 
-	ab, err := a.Stats(b.LocalID())
-	if err != nil {
-		t.Fatal(err)
+	// A check that arrives through the relay before the relay candidate's
+	// signal shows as peer-reflexive until the signal lands: allow for it.
+	var ab PeerStats
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		var err error
+		if ab, err = a.Stats(b.LocalID()); err != nil {
+			t.Fatal(err)
+		}
+		if ab.Relayed {
+			break
+		}
 	}
 	if !ab.Relayed {
 		t.Errorf("blocked pair p00-p01 not relayed: %s/%s", ab.LocalCandidate, ab.RemoteCandidate)

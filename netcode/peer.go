@@ -445,6 +445,9 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, s.Cand.Candidate) {
 			return nil
 		}
+		if addr, ok := relayAddr(s.Cand.Candidate); ok {
+			p.st.remoteRelay(addr)
+		}
 		init := webrtc.ICECandidateInit{Candidate: s.Cand.Candidate, SDPMid: s.Cand.SDPMid, SDPMLineIndex: s.Cand.SDPMLineIndex}
 		if c.pc.RemoteDescription() == nil {
 			c.pending = append(c.pending, init)

@@ -2,6 +2,9 @@ package netcode
 
 import (
 	"encoding/binary"
+	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,20 +92,20 @@ type peerStats struct {
 	bytesIn, bytesOut atomic.Uint64
 	stale             atomic.Uint64
 
-	mu               sync.Mutex
-	srtt, rttvar     float64 // ns
-	jitter           float64 // ns
-	lastRTT          float64
-	samples          uint64
-	lossIn, lossOut  float64
-	pingSeq          uint32
-	lastPingIn       uint32
-	havePingIn       bool
-	rateAt           time.Time
-	last             [4]uint64 // counters at rateAt
-	rates            [4]float64
-	pc               *webrtc.PeerConnection
-	localTyp, remTyp string
+	mu              sync.Mutex
+	srtt, rttvar    float64 // ns
+	jitter          float64 // ns
+	lastRTT         float64
+	samples         uint64
+	lossIn, lossOut float64
+	pingSeq         uint32
+	lastPingIn      uint32
+	havePingIn      bool
+	rateAt          time.Time
+	last            [4]uint64 // counters at rateAt
+	rates           [4]float64
+	pc              *webrtc.PeerConnection
+	remoteRelays    map[string]bool // "ip:port" of the peer's relay candidates
 }
 
 func (s *peerStats) init() { s.rateAt = time.Now() }
@@ -196,7 +199,6 @@ func (s *peerStats) tickRates(now time.Time) {
 func (s *peerStats) candidates(pc *webrtc.PeerConnection) {
 	s.mu.Lock()
 	s.pc = pc
-	s.localTyp, s.remTyp = "", ""
 	s.mu.Unlock()
 }
 
@@ -215,7 +217,43 @@ func (s *peerStats) selectedPair() (string, string) {
 	if err != nil || pair == nil || pair.Local == nil || pair.Remote == nil {
 		return "", ""
 	}
-	return pair.Local.Typ.String(), pair.Remote.Typ.String()
+	remote := pair.Remote.Typ.String()
+	if pair.Remote.Typ == webrtc.ICECandidateTypePrflx {
+		// A check that arrives through the peer's relay before its relay
+		// candidate was signaled makes a peer-reflexive candidate of the
+		// relay address: report what it is.
+		s.mu.Lock()
+		if s.remoteRelays[net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))] {
+			remote = webrtc.ICECandidateTypeRelay.String()
+		}
+		s.mu.Unlock()
+	}
+	return pair.Local.Typ.String(), remote
+}
+
+// remoteRelay records one of the peer's relay candidate addresses.
+func (s *peerStats) remoteRelay(addr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.remoteRelays == nil {
+		s.remoteRelays = make(map[string]bool)
+	}
+	if len(s.remoteRelays) < 64 {
+		s.remoteRelays[addr] = true
+	}
+}
+
+// relayAddr returns "ip:port" of a relay candidate line
+// ("candidate:F C udp PRIO IP PORT typ relay ...").
+func relayAddr(cand string) (string, bool) {
+	f := strings.Fields(cand)
+	if len(f) < 8 || f[6] != "typ" || f[7] != "relay" {
+		return "", false
+	}
+	if _, err := strconv.ParseUint(f[5], 10, 16); err != nil {
+		return "", false
+	}
+	return net.JoinHostPort(f[4], f[5]), true
 }
 
 // sendPing writes a keep-alive ping on the unreliable channel. It runs on
