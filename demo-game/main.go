@@ -1,0 +1,100 @@
+// Command demo-game is Rallypoint's demo: a tank arena for 2 to 4 players.
+//
+//	go run ./demo-game                 the menu; Enter plays against a bot
+//	go run ./demo-game -bot            watch bots play (attract mode)
+//	go run ./demo-game -headless -bot  a match without a window; prints one JSON line
+//
+// The rules live in demo-game/arena, the match plumbing in demo-game/match and
+// the screens in demo-game/ui; this file is flags and wiring only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/demo-game/match"
+	"github.com/rallypoint/rallypoint/demo-game/ui"
+)
+
+func main() {
+	var (
+		server     = flag.String("server", "", "rallypoint server `URL` for online play")
+		headless   = flag.Bool("headless", false, "run without a window (needs -bot) and print the result as one JSON line")
+		bot        = flag.Bool("bot", false, "let the bot play the local seat (with a window: watch bots play)")
+		players    = flag.Int("players", 2, fmt.Sprintf("players in the match, %d to %d", arena.MinPlayers, arena.MaxPlayers))
+		frames     = flag.Int("frames", 0, "stop after `N` frames (0: no limit)")
+		duration   = flag.Duration("duration", 0, "stop after this much game time (0: no limit)")
+		fast       = flag.Bool("fast", false, "headless: run frames as fast as possible instead of 60 per second")
+		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
+		seed       = flag.Uint64("seed", 1, "match seed")
+		overlay    = flag.Bool("overlay", false, "show the network overlay from the start (F3 toggles it)")
+	)
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fail(2, "unexpected arguments: %v", flag.Args())
+	}
+	if !arena.ValidPlayers(*players) {
+		fail(2, "-players %d: want %d to %d", *players, arena.MinPlayers, arena.MaxPlayers)
+	}
+	if *duration > 0 {
+		f := int(*duration * arena.TickRate / time.Second)
+		if *frames == 0 || f < *frames {
+			*frames = max(f, 1)
+		}
+	}
+
+	if *headless {
+		if !*bot {
+			fail(2, "-headless needs -bot: there is no keyboard without a window")
+		}
+		if *server != "" {
+			fail(2, "-server: online play is not available in this build")
+		}
+		if *screenshot != "" {
+			fail(2, "-screenshot needs a window")
+		}
+		runHeadless(*players, *seed, *frames, *fast)
+		return
+	}
+
+	if *screenshot != "" && *frames == 0 {
+		fail(2, "-screenshot needs -frames or -duration")
+	}
+	err := ui.Run(ui.Config{
+		ServerURL:  *server,
+		Players:    *players,
+		Seed:       *seed,
+		Bot:        *bot,
+		Overlay:    *overlay,
+		Frames:     *frames,
+		Screenshot: *screenshot,
+	})
+	if err != nil {
+		fail(1, "%v", err)
+	}
+}
+
+func runHeadless(players int, seed uint64, frames int, fast bool) {
+	sess, err := match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: true})
+	if err != nil {
+		fail(2, "%v", err)
+	}
+	defer sess.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
+	fmt.Println(r.JSON())
+	if err != nil {
+		fail(1, "%v", err)
+	}
+}
+
+func fail(code int, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "demo-game: "+format+"\n", args...)
+	os.Exit(code)
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/demo-game/ui"
+)
+
+// binary is the demo built once for the tests that run it as a process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "demo-game-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "demo-game")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the demo: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type result struct {
+	Frames   uint32 `json:"frames"`
+	Checksum string `json:"checksum"`
+	Players  int    `json:"players"`
+	Phase    string `json:"phase"`
+	Winner   int    `json:"winner"`
+	Wins     []int  `json:"wins"`
+}
+
+func runDemo(t *testing.T, ctx context.Context, args ...string) (result, string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("demo-game %v: %v\nstderr: %s", args, err, stderr.String())
+	}
+	var r result
+	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
+		t.Fatalf("demo-game %v printed %q: %v", args, stdout.String(), err)
+	}
+	return r, stdout.String()
+}
+
+// TestHeadlessProcessesAgree runs headless bot matches in separate processes
+// at once and checks that they end identically.
+func TestHeadlessProcessesAgree(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{"-headless", "-bot", "-fast", "-players", "3", "-seed", "7"}
+	var wg sync.WaitGroup
+	res := make([]result, 3)
+	for i := range res {
+		wg.Go(func() { res[i], _ = runDemo(t, ctx, args...) })
+	}
+	wg.Wait()
+	for i, r := range res {
+		if r.Phase != "match over" || r.Winner < 0 || r.Wins[r.Winner] != arena.WinRounds || r.Players != 3 {
+			t.Fatalf("process %d: %+v", i, r)
+		}
+		if r.Checksum != res[0].Checksum || r.Frames != res[0].Frames {
+			t.Fatalf("process %d ended with %s at frame %d, process 0 with %s at frame %d", i, r.Checksum, r.Frames, res[0].Checksum, res[0].Frames)
+		}
+	}
+	// The same match in this process gives the same checksum.
+	s := arena.New(3, 7)
+	in := make([]arena.Input, 3)
+	for s.Phase != arena.PhaseMatchOver {
+		for p := range in {
+			in[p] = arena.BotInput(s, p)
+		}
+		s.Step(in)
+	}
+	if got := fmt.Sprintf("%016x", s.Checksum()); got != res[0].Checksum {
+		t.Fatalf("in-process checksum %s, processes %s", got, res[0].Checksum)
+	}
+}
+
+func TestHeadlessPacedDuration(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	r, _ := runDemo(t, ctx, "-headless", "-bot", "-players", "4", "-duration", "1s")
+	if r.Frames != arena.TickRate || r.Phase == "match over" {
+		t.Fatalf("1 s of play: %+v", r)
+	}
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Fatalf("1 s of paced play took %v", el)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"-headless"},
+		{"-headless", "-bot", "-players", "5"},
+		{"-players", "1"},
+		{"-screenshot", "x.png"},
+		{"extra"},
+	} {
+		cmd := exec.Command(binary, args...)
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 || !bytes.Contains(out, []byte("demo-game: ")) {
+			t.Errorf("demo-game %v: err %v, output %q; want exit 2 with a message", args, err, out)
+		}
+	}
+}
+
+// TestScreenshotUnderXvfb runs the real windowed game under Xvfb, lets it
+// take a screenshot of a 4-bot match, and checks that the picture shows the
+// game: the arena's colours, its walls and the tanks.
+func TestScreenshotUnderXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("xvfb-run")
+	if err != nil {
+		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
+	}
+	shot := filepath.Join(t.TempDir(), "shot.png")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24",
+		binary, "-bot", "-players", "4", "-seed", "3", "-frames", "200", "-screenshot", shot)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("xvfb-run demo-game: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != ui.ScreenWidth || b.Dy() != ui.ScreenHeight {
+		t.Fatalf("screenshot is %v, want %dx%d", b, ui.ScreenWidth, ui.ScreenHeight)
+	}
+
+	count := func(r image.Rectangle, c color.RGBA) int {
+		n := 0
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				if color.RGBAModel.Convert(img.At(x, y)).(color.RGBA) == c {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	distinct := map[color.RGBA]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			distinct[color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)] = true
+		}
+	}
+	if len(distinct) < 50 {
+		t.Fatalf("screenshot has %d distinct colours: a blank or broken frame", len(distinct))
+	}
+	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	// The floor covers most of the arena; walls cover their known area.
+	if n, total := count(area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
+		t.Errorf("arena floor colour on %d of %d pixels", n, total)
+	}
+	wallArea := 0
+	for _, w := range arena.Walls {
+		wallArea += int((w.X1 - w.X0) / arena.One * (w.Y1 - w.Y0) / arena.One)
+	}
+	if n := count(area, ui.ColorWall); n < wallArea/2 {
+		t.Errorf("wall colour on %d pixels, walls cover %d", n, wallArea)
+	}
+	if n := count(b, ui.ColorBackground); n < 10000 {
+		t.Errorf("background colour on only %d pixels", n)
+	}
+	// Tanks: each seat's colour inside the arena (the HUD cards are
+	// outside it), a tank's hull is ~300 pixels.
+	drawn := 0
+	for i := 0; i < 4; i++ {
+		if n := count(area, ui.PlayerColors[i]); n >= 100 {
+			drawn++
+		} else {
+			t.Logf("%s: %d pixels in the arena", ui.PlayerNames[i], n)
+		}
+	}
+	if drawn < 2 {
+		t.Errorf("only %d tanks drawn in the arena", drawn)
+	}
+}

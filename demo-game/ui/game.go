@@ -1,0 +1,190 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"time"
+
+	"github.com/hajimehoshi/ebiten/v2"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/demo-game/match"
+)
+
+// Config configures the game. The zero value opens the main menu with "Play
+// vs bots" selected.
+type Config struct {
+	// ServerURL is the rallypoint server for online play. Empty means
+	// none: the online items say so.
+	ServerURL string
+	// Players is the number of seats in a quick match, arena.MinPlayers
+	// to arena.MaxPlayers. Zero means 2 (you against one bot).
+	Players int
+	// Seed seeds matches. Zero is a valid seed.
+	Seed uint64
+	// Bot plays the local seat with the bot, and starts a match at once
+	// (attract mode, and screenshots of a real match).
+	Bot bool
+	// Overlay shows the network overlay from the start (F3 toggles it).
+	Overlay bool
+	// Frames exits the game after this many frames. Zero means never.
+	Frames int
+	// Screenshot is a PNG file to write the screen to when the game exits
+	// after Frames. Empty means no screenshot.
+	Screenshot string
+	// NewSession starts a match. Nil means match.NewLocal (the local
+	// player, or a bot, against bots).
+	NewSession func(players int, seed uint64, allBots bool) (match.Session, error)
+}
+
+// Game implements ebiten.Game: the screens of the demo.
+type Game struct {
+	cfg    Config
+	fonts  *fonts
+	screen screen
+	frames int
+
+	toast      string
+	toastUntil int
+
+	shotDue  bool  // the next Draw writes the screenshot
+	shotDone bool  // the screenshot is written: exit
+	shotErr  error // why writing it failed
+}
+
+// screen is one screen of the game.
+type screen interface {
+	update(g *Game) error
+	draw(g *Game, dst *ebiten.Image)
+}
+
+// New returns the game, on the main menu or, with cfg.Bot, in a match.
+func New(cfg Config) (*Game, error) {
+	if cfg.Players == 0 {
+		cfg.Players = arena.MinPlayers
+	}
+	if !arena.ValidPlayers(cfg.Players) {
+		return nil, fmt.Errorf("%w: %d players, want %d to %d", match.ErrBadConfig, cfg.Players, arena.MinPlayers, arena.MaxPlayers)
+	}
+	if cfg.NewSession == nil {
+		cfg.NewSession = func(players int, seed uint64, allBots bool) (match.Session, error) {
+			return match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: allBots})
+		}
+	}
+	f, err := loadFonts()
+	if err != nil {
+		return nil, fmt.Errorf("ui: loading fonts: %w", err)
+	}
+	g := &Game{cfg: cfg, fonts: f}
+	g.screen = newMenu(g)
+	if cfg.Bot {
+		if err := g.startMatch(cfg.Players, true); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
+}
+
+// Run opens the window and runs the game until it exits.
+func Run(cfg Config) error {
+	g, err := New(cfg)
+	if err != nil {
+		return err
+	}
+	ebiten.SetWindowSize(ScreenWidth, ScreenHeight)
+	ebiten.SetWindowTitle("Rallypoint Arena")
+	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)
+	ebiten.SetTPS(arena.TickRate)
+	err = ebiten.RunGame(g)
+	if g.shotErr != nil {
+		return g.shotErr
+	}
+	return err
+}
+
+func (g *Game) startMatch(players int, allBots bool) error {
+	sess, err := g.cfg.NewSession(players, g.cfg.Seed, allBots)
+	if err != nil {
+		return err
+	}
+	g.screen = newPlay(g, sess)
+	return nil
+}
+
+// say shows a message at the bottom of the screen for a few seconds.
+func (g *Game) say(format string, args ...any) {
+	g.toast = fmt.Sprintf(format, args...)
+	g.toastUntil = g.frames + 4*arena.TickRate
+}
+
+// errQuit ends the game from a screen.
+var errQuit = errors.New("ui: quit")
+
+// Update implements ebiten.Game.
+func (g *Game) Update() error {
+	if g.shotDone {
+		return ebiten.Termination
+	}
+	if g.shotDue {
+		return nil // waiting for Draw to take the screenshot
+	}
+	g.frames++
+	if err := g.screen.update(g); err != nil {
+		if errors.Is(err, errQuit) {
+			return ebiten.Termination
+		}
+		return err
+	}
+	if g.cfg.Frames > 0 && g.frames >= g.cfg.Frames {
+		if g.cfg.Screenshot == "" {
+			return ebiten.Termination
+		}
+		g.shotDue = true
+	}
+	return nil
+}
+
+// Draw implements ebiten.Game.
+func (g *Game) Draw(dst *ebiten.Image) {
+	dst.Fill(ColorBackground)
+	g.screen.draw(g, dst)
+	if g.toast != "" && g.frames < g.toastUntil {
+		w := float32(len(g.toast))*9 + 40
+		panel(dst, (ScreenWidth-w)/2, ScreenHeight-62, w, 30)
+		drawText(dst, g.toast, g.fonts.small, ScreenWidth/2, ScreenHeight-55, ColorAccent, center)
+	}
+	if g.shotDue && !g.shotDone {
+		g.shotErr = writePNG(dst, g.cfg.Screenshot)
+		g.shotDone = true
+	}
+}
+
+// Layout implements ebiten.Game: a fixed logical screen, scaled to the
+// window.
+func (g *Game) Layout(int, int) (int, int) { return ScreenWidth, ScreenHeight }
+
+func writePNG(img *ebiten.Image, path string) error {
+	b := img.Bounds()
+	rgba := image.NewRGBA(b)
+	img.ReadPixels(rgba.Pix)
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("ui: screenshot: %w", err)
+	}
+	if err := png.Encode(f, rgba); err != nil {
+		f.Close()
+		return fmt.Errorf("ui: screenshot: %w", err)
+	}
+	return f.Close()
+}
+
+// since formats a duration for the overlay.
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}

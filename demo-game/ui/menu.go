@@ -1,0 +1,148 @@
+package ui
+
+import (
+	"fmt"
+	"runtime"
+
+	"github.com/hajimehoshi/ebiten/v2"
+	"github.com/hajimehoshi/ebiten/v2/inpututil"
+	"github.com/hajimehoshi/ebiten/v2/vector"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+)
+
+// notAvailable is what the items whose backend this build lacks say.
+const notAvailable = "not available in this build"
+
+type menuItem struct {
+	label string
+	note  string // shown under the item when selected
+	// run activates the item; nil means it is not available.
+	run func(g *Game) error
+	// adjust changes the item's value with Left and Right; may be nil.
+	adjust func(g *Game, delta int)
+}
+
+type menu struct {
+	items []menuItem
+	sel   int
+	bots  int
+}
+
+func newMenu(g *Game) *menu {
+	m := &menu{bots: g.cfg.Players - 1}
+	online := "needs the online client: " + notAvailable
+	if g.cfg.ServerURL != "" {
+		online = "server " + g.cfg.ServerURL + ": the online client is " + notAvailable
+	}
+	m.items = []menuItem{
+		{
+			label: "Play vs bots",
+			note:  "A local match against computer players. Left/Right: number of bots.",
+			run: func(g *Game) error {
+				return g.startMatch(m.bots+1, false)
+			},
+			adjust: func(g *Game, d int) {
+				m.bots = min(max(m.bots+d, arena.MinPlayers-1), arena.MaxPlayers-1)
+			},
+		},
+		{
+			label: "Local lobby",
+			note:  "Seats, chat, ready and settings before a local match.",
+			run: func(g *Game) error {
+				g.screen = newLobby(g, m.bots+1)
+				return nil
+			},
+		},
+		{
+			label: "Watch bots play",
+			note:  "Every seat is a bot; the next match starts by itself.",
+			run: func(g *Game) error {
+				g.cfg.Bot = true
+				return g.startMatch(m.bots+1, true)
+			},
+		},
+		{label: "Host on LAN", note: "LAN hosting: " + notAvailable},
+		{label: "Join on LAN", note: "LAN discovery: " + notAvailable + ". No lobbies listed."},
+		{label: "Quick match online", note: online},
+		{label: "Join by code", note: "Lobby codes: " + notAvailable},
+	}
+	if runtime.GOOS != "js" {
+		m.items = append(m.items, menuItem{label: "Quit", run: func(*Game) error { return errQuit }})
+	}
+	return m
+}
+
+func (m *menu) update(g *Game) error {
+	switch {
+	case inpututil.IsKeyJustPressed(ebiten.KeyArrowDown) || inpututil.IsKeyJustPressed(ebiten.KeyS):
+		m.sel = (m.sel + 1) % len(m.items)
+	case inpututil.IsKeyJustPressed(ebiten.KeyArrowUp) || inpututil.IsKeyJustPressed(ebiten.KeyW):
+		m.sel = (m.sel + len(m.items) - 1) % len(m.items)
+	case inpututil.IsKeyJustPressed(ebiten.KeyArrowLeft) || inpututil.IsKeyJustPressed(ebiten.KeyA):
+		if a := m.items[m.sel].adjust; a != nil {
+			a(g, -1)
+		}
+	case inpututil.IsKeyJustPressed(ebiten.KeyArrowRight) || inpututil.IsKeyJustPressed(ebiten.KeyD):
+		if a := m.items[m.sel].adjust; a != nil {
+			a(g, +1)
+		}
+	case inpututil.IsKeyJustPressed(ebiten.KeyEnter) || inpututil.IsKeyJustPressed(ebiten.KeySpace):
+		it := m.items[m.sel]
+		if it.run == nil {
+			g.say("%s: %s", it.label, notAvailable)
+			return nil
+		}
+		return it.run(g)
+	case inpututil.IsKeyJustPressed(ebiten.KeyEscape) && runtime.GOOS != "js":
+		return errQuit
+	}
+	return nil
+}
+
+func (m *menu) draw(g *Game, dst *ebiten.Image) {
+	// A backdrop: the arena's walls, dimmed.
+	s := arena.New(m.bots+1, 0)
+	drawArena(dst, s)
+	vector.FillRect(dst, 0, 0, ScreenWidth, ScreenHeight, fade(ColorBackground, 0.72), false)
+
+	drawText(dst, "RALLYPOINT ARENA", g.fonts.huge, ScreenWidth/2, 70, ColorText, center)
+	drawText(dst, "tanks · bouncing bullets · first to 3 rounds", g.fonts.body, ScreenWidth/2, 160, ColorDim, center)
+
+	const w, rowH = 460, 44
+	x := float32(ScreenWidth-w) / 2
+	y0 := float32(220)
+	panel(dst, x-20, y0-16, w+40, float32(len(m.items))*rowH+96)
+	for i, it := range m.items {
+		y := y0 + float32(i)*rowH
+		label := it.label
+		if i == 0 {
+			label = fmt.Sprintf("Play vs %d bot", m.bots)
+			if m.bots > 1 {
+				label += "s"
+			}
+			label += "   ◀ ▶"
+		}
+		clr := ColorText
+		if it.run == nil {
+			clr = ColorDim
+			label += "   (" + notAvailable + ")"
+		}
+		if i == m.sel {
+			vector.FillRect(dst, x-8, y-4, w+16, rowH-6, fade(ColorAccent, 0.16), false)
+			vector.FillRect(dst, x-8, y-4, 4, rowH-6, ColorAccent, false)
+			if it.run != nil {
+				clr = ColorAccent
+			}
+		}
+		drawText(dst, label, g.fonts.body, float64(x)+8, float64(y)+4, clr, left)
+	}
+	note := m.items[m.sel].note
+	drawText(dst, note, g.fonts.small, ScreenWidth/2, float64(y0)+float64(len(m.items))*rowH+22, ColorDim, center)
+
+	help := "Up/Down choose · Enter select · In a match: arrows drive, Space fires, Shift dashes"
+	drawText(dst, help, g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
+	for i := 0; i < arena.MaxPlayers; i++ {
+		vector.FillCircle(dst, ScreenWidth/2-45+float32(i)*30, 145, 8, PlayerColors[i], true)
+	}
+}
