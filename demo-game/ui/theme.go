@@ -102,5 +102,4 @@ func fade(c color.RGBA, alpha float64) color.NRGBA {
 	return color.NRGBA{c.R, c.G, c.B, uint8(255 * alpha)}
 }
 
-
 func rgb(r, g, b uint8) color.RGBA { return color.RGBA{r, g, b, 0xff} }
