@@ -269,6 +269,7 @@ type inbox struct {
 	closed  bool
 	dropped atomic.Uint64
 	pollMu  sync.Mutex
+	ready   chan struct{} // holds a token while messages may be waiting
 }
 
 type inMsg struct {
@@ -285,6 +286,15 @@ func (b *inbox) init(limit int) {
 	b.cond.L = &b.mu
 	b.q = make([]inMsg, 0, 64)
 	b.spare = make([]inMsg, 0, 64)
+	b.ready = make(chan struct{}, 1)
+}
+
+// notify leaves a token in ready; the caller holds mu.
+func (b *inbox) notify() {
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
 }
 
 func (b *inbox) bufLocked(n int) []byte {
@@ -314,6 +324,7 @@ func (b *inbox) pushDatagram(from PeerID, ch Channel, data []byte) {
 	buf := b.bufLocked(len(data))
 	copy(buf, data)
 	b.q = append(b.q, inMsg{from: from, ch: ch, buf: buf})
+	b.notify()
 }
 
 // pushReliable adds a reliable message, waiting while the inbox is full
@@ -335,6 +346,7 @@ func (b *inbox) pushReliable(from PeerID, data []byte, owned bool, dead *atomic.
 		copy(buf, data)
 	}
 	b.q = append(b.q, inMsg{from: from, ch: Reliable, buf: buf})
+	b.notify()
 	return true
 }
 

@@ -266,6 +266,12 @@ func (m *Mesh) Poll(fn func(from PeerID, ch Channel, data []byte)) {
 	m.in.poll(fn)
 }
 
+// Ready returns a channel that receives a value when messages have arrived
+// since it last did. A program that is not driven by a frame loop (a
+// server, a benchmark) can wait on it and then call Poll; a game loop can
+// ignore it. It is never closed: select on Events or a context too.
+func (m *Mesh) Ready() <-chan struct{} { return m.in.ready }
+
 // Kick disconnects peer and refuses its signals until it leaves the room:
 // the peer is told over its reliable channel and through the signaler, and
 // the local Events report ReasonKicked.
