@@ -420,7 +420,7 @@ func (m *Matchmaker) RequestBackfill(req BackfillRequest) (string, error) {
 		return "", err
 	}
 	for _, p := range players {
-		if p.Rating != (Rating{}) && (!finite(p.Rating.Mu) || !finite(p.Rating.Sigma) || p.Rating.Sigma <= 0) {
+		if p.Rating != (Rating{}) && !p.Rating.valid() {
 			return "", bad("player rating not finite")
 		}
 	}

@@ -159,6 +159,16 @@ func (r *Rater) grow(k, players int) {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
+// MaxRatingValue bounds |Mu| and Sigma: beyond it squares and sums of a
+// game's ratings would overflow.
+const MaxRatingValue = 1e9
+
+// valid reports whether r can be rated: finite, |Mu| and Sigma at most
+// MaxRatingValue, and Sigma positive.
+func (r Rating) valid() bool {
+	return finite(r.Mu) && finite(r.Sigma) && r.Sigma > 0 && math.Abs(r.Mu) <= MaxRatingValue && r.Sigma <= MaxRatingValue
+}
+
 func validateTeams(teams [][]Rating, ranks []float64) (players int, err error) {
 	if len(teams) < 2 {
 		return 0, &RatingError{Reason: "fewer than two teams", Err: ErrInvalidGame}
@@ -174,8 +184,8 @@ func validateTeams(teams [][]Rating, ranks []float64) (players int, err error) {
 			return 0, &RatingError{Team: i, Reason: "empty team", Err: ErrInvalidGame}
 		}
 		for _, p := range t {
-			if !finite(p.Mu) || !finite(p.Sigma) || p.Sigma <= 0 {
-				return 0, &RatingError{Team: i, Reason: "rating is not finite or sigma is not positive", Err: ErrInvalidRating}
+			if !p.valid() {
+				return 0, &RatingError{Team: i, Reason: "rating is not finite, too large, or sigma is not positive", Err: ErrInvalidRating}
 			}
 		}
 		players += len(t)
@@ -303,20 +313,30 @@ func (r *Rater) plackettLuce() {
 		c += r.tsig2[s] + beta2
 	}
 	c = math.Sqrt(c)
+	// The terms exp(mu/c) overflow or underflow for extreme ratings, and
+	// only their ratios matter: work with logarithms. expMu holds mu/c and
+	// sumQ the log of the sum over each rank's set C_q.
 	for s := 0; s < k; s++ {
-		r.expMu[s] = math.Exp(r.tmu[s] / c)
+		r.expMu[s] = r.tmu[s] / c
 	}
 	for q := 0; q < k; q++ {
-		var sum, cnt float64
+		m := math.Inf(-1)
+		var cnt float64
 		for i := 0; i < k; i++ {
 			if r.crank[i] >= r.crank[q] {
-				sum += r.expMu[i]
+				m = math.Max(m, r.expMu[i])
 			}
 			if r.crank[i] == r.crank[q] {
 				cnt++
 			}
 		}
-		r.sumQ[q] = sum
+		var sum float64
+		for i := 0; i < k; i++ {
+			if r.crank[i] >= r.crank[q] {
+				sum += math.Exp(r.expMu[i] - m)
+			}
+		}
+		r.sumQ[q] = m + math.Log(sum)
 		r.count[q] = cnt
 	}
 	for i := 0; i < k; i++ {
@@ -325,7 +345,7 @@ func (r *Rater) plackettLuce() {
 			if r.crank[q] > r.crank[i] {
 				continue
 			}
-			t := r.expMu[i] / r.sumQ[q]
+			t := math.Exp(r.expMu[i] - r.sumQ[q])
 			delta += t * (1 - t) / r.count[q]
 			if q == i {
 				omega += (1 - t) / r.count[q]

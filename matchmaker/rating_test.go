@@ -219,6 +219,7 @@ func TestRateErrors(t *testing.T) {
 		{"nan mu", [][]Rating{{good}, {{math.NaN(), 1}}}, nil, ErrInvalidRating},
 		{"zero sigma", [][]Rating{{good}, {{25, 0}}}, nil, ErrInvalidRating},
 		{"inf sigma", [][]Rating{{good}, {{25, math.Inf(1)}}}, nil, ErrInvalidRating},
+		{"huge sigma", [][]Rating{{good}, {{25, 1e200}}}, nil, ErrInvalidRating},
 	}
 	for _, c := range cases {
 		before := fmt.Sprint(c.teams)

@@ -67,7 +67,7 @@ func (t *Ticket) validate(q *QueueConfig) error {
 				return bad("player %q twice", p.ID)
 			}
 		}
-		if p.Rating != (Rating{}) && (!finite(p.Rating.Mu) || !finite(p.Rating.Sigma) || p.Rating.Sigma <= 0) {
+		if p.Rating != (Rating{}) && !p.Rating.valid() {
 			return bad("player %q: rating not finite or sigma not positive", p.ID)
 		}
 	}
