@@ -19,9 +19,10 @@ const (
 	TypeResult  = "mm.result"  // ResultData -> ResultReply
 
 	// Server to client, pushed.
-	TypeMatched = "mm.matched" // MatchedData: you are in a fresh room with your match
-	TypeExpired = "mm.expired" // TicketData: your ticket's time to live ran out
-	TypeRated   = "mm.rated"   // RatedData: the session's result was applied
+	TypeMatched  = "mm.matched"  // MatchedData: you are in a fresh room with your match
+	TypeExpired  = "mm.expired"  // TicketData: your ticket's time to live ran out
+	TypeRated    = "mm.rated"    // RatedData: the session's result was applied
+	TypeRequeued = "mm.requeued" // TicketData: a match fell through (a player left); you wait again under a new ticket
 )
 
 // Error codes of the service, in ErrorData.Code. Stable strings: only append.
@@ -50,7 +51,7 @@ type EnqueueData struct {
 }
 
 // TicketData answers mm.enqueue and mm.cancel, and is the payload of
-// mm.expired.
+// mm.expired and mm.requeued.
 type TicketData struct {
 	Ticket string             `json:"ticket"`
 	Queue  string             `json:"queue"`

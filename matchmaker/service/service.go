@@ -214,18 +214,12 @@ func (s *Service) deliver(m matchmaker.Match) {
 	s.mu.Unlock()
 
 	if err := s.srv.CreateRoom(m.Session, peers); err != nil {
-		// A player left between the pass and now. Put the others back in
-		// the queue rather than lose their request.
+		// A player left between the pass and now. Put every ticket back in
+		// the queue rather than lose the request, and tell its players;
+		// a ticket whose player cannot be told is gone and is cancelled.
 		s.log.Info("matchmaker: match not delivered, requeueing", "session", m.Session, "err", err)
 		for _, mt := range m.Tickets {
-			t := mt.Ticket
-			t.ID = ""
-			if _, err := s.mm.Enqueue(t); err == nil {
-				s.mu.Lock()
-				s.byPeer[t.Players[0].ID] = s.mm.TicketOf(t.Players[0].ID)
-				s.subject[t.Players[0].ID] = keys[t.Players[0].ID]
-				s.mu.Unlock()
-			}
+			s.requeue(mt.Ticket, keys)
 		}
 		return
 	}
@@ -239,6 +233,29 @@ func (s *Service) deliver(m matchmaker.Match) {
 		if err := s.srv.Send(p, TypeMatched, d); err != nil {
 			s.log.Info("matchmaker: matched not sent", "peer", p, "err", err)
 		}
+	}
+}
+
+func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
+	peer := t.Players[0].ID
+	t.ID = ""
+	id, err := s.mm.Enqueue(t)
+	if err != nil {
+		s.log.Info("matchmaker: requeue failed", "peer", peer, "err", err)
+		return
+	}
+	s.mu.Lock()
+	s.byPeer[peer] = id
+	s.subject[peer] = keys[peer]
+	s.mu.Unlock()
+	if err := s.srv.Send(peer, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
+		s.mu.Lock()
+		if s.byPeer[peer] == id {
+			delete(s.byPeer, peer)
+			delete(s.subject, peer)
+		}
+		s.mu.Unlock()
+		_ = s.mm.Cancel(id)
 	}
 }
 

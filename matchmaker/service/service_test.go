@@ -306,3 +306,36 @@ func FuzzDecodeResult(f *testing.F) {
 		}
 	})
 }
+
+// TestMatchWithDepartedPlayerRequeues: a match whose other player has no
+// session any more is not lost: the live player is told and waits again,
+// and the departed player's ticket does not linger.
+func TestMatchWithDepartedPlayerRequeues(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a := dial(t, e.url)
+	aev := a.Events()
+	first := enqueue(t, a, EnqueueData{Queue: "1v1"})
+	// A ticket for a peer the signaling server does not know, as if it left
+	// right after the pass.
+	if _, err := e.svc.Matchmaker().Enqueue(matchmaker.Ticket{Queue: "1v1", Players: []matchmaker.Player{{ID: "ghost"}}}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Pass()
+	var rq TicketData
+	waitMessage(t, aev, TypeRequeued, &rq)
+	if rq.Ticket == "" || rq.Ticket == first.Ticket || rq.Queue != "1v1" {
+		t.Fatalf("requeued %+v", rq)
+	}
+	raw, err := a.Request(testCtx(t), TypeStatus, nil)
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	var st StatusData
+	_ = json.Unmarshal(raw, &st)
+	if st.Ticket != rq.Ticket {
+		t.Errorf("status %+v, want ticket %s", st, rq.Ticket)
+	}
+	if qs, _ := e.svc.Matchmaker().Stats("1v1"); qs.Tickets != 1 || e.svc.Matchmaker().TicketOf("ghost") != "" {
+		t.Errorf("pool %+v, ghost ticket %q", qs, e.svc.Matchmaker().TicketOf("ghost"))
+	}
+}
