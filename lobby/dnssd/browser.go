@@ -51,7 +51,21 @@ func (n *Node) Browse(ctx context.Context, serviceType string) (<-chan Event, er
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b := &browse{
+	b := n.newBrowse(ctx, tl)
+	err := n.call(ctx, func() error {
+		n.addBrowse(b, time.Now())
+		n.wg.Add(1)
+		go b.deliver()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b.out, nil
+}
+
+func (n *Node) newBrowse(ctx context.Context, tl []string) *browse {
+	return &browse{
 		node:     n,
 		ctx:      ctx,
 		typ:      tl[0] + "." + tl[1],
@@ -62,18 +76,14 @@ func (n *Node) Browse(ctx context.Context, serviceType string) (<-chan Event, er
 		signal:   make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 	}
-	err := n.call(ctx, func() error {
-		n.browses[b] = struct{}{}
-		b.nextQuery = time.Now()
-		n.wg.Add(1)
-		go b.deliver()
-		n.updateBrowse(b)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return b.out, nil
+}
+
+// addBrowse registers b, reports what the cache already knows and schedules
+// its first query at now. It runs on the loop.
+func (n *Node) addBrowse(b *browse, now time.Time) {
+	n.browses[b] = struct{}{}
+	b.nextQuery = now
+	n.updateBrowse(b)
 }
 
 // deliver owns b.out: it forwards queued events until ctx ends or the Node

@@ -97,6 +97,11 @@ type Node struct {
 
 	packetsReceived, packetsSent, malformed, ignored, sendErrors, answered, eventsDropped atomic.Uint64
 
+	// Test hooks: nil means the sockets and the interfaces' real
+	// addresses.
+	sendHook  func(c *mconn, b []byte, ifindex int, dst netip.AddrPort) error
+	addrsHook func(ifindex int) []netip.Addr
+
 	// Owned by the loop goroutine.
 	regs      []*Registration
 	browses   map[*browse]struct{}
@@ -134,36 +139,8 @@ type addrCacheEntry struct {
 // New opens the mDNS sockets (UDP port 5353, shared with other mDNS stacks
 // on the machine) on the configured interfaces and starts the Node.
 func New(cfg Config) (*Node, error) {
-	if cfg.HostTTL <= 0 {
-		cfg.HostTTL = 120 * time.Second
-	}
-	if cfg.ServiceTTL <= 0 {
-		cfg.ServiceTTL = 75 * time.Minute
-	}
-	cfg.HostTTL = max(cfg.HostTTL.Truncate(time.Second), time.Second)
-	cfg.ServiceTTL = max(cfg.ServiceTTL.Truncate(time.Second), time.Second)
-	if cfg.GoodbyeDelay <= 0 {
-		cfg.GoodbyeDelay = 800 * time.Millisecond
-	}
-	if cfg.MaxCacheRecords <= 0 {
-		cfg.MaxCacheRecords = 4096
-	}
-	if cfg.MaxPendingEvents <= 0 {
-		cfg.MaxPendingEvents = 4096
-	}
-	n := &Node{
-		cfg:       cfg,
-		ifaces:    map[int]net.Interface{},
-		ops:       make(chan func()),
-		pkts:      make(chan inPacket, 64),
-		quit:      make(chan struct{}),
-		browses:   map[*browse]struct{}{},
-		cache:     newCache(cfg.MaxCacheRecords, cfg.GoodbyeDelay),
-		lastMcast: map[string]time.Time{},
-		asked:     map[string]askState{},
-		addrCache: map[int]addrCacheEntry{},
-	}
-	host := cfg.HostName
+	n := newNode(cfg)
+	host := n.cfg.HostName
 	if host == "" {
 		host = defaultHostName()
 	}
@@ -171,12 +148,12 @@ func New(cfg Config) (*Node, error) {
 	if n.host, ok = hostFQDN(host); !ok {
 		return nil, fmt.Errorf("%w: host name %q", ErrInvalidName, host)
 	}
-	ifaces, err := selectInterfaces(cfg.Interfaces)
+	ifaces, err := selectInterfaces(n.cfg.Interfaces)
 	if err != nil {
 		return nil, err
 	}
 	var families []bool
-	switch cfg.Network {
+	switch n.cfg.Network {
 	case "":
 		families = []bool{false, true}
 	case "ip4":
@@ -184,7 +161,7 @@ func New(cfg Config) (*Node, error) {
 	case "ip6":
 		families = []bool{true}
 	default:
-		return nil, fmt.Errorf("dnssd: unknown network %q (want \"ip4\", \"ip6\" or \"\")", cfg.Network)
+		return nil, fmt.Errorf("dnssd: unknown network %q (want \"ip4\", \"ip6\" or \"\")", n.cfg.Network)
 	}
 	var errs []error
 	for _, v6 := range families {
@@ -212,6 +189,39 @@ func New(cfg Config) (*Node, error) {
 	}
 	go n.loop()
 	return n, nil
+}
+
+// newNode returns a Node with cfg's defaults applied and no sockets.
+func newNode(cfg Config) *Node {
+	if cfg.HostTTL <= 0 {
+		cfg.HostTTL = 120 * time.Second
+	}
+	if cfg.ServiceTTL <= 0 {
+		cfg.ServiceTTL = 75 * time.Minute
+	}
+	cfg.HostTTL = max(cfg.HostTTL.Truncate(time.Second), time.Second)
+	cfg.ServiceTTL = max(cfg.ServiceTTL.Truncate(time.Second), time.Second)
+	if cfg.GoodbyeDelay <= 0 {
+		cfg.GoodbyeDelay = 800 * time.Millisecond
+	}
+	if cfg.MaxCacheRecords <= 0 {
+		cfg.MaxCacheRecords = 4096
+	}
+	if cfg.MaxPendingEvents <= 0 {
+		cfg.MaxPendingEvents = 4096
+	}
+	return &Node{
+		cfg:       cfg,
+		ifaces:    map[int]net.Interface{},
+		ops:       make(chan func()),
+		pkts:      make(chan inPacket, 64),
+		quit:      make(chan struct{}),
+		browses:   map[*browse]struct{}{},
+		cache:     newCache(cfg.MaxCacheRecords, cfg.GoodbyeDelay),
+		lastMcast: map[string]time.Time{},
+		asked:     map[string]askState{},
+		addrCache: map[int]addrCacheEntry{},
+	}
 }
 
 func defaultHostName() string {
@@ -307,7 +317,7 @@ func (n *Node) Close() error {
 		n.ops <- func() {
 			for _, r := range n.regs {
 				r.closed.Store(true)
-				n.sendGoodbye(r)
+				n.sendGoodbye(r, time.Now())
 			}
 			n.regs = nil
 			close(done)
@@ -425,7 +435,7 @@ func (n *Node) wake(now time.Time) time.Time {
 	// Announcements.
 	for _, r := range n.regs {
 		if r.annLeft > 0 && !r.annNext.After(now) {
-			n.announce(r)
+			n.announce(r, now)
 			r.annLeft--
 			r.annNext = now.Add(r.annGap)
 			r.annGap *= 2
@@ -519,6 +529,9 @@ func (n *Node) ifname(ifindex int) string {
 // ifaceAddrs returns the addresses of interface ifindex that the Node
 // advertises, cached for a second.
 func (n *Node) ifaceAddrs(ifindex int, now time.Time) []netip.Addr {
+	if n.addrsHook != nil {
+		return n.addrsHook(ifindex)
+	}
 	if c, ok := n.addrCache[ifindex]; ok && now.Sub(c.at) < time.Second {
 		return c.addrs
 	}
@@ -562,7 +575,11 @@ func (n *Node) sendMsg(c *mconn, ifindex int, dst netip.AddrPort, m *message) {
 		n.logf("dnssd: encode: %v", err)
 		return
 	}
-	if err := c.send(b, ifindex, dst); err != nil {
+	send := c.send
+	if n.sendHook != nil {
+		send = func(b []byte, ifindex int, dst netip.AddrPort) error { return n.sendHook(c, b, ifindex, dst) }
+	}
+	if err := send(b, ifindex, dst); err != nil {
 		n.sendErrors.Add(1)
 		n.logf("dnssd: send on %s: %v", n.ifname(ifindex), err)
 		return

@@ -51,6 +51,19 @@ func (r *Registration) Service() Service {
 // (RFC 6762 §8.1): choose instance names that are unique on the link, for
 // example by including the player's name.
 func (n *Node) Advertise(ctx context.Context, s Service) (*Registration, error) {
+	r, err := n.newRegistration(s)
+	if err != nil {
+		return nil, err
+	}
+	// The loop's wake sends the first announcement right after this op.
+	if err := n.call(ctx, func() error { return n.addRegistration(r, time.Now()) }); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// newRegistration validates and normalizes s.
+func (n *Node) newRegistration(s Service) (*Registration, error) {
 	if s.Type == "" {
 		s.Type = DefaultType
 	}
@@ -87,21 +100,20 @@ func (n *Node) Advertise(ctx context.Context, s Service) (*Registration, error) 
 	if _, err := splitName(r.instFQDN); err != nil {
 		return nil, &ServiceError{Field: "Instance", Reason: "does not fit a DNS name", Err: err}
 	}
-	err := n.call(ctx, func() error {
-		for _, o := range n.regs {
-			if sameName(o.instFQDN, r.instFQDN) {
-				return ErrDuplicate
-			}
-		}
-		n.regs = append(n.regs, r)
-		r.annLeft, r.annNext, r.annGap = announcements, time.Now(), time.Second
-		// The loop's wake sends the first announcement right after this op.
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
 	return r, nil
+}
+
+// addRegistration starts answering for r and schedules its announcements
+// from now. It runs on the loop.
+func (n *Node) addRegistration(r *Registration, now time.Time) error {
+	for _, o := range n.regs {
+		if sameName(o.instFQDN, r.instFQDN) {
+			return ErrDuplicate
+		}
+	}
+	n.regs = append(n.regs, r)
+	r.annLeft, r.annNext, r.annGap = announcements, now, time.Second
+	return nil
 }
 
 // UpdateTXT replaces the TXT record and announces the change (twice, one
@@ -136,7 +148,7 @@ func (r *Registration) Close() error {
 		for i, o := range r.node.regs {
 			if o == r {
 				r.node.regs = append(r.node.regs[:i:i], r.node.regs[i+1:]...)
-				r.node.sendGoodbye(r)
+				r.node.sendGoodbye(r, time.Now())
 				return nil
 			}
 		}
@@ -195,8 +207,7 @@ func (n *Node) allRecords(r *Registration, ifindex int, now time.Time) []record 
 }
 
 // announce multicasts every record of r on every link (RFC 6762 §8.3).
-func (n *Node) announce(r *Registration) {
-	now := time.Now()
+func (n *Node) announce(r *Registration, now time.Time) {
 	n.eachLink(func(c *mconn, ifindex int) {
 		rs := n.allRecords(r, ifindex, now)
 		for i := range rs {
@@ -208,7 +219,7 @@ func (n *Node) announce(r *Registration) {
 
 // sendGoodbye multicasts r's records with TTL 0 (RFC 6762 §10.1). Address
 // records are included only when no other registration uses the host.
-func (n *Node) sendGoodbye(r *Registration) {
+func (n *Node) sendGoodbye(r *Registration, now time.Time) {
 	hostShared := false
 	for _, o := range n.regs {
 		if o != r && sameName(o.hostFQDN, r.hostFQDN) {
@@ -221,7 +232,6 @@ func (n *Node) sendGoodbye(r *Registration) {
 			typeShared = true
 		}
 	}
-	now := time.Now()
 	n.eachLink(func(c *mconn, ifindex int) {
 		rs := []record{n.ptrRecord(r), n.srvRecord(r), n.txtRecord(r)}
 		if !hostShared {
