@@ -1,7 +1,7 @@
 // Package service serves a matchmaker.Matchmaker over the signaling
 // protocol: the mm.* extension messages of a signaling.Server.
 //
-// A client sends mm.enqueue (its peer id is the ticket's one player, its
+// A client sends mm.enqueue (its peer id is the ticket's first player, its
 // rating comes from the Store, keyed by the authenticated subject or else
 // the peer id), mm.cancel, mm.status and mm.stats, and gets a reply or a
 // coded error (the Code constants). Every Interval the service runs a pass;
@@ -23,8 +23,10 @@
 //
 // # Limits
 //
-// One waiting ticket per peer. Parties are supported by the matchmaker
-// package but not yet over the wire. If a matched player is gone before its
+// One waiting ticket per peer. A party forms by consent: each member sends
+// mm.party naming its leader, then the leader's mm.enqueue lists them; the
+// members are told with mm.enqueued, any member may cancel for the party,
+// and a member leaving cancels the ticket (the others get mm.canceled). If a matched player is gone before its
 // room can be created, the other players are put back in the queue (their
 // wait starts again).
 package service

@@ -17,11 +17,14 @@ const (
 	TypeStatus  = "mm.status"  // (none) -> StatusData
 	TypeStats   = "mm.stats"   // StatsRequest -> StatsData
 	TypeResult  = "mm.result"  // ResultData -> ResultReply
+	TypeParty   = "mm.party"   // PartyData -> PartyData: agree to be enqueued by a leader
 
 	// Server to client, pushed.
 	TypeMatched  = "mm.matched"  // MatchedData: you are in a fresh room with your match
 	TypeExpired  = "mm.expired"  // TicketData: your ticket's time to live ran out
 	TypeRated    = "mm.rated"    // RatedData: the session's result was applied
+	TypeEnqueued = "mm.enqueued" // TicketData: your party leader enqueued you
+	TypeCanceled = "mm.canceled" // CanceledData: another member cancelled your party's ticket, or left
 	TypeRequeued = "mm.requeued" // TicketData: a match fell through (a player left); you wait again under a new ticket
 )
 
@@ -36,14 +39,18 @@ const (
 	CodeInvalidResult = "mm_invalid_result"  // ranks do not fit the session's teams
 	CodeAlreadyRated  = "mm_already_rated"   // the session's result was applied already
 	CodeClosed        = "mm_closed"          // the service is closed
+	CodePartyNotReady = "mm_party_not_ready" // a listed party member has not agreed with mm.party
 	CodeBadRequest    = "bad_request"        // the data is not valid JSON of the expected shape
 	CodeInternal      = "internal"           // the rating store failed
 )
 
-// EnqueueData is the payload of mm.enqueue. The sender is the one player of
-// the ticket; its rating comes from the service's store.
+// EnqueueData is the payload of mm.enqueue. The sender is the ticket's first
+// player; Party lists the peer ids of the other members of its party, each
+// of which must have agreed first with mm.party naming the sender. Ratings
+// come from the service's store.
 type EnqueueData struct {
 	Queue     string             `json:"queue"`
+	Party     []string           `json:"party,omitempty"`
 	Strings   map[string]string  `json:"strings,omitempty"`
 	Numbers   map[string]float64 `json:"numbers,omitempty"`
 	Tags      []string           `json:"tags,omitempty"`
@@ -56,6 +63,22 @@ type TicketData struct {
 	Ticket string             `json:"ticket"`
 	Queue  string             `json:"queue"`
 	Rating *matchmaker.Rating `json:"rating,omitempty"`
+	Party  []string           `json:"party,omitempty"`
+}
+
+// PartyData is the payload of mm.party: the sender agrees that Leader may
+// enqueue it in a party. An empty Leader withdraws the agreement. The reply
+// echoes it.
+type PartyData struct {
+	Leader string `json:"leader"`
+}
+
+// CanceledData is the payload of mm.canceled: the party's ticket was
+// cancelled by (or because of the departure of) the peer By.
+type CanceledData struct {
+	Ticket string `json:"ticket"`
+	Queue  string `json:"queue"`
+	By     string `json:"by"`
 }
 
 // CancelData is the payload of mm.cancel; the sender's ticket is cancelled.

@@ -60,12 +60,14 @@ type Service struct {
 	done  chan struct{}
 	close sync.Once
 
-	mu       sync.Mutex
-	closed   bool
-	rater    *matchmaker.Rater
-	byPeer   map[string]string // peer -> waiting ticket id
-	subject  map[string]string // peer -> store key, for waiting and playing peers
-	sessions map[string]*session
+	mu         sync.Mutex
+	closed     bool
+	rater      *matchmaker.Rater
+	byPeer     map[string]string // peer -> waiting ticket id
+	subject    map[string]string // peer -> store key, for waiting and playing peers
+	consent    map[string]string // party member -> leader it agreed to join
+	consentKey map[string]string // party member -> its store key
+	sessions   map[string]*session
 }
 
 type session struct {
@@ -100,16 +102,18 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{
-		srv:      srv,
-		mm:       matchmaker.New(matchmaker.Config{Now: cfg.Now, Rating: cfg.Rating}),
-		cfg:      cfg,
-		log:      cfg.Logger,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		rater:    matchmaker.NewRater(cfg.Rating),
-		byPeer:   map[string]string{},
-		subject:  map[string]string{},
-		sessions: map[string]*session{},
+		srv:        srv,
+		mm:         matchmaker.New(matchmaker.Config{Now: cfg.Now, Rating: cfg.Rating}),
+		cfg:        cfg,
+		log:        cfg.Logger,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
+		rater:      matchmaker.NewRater(cfg.Rating),
+		byPeer:     map[string]string{},
+		subject:    map[string]string{},
+		consent:    map[string]string{},
+		consentKey: map[string]string{},
+		sessions:   map[string]*session{},
 	}
 	for _, q := range cfg.Queues {
 		if err := s.mm.AddQueue(q); err != nil {
@@ -121,6 +125,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	srv.Handle(TypeStatus, s.handleStatus)
 	srv.Handle(TypeStats, s.handleStats)
 	srv.Handle(TypeResult, s.handleResult)
+	srv.Handle(TypeParty, s.handleParty)
 	srv.OnPeerGone(s.peerGone)
 	go s.run()
 	return s, nil
@@ -168,14 +173,12 @@ func (s *Service) Pass() { s.pass() }
 func (s *Service) pass() {
 	res := s.mm.Process()
 	for _, t := range res.Expired {
-		peer := t.Players[0].ID
 		s.mu.Lock()
-		if s.byPeer[peer] == t.ID {
-			delete(s.byPeer, peer)
-			delete(s.subject, peer)
-		}
+		s.forgetLocked(t)
 		s.mu.Unlock()
-		_ = s.srv.Send(peer, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
+		for _, p := range t.Players {
+			_ = s.srv.Send(p.ID, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
+		}
 	}
 	for _, m := range res.Matches {
 		s.deliver(m)
@@ -237,26 +240,57 @@ func (s *Service) deliver(m matchmaker.Match) {
 }
 
 func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
-	peer := t.Players[0].ID
 	t.ID = ""
 	id, err := s.mm.Enqueue(t)
 	if err != nil {
-		s.log.Info("matchmaker: requeue failed", "peer", peer, "err", err)
+		s.log.Info("matchmaker: requeue failed", "players", len(t.Players), "err", err)
 		return
 	}
+	t.ID = id
 	s.mu.Lock()
-	s.byPeer[peer] = id
-	s.subject[peer] = keys[peer]
-	s.mu.Unlock()
-	if err := s.srv.Send(peer, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
-		s.mu.Lock()
-		if s.byPeer[peer] == id {
-			delete(s.byPeer, peer)
-			delete(s.subject, peer)
-		}
-		s.mu.Unlock()
-		_ = s.mm.Cancel(id)
+	for _, p := range t.Players {
+		s.byPeer[p.ID] = id
+		s.subject[p.ID] = keys[p.ID]
 	}
+	s.mu.Unlock()
+	for _, p := range t.Players {
+		if err := s.srv.Send(p.ID, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
+			// That player is gone: the ticket (its whole party) is off.
+			s.dropTicket(id, p.ID)
+			return
+		}
+	}
+}
+
+// forgetLocked removes the peers of ticket t from the service's maps.
+func (s *Service) forgetLocked(t matchmaker.Ticket) {
+	for _, p := range t.Players {
+		if s.byPeer[p.ID] == t.ID {
+			delete(s.byPeer, p.ID)
+			delete(s.subject, p.ID)
+		}
+	}
+}
+
+// dropTicket cancels a waiting ticket on behalf of peer `by` and tells the
+// ticket's other players with mm.canceled. It returns the ticket.
+func (s *Service) dropTicket(id, by string) (matchmaker.Ticket, error) {
+	t, err := s.mm.Ticket(id)
+	if err != nil {
+		return t, err
+	}
+	if err := s.mm.Cancel(id); err != nil {
+		return t, err
+	}
+	s.mu.Lock()
+	s.forgetLocked(t)
+	s.mu.Unlock()
+	for _, p := range t.Players {
+		if p.ID != by {
+			_ = s.srv.Send(p.ID, TypeCanceled, CanceledData{Ticket: id, Queue: t.Queue, By: by})
+		}
+	}
+	return t, nil
 }
 
 func (s *Service) isClosed(req *signaling.Request) bool {
@@ -295,17 +329,89 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 		_ = req.ReplyError(CodeBadRequest, err.Error())
 		return
 	}
-	key := req.Identity.Subject
-	if key == "" {
-		key = req.Peer
-	}
-	rating, ok, err := s.cfg.Store.Get(req.Context(), key)
-	if err != nil {
-		_ = req.ReplyError(CodeInternal, "rating store: "+err.Error())
+	key := subjectOf(req)
+	if len(d.Party)+1 > matchmaker.MaxPartySize {
+		_ = req.ReplyError(CodeInvalidTicket, "party too large")
 		return
 	}
-	if !ok {
-		rating = s.rater.NewRating()
+	// Members' store keys were recorded when they agreed (mm.party).
+	s.mu.Lock()
+	keys := map[string]string{req.Peer: key}
+	for _, m := range d.Party {
+		if m == req.Peer || keys[m] != "" {
+			s.mu.Unlock()
+			_ = req.ReplyError(CodeInvalidTicket, "party lists a player twice")
+			return
+		}
+		if s.consent[m] != req.Peer {
+			s.mu.Unlock()
+			_ = req.ReplyError(CodePartyNotReady, fmt.Sprintf("peer %q has not agreed (mm.party) to join this leader", m))
+			return
+		}
+		keys[m] = s.consentKey[m]
+	}
+	s.mu.Unlock()
+	players := make([]matchmaker.Player, 0, len(d.Party)+1)
+	var rating matchmaker.Rating
+	for i, p := range append([]string{req.Peer}, d.Party...) {
+		r, ok, err := s.cfg.Store.Get(req.Context(), keys[p])
+		if err != nil {
+			_ = req.ReplyError(CodeInternal, "rating store: "+err.Error())
+			return
+		}
+		if !ok {
+			r = s.rater.NewRating()
+		}
+		if i == 0 {
+			rating = r
+		}
+		players = append(players, matchmaker.Player{ID: p, Rating: r})
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range players {
+		if _, dup := s.byPeer[p.ID]; dup {
+			_ = req.ReplyError(CodeAlreadyQueued, fmt.Sprintf("peer %q already waits in a ticket", p.ID))
+			return
+		}
+		if p.ID != req.Peer && s.consent[p.ID] != req.Peer {
+			_ = req.ReplyError(CodePartyNotReady, fmt.Sprintf("peer %q withdrew", p.ID))
+			return
+		}
+	}
+	id, err := s.mm.Enqueue(matchmaker.Ticket{Queue: d.Queue, Players: players,
+		Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
+	if err != nil {
+		replyErr(req, err)
+		return
+	}
+	for _, p := range players {
+		s.byPeer[p.ID] = id
+		s.subject[p.ID] = keys[p.ID]
+		delete(s.consent, p.ID)
+		delete(s.consentKey, p.ID)
+	}
+	_ = req.Reply(TicketData{Ticket: id, Queue: d.Queue, Rating: &rating, Party: d.Party})
+	for _, p := range d.Party {
+		_ = s.srv.Send(p, TypeEnqueued, TicketData{Ticket: id, Queue: d.Queue, Party: append([]string{req.Peer}, d.Party...)})
+	}
+}
+
+func subjectOf(req *signaling.Request) string {
+	if req.Identity.Subject != "" {
+		return req.Identity.Subject
+	}
+	return req.Peer
+}
+
+func (s *Service) handleParty(req *signaling.Request) {
+	if s.isClosed(req) {
+		return
+	}
+	var d PartyData
+	if err := decode(req.Envelope.Data, &d); err != nil {
+		_ = req.ReplyError(CodeBadRequest, err.Error())
+		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -313,15 +419,14 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 		_ = req.ReplyError(CodeAlreadyQueued, "the sender already waits in a ticket")
 		return
 	}
-	id, err := s.mm.Enqueue(matchmaker.Ticket{Queue: d.Queue, Players: []matchmaker.Player{{ID: req.Peer, Rating: rating}},
-		Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
-	if err != nil {
-		replyErr(req, err)
-		return
+	if d.Leader == "" || d.Leader == req.Peer {
+		delete(s.consent, req.Peer)
+		delete(s.consentKey, req.Peer)
+	} else {
+		s.consent[req.Peer] = d.Leader
+		s.consentKey[req.Peer] = subjectOf(req)
 	}
-	s.byPeer[req.Peer] = id
-	s.subject[req.Peer] = key
-	_ = req.Reply(TicketData{Ticket: id, Queue: d.Queue, Rating: &rating})
+	_ = req.Reply(d)
 }
 
 func (s *Service) handleCancel(req *signaling.Request) {
@@ -330,17 +435,13 @@ func (s *Service) handleCancel(req *signaling.Request) {
 	}
 	s.mu.Lock()
 	id, ok := s.byPeer[req.Peer]
-	if ok {
-		delete(s.byPeer, req.Peer)
-		delete(s.subject, req.Peer)
-	}
 	s.mu.Unlock()
 	if !ok {
 		_ = req.ReplyError(CodeNotFound, "the sender has no waiting ticket")
 		return
 	}
-	t, _ := s.mm.Ticket(id)
-	if err := s.mm.Cancel(id); err != nil {
+	t, err := s.dropTicket(id, req.Peer)
+	if err != nil {
 		replyErr(req, err)
 		return
 	}
@@ -500,10 +601,10 @@ func (s *Service) apply(ctx context.Context, ss *session, ranks []float64) (map[
 func (s *Service) peerGone(peer string) {
 	s.mu.Lock()
 	id, ok := s.byPeer[peer]
-	delete(s.byPeer, peer)
-	delete(s.subject, peer)
+	delete(s.consent, peer)
+	delete(s.consentKey, peer)
 	s.mu.Unlock()
 	if ok {
-		_ = s.mm.Cancel(id)
+		_, _ = s.dropTicket(id, peer)
 	}
 }

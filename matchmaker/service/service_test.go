@@ -255,6 +255,7 @@ func TestServedErrors(t *testing.T) {
 func FuzzDecodeEnqueue(f *testing.F) {
 	f.Add([]byte(`{"queue":"1v1"}`))
 	f.Add([]byte(`{"queue":"5v5","strings":{"mode":"ctf"},"numbers":{"level":3},"tags":["a"],"latencies":{"eu":20}}`))
+	f.Add([]byte(`{"queue":"2v2","party":["a1b2c3"]}`))
 	f.Add([]byte(`{"queue":""}`))
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -337,5 +338,55 @@ func TestMatchWithDepartedPlayerRequeues(t *testing.T) {
 	}
 	if qs, _ := e.svc.Matchmaker().Stats("1v1"); qs.Tickets != 1 || e.svc.Matchmaker().TicketOf("ghost") != "" {
 		t.Errorf("pool %+v, ghost ticket %q", qs, e.svc.Matchmaker().TicketOf("ghost"))
+	}
+}
+
+// TestServedParty: a member agrees with mm.party, the leader enqueues the
+// party, and the party plays on one team of a 2v2 made with two solo
+// players. A cancel by a member withdraws the whole ticket.
+func TestServedParty(t *testing.T) {
+	q := []matchmaker.QueueConfig{{Name: "2v2", Shape: matchmaker.Shape{TeamSize: 2}}}
+	e := newEnv(t, Config{Queues: q, Interval: time.Hour})
+	ctx := testCtx(t)
+	lead, mem, c, d := dial(t, e.url), dial(t, e.url), dial(t, e.url), dial(t, e.url)
+	lev, mev := lead.Events(), mem.Events()
+
+	if _, err := lead.Request(ctx, TypeEnqueue, EnqueueData{Queue: "2v2", Party: []string{mem.ID()}}); !errors.Is(err, &signaling.Error{Code: CodePartyNotReady}) {
+		t.Fatalf("party without consent: %v", err)
+	}
+	if _, err := mem.Request(ctx, TypeParty, PartyData{Leader: lead.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	td := enqueue(t, lead, EnqueueData{Queue: "2v2", Party: []string{mem.ID()}})
+	var note TicketData
+	waitMessage(t, mev, TypeEnqueued, &note)
+	if note.Ticket != td.Ticket {
+		t.Fatalf("member told %+v, leader got %+v", note, td)
+	}
+	// The member may cancel for the party; the leader is told.
+	if _, err := mem.Request(ctx, TypeCancel, nil); err != nil {
+		t.Fatal(err)
+	}
+	var cd CanceledData
+	waitMessage(t, lev, TypeCanceled, &cd)
+	if cd.Ticket != td.Ticket || cd.By != mem.ID() {
+		t.Fatalf("canceled %+v", cd)
+	}
+	// Again, and this time a match.
+	if _, err := mem.Request(ctx, TypeParty, PartyData{Leader: lead.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, lead, EnqueueData{Queue: "2v2", Party: []string{mem.ID()}})
+	enqueue(t, c, EnqueueData{Queue: "2v2"})
+	enqueue(t, d, EnqueueData{Queue: "2v2"})
+	e.svc.Pass()
+	var ml, mm MatchedData
+	waitMessage(t, lev, TypeMatched, &ml)
+	waitMessage(t, mev, TypeMatched, &mm)
+	if ml.Session != mm.Session || ml.Team != mm.Team || len(ml.Peers) != 4 {
+		t.Fatalf("party split or wrong match: %+v / %+v", ml, mm)
+	}
+	if lead.Room() != ml.Room || mem.Room() != ml.Room || c.Room() != ml.Room || d.Room() != ml.Room {
+		t.Fatalf("not all in room %s", ml.Room)
 	}
 }
