@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/net/ipv4"
 
 	"github.com/rallypoint/rallypoint/internal/netns"
 )
@@ -71,6 +73,10 @@ func runChild(role string, args []string) int {
 		err = childBrowse(cc)
 	case "kaquery":
 		err = childKnownAnswerQuery(cc)
+	case "pong":
+		err = childPong(cc)
+	case "lifecycle":
+		err = childLifecycle()
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -82,41 +88,101 @@ func runChild(role string, args []string) int {
 	return 0
 }
 
-// childAdvertise advertises cc.Service and obeys commands on stdin:
-// "txt k=v k=v", "close", "exit".
+// childAdvertise advertises cc.Service (when it has an instance name) and
+// obeys commands on stdin: "txt k=v k=v" (update the TXT of cc.Service),
+// "close" (close it), "adv NAME" and "close NAME" (advertise and close
+// more instances), "ping" (send one raw multicast datagram to pingGroup,
+// the baseline of the latency benchmark), "exit".
 func childAdvertise(cc childConfig) error {
 	n, err := New(cc.Config)
 	if err != nil {
 		return err
 	}
 	defer n.Close()
-	start := time.Now()
-	reg, err := n.Advertise(context.Background(), cc.Service)
+	regs := map[string]*Registration{}
+	if cc.Service.Instance != "" {
+		start := time.Now()
+		reg, err := n.Advertise(context.Background(), cc.Service)
+		if err != nil {
+			return err
+		}
+		regs[""] = reg
+		emit(childLine{What: "advertised", At: start.UnixNano()})
+	}
+	ping, err := net.ListenPacket("udp4", "0.0.0.0:0")
 	if err != nil {
 		return err
 	}
-	emit(childLine{What: "advertised", At: start.UnixNano()})
+	defer ping.Close()
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		cmd, rest, _ := strings.Cut(sc.Text(), " ")
 		switch cmd {
 		case "txt":
 			at := time.Now()
-			if err := reg.UpdateTXT(context.Background(), strings.Fields(rest)); err != nil {
+			if err := regs[""].UpdateTXT(context.Background(), strings.Fields(rest)); err != nil {
 				return err
 			}
 			emit(childLine{What: "updated", At: at.UnixNano()})
+		case "adv":
+			s := cc.Service
+			s.Instance = rest
+			at := time.Now()
+			reg, err := n.Advertise(context.Background(), s)
+			if err != nil {
+				return err
+			}
+			regs[rest] = reg
+			emit(childLine{What: "advertised", At: at.UnixNano()})
 		case "close":
 			at := time.Now()
-			if err := reg.Close(); err != nil {
+			if err := regs[rest].Close(); err != nil {
 				return err
 			}
 			emit(childLine{What: "closed", At: at.UnixNano()})
+		case "ping":
+			at := time.Now()
+			if _, err := ping.WriteTo([]byte("ping"), pingGroup); err != nil {
+				return err
+			}
+			emit(childLine{What: "pinged", At: at.UnixNano()})
 		case "exit":
 			return nil
 		}
 	}
 	return nil
+}
+
+// pingGroup is where the "ping" command of the advertiser sends and the
+// "pong" child listens.
+var pingGroup = &net.UDPAddr{IP: net.IPv4(239, 255, 70, 1), Port: 9999}
+
+// childPong prints "pong" with the arrival time of every datagram sent to
+// pingGroup, until stdin closes.
+func childPong(cc childConfig) error {
+	ifaces, err := selectInterfaces(nil)
+	if err != nil {
+		return err
+	}
+	c, err := net.ListenPacket("udp4", fmt.Sprintf("0.0.0.0:%d", pingGroup.Port))
+	if err != nil {
+		return err
+	}
+	if err := ipv4.NewPacketConn(c).JoinGroup(&ifaces[0], pingGroup); err != nil {
+		return err
+	}
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0)
+		c.Close()
+	}()
+	emit(childLine{What: "ready"})
+	buf := make([]byte, 64)
+	for {
+		if _, _, err := c.ReadFrom(buf); err != nil {
+			return nil
+		}
+		emit(childLine{What: "pong"})
+	}
 }
 
 // childBrowse prints every event until stdin closes.
@@ -257,3 +323,5 @@ func hasAddr(addrs []netip.Addr, s string) bool {
 	}
 	return false
 }
+
+func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

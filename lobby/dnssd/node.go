@@ -336,6 +336,9 @@ func (n *Node) Close() error {
 
 // call runs f on the loop goroutine and returns its error.
 func (n *Node) call(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	done := make(chan error, 1)
 	select {
 	case n.ops <- func() { done <- f() }:
