@@ -138,6 +138,7 @@ const (
 	maxAhead          = 96 // frames a remote input may be ahead of us
 	sumRepeats        = 3  // datagrams carrying each checksum report
 	sumHistory        = 64
+	advantageEvery    = 4 // ticks between frame advantage reports
 )
 
 type sumEntry struct {
@@ -194,26 +195,28 @@ type Session struct {
 	localLast      int // last local input frame committed
 	localSentAt    [ringFrames]time.Time
 
-	players   []*inputRing
-	local     []int // local handles
-	pending   []byte
-	hasInput  []bool
-	peers     []*sessionPeer
-	peerByID  map[PeerID]*sessionPeer
-	specs     []*spectatorLink
-	specByID  map[PeerID]*spectatorLink
-	slots     []stateSlot
-	inputs    SessionInputs
-	nextSum   int
-	sums      [sumHistory]sumEntry
-	sendSum   sumEntry
-	sendSumN  int
-	lastWait  time.Time
-	started   bool
-	closed    bool
-	stats     SessionStats
-	events    eventQueue
-	onMessage func(PeerID, Channel, []byte)
+	players        []*inputRing
+	local          []int // local handles
+	pending        []byte
+	hasInput       []bool
+	peers          []*sessionPeer
+	peerByID       map[PeerID]*sessionPeer
+	specs          []*spectatorLink
+	specByID       map[PeerID]*spectatorLink
+	slots          []stateSlot
+	inputs         SessionInputs
+	nextSum        int
+	sums           [sumHistory]sumEntry
+	sendSum        sumEntry
+	sendSumN       int
+	lastWait       time.Time
+	started        bool
+	ticks int
+	droppedByPeers bool
+	closed         bool
+	stats          SessionStats
+	events         eventQueue
+	onMessage      func(PeerID, Channel, []byte)
 
 	// buffers reused on the hot path
 	tx      []byte

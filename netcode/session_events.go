@@ -32,6 +32,13 @@ type EventPeerDisconnected struct {
 	Frame   int
 }
 
+// EventDroppedByPeers reports that the other peers dropped this peer's
+// players (they lost contact with it). The session can no longer confirm
+// frames; the game may close it and rejoin with a new Session.
+type EventDroppedByPeers struct {
+	By PeerID
+}
+
 // EventDesync reports that a peer's checksum of a confirmed frame differs
 // from the local one.
 type EventDesync struct {
@@ -65,6 +72,7 @@ func (EventPeerInterrupted) sessionEvent()  {}
 func (EventPeerResumed) sessionEvent()      {}
 func (EventPeerDisconnected) sessionEvent() {}
 func (EventDesync) sessionEvent()           {}
+func (EventDroppedByPeers) sessionEvent()   {}
 func (EventWaitRecommended) sessionEvent()  {}
 func (EventSpectatorJoined) sessionEvent()  {}
 func (EventRejected) sessionEvent()         {}

@@ -62,7 +62,7 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 	}
 	m := &s.rx
 	width := len(p.handles) * s.size
-	if err := parseInputMsg(data, width, m); err != nil {
+	if err := parseInputMsg(data, width, s.frame, m); err != nil {
 		s.reject(p.id, err)
 		return
 	}
@@ -87,7 +87,9 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 		p.frame = m.Frame
 		owd := float64(p.rtt) / 2 / float64(time.Second) * float64(s.fps)
 		p.localAdv += (float64(s.frame) - (float64(m.Frame) + owd) - p.localAdv) / 8
-		p.remAdv += (float64(m.Advantage) - p.remAdv) / 8
+		if m.HasAdvantage {
+			p.remAdv += (float64(m.Advantage) - p.remAdv) / 4
+		}
 	}
 	first := s.players[p.handles[0]]
 	end := m.Start + m.Count
@@ -134,8 +136,10 @@ func (s *Session) send() {
 		}
 		adv := math.Round(p.localAdv)
 		adv = max(-127, min(127, adv))
-		m := wireInputMsg{Frame: s.frame, Ack: s.players[p.handles[0]].last, Advantage: int8(adv),
-			Start: start, Count: count, Inputs: s.txIn}
+		m := wireInputMsg{Frame: s.frame, Ack: s.players[p.handles[0]].last, Start: start, Count: count, Inputs: s.txIn}
+		if s.ticks%advantageEvery == 0 {
+			m.HasAdvantage, m.Advantage = true, int8(adv)
+		}
 		if s.sendSumN > 0 {
 			m.HasSum, m.SumFrame, m.Sum = true, s.sendSum.frame, s.sendSum.sum
 		}
@@ -145,6 +149,7 @@ func (s *Session) send() {
 	if s.sendSumN > 0 {
 		s.sendSumN--
 	}
+	s.ticks++
 	s.sendFeeds()
 }
 
@@ -276,11 +281,28 @@ func (s *Session) announceDrop(p *sessionPeer) {
 
 func (s *Session) handleDrop(from *sessionPeer, data []byte) {
 	m := &s.rxDrop
-	if len(data) < 3 || int(data[2]) >= len(s.players) || s.cfg.Players[data[2]].Peer == "" {
+	if from.leaving || from.dropped {
+		return // a peer we drop has no say
+	}
+	if len(data) < 3 || int(data[2]) >= len(s.players) {
 		s.reject(from.id, &WireError{Offset: 2, Err: ErrSessionMalformed})
 		return
 	}
+	if s.cfg.Players[data[2]].Peer == "" {
+		// The others drop us: tell the game, which may rejoin.
+		if !s.droppedByPeers {
+			s.droppedByPeers = true
+			s.events.emit(EventDroppedByPeers{By: from.id})
+		}
+		return
+	}
 	p := s.peerByID[s.cfg.Players[data[2]].Peer]
+	if !p.leaving && !p.dropped && p.handles[0] < from.handles[0] {
+		// A peer only drops one with a higher handle on another's word, so
+		// that two peers that lose each other cannot both be dropped: the
+		// lower handle keeps its seat unless we lose it ourselves.
+		return
+	}
 	width := len(p.handles) * s.size
 	if err := parseDropMsg(data, width, m); err != nil || p == from || len(m.Inputs)%width != 0 {
 		if err == nil {

@@ -127,7 +127,7 @@ func TestSessionBadMessagesAreRejected(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		c.step(true)
 	}
-	for _, msg := range [][]byte{nil, {1}, {9, 1}, {1, 1, 0xff}, {1, 4, 0}, {1, 6}, {1, 1, 5, 0, 0, 0, 200}} {
+	for _, msg := range [][]byte{nil, {1}, {9, 1}, {1, 1, 0xff}, {1, 4, 9}, {1, 6}, {1, 1, 5, 0, 0, 0, 200}} {
 		_ = evil.Send("p0", netcode.Unreliable, msg)
 		_ = c.peers[1].ep.Send("p0", netcode.Unreliable, msg)
 	}

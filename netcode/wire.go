@@ -10,10 +10,11 @@ import (
 // Every session message starts with a version byte and a kind byte:
 //
 //	0  version (WireVersion)
-//	1  kind: low 4 bits the message type, high 4 bits flags
+//	1  kind: bits 0-2 the message type; the other bits depend on the type
 //
 // Integers are unsigned LEB128 varints (uvarint) or zigzag varints (varint)
 // as encoding/binary writes them; a checksum is 8 bytes little endian.
+// Trailing bytes are ignored, so that a later version may append fields.
 //
 // Version history:
 //
@@ -30,9 +31,12 @@ const (
 	wireState   = 6 // reliable: a saved state, to a spectator that joins late
 )
 
-// Flags in the kind byte of wireInput.
+// Bits of the kind byte of wireInput.
 const (
-	flagChecksum = 0x10 // a checksum report follows the inputs
+	kindTypeMask  = 0x07
+	flagChecksum  = 0x08 // a checksum report follows the inputs
+	flagAdvantage = 0x10 // the frame advantage byte is present
+	countShift    = 5    // bits 5-7: frames carried, 1 to 7; 0: a uvarint count follows
 )
 
 // Limits checked before allocating.
@@ -49,32 +53,53 @@ const (
 
 // wireInputMsg is a decoded wireInput message.
 type wireInputMsg struct {
-	Frame     int    // the sender's current frame
-	Ack       int    // last frame of the receiver's inputs the sender holds, -1 for none
-	Advantage int8   // the sender's frame advantage over the receiver, in frames
-	Start     int    // first frame carried
-	Count     int    // frames carried
-	Inputs    []byte // Count × width bytes, frame-major, the sender's players in handle order
-	HasSum    bool
-	SumFrame  int
-	Sum       uint64
+	Frame        int  // the sender's current frame
+	Ack          int  // last frame of the receiver's inputs the sender holds, -1 for none
+	Advantage    int8 // the sender's frame advantage over the receiver, in frames
+	HasAdvantage bool
+	Start        int    // first frame carried
+	Count        int    // frames carried
+	Inputs       []byte // Count × width bytes, frame-major, the sender's players in handle order
+	HasSum       bool
+	SumFrame     int
+	Sum          uint64
 }
 
 func appendZigzag(b []byte, v int) []byte { return binary.AppendVarint(b, int64(v)) }
 
 // appendInputMsg encodes m; width is the bytes of one frame (the sender's
 // players × input size). scratch is reused for the delta pass.
+//
+//	0  version
+//	1  kind: type 1 | flags | count<<5
+//	2  frame, low 16 bits, little endian (the receiver restores the rest
+//	   from its own frame: peers are never 32,768 frames apart)
+//	4  varint ack − frame
+//	.  varint start − frame
+//	.  [uvarint count, when not in the kind byte]
+//	.  [int8 advantage, with flagAdvantage]
+//	.  inputs: count frames, XOR-delta and run-length coded (appendFrames)
+//	.  [varint checksum frame − frame, 8-byte checksum, with flagChecksum]
 func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byte, []byte) {
 	kind := byte(wireInput)
 	if m.HasSum {
 		kind |= flagChecksum
 	}
-	b = append(b, WireVersion, kind)
-	b = binary.AppendUvarint(b, uint64(m.Frame))
+	if m.HasAdvantage {
+		kind |= flagAdvantage
+	}
+	if m.Count >= 1 && m.Count <= 7 {
+		kind |= byte(m.Count) << countShift
+	}
+	b = append(b, WireVersion, kind, byte(m.Frame), byte(m.Frame>>8))
 	b = appendZigzag(b, m.Ack-m.Frame)
-	b = append(b, byte(m.Advantage))
 	b = appendZigzag(b, m.Start-m.Frame)
-	b = binary.AppendUvarint(b, uint64(m.Count))
+	if kind>>countShift == 0 {
+		b = binary.AppendUvarint(b, uint64(m.Count))
+	}
+	if m.HasAdvantage {
+		b = append(b, byte(m.Advantage))
+	}
 	b, scratch = appendFrames(b, m.Inputs[:m.Count*width], width, scratch)
 	if m.HasSum {
 		b = appendZigzag(b, m.SumFrame-m.Frame)
@@ -83,23 +108,36 @@ func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byt
 	return b, scratch
 }
 
-// parseInputMsg decodes a wireInput message whose frames are width bytes.
-// m.Inputs is reused when large enough.
-func parseInputMsg(data []byte, width int, m *wireInputMsg) error {
+// parseInputMsg decodes a wireInput message whose frames are width bytes;
+// ref is the receiver's own frame, to restore the sender's. m.Inputs is
+// reused when large enough.
+func parseInputMsg(data []byte, width, ref int, m *wireInputMsg) error {
 	r := wireReader{b: data}
 	kind := r.header(wireInput)
 	m.HasSum = kind&flagChecksum != 0
-	m.Frame = r.frame()
+	m.HasAdvantage = kind&flagAdvantage != 0
+	lo := int(r.byte()) | int(r.byte())<<8
+	m.Frame = ref + int(int16(uint16(lo)-uint16(ref)))
+	if m.Frame < 0 || m.Frame > maxWireFrame {
+		r.fail()
+	}
 	m.Ack = m.Frame + r.zigzag()
 	if m.Ack < -1 || m.Ack > maxWireFrame {
 		r.fail()
 	}
-	m.Advantage = int8(r.byte())
 	m.Start = m.Frame + r.zigzag()
 	if m.Start < 0 || m.Start > maxWireFrame {
 		r.fail()
 	}
-	m.Count = r.count(maxWireFrames)
+	if c := int(kind >> countShift); c != 0 {
+		m.Count = c
+	} else {
+		m.Count = r.count(maxWireFrames)
+	}
+	m.Advantage = 0
+	if m.HasAdvantage {
+		m.Advantage = int8(r.byte())
+	}
 	if r.err == nil {
 		m.Inputs = r.frames(m.Inputs, m.Count, width)
 	}
@@ -242,12 +280,17 @@ func wireKind(data []byte) (byte, error) {
 	if data[0] != WireVersion {
 		return 0, &WireError{Offset: 0, Err: ErrSessionVersion}
 	}
-	return data[1] & 0x0f, nil
+	return data[1] & kindTypeMask, nil
 }
 
 // appendFrames writes count frames of width bytes: each frame XORed with the
-// one before it (the first as is), then run-length coded. Token t < 0x80 is a
-// run of t+1 zero bytes; t ≥ 0x80 is followed by (t&0x7f)+1 literal bytes.
+// one before it (the first as is), then run-length coded in tokens:
+//
+//	0x00-0x7f  a run of t+1 zero bytes
+//	0x80-0xff  ((t>>4)&7)+1 literal bytes follow, then a run of t&15 zero
+//	           bytes
+//
+// so a steady 1-byte input over three frames codes as two bytes.
 func appendFrames(b, in []byte, width int, scratch []byte) ([]byte, []byte) {
 	if cap(scratch) < len(in) {
 		scratch = make([]byte, len(in))
@@ -270,16 +313,19 @@ func appendFrames(b, in []byte, width int, scratch []byte) ([]byte, []byte) {
 			i = j
 			continue
 		}
+		// A literal of up to 8 bytes, taking in single zeros between
+		// non-zero bytes, then up to 15 zeros.
 		j := i
-		for j < len(d) && j-i < 128 && (d[j] != 0 || (j+1 < len(d) && d[j+1] != 0)) {
+		for j < len(d) && j-i < 8 && (d[j] != 0 || (j+1 < len(d) && d[j+1] != 0 && j+1-i < 8)) {
 			j++
 		}
-		if j == i { // a lone zero at the end of a literal
-			j++
+		z := j
+		for z < len(d) && d[z] == 0 && z-j < 15 {
+			z++
 		}
-		b = append(b, 0x80|byte(j-i-1))
+		b = append(b, 0x80|byte(j-i-1)<<4|byte(z-j))
 		b = append(b, d[i:j]...)
-		i = j
+		i = z
 	}
 	return b, scratch
 }
@@ -307,7 +353,7 @@ func (r *wireReader) header(kind byte) byte {
 		r.err = &WireError{Offset: 0, Err: ErrSessionVersion}
 		return 0
 	}
-	if r.b[1]&0x0f != kind {
+	if r.b[1]&kindTypeMask != kind {
 		r.fail()
 		return 0
 	}
@@ -406,21 +452,28 @@ func (r *wireReader) frames(dst []byte, count, width int) []byte {
 		if r.err != nil {
 			return dst[:0]
 		}
-		n := int(t&0x7f) + 1
-		if i+n > total {
+		if t < 0x80 {
+			n := int(t) + 1
+			if i+n > total {
+				r.fail()
+				return dst[:0]
+			}
+			clear(dst[i : i+n])
+			i += n
+			continue
+		}
+		n, z := int(t>>4&7)+1, int(t&15)
+		if i+n+z > total {
 			r.fail()
 			return dst[:0]
 		}
-		if t < 0x80 {
-			clear(dst[i : i+n])
-		} else {
-			lit := r.raw(n)
-			if r.err != nil {
-				return dst[:0]
-			}
-			copy(dst[i:], lit)
+		lit := r.raw(n)
+		if r.err != nil {
+			return dst[:0]
 		}
-		i += n
+		copy(dst[i:], lit)
+		clear(dst[i+n : i+n+z])
+		i += n + z
 	}
 	for i := width; i < total; i++ {
 		dst[i] ^= dst[i-width]

@@ -1,0 +1,194 @@
+package netcode
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+)
+
+// Golden encodings: these bytes are the protocol. Changing them needs a new
+// WireVersion.
+func TestWireGolden(t *testing.T) {
+	in := &wireInputMsg{Frame: 300, Ack: 298, Advantage: -2, HasAdvantage: true, Start: 299, Count: 3, Inputs: []byte{5, 5, 7}}
+	b, _ := appendInputMsg(nil, in, 1, nil)
+	const wantIn = "01712c010301fea0050002"
+	if got := hex.EncodeToString(b); got != wantIn {
+		t.Errorf("input message\n got %s\nwant %s", got, wantIn)
+	}
+	if len(b) > 16 {
+		t.Errorf("2 players, 1-byte inputs, 3 unacked frames: %d bytes, budget 16", len(b))
+	}
+	in.HasSum, in.SumFrame, in.Sum = true, 270, 0x0102030405060708
+	b, _ = appendInputMsg(nil, in, 1, nil)
+	const wantSum = "01792c010301fea0050002" + "3b" + "0807060504030201"
+	if got := hex.EncodeToString(b); got != wantSum {
+		t.Errorf("input message with checksum\n got %s\nwant %s", got, wantSum)
+	}
+	// The steady case: the same input over three frames, no advantage
+	// report: 8 bytes.
+	steady := &wireInputMsg{Frame: 300, Ack: 298, Start: 299, Count: 3, Inputs: []byte{5, 5, 5}}
+	b, _ = appendInputMsg(nil, steady, 1, nil)
+	if got := hex.EncodeToString(b); got != "01612c0103018205" {
+		t.Errorf("steady input message %s", got)
+	}
+	feed := &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{Handle: 1, From: 9}}}
+	b, _ = appendFeedMsg(nil, feed, 2, nil)
+	const wantFeed = "01020a02920102" + "010109"
+	if got := hex.EncodeToString(b); got != wantFeed {
+		t.Errorf("feed message\n got %s\nwant %s", got, wantFeed)
+	}
+	if got := hex.EncodeToString(appendFeedAck(nil, 41)); got != "01032a" {
+		t.Errorf("feed ack %s", got)
+	}
+	drop := &wireDropMsg{Handle: 2, Last: 99, Inputs: []byte{7, 8}}
+	if got := hex.EncodeToString(appendDropMsg(nil, drop, 1)); got != "01040264020708" {
+		t.Errorf("drop message %s", got)
+	}
+	st := &wireStateMsg{Frame: 5, State: []byte("hi")}
+	if got := hex.EncodeToString(appendStateMsg(nil, st)); got != "01060500026869" {
+		t.Errorf("state message %s", got)
+	}
+}
+
+func TestWireBudget(t *testing.T) {
+	// Late in a match (frame 200,000, an hour at 60 Hz) with a checksum
+	// report absent, the 2-player 1-byte case stays within 16 bytes.
+	for _, inputs := range [][]byte{{1, 2, 3}, {0xff, 0, 0xff}, {9, 9, 9}} {
+		m := &wireInputMsg{Frame: 200000, Ack: 199998, Advantage: 3, HasAdvantage: true, Start: 199999, Count: 3, Inputs: inputs}
+		b, _ := appendInputMsg(nil, m, 1, nil)
+		if len(b) > 16 {
+			t.Errorf("%x: %d bytes, budget 16", inputs, len(b))
+		}
+	}
+}
+
+func TestWireRoundTripCompression(t *testing.T) {
+	// 8 frames of 4 players × 4 bytes, mostly repeated: RLE must pay off.
+	width := 16
+	in := make([]byte, 8*width)
+	for f := 0; f < 8; f++ {
+		for i := 0; i < width; i++ {
+			in[f*width+i] = byte(i)
+		}
+		if f >= 5 {
+			in[f*width+3] = 0xaa
+		}
+	}
+	m := &wireInputMsg{Frame: 1000, Ack: 990, Start: 993, Count: 8, Inputs: in}
+	b, _ := appendInputMsg(nil, m, width, nil)
+	if len(b) > 40 {
+		t.Errorf("compressed %d input bytes to %d", len(in), len(b))
+	}
+	var out wireInputMsg
+	if err := parseInputMsg(b, width, 1003, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out.Inputs, in) || out.Start != 993 || out.Ack != 990 || out.Frame != 1000 {
+		t.Fatalf("round trip: %+v", out)
+	}
+}
+
+func TestWireRejects(t *testing.T) {
+	good, _ := appendInputMsg(nil, &wireInputMsg{Frame: 5, Ack: 4, Start: 3, Count: 2, Inputs: []byte{1, 2}}, 1, nil)
+	var m wireInputMsg
+	for i := 0; i < len(good); i++ {
+		if err := parseInputMsg(good[:i], 1, 5, &m); !errors.Is(err, ErrSessionMalformed) {
+			t.Errorf("truncated at %d: %v", i, err)
+		}
+	}
+	bad := append([]byte{}, good...)
+	bad[0] = 2
+	if err := parseInputMsg(bad, 1, 5, &m); !errors.Is(err, ErrSessionVersion) {
+		t.Errorf("version 2: %v", err)
+	}
+	// A run longer than the frames announced.
+	huge := []byte{1, 1 | 2<<5, 5, 0, 0x7f, 0x7f, 0x7f}
+	var we *WireError
+	if err := parseInputMsg(huge, 1, 5, &m); !errors.As(err, &we) || we.Offset == 0 {
+		t.Errorf("overlong run: %v", err)
+	}
+	// Trailing bytes are ignored for forward compatibility.
+	if err := parseInputMsg(append(good, 0xee, 0xee), 1, 5, &m); err != nil {
+		t.Errorf("trailing bytes: %v", err)
+	}
+}
+
+func FuzzWireInput(f *testing.F) {
+	for _, m := range []*wireInputMsg{
+		{Frame: 300, Ack: 298, Advantage: -2, Start: 299, Count: 3, Inputs: []byte{5, 5, 7}},
+		{Frame: 0, Ack: -1, Start: 0, Count: 1, Inputs: []byte{0}},
+		{Frame: 90000, Ack: 89990, Start: 89995, Count: 2, Inputs: []byte{1, 2, 3, 4, 0, 0, 0, 0}, HasSum: true, SumFrame: 89970, Sum: 77},
+	} {
+		b, _ := appendInputMsg(nil, m, len(m.Inputs)/m.Count, nil)
+		f.Add(b, uint8(len(m.Inputs)/m.Count), uint32(m.Frame+3))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, w uint8, ref32 uint32) {
+		width := int(w%32) + 1
+		ref := int(ref32 % maxWireFrame)
+		var m wireInputMsg
+		if err := parseInputMsg(data, width, ref, &m); err != nil {
+			return
+		}
+		if len(m.Inputs) != m.Count*width {
+			t.Fatalf("%d input bytes for %d frames of %d", len(m.Inputs), m.Count, width)
+		}
+		b, _ := appendInputMsg(nil, &m, width, nil)
+		var again wireInputMsg
+		if err := parseInputMsg(b, width, ref, &again); err != nil {
+			t.Fatalf("re-encoded message does not parse: %v", err)
+		}
+		if again.Frame != m.Frame || again.Ack != m.Ack || again.Start != m.Start || again.Count != m.Count ||
+			!bytes.Equal(again.Inputs, m.Inputs) || again.HasSum != m.HasSum || again.HasAdvantage != m.HasAdvantage || again.Advantage != m.Advantage || again.Sum != m.Sum || again.SumFrame != m.SumFrame {
+			t.Fatalf("round trip changed the message: %+v vs %+v", m, again)
+		}
+	})
+}
+
+func FuzzWireOthers(f *testing.F) {
+	b, _ := appendFeedMsg(nil, &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{1, 9}}}, 2, nil)
+	f.Add(b)
+	f.Add(appendFeedAck(nil, 41))
+	f.Add(appendDropMsg(nil, &wireDropMsg{Handle: 2, Last: 99, Inputs: []byte{7, 8}}, 1))
+	f.Add(appendStateMsg(nil, &wireStateMsg{Frame: 5, State: []byte("hi")}))
+	f.Add(appendJoinMsg(nil))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kind, err := wireKind(data)
+		if err != nil {
+			return
+		}
+		switch kind {
+		case wireFeed:
+			var m wireFeedMsg
+			if parseFeedMsg(data, 2, &m) == nil {
+				b, _ := appendFeedMsg(nil, &m, 2, nil)
+				var again wireFeedMsg
+				if err := parseFeedMsg(b, 2, &again); err != nil || !bytes.Equal(again.Inputs, m.Inputs) || again.Start != m.Start {
+					t.Fatalf("feed round trip: %v", err)
+				}
+			}
+		case wireFeedAck:
+			if ack, err := parseFeedAck(data); err == nil {
+				if again, _ := parseFeedAck(appendFeedAck(nil, ack)); again != ack {
+					t.Fatalf("ack round trip %d → %d", ack, again)
+				}
+			}
+		case wireDrop:
+			var m wireDropMsg
+			if parseDropMsg(data, 1, &m) == nil {
+				var again wireDropMsg
+				if err := parseDropMsg(appendDropMsg(nil, &m, 1), 1, &again); err != nil || again.Last != m.Last || !bytes.Equal(again.Inputs, m.Inputs) {
+					t.Fatalf("drop round trip: %v", err)
+				}
+			}
+		case wireState:
+			var m wireStateMsg
+			if parseStateMsg(data, &m) == nil {
+				var again wireStateMsg
+				if err := parseStateMsg(appendStateMsg(nil, &m), &again); err != nil || again.Frame != m.Frame || !bytes.Equal(again.State, m.State) {
+					t.Fatalf("state round trip: %v", err)
+				}
+			}
+		}
+	})
+}
