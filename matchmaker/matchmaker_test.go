@@ -521,3 +521,84 @@ func TestPack(t *testing.T) {
 		}
 	}
 }
+
+func TestTeamsRelaxationWithDuos(t *testing.T) {
+	// Up to 4 teams of 2; after 30 s, 2 teams will do.
+	q := QueueConfig{Name: "duos", Shape: Shape{TeamSize: 2, Teams: 4, TeamsMultiple: 2, MinTeamsSteps: []Step{{After: 30 * time.Second, Value: 2}}}}
+	m, clk := newTestMM(t, q)
+	base := clk.t
+	for i := 0; i < 3; i++ {
+		mustEnqueue(t, m, Ticket{ID: fmt.Sprint(i), Queue: "duos", Players: []Player{{ID: fmt.Sprintf("%d.a", i)}, {ID: fmt.Sprintf("%d.b", i)}}})
+		clk.Advance(tick)
+	}
+	clk.Set(base, 30*time.Second-tick)
+	if res := m.Process(); len(res.Matches) != 0 {
+		t.Fatal("matched before relaxation")
+	}
+	clk.Set(base, 30*time.Second)
+	res := m.Process()
+	// 3 duos = 3 teams, not a multiple of 2: the seed's group cannot be
+	// trimmed (teams of 2 need whole parties), so no match; a fourth duo
+	// completes a full match at once.
+	if len(res.Matches) != 0 {
+		t.Fatalf("3 teams matched despite TeamsMultiple 2: %v", ticketIDs(res.Matches[0]))
+	}
+	mustEnqueue(t, m, Ticket{ID: "3", Queue: "duos", Players: []Player{{ID: "3.a"}, {ID: "3.b"}}})
+	res = m.Process()
+	if len(res.Matches) != 1 || len(res.Matches[0].Teams) != 4 {
+		t.Fatalf("want one full match, got %+v", res.Matches)
+	}
+	for _, tk := range res.Matches[0].Tickets {
+		team := res.Matches[0].Teams[tk.Team]
+		if len(team) != 2 || team[0].ID[:1] != team[1].ID[:1] {
+			t.Fatalf("duo split: %+v", res.Matches[0].Teams)
+		}
+	}
+}
+
+func TestIncompatibleSeedDoesNotBlockOthers(t *testing.T) {
+	// Every candidate fails the seed's latency rule; the seed gives up
+	// (after at most MaxScan rejections) and the others still match.
+	q := QueueConfig{Name: "q", MaxScan: 5, Rules: []Rule{{Kind: RuleLatency, Value: 50}}}
+	m, _ := newTestMM(t, q)
+	seed := solo("q", "seed", 25)
+	seed.Latencies = map[string]float64{"eu": 10}
+	mustEnqueue(t, m, seed)
+	for i := 0; i < 20; i++ {
+		far := solo("q", fmt.Sprint("far", i), 25)
+		far.Latencies = map[string]float64{"us": 10}
+		mustEnqueue(t, m, far)
+	}
+	res := m.Process()
+	// The far tickets match each other; the seed stays.
+	if len(res.Matches) != 10 {
+		t.Fatalf("%d matches, want 10", len(res.Matches))
+	}
+	for _, mt := range res.Matches {
+		if mt.Region != "us" {
+			t.Errorf("region %q", mt.Region)
+		}
+	}
+	if _, err := m.Status("seed"); err != nil {
+		t.Errorf("seed: %v", err)
+	}
+}
+
+func TestBackfillValidation(t *testing.T) {
+	m, _ := newTestMM(t, QueueConfig{Name: "2v2", Shape: Shape{TeamSize: 2}})
+	bad := []BackfillRequest{
+		{Queue: "2v2", Session: "s", OpenSlots: []int{0, 0}},
+		{Queue: "2v2", Session: "s", OpenSlots: []int{3}},
+		{Queue: "2v2", Session: "s", OpenSlots: []int{1, 1, 1}},
+		{Queue: "2v2", OpenSlots: []int{1}},
+		{Queue: "2v2", Session: "s", Teams: [][]Player{{{ID: "a"}, {ID: "b"}}}, OpenSlots: []int{1}},
+	}
+	for i, b := range bad {
+		if _, err := m.RequestBackfill(b); !errors.Is(err, ErrInvalidBackfill) {
+			t.Errorf("%d: %v", i, err)
+		}
+	}
+	if _, err := m.RequestBackfill(BackfillRequest{Queue: "nope", Session: "s", OpenSlots: []int{1}}); !errors.Is(err, ErrUnknownQueue) {
+		t.Errorf("unknown queue: %v", err)
+	}
+}
