@@ -33,6 +33,9 @@ func main() {
 		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
 		seed       = flag.Uint64("seed", 1, "match seed")
 		overlay    = flag.Bool("overlay", false, "show the network overlay from the start (F3 toggles it)")
+		network    = flag.String("net", "sim", "what carries a local match: sim (rollback sessions over the network simulator) or none")
+		lag        = flag.Duration("lag", 0, "sim: one-way lag between peers")
+		loss       = flag.Float64("loss", 0, "sim: loss ratio between peers, 0 to 1")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -40,6 +43,18 @@ func main() {
 	}
 	if !arena.ValidPlayers(*players) {
 		fail(2, "-players %d: want %d to %d", *players, arena.MinPlayers, arena.MaxPlayers)
+	}
+	if *network != "sim" && *network != "none" {
+		fail(2, "-net %q: want sim or none", *network)
+	}
+	if *lag < 0 || *loss < 0 || *loss > 1 {
+		fail(2, "-lag %v -loss %v: want lag >= 0 and loss from 0 to 1", *lag, *loss)
+	}
+	newSession := func(players int, seed uint64, allBots bool) (match.Session, error) {
+		if *network == "none" {
+			return match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: allBots})
+		}
+		return match.NewSimulated(match.SimConfig{Players: players, Seed: seed, AllBots: allBots, Lag: *lag, Loss: *loss})
 	}
 	if *duration > 0 {
 		f := int(*duration * arena.TickRate / time.Second)
@@ -58,7 +73,7 @@ func main() {
 		if *screenshot != "" {
 			fail(2, "-screenshot needs a window")
 		}
-		runHeadless(*players, *seed, *frames, *fast)
+		runHeadless(newSession, *players, *seed, *frames, *fast)
 		return
 	}
 
@@ -73,14 +88,17 @@ func main() {
 		Overlay:    *overlay,
 		Frames:     *frames,
 		Screenshot: *screenshot,
+		Lag:        *lag,
+		Loss:       *loss,
+		NewSession: newSession,
 	})
 	if err != nil {
 		fail(1, "%v", err)
 	}
 }
 
-func runHeadless(players int, seed uint64, frames int, fast bool) {
-	sess, err := match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: true})
+func runHeadless(newSession func(int, uint64, bool) (match.Session, error), players int, seed uint64, frames int, fast bool) {
+	sess, err := newSession(players, seed, true)
 	if err != nil {
 		fail(2, "%v", err)
 	}

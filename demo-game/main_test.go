@@ -42,12 +42,17 @@ func TestMain(m *testing.M) {
 }
 
 type result struct {
-	Frames   uint32 `json:"frames"`
-	Checksum string `json:"checksum"`
-	Players  int    `json:"players"`
-	Phase    string `json:"phase"`
-	Winner   int    `json:"winner"`
-	Wins     []int  `json:"wins"`
+	Frames    uint32 `json:"frames"`
+	Checksum  string `json:"checksum"`
+	Players   int    `json:"players"`
+	Phase     string `json:"phase"`
+	Winner    int    `json:"winner"`
+	Wins      []int  `json:"wins"`
+	Confirmed *struct {
+		Frame      int    `json:"frame"`
+		Checksum   string `json:"checksum"`
+		PeersAgree bool   `json:"peers_agree"`
+	} `json:"confirmed"`
 }
 
 func runDemo(t *testing.T, ctx context.Context, args ...string) (result, string) {
@@ -66,11 +71,13 @@ func runDemo(t *testing.T, ctx context.Context, args ...string) (result, string)
 }
 
 // TestHeadlessProcessesAgree runs headless bot matches in separate processes
-// at once and checks that they end identically.
+// at once, through rollback sessions over the simulated network with lag and
+// loss, and checks that they end identically and that every process's peers
+// agree on the last confirmed frame.
 func TestHeadlessProcessesAgree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	args := []string{"-headless", "-bot", "-fast", "-players", "3", "-seed", "7"}
+	args := []string{"-headless", "-bot", "-fast", "-players", "3", "-seed", "7", "-lag", "40ms", "-loss", "0.1"}
 	var wg sync.WaitGroup
 	res := make([]result, 3)
 	for i := range res {
@@ -81,21 +88,31 @@ func TestHeadlessProcessesAgree(t *testing.T) {
 		if r.Phase != "match over" || r.Winner < 0 || r.Wins[r.Winner] != arena.WinRounds || r.Players != 3 {
 			t.Fatalf("process %d: %+v", i, r)
 		}
-		if r.Checksum != res[0].Checksum || r.Frames != res[0].Frames {
+		if r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Confirmed.Frame < int(r.Frames)-20 {
+			t.Fatalf("process %d: confirmed %+v after %d frames", i, r.Confirmed, r.Frames)
+		}
+		if r.Checksum != res[0].Checksum || r.Frames != res[0].Frames || *r.Confirmed != *res[0].Confirmed {
 			t.Fatalf("process %d ended with %s at frame %d, process 0 with %s at frame %d", i, r.Checksum, r.Frames, res[0].Checksum, res[0].Frames)
 		}
 	}
-	// The same match in this process gives the same checksum.
-	s := arena.New(3, 7)
-	in := make([]arena.Input, 3)
+}
+
+// TestHeadlessWithoutNetwork checks -net none against the rules run in this
+// process.
+func TestHeadlessWithoutNetwork(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, _ := runDemo(t, ctx, "-headless", "-bot", "-fast", "-net", "none", "-players", "4", "-seed", "5")
+	s := arena.New(4, 5)
+	in := make([]arena.Input, 4)
 	for s.Phase != arena.PhaseMatchOver {
 		for p := range in {
 			in[p] = arena.BotInput(s, p)
 		}
 		s.Step(in)
 	}
-	if got := fmt.Sprintf("%016x", s.Checksum()); got != res[0].Checksum {
-		t.Fatalf("in-process checksum %s, processes %s", got, res[0].Checksum)
+	if got := fmt.Sprintf("%016x", s.Checksum()); got != r.Checksum || r.Frames != s.Frame || r.Confirmed != nil {
+		t.Fatalf("in-process %s at frame %d, process %+v", got, s.Frame, r)
 	}
 }
 
@@ -119,6 +136,8 @@ func TestBadFlags(t *testing.T) {
 		{"-players", "1"},
 		{"-screenshot", "x.png"},
 		{"extra"},
+		{"-net", "carrier-pigeon"},
+		{"-loss", "2"},
 	} {
 		cmd := exec.Command(binary, args...)
 		out, err := cmd.CombinedOutput()

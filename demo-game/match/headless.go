@@ -40,6 +40,21 @@ type Result struct {
 	Wins        []int       `json:"wins"`
 	Kills       []int       `json:"kills"`
 	Elapsed     JSONSeconds `json:"elapsed_s"`
+	// Confirmed is set for a networked session: the last frame every peer
+	// confirmed, its checksum, and whether every peer agrees on it.
+	Confirmed *ConfirmedResult `json:"confirmed,omitempty"`
+}
+
+// ConfirmedResult is the state of the last frame every peer confirmed.
+type ConfirmedResult struct {
+	Frame      int    `json:"frame"`
+	Checksum   string `json:"checksum"`
+	PeersAgree bool   `json:"peers_agree"`
+}
+
+// confirmer is a session that can report its last confirmed frame.
+type confirmer interface {
+	Confirmed() (frame int, sum uint64, agree bool)
 }
 
 // JSONSeconds is a duration that marshals as seconds.
@@ -105,6 +120,10 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 	result := func() Result {
 		r := ResultOf(sess.State())
 		r.Elapsed = JSONSeconds(time.Since(start))
+		if c, ok := sess.(confirmer); ok {
+			f, sum, agree := c.Confirmed()
+			r.Confirmed = &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: agree}
+		}
 		return r
 	}
 	for frames := 0; limit == 0 || frames < limit; frames++ {

@@ -43,9 +43,17 @@ type Stats struct {
 	// RollbackFrames is the number of frames re-simulated by the latest
 	// rollback.
 	RollbackFrames int
-	// FramesAhead is how many frames the local simulation runs ahead of
-	// the last frame confirmed by every peer.
-	FramesAhead int
+	// Rollbacks counts the rollbacks since the match started.
+	Rollbacks uint64
+	// Predicted is how many frames the local simulation runs beyond the
+	// last frame whose inputs every peer confirmed.
+	Predicted int
+	// FramesAhead is the time-sync frame advantage over the peer this one
+	// leads most (negative: behind).
+	FramesAhead float64
+	// Desyncs counts confirmed frames whose checksum differed from a
+	// peer's.
+	Desyncs int
 	// Lag and Loss are the conditions injected with SetConditions.
 	Lag  time.Duration
 	Loss float64

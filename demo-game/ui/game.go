@@ -35,8 +35,14 @@ type Config struct {
 	// Screenshot is a PNG file to write the screen to when the game exits
 	// after Frames. Empty means no screenshot.
 	Screenshot string
-	// NewSession starts a match. Nil means match.NewLocal (the local
-	// player, or a bot, against bots).
+	// Lag and Loss are the simulated network's initial one-way lag and
+	// loss ratio (F5 and F6 change them in a match). Zero: a perfect
+	// network.
+	Lag  time.Duration
+	Loss float64
+	// NewSession starts a match. Nil means a rollback match over the
+	// network simulator (match.NewSimulated): the local player (or a bot)
+	// and bots, each seat a peer with its own rollback session.
 	NewSession func(players int, seed uint64, allBots bool) (match.Session, error)
 }
 
@@ -71,7 +77,7 @@ func New(cfg Config) (*Game, error) {
 	}
 	if cfg.NewSession == nil {
 		cfg.NewSession = func(players int, seed uint64, allBots bool) (match.Session, error) {
-			return match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: allBots})
+			return match.NewSimulated(match.SimConfig{Players: players, Seed: seed, AllBots: allBots, Lag: cfg.Lag, Loss: cfg.Loss})
 		}
 	}
 	f, err := loadFonts()

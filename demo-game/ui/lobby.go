@@ -86,7 +86,7 @@ func (l *lobby) draw(g *Game, dst *ebiten.Image) {
 
 	// Members.
 	panel(dst, ArenaX, 100, 420, 300)
-	drawText(dst, fmt.Sprintf("Members  (%d players  ◀ ▶)", l.players), g.fonts.body, ArenaX+16, 112, ColorAccent, left)
+	drawText(dst, fmt.Sprintf("Members  (%d players  < >)", l.players), g.fonts.body, ArenaX+16, 112, ColorAccent, left)
 	for i := 0; i < l.players; i++ {
 		y := float32(156 + i*56)
 		vector.FillCircle(dst, ArenaX+30, y+14, 10, PlayerColors[i], true)
@@ -121,7 +121,7 @@ func (l *lobby) draw(g *Game, dst *ebiten.Image) {
 	}
 	drawText(dst, "> "+string(l.input)+cursor, g.fonts.small, float64(cx)+20, 525, ColorText, left)
 
-	help := "Type to chat · Enter send · Tab ready · ◀ ▶ players · F2 start · Esc leave"
+	help := "Type to chat · Enter send · Tab ready · Left/Right players · F2 start · Esc leave"
 	drawText(dst, help, g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
 	if l.ready {
 		drawText(dst, "Everyone is ready: press F2 to start", g.fonts.title, ArenaX+210, 440, ColorAccent, center)

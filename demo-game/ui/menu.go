@@ -38,7 +38,7 @@ func newMenu(g *Game) *menu {
 	m.items = []menuItem{
 		{
 			label: "Play vs bots",
-			note:  "A local match against computer players. Left/Right: number of bots.",
+			note:  "Bots, through the real rollback netcode on a simulated network (F5/F6: lag, loss). Left/Right: bots.",
 			run: func(g *Game) error {
 				return g.startMatch(m.bots+1, false)
 			},
@@ -106,7 +106,7 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 	drawArena(dst, s)
 	vector.FillRect(dst, 0, 0, ScreenWidth, ScreenHeight, fade(ColorBackground, 0.72), false)
 
-	drawText(dst, "RALLYPOINT ARENA", g.fonts.huge, ScreenWidth/2, 70, ColorText, center)
+	drawText(dst, "RALLYPOINT ARENA", g.fonts.huge, ScreenWidth/2, 36, ColorText, center)
 	drawText(dst, "tanks · bouncing bullets · first to 3 rounds", g.fonts.body, ScreenWidth/2, 160, ColorDim, center)
 
 	const w, rowH = 460, 44
@@ -121,7 +121,7 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 			if m.bots > 1 {
 				label += "s"
 			}
-			label += "   ◀ ▶"
+			label += "   < >"
 		}
 		clr := ColorText
 		if it.run == nil {
@@ -143,6 +143,6 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 	help := "Up/Down choose · Enter select · In a match: arrows drive, Space fires, Shift dashes"
 	drawText(dst, help, g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
 	for i := 0; i < arena.MaxPlayers; i++ {
-		vector.FillCircle(dst, ScreenWidth/2-45+float32(i)*30, 145, 8, PlayerColors[i], true)
+		vector.FillCircle(dst, ScreenWidth/2-45+float32(i)*30, 138, 8, PlayerColors[i], true)
 	}
 }

@@ -31,7 +31,19 @@ type play struct {
 }
 
 func newPlay(g *Game, sess match.Session) *play {
-	return &play{sess: sess, overlay: g.cfg.Overlay}
+	p := &play{sess: sess, overlay: g.cfg.Overlay}
+	// Start the F5/F6 cycles at the configured conditions.
+	for i, l := range lagSteps {
+		if l == g.cfg.Lag {
+			p.lag = i
+		}
+	}
+	for i, l := range lossSteps {
+		if l == g.cfg.Loss {
+			p.loss = i
+		}
+	}
+	return p
 }
 
 // keyboard reads the local player's controls: arrows or WASD to drive,
@@ -333,10 +345,13 @@ func drawOverlay(g *Game, dst *ebiten.Image, st *match.Stats) {
 		lines = append(lines, "peers: none")
 	}
 	for _, p := range st.Peers {
-		lines = append(lines, fmt.Sprintf("%s  ping %s  in %.1f / out %.1f kbps  %s", p.Name, ms(p.RTT), p.KbpsIn, p.KbpsOut, p.Candidate))
+		lines = append(lines, fmt.Sprintf("%s  ping %s  in %.1f / out %.1f kbps  [%s]", p.Name, ms(p.RTT), p.KbpsIn, p.KbpsOut, p.Candidate))
 	}
 	if st.Rollback {
-		lines = append(lines, fmt.Sprintf("rollback frames: %d", st.RollbackFrames), fmt.Sprintf("frames ahead: %d", st.FramesAhead))
+		lines = append(lines,
+			fmt.Sprintf("rollback frames: %d (last)   rollbacks: %d", st.RollbackFrames, st.Rollbacks),
+			fmt.Sprintf("frames ahead: %+.1f   predicted: %d", st.FramesAhead, st.Predicted),
+			fmt.Sprintf("desyncs: %d", st.Desyncs))
 	} else {
 		lines = append(lines, "rollback frames: - (no rollback)", "frames ahead: -")
 	}
