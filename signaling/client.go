@@ -159,8 +159,32 @@ func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn,
 		q.Set("token", c.cfg.Token)
 		u.RawQuery = q.Encode()
 	}
+	// gorilla honours only the deadline of ctx during the HTTP handshake,
+	// not its cancellation: watch ctx and expire the socket's deadline.
+	dial := c.cfg.NetDialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	var rawMu sync.Mutex
+	var raw net.Conn
+	stopDialWatch := context.AfterFunc(ctx, func() {
+		rawMu.Lock()
+		if raw != nil {
+			raw.SetDeadline(time.Unix(1, 0))
+		}
+		rawMu.Unlock()
+	})
+	defer stopDialWatch()
 	d := websocket.Dialer{
-		NetDialContext:   c.cfg.NetDialContext,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, network, addr)
+			if err == nil {
+				rawMu.Lock()
+				raw = conn
+				rawMu.Unlock()
+			}
+			return conn, err
+		},
 		HandshakeTimeout: c.cfg.HandshakeTimeout,
 		ReadBufferSize:   2048,
 		WriteBufferSize:  2048,
@@ -168,6 +192,9 @@ func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn,
 	}
 	ws, resp, err := d.DialContext(ctx, u.String(), c.cfg.Header)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", context.Cause(ctx))
+		}
 		if resp != nil {
 			he := &HTTPError{StatusCode: resp.StatusCode}
 			if body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096)); len(body) > 0 {
@@ -179,9 +206,6 @@ func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn,
 				}
 			}
 			return nil, WelcomeData{}, false, he
-		}
-		if ctx.Err() != nil {
-			return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", context.Cause(ctx))
 		}
 		return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", err)
 	}

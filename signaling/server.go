@@ -713,10 +713,12 @@ func (s *Server) sweep() {
 		s.mu.RUnlock()
 		for _, c := range conns {
 			switch {
-			case c.sess.Load() == nil && now-c.created > int64(s.cfg.HelloTimeout):
-				c.closeAsync(websocket.ClosePolicyViolation, CodeTimeout)
-			case now-c.lastSeen.Load() > int64(s.cfg.IdleTimeout):
-				c.closeAsync(websocket.ClosePolicyViolation, CodeTimeout)
+			case c.sess.Load() == nil && now-c.created > int64(s.cfg.HelloTimeout),
+				now-c.lastSeen.Load() > int64(s.cfg.IdleTimeout):
+				if c.timedOut.CompareAndSwap(false, true) {
+					s.countError(CodeTimeout)
+					c.closeAsync(websocket.ClosePolicyViolation, CodeTimeout)
+				}
 			case now-c.lastPing >= int64(s.cfg.PingInterval):
 				c.lastPing = now // only this goroutine reads or writes lastPing after creation
 				if sess := c.sess.Load(); sess != nil {

@@ -30,6 +30,7 @@ type conn struct {
 	lastPing  int64        // owned by the sweeper
 	sess      atomic.Pointer[session]
 	closeOnce sync.Once
+	timedOut  atomic.Bool // the sweeper has closed it for a timeout
 
 	// reader goroutine only
 	bucket tokenBucket

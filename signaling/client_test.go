@@ -1,0 +1,208 @@
+package signaling
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+func TestDialCanceled(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Dial(ctx, ts.URL, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dial with canceled ctx: %v", err)
+	}
+	// A server that accepts TCP but never answers: cancel mid-handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel = context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	if _, err := Dial(ctx, "ws://"+ln.Addr().String(), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Dial canceled mid-handshake: %v", err)
+	}
+	select {
+	case c := <-accepted:
+		c.Close()
+	case <-time.After(10 * time.Second):
+	}
+}
+
+func TestRequestCanceled(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	release := make(chan struct{})
+	ts.Handle("mm.slow", func(r *Request) {
+		go func() {
+			<-release
+			r.Reply("late")
+		}()
+	})
+	defer close(release)
+	c := dialT(t, ts.URL, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := c.Request(ctx, "mm.slow", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Request past its deadline: %v", err)
+	}
+	// The late reply is dropped quietly and the client goes on working.
+	if _, err := c.Ping(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIdleTimeoutAndKeepAlive(t *testing.T) {
+	ts := newTestServer(t, Config{PingInterval: 40 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	// A raw peer that never reads never answers pings: it is closed.
+	p := rawDial(t, ts.URL)
+	// A Client answers pings and stays.
+	c := dialT(t, ts.URL, &ClientConfig{DisableReconnect: true})
+	ev := c.Events()
+	deadline := time.Now().Add(15 * time.Second)
+	for ts.Stats().Connections != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the silent peer was not closed: %+v", ts.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(600 * time.Millisecond) // two idle timeouts
+	select {
+	case e := <-ev:
+		t.Fatalf("client got %T %+v while it answered pings", e, e)
+	default:
+	}
+	if _, err := c.Ping(testCtx(t)); err != nil {
+		t.Fatalf("client dropped: %v", err)
+	}
+	if n := ts.Stats().Errors[CodeTimeout]; n != 1 {
+		t.Fatalf("%d timeouts counted, want 1", n)
+	}
+	// The silent peer's connection is gone.
+	for {
+		if _, err := p.next(); err != nil {
+			break
+		}
+	}
+}
+
+func TestHelloTimeout(t *testing.T) {
+	ts := newTestServer(t, Config{HelloTimeout: 100 * time.Millisecond})
+	ws := rawConnect(t, ts.URL)
+	ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, _, err := ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.ClosePolicyViolation) || !strings.Contains(err.Error(), CodeTimeout) {
+		t.Fatalf("want close %s, got %v", CodeTimeout, err)
+	}
+}
+
+func TestResumeReplacesLiveConnection(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	p := rawDial(t, ts.URL)
+	q := &rawPeer{t: t, ws: rawConnect(t, ts.URL)}
+	q.send(`{"type":"hello","cid":"r","data":{"resume":"` + p.resume + `"}}`)
+	w := q.expect(TypeWelcome)
+	if !strings.Contains(string(w.Data), `"id":"`+p.id+`"`) {
+		t.Fatalf("welcome %s", w.Data)
+	}
+	for {
+		_, err := p.next()
+		if err != nil {
+			if !strings.Contains(err.Error(), CodeReplaced) {
+				t.Fatalf("old connection closed with %v", err)
+			}
+			break
+		}
+	}
+	q.alive()
+	if n := ts.Sessions(); n != 1 {
+		t.Fatalf("%d sessions", n)
+	}
+}
+
+// TestReconnectAfterServerRestart: the client keeps trying with backoff;
+// the new server does not know the session, so the client starts a fresh
+// one and reports that it left its room.
+func TestReconnectAfterServerRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	start := func(ln net.Listener) (*Server, *http.Server) {
+		s := NewServer(Config{})
+		hs := &http.Server{Handler: s}
+		go hs.Serve(ln)
+		return s, hs
+	}
+	stop := func(s *Server, hs *http.Server) {
+		hs.Close()
+		s.Close()
+	}
+	s1, hs1 := start(ln)
+	c := dialT(t, "ws://"+addr, &ClientConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	ev := c.Events()
+	if _, err := c.Join(testCtx(t), "r"); err != nil {
+		t.Fatal(err)
+	}
+	oldID := c.ID()
+	stop(s1, hs1)
+	waitEvent[Disconnected](t, ev, nil)
+	if _, err := c.Join(testCtx(t), "r"); !errors.Is(err, ErrDisconnected) {
+		t.Fatalf("Join while disconnected: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	ln2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("port %s taken meanwhile: %v", addr, err)
+	}
+	s2, hs2 := start(ln2)
+	defer stop(s2, hs2)
+	waitEvent[Left](t, ev, func(l Left) bool { return l.Room == "r" })
+	rc := waitEvent[Reconnected](t, ev, nil)
+	if rc.Resumed || rc.ID == oldID || c.ID() != rc.ID || c.Room() != "" {
+		t.Fatalf("reconnected %+v, id %q room %q", rc, c.ID(), c.Room())
+	}
+	if _, err := c.Join(testCtx(t), "r"); err != nil {
+		t.Fatalf("Join after reconnect: %v", err)
+	}
+}
+
+func TestCloseIsIdempotentAndUnblocks(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	c := dialT(t, ts.URL, nil)
+	ts.Handle("mm.never", func(*Request) {})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Request(context.Background(), "mm.never", nil)
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c.Close()
+	c.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, ErrDisconnected) && !errors.Is(err, ErrClosed) {
+			t.Fatalf("pending request: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Close did not unblock a pending request")
+	}
+	if _, ok := <-c.Events(); ok {
+		t.Fatal("events channel open after Close")
+	}
+}
