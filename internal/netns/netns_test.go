@@ -2,6 +2,7 @@ package netns_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -216,5 +217,20 @@ func reach(t *testing.T, from, to *netns.NS, addr string) {
 	}
 	if err := <-accepted; err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCheckExplainsWhatIsMissing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		err := netns.Check()
+		if !errors.Is(err, netns.ErrUnavailable) || !strings.Contains(err.Error(), "root") {
+			t.Fatalf("Check as non-root: %v", err)
+		}
+		return
+	}
+	t.Setenv("PATH", t.TempDir())
+	err := netns.Check()
+	if !errors.Is(err, netns.ErrUnavailable) || !strings.Contains(err.Error(), "ip command not found") {
+		t.Fatalf("Check without ip: %v", err)
 	}
 }

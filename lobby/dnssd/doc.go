@@ -21,9 +21,14 @@
 //		fmt.Println(ev.Kind, ev.Instance, ev.Addrs, ev.Port, ev.TXT)
 //	}
 //
-// The engine is written directly on the wire format (no third-party mDNS
-// library) and implements what interoperation with standard responders and
-// browsers needs:
+// The engine is written directly on the wire format, behind the Advertiser
+// and Browser interfaces. pion/mdns/v2 (v2.2.2) was the candidate library, but
+// it reports no removals, sends no goodbyes, never announces, and takes any
+// packet with answers for a response, so it stays silent to a query that
+// carries known answers; brutella/dnssd browses with a single query. Closing
+// those gaps around either would have meant replacing most of it. The engine
+// implements what interoperation with standard responders and browsers
+// (tested against avahi 0.8) needs:
 //
 //   - Announcing: three unsolicited responses at 0, 1 s and 3 s when a
 //     service is advertised, two when its TXT changes (RFC 6762 §8.3, §8.4).
@@ -51,8 +56,20 @@
 // Not implemented: probing and conflict resolution (§8.1, §9: advertise
 // unique instance and host names; the default host name carries a random
 // suffix), the §7.2 multipacket known-answer list (at most 200 known answers
-// are sent, in one packet), the §7.3 duplicate question and answer
-// suppression, and interfaces that appear after New.
+// are sent, in one packet, and the known answers of a truncated query's
+// follow-up packets are not merged), the §7.3 duplicate question and answer
+// suppression, the §11 source address check, and interfaces that appear
+// after New.
+//
+// # Timing
+//
+// Measured between two processes in two network namespaces joined by a veth
+// pair (go test -run '^$' -bench LANDiscovery -benchtime 20x): Added arrives
+// about 0.5 ms after Advertise, a few times the one-way time of a raw
+// multicast datagram on the same link, and Removed GoodbyeDelay (800 ms)
+// after Close. When the host vanishes without a goodbye, the instance is
+// Removed when its SRV record's TTL (HostTTL) runs out after the last
+// answered refresh.
 //
 // # Concurrency
 //

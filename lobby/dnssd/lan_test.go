@@ -188,6 +188,31 @@ func TestLANTwoInterfaces(t *testing.T) {
 			t.Errorf("Removed %v after Close, want within 1 s", d)
 		}
 	}
+
+	// The other way round: a browser on both interfaces finds a service
+	// on each link, with that link's addresses.
+	ab2 := startChild(a, "browse", childConfig{Type: DefaultType})
+	expect(t, ab2, "ready", 10*time.Second)
+	startChild(b, "advertise", childConfig{Config: Config{HostName: "host-b"}, Service: Service{Instance: "On link 1", Port: 1}})
+	startChild(c, "advertise", childConfig{Config: Config{HostName: "host-c"}, Service: Service{Instance: "On link 2", Port: 2}})
+	want := map[string]string{"On link 1": "10.99.1.2", "On link 2": "10.99.2.2"}
+	zone := map[string]string{"On link 1": ab.Name, "On link 2": ac.Name}
+	for len(want) > 0 {
+		l := expect(t, ab2, "event", 5*time.Second)
+		addr, ok := want[l.Event.Instance]
+		if !ok || l.Event.Kind != Added {
+			t.Fatalf("unexpected %+v", l.Event)
+		}
+		if !hasAddr(l.Event.Addrs, addr) || len(l.Event.Addrs) != 3 { // IPv4, ULA, link-local
+			t.Errorf("%s: addresses %v, want %s and the link's IPv6 ones", l.Event.Instance, l.Event.Addrs, addr)
+		}
+		for _, a := range l.Event.Addrs {
+			if a.IsLinkLocalUnicast() && a.Zone() != zone[l.Event.Instance] {
+				t.Errorf("%s: %v, want zone %s", l.Event.Instance, a, zone[l.Event.Instance])
+			}
+		}
+		delete(want, l.Event.Instance)
+	}
 }
 
 func TestLANKnownAnswerSuppression(t *testing.T) {
