@@ -35,6 +35,8 @@ var (
 	// ErrStateTooLarge is returned when a saved state exceeds the limit for
 	// a state transfer.
 	ErrStateTooLarge = errors.New("netcode: saved state too large to transfer")
+	// ErrSyncTest is wrapped by SyncTestError.
+	ErrSyncTest = errors.New("netcode: sync test mismatch")
 	// ErrSpectatorWaiting is returned by Spectator.AdvanceFrame while the
 	// confirmed inputs of the next frame have not arrived.
 	ErrSpectatorWaiting = errors.New("netcode: spectator waiting for inputs")
