@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -338,11 +339,15 @@ func (s *Server) CreateRoom(name string, peers []string) error {
 		return ErrTooManyRooms
 	}
 	members := make([]*session, 0, len(peers))
-	for _, p := range peers {
+	for i, p := range peers {
 		sess := s.sessions[p]
 		if sess == nil {
 			s.mu.Unlock()
 			return fmt.Errorf("%w: %q", ErrUnknownPeer, p)
+		}
+		if slices.Contains(peers[:i], p) {
+			s.mu.Unlock()
+			return fmt.Errorf("signaling: CreateRoom: peer %q listed twice", p)
 		}
 		members = append(members, sess)
 	}

@@ -3,8 +3,8 @@ package signaling
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
