@@ -57,8 +57,8 @@
 // unique instance and host names; the default host name carries a random
 // suffix), the §7.2 multipacket known-answer list (at most 200 known answers
 // are sent, in one packet, and the known answers of a truncated query's
-// follow-up packets are not merged), the §7.3 duplicate question and answer
-// suppression, the §11 source address check, and interfaces that appear
+// follow-up packets are not merged), the §7.3 duplicate question and §7.4
+// duplicate answer suppression, the §11 source address check, and interfaces that appear
 // after New.
 //
 // # Timing

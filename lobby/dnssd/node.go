@@ -590,11 +590,20 @@ func (n *Node) sendMsg(c *mconn, ifindex int, dst netip.AddrPort, m *message) {
 	n.packetsSent.Add(1)
 }
 
-// eachLink calls f for every (socket, interface) pair.
+// eachLink calls f for every (socket, interface) pair whose interface has
+// an address of the socket's family (no IPv4 multicast out of an interface
+// without an IPv4 address).
 func (n *Node) eachLink(f func(c *mconn, ifindex int)) {
+	now := time.Now()
 	for _, c := range n.conns {
 		for idx := range n.ifaces {
-			f(c, idx)
+			has := false
+			for _, a := range n.ifaceAddrs(idx, now) {
+				has = has || a.Is6() == c.v6
+			}
+			if has {
+				f(c, idx)
+			}
 		}
 	}
 }
