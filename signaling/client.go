@@ -77,6 +77,7 @@ type Client struct {
 
 	mu        sync.Mutex
 	ws        *websocket.Conn // nil while disconnected
+	up        chan struct{}   // closed while ws != nil
 	id        string
 	resume    string
 	room      string
@@ -134,6 +135,7 @@ func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.events = make(chan Event, c.cfg.EventBuffer)
+	c.up = make(chan struct{})
 	ws, w, _, err := c.handshake(ctx, "")
 	if err != nil {
 		return nil, err
@@ -269,17 +271,21 @@ func decodeError(env Envelope) *Error {
 
 // attach makes ws the live connection and applies w. It returns the room
 // membership changes callbacks must hear about.
-func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, leftPeers []string) {
+func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, leftPeers []string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return "", nil, false
+	}
 	c.ws = ws
+	close(c.up)
 	if !w.Resumed && c.room != "" {
 		left, leftPeers = c.room, c.peers
 	}
 	c.id, c.resume, c.ice = w.ID, w.Resume, w.ICEServers
 	c.room, c.peers = w.Room, slices.Clone(w.Peers)
 	c.pingEvery = time.Duration(w.PingIntervalMs) * time.Millisecond
-	return left, leftPeers
+	return left, leftPeers, true
 }
 
 func (c *Client) readDeadline() time.Time {
@@ -301,6 +307,7 @@ func (c *Client) run(ws *websocket.Conn) {
 		err := c.readLoop(ws)
 		c.mu.Lock()
 		c.ws = nil
+		c.up = make(chan struct{})
 		closed := c.closed
 		pend := c.pending
 		c.pending = make(map[string]chan reply)
@@ -333,8 +340,8 @@ func (c *Client) reconnect() *websocket.Conn {
 		c.mu.Unlock()
 		ws, w, resumed, err := c.handshake(c.ctx, tok)
 		if err == nil {
-			left, leftPeers := c.attach(ws, w)
-			if c.ctx.Err() != nil {
+			left, leftPeers, ok := c.attach(ws, w)
+			if !ok {
 				ws.Close()
 				return nil
 			}
@@ -581,9 +588,20 @@ func (c *Client) ICEServers() []ICEServer {
 	return slices.Clone(c.ice)
 }
 
-// call sends env with a fresh cid and waits for the answer.
+// call sends env with a fresh cid and waits for the answer. While the
+// client is reconnecting it waits for the connection (or ctx) first.
 func (c *Client) call(ctx context.Context, env Envelope) (Envelope, error) {
 	c.mu.Lock()
+	for c.ws == nil && !c.closed && !c.cfg.DisableReconnect {
+		up := c.up
+		c.mu.Unlock()
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return Envelope{}, fmt.Errorf("signaling: %s: waiting for reconnect: %w", env.Type, ctx.Err())
+		}
+		c.mu.Lock()
+	}
 	if c.closed {
 		c.mu.Unlock()
 		return Envelope{}, ErrClosed
@@ -758,6 +776,9 @@ func (c *Client) Close() error {
 	}
 	c.closed = true
 	ws := c.ws
+	if ws == nil {
+		close(c.up) // wake calls waiting for a reconnect; they see closed
+	}
 	c.mu.Unlock()
 	c.stop()
 	if ws != nil {

@@ -162,10 +162,17 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	oldID := c.ID()
 	stop(s1, hs1)
 	waitEvent[Disconnected](t, ev, nil)
-	if _, err := c.Join(testCtx(t), "r"); !errors.Is(err, ErrDisconnected) {
+	// While disconnected, calls wait for the reconnect or their context.
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Join(short, "r"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Join while disconnected: %v", err)
 	}
-	time.Sleep(300 * time.Millisecond) // a few failed attempts
+	joined := make(chan error, 1)
+	go func() {
+		_, err := c.Join(testCtx(t), "after")
+		joined <- err
+	}()
 	ln2, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("port %s taken meanwhile: %v", addr, err)
@@ -174,11 +181,14 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	defer stop(s2, hs2)
 	waitEvent[Left](t, ev, func(l Left) bool { return l.Room == "r" })
 	rc := waitEvent[Reconnected](t, ev, nil)
-	if rc.Resumed || rc.ID == oldID || c.ID() != rc.ID || c.Room() != "" {
+	if rc.Resumed || rc.ID == oldID {
 		t.Fatalf("reconnected %+v, id %q room %q", rc, c.ID(), c.Room())
 	}
-	if _, err := c.Join(testCtx(t), "r"); err != nil {
-		t.Fatalf("Join after reconnect: %v", err)
+	if err := <-joined; err != nil {
+		t.Fatalf("Join waiting through the reconnect: %v", err)
+	}
+	if c.Room() != "after" {
+		t.Fatalf("room %q", c.Room())
 	}
 }
 
@@ -205,4 +215,31 @@ func TestCloseIsIdempotentAndUnblocks(t *testing.T) {
 	if _, ok := <-c.Events(); ok {
 		t.Fatal("events channel open after Close")
 	}
+}
+
+// TestSignalsWaitForResume: a signal accepted for an interrupted peer is
+// delivered after its resume, right behind the welcome.
+func TestSignalsWaitForResume(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	p := rawDial(t, ts.URL)
+	q := rawDial(t, ts.URL)
+	for _, x := range []*rawPeer{p, q} {
+		x.send(`{"type":"join","cid":"j","room":"wait"}`)
+		x.expect(TypeJoined)
+	}
+	p.ws.NetConn().Close() // drop without a close frame
+	q.expect(TypePeerInterrupted)
+	q.send(`{"type":"signal","cid":"s","to":"` + p.id + `","data":{"held":true}}`)
+	q.expect(TypeAck)
+	r := &rawPeer{t: t, ws: rawConnect(t, ts.URL)}
+	r.send(`{"type":"hello","cid":"h","data":{"resume":"` + p.resume + `"}}`)
+	env, err := r.next()
+	if err != nil || env.Type != TypeWelcome {
+		t.Fatalf("first frame after resume: %+v %v", env, err)
+	}
+	sig := r.expect(TypeSignal)
+	if sig.From != q.id || string(sig.Data) != `{"held":true}` {
+		t.Fatalf("held signal %+v %s", sig, sig.Data)
+	}
+	q.expect(TypePeerResumed)
 }

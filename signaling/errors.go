@@ -10,9 +10,11 @@ import (
 var (
 	// ErrClosed is returned by every method of a Server or Client after Close.
 	ErrClosed = errors.New("signaling: closed")
-	// ErrDisconnected is returned by a Client call made while the connection
-	// is down (between a drop and a successful reconnect), and by calls that
-	// were waiting for a reply when the connection dropped.
+	// ErrDisconnected is returned by Client calls that were waiting for a
+	// reply when the connection dropped (the server may or may not have
+	// acted on them), and by calls made while disconnected when reconnection
+	// is disabled. With reconnection on, calls made while disconnected wait
+	// for the reconnect or their context.
 	ErrDisconnected = errors.New("signaling: disconnected")
 	// ErrUnknownPeer is returned by Server.Send and Server.CreateRoom for a
 	// peer id that has no session.
