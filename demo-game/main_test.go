@@ -148,10 +148,10 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-// TestScreenshotUnderXvfb runs the real windowed game under Xvfb, lets it
-// take a screenshot of a 4-bot match, and checks that the picture shows the
-// game: the arena's colours, its walls and the tanks.
-func TestScreenshotUnderXvfb(t *testing.T) {
+// xvfbShot runs the windowed demo under Xvfb with args plus a screenshot, and
+// returns the picture after checking it is the game's size and not blank.
+func xvfbShot(t *testing.T, args ...string) image.Image {
+	t.Helper()
 	xvfb, err := exec.LookPath("xvfb-run")
 	if err != nil {
 		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
@@ -159,9 +159,8 @@ func TestScreenshotUnderXvfb(t *testing.T) {
 	shot := filepath.Join(t.TempDir(), "shot.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24",
-		binary, "-bot", "-players", "4", "-seed", "3", "-frames", "200", "-screenshot", shot)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	args = append([]string{"-a", "-s", "-screen 0 1024x768x24", binary}, append(args, "-screenshot", shot)...)
+	if out, err := exec.CommandContext(ctx, xvfb, args...).CombinedOutput(); err != nil {
 		t.Fatalf("xvfb-run demo-game: %v\n%s", err, out)
 	}
 	f, err := os.Open(shot)
@@ -176,18 +175,6 @@ func TestScreenshotUnderXvfb(t *testing.T) {
 	if b := img.Bounds(); b.Dx() != ui.ScreenWidth || b.Dy() != ui.ScreenHeight {
 		t.Fatalf("screenshot is %v, want %dx%d", b, ui.ScreenWidth, ui.ScreenHeight)
 	}
-
-	count := func(r image.Rectangle, c color.RGBA) int {
-		n := 0
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			for x := r.Min.X; x < r.Max.X; x++ {
-				if color.RGBAModel.Convert(img.At(x, y)).(color.RGBA) == c {
-					n++
-				}
-			}
-		}
-		return n
-	}
 	distinct := map[color.RGBA]bool{}
 	b := img.Bounds()
 	for y := b.Min.Y; y < b.Max.Y; y += 2 {
@@ -195,9 +182,67 @@ func TestScreenshotUnderXvfb(t *testing.T) {
 			distinct[color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)] = true
 		}
 	}
-	if len(distinct) < 50 {
+	if len(distinct) < 30 {
 		t.Fatalf("screenshot has %d distinct colours: a blank or broken frame", len(distinct))
 	}
+	return img
+}
+
+// countColor counts the pixels of exactly colour c in r.
+func countColor(img image.Image, r image.Rectangle, c color.RGBA) int {
+	n := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)).(color.RGBA) == c {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// TestScreensUnderXvfb opens the menu, the lobby and the results screen in
+// the real window and checks each shows what it should.
+func TestScreensUnderXvfb(t *testing.T) {
+	full := image.Rect(0, 0, ui.ScreenWidth, ui.ScreenHeight)
+	img := xvfbShot(t, "-frames", "10")
+	// The selected "Play vs 1 bot" item is drawn in the accent colour, and
+	// the four seat colours are in the title.
+	if n := countColor(img, full, ui.ColorAccent); n < 200 {
+		t.Errorf("menu: accent colour on %d pixels", n)
+	}
+	for i, c := range ui.PlayerColors {
+		if n := countColor(img, full, c); n < 50 {
+			t.Errorf("menu: %s on %d pixels", ui.PlayerNames[i], n)
+		}
+	}
+	img = xvfbShot(t, "-start", "lobby", "-players", "3", "-frames", "10")
+	for i := 0; i < 3; i++ {
+		if n := countColor(img, full, ui.PlayerColors[i]); n < 100 {
+			t.Errorf("lobby: seat %s on %d pixels", ui.PlayerNames[i], n)
+		}
+	}
+	if n := countColor(img, full, ui.PlayerColors[3]); n > 0 {
+		t.Errorf("lobby of 3 shows the fourth seat's colour on %d pixels", n)
+	}
+	img = xvfbShot(t, "-start", "results", "-players", "2", "-seed", "1", "-frames", "10")
+	// The winner's name is written large in its colour.
+	most := 0
+	for _, c := range ui.PlayerColors {
+		most = max(most, countColor(img, full, c))
+	}
+	if most < 2000 {
+		t.Errorf("results: no winner's colour on more than %d pixels", most)
+	}
+}
+
+// TestScreenshotUnderXvfb runs the real windowed game under Xvfb, lets it
+// take a screenshot of a 4-bot match, and checks that the picture shows the
+// game: the arena's colours, its walls and the tanks.
+func TestScreenshotUnderXvfb(t *testing.T) {
+	img := xvfbShot(t, "-bot", "-players", "4", "-seed", "3", "-frames", "200", "-lag", "30ms", "-loss", "0.05")
+	count := func(r image.Rectangle, c color.RGBA) int { return countColor(img, r, c) }
+	b := img.Bounds()
 	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
 	// The floor covers most of the arena; walls cover their known area.
 	if n, total := count(area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {

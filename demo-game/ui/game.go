@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -30,6 +31,9 @@ type Config struct {
 	Bot bool
 	// Overlay shows the network overlay from the start (F3 toggles it).
 	Overlay bool
+	// Start is the screen to open on: "" or "menu", "lobby", or "results"
+	// (of a bot match played at once without drawing). Bot overrides it.
+	Start string
 	// Frames exits the game after this many frames. Zero means never.
 	Frames int
 	// Screenshot is a PNG file to write the screen to when the game exits
@@ -85,7 +89,26 @@ func New(cfg Config) (*Game, error) {
 		return nil, fmt.Errorf("ui: loading fonts: %w", err)
 	}
 	g := &Game{cfg: cfg, fonts: f}
-	g.screen = newMenu(g)
+	switch cfg.Start {
+	case "", "menu":
+		g.screen = newMenu(g)
+	case "lobby":
+		g.screen = newLobby(g, cfg.Players)
+	case "results":
+		sess, err := cfg.NewSession(cfg.Players, cfg.Seed, true)
+		if err != nil {
+			return nil, err
+		}
+		_, err = match.Run(context.Background(), sess, match.RunConfig{Fast: true})
+		if err != nil {
+			return nil, err
+		}
+		final := *sess.State()
+		sess.Close()
+		g.screen = newResults(g, &final, -1)
+	default:
+		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby or results", match.ErrBadConfig, cfg.Start)
+	}
 	if cfg.Bot {
 		if err := g.startMatch(cfg.Players, true); err != nil {
 			return nil, err

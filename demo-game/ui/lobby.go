@@ -31,7 +31,8 @@ const maxChatLines = 10
 
 func newLobby(g *Game, players int) *lobby {
 	l := &lobby{players: players}
-	l.post(-1, "Local lobby: the other seats are bots. Networked lobbies are "+notAvailable+".")
+	l.post(-1, "Local lobby: the other seats are bots.")
+	l.post(-1, "Networked lobbies: "+notAvailable+".")
 	return l
 }
 

@@ -348,9 +348,13 @@ func drawOverlay(g *Game, dst *ebiten.Image, st *match.Stats) {
 		lines = append(lines, fmt.Sprintf("%s  ping %s  in %.1f / out %.1f kbps  [%s]", p.Name, ms(p.RTT), p.KbpsIn, p.KbpsOut, p.Candidate))
 	}
 	if st.Rollback {
+		ahead := math.Round(st.FramesAhead*10) / 10
+		if ahead == 0 {
+			ahead = 0 // no "-0.0"
+		}
 		lines = append(lines,
 			fmt.Sprintf("rollback frames: %d (last)   rollbacks: %d", st.RollbackFrames, st.Rollbacks),
-			fmt.Sprintf("frames ahead: %+.1f   predicted: %d", st.FramesAhead, st.Predicted),
+			fmt.Sprintf("frames ahead: %+.1f   predicted: %d", ahead, st.Predicted),
 			fmt.Sprintf("desyncs: %d", st.Desyncs))
 	} else {
 		lines = append(lines, "rollback frames: - (no rollback)", "frames ahead: -")
