@@ -244,7 +244,7 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 	cfg.Logger.Info("shutting down", "sessions", srv.Sessions())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait)
 	defer cancel()
-	herr := hs.Shutdown(sctx) // stops accepting; does not touch hijacked WebSockets
+	herr := hs.Shutdown(sctx)  // stops accepting; does not touch hijacked WebSockets
 	serr := srv.Shutdown(sctx) // closes the WebSockets
 	<-errc
 	if err := errors.Join(herr, serr); err != nil {
