@@ -77,7 +77,7 @@ type SessionConfig struct {
 	// FPS is the session's tick rate, used for time sync. Zero means 60.
 	FPS int
 	// ChecksumInterval is how many frames apart confirmed frames are
-	// checksummed and compared with the peers. Zero means 30; negative
+	// checksummed and compared with the peers. Zero means 60; negative
 	// disables desync detection.
 	ChecksumInterval int
 	// InterruptTimeout is how long a peer may be silent before an
@@ -136,9 +136,9 @@ type SessionPeerStats struct {
 const (
 	defaultPrediction = 8
 	maxAhead          = 96 // frames a remote input may be ahead of us
-	sumRepeats        = 3  // datagrams carrying each checksum report
+	sumRepeats        = 2  // datagrams carrying each checksum report
 	sumHistory        = 64
-	advantageEvery    = 4 // ticks between frame advantage reports
+	advantageEvery    = 30 // ticks between frame advantage reports when it does not change
 )
 
 type sumEntry struct {
@@ -159,6 +159,7 @@ type sessionPeer struct {
 	lastRecv time.Time
 	rtt      time.Duration
 	localAdv float64 // EWMA of our advantage over the peer
+	sentAdv  int8    // the advantage last reported to the peer
 	remAdv   float64 // EWMA of the advantage the peer reports over us
 	silent   bool    // interrupted
 	leaving  bool    // we announced its drop
@@ -211,7 +212,7 @@ type Session struct {
 	sendSumN       int
 	lastWait       time.Time
 	started        bool
-	ticks int
+	ticks          int
 	droppedByPeers bool
 	closed         bool
 	stats          SessionStats
@@ -264,7 +265,7 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 		s.fps = 60
 	}
 	if s.cfg.ChecksumInterval == 0 {
-		s.cfg.ChecksumInterval = 30
+		s.cfg.ChecksumInterval = 60
 	}
 	if s.cfg.InterruptTimeout == 0 {
 		s.cfg.InterruptTimeout = 500 * time.Millisecond

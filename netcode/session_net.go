@@ -137,8 +137,9 @@ func (s *Session) send() {
 		adv := math.Round(p.localAdv)
 		adv = max(-127, min(127, adv))
 		m := wireInputMsg{Frame: s.frame, Ack: s.players[p.handles[0]].last, Start: start, Count: count, Inputs: s.txIn}
-		if s.ticks%advantageEvery == 0 {
+		if int8(adv) != p.sentAdv || s.ticks%advantageEvery == 0 {
 			m.HasAdvantage, m.Advantage = true, int8(adv)
+			p.sentAdv = int8(adv)
 		}
 		if s.sendSumN > 0 {
 			m.HasSum, m.SumFrame, m.Sum = true, s.sendSum.frame, s.sendSum.sum

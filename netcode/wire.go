@@ -36,7 +36,9 @@ const (
 	kindTypeMask  = 0x07
 	flagChecksum  = 0x08 // a checksum report follows the inputs
 	flagAdvantage = 0x10 // the frame advantage byte is present
-	countShift    = 5    // bits 5-7: frames carried, 1 to 7; 0: a uvarint count follows
+	countShift    = 5    // bits 5-6: frames carried, 1 to 3; 0: a uvarint count follows
+	countMask     = 0x03
+	flagPacked    = 0x80 // ack and start deltas share one byte (two 4-bit nibbles)
 )
 
 // Limits checked before allocating.
@@ -71,11 +73,11 @@ func appendZigzag(b []byte, v int) []byte { return binary.AppendVarint(b, int64(
 // players × input size). scratch is reused for the delta pass.
 //
 //	0  version
-//	1  kind: type 1 | flags | count<<5
+//	1  kind: type 1 | flags | count<<5 (count 1 to 3, else 0)
 //	2  frame, low 16 bits, little endian (the receiver restores the rest
 //	   from its own frame: peers are never 32,768 frames apart)
-//	4  varint ack − frame
-//	.  varint start − frame
+//	4  with flagPacked: one byte, (ack − frame + 8)<<4 | (start − frame + 8)
+//	   without: varint ack − frame, then varint start − frame
 //	.  [uvarint count, when not in the kind byte]
 //	.  [int8 advantage, with flagAdvantage]
 //	.  inputs: count frames, XOR-delta and run-length coded (appendFrames)
@@ -88,13 +90,22 @@ func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byt
 	if m.HasAdvantage {
 		kind |= flagAdvantage
 	}
-	if m.Count >= 1 && m.Count <= 7 {
+	if m.Count >= 1 && m.Count <= countMask {
 		kind |= byte(m.Count) << countShift
 	}
+	da, ds := m.Ack-m.Frame, m.Start-m.Frame
+	packed := da >= -8 && da <= 7 && ds >= -8 && ds <= 7
+	if packed {
+		kind |= flagPacked
+	}
 	b = append(b, WireVersion, kind, byte(m.Frame), byte(m.Frame>>8))
-	b = appendZigzag(b, m.Ack-m.Frame)
-	b = appendZigzag(b, m.Start-m.Frame)
-	if kind>>countShift == 0 {
+	if packed {
+		b = append(b, byte(da+8)<<4|byte(ds+8))
+	} else {
+		b = appendZigzag(b, da)
+		b = appendZigzag(b, ds)
+	}
+	if (kind>>countShift)&countMask == 0 {
 		b = binary.AppendUvarint(b, uint64(m.Count))
 	}
 	if m.HasAdvantage {
@@ -121,15 +132,18 @@ func parseInputMsg(data []byte, width, ref int, m *wireInputMsg) error {
 	if m.Frame < 0 || m.Frame > maxWireFrame {
 		r.fail()
 	}
-	m.Ack = m.Frame + r.zigzag()
-	if m.Ack < -1 || m.Ack > maxWireFrame {
+	if kind&flagPacked != 0 {
+		d := int(r.byte())
+		m.Ack = m.Frame + d>>4 - 8
+		m.Start = m.Frame + d&15 - 8
+	} else {
+		m.Ack = m.Frame + r.zigzag()
+		m.Start = m.Frame + r.zigzag()
+	}
+	if m.Ack < -1 || m.Ack > maxWireFrame || m.Start < 0 || m.Start > maxWireFrame {
 		r.fail()
 	}
-	m.Start = m.Frame + r.zigzag()
-	if m.Start < 0 || m.Start > maxWireFrame {
-		r.fail()
-	}
-	if c := int(kind >> countShift); c != 0 {
+	if c := int(kind>>countShift) & countMask; c != 0 {
 		m.Count = c
 	} else {
 		m.Count = r.count(maxWireFrames)

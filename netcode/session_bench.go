@@ -1,0 +1,319 @@
+package netcode
+
+import (
+	"encoding/binary"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// RollbackBenchConfig configures RunRollbackBench. The zero value is the
+// standard run: 4 players, 1-byte inputs, an 8-frame rollback every frame,
+// 20,000 frames.
+type RollbackBenchConfig struct {
+	// Players is the number of players, one local. Zero means 4.
+	Players int
+	// Rollback is how many frames every tick rolls back. Zero means 8 (the
+	// default prediction window).
+	Rollback int
+	// Frames is the number of measured frames. Zero means 20,000.
+	Frames int
+}
+
+// RollbackBenchResult holds the figures of RunRollbackBench.
+type RollbackBenchResult struct {
+	Players  int
+	Rollback int
+	Frames   int
+	// SessionNsPerFrame is the wall time of one AdvanceFrame, the game's
+	// work included (1 load, Rollback+1 saves and advances).
+	SessionNsPerFrame float64
+	// GameNsPerFrame is the baseline measured in the same run: the same
+	// game calls without the session.
+	GameNsPerFrame float64
+	// FrameOverheadNs is the session's own work per frame:
+	// SessionNsPerFrame − GameNsPerFrame.
+	FrameOverheadNs float64
+	// AllocsPerFrame counts heap allocations per AdvanceFrame in steady
+	// state.
+	AllocsPerFrame float64
+	// ResimulatedPerFrame is the frames resimulated per AdvanceFrame.
+	ResimulatedPerFrame float64
+	// PayloadBytesPerTick is the mean input datagram payload of a 2-player
+	// session with 1-byte inputs and 3 frames in flight (one tick each
+	// way), checksum reports included.
+	PayloadBytesPerTick float64
+	// MaxPayloadBytes is the largest such datagram.
+	MaxPayloadBytes int
+	// WireBytesPerSecond is the data-channel traffic per remote peer at 60
+	// ticks/s: 60 × (payload + 69 B DTLS/SCTP + 28 B IP/UDP + 32 B SACK).
+	WireBytesPerSecond float64
+}
+
+// WireOverheadPerDatagram is the per-message cost of a WebRTC data channel
+// used for WireBytesPerSecond: 69 bytes of DTLS and SCTP, 28 of IP and UDP,
+// and a 32-byte SCTP SACK from the receiver.
+const WireOverheadPerDatagram = 69 + 28 + 32
+
+// RunRollbackBench measures the session's per-frame cost with an 8-frame
+// rollback on every frame, against the game's own cost in the same run, and
+// the wire budget of a 2-player session. rallypoint bench rollback and the
+// package benchmarks use it.
+func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
+	if cfg.Players == 0 {
+		cfg.Players = 4
+	}
+	if cfg.Rollback == 0 {
+		cfg.Rollback = defaultPrediction
+	}
+	if cfg.Frames == 0 {
+		cfg.Frames = 20000
+	}
+	res := RollbackBenchResult{Players: cfg.Players, Rollback: cfg.Rollback, Frames: cfg.Frames}
+	const warm = 500
+	rig, err := newRollbackRig(cfg.Players, cfg.Rollback, warm+cfg.Frames)
+	if err != nil {
+		return res, err
+	}
+	for k := 0; k < warm; k++ {
+		if err := rig.step(k); err != nil {
+			return res, err
+		}
+	}
+	rb0 := rig.s.stats.RolledBack
+	var m0, m1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&m0)
+	start := time.Now()
+	for k := warm; k < warm+cfg.Frames; k++ {
+		if err := rig.step(k); err != nil {
+			return res, err
+		}
+	}
+	el := time.Since(start)
+	runtime.ReadMemStats(&m1)
+	res.SessionNsPerFrame = float64(el.Nanoseconds()) / float64(cfg.Frames)
+	res.AllocsPerFrame = float64(m1.Mallocs-m0.Mallocs) / float64(cfg.Frames)
+	res.ResimulatedPerFrame = float64(rig.s.stats.RolledBack-rb0) / float64(cfg.Frames)
+
+	// Baseline: the game alone, the same calls per frame.
+	g := newBenchGame(cfg.Players)
+	in := SessionInputs{size: 1, data: make([]byte, cfg.Players), status: make([]InputStatus, cfg.Players)}
+	var buf []byte
+	buf = g.SaveState(buf[:0])
+	slots := make([][]byte, cfg.Rollback+2)
+	for i := range slots {
+		slots[i] = g.SaveState(nil)
+	}
+	start = time.Now()
+	for k := 0; k < cfg.Frames; k++ {
+		_ = g.LoadState(slots[k%len(slots)])
+		for f := 0; f <= cfg.Rollback; f++ {
+			sl := &slots[(k+f)%len(slots)]
+			*sl = g.SaveState((*sl)[:0])
+			in.Frame = int(g.frame)
+			for h := range in.data {
+				in.data[h] = byte(k + f + h)
+			}
+			g.AdvanceFrame(&in)
+		}
+	}
+	res.GameNsPerFrame = float64(time.Since(start).Nanoseconds()) / float64(cfg.Frames)
+	res.FrameOverheadNs = res.SessionNsPerFrame - res.GameNsPerFrame
+
+	payload, maxPayload, err := measurePayload(3000)
+	if err != nil {
+		return res, err
+	}
+	res.PayloadBytesPerTick = payload
+	res.MaxPayloadBytes = maxPayload
+	res.WireBytesPerSecond = 60 * (payload + WireOverheadPerDatagram)
+	return res, nil
+}
+
+// benchGame is a small deterministic game: 8 bytes of position per player.
+type benchGame struct {
+	frame int32
+	pos   []int32
+	vel   []int32
+}
+
+func newBenchGame(players int) *benchGame {
+	return &benchGame{pos: make([]int32, players), vel: make([]int32, players)}
+}
+
+func (g *benchGame) SaveState(dst []byte) []byte {
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(g.frame))
+	for i := range g.pos {
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(g.pos[i]))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(g.vel[i]))
+	}
+	return dst
+}
+
+func (g *benchGame) LoadState(b []byte) error {
+	if len(b) != 4+8*len(g.pos) {
+		return fmt.Errorf("bench game: state of %d bytes", len(b))
+	}
+	g.frame = int32(binary.LittleEndian.Uint32(b))
+	for i := range g.pos {
+		g.pos[i] = int32(binary.LittleEndian.Uint32(b[4+8*i:]))
+		g.vel[i] = int32(binary.LittleEndian.Uint32(b[8+8*i:]))
+	}
+	return nil
+}
+
+func (g *benchGame) AdvanceFrame(in *SessionInputs) {
+	for i := range g.pos {
+		c := in.data[i*in.size]
+		g.vel[i] = g.vel[i]*3/4 + int32(c&7) - 3
+		g.pos[i] += g.vel[i]
+	}
+	g.frame++
+}
+
+// rollbackRig drives one session whose remote peers' inputs arrive exactly
+// at the end of the prediction window and always contradict the
+// prediction, so every tick rolls back the whole window.
+type rollbackRig struct {
+	s     *Session
+	tr    *benchTransport
+	delay int
+}
+
+type benchTransport struct {
+	msgs  [][]byte // per tick, per peer: concatenated by tick
+	peers []PeerID
+	tick  int
+	per   int
+	sent  int
+}
+
+func (t *benchTransport) Send(to PeerID, ch Channel, data []byte) error {
+	t.sent += len(data)
+	return nil
+}
+
+func (t *benchTransport) Poll(fn func(PeerID, Channel, []byte)) {
+	if t.tick >= len(t.msgs)/t.per {
+		return
+	}
+	for i, p := range t.peers {
+		fn(p, Unreliable, t.msgs[t.tick*t.per+i])
+	}
+}
+
+func newRollbackRig(players, rollback, ticks int) (*rollbackRig, error) {
+	cfg := SessionConfig{Players: make([]SessionPlayer, players), MaxPrediction: rollback, ChecksumInterval: -1}
+	tr := &benchTransport{per: players - 1}
+	for h := 1; h < players; h++ {
+		id := PeerID(fmt.Sprintf("r%d", h))
+		cfg.Players[h].Peer = id
+		tr.peers = append(tr.peers, id)
+	}
+	// Remote peer h's input for frame f: changes every frame, so the
+	// prediction (its previous input) is always wrong.
+	input := func(h, f int) byte { return byte(f*7 + h*13 + 1) }
+	var scratch []byte
+	for k := 0; k < ticks; k++ {
+		f := k - rollback // the frame that arrives at tick k
+		for h := 1; h < players; h++ {
+			start := max(0, f-2)
+			var in []byte
+			for x := start; x <= f; x++ {
+				in = append(in, input(h, x))
+			}
+			var m wireInputMsg
+			if f >= 0 {
+				m = wireInputMsg{Frame: k, Ack: k - 1, Start: start, Count: f - start + 1, Inputs: in}
+			} else {
+				m = wireInputMsg{Frame: k, Ack: k - 1, Start: 0, Count: 0}
+			}
+			var b []byte
+			b, scratch = appendInputMsg(nil, &m, 1, scratch)
+			tr.msgs = append(tr.msgs, b)
+		}
+	}
+	s, err := NewSession(tr, newBenchGame(players), cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &rollbackRig{s: s, tr: tr}, nil
+}
+
+var benchInput [1]byte
+
+func (r *rollbackRig) step(k int) error {
+	r.tr.tick = k
+	benchInput[0] = byte(k)
+	if err := r.s.AddLocalInput(0, benchInput[:]); err != nil {
+		return err
+	}
+	if err := r.s.AdvanceFrame(); err != nil {
+		return fmt.Errorf("bench tick %d: %w", k, err)
+	}
+	return nil
+}
+
+// pairLink is a 2-peer transport pair delivering every message one tick
+// later, for the payload measurement.
+type pairLink struct {
+	self, other PeerID
+	inbox       *[][]byte
+	outbox      *[][]byte
+	next        [][]byte
+	sizes       []int
+}
+
+func (p *pairLink) Send(to PeerID, ch Channel, data []byte) error {
+	*p.outbox = append(*p.outbox, append([]byte(nil), data...))
+	p.sizes = append(p.sizes, len(data))
+	return nil
+}
+
+func (p *pairLink) Poll(fn func(PeerID, Channel, []byte)) {
+	for _, m := range p.next {
+		fn(p.other, Unreliable, m)
+	}
+	p.next = p.next[:0]
+}
+
+func (p *pairLink) deliver() {
+	p.next = append(p.next, (*p.inbox)...)
+	*p.inbox = (*p.inbox)[:0]
+}
+
+// measurePayload runs two sessions (1-byte inputs that change every 8
+// frames) over a link with one tick of latency each way, and returns the
+// mean and largest input datagram.
+func measurePayload(ticks int) (float64, int, error) {
+	var ab, ba [][]byte
+	a := &pairLink{self: "a", other: "b", outbox: &ab, inbox: &ba}
+	b := &pairLink{self: "b", other: "a", outbox: &ba, inbox: &ab}
+	sa, err := NewSession(a, newBenchGame(2), SessionConfig{Players: []SessionPlayer{{}, {Peer: "b"}}})
+	if err != nil {
+		return 0, 0, err
+	}
+	sb, err := NewSession(b, newBenchGame(2), SessionConfig{Players: []SessionPlayer{{Peer: "a"}, {}}})
+	if err != nil {
+		return 0, 0, err
+	}
+	for k := 0; k < ticks; k++ {
+		_ = sa.AddLocalInput(0, []byte{byte(k / 8 * 5)})
+		_ = sb.AddLocalInput(1, []byte{byte(k / 8 * 3)})
+		if err := sa.AdvanceFrame(); err != nil && err != ErrPredictionThreshold {
+			return 0, 0, err
+		}
+		if err := sb.AdvanceFrame(); err != nil && err != ErrPredictionThreshold {
+			return 0, 0, err
+		}
+		a.deliver()
+		b.deliver()
+	}
+	total, largest := 0, 0
+	for _, n := range append(a.sizes, b.sizes...) {
+		total += n
+		largest = max(largest, n)
+	}
+	return float64(total) / float64(len(a.sizes)+len(b.sizes)), largest, nil
+}

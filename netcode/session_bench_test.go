@@ -1,0 +1,60 @@
+package netcode
+
+import "testing"
+
+// BenchmarkSessionRollback4P is one AdvanceFrame of a 4-player session that
+// rolls back 8 frames every frame (the game's work included; see
+// RunRollbackBench for the overhead net of the game).
+func BenchmarkSessionRollback4P(b *testing.B) {
+	rig, err := newRollbackRig(4, 8, b.N+500)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for k := 0; k < 500; k++ {
+		if err := rig.step(k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for k := 500; k < 500+b.N; k++ {
+		if err := rig.step(k); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if rb := rig.s.stats.RolledBack; rb < uint64(8*b.N) {
+		b.Fatalf("resimulated %d frames in %d ticks, want 8 per tick", rb, b.N)
+	}
+}
+
+// BenchmarkWireInputRoundTrip encodes and decodes a 4-player datagram.
+func BenchmarkWireInputRoundTrip(b *testing.B) {
+	m := wireInputMsg{Frame: 5000, Ack: 4990, Start: 4995, Count: 3, Inputs: []byte{1, 2, 3}}
+	var buf, scratch []byte
+	var out wireInputMsg
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		buf, scratch = appendInputMsg(buf[:0], &m, 1, scratch)
+		if err := parseInputMsg(buf, 1, 5000, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestRollbackBenchFigures(t *testing.T) {
+	res, err := RunRollbackBench(RollbackBenchConfig{Frames: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ResimulatedPerFrame < 7.99 {
+		t.Errorf("resimulated %.2f frames per tick, want 8", res.ResimulatedPerFrame)
+	}
+	if res.AllocsPerFrame > 0.01 {
+		t.Errorf("%.3f allocations per frame in steady state, want 0", res.AllocsPerFrame)
+	}
+	if res.MaxPayloadBytes > 16+9 || res.PayloadBytesPerTick > 16 {
+		t.Errorf("payload mean %.1f, max %d bytes", res.PayloadBytesPerTick, res.MaxPayloadBytes)
+	}
+	t.Logf("%+v", res)
+}
