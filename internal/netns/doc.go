@@ -6,8 +6,10 @@
 // # Overview
 //
 // A Lab belongs to one test. Lab.NS creates a namespace whose name is unique
-// to the process and the lab ("rp" + random hex + "-" + name), so parallel
-// test runs never collide. Lab.Link joins two namespaces with a veth pair;
+// to the process and the lab ("rp" + PID + "x" + random hex + "-" + name), so
+// parallel test runs never collide. The first Lab of a process also removes
+// what the Labs of dead test processes left behind (a test binary killed
+// before its cleanup ran). Lab.Link joins two namespaces with a veth pair;
 // Lab.Bridge joins any number of them to one Ethernet segment (a Linux bridge
 // with multicast snooping off, living in its own namespace). Every link gets
 // an IPv4 address from 10.99.N.0/24 (unless LinkOptions.NoIPv4), an IPv6

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -65,9 +68,46 @@ func New(t testing.TB) *Lab {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatalf("netns: random name: %v", err)
 	}
-	l := &Lab{t: t, prefix: "rp" + hex.EncodeToString(b[:])}
+	sweepOnce.Do(sweepStale)
+	l := &Lab{t: t, prefix: fmt.Sprintf("rp%dx%s", os.Getpid(), hex.EncodeToString(b[:]))}
 	t.Cleanup(l.cleanup)
 	return l
+}
+
+var (
+	sweepOnce sync.Once
+	// staleName matches the namespaces of a Lab: "rp" PID "x" random "-".
+	staleName = regexp.MustCompile(`^rp([0-9]+)x[0-9a-f]{6}-`)
+)
+
+// sweepStale removes what Labs of test processes that no longer exist left
+// behind (a test binary killed before its cleanup ran): the processes still
+// running in their namespaces, the namespaces and their /etc/netns files.
+func sweepStale() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		m := staleName.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+			continue // its owner still runs (or the pid was reused)
+		}
+		if pids, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
+			for _, f := range strings.Fields(string(pids)) {
+				if p, err := strconv.Atoi(f); err == nil {
+					_ = unix.Kill(p, unix.SIGKILL)
+				}
+			}
+		}
+		_ = exec.Command("ip", "netns", "del", name).Run()
+		_ = os.RemoveAll(filepath.Join("/etc/netns", name))
+	}
 }
 
 // NS is a network namespace created by a Lab.

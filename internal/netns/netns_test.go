@@ -234,3 +234,22 @@ func TestCheckExplainsWhatIsMissing(t *testing.T) {
 		t.Fatalf("Check without ip: %v", err)
 	}
 }
+
+func TestSweepsNamespacesOfDeadProcesses(t *testing.T) {
+	netns.Require(t)
+	// A process that has exited: its pid names a stale namespace.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("rp%dxabcdef-left", cmd.Process.Pid)
+	if out, err := exec.Command("ip", "netns", "add", stale).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", stale).Run() })
+	netns.SweepStaleForTest()
+	out, _ := exec.Command("ip", "netns", "list").CombinedOutput()
+	if strings.Contains(string(out), stale) {
+		t.Fatalf("stale namespace %s not swept", stale)
+	}
+}

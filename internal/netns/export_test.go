@@ -1,0 +1,4 @@
+package netns
+
+// SweepStaleForTest runs the sweep of stale namespaces again.
+func SweepStaleForTest() { sweepStale() }
