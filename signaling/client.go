@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ type ClientConfig struct {
 	Header http.Header
 	// NetDialContext dials the TCP connection. Nil means net.Dialer.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSConfig configures wss:// connections. Nil means the system roots.
+	TLSConfig *tls.Config
 	// HandshakeTimeout bounds each connection attempt, from dial to
 	// welcome. Zero means 10 s.
 	HandshakeTimeout time.Duration
@@ -187,6 +190,7 @@ func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn,
 			}
 			return conn, err
 		},
+		TLSClientConfig:  c.cfg.TLSConfig,
 		HandshakeTimeout: c.cfg.HandshakeTimeout,
 		ReadBufferSize:   2048,
 		WriteBufferSize:  2048,
