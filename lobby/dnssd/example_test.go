@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"net/netip"
 	"strconv"
 
 	"github.com/rallypoint/rallypoint/lobby/dnssd"
@@ -62,4 +63,14 @@ func ExampleTXTValue() {
 func ExampleEventKind_String() {
 	fmt.Println(dnssd.Added, dnssd.Updated, dnssd.Removed)
 	// Output: added updated removed
+}
+
+func ExampleEvent_AddrPorts() {
+	ev := dnssd.Event{Port: 7777, Addrs: []netip.Addr{
+		netip.MustParseAddr("fe80::1%eth0"),
+		netip.MustParseAddr("fd99:1::1"),
+		netip.MustParseAddr("10.99.1.1"),
+	}}
+	fmt.Println(ev.AddrPorts())
+	// Output: [10.99.1.1:7777 [fd99:1::1]:7777 [fe80::1%eth0]:7777]
 }

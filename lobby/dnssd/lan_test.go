@@ -1,6 +1,9 @@
 package dnssd
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -117,6 +120,7 @@ func TestLANIPv6Only(t *testing.T) {
 	adv := startChild(a, "advertise", childConfig{
 		Config:  Config{HostName: "host-a"},
 		Service: Service{Instance: "v6 lobby", Port: 7777},
+		Listen:  true,
 	})
 	advertised := expect(t, adv, "advertised", 10*time.Second)
 	added := expectEvent(t, browser, Added, "v6 lobby", 5*time.Second)
@@ -137,6 +141,25 @@ func TestLANIPv6Only(t *testing.T) {
 	}
 	if !hasAddr(added.Event.Addrs, ea.IPv6) || !linkLocal {
 		t.Errorf("addresses %v, want %s and a link-local one", added.Event.Addrs, ea.IPv6)
+	}
+	// Every reported address, link-local ones with their zone, reaches
+	// the service from the browser's namespace.
+	for _, ap := range added.Event.AddrPorts() {
+		if err := b.Do(func() error {
+			c, err := net.DialTimeout("tcp", ap.String(), 5*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			buf := make([]byte, 5)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello" {
+				return fmt.Errorf("read %q: %v", buf, err)
+			}
+			return nil
+		}); err != nil {
+			t.Errorf("dial %v: %v", ap, err)
+		}
 	}
 	if err := adv.Send("close"); err != nil {
 		t.Fatal(err)

@@ -34,6 +34,9 @@ type childConfig struct {
 	// Known lists instance names the "kaquery" child lists as known
 	// answers.
 	Known []string
+	// Listen makes the advertiser accept TCP connections on the service's
+	// port and greet each with "hello".
+	Listen bool
 }
 
 // childLine is one report of a child, printed as JSON.
@@ -100,6 +103,23 @@ func childAdvertise(cc childConfig) error {
 	}
 	defer n.Close()
 	regs := map[string]*Registration{}
+	if cc.Listen {
+		ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cc.Service.Port))
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Write([]byte("hello"))
+				c.Close()
+			}
+		}()
+	}
 	if cc.Service.Instance != "" {
 		start := time.Now()
 		reg, err := n.Advertise(context.Background(), cc.Service)

@@ -114,6 +114,29 @@ type Event struct {
 	TXT []string
 }
 
+// AddrPorts returns the instance's addresses joined with its port, in the
+// order to try them: IPv4 first, then routable IPv6, then IPv6 link-local
+// (which carry their zone). Within a class the order of Addrs is kept.
+func (e Event) AddrPorts() []netip.AddrPort {
+	rank := func(a netip.Addr) int {
+		switch {
+		case a.Is4():
+			return 0
+		case a.IsLinkLocalUnicast():
+			return 2
+		default:
+			return 1
+		}
+	}
+	addrs := slices.Clone(e.Addrs)
+	slices.SortStableFunc(addrs, func(a, b netip.Addr) int { return rank(a) - rank(b) })
+	out := make([]netip.AddrPort, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, netip.AddrPortFrom(a, e.Port))
+	}
+	return out
+}
+
 // TXTValue returns the value of key in txt, a TXT record's strings in the
 // "key=value" form of RFC 6763 §6.3. Keys compare case-insensitively. A key
 // present without "=" has the value "" and ok true. The first occurrence wins.
