@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
@@ -100,6 +101,9 @@ func main() {
 		NewSession: newSession,
 	})
 	if err != nil {
+		if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			fail(1, "%v\nno display: run it on a desktop, under xvfb-run -a (scripts/setup.sh installs xvfb), or without a window with -headless -bot", err)
+		}
 		fail(1, "%v", err)
 	}
 }
