@@ -1,9 +1,3 @@
-// Package metrics writes metrics in the Prometheus text exposition format
-// (version 0.0.4) without pulling in a client library: collectors are
-// functions that write the current values when /metrics is scraped.
-//
-// A Registry is safe for concurrent use; collectors run one scrape at a time
-// on the scraping request's goroutine and must not block.
 package metrics
 
 import (
