@@ -139,7 +139,7 @@ func (g *Game) startMatch(players int, allBots bool) error {
 	if err != nil {
 		return err
 	}
-	g.screen = newPlay(g, sess)
+	g.screen = newPlay(g, sess, allBots)
 	return nil
 }
 

@@ -58,7 +58,6 @@ func newMenu(g *Game) *menu {
 			label: "Watch bots play",
 			note:  "Every seat is a bot; the next match starts by itself.",
 			run: func(g *Game) error {
-				g.cfg.Bot = true
 				return g.startMatch(m.bots+1, true)
 			},
 		},

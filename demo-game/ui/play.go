@@ -24,14 +24,16 @@ var (
 // play is the match screen.
 type play struct {
 	sess    match.Session
+	watch   bool // every seat is a bot: the next match starts by itself
+	overFor int  // frames since the match ended
 	overlay bool
 	stats   match.Stats
 	lag     int // index in lagSteps
 	loss    int // index in lossSteps
 }
 
-func newPlay(g *Game, sess match.Session) *play {
-	p := &play{sess: sess, overlay: g.cfg.Overlay}
+func newPlay(g *Game, sess match.Session, watch bool) *play {
+	p := &play{sess: sess, watch: watch, overlay: g.cfg.Overlay}
 	// Start the F5/F6 cycles at the configured conditions.
 	for i, l := range lagSteps {
 		if l == g.cfg.Lag {
@@ -94,28 +96,29 @@ func (p *play) update(g *Game) error {
 	}
 	s := p.sess.State()
 	var in arena.Input
-	if me := p.sess.LocalPlayer(); me >= 0 {
-		if g.cfg.Bot {
-			in = arena.BotInput(s, me)
-		} else {
-			in = keyboard()
-		}
+	if p.sess.LocalPlayer() >= 0 {
+		in = keyboard()
 	}
 	if err := p.sess.Tick(in); err != nil {
 		return err
 	}
 	p.sess.Stats(&p.stats)
-	if p.sess.State().Phase == arena.PhaseMatchOver && !g.cfg.Bot {
-		final := *p.sess.State()
-		p.sess.Close()
-		g.screen = newResults(g, &final, p.sess.LocalPlayer())
+	if s.Phase != arena.PhaseMatchOver {
+		return nil
 	}
-	if g.cfg.Bot && s.Phase == arena.PhaseMatchOver {
-		// Attract mode: the next match starts by itself.
-		p.sess.Close()
+	// Show the winner's banner for a moment, then the results (or, when
+	// watching bots, the next match).
+	p.overFor++
+	if p.overFor < 3*arena.TickRate {
+		return nil
+	}
+	p.sess.Close()
+	if p.watch {
 		g.cfg.Seed++
 		return g.startMatch(int(s.NumPlayers), true)
 	}
+	final := *s
+	g.screen = newResults(g, &final, p.sess.LocalPlayer())
 	return nil
 }
 
@@ -141,7 +144,7 @@ func (p *play) draw(g *Game, dst *ebiten.Image) {
 		drawOverlay(g, dst, &p.stats)
 	}
 	hint := "Arrows/WASD drive · Space fire · Shift dash · F3 network · F5 lag · F6 loss · Esc menu"
-	if g.cfg.Bot {
+	if p.watch {
 		hint = "Watching bots · F3 network overlay · Esc menu"
 	}
 	drawText(dst, hint, g.fonts.small, ScreenWidth/2, ScreenHeight-20, ColorDim, center)
