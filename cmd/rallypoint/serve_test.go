@@ -95,7 +95,13 @@ func TestServeMuxHealthzAndMetrics(t *testing.T) {
 	if _, err := a.Request(ctx, "nope", nil); err == nil {
 		t.Fatal("unknown type accepted")
 	}
+	// The relay is observed once the write to b completes, which may be
+	// just after a's ack: scrape until it shows.
 	m := get("/metrics")
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(m, `relay_seconds_bucket{le="+Inf"} 1`) && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		m = get("/metrics")
+	}
 	for _, want := range []string{
 		"rallypoint_signaling_sessions 2\n",
 		"rallypoint_signaling_rooms 1\n",
