@@ -406,7 +406,10 @@ func (c *Client) dispatch(env Envelope) {
 	switch env.Type {
 	case TypeJoined:
 		var jd JoinedData
-		json.Unmarshal(env.Data, &jd)
+		if env.Room == "" || json.Unmarshal(env.Data, &jd) != nil || slices.Contains(jd.Peers, "") {
+			c.log.Debug("malformed joined from server", "data", string(env.Data))
+			break
+		}
 		c.mu.Lock()
 		oldRoom, oldPeers := c.room, c.peers
 		c.room, c.peers = env.Room, slices.Clone(jd.Peers)

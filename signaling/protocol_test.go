@@ -2,9 +2,11 @@ package signaling
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -277,3 +279,35 @@ const turnRef = "JlX2EUaUjPDRmUhdHTj/0UznFOs="
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
 func errorsIs(err, target error) bool     { return errors.Is(err, target) }
+
+// FuzzClientDispatch feeds server messages, hostile ones included, to a
+// Client's dispatcher and checks it neither panics nor corrupts its room
+// state.
+func FuzzClientDispatch(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
+	for _, p := range files {
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"type":"joined","room":"r","data":{"peers":"not a list"}}`))
+	f.Add([]byte(`{"type":"peer_left","room":"r","data":{"peer":""}}`))
+	f.Add([]byte(`{"type":"error","cid":"1","data":7}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		env, err := Decode(in)
+		if err != nil {
+			return
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c := &Client{pending: map[string]chan reply{}, subs: map[int]*subscription{}, events: make(chan Event, 4), ctx: ctx, log: slog.New(slog.DiscardHandler)}
+		c.pending["1"] = make(chan reply, 1)
+		c.pending["hello"] = make(chan reply, 1)
+		c.room, c.peers = "r", []string{"a"}
+		c.SubscribeSignals(func(string, []byte) {}, func(string, bool) {})
+		c.dispatch(env)
+		c.dispatch(env)
+		if c.room == "" && len(c.peers) != 0 {
+			t.Fatalf("peers %v outside a room", c.peers)
+		}
+	})
+}
