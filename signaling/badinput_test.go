@@ -209,7 +209,7 @@ func TestBadInputTable(t *testing.T) {
 		{"hello with no common version", func(t *testing.T) {
 			ws := rawConnect(t, ts.URL)
 			p := &rawPeer{t: t, ws: ws}
-			p.send(`{"type":"hello","cid":"h","data":{"versions":[99]}}`)
+			p.send(`{"v":99,"type":"hello","cid":"h","data":{"versions":[99]}}`)
 			p.expectError(CodeUnsupportedVersion, "h")
 		}},
 		{"invalid room name", func(t *testing.T) {

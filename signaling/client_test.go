@@ -243,3 +243,16 @@ func TestSignalsWaitForResume(t *testing.T) {
 	}
 	q.expect(TypePeerResumed)
 }
+
+// TestHelloFromANewerClient: a client of a later version that also speaks
+// version 1 is welcomed with version 1.
+func TestHelloFromANewerClient(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	p := &rawPeer{t: t, ws: rawConnect(t, ts.URL)}
+	p.send(`{"v":3,"type":"hello","cid":"h","data":{"versions":[3,2,1],"future_field":true}}`)
+	w := p.expect(TypeWelcome)
+	if w.V != 1 || w.Cid != "h" {
+		t.Fatalf("welcome %+v", w)
+	}
+	p.alive()
+}

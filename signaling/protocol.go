@@ -189,8 +189,8 @@ const (
 
 // Decode parses one text frame into an Envelope and checks the fields every
 // message must satisfy: a non-empty type of at most MaxTypeLen bytes, a cid
-// of at most MaxCidLen bytes, a version of 0 (absent) or ProtocolVersion,
-// and data, when present, a JSON object, array or other value.
+// of at most MaxCidLen bytes, and a version of 0 (absent) or
+// ProtocolVersion, except in hello, whose data negotiates the version.
 // The error, if any, is an *Error with CodeBadRequest.
 func Decode(frame []byte) (Envelope, error) {
 	var e Envelope
@@ -207,7 +207,7 @@ func Decode(frame []byte) (Envelope, error) {
 		return e, &Error{Code: CodeBadRequest, Message: "invalid type"}
 	case len(e.Cid) > MaxCidLen:
 		return e, &Error{Code: CodeBadRequest, Message: "cid too long"}
-	case e.V != 0 && e.V != ProtocolVersion:
+	case e.V != 0 && e.V != ProtocolVersion && e.Type != TypeHello:
 		return e, &Error{Code: CodeUnsupportedVersion, Message: fmt.Sprintf("version %d not supported", e.V)}
 	}
 	if len(e.Data) > 0 && string(e.Data) == "null" {
