@@ -74,8 +74,10 @@
 //
 // Events delivers PeerEvent values: connecting, connected, interrupted
 // (nothing received for MeshConfig.InterruptAfter, 500 ms by default),
-// resumed, and disconnected with a DisconnectReason: left (the peer left
-// the room or closed its mesh), timed out (nothing for
+// resumed, and disconnected with a DisconnectReason: left (the peer closed
+// its mesh, or left the room before its channels opened; once they are
+// open the data path alone decides, so a signaling server going away does
+// not end a match), timed out (nothing for
 // MeshConfig.DisconnectAfter, 2.5 s by default), ICE failed (no working
 // candidate pair within MeshConfig.ConnectTimeout), kicked, kicked by peer,
 // protocol error. Pings every MeshConfig.PingInterval keep an idle pair

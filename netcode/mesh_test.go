@@ -65,6 +65,7 @@ func waitAll(t *testing.T, ms []*testMesh, n int) {
 	defer cancel()
 	for _, m := range ms {
 		if err := m.WaitConnected(ctx, n); err != nil {
+			dumpMeshes(t, ms)
 			t.Fatalf("%s: %d of %d peers connected: %v", m.LocalID(), len(m.Connected()), n, err)
 		}
 	}
@@ -125,5 +126,29 @@ func TestMeshSizes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// dumpMeshes logs every mesh's view of its peers, for failures.
+func dumpMeshes(t *testing.T, ms []*testMesh) {
+	for _, m := range ms {
+		done := make(chan struct{})
+		if !m.post(func() {
+			defer close(done)
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			for id, p := range m.peers {
+				line := fmt.Sprintf("%s -> %s: %s offerer=%v", m.LocalID(), id, p.loadState(), p.offerer)
+				if c := p.c; c != nil {
+					line += fmt.Sprintf(" gen=%d relay=%v opened=%d ice=%s pc=%s signaling=%s age=%v",
+						c.gen, c.relay, c.opened, c.pc.ICEConnectionState(), c.pc.ConnectionState(),
+						c.pc.SignalingState(), time.Since(c.started).Round(time.Millisecond))
+				}
+				t.Log(line)
+			}
+		}) {
+			continue
+		}
+		<-done
 	}
 }

@@ -82,7 +82,8 @@ type DisconnectReason uint8
 const (
 	// ReasonNone is the reason of events other than PeerEventDisconnected.
 	ReasonNone DisconnectReason = iota
-	// ReasonLeft: the peer left the room or closed its mesh.
+	// ReasonLeft: the peer closed its mesh, or left the room before its
+	// channels opened.
 	ReasonLeft
 	// ReasonTimedOut: nothing arrived for MeshConfig.DisconnectAfter.
 	ReasonTimedOut
@@ -135,6 +136,10 @@ func (e PeerEvent) String() string {
 	}
 	return fmt.Sprintf("%s %s", e.Peer, e.Kind)
 }
+
+// attemptTimeout is how long the offering side lets one attempt run
+// before it starts another (ConnectTimeout still bounds the total).
+const attemptTimeout = 5 * time.Second
 
 // conn is one connection attempt to a peer: a PeerConnection and its three
 // negotiated data channels. A TURN fallback replaces the conn; an ICE
@@ -195,7 +200,11 @@ func (m *Mesh) handlePeer(id PeerID, joined bool) {
 		delete(m.blocked, id)
 		p := m.peers[id]
 		m.mu.Unlock()
-		if p != nil {
+		// Once a pair is connected its data path is authoritative: the
+		// rendezvous point going away (or a server shutting down and
+		// reporting everyone gone) must not end a match. A peer that
+		// really leaves closes its mesh, which ends the connection.
+		if p != nil && p.loadState() == PeerStateConnecting {
 			m.disconnect(p, ReasonLeft, nil)
 		}
 		return
@@ -301,6 +310,11 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		m.post(func() { m.iceState(p, c, s) })
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			m.post(func() { m.attemptFailed(p, c) })
+		}
 	})
 	return c, nil
 }
@@ -465,6 +479,18 @@ func (m *Mesh) flushCandidates(p *peer, c *conn) {
 	c.pending = nil
 }
 
+// attemptFailed runs on the loop when an attempt's ICE or DTLS failed
+// before the peer ever connected: the offering side starts over at once
+// (with relays if it had already fallen back), within ConnectTimeout.
+func (m *Mesh) attemptFailed(p *peer, c *conn) {
+	if c.dead.Load() || p.c != c || !p.offerer || p.loadState() != PeerStateConnecting {
+		return
+	}
+	if err := m.startOffer(p, c.relay); err != nil {
+		m.disconnect(p, ReasonICEFailed, err)
+	}
+}
+
 // iceState runs on the loop. The offering side restarts ICE when a
 // connected pair stops answering; a failure before the first connection is
 // left to the fallback and connect timers.
@@ -605,11 +631,20 @@ func (m *Mesh) tick(now time.Time) {
 				continue
 			}
 			c := p.c
-			if p.offerer && c != nil && !c.relay && cfg.TURNFallbackAfter > 0 &&
-				hasRelay(cfg.ICEServers) && now.Sub(c.started) > cfg.TURNFallbackAfter {
-				if err := m.startOffer(p, true); err != nil {
-					m.disconnect(p, ReasonICEFailed, err)
-				}
+			if !p.offerer || c == nil {
+				continue
+			}
+			var err error
+			switch age := now.Sub(c.started); {
+			case !c.relay && cfg.TURNFallbackAfter > 0 && hasRelay(cfg.ICEServers) && age > cfg.TURNFallbackAfter:
+				err = m.startOffer(p, true)
+			case age > attemptTimeout:
+				// A lost signal or a handshake lost on a loaded host:
+				// try again rather than wait for ConnectTimeout.
+				err = m.startOffer(p, c.relay)
+			}
+			if err != nil {
+				m.disconnect(p, ReasonICEFailed, err)
 			}
 		case PeerStateConnected, PeerStateInterrupted:
 			silent := time.Duration(m.now() - p.lastRecv.Load())

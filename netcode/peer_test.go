@@ -60,10 +60,16 @@ func TestPeerLeft(t *testing.T) {
 		t.Fatalf("closed mesh: %v", ev)
 	}
 	t.Logf("closed mesh seen as left after %v", time.Since(start))
-	// Leaving the room is reported the same way.
+	// Leaving the room does not cut a connected pair (the rendezvous point
+	// may go away mid-match); closing the mesh does.
 	ms[2].sig.Leave()
+	time.Sleep(300 * time.Millisecond)
+	if st, ok := ms[0].Peers()[ms[2].LocalID()]; !ok || (st != PeerStateConnected && st != PeerStateInterrupted) {
+		t.Fatalf("after leaving the room: %v", st)
+	}
+	ms[2].Close()
 	if ev := waitEvent(t, ms[0].Mesh, ms[2].LocalID(), PeerEventDisconnected, 2*time.Second); ev.Reason != ReasonLeft {
-		t.Fatalf("left room: %v", ev)
+		t.Fatalf("closed after leaving the room: %v", ev)
 	}
 	if err := ms[1].Send(ms[0].LocalID(), Reliable, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("send after close: %v", err)

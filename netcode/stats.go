@@ -2,6 +2,7 @@ package netcode
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"net"
 	"strconv"
 	"strings"
@@ -26,7 +27,7 @@ type PeerStats struct {
 	Jitter     time.Duration
 	RTTSamples uint64
 
-	// LossIn is the smoothed fraction of the peer's pings that did not
+	// LossIn is the fraction of the peer's last 64 pings that did not
 	// reach us; LossOut is the peer's figure for ours, carried in its
 	// pongs. Both are in [0, 1].
 	LossIn  float64
@@ -101,6 +102,8 @@ type peerStats struct {
 	pingSeq         uint32
 	lastPingIn      uint32
 	havePingIn      bool
+	pingMask        uint64 // bit i: ping lastPingIn-i arrived
+	pingSpan        int    // sequence numbers the mask covers
 	rateAt          time.Time
 	last            [4]uint64 // counters at rateAt
 	rates           [4]float64
@@ -129,21 +132,37 @@ func (s *peerStats) received(n int) {
 	s.bytesIn.Add(uint64(n))
 }
 
-// pingIn updates the inbound loss estimate from a ping's sequence number.
+// lossWindow is the number of recent pings the loss figures cover.
+const lossWindow = 64
+
+// pingIn updates the inbound loss figure from a ping's sequence number: the
+// share of the last lossWindow sequence numbers that never arrived.
 func (s *peerStats) pingIn(seq uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.havePingIn {
+	if !s.havePingIn {
+		s.lastPingIn, s.havePingIn, s.pingMask, s.pingSpan = seq, true, 1, 1
+	} else {
 		d := int32(seq - s.lastPingIn)
-		if d <= 0 {
-			return // reordered or duplicated
-		}
-		for i := int32(1); i < d && i <= 64; i++ {
-			s.lossIn += (1 - s.lossIn) / 16
+		switch {
+		case d > 0:
+			if d >= lossWindow {
+				s.pingMask = 0
+			} else {
+				s.pingMask <<= uint(d)
+			}
+			s.pingMask |= 1
+			s.lastPingIn = seq
+			s.pingSpan = min(s.pingSpan+int(d), lossWindow)
+		case -d < lossWindow:
+			s.pingMask |= 1 << uint(-d) // late, but it arrived
 		}
 	}
-	s.lossIn -= s.lossIn / 16
-	s.lastPingIn, s.havePingIn = seq, true
+	mask := s.pingMask
+	if s.pingSpan < lossWindow {
+		mask &= 1<<uint(s.pingSpan) - 1
+	}
+	s.lossIn = 1 - float64(bits.OnesCount64(mask))/float64(s.pingSpan)
 }
 
 func (s *peerStats) lossInWire() uint16 {
