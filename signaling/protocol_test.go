@@ -192,7 +192,7 @@ func FuzzServerFrame(f *testing.F) {
 	}
 	f.Add([]byte(`{"type":"signal","from":"someone-else","to":"x","data":{}}`))
 	f.Add([]byte(`{"type":"join","room":"r","data":{"next":-1}}`))
-	s := NewServer(Config{RatePerSec: 1e6, RateBurst: 1e6, MaxMessageSize: 4096})
+	s := NewServer(Config{RatePerSec: 1e6, RateBurst: 1e6, MaxMessageSize: 4096, MaxConnsPerIP: -1, ResumeGrace: time.Second})
 	hs := newHTTPTestServer(s)
 	defer func() { s.Close(); hs.Close() }()
 	url := "ws" + strings.TrimPrefix(hs.URL, "http")
