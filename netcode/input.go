@@ -84,7 +84,13 @@ type inputRing struct {
 	last int    // last frame confirmed; frames ≤ last are all present
 	// dropFrom is the frame from which the player is dropped, or noDrop.
 	dropFrom int
-	// dropInput is the stand-in input after dropFrom.
+	// rejoinAt is the frame from which a dropped player plays again, or
+	// noDrop.
+	rejoinAt int
+	// hold, while a rejoin is being agreed, is the first frame whose input
+	// is not known for good (noDrop otherwise).
+	hold int
+	// dropInput is the stand-in input of a dropped player.
 	dropInput []byte
 	zero      []byte
 }
@@ -102,6 +108,8 @@ func newInputRing(size int) *inputRing {
 		used:      make([]byte, ringFrames*size),
 		last:      -1,
 		dropFrom:  noDrop,
+		rejoinAt:  noDrop,
+		hold:      noDrop,
 		dropInput: make([]byte, size),
 		zero:      make([]byte, size),
 	}
@@ -117,14 +125,29 @@ func (r *inputRing) usedAt(f int) []byte {
 	return r.used[o : o+r.size : o+r.size]
 }
 
-// confirmed reports whether frame f's input is known for good.
-func (r *inputRing) confirmed(f int) bool { return f <= r.last || f >= r.dropFrom }
+// dropped reports whether frame f falls in the player's dropped range.
+func (r *inputRing) dropped(f int) bool { return f >= r.dropFrom && f < r.rejoinAt }
+
+// confirmedUpTo returns the last frame whose input is known for good, or
+// noDrop for a dropped player that has not rejoined.
+func (r *inputRing) confirmedUpTo() int {
+	if r.hold != noDrop {
+		return r.hold - 1
+	}
+	if r.dropFrom != noDrop && r.rejoinAt == noDrop && r.last >= r.dropFrom-1 {
+		return noDrop
+	}
+	return r.last
+}
 
 // input returns the input for frame f and its status: confirmed, the
 // drop stand-in, or a prediction (the last confirmed input, zero before the
 // first).
 func (r *inputRing) input(f int) ([]byte, InputStatus) {
-	if f >= r.dropFrom {
+	if f >= r.hold {
+		return r.dropInput, InputPredicted
+	}
+	if r.dropped(f) {
 		return r.dropInput, InputDisconnected
 	}
 	if f <= r.last {

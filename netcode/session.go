@@ -100,6 +100,24 @@ type SessionConfig struct {
 	// can keep it to diff after an EventDesync. state is valid only during
 	// the call.
 	OnConfirmedState func(frame int, checksum uint64, state []byte)
+	// Rejoin makes this session a restarted player that rejoins a match in
+	// progress: it asks every peer in Players to take it back, receives
+	// the latest confirmed state and the inputs since from one of them, and
+	// catches up. Its local players are the ones it controlled before; its
+	// PeerID may differ from the old one. False: a fresh match at frame 0.
+	Rejoin bool
+	// RejoinToken is sent with a rejoin request for the peers'
+	// AuthorizeRejoin; a game passes the resume credential its signaling
+	// layer issued. Nil: none.
+	RejoinToken []byte
+	// AuthorizeRejoin decides whether a peer may take the seat of the
+	// given players. Nil accepts every request for players that are not
+	// local.
+	AuthorizeRejoin func(from PeerID, handles []int, token []byte) bool
+	// CatchUpSpeed is how many frames one AdvanceFrame may simulate while
+	// this peer is more than 6 frames behind the others (after a rejoin).
+	// Zero means 4.
+	CatchUpSpeed int
 	// Clock returns the current time. Nil means time.Now; tests on the
 	// network simulator pass its virtual clock.
 	Clock func() time.Time
@@ -118,6 +136,7 @@ type SessionStats struct {
 	Compared       uint64 // checksums compared with a peer's
 	Desyncs        uint64 // mismatches found
 	Rejected       uint64 // messages rejected
+	Gated          uint64 // datagrams held back until a rejoin vote arrived
 	EventsDropped  uint64 // events lost to a full channel
 	BytesSent      uint64 // session payload bytes handed to the transport
 	DatagramsSent  uint64 // session messages handed to the transport
@@ -167,6 +186,17 @@ type sessionPeer struct {
 	votes    map[PeerID]int
 	sums     [8]sumEntry // checksum reports waiting for ours
 	lastSum  int         // the last frame whose report was compared
+
+	knownEpoch int // rejoin votes received from this peer; -1: adopt the next
+	rejoin     *rejoinState
+}
+
+// rejoinState is the agreement on the frame at which a dropped player
+// plays again.
+type rejoinState struct {
+	joiner PeerID
+	voted  bool
+	votes  map[PeerID]int
 }
 
 type spectatorLink struct {
@@ -175,6 +205,8 @@ type spectatorLink struct {
 	needState bool
 	ack       int
 	lastRecv  time.Time
+	limit     int // last frame to feed (a rejoining player), noDrop for a spectator
+	welcome   int // the rejoin frame to send with the state, -1 for a spectator
 }
 
 // Session is a rollback (or lockstep) session for 2 to 32 players over a
@@ -214,6 +246,13 @@ type Session struct {
 	started        bool
 	ticks          int
 	droppedByPeers bool
+	epoch          uint8
+	joining        bool // a Rejoin session before its welcome
+	joinAsked      bool
+	welcome        *wireCtlMsg
+	rejoinAt       int
+	rejoinVia      PeerID
+	rxCtl          wireCtlMsg
 	closed         bool
 	stats          SessionStats
 	events         eventQueue
@@ -237,6 +276,7 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 	if n < 1 || n > maxWirePlayers {
 		return nil, fmt.Errorf("%w: %d players (want 1 to %d)", ErrSessionConfig, n, maxWirePlayers)
 	}
+	cfg.Players = append([]SessionPlayer(nil), cfg.Players...)
 	s := &Session{t: t, game: game, cfg: cfg, clock: cfg.Clock, size: cfg.InputSize, fps: cfg.FPS,
 		window: cfg.MaxPrediction, delay: cfg.InputDelay, firstIncorrect: math.MaxInt, confirmed: -1,
 		peerByID: make(map[PeerID]*sessionPeer), specByID: make(map[PeerID]*spectatorLink)}
@@ -270,6 +310,9 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 	if s.cfg.InterruptTimeout == 0 {
 		s.cfg.InterruptTimeout = 500 * time.Millisecond
 	}
+	if s.cfg.CatchUpSpeed <= 0 {
+		s.cfg.CatchUpSpeed = 4
+	}
 	if s.cfg.DisconnectTimeout == 0 {
 		s.cfg.DisconnectTimeout = 2 * time.Second
 	}
@@ -300,7 +343,7 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 			return nil, fmt.Errorf("%w: spectator %q is also a player", ErrSessionConfig, id)
 		}
 		if s.specByID[id] == nil {
-			l := &spectatorLink{id: id, ack: -1}
+			l := &spectatorLink{id: id, ack: -1, limit: noDrop, welcome: -1}
 			s.specByID[id] = l
 			s.specs = append(s.specs, l)
 		}
@@ -320,6 +363,12 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 		r.last = s.delay - 1
 	}
 	s.onMessage = s.handleMessage
+	if cfg.Rejoin {
+		s.joining = true
+		for _, p := range s.peers {
+			p.knownEpoch = -1
+		}
+	}
 	return s, nil
 }
 
@@ -443,6 +492,9 @@ func (s *Session) AdvanceFrame() error {
 		return ErrSessionClosed
 	}
 	s.started = true
+	if s.joining {
+		return s.advanceJoining()
+	}
 	s.t.Poll(s.onMessage)
 	s.checkPeers()
 	if err := s.rollback(); err != nil {
@@ -461,22 +513,35 @@ func (s *Session) AdvanceFrame() error {
 	s.simulate(s.frame, false)
 	s.frame++
 	s.checksums()
+	// Behind the others (after a rejoin): simulate a few more frames.
+	for i := 1; i < s.cfg.CatchUpSpeed && s.behind() > 6; i++ {
+		if s.frame > s.confirmed+s.window || s.frame > s.localLast {
+			break
+		}
+		s.simulate(s.frame, false)
+		s.frame++
+		s.checksums()
+	}
 	return nil
+}
+
+// behind returns how many frames the most advanced peer reported beyond
+// this session's frame.
+func (s *Session) behind() int {
+	b := 0
+	for _, p := range s.peers {
+		if !p.dropped && !p.leaving {
+			b = max(b, p.frame-s.frame)
+		}
+	}
+	return b
 }
 
 // updateConfirmed recomputes the last frame confirmed for every player.
 func (s *Session) updateConfirmed() {
-	c := math.MaxInt
+	c := noDrop
 	for _, r := range s.players {
-		if r.dropFrom != noDrop && r.last >= r.dropFrom-1 {
-			continue
-		}
-		if r.last < c {
-			c = r.last
-		}
-	}
-	if c == math.MaxInt {
-		c = s.frame + s.window // everyone else dropped and no local... unreachable
+		c = min(c, r.confirmedUpTo())
 	}
 	s.confirmed = c
 }
@@ -552,7 +617,7 @@ func (s *Session) advanceOnly(f int) {
 // markInput records a newly confirmed input of player h for frame f and
 // schedules a rollback if f was simulated with another prediction.
 func (s *Session) markInput(r *inputRing, f int) {
-	if f < s.frame && f < r.dropFrom {
+	if f < s.frame && !r.dropped(f) {
 		if string(r.usedAt(f)) != string(r.at(f)) {
 			if f < s.firstIncorrect {
 				s.firstIncorrect = f

@@ -144,7 +144,7 @@ func (c *cluster) step(newInput bool) int {
 			}
 		}
 		err := p.s.AdvanceFrame()
-		if errors.Is(err, netcode.ErrPredictionThreshold) {
+		if errors.Is(err, netcode.ErrPredictionThreshold) || errors.Is(err, netcode.ErrRejoining) {
 			stalls++
 		} else if err != nil {
 			c.t.Fatalf("%s: %v", p.id, err)

@@ -18,6 +18,12 @@ func (s *Session) handleMessage(from PeerID, ch Channel, data []byte) {
 			s.handleInput(p, data)
 		case wireDrop:
 			s.handleDrop(p, data)
+		case wireControl:
+			s.handleControl(from, p, data)
+		case wireFeed:
+			s.handleRejoinFeed(p, data)
+		case wireFeedAck:
+			s.handleFeedAck(from, data)
 		default:
 			s.reject(from, &WireError{Offset: 1, Err: ErrSessionUnexpected})
 		}
@@ -26,7 +32,17 @@ func (s *Session) handleMessage(from PeerID, ch Channel, data []byte) {
 	switch kind {
 	case wireJoin:
 		s.handleJoin(from)
+	case wireControl:
+		s.handleControl(from, nil, data)
 	case wireFeedAck:
+		s.handleFeedAck(from, data)
+	default:
+		s.reject(from, &WireError{Offset: 1, Err: ErrSessionUnexpected})
+	}
+}
+
+func (s *Session) handleFeedAck(from PeerID, data []byte) {
+	{
 		l := s.specByID[from]
 		if l == nil || !l.joined {
 			s.reject(from, &WireError{Offset: 1, Err: ErrSessionUnexpected})
@@ -41,8 +57,6 @@ func (s *Session) handleMessage(from PeerID, ch Channel, data []byte) {
 		if ack > l.ack && ack <= s.confirmed {
 			l.ack = ack
 		}
-	default:
-		s.reject(from, &WireError{Offset: 1, Err: ErrSessionUnexpected})
 	}
 }
 
@@ -68,6 +82,16 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 	}
 	now := s.clock()
 	p.lastRecv = now
+	if p.knownEpoch < 0 {
+		p.knownEpoch = int(m.Epoch) // a rejoined session adopts the peers' epochs
+	}
+	if int(m.Epoch) != p.knownEpoch&0xff {
+		// The peer voted on a rejoin whose vote has not arrived yet: its
+		// inputs may lie beyond the rejoin frame. The next datagram
+		// repeats them.
+		s.stats.Gated++
+		return
+	}
 	if p.silent {
 		p.silent = false
 		s.events.emit(EventPeerResumed{Peer: p.id, Handles: p.handles})
@@ -121,7 +145,7 @@ func (s *Session) send() {
 			continue
 		}
 		start := max(p.ack+1, s.localLast-maxWireFrames+1, 0)
-		count := s.localLast - start + 1
+		count := max(0, s.localLast-start+1)
 		width := len(s.local) * s.size
 		need := count * width
 		if cap(s.txIn) < need {
@@ -136,7 +160,7 @@ func (s *Session) send() {
 		}
 		adv := math.Round(p.localAdv)
 		adv = max(-127, min(127, adv))
-		m := wireInputMsg{Frame: s.frame, Ack: s.players[p.handles[0]].last, Start: start, Count: count, Inputs: s.txIn}
+		m := wireInputMsg{Frame: s.frame, Ack: s.players[p.handles[0]].last, Start: start, Count: count, Inputs: s.txIn, Epoch: s.epoch}
 		if int8(adv) != p.sentAdv || s.ticks%advantageEvery == 0 {
 			m.HasAdvantage, m.Advantage = true, int8(adv)
 			p.sentAdv = int8(adv)
@@ -152,6 +176,7 @@ func (s *Session) send() {
 	}
 	s.ticks++
 	s.sendFeeds()
+	s.sendRejoinAck()
 }
 
 func (s *Session) transmit(to PeerID, ch Channel, data []byte) {
@@ -258,6 +283,7 @@ func (s *Session) announceDrop(p *sessionPeer) {
 		return
 	}
 	p.leaving = true
+	p.votes = nil
 	if p.votes == nil {
 		p.votes = make(map[PeerID]int)
 	}
@@ -375,10 +401,16 @@ func (s *Session) tryDecideDrop(p *sessionPeer) {
 		s.firstIncorrect = d
 	}
 	s.events.emit(EventPeerDisconnected{Peer: p.id, Handles: p.handles, Frame: d})
-	// Peers still waiting on announcements may now be decidable.
+	// Peers still waiting on announcements or votes may now be decidable.
 	for _, q := range s.peers {
 		if q.leaving {
 			s.tryDecideDrop(q)
+		}
+	}
+	s.maybeVote(p)
+	for _, q := range s.peers {
+		if q.rejoin != nil {
+			s.tryDecideRejoin(q)
 		}
 	}
 }

@@ -13,7 +13,7 @@ func (s *Session) handleJoin(from PeerID) {
 			s.reject(from, &WireError{Peer: from, Offset: 1, Err: ErrSessionUnexpected})
 			return
 		}
-		l = &spectatorLink{id: from}
+		l = &spectatorLink{id: from, limit: noDrop, welcome: -1}
 		s.specByID[from] = l
 		s.specs = append(s.specs, l)
 	}
@@ -53,12 +53,21 @@ func (s *Session) sendFeeds() {
 				continue
 			}
 			m := wireStateMsg{Frame: f, Drops: s.dropList(), State: sl.buf}
-			s.transmit(l.id, Reliable, appendStateMsg(nil, &m))
+			if l.welcome >= 0 {
+				s.transmit(l.id, Reliable, appendCtlMsg(nil, &wireCtlMsg{Sub: ctlWelcome, Frame: l.welcome, State: m}))
+			} else {
+				s.transmit(l.id, Reliable, appendStateMsg(nil, &m))
+			}
 			l.needState = false
 			l.ack = f - 1
 		}
 		start := l.ack + 1
-		count := min(s.confirmed-start+1, maxWireFrames/4)
+		if l.limit != noDrop && start > l.limit {
+			l.joined = false // a rejoined player has every input it needs
+			continue
+		}
+		count := min(s.confirmed, l.limit) - start + 1
+		count = min(count, maxWireFrames/4)
 		if count < 0 {
 			count = 0
 		}
@@ -84,7 +93,7 @@ func (s *Session) dropList() []wireDropFrom {
 	var d []wireDropFrom
 	for h, r := range s.players {
 		if r.dropFrom != noDrop {
-			d = append(d, wireDropFrom{Handle: h, From: r.dropFrom})
+			d = append(d, wireDropFrom{Handle: h, From: r.dropFrom, Until: r.rejoinAt})
 		}
 	}
 	return d
@@ -207,7 +216,7 @@ func (sp *Spectator) handle(from PeerID, ch Channel, data []byte) {
 		for _, d := range m.Drops {
 			if d.Handle < len(sp.players) {
 				r := sp.players[d.Handle]
-				r.dropFrom = d.From
+				r.dropFrom, r.rejoinAt = d.From, d.Until
 			}
 		}
 		if sp.hasSt && m.Start > sp.state.Frame {
@@ -252,7 +261,7 @@ func (sp *Spectator) AdvanceFrame() error {
 		sp.frame = sp.state.Frame
 		for _, d := range sp.state.Drops {
 			if d.Handle < len(sp.players) {
-				sp.players[d.Handle].dropFrom = d.From
+				sp.players[d.Handle].dropFrom, sp.players[d.Handle].rejoinAt = d.From, d.Until
 			}
 		}
 		sp.hasSt = false
@@ -275,7 +284,7 @@ func (sp *Spectator) AdvanceFrame() error {
 		for h, r := range sp.players {
 			st := InputConfirmed
 			v := r.at(f)
-			if f >= r.dropFrom {
+			if r.dropped(f) {
 				st = InputDisconnected
 			}
 			copy(sp.inputs.data[h*sp.size:], v)

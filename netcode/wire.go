@@ -29,6 +29,14 @@ const (
 	wireDrop    = 4 // reliable: a peer's view of a player it drops
 	wireJoin    = 5 // reliable: a spectator asks for the feed
 	wireState   = 6 // reliable: a saved state, to a spectator that joins late
+	wireControl = 7 // reliable: rejoin request, vote and welcome (a subtype byte follows)
+)
+
+// Subtypes of wireControl. Only append to this list.
+const (
+	ctlRejoin  = 1 // a restarted player asks to rejoin
+	ctlVote    = 2 // a peer's proposal of the frame the player rejoins at
+	ctlWelcome = 3 // the state and rejoin frame, to the rejoining player
 )
 
 // Bits of the kind byte of wireInput.
@@ -65,6 +73,10 @@ type wireInputMsg struct {
 	HasSum       bool
 	SumFrame     int
 	Sum          uint64
+	// Epoch counts the rejoin votes the sender cast (mod 256); zero is
+	// not sent. A receiver that has not yet received that many votes
+	// drops the datagram until the votes arrive on the reliable channel.
+	Epoch uint8
 }
 
 func appendZigzag(b []byte, v int) []byte { return binary.AppendVarint(b, int64(v)) }
@@ -82,6 +94,7 @@ func appendZigzag(b []byte, v int) []byte { return binary.AppendVarint(b, int64(
 //	.  [int8 advantage, with flagAdvantage]
 //	.  inputs: count frames, XOR-delta and run-length coded (appendFrames)
 //	.  [varint checksum frame − frame, 8-byte checksum, with flagChecksum]
+//	.  [epoch byte, when not zero]
 func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byte, []byte) {
 	kind := byte(wireInput)
 	if m.HasSum {
@@ -115,6 +128,9 @@ func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byt
 	if m.HasSum {
 		b = appendZigzag(b, m.SumFrame-m.Frame)
 		b = binary.LittleEndian.AppendUint64(b, m.Sum)
+	}
+	if m.Epoch != 0 {
+		b = append(b, m.Epoch)
 	}
 	return b, scratch
 }
@@ -162,6 +178,10 @@ func parseInputMsg(data []byte, width, ref int, m *wireInputMsg) error {
 		}
 		m.Sum = r.uint64()
 	}
+	m.Epoch = 0
+	if r.err == nil && r.off < len(r.b) {
+		m.Epoch = r.byte()
+	}
 	return r.err
 }
 
@@ -174,9 +194,41 @@ type wireFeedMsg struct {
 	Drops  []wireDropFrom
 }
 
+// wireDropFrom says that player Handle was dropped from frame From, and
+// rejoined at Until (noDrop if it has not).
 type wireDropFrom struct {
 	Handle int
 	From   int
+	Until  int
+}
+
+// appendDrops writes: uvarint n, then n × (handle byte, uvarint from,
+// uvarint until+1, 0 when the player has not rejoined).
+func appendDrops(b []byte, drops []wireDropFrom) []byte {
+	b = binary.AppendUvarint(b, uint64(len(drops)))
+	for _, d := range drops {
+		b = append(b, byte(d.Handle))
+		b = binary.AppendUvarint(b, uint64(d.From))
+		until := uint64(0)
+		if d.Until != noDrop {
+			until = uint64(d.Until) + 1
+		}
+		b = binary.AppendUvarint(b, until)
+	}
+	return b
+}
+
+func (r *wireReader) drops(dst []wireDropFrom) []wireDropFrom {
+	n := r.count(maxWirePlayers)
+	dst = dst[:0]
+	for i := 0; i < n && r.err == nil; i++ {
+		d := wireDropFrom{Handle: int(r.byte()), From: r.frame(), Until: noDrop}
+		if u := r.frame(); u > 0 {
+			d.Until = u - 1
+		}
+		dst = append(dst, d)
+	}
+	return dst
 }
 
 func appendFeedMsg(b []byte, m *wireFeedMsg, width int, scratch []byte) ([]byte, []byte) {
@@ -184,12 +236,7 @@ func appendFeedMsg(b []byte, m *wireFeedMsg, width int, scratch []byte) ([]byte,
 	b = binary.AppendUvarint(b, uint64(m.Start))
 	b = binary.AppendUvarint(b, uint64(m.Count))
 	b, scratch = appendFrames(b, m.Inputs[:m.Count*width], width, scratch)
-	b = binary.AppendUvarint(b, uint64(len(m.Drops)))
-	for _, d := range m.Drops {
-		b = append(b, byte(d.Handle))
-		b = binary.AppendUvarint(b, uint64(d.From))
-	}
-	return b, scratch
+	return appendDrops(b, m.Drops), scratch
 }
 
 func parseFeedMsg(data []byte, width int, m *wireFeedMsg) error {
@@ -200,12 +247,7 @@ func parseFeedMsg(data []byte, width int, m *wireFeedMsg) error {
 	if r.err == nil {
 		m.Inputs = r.frames(m.Inputs, m.Count, width)
 	}
-	n := r.count(maxWirePlayers)
-	m.Drops = m.Drops[:0]
-	for i := 0; i < n && r.err == nil; i++ {
-		h := int(r.byte())
-		m.Drops = append(m.Drops, wireDropFrom{Handle: h, From: r.frame()})
-	}
+	m.Drops = r.drops(m.Drops)
 	return r.err
 }
 
@@ -260,12 +302,12 @@ type wireStateMsg struct {
 
 func appendStateMsg(b []byte, m *wireStateMsg) []byte {
 	b = append(b, WireVersion, wireState)
+	return appendStateBody(b, m)
+}
+
+func appendStateBody(b []byte, m *wireStateMsg) []byte {
 	b = binary.AppendUvarint(b, uint64(m.Frame))
-	b = binary.AppendUvarint(b, uint64(len(m.Drops)))
-	for _, d := range m.Drops {
-		b = append(b, byte(d.Handle))
-		b = binary.AppendUvarint(b, uint64(d.From))
-	}
+	b = appendDrops(b, m.Drops)
 	b = binary.AppendUvarint(b, uint64(len(m.State)))
 	return append(b, m.State...)
 }
@@ -273,15 +315,84 @@ func appendStateMsg(b []byte, m *wireStateMsg) []byte {
 func parseStateMsg(data []byte, m *wireStateMsg) error {
 	r := wireReader{b: data}
 	r.header(wireState)
+	r.stateBody(m)
+	return r.err
+}
+
+func (r *wireReader) stateBody(m *wireStateMsg) {
 	m.Frame = r.frame()
-	n := r.count(maxWirePlayers)
-	m.Drops = m.Drops[:0]
-	for i := 0; i < n && r.err == nil; i++ {
-		h := int(r.byte())
-		m.Drops = append(m.Drops, wireDropFrom{Handle: h, From: r.frame()})
-	}
+	m.Drops = r.drops(m.Drops)
 	size := r.count(maxStateSize)
 	m.State = append(m.State[:0], r.raw(size)...)
+}
+
+// wireCtlMsg is a decoded wireControl message.
+type wireCtlMsg struct {
+	Sub     byte
+	Handles []int  // ctlRejoin: the players rejoining
+	Token   []byte // ctlRejoin: the game's resume credential, opaque here
+	Handle  int    // ctlVote: first handle of the rejoining player
+	Frame   int    // ctlVote: proposed frame; ctlWelcome: the rejoin frame
+	Joiner  PeerID // ctlVote: the rejoining peer
+	State   wireStateMsg
+}
+
+// appendCtlMsg encodes a control message:
+//
+//	ctlRejoin:  n, n handle bytes, uvarint token length, token
+//	ctlVote:    handle byte, uvarint frame, uvarint id length, id
+//	ctlWelcome: uvarint rejoin frame, then a state body as in wireState
+func appendCtlMsg(b []byte, m *wireCtlMsg) []byte {
+	b = append(b, WireVersion, wireControl, m.Sub)
+	switch m.Sub {
+	case ctlRejoin:
+		b = append(b, byte(len(m.Handles)))
+		for _, h := range m.Handles {
+			b = append(b, byte(h))
+		}
+		b = binary.AppendUvarint(b, uint64(len(m.Token)))
+		b = append(b, m.Token...)
+	case ctlVote:
+		b = append(b, byte(m.Handle))
+		b = binary.AppendUvarint(b, uint64(m.Frame))
+		b = binary.AppendUvarint(b, uint64(len(m.Joiner)))
+		b = append(b, m.Joiner...)
+	case ctlWelcome:
+		b = binary.AppendUvarint(b, uint64(m.Frame))
+		b = appendStateBody(b, &m.State)
+	}
+	return b
+}
+
+const maxTokenSize = 1024
+
+func parseCtlMsg(data []byte, m *wireCtlMsg) error {
+	r := wireReader{b: data}
+	r.header(wireControl)
+	m.Sub = r.byte()
+	switch m.Sub {
+	case ctlRejoin:
+		n := int(r.byte())
+		if n == 0 || n > maxWirePlayers {
+			r.fail()
+		}
+		m.Handles = m.Handles[:0]
+		for i := 0; i < n && r.err == nil; i++ {
+			m.Handles = append(m.Handles, int(r.byte()))
+		}
+		m.Token = append(m.Token[:0], r.raw(r.count(maxTokenSize))...)
+	case ctlVote:
+		m.Handle = int(r.byte())
+		m.Frame = r.frame()
+		m.Joiner = PeerID(r.raw(r.count(256)))
+	case ctlWelcome:
+		m.Frame = r.frame()
+		r.stateBody(&m.State)
+	default:
+		if r.err == nil {
+			r.err = &WireError{Offset: 2, Err: ErrSessionUnexpected}
+		}
+	}
 	return r.err
 }
 

@@ -32,9 +32,9 @@ func TestWireGolden(t *testing.T) {
 	if got := hex.EncodeToString(b); got != "01e12c01678205" {
 		t.Errorf("steady input message %s", got)
 	}
-	feed := &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{Handle: 1, From: 9}}}
+	feed := &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{Handle: 1, From: 9, Until: noDrop}}}
 	b, _ = appendFeedMsg(nil, feed, 2, nil)
-	const wantFeed = "01020a02920102" + "010109"
+	const wantFeed = "01020a02920102" + "01010900"
 	if got := hex.EncodeToString(b); got != wantFeed {
 		t.Errorf("feed message\n got %s\nwant %s", got, wantFeed)
 	}
@@ -146,7 +146,7 @@ func FuzzWireInput(f *testing.F) {
 }
 
 func FuzzWireOthers(f *testing.F) {
-	b, _ := appendFeedMsg(nil, &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{1, 9}}}, 2, nil)
+	b, _ := appendFeedMsg(nil, &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{1, 9, noDrop}}}, 2, nil)
 	f.Add(b)
 	f.Add(appendFeedAck(nil, 41))
 	f.Add(appendDropMsg(nil, &wireDropMsg{Handle: 2, Last: 99, Inputs: []byte{7, 8}}, 1))
