@@ -642,6 +642,7 @@ func (s *Server) removeSession(sess *session) {
 	if closed {
 		return
 	}
+	s.log.Debug("session gone", "peer", sess.id)
 	for _, fn := range fns {
 		fn(sess.id)
 	}

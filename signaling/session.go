@@ -405,6 +405,7 @@ func (c *conn) hello(env Envelope) {
 	w := s.welcomeLocked(sess, false)
 	s.mu.Unlock()
 	s.stats.sessionsOpened.Add(1)
+	s.log.Debug("session opened", "peer", sess.id, "remote", c.remote, "subject", c.identity.Subject)
 	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
 	sess.enqueue(b, 0)
 }
@@ -481,6 +482,7 @@ func (c *conn) resume(env Envelope, tok string) {
 		old.closeAsync(websocket.ClosePolicyViolation, CodeReplaced)
 	}
 	s.stats.resumes.Add(1)
+	s.log.Debug("session resumed", "peer", sess.id, "remote", c.remote)
 	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
 	sess.enqueueFront(b)
 	deliver(out)

@@ -220,6 +220,7 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 	hs := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
