@@ -95,10 +95,21 @@ func ResultOf(s *arena.State) Result {
 	return r
 }
 
+// settler is a networked session whose peers must end on the same frame:
+// settle stops playing at frame and waits until every peer can confirm it.
+type settler interface {
+	settle(ctx context.Context, frame int, linger time.Duration) (*arena.State, error)
+}
+
 // Run plays sess without a window until cfg's limits or the end of the
 // match, and returns the final Result. It does not close sess. On
 // cancellation it returns the result so far and an error satisfying
 // errors.Is(err, context.Canceled).
+//
+// A session with peers in other processes (Online) plays exactly the frame
+// limit, which it needs, and does not stop early at the end of the match:
+// then it waits until the last frame is confirmed and reports that frame, so
+// that every peer prints the same result.
 func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 	start := time.Now()
 	limit := cfg.Frames
@@ -106,6 +117,10 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		if f := int(cfg.Duration * arena.TickRate / time.Second); limit == 0 || f < limit {
 			limit = max(f, 1)
 		}
+	}
+	st, networked := sess.(settler)
+	if networked && limit == 0 {
+		return Result{}, fmt.Errorf("%w: a match with remote peers needs a frame limit", ErrBadConfig)
 	}
 	input := cfg.Input
 	if input == nil {
@@ -117,8 +132,8 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		timer = time.NewTimer(tick)
 		defer timer.Stop()
 	}
-	result := func() Result {
-		r := ResultOf(sess.State())
+	result := func(s *arena.State) Result {
+		r := ResultOf(s)
 		r.Elapsed = JSONSeconds(time.Since(start))
 		if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()
@@ -126,23 +141,23 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		}
 		return r
 	}
-	for frames := 0; limit == 0 || frames < limit; frames++ {
+	for ticks := 0; ; ticks++ {
 		s := sess.State()
-		if s.Phase == arena.PhaseMatchOver {
+		if (limit > 0 && int(s.Frame) >= limit) || (!networked && s.Phase == arena.PhaseMatchOver) {
 			break
 		}
 		if cfg.Fast {
 			if err := ctx.Err(); err != nil {
-				return result(), fmt.Errorf("match: headless run stopped: %w", err)
+				return result(s), fmt.Errorf("match: headless run stopped: %w", err)
 			}
 		} else {
-			// Pace frames on absolute deadlines so that a slow frame
-			// is caught up rather than pushing every later one back.
-			next := start.Add(time.Duration(frames+1) * tick)
+			// Pace ticks on absolute deadlines so that a slow tick is
+			// caught up rather than pushing every later one back.
+			next := start.Add(time.Duration(ticks+1) * tick)
 			timer.Reset(time.Until(next))
 			select {
 			case <-ctx.Done():
-				return result(), fmt.Errorf("match: headless run stopped: %w", ctx.Err())
+				return result(s), fmt.Errorf("match: headless run stopped: %w", ctx.Err())
 			case <-timer.C:
 			}
 		}
@@ -151,8 +166,15 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 			in = input(s, p)
 		}
 		if err := sess.Tick(in); err != nil {
-			return result(), err
+			return result(s), err
 		}
 	}
-	return result(), nil
+	if networked {
+		final, err := st.settle(ctx, limit-1, time.Second)
+		if err != nil {
+			return result(sess.State()), err
+		}
+		return result(final), nil
+	}
+	return result(sess.State()), nil
 }

@@ -23,6 +23,8 @@ type Game struct {
 
 	in   [arena.MaxPlayers]arena.Input
 	sums [sumRing]frameSum
+	keep int         // session frame whose resulting state to keep; -1: none
+	kept arena.State // the state after frame keep, as last simulated
 }
 
 // sumRing is how many recent frames' checksums a Game remembers.
@@ -40,7 +42,7 @@ func NewGame(players int, seed uint64) (*Game, error) {
 	if !arena.ValidPlayers(players) {
 		return nil, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, players, arena.MinPlayers, arena.MaxPlayers)
 	}
-	g := &Game{State: *arena.New(players, seed)}
+	g := &Game{State: *arena.New(players, seed), keep: -1}
 	for i := range g.sums {
 		g.sums[i].frame = -1
 	}
@@ -64,6 +66,9 @@ func (g *Game) AdvanceFrame(in *netcode.SessionInputs) {
 	}
 	g.State.Step(g.in[:n])
 	g.sums[in.Frame%sumRing] = frameSum{in.Frame, g.State.Checksum()}
+	if in.Frame == g.keep {
+		g.kept = g.State
+	}
 	if g.OnAdvance != nil {
 		g.OnAdvance(in.Frame, g.in[:n], in.Resimulating)
 	}

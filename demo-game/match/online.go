@@ -1,0 +1,319 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/netsim"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// OnlineConfig configures a match through a rallypoint signaling server and
+// the WebRTC mesh. Only ServerURL is required.
+type OnlineConfig struct {
+	// ServerURL is the signaling endpoint, ws://HOST:PORT/ws.
+	ServerURL string
+	// Queue is the name players queue under: the server groups the next
+	// Players arrivals into a room of their own. Empty means "arena".
+	Queue string
+	// Players is the match size. Zero means arena.MinPlayers.
+	Players int
+	// Seed is mixed with the room's name into the match seed; every peer
+	// must use the same. Zero is valid.
+	Seed uint64
+	// AllBots makes the local seat a bot. False: the local player.
+	AllBots bool
+	// InputDelay is the input delay in frames; every peer must use the
+	// same. Zero means none.
+	InputDelay int
+	// Loopback gathers loopback ICE candidates (every peer on one host).
+	// False still gathers them when the server is on a loopback address.
+	Loopback bool
+}
+
+// Online is a match with peers in other processes: it queues on a signaling
+// server, connects to every other player over the WebRTC mesh, and runs a
+// rollback session over it, through a netsim.Conditioner so that F5/F6 can
+// inject lag and loss on the real connection. After the mesh is up the
+// server is no longer needed.
+type Online struct {
+	client *signaling.Client
+	mesh   *netcode.Mesh
+	cond   *netsim.Conditioner
+	sess   *netcode.Session
+	game   *Game
+	seat   int
+	ids    []netcode.PeerID // by seat
+	room   string
+	bot    bool
+	in     [1]byte
+	lag    time.Duration
+	loss   float64
+	closed bool
+
+	desyncs      int
+	lastRolled   uint64
+	lastRollback int
+}
+
+var _ Session = (*Online)(nil)
+
+// DialOnline queues on the server, waits until the room is full and every
+// peer is connected, and starts the match. It blocks until then or until
+// ctx is done (the error then satisfies errors.Is(err, context.Canceled) or
+// context.DeadlineExceeded).
+func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
+	n := cfg.Players
+	if n == 0 {
+		n = arena.MinPlayers
+	}
+	if !arena.ValidPlayers(n) {
+		return nil, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
+	}
+	u, err := url.Parse(cfg.ServerURL)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+		return nil, fmt.Errorf("%w: server URL %q, want ws://HOST:PORT/ws", ErrBadConfig, cfg.ServerURL)
+	}
+	queue := cfg.Queue
+	if queue == "" {
+		queue = "arena"
+	}
+	o := &Online{bot: cfg.AllBots}
+	defer func() {
+		if err != nil {
+			o.Close()
+		}
+	}()
+	if o.client, err = signaling.Dial(ctx, cfg.ServerURL, nil); err != nil {
+		return nil, fmt.Errorf("match: dialing the server: %w", err)
+	}
+	info, err := o.client.JoinNext(ctx, queue, n)
+	if err != nil {
+		return nil, fmt.Errorf("match: joining the queue: %w", err)
+	}
+	o.room = info.Name
+	var ice []netcode.ICEServer
+	for _, s := range o.client.ICEServers() {
+		ice = append(ice, netcode.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	loop := cfg.Loopback
+	if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
+		loop = true
+	}
+	if o.mesh, err = netcode.NewMesh(o.client, netcode.MeshConfig{ICEServers: ice, Loopback: loop}); err != nil {
+		return nil, fmt.Errorf("match: starting the mesh: %w", err)
+	}
+	if err = o.mesh.WaitConnected(ctx, n-1); err != nil {
+		return nil, fmt.Errorf("match: connecting to %d peers: %w", n-1, err)
+	}
+	// Seats in the order of the peer ids, which every peer sees alike.
+	o.ids = append(o.mesh.Connected(), o.mesh.LocalID())
+	slices.Sort(o.ids)
+	if len(o.ids) != n {
+		return nil, fmt.Errorf("match: room %s has %d members, want %d", o.room, len(o.ids), n)
+	}
+	players := make([]netcode.SessionPlayer, n)
+	for i, id := range o.ids {
+		if id == o.mesh.LocalID() {
+			o.seat = i
+		} else {
+			players[i].Peer = id
+		}
+	}
+	h := fnv.New64a()
+	h.Write([]byte(o.room))
+	if o.game, err = NewGame(n, cfg.Seed^h.Sum64()); err != nil {
+		return nil, err
+	}
+	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
+	o.sess, err = netcode.NewSession(o.cond, o.game, netcode.SessionConfig{
+		Players:    players,
+		InputSize:  1,
+		InputDelay: cfg.InputDelay,
+		FPS:        arena.TickRate,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("match: starting the session: %w", err)
+	}
+	return o, nil
+}
+
+// Room returns the name of the room the server put the match in.
+func (o *Online) Room() string { return o.room }
+
+// Tick adds the local input (or the bot's) and advances the session.
+func (o *Online) Tick(local arena.Input) error {
+	if o.closed {
+		return ErrClosed
+	}
+	if o.bot {
+		local = arena.BotInput(&o.game.State, o.seat)
+	}
+	o.in[0] = byte(local)
+	if err := o.sess.AddLocalInput(o.seat, o.in[:]); err != nil {
+		return err
+	}
+	if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
+		return err
+	}
+	for {
+		select {
+		case ev := <-o.sess.Events():
+			if _, ok := ev.(netcode.EventDesync); ok {
+				o.desyncs++
+			}
+			continue
+		case <-o.mesh.Events():
+			continue
+		default:
+		}
+		break
+	}
+	st := o.sess.Stats()
+	if d := st.RolledBack - o.lastRolled; d > 0 {
+		o.lastRollback = int(d)
+	}
+	o.lastRolled = st.RolledBack
+	return nil
+}
+
+// State returns this peer's view of the game.
+func (o *Online) State() *arena.State { return &o.game.State }
+
+// LocalPlayer returns this peer's seat, or -1 when a bot plays it.
+func (o *Online) LocalPlayer() int {
+	if o.bot {
+		return -1
+	}
+	return o.seat
+}
+
+// Seat returns this peer's seat, bot or not.
+func (o *Online) Seat() int { return o.seat }
+
+// Stats reports the mesh's measurements per peer and the session's work.
+func (o *Online) Stats(st *Stats) {
+	ss := o.sess.Stats()
+	peers := st.Peers[:0]
+	for _, id := range o.ids {
+		if id == o.mesh.LocalID() {
+			continue
+		}
+		ms, err := o.mesh.Stats(id)
+		if err != nil {
+			peers = append(peers, PeerStats{Name: string(id), Candidate: "disconnected"})
+			continue
+		}
+		cand := ms.LocalCandidate
+		if ms.RemoteCandidate != "" && ms.RemoteCandidate != cand {
+			cand += "/" + ms.RemoteCandidate
+		}
+		peers = append(peers, PeerStats{
+			Name: string(id), RTT: ms.RTT, Candidate: cand,
+			KbpsIn: ms.BytesInPerSec * 8 / 1000, KbpsOut: ms.BytesOutPerSec * 8 / 1000,
+		})
+	}
+	*st = Stats{
+		Transport:      "rollback over the WebRTC mesh, room " + o.room,
+		Peers:          peers,
+		Rollback:       true,
+		RollbackFrames: o.lastRollback,
+		Rollbacks:      ss.Rollbacks,
+		Predicted:      max(0, ss.Frame-1-ss.ConfirmedFrame),
+		FramesAhead:    o.sess.FramesAhead(),
+		Desyncs:        o.desyncs,
+		Lag:            o.lag,
+		Loss:           o.loss,
+		CanCondition:   true,
+	}
+}
+
+// SetConditions delays and drops what this peer sends, on the real
+// connection.
+func (o *Online) SetConditions(lag time.Duration, loss float64) error {
+	if o.closed {
+		return ErrClosed
+	}
+	if lag < 0 || loss < 0 || loss > 1 {
+		return fmt.Errorf("%w: lag %v, loss %v", ErrBadConfig, lag, loss)
+	}
+	o.lag, o.loss = lag, loss
+	o.cond.SetConditions(netsim.Conditions{Latency: lag, Loss: loss})
+	return nil
+}
+
+// Confirmed returns the last frame confirmed here, its checksum, and
+// whether the session's checksum exchange with the peers found no desync.
+func (o *Online) Confirmed() (int, uint64, bool) {
+	f := min(o.sess.ConfirmedFrame(), o.sess.Frame()-1)
+	sum, ok := o.game.SumAt(f)
+	return f, sum, ok && o.desyncs == 0
+}
+
+// settle keeps the session running until frame is confirmed and then for
+// linger more, so that the peers can confirm it too, and returns the state
+// after frame as finally simulated.
+func (o *Online) settle(ctx context.Context, frame int, linger time.Duration) (*arena.State, error) {
+	o.game.keep = frame
+	if f := o.sess.Frame() - 1; f >= frame {
+		// Already simulated (and perhaps confirmed) before keep was set:
+		// only a rollback re-simulates it, so keep a copy now if it is
+		// the current state.
+		if f == frame {
+			o.game.kept = o.game.State
+		}
+	}
+	t := time.NewTicker(time.Second / arena.TickRate)
+	defer t.Stop()
+	var until time.Time
+	for {
+		if o.sess.ConfirmedFrame() >= frame && until.IsZero() {
+			until = time.Now().Add(linger)
+		}
+		if !until.IsZero() && time.Now().After(until) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("match: waiting for frame %d to be confirmed: %w", frame, ctx.Err())
+		case <-t.C:
+		}
+		// Keep the session running: it sends every tick (the inputs the
+		// peers still miss, acks) and rolls back on late inputs. Frames
+		// simulated beyond frame do not touch the kept state.
+		o.sess.AddLocalInput(o.seat, o.in[:])
+		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
+			return nil, err
+		}
+	}
+	if o.game.kept.Frame != uint32(frame+1) {
+		return nil, fmt.Errorf("match: the state of frame %d was not kept", frame)
+	}
+	return &o.game.kept, nil
+}
+
+// Close ends the session, the mesh and the server connection.
+func (o *Online) Close() error {
+	if o.closed {
+		return ErrClosed
+	}
+	o.closed = true
+	if o.sess != nil {
+		o.sess.Close()
+	}
+	if o.mesh != nil {
+		o.mesh.Close()
+	}
+	if o.client != nil {
+		o.client.Close()
+	}
+	return nil
+}

@@ -1,0 +1,112 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// TestOnlineMatch plays bots against each other through a real signaling
+// server on loopback and real WebRTC connections: they queue, connect,
+// play a fixed number of frames through rollback sessions, and must end
+// with the same confirmed state.
+func TestOnlineMatch(t *testing.T) {
+	for _, players := range []int{2, 3} {
+		srv := signaling.NewServer(signaling.Config{})
+		hs := httptest.NewServer(srv)
+		url := "ws" + strings.TrimPrefix(hs.URL, "http")
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+
+		const frames = 240
+		results := make([]Result, players)
+		errs := make([]error, players)
+		stats := make([]Stats, players)
+		var wg sync.WaitGroup
+		for i := range players {
+			wg.Go(func() {
+				o, err := DialOnline(ctx, OnlineConfig{ServerURL: url, Players: players, Seed: 9})
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer o.Close()
+				if i == 0 {
+					// Lag on one peer's sends: rollbacks on the others.
+					o.SetConditions(30*time.Millisecond, 0.05)
+				}
+				// The local seat is played by the bot through the input
+				// callback, which also samples the overlay's figures.
+				input := func(s *arena.State, p int) arena.Input {
+					if s.Frame == frames-40 {
+						o.Stats(&stats[i])
+					}
+					return arena.BotInput(s, p)
+				}
+				results[i], errs[i] = Run(ctx, o, RunConfig{Frames: frames, Input: input})
+			})
+		}
+		wg.Wait()
+		cancel()
+		hs.Close()
+		srv.Close()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("%d players: peer %d: %v", players, i, err)
+			}
+		}
+		for i, r := range results {
+			if r.Frames != frames || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Confirmed.Frame < frames-1 {
+				t.Fatalf("%d players: peer %d: %s", players, i, r.JSON())
+			}
+			if r.ChecksumHex != results[0].ChecksumHex {
+				t.Fatalf("%d players: peer %d ended with %s, peer 0 with %s", players, i, r.ChecksumHex, results[0].ChecksumHex)
+			}
+		}
+		var rollbacks uint64
+		for i, st := range stats {
+			if len(st.Peers) != players-1 || st.Peers[0].Candidate != "host" || st.Peers[0].RTT == 0 || st.Peers[0].KbpsIn == 0 {
+				t.Fatalf("peer %d stats: %+v", i, st)
+			}
+			rollbacks += st.Rollbacks
+		}
+		t.Logf("%d players: checksum %s, rollbacks %d, peer 0: %+v", players, results[0].ChecksumHex, rollbacks, stats[0].Peers)
+	}
+}
+
+func TestDialOnlineErrors(t *testing.T) {
+	ctx := context.Background()
+	if _, err := DialOnline(ctx, OnlineConfig{ServerURL: "http://x"}); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("http URL: %v", err)
+	}
+	if _, err := DialOnline(ctx, OnlineConfig{ServerURL: "ws://127.0.0.1:1/ws", Players: 9}); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("9 players: %v", err)
+	}
+	// Alone in a queue of two: cancelling the wait returns a context error.
+	srv := signaling.NewServer(signaling.Config{})
+	hs := httptest.NewServer(srv)
+	defer srv.Close()
+	defer hs.Close()
+	cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	_, err := DialOnline(cctx, OnlineConfig{ServerURL: "ws" + strings.TrimPrefix(hs.URL, "http"), Players: 2})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting alone: %v", err)
+	}
+	// A networked headless run needs a frame limit.
+	if _, err := Run(ctx, &fakeSettler{}, RunConfig{}); !errors.Is(err, ErrBadConfig) {
+		t.Fatalf("Run without a limit: %v", err)
+	}
+}
+
+type fakeSettler struct{ Local }
+
+func (*fakeSettler) settle(context.Context, int, time.Duration) (*arena.State, error) {
+	return nil, nil
+}
