@@ -130,4 +130,70 @@
 // up to about 8 players. Reliable messages are capped at
 // MeshConfig.MaxMessageSize, unreliable ones at MaxDatagramMessage, and
 // signals at 64 KiB.
+//
+// # Sessions
+//
+// A Session runs a game's fixed-tick loop over any Transport (the Mesh, the
+// netsim simulator, a netsim.Conditioner around either) for 2 to 32 players,
+// several of them local if need be. Each tick the game adds its local
+// players' inputs and calls AdvanceFrame; the session calls back into the
+// game through SessionGame (SaveState, LoadState, AdvanceFrame) to simulate
+// the next frame and, when a remote input contradicts its prediction, to
+// roll back to the first wrong frame (the earliest over every peer) and
+// resimulate. Inputs are InputSize bytes per player; InputCodec, with
+// AddLocalInputOf and InputOf, carries a game's own input type.
+//
+//	s, _ := netcode.NewSession(mesh, game, netcode.SessionConfig{Players: players, InputDelay: 2})
+//	for range ticker.C {
+//		s.AddLocalInput(me, readPad())
+//		if err := s.AdvanceFrame(); errors.Is(err, netcode.ErrPredictionThreshold) {
+//			continue // the window is full: wait for the others
+//		}
+//		select { case ev := <-s.Events(): handle(ev); default: }
+//	}
+//
+// Modes: rollback with a prediction window (MaxPrediction, 8 by default),
+// or Lockstep (window 0), which needs an InputDelay of at least the one-way
+// latency and then never stalls; SuggestInputDelay computes it from a
+// measured RTT. SetInputDelay changes the delay at runtime.
+//
+// Every tick the session sends one datagram per peer on the Unreliable
+// channel carrying every local input the peer has not acknowledged
+// (redundancy instead of retransmission), XOR-delta and run-length coded,
+// with the peer's ack, the frame advantage and a checksum report. The
+// format is versioned and documented in docs/netcode-wire.md; 2 players
+// with 1-byte inputs cost about 7.5 bytes per datagram.
+//
+// Time sync: both sides measure the frame advantage; TickScale slows the
+// peer ahead by 3% per frame (at most 25%) so the others catch up without
+// a skipped frame, and EventWaitRecommended reports large leads.
+//
+// Desync detection compares checksums of confirmed frames only, every
+// ChecksumInterval frames (60 by default), and reports EventDesync with the
+// frame, both checksums and the peer; OnConfirmedState hands the game every
+// checksummed state to keep for diffing. SyncTestSession checks a game's
+// determinism locally by rolling back every frame.
+//
+// A Spectator receives the confirmed inputs of every player from a host
+// player; one that joins mid-match first gets a saved state over the
+// Reliable channel and catches up at CatchUpSpeed.
+//
+// Disconnects: a peer silent for InterruptTimeout (500 ms) is reported
+// interrupted; after DisconnectTimeout (2 s) the DisconnectPolicy applies:
+// DropPlayer and PredictPlayer drop its players at a frame every remaining
+// peer agrees on (each announces the inputs it holds; the frame follows the
+// latest), StallForPlayer waits. A restarted player rejoins with a new
+// Session with Rejoin set (its PeerID may change; AuthorizeRejoin checks
+// the RejoinToken the game got from its signaling layer): the peers agree
+// on a rejoin frame, the lowest-handled one sends the state and inputs, and
+// the player is back in sync within about two seconds under 100 ms, 25% loss.
+//
+// A Session is not safe for concurrent use: call it from the game loop's
+// goroutine only (Events may be read anywhere). It starts no goroutine.
+// On the hot path it allocates nothing: rollback bench (4 players, an
+// 8-frame rollback every frame) measures about 1 µs of session work per
+// frame. Limits: 32 players, inputs of 1 to 1024 bytes, a prediction window
+// of at most 64 frames, an input delay of at most 32, transferred states of
+// at most 60 KiB; peers must start with the same InputDelay; two peers that
+// lose only each other resolve in favour of the lower handle.
 package netcode
