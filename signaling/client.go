@@ -274,22 +274,35 @@ func decodeError(env Envelope) *Error {
 }
 
 // attach makes ws the live connection and applies w. It returns the room
-// membership changes callbacks must hear about.
-func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, leftPeers []string, ok bool) {
+// the client lost (a failed resume) and, for a resume, the members that
+// left or joined while it was away, so that callbacks hear of them.
+func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, gone, came []string, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return "", nil, false
+		return "", nil, nil, false
 	}
 	c.ws = ws
 	close(c.up)
-	if !w.Resumed && c.room != "" {
-		left, leftPeers = c.room, c.peers
+	switch {
+	case !w.Resumed && c.room != "":
+		left, gone = c.room, c.peers
+	case w.Resumed && w.Room == c.room:
+		for _, p := range c.peers {
+			if !slices.Contains(w.Peers, p) {
+				gone = append(gone, p)
+			}
+		}
+		for _, p := range w.Peers {
+			if !slices.Contains(c.peers, p) {
+				came = append(came, p)
+			}
+		}
 	}
 	c.id, c.resume, c.ice = w.ID, w.Resume, w.ICEServers
 	c.room, c.peers = w.Room, slices.Clone(w.Peers)
 	c.pingEvery = time.Duration(w.PingIntervalMs) * time.Millisecond
-	return left, leftPeers, true
+	return left, gone, came, true
 }
 
 func (c *Client) readDeadline() time.Time {
@@ -344,17 +357,24 @@ func (c *Client) reconnect() *websocket.Conn {
 		c.mu.Unlock()
 		ws, w, resumed, err := c.handshake(c.ctx, tok)
 		if err == nil {
-			left, leftPeers, ok := c.attach(ws, w)
+			left, gone, came, ok := c.attach(ws, w)
 			if !ok {
 				ws.Close()
 				return nil
 			}
 			c.log.Debug("reconnected", "id", w.ID, "resumed", resumed)
-			if left != "" {
-				for _, p := range leftPeers {
-					c.callPeer(p, false)
+			for _, p := range gone {
+				c.callPeer(p, false)
+				if left == "" {
+					c.emit(PeerLeft{Room: w.Room, Peer: p})
 				}
+			}
+			if left != "" {
 				c.emit(Left{Room: left})
+			}
+			for _, p := range came {
+				c.callPeer(p, true)
+				c.emit(PeerJoined{Room: w.Room, Peer: p})
 			}
 			c.emit(Reconnected{ID: w.ID, Resumed: resumed})
 			return ws
@@ -437,17 +457,19 @@ func (c *Client) dispatch(env Envelope) {
 		if json.Unmarshal(env.Data, &pd) != nil || pd.Peer == "" {
 			return
 		}
+		// Membership changes apply once: after a resume, the welcome's
+		// member list may already include what queued events repeat.
 		c.mu.Lock()
 		inRoom := env.Room == c.room
-		if inRoom {
-			switch env.Type {
-			case TypePeerJoined:
-				if !slices.Contains(c.peers, pd.Peer) {
-					c.peers = append(c.peers, pd.Peer)
-				}
-			case TypePeerLeft:
-				c.peers = slices.DeleteFunc(slices.Clone(c.peers), func(p string) bool { return p == pd.Peer })
-			}
+		member := slices.Contains(c.peers, pd.Peer)
+		switch {
+		case !inRoom:
+		case env.Type == TypePeerJoined && !member:
+			c.peers = append(c.peers, pd.Peer)
+		case env.Type == TypePeerLeft && member:
+			c.peers = slices.DeleteFunc(slices.Clone(c.peers), func(p string) bool { return p == pd.Peer })
+		case env.Type == TypePeerJoined, env.Type == TypePeerLeft:
+			inRoom = false // nothing changed
 		}
 		c.mu.Unlock()
 		if !inRoom {

@@ -3,6 +3,9 @@ package signaling
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"sync"
 	"net"
 	"net/http"
 	"strings"
@@ -255,4 +258,84 @@ func TestHelloFromANewerClient(t *testing.T) {
 		t.Fatalf("welcome %+v", w)
 	}
 	p.alive()
+}
+
+// TestResumeCatchesUpMembership: members that left or joined while the
+// client was away are reported once each after the resume.
+func TestResumeCatchesUpMembership(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ctx := testCtx(t)
+	// a's reconnect dials wait at the gate until b and c have moved.
+	var gateMu sync.Mutex
+	gate := make(chan struct{})
+	close(gate)
+	dialer := &net.Dialer{}
+	a := dialT(t, ts.URL, &ClientConfig{NetDialContext: func(ctx context.Context, n, addr string) (net.Conn, error) {
+		gateMu.Lock()
+		g := gate
+		gateMu.Unlock()
+		select {
+		case <-g:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return dialer.DialContext(ctx, n, addr)
+	}})
+	b := dialT(t, ts.URL, nil)
+	c := dialT(t, ts.URL, nil)
+	aev := a.Events()
+	a.Join(ctx, "m")
+	b.Join(ctx, "m")
+	waitEvent[PeerJoined](t, aev, nil)
+	var mu sync.Mutex
+	var calls []string
+	cancel := a.SubscribeSignals(nil, func(p string, joined bool) {
+		mu.Lock()
+		calls = append(calls, fmt.Sprint(p == b.ID(), p == c.ID(), joined))
+		mu.Unlock()
+	})
+	defer cancel()
+	gateMu.Lock()
+	gate = make(chan struct{})
+	gateMu.Unlock()
+	a.mu.Lock()
+	a.ws.NetConn().Close()
+	a.mu.Unlock()
+	waitEvent[Disconnected](t, aev, nil)
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ts.mu.RLock()
+		interrupted := ts.sessions[a.ID()].interruptedAt != 0
+		ts.mu.RUnlock()
+		if interrupted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not notice the drop")
+		}
+	}
+	if err := b.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx, "m"); err != nil {
+		t.Fatal(err)
+	}
+	gateMu.Lock()
+	close(gate)
+	gateMu.Unlock()
+	rc := waitEvent[Reconnected](t, aev, nil)
+	if !rc.Resumed {
+		t.Fatal("not resumed")
+	}
+	if _, err := a.Ping(ctx); err != nil { // the queued events have been read by now
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"true false true", "true false false", "false true true"}
+	if !slices.Equal(calls, want) {
+		t.Fatalf("callbacks %v, want %v", calls, want)
+	}
+	if p := a.Peers(); len(p) != 1 || p[0] != c.ID() {
+		t.Fatalf("peers %v", p)
+	}
 }
