@@ -135,4 +135,3 @@ func abs(x int) int {
 	}
 	return x
 }
-
