@@ -59,6 +59,7 @@ type benchSignalingResult struct {
 	TargetMemoryMet       bool    `json:"target_memory_met"`
 	TargetRelayP99Met     bool    `json:"target_relay_p99_met"`
 	Seconds               float64 `json:"seconds"`
+	ProjectedRSSAt50k     int64   `json:"projected_rss_bytes_at_50k"`
 	CappedByNoFile        bool    `json:"capped_by_nofile,omitempty"`
 	NoFileLimit           int64   `json:"nofile_limit,omitempty"`
 }
@@ -232,6 +233,7 @@ func runBenchSignaling(args []string) error {
 	res.RSSLoadedBytes, _ = procRSS(child.cmd.Process.Pid)
 	if res.Sessions > 0 {
 		res.RSSBytesPerSession = float64(res.RSSLoadedBytes-res.RSSBaselineBytes) / float64(res.Sessions)
+		res.ProjectedRSSAt50k = res.RSSBaselineBytes + int64(res.RSSBytesPerSession*50_000)
 	}
 	logf("server RSS %.1f MiB (%.1f MiB before GC): %.0f bytes per idle session", mib(res.RSSLoadedBytes), mib(rawRSS), res.RSSBytesPerSession)
 
@@ -272,7 +274,8 @@ func printSignalingTable(w io.Writer, r benchSignalingResult) {
 	fmt.Fprintf(w, "\nconnect: %d sessions in %.1f s (%.0f/s); relay samples %d, lost %d, max %.0f µs; total %.1f s\n",
 		r.Sessions, r.ConnectSeconds, r.ConnectsPerS, r.RelaySamples, r.RelayLost, r.RelayMaxUs, r.Seconds)
 	if r.CappedByNoFile {
-		fmt.Fprintf(w, "sessions capped by RLIMIT_NOFILE %d (hard limit; raising it needs CAP_SYS_RESOURCE)\n", r.NoFileLimit)
+		fmt.Fprintf(w, "sessions capped by RLIMIT_NOFILE %d (hard limit; raising it needs CAP_SYS_RESOURCE); projected server RSS at 50,000 sessions: %.0f MiB\n",
+			r.NoFileLimit, mib(r.ProjectedRSSAt50k))
 	}
 	fmt.Fprintf(w, "targets: >=50,000 sessions %s; <=32 KiB per idle session %s; relay p99 <=2 ms at 1,000 msg/s %s\n",
 		yes[r.TargetSessionsMet], yes[r.TargetMemoryMet], yes[r.TargetRelayP99Met])
