@@ -24,7 +24,9 @@ import (
 
 func main() {
 	var (
-		server     = flag.String("server", "", "rallypoint server `URL` for online play")
+		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play")
+		room       = flag.String("room", "arena", "online: the queue name; the server groups the next -players arrivals")
+		wait       = flag.Duration("wait", 2*time.Minute, "online headless: how long to wait for the other players")
 		headless   = flag.Bool("headless", false, "run without a window (needs -bot) and print the result as one JSON line")
 		bot        = flag.Bool("bot", false, "let the bot play the local seat (with a window: watch bots play)")
 		players    = flag.Int("players", 2, fmt.Sprintf("players in the match, %d to %d", arena.MinPlayers, arena.MaxPlayers))
@@ -74,11 +76,15 @@ func main() {
 		if !*bot {
 			fail(2, "-headless needs -bot: there is no keyboard without a window")
 		}
-		if *server != "" {
-			fail(2, "-server: online play is not available in this build")
-		}
 		if *screenshot != "" {
 			fail(2, "-screenshot needs a window")
+		}
+		if *server != "" {
+			if *frames == 0 {
+				fail(2, "-server with -headless needs -frames or -duration: every peer stops at the same frame")
+			}
+			runOnline(match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true}, *wait, *frames)
+			return
 		}
 		runHeadless(newSession, *players, *seed, *frames, *fast)
 		return
@@ -99,6 +105,9 @@ func main() {
 		Lag:        *lag,
 		Loss:       *loss,
 		NewSession: newSession,
+		Online: func(ctx context.Context, players int, seed uint64) (match.Session, error) {
+			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Queue: *room, Players: players, Seed: seed})
+		},
 	})
 	if err != nil {
 		if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
@@ -117,6 +126,26 @@ func runHeadless(newSession func(int, uint64, bool) (match.Session, error), play
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
+	fmt.Println(r.JSON())
+	if err != nil {
+		fail(1, "%v", err)
+	}
+}
+
+// runOnline plays a headless bot match with peers in other processes,
+// through the signaling server and the WebRTC mesh.
+func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	dctx, cancel := context.WithTimeout(ctx, wait)
+	sess, err := match.DialOnline(dctx, cfg)
+	cancel()
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	defer sess.Close()
+	fmt.Fprintf(os.Stderr, "demo-game: room %s, seat %d of %d\n", sess.Room(), sess.Seat(), cfg.Players)
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames})
 	fmt.Println(r.JSON())
 	if err != nil {
 		fail(1, "%v", err)

@@ -138,6 +138,7 @@ func TestBadFlags(t *testing.T) {
 		{"extra"},
 		{"-net", "carrier-pigeon"},
 		{"-loss", "2"},
+		{"-headless", "-bot", "-server", "ws://127.0.0.1:1/ws"},
 	} {
 		cmd := exec.Command(binary, args...)
 		out, err := cmd.CombinedOutput()
@@ -270,5 +271,75 @@ func TestScreenshotUnderXvfb(t *testing.T) {
 	}
 	if drawn < 2 {
 		t.Errorf("only %d tanks drawn in the arena", drawn)
+	}
+}
+
+// TestHeadlessOnlineThroughServer starts a real `rallypoint serve` and runs
+// headless bots in separate processes that queue on it, connect to each
+// other over WebRTC, play a fixed number of frames and print the same
+// confirmed final state.
+func TestHeadlessOnlineThroughServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server: skipped in -short")
+	}
+	dir := t.TempDir()
+	server := filepath.Join(dir, "rallypoint")
+	build := exec.Command("go", "build", "-o", server, "../cmd/rallypoint")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building rallypoint: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := exec.CommandContext(ctx, server, "serve", "-addr", "127.0.0.1:0", "-log-format", "json")
+	logs, err := srv.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		srv.Process.Signal(os.Interrupt)
+		srv.Wait()
+	}()
+	// The server logs its signaling URL once it listens.
+	url := make(chan string, 1)
+	go func() {
+		dec := json.NewDecoder(logs)
+		for {
+			var line map[string]any
+			if dec.Decode(&line) != nil {
+				return
+			}
+			if u, ok := line["signaling"].(string); ok {
+				url <- u
+			}
+		}
+	}()
+	var ws string
+	select {
+	case ws = <-url:
+	case <-time.After(30 * time.Second):
+		t.Fatal("rallypoint serve did not report its address")
+	}
+
+	for _, players := range []int{2, 3} {
+		args := []string{"-headless", "-bot", "-server", ws, "-room", fmt.Sprintf("test%d", players),
+			"-players", fmt.Sprint(players), "-frames", "300", "-seed", "4"}
+		res := make([]result, players)
+		var wg sync.WaitGroup
+		for i := range res {
+			wg.Go(func() { res[i], _ = runDemo(t, ctx, args...) })
+		}
+		wg.Wait()
+		for i, r := range res {
+			if r.Frames != 300 || r.Players != players || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Confirmed.Frame < 299 {
+				t.Fatalf("%d players: process %d: %+v", players, i, r)
+			}
+			if r.Checksum != res[0].Checksum {
+				t.Fatalf("%d players: process %d ended with %s, process 0 with %s", players, i, r.Checksum, res[0].Checksum)
+			}
+		}
+		t.Logf("%d processes agree on frame 300: checksum %s", players, res[0].Checksum)
 	}
 }

@@ -48,6 +48,11 @@ type Config struct {
 	// network simulator (match.NewSimulated): the local player (or a bot)
 	// and bots, each seat a peer with its own rollback session.
 	NewSession func(players int, seed uint64, allBots bool) (match.Session, error)
+	// Online connects an online match (the menu's "Quick match online").
+	// It may block until the other players arrive; it runs on its own
+	// goroutine and must return when ctx is done. Nil, or an empty
+	// ServerURL, makes online play unavailable.
+	Online func(ctx context.Context, players int, seed uint64) (match.Session, error)
 }
 
 // Game implements ebiten.Game: the screens of the demo.

@@ -19,6 +19,9 @@ type menuItem struct {
 	note  string // shown under the item when selected
 	// run activates the item; nil means it is not available.
 	run func(g *Game) error
+	// why is shown after the label of an item that is not available.
+	// Empty means "not available in this build".
+	why string
 	// adjust changes the item's value with Left and Right; may be nil.
 	adjust func(g *Game, delta int)
 }
@@ -31,9 +34,14 @@ type menu struct {
 
 func newMenu(g *Game) *menu {
 	m := &menu{bots: g.cfg.Players - 1}
-	online := "needs the online client: " + notAvailable
-	if g.cfg.ServerURL != "" {
-		online = "server " + g.cfg.ServerURL + ": the online client is " + notAvailable
+	var onlineRun func(*Game) error
+	online := "Start the demo with -server ws://HOST:PORT/ws to play online."
+	if g.cfg.ServerURL != "" && g.cfg.Online != nil {
+		online = fmt.Sprintf("Queue on %s for a %d-player match (-players sets the size).", g.cfg.ServerURL, g.cfg.Players)
+		onlineRun = func(g *Game) error {
+			g.screen = newConnect(g, g.cfg.Players)
+			return nil
+		}
 	}
 	m.items = []menuItem{
 		{
@@ -63,7 +71,7 @@ func newMenu(g *Game) *menu {
 		},
 		{label: "Host on LAN", note: "LAN hosting: " + notAvailable},
 		{label: "Join on LAN", note: "LAN discovery: " + notAvailable + ". No lobbies listed."},
-		{label: "Quick match online", note: online},
+		{label: "Quick match online", note: online, run: onlineRun, why: "needs -server"},
 		{label: "Join by code", note: "Lobby codes: " + notAvailable},
 	}
 	if runtime.GOOS != "js" {
@@ -89,7 +97,7 @@ func (m *menu) update(g *Game) error {
 	case inpututil.IsKeyJustPressed(ebiten.KeyEnter) || inpututil.IsKeyJustPressed(ebiten.KeySpace):
 		it := m.items[m.sel]
 		if it.run == nil {
-			g.say("%s: %s", it.label, notAvailable)
+			g.say("%s: %s", it.label, it.note)
 			return nil
 		}
 		return it.run(g)
@@ -101,8 +109,7 @@ func (m *menu) update(g *Game) error {
 
 func (m *menu) draw(g *Game, dst *ebiten.Image) {
 	// A backdrop: the arena's walls, dimmed.
-	s := arena.New(m.bots+1, 0)
-	drawArena(dst, s)
+	drawArena(dst, emptyArena(m.bots+1))
 	vector.FillRect(dst, 0, 0, ScreenWidth, ScreenHeight, fade(ColorBackground, 0.72), false)
 
 	drawText(dst, "RALLYPOINT ARENA", g.fonts.huge, ScreenWidth/2, 36, ColorText, center)
@@ -125,7 +132,11 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 		clr := ColorText
 		if it.run == nil {
 			clr = ColorDim
-			label += "   (" + notAvailable + ")"
+			why := it.why
+			if why == "" {
+				why = notAvailable
+			}
+			label += "   (" + why + ")"
 		}
 		if i == m.sel {
 			vector.FillRect(dst, x-8, y-4, w+16, rowH-6, fade(ColorAccent, 0.16), false)
@@ -145,3 +156,13 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 		vector.FillCircle(dst, ScreenWidth/2-45+float32(i)*30, 138, 8, PlayerColors[i], true)
 	}
 }
+
+// emptyArena returns a state at the start of a match, for backdrops.
+func emptyArena(players int) *arena.State {
+	if backdrops[players] == nil {
+		backdrops[players] = arena.New(players, 0)
+	}
+	return backdrops[players]
+}
+
+var backdrops [arena.MaxPlayers + 1]*arena.State
