@@ -118,8 +118,9 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 	first := s.players[p.handles[0]]
 	end := m.Start + m.Count
 	if end-1 > s.frame+maxAhead {
-		s.reject(p.id, &WireError{Peer: p.id, Offset: 0, Err: ErrSessionMalformed})
-		return
+		// Beyond what the rings can hold ahead of us (we are catching up,
+		// or the peer lies): take the inputs that fit.
+		end = s.frame + maxAhead + 1
 	}
 	for f := max(m.Start, first.last+1); f < end; f++ {
 		if f != first.last+1 {
