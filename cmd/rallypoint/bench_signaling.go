@@ -91,7 +91,7 @@ func runBenchSignaling(args []string) error {
 	// one: both must fit under RLIMIT_NOFILE. Raising the hard limit needs
 	// CAP_SYS_RESOURCE; without it the run is capped, and says so.
 	limit := raiseNoFile(uint64(*sessions) + 10_000)
-	res0 := benchSignalingResult{}
+	res0 := benchSignalingResult{SessionsTarget: *sessions}
 	if room := int(limit) - 2*(*pairs) - 500; *sessions > room {
 		logf("RLIMIT_NOFILE is %d and cannot be raised here (no CAP_SYS_RESOURCE): capping sessions at %d instead of %d", limit, room, *sessions)
 		res0.CappedByNoFile = true
@@ -110,7 +110,7 @@ func runBenchSignaling(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res := res0
-	res.SessionsTarget, res.SourceAddrs, res.RelayPairs = *sessions, *addrs, *pairs
+	res.SourceAddrs, res.RelayPairs = *addrs, *pairs
 
 	// Relay pairs, used for both measurements.
 	var relayClients []*signaling.Client
