@@ -325,6 +325,9 @@ func (s *Server) CreateRoom(name string, peers []string) error {
 	if !validRoomName(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidRoom, name)
 	}
+	if len(peers) == 0 {
+		return fmt.Errorf("signaling: CreateRoom %q: no peers", name)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -377,7 +380,8 @@ func (s *Server) Rooms() int {
 	return len(s.rooms)
 }
 
-// errorBody is the JSON body of a refused upgrade.
+// writeHTTPError refuses an upgrade with status and an error envelope as
+// the body.
 func writeHTTPError(w http.ResponseWriter, status int, code, msg string) {
 	b, _ := encodeWith(Envelope{Type: TypeError}, ErrorData{Code: code, Message: msg})
 	w.Header().Set("Content-Type", "application/json")
@@ -386,8 +390,9 @@ func writeHTTPError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // ServeHTTP upgrades r to a WebSocket session. Before the upgrade it checks,
-// in order: shutdown (503 CodeShutdown), origin (403 CodeForbiddenOrigin),
-// authentication (401 CodeUnauthorized), the per-IP connection limit (429
+// in order: that r is an upgrade (400 CodeBadRequest), origin (403
+// CodeForbiddenOrigin), authentication (401 CodeUnauthorized), shutdown
+// (503 CodeShutdown), the per-IP connection limit (429
 // CodeTooManyConnections) and the session limit (503 CodeServerFull).
 // It returns as soon as the connection is upgraded; the session lives on in
 // a goroutine the server owns.
@@ -482,8 +487,10 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return strings.EqualFold(u.Host, r.Host)
 }
 
-// Close closes every connection at once and stops the server's goroutines,
-// waiting for them. It does not call OnPeerGone. Close is idempotent.
+// Close is Shutdown without a deadline: it closes every connection (with a
+// close frame carrying CodeShutdown, each write bounded by a second) and
+// waits for the server's goroutines. Neither Close nor Shutdown calls
+// OnPeerGone. Both are idempotent.
 func (s *Server) Close() error {
 	s.beginClose()
 	s.wg.Wait()
