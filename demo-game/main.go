@@ -26,6 +26,7 @@ func main() {
 	var (
 		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play")
 		room       = flag.String("room", "arena", "online: the queue name; the server groups the next -players arrivals")
+		lan        = flag.String("lan", "", "headless LAN play with no server: host (serve and advertise the match) or join (find one)")
 		wait       = flag.Duration("wait", 2*time.Minute, "online headless: how long to wait for the other players")
 		headless   = flag.Bool("headless", false, "run without a window (needs -bot) and print the result as one JSON line")
 		bot        = flag.Bool("bot", false, "let the bot play the local seat (with a window: watch bots play)")
@@ -79,6 +80,13 @@ func main() {
 		if *screenshot != "" {
 			fail(2, "-screenshot needs a window")
 		}
+		if *lan != "" {
+			if *frames == 0 {
+				fail(2, "-lan with -headless needs -frames or -duration: every peer stops at the same frame")
+			}
+			runLAN(*lan, *players, *seed, *wait, *frames)
+			return
+		}
 		if *server != "" {
 			if *frames == 0 {
 				fail(2, "-server with -headless needs -frames or -duration: every peer stops at the same frame")
@@ -129,6 +137,34 @@ func runHeadless(newSession func(int, uint64, bool) (match.Session, error), play
 	fmt.Println(r.JSON())
 	if err != nil {
 		fail(1, "%v", err)
+	}
+}
+
+// runLAN hosts or joins a headless bot match on the LAN.
+func runLAN(mode string, players int, seed uint64, wait time.Duration, frames int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	switch mode {
+	case "host":
+		h, err := match.HostLAN(ctx, match.LANConfig{Players: players, Seed: seed})
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		defer h.Close()
+		l := h.Lobby()
+		fmt.Fprintf(os.Stderr, "demo-game: hosting %q for %d players\n", l.Name, l.Players)
+		runOnline(match.OnlineConfig{ServerURL: l.URL, Queue: "lan", Players: l.Players, Seed: l.Seed, AllBots: true}, wait, frames)
+	case "join":
+		fctx, cancel := context.WithTimeout(ctx, wait)
+		l, err := match.FindLAN(fctx, match.LANConfig{})
+		cancel()
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s\n", l.Name, l.URL)
+		runOnline(match.OnlineConfig{ServerURL: l.URL, Queue: "lan", Players: l.Players, Seed: l.Seed, AllBots: true}, wait, frames)
+	default:
+		fail(2, "-lan %q: want host or join", mode)
 	}
 }
 

@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/demo-game/ui"
+	"github.com/rallypoint/rallypoint/internal/netns"
 )
 
 // binary is the demo built once for the tests that run it as a process.
@@ -342,4 +344,43 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 		}
 		t.Logf("%d processes agree on frame 300: checksum %s", players, res[0].Checksum)
 	}
+}
+
+// TestHeadlessLANInNamespaces plays a 3-player match with no server on a
+// simulated LAN: three network namespaces on one Ethernet segment, the demo
+// running in each. One hosts (its own signaling server, advertised over
+// mDNS/DNS-SD); the other two find it by browsing, and all three connect over
+// WebRTC, play 300 frames and print the same confirmed final state.
+func TestHeadlessLANInNamespaces(t *testing.T) {
+	lab := netns.New(t) // skips without root and iproute2
+	host, a, b := lab.NS("host"), lab.NS("joinA"), lab.NS("joinB")
+	lab.Bridge(netns.LinkOptions{}, host, a, b)
+	common := []string{"-headless", "-bot", "-frames", "300", "-wait", "60s"}
+	procs := []*netns.Child{
+		host.StartProcess(nil, binary, append(common, "-lan", "host", "-players", "3", "-seed", "6")...),
+		a.StartProcess(nil, binary, append(common, "-lan", "join")...),
+		b.StartProcess(nil, binary, append(common, "-lan", "join")...),
+	}
+	res := make([]result, len(procs))
+	for i, p := range procs {
+		line, err := p.WaitFor(90*time.Second, func(s string) bool { return strings.HasPrefix(s, "{") })
+		if err != nil {
+			t.Fatalf("process %d: %v\nstderr: %s", i, err, p.Stderr())
+		}
+		if err := json.Unmarshal([]byte(line.Text), &res[i]); err != nil {
+			t.Fatalf("process %d printed %q: %v", i, line.Text, err)
+		}
+		if err := p.Wait(); err != nil {
+			t.Fatalf("process %d: %v\nstderr: %s", i, err, p.Stderr())
+		}
+	}
+	for i, r := range res {
+		if r.Frames != 300 || r.Players != 3 || r.Confirmed == nil || !r.Confirmed.PeersAgree {
+			t.Fatalf("process %d: %+v\nstderr: %s", i, r, procs[i].Stderr())
+		}
+		if r.Checksum != res[0].Checksum {
+			t.Fatalf("process %d ended with %s, the host with %s", i, r.Checksum, res[0].Checksum)
+		}
+	}
+	t.Logf("3 processes on a LAN agree on frame 300: checksum %s", res[0].Checksum)
 }
