@@ -282,6 +282,35 @@ func TestBadInputTable(t *testing.T) {
 			time.Sleep(500 * time.Millisecond) // refill
 			p.alive()
 		}},
+		{"a flood of garbage is rate limited too", func(t *testing.T) {
+			p := rawDial(t, ts.URL)
+			const n = 60
+			for range n {
+				p.send(`{not json`)
+			}
+			bad, limited := 0, 0
+			for bad+limited < n {
+				env, err := p.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ed ErrorData
+				json.Unmarshal(env.Data, &ed)
+				switch ed.Code {
+				case CodeBadRequest:
+					bad++
+				case CodeRateLimited:
+					limited++
+				default:
+					t.Fatalf("unexpected %s %s", env.Type, env.Data)
+				}
+			}
+			if limited < n-35 {
+				t.Fatalf("bad_request %d, rate_limited %d", bad, limited)
+			}
+			time.Sleep(500 * time.Millisecond)
+			p.alive()
+		}},
 		{"joining a full room", func(t *testing.T) {
 			a := rawDial(t, ts.URL)
 			b := rawDial(t, ts.URL)

@@ -209,7 +209,14 @@ func (c *conn) readLoop() {
 		c.lastSeen.Store(now)
 		buf := framePool.Get().(*bytes.Buffer)
 		err = readFrame(r, buf, limit)
+		// Every frame, malformed or not, takes a token.
+		allowed := c.bucket.allow(now, s.cfg.RatePerSec, s.cfg.RateBurst)
 		switch {
+		case err == nil && !allowed:
+			env, _ := Decode(buf.Bytes()) // for the cid, if there is one
+			c.replyError(env.Cid, CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
+		case errors.Is(err, errTooLarge) && !allowed:
+			c.replyError("", CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
 		case errors.Is(err, errTooLarge):
 			c.replyError("", CodeTooLarge, fmt.Sprintf("message larger than %d bytes", limit))
 		case err != nil:
@@ -274,7 +281,7 @@ func (c *conn) teardown(err error) {
 	deliver(out)
 }
 
-// reply queues a frame for this connection's session, or writes it
+// send queues a frame for this connection's session, or writes it
 // directly before there is one.
 func (c *conn) send(frame []byte) {
 	if sess := c.sess.Load(); sess != nil {
@@ -305,10 +312,6 @@ func (c *conn) handleFrame(frame []byte, now int64) {
 		var e *Error
 		errors.As(err, &e)
 		c.replyError(env.Cid, e.Code, e.Message)
-		return
-	}
-	if !c.bucket.allow(now, s.cfg.RatePerSec, s.cfg.RateBurst) {
-		c.replyError(env.Cid, CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
 		return
 	}
 	s.stats.msgsIn.Add(1)
