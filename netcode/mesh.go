@@ -130,8 +130,16 @@ type Mesh struct {
 	stopped  bool
 	loopDone chan struct{}
 
+	// readers counts the channel readers and the signal sender.
 	readers   sync.WaitGroup
 	closeOnce sync.Once
+
+	// Outgoing signals, in order, for the sender goroutine.
+	outMu   sync.Mutex
+	outQ    []outSignal
+	outWake chan struct{}
+	// candFlush lists attempts with candidates to signal; loop-owned.
+	candFlush []candFlush
 
 	in inbox
 }
@@ -159,8 +167,11 @@ func NewMesh(sig Signaler, cfg MeshConfig) (*Mesh, error) {
 		blocked:  make(map[PeerID]DisconnectReason),
 		taskWake: make(chan struct{}, 1),
 		loopDone: make(chan struct{}),
+		outWake:  make(chan struct{}, 1),
 	}
 	m.in.init(cfg.InboxLimit)
+	m.readers.Add(1)
+	go m.sender()
 	go m.loop()
 	m.unsub = sig.SubscribeSignals(
 		func(from string, payload []byte) {
@@ -382,6 +393,7 @@ func (m *Mesh) loop() {
 			fn()
 			batch[i] = nil
 		}
+		m.flushCandidateSignals()
 		if stop {
 			// Run what was queued before the stop, then leave.
 			m.taskMu.Lock()

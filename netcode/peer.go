@@ -3,6 +3,7 @@ package netcode
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,6 +142,10 @@ func (e PeerEvent) String() string {
 // before it starts another (ConnectTimeout still bounds the total).
 const attemptTimeout = 5 * time.Second
 
+// offerResend is the first interval after which an unanswered offer is
+// sent again; it doubles up to eight times this.
+const offerResend = 150 * time.Millisecond
+
 // conn is one connection attempt to a peer: a PeerConnection and its three
 // negotiated data channels. A TURN fallback replaces the conn; an ICE
 // restart keeps it.
@@ -152,8 +157,18 @@ type conn struct {
 	rw      [numChannels]datachannel.ReadWriteCloser
 	opened  int
 	pending []webrtc.ICECandidateInit
-	started time.Time
-	dead    atomic.Bool
+	// outCands are local candidates gathered and not yet signaled.
+	outCands []signalCandidate
+	// The offering side resends its offer until an answer arrives (a
+	// signal sent before the peer subscribed is lost); the answering side
+	// answers a repeated offer with its answer again.
+	offer       *signal
+	offerSentAt time.Time
+	offerSends  int
+	remoteOffer string
+	answer      *signal
+	started     time.Time
+	dead        atomic.Bool
 }
 
 // peer is one remote member. Fields above mu belong to the loop goroutine.
@@ -303,9 +318,15 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 			if c.dead.Load() {
 				return
 			}
-			m.sendSignal(p.id, &signal{T: sigCand, G: c.gen, Cand: &signalCandidate{
+			// Candidates gathered together leave in one signal (see
+			// flushCandidates), which spares the rendezvous point's rate
+			// limit.
+			c.outCands = append(c.outCands, signalCandidate{
 				Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex,
-			}})
+			})
+			if len(c.outCands) == 1 {
+				m.candFlush = append(m.candFlush, candFlush{p, c})
+			}
 		})
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
@@ -334,7 +355,9 @@ func (m *Mesh) startOffer(p *peer, relay bool) error {
 	if err := c.pc.SetLocalDescription(offer); err != nil {
 		return err
 	}
-	m.sendSignal(p.id, &signal{T: sigOffer, G: c.gen, SDP: offer.SDP, Relay: relay})
+	c.offer = &signal{T: sigOffer, G: c.gen, SDP: offer.SDP, Relay: relay}
+	c.offerSentAt, c.offerSends = time.Now(), 1
+	m.sendSignal(p.id, c.offer)
 	return nil
 }
 
@@ -363,11 +386,93 @@ func closeConn(c *conn) {
 	_ = c.pc.Close()
 }
 
+// sendSignal queues a signal for the sender goroutine, which delivers
+// signals in order without holding up the loop.
 func (m *Mesh) sendSignal(to PeerID, s *signal) {
-	ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
-	defer cancel()
-	// A lost signal shows up as a connect timeout; nothing else to do here.
-	_ = m.sig.SendSignal(ctx, string(to), s.marshal())
+	m.outMu.Lock()
+	m.outQ = append(m.outQ, outSignal{to: to, payload: s.marshal(), queued: time.Now()})
+	m.outMu.Unlock()
+	select {
+	case m.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// outSignal is a signal waiting for the sender goroutine.
+type outSignal struct {
+	to      PeerID
+	payload []byte
+	queued  time.Time
+}
+
+// signalGiveUp is how long the sender keeps retrying a signal the
+// signaler refuses (a rate limit, a reconnecting client). A signal lost
+// for good shows up as a retried attempt or a connect timeout.
+const signalGiveUp = 10 * time.Second
+
+// sender is the goroutine that hands signals to the signaler, one at a
+// time and in order, retrying with backoff while the addressee is still
+// a peer of the mesh.
+func (m *Mesh) sender() {
+	defer m.readers.Done()
+	backoff := 10 * time.Millisecond
+	for {
+		m.outMu.Lock()
+		var next outSignal
+		have := len(m.outQ) > 0
+		if have {
+			next = m.outQ[0]
+		}
+		m.outMu.Unlock()
+		if !have {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-m.outWake:
+				continue
+			}
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+		err := m.sig.SendSignal(ctx, string(next.to), next.payload)
+		cancel()
+		if err != nil && m.ctx.Err() == nil && time.Since(next.queued) < signalGiveUp {
+			m.mu.Lock()
+			_, known := m.peers[next.to]
+			m.mu.Unlock()
+			if known {
+				select {
+				case <-m.ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 500*time.Millisecond)
+				continue
+			}
+		}
+		backoff = 10 * time.Millisecond
+		m.outMu.Lock()
+		m.outQ[0] = outSignal{}
+		m.outQ = m.outQ[1:]
+		m.outMu.Unlock()
+	}
+}
+
+// candFlush names an attempt with candidates waiting to be signaled.
+type candFlush struct {
+	p *peer
+	c *conn
+}
+
+// flushCandidateSignals runs on the loop after each batch of tasks.
+func (m *Mesh) flushCandidateSignals() {
+	for i, f := range m.candFlush {
+		if !f.c.dead.Load() && len(f.c.outCands) > 0 {
+			m.sendSignal(f.p.id, &signal{T: sigCand, G: f.c.gen, Cands: f.c.outCands})
+		}
+		f.c.outCands = nil
+		m.candFlush[i] = candFlush{}
+	}
+	m.candFlush = m.candFlush[:0]
 }
 
 // handleSignal runs on the loop.
@@ -429,6 +534,14 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			c = nc
 		case s.G < c.gen:
 			return nil // stale
+		case s.G == c.gen && !s.Restart && c.answer != nil:
+			// A repeated offer: our answer was lost. (A repeat may carry
+			// candidates gathered since; ours went separately.)
+			m.sendSignal(p.id, c.answer)
+			if s.SDP != c.remoteOffer {
+				m.addSDPCandidates(p, c, s.SDP)
+			}
+			return nil
 		}
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
 			return err
@@ -441,7 +554,9 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		if err := c.pc.SetLocalDescription(answer); err != nil {
 			return err
 		}
-		m.sendSignal(p.id, &signal{T: sigAnswer, G: c.gen, SDP: answer.SDP})
+		c.remoteOffer = s.SDP
+		c.answer = &signal{T: sigAnswer, G: c.gen, SDP: answer.SDP}
+		m.sendSignal(p.id, c.answer)
 	case sigAnswer:
 		c := p.c
 		if !p.offerer || c == nil || s.G != c.gen {
@@ -456,20 +571,42 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		if c == nil || s.G != c.gen {
 			return nil
 		}
-		if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, s.Cand.Candidate) {
-			return nil
+		for _, cand := range s.Cands {
+			if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, cand.Candidate) {
+				continue
+			}
+			if addr, ok := relayAddr(cand.Candidate); ok {
+				p.st.remoteRelay(addr)
+			}
+			init := webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex}
+			if c.pc.RemoteDescription() == nil {
+				c.pending = append(c.pending, init)
+				continue
+			}
+			if err := c.pc.AddICECandidate(init); err != nil {
+				return err
+			}
 		}
-		if addr, ok := relayAddr(s.Cand.Candidate); ok {
-			p.st.remoteRelay(addr)
-		}
-		init := webrtc.ICECandidateInit{Candidate: s.Cand.Candidate, SDPMid: s.Cand.SDPMid, SDPMLineIndex: s.Cand.SDPMLineIndex}
-		if c.pc.RemoteDescription() == nil {
-			c.pending = append(c.pending, init)
-			return nil
-		}
-		return c.pc.AddICECandidate(init)
 	}
 	return nil
+}
+
+// addSDPCandidates adds the candidate lines of a repeated offer.
+func (m *Mesh) addSDPCandidates(p *peer, c *conn, sdp string) {
+	for _, line := range strings.Split(sdp, "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "a=candidate:") {
+			continue
+		}
+		cand := strings.TrimPrefix(line, "a=")
+		if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, cand) {
+			continue
+		}
+		if addr, ok := relayAddr(cand); ok {
+			p.st.remoteRelay(addr)
+		}
+		_ = c.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: cand})
+	}
 }
 
 func (m *Mesh) flushCandidates(p *peer, c *conn) {
@@ -633,6 +770,17 @@ func (m *Mesh) tick(now time.Time) {
 			c := p.c
 			if !p.offerer || c == nil {
 				continue
+			}
+			if c.offer != nil && c.pc.RemoteDescription() == nil &&
+				now.Sub(c.offerSentAt) > offerResend<<min(c.offerSends-1, 3) {
+				c.offerSentAt = now
+				c.offerSends++
+				if ld := c.pc.LocalDescription(); ld != nil {
+					// Include the candidates gathered so far: the
+					// signals that carried them may be lost too.
+					c.offer.SDP = ld.SDP
+				}
+				m.sendSignal(p.id, c.offer)
 			}
 			var err error
 			switch age := now.Sub(c.started); {

@@ -12,7 +12,7 @@ import (
 //	{"v":1,"t":"offer","g":1,"sdp":"...","restart":true}  ICE restart of attempt g
 //	{"v":1,"t":"offer","g":2,"sdp":"...","relay":true}    TURN fallback attempt
 //	{"v":1,"t":"answer","g":1,"sdp":"v=0..."}
-//	{"v":1,"t":"cand","g":1,"cand":{"candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0}}
+//	{"v":1,"t":"cand","g":1,"cands":[{"candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0}]}
 //	{"v":1,"t":"bye","reason":"kicked"}
 //
 // g, the attempt number, starts at 1 and only grows; a signal of an older
@@ -23,6 +23,9 @@ const signalVersion = 1
 // maxSignalSize bounds a signal payload; larger ones are rejected before
 // decoding.
 const maxSignalSize = 64 << 10
+
+// maxSignalCands bounds the candidates of one signal.
+const maxSignalCands = 64
 
 // Signal types.
 const (
@@ -39,14 +42,14 @@ type signalCandidate struct {
 }
 
 type signal struct {
-	V       int              `json:"v"`
-	T       string           `json:"t"`
-	G       uint32           `json:"g,omitempty"`
-	SDP     string           `json:"sdp,omitempty"`
-	Restart bool             `json:"restart,omitempty"`
-	Relay   bool             `json:"relay,omitempty"`
-	Cand    *signalCandidate `json:"cand,omitempty"`
-	Reason  string           `json:"reason,omitempty"`
+	V       int               `json:"v"`
+	T       string            `json:"t"`
+	G       uint32            `json:"g,omitempty"`
+	SDP     string            `json:"sdp,omitempty"`
+	Restart bool              `json:"restart,omitempty"`
+	Relay   bool              `json:"relay,omitempty"`
+	Cands   []signalCandidate `json:"cands,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
 }
 
 func (s *signal) marshal() []byte {
@@ -76,8 +79,8 @@ func parseSignal(b []byte) (signal, error) {
 			return s, fmt.Errorf("%w: %s without attempt or sdp", ErrBadSignal, s.T)
 		}
 	case sigCand:
-		if s.G == 0 || s.Cand == nil {
-			return s, fmt.Errorf("%w: cand without attempt or candidate", ErrBadSignal)
+		if s.G == 0 || len(s.Cands) == 0 || len(s.Cands) > maxSignalCands {
+			return s, fmt.Errorf("%w: cand with no attempt or with %d candidates", ErrBadSignal, len(s.Cands))
 		}
 	case sigBye:
 		if s.Reason != byeLeft && s.Reason != byeKicked {

@@ -1,0 +1,128 @@
+package netcode
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/netcode/memsignal"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// TestMeshBackToBackRooms joins two signaling clients to one room after
+// another, with a fresh mesh each time: the offer often arrives before the
+// answering side has subscribed, and must be sent again.
+func TestMeshBackToBackRooms(t *testing.T) {
+	checkLeaks(t)
+	url, _ := startSignaling(t, signaling.Config{RatePerSec: 1000, RateBurst: 1000})
+	ctx := context.Background()
+	var cls []*signaling.Client
+	for i := 0; i < 2; i++ {
+		c, err := signaling.Dial(ctx, url, &signaling.ClientConfig{DisableReconnect: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		cls = append(cls, c)
+	}
+	var worst time.Duration
+	for r := 0; r < 20; r++ {
+		name := fmt.Sprint("room-", r)
+		var ms []*testMesh
+		for _, c := range cls {
+			if _, err := c.Join(ctx, name); err != nil {
+				t.Fatal(err)
+			}
+			m, err := NewMesh(c, testConfig())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms = append(ms, &testMesh{Mesh: m})
+		}
+		start := time.Now()
+		wctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		for _, m := range ms {
+			if err := m.WaitConnected(wctx, 1); err != nil {
+				dumpMeshes(t, ms)
+				t.Fatalf("room %d: %v", r, err)
+			}
+		}
+		cancel()
+		worst = max(worst, time.Since(start))
+		for i, m := range ms {
+			m.Close()
+			if err := cls[i].Leave(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Logf("slowest of 20 rooms connected in %v", worst)
+}
+
+// TestLostSignalsRecovered drops the first offer and the first answer on
+// the way: the offering side repeats its offer, the answering side its
+// answer.
+func TestLostSignalsRecovered(t *testing.T) {
+	checkLeaks(t)
+	var mu sync.Mutex
+	dropped := map[string]bool{}
+	hub := &memsignal.Hub{Filter: func(from, to string, payload []byte) bool {
+		s, err := parseSignal(payload)
+		if err != nil {
+			t.Errorf("bad signal %q", payload)
+			return true
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if (s.T == sigOffer || s.T == sigAnswer) && !dropped[s.T] {
+			dropped[s.T] = true
+			return false
+		}
+		return true
+	}}
+	ms := startMeshes(t, hub, 2, nil)
+	start := time.Now()
+	waitAll(t, ms, 1)
+	t.Logf("connected after %v despite a lost offer and a lost answer", time.Since(start))
+	mu.Lock()
+	defer mu.Unlock()
+	if !dropped[sigOffer] || !dropped[sigAnswer] {
+		t.Fatalf("dropped %v", dropped)
+	}
+}
+
+// TestBadSignalsIgnored feeds hostile signals to a mesh: each is counted
+// and dropped, and the mesh still connects.
+func TestBadSignalsIgnored(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	evil, err := hub.Join("p99")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer evil.Leave()
+	ms := startMeshes(t, hub, 2, nil)
+	bad := []string{
+		``, `null`, `{}`, `[]`, `{"v":2,"t":"offer","g":1,"sdp":"x"}`,
+		`{"v":1,"t":"offer"}`, `{"v":1,"t":"warp"}`, `{"v":1,"t":"cand","g":1}`,
+		`{"v":1,"t":"bye","reason":"because"}`, `{"v":1,"t":"offer","g":1,"sdp":"not sdp"}`,
+		`{"v":1,"t":"answer","g":1,"sdp":"v=0"}`, strings.Repeat("x", maxSignalSize+1),
+		`{"v":1,"t":"cand","g":1,"cands":[{"candidate":"garbage"}]}`,
+	}
+	for _, b := range bad {
+		if err := evil.SendSignal(context.Background(), "p00", []byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitAll(t, ms, 1)
+	deadline := time.Now().Add(5 * time.Second)
+	for ms[0].BadSignals() < 11 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := ms[0].BadSignals(); n < 11 {
+		t.Fatalf("%d bad signals counted", n)
+	}
+}
