@@ -144,27 +144,46 @@ func runHeadless(newSession func(int, uint64, bool) (match.Session, error), play
 func runLAN(mode string, players int, seed uint64, wait time.Duration, frames int) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	var (
+		sess *match.Online
+		err  error
+	)
 	switch mode {
 	case "host":
-		h, err := match.HostLAN(ctx, match.LANConfig{Players: players, Seed: seed})
-		if err != nil {
-			fail(1, "%v", err)
+		var m *match.LANMatch
+		hctx, cancel := context.WithTimeout(ctx, wait)
+		m, err = match.HostLANMatch(hctx, match.LANConfig{Players: players, Seed: seed}, true, func(l match.LANLobby) {
+			fmt.Fprintf(os.Stderr, "demo-game: hosting %q for %d players\n", l.Name, l.Players)
+		})
+		cancel()
+		if err == nil {
+			defer m.Close()
+			sess = m.Online
 		}
-		defer h.Close()
-		l := h.Lobby()
-		fmt.Fprintf(os.Stderr, "demo-game: hosting %q for %d players\n", l.Name, l.Players)
-		runOnline(match.OnlineConfig{ServerURL: l.URL, Queue: "lan", Players: l.Players, Seed: l.Seed, AllBots: true}, wait, frames)
 	case "join":
 		fctx, cancel := context.WithTimeout(ctx, wait)
-		l, err := match.FindLAN(fctx, match.LANConfig{})
+		l, ferr := match.FindLAN(fctx, match.LANConfig{})
 		cancel()
-		if err != nil {
-			fail(1, "%v", err)
+		if ferr != nil {
+			fail(1, "%v", ferr)
 		}
 		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s\n", l.Name, l.URL)
-		runOnline(match.OnlineConfig{ServerURL: l.URL, Queue: "lan", Players: l.Players, Seed: l.Seed, AllBots: true}, wait, frames)
+		jctx, cancel := context.WithTimeout(ctx, wait)
+		sess, err = match.JoinLAN(jctx, l, true)
+		cancel()
+		if err == nil {
+			defer sess.Close()
+		}
 	default:
 		fail(2, "-lan %q: want host or join", mode)
+	}
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames})
+	fmt.Println(r.JSON())
+	if err != nil {
+		fail(1, "%v", err)
 	}
 }
 

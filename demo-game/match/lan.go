@@ -242,3 +242,42 @@ func FindLAN(ctx context.Context, cfg LANConfig) (LANLobby, error) {
 	}
 	return LANLobby{}, fmt.Errorf("match: no LAN match found: %w", ctx.Err())
 }
+
+// LANMatch is a LAN match this process hosts: an Online session whose Close
+// also stops the host's server and withdraws its advertisement.
+type LANMatch struct {
+	*Online
+	host *LANHost
+}
+
+// HostLANMatch hosts a LAN match (see HostLAN), calls hosting once it is
+// advertised, and waits for the players like DialOnline. The local seat is
+// a bot when allBots is set.
+func HostLANMatch(ctx context.Context, cfg LANConfig, allBots bool, hosting func(LANLobby)) (*LANMatch, error) {
+	h, err := HostLAN(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	l := h.Lobby()
+	if hosting != nil {
+		hosting(l)
+	}
+	o, err := DialOnline(ctx, OnlineConfig{ServerURL: l.URL, Queue: "lan", Players: l.Players, Seed: l.Seed, AllBots: allBots})
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	return &LANMatch{Online: o, host: h}, nil
+}
+
+// Close ends the match and stops hosting.
+func (m *LANMatch) Close() error {
+	err := m.Online.Close()
+	m.host.Close()
+	return err
+}
+
+// JoinLAN joins a LAN match found with BrowseLAN or FindLAN.
+func JoinLAN(ctx context.Context, l LANLobby, allBots bool) (*Online, error) {
+	return DialOnline(ctx, OnlineConfig{ServerURL: l.URL, Queue: "lan", Players: l.Players, Seed: l.Seed, AllBots: allBots})
+}
