@@ -3,6 +3,7 @@ package netcode
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"time"
 )
 
@@ -189,12 +190,14 @@ type sessionPeer struct {
 
 	knownEpoch int // rejoin votes received from this peer; -1: adopt the next
 	rejoin     *rejoinState
+	lastNonce  uint64 // the last rejoin decided for this peer
 }
 
 // rejoinState is the agreement on the frame at which a dropped player
 // plays again.
 type rejoinState struct {
 	joiner PeerID
+	nonce  uint64
 	voted  bool
 	votes  map[PeerID]int
 }
@@ -252,6 +255,7 @@ type Session struct {
 	welcome        *wireCtlMsg
 	rejoinAt       int
 	rejoinVia      PeerID
+	nonce          uint64
 	rxCtl          wireCtlMsg
 	closed         bool
 	stats          SessionStats
@@ -365,6 +369,7 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 	s.onMessage = s.handleMessage
 	if cfg.Rejoin {
 		s.joining = true
+		s.nonce = rand.Uint64() | 1
 		for _, p := range s.peers {
 			p.knownEpoch = -1
 		}

@@ -211,11 +211,17 @@ func (c *cluster) checkSync(minFrame int) {
 		}
 	}
 	common := -1
-	ref := c.peers[0]
+	var ref *peer
+	for _, p := range c.peers {
+		if !p.dead {
+			ref = p
+			break
+		}
+	}
 	for f, sum := range ref.sums {
 		all := true
-		for _, p := range c.peers[1:] {
-			if p.dead {
+		for _, p := range c.peers {
+			if p.dead || p == ref {
 				continue
 			}
 			other, ok := p.sums[f]

@@ -284,7 +284,6 @@ func (s *Session) announceDrop(p *sessionPeer) {
 		return
 	}
 	p.leaving = true
-	p.votes = nil
 	if p.votes == nil {
 		p.votes = make(map[PeerID]int)
 	}
@@ -325,12 +324,6 @@ func (s *Session) handleDrop(from *sessionPeer, data []byte) {
 		return
 	}
 	p := s.peerByID[s.cfg.Players[data[2]].Peer]
-	if !p.leaving && !p.dropped && p.handles[0] < from.handles[0] {
-		// A peer only drops one with a higher handle on another's word, so
-		// that two peers that lose each other cannot both be dropped: the
-		// lower handle keeps its seat unless we lose it ourselves.
-		return
-	}
 	width := len(p.handles) * s.size
 	if err := parseDropMsg(data, width, m); err != nil || p == from || len(m.Inputs)%width != 0 {
 		if err == nil {
@@ -358,11 +351,17 @@ func (s *Session) handleDrop(from *sessionPeer, data []byte) {
 			s.markInput(r, f)
 		}
 	}
-	s.announceDrop(p) // no-op if already announced
 	if p.votes == nil {
 		p.votes = make(map[PeerID]int)
 	}
 	p.votes[from.id] = m.Last
+	if !p.leaving && p.handles[0] < from.handles[0] {
+		// A peer only drops one with a lower handle than the announcer's
+		// on its own timeout (the announcement is kept for then), so that
+		// two peers that lose only each other cannot both be dropped.
+		return
+	}
+	s.announceDrop(p) // no-op if already announced
 	s.tryDecideDrop(p)
 }
 

@@ -44,7 +44,7 @@ func (EventRejoined) sessionEvent()     {}
 func (s *Session) advanceJoining() error {
 	if !s.joinAsked {
 		s.joinAsked = true
-		m := wireCtlMsg{Sub: ctlRejoin, Handles: s.local, Token: s.cfg.RejoinToken}
+		m := wireCtlMsg{Sub: ctlRejoin, Handles: s.local, Token: s.cfg.RejoinToken, Nonce: s.nonce}
 		msg := appendCtlMsg(nil, &m)
 		for _, p := range s.peers {
 			s.transmit(p.id, Reliable, msg)
@@ -131,8 +131,11 @@ func (s *Session) handleControl(from PeerID, p *sessionPeer, data []byte) {
 		if q == p {
 			return
 		}
-		if q.rejoin == nil {
-			q.rejoin = &rejoinState{joiner: m.Joiner, votes: make(map[PeerID]int)}
+		if q.lastNonce == m.Nonce {
+			return // a late vote on a rejoin already decided
+		}
+		if q.rejoin == nil || q.rejoin.nonce != m.Nonce {
+			q.rejoin = &rejoinState{joiner: m.Joiner, nonce: m.Nonce, votes: make(map[PeerID]int)}
 		}
 		q.rejoin.votes[from] = m.Frame
 		if !q.dropped {
@@ -178,10 +181,10 @@ func (s *Session) handleRejoinRequest(from PeerID, p *sessionPeer, m *wireCtlMsg
 		bad()
 		return
 	}
-	if q.rejoin != nil && q.rejoin.joiner == from {
-		return // already under way
+	if (q.rejoin != nil && q.rejoin.nonce == m.Nonce) || q.lastNonce == m.Nonce {
+		return // under way, or decided (another peer's vote came first)
 	}
-	q.rejoin = &rejoinState{joiner: from, votes: make(map[PeerID]int)}
+	q.rejoin = &rejoinState{joiner: from, nonce: m.Nonce, votes: make(map[PeerID]int)}
 	if !q.dropped {
 		s.announceDrop(q) // the old instance is gone
 	}
@@ -202,7 +205,7 @@ func (s *Session) maybeVote(q *sessionPeer) {
 	q.rejoin.voted = true
 	q.rejoin.votes[""] = frame
 	s.epoch++
-	msg := appendCtlMsg(nil, &wireCtlMsg{Sub: ctlVote, Handle: q.handles[0], Frame: frame, Joiner: q.rejoin.joiner})
+	msg := appendCtlMsg(nil, &wireCtlMsg{Sub: ctlVote, Handle: q.handles[0], Frame: frame, Joiner: q.rejoin.joiner, Nonce: q.rejoin.nonce})
 	for _, o := range s.peers {
 		if o != q && !o.dropped && !o.leaving {
 			s.transmit(o.id, Reliable, msg)
@@ -230,6 +233,7 @@ func (s *Session) tryDecideRejoin(q *sessionPeer) {
 		coordinator = min(coordinator, o.handles[0])
 	}
 	joiner := q.rejoin.joiner
+	q.lastNonce = q.rejoin.nonce
 	for _, h := range q.handles {
 		r := s.players[h]
 		r.rejoinAt = frame

@@ -334,13 +334,14 @@ type wireCtlMsg struct {
 	Handle  int    // ctlVote: first handle of the rejoining player
 	Frame   int    // ctlVote: proposed frame; ctlWelcome: the rejoin frame
 	Joiner  PeerID // ctlVote: the rejoining peer
+	Nonce   uint64 // ctlRejoin, ctlVote: names the rejoining session
 	State   wireStateMsg
 }
 
 // appendCtlMsg encodes a control message:
 //
-//	ctlRejoin:  n, n handle bytes, uvarint token length, token
-//	ctlVote:    handle byte, uvarint frame, uvarint id length, id
+//	ctlRejoin:  n, n handle bytes, uvarint token length, token, 8-byte nonce
+//	ctlVote:    handle byte, uvarint frame, uvarint id length, id, 8-byte nonce
 //	ctlWelcome: uvarint rejoin frame, then a state body as in wireState
 func appendCtlMsg(b []byte, m *wireCtlMsg) []byte {
 	b = append(b, WireVersion, wireControl, m.Sub)
@@ -352,11 +353,13 @@ func appendCtlMsg(b []byte, m *wireCtlMsg) []byte {
 		}
 		b = binary.AppendUvarint(b, uint64(len(m.Token)))
 		b = append(b, m.Token...)
+		b = binary.LittleEndian.AppendUint64(b, m.Nonce)
 	case ctlVote:
 		b = append(b, byte(m.Handle))
 		b = binary.AppendUvarint(b, uint64(m.Frame))
 		b = binary.AppendUvarint(b, uint64(len(m.Joiner)))
 		b = append(b, m.Joiner...)
+		b = binary.LittleEndian.AppendUint64(b, m.Nonce)
 	case ctlWelcome:
 		b = binary.AppendUvarint(b, uint64(m.Frame))
 		b = appendStateBody(b, &m.State)
@@ -381,10 +384,12 @@ func parseCtlMsg(data []byte, m *wireCtlMsg) error {
 			m.Handles = append(m.Handles, int(r.byte()))
 		}
 		m.Token = append(m.Token[:0], r.raw(r.count(maxTokenSize))...)
+		m.Nonce = r.uint64()
 	case ctlVote:
 		m.Handle = int(r.byte())
 		m.Frame = r.frame()
 		m.Joiner = PeerID(r.raw(r.count(256)))
+		m.Nonce = r.uint64()
 	case ctlWelcome:
 		m.Frame = r.frame()
 		r.stateBody(&m.State)

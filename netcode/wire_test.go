@@ -152,6 +152,9 @@ func FuzzWireOthers(f *testing.F) {
 	f.Add(appendDropMsg(nil, &wireDropMsg{Handle: 2, Last: 99, Inputs: []byte{7, 8}}, 1))
 	f.Add(appendStateMsg(nil, &wireStateMsg{Frame: 5, State: []byte("hi")}))
 	f.Add(appendJoinMsg(nil))
+	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlRejoin, Handles: []int{1, 2}, Token: []byte("tok"), Nonce: 9}))
+	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlVote, Handle: 1, Frame: 400, Joiner: "p1", Nonce: 9}))
+	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlWelcome, Frame: 400, State: wireStateMsg{Frame: 390, State: []byte{1, 2}}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kind, err := wireKind(data)
 		if err != nil {
@@ -179,6 +182,15 @@ func FuzzWireOthers(f *testing.F) {
 				var again wireDropMsg
 				if err := parseDropMsg(appendDropMsg(nil, &m, 1), 1, &again); err != nil || again.Last != m.Last || !bytes.Equal(again.Inputs, m.Inputs) {
 					t.Fatalf("drop round trip: %v", err)
+				}
+			}
+		case wireControl:
+			var m wireCtlMsg
+			if parseCtlMsg(data, &m) == nil {
+				var again wireCtlMsg
+				if err := parseCtlMsg(appendCtlMsg(nil, &m), &again); err != nil || again.Sub != m.Sub || again.Frame != m.Frame ||
+					again.Nonce != m.Nonce || again.Joiner != m.Joiner || !bytes.Equal(again.Token, m.Token) || !bytes.Equal(again.State.State, m.State.State) {
+					t.Fatalf("control round trip: %v", err)
 				}
 			}
 		case wireState:
