@@ -173,4 +173,3 @@ func (st *SyncTestSession) Close() error {
 	st.closed = true
 	return nil
 }
-
