@@ -251,6 +251,12 @@ func (m *Mesh) ensurePeer(id PeerID) *peer {
 	m.peers[id] = p
 	m.mu.Unlock()
 	m.emit(PeerEvent{Peer: id, Kind: PeerEventConnecting})
+	if !p.offerer {
+		// The offering side may have offered before this mesh subscribed
+		// to the signaler, and that offer is gone: ask for it now rather
+		// than wait for the repeat.
+		m.sendSignal(id, &signal{T: sigHello})
+	}
 	if p.offerer {
 		relay := m.cfg.TURNFallbackAfter < 0 && hasRelay(m.cfg.ICEServers)
 		if err := m.startOffer(p, relay); err != nil {
@@ -502,8 +508,14 @@ func (m *Mesh) handleSignal(from PeerID, payload []byte) {
 		return
 	}
 	var p *peer
-	if s.T == sigOffer {
+	if s.T == sigOffer || s.T == sigHello {
+		m.mu.Lock()
+		_, known := m.peers[from]
+		m.mu.Unlock()
 		p = m.ensurePeer(from)
+		if s.T == sigHello && !known {
+			return // the offer just went out
+		}
 	} else {
 		m.mu.Lock()
 		p = m.peers[from]
@@ -519,6 +531,17 @@ func (m *Mesh) handleSignal(from PeerID, payload []byte) {
 
 func (m *Mesh) applySignal(p *peer, s *signal) error {
 	switch s.T {
+	case sigHello:
+		c := p.c
+		if !p.offerer || c == nil || c.offer == nil || c.pc.RemoteDescription() != nil {
+			return nil
+		}
+		// The offer went out before the peer listened: repeat it now.
+		if ld := c.pc.LocalDescription(); ld != nil {
+			c.offer.SDP = ld.SDP
+		}
+		c.offerSentAt = time.Now()
+		m.sendSignal(p.id, c.offer)
 	case sigOffer:
 		if p.offerer {
 			return fmt.Errorf("%w: offer from the answering side", ErrBadSignal)

@@ -14,6 +14,7 @@ import (
 //	{"v":1,"t":"answer","g":1,"sdp":"v=0..."}
 //	{"v":1,"t":"cand","g":1,"cands":[{"candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0}]}
 //	{"v":1,"t":"bye","reason":"kicked"}
+//	{"v":1,"t":"hello"}   answering side: "I am subscribed, offer now"
 //
 // g, the attempt number, starts at 1 and only grows; a signal of an older
 // attempt is ignored. Unknown fields are ignored so that later versions may
@@ -33,6 +34,7 @@ const (
 	sigAnswer = "answer"
 	sigCand   = "cand"
 	sigBye    = "bye"
+	sigHello  = "hello"
 )
 
 type signalCandidate struct {
@@ -82,6 +84,7 @@ func parseSignal(b []byte) (signal, error) {
 		if s.G == 0 || len(s.Cands) == 0 || len(s.Cands) > maxSignalCands {
 			return s, fmt.Errorf("%w: cand with no attempt or with %d candidates", ErrBadSignal, len(s.Cands))
 		}
+	case sigHello:
 	case sigBye:
 		if s.Reason != byeLeft && s.Reason != byeKicked {
 			return s, fmt.Errorf("%w: bye reason %q", ErrBadSignal, s.Reason)
