@@ -640,6 +640,18 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// SuggestedInputDelay applies SuggestInputDelay to the largest RTT measured
+// to a connected peer (0 before any was measured).
+func (s *Session) SuggestedInputDelay() int {
+	var rtt time.Duration
+	for _, p := range s.peers {
+		if !p.dropped && !p.leaving {
+			rtt = max(rtt, p.rtt)
+		}
+	}
+	return SuggestInputDelay(rtt, 0, s.fps)
+}
+
 // SuggestInputDelay returns the input delay, in frames at fps, that hides a
 // one-way latency of rtt/2 plus jitter: enough for lockstep never to stall,
 // and the upper end of what rollback games use.

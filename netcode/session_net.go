@@ -94,7 +94,7 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 	}
 	if p.silent {
 		p.silent = false
-		s.events.emit(EventPeerResumed{Peer: p.id, Handles: p.handles})
+		s.events.emit(EventPeerResumed{Peer: p.id, Handles: clone(p.handles)})
 	}
 	if m.Ack > p.ack && m.Ack <= s.localLast {
 		if t := s.localSentAt[m.Ack&ringMask]; !t.IsZero() && s.localLast-m.Ack < ringFrames {
@@ -247,7 +247,7 @@ func (s *Session) checkPeers() {
 		silent := now.Sub(p.lastRecv)
 		if silent >= s.cfg.InterruptTimeout && !p.silent {
 			p.silent = true
-			s.events.emit(EventPeerInterrupted{Peer: p.id, Handles: p.handles})
+			s.events.emit(EventPeerInterrupted{Peer: p.id, Handles: clone(p.handles)})
 		}
 		if silent >= s.cfg.DisconnectTimeout && s.cfg.DisconnectPolicy != StallForPlayer {
 			s.announceDrop(p)
@@ -400,7 +400,7 @@ func (s *Session) tryDecideDrop(p *sessionPeer) {
 	if d < s.frame && d < s.firstIncorrect {
 		s.firstIncorrect = d
 	}
-	s.events.emit(EventPeerDisconnected{Peer: p.id, Handles: p.handles, Frame: d})
+	s.events.emit(EventPeerDisconnected{Peer: p.id, Handles: clone(p.handles), Frame: d})
 	// Peers still waiting on announcements or votes may now be decidable.
 	for _, q := range s.peers {
 		if q.leaving {
@@ -475,3 +475,5 @@ func Checksum(state []byte) uint64 {
 	}
 	return h
 }
+
+func clone(h []int) []int { return append([]int(nil), h...) }

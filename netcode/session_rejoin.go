@@ -262,7 +262,7 @@ func (s *Session) tryDecideRejoin(q *sessionPeer) {
 	for i := range q.sums {
 		q.sums[i].frame = -1
 	}
-	s.events.emit(EventPeerRejoined{Peer: joiner, Handles: q.handles, Frame: frame})
+	s.events.emit(EventPeerRejoined{Peer: joiner, Handles: clone(q.handles), Frame: frame})
 	if coordinator == s.local[0] {
 		l := &spectatorLink{id: joiner, joined: true, needState: true, ack: -1, lastRecv: now, limit: frame - 1, welcome: frame}
 		if old := s.specByID[joiner]; old != nil {
