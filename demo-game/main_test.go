@@ -384,3 +384,42 @@ func TestHeadlessLANInNamespaces(t *testing.T) {
 	}
 	t.Logf("3 processes on a LAN agree on frame 300: checksum %s", res[0].Checksum)
 }
+
+// TestLANListUnderXvfb opens the "Join on LAN" screen in the real window, in
+// a network namespace, while a headless demo in another namespace on the
+// same segment hosts a match: the list must show it.
+func TestLANListUnderXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("xvfb-run")
+	if err != nil {
+		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
+	}
+	lab := netns.New(t)
+	hostNS, viewNS := lab.NS("host"), lab.NS("view")
+	lab.Bridge(netns.LinkOptions{}, hostNS, viewNS)
+	host := hostNS.StartProcess(nil, binary, "-headless", "-bot", "-lan", "host", "-players", "2", "-frames", "60", "-wait", "60s")
+	// The list is live: the window browses while it counts its frames, and
+	// the host announces within a second or two of starting.
+	shot := filepath.Join(t.TempDir(), "lan.png")
+	if dir := os.Getenv("DEMO_SHOT_DIR"); dir != "" {
+		shot = filepath.Join(dir, "lan.png")
+	}
+	view := viewNS.StartProcess(nil, xvfb, "-a", "-s", "-screen 0 1024x768x24", binary, "-start", "lan", "-frames", "240", "-screenshot", shot)
+	if err := view.Wait(); err != nil {
+		t.Fatalf("windowed demo: %v\n%s", err, view.Stderr())
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The selected row of the list is drawn in the accent colour: the
+	// lobby's name. With no lobby the screen has no accent colour at all.
+	list := image.Rect(ui.ArenaX, 100, ui.ScreenWidth-ui.ArenaX, 600)
+	if n := countColor(img, list, ui.ColorAccent); n < 100 {
+		t.Fatalf("the LAN list shows no lobby (accent colour on %d pixels)\nhost stderr: %s", n, host.Stderr())
+	}
+}

@@ -3,7 +3,6 @@ package ui
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/hajimehoshi/ebiten/v2"
 	"github.com/hajimehoshi/ebiten/v2/inpututil"
@@ -11,10 +10,14 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/match"
 )
 
-// connect is the screen shown while an online match is being set up: the
-// dial runs on its own goroutine, and Update only polls for its outcome, so
-// the window stays responsive and Esc cancels.
+// connect is the screen shown while a networked match is set up (queueing
+// online, hosting or joining on the LAN): the dial runs on its own
+// goroutine and Update only polls for its outcome, so the window stays
+// responsive and Esc cancels.
 type connect struct {
+	title   string
+	status  chan string // progress lines from the dial goroutine
+	line    string
 	players int
 	cancel  context.CancelFunc
 	done    chan dialed
@@ -26,18 +29,36 @@ type dialed struct {
 	err  error
 }
 
-func newConnect(g *Game, players int) *connect {
+// dialFunc sets up a match; say reports progress to the screen.
+type dialFunc func(ctx context.Context, say func(string)) (match.Session, error)
+
+func newConnect(g *Game, title, first string, players int, dial dialFunc) *connect {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &connect{players: players, cancel: cancel, done: make(chan dialed, 1), started: g.frames}
-	online, seed := g.cfg.Online, g.cfg.Seed
+	c := &connect{title: title, line: first, players: players, cancel: cancel,
+		status: make(chan string, 8), done: make(chan dialed, 1), started: g.frames}
+	say := func(s string) {
+		select {
+		case c.status <- s:
+		default: // the screen shows the latest lines only
+		}
+	}
 	go func() {
-		sess, err := online(ctx, players, seed)
+		sess, err := dial(ctx, say)
 		c.done <- dialed{sess, err}
 	}()
 	return c
 }
 
 func (c *connect) update(g *Game) error {
+	for {
+		select {
+		case s := <-c.status:
+			c.line = s
+			continue
+		default:
+		}
+		break
+	}
 	select {
 	case d := <-c.done:
 		c.cancel()
@@ -46,7 +67,7 @@ func (c *connect) update(g *Game) error {
 			g.screen = newMenu(g)
 		case d.err != nil:
 			g.screen = newMenu(g)
-			g.say("Online: %v", d.err)
+			g.say("%s: %v", c.title, d.err)
 		default:
 			g.screen = newPlay(g, d.sess, false)
 		}
@@ -70,8 +91,8 @@ func (c *connect) update(g *Game) error {
 func (c *connect) draw(g *Game, dst *ebiten.Image) {
 	drawArena(dst, emptyArena(c.players))
 	dots := "...."[:1+(g.frames-c.started)/20%4]
-	drawText(dst, "Quick match online", g.fonts.title, ScreenWidth/2, 260, ColorText, center)
-	drawText(dst, fmt.Sprintf("Waiting for %d players and connecting peer to peer%s", c.players, dots), g.fonts.body, ScreenWidth/2, 320, ColorAccent, center)
-	drawText(dst, "server "+g.cfg.ServerURL, g.fonts.small, ScreenWidth/2, 360, ColorDim, center)
-	drawText(dst, "Esc cancels", g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
+	panel(dst, 162, 220, 700, 180)
+	drawText(dst, c.title, g.fonts.title, ScreenWidth/2, 240, ColorText, center)
+	drawText(dst, c.line+dots, g.fonts.body, ScreenWidth/2, 300, ColorAccent, center)
+	drawText(dst, "Esc cancels", g.fonts.small, ScreenWidth/2, 360, ColorDim, center)
 }

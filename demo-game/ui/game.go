@@ -31,8 +31,9 @@ type Config struct {
 	Bot bool
 	// Overlay shows the network overlay from the start (F3 toggles it).
 	Overlay bool
-	// Start is the screen to open on: "" or "menu", "lobby", or "results"
-	// (of a bot match played at once without drawing). Bot overrides it.
+	// Start is the screen to open on: "" or "menu", "lobby", "lan" (the
+	// list of LAN matches), or "results" (of a bot match played at once
+	// without drawing). Bot overrides it.
 	Start string
 	// Frames exits the game after this many frames. Zero means never.
 	Frames int
@@ -99,6 +100,8 @@ func New(cfg Config) (*Game, error) {
 		g.screen = newMenu(g)
 	case "lobby":
 		g.screen = newLobby(g, cfg.Players)
+	case "lan":
+		g.screen = newBrowse(g)
 	case "results":
 		sess, err := cfg.NewSession(cfg.Players, cfg.Seed, true)
 		if err != nil {
@@ -112,7 +115,7 @@ func New(cfg Config) (*Game, error) {
 		sess.Close()
 		g.screen = newResults(g, &final, -1)
 	default:
-		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby or results", match.ErrBadConfig, cfg.Start)
+		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby, lan or results", match.ErrBadConfig, cfg.Start)
 	}
 	if cfg.Bot {
 		if err := g.startMatch(cfg.Players, true); err != nil {

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/hajimehoshi/ebiten/v2/vector"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/demo-game/match"
 )
 
 // notAvailable is what the items whose backend this build lacks say.
@@ -39,7 +41,9 @@ func newMenu(g *Game) *menu {
 	if g.cfg.ServerURL != "" && g.cfg.Online != nil {
 		online = fmt.Sprintf("Queue on %s for a %d-player match (-players sets the size).", g.cfg.ServerURL, g.cfg.Players)
 		onlineRun = func(g *Game) error {
-			g.screen = newConnect(g, g.cfg.Players)
+			online, players, seed := g.cfg.Online, g.cfg.Players, g.cfg.Seed
+			g.screen = newConnect(g, "Quick match online", fmt.Sprintf("Waiting for %d players on %s", players, g.cfg.ServerURL), players,
+				func(ctx context.Context, _ func(string)) (match.Session, error) { return online(ctx, players, seed) })
 			return nil
 		}
 	}
@@ -69,10 +73,26 @@ func newMenu(g *Game) *menu {
 				return g.startMatch(m.bots+1, true)
 			},
 		},
-		{label: "Host on LAN", note: "LAN hosting: " + notAvailable},
-		{label: "Join on LAN", note: "LAN discovery: " + notAvailable + ". No lobbies listed."},
+		{
+			label: "Host on LAN",
+			note:  "Serve and advertise a match on your network, no server needed (-players sets the size).",
+			run: lanOnly(func(g *Game) error {
+				hostLAN(g, g.cfg.Players)
+				return nil
+			}),
+			why: "needs UDP multicast, not in a browser",
+		},
+		{
+			label: "Join on LAN",
+			note:  "A live list of the matches hosted on your network.",
+			run: lanOnly(func(g *Game) error {
+				g.screen = newBrowse(g)
+				return nil
+			}),
+			why: "needs UDP multicast, not in a browser",
+		},
 		{label: "Quick match online", note: online, run: onlineRun, why: "needs -server"},
-		{label: "Join by code", note: "Lobby codes: " + notAvailable},
+		{label: "Join by code", note: "Lobby codes need the lobby service: " + notAvailable + "."},
 	}
 	if runtime.GOOS != "js" {
 		m.items = append(m.items, menuItem{label: "Quit", run: func(*Game) error { return errQuit }})
@@ -166,3 +186,12 @@ func emptyArena(players int) *arena.State {
 }
 
 var backdrops [arena.MaxPlayers + 1]*arena.State
+
+// lanOnly returns run, or nil (not available) in a browser, which has no
+// UDP multicast for LAN discovery.
+func lanOnly(run func(*Game) error) func(*Game) error {
+	if runtime.GOOS == "js" {
+		return nil
+	}
+	return run
+}
