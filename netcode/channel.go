@@ -218,7 +218,9 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 			if msg == nil {
 				continue
 			}
-			if !m.in.pushReliable(p.id, msg, owned, &c.dead) {
+			if on := m.cfg.OnMessage; on != nil {
+				on(p.id, Reliable, msg)
+			} else if !m.in.pushReliable(p.id, msg, owned, &c.dead) {
 				return
 			}
 		case Unreliable:
@@ -227,7 +229,7 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 			}
 			switch f[0] {
 			case frameMessage:
-				m.in.pushDatagram(p.id, Unreliable, f[1:])
+				m.deliverDatagram(p.id, Unreliable, f[1:])
 			case framePing:
 				if pg, ok := parsePing(f); ok {
 					p.st.pingIn(pg.seq)
@@ -252,9 +254,19 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 				continue
 			}
 			haveSeq, lastSeq = true, seq
-			m.in.pushDatagram(p.id, Sequenced, f[4:])
+			m.deliverDatagram(p.id, Sequenced, f[4:])
 		}
 	}
+}
+
+// deliverDatagram hands an unreliable message to MeshConfig.OnMessage or
+// the inbox.
+func (m *Mesh) deliverDatagram(from PeerID, ch Channel, data []byte) {
+	if on := m.cfg.OnMessage; on != nil {
+		on(from, ch, data)
+		return
+	}
+	m.in.pushDatagram(from, ch, data)
 }
 
 // inbox holds received messages until Poll. Small buffers are recycled

@@ -63,6 +63,12 @@ type MeshConfig struct {
 	// Loopback gathers loopback candidates (peers on one host: tests,
 	// benchmarks). They are gathered anyway when lo is the only interface.
 	Loopback bool
+	// OnMessage, when set, receives every message on the goroutine that
+	// read it, instead of the message waiting for Poll: for programs that
+	// are not driven by a frame loop (relays, echo servers, benchmarks).
+	// data is valid only during the call. It must return quickly: a
+	// channel's next message waits for it. Nil means messages go to Poll.
+	OnMessage func(from PeerID, ch Channel, data []byte)
 	// Tune, when set, is called for every connection attempt to adjust
 	// pion's setting engine after the mesh's defaults (for example SetNet
 	// for a virtual network, or candidate filters). relay reports a TURN

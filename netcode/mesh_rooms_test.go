@@ -126,3 +126,44 @@ func TestBadSignalsIgnored(t *testing.T) {
 		t.Fatalf("%d bad signals counted", n)
 	}
 }
+
+func TestOnMessageCallback(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	type msg struct {
+		from PeerID
+		ch   Channel
+		data string
+	}
+	got := make(chan msg, 16)
+	ms := startMeshes(t, hub, 2, func(i int) MeshConfig {
+		c := testConfig()
+		if i == 1 {
+			c.OnMessage = func(from PeerID, ch Channel, data []byte) {
+				got <- msg{from, ch, string(data)}
+			}
+		}
+		return c
+	})
+	waitAll(t, ms, 1)
+	a, b := ms[0], ms[1]
+	big := strings.Repeat("x", 100<<10)
+	for _, m := range []msg{{a.LocalID(), Reliable, big}, {a.LocalID(), Unreliable, "u"}, {a.LocalID(), Sequenced, "s"}} {
+		if err := a.Send(b.LocalID(), m.ch, []byte(m.data)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case r := <-got:
+			if r != m {
+				t.Fatalf("got %s %q... want %s", r.ch, r.data[:min(len(r.data), 8)], m.ch)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s message not delivered to OnMessage", m.ch)
+		}
+	}
+	n := 0
+	b.Poll(func(PeerID, Channel, []byte) { n++ })
+	if n != 0 {
+		t.Fatalf("Poll delivered %d messages that OnMessage had", n)
+	}
+}
