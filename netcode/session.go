@@ -257,6 +257,7 @@ type Session struct {
 	rejoinVia      PeerID
 	nonce          uint64
 	rxCtl          wireCtlMsg
+	drops          []wireDropFrom
 	closed         bool
 	stats          SessionStats
 	events         eventQueue

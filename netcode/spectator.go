@@ -90,12 +90,13 @@ func (s *Session) sendFeeds() {
 }
 
 func (s *Session) dropList() []wireDropFrom {
-	var d []wireDropFrom
+	d := s.drops[:0]
 	for h, r := range s.players {
 		if r.dropFrom != noDrop {
 			d = append(d, wireDropFrom{Handle: h, From: r.dropFrom, Until: r.rejoinAt})
 		}
 	}
+	s.drops = d
 	return d
 }
 
