@@ -1,8 +1,10 @@
 // Command demo-game is Rallypoint's demo: a tank arena for 2 to 4 players.
 //
-//	go run ./demo-game                 the menu; Enter plays against a bot
-//	go run ./demo-game -bot            watch bots play (attract mode)
-//	go run ./demo-game -headless -bot  a match without a window; prints one JSON line
+//	go run ./demo-game                        the menu; Enter plays against a bot
+//	go run ./demo-game -bot                   watch bots play (attract mode)
+//	go run ./demo-game -headless -bot         a match without a window; prints one JSON line
+//	go run ./demo-game -server ws://HOST/ws   enables Quick match online
+//	go run ./demo-game -headless -bot -lan host -frames 600   (and -lan join elsewhere)
 //
 // The rules live in demo-game/arena, the match plumbing in demo-game/match and
 // the screens in demo-game/ui; this file is flags and wiring only.

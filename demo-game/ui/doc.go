@@ -7,12 +7,15 @@
 //
 //   - Main menu: Play vs bots (selected at start; Left/Right sets the number
 //     of bots, Enter plays), Local lobby, Watch bots play, Host on LAN, Join
-//     on LAN, Quick match online, Join by code, Quit. Items whose backend
-//     this build does not have are drawn dimmed and say "not available in
-//     this build" rather than pretend.
+//     on LAN, Quick match online (with Config.ServerURL), Join by code, Quit.
+//     Items that cannot work here are drawn dimmed and say why ("not
+//     available in this build", "needs -server") rather than pretend.
+//   - Connecting: while a networked match is set up (queueing online,
+//     hosting or joining on the LAN) on its own goroutine; Esc cancels.
+//   - Join on LAN: a live list of the matches hosted on the network.
 //   - Lobby: members with their ready state, player count, chat, ready (Tab)
-//     and start (F2). In this build the lobby is local and the other seats
-//     are bots.
+//     and start (F2). This lobby is local: the other seats are bots (a
+//     networked lobby needs the lobby service).
 //   - Match: the arena, a HUD with each player's rounds and kills, the
 //     countdown and round banners, and the network overlay (F3) fed from
 //     match.Stats: transport, ping, kbps and candidate type per peer,
