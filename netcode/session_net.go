@@ -12,6 +12,9 @@ func (s *Session) handleMessage(from PeerID, ch Channel, data []byte) {
 		s.reject(from, err)
 		return
 	}
+	if s.joining && kind != wireControl {
+		return // before the welcome nothing else applies (old messages to a previous process)
+	}
 	if p := s.peerByID[from]; p != nil {
 		switch kind {
 		case wireInput:
