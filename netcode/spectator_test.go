@@ -115,3 +115,73 @@ func TestSpectatorRefusedWhenNotListed(t *testing.T) {
 		t.Fatal("host did not reject the unlisted spectator")
 	}
 }
+
+// TestSpectatorFollowsDropAndRejoin: a spectator watches a match in which a
+// player is killed, dropped, restarted and rejoins; its state must match
+// the players' confirmed state frame by frame throughout.
+func TestSpectatorFollowsDropAndRejoin(t *testing.T) {
+	every := func(i int, cfg *netcode.SessionConfig) {
+		cfg.ChecksumInterval = 1
+		if i == 0 {
+			cfg.Spectators = []netcode.PeerID{"tv"}
+		}
+	}
+	c := newCluster(t, clusterOpts{players: 3, cond: lossy, seed: 41, mutate: every})
+	c.net.SetLinkBoth("p0", "tv", lossy)
+	w := newWatcher(t, c, "tv", netcode.SpectatorConfig{Host: "p0", Players: 3})
+	checked := 0
+	watch := func() {
+		for {
+			err := w.sp.AdvanceFrame()
+			if errors.Is(err, netcode.ErrSpectatorWaiting) {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want, ok := c.peers[0].sums[w.sp.Frame()]; ok {
+				if got := netcode.Checksum(w.g.SaveState(nil)); got != want {
+					t.Fatalf("spectator frame %d: %x, players %x", w.sp.Frame(), got, want)
+				}
+				checked++
+			}
+			if w.sp.Behind() < 2 {
+				return
+			}
+		}
+	}
+	for c.peers[0].s.Frame() < 400 {
+		c.step(true)
+		watch()
+	}
+	c.kill(2)
+	for i := 0; i < 150; i++ { // past the disconnect timeout: dropped
+		c.step(true)
+		watch()
+	}
+	c.restart(2, "p2", 3, func(cfg *netcode.SessionConfig) { cfg.ChecksumInterval = 1 })
+	for c.peers[0].s.Frame() < 1200 {
+		c.step(true)
+		watch()
+	}
+	for i := 0; i < 200; i++ {
+		c.step(false)
+		watch()
+	}
+	c.checkSync(1100)
+	var dropped, rejoined bool
+	for _, e := range c.peers[0].evs {
+		switch e.(type) {
+		case netcode.EventPeerDisconnected:
+			dropped = true
+		case netcode.EventPeerRejoined:
+			rejoined = dropped
+		}
+	}
+	if !rejoined {
+		t.Fatal("the match saw no drop followed by a rejoin")
+	}
+	if checked < 1000 || c.peers[0].s.Frame()-w.sp.Frame() > 30 {
+		t.Fatalf("spectator checked %d frames, at frame %d of %d", checked, w.sp.Frame(), c.peers[0].s.Frame())
+	}
+}
