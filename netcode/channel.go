@@ -120,32 +120,11 @@ func (p *peer) send(ch Channel, data []byte) error {
 	return nil
 }
 
-// writeReliable sends a message whole or, when it is larger than one
-// chunk, as a first chunk carrying the total length followed by next
-// chunks. The channel is ordered and reliable, so chunks arrive in order.
+// writeReliable sends a message whole or chunked (see chunkFrames).
 func (p *peer) writeReliable(rw datachannel.ReadWriteCloser, data []byte) error {
-	if len(data) <= chunkSize {
-		f := append(p.frame[:0], frameMessage)
-		f = append(f, data...)
-		p.frame = f
-		return p.write(rw, f)
-	}
-	f := append(p.frame[:0], frameFirst)
-	f = binary.BigEndian.AppendUint32(f, uint32(len(data)))
-	f = append(f, data[:chunkSize]...)
-	if err := p.write(rw, f); err != nil {
-		return err
-	}
-	for off := chunkSize; off < len(data); off += chunkSize {
-		end := min(off+chunkSize, len(data))
-		f = append(f[:0], frameNext)
-		f = append(f, data[off:end]...)
-		if err := p.write(rw, f); err != nil {
-			return err
-		}
-	}
-	p.frame = f
-	return nil
+	var err error
+	p.frame, err = chunkFrames(p.frame, data, func(f []byte) error { return p.write(rw, f) })
+	return err
 }
 
 func (p *peer) write(rw datachannel.ReadWriteCloser, f []byte) error {

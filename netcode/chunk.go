@@ -13,6 +13,34 @@ const chunkSize = 16 << 10
 // chunkHeader is the largest reliable frame header: type and total length.
 const chunkHeader = 5
 
+// chunkFrames frames a reliable message: whole when it fits one chunk,
+// otherwise a first chunk carrying the total length followed by next
+// chunks. The channel is ordered and reliable, so chunks arrive in order.
+// emit gets each frame in turn, built in buf (which is returned for
+// reuse); it must not keep the frame.
+func chunkFrames(buf, data []byte, emit func([]byte) error) ([]byte, error) {
+	if len(data) <= chunkSize {
+		f := append(buf[:0], frameMessage)
+		f = append(f, data...)
+		return f, emit(f)
+	}
+	f := append(buf[:0], frameFirst)
+	f = binary.BigEndian.AppendUint32(f, uint32(len(data)))
+	f = append(f, data[:chunkSize]...)
+	if err := emit(f); err != nil {
+		return f, err
+	}
+	for off := chunkSize; off < len(data); off += chunkSize {
+		end := min(off+chunkSize, len(data))
+		f = append(f[:0], frameNext)
+		f = append(f, data[off:end]...)
+		if err := emit(f); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
 // reassembler rebuilds chunked reliable messages. The channel is ordered,
 // so a message's chunks arrive contiguously; anything else is a protocol
 // violation.
