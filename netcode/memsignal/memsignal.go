@@ -1,37 +1,8 @@
-// Package memsignal is an in-memory rendezvous point for tests and
-// single-process tools: a Hub is one room, and each Hub.Join returns a
-// Signaler that satisfies netcode.Signaler.
-//
-// # Delivery
-//
-// Each Signaler owns one goroutine that runs its callbacks, one at a time,
-// in the order the hub queued them: first onPeer(id, true) for every member
-// already in the room, then signals and joins/leaves as they happen. Queues
-// are unbounded (a test double should never drop), so a subscriber that
-// never returns from a callback only stalls itself.
-//
-// # Lifecycle
-//
-// Signaler.Leave removes the member from the room (the others see
-// onPeer(id, false)), stops its goroutine and waits for it. Sending to a
-// peer that is not in the room returns ErrNoPeer; any call after Leave
-// returns ErrClosed.
 package memsignal
 
 import (
 	"context"
-	"errors"
 	"sync"
-)
-
-// Errors returned by a Signaler.
-var (
-	// ErrClosed is returned after Leave.
-	ErrClosed = errors.New("memsignal: signaler closed")
-	// ErrNoPeer is returned by SendSignal when the addressee is not in the room.
-	ErrNoPeer = errors.New("memsignal: no such peer in room")
-	// ErrDuplicateID is returned by Join when the id is already in the room.
-	ErrDuplicateID = errors.New("memsignal: id already in room")
 )
 
 // Hub is one room. The zero value is an empty room ready to use.
@@ -152,11 +123,19 @@ func (s *Signaler) SubscribeSignals(onSignal func(from string, payload []byte), 
 	gen := s.subGen
 	s.onSignal, s.onPeer = onSignal, onPeer
 	// Existing members go to the front so they precede anything queued.
+	// Joins queued before the subscription are replaced by this report.
 	pre := make([]event, 0, len(existing)+len(s.queue))
+	reported := make(map[string]bool, len(existing))
 	for _, id := range existing {
 		pre = append(pre, event{peer: id, joined: true, isPeer: true})
+		reported[id] = true
 	}
-	s.queue = append(pre, s.queue...)
+	for _, e := range s.queue {
+		if !(e.isPeer && e.joined && reported[e.peer]) {
+			pre = append(pre, e)
+		}
+	}
+	s.queue = pre
 	s.mu.Unlock()
 	s.poke()
 	return func() {
