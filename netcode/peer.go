@@ -665,6 +665,7 @@ func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
 		return
 	}
 	p.lastRestart = time.Now()
+	p.st.restarts.Add(1)
 	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
 	if err != nil {
 		return

@@ -194,3 +194,37 @@ func TestStatsSoonAfterConnect(t *testing.T) {
 		t.Errorf("b counted %d packets in", bs.PacketsIn)
 	}
 }
+
+func TestICERestartAfterOutage(t *testing.T) {
+	checkLeaks(t)
+	lab := newVNetLab(t, 2)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 2, lab.config)
+	waitAll(t, ms, 1)
+	a, b := ms[0], ms[1] // a offers: its id is smaller
+	// Longer than ICE's disconnected timeout (two interrupt periods), shorter
+	// than the mesh's 2.5 s: ICE restarts and the pair comes back.
+	lab.setFilter(func(vnet.Chunk) bool { return false })
+	time.Sleep(1700 * time.Millisecond)
+	lab.setFilter(nil)
+	waitEvent(t, a.Mesh, b.LocalID(), PeerEventResumed, 5*time.Second)
+	st, err := a.Stats(b.LocalID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ICERestarts == 0 {
+		t.Fatal("no ICE restart during the outage")
+	}
+	if err := a.Send(b.LocalID(), Reliable, []byte("still the same connection")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 {
+		t.Fatal("no message after the restart")
+	}
+	// The pair stays up well past the disconnect timeout.
+	time.Sleep(3 * time.Second)
+	if st := a.Peers()[b.LocalID()]; st != PeerStateConnected {
+		t.Fatalf("state %v after the restart", st)
+	}
+	t.Logf("%d ICE restart(s)", st.ICERestarts)
+}

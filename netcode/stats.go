@@ -57,6 +57,10 @@ type PeerStats struct {
 	LocalCandidate  string
 	RemoteCandidate string
 	Relayed         bool
+
+	// ICERestarts counts the ICE restarts this side started (the offering
+	// side restarts when a connected pair stops answering).
+	ICERestarts uint32
 }
 
 // pingSize is the length of a ping or pong frame.
@@ -92,6 +96,7 @@ type peerStats struct {
 	pktsIn, pktsOut   atomic.Uint64
 	bytesIn, bytesOut atomic.Uint64
 	stale             atomic.Uint64
+	restarts          atomic.Uint32
 
 	mu              sync.Mutex
 	srtt, rttvar    float64 // ns
@@ -303,6 +308,7 @@ func (p *peer) stats() PeerStats {
 		BytesIn:         p.st.bytesIn.Load(),
 		BytesOut:        p.st.bytesOut.Load(),
 		StaleSequenced:  p.st.stale.Load(),
+		ICERestarts:     p.st.restarts.Load(),
 		SinceLastPacket: time.Duration(p.m.now() - p.lastRecv.Load()),
 	}
 	p.mu.Lock()
