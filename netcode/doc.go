@@ -24,7 +24,14 @@
 //
 // Of each pair, the peer with the smaller id makes the offer, so two peers
 // never offer to each other at once (no glare). Candidates trickle as they
-// are gathered. When a connected pair's ICE state turns disconnected or
+// are gathered (those gathered together share one signal). Signals leave
+// from a goroutine of their own, in order, and are retried while the
+// signaler refuses them (a rate limit, a reconnecting client). A signal
+// that reaches a peer before its mesh subscribed is lost, so the answering
+// side says hello when it learns of a peer and the offering side repeats
+// an unanswered offer (after 150 ms, doubling). An attempt that fails, or
+// has not connected after 5 s, is replaced by a new one until
+// ConnectTimeout. When a connected pair's ICE state turns disconnected or
 // failed, the offering side restarts ICE on the same connection, which
 // keeps the channels and whatever they had queued.
 //
@@ -63,7 +70,9 @@
 // side.
 //
 // Poll hands over everything received since the last call, in arrival
-// order; data is valid only during the callback, and its buffers are
+// order (Ready signals that something arrived, for loops that wait rather
+// than tick; MeshConfig.OnMessage instead delivers on the reader goroutine,
+// for relays and echo servers); data is valid only during the callback, and its buffers are
 // recycled, so a steady stream of small messages allocates nothing. The
 // inbox holds at most MeshConfig.InboxLimit messages: beyond that,
 // unreliable and sequenced messages are dropped and counted
@@ -95,7 +104,8 @@
 // Stats returns a PeerStats: smoothed RTT and jitter, loss each way,
 // packets and bytes per second each way, totals, bytes queued in SCTP, the
 // time since the last packet and the types of the selected candidate pair
-// (host, srflx, prflx, relay). RTT, jitter and loss come from the
+// (host, srflx, prflx, relay) and the ICE restarts. RTT, jitter and loss
+// (over the last 64 pings) come from the
 // keep-alive pings and are available one ping interval plus one round
 // trip after connecting (100 ms plus RTT by default).
 //
@@ -110,8 +120,13 @@
 // only host candidates are gathered and a LAN connects in milliseconds:
 // mDNS candidates are off, loopback candidates are used when lo is the
 // only interface (or MeshConfig.Loopback is set), peer-reflexive and
-// relayed pairs are accepted without the default waits, and DTLS skips
-// HelloVerify (ICE has already checked the peer).
+// relayed pairs are accepted without the default waits, DTLS skips
+// HelloVerify (ICE has already checked the peer), SCTP skips its checksum
+// (DTLS already authenticates every packet) and caps its retransmission
+// timeout (MeshConfig.SCTPRTOMax), which bounds reliable latency under
+// loss. On loopback with peers in separate processes (rallypoint bench
+// transport), two peers connect in about 9 ms from the room filling up
+// and four in about 40 ms.
 //
 // In a browser (GOOS=js) pion wraps RTCPeerConnection and the browser owns
 // those settings; the mesh's behaviour is otherwise the same.
@@ -122,7 +137,9 @@
 // not run concurrently with itself and Close must not be called from a
 // Poll callback. One goroutine owns each mesh's connection state; each
 // open pair adds three reader goroutines besides pion's own (about 25 per
-// PeerConnection). Close waits for all of them.
+// PeerConnection); one more goroutine sends signals. Close waits for all
+// of them. MeshConfig.OnMessage runs on a reader goroutine and may call
+// Send, but not Close.
 //
 // # Limits
 //
