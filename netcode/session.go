@@ -257,6 +257,7 @@ type Session struct {
 	rejoinVia      PeerID
 	nonce          uint64
 	rxCtl          wireCtlMsg
+	now            time.Time // the clock at the start of the current tick
 	drops          []wireDropFrom
 	closed         bool
 	stats          SessionStats
@@ -457,7 +458,7 @@ func (s *Session) commitLocal() {
 	if target <= s.localLast {
 		return // the delay shrank: the queue already covers this frame
 	}
-	now := s.clock()
+	now := s.now
 	for f := s.localLast + 1; f <= target; f++ {
 		for _, h := range s.local {
 			r := s.players[h]
@@ -483,6 +484,7 @@ func (s *Session) Poll() {
 	if s.closed {
 		return
 	}
+	s.now = s.clock()
 	s.t.Poll(s.onMessage)
 	s.checkPeers()
 }
@@ -498,6 +500,7 @@ func (s *Session) AdvanceFrame() error {
 		return ErrSessionClosed
 	}
 	s.started = true
+	s.now = s.clock() // one clock read per tick
 	if s.joining {
 		return s.advanceJoining()
 	}

@@ -34,6 +34,10 @@ type RollbackBenchResult struct {
 	// FrameOverheadNs is the session's own work per frame:
 	// SessionNsPerFrame − GameNsPerFrame.
 	FrameOverheadNs float64
+	// NoRollbackNsPerFrame is a second baseline: the same session when
+	// every remote input arrives before its frame (no prediction, no
+	// rollback), the game's one save and advance included.
+	NoRollbackNsPerFrame float64
 	// AllocsPerFrame counts heap allocations per AdvanceFrame in steady
 	// state.
 	AllocsPerFrame float64
@@ -70,8 +74,12 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 		cfg.Frames = 20000
 	}
 	res := RollbackBenchResult{Players: cfg.Players, Rollback: cfg.Rollback, Frames: cfg.Frames}
-	const warm = 500
+	const warm, chunks = 500, 10
 	rig, err := newRollbackRig(cfg.Players, cfg.Rollback, warm+cfg.Frames)
+	if err != nil {
+		return res, err
+	}
+	flat, err := newRollbackRig(cfg.Players, 0, warm+cfg.Frames)
 	if err != nil {
 		return res, err
 	}
@@ -79,34 +87,18 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 		if err := rig.step(k); err != nil {
 			return res, err
 		}
-	}
-	rb0 := rig.s.stats.RolledBack
-	var m0, m1 runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&m0)
-	start := time.Now()
-	for k := warm; k < warm+cfg.Frames; k++ {
-		if err := rig.step(k); err != nil {
+		if err := flat.step(k); err != nil {
 			return res, err
 		}
 	}
-	el := time.Since(start)
-	runtime.ReadMemStats(&m1)
-	res.SessionNsPerFrame = float64(el.Nanoseconds()) / float64(cfg.Frames)
-	res.AllocsPerFrame = float64(m1.Mallocs-m0.Mallocs) / float64(cfg.Frames)
-	res.ResimulatedPerFrame = float64(rig.s.stats.RolledBack-rb0) / float64(cfg.Frames)
-
-	// Baseline: the game alone, the same calls per frame.
+	// The game alone, making the same calls per frame as the session does.
 	g := newBenchGame(cfg.Players)
 	in := SessionInputs{size: 1, data: make([]byte, cfg.Players), status: make([]InputStatus, cfg.Players)}
-	var buf []byte
-	buf = g.SaveState(buf[:0])
 	slots := make([][]byte, cfg.Rollback+2)
 	for i := range slots {
 		slots[i] = g.SaveState(nil)
 	}
-	start = time.Now()
-	for k := 0; k < cfg.Frames; k++ {
+	gameFrame := func(k int) {
 		_ = g.LoadState(slots[k%len(slots)])
 		for f := 0; f <= cfg.Rollback; f++ {
 			sl := &slots[(k+f)%len(slots)]
@@ -118,8 +110,52 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 			g.AdvanceFrame(&in)
 		}
 	}
-	res.GameNsPerFrame = float64(time.Since(start).Nanoseconds()) / float64(cfg.Frames)
+
+	// The three measurements alternate in chunks, so that a change in the
+	// machine's load hits them alike.
+	rb0 := rig.s.stats.RolledBack
+	var sessionNs, flatNs, gameNs int64
+	var mallocs uint64
+	var m0, m1 runtime.MemStats
+	per := cfg.Frames / chunks
+	for c := 0; c < chunks; c++ {
+		lo, hi := warm+c*per, warm+(c+1)*per
+		if c == chunks-1 {
+			hi = warm + cfg.Frames
+		}
+		runtime.ReadMemStats(&m0)
+		t0 := time.Now()
+		for k := lo; k < hi; k++ {
+			if err := rig.step(k); err != nil {
+				return res, err
+			}
+		}
+		sessionNs += time.Since(t0).Nanoseconds()
+		runtime.ReadMemStats(&m1)
+		mallocs += m1.Mallocs - m0.Mallocs
+		t0 = time.Now()
+		for k := lo; k < hi; k++ {
+			if err := flat.step(k); err != nil {
+				return res, err
+			}
+		}
+		flatNs += time.Since(t0).Nanoseconds()
+		t0 = time.Now()
+		for k := lo; k < hi; k++ {
+			gameFrame(k)
+		}
+		gameNs += time.Since(t0).Nanoseconds()
+	}
+	if flat.s.stats.Rollbacks != 0 {
+		return res, fmt.Errorf("bench: the no-rollback baseline rolled back %d times", flat.s.stats.Rollbacks)
+	}
+	n := float64(cfg.Frames)
+	res.SessionNsPerFrame = float64(sessionNs) / n
+	res.NoRollbackNsPerFrame = float64(flatNs) / n
+	res.GameNsPerFrame = float64(gameNs) / n
 	res.FrameOverheadNs = res.SessionNsPerFrame - res.GameNsPerFrame
+	res.AllocsPerFrame = float64(mallocs) / n
+	res.ResimulatedPerFrame = float64(rig.s.stats.RolledBack-rb0) / n
 
 	payload, maxPayload, err := measurePayload(3000)
 	if err != nil {
@@ -204,7 +240,7 @@ func (t *benchTransport) Poll(fn func(PeerID, Channel, []byte)) {
 }
 
 func newRollbackRig(players, rollback, ticks int) (*rollbackRig, error) {
-	cfg := SessionConfig{Players: make([]SessionPlayer, players), MaxPrediction: rollback, ChecksumInterval: -1}
+	cfg := SessionConfig{Players: make([]SessionPlayer, players), MaxPrediction: max(rollback, 1), ChecksumInterval: -1}
 	tr := &benchTransport{per: players - 1}
 	for h := 1; h < players; h++ {
 		id := PeerID(fmt.Sprintf("r%d", h))

@@ -56,7 +56,7 @@ func (s *Session) handleFeedAck(from PeerID, data []byte) {
 			s.reject(from, err)
 			return
 		}
-		l.lastRecv = s.clock()
+		l.lastRecv = s.now
 		if ack > l.ack && ack <= s.confirmed {
 			l.ack = ack
 		}
@@ -83,7 +83,7 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 		s.reject(p.id, err)
 		return
 	}
-	now := s.clock()
+	now := s.now
 	p.lastRecv = now
 	if p.knownEpoch < 0 {
 		p.knownEpoch = int(m.Epoch) // a rejoined session adopts the peers' epochs
@@ -196,7 +196,7 @@ func (s *Session) timeSync() {
 	if ahead < 2 {
 		return
 	}
-	now := s.clock()
+	now := s.now
 	if now.Sub(s.lastWait) < time.Second {
 		return
 	}
@@ -238,7 +238,7 @@ func (s *Session) checkPeers() {
 	if !s.started {
 		return
 	}
-	now := s.clock()
+	now := s.now
 	for _, p := range s.peers {
 		if p.dropped || p.leaving {
 			continue

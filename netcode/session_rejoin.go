@@ -88,7 +88,7 @@ func (s *Session) applyWelcome() error {
 		}
 	}
 	s.localLast = w.Frame - 1
-	now := s.clock()
+	now := s.now
 	for _, p := range s.peers {
 		p.ack = w.Frame - 1
 		p.frame = -1
@@ -252,7 +252,7 @@ func (s *Session) tryDecideRejoin(q *sessionPeer) {
 	delete(s.peerByID, q.id)
 	q.id = joiner
 	s.peerByID[joiner] = q
-	now := s.clock()
+	now := s.now
 	q.dropped, q.leaving, q.silent = false, false, false
 	q.votes, q.rejoin = nil, nil
 	q.ack, q.frame, q.lastSum = frame-1, -1, -1

@@ -18,7 +18,7 @@ func (s *Session) handleJoin(from PeerID) {
 		s.specs = append(s.specs, l)
 	}
 	l.joined = true
-	l.lastRecv = s.clock()
+	l.lastRecv = s.now
 	l.ack = -1
 	l.needState = !s.feedable(0)
 	start := 0

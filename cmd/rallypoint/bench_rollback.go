@@ -17,23 +17,24 @@ func init() {
 
 // rollbackReport is the -json output: medians over the rounds.
 type rollbackReport struct {
-	Players             int     `json:"players"`
-	Rollback            int     `json:"rollback_frames"`
-	Frames              int     `json:"frames_per_round"`
-	Rounds              int     `json:"rounds"`
-	SessionNsPerFrame   float64 `json:"session_ns_per_frame"`
-	GameNsPerFrame      float64 `json:"game_ns_per_frame"`
-	FrameOverheadNs     float64 `json:"frame_overhead_ns"`
-	SessionOverGame     float64 `json:"session_over_game_ratio"`
-	AllocsPerFrame      float64 `json:"allocs_per_frame"`
-	ResimulatedPerFrame float64 `json:"resimulated_per_frame"`
-	PayloadBytesPerTick float64 `json:"payload_bytes_per_tick"`
-	MaxPayloadBytes     int     `json:"max_payload_bytes"`
-	WireBytesPerSecond  float64 `json:"wire_bytes_per_s"`
-	WireFormula         string  `json:"wire_formula"`
-	BudgetOverheadNs    float64 `json:"budget_frame_overhead_ns"`
-	BudgetPayload       int     `json:"budget_payload_bytes_per_tick"`
-	BudgetWire          int     `json:"budget_wire_bytes_per_s"`
+	Players              int     `json:"players"`
+	Rollback             int     `json:"rollback_frames"`
+	Frames               int     `json:"frames_per_round"`
+	Rounds               int     `json:"rounds"`
+	SessionNsPerFrame    float64 `json:"session_ns_per_frame"`
+	GameNsPerFrame       float64 `json:"game_ns_per_frame"`
+	NoRollbackNsPerFrame float64 `json:"session_no_rollback_ns_per_frame"`
+	FrameOverheadNs      float64 `json:"frame_overhead_ns"`
+	SessionOverGame      float64 `json:"session_over_game_ratio"`
+	AllocsPerFrame       float64 `json:"allocs_per_frame"`
+	ResimulatedPerFrame  float64 `json:"resimulated_per_frame"`
+	PayloadBytesPerTick  float64 `json:"payload_bytes_per_tick"`
+	MaxPayloadBytes      int     `json:"max_payload_bytes"`
+	WireBytesPerSecond   float64 `json:"wire_bytes_per_s"`
+	WireFormula          string  `json:"wire_formula"`
+	BudgetOverheadNs     float64 `json:"budget_frame_overhead_ns"`
+	BudgetPayload        int     `json:"budget_payload_bytes_per_tick"`
+	BudgetWire           int     `json:"budget_wire_bytes_per_s"`
 }
 
 func runBenchRollback(args []string) error {
@@ -67,19 +68,20 @@ func runBenchRollback(args []string) error {
 	}
 	rep := rollbackReport{
 		Players: *players, Rollback: *rollback, Frames: *frames, Rounds: *rounds,
-		SessionNsPerFrame:   med(func(r netcode.RollbackBenchResult) float64 { return r.SessionNsPerFrame }),
-		GameNsPerFrame:      med(func(r netcode.RollbackBenchResult) float64 { return r.GameNsPerFrame }),
-		FrameOverheadNs:     med(func(r netcode.RollbackBenchResult) float64 { return r.FrameOverheadNs }),
-		SessionOverGame:     med(func(r netcode.RollbackBenchResult) float64 { return r.SessionNsPerFrame / r.GameNsPerFrame }),
-		AllocsPerFrame:      med(func(r netcode.RollbackBenchResult) float64 { return r.AllocsPerFrame }),
-		ResimulatedPerFrame: med(func(r netcode.RollbackBenchResult) float64 { return r.ResimulatedPerFrame }),
-		PayloadBytesPerTick: results[0].PayloadBytesPerTick,
-		MaxPayloadBytes:     results[0].MaxPayloadBytes,
-		WireBytesPerSecond:  results[0].WireBytesPerSecond,
-		WireFormula:         fmt.Sprintf("60 * (payload + 69 DTLS/SCTP + 28 IP/UDP + 32 SACK) = 60 * (payload + %d)", netcode.WireOverheadPerDatagram),
-		BudgetOverheadNs:    5000,
-		BudgetPayload:       16,
-		BudgetWire:          8192,
+		SessionNsPerFrame:    med(func(r netcode.RollbackBenchResult) float64 { return r.SessionNsPerFrame }),
+		GameNsPerFrame:       med(func(r netcode.RollbackBenchResult) float64 { return r.GameNsPerFrame }),
+		NoRollbackNsPerFrame: med(func(r netcode.RollbackBenchResult) float64 { return r.NoRollbackNsPerFrame }),
+		FrameOverheadNs:      med(func(r netcode.RollbackBenchResult) float64 { return r.FrameOverheadNs }),
+		SessionOverGame:      med(func(r netcode.RollbackBenchResult) float64 { return r.SessionNsPerFrame / r.GameNsPerFrame }),
+		AllocsPerFrame:       med(func(r netcode.RollbackBenchResult) float64 { return r.AllocsPerFrame }),
+		ResimulatedPerFrame:  med(func(r netcode.RollbackBenchResult) float64 { return r.ResimulatedPerFrame }),
+		PayloadBytesPerTick:  results[0].PayloadBytesPerTick,
+		MaxPayloadBytes:      results[0].MaxPayloadBytes,
+		WireBytesPerSecond:   results[0].WireBytesPerSecond,
+		WireFormula:          fmt.Sprintf("60 * (payload + 69 DTLS/SCTP + 28 IP/UDP + 32 SACK) = 60 * (payload + %d)", netcode.WireOverheadPerDatagram),
+		BudgetOverheadNs:     5000,
+		BudgetPayload:        16,
+		BudgetWire:           8192,
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -90,6 +92,7 @@ func runBenchRollback(args []string) error {
 	fmt.Fprintf(w, "measure\tvalue\tbudget\n")
 	fmt.Fprintf(w, "session AdvanceFrame, game included\t%.0f ns/frame\t\n", rep.SessionNsPerFrame)
 	fmt.Fprintf(w, "baseline: the game's own calls\t%.0f ns/frame\t\n", rep.GameNsPerFrame)
+	fmt.Fprintf(w, "baseline: the session without rollback\t%.0f ns/frame\t\n", rep.NoRollbackNsPerFrame)
 	fmt.Fprintf(w, "frame_overhead_ns (session − game)\t%.0f ns\t< %.0f ns %s\n", rep.FrameOverheadNs, rep.BudgetOverheadNs, verdict(rep.FrameOverheadNs < rep.BudgetOverheadNs))
 	fmt.Fprintf(w, "session / game ratio\t%.2f×\t\n", rep.SessionOverGame)
 	fmt.Fprintf(w, "allocs_per_frame\t%.3f\t0 %s\n", rep.AllocsPerFrame, verdict(rep.AllocsPerFrame < 0.01))
