@@ -46,12 +46,13 @@ func runHelper(url string) error {
 		return err
 	}
 	defer c.Close()
+	events := c.Events() // before the match can arrive
 	if _, err := c.Request(ctx, TypeEnqueue, EnqueueData{Queue: "1v1"}); err != nil {
 		return err
 	}
 	for {
 		select {
-		case ev := <-c.Events():
+		case ev := <-events:
 			m, ok := ev.(signaling.Message)
 			if !ok || m.Type != TypeMatched {
 				continue

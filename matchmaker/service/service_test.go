@@ -349,7 +349,7 @@ func TestServedParty(t *testing.T) {
 	e := newEnv(t, Config{Queues: q, Interval: time.Hour})
 	ctx := testCtx(t)
 	lead, mem, c, d := dial(t, e.url), dial(t, e.url), dial(t, e.url), dial(t, e.url)
-	lev, mev := lead.Events(), mem.Events()
+	lev, mev, cev, dev := lead.Events(), mem.Events(), c.Events(), d.Events()
 
 	if _, err := lead.Request(ctx, TypeEnqueue, EnqueueData{Queue: "2v2", Party: []string{mem.ID()}}); !errors.Is(err, &signaling.Error{Code: CodePartyNotReady}) {
 		t.Fatalf("party without consent: %v", err)
@@ -385,6 +385,12 @@ func TestServedParty(t *testing.T) {
 	waitMessage(t, mev, TypeMatched, &mm)
 	if ml.Session != mm.Session || ml.Team != mm.Team || len(ml.Peers) != 4 {
 		t.Fatalf("party split or wrong match: %+v / %+v", ml, mm)
+	}
+	var mc, md MatchedData
+	waitMessage(t, cev, TypeMatched, &mc)
+	waitMessage(t, dev, TypeMatched, &md)
+	if mc.Session != ml.Session || md.Session != ml.Session || mc.Team != md.Team || mc.Team == ml.Team {
+		t.Fatalf("solo players: %+v / %+v", mc, md)
 	}
 	if lead.Room() != ml.Room || mem.Room() != ml.Room || c.Room() != ml.Room || d.Room() != ml.Room {
 		t.Fatalf("not all in room %s", ml.Room)
