@@ -89,22 +89,20 @@ func startAvahi(t *testing.T, ns *netns.NS, services map[string]string) *avahi {
 		}
 	}
 	env := []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + bus}
-	ns.StartProcess(nil, "dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := os.Stat(bus); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("dbus-daemon did not create its socket")
-		}
-		time.Sleep(20 * time.Millisecond)
+	// dbus-daemon prints its address once it accepts connections.
+	bd := ns.StartProcess(nil, "dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address")
+	if _, err := bd.WaitFor(10*time.Second, func(s string) bool { return strings.HasPrefix(s, "unix:") }); err != nil {
+		t.Fatalf("dbus-daemon did not start: %v\n%s", err, bd.Stderr())
 	}
 	d := ns.StartProcess(env, "unshare", "-m", "--propagation", "private", "sh", "-c",
 		"mkdir -p /run/avahi-daemon && mount -t tmpfs none /run/avahi-daemon && "+
 			"exec avahi-daemon --no-drop-root --no-chroot --no-rlimits 2>&1")
-	if _, err := d.WaitFor(15*time.Second, func(s string) bool { return strings.Contains(s, "Server startup complete") }); err != nil {
-		t.Fatalf("avahi-daemon did not start: %v\n%s", err, d.Stderr())
+	var log []string
+	if _, err := d.WaitFor(15*time.Second, func(s string) bool {
+		log = append(log, s)
+		return strings.Contains(s, "Server startup complete")
+	}); err != nil {
+		t.Fatalf("avahi-daemon did not start: %v\n%s", err, strings.Join(log, "\n"))
 	}
 	return &avahi{ns: ns, env: env, daemon: d}
 }

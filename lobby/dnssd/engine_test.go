@@ -32,7 +32,10 @@ type testNode struct {
 	sent []sentPacket
 }
 
+// newTestNode returns a node without sockets. Probing is off unless a test
+// turns it on (tn.cfg.NoProbe = false).
 func newTestNode(t testing.TB, cfg Config) *testNode {
+	cfg.NoProbe = true
 	tn := &testNode{Node: newNode(cfg), t: t}
 	n := tn.Node
 	n.host = "node.local."

@@ -26,6 +26,9 @@ var (
 	// ErrNoInterfaces is returned by New when no usable multicast interface
 	// was found (or none of the named ones exists).
 	ErrNoInterfaces = errors.New("dnssd: no multicast interface")
+	// ErrConflict is returned by Advertise when the instance name and ten
+	// renamed variants were all in use on the link.
+	ErrConflict = errors.New("dnssd: instance name conflict")
 	// ErrDuplicate is returned by Advertise when this Node already
 	// advertises an instance of the same name and type.
 	ErrDuplicate = errors.New("dnssd: instance already advertised")

@@ -46,6 +46,10 @@ type childLine struct {
 	Event *Event `json:",omitempty"`
 	// Instances lists the instances in a response the kaquery child saw.
 	Instances []string `json:",omitempty"`
+	// Instance is the name an advertised service got (after renames).
+	Instance string `json:",omitempty"`
+	// Took is how long Advertise took (probing), in nanoseconds.
+	Took int64 `json:",omitempty"`
 	Err       string   `json:",omitempty"`
 }
 
@@ -120,14 +124,21 @@ func childAdvertise(cc childConfig) error {
 			}
 		}()
 	}
-	if cc.Service.Instance != "" {
+	advertise := func(key string, s Service) error {
 		start := time.Now()
-		reg, err := n.Advertise(context.Background(), cc.Service)
+		reg, err := n.Advertise(context.Background(), s)
 		if err != nil {
 			return err
 		}
-		regs[""] = reg
-		emit(childLine{What: "advertised", At: start.UnixNano()})
+		regs[key] = reg
+		// The service is announced from now on.
+		emit(childLine{What: "advertised", Instance: reg.Service().Instance, Took: int64(time.Since(start))})
+		return nil
+	}
+	if cc.Service.Instance != "" {
+		if err := advertise("", cc.Service); err != nil {
+			return err
+		}
 	}
 	ping, err := net.ListenPacket("udp4", "0.0.0.0:0")
 	if err != nil {
@@ -147,13 +158,9 @@ func childAdvertise(cc childConfig) error {
 		case "adv":
 			s := cc.Service
 			s.Instance = rest
-			at := time.Now()
-			reg, err := n.Advertise(context.Background(), s)
-			if err != nil {
+			if err := advertise(rest, s); err != nil {
 				return err
 			}
-			regs[rest] = reg
-			emit(childLine{What: "advertised", At: at.UnixNano()})
 		case "close":
 			at := time.Now()
 			if err := regs[rest].Close(); err != nil {

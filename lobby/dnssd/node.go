@@ -44,6 +44,11 @@ type Config struct {
 	// suggests one second, to let a correcting announcement arrive; 800 ms
 	// keeps removal within one second of the goodbye.
 	GoodbyeDelay time.Duration
+	// NoProbe makes Advertise announce at once, without first probing that
+	// the instance name is free on the link (RFC 6762 §8.1). False means
+	// probe: Advertise takes 0.75 to 1 s and renames the instance on a
+	// conflict (see Advertise).
+	NoProbe bool
 	// MaxCacheRecords bounds the records a Node remembers from the network.
 	// Zero means 4096. Records beyond the bound are ignored.
 	MaxCacheRecords int
@@ -104,6 +109,7 @@ type Node struct {
 
 	// Owned by the loop goroutine.
 	regs      []*Registration
+	probing   []*Registration
 	browses   map[*browse]struct{}
 	cache     *cache
 	pending   []pendingSend
@@ -319,7 +325,10 @@ func (n *Node) Close() error {
 				r.closed.Store(true)
 				n.sendGoodbye(r, time.Now())
 			}
-			n.regs = nil
+			for _, r := range n.probing {
+				r.ready <- ErrClosed
+			}
+			n.regs, n.probing = nil, nil
 			close(done)
 		}
 		<-done
@@ -435,7 +444,8 @@ func (n *Node) wake(now time.Time) time.Time {
 	}
 	clear(n.pending[len(keep):])
 	n.pending = keep
-	// Announcements.
+	// Probes, then announcements.
+	soon(n.probe(now))
 	for _, r := range n.regs {
 		if r.annLeft > 0 && !r.annNext.After(now) {
 			n.announce(r, now)
@@ -493,6 +503,7 @@ func (n *Node) handle(p inPacket, now time.Time) {
 			n.ignored.Add(1)
 			return
 		}
+		n.probeConflicts(m, now)
 		changed := false
 		for _, sec := range [][]record{m.Answers, m.Additionals} {
 			for _, r := range sec {
@@ -509,6 +520,7 @@ func (n *Node) handle(p inPacket, now time.Time) {
 	if m.Flags&0x7800 != 0 { // opcode must be QUERY
 		return
 	}
+	n.probeTiebreak(m, now)
 	n.answerQuery(m, p, conn, now)
 }
 

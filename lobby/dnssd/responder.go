@@ -4,6 +4,7 @@ import (
 	"context"
 	mrand "math/rand/v2"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -27,11 +28,18 @@ type Registration struct {
 	hostFQDN string
 	closed   atomic.Bool
 
+	// ready receives the outcome of probing (capacity 1).
+	ready chan error
+
 	// Owned by the Node's loop.
-	txt     []string
-	annLeft int
-	annNext time.Time
-	annGap  time.Duration
+	probeLeft int
+	probeNext time.Time
+	renames   int
+	base      string // the instance name asked for, before renames
+	txt       []string
+	annLeft   int
+	annNext   time.Time
+	annGap    time.Duration
 }
 
 // Service returns the advertised service as normalized by Advertise (with
@@ -45,21 +53,45 @@ func (r *Registration) Service() Service {
 	return s
 }
 
-// Advertise validates s, starts answering queries for it and announces it
-// on every interface (three unsolicited responses, at 0, 1 s and 3 s). It
-// returns once the first announcement is sent. There is no conflict probing
-// (RFC 6762 §8.1): choose instance names that are unique on the link, for
-// example by including the player's name.
+// Advertise validates s, makes sure its instance name is free on the link,
+// then answers queries for it and announces it on every interface (three
+// unsolicited responses, at 0, 1 s and 3 s).
+//
+// Unless Config.NoProbe is set, it first probes (RFC 6762 §8.1): three
+// queries for the instance name, 250 ms apart, after a random delay of up to
+// 250 ms. When another responder answers for the name, the instance is
+// renamed "Name (2)", "Name (3)"... and probed again (Service().Instance
+// tells the name it got); after ten renames Advertise fails with ErrConflict.
+// Probing takes 0.75 to 1 s; Advertise returns when the service is
+// announced. When ctx ends first, the service is withdrawn and Advertise
+// returns ctx's error.
 func (n *Node) Advertise(ctx context.Context, s Service) (*Registration, error) {
 	r, err := n.newRegistration(s)
 	if err != nil {
 		return nil, err
 	}
-	// The loop's wake sends the first announcement right after this op.
 	if err := n.call(ctx, func() error { return n.addRegistration(r, time.Now()) }); err != nil {
 		return nil, err
 	}
-	return r, nil
+	select {
+	case err := <-r.ready:
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	case <-ctx.Done():
+		// Withdraw it, whether it is still probing or just got through.
+		_ = n.call(context.Background(), func() error {
+			n.probing = slices.DeleteFunc(n.probing, func(o *Registration) bool { return o == r })
+			if i := slices.Index(n.regs, r); i >= 0 {
+				n.regs = slices.Delete(n.regs, i, i+1)
+				n.sendGoodbye(r, time.Now())
+			}
+			return nil
+		})
+		r.closed.Store(true)
+		return nil, ctx.Err()
+	}
 }
 
 // newRegistration validates and normalizes s.
@@ -96,6 +128,7 @@ func (n *Node) newRegistration(s Service) (*Registration, error) {
 		instFQDN: joinName(s.Instance, tl[0], tl[1], "local"),
 		hostFQDN: host,
 		txt:      cloneTXT(s.TXT),
+		ready:    make(chan error, 1),
 	}
 	if _, err := splitName(r.instFQDN); err != nil {
 		return nil, &ServiceError{Field: "Instance", Reason: "does not fit a DNS name", Err: err}
@@ -103,17 +136,40 @@ func (n *Node) newRegistration(s Service) (*Registration, error) {
 	return r, nil
 }
 
-// addRegistration starts answering for r and schedules its announcements
-// from now. It runs on the loop.
+// addRegistration starts probing for r, or when probing is off starts
+// answering for it and schedules its announcements from now. It runs on the
+// loop.
 func (n *Node) addRegistration(r *Registration, now time.Time) error {
-	for _, o := range n.regs {
-		if sameName(o.instFQDN, r.instFQDN) {
-			return ErrDuplicate
-		}
+	if n.nameTaken(r.instFQDN) {
+		return ErrDuplicate
 	}
+	if n.cfg.NoProbe {
+		n.activate(r, now)
+		return nil
+	}
+	n.startProbe(r, now, mrand.N(probeGap))
+	return nil
+}
+
+// activate makes r answer queries and announce itself from now, and tells
+// Advertise.
+func (n *Node) activate(r *Registration, now time.Time) {
 	n.regs = append(n.regs, r)
 	r.annLeft, r.annNext, r.annGap = announcements, now, time.Second
-	return nil
+	r.ready <- nil
+}
+
+// nameTaken reports whether one of the Node's registrations, probing or
+// not, uses the instance name fqdn.
+func (n *Node) nameTaken(fqdn string) bool {
+	for _, list := range [][]*Registration{n.regs, n.probing} {
+		for _, o := range list {
+			if sameName(o.instFQDN, fqdn) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // UpdateTXT replaces the TXT record and announces the change (twice, one
