@@ -49,8 +49,8 @@ type childLine struct {
 	// Instance is the name an advertised service got (after renames).
 	Instance string `json:",omitempty"`
 	// Took is how long Advertise took (probing), in nanoseconds.
-	Took int64 `json:",omitempty"`
-	Err       string   `json:",omitempty"`
+	Took int64  `json:",omitempty"`
+	Err  string `json:",omitempty"`
 }
 
 func (l childLine) at() time.Time { return time.Unix(0, l.At) }
