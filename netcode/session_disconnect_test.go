@@ -128,6 +128,15 @@ func TestSessionPartialPartitionDrop(t *testing.T) {
 	if frames[0] != frames[1] || frames[1] != frames[2] {
 		t.Fatalf("drop frames differ: %v", frames)
 	}
+	told := false
+	for _, e := range c.peers[3].evs {
+		if _, ok := e.(netcode.EventDroppedByPeers); ok {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("p3 was not told that the others dropped it")
+	}
 	c.peers[3].dead = true // it was dropped; it no longer matches
 	c.checkSync(1100)
 }

@@ -306,6 +306,9 @@ func (s *Session) announceDrop(p *sessionPeer) {
 			s.transmit(q.id, Reliable, msg)
 		}
 	}
+	// If p is alive but cut off from us only, this tells it (and the
+	// game) that it is being dropped.
+	s.transmit(p.id, Reliable, msg)
 	s.tryDecideDrop(p)
 }
 
