@@ -1,17 +1,22 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
 	"math/rand"
+	"net"
+	"net/http"
 	"os"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/rallypoint/rallypoint/matchmaker"
+	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 func init() {
@@ -37,6 +42,9 @@ type mmBenchResult struct {
 	WaitTargetMs       float64 `json:"wait_target_ms"`
 	PassIntervalMs     float64 `json:"pass_interval_ms"`
 	WaitMatched        int     `json:"wait_matched_tickets"`
+	ServedWaitP50Ms    float64 `json:"served_wait_p50_ms"`
+	ServedWaitP95Ms    float64 `json:"served_wait_p95_ms"`
+	ServedMatched      int     `json:"served_matched_players"`
 	RatingUpdates      float64 `json:"rating_updates_per_s"`
 	RatingBaselineOps  float64 `json:"rating_baseline_predict_per_s"`
 	Runs               int     `json:"runs"`
@@ -251,6 +259,13 @@ func runBenchMatchmaker(args []string) error {
 		r.WaitTargetMs = r.PassIntervalMs + 100
 	}
 
+	// The same end to end: real clients on loopback enqueue through a
+	// signaling server with the matchmaking service, and time from sending
+	// mm.enqueue to receiving mm.matched.
+	if err := servedWait(&r, *interval, *waitFor); err != nil {
+		return err
+	}
+
 	// 5v5 rating updates on one goroutine, against PredictDraw (the cheapest
 	// whole-game computation) in the same run.
 	{
@@ -278,7 +293,8 @@ func runBenchMatchmaker(args []string) error {
 		r.RatingBaselineOps = n / 5 / time.Since(start).Seconds()
 	}
 	r.TargetsMet = r.Tick1v1Ms <= r.TargetTick1v1Ms && r.Tick5v5Ms <= r.TargetTick5v5Ms &&
-		r.InsertCancelOps >= r.TargetInsertCancel && r.WaitP95Ms <= r.WaitTargetMs && r.RatingUpdates >= r.TargetRating
+		r.InsertCancelOps >= r.TargetInsertCancel && r.WaitP95Ms <= r.WaitTargetMs && r.ServedWaitP95Ms <= r.WaitTargetMs &&
+		r.RatingUpdates >= r.TargetRating
 
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -292,7 +308,88 @@ func runBenchMatchmaker(args []string) error {
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, parties of 1-5\n", "tick_5v5_10k_ms", r.Tick5v5Ms, "<= 200", r.Tick5v5Matches)
 	fmt.Fprintf(w, "%-34s %14.0f %14s bare map insert+delete %.0f/s (%.1fx)\n", "insert_cancel_ops_per_s", r.InsertCancelOps, ">= 20000", r.MapBaselineOps, r.MapBaselineOps/r.InsertCancelOps)
 	fmt.Fprintf(w, "%-34s %14.1f %14s p50 %.1f ms over %d tickets, pass every %v\n", "wait_p95_ms", r.WaitP95Ms, fmt.Sprintf("<= %.0f", r.WaitTargetMs), r.WaitP50Ms, r.WaitMatched, *interval)
+	fmt.Fprintf(w, "%-34s %14.1f %14s p50 %.1f ms over %d players: loopback clients, mm.enqueue sent to mm.matched received\n", "served_wait_p95_ms", r.ServedWaitP95Ms, fmt.Sprintf("<= %.0f", r.WaitTargetMs), r.ServedWaitP50Ms, r.ServedMatched)
 	fmt.Fprintf(w, "%-34s %14.0f %14s 5v5 Plackett-Luce, one goroutine; PredictDraw %.0f/s\n", "rating_updates_per_s", r.RatingUpdates, ">= 50000", r.RatingBaselineOps)
 	fmt.Fprintf(w, "targets met: %v\n", r.TargetsMet)
+	return nil
+}
+
+// servedWait runs a signaling server with the matchmaking service on
+// 127.0.0.1, and 40 clients that enqueue in 1v1, wait for mm.matched and
+// enqueue again, for d.
+func servedWait(r *mmBenchResult, interval, d time.Duration) error {
+	srv := signaling.NewServer(signaling.Config{})
+	svc, err := mmservice.New(srv, mmservice.Config{Interval: interval})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		svc.Close()
+		srv.Close()
+		return err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer func() {
+		svc.Close()
+		srv.Close()
+		hs.Close()
+	}()
+	url := "ws://" + ln.Addr().String() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	end := time.Now().Add(d)
+	var mu sync.Mutex
+	var waits []float64
+	var wg sync.WaitGroup
+	errc := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := signaling.Dial(ctx, url, nil)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer c.Close()
+			events := c.Events()
+			for time.Now().Before(end) {
+				start := time.Now()
+				if _, err := c.Request(ctx, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}); err != nil {
+					errc <- err
+					return
+				}
+				for matched := false; !matched; {
+					select {
+					case ev := <-events:
+						if m, ok := ev.(signaling.Message); ok && m.Type == mmservice.TypeMatched {
+							matched = true
+						}
+					case <-ctx.Done():
+						errc <- ctx.Err()
+						return
+					}
+				}
+				mu.Lock()
+				waits = append(waits, float64(time.Since(start).Microseconds())/1e3)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("served wait: %w", err)
+	default:
+	}
+	sort.Float64s(waits)
+	if len(waits) > 0 {
+		r.ServedWaitP50Ms = waits[len(waits)/2]
+		r.ServedWaitP95Ms = waits[(len(waits)*95+99)/100-1]
+	}
+	r.ServedMatched = len(waits)
 	return nil
 }
