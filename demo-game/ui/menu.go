@@ -38,7 +38,14 @@ func newMenu(g *Game) *menu {
 	m := &menu{bots: g.cfg.Players - 1}
 	var onlineRun func(*Game) error
 	online := "Start the demo with -server ws://HOST:PORT/ws to play online."
-	if g.cfg.ServerURL != "" && g.cfg.Online != nil {
+	onlineWhy := "needs -server"
+	switch {
+	case runtime.GOOS == "js":
+		// The signaling client dials with gorilla/websocket, which cannot
+		// dial from a browser.
+		online = "The browser build has no WebSocket signaling client yet."
+		onlineWhy = notAvailable
+	case g.cfg.ServerURL != "" && g.cfg.Online != nil:
 		online = fmt.Sprintf("Queue on %s for a %d-player match (-players sets the size).", g.cfg.ServerURL, g.cfg.Players)
 		onlineRun = func(g *Game) error {
 			online, players, seed := g.cfg.Online, g.cfg.Players, g.cfg.Seed
@@ -91,7 +98,7 @@ func newMenu(g *Game) *menu {
 			}),
 			why: "needs UDP multicast, not in a browser",
 		},
-		{label: "Quick match online", note: online, run: onlineRun, why: "needs -server"},
+		{label: "Quick match online", note: online, run: onlineRun, why: onlineWhy},
 		{label: "Join by code", note: "Lobby codes need the lobby service: " + notAvailable + "."},
 	}
 	if runtime.GOOS != "js" {
