@@ -150,3 +150,18 @@ func TestSessionBadMessagesAreRejected(t *testing.T) {
 		t.Fatal("no EventRejected named the sender")
 	}
 }
+
+// TestSessionDuplicatesReorderingAndBandwidth adds duplication, reordering
+// and a tight bandwidth cap (8 kB/s a link) to the lossy network.
+func TestSessionDuplicatesReorderingAndBandwidth(t *testing.T) {
+	cond := lossy
+	cond.Duplicate, cond.Reorder, cond.Bandwidth = 0.1, 0.1, 8000
+	c := newCluster(t, clusterOpts{players: 4, cond: cond, seed: 51})
+	c.run(2000)
+	c.checkSync(1900)
+	for _, p := range c.peers {
+		if st := p.ep.Stats(); st.Duplicated == 0 || st.Lost == 0 {
+			t.Fatalf("%s: the network did not misbehave: %+v", p.id, st)
+		}
+	}
+}
