@@ -57,7 +57,7 @@ func newMenu(g *Game) *menu {
 	m.items = []menuItem{
 		{
 			label: "Play vs bots",
-			note:  "Bots, through the real rollback netcode on a simulated network (F5/F6: lag, loss). Left/Right: bots.",
+			note:  "Rollback netcode on a simulated network (F5/F6 lag, loss). Left/Right: bots.",
 			run: func(g *Game) error {
 				return g.startMatch(m.bots+1, false)
 			},
