@@ -167,8 +167,18 @@ func (s *Service) run() {
 }
 
 // Pass runs one matching pass now and delivers its matches. The loop calls
-// it every Interval; tests may call it to step the service.
-func (s *Service) Pass() { s.pass() }
+// it every Interval; tests may call it to step the service. After Close it
+// returns ErrClosed.
+func (s *Service) Pass() error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	s.pass()
+	return nil
+}
 
 func (s *Service) pass() {
 	res := s.mm.Process()

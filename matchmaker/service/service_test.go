@@ -321,7 +321,9 @@ func TestMatchWithDepartedPlayerRequeues(t *testing.T) {
 	if _, err := e.svc.Matchmaker().Enqueue(matchmaker.Ticket{Queue: "1v1", Players: []matchmaker.Player{{ID: "ghost"}}}); err != nil {
 		t.Fatal(err)
 	}
-	e.svc.Pass()
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
 	var rq TicketData
 	waitMessage(t, aev, TypeRequeued, &rq)
 	if rq.Ticket == "" || rq.Ticket == first.Ticket || rq.Queue != "1v1" {
@@ -379,7 +381,9 @@ func TestServedParty(t *testing.T) {
 	enqueue(t, lead, EnqueueData{Queue: "2v2", Party: []string{mem.ID()}})
 	enqueue(t, c, EnqueueData{Queue: "2v2"})
 	enqueue(t, d, EnqueueData{Queue: "2v2"})
-	e.svc.Pass()
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
 	var ml, mm MatchedData
 	waitMessage(t, lev, TypeMatched, &ml)
 	waitMessage(t, mev, TypeMatched, &mm)
@@ -394,5 +398,22 @@ func TestServedParty(t *testing.T) {
 	}
 	if lead.Room() != ml.Room || mem.Room() != ml.Room || c.Room() != ml.Room || d.Room() != ml.Room {
 		t.Fatalf("not all in room %s", ml.Room)
+	}
+}
+
+func TestCloseRefuses(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a := dial(t, e.url)
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if err := e.svc.Pass(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Pass after Close: %v", err)
+	}
+	if _, err := a.Request(testCtx(t), TypeEnqueue, EnqueueData{Queue: "1v1"}); !errors.Is(err, &signaling.Error{Code: CodeClosed}) {
+		t.Errorf("enqueue after Close: %v", err)
 	}
 }
