@@ -183,7 +183,9 @@
 //
 // Time sync: both sides measure the frame advantage; TickScale slows the
 // peer ahead by 3% per frame (at most 25%) so the others catch up without
-// a skipped frame, and EventWaitRecommended reports large leads.
+// a skipped frame (SkipTick does the same for a fixed-rate loop such as
+// Ebiten's by skipping a tick now and then), and EventWaitRecommended
+// reports large leads.
 //
 // Desync detection compares checksums of confirmed frames only, every
 // ChecksumInterval frames (60 by default), and reports EventDesync with the

@@ -259,6 +259,7 @@ type Session struct {
 	rxCtl          wireCtlMsg
 	now            time.Time // the clock at the start of the current tick
 	drops          []wireDropFrom
+	owed           float64 // SkipTick's debt, in ticks
 	closed         bool
 	stats          SessionStats
 	events         eventQueue

@@ -233,6 +233,19 @@ func (s *Session) TickScale() float64 {
 	return min(1.25, 1+0.03*ahead)
 }
 
+// SkipTick is TickScale for a game loop whose tick rate is fixed (Ebiten's
+// Update): it adds up the slow-down TickScale asks for and reports true when
+// a whole tick is owed; the game then skips AdvanceFrame this tick (calling
+// Poll instead). A peer 2 frames ahead skips about one tick in 16.
+func (s *Session) SkipTick() bool {
+	s.owed += s.TickScale() - 1
+	if s.owed >= 1 {
+		s.owed--
+		return true
+	}
+	return false
+}
+
 // checkPeers applies the interrupt and disconnect timeouts.
 func (s *Session) checkPeers() {
 	if !s.started {

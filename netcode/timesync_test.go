@@ -62,3 +62,37 @@ func TestTimeSyncSlowsThePeerAhead(t *testing.T) {
 	c.run(c.peers[0].s.Frame() + 10)
 	c.checkSync(60)
 }
+
+// TestTimeSyncFixedTickSkips: with a fixed tick rate, the peer ahead uses
+// SkipTick and the gap closes the same way.
+func TestTimeSyncFixedTickSkips(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 2, seed: 10, cond: netsim.Conditions{Latency: 40 * time.Millisecond},
+		mutate: func(i int, cfg *netcode.SessionConfig) { cfg.MaxPrediction = 30 }})
+	// p0 starts 20 ticks early.
+	for i := 0; i < 20; i++ {
+		_ = c.peers[0].s.AddLocalInput(0, []byte{1})
+		_ = c.peers[0].s.AdvanceFrame()
+		c.net.Advance(time.Second / 60)
+	}
+	skipped := 0
+	for tick := 0; tick < 1200; tick++ {
+		for i, p := range c.peers {
+			if p.s.SkipTick() {
+				skipped++
+				p.s.Poll()
+				continue
+			}
+			_ = p.s.AddLocalInput(i, []byte{byte(tick)})
+			_ = p.s.AdvanceFrame()
+			p.drain()
+		}
+		c.net.Advance(time.Second / 60)
+	}
+	if skipped == 0 {
+		t.Fatal("no tick skipped")
+	}
+	if gap := c.peers[0].s.Frame() - c.peers[1].s.Frame(); gap > 3 || gap < -3 {
+		t.Fatalf("peers %d frames apart after 20 s", gap)
+	}
+	t.Logf("%d ticks skipped", skipped)
+}
