@@ -115,8 +115,8 @@ func main() {
 		Lag:        *lag,
 		Loss:       *loss,
 		NewSession: newSession,
-		Online: func(ctx context.Context, players int, seed uint64) (match.Session, error) {
-			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Queue: *room, Players: players, Seed: seed})
+		Online: func(ctx context.Context, players int, seed uint64, allBots bool) (match.Session, error) {
+			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Queue: *room, Players: players, Seed: seed, AllBots: allBots})
 		},
 	})
 	if err != nil {

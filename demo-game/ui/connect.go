@@ -19,6 +19,7 @@ type connect struct {
 	status  chan string // progress lines from the dial goroutine
 	line    string
 	players int
+	watch   bool // the local seat is a bot
 	cancel  context.CancelFunc
 	done    chan dialed
 	started int
@@ -32,9 +33,9 @@ type dialed struct {
 // dialFunc sets up a match; say reports progress to the screen.
 type dialFunc func(ctx context.Context, say func(string)) (match.Session, error)
 
-func newConnect(g *Game, title, first string, players int, dial dialFunc) *connect {
+func newConnect(g *Game, title, first string, players int, watch bool, dial dialFunc) *connect {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &connect{title: title, line: first, players: players, cancel: cancel,
+	c := &connect{title: title, line: first, players: players, watch: watch, cancel: cancel,
 		status: make(chan string, 8), done: make(chan dialed, 1), started: g.frames}
 	say := func(s string) {
 		select {
@@ -69,7 +70,7 @@ func (c *connect) update(g *Game) error {
 			g.screen = newMenu(g)
 			g.say("%s: %v", c.title, d.err)
 		default:
-			g.screen = newPlay(g, d.sess, false)
+			g.screen = newPlay(g, d.sess, c.watch)
 		}
 		return nil
 	default:

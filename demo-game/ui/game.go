@@ -49,11 +49,12 @@ type Config struct {
 	// network simulator (match.NewSimulated): the local player (or a bot)
 	// and bots, each seat a peer with its own rollback session.
 	NewSession func(players int, seed uint64, allBots bool) (match.Session, error)
-	// Online connects an online match (the menu's "Quick match online").
-	// It may block until the other players arrive; it runs on its own
-	// goroutine and must return when ctx is done. Nil, or an empty
-	// ServerURL, makes online play unavailable.
-	Online func(ctx context.Context, players int, seed uint64) (match.Session, error)
+	// Online connects an online match (the menu's "Quick match online";
+	// with Bot, at once, the local seat played by the bot). It may block
+	// until the other players arrive; it runs on its own goroutine and must
+	// return when ctx is done. Nil, or an empty ServerURL, makes online
+	// play unavailable.
+	Online func(ctx context.Context, players int, seed uint64, allBots bool) (match.Session, error)
 }
 
 // Game implements ebiten.Game: the screens of the demo.
@@ -117,7 +118,10 @@ func New(cfg Config) (*Game, error) {
 	default:
 		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby, lan or results", match.ErrBadConfig, cfg.Start)
 	}
-	if cfg.Bot {
+	switch {
+	case cfg.Bot && cfg.ServerURL != "" && cfg.Online != nil:
+		g.startOnline(true)
+	case cfg.Bot:
 		if err := g.startMatch(cfg.Players, true); err != nil {
 			return nil, err
 		}
@@ -149,6 +153,15 @@ func (g *Game) startMatch(players int, allBots bool) error {
 	}
 	g.screen = newPlay(g, sess, allBots)
 	return nil
+}
+
+// startOnline opens the connecting screen of a quick match online.
+func (g *Game) startOnline(allBots bool) {
+	online, players, seed := g.cfg.Online, g.cfg.Players, g.cfg.Seed
+	g.screen = newConnect(g, "Quick match online", fmt.Sprintf("Waiting for %d players on %s", players, g.cfg.ServerURL), players, allBots,
+		func(ctx context.Context, _ func(string)) (match.Session, error) {
+			return online(ctx, players, seed, allBots)
+		})
 }
 
 // say shows a message at the bottom of the screen for a few seconds.

@@ -16,7 +16,7 @@ import (
 // its room, and waits for the others on the connect screen.
 func hostLAN(g *Game, players int) {
 	seed := g.cfg.Seed
-	g.screen = newConnect(g, "Host on LAN", "Starting the server and advertising the match", players,
+	g.screen = newConnect(g, "Host on LAN", "Starting the server and advertising the match", players, false,
 		func(ctx context.Context, say func(string)) (match.Session, error) {
 			return match.HostLANMatch(ctx, match.LANConfig{Players: players, Seed: seed}, false, func(l match.LANLobby) {
 				say(fmt.Sprintf("Hosting %q: waiting for %d more players", l.Name, l.Players-1))
@@ -75,7 +75,7 @@ func (b *browse) update(g *Game) error {
 	case inpututil.IsKeyJustPressed(ebiten.KeyEnter) && len(b.lobbies) > 0:
 		b.cancel()
 		l := b.lobbies[b.sel]
-		g.screen = newConnect(g, "Join on LAN", fmt.Sprintf("Joining %q", l.Name), l.Players,
+		g.screen = newConnect(g, "Join on LAN", fmt.Sprintf("Joining %q", l.Name), l.Players, false,
 			func(ctx context.Context, say func(string)) (match.Session, error) {
 				return match.JoinLAN(ctx, l, false)
 			})

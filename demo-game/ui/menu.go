@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/hajimehoshi/ebiten/v2/vector"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
-	"github.com/rallypoint/rallypoint/demo-game/match"
 )
 
 // notAvailable is what the items whose backend this build lacks say.
@@ -48,9 +46,7 @@ func newMenu(g *Game) *menu {
 	case g.cfg.ServerURL != "" && g.cfg.Online != nil:
 		online = fmt.Sprintf("Queue on %s for a %d-player match (-players sets the size).", g.cfg.ServerURL, g.cfg.Players)
 		onlineRun = func(g *Game) error {
-			online, players, seed := g.cfg.Online, g.cfg.Players, g.cfg.Seed
-			g.screen = newConnect(g, "Quick match online", fmt.Sprintf("Waiting for %d players on %s", players, g.cfg.ServerURL), players,
-				func(ctx context.Context, _ func(string)) (match.Session, error) { return online(ctx, players, seed) })
+			g.startOnline(false)
 			return nil
 		}
 	}
