@@ -60,7 +60,8 @@ type SessionConfig struct {
 	// most 32.
 	Players []SessionPlayer
 	// InputSize is the size in bytes of one player's input for one frame.
-	// Zero means 1.
+	// Zero means 1. One frame of every player's inputs must fit in 900
+	// bytes (a datagram), so 8 players may have up to 112 bytes each.
 	InputSize int
 	// MaxPrediction is how many frames the session may run ahead of the
 	// last frame confirmed for every player. Zero means 8.
@@ -158,7 +159,8 @@ const (
 	maxAhead          = 96 // frames a remote input may be ahead of us
 	sumRepeats        = 2  // datagrams carrying each checksum report
 	sumHistory        = 64
-	advantageEvery    = 30 // ticks between frame advantage reports when it does not change
+	maxFrameBytes     = 900 // every player's input for one frame
+	advantageEvery    = 30  // ticks between frame advantage reports when it does not change
 )
 
 type sumEntry struct {
@@ -293,8 +295,9 @@ func NewSession(t Transport, game SessionGame, cfg SessionConfig) (*Session, err
 	if s.size == 0 {
 		s.size = 1
 	}
-	if s.size < 0 || s.size > 1024 {
-		return nil, fmt.Errorf("%w: input size %d (want 1 to 1024)", ErrSessionConfig, s.size)
+	if s.size < 0 || s.size > 1024 || n*s.size > maxFrameBytes {
+		return nil, fmt.Errorf("%w: input size %d for %d players (want 1 to 1024, and at most %d bytes a frame for all players)",
+			ErrSessionConfig, s.size, n, maxFrameBytes)
 	}
 	if s.window == 0 {
 		s.window = defaultPrediction

@@ -90,6 +90,7 @@ type clusterOpts struct {
 	cond      netsim.Conditions
 	seed      int64
 	mutate    func(i int, c *netcode.SessionConfig)
+	wrap      func(netcode.Transport) netcode.Transport
 }
 
 func newCluster(t testing.TB, o clusterOpts) *cluster {
@@ -117,7 +118,11 @@ func newCluster(t testing.TB, o clusterOpts) *cluster {
 		if o.mutate != nil {
 			o.mutate(i, &cfg)
 		}
-		s, err := netcode.NewSession(p.ep, p.g, cfg)
+		var tr netcode.Transport = p.ep
+		if o.wrap != nil {
+			tr = o.wrap(p.ep)
+		}
+		s, err := netcode.NewSession(tr, p.g, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

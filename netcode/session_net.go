@@ -148,15 +148,16 @@ func (s *Session) send() {
 		if p.dropped || p.leaving {
 			continue
 		}
-		start := max(p.ack+1, s.localLast-maxWireFrames+1, 0)
-		count := max(0, s.localLast-start+1)
+		// Oldest unacknowledged first: the receiver takes frames in order.
+		start := max(p.ack+1, s.localLast-ringFrames+1, 0)
+		count := min(max(0, s.localLast-start+1), framesPerDatagram(len(s.local)*s.size))
 		width := len(s.local) * s.size
 		need := count * width
 		if cap(s.txIn) < need {
 			s.txIn = make([]byte, need)
 		}
 		s.txIn = s.txIn[:need]
-		for f := start; f <= s.localLast; f++ {
+		for f := start; f < start+count; f++ {
 			off := (f - start) * width
 			for i, h := range s.local {
 				copy(s.txIn[off+i*s.size:], s.players[h].at(f))
@@ -304,7 +305,7 @@ func (s *Session) announceDrop(p *sessionPeer) {
 		p.votes = make(map[PeerID]int)
 	}
 	r := s.players[p.handles[0]]
-	n := min(r.last+1, maxWireFrames/2)
+	n := min(r.last+1, maxWireFrames/2, framesPerDatagram(len(p.handles)*s.size))
 	width := len(p.handles) * s.size
 	m := wireDropMsg{Handle: p.handles[0], Last: r.last, Inputs: make([]byte, 0, n*width)}
 	for f := r.last - n + 1; f <= r.last; f++ {
@@ -496,3 +497,14 @@ func Checksum(state []byte) uint64 {
 }
 
 func clone(h []int) []int { return append([]int(nil), h...) }
+
+// maxSessionDatagram is the most bytes a session puts in one unreliable message:
+// the mesh's MaxDatagramMessage (one SCTP chunk in one packet) with room to
+// spare.
+const maxSessionDatagram = 1100
+
+// framesPerDatagram is how many frames of width bytes fit a datagram in the
+// worst case of the run-length code (9 bytes per 8) after a 48-byte header.
+func framesPerDatagram(width int) int {
+	return max(1, min(maxWireFrames, (maxSessionDatagram-48)*8/9/width))
+}

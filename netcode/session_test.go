@@ -165,3 +165,37 @@ func TestSessionDuplicatesReorderingAndBandwidth(t *testing.T) {
 		}
 	}
 }
+
+// sizeCheck fails when a session message would not fit the mesh's
+// unreliable channel.
+type sizeCheck struct {
+	netcode.Transport
+	t       *testing.T
+	largest *int
+}
+
+func (s sizeCheck) Send(to netcode.PeerID, ch netcode.Channel, data []byte) error {
+	if ch != netcode.Reliable && len(data) > netcode.MaxDatagramMessage {
+		s.t.Errorf("%d-byte datagram, the mesh takes %d", len(data), netcode.MaxDatagramMessage)
+	}
+	*s.largest = max(*s.largest, len(data))
+	return s.Transport.Send(to, ch, data)
+}
+
+// TestSessionLargeInputsFitDatagrams: 4 players with 200-byte inputs under
+// loss (so many frames stay unacknowledged): every datagram fits the mesh's
+// limit, the oldest frames go first, and the peers stay in sync.
+func TestSessionLargeInputsFitDatagrams(t *testing.T) {
+	largest := 0
+	c := newCluster(t, clusterOpts{players: 4, inputSize: 200, cond: lossy, seed: 61,
+		wrap: func(tr netcode.Transport) netcode.Transport { return sizeCheck{tr, t, &largest} }})
+	c.run(800)
+	c.checkSync(700)
+	if largest < 600 {
+		t.Fatalf("largest datagram %d bytes: the test never filled one", largest)
+	}
+	if _, err := netcode.NewSession(c.peers[0].ep, newToyGame(8), netcode.SessionConfig{
+		Players: make([]netcode.SessionPlayer, 8), InputSize: 200}); !errors.Is(err, netcode.ErrSessionConfig) {
+		t.Fatalf("8 players × 200 bytes accepted: %v", err)
+	}
+}

@@ -67,7 +67,7 @@ func (s *Session) sendFeeds() {
 			continue
 		}
 		count := min(s.confirmed, l.limit) - start + 1
-		count = min(count, maxWireFrames/4)
+		count = min(count, maxWireFrames/4, framesPerDatagram(len(s.players)*s.size))
 		if count < 0 {
 			count = 0
 		}
