@@ -12,7 +12,10 @@
 // session's players agree on the ranks, the ratings are updated with the
 // Weng-Lin Plackett-Luce model, stored, and pushed as mm.rated. A ticket
 // whose peer leaves for good is cancelled; one whose TTL runs out is
-// answered with mm.expired. The wire format is in docs/matchmaker.md.
+// answered with mm.expired. A player of a running session may ask with
+// mm.backfill to replace players who left: the newcomers join the session's
+// room (signaling's Server.AddToRoom) and the others get mm.backfilled. The
+// wire format is in docs/matchmaker.md.
 //
 // # Concurrency and lifetime
 //

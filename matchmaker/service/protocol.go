@@ -12,36 +12,39 @@ import (
 // The strings are part of the wire contract: only append.
 const (
 	// Client to server, answered with reply (data below) or error.
-	TypeEnqueue = "mm.enqueue" // EnqueueData -> TicketData
-	TypeCancel  = "mm.cancel"  // CancelData -> TicketData
-	TypeStatus  = "mm.status"  // (none) -> StatusData
-	TypeStats   = "mm.stats"   // StatsRequest -> StatsData
-	TypeResult  = "mm.result"  // ResultData -> ResultReply
-	TypeParty   = "mm.party"   // PartyData -> PartyData: agree to be enqueued by a leader
+	TypeEnqueue  = "mm.enqueue"  // EnqueueData -> TicketData
+	TypeCancel   = "mm.cancel"   // CancelData -> TicketData
+	TypeStatus   = "mm.status"   // (none) -> StatusData
+	TypeStats    = "mm.stats"    // StatsRequest -> StatsData
+	TypeResult   = "mm.result"   // ResultData -> ResultReply
+	TypeParty    = "mm.party"    // PartyData -> PartyData: agree to be enqueued by a leader
+	TypeBackfill = "mm.backfill" // BackfillData -> BackfillReply: replace players who left a session
 
 	// Server to client, pushed.
-	TypeMatched  = "mm.matched"  // MatchedData: you are in a fresh room with your match
-	TypeExpired  = "mm.expired"  // TicketData: your ticket's time to live ran out
-	TypeRated    = "mm.rated"    // RatedData: the session's result was applied
-	TypeEnqueued = "mm.enqueued" // TicketData: your party leader enqueued you
-	TypeCanceled = "mm.canceled" // CanceledData: another member cancelled your party's ticket, or left
-	TypeRequeued = "mm.requeued" // TicketData: a match fell through (a player left); you wait again under a new ticket
+	TypeMatched    = "mm.matched"    // MatchedData: you are in a fresh room with your match
+	TypeExpired    = "mm.expired"    // TicketData: your ticket's time to live ran out
+	TypeRated      = "mm.rated"      // RatedData: the session's result was applied
+	TypeEnqueued   = "mm.enqueued"   // TicketData: your party leader enqueued you
+	TypeCanceled   = "mm.canceled"   // CanceledData: another member cancelled your party's ticket, or left
+	TypeBackfilled = "mm.backfilled" // BackfilledData: new players joined your session
+	TypeRequeued   = "mm.requeued"   // TicketData: a match fell through (a player left); you wait again under a new ticket
 )
 
 // Error codes of the service, in ErrorData.Code. Stable strings: only append.
 const (
-	CodeUnknownQueue  = "mm_unknown_queue"   // no queue of that name
-	CodeInvalidTicket = "mm_invalid_ticket"  // the ticket breaks a limit or rule of the queue
-	CodeAlreadyQueued = "mm_already_queued"  // the sender already has a waiting ticket
-	CodePoolFull      = "mm_pool_full"       // the queue holds its maximum of tickets
-	CodeNotFound      = "mm_not_found"       // no waiting ticket (cancel, status)
-	CodeUnknownMatch  = "mm_unknown_session" // no such session, or the sender did not play in it
-	CodeInvalidResult = "mm_invalid_result"  // ranks do not fit the session's teams
-	CodeAlreadyRated  = "mm_already_rated"   // the session's result was applied already
-	CodeClosed        = "mm_closed"          // the service is closed
-	CodePartyNotReady = "mm_party_not_ready" // a listed party member has not agreed with mm.party
-	CodeBadRequest    = "bad_request"        // the data is not valid JSON of the expected shape
-	CodeInternal      = "internal"           // the rating store failed
+	CodeUnknownQueue    = "mm_unknown_queue"    // no queue of that name
+	CodeInvalidTicket   = "mm_invalid_ticket"   // the ticket breaks a limit or rule of the queue
+	CodeAlreadyQueued   = "mm_already_queued"   // the sender already has a waiting ticket
+	CodePoolFull        = "mm_pool_full"        // the queue holds its maximum of tickets
+	CodeNotFound        = "mm_not_found"        // no waiting ticket (cancel, status)
+	CodeUnknownMatch    = "mm_unknown_session"  // no such session, or the sender did not play in it
+	CodeInvalidResult   = "mm_invalid_result"   // ranks do not fit the session's teams
+	CodeAlreadyRated    = "mm_already_rated"    // the session's result was applied already
+	CodeClosed          = "mm_closed"           // the service is closed
+	CodePartyNotReady   = "mm_party_not_ready"  // a listed party member has not agreed with mm.party
+	CodeInvalidBackfill = "mm_invalid_backfill" // the missing players are not other players of the session
+	CodeBadRequest      = "bad_request"         // the data is not valid JSON of the expected shape
+	CodeInternal        = "internal"            // the rating store failed
 )
 
 // EnqueueData is the payload of mm.enqueue. The sender is the ticket's first
@@ -64,6 +67,28 @@ type TicketData struct {
 	Queue  string             `json:"queue"`
 	Rating *matchmaker.Rating `json:"rating,omitempty"`
 	Party  []string           `json:"party,omitempty"`
+}
+
+// BackfillData is the payload of mm.backfill: a player of a running session
+// asks the matchmaker to replace the players listed in Missing, who left.
+// A new request replaces a pending one.
+type BackfillData struct {
+	Session string   `json:"session"`
+	Missing []string `json:"missing"`
+}
+
+// BackfillReply answers mm.backfill.
+type BackfillReply struct {
+	Backfill  string `json:"backfill"`
+	OpenSlots []int  `json:"open_slots"`
+}
+
+// BackfilledData is the payload of mm.backfilled, pushed to a session's
+// players when newcomers joined its room.
+type BackfilledData struct {
+	Session string     `json:"session"`
+	Added   []string   `json:"added"`
+	Teams   [][]string `json:"teams"`
 }
 
 // PartyData is the payload of mm.party: the sender agrees that Leader may

@@ -71,13 +71,15 @@ type Service struct {
 }
 
 type session struct {
-	queue   string
-	teams   [][]string // peer ids per team
-	keys    map[string]string
-	reports map[string]string // peer -> canonical ranks
-	ranks   map[string][]float64
-	at      time.Time
-	applied bool
+	host     string
+	backfill string // pending backfill request id
+	queue    string
+	teams    [][]string // peer ids per team
+	keys     map[string]string
+	reports  map[string]string // peer -> canonical ranks
+	ranks    map[string][]float64
+	at       time.Time
+	applied  bool
 }
 
 // New registers the service's handlers on srv and starts its matching
@@ -126,6 +128,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	srv.Handle(TypeStats, s.handleStats)
 	srv.Handle(TypeResult, s.handleResult)
 	srv.Handle(TypeParty, s.handleParty)
+	srv.Handle(TypeBackfill, s.handleBackfill)
 	srv.OnPeerGone(s.peerGone)
 	go s.run()
 	return s, nil
@@ -197,6 +200,9 @@ func (s *Service) pass() {
 	s.mu.Lock()
 	for id, ss := range s.sessions {
 		if now.Sub(ss.at) > s.cfg.SessionTTL {
+			if ss.backfill != "" {
+				_ = s.mm.CancelBackfill(ss.backfill)
+			}
 			delete(s.sessions, id)
 		}
 	}
@@ -204,6 +210,10 @@ func (s *Service) pass() {
 }
 
 func (s *Service) deliver(m matchmaker.Match) {
+	if m.Backfill != "" {
+		s.deliverBackfill(m)
+		return
+	}
 	var peers []string
 	teams := make([][]string, len(m.Teams))
 	team := map[string]int{}
@@ -237,7 +247,7 @@ func (s *Service) deliver(m matchmaker.Match) {
 		return
 	}
 	s.mu.Lock()
-	s.sessions[m.Session] = &session{queue: m.Queue, teams: teams, keys: keys,
+	s.sessions[m.Session] = &session{host: m.Host, queue: m.Queue, teams: teams, keys: keys,
 		reports: map[string]string{}, ranks: map[string][]float64{}, at: s.cfg.Now()}
 	s.mu.Unlock()
 	for _, p := range peers {
@@ -247,6 +257,161 @@ func (s *Service) deliver(m matchmaker.Match) {
 			s.log.Info("matchmaker: matched not sent", "peer", p, "err", err)
 		}
 	}
+}
+
+// deliverBackfill puts the players of a backfill match into the running
+// session's room and tells everyone.
+func (s *Service) deliverBackfill(m matchmaker.Match) {
+	var added []string
+	for _, mt := range m.Tickets {
+		for _, p := range mt.Ticket.Players {
+			added = append(added, p.ID)
+		}
+	}
+	teams := make([][]string, len(m.Teams))
+	team := map[string]int{}
+	var peers []string
+	for i, t := range m.Teams {
+		for _, p := range t {
+			teams[i] = append(teams[i], p.ID)
+			team[p.ID] = i
+			peers = append(peers, p.ID)
+		}
+	}
+	s.mu.Lock()
+	keys := make(map[string]string, len(added))
+	for _, p := range added {
+		keys[p] = s.subject[p]
+		if keys[p] == "" {
+			keys[p] = p
+		}
+		delete(s.byPeer, p)
+		delete(s.subject, p)
+	}
+	ss := s.sessions[m.Session]
+	if ss != nil && ss.backfill == m.Backfill {
+		ss.backfill = ""
+	}
+	s.mu.Unlock()
+	if ss == nil {
+		for _, mt := range m.Tickets {
+			s.requeue(mt.Ticket, keys)
+		}
+		return
+	}
+	if err := s.srv.AddToRoom(m.Session, added); err != nil {
+		s.log.Info("matchmaker: backfill not delivered, requeueing", "session", m.Session, "err", err)
+		for _, mt := range m.Tickets {
+			s.requeue(mt.Ticket, keys)
+		}
+		return
+	}
+	s.mu.Lock()
+	// The session now has the backfill's teams: the players who stayed
+	// and the newcomers. Those who left no longer take part in results.
+	old := ss.keys
+	ss.keys = make(map[string]string, len(peers))
+	for _, p := range peers {
+		if k, ok := old[p]; ok {
+			ss.keys[p] = k
+		} else {
+			ss.keys[p] = keys[p]
+		}
+	}
+	ss.teams = teams
+	ss.reports = map[string]string{}
+	ss.ranks = map[string][]float64{}
+	host := ss.host
+	s.mu.Unlock()
+	for _, p := range peers {
+		if _, isNew := keys[p]; isNew {
+			d := MatchedData{Session: m.Session, Room: m.Session, Queue: m.Queue, Peers: peers, Host: host,
+				Teams: teams, Team: team[p], Region: m.Region, Quality: m.Quality}
+			_ = s.srv.Send(p, TypeMatched, d)
+		} else {
+			_ = s.srv.Send(p, TypeBackfilled, BackfilledData{Session: m.Session, Added: added, Teams: teams})
+		}
+	}
+}
+
+func (s *Service) handleBackfill(req *signaling.Request) {
+	if s.isClosed(req) {
+		return
+	}
+	var d BackfillData
+	if err := decode(req.Envelope.Data, &d); err != nil {
+		_ = req.ReplyError(CodeBadRequest, err.Error())
+		return
+	}
+	s.mu.Lock()
+	ss := s.sessions[d.Session]
+	if ss == nil || ss.keys[req.Peer] == "" {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeUnknownMatch, "no such session, or the sender does not play in it")
+		return
+	}
+	missing := map[string]bool{}
+	for _, p := range d.Missing {
+		if _, ok := ss.keys[p]; !ok || p == req.Peer {
+			s.mu.Unlock()
+			_ = req.ReplyError(CodeInvalidBackfill, fmt.Sprintf("peer %q is not another player of the session", p))
+			return
+		}
+		missing[p] = true
+	}
+	if len(missing) == 0 {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeInvalidBackfill, "no missing player")
+		return
+	}
+	open := make([]int, len(ss.teams))
+	stay := make([][]string, len(ss.teams))
+	for i, t := range ss.teams {
+		for _, p := range t {
+			if missing[p] {
+				open[i]++
+			} else {
+				stay[i] = append(stay[i], p)
+			}
+		}
+	}
+	keys := make(map[string]string, len(ss.keys))
+	for p, k := range ss.keys {
+		keys[p] = k
+	}
+	prev := ss.backfill
+	queue, host := ss.queue, ss.host
+	s.mu.Unlock()
+	if missing[host] {
+		host = req.Peer
+	}
+	teams := make([][]matchmaker.Player, len(stay))
+	for i, t := range stay {
+		for _, p := range t {
+			r, ok, err := s.cfg.Store.Get(req.Context(), keys[p])
+			if err != nil {
+				_ = req.ReplyError(CodeInternal, "rating store: "+err.Error())
+				return
+			}
+			if !ok {
+				r = s.rater.NewRating()
+			}
+			teams[i] = append(teams[i], matchmaker.Player{ID: p, Rating: r})
+		}
+	}
+	if prev != "" {
+		_ = s.mm.CancelBackfill(prev)
+	}
+	id, err := s.mm.RequestBackfill(matchmaker.BackfillRequest{Queue: queue, Session: d.Session, Host: host, Teams: teams, OpenSlots: open})
+	if err != nil {
+		_ = req.ReplyError(CodeInvalidBackfill, err.Error())
+		return
+	}
+	s.mu.Lock()
+	ss.backfill = id
+	ss.host = host
+	s.mu.Unlock()
+	_ = req.Reply(BackfillReply{Backfill: id, OpenSlots: open})
 }
 
 func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {

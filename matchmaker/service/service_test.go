@@ -417,3 +417,91 @@ func TestCloseRefuses(t *testing.T) {
 		t.Errorf("enqueue after Close: %v", err)
 	}
 }
+
+// TestServedBackfill: a 2v2 session loses a player; another player asks for
+// a replacement, which is served before new matches and joins the running
+// session's room on the departed player's team.
+func TestServedBackfill(t *testing.T) {
+	q := []matchmaker.QueueConfig{{Name: "2v2", Shape: matchmaker.Shape{TeamSize: 2}}}
+	e := newEnv(t, Config{Queues: q, Interval: time.Hour})
+	ctx := testCtx(t)
+	var cs []*signaling.Client
+	var evs []<-chan signaling.Event
+	for i := 0; i < 4; i++ {
+		c := dial(t, e.url)
+		cs = append(cs, c)
+		evs = append(evs, c.Events())
+		enqueue(t, c, EnqueueData{Queue: "2v2"})
+	}
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	md := make([]MatchedData, 4)
+	for i := range cs {
+		waitMessage(t, evs[i], TypeMatched, &md[i])
+	}
+	host := md[0].Host
+	var asker, leaver int = -1, -1
+	for i, c := range cs {
+		switch {
+		case c.ID() == host:
+		case leaver < 0:
+			leaver = i
+		case asker < 0:
+			asker = i
+		}
+	}
+	if err := cs[leaver].Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs[asker].Request(ctx, TypeBackfill, BackfillData{Session: md[0].Session, Missing: []string{cs[asker].ID()}}); !errors.Is(err, &signaling.Error{Code: CodeInvalidBackfill}) {
+		t.Errorf("backfill of oneself: %v", err)
+	}
+	if _, err := cs[asker].Request(ctx, TypeBackfill, BackfillData{Session: "nope", Missing: []string{cs[leaver].ID()}}); !errors.Is(err, &signaling.Error{Code: CodeUnknownMatch}) {
+		t.Errorf("backfill of unknown session: %v", err)
+	}
+	raw, err := cs[asker].Request(ctx, TypeBackfill, BackfillData{Session: md[0].Session, Missing: []string{cs[leaver].ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var br BackfillReply
+	_ = json.Unmarshal(raw, &br)
+	if br.Backfill == "" || br.OpenSlots[md[leaver].Team] != 1 {
+		t.Fatalf("backfill reply %+v", br)
+	}
+	// Two newcomers wait; the backfill takes the older one first.
+	n1, n2 := dial(t, e.url), dial(t, e.url)
+	n1ev := n1.Events()
+	enqueue(t, n1, EnqueueData{Queue: "2v2"})
+	enqueue(t, n2, EnqueueData{Queue: "2v2"})
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	var nm MatchedData
+	waitMessage(t, n1ev, TypeMatched, &nm)
+	if nm.Session != md[0].Session || nm.Team != md[leaver].Team || nm.Host != host {
+		t.Fatalf("newcomer matched %+v, session %s team %d", nm, md[0].Session, md[leaver].Team)
+	}
+	var bd BackfilledData
+	waitMessage(t, evs[asker], TypeBackfilled, &bd)
+	if len(bd.Added) != 1 || bd.Added[0] != n1.ID() {
+		t.Fatalf("backfilled %+v", bd)
+	}
+	if n1.Room() != md[0].Room {
+		t.Fatalf("newcomer in room %q, want %q", n1.Room(), md[0].Room)
+	}
+	// The newcomer can signal the host in the running session's room.
+	if err := n1.Signal(ctx, host, json.RawMessage(`"hello"`)); err != nil {
+		t.Fatal(err)
+	}
+	var hostEv <-chan signaling.Event
+	for i, c := range cs {
+		if c.ID() == host {
+			hostEv = evs[i]
+		}
+	}
+	waitEvent(t, hostEv, func(s signaling.Signal) bool { return s.From == n1.ID() })
+	if st, _ := e.svc.Matchmaker().Stats("2v2"); st.Tickets != 1 {
+		t.Errorf("%d tickets left, want n2 waiting", st.Tickets)
+	}
+}
