@@ -497,7 +497,7 @@ func (s *Session) Poll() {
 // resimulates if a prediction was wrong, queues the local inputs, sends one
 // datagram to every peer, and simulates the next frame. It returns
 // ErrPredictionThreshold when it may not simulate a new frame this tick (the
-// rest of the tick's work is done), a *GameError if the game failed to load
+// rest of the tick's work is done), a *SessionGameError if the game failed to load
 // a state, and ErrSessionClosed after Close.
 func (s *Session) AdvanceFrame() error {
 	if s.closed {
@@ -594,10 +594,10 @@ func (s *Session) rollback() error {
 	if sl.frame != g {
 		// Unreachable while the prediction window holds; a state lost
 		// here would desync, so report it loudly.
-		return &GameError{Frame: g, Err: fmt.Errorf("no saved state (oldest kept is %d frames back)", len(s.slots))}
+		return &SessionGameError{Frame: g, Err: fmt.Errorf("no saved state (oldest kept is %d frames back)", len(s.slots))}
 	}
 	if err := s.game.LoadState(sl.buf); err != nil {
-		return &GameError{Frame: g, Err: err}
+		return &SessionGameError{Frame: g, Err: err}
 	}
 	s.stats.Rollbacks++
 	for f := g; f < s.frame; f++ {

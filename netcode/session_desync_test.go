@@ -70,7 +70,7 @@ func TestSessionDetectsDesync(t *testing.T) {
 			t.Errorf("%s blamed %q, want p1", p.id, first.Peer)
 		}
 	}
-	if st, ok := states[520]; !ok || netcode.Checksum(st) != p1.sums[520] {
+	if st, ok := states[520]; !ok || netcode.SessionChecksum(st) != p1.sums[520] {
 		t.Error("the confirmed-state hook did not hand over the state it checksummed")
 	}
 }

@@ -23,13 +23,13 @@ var (
 	// ErrInputSize is returned for an input whose length differs from the
 	// session's input size.
 	ErrInputSize = errors.New("netcode: wrong input size")
-	// ErrSessionMalformed is wrapped by WireError for a message that does
+	// ErrSessionMalformed is wrapped by SessionWireError for a message that does
 	// not decode.
 	ErrSessionMalformed = errors.New("netcode: malformed session message")
-	// ErrSessionVersion is wrapped by WireError for a message of another
+	// ErrSessionVersion is wrapped by SessionWireError for a message of another
 	// wire version.
 	ErrSessionVersion = errors.New("netcode: unsupported session wire version")
-	// ErrSessionUnexpected is wrapped by WireError for a message from an
+	// ErrSessionUnexpected is wrapped by SessionWireError for a message from an
 	// unknown peer or of a type the receiver does not expect.
 	ErrSessionUnexpected = errors.New("netcode: unexpected session message")
 	// ErrStateTooLarge is returned when a saved state exceeds the limit for
@@ -42,15 +42,15 @@ var (
 	ErrSpectatorWaiting = errors.New("netcode: spectator waiting for inputs")
 )
 
-// WireError reports a session message that was rejected. The session counts
+// SessionWireError reports a session message that was rejected. The session counts
 // it (SessionStats.Rejected), reports it as an EventRejected and carries on.
-type WireError struct {
+type SessionWireError struct {
 	Peer   PeerID // the sender, when known
 	Offset int    // byte offset of the problem
 	Err    error  // ErrSessionMalformed, ErrSessionVersion or ErrSessionUnexpected
 }
 
-func (e *WireError) Error() string {
+func (e *SessionWireError) Error() string {
 	if e.Peer != "" {
 		return fmt.Sprintf("%v (from %q at byte %d)", e.Err, e.Peer, e.Offset)
 	}
@@ -58,17 +58,17 @@ func (e *WireError) Error() string {
 }
 
 // Unwrap returns the sentinel.
-func (e *WireError) Unwrap() error { return e.Err }
+func (e *SessionWireError) Unwrap() error { return e.Err }
 
-// GameError wraps an error the game returned from LoadState.
-type GameError struct {
+// SessionGameError wraps an error the game returned from LoadState.
+type SessionGameError struct {
 	Frame int
 	Err   error
 }
 
-func (e *GameError) Error() string {
+func (e *SessionGameError) Error() string {
 	return fmt.Sprintf("netcode: game failed to load the state of frame %d: %v", e.Frame, e.Err)
 }
 
 // Unwrap returns the game's error.
-func (e *GameError) Unwrap() error { return e.Err }
+func (e *SessionGameError) Unwrap() error { return e.Err }

@@ -28,7 +28,7 @@ func (s *Session) handleMessage(from PeerID, ch Channel, data []byte) {
 		case wireFeedAck:
 			s.handleFeedAck(from, data)
 		default:
-			s.reject(from, &WireError{Offset: 1, Err: ErrSessionUnexpected})
+			s.reject(from, &SessionWireError{Offset: 1, Err: ErrSessionUnexpected})
 		}
 		return
 	}
@@ -40,7 +40,7 @@ func (s *Session) handleMessage(from PeerID, ch Channel, data []byte) {
 	case wireFeedAck:
 		s.handleFeedAck(from, data)
 	default:
-		s.reject(from, &WireError{Offset: 1, Err: ErrSessionUnexpected})
+		s.reject(from, &SessionWireError{Offset: 1, Err: ErrSessionUnexpected})
 	}
 }
 
@@ -48,7 +48,7 @@ func (s *Session) handleFeedAck(from PeerID, data []byte) {
 	{
 		l := s.specByID[from]
 		if l == nil || !l.joined {
-			s.reject(from, &WireError{Offset: 1, Err: ErrSessionUnexpected})
+			s.reject(from, &SessionWireError{Offset: 1, Err: ErrSessionUnexpected})
 			return
 		}
 		ack, err := parseFeedAck(data)
@@ -65,7 +65,7 @@ func (s *Session) handleFeedAck(from PeerID, data []byte) {
 
 func (s *Session) reject(from PeerID, err error) {
 	s.stats.Rejected++
-	if we, ok := err.(*WireError); ok && we.Peer == "" {
+	if we, ok := err.(*SessionWireError); ok && we.Peer == "" {
 		cp := *we
 		cp.Peer = from
 		err = &cp
@@ -286,7 +286,7 @@ func (s *Session) DisconnectPeer(id PeerID) error {
 	}
 	p := s.peerByID[id]
 	if p == nil {
-		return &WireError{Peer: id, Err: ErrSessionUnexpected}
+		return &SessionWireError{Peer: id, Err: ErrSessionUnexpected}
 	}
 	s.announceDrop(p)
 	return nil
@@ -332,7 +332,7 @@ func (s *Session) handleDrop(from *sessionPeer, data []byte) {
 		return // a peer we drop has no say
 	}
 	if len(data) < 3 || int(data[2]) >= len(s.players) {
-		s.reject(from.id, &WireError{Offset: 2, Err: ErrSessionMalformed})
+		s.reject(from.id, &SessionWireError{Offset: 2, Err: ErrSessionMalformed})
 		return
 	}
 	if s.cfg.Players[data[2]].Peer == "" {
@@ -347,7 +347,7 @@ func (s *Session) handleDrop(from *sessionPeer, data []byte) {
 	width := len(p.handles) * s.size
 	if err := parseDropMsg(data, width, m); err != nil || p == from || len(m.Inputs)%width != 0 {
 		if err == nil {
-			err = &WireError{Offset: 2, Err: ErrSessionMalformed}
+			err = &SessionWireError{Offset: 2, Err: ErrSessionMalformed}
 		}
 		s.reject(from.id, err)
 		return
@@ -448,7 +448,7 @@ func (s *Session) checksums() {
 		if sl.frame != f {
 			continue
 		}
-		sum := Checksum(sl.buf)
+		sum := SessionChecksum(sl.buf)
 		s.stats.Checksums++
 		s.sums[(f/iv)%sumHistory] = sumEntry{frame: f, sum: sum}
 		s.sendSum, s.sendSumN = sumEntry{frame: f, sum: sum}, sumRepeats
@@ -486,8 +486,8 @@ func (s *Session) compare(p *sessionPeer, f int, local, remote uint64) {
 	}
 }
 
-// Checksum returns the FNV-1a 64 hash sessions use for saved states.
-func Checksum(state []byte) uint64 {
+// SessionChecksum returns the FNV-1a 64 hash sessions use for saved states.
+func SessionChecksum(state []byte) uint64 {
 	h := uint64(14695981039346656037)
 	for _, c := range state {
 		h ^= uint64(c)

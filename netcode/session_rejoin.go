@@ -65,7 +65,7 @@ func (s *Session) applyWelcome() error {
 	s.welcome = nil
 	st := &w.State
 	if err := s.game.LoadState(st.State); err != nil {
-		return &GameError{Frame: st.Frame, Err: err}
+		return &SessionGameError{Frame: st.Frame, Err: err}
 	}
 	s.joining = false
 	s.frame = st.Frame
@@ -124,7 +124,7 @@ func (s *Session) handleControl(from PeerID, p *sessionPeer, data []byte) {
 		}
 		p.knownEpoch++
 		if m.Handle >= len(s.players) || s.cfg.Players[m.Handle].Peer == "" {
-			s.reject(from, &WireError{Peer: from, Offset: 3, Err: ErrSessionMalformed})
+			s.reject(from, &SessionWireError{Peer: from, Offset: 3, Err: ErrSessionMalformed})
 			return
 		}
 		q := s.peerByID[s.cfg.Players[m.Handle].Peer]
@@ -145,7 +145,7 @@ func (s *Session) handleControl(from PeerID, p *sessionPeer, data []byte) {
 		s.tryDecideRejoin(q)
 	case ctlWelcome:
 		if !s.joining || p == nil {
-			s.reject(from, &WireError{Peer: from, Offset: 2, Err: ErrSessionUnexpected})
+			s.reject(from, &SessionWireError{Peer: from, Offset: 2, Err: ErrSessionUnexpected})
 			return
 		}
 		w := *m
@@ -157,7 +157,7 @@ func (s *Session) handleControl(from PeerID, p *sessionPeer, data []byte) {
 }
 
 func (s *Session) handleRejoinRequest(from PeerID, p *sessionPeer, m *wireCtlMsg) {
-	bad := func() { s.reject(from, &WireError{Peer: from, Offset: 3, Err: ErrSessionUnexpected}) }
+	bad := func() { s.reject(from, &SessionWireError{Peer: from, Offset: 3, Err: ErrSessionUnexpected}) }
 	if len(m.Handles) == 0 || m.Handles[0] >= len(s.players) || s.cfg.Players[m.Handles[0]].Peer == "" {
 		bad()
 		return

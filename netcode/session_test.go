@@ -140,7 +140,7 @@ func TestSessionBadMessagesAreRejected(t *testing.T) {
 	var sawPeer bool
 	for _, e := range c.peers[0].evs {
 		if r, ok := e.(netcode.EventRejected); ok {
-			var we *netcode.WireError
+			var we *netcode.SessionWireError
 			if errors.As(r.Err, &we) && we.Peer == "evil" {
 				sawPeer = true
 			}

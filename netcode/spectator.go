@@ -10,7 +10,7 @@ func (s *Session) handleJoin(from PeerID) {
 	l := s.specByID[from]
 	if l == nil {
 		if !s.cfg.AcceptSpectators {
-			s.reject(from, &WireError{Peer: from, Offset: 1, Err: ErrSessionUnexpected})
+			s.reject(from, &SessionWireError{Peer: from, Offset: 1, Err: ErrSessionUnexpected})
 			return
 		}
 		l = &spectatorLink{id: from, limit: noDrop, welcome: -1}
@@ -189,7 +189,7 @@ func (sp *Spectator) Behind() int { return sp.last + 1 - sp.frame }
 
 func (sp *Spectator) handle(from PeerID, ch Channel, data []byte) {
 	if from != sp.cfg.Host {
-		sp.reject(&WireError{Peer: from, Err: ErrSessionUnexpected})
+		sp.reject(&SessionWireError{Peer: from, Err: ErrSessionUnexpected})
 		return
 	}
 	kind, err := wireKind(data)
@@ -238,7 +238,7 @@ func (sp *Spectator) handle(from PeerID, ch Channel, data []byte) {
 		}
 		sp.last = base
 	default:
-		sp.reject(&WireError{Peer: from, Offset: 1, Err: ErrSessionUnexpected})
+		sp.reject(&SessionWireError{Peer: from, Offset: 1, Err: ErrSessionUnexpected})
 	}
 }
 
@@ -257,7 +257,7 @@ func (sp *Spectator) AdvanceFrame() error {
 	sp.t.Poll(sp.onMsg)
 	if sp.hasSt {
 		if err := sp.game.LoadState(sp.state.State); err != nil {
-			return &GameError{Frame: sp.state.Frame, Err: err}
+			return &SessionGameError{Frame: sp.state.Frame, Err: err}
 		}
 		sp.frame = sp.state.Frame
 		for _, d := range sp.state.Drops {

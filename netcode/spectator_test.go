@@ -56,7 +56,7 @@ func TestSpectatorsEarlyAndMidMatch(t *testing.T) {
 			// The spectator's state after each frame must equal the
 			// players' confirmed state of that frame.
 			if want, ok := c.peers[0].sums[w.sp.Frame()]; ok {
-				got := netcode.Checksum(w.g.SaveState(nil))
+				got := netcode.SessionChecksum(w.g.SaveState(nil))
 				if got != want {
 					t.Fatalf("%s: frame %d checksum %x, players have %x", name, w.sp.Frame(), got, want)
 				}
@@ -140,7 +140,7 @@ func TestSpectatorFollowsDropAndRejoin(t *testing.T) {
 				t.Fatal(err)
 			}
 			if want, ok := c.peers[0].sums[w.sp.Frame()]; ok {
-				if got := netcode.Checksum(w.g.SaveState(nil)); got != want {
+				if got := netcode.SessionChecksum(w.g.SaveState(nil)); got != want {
 					t.Fatalf("spectator frame %d: %x, players %x", w.sp.Frame(), got, want)
 				}
 				checked++

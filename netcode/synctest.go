@@ -121,7 +121,7 @@ func (st *SyncTestSession) step(f int, resim bool) {
 
 // AdvanceFrame simulates one frame, then rolls back CheckDistance frames and
 // checks the resimulation. It returns a *SyncTestError listing the frames
-// that differed, or a *GameError if LoadState failed.
+// that differed, or a *SessionGameError if LoadState failed.
 func (st *SyncTestSession) AdvanceFrame() error {
 	if st.closed {
 		return ErrSessionClosed
@@ -131,7 +131,7 @@ func (st *SyncTestSession) AdvanceFrame() error {
 	sl := &st.states[f%len(st.states)]
 	sl.buf = st.game.SaveState(sl.buf[:0])
 	sl.frame = f
-	st.sums[f%len(st.sums)] = Checksum(sl.buf)
+	st.sums[f%len(st.sums)] = SessionChecksum(sl.buf)
 	st.step(f, false)
 	st.frame++
 	g := st.frame - st.dist
@@ -139,21 +139,21 @@ func (st *SyncTestSession) AdvanceFrame() error {
 		return nil
 	}
 	st.tmp = st.game.SaveState(st.tmp[:0])
-	want := Checksum(st.tmp)
+	want := SessionChecksum(st.tmp)
 	gs := &st.states[g%len(st.states)]
 	if err := st.game.LoadState(gs.buf); err != nil {
-		return &GameError{Frame: g, Err: err}
+		return &SessionGameError{Frame: g, Err: err}
 	}
 	st.mismatch = st.mismatch[:0]
 	for r := g; r < st.frame; r++ {
 		if r > g {
 			st.tmp = st.game.SaveState(st.tmp[:0])
-			st.check(r, st.sums[r%len(st.sums)], Checksum(st.tmp))
+			st.check(r, st.sums[r%len(st.sums)], SessionChecksum(st.tmp))
 		}
 		st.step(r, true)
 	}
 	st.tmp = st.game.SaveState(st.tmp[:0])
-	st.check(st.frame, want, Checksum(st.tmp))
+	st.check(st.frame, want, SessionChecksum(st.tmp))
 	if len(st.mismatch) > 0 {
 		return &SyncTestError{Frames: append([]int(nil), st.mismatch...)}
 	}

@@ -9,7 +9,7 @@ import (
 //
 // Every session message starts with a version byte and a kind byte:
 //
-//	0  version (WireVersion)
+//	0  version (SessionWireVersion)
 //	1  kind: bits 0-2 the message type; the other bits depend on the type
 //
 // Integers are unsigned LEB128 varints (uvarint) or zigzag varints (varint)
@@ -19,7 +19,7 @@ import (
 // Version history:
 //
 //	1: first version.
-const WireVersion = 1
+const SessionWireVersion = 1
 
 // Message types. Part of the protocol: only append to this list.
 const (
@@ -111,7 +111,7 @@ func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byt
 	if packed {
 		kind |= flagPacked
 	}
-	b = append(b, WireVersion, kind, byte(m.Frame), byte(m.Frame>>8))
+	b = append(b, SessionWireVersion, kind, byte(m.Frame), byte(m.Frame>>8))
 	if packed {
 		b = append(b, byte(da+8)<<4|byte(ds+8))
 	} else {
@@ -232,7 +232,7 @@ func (r *wireReader) drops(dst []wireDropFrom) []wireDropFrom {
 }
 
 func appendFeedMsg(b []byte, m *wireFeedMsg, width int, scratch []byte) ([]byte, []byte) {
-	b = append(b, WireVersion, wireFeed)
+	b = append(b, SessionWireVersion, wireFeed)
 	b = binary.AppendUvarint(b, uint64(m.Start))
 	b = binary.AppendUvarint(b, uint64(m.Count))
 	b, scratch = appendFrames(b, m.Inputs[:m.Count*width], width, scratch)
@@ -252,7 +252,7 @@ func parseFeedMsg(data []byte, width int, m *wireFeedMsg) error {
 }
 
 func appendFeedAck(b []byte, ack int) []byte {
-	b = append(b, WireVersion, wireFeedAck)
+	b = append(b, SessionWireVersion, wireFeedAck)
 	return binary.AppendUvarint(b, uint64(ack+1))
 }
 
@@ -272,7 +272,7 @@ type wireDropMsg struct {
 }
 
 func appendDropMsg(b []byte, m *wireDropMsg, size int) []byte {
-	b = append(b, WireVersion, wireDrop, byte(m.Handle))
+	b = append(b, SessionWireVersion, wireDrop, byte(m.Handle))
 	b = binary.AppendUvarint(b, uint64(m.Last+1))
 	b = binary.AppendUvarint(b, uint64(len(m.Inputs)/size))
 	return append(b, m.Inputs...)
@@ -291,7 +291,7 @@ func parseDropMsg(data []byte, size int, m *wireDropMsg) error {
 	return r.err
 }
 
-func appendJoinMsg(b []byte) []byte { return append(b, WireVersion, wireJoin) }
+func appendJoinMsg(b []byte) []byte { return append(b, SessionWireVersion, wireJoin) }
 
 // wireStateMsg carries a saved state to a spectator.
 type wireStateMsg struct {
@@ -301,7 +301,7 @@ type wireStateMsg struct {
 }
 
 func appendStateMsg(b []byte, m *wireStateMsg) []byte {
-	b = append(b, WireVersion, wireState)
+	b = append(b, SessionWireVersion, wireState)
 	return appendStateBody(b, m)
 }
 
@@ -344,7 +344,7 @@ type wireCtlMsg struct {
 //	ctlVote:    handle byte, uvarint frame, uvarint id length, id, 8-byte nonce
 //	ctlWelcome: uvarint rejoin frame, then a state body as in wireState
 func appendCtlMsg(b []byte, m *wireCtlMsg) []byte {
-	b = append(b, WireVersion, wireControl, m.Sub)
+	b = append(b, SessionWireVersion, wireControl, m.Sub)
 	switch m.Sub {
 	case ctlRejoin:
 		b = append(b, byte(len(m.Handles)))
@@ -395,7 +395,7 @@ func parseCtlMsg(data []byte, m *wireCtlMsg) error {
 		r.stateBody(&m.State)
 	default:
 		if r.err == nil {
-			r.err = &WireError{Offset: 2, Err: ErrSessionUnexpected}
+			r.err = &SessionWireError{Offset: 2, Err: ErrSessionUnexpected}
 		}
 	}
 	return r.err
@@ -405,10 +405,10 @@ func parseCtlMsg(data []byte, m *wireCtlMsg) error {
 // version cannot read.
 func wireKind(data []byte) (byte, error) {
 	if len(data) < 2 {
-		return 0, &WireError{Offset: len(data), Err: ErrSessionMalformed}
+		return 0, &SessionWireError{Offset: len(data), Err: ErrSessionMalformed}
 	}
-	if data[0] != WireVersion {
-		return 0, &WireError{Offset: 0, Err: ErrSessionVersion}
+	if data[0] != SessionWireVersion {
+		return 0, &SessionWireError{Offset: 0, Err: ErrSessionVersion}
 	}
 	return data[1] & kindTypeMask, nil
 }
@@ -470,7 +470,7 @@ type wireReader struct {
 
 func (r *wireReader) fail() {
 	if r.err == nil {
-		r.err = &WireError{Offset: r.off, Err: ErrSessionMalformed}
+		r.err = &SessionWireError{Offset: r.off, Err: ErrSessionMalformed}
 	}
 }
 
@@ -479,8 +479,8 @@ func (r *wireReader) header(kind byte) byte {
 		r.fail()
 		return 0
 	}
-	if r.b[0] != WireVersion {
-		r.err = &WireError{Offset: 0, Err: ErrSessionVersion}
+	if r.b[0] != SessionWireVersion {
+		r.err = &SessionWireError{Offset: 0, Err: ErrSessionVersion}
 		return 0
 	}
 	if r.b[1]&kindTypeMask != kind {

@@ -8,7 +8,7 @@ import (
 )
 
 // Golden encodings: these bytes are the protocol. Changing them needs a new
-// WireVersion.
+// SessionWireVersion.
 func TestWireGolden(t *testing.T) {
 	in := &wireInputMsg{Frame: 300, Ack: 298, Advantage: -2, HasAdvantage: true, Start: 299, Count: 3, Inputs: []byte{5, 5, 7}}
 	b, _ := appendInputMsg(nil, in, 1, nil)
@@ -104,7 +104,7 @@ func TestWireRejects(t *testing.T) {
 	}
 	// A run longer than the frames announced.
 	huge := []byte{1, 1 | 2<<5, 5, 0, 0x7f, 0x7f, 0x7f}
-	var we *WireError
+	var we *SessionWireError
 	if err := parseInputMsg(huge, 1, 5, &m); !errors.As(err, &we) || we.Offset == 0 {
 		t.Errorf("overlong run: %v", err)
 	}
