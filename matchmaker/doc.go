@@ -26,7 +26,9 @@
 // RuleSkill and RuleDifference bound the spread of a value over the match,
 // RuleEqual requires equal strings, RuleRange admits tickets whose number
 // lies in a range, RuleLatency requires a region every ticket reaches
-// within a latency, RuleTags requires a shared tag. Each rule may carry
+// within a latency, RuleTags requires a shared tag. A hard region lock is a
+// RuleEqual on a "region" string; a set of acceptable regions is a RuleTags
+// over region tags. Each rule may carry
 // Steps: after a wait it takes a new value or switches off, for example a
 // skill window of 3, then 6 after 10 s, then 12 after 30 s. A step applies
 // from exactly its After (wait >= After). Comparisons between tickets use
