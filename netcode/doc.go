@@ -95,6 +95,11 @@
 // discarded and counted (DroppedEvents). Peers returns the current state
 // of every peer at any time.
 //
+// A peer that timed out or could not be reached while it is still in the
+// room is tried again after MeshConfig.ReconnectAfter (1 s): a new
+// Connecting event follows its Disconnected one, with the same id. Set
+// MeshConfig.NoReconnect to leave it disconnected.
+//
 // Kick ends the connection to a peer, tells it why (over the reliable
 // channel and through the signaler) and ignores its signals until it
 // leaves the room.

@@ -57,6 +57,13 @@ type MeshConfig struct {
 	// the oldest event is discarded and counted (Mesh.DroppedEvents).
 	// Zero means 256.
 	EventBuffer int
+	// ReconnectAfter is the pause before the offering side tries again to
+	// connect to a peer that timed out or could not be reached while it is
+	// still in the room. Zero means 1 s.
+	ReconnectAfter time.Duration
+	// NoReconnect turns those new attempts off: a peer that timed out stays
+	// disconnected until it leaves and joins again.
+	NoReconnect bool
 	// SCTPRTOMax caps SCTP's retransmission timeout, which bounds the
 	// latency of the reliable channel under loss. Zero means 200 ms.
 	SCTPRTOMax time.Duration
@@ -92,6 +99,7 @@ func (c MeshConfig) withDefaults() MeshConfig {
 	def(&c.DisconnectAfter, 2500*time.Millisecond)
 	def(&c.PingInterval, 100*time.Millisecond)
 	def(&c.SCTPRTOMax, 200*time.Millisecond)
+	def(&c.ReconnectAfter, time.Second)
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 4 << 20
 	}
@@ -123,10 +131,13 @@ type Mesh struct {
 	droppedEvents atomic.Uint64
 	badSignals    atomic.Uint64
 
-	mu      sync.Mutex
-	peers   map[PeerID]*peer
-	blocked map[PeerID]DisconnectReason
-	closed  bool
+	mu          sync.Mutex
+	peers       map[PeerID]*peer
+	blocked     map[PeerID]DisconnectReason
+	members     map[PeerID]bool      // in the room, per the signaler
+	lastGen     map[PeerID]uint32    // last attempt number per peer
+	reconnectAt map[PeerID]time.Time // pending reconnections
+	closed      bool
 
 	// The loop goroutine owns every peer's connection state; others post
 	// work to it.
@@ -162,18 +173,21 @@ func NewMesh(sig Signaler, cfg MeshConfig) (*Mesh, error) {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mesh{
-		cfg:      cfg,
-		sig:      sig,
-		localID:  PeerID(id),
-		epoch:    time.Now(),
-		ctx:      ctx,
-		cancel:   cancel,
-		events:   make(chan PeerEvent, cfg.EventBuffer),
-		peers:    make(map[PeerID]*peer),
-		blocked:  make(map[PeerID]DisconnectReason),
-		taskWake: make(chan struct{}, 1),
-		loopDone: make(chan struct{}),
-		outWake:  make(chan struct{}, 1),
+		cfg:         cfg,
+		sig:         sig,
+		localID:     PeerID(id),
+		epoch:       time.Now(),
+		ctx:         ctx,
+		cancel:      cancel,
+		events:      make(chan PeerEvent, cfg.EventBuffer),
+		peers:       make(map[PeerID]*peer),
+		blocked:     make(map[PeerID]DisconnectReason),
+		members:     make(map[PeerID]bool),
+		lastGen:     make(map[PeerID]uint32),
+		reconnectAt: make(map[PeerID]time.Time),
+		taskWake:    make(chan struct{}, 1),
+		loopDone:    make(chan struct{}),
+		outWake:     make(chan struct{}, 1),
 	}
 	m.in.init(cfg.InboxLimit)
 	m.readers.Add(1)

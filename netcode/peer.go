@@ -210,9 +210,17 @@ func (m *Mesh) handlePeer(id PeerID, joined bool) {
 	if id == m.localID || m.isClosed() {
 		return
 	}
+	m.mu.Lock()
+	if joined {
+		m.members[id] = true
+	} else {
+		delete(m.members, id)
+	}
+	m.mu.Unlock()
 	if !joined {
 		m.mu.Lock()
 		delete(m.blocked, id)
+		delete(m.lastGen, id)
 		p := m.peers[id]
 		m.mu.Unlock()
 		// Once a pair is connected its data path is authoritative: the
@@ -246,7 +254,11 @@ func (m *Mesh) ensurePeer(id PeerID) *peer {
 		offerer: m.localID < id, // deterministic: no glare
 		created: time.Now(),
 		frame:   make([]byte, 0, chunkSize+chunkHeader),
+		// Attempt numbers keep growing across reconnections, so the
+		// other side tells a new attempt from a repeated offer.
+		nextGen: m.lastGen[id],
 	}
+	delete(m.reconnectAt, id)
 	p.st.init()
 	m.peers[id] = p
 	m.mu.Unlock()
@@ -547,6 +559,15 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			return fmt.Errorf("%w: offer from the answering side", ErrBadSignal)
 		}
 		c := p.c
+		if c != nil && s.G > c.gen && p.loadState() != PeerStateConnecting {
+			// The peer gave up on the connection we still hold and starts
+			// over: it timed out on its side.
+			m.disconnect(p, ReasonTimedOut, nil)
+			if p = m.ensurePeer(p.id); p == nil {
+				return nil
+			}
+			c = nil
+		}
 		switch {
 		case c == nil || s.G > c.gen:
 			nc, err := m.newConn(p, s.G, s.Relay)
@@ -721,6 +742,16 @@ func (m *Mesh) disconnect(p *peer, r DisconnectReason, err error) {
 	if r == ReasonKicked {
 		m.blocked[p.id] = r
 	}
+	gen := p.nextGen
+	if p.c != nil {
+		gen = max(gen, p.c.gen)
+	}
+	m.lastGen[p.id] = gen
+	// A peer still in the room that timed out or could not be reached is
+	// tried again: its offering side starts over after a pause.
+	if p.offerer && !m.cfg.NoReconnect && m.members[p.id] && (r == ReasonTimedOut || r == ReasonICEFailed) {
+		m.reconnectAt[p.id] = time.Now().Add(m.cfg.ReconnectAfter)
+	}
 	m.mu.Unlock()
 	p.mu.Lock()
 	p.rw = [numChannels]datachannel.ReadWriteCloser{}
@@ -782,7 +813,22 @@ func (m *Mesh) tick(now time.Time) {
 	for _, p := range m.peers {
 		peers = append(peers, p)
 	}
+	var due []PeerID
+	for id, at := range m.reconnectAt {
+		if now.After(at) {
+			due = append(due, id)
+			delete(m.reconnectAt, id)
+		}
+	}
 	m.mu.Unlock()
+	for _, id := range due {
+		m.mu.Lock()
+		member := m.members[id]
+		m.mu.Unlock()
+		if member {
+			m.ensurePeer(id)
+		}
+	}
 	cfg := &m.cfg
 	for _, p := range peers {
 		switch st := p.loadState(); st {

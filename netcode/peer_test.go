@@ -228,3 +228,30 @@ func TestICERestartAfterOutage(t *testing.T) {
 	}
 	t.Logf("%d ICE restart(s)", st.ICERestarts)
 }
+
+func TestReconnectAfterTimeout(t *testing.T) {
+	checkLeaks(t)
+	lab := newVNetLab(t, 2)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 2, lab.config)
+	waitAll(t, ms, 1)
+	a, b := ms[0], ms[1]
+	lab.setFilter(func(vnet.Chunk) bool { return false })
+	for _, pair := range [][2]*testMesh{{a, b}, {b, a}} {
+		ev := waitEvent(t, pair[0].Mesh, pair[1].LocalID(), PeerEventDisconnected, 8*time.Second)
+		if ev.Reason != ReasonTimedOut {
+			t.Fatalf("%s: %v", pair[0].LocalID(), ev)
+		}
+	}
+	lab.setFilter(nil)
+	// Both are still in the room: the pair comes back by itself.
+	for _, pair := range [][2]*testMesh{{a, b}, {b, a}} {
+		waitEvent(t, pair[0].Mesh, pair[1].LocalID(), PeerEventConnected, 15*time.Second)
+	}
+	if err := b.Send(a.LocalID(), Reliable, []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, a.Mesh, 1, 5*time.Second); len(got) != 1 || string(got[0].data) != "back" {
+		t.Fatalf("after reconnecting: %v", got)
+	}
+}
