@@ -62,6 +62,8 @@ type Online struct {
 	desyncs      int
 	lastRolled   uint64
 	lastRollback int
+	slack        float64 // accumulated TickScale beyond 1: ticks owed to the peers behind
+	skipped      int
 }
 
 var _ Session = (*Online)(nil)
@@ -158,11 +160,21 @@ func (o *Online) Tick(local arena.Input) error {
 		local = arena.BotInput(&o.game.State, o.seat)
 	}
 	o.in[0] = byte(local)
-	if err := o.sess.AddLocalInput(o.seat, o.in[:]); err != nil {
-		return err
-	}
-	if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
-		return err
+	// Time sync: the game loop runs at a fixed rate, so when the session
+	// asks to stretch ticks (this peer runs ahead of another) it skips one
+	// tick in every 1/(scale-1) instead, letting the peer behind catch up.
+	o.slack += o.sess.TickScale() - 1
+	if o.slack >= 1 {
+		o.slack--
+		o.skipped++
+		o.sess.Poll()
+	} else {
+		if err := o.sess.AddLocalInput(o.seat, o.in[:]); err != nil {
+			return err
+		}
+		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
+			return err
+		}
 	}
 	for {
 		select {

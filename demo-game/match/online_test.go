@@ -110,3 +110,57 @@ type fakeSettler struct{ Local }
 func (*fakeSettler) settle(context.Context, int, time.Duration) (*arena.State, error) {
 	return nil, nil
 }
+
+// TestOnlineTimeSync runs two peers at different tick rates (60 and 50 per
+// second): the faster one must skip ticks to let the slower one keep up,
+// and both must still agree.
+func TestOnlineTimeSync(t *testing.T) {
+	srv := signaling.NewServer(signaling.Config{})
+	hs := httptest.NewServer(srv)
+	defer srv.Close()
+	defer hs.Close()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	peers := make([]*Online, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range peers {
+		wg.Go(func() {
+			peers[i], errs[i] = DialOnline(ctx, OnlineConfig{ServerURL: url, Players: 2, Seed: 3, AllBots: true})
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer peers[0].Close()
+	defer peers[1].Close()
+	rates := []time.Duration{time.Second / 60, time.Second / 50}
+	for i, p := range peers {
+		wg.Go(func() {
+			tk := time.NewTicker(rates[i])
+			defer tk.Stop()
+			for range 4 * 50 {
+				<-tk.C
+				if err := p.Tick(0); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Peer 0 ticks at 60 per second: it runs ahead and must skip.
+	if peers[0].skipped == 0 || peers[0].skipped <= peers[1].skipped {
+		t.Fatalf("ticks skipped: %d by the faster peer, %d by the slower", peers[0].skipped, peers[1].skipped)
+	}
+	t.Logf("skipped %d and %d ticks", peers[0].skipped, peers[1].skipped)
+}
