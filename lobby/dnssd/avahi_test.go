@@ -246,3 +246,31 @@ func TestWeListAvahiService(t *testing.T) {
 		t.Logf("Removed %v after avahi-daemon was stopped", d)
 	}
 }
+
+func TestAvahiNameConflictRenamesOurs(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+	av := startAvahi(t, b, map[string]string{"lobby.service": avahiService})
+	browse := b.StartProcess(av.env, "avahi-browse", "-p", "-r", DefaultType)
+	if _, err := browse.WaitFor(10*time.Second, func(s string) bool { return strings.HasPrefix(s, "=;eth0;IPv4;Avahi") }); err != nil {
+		t.Fatalf("avahi-browse does not see avahi's own service: %v", err)
+	}
+
+	// avahi holds "Avahi lobby": probing finds out and takes the next name.
+	adv := startChild(a, "advertise", childConfig{
+		Config:  Config{HostName: "host-a"},
+		Service: Service{Instance: "Avahi lobby", Port: 7777},
+	})
+	l := expect(t, adv, "advertised", 10*time.Second)
+	if l.Instance != "Avahi lobby (2)" {
+		t.Fatalf("advertised as %q, want %q", l.Instance, "Avahi lobby (2)")
+	}
+	if _, err := browse.WaitFor(10*time.Second, func(s string) bool {
+		bl, ok := parseBrowseLine(s)
+		return ok && bl.event == "=" && bl.instance == "Avahi lobby (2)" && bl.port == "7777"
+	}); err != nil {
+		t.Fatalf("avahi-browse does not list the renamed service: %v", err)
+	}
+}

@@ -29,7 +29,7 @@ func TestLANAdvertiseBrowseUpdateGoodbye(t *testing.T) {
 	advertised := expect(t, adv, "advertised", 10*time.Second)
 
 	added := expectEvent(t, browser, Added, "Alice's lobby. Come in", 5*time.Second)
-	if d := added.at().Sub(advertised.at()); d > time.Second {
+	if d := added.at().Sub(advertised.announced()); d > time.Second {
 		t.Errorf("Added %v after Advertise, want within 1 s", d)
 	} else {
 		t.Logf("Added %v after Advertise", d)
@@ -124,7 +124,7 @@ func TestLANIPv6Only(t *testing.T) {
 	})
 	advertised := expect(t, adv, "advertised", 10*time.Second)
 	added := expectEvent(t, browser, Added, "v6 lobby", 5*time.Second)
-	if d := added.at().Sub(advertised.at()); d > time.Second {
+	if d := added.at().Sub(advertised.announced()); d > time.Second {
 		t.Errorf("Added %v after Advertise, want within 1 s", d)
 	}
 	linkLocal := false
@@ -192,7 +192,7 @@ func TestLANTwoInterfaces(t *testing.T) {
 		own, other string
 	}{{bb, ab.IPv4, ac.IPv4}, {cb, ac.IPv4, ab.IPv4}} {
 		added := expectEvent(t, tc.br, Added, "Two-armed", 5*time.Second)
-		if d := added.at().Sub(advertised.at()); d > time.Second {
+		if d := added.at().Sub(advertised.announced()); d > time.Second {
 			t.Errorf("Added %v after Advertise, want within 1 s", d)
 		}
 		// Each link learns the addresses of its own interface (RFC 6762

@@ -55,6 +55,10 @@ type childLine struct {
 
 func (l childLine) at() time.Time { return time.Unix(0, l.At) }
 
+// announced is when an "advertised" report's service was first announced:
+// when Advertise returned (probing over).
+func (l childLine) announced() time.Time { return l.at().Add(time.Duration(l.Took)) }
+
 func emit(l childLine) {
 	if l.At == 0 {
 		l.At = time.Now().UnixNano()
@@ -131,8 +135,9 @@ func childAdvertise(cc childConfig) error {
 			return err
 		}
 		regs[key] = reg
-		// The service is announced from now on.
-		emit(childLine{What: "advertised", Instance: reg.Service().Instance, Took: int64(time.Since(start))})
+		// At is when Advertise was called; the first announcement went
+		// out about Took later (just before Advertise returned).
+		emit(childLine{What: "advertised", At: start.UnixNano(), Instance: reg.Service().Instance, Took: int64(time.Since(start))})
 		return nil
 	}
 	if cc.Service.Instance != "" {
