@@ -602,3 +602,32 @@ func TestBackfillValidation(t *testing.T) {
 		t.Errorf("unknown queue: %v", err)
 	}
 }
+
+// TestSeedsInAgeOrder: with every ticket compatible, matches pair the
+// tickets strictly by age, whatever was cancelled in between.
+func TestSeedsInAgeOrder(t *testing.T) {
+	m, clk := newTestMM(t, QueueConfig{Name: "q"})
+	rng := rand.New(rand.NewSource(3))
+	var order []string
+	for i := 0; i < 200; i++ {
+		id := fmt.Sprint(i)
+		mustEnqueue(t, m, solo("q", id, 25+rng.NormFloat64()*10))
+		clk.Advance(tick)
+		order = append(order, id)
+		if rng.Intn(4) == 0 {
+			victim := rng.Intn(len(order))
+			if m.Cancel(order[victim]) == nil {
+				order = append(order[:victim], order[victim+1:]...)
+			}
+		}
+	}
+	res := m.Process()
+	if len(res.Matches) != len(order)/2 {
+		t.Fatalf("%d matches for %d tickets", len(res.Matches), len(order))
+	}
+	for i, mt := range res.Matches {
+		if got, want := fmt.Sprint(ticketIDs(mt)), fmt.Sprint(order[2*i:2*i+2]); got != want {
+			t.Fatalf("match %d = %s, want %s", i, got, want)
+		}
+	}
+}
