@@ -113,8 +113,10 @@ type SessionConfig struct {
 	// layer issued. Nil: none.
 	RejoinToken []byte
 	// AuthorizeRejoin decides whether a peer may take the seat of the
-	// given players. Nil accepts every request for players that are not
-	// local.
+	// given players (typically by checking token against the signaling
+	// layer's resume credential). Nil accepts a request only from the
+	// players' own peer id, so that a peer that restarted with the same id
+	// rejoins and no other peer can take a seat.
 	AuthorizeRejoin func(from PeerID, handles []int, token []byte) bool
 	// CatchUpSpeed is how many frames one AdvanceFrame may simulate while
 	// this peer is more than 6 frames behind the others (after a rejoin).
@@ -429,7 +431,9 @@ func (s *Session) PeerStats(id PeerID) (SessionPeerStats, bool) {
 
 // AddLocalInput sets the input of local player handle for this tick. Call it
 // for every local player before each AdvanceFrame; a player without a new
-// input repeats its previous one.
+// input repeats its previous one. While the session stalls, the input
+// queued on the first stalled tick stands and later ones are ignored until
+// it advances again.
 func (s *Session) AddLocalInput(handle int, input []byte) error {
 	if s.closed {
 		return ErrSessionClosed

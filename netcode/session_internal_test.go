@@ -1,6 +1,7 @@
 package netcode
 
 import (
+	"errors"
 	"testing"
 )
 
@@ -108,4 +109,43 @@ func TestRollbackFromEarliestWrongFrame(t *testing.T) {
 	if ref.acc != g.acc || ref.frame != g.frame {
 		t.Fatalf("state after rollback %d@%d, reference %d@%d", g.acc, g.frame, ref.acc, ref.frame)
 	}
+}
+
+// FuzzSessionMessages feeds arbitrary messages from a player, a stranger
+// and a spectator into a running session: it must never panic, and must
+// keep advancing when the real peer's inputs arrive.
+func FuzzSessionMessages(f *testing.F) {
+	f.Add(inputMsg(3, 0, 1, 2, 3), uint8(0))
+	f.Add(appendDropMsg(nil, &wireDropMsg{Handle: 1, Last: 5, Inputs: []byte{1, 2}}, 1), uint8(0))
+	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlRejoin, Handles: []int{1}, Nonce: 3}), uint8(1))
+	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlVote, Handle: 1, Frame: 9, Joiner: "b", Nonce: 3}), uint8(0))
+	f.Add(appendFeedAck(nil, 4), uint8(2))
+	f.Add(appendJoinMsg(nil), uint8(2))
+	f.Fuzz(func(t *testing.T, data []byte, who uint8) {
+		tr := &scriptTransport{}
+		g := &recGame{}
+		s, err := NewSession(tr, g, SessionConfig{Players: []SessionPlayer{{}, {Peer: "b"}, {Peer: "c"}},
+			Spectators: []PeerID{"tv"}, ChecksumInterval: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := []PeerID{"b", "stranger", "tv", "c"}[who%4]
+		for k := 0; k < 30; k++ {
+			if k%7 == 3 {
+				tr.queue = append(tr.queue, scripted{from, data})
+			}
+			tr.queue = append(tr.queue, scripted{"b", inputMsg(k, max(0, k-2), make([]byte, k-max(0, k-2)+1)...)})
+			tr.queue = append(tr.queue, scripted{"c", inputMsg(k, max(0, k-2), make([]byte, k-max(0, k-2)+1)...)})
+			_ = s.AddLocalInput(0, []byte{byte(k)})
+			if err := s.AdvanceFrame(); err != nil && err != ErrPredictionThreshold {
+				var ge *SessionGameError
+				if errors.As(err, &ge) {
+					t.Fatalf("tick %d: %v", k, err)
+				}
+			}
+		}
+		if s.Frame() < 10 {
+			t.Fatalf("session stuck at frame %d after hostile input %x from %s", s.Frame(), data, from)
+		}
+	})
 }

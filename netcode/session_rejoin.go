@@ -177,6 +177,10 @@ func (s *Session) handleRejoinRequest(from PeerID, p *sessionPeer, m *wireCtlMsg
 		bad() // a player of the match cannot take another's seat
 		return
 	}
+	if s.cfg.AuthorizeRejoin == nil && from != q.id {
+		bad() // without a hook, only the player's own peer id may rejoin
+		return
+	}
 	if s.cfg.AuthorizeRejoin != nil && !s.cfg.AuthorizeRejoin(from, append([]int(nil), q.handles...), append([]byte(nil), m.Token...)) {
 		bad()
 		return

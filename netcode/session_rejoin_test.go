@@ -41,7 +41,13 @@ func TestSessionPlayerKilledRejoins(t *testing.T) {
 		newID   bool
 	}{{"2p-same-id", 2, false}, {"4p-same-id", 4, false}, {"4p-new-id", 4, true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newCluster(t, clusterOpts{players: tc.players, cond: lossy, seed: 21})
+			c := newCluster(t, clusterOpts{players: tc.players, cond: lossy, seed: 21, mutate: func(i int, cfg *netcode.SessionConfig) {
+				if tc.newID {
+					cfg.AuthorizeRejoin = func(from netcode.PeerID, handles []int, token []byte) bool {
+						return string(token) == "resume-p1" && len(handles) == 1 && handles[0] == 1
+					}
+				}
+			}})
 			for c.peers[0].s.Frame() < 600 {
 				c.step(true)
 			}
@@ -61,7 +67,7 @@ func TestSessionPlayerKilledRejoins(t *testing.T) {
 				}
 			}
 			restartedAt := c.net.Now()
-			c.restart(victim, id, tc.players, nil)
+			c.restart(victim, id, tc.players, func(cfg *netcode.SessionConfig) { cfg.RejoinToken = []byte("resume-p1") })
 			var inSync time.Duration
 			var rejoinFrame int
 			for i := 0; i < 600 && inSync == 0; i++ {
@@ -105,6 +111,24 @@ func TestSessionPlayerKilledRejoins(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSessionRejoinNeedsOwnIDWithoutHook(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 2, seed: 23})
+	for c.peers[0].s.Frame() < 200 {
+		c.step(true)
+	}
+	c.kill(1)
+	c.restart(1, "someone-else", 2, nil)
+	for i := 0; i < 200; i++ {
+		c.step(true)
+	}
+	if err := c.peers[1].s.AdvanceFrame(); !errors.Is(err, netcode.ErrRejoining) {
+		t.Fatalf("a peer with another id took the seat without AuthorizeRejoin: %v", err)
+	}
+	if c.peers[0].s.Stats().Rejected == 0 {
+		t.Fatal("the request was not rejected")
 	}
 }
 
