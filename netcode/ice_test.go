@@ -1,8 +1,13 @@
 package netcode
 
 import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,27 +16,33 @@ import (
 	"github.com/pion/transport/v4/vnet"
 	"github.com/pion/turn/v5"
 	"github.com/rallypoint/rallypoint/netcode/memsignal"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // startTURN runs a pion TURN server on nw (a virtual network's host) and
 // returns its URL and a counter of the permissions it granted.
 func startTURN(t *testing.T, nw *vnet.Net, ip, user, pass string) (string, *atomic.Int64) {
 	t.Helper()
+	const realm = "rallypoint.test"
+	key := turn.GenerateAuthKey(user, realm, pass)
+	return startTURNAuth(t, nw, ip, realm, func(ra *turn.RequestAttributes) (string, []byte, bool) {
+		if ra.Username != user {
+			return "", nil, false
+		}
+		return user, key, true
+	})
+}
+
+func startTURNAuth(t *testing.T, nw *vnet.Net, ip, realm string, auth turn.AuthHandler) (string, *atomic.Int64) {
+	t.Helper()
 	pc, err := nw.ListenPacket("udp4", net.JoinHostPort(ip, "3478"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	const realm = "rallypoint.test"
-	key := turn.GenerateAuthKey(user, realm, pass)
 	var perms atomic.Int64
 	srv, err := turn.NewServer(turn.ServerConfig{
-		Realm: realm,
-		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
-			if ra.Username != user {
-				return "", nil, false
-			}
-			return user, key, true
-		},
+		Realm:       realm,
+		AuthHandler: auth,
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn: pc,
 			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{
@@ -179,5 +190,71 @@ func TestICEServersSelection(t *testing.T) {
 	}
 	if !hasRelay(list) || hasRelay(list[:1]) {
 		t.Error("hasRelay")
+	}
+}
+
+// turnRESTAuth checks TURN REST credentials as coturn's use-auth-secret
+// does: the username is "expiry:user" and the password the base64 HMAC-SHA1
+// of the username under the shared secret.
+func turnRESTAuth(secret string) turn.AuthHandler {
+	return func(ra *turn.RequestAttributes) (string, []byte, bool) {
+		exp, _, ok := strings.Cut(ra.Username, ":")
+		t, err := strconv.ParseInt(exp, 10, 64)
+		if !ok || err != nil || time.Now().Unix() > t {
+			return "", nil, false
+		}
+		mac := hmac.New(sha1.New, []byte(secret))
+		mac.Write([]byte(ra.Username))
+		pass := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		return ra.Username, turn.GenerateAuthKey(ra.Username, ra.Realm, pass), true
+	}
+}
+
+// TestRelayWithServerCredentials takes the ICE servers from a real
+// signaling server, which hands out short-lived TURN REST credentials,
+// and relays through a TURN server that checks them.
+func TestRelayWithServerCredentials(t *testing.T) {
+	checkLeaks(t)
+	lab := newVNetLab(t, 3)
+	const secret = "shared-turn-secret"
+	url, perms := startTURNAuth(t, lab.nets[2], "10.9.0.12", "rallypoint.test", turnRESTAuth(secret))
+	lab.setFilter(func(c vnet.Chunk) bool {
+		src, dst := udpIP(c.SourceAddr()), udpIP(c.DestinationAddr())
+		return !(src == "10.9.0.10" && dst == "10.9.0.11" || src == "10.9.0.11" && dst == "10.9.0.10")
+	})
+	sigURL, _ := startSignaling(t, signaling.Config{TURNSecret: secret, TURNURLs: []string{url}})
+	var ms []*Mesh
+	for i := 0; i < 2; i++ {
+		c := dialJoin(t, sigURL, "relayed")
+		var servers []ICEServer
+		for _, s := range c.ICEServers() {
+			servers = append(servers, ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+		}
+		if !hasRelay(servers) {
+			t.Fatalf("signaling server sent no TURN server: %+v", c.ICEServers())
+		}
+		cfg := lab.config(i)
+		cfg.ICEServers = servers
+		cfg.TURNFallbackAfter = 500 * time.Millisecond
+		m, err := NewMesh(c, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		ms = append(ms, m)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, m := range ms {
+		if err := m.WaitConnected(ctx, 1); err != nil {
+			t.Fatalf("%s: %v", m.LocalID(), err)
+		}
+	}
+	var st PeerStats
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && !st.Relayed; time.Sleep(10 * time.Millisecond) {
+		st, _ = ms[0].Stats(ms[1].LocalID())
+	}
+	if !st.Relayed || perms.Load() == 0 {
+		t.Fatalf("pair %s/%s, %d permissions", st.LocalCandidate, st.RemoteCandidate, perms.Load())
 	}
 }
