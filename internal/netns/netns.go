@@ -15,8 +15,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // ErrUnavailable is returned by Check when namespaces cannot be used here.
@@ -95,13 +93,13 @@ func sweepStale() {
 			continue
 		}
 		pid, err := strconv.Atoi(m[1])
-		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) != unix.ESRCH {
+		if err != nil || pid == os.Getpid() || !processGone(pid) {
 			continue // its owner still runs (or the pid was reused)
 		}
 		if pids, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
 			for _, f := range strings.Fields(string(pids)) {
 				if p, err := strconv.Atoi(f); err == nil {
-					_ = unix.Kill(p, unix.SIGKILL)
+					killPID(p)
 				}
 			}
 		}
@@ -269,7 +267,7 @@ func (ns *NS) Do(fn func() error) error {
 			return
 		}
 		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := setns(f); err != nil {
 			errc <- fmt.Errorf("netns: setns %s: %w", ns.Name, err)
 			return
 		}
