@@ -14,9 +14,9 @@ import (
 )
 
 // TestOnlineMatch plays bots against each other through a real signaling
-// server on loopback and real WebRTC connections: they queue, connect,
-// play a fixed number of frames through rollback sessions, and must end
-// with the same confirmed state.
+// server on loopback and real WebRTC connections: they queue and connect,
+// the server is shut down, and they play a fixed number of frames through
+// rollback sessions and must end with the same confirmed state.
 func TestOnlineMatch(t *testing.T) {
 	for _, players := range []int{2, 3} {
 		srv := signaling.NewServer(signaling.Config{})
@@ -29,13 +29,22 @@ func TestOnlineMatch(t *testing.T) {
 		errs := make([]error, players)
 		stats := make([]Stats, players)
 		var wg sync.WaitGroup
+		sessions := make([]*Online, players)
 		for i := range players {
 			wg.Go(func() {
-				o, err := DialOnline(ctx, OnlineConfig{ServerURL: url, Players: players, Seed: 9})
-				if err != nil {
-					errs[i] = err
-					return
-				}
+				sessions[i], errs[i] = DialOnline(ctx, OnlineConfig{ServerURL: url, Players: players, Seed: 9})
+			})
+		}
+		wg.Wait()
+		// Once the mesh is up the server is not needed: stop it before
+		// the match starts.
+		hs.Close()
+		srv.Close()
+		for i, o := range sessions {
+			if errs[i] != nil {
+				t.Fatalf("%d players: peer %d: %v", players, i, errs[i])
+			}
+			wg.Go(func() {
 				defer o.Close()
 				if i == 0 {
 					// Lag on one peer's sends: rollbacks on the others.
@@ -54,8 +63,6 @@ func TestOnlineMatch(t *testing.T) {
 		}
 		wg.Wait()
 		cancel()
-		hs.Close()
-		srv.Close()
 		for i, err := range errs {
 			if err != nil {
 				t.Fatalf("%d players: peer %d: %v", players, i, err)
