@@ -94,6 +94,28 @@ type Client struct {
 	eventsOn  bool
 	closed    bool
 	events    chan Event
+
+	evMu    sync.Mutex // guards evq
+	evq     []appEvent // waiting for the pump goroutine
+	evWake  chan struct{}
+	evSpace chan struct{}
+}
+
+// maxQueuedEvents bounds the deliveries waiting behind a slow application;
+// past it the reader waits (and the server eventually sees a slow consumer).
+const maxQueuedEvents = 4096
+
+// appEvent is one thing that happened, for the application: callbacks for
+// the subscriptions that existed when it happened, and an Events entry.
+type appEvent struct {
+	subs   []*subscription
+	isPeer bool
+	peer   string
+	joined bool
+	isSig  bool
+	from   string
+	data   []byte
+	ev     Event
 }
 
 type reply struct {
@@ -102,6 +124,7 @@ type reply struct {
 }
 
 type subscription struct {
+	key      int
 	onSignal func(from string, payload []byte)
 	onPeer   func(peer string, joined bool)
 }
@@ -138,6 +161,8 @@ func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.events = make(chan Event, c.cfg.EventBuffer)
+	c.evWake = make(chan struct{}, 1)
+	c.evSpace = make(chan struct{}, 1)
 	c.up = make(chan struct{})
 	ws, w, _, err := c.handshake(ctx, "")
 	if err != nil {
@@ -145,8 +170,9 @@ func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error
 	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	c.attach(ws, w)
-	c.wg.Add(1)
+	c.wg.Add(2)
 	go c.run(ws)
+	go c.pump()
 	return c, nil
 }
 
@@ -276,12 +302,13 @@ func decodeError(env Envelope) *Error {
 // attach makes ws the live connection and applies w. It returns the room
 // the client lost (a failed resume) and, for a resume, the members that
 // left or joined while it was away, so that callbacks hear of them.
-func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, gone, came []string, ok bool) {
+func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, gone, came []string, subs []*subscription, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return "", nil, nil, false
+		return "", nil, nil, nil, false
 	}
+	subs = c.subsLocked()
 	c.ws = ws
 	close(c.up)
 	switch {
@@ -302,7 +329,7 @@ func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, gone, c
 	c.id, c.resume, c.ice = w.ID, w.Resume, w.ICEServers
 	c.room, c.peers = w.Room, slices.Clone(w.Peers)
 	c.pingEvery = time.Duration(w.PingIntervalMs) * time.Millisecond
-	return left, gone, came, true
+	return left, gone, came, subs, true
 }
 
 func (c *Client) readDeadline() time.Time {
@@ -319,7 +346,6 @@ func (c *Client) readDeadline() time.Time {
 // reconnects, until Close.
 func (c *Client) run(ws *websocket.Conn) {
 	defer c.wg.Done()
-	defer close(c.events)
 	for {
 		err := c.readLoop(ws)
 		c.mu.Lock()
@@ -357,24 +383,24 @@ func (c *Client) reconnect() *websocket.Conn {
 		c.mu.Unlock()
 		ws, w, resumed, err := c.handshake(c.ctx, tok)
 		if err == nil {
-			left, gone, came, ok := c.attach(ws, w)
+			left, gone, came, subs, ok := c.attach(ws, w)
 			if !ok {
 				ws.Close()
 				return nil
 			}
 			c.log.Debug("reconnected", "id", w.ID, "resumed", resumed)
 			for _, p := range gone {
-				c.callPeer(p, false)
+				d := appEvent{subs: subs, isPeer: true, peer: p}
 				if left == "" {
-					c.emit(PeerLeft{Room: w.Room, Peer: p})
+					d.ev = PeerLeft{Room: w.Room, Peer: p}
 				}
+				c.post(d)
 			}
 			if left != "" {
 				c.emit(Left{Room: left})
 			}
 			for _, p := range came {
-				c.callPeer(p, true)
-				c.emit(PeerJoined{Room: w.Room, Peer: p})
+				c.post(appEvent{subs: subs, isPeer: true, peer: p, joined: true, ev: PeerJoined{Room: w.Room, Peer: p}})
 			}
 			c.emit(Reconnected{ID: w.ID, Resumed: resumed})
 			return ws
@@ -433,13 +459,14 @@ func (c *Client) dispatch(env Envelope) {
 		c.mu.Lock()
 		oldRoom, oldPeers := c.room, c.peers
 		c.room, c.peers = env.Room, slices.Clone(jd.Peers)
+		subs := c.subsLocked()
 		c.mu.Unlock()
 		if oldRoom != env.Room {
 			for _, p := range oldPeers {
-				c.callPeer(p, false)
+				c.post(appEvent{subs: subs, isPeer: true, peer: p})
 			}
 			for _, p := range jd.Peers {
-				c.callPeer(p, true)
+				c.post(appEvent{subs: subs, isPeer: true, peer: p, joined: true})
 			}
 		}
 		c.emit(Joined{Room: env.Room, Peers: jd.Peers})
@@ -447,9 +474,10 @@ func (c *Client) dispatch(env Envelope) {
 		c.mu.Lock()
 		oldPeers := c.peers
 		c.room, c.peers = "", nil
+		subs := c.subsLocked()
 		c.mu.Unlock()
 		for _, p := range oldPeers {
-			c.callPeer(p, false)
+			c.post(appEvent{subs: subs, isPeer: true, peer: p})
 		}
 		c.emit(Left{Room: env.Room})
 	case TypePeerJoined, TypePeerLeft, TypePeerInterrupted, TypePeerResumed:
@@ -471,25 +499,26 @@ func (c *Client) dispatch(env Envelope) {
 		case env.Type == TypePeerJoined, env.Type == TypePeerLeft:
 			inRoom = false // nothing changed
 		}
+		subs := c.subsLocked()
 		c.mu.Unlock()
 		if !inRoom {
 			return
 		}
 		switch env.Type {
 		case TypePeerJoined:
-			c.callPeer(pd.Peer, true)
-			c.emit(PeerJoined{Room: env.Room, Peer: pd.Peer})
+			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, joined: true, ev: PeerJoined{Room: env.Room, Peer: pd.Peer}})
 		case TypePeerLeft:
-			c.callPeer(pd.Peer, false)
-			c.emit(PeerLeft{Room: env.Room, Peer: pd.Peer})
+			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, ev: PeerLeft{Room: env.Room, Peer: pd.Peer}})
 		case TypePeerInterrupted:
 			c.emit(PeerInterrupted{Room: env.Room, Peer: pd.Peer})
 		case TypePeerResumed:
 			c.emit(PeerResumed{Room: env.Room, Peer: pd.Peer})
 		}
 	case TypeSignal:
-		c.callSignal(env.From, env.Data)
-		c.emit(Signal{Room: env.Room, From: env.From, Data: env.Data})
+		c.mu.Lock()
+		subs := c.subsLocked()
+		c.mu.Unlock()
+		c.post(appEvent{subs: subs, isSig: true, from: env.From, data: env.Data, ev: Signal{Room: env.Room, From: env.From, Data: env.Data}})
 	case TypeWelcome, TypeAck, TypeReply, TypePong, TypeError:
 	default:
 		if env.Cid == "" {
@@ -511,64 +540,120 @@ func (c *Client) dispatch(env Envelope) {
 	}
 }
 
-func (c *Client) callPeer(peer string, joined bool) {
-	c.cbMu.Lock()
-	defer c.cbMu.Unlock()
-	for _, s := range c.subsSnapshot() {
-		if s.onPeer != nil {
-			s.onPeer(peer, joined)
-		}
-	}
-}
-
-func (c *Client) callSignal(from string, data []byte) {
-	c.cbMu.Lock()
-	defer c.cbMu.Unlock()
-	for _, s := range c.subsSnapshot() {
-		if s.onSignal != nil {
-			s.onSignal(from, data)
-		}
-	}
-}
-
-func (c *Client) subsSnapshot() []*subscription {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// subsLocked returns the subscriptions in registration order. c.mu is held.
+func (c *Client) subsLocked() []*subscription {
 	if len(c.subs) == 0 {
 		return nil
 	}
-	keys := make([]int, 0, len(c.subs))
-	for k := range c.subs {
-		keys = append(keys, k)
+	out := make([]*subscription, 0, len(c.subs))
+	for _, sub := range c.subs {
+		out = append(out, sub)
 	}
-	slices.Sort(keys)
-	out := make([]*subscription, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, c.subs[k])
-	}
+	slices.SortFunc(out, func(a, b *subscription) int { return a.key - b.key })
 	return out
 }
 
-// emit delivers ev on the Events channel once Events has been called,
-// blocking while the channel is full (backpressure reaches the server,
-// which disconnects a consumer that falls too far behind).
-func (c *Client) emit(ev Event) {
+// emit posts ev for the Events channel.
+func (c *Client) emit(ev Event) { c.post(appEvent{ev: ev}) }
+
+// post queues d for the pump goroutine. Events are kept only once Events
+// has been called. Past maxQueuedEvents the caller (the reader) waits.
+func (c *Client) post(d appEvent) {
 	c.mu.Lock()
 	on := c.eventsOn
 	c.mu.Unlock()
 	if !on {
+		d.ev = nil
+	}
+	if d.ev == nil && len(d.subs) == 0 {
 		return
 	}
+	c.evMu.Lock()
+	for len(c.evq) >= maxQueuedEvents {
+		c.evMu.Unlock()
+		select {
+		case <-c.evSpace:
+		case <-c.ctx.Done():
+			return
+		}
+		c.evMu.Lock()
+	}
+	c.evq = append(c.evq, d)
+	c.evMu.Unlock()
 	select {
-	case c.events <- ev:
-	case <-c.ctx.Done():
+	case c.evWake <- struct{}{}:
+	default:
 	}
 }
 
-// Events returns the channel of events. Nothing is queued on it until the
-// first call to Events; from then on the caller must keep draining it: a
-// full channel stalls the client's reader (and with it the callbacks of
-// SubscribeSignals). The channel is closed when the client is closed.
+// pump runs callbacks and feeds the Events channel in the order things
+// happened, apart from the reader, so that a slow application or a
+// callback that makes a blocking call does not stop the client from
+// reading its replies.
+func (c *Client) pump() {
+	defer c.wg.Done()
+	defer close(c.events)
+	for {
+		c.evMu.Lock()
+		for len(c.evq) == 0 {
+			c.evMu.Unlock()
+			select {
+			case <-c.evWake:
+			case <-c.ctx.Done():
+				return
+			}
+			c.evMu.Lock()
+		}
+		d := c.evq[0]
+		c.evq[0] = appEvent{}
+		c.evq = c.evq[1:]
+		if len(c.evq) == 0 {
+			c.evq = nil
+		}
+		c.evMu.Unlock()
+		select {
+		case c.evSpace <- struct{}{}:
+		default:
+		}
+		if len(d.subs) > 0 {
+			c.runCallbacks(d)
+		}
+		if d.ev != nil {
+			select {
+			case c.events <- d.ev:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+func (c *Client) runCallbacks(d appEvent) {
+	c.cbMu.Lock()
+	defer c.cbMu.Unlock()
+	for _, sub := range d.subs {
+		c.mu.Lock()
+		active := c.subs[sub.key] == sub
+		c.mu.Unlock()
+		switch {
+		case !active:
+		case d.isPeer && sub.onPeer != nil:
+			sub.onPeer(d.peer, d.joined)
+		case d.isSig && sub.onSignal != nil:
+			sub.onSignal(d.from, d.data)
+		}
+	}
+}
+
+// Events returns the channel of events, in the order they happened.
+// Nothing is queued for it until the first call to Events; from then on the
+// caller should keep draining it. Behind the channel's buffer
+// (ClientConfig.EventBuffer) up to 4096 more events wait; past that the
+// client stops reading from the server until the application catches up
+// (and a server eventually drops it as a slow consumer). The callbacks of
+// SubscribeSignals run on the same goroutine that feeds the channel, so a
+// full channel delays them too. The channel is closed when the client is
+// closed.
 func (c *Client) Events() <-chan Event {
 	c.mu.Lock()
 	c.eventsOn = true
@@ -734,17 +819,20 @@ func (c *Client) SendSignal(ctx context.Context, to string, payload []byte) erro
 
 // SubscribeSignals registers callbacks for signals and for peers joining
 // (joined=true) or leaving (false) the client's room. Members already in the
-// room are reported before SubscribeSignals returns. Callbacks run one at a
-// time on the client's reader goroutine and must not block; they must not
-// call SubscribeSignals, but may call the returned cancel function and any
-// other method except Close. It satisfies netcode.Signaler.
+// room are reported before SubscribeSignals returns; each later change is
+// reported once. Callbacks run one at a time on the client's appEvent
+// goroutine (not its reader), in order with the Events channel; they should
+// return quickly. They may call the client's methods, blocking ones
+// included, and the returned cancel function, but not SubscribeSignals or
+// Close. After cancel returns, only a callback already running may still
+// finish. It satisfies netcode.Signaler.
 func (c *Client) SubscribeSignals(onSignal func(from string, payload []byte), onPeer func(peer string, joined bool)) (cancel func()) {
 	c.cbMu.Lock()
 	defer c.cbMu.Unlock()
 	c.mu.Lock()
 	c.subSeq++
 	key := c.subSeq
-	c.subs[key] = &subscription{onSignal: onSignal, onPeer: onPeer}
+	c.subs[key] = &subscription{key: key, onSignal: onSignal, onPeer: onPeer}
 	peers := slices.Clone(c.peers)
 	c.mu.Unlock()
 	if onPeer != nil {

@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -337,5 +338,66 @@ func TestResumeCatchesUpMembership(t *testing.T) {
 	}
 	if p := a.Peers(); len(p) != 1 || p[0] != c.ID() {
 		t.Fatalf("peers %v", p)
+	}
+}
+
+// TestCallbacksMayMakeBlockingCalls: callbacks run apart from the reader,
+// so answering a signal with Signal from inside the callback works.
+func TestCallbacksMayMakeBlockingCalls(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	ctx := testCtx(t)
+	a := dialT(t, ts.URL, nil)
+	b := dialT(t, ts.URL, nil)
+	a.Join(ctx, "echo")
+	b.Join(ctx, "echo")
+	echoErr := make(chan error, 100)
+	cancelB := b.SubscribeSignals(func(from string, p []byte) {
+		echoErr <- b.Signal(ctx, from, p) // blocks for the ack
+	}, nil)
+	defer cancelB()
+	got := make(chan string, 100)
+	cancelA := a.SubscribeSignals(func(_ string, p []byte) { got <- string(p) }, nil)
+	defer cancelA()
+	for i := range 20 {
+		want := fmt.Sprintf("%d", i)
+		if err := a.Signal(ctx, b.ID(), json.RawMessage(want)); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case g := <-got:
+			if g != want {
+				t.Fatalf("echo %q, want %q", g, want)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("no echo of %d", i)
+		}
+		select {
+		case err := <-echoErr:
+			if err != nil {
+				t.Fatalf("echo %d: %v", i, err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("the echoing Signal call of %d did not return", i)
+		}
+	}
+}
+
+// TestUndrainedEventsDoNotBlockCalls: an application that calls the client
+// from the goroutine that should drain Events still gets its replies.
+func TestUndrainedEventsDoNotBlockCalls(t *testing.T) {
+	ts := newTestServer(t, Config{RatePerSec: 1e6, RateBurst: 1e6, SendQueueLen: 1000})
+	ctx := testCtx(t)
+	a := dialT(t, ts.URL, &ClientConfig{EventBuffer: 1})
+	b := dialT(t, ts.URL, nil)
+	a.Events() // enabled, never drained
+	a.Join(ctx, "busy")
+	b.Join(ctx, "busy")
+	for i := range 200 {
+		if err := b.Signal(ctx, a.ID(), json.RawMessage(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Ping(ctx); err != nil {
+		t.Fatalf("a call with 200 events undrained: %v", err)
 	}
 }
