@@ -45,8 +45,21 @@
 // All methods of Server and Client are safe for concurrent use. The server
 // runs one reader goroutine per connection, a writer goroutine only while a
 // connection has messages queued, and one housekeeping goroutine for
-// keep-alives and timeouts; Close and Shutdown wait for all of them. A
-// Client owns one goroutine (reading and reconnecting); Close waits for it.
+// keep-alives and timeouts; Close and Shutdown wait for all of them.
+// Extension handlers run on the sender's reader goroutine and must return
+// quickly. A Client owns two goroutines: one reads and reconnects, the other
+// delivers events and runs SubscribeSignals callbacks, so that a slow
+// application never holds back the replies its own calls wait for; Close
+// waits for both.
+//
+// # Delivery guarantees
+//
+// Messages the server accepted for a peer wait in that peer's send queue
+// until written, also while the peer is away and may resume; a queue that
+// overflows disconnects its consumer rather than dropping messages
+// silently, and a sender whose target cannot take more gets
+// CodePeerUnavailable. A message written to a connection that then drops
+// may be lost with it, as with any TCP stream.
 //
 // # Limits
 //
