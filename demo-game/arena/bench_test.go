@@ -1,6 +1,9 @@
 package arena
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func benchState(b *testing.B) *State {
 	s, _ := run(4, 11, 1200)
@@ -79,4 +82,40 @@ func BenchmarkBotInput(b *testing.B) {
 			BotInput(s, p)
 		}
 	}
+}
+
+// BenchmarkRollback8 measures the worst tick of a rollback session with an
+// 8-frame prediction window: load the state from 8 frames back and re-step
+// 8 frames, saving before each. It measures plain stepping in the same run
+// and reports the ratio, since absolute times drift between runs.
+func BenchmarkRollback8(b *testing.B) {
+	s := benchState(b)
+	in := []Input{InputFire | InputUp, InputLeft | InputFire, InputUp | InputRight, InputFire}
+	var start State
+	s.Save(&start)
+	var snaps [8]State
+
+	// The baseline: plain steps from the same state, timed in this run.
+	const baseSteps = 200_000
+	st := start
+	t0 := time.Now()
+	for i := range baseSteps {
+		if i%600 == 0 {
+			st = start
+		}
+		st.Step(in)
+	}
+	stepNs := float64(time.Since(t0).Nanoseconds()) / baseSteps
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Load(&start)
+		for f := range snaps {
+			s.Save(&snaps[f])
+			s.Step(in)
+		}
+	}
+	perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(stepNs, "ns/step-baseline")
+	b.ReportMetric(perTick/stepNs, "x-step")
+	b.ReportMetric(perTick/1e6*100/(1000.0/TickRate), "%-of-tick")
 }

@@ -350,3 +350,31 @@ func TestBotsFinishMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestBotBeatsMasher checks that the bot beats a player mashing random keys
+// in most matches.
+func TestBotBeatsMasher(t *testing.T) {
+	wins := 0
+	const matches = 10
+	for seed := uint64(1); seed <= matches; seed++ {
+		s := New(2, seed)
+		x := seed * 0x9e3779b97f4a7c15
+		var mash Input
+		for s.Phase != PhaseMatchOver && s.Frame < 10*60*TickRate {
+			if s.Frame%10 == 0 { // a new random key combination every 10 frames
+				x ^= x << 13
+				x ^= x >> 7
+				x ^= x << 17
+				mash = Input(x) & inputMask
+			}
+			s.Step([]Input{BotInput(s, 0), mash})
+		}
+		if s.MatchWinner == 0 {
+			wins++
+		}
+	}
+	if wins < matches*8/10 {
+		t.Fatalf("the bot won %d of %d matches against random keys", wins, matches)
+	}
+	t.Logf("the bot won %d of %d", wins, matches)
+}
