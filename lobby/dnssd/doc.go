@@ -41,8 +41,9 @@
 //     service type enumeration of RFC 6763 §9; known-answer suppression that
 //     leaves out only the records the querier holds with at least half their
 //     TTL (§7.1); shared answers delayed 20-120 ms (400-500 ms after a
-//     truncated query), unique ones sent at once; a record multicast at most
-//     once a second per interface (§6); unicast replies to QU questions
+//     truncated query), unique ones and defences against probes sent at
+//     once; a record multicast at most once a second per interface, every
+//     250 ms in answer to a probe (§6); unicast replies to QU questions
 //     (§5.4) and legacy unicast queries from ports other than 5353 (§6.7).
 //     Address records carry the addresses of the interface the answer leaves
 //     on (§6.2).

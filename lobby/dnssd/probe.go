@@ -54,12 +54,14 @@ func (n *Node) probe(now time.Time) time.Time {
 	return next
 }
 
-// sendProbe multicasts a probe for r's instance name: an ANY question
-// (asking for a unicast reply) with the records r proposes in the authority
-// section (§8.1, §8.2).
+// sendProbe multicasts a probe for r's instance name: an ANY question with
+// the records r proposes in the authority section (§8.1, §8.2). Like avahi,
+// it does not ask for a unicast reply: with several mDNS stacks bound to
+// port 5353 on the defender's side of things, only one socket would get a
+// unicast packet, while all of them get multicast.
 func (n *Node) sendProbe(r *Registration) {
 	m := &message{
-		Questions:   []question{{Name: r.instFQDN, Type: typeANY, Class: classIN, QU: true}},
+		Questions:   []question{{Name: r.instFQDN, Type: typeANY, Class: classIN}},
 		Authorities: []record{n.srvRecord(r), n.txtRecord(r)},
 	}
 	n.eachLink(func(c *mconn, ifindex int) {

@@ -47,7 +47,7 @@ func TestProbesThreeTimesThenAnnounces(t *testing.T) {
 				continue
 			}
 			q := p.m.Questions
-			if len(q) != 1 || q[0].Type != typeANY || !q[0].QU || q[0].Name != "Lobby._rallypoint._tcp.local." ||
+			if len(q) != 1 || q[0].Type != typeANY || q[0].QU || q[0].Name != "Lobby._rallypoint._tcp.local." ||
 				len(p.m.Authorities) != 2 {
 				t.Fatalf("probe %+v", p.m)
 			}
@@ -130,7 +130,7 @@ func TestSimultaneousProbeTiebreak(t *testing.T) {
 		srv := tn.srvRecord(r)
 		srv.Port = port
 		return &message{
-			Questions:   []question{{Name: r.instFQDN, Type: typeANY, Class: classIN, QU: true}},
+			Questions:   []question{{Name: r.instFQDN, Type: typeANY, Class: classIN}},
 			Authorities: []record{srv, tn.txtRecord(r)},
 		}
 	}
@@ -186,3 +186,21 @@ func TestLANDuplicateNameIsRenamed(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+func TestDefendsNameAgainstProbeAtOnce(t *testing.T) {
+	tn := newTestNode(t, Config{})
+	r := tn.advertise(Service{Instance: "Lobby", Port: 7777}, t0)
+	tn.wake(t0) // first announcement: every record just multicast
+	tn.take()
+	srv := tn.srvRecord(r)
+	srv.Port = 1
+	probe := &message{
+		Questions:   []question{{Name: r.instFQDN, Type: typeANY, Class: classIN}},
+		Authorities: []record{srv},
+	}
+	tn.receive(probe, querier, t0.Add(300*time.Millisecond))
+	sent := tn.take()
+	if len(sent) != 1 || sent[0].dst.IsValid() || len(sent[0].m.Answers) != 2 {
+		t.Fatalf("defence %+v, want an immediate multicast of SRV and TXT", sent)
+	}
+}

@@ -388,12 +388,19 @@ func (n *Node) answerQuery(m *message, p inPacket, c *mconn, now time.Time) {
 		n.sendMsg(c, p.ifindex, p.src, &message{Flags: flagResponse | flagAA, Answers: ans, Additionals: add})
 		return
 	}
-	// §6: a record is multicast on an interface at most once a second.
+	// §6: a record is multicast on an interface at most once a second,
+	// or every 250 ms in answer to a probe (a query with records in its
+	// authority section), which must hear a defence at once.
+	probe := len(m.Authorities) > 0
+	limit := time.Second
+	if probe {
+		limit = 250 * time.Millisecond
+	}
 	kept := ans[:0]
 	shared := false
 	for i := range ans {
 		k := mcastKey(&ans[i], c, p.ifindex)
-		if now.Sub(n.lastMcast[k]) < time.Second {
+		if now.Sub(n.lastMcast[k]) < limit {
 			continue
 		}
 		n.lastMcast[k] = now
@@ -405,8 +412,8 @@ func (n *Node) answerQuery(m *message, p inPacket, c *mconn, now time.Time) {
 	}
 	n.pruneMcast(now)
 	msg := &message{Flags: flagResponse | flagAA, Answers: kept, Additionals: add}
-	if !shared && m.Flags&flagTC == 0 {
-		// Unique records only: answer at once.
+	if probe || !shared && m.Flags&flagTC == 0 {
+		// Unique records only, or a probe: answer at once.
 		n.sendMsg(c, p.ifindex, netip.AddrPort{}, msg)
 		return
 	}
