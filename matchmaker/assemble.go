@@ -180,7 +180,7 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	if bf == nil && !eligible(q, seed, now) {
 		return Match{}, false
 	}
-	var g group
+	g := &m.grp
 	g.init(q, seed, bf, w)
 	m.removed = m.removed[:0]
 	if bf == nil {
@@ -228,17 +228,15 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		}
 		return Match{}, false
 	}
-	// Members stay out of the tree; everything else examined goes back.
-	in := make(map[int]bool, len(g.members))
-	for _, e := range g.members {
-		in[e.pos] = true
-	}
+	match := m.finish(q, g, teams, now)
+	// Members (now dropped) stay out of the tree; everything else examined
+	// goes back.
 	for _, p := range m.removed {
-		if !in[p] {
+		if !ents[p].dead {
 			bk.tree.set(p, ents[p].seq)
 		}
 	}
-	return m.finish(q, &g, teams, now), true
+	return match, true
 }
 
 // relax returns the number of teams of a smaller match the group can form
@@ -492,12 +490,16 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time) Match {
 		}
 		break
 	}
-	ratings := make([][]Rating, k)
+	if cap(m.ratings) < k {
+		m.ratings = make([][]Rating, k)
+	}
+	ratings := m.ratings[:k]
 	full := true
 	for t, players := range match.Teams {
 		if len(players) == 0 {
 			full = false
 		}
+		ratings[t] = ratings[t][:0]
 		for _, p := range players {
 			ratings[t] = append(ratings[t], p.Rating)
 		}

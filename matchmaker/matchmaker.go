@@ -43,6 +43,8 @@ type Matchmaker struct {
 	// scratch reused across passes
 	removed []int
 	keys    []uint64
+	grp     group
+	ratings [][]Rating
 }
 
 // New returns a Matchmaker with no queues.
