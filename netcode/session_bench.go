@@ -218,7 +218,8 @@ type rollbackRig struct {
 }
 
 type benchTransport struct {
-	msgs  [][]byte // per tick, per peer: concatenated by tick
+	arena []byte  // every scripted datagram, back to back (no pointers for the GC to scan)
+	ends  []int   // end offset of datagram i (tick*per + peer)
 	peers []PeerID
 	tick  int
 	per   int
@@ -231,11 +232,16 @@ func (t *benchTransport) Send(to PeerID, ch Channel, data []byte) error {
 }
 
 func (t *benchTransport) Poll(fn func(PeerID, Channel, []byte)) {
-	if t.tick >= len(t.msgs)/t.per {
+	if t.tick >= len(t.ends)/t.per {
 		return
 	}
 	for i, p := range t.peers {
-		fn(p, Unreliable, t.msgs[t.tick*t.per+i])
+		j := t.tick*t.per + i
+		start := 0
+		if j > 0 {
+			start = t.ends[j-1]
+		}
+		fn(p, Unreliable, t.arena[start:t.ends[j]])
 	}
 }
 
@@ -265,9 +271,8 @@ func newRollbackRig(players, rollback, ticks int) (*rollbackRig, error) {
 			} else {
 				m = wireInputMsg{Frame: k, Ack: k - 1, Start: 0, Count: 0}
 			}
-			var b []byte
-			b, scratch = appendInputMsg(nil, &m, 1, scratch)
-			tr.msgs = append(tr.msgs, b)
+			tr.arena, scratch = appendInputMsg(tr.arena, &m, 1, scratch)
+			tr.ends = append(tr.ends, len(tr.arena))
 		}
 	}
 	s, err := NewSession(tr, newBenchGame(players), cfg)
