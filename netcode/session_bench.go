@@ -218,8 +218,8 @@ type rollbackRig struct {
 }
 
 type benchTransport struct {
-	arena []byte  // every scripted datagram, back to back (no pointers for the GC to scan)
-	ends  []int   // end offset of datagram i (tick*per + peer)
+	arena []byte // every scripted datagram, back to back (no pointers for the GC to scan)
+	ends  []int  // end offset of datagram i (tick*per + peer)
 	peers []PeerID
 	tick  int
 	per   int
