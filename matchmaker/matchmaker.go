@@ -1,10 +1,12 @@
 package matchmaker
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -563,11 +565,11 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			delete(q.buckets, k)
 			continue
 		}
-		sort.Slice(b.ents, func(i, j int) bool {
-			if b.ents[i].skill != b.ents[j].skill {
-				return b.ents[i].skill < b.ents[j].skill
+		slices.SortFunc(b.ents, func(x, y *entry) int {
+			if c := cmp.Compare(x.skill, y.skill); c != 0 {
+				return c
 			}
-			return b.ents[i].seq < b.ents[j].seq
+			return cmp.Compare(x.seq, y.seq)
 		})
 		m.keys = m.keys[:0]
 		for i, e := range b.ents {
