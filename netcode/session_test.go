@@ -14,7 +14,7 @@ var lossy = netsim.Conditions{Latency: 100 * time.Millisecond, Jitter: 30 * time
 func TestSessionLossySync(t *testing.T) {
 	for _, tc := range []struct {
 		players, perPeer, frames int
-	}{{2, 1, 3000}, {3, 1, 3000}, {4, 1, 3000}, {8, 1, 2000}, {4, 2, 2000}} {
+	}{{2, 1, 3000}, {3, 1, 3000}, {4, 1, 3000}, {8, 1, 3000}, {4, 2, 3000}} {
 		t.Run(fmtPlayers(tc.players, tc.perPeer), func(t *testing.T) {
 			c := newCluster(t, clusterOpts{players: tc.players, perPeer: tc.perPeer, cond: lossy, seed: int64(tc.players*10 + tc.perPeer)})
 			c.run(tc.frames)
