@@ -85,7 +85,7 @@ func TestLANRemovedAfterTTLWhenHostVanishes(t *testing.T) {
 	a, b := lab.NS("a"), lab.NS("b")
 	lab.Link(a, b, netns.LinkOptions{})
 
-	const ttl = 2 * time.Second
+	const ttl = 3 * time.Second
 	browser := startChild(b, "browse", childConfig{Type: DefaultType})
 	expect(t, browser, "ready", 10*time.Second)
 	adv := startChild(a, "advertise", childConfig{
@@ -94,9 +94,9 @@ func TestLANRemovedAfterTTLWhenHostVanishes(t *testing.T) {
 	})
 	expect(t, adv, "advertised", 10*time.Second)
 	expectEvent(t, browser, Added, "Short-lived", 5*time.Second)
-	// Announcements end at 3 s; the TTL is 2 s: only the browser's refresh
-	// queries at 80-95% of the TTL keep the instance alive now.
-	noEvent(t, browser, 7*time.Second)
+	// Announcements end at 3 s; the TTL is 3 s: only the browser's refresh
+	// queries at 80-95% of the TTL keep the instance alive after 6 s.
+	noEvent(t, browser, 10*time.Second)
 
 	adv.Kill() // no goodbye
 	killed := time.Now()
