@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -301,7 +302,11 @@ func runBenchMatchmaker(args []string) error {
 		return enc.Encode(r)
 	}
 	w := os.Stdout
-	fmt.Fprintf(w, "matchmaker benchmark (median of %d runs where repeated)\n", r.Runs)
+	load := "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil && len(b) > 0 {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	fmt.Fprintf(w, "matchmaker benchmark (median of %d runs where repeated; load average %s)\n", r.Runs, load)
 	fmt.Fprintf(w, "%-34s %14s %14s %s\n", "measure", "value", "target", "notes")
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches; naive scan %.2f ms (%.2fx: a dense pool, first neighbour fits)\n", "tick_1v1_10k_ms", r.Tick1v1Ms, "<= 50", r.Tick1v1Matches, r.Naive1v1Ms, r.Naive1v1Ratio)
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches; naive O(n²) scan %.2f ms = %.1fx our time\n", "tick_1v1_10k_sparse_ms", r.SparseMs, "", r.SparseMatches, r.SparseNaiveMs, r.SparseRatio)
