@@ -303,8 +303,10 @@ func runBenchMatchmaker(args []string) error {
 	}
 	w := os.Stdout
 	load := "unknown"
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil && len(b) > 0 {
-		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
 	}
 	fmt.Fprintf(w, "matchmaker benchmark (median of %d runs where repeated; load average %s)\n", r.Runs, load)
 	fmt.Fprintf(w, "%-34s %14s %14s %s\n", "measure", "value", "target", "notes")
