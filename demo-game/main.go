@@ -35,7 +35,7 @@ func main() {
 		players    = flag.Int("players", 2, fmt.Sprintf("players in the match, %d to %d", arena.MinPlayers, arena.MaxPlayers))
 		frames     = flag.Int("frames", 0, "stop after `N` frames (0: no limit)")
 		duration   = flag.Duration("duration", 0, "stop after this much game time (0: no limit)")
-		fast       = flag.Bool("fast", false, "headless: run frames as fast as possible instead of 60 per second")
+		fast       = flag.Bool("fast", false, "headless: run frames as fast as possible instead of 60 per second (online: as fast as the peers keep up)")
 		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
 		seed       = flag.Uint64("seed", 1, "match seed")
 		overlay    = flag.Bool("overlay", false, "show the network overlay from the start (F3 toggles it)")
@@ -86,14 +86,14 @@ func main() {
 			if *frames == 0 {
 				fail(2, "-lan with -headless needs -frames or -duration: every peer stops at the same frame")
 			}
-			runLAN(*lan, *players, *seed, *wait, *frames)
+			runLAN(*lan, *players, *seed, *wait, *frames, *fast)
 			return
 		}
 		if *server != "" {
 			if *frames == 0 {
 				fail(2, "-server with -headless needs -frames or -duration: every peer stops at the same frame")
 			}
-			runOnline(match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true}, *wait, *frames)
+			runOnline(match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true}, *wait, *frames, *fast)
 			return
 		}
 		runHeadless(newSession, *players, *seed, *frames, *fast)
@@ -143,7 +143,7 @@ func runHeadless(newSession func(int, uint64, bool) (match.Session, error), play
 }
 
 // runLAN hosts or joins a headless bot match on the LAN.
-func runLAN(mode string, players int, seed uint64, wait time.Duration, frames int) {
+func runLAN(mode string, players int, seed uint64, wait time.Duration, frames int, fast bool) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var (
@@ -182,7 +182,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	if err != nil {
 		fail(1, "%v", err)
 	}
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames})
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
 	fmt.Println(r.JSON())
 	if err != nil {
 		fail(1, "%v", err)
@@ -191,7 +191,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 
 // runOnline plays a headless bot match with peers in other processes,
 // through the signaling server and the WebRTC mesh.
-func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int) {
+func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int, fast bool) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	dctx, cancel := context.WithTimeout(ctx, wait)
@@ -202,7 +202,7 @@ func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int) {
 	}
 	defer sess.Close()
 	fmt.Fprintf(os.Stderr, "demo-game: room %s, seat %d of %d\n", sess.Room(), sess.Seat(), cfg.Players)
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames})
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
 	fmt.Println(r.JSON())
 	if err != nil {
 		fail(1, "%v", err)

@@ -344,18 +344,38 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 		}
 		t.Logf("%d processes agree on frame 300: checksum %s", players, res[0].Checksum)
 	}
+
+	// A full match, as fast as the peers keep up: 2 bots, 4000 frames
+	// (a match takes about 2000 to 3000).
+	args := []string{"-headless", "-bot", "-fast", "-server", ws, "-room", "full", "-players", "2", "-frames", "4000", "-seed", "2"}
+	res := make([]result, 2)
+	var wg sync.WaitGroup
+	for i := range res {
+		wg.Go(func() { res[i], _ = runDemo(t, ctx, args...) })
+	}
+	wg.Wait()
+	for i, r := range res {
+		if r.Phase != "match over" || r.Winner < 0 || r.Wins[r.Winner] != arena.WinRounds || !r.Confirmed.PeersAgree {
+			t.Fatalf("full match: process %d: %+v", i, r)
+		}
+		if r.Checksum != res[0].Checksum || *r.Confirmed != *res[0].Confirmed {
+			t.Fatalf("full match: process %d ended with %s, process 0 with %s", i, r.Checksum, res[0].Checksum)
+		}
+	}
+	t.Logf("full match over the server: winner %d, wins %v, checksum %s", res[0].Winner, res[0].Wins, res[0].Checksum)
 }
 
-// TestHeadlessLANInNamespaces plays a 3-player match with no server on a
-// simulated LAN: three network namespaces on one Ethernet segment, the demo
-// running in each. One hosts (its own signaling server, advertised over
+// TestHeadlessLANInNamespaces plays a full 3-player match with no server on
+// a simulated LAN: three network namespaces on one Ethernet segment, the
+// demo running in each. One hosts (its own signaling server, advertised over
 // mDNS/DNS-SD); the other two find it by browsing, and all three connect over
-// WebRTC, play 300 frames and print the same confirmed final state.
+// WebRTC, play 4000 frames as fast as they keep up (a match is over well
+// before) and print the same confirmed final state.
 func TestHeadlessLANInNamespaces(t *testing.T) {
 	lab := netns.New(t) // skips without root and iproute2
 	host, a, b := lab.NS("host"), lab.NS("joinA"), lab.NS("joinB")
 	lab.Bridge(netns.LinkOptions{}, host, a, b)
-	common := []string{"-headless", "-bot", "-frames", "300", "-wait", "60s"}
+	common := []string{"-headless", "-bot", "-fast", "-frames", "4000", "-wait", "60s"}
 	procs := []*netns.Child{
 		host.StartProcess(nil, binary, append(common, "-lan", "host", "-players", "3", "-seed", "6")...),
 		a.StartProcess(nil, binary, append(common, "-lan", "join")...),
@@ -375,14 +395,14 @@ func TestHeadlessLANInNamespaces(t *testing.T) {
 		}
 	}
 	for i, r := range res {
-		if r.Frames != 300 || r.Players != 3 || r.Confirmed == nil || !r.Confirmed.PeersAgree {
+		if r.Frames != 4000 || r.Players != 3 || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Phase != "match over" {
 			t.Fatalf("process %d: %+v\nstderr: %s", i, r, procs[i].Stderr())
 		}
-		if r.Checksum != res[0].Checksum {
+		if r.Checksum != res[0].Checksum || *r.Confirmed != *res[0].Confirmed {
 			t.Fatalf("process %d ended with %s, the host with %s", i, r.Checksum, res[0].Checksum)
 		}
 	}
-	t.Logf("3 processes on a LAN agree on frame 300: checksum %s", res[0].Checksum)
+	t.Logf("3 processes on a LAN played a full match: winner %d, wins %v, checksum %s", res[0].Winner, res[0].Wins, res[0].Checksum)
 }
 
 // TestLANListUnderXvfb opens the "Join on LAN" screen in the real window, in

@@ -18,7 +18,8 @@ type RunConfig struct {
 	// frames, whatever the pace). Zero means no time limit.
 	Duration time.Duration
 	// Fast runs frames as fast as possible instead of at
-	// arena.TickRate per second.
+	// arena.TickRate per second; with remote peers, as fast as they keep
+	// up (the prediction window holds this peer back).
 	Fast bool
 	// Input gives the local player's input for a frame. Nil means the
 	// local player is a bot (arena.BotInput).
@@ -165,8 +166,14 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		if p := sess.LocalPlayer(); p >= 0 {
 			in = input(s, p)
 		}
+		before := s.Frame
 		if err := sess.Tick(in); err != nil {
 			return result(s), err
+		}
+		if cfg.Fast && networked && sess.State().Frame == before {
+			// Waiting for the peers' inputs (the prediction window is
+			// full): yield instead of spinning.
+			time.Sleep(100 * time.Microsecond)
 		}
 	}
 	if networked {
@@ -174,7 +181,13 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		if err != nil {
 			return result(sess.State()), err
 		}
-		return result(final), nil
+		// Report the settled frame itself as the confirmed one, so that
+		// every peer prints the same line.
+		r := result(final)
+		if r.Confirmed != nil {
+			r.Confirmed.Frame, r.Confirmed.Checksum = limit-1, r.ChecksumHex
+		}
+		return r, nil
 	}
 	return result(sess.State()), nil
 }
