@@ -304,6 +304,35 @@ func TestGoodbyeSendsTTLZero(t *testing.T) {
 	}
 }
 
+func TestWithdrawAllSaysGoodbyeToEverything(t *testing.T) {
+	tn := newTestNode(t, Config{})
+	tn.advertise(Service{Instance: "A", Port: 1}, t0)
+	tn.advertise(Service{Instance: "B", Port: 2}, t0)
+	tn.take()
+	tn.withdrawAll(t0)
+	var got []string
+	for _, p := range tn.take() {
+		if p.v6 {
+			continue
+		}
+		for _, r := range p.m.Answers {
+			if r.TTL != 0 {
+				t.Fatalf("goodbye with TTL %d", r.TTL)
+			}
+		}
+		got = append(got, names(p.m.Answers)...)
+	}
+	for _, want := range []string{"A._rallypoint._tcp.local./SRV", "B._rallypoint._tcp.local./SRV", "node.local./A",
+		"node.local./AAAA", "_services._dns-sd._udp.local./PTR->_rallypoint._tcp.local."} {
+		if !slices.Contains(got, want) {
+			t.Errorf("goodbyes lack %s: %q", want, got)
+		}
+	}
+	if len(tn.regs) != 0 {
+		t.Fatal("registrations left")
+	}
+}
+
 func TestDropsBadAndForeignPackets(t *testing.T) {
 	tn := newTestNode(t, Config{})
 	tn.advertise(Service{Instance: "Lobby", Port: 7777}, t0)

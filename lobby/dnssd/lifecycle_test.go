@@ -94,6 +94,22 @@ func childLifecycle() error {
 		return fmt.Errorf("Advertise with a cancelled context: %v", err)
 	}
 
+	// A context that ends during probing withdraws the service and frees
+	// its name.
+	quick, cancelQuick := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelQuick()
+	if _, err := n.Advertise(quick, Service{Instance: "Hasty", Port: 1}); !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("Advertise cut short by its context: %v", err)
+	}
+	hasty, err := n.Advertise(ctx, Service{Instance: "Hasty", Port: 1})
+	if err != nil {
+		return fmt.Errorf("Advertise of a withdrawn name: %v", err)
+	}
+	if ev, err := nextEvent(events); err != nil || ev.Kind != Added || ev.Instance != "Hasty" {
+		return fmt.Errorf("after withdrawal: %+v %v", ev, err)
+	}
+	_ = hasty
+
 	// Close withdraws what is left, closes browses, and later calls fail.
 	reg2, err := n.Advertise(ctx, Service{Instance: "Second", Port: 2})
 	if err != nil {

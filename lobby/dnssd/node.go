@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,6 +299,7 @@ func (n *Node) Interfaces() []string {
 	for _, ifc := range n.ifaces {
 		out = append(out, ifc.Name)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -321,14 +323,7 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		done := make(chan struct{})
 		n.ops <- func() {
-			for _, r := range n.regs {
-				r.closed.Store(true)
-				n.sendGoodbye(r, time.Now())
-			}
-			for _, r := range n.probing {
-				r.ready <- ErrClosed
-			}
-			n.regs, n.probing = nil, nil
+			n.withdrawAll(time.Now())
 			close(done)
 		}
 		<-done
@@ -341,6 +336,23 @@ func (n *Node) Close() error {
 		n.closeErr = errors.Join(errs...)
 	})
 	return n.closeErr
+}
+
+// withdrawAll sends the goodbyes of every registration and fails the
+// probing ones with ErrClosed.
+func (n *Node) withdrawAll(now time.Time) {
+	// One by one, so that the last goodbye for a host or type also
+	// withdraws its address and enumeration records.
+	for len(n.regs) > 0 {
+		r := n.regs[0]
+		n.regs = n.regs[1:]
+		r.closed.Store(true)
+		n.sendGoodbye(r, now)
+	}
+	for _, r := range n.probing {
+		r.ready <- ErrClosed
+	}
+	n.regs, n.probing = nil, nil
 }
 
 // call runs f on the loop goroutine and returns its error.
