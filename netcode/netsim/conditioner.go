@@ -55,6 +55,18 @@ func NewConditioner(inner netcode.Transport, cfg ConditionerConfig) *Conditioner
 // SetConditions changes the conditions for messages sent from now on.
 func (c *Conditioner) SetConditions(cond Conditions) {
 	c.mu.Lock()
+	if c.cond.Down && !cond.Down {
+		// Reliable messages held while the link was down leave now, in
+		// order, and later ones queue behind them.
+		now := c.clock()
+		for _, p := range c.held {
+			if p.ch == netcode.Reliable && p.at.Sub(now) > 12*time.Hour {
+				p.at = now
+			}
+		}
+		heap.Init(&c.held)
+		c.l.lastReliable = now
+	}
 	c.cond = cond
 	c.mu.Unlock()
 	c.Flush()
@@ -169,15 +181,6 @@ func (c *Conditioner) Flush() error {
 		return nil
 	}
 	now := c.clock()
-	if !c.cond.Down {
-		// Reliable messages held while the link was down become due.
-		for i, p := range c.held {
-			if p.ch == netcode.Reliable && p.at.Sub(now) > 12*time.Hour {
-				c.held[i].at = now
-			}
-		}
-		heap.Init(&c.held)
-	}
 	due := c.due[:0]
 	for len(c.held) > 0 && !c.held[0].at.After(now) {
 		due = append(due, heap.Pop(&c.held).(*packet))

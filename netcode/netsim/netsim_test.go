@@ -236,3 +236,57 @@ func TestConditionerOnVirtualClock(t *testing.T) {
 		t.Fatalf("send after close: %v", err)
 	}
 }
+
+func TestConditionerDownHoldsReliable(t *testing.T) {
+	n := New(Config{})
+	a, b := n.Endpoint("a"), n.Endpoint("b")
+	now := time.Unix(0, 0)
+	c := NewConditioner(a, ConditionerConfig{Clock: func() time.Time { return now }})
+	defer c.Close()
+	c.SetConditions(Conditions{Down: true})
+	for i := 0; i < 5; i++ {
+		_ = c.Send("b", netcode.Reliable, msg(i))
+		_ = c.Send("b", netcode.Unreliable, msg(100+i))
+	}
+	now = now.Add(time.Minute)
+	_ = c.Flush()
+	n.Advance(0)
+	got := 0
+	b.Poll(func(netcode.PeerID, netcode.Channel, []byte) { got++ })
+	if got != 0 || c.Pending() != 5 {
+		t.Fatalf("link down: %d delivered, %d held; want 0 and the 5 reliable", got, c.Pending())
+	}
+	c.SetConditions(Conditions{})
+	n.Advance(0)
+	var order []int
+	b.Poll(func(_ netcode.PeerID, ch netcode.Channel, d []byte) {
+		if ch != netcode.Reliable {
+			t.Errorf("an unreliable message sent while down was delivered")
+		}
+		order = append(order, int(binary.BigEndian.Uint32(d)))
+	})
+	if len(order) != 5 {
+		t.Fatalf("%d reliable delivered after the link came up, want 5", len(order))
+	}
+	for i, v := range order {
+		if v != i {
+			t.Fatalf("reliable order %v", order)
+		}
+	}
+	if st := c.Stats(); st.Lost != 5 || st.Delivered != 5 {
+		t.Fatalf("stats %+v", st)
+	}
+	// After the outage, latency applies again to new reliable messages.
+	c.SetConditions(Conditions{Latency: 50 * time.Millisecond})
+	_ = c.Send("b", netcode.Reliable, msg(9))
+	n.Advance(0)
+	b.Poll(func(netcode.PeerID, netcode.Channel, []byte) { t.Error("delivered before its 50 ms latency") })
+	now = now.Add(50 * time.Millisecond)
+	_ = c.Flush()
+	n.Advance(0)
+	got = 0
+	b.Poll(func(netcode.PeerID, netcode.Channel, []byte) { got++ })
+	if got != 1 {
+		t.Fatalf("%d delivered after the latency, want 1", got)
+	}
+}
