@@ -207,16 +207,20 @@
 // DropPlayer and PredictPlayer drop its players at a frame every remaining
 // peer agrees on (each announces the inputs it holds; the frame follows the
 // latest), StallForPlayer waits. A restarted player rejoins with a new
-// Session with Rejoin set (its PeerID may change; AuthorizeRejoin checks
-// the RejoinToken the game got from its signaling layer): the peers agree
+// Session with Rejoin set, under its old PeerID or a new one that
+// AuthorizeRejoin accepts (checking the RejoinToken the game got from its
+// signaling layer, such as a resume token): the peers agree
 // on a rejoin frame, the lowest-handled one sends the state and inputs, and
 // the player is back in sync within about two seconds under 100 ms, 25% loss.
 //
 // A Session is not safe for concurrent use: call it from the game loop's
 // goroutine only (Events may be read anywhere). It starts no goroutine.
+// Events has SessionConfig.EventBuffer slots (64); when it is full, new
+// events are dropped and counted (SessionStats.EventsDropped).
 // On the hot path it allocates nothing: rollback bench (4 players, an
 // 8-frame rollback every frame) measures about 1 µs of session work per
-// frame. Limits: 32 players, inputs of 1 to 1024 bytes, a prediction window
+// frame. Limits: 32 players, inputs of 1 to 1024 bytes and at most 900
+// bytes a frame for all players together (a datagram), a prediction window
 // of at most 64 frames, an input delay of at most 32, transferred states of
 // at most 60 KiB; peers must start with the same InputDelay; two peers that
 // lose only each other resolve in favour of the lower handle.
