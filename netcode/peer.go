@@ -603,8 +603,8 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		m.sendSignal(p.id, c.answer)
 	case sigAnswer:
 		c := p.c
-		if !p.offerer || c == nil || s.G != c.gen {
-			return nil
+		if !p.offerer || c == nil || s.G != c.gen || c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+			return nil // stale, or a repeat of an answer already applied
 		}
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
 			return err

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -489,26 +488,65 @@ type kitResult struct {
 	rtt, connect2, connect4, transfer []float64
 }
 
-// benchKit runs the mesh: a signaling server in this process, this
+// startServeChild runs "rallypoint serve" on a free loopback port as a child
+// process and returns its signaling URL. Its rate limit is raised: rooms
+// are joined back to back here, and the figure measured is the transport,
+// not the limiter (50 messages per second by default).
+func startServeChild() (url string, stop func(), err error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(exe, "serve", "-addr", "127.0.0.1:0", "-rate", "100000", "-burst", "100000", "-log-level", "info")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			for _, f := range strings.Fields(sc.Text()) {
+				if v, ok := strings.CutPrefix(f, "signaling="); ok {
+					select {
+					case found <- v:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	select {
+	case url = <-found:
+		return url, stop, nil
+	case <-time.After(10 * time.Second):
+		stop()
+		return "", nil, errors.New("no listening line from rallypoint serve")
+	}
+}
+
+// benchKit runs the mesh: "rallypoint serve" in a child process, this
 // process as one peer and up to three children as the others.
 func benchKit(runs, n int) (*kitResult, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	url, stopServer, err := startServeChild()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("rallypoint serve: %w", err)
 	}
-	// The default rate limit (50 messages per second per connection)
-	// protects a public server; here rooms are joined back to back, and
-	// the figure measured is the transport, not the limiter.
-	srv := signaling.NewServer(signaling.Config{RatePerSec: 100000, RateBurst: 100000})
-	mux := http.NewServeMux()
-	mux.Handle("/ws", srv)
-	hs := &http.Server{Handler: mux}
-	go func() { _ = hs.Serve(ln) }()
-	defer func() {
-		_ = srv.Close()
-		_ = hs.Close()
-	}()
-	url := "ws://" + ln.Addr().String() + "/ws"
+	defer stopServer()
 
 	var kids []*child
 	defer func() {
