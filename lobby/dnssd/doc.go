@@ -49,6 +49,10 @@
 //     on (§6.2).
 //   - Goodbyes: closing a Registration (or the Node) multicasts its records
 //     with TTL 0 (§10.1).
+//   - Address changes: while it advertises, a Node looks at its interfaces'
+//     addresses every 2 s; on a change it sends goodbyes for the addresses
+//     that went away and announces again (§8.4), so browsers follow a host
+//     that got a new lease within a few seconds.
 //   - Browsing: queries at 0, 1 s, 3 s, 7 s... doubling to an hour, carrying
 //     known answers (§5.2, §7.1); a cache that honours cache-flush bits
 //     (§10.2), drops a record GoodbyeDelay after its goodbye, and refreshes

@@ -600,3 +600,36 @@ func FuzzHandlePacket(f *testing.F) {
 		br.takeEvents()
 	})
 }
+
+func TestAnnouncesAgainWhenAddressesChange(t *testing.T) {
+	tn := newTestNode(t, Config{})
+	addr := netip.MustParseAddr("10.0.0.1")
+	tn.addrsHook = func(int) []netip.Addr { return []netip.Addr{addr} }
+	tn.advertise(Service{Instance: "Lobby", Port: 7777}, t0)
+	tn.run(t0, t0.Add(10*time.Second))
+	addr = netip.MustParseAddr("10.0.0.2") // new lease
+	var sent []sentPacket
+	for at := 10 * time.Second; at <= 20*time.Second; at += 100 * time.Millisecond {
+		tn.wake(t0.Add(at))
+		sent = append(sent, tn.take()...)
+	}
+	var announced, goodbyes int
+	for _, p := range sent {
+		for _, r := range p.m.Answers {
+			if r.Type != typeA {
+				continue
+			}
+			switch {
+			case r.Addr == addr && r.TTL > 0 && r.CacheFlush:
+				announced++
+			case r.Addr == netip.MustParseAddr("10.0.0.1") && r.TTL == 0:
+				goodbyes++
+			default:
+				t.Fatalf("sent %+v", r)
+			}
+		}
+	}
+	if announced != 2 || goodbyes != 1 {
+		t.Fatalf("%d announcements of the new address (want 2), %d goodbyes for the old (want 1)", announced, goodbyes)
+	}
+}

@@ -279,3 +279,35 @@ func TestLANKnownAnswerSuppression(t *testing.T) {
 		t.Errorf("query knowing Lobby X: Lobby X answered anyway (%v)", seen)
 	}
 }
+
+func TestLANAddressChangeIsAnnounced(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	ea, _ := lab.Link(a, b, netns.LinkOptions{})
+	browser := startChild(b, "browse", childConfig{Type: DefaultType})
+	expect(t, browser, "ready", 10*time.Second)
+	adv := startChild(a, "advertise", childConfig{Config: Config{HostName: "host-a", NoProbe: true}, Service: Service{Instance: "Roaming", Port: 1}})
+	expect(t, adv, "advertised", 10*time.Second)
+	expectEvent(t, browser, Added, "Roaming", 5*time.Second)
+	time.Sleep(4 * time.Second) // past the announcements
+
+	// The host loses its address and gets a new one.
+	for _, args := range [][]string{{"addr", "del", ea.IPv4 + "/24", "dev", ea.Name}, {"addr", "add", "10.99.1.77/24", "dev", ea.Name}} {
+		if out, err := a.Run("ip", args...); err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+	}
+	changed := time.Now()
+	deadline := changed.Add(10 * time.Second)
+	for {
+		l := expectEvent(t, browser, Updated, "Roaming", time.Until(deadline))
+		if hasAddr(l.Event.Addrs, "10.99.1.77") && !hasAddr(l.Event.Addrs, ea.IPv4) {
+			t.Logf("new address reported %v after the change", l.at().Sub(changed))
+			if d := l.at().Sub(changed); d > 5*time.Second {
+				t.Errorf("new address reported after %v", d)
+			}
+			return
+		}
+	}
+}

@@ -117,7 +117,14 @@ type Node struct {
 	lastMcast map[string]time.Time
 	asked     map[string]askState
 	addrCache map[int]addrCacheEntry
+	// lastAddrs remembers each interface's addresses as last announced,
+	// to announce again when they change; checked every addrCheck.
+	lastAddrs     map[int][]netip.Addr
+	nextAddrCheck time.Time
 }
+
+// addrCheck is how often a Node that advertises looks for address changes.
+const addrCheck = 2 * time.Second
 
 type inPacket struct {
 	b       []byte
@@ -228,6 +235,7 @@ func newNode(cfg Config) *Node {
 		lastMcast: map[string]time.Time{},
 		asked:     map[string]askState{},
 		addrCache: map[int]addrCacheEntry{},
+		lastAddrs: map[int][]netip.Addr{},
 	}
 }
 
@@ -456,7 +464,8 @@ func (n *Node) wake(now time.Time) time.Time {
 	}
 	clear(n.pending[len(keep):])
 	n.pending = keep
-	// Probes, then announcements.
+	// Address changes, probes, then announcements.
+	soon(n.checkAddrs(now))
 	soon(n.probe(now))
 	for _, r := range n.regs {
 		if r.annLeft > 0 && !r.annNext.After(now) {
@@ -488,6 +497,74 @@ func (n *Node) wake(now time.Time) time.Time {
 		soon(n.resolveMissing(b, now))
 	}
 	return next
+}
+
+// checkAddrs announces every registration again (twice, one second apart)
+// when the addresses of an interface changed, so that browsers replace the
+// old ones at once (the address records carry the cache-flush bit), and
+// sends goodbyes for the addresses that went away. It runs only while the
+// Node advertises, and returns when to look again.
+func (n *Node) checkAddrs(now time.Time) time.Time {
+	if len(n.regs) == 0 {
+		clear(n.lastAddrs)
+		return time.Time{}
+	}
+	if now.Before(n.nextAddrCheck) {
+		return n.nextAddrCheck
+	}
+	n.nextAddrCheck = now.Add(addrCheck)
+	changed := false
+	for idx := range n.ifaces {
+		addrs := n.ifaceAddrs(idx, now)
+		old, seen := n.lastAddrs[idx]
+		n.lastAddrs[idx] = addrs
+		if !seen || slices.Equal(old, addrs) {
+			continue
+		}
+		changed = true
+		var gone []record
+		hosts := map[string]bool{}
+		for _, r := range n.regs {
+			if hosts[nameKey(r.hostFQDN)] {
+				continue
+			}
+			hosts[nameKey(r.hostFQDN)] = true
+			for _, a := range old {
+				if slices.Contains(addrs, a) {
+					continue
+				}
+				typ := typeA
+				if a.Is6() {
+					typ = typeAAAA
+				}
+				gone = append(gone, record{Name: r.hostFQDN, Type: typ, Class: classIN, CacheFlush: true, Addr: a})
+			}
+		}
+		if len(gone) > 0 {
+			for _, c := range n.conns {
+				if hasFamily(addrs, c.v6) {
+					n.sendMsg(c, idx, netip.AddrPort{}, &message{Flags: flagResponse | flagAA, Answers: gone})
+				}
+			}
+		}
+	}
+	if changed {
+		for _, r := range n.regs {
+			if r.annLeft < 2 {
+				r.annLeft, r.annNext, r.annGap = 2, now, time.Second
+			}
+		}
+	}
+	return n.nextAddrCheck
+}
+
+func hasFamily(addrs []netip.Addr, v6 bool) bool {
+	for _, a := range addrs {
+		if a.Is6() == v6 {
+			return true
+		}
+	}
+	return false
 }
 
 // handle processes one received packet.
@@ -621,11 +698,7 @@ func (n *Node) eachLink(f func(c *mconn, ifindex int)) {
 	now := time.Now()
 	for _, c := range n.conns {
 		for idx := range n.ifaces {
-			has := false
-			for _, a := range n.ifaceAddrs(idx, now) {
-				has = has || a.Is6() == c.v6
-			}
-			if has {
+			if hasFamily(n.ifaceAddrs(idx, now), c.v6) {
 				f(c, idx)
 			}
 		}
