@@ -7,6 +7,8 @@ set -euo pipefail
 
 need=()
 command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb xauth)
+# xdotool types into the demo's window under Xvfb (keyboard test).
+command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
