@@ -33,7 +33,9 @@
 //   - Probing: before announcing, three queries for the instance name 250 ms
 //     apart (§8.1); a name another responder answers for is renamed
 //     "Name (2)", "Name (3)"...; simultaneous probes are settled by the
-//     lexicographic tiebreak of §8.2. Config.NoProbe turns this off.
+//     lexicographic tiebreak of §8.2. Config.NoProbe turns this off. When
+//     another host announces an advertised name later (§9), the service is
+//     withdrawn under it, renamed and probed again.
 //   - Announcing: three unsolicited responses at 0, 1 s and 3 s when a
 //     service is advertised, two when its TXT changes (RFC 6762 §8.3, §8.4).
 //   - Answering: PTR, SRV, TXT, A, AAAA and ANY questions, with the SRV, TXT
@@ -63,8 +65,7 @@
 //     goes (goodbye or expiry).
 //
 // Not implemented: probing for the host name (the default host name carries
-// a random suffix instead), conflicts that appear after announcing (§9), the
-// §7.2 multipacket known-answer list (at most 200 known answers
+// a random suffix instead), the §7.2 multipacket known-answer list (at most 200 known answers
 // are sent, in one packet, and the known answers of a truncated query's
 // follow-up packets are not merged), the §7.3 duplicate question and §7.4
 // duplicate answer suppression, the §11 source address check, and interfaces that appear

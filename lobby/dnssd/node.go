@@ -593,6 +593,7 @@ func (n *Node) handle(p inPacket, now time.Time) {
 			return
 		}
 		n.probeConflicts(m, now)
+		n.lateConflicts(m, p.src.Addr(), now)
 		changed := false
 		for _, sec := range [][]record{m.Answers, m.Additionals} {
 			for _, r := range sec {

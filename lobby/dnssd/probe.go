@@ -94,6 +94,51 @@ func (n *Node) probeConflicts(m *message, now time.Time) {
 	}
 }
 
+// lateConflicts handles a response m from src that uses the name of an
+// announced registration with other data (§9): the registration is
+// withdrawn under that name (goodbyes), renamed and probed again. Packets
+// from the Node's own addresses are not conflicts (they are its own, looped
+// back, or another process's on this host, which probing already met).
+func (n *Node) lateConflicts(m *message, src netip.Addr, now time.Time) {
+	if len(n.regs) == 0 || n.isLocal(src, now) {
+		return
+	}
+	for _, r := range slices.Clone(n.regs) {
+		mine := []record{n.srvRecord(r), n.txtRecord(r)}
+		conflict := false
+		for _, sec := range [][]record{m.Answers, m.Additionals} {
+			for i := range sec {
+				rec := &sec[i]
+				if rec.TTL == 0 || (rec.Type != typeSRV && rec.Type != typeTXT) || !sameName(rec.Name, r.instFQDN) {
+					continue
+				}
+				if !slices.ContainsFunc(mine, func(o record) bool { return sameData(&o, rec) }) {
+					conflict = true
+				}
+			}
+		}
+		if !conflict {
+			continue
+		}
+		n.logf("dnssd: %q is announced by %v too: renaming", r.svc.Instance, src)
+		n.regs = slices.DeleteFunc(n.regs, func(o *Registration) bool { return o == r })
+		n.sendGoodbye(r, now)
+		r.annLeft = 0
+		n.rename(r, now)
+	}
+}
+
+// isLocal reports whether a is one of the Node's interface addresses.
+func (n *Node) isLocal(a netip.Addr, now time.Time) bool {
+	a = a.WithZone("")
+	for idx := range n.ifaces {
+		if slices.Contains(n.ifaceAddrs(idx, now), a) {
+			return true
+		}
+	}
+	return false
+}
+
 // probeTiebreak handles a probe by another host for a name we are probing
 // too (§8.2): the host whose records compare lexicographically later wins;
 // the loser waits a second and probes again.
@@ -123,7 +168,11 @@ func (n *Node) rename(r *Registration, now time.Time) {
 	r.renames++
 	if r.renames > maxRenames {
 		n.probing = slices.DeleteFunc(n.probing, func(o *Registration) bool { return o == r })
-		r.ready <- fmt.Errorf("%w: %q", ErrConflict, r.svc.Instance)
+		r.closed.Store(true)
+		select {
+		case r.ready <- fmt.Errorf("%w: %q", ErrConflict, r.svc.Instance):
+		default: // a late conflict: nobody waits
+		}
 		return
 	}
 	base := r.base

@@ -2,6 +2,7 @@ package dnssd
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -202,5 +203,38 @@ func TestDefendsNameAgainstProbeAtOnce(t *testing.T) {
 	sent := tn.take()
 	if len(sent) != 1 || sent[0].dst.IsValid() || len(sent[0].m.Answers) != 2 {
 		t.Fatalf("defence %+v, want an immediate multicast of SRV and TXT", sent)
+	}
+}
+
+func TestLateConflictRenames(t *testing.T) {
+	tn := newTestNode(t, Config{})
+	r := tn.advertise(Service{Instance: "Lobby", Port: 7777}, t0)
+	tn.cfg.NoProbe = false
+	tn.run(t0, t0.Add(5*time.Second))
+	<-r.ready
+
+	// Our own records looped back, or from our own address: no conflict.
+	other := response("Lobby", 9999, nil, "10.0.0.5", 120)
+	tn.receive(other, netip.MustParseAddrPort("10.0.0.1:5353"), t0.Add(5*time.Second))
+	if len(tn.regs) != 1 || r.svc.Instance != "Lobby" {
+		t.Fatal("took a packet from its own address for a conflict")
+	}
+	// Another host announces "Lobby" with other data.
+	tn.receive(other, querier, t0.Add(5*time.Second))
+	if len(tn.regs) != 0 || r.svc.Instance != "Lobby (2)" || len(tn.probing) != 1 {
+		t.Fatalf("after a late conflict: regs %d, probing %d, name %q", len(tn.regs), len(tn.probing), r.svc.Instance)
+	}
+	var bye bool
+	for _, p := range tn.take() {
+		for _, rec := range p.m.Answers {
+			bye = bye || rec.Type == typeSRV && rec.TTL == 0 && rec.Name == "Lobby._rallypoint._tcp.local."
+		}
+	}
+	if !bye {
+		t.Fatal("no goodbye for the old name")
+	}
+	tn.run(t0.Add(5*time.Second), t0.Add(7*time.Second))
+	if len(tn.regs) != 1 || tn.regs[0] != r {
+		t.Fatal("not announced again under the new name")
 	}
 }

@@ -44,11 +44,21 @@ type Registration struct {
 
 // Service returns the advertised service as normalized by Advertise (with
 // the current TXT).
+//
+// The instance name can change after Advertise returned: when another
+// responder announces the same name later (RFC 6762 §9), the service is
+// withdrawn under its old name, renamed and probed again.
 func (r *Registration) Service() Service {
-	s := r.svc
-	done := make(chan []string, 1)
-	if r.node.call(context.Background(), func() error { done <- cloneTXT(r.txt); return nil }) == nil {
-		s.TXT = <-done
+	var s Service
+	err := r.node.call(context.Background(), func() error {
+		s = r.svc
+		s.TXT = cloneTXT(r.txt)
+		return nil
+	})
+	if err != nil {
+		// The loop is gone: nothing changes r any more.
+		s = r.svc
+		s.TXT = cloneTXT(r.txt)
 	}
 	return s
 }
@@ -156,7 +166,10 @@ func (n *Node) addRegistration(r *Registration, now time.Time) error {
 func (n *Node) activate(r *Registration, now time.Time) {
 	n.regs = append(n.regs, r)
 	r.annLeft, r.annNext, r.annGap = announcements, now, time.Second
-	r.ready <- nil
+	select {
+	case r.ready <- nil: // first activation: Advertise waits for it
+	default: // again after a late conflict (§9): nobody waits
+	}
 }
 
 // nameTaken reports whether one of the Node's registrations, probing or
