@@ -64,12 +64,12 @@
 //     PTR, SRV and an address are known, and Removed when its PTR or SRV
 //     goes (goodbye or expiry).
 //
-// Not implemented: probing for the host name (the default host name carries
-// a random suffix instead), the §7.2 multipacket known-answer list (at most 200 known answers
-// are sent, in one packet, and the known answers of a truncated query's
-// follow-up packets are not merged), the §7.3 duplicate question and §7.4
-// duplicate answer suppression, the §11 source address check, and interfaces that appear
-// after New.
+// Not implemented: probing for the host name (the default host name
+// carries a random suffix instead); the §7.2 multipacket known-answer list
+// (at most 200 known answers are sent, in one packet, and the known answers
+// of a truncated query's follow-up packets are not merged); the §7.3
+// duplicate question and §7.4 duplicate answer suppression; the §11 source
+// address check; interfaces that appear after New.
 //
 // # Timing
 //
