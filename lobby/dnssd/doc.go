@@ -73,13 +73,14 @@
 //
 // # Timing
 //
-// Measured between two processes in two network namespaces joined by a veth
-// pair (go test -run '^$' -bench LANDiscovery -benchtime 20x): Advertise
-// takes 0.75 to 1 s (probing); Added arrives about 0.5 ms after the first
-// announcement, a few times the one-way time of a raw multicast datagram on
-// the same link; Removed comes GoodbyeDelay (800 ms) after Close. When the host vanishes without a goodbye, the instance is
-// Removed when its SRV record's TTL (HostTTL) runs out after the last
-// answered refresh.
+// Measured between two processes in two network namespaces joined by a
+// veth pair (go test -run '^$' -bench LANDiscovery -benchtime 20x):
+// Advertise takes 0.75 to 1 s (probing); Added arrives about 0.5 ms after
+// the first announcement, a few times the one-way time of a raw multicast
+// datagram on the same link; Removed comes GoodbyeDelay (800 ms) after
+// Close. When the host vanishes without a goodbye, the instance is Removed
+// when its SRV record's TTL (HostTTL) runs out after the last answered
+// refresh.
 //
 // # Concurrency
 //
