@@ -49,7 +49,8 @@ type Line struct {
 	At time.Time
 }
 
-// Child is a copy of the test binary running inside a namespace.
+// Child is a process running inside a namespace: a copy of the test binary
+// (NS.StartChild) or any program (NS.StartProcess).
 type Child struct {
 	// Role is the role the child was started with.
 	Role string
