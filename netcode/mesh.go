@@ -115,6 +115,8 @@ func (c MeshConfig) withDefaults() MeshConfig {
 	return c
 }
 
+var _ Transport = (*Mesh)(nil)
+
 // Mesh connects this peer to every other member of its room over WebRTC
 // data channels and implements Transport. See the package documentation for
 // the protocol, the channels and the lifecycle.
@@ -341,8 +343,9 @@ func (m *Mesh) Stats(peer PeerID) (PeerStats, error) {
 
 // Close disconnects every peer (they see the connection end and report
 // ReasonLeft), cancels the signaler subscription, waits for every goroutine
-// the mesh started and closes the Events channel. It is idempotent. It must
-// not be called from inside a Poll callback.
+// the mesh started and closes the Events channel; it reports no
+// Disconnected events of its own. It is idempotent. It must not be called
+// from inside a Poll or OnMessage callback.
 func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
