@@ -1,0 +1,394 @@
+package lobby
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// Event is something that happened in the client's lobby, delivered on
+// Client.Events. The set is closed: StateChanged, ChatReceived, Kicked,
+// Started, Resynced. Use a type switch.
+type Event interface{ isEvent() }
+
+// StateChanged carries the lobby's state after a change (a pushed
+// lobby.state with a higher version than the client held).
+type StateChanged struct{ State State }
+
+// ChatReceived carries a chat message of the lobby (the sender's own
+// included).
+type ChatReceived struct{ Message ChatMessage }
+
+// Kicked reports that the client was removed from its lobby by its host,
+// or that the lobby closed (Closed set).
+type Kicked struct{ KickedData }
+
+// Started carries the session descriptor: the client's signaling
+// connection is now in the session's room (Session.ID), ready for
+// netcode.NewMesh(client.Signaling(), ...).
+type Started struct{ Session Session }
+
+// Resynced reports the state fetched after a reconnect; Err is set when
+// the session could not be resumed and the client is in no lobby any more.
+type Resynced struct {
+	State State
+	Err   error
+}
+
+func (StateChanged) isEvent() {}
+func (ChatReceived) isEvent() {}
+func (Kicked) isEvent()       {}
+func (Started) isEvent()      {}
+func (Resynced) isEvent()     {}
+
+// ClientConfig configures a Client. The zero value is valid.
+type ClientConfig struct {
+	// Signaling configures the signaling connection Dial opens. Nil means
+	// its zero value.
+	Signaling *signaling.ClientConfig
+	// EventBuffer is the capacity of the Events channel. When it is full
+	// the oldest event is dropped and counted (DroppedEvents); State
+	// always holds the newest state. Zero means 256.
+	EventBuffer int
+}
+
+// Client is a lobby member's connection: typed calls over a
+// signaling.Client and the lobby's pushed changes as events. All methods
+// are safe for concurrent use.
+type Client struct {
+	sc      *signaling.Client
+	own     bool
+	events  chan Event
+	dropped atomic.Uint64
+	ctx     context.Context
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
+
+	mu      sync.Mutex
+	state   *State
+	pending *State // the newest push that arrived before a join or create reply
+}
+
+// Dial connects to a signaling server that serves lobbies (rallypoint
+// serve, or a LAN Host) at url, such as "ws://10.0.0.5:7777/ws".
+func Dial(ctx context.Context, url string, cfg *ClientConfig) (*Client, error) {
+	if cfg == nil {
+		cfg = &ClientConfig{}
+	}
+	sc, err := signaling.Dial(ctx, url, cfg.Signaling)
+	if err != nil {
+		return nil, err
+	}
+	c := NewClient(sc, cfg)
+	c.own = true
+	return c, nil
+}
+
+// NewClient wraps a connected signaling client. The lobby Client takes
+// over sc.Events (other events than lobby messages and reconnects are
+// dropped; the netcode mesh uses SubscribeSignals, which is unaffected).
+// Close does not close sc.
+func NewClient(sc *signaling.Client, cfg *ClientConfig) *Client {
+	if cfg == nil {
+		cfg = &ClientConfig{}
+	}
+	n := cfg.EventBuffer
+	if n <= 0 {
+		n = 256
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Client{sc: sc, events: make(chan Event, n), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	go c.run()
+	return c
+}
+
+// Signaling returns the underlying signaling client, which satisfies
+// netcode.Signaler.
+func (c *Client) Signaling() *signaling.Client { return c.sc }
+
+// ID returns the client's peer id.
+func (c *Client) ID() string { return c.sc.ID() }
+
+// Events returns the channel of lobby events. It is closed by Close.
+func (c *Client) Events() <-chan Event { return c.events }
+
+// DroppedEvents counts events dropped because Events was full.
+func (c *Client) DroppedEvents() uint64 { return c.dropped.Load() }
+
+// State returns the newest lobby state the client holds, and false when
+// it is in no lobby.
+func (c *Client) State() (State, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == nil {
+		return State{}, false
+	}
+	return *c.state, true
+}
+
+// Close stops the event goroutine and waits for it, and closes the
+// signaling client if Dial opened it. Close is idempotent.
+func (c *Client) Close() error {
+	c.once.Do(func() {
+		c.cancel()
+		if c.own {
+			_ = c.sc.Close()
+		}
+	})
+	<-c.done
+	return nil
+}
+
+func (c *Client) run() {
+	defer close(c.done)
+	defer close(c.events)
+	evs := c.sc.Events()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case ev, ok := <-evs:
+			if !ok {
+				return
+			}
+			c.handle(ev)
+		}
+	}
+}
+
+func (c *Client) handle(ev signaling.Event) {
+	switch ev := ev.(type) {
+	case signaling.Message:
+		switch ev.Type {
+		case TypeState:
+			var st State
+			if json.Unmarshal(ev.Data, &st) == nil && c.apply(st) {
+				c.emit(StateChanged{State: st})
+			}
+		case TypeChat:
+			var m ChatMessage
+			if json.Unmarshal(ev.Data, &m) == nil {
+				c.emit(ChatReceived{Message: m})
+			}
+		case TypeKicked:
+			var k KickedData
+			if json.Unmarshal(ev.Data, &k) == nil {
+				c.mu.Lock()
+				if c.state != nil && c.state.ID == k.Lobby {
+					c.state = nil
+				}
+				c.mu.Unlock()
+				c.emit(Kicked{k})
+			}
+		case TypeStarted:
+			var s Session
+			if json.Unmarshal(ev.Data, &s) == nil {
+				c.emit(Started{Session: s})
+			}
+		}
+	case signaling.Reconnected:
+		c.mu.Lock()
+		had := c.state != nil
+		c.mu.Unlock()
+		if !had {
+			return
+		}
+		if !ev.Resumed {
+			c.mu.Lock()
+			c.state = nil
+			c.mu.Unlock()
+			c.emit(Resynced{Err: fmt.Errorf("%w: the session was not resumed", ErrNotInLobby)})
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		st, err := c.Sync(ctx)
+		cancel()
+		c.emit(Resynced{State: st, Err: err})
+	}
+}
+
+// apply stores st if it is newer than the held state, and reports whether
+// it did.
+func (c *Client) apply(st State) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != nil && c.state.ID == st.ID && st.Version <= c.state.Version {
+		return false
+	}
+	if c.state != nil && c.state.ID != st.ID {
+		return false // a late push of a lobby we left
+	}
+	if c.state == nil {
+		// Not in a lobby: left, or the join reply is still on its way.
+		// Keep the push for enter.
+		if c.pending == nil || c.pending.ID != st.ID || c.pending.Version < st.Version {
+			st.Chat = nil
+			c.pending = &st
+		}
+		return false
+	}
+	st.Chat = nil
+	c.state = &st
+	return true
+}
+
+func (c *Client) emit(ev Event) {
+	for {
+		select {
+		case c.events <- ev:
+			return
+		default:
+		}
+		select {
+		case <-c.events:
+			c.dropped.Add(1)
+		default:
+		}
+	}
+}
+
+func (c *Client) request(ctx context.Context, typ string, data, reply any) error {
+	raw, err := c.sc.Request(ctx, typ, data)
+	if err != nil {
+		return wrapErr(err)
+	}
+	if reply == nil {
+		return nil
+	}
+	if err := json.Unmarshal(raw, reply); err != nil {
+		return fmt.Errorf("lobby: %s reply: %w", typ, err)
+	}
+	return nil
+}
+
+func (c *Client) enter(st State) State {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp := st
+	cp.Chat = nil
+	if p := c.pending; p != nil && p.ID == st.ID && p.Version > st.Version {
+		cp = *p // a change that overtook the reply
+	}
+	c.pending = nil
+	c.state = &cp
+	return st
+}
+
+// Create makes a lobby with the client as host and first member.
+func (c *Client) Create(ctx context.Context, d CreateData) (State, error) {
+	var st State
+	if err := c.request(ctx, TypeCreate, d, &st); err != nil {
+		return st, err
+	}
+	return c.enter(st), nil
+}
+
+// List returns a page of public lobbies that match every filter.
+func (c *Client) List(ctx context.Context, d ListData) (ListReply, error) {
+	var r ListReply
+	err := c.request(ctx, TypeList, d, &r)
+	return r, err
+}
+
+// JoinOptions are what a joiner may add to its request.
+type JoinOptions struct {
+	Password string
+	Member   map[string]string
+}
+
+// Join enters the public lobby id. The returned state includes the recent
+// chat (State.Chat).
+func (c *Client) Join(ctx context.Context, id string, o JoinOptions) (State, error) {
+	return c.join(ctx, JoinData{ID: id, Password: o.Password, Member: o.Member})
+}
+
+// JoinByCode enters the lobby whose join code is code (public or private).
+func (c *Client) JoinByCode(ctx context.Context, code string, o JoinOptions) (State, error) {
+	return c.join(ctx, JoinData{Code: code, Password: o.Password, Member: o.Member})
+}
+
+func (c *Client) join(ctx context.Context, d JoinData) (State, error) {
+	var st State
+	if err := c.request(ctx, TypeJoin, d, &st); err != nil {
+		return st, err
+	}
+	return c.enter(st), nil
+}
+
+// Leave leaves the client's lobby.
+func (c *Client) Leave(ctx context.Context) error {
+	err := c.request(ctx, TypeLeave, nil, nil)
+	if err == nil {
+		c.mu.Lock()
+		c.state, c.pending = nil, nil
+		c.mu.Unlock()
+	}
+	return err
+}
+
+// Kick removes peer from the lobby (host only).
+func (c *Client) Kick(ctx context.Context, peer string) error {
+	return c.request(ctx, TypeKick, KickData{Peer: peer}, nil)
+}
+
+// Ban removes peer from the lobby and keeps it out (host only).
+func (c *Client) Ban(ctx context.Context, peer string) error {
+	return c.request(ctx, TypeKick, KickData{Peer: peer, Ban: true}, nil)
+}
+
+// SetMemberMeta replaces the client's own member metadata.
+func (c *Client) SetMemberMeta(ctx context.Context, meta map[string]string) error {
+	return c.request(ctx, TypeMeta, MetaData{Member: meta}, nil)
+}
+
+// SetReady sets the client's ready flag.
+func (c *Client) SetReady(ctx context.Context, ready bool) error {
+	return c.request(ctx, TypeReady, ReadyData{Ready: ready}, nil)
+}
+
+// Chat sends a chat message to the lobby and returns it as stored.
+func (c *Client) Chat(ctx context.Context, text string) (ChatMessage, error) {
+	var m ChatMessage
+	err := c.request(ctx, TypeChat, ChatData{Text: text}, &m)
+	return m, err
+}
+
+// SetSettings changes the lobby's settings (host only).
+func (c *Client) SetSettings(ctx context.Context, d SettingsData) error {
+	return c.request(ctx, TypeSettings, d, nil)
+}
+
+// Start starts the match (host only). Every member, the host included,
+// also receives the descriptor as a Started event.
+func (c *Client) Start(ctx context.Context) (Session, error) {
+	var s Session
+	err := c.request(ctx, TypeStart, nil, &s)
+	return s, err
+}
+
+// Sync fetches the lobby's full state (with recent chat) and stores it:
+// what a member that was away does to catch up.
+func (c *Client) Sync(ctx context.Context) (State, error) {
+	c.mu.Lock()
+	var v uint64
+	if c.state != nil {
+		v = c.state.Version
+	}
+	c.mu.Unlock()
+	var st State
+	if err := c.request(ctx, TypeSync, SyncData{Version: v}, &st); err != nil {
+		return st, err
+	}
+	c.mu.Lock()
+	cp := st
+	cp.Chat = nil
+	c.state = &cp
+	c.mu.Unlock()
+	return st, nil
+}

@@ -1,0 +1,92 @@
+package lobby
+
+import (
+	"errors"
+
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// Sentinel errors. A Client returns the service's coded errors as *Error,
+// which matches the sentinel of its code with errors.Is.
+var (
+	// ErrClosed is returned by every method of a Service, Client, Host or
+	// Browser after Close.
+	ErrClosed         = errors.New("lobby: closed")
+	ErrBadRequest     = errors.New("lobby: bad request")
+	ErrInvalid        = errors.New("lobby: invalid lobby data")
+	ErrNotFound       = errors.New("lobby: no such lobby")
+	ErrFull           = errors.New("lobby: lobby is full")
+	ErrWrongPassword  = errors.New("lobby: wrong password")
+	ErrBanned         = errors.New("lobby: banned from the lobby")
+	ErrNotHost        = errors.New("lobby: only the host may do this")
+	ErrNotMember      = errors.New("lobby: not a member")
+	ErrAlreadyMember  = errors.New("lobby: already in a lobby")
+	ErrChatTooLong    = errors.New("lobby: chat message too long")
+	ErrChatFlood      = errors.New("lobby: chat rate limit")
+	ErrTooManyLobbies = errors.New("lobby: too many lobbies")
+	ErrBadFilter      = errors.New("lobby: bad filter")
+	ErrStarted        = errors.New("lobby: lobby already started")
+	ErrNotReady       = errors.New("lobby: not every member is ready")
+	// ErrNotInLobby is returned by Client calls that need a lobby when the
+	// client holds none.
+	ErrNotInLobby = errors.New("lobby: client is in no lobby")
+)
+
+var sentinels = map[string]error{
+	CodeBadRequest:     ErrBadRequest,
+	CodeInvalid:        ErrInvalid,
+	CodeNotFound:       ErrNotFound,
+	CodeFull:           ErrFull,
+	CodeWrongPassword:  ErrWrongPassword,
+	CodeBanned:         ErrBanned,
+	CodeNotHost:        ErrNotHost,
+	CodeNotMember:      ErrNotMember,
+	CodeAlreadyMember:  ErrAlreadyMember,
+	CodeChatTooLong:    ErrChatTooLong,
+	CodeChatFlood:      ErrChatFlood,
+	CodeTooManyLobbies: ErrTooManyLobbies,
+	CodeBadFilter:      ErrBadFilter,
+	CodeStarted:        ErrStarted,
+	CodeNotReady:       ErrNotReady,
+	CodeClosed:         ErrClosed,
+}
+
+// Error is a coded error the lobby service answered with. It unwraps to
+// the sentinel of its code (errors.Is(err, ErrFull)) and to the
+// *signaling.Error it arrived as.
+type Error struct {
+	Code    string
+	Message string
+	wire    *signaling.Error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return "lobby: " + e.Code
+	}
+	return "lobby: " + e.Code + ": " + e.Message
+}
+
+// Unwrap returns the sentinel of the code, when there is one, and the wire
+// error.
+func (e *Error) Unwrap() []error {
+	var out []error
+	if s, ok := sentinels[e.Code]; ok {
+		out = append(out, s)
+	}
+	if e.wire != nil {
+		out = append(out, e.wire)
+	}
+	return out
+}
+
+// wrapErr turns a *signaling.Error with a lobby code into an *Error and
+// leaves other errors alone.
+func wrapErr(err error) error {
+	var se *signaling.Error
+	if errors.As(err, &se) {
+		return &Error{Code: se.Code, Message: se.Message, wire: se}
+	}
+	return err
+}

@@ -1,0 +1,148 @@
+package lobby_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rallypoint/rallypoint/internal/netns"
+	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+func TestMain(m *testing.M) {
+	if role, args, ok := netns.ChildRole(); ok {
+		os.Exit(runChild(role, args))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// served is a real signaling server with the lobby service on 127.0.0.1:0.
+type served struct {
+	url  string
+	srv  *signaling.Server
+	svc  *lobby.Service
+	stop func()
+}
+
+func serve(t testing.TB, sc signaling.Config, lc lobby.Config) *served {
+	t.Helper()
+	srv := signaling.NewServer(sc)
+	svc, err := lobby.New(srv, lc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = svc.Close()
+			_ = srv.Close()
+			hs.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &served{url: "ws" + strings.TrimPrefix(hs.URL, "http"), srv: srv, svc: svc, stop: stop}
+}
+
+// droppable records the client's TCP connection so a test can cut it.
+type droppable struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (d *droppable) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	d.mu.Lock()
+	d.c = c
+	d.mu.Unlock()
+	return c, err
+}
+
+func (d *droppable) drop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.c != nil {
+		d.c.Close()
+	}
+}
+
+func dial(t testing.TB, url string, cfg *signaling.ClientConfig) *lobby.Client {
+	t.Helper()
+	if cfg == nil {
+		cfg = &signaling.ClientConfig{DisableReconnect: true}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := lobby.Dial(ctx, url, &lobby.ClientConfig{Signaling: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func tctx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// waitEvent returns the first event of c that match accepts, failing after
+// a generous deadline.
+func waitEvent(t testing.TB, c *lobby.Client, match func(lobby.Event) bool) lobby.Event {
+	t.Helper()
+	timeout := time.After(15 * time.Second)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("%s: events closed", c.ID())
+			}
+			if match(ev) {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("%s: no matching event", c.ID())
+		}
+	}
+}
+
+// waitState waits for a pushed state that satisfies ok.
+func waitState(t testing.TB, c *lobby.Client, ok func(lobby.State) bool) lobby.State {
+	t.Helper()
+	if st, in := c.State(); in && ok(st) {
+		return st
+	}
+	ev := waitEvent(t, c, func(ev lobby.Event) bool {
+		sc, is := ev.(lobby.StateChanged)
+		return is && ok(sc.State)
+	})
+	return ev.(lobby.StateChanged).State
+}
+
+func wantCode(t testing.TB, err error, sentinel error, code string) {
+	t.Helper()
+	if sentinel == nil { // a raw request: only the wire error
+		if !errors.Is(err, &signaling.Error{Code: code}) {
+			t.Fatalf("got %v, want %s", err, code)
+		}
+		return
+	}
+	var le *lobby.Error
+	if !errors.Is(err, sentinel) || !errors.As(err, &le) || le.Code != code {
+		t.Fatalf("got %v, want %s (%v)", err, code, sentinel)
+	}
+	var se *signaling.Error
+	if !errors.As(err, &se) || se.Code != code {
+		t.Fatalf("%v does not unwrap to the wire error", err)
+	}
+}

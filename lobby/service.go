@@ -1,0 +1,740 @@
+package lobby
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// Config configures a Service. The zero value is valid.
+type Config struct {
+	// MaxLobbies is the most lobbies the service holds. Zero means 100,000.
+	MaxLobbies int
+	// DefaultMembers is a lobby's member limit when lobby.create leaves it
+	// at zero. Zero means 8.
+	DefaultMembers int
+	// MaxMembers is the highest member limit a lobby may ask for. Zero
+	// means 64.
+	MaxMembers int
+	// MaxChatLen is the longest chat message in bytes. Zero means 500.
+	MaxChatLen int
+	// ChatHistory is how many recent chat messages a lobby keeps and
+	// replays to members who join later. Zero means 50; negative means
+	// none.
+	ChatHistory int
+	// ChatRate and ChatBurst shape each member's chat token bucket. Zero
+	// means 2 messages per second and a burst of 5.
+	ChatRate  float64
+	ChatBurst int
+	// NoHostMigration makes a lobby close when its host leaves or drops
+	// (its members get lobby.kicked with Closed set) instead of passing
+	// the host role to the longest-present member. Lobbies may change it
+	// with lobby.settings.
+	NoHostMigration bool
+	// StartWithoutReady lets the host start while members are not ready.
+	// False means lobby.start needs every member other than the host ready.
+	StartWithoutReady bool
+	// OnChange, when set, is called with a lobby's summary after each of
+	// its changes, and with Gone set when it ends. It runs with the
+	// service's lock held: it must return at once and must not call the
+	// Service. The LAN Host uses it to keep its advertisement current.
+	OnChange func(s Summary, gone bool)
+	// Now returns the current time. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives structured logs. Nil means none.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.MaxLobbies <= 0 {
+		c.MaxLobbies = 100_000
+	}
+	if c.DefaultMembers <= 0 {
+		c.DefaultMembers = 8
+	}
+	if c.MaxMembers <= 0 {
+		c.MaxMembers = 64
+	}
+	if c.DefaultMembers > c.MaxMembers {
+		c.DefaultMembers = c.MaxMembers
+	}
+	if c.MaxChatLen <= 0 {
+		c.MaxChatLen = 500
+	}
+	if c.ChatHistory == 0 {
+		c.ChatHistory = 50
+	}
+	if c.ChatHistory < 0 {
+		c.ChatHistory = 0
+	}
+	if c.ChatRate <= 0 {
+		c.ChatRate = 2
+	}
+	if c.ChatBurst <= 0 {
+		c.ChatBurst = 5
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Service serves lobbies over a signaling Server: it registers the lobby.*
+// handlers and holds every lobby's authoritative state. See the package
+// documentation.
+type Service struct {
+	srv *signaling.Server
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	seq     uint64
+	byID    map[string]*lobby
+	byCode  map[string]*lobby
+	byPeer  map[string]*lobby
+	listed  []*lobby // public lobbies that have not started, by seq
+	scratch []*lobby
+}
+
+type lobby struct {
+	seq      uint64
+	id       string
+	code     string
+	name     string
+	game     string
+	private  bool
+	password string
+	max      int
+	host     string
+	autoHost bool
+	members  []*member          // join order: members[0] is the longest present
+	meta     map[string]string  // replaced, never mutated in place
+	numbers  map[string]float64 // replaced, never mutated in place
+	version  uint64
+	chat     []ChatMessage
+	chatSeq  uint64
+	banned   map[string]bool // peer ids and "sub:"+subject
+	session  *Session
+}
+
+type member struct {
+	id      string
+	subject string
+	meta    map[string]string
+	ready   bool
+	joined  time.Time
+	tokens  float64
+	refill  time.Time
+}
+
+// New registers the service's handlers on srv. The service has no
+// goroutine of its own: handlers run on the signaling server's goroutines.
+func New(srv *signaling.Server, cfg Config) (*Service, error) {
+	if srv == nil {
+		return nil, fmt.Errorf("lobby: New: nil server")
+	}
+	cfg = cfg.withDefaults()
+	s := &Service{
+		srv:    srv,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		byID:   map[string]*lobby{},
+		byCode: map[string]*lobby{},
+		byPeer: map[string]*lobby{},
+	}
+	for t, h := range map[string]signaling.Handler{
+		TypeCreate: s.handleCreate, TypeList: s.handleList, TypeJoin: s.handleJoin,
+		TypeLeave: s.handleLeave, TypeKick: s.handleKick, TypeMeta: s.handleMeta,
+		TypeReady: s.handleReady, TypeChat: s.handleChat, TypeSettings: s.handleSettings,
+		TypeStart: s.handleStart, TypeSync: s.handleSync,
+	} {
+		srv.Handle(t, h)
+	}
+	srv.OnPeerGone(s.peerGone)
+	return s, nil
+}
+
+// Close makes the service answer every request with CodeClosed. Lobbies are
+// kept until the signaling server goes. Close is idempotent.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Lobbies returns the number of lobbies.
+func (s *Service) Lobbies() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.byID)
+}
+
+// State returns the state of lobby id, without chat.
+func (s *Service) State(id string) (State, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.byID[id]
+	if l == nil {
+		return State{}, false
+	}
+	return l.state(false), true
+}
+
+func fail(req *signaling.Request, code, msg string) { _ = req.ReplyError(code, msg) }
+
+// begin answers CodeClosed after Close and reports whether to go on. It
+// takes the lock, which the handler releases.
+func (s *Service) begin(req *signaling.Request) bool {
+	s.mu.Lock()
+	if !s.closed {
+		select {
+		case <-s.srv.Done():
+			s.closed = true
+		default:
+		}
+	}
+	if s.closed {
+		s.mu.Unlock()
+		fail(req, CodeClosed, "lobby service is closed")
+		return false
+	}
+	return true
+}
+
+func (l *lobby) state(chat bool) State {
+	st := State{ID: l.id, Version: l.version, Code: l.code, Name: l.name, Game: l.game,
+		Private: l.private, HasPassword: l.password != "", MaxMembers: l.max, Host: l.host,
+		AutoHost: l.autoHost, Meta: l.meta, Numbers: l.numbers, Session: l.session,
+		Members: make([]Member, len(l.members))}
+	for i, m := range l.members {
+		st.Members[i] = Member{ID: m.id, Meta: m.meta, Ready: m.ready, Joined: m.joined.UnixMilli()}
+	}
+	if chat && len(l.chat) > 0 {
+		st.Chat = append([]ChatMessage(nil), l.chat...)
+	}
+	return st
+}
+
+func (l *lobby) summary() Summary {
+	return Summary{ID: l.id, Name: l.name, Game: l.game, Host: l.host, Members: len(l.members),
+		MaxMembers: l.max, HasPassword: l.password != "", Meta: l.meta, Numbers: l.numbers}
+}
+
+func (l *lobby) member(peer string) (int, *member) {
+	for i, m := range l.members {
+		if m.id == peer {
+			return i, m
+		}
+	}
+	return -1, nil
+}
+
+// changedLocked raises the lobby's version and pushes its state to every
+// member. Pushing under the lock keeps the versions in order on the wire.
+func (s *Service) changedLocked(l *lobby) {
+	l.version++
+	s.pushLocked(l, TypeState, l.state(false))
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(l.summary(), false)
+	}
+}
+
+// pushLocked sends one message to every member of l; the payload is
+// encoded once.
+func (s *Service) pushLocked(l *lobby, typ string, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("lobby: encoding push", "type", typ, "err", err)
+		return
+	}
+	for _, m := range l.members {
+		if err := s.srv.Send(m.id, typ, json.RawMessage(b)); err != nil {
+			s.log.Info("lobby: push not sent", "peer", m.id, "type", typ, "err", err)
+		}
+	}
+}
+
+func (s *Service) setListedLocked(l *lobby) {
+	i := sort.Search(len(s.listed), func(i int) bool { return s.listed[i].seq >= l.seq })
+	in := i < len(s.listed) && s.listed[i] == l
+	want := !l.private && l.session == nil
+	switch {
+	case want && !in:
+		s.listed = append(s.listed, nil)
+		copy(s.listed[i+1:], s.listed[i:])
+		s.listed[i] = l
+	case !want && in:
+		s.listed = append(s.listed[:i], s.listed[i+1:]...)
+	}
+}
+
+func (s *Service) deleteLocked(l *lobby) {
+	l.private = true // unlist
+	s.setListedLocked(l)
+	delete(s.byID, l.id)
+	delete(s.byCode, l.code)
+	for _, m := range l.members {
+		if s.byPeer[m.id] == l {
+			delete(s.byPeer, m.id)
+		}
+	}
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(l.summary(), true)
+	}
+}
+
+func (s *Service) newMember(req *signaling.Request, meta map[string]string) *member {
+	now := s.cfg.Now()
+	return &member{id: req.Peer, subject: req.Identity.Subject, meta: meta, joined: now,
+		tokens: float64(s.cfg.ChatBurst), refill: now}
+}
+
+func (s *Service) handleCreate(req *signaling.Request) {
+	d, err := DecodeCreate(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeInvalid, err.Error())
+		return
+	}
+	if d.MaxMembers == 0 {
+		d.MaxMembers = s.cfg.DefaultMembers
+	}
+	if d.MaxMembers < 1 || d.MaxMembers > s.cfg.MaxMembers {
+		fail(req, CodeInvalid, fmt.Sprintf("max_members must be 1 to %d", s.cfg.MaxMembers))
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	if s.byPeer[req.Peer] != nil {
+		fail(req, CodeAlreadyMember, "leave your lobby first")
+		return
+	}
+	if len(s.byID) >= s.cfg.MaxLobbies {
+		fail(req, CodeTooManyLobbies, fmt.Sprintf("the service holds %d lobbies", s.cfg.MaxLobbies))
+		return
+	}
+	code := newCode()
+	for s.byCode[code] != nil { // collision check
+		code = newCode()
+	}
+	s.seq++
+	l := &lobby{seq: s.seq, id: "l" + randomHex(8), code: code, name: d.Name, game: d.Game,
+		private: d.Private, password: d.Password, max: d.MaxMembers, host: req.Peer,
+		autoHost: !s.cfg.NoHostMigration, meta: d.Meta, numbers: d.Numbers,
+		banned: map[string]bool{}, version: 1}
+	l.members = []*member{s.newMember(req, d.Member)}
+	s.byID[l.id] = l
+	s.byCode[code] = l
+	s.byPeer[req.Peer] = l
+	s.setListedLocked(l)
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(l.summary(), false)
+	}
+	_ = req.Reply(l.state(true))
+}
+
+// matches reports whether l passes every filter. It allocates nothing.
+func matches(l *lobby, fs []Filter) bool {
+	for i := range fs {
+		f := &fs[i]
+		if f.Eq != nil {
+			var v string
+			var ok bool
+			switch f.Key {
+			case "game":
+				v, ok = l.game, true
+			case "name":
+				v, ok = l.name, true
+			default:
+				v, ok = l.meta[f.Key]
+			}
+			if !ok || v != *f.Eq {
+				return false
+			}
+			continue
+		}
+		var v float64
+		var ok bool
+		switch f.Key {
+		case "members":
+			v, ok = float64(len(l.members)), true
+		case "max":
+			v, ok = float64(l.max), true
+		case "free":
+			v, ok = float64(l.max-len(l.members)), true
+		default:
+			v, ok = l.numbers[f.Key]
+		}
+		if !ok || (f.Min != nil && v < *f.Min) || (f.Max != nil && v > *f.Max) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Service) handleList(req *signaling.Request) {
+	d, err := DecodeList(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeBadFilter, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	reply := s.listLocked(d)
+	s.mu.Unlock()
+	_ = req.Reply(reply)
+}
+
+// listLocked scans the listed lobbies after d.After in creation order; it
+// allocates only for the lobbies it returns.
+func (s *Service) listLocked(d ListData) ListReply {
+	limit := d.Limit
+	if limit == 0 {
+		limit = DefaultPage
+	}
+	i := sort.Search(len(s.listed), func(i int) bool { return s.listed[i].seq > d.After })
+	out := ListReply{Lobbies: make([]Summary, 0, min(limit, 16))}
+	for ; i < len(s.listed); i++ {
+		l := s.listed[i]
+		if !matches(l, d.Filters) {
+			continue
+		}
+		if len(out.Lobbies) == limit {
+			out.Next = out.Lobbies[limit-1].cursor
+			break
+		}
+		out.Lobbies = append(out.Lobbies, l.summary())
+		out.Lobbies[len(out.Lobbies)-1].cursor = l.seq
+	}
+	return out
+}
+
+func (s *Service) handleJoin(req *signaling.Request) {
+	d, err := DecodeJoin(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeBadRequest, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	var l *lobby
+	if d.Code != "" {
+		l = s.byCode[NormalizeCode(d.Code)]
+	} else if l = s.byID[d.ID]; l != nil && l.private {
+		l = nil // private lobbies are joined by code only
+	}
+	if l == nil {
+		fail(req, CodeNotFound, "no such lobby")
+		return
+	}
+	if cur := s.byPeer[req.Peer]; cur != nil {
+		fail(req, CodeAlreadyMember, "leave your lobby first")
+		return
+	}
+	if l.banned[req.Peer] || (req.Identity.Subject != "" && l.banned["sub:"+req.Identity.Subject]) {
+		fail(req, CodeBanned, "you are banned from this lobby")
+		return
+	}
+	if l.password != "" && subtle.ConstantTimeCompare([]byte(d.Password), []byte(l.password)) != 1 {
+		fail(req, CodeWrongPassword, "wrong password")
+		return
+	}
+	if l.session != nil {
+		fail(req, CodeStarted, "the lobby started its match")
+		return
+	}
+	if len(l.members) >= l.max {
+		fail(req, CodeFull, fmt.Sprintf("the lobby holds %d members", l.max))
+		return
+	}
+	l.members = append(l.members, s.newMember(req, d.Member))
+	s.byPeer[req.Peer] = l
+	s.changedLocked(l) // the others learn of the newcomer; so does it, first by reply
+	_ = req.Reply(l.state(true))
+}
+
+// removeLocked takes peer out of its lobby: a leave, a kick or a drop.
+// Host migration and the end of an empty lobby happen here.
+func (s *Service) removeLocked(l *lobby, peer string) {
+	i, _ := l.member(peer)
+	if i < 0 {
+		return
+	}
+	l.members = append(l.members[:i], l.members[i+1:]...)
+	delete(s.byPeer, peer)
+	if len(l.members) == 0 {
+		s.deleteLocked(l)
+		return
+	}
+	if l.host == peer {
+		if !l.autoHost {
+			s.pushLocked(l, TypeKicked, KickedData{Lobby: l.id, By: peer, Closed: true})
+			s.deleteLocked(l)
+			return
+		}
+		l.host = l.members[0].id
+	}
+	s.changedLocked(l)
+}
+
+func (s *Service) handleLeave(req *signaling.Request) {
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.byPeer[req.Peer]
+	if l == nil {
+		fail(req, CodeNotMember, "you are in no lobby")
+		return
+	}
+	s.removeLocked(l, req.Peer)
+	_ = req.Reply(OKReply{Version: l.version})
+}
+
+func (s *Service) peerGone(peer string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l := s.byPeer[peer]; l != nil {
+		s.removeLocked(l, peer)
+	}
+}
+
+// hostLocked returns the sender's lobby if it is its host, else answers.
+func (s *Service) hostLocked(req *signaling.Request) *lobby {
+	l := s.byPeer[req.Peer]
+	if l == nil {
+		fail(req, CodeNotMember, "you are in no lobby")
+		return nil
+	}
+	if l.host != req.Peer {
+		fail(req, CodeNotHost, "only the host may do this")
+		return nil
+	}
+	return l
+}
+
+func (s *Service) handleKick(req *signaling.Request) {
+	var d KickData
+	if err := decode(req.Envelope.Data, &d); err != nil || d.Peer == "" {
+		fail(req, CodeBadRequest, "kick needs a peer")
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.hostLocked(req)
+	if l == nil {
+		return
+	}
+	_, m := l.member(d.Peer)
+	if m == nil || d.Peer == req.Peer {
+		fail(req, CodeNotMember, fmt.Sprintf("%q is not another member of your lobby", d.Peer))
+		return
+	}
+	if d.Ban {
+		l.banned[m.id] = true
+		if m.subject != "" {
+			l.banned["sub:"+m.subject] = true
+		}
+	}
+	_ = s.srv.Send(m.id, TypeKicked, KickedData{Lobby: l.id, By: req.Peer, Banned: d.Ban})
+	s.removeLocked(l, m.id)
+	_ = req.Reply(OKReply{Version: l.version})
+}
+
+func (s *Service) handleMeta(req *signaling.Request) {
+	d, err := DecodeMeta(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeInvalid, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.byPeer[req.Peer]
+	if l == nil {
+		fail(req, CodeNotMember, "you are in no lobby")
+		return
+	}
+	_, m := l.member(req.Peer)
+	m.meta = d.Member
+	s.changedLocked(l)
+	_ = req.Reply(OKReply{Version: l.version})
+}
+
+func (s *Service) handleReady(req *signaling.Request) {
+	var d ReadyData
+	if err := decode(req.Envelope.Data, &d); err != nil {
+		fail(req, CodeBadRequest, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.byPeer[req.Peer]
+	if l == nil {
+		fail(req, CodeNotMember, "you are in no lobby")
+		return
+	}
+	_, m := l.member(req.Peer)
+	if m.ready != d.Ready {
+		m.ready = d.Ready
+		s.changedLocked(l)
+	}
+	_ = req.Reply(OKReply{Version: l.version})
+}
+
+func (s *Service) handleChat(req *signaling.Request) {
+	d, err := DecodeChat(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeBadRequest, err.Error())
+		return
+	}
+	if len(d.Text) > s.cfg.MaxChatLen {
+		fail(req, CodeChatTooLong, fmt.Sprintf("%d bytes, at most %d", len(d.Text), s.cfg.MaxChatLen))
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.byPeer[req.Peer]
+	if l == nil {
+		fail(req, CodeNotMember, "you are in no lobby")
+		return
+	}
+	_, m := l.member(req.Peer)
+	now := s.cfg.Now()
+	m.tokens = min(float64(s.cfg.ChatBurst), m.tokens+now.Sub(m.refill).Seconds()*s.cfg.ChatRate)
+	m.refill = now
+	if m.tokens < 1 {
+		fail(req, CodeChatFlood, fmt.Sprintf("at most %g messages per second", s.cfg.ChatRate))
+		return
+	}
+	m.tokens--
+	l.chatSeq++
+	msg := ChatMessage{Seq: l.chatSeq, From: req.Peer, Text: d.Text, At: now.UnixMilli()}
+	if s.cfg.ChatHistory > 0 {
+		if len(l.chat) >= s.cfg.ChatHistory {
+			l.chat = append(l.chat[:0], l.chat[len(l.chat)-s.cfg.ChatHistory+1:]...)
+		}
+		l.chat = append(l.chat, msg)
+	}
+	s.pushLocked(l, TypeChat, msg)
+	_ = req.Reply(msg)
+}
+
+func (s *Service) handleSettings(req *signaling.Request) {
+	d, err := DecodeSettings(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeInvalid, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.hostLocked(req)
+	if l == nil {
+		return
+	}
+	if d.MaxMembers != 0 && (d.MaxMembers < len(l.members) || d.MaxMembers > s.cfg.MaxMembers) {
+		fail(req, CodeInvalid, fmt.Sprintf("max_members must be %d to %d", len(l.members), s.cfg.MaxMembers))
+		return
+	}
+	if d.Name != nil {
+		l.name = *d.Name
+	}
+	if d.Private != nil {
+		l.private = *d.Private
+		s.setListedLocked(l)
+	}
+	if d.MaxMembers != 0 {
+		l.max = d.MaxMembers
+	}
+	if d.Password != nil {
+		l.password = *d.Password
+	}
+	if d.Meta != nil {
+		l.meta = d.Meta
+	}
+	if d.Numbers != nil {
+		l.numbers = d.Numbers
+	}
+	if d.AutoHost != nil {
+		l.autoHost = *d.AutoHost
+	}
+	s.changedLocked(l)
+	_ = req.Reply(OKReply{Version: l.version})
+}
+
+func (s *Service) handleStart(req *signaling.Request) {
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.hostLocked(req)
+	if l == nil {
+		return
+	}
+	if l.session != nil {
+		fail(req, CodeStarted, "the lobby started already")
+		return
+	}
+	peers := make([]string, len(l.members))
+	for i, m := range l.members {
+		peers[i] = m.id
+		if !m.ready && m.id != l.host && !s.cfg.StartWithoutReady {
+			fail(req, CodeNotReady, fmt.Sprintf("%q is not ready", m.id))
+			return
+		}
+	}
+	sess := &Session{ID: "s" + randomHex(8), Lobby: l.id, Peers: peers, Host: l.host}
+	// The members move into a fresh signaling room named by the session
+	// (each gets joined before lobby.started), where the mesh connects.
+	if err := s.srv.CreateRoom(sess.ID, peers); err != nil {
+		fail(req, CodeInternal, "creating the session's room: "+err.Error())
+		return
+	}
+	l.session = sess
+	s.setListedLocked(l)
+	s.changedLocked(l)
+	s.pushLocked(l, TypeStarted, sess)
+	_ = req.Reply(sess)
+}
+
+func (s *Service) handleSync(req *signaling.Request) {
+	var d SyncData
+	if err := decode(req.Envelope.Data, &d); err != nil {
+		fail(req, CodeBadRequest, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	l := s.byPeer[req.Peer]
+	if l == nil {
+		fail(req, CodeNotMember, "you are in no lobby")
+		return
+	}
+	_ = req.Reply(l.state(true))
+}
