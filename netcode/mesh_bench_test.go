@@ -115,3 +115,43 @@ func BenchmarkMeshSendReliable(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMeshConnect4 is the time for four meshes in one process to
+// open every channel of their six pairs.
+func BenchmarkMeshConnect4(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		hub := &memsignal.Hub{}
+		var ms []*Mesh
+		var sigs []*memsignal.Signaler
+		for _, id := range []string{"a", "b", "c", "d"} {
+			s, err := hub.Join(id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			sigs = append(sigs, s)
+		}
+		start := time.Now()
+		for _, s := range sigs {
+			m, err := NewMesh(s, MeshConfig{Loopback: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ms = append(ms, m)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		for _, m := range ms {
+			if err := m.WaitConnected(ctx, 3); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cancel()
+		b.ReportMetric(float64(time.Since(start).Microseconds())/1000, "ms/mesh")
+		b.StopTimer()
+		for i, m := range ms {
+			m.Close()
+			sigs[i].Leave()
+		}
+		b.StartTimer()
+	}
+}
