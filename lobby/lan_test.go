@@ -1,3 +1,344 @@
 package lobby_test
 
-func runChild(role string, args []string) int { return 2 }
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/internal/netns"
+	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/lobby/dnssd"
+	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// The LAN tests run a hosting player, joining players and a bare browser
+// as separate processes in network namespaces joined by a bridge, with no
+// server and no route out.
+
+// childArgs is what the parent passes to a child, as JSON.
+type childArgs struct {
+	Name    string // host: lobby name
+	Game    string
+	Players int    // host: start once this many members are ready
+	Nick    string // player: member metadata
+	IPv6    bool   // player: join through the IPv6 address
+}
+
+// report is one line a child prints.
+type report struct {
+	What    string // hosted, event, found, joined, chat, started, connected, closed, error
+	At      int64
+	Text    string          `json:",omitempty"`
+	Lobby   *lobby.LANLobby `json:",omitempty"`
+	Kind    string          `json:",omitempty"`
+	Session string          `json:",omitempty"`
+	Peers   int             `json:",omitempty"`
+}
+
+func say(r report) {
+	if r.At == 0 {
+		r.At = time.Now().UnixNano()
+	}
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+}
+
+func runChild(role string, args []string) int {
+	var a childArgs
+	if len(args) > 0 {
+		_ = json.Unmarshal([]byte(args[0]), &a)
+	}
+	var err error
+	switch role {
+	case "host":
+		err = childHost(a)
+	case "player":
+		err = childPlayer(a)
+	case "watch":
+		err = childWatch()
+	default:
+		err = fmt.Errorf("unknown role %q", role)
+	}
+	if err != nil {
+		say(report{What: "error", Text: err.Error()})
+		return 1
+	}
+	return 0
+}
+
+func childCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 60*time.Second)
+}
+
+// childMesh connects a mesh in the session's room and reports it.
+func childMesh(ctx context.Context, c *lobby.Client, want int) (*netcode.Mesh, error) {
+	m, err := netcode.NewMesh(c.Signaling(), netcode.MeshConfig{})
+	if err != nil {
+		return nil, err
+	}
+	if err := m.WaitConnected(ctx, want); err != nil {
+		m.Close()
+		return nil, err
+	}
+	say(report{What: "connected", Peers: len(m.Connected())})
+	return m, nil
+}
+
+// childHost hosts a LAN lobby, reports chat, starts once a.Players members
+// are ready, connects the mesh, then closes on "close".
+func childHost(a childArgs) error {
+	ctx, cancel := childCtx()
+	defer cancel()
+	h, err := lobby.NewHost(ctx, lobby.HostConfig{Lobby: lobby.CreateData{Name: a.Name, Game: a.Game, MaxMembers: a.Players},
+		DNSSD: dnssd.Config{HostName: "lobby-host"}})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	say(report{What: "hosted", Text: h.Instance()})
+	c := h.Client()
+	for ev := range c.Events() {
+		switch ev := ev.(type) {
+		case lobby.ChatReceived:
+			say(report{What: "chat", Text: ev.Message.Text})
+		case lobby.StateChanged:
+			ready := 0
+			for _, m := range ev.State.Members[1:] {
+				if m.Ready {
+					ready++
+				}
+			}
+			if ev.State.Session == nil && len(ev.State.Members) == a.Players && ready == a.Players-1 {
+				if _, err := c.Start(ctx); err != nil {
+					return err
+				}
+			}
+		case lobby.Started:
+			say(report{What: "started", Session: ev.Session.ID, Peers: len(ev.Session.Peers)})
+			m, err := childMesh(ctx, c, a.Players-1)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			sc := bufio.NewScanner(os.Stdin)
+			for sc.Scan() {
+				if sc.Text() == "close" {
+					at := time.Now()
+					h.Close()
+					say(report{What: "closed", At: at.UnixNano()})
+					return nil
+				}
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("events closed")
+}
+
+// childPlayer finds the lobby by browsing, joins it, chats, readies up and
+// connects the mesh when the host starts.
+func childPlayer(a childArgs) error {
+	ctx, cancel := childCtx()
+	defer cancel()
+	b, err := lobby.Browse(ctx, lobby.BrowseConfig{Game: a.Game})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	var found lobby.LANLobby
+	for ev := range b.Events() {
+		if ev.Kind == dnssd.Added {
+			found = ev.Lobby
+			break
+		}
+	}
+	if found.ID == "" {
+		return fmt.Errorf("no lobby found: %v", ctx.Err())
+	}
+	url := found.URL
+	if a.IPv6 {
+		url = ""
+		for _, ap := range found.Addrs {
+			if ap.Addr().Is6() && !ap.Addr().IsLinkLocalUnicast() {
+				url = found.URLFor(ap)
+				break
+			}
+		}
+		if url == "" {
+			return fmt.Errorf("no routable IPv6 address in %v", found.Addrs)
+		}
+	}
+	say(report{What: "found", Lobby: &found, Text: url})
+	c, err := lobby.Dial(ctx, url, &lobby.ClientConfig{Signaling: &signaling.ClientConfig{DisableReconnect: true}})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Join(ctx, found.ID, lobby.JoinOptions{Member: map[string]string{"nick": a.Nick}}); err != nil {
+		return err
+	}
+	say(report{What: "joined"})
+	if _, err := c.Chat(ctx, "hi from "+a.Nick); err != nil {
+		return err
+	}
+	if err := c.SetReady(ctx, true); err != nil {
+		return err
+	}
+	for ev := range c.Events() {
+		if s, ok := ev.(lobby.Started); ok {
+			say(report{What: "started", Session: s.Session.ID, Peers: len(s.Session.Peers)})
+			m, err := childMesh(ctx, c, len(s.Session.Peers)-1)
+			if err != nil {
+				return err
+			}
+			defer m.Close()
+			_, _ = bufio.NewReader(os.Stdin).ReadString(0) // until the parent ends
+			return nil
+		}
+	}
+	return fmt.Errorf("events closed before start")
+}
+
+// childWatch reports every LAN lobby event until stdin closes.
+func childWatch() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := lobby.Browse(ctx, lobby.BrowseConfig{})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0)
+		cancel()
+	}()
+	say(report{What: "ready"})
+	for ev := range b.Events() {
+		l := ev.Lobby
+		say(report{What: "event", Kind: ev.Kind.String(), Lobby: &l})
+	}
+	return nil
+}
+
+func start(ns *netns.NS, role string, a childArgs) *netns.Child {
+	b, _ := json.Marshal(a)
+	return ns.StartChild(role, string(b))
+}
+
+// await returns the child's next report of kind what (skipping others),
+// failing on an error report or after timeout.
+func await(t *testing.T, c *netns.Child, what string, timeout time.Duration, ok func(report) bool) report {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l, err := c.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("%s: waiting for %s: %v\n%s", c.Role, what, err, c.Stderr())
+		}
+		var r report
+		if json.Unmarshal([]byte(l.Text), &r) != nil {
+			continue // test framework chatter
+		}
+		if r.What == "error" {
+			t.Fatalf("%s failed: %s\n%s", c.Role, r.Text, c.Stderr())
+		}
+		if r.What == what && (ok == nil || ok(r)) {
+			return r
+		}
+	}
+}
+
+func (r report) at() time.Time { return time.Unix(0, r.At) }
+
+// TestLANLobby: a player hosts a lobby in namespace a; players in b and c
+// find it by browsing, join, chat and ready up; the host starts and the
+// mesh connects all three; a bare browser in c follows the player count
+// and sees the lobby go within a second of the host's goodbye.
+func TestLANLobby(t *testing.T) {
+	lab := netns.New(t) // skips without root
+	a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+	lab.Bridge(netns.LinkOptions{}, a, b, c)
+
+	watch := start(c, "watch", childArgs{})
+	await(t, watch, "ready", 15*time.Second, nil)
+	host := start(a, "host", childArgs{Name: "LAN party", Game: "arena", Players: 3})
+	hosted := await(t, host, "hosted", 20*time.Second, nil)
+	added := await(t, watch, "event", 10*time.Second, func(r report) bool { return r.Kind == "added" })
+	if l := added.Lobby; l.Name != "LAN party" || l.Game != "arena" || l.Players != 1 || l.Max != 3 || l.Password || l.ID == "" {
+		t.Fatalf("advertised %+v", l)
+	}
+	t.Logf("listed %v after NewHost returned (it returns once the first announcement is out)", added.at().Sub(hosted.at()))
+	if d := added.at().Sub(hosted.at()); d > time.Second {
+		t.Errorf("listed %v after the announcement, want within 1 s", d)
+	}
+
+	p1 := start(b, "player", childArgs{Game: "arena", Nick: "bob"})
+	p2 := start(c, "player", childArgs{Game: "arena", Nick: "carol"})
+	for _, p := range []*netns.Child{p1, p2} {
+		f := await(t, p, "found", 20*time.Second, nil)
+		if f.Lobby.ID != added.Lobby.ID {
+			t.Fatalf("%s found %+v", p.Role, f.Lobby)
+		}
+		await(t, p, "joined", 20*time.Second, nil)
+	}
+	chats := map[string]bool{}
+	for len(chats) < 2 {
+		r := await(t, host, "chat", 20*time.Second, nil)
+		chats[r.Text] = true
+	}
+	if !chats["hi from bob"] || !chats["hi from carol"] {
+		t.Fatalf("host heard %v", chats)
+	}
+	// The advertisement follows the player count.
+	await(t, watch, "event", 10*time.Second, func(r report) bool { return r.Kind == "updated" && r.Lobby.Players == 3 })
+
+	var session string
+	for _, p := range []*netns.Child{host, p1, p2} {
+		r := await(t, p, "started", 20*time.Second, nil)
+		if r.Peers != 3 || (session != "" && r.Session != session) {
+			t.Fatalf("%s started %+v", p.Role, r)
+		}
+		session = r.Session
+	}
+	for _, p := range []*netns.Child{host, p1, p2} {
+		if r := await(t, p, "connected", 30*time.Second, nil); r.Peers != 2 {
+			t.Fatalf("%s connected to %d peers", p.Role, r.Peers)
+		}
+	}
+
+	if err := host.Send("close"); err != nil {
+		t.Fatal(err)
+	}
+	closed := await(t, host, "closed", 10*time.Second, nil)
+	gone := await(t, watch, "event", 10*time.Second, func(r report) bool { return r.Kind == "removed" })
+	d := gone.at().Sub(closed.at())
+	t.Logf("removed %v after the host closed", d)
+	if d > 1500*time.Millisecond { // 1 s plus scheduling slack on a loaded machine
+		t.Errorf("removed %v after the goodbye, want about 1 s", d)
+	}
+}
+
+// TestLANLobbyIPv6: the same over an IPv6-only link: discovery, join and
+// the mesh.
+func TestLANLobbyIPv6(t *testing.T) {
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{NoIPv4: true})
+	host := start(a, "host", childArgs{Name: "v6 only", Game: "arena", Players: 2})
+	await(t, host, "hosted", 20*time.Second, nil)
+	p := start(b, "player", childArgs{Game: "arena", Nick: "bob", IPv6: true})
+	f := await(t, p, "found", 20*time.Second, nil)
+	if !strings.Contains(f.Text, "[fd99:") {
+		t.Fatalf("joined through %s, want the IPv6 address", f.Text)
+	}
+	await(t, p, "joined", 20*time.Second, nil)
+	for _, c := range []*netns.Child{host, p} {
+		await(t, c, "connected", 30*time.Second, nil)
+	}
+}

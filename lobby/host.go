@@ -1,0 +1,277 @@
+package lobby
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rallypoint/rallypoint/lobby/dnssd"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// The TXT keys of an advertised LAN lobby (RFC 6763 §6: short keys, values
+// as text). Only append.
+const (
+	TXTVersion  = "v"       // ProtocolVersion
+	TXTGame     = "game"    // CreateData.Game
+	TXTName     = "name"    // the lobby name (the instance name may carry a " (2)" suffix)
+	TXTID       = "id"      // the lobby id, for Client.Join
+	TXTPlayers  = "players" // members now
+	TXTMax      = "max"     // member limit
+	TXTPassword = "pw"      // "1" when a password is needed, else "0"
+	TXTPath     = "path"    // the WebSocket path of the signaling endpoint
+)
+
+// wsPath is where a Host serves the signaling protocol.
+const wsPath = "/ws"
+
+// HostConfig configures a LAN Host. Only Lobby.Name is required.
+type HostConfig struct {
+	// Addr is the address the signaling server listens on. Empty means
+	// ":0": every address, IPv4 and IPv6, on a free port.
+	Addr string
+	// Lobby is the lobby the hosting player creates. Name is required;
+	// Private lobbies are served but not advertised (players join them by
+	// address and code).
+	Lobby CreateData
+	// DNSSD configures the mDNS node (interfaces, host name, TTLs). The
+	// zero value uses every multicast interface.
+	DNSSD dnssd.Config
+	// Signaling configures the host's signaling server. The zero value is
+	// the development configuration (anonymous).
+	Signaling signaling.Config
+	// Service configures the host's lobby service. Its OnChange is
+	// chained after the Host's own.
+	Service Config
+	// Client configures the hosting player's own client.
+	Client *ClientConfig
+}
+
+// Host is a LAN lobby: the hosting player's process serves the signaling
+// and lobby protocol on its LAN addresses and advertises the lobby over
+// DNS-SD, keeping the TXT record's player count current. The hosting
+// player is the lobby's first member and host, through Client.
+//
+// When the Host closes (or its process dies) the lobby ends: Close sends
+// DNS-SD goodbyes, so browsers drop it within a second; after a crash
+// browsers drop it when its records' TTL (DNSSD.HostTTL) runs out.
+type Host struct {
+	ln     net.Listener
+	hs     *http.Server
+	srv    *signaling.Server
+	svc    *Service
+	client *Client
+	node   *dnssd.Node
+	reg    *dnssd.Registration
+	url    string
+	id     atomic.Pointer[string]
+	wake   chan struct{}
+	ctx    context.Context
+	cancel context.CancelFunc
+	stop   chan struct{}
+	done   chan struct{}
+	served chan error
+	once   sync.Once
+}
+
+// NewHost starts the server, creates the lobby and advertises it. It
+// returns once the advertisement is announced (probing the name on the
+// link takes about a second unless DNSSD.NoProbe is set).
+func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
+	addr := cfg.Addr
+	if addr == "" {
+		addr = ":0"
+	}
+	h := &Host{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), served: make(chan error, 1)}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			close(h.done) // the watcher never started
+			h.Close()
+		}
+	}()
+	if h.ln, err = net.Listen("tcp", addr); err != nil {
+		return nil, fmt.Errorf("lobby: host: %w", err)
+	}
+	h.srv = signaling.NewServer(cfg.Signaling)
+	sc := cfg.Service
+	next := sc.OnChange
+	sc.OnChange = func(s Summary, gone bool) {
+		if id := h.id.Load(); id != nil && *id == s.ID {
+			select {
+			case h.wake <- struct{}{}:
+			default:
+			}
+		}
+		if next != nil {
+			next(s, gone)
+		}
+	}
+	if h.svc, err = New(h.srv, sc); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(wsPath, h.srv)
+	h.hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { h.served <- h.hs.Serve(h.ln) }()
+
+	tcp := h.ln.Addr().(*net.TCPAddr)
+	host := "127.0.0.1"
+	if !tcp.IP.IsUnspecified() {
+		host = tcp.IP.String()
+	}
+	h.url = "ws://" + net.JoinHostPort(host, strconv.Itoa(tcp.Port)) + wsPath
+	if h.client, err = Dial(ctx, h.url, cfg.Client); err != nil {
+		return nil, fmt.Errorf("lobby: host: own client: %w", err)
+	}
+	st, err := h.client.Create(ctx, cfg.Lobby)
+	if err != nil {
+		return nil, err
+	}
+	h.id.Store(&st.ID)
+	if !cfg.Lobby.Private {
+		if h.node, err = dnssd.New(cfg.DNSSD); err != nil {
+			return nil, fmt.Errorf("lobby: host: %w", err)
+		}
+		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Port: uint16(tcp.Port), TXT: lanTXT(h.svc, st.ID)})
+		if err != nil {
+			return nil, fmt.Errorf("lobby: host: advertising: %w", err)
+		}
+	}
+	go h.watch(st.ID)
+	return h, nil
+}
+
+// instanceName cuts a lobby name to a DNS label on a rune boundary.
+func instanceName(name string) string {
+	if len(name) <= dnssd.MaxInstanceLen {
+		return name
+	}
+	cut := dnssd.MaxInstanceLen
+	for cut > 0 && name[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return name[:cut]
+}
+
+func lanTXT(svc *Service, id string) []string {
+	st, ok := svc.State(id)
+	if !ok {
+		return nil
+	}
+	pw := "0"
+	if st.HasPassword {
+		pw = "1"
+	}
+	return []string{TXTVersion + "=" + strconv.Itoa(ProtocolVersion), TXTGame + "=" + st.Game, TXTName + "=" + st.Name,
+		TXTID + "=" + st.ID, TXTPlayers + "=" + strconv.Itoa(len(st.Members)), TXTMax + "=" + strconv.Itoa(st.MaxMembers),
+		TXTPassword + "=" + pw, TXTPath + "=" + wsPath}
+}
+
+// watch keeps the TXT record in step with the lobby and withdraws the
+// advertisement when the lobby ends.
+func (h *Host) watch(id string) {
+	defer close(h.done)
+	last := lanTXT(h.svc, id)
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.wake:
+		}
+		if _, ok := h.svc.State(id); !ok {
+			if h.reg != nil {
+				_ = h.reg.Close() // goodbye: the lobby is over
+			}
+			return
+		}
+		txt := lanTXT(h.svc, id)
+		if h.reg == nil || equalStrings(txt, last) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second) // Close cancels h.ctx
+		if err := h.reg.UpdateTXT(ctx, txt); err == nil {
+			last = txt
+		}
+		cancel()
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Client returns the hosting player's client: the lobby's first member
+// and host.
+func (h *Host) Client() *Client { return h.client }
+
+// Service returns the host's lobby service.
+func (h *Host) Service() *Service { return h.svc }
+
+// LobbyID returns the id of the hosted lobby.
+func (h *Host) LobbyID() string { return *h.id.Load() }
+
+// URL returns the signaling endpoint as the host itself dials it.
+func (h *Host) URL() string { return h.url }
+
+// Addr returns the listener's address.
+func (h *Host) Addr() net.Addr { return h.ln.Addr() }
+
+// Instance returns the advertised DNS-SD instance name ("" for a private
+// lobby), which may carry a " (2)" suffix after a name conflict.
+func (h *Host) Instance() string {
+	if h.reg == nil {
+		return ""
+	}
+	return h.reg.Service().Instance
+}
+
+// Close withdraws the advertisement with a goodbye, closes the hosting
+// player's client, stops the server and waits for every goroutine the
+// Host started. Close is idempotent.
+func (h *Host) Close() error {
+	var err error
+	h.once.Do(func() {
+		close(h.stop)
+		h.cancel()
+		<-h.done
+		if h.reg != nil {
+			_ = h.reg.Close()
+		}
+		if h.node != nil {
+			_ = h.node.Close()
+		}
+		if h.client != nil {
+			_ = h.client.Close()
+		}
+		if h.svc != nil {
+			_ = h.svc.Close()
+		}
+		if h.srv != nil {
+			_ = h.srv.Close()
+		}
+		if h.hs != nil {
+			_ = h.hs.Close()
+			if e := <-h.served; e != nil && !errors.Is(e, http.ErrServerClosed) {
+				err = e
+			}
+		} else if h.ln != nil {
+			_ = h.ln.Close()
+		}
+	})
+	return err
+}
