@@ -8,6 +8,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -442,4 +443,66 @@ func TestLANListUnderXvfb(t *testing.T) {
 	if n := countColor(img, list, ui.ColorAccent); n < 100 {
 		t.Fatalf("the LAN list shows no lobby (accent colour on %d pixels)\nhost stderr: %s", n, host.Stderr())
 	}
+}
+
+// TestKeyboardUnderXvfb plays the real window with the real keyboard: with
+// no flags the menu opens on "Play vs bots", Enter starts the match, and
+// holding Up drives the local tank (Orange) away from its spawn point.
+func TestKeyboardUnderXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("xvfb-run")
+	if err != nil {
+		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
+	}
+	if _, err := exec.LookPath("xdotool"); err != nil {
+		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
+	}
+	shot := filepath.Join(t.TempDir(), "keys.png")
+	// Keys are held, not tapped: a press and release between two ticks
+	// would be missed (as it would be by a player), and a loaded machine
+	// runs the game slower than the clock. Up stays down until the game
+	// exits, so the tank drives whenever the countdown ends.
+	script := `"$1" -frames 240 -screenshot "$2" &
+pid=$!
+xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+sleep 0.5
+xdotool keydown Return; sleep 1; xdotool keyup Return
+xdotool keydown Up
+wait $pid`
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("xvfb-run: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	if n, total := countColor(img, area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
+		t.Fatalf("not in a match: floor colour on %d of %d arena pixels", n, total)
+	}
+	// Where is Orange? The centroid of its colour in the arena.
+	var sx, sy, n int
+	for y := area.Min.Y; y < area.Max.Y; y++ {
+		for x := area.Min.X; x < area.Max.X; x++ {
+			if color.RGBAModel.Convert(img.At(x, y)).(color.RGBA) == ui.PlayerColors[0] {
+				sx, sy, n = sx+x, sy+y, n+1
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("Orange is not drawn (%d pixels)", n)
+	}
+	spawnX, spawnY := ui.ArenaX+60, ui.ArenaY+60
+	dx, dy := sx/n-spawnX, sy/n-spawnY
+	if dx*dx+dy*dy < 30*30 {
+		t.Fatalf("Orange is at (%d, %d), %d px from its spawn: Up did not drive it", sx/n, sy/n, int(math.Sqrt(float64(dx*dx+dy*dy))))
+	}
+	t.Logf("Orange drove to (%d, %d) from (%d, %d)", sx/n, sy/n, spawnX, spawnY)
 }
