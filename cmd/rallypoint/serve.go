@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/internal/metrics"
+	"github.com/rallypoint/rallypoint/lobby"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/signaling"
 )
@@ -72,6 +73,10 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *metrics.R
 	})
 	// Services register here, for example: lobby.Register(srv, mux, reg)
 	if _, err := mmservice.New(srv, mmservice.Config{Logger: cfg.Logger}); err != nil { // stops when srv closes
+		srv.Close()
+		return nil, nil, nil, err
+	}
+	if _, err := lobby.New(srv, lobby.Config{Logger: cfg.Logger}); err != nil { // lives as long as srv
 		srv.Close()
 		return nil, nil, nil, err
 	}
