@@ -29,6 +29,7 @@ type DecodeError struct {
 	Err    error  // the sentinel
 }
 
+// Error says what is wrong and where.
 func (e *DecodeError) Error() string {
 	return fmt.Sprintf("%v: %s at byte %d", e.Err, e.Field, e.Offset)
 }
