@@ -274,3 +274,53 @@ func TestAvahiNameConflictRenamesOurs(t *testing.T) {
 		t.Fatalf("avahi-browse does not list the renamed service: %v", err)
 	}
 }
+
+// avahi-browse's queries list the instances avahi already knows as known
+// answers (its own service, here). A responder that treats any packet with
+// answers as a response (pion/mdns v2.2.2) stays silent; we must answer.
+func TestAvahiKnownAnswerQueryStillLearnsOurs(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+	sniff := startChild(a, "sniff", childConfig{Type: DefaultType})
+	expect(t, sniff, "ready", 10*time.Second)
+	adv := startChild(a, "advertise", childConfig{
+		Config:  Config{HostName: "host-a"},
+		Service: Service{Instance: "Ours", Port: 7777, TXT: []string{"v=1"}},
+	})
+	expect(t, adv, "advertised", 10*time.Second)
+	// Let our announcements (0, 1, 3 s) and their rate limit pass: avahi
+	// can only learn of us by asking.
+	time.Sleep(4500 * time.Millisecond)
+
+	av := startAvahi(t, b, map[string]string{"lobby.service": avahiService})
+	if _, err := av.daemon.WaitFor(10*time.Second, func(s string) bool { return strings.Contains(s, "successfully established") }); err != nil {
+		t.Fatalf("avahi did not publish its service: %v", err)
+	}
+	browse := b.StartProcess(av.env, "avahi-browse", "-p", "-r", DefaultType)
+	seen := map[string]bool{}
+	deadline := time.Now().Add(15 * time.Second)
+	for !seen["Ours"] || !seen["Avahi lobby"] {
+		l, err := browse.Next(time.Until(deadline))
+		if err != nil {
+			t.Fatalf("avahi-browse resolved %v: %v", seen, err)
+		}
+		if bl, ok := parseBrowseLine(l.Text); ok && bl.event == "=" && bl.proto == "IPv4" {
+			seen[bl.instance] = true
+		}
+	}
+	// On the wire: a query from avahi knowing its own lobby (and not ours),
+	// then our answer naming ours.
+	var knownAvahi bool
+	for !knownAvahi {
+		l := next(t, sniff, 5*time.Second)
+		knownAvahi = l.What == "query" && slices.Contains(l.Instances, "Avahi lobby") && !slices.Contains(l.Instances, "Ours")
+	}
+	for {
+		l := next(t, sniff, 5*time.Second)
+		if l.What == "response" && slices.Contains(l.Instances, "Ours") {
+			break
+		}
+	}
+}

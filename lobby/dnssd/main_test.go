@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,8 @@ func runChild(role string, args []string) int {
 		err = childPong(cc)
 	case "lifecycle":
 		err = childLifecycle()
+	case "sniff":
+		err = childSniff(cc)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -291,6 +294,55 @@ func childKnownAnswerQuery(cc childConfig) error {
 			}
 		}
 		emit(childLine{What: "answer", Instances: names})
+	}
+}
+
+// childSniff listens to mDNS on port 5353 beside the other stacks and
+// reports every query for cc.Type with the instances it lists as known
+// answers ("query"), and every response with the instances its PTR answers
+// name ("response"), until stdin closes.
+func childSniff(cc childConfig) error {
+	ifaces, err := selectInterfaces(nil)
+	if err != nil {
+		return err
+	}
+	c, _, err := listenMulticast(false, ifaces)
+	if err != nil {
+		return err
+	}
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0)
+		c.close()
+	}()
+	tl, _ := serviceTypeLabels(cc.Type)
+	tn := typeName(tl)
+	emit(childLine{What: "ready"})
+	buf := make([]byte, maxPacket)
+	for {
+		sz, _, _, err := c.read(buf)
+		if err != nil {
+			return nil
+		}
+		m, err := parseMessage(buf[:sz])
+		if err != nil {
+			continue
+		}
+		asks := slices.ContainsFunc(m.Questions, func(q question) bool { return sameName(q.Name, tn) && q.Type == typePTR })
+		if !m.response() && !asks {
+			continue
+		}
+		names := []string{}
+		for _, r := range m.Answers {
+			if r.Type == typePTR && sameName(r.Name, tn) {
+				labels, _ := splitName(r.Target)
+				names = append(names, labels[0])
+			}
+		}
+		what := "query"
+		if m.response() {
+			what = "response"
+		}
+		emit(childLine{What: what, Instances: names})
 	}
 }
 
