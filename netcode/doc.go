@@ -29,8 +29,9 @@
 // signaler refuses them (a rate limit, a reconnecting client). A signal
 // that reaches a peer before its mesh subscribed is lost, so the answering
 // side says hello when it learns of a peer and the offering side repeats
-// an unanswered offer (after 150 ms, doubling). An attempt that fails, or
-// has not connected after 5 s, is replaced by a new one until
+// an unanswered offer (after 150 ms, doubling). An attempt that fails
+// (after a pause that grows from 100 ms) or has not connected after 5 s
+// (10 s, 15 s, 20 s for later ones) is replaced by a new one until
 // ConnectTimeout. When a connected pair's ICE state turns disconnected or
 // failed, the offering side restarts ICE on the same connection, which
 // keeps the channels and whatever they had queued.

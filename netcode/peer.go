@@ -138,8 +138,9 @@ func (e PeerEvent) String() string {
 	return fmt.Sprintf("%s %s", e.Peer, e.Kind)
 }
 
-// attemptTimeout is how long the offering side lets one attempt run
-// before it starts another (ConnectTimeout still bounds the total).
+// attemptTimeout is how long the offering side lets a first attempt run
+// before it starts another; later attempts get two, three and four times
+// as long (ConnectTimeout still bounds the total).
 const attemptTimeout = 5 * time.Second
 
 // offerResend is the first interval after which an unanswered offer is
@@ -168,7 +169,9 @@ type conn struct {
 	remoteOffer string
 	answer      *signal
 	started     time.Time
-	dead        atomic.Bool
+	// failedAt is when ICE or DTLS failed (zero while the attempt runs).
+	failedAt time.Time
+	dead     atomic.Bool
 }
 
 // peer is one remote member. Fields above mu belong to the loop goroutine.
@@ -664,12 +667,18 @@ func (m *Mesh) flushCandidates(p *peer, c *conn) {
 // before the peer ever connected: the offering side starts over at once
 // (with relays if it had already fallen back), within ConnectTimeout.
 func (m *Mesh) attemptFailed(p *peer, c *conn) {
-	if c.dead.Load() || p.c != c || !p.offerer || p.loadState() != PeerStateConnecting {
+	if c.dead.Load() || p.c != c || !p.offerer || p.loadState() != PeerStateConnecting || !c.failedAt.IsZero() {
 		return
 	}
-	if err := m.startOffer(p, c.relay); err != nil {
-		m.disconnect(p, ReasonICEFailed, err)
-	}
+	// The next attempt starts from tick after a pause that grows with the
+	// attempts: a host too loaded to finish handshakes in time is not
+	// helped by more of them at once.
+	c.failedAt = time.Now()
+}
+
+// retryPause is the pause after a failed attempt number gen.
+func retryPause(gen uint32) time.Duration {
+	return min(100*time.Millisecond<<min(gen-1, 5), 2*time.Second)
 }
 
 // iceState runs on the loop. The offering side restarts ICE when a
@@ -856,7 +865,9 @@ func (m *Mesh) tick(now time.Time) {
 			switch age := now.Sub(c.started); {
 			case !c.relay && cfg.TURNFallbackAfter > 0 && hasRelay(cfg.ICEServers) && age > cfg.TURNFallbackAfter:
 				err = m.startOffer(p, true)
-			case age > attemptTimeout:
+			case !c.failedAt.IsZero() && now.Sub(c.failedAt) > retryPause(c.gen):
+				err = m.startOffer(p, c.relay)
+			case age > attemptTimeout*time.Duration(min(c.gen, 4)):
 				// A lost signal or a handshake lost on a loaded host:
 				// try again rather than wait for ConnectTimeout.
 				err = m.startOffer(p, c.relay)
