@@ -428,7 +428,7 @@ func appendMessage(b []byte, m *message) ([]byte, error) {
 		e.u16(uint16(n))
 	}
 	for _, q := range m.Questions {
-		if err := e.name(q.Name, base); err != nil {
+		if err := e.name(q.Name, base, true); err != nil {
 			return nil, err
 		}
 		e.u16(q.Type)
@@ -453,29 +453,58 @@ func appendMessage(b []byte, m *message) ([]byte, error) {
 
 func (e *encoder) u16(v uint16) { e.b = binary.BigEndian.AppendUint16(e.b, v) }
 
-func (e *encoder) name(name string, base int) error {
-	labels, err := splitName(name)
-	if err != nil {
-		return err
+// name writes name, compressed against the names written before when
+// compress is set (then it also becomes a target for later names).
+func (e *encoder) name(name string, base int, compress bool) error {
+	if name == "." || name == "" {
+		e.b = append(e.b, 0)
+		return nil
 	}
-	for i := range labels {
-		key := nameKey(joinName(labels[i:]...))
-		if off, ok := e.names[key]; ok {
-			e.u16(0xC000 | uint16(off))
-			return nil
+	// A suffix of the lower-cased presentation form keys each suffix of
+	// the name; no per-label allocation.
+	lower := nameKey(name)
+	wire := 1
+	for start := 0; start < len(name); {
+		key := lower[start:]
+		if compress {
+			if off, ok := e.names[key]; ok {
+				e.u16(0xC000 | uint16(off))
+				return nil
+			}
 		}
-		if off := len(e.b) - base; off < 0x4000 {
+		lenAt := len(e.b)
+		e.b = append(e.b, 0)
+		n, i := 0, start
+		for ; i < len(name) && name[i] != '.'; i++ {
+			c := name[i]
+			if c == '\\' && i+1 < len(name) {
+				i++
+				c = name[i]
+			}
+			e.b = append(e.b, c)
+			n++
+		}
+		if n == 0 {
+			return fmt.Errorf("%w: empty label in %q", ErrInvalidName, name)
+		}
+		if n > 63 {
+			return fmt.Errorf("%w: label longer than 63 bytes in %q", ErrInvalidName, name)
+		}
+		if wire += 1 + n; wire > maxName {
+			return fmt.Errorf("%w: name longer than 255 bytes: %q", ErrInvalidName, name)
+		}
+		e.b[lenAt] = byte(n)
+		if off := lenAt - base; compress && off < 0x4000 {
 			e.names[key] = off
 		}
-		e.b = append(e.b, byte(len(labels[i])))
-		e.b = append(e.b, labels[i]...)
+		start = i + 1
 	}
 	e.b = append(e.b, 0)
 	return nil
 }
 
 func (e *encoder) record(r *record, base int) error {
-	if err := e.name(r.Name, base); err != nil {
+	if err := e.name(r.Name, base, true); err != nil {
 		return err
 	}
 	e.u16(r.Type)
@@ -502,7 +531,7 @@ func (e *encoder) record(r *record, base int) error {
 		a := r.Addr.As16()
 		e.b = append(e.b, a[:]...)
 	case typePTR:
-		if err := e.name(r.Target, base); err != nil {
+		if err := e.name(r.Target, base, true); err != nil {
 			return err
 		}
 	case typeSRV:
@@ -511,15 +540,9 @@ func (e *encoder) record(r *record, base int) error {
 		e.u16(r.Port)
 		// RFC 6762 §18.14: compression in SRV data is allowed in mDNS
 		// but not understood by every unicast resolver; write it whole.
-		labels, err := splitName(r.Target)
-		if err != nil {
+		if err := e.name(r.Target, base, false); err != nil {
 			return err
 		}
-		for _, l := range labels {
-			e.b = append(e.b, byte(len(l)))
-			e.b = append(e.b, l...)
-		}
-		e.b = append(e.b, 0)
 	case typeTXT:
 		txt := r.TXT
 		if len(txt) == 0 {

@@ -285,6 +285,12 @@ func TestNameEscapes(t *testing.T) {
 	if _, err := splitName(strings.Repeat("x", 64) + ".local."); !errors.Is(err, ErrInvalidName) {
 		t.Errorf("64-byte label: %v", err)
 	}
+	for _, bad := range []string{"a..b.", strings.Repeat("x", 64) + ".local.", strings.Repeat("abcdefg.", 40)} {
+		_, err := appendMessage(nil, &message{Questions: []question{{Name: bad, Type: typeA, Class: classIN}}})
+		if !errors.Is(err, ErrInvalidName) {
+			t.Errorf("encoding %q: %v", bad, err)
+		}
+	}
 	if !sameName("Foo.LOCAL.", "foo.local.") {
 		t.Error("names must compare case-insensitively")
 	}
