@@ -72,7 +72,8 @@ type Client struct {
 
 	mu      sync.Mutex
 	state   *State
-	pending *State // the newest push that arrived before a join or create reply
+	pending []Delta // deltas that arrived before a join or create reply
+	resync  chan struct{}
 }
 
 // Dial connects to a signaling server that serves lobbies (rallypoint
@@ -103,7 +104,7 @@ func NewClient(sc *signaling.Client, cfg *ClientConfig) *Client {
 		n = 256
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{sc: sc, events: make(chan Event, n), ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	c := &Client{sc: sc, events: make(chan Event, n), ctx: ctx, cancel: cancel, done: make(chan struct{}), resync: make(chan struct{}, 1)}
 	go c.run()
 	return c
 }
@@ -158,6 +159,8 @@ func (c *Client) run() {
 				return
 			}
 			c.handle(ev)
+		case <-c.resync:
+			c.doResync()
 		}
 	}
 }
@@ -166,10 +169,16 @@ func (c *Client) handle(ev signaling.Event) {
 	switch ev := ev.(type) {
 	case signaling.Message:
 		switch ev.Type {
-		case TypeState:
-			var st State
-			if json.Unmarshal(ev.Data, &st) == nil && c.apply(st) {
+		case TypeDelta:
+			var d Delta
+			if json.Unmarshal(ev.Data, &d) != nil {
+				return
+			}
+			st, ok, gap := c.apply(d)
+			if ok {
 				c.emit(StateChanged{State: st})
+			} else if gap {
+				c.doResync()
 			}
 		case TypeChat:
 			var m ChatMessage
@@ -206,36 +215,43 @@ func (c *Client) handle(ev signaling.Event) {
 			c.emit(Resynced{Err: fmt.Errorf("%w: the session was not resumed", ErrNotInLobby)})
 			return
 		}
-		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
-		st, err := c.Sync(ctx)
-		cancel()
-		c.emit(Resynced{State: st, Err: err})
+		c.doResync()
 	}
 }
 
-// apply stores st if it is newer than the held state, and reports whether
-// it did.
-func (c *Client) apply(st State) bool {
+// doResync fetches the full state after a drop or a missed change.
+func (c *Client) doResync() {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	st, err := c.Sync(ctx)
+	cancel()
+	if err == nil {
+		st.Chat = nil
+	}
+	c.emit(Resynced{State: st, Err: err})
+}
+
+// apply applies a pushed change. It reports whether the state changed,
+// and whether a change was missed (a resync is due).
+func (c *Client) apply(d Delta) (State, bool, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state != nil && c.state.ID == st.ID && st.Version <= c.state.Version {
-		return false
-	}
-	if c.state != nil && c.state.ID != st.ID {
-		return false // a late push of a lobby we left
-	}
 	if c.state == nil {
 		// Not in a lobby: left, or the join reply is still on its way.
-		// Keep the push for enter.
-		if c.pending == nil || c.pending.ID != st.ID || c.pending.Version < st.Version {
-			st.Chat = nil
-			c.pending = &st
+		// Keep the change for enter.
+		if len(c.pending) < 256 {
+			c.pending = append(c.pending, d)
 		}
-		return false
+		return State{}, false, false
 	}
-	st.Chat = nil
+	if d.ID != c.state.ID || d.Version <= c.state.Version {
+		return State{}, false, false // another lobby's late push, or old news
+	}
+	st, ok := c.state.Apply(d)
+	if !ok {
+		return State{}, false, true
+	}
 	c.state = &st
-	return true
+	return st, true, false
 }
 
 func (c *Client) emit(ev Event) {
@@ -272,11 +288,26 @@ func (c *Client) enter(st State) State {
 	defer c.mu.Unlock()
 	cp := st
 	cp.Chat = nil
-	if p := c.pending; p != nil && p.ID == st.ID && p.Version > st.Version {
-		cp = *p // a change that overtook the reply
+	gap := false
+	for _, d := range c.pending { // changes that overtook the reply
+		if d.ID != cp.ID || d.Version <= cp.Version {
+			continue
+		}
+		next, ok := cp.Apply(d)
+		if !ok {
+			gap = true
+			break
+		}
+		cp = next
 	}
 	c.pending = nil
 	c.state = &cp
+	if gap {
+		select {
+		case c.resync <- struct{}{}:
+		default:
+		}
+	}
 	return st
 }
 

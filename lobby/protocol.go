@@ -32,7 +32,7 @@ const (
 	TypeSync     = "lobby.sync"     // SyncData -> State
 
 	// Server to client, pushed.
-	TypeState   = "lobby.state"   // State: the lobby after a change, with a higher Version
+	TypeDelta   = "lobby.delta"   // Delta: one change of the lobby, Version one above the previous
 	TypeKicked  = "lobby.kicked"  // KickedData: the receiver was removed from the lobby
 	TypeStarted = "lobby.started" // Session: the match starts; the receiver is in the session's room
 	// TypeChat is pushed too, with a ChatMessage.
@@ -216,6 +216,78 @@ type OKReply struct {
 	Version uint64 `json:"version"`
 }
 
+// Delta is one change of a lobby, pushed to its members as lobby.delta.
+// Version is exactly one above the version before the change; a member
+// holding another version than Version-1 missed a change and resyncs with
+// lobby.sync. Only the parts that changed are present.
+type Delta struct {
+	ID      string `json:"id"`
+	Version uint64 `json:"version"`
+	// Settings holds every lobby-level setting, when any of them changed.
+	Settings *Settings `json:"settings,omitempty"`
+	// Host is the new host, when it changed.
+	Host string `json:"host,omitempty"`
+	// Member is a member that joined (appended) or changed (replaced).
+	Member *Member `json:"member,omitempty"`
+	// Left is a member that left, was kicked or dropped.
+	Left string `json:"left,omitempty"`
+	// Session is set when the lobby started.
+	Session *Session `json:"session,omitempty"`
+}
+
+// Settings are a lobby's host-controlled settings, as carried by a Delta.
+type Settings struct {
+	Name        string             `json:"name"`
+	Private     bool               `json:"private,omitempty"`
+	HasPassword bool               `json:"has_password,omitempty"`
+	MaxMembers  int                `json:"max_members"`
+	AutoHost    bool               `json:"auto_host"`
+	Meta        map[string]string  `json:"meta,omitempty"`
+	Numbers     map[string]float64 `json:"numbers,omitempty"`
+}
+
+// Apply returns st changed by d. It reports false, leaving st alone, when
+// d is not the next change of st's lobby (another lobby, or a version gap).
+// The returned State shares no Members slice with st.
+func (st State) Apply(d Delta) (State, bool) {
+	if d.ID != st.ID || d.Version != st.Version+1 {
+		return st, false
+	}
+	st.Version = d.Version
+	st.Members = append([]Member(nil), st.Members...)
+	st.Chat = nil
+	if s := d.Settings; s != nil {
+		st.Name, st.Private, st.HasPassword, st.MaxMembers, st.AutoHost, st.Meta, st.Numbers =
+			s.Name, s.Private, s.HasPassword, s.MaxMembers, s.AutoHost, s.Meta, s.Numbers
+	}
+	if d.Left != "" {
+		for i, m := range st.Members {
+			if m.ID == d.Left {
+				st.Members = append(st.Members[:i], st.Members[i+1:]...)
+				break
+			}
+		}
+	}
+	if m := d.Member; m != nil {
+		found := false
+		for i := range st.Members {
+			if st.Members[i].ID == m.ID {
+				st.Members[i], found = *m, true
+			}
+		}
+		if !found {
+			st.Members = append(st.Members, *m)
+		}
+	}
+	if d.Host != "" {
+		st.Host = d.Host
+	}
+	if d.Session != nil {
+		st.Session = d.Session
+	}
+	return st, true
+}
+
 // Member is one member of a lobby, in join order in State.Members.
 type Member struct {
 	ID     string            `json:"id"`
@@ -362,43 +434,47 @@ func DecodeList(data json.RawMessage) (ListData, error) {
 	if err := decode(data, &d); err != nil {
 		return d, err
 	}
+	return d, checkList(d)
+}
+
+func checkList(d ListData) error {
 	if len(d.Filters) > MaxFilters {
-		return d, fmt.Errorf("over %d filters", MaxFilters)
+		return fmt.Errorf("over %d filters", MaxFilters)
 	}
 	if d.Limit < 0 || d.Limit > MaxPageSize {
-		return d, fmt.Errorf("limit must be 0 to %d", MaxPageSize)
+		return fmt.Errorf("limit must be 0 to %d", MaxPageSize)
 	}
 	for i, f := range d.Filters {
 		if f.Key == "" || len(f.Key) > MaxMetaKeyLen {
-			return d, fmt.Errorf("filter %d: bad key", i)
+			return fmt.Errorf("filter %d: bad key", i)
 		}
 		hasRange := f.Min != nil || f.Max != nil
 		if (f.Eq != nil) == hasRange {
-			return d, fmt.Errorf("filter %d (%s): set eq, or min and/or max", i, f.Key)
+			return fmt.Errorf("filter %d (%s): set eq, or min and/or max", i, f.Key)
 		}
 		if f.Eq != nil && len(*f.Eq) > MaxMetaValue {
-			return d, fmt.Errorf("filter %d (%s): value too long", i, f.Key)
+			return fmt.Errorf("filter %d (%s): value too long", i, f.Key)
 		}
 		for _, p := range []*float64{f.Min, f.Max} {
 			if p != nil && (math.IsNaN(*p) || math.IsInf(*p, 0)) {
-				return d, fmt.Errorf("filter %d (%s): bound not finite", i, f.Key)
+				return fmt.Errorf("filter %d (%s): bound not finite", i, f.Key)
 			}
 		}
 		if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
-			return d, fmt.Errorf("filter %d (%s): min above max", i, f.Key)
+			return fmt.Errorf("filter %d (%s): min above max", i, f.Key)
 		}
 		switch f.Key {
 		case "game", "name":
 			if f.Eq == nil {
-				return d, fmt.Errorf("filter %d: %s takes eq", i, f.Key)
+				return fmt.Errorf("filter %d: %s takes eq", i, f.Key)
 			}
 		case "members", "max", "free":
 			if f.Eq != nil {
-				return d, fmt.Errorf("filter %d: %s takes min/max", i, f.Key)
+				return fmt.Errorf("filter %d: %s takes min/max", i, f.Key)
 			}
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // DecodeJoin parses and checks the payload of lobby.join.

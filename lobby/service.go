@@ -231,6 +231,15 @@ func (l *lobby) summary() Summary {
 		MaxMembers: l.max, HasPassword: l.password != "", Meta: l.meta, Numbers: l.numbers}
 }
 
+func (l *lobby) settings() *Settings {
+	return &Settings{Name: l.name, Private: l.private, HasPassword: l.password != "", MaxMembers: l.max,
+		AutoHost: l.autoHost, Meta: l.meta, Numbers: l.numbers}
+}
+
+func (m *member) wire() *Member {
+	return &Member{ID: m.id, Meta: m.meta, Ready: m.ready, Joined: m.joined.UnixMilli()}
+}
+
 func (l *lobby) member(peer string) (int, *member) {
 	for i, m := range l.members {
 		if m.id == peer {
@@ -240,11 +249,12 @@ func (l *lobby) member(peer string) (int, *member) {
 	return -1, nil
 }
 
-// changedLocked raises the lobby's version and pushes its state to every
+// changedLocked raises the lobby's version and pushes the change to every
 // member. Pushing under the lock keeps the versions in order on the wire.
-func (s *Service) changedLocked(l *lobby) {
+func (s *Service) changedLocked(l *lobby, d Delta) {
 	l.version++
-	s.pushLocked(l, TypeState, l.state(false))
+	d.ID, d.Version = l.id, l.version
+	s.pushLocked(l, TypeDelta, d)
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(l.summary(), false)
 	}
@@ -306,24 +316,55 @@ func (s *Service) handleCreate(req *signaling.Request) {
 		fail(req, CodeInvalid, err.Error())
 		return
 	}
+	if !s.begin(req) {
+		return
+	}
+	st, code, msg := s.createLocked(req.Peer, req.Identity.Subject, d)
+	s.mu.Unlock()
+	if code != "" {
+		fail(req, code, msg)
+		return
+	}
+	_ = req.Reply(st)
+}
+
+// Create makes a lobby on behalf of peer owner, as if owner had sent
+// lobby.create: for servers that make lobbies themselves (tournaments,
+// benchmarks). d is checked as on the wire. The owner is its host and
+// first member; pushes to an owner without a signaling session are
+// dropped, and the lobby ends when its last member leaves or is gone.
+func (s *Service) Create(owner string, d CreateData) (State, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return State{}, err
+	}
+	if d, err = DecodeCreate(b); err != nil {
+		return State{}, &Error{Code: CodeInvalid, Message: err.Error()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return State{}, ErrClosed
+	}
+	st, code, msg := s.createLocked(owner, "", d)
+	if code != "" {
+		return st, &Error{Code: code, Message: msg}
+	}
+	return st, nil
+}
+
+func (s *Service) createLocked(peer, subject string, d CreateData) (State, string, string) {
 	if d.MaxMembers == 0 {
 		d.MaxMembers = s.cfg.DefaultMembers
 	}
 	if d.MaxMembers < 1 || d.MaxMembers > s.cfg.MaxMembers {
-		fail(req, CodeInvalid, fmt.Sprintf("max_members must be 1 to %d", s.cfg.MaxMembers))
-		return
+		return State{}, CodeInvalid, fmt.Sprintf("max_members must be 1 to %d", s.cfg.MaxMembers)
 	}
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	if s.byPeer[req.Peer] != nil {
-		fail(req, CodeAlreadyMember, "leave your lobby first")
-		return
+	if s.byPeer[peer] != nil {
+		return State{}, CodeAlreadyMember, "leave your lobby first"
 	}
 	if len(s.byID) >= s.cfg.MaxLobbies {
-		fail(req, CodeTooManyLobbies, fmt.Sprintf("the service holds %d lobbies", s.cfg.MaxLobbies))
-		return
+		return State{}, CodeTooManyLobbies, fmt.Sprintf("the service holds %d lobbies", s.cfg.MaxLobbies)
 	}
 	code := newCode()
 	for s.byCode[code] != nil { // collision check
@@ -331,18 +372,33 @@ func (s *Service) handleCreate(req *signaling.Request) {
 	}
 	s.seq++
 	l := &lobby{seq: s.seq, id: "l" + randomHex(8), code: code, name: d.Name, game: d.Game,
-		private: d.Private, password: d.Password, max: d.MaxMembers, host: req.Peer,
+		private: d.Private, password: d.Password, max: d.MaxMembers, host: peer,
 		autoHost: !s.cfg.NoHostMigration, meta: d.Meta, numbers: d.Numbers,
 		banned: map[string]bool{}, version: 1}
-	l.members = []*member{s.newMember(req, d.Member)}
+	now := s.cfg.Now()
+	l.members = []*member{{id: peer, subject: subject, meta: d.Member, joined: now, tokens: float64(s.cfg.ChatBurst), refill: now}}
 	s.byID[l.id] = l
 	s.byCode[code] = l
-	s.byPeer[req.Peer] = l
+	s.byPeer[peer] = l
 	s.setListedLocked(l)
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(l.summary(), false)
 	}
-	_ = req.Reply(l.state(true))
+	return l.state(true), "", ""
+}
+
+// List returns a page of listed lobbies, as lobby.list does; d is checked
+// as on the wire (ErrBadFilter).
+func (s *Service) List(d ListData) (ListReply, error) {
+	if err := checkList(d); err != nil {
+		return ListReply{}, &Error{Code: CodeBadFilter, Message: err.Error()}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ListReply{}, ErrClosed
+	}
+	return s.listLocked(d), nil
 }
 
 // matches reports whether l passes every filter. It allocates nothing.
@@ -462,9 +518,10 @@ func (s *Service) handleJoin(req *signaling.Request) {
 		fail(req, CodeFull, fmt.Sprintf("the lobby holds %d members", l.max))
 		return
 	}
-	l.members = append(l.members, s.newMember(req, d.Member))
+	m := s.newMember(req, d.Member)
+	l.members = append(l.members, m)
 	s.byPeer[req.Peer] = l
-	s.changedLocked(l) // the others learn of the newcomer; so does it, first by reply
+	s.changedLocked(l, Delta{Member: m.wire()}) // the newcomer gets it too, and the reply covers it
 	_ = req.Reply(l.state(true))
 }
 
@@ -481,6 +538,7 @@ func (s *Service) removeLocked(l *lobby, peer string) {
 		s.deleteLocked(l)
 		return
 	}
+	d := Delta{Left: peer}
 	if l.host == peer {
 		if !l.autoHost {
 			s.pushLocked(l, TypeKicked, KickedData{Lobby: l.id, By: peer, Closed: true})
@@ -488,8 +546,9 @@ func (s *Service) removeLocked(l *lobby, peer string) {
 			return
 		}
 		l.host = l.members[0].id
+		d.Host = l.host
 	}
-	s.changedLocked(l)
+	s.changedLocked(l, d)
 }
 
 func (s *Service) handleLeave(req *signaling.Request) {
@@ -575,7 +634,7 @@ func (s *Service) handleMeta(req *signaling.Request) {
 	}
 	_, m := l.member(req.Peer)
 	m.meta = d.Member
-	s.changedLocked(l)
+	s.changedLocked(l, Delta{Member: m.wire()})
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
@@ -597,7 +656,7 @@ func (s *Service) handleReady(req *signaling.Request) {
 	_, m := l.member(req.Peer)
 	if m.ready != d.Ready {
 		m.ready = d.Ready
-		s.changedLocked(l)
+		s.changedLocked(l, Delta{Member: m.wire()})
 	}
 	_ = req.Reply(OKReply{Version: l.version})
 }
@@ -682,7 +741,7 @@ func (s *Service) handleSettings(req *signaling.Request) {
 	if d.AutoHost != nil {
 		l.autoHost = *d.AutoHost
 	}
-	s.changedLocked(l)
+	s.changedLocked(l, Delta{Settings: l.settings()})
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
@@ -716,7 +775,7 @@ func (s *Service) handleStart(req *signaling.Request) {
 	}
 	l.session = sess
 	s.setListedLocked(l)
-	s.changedLocked(l)
+	s.changedLocked(l, Delta{Session: sess})
 	s.pushLocked(l, TypeStarted, sess)
 	_ = req.Reply(sess)
 }
