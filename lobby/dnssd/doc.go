@@ -68,8 +68,8 @@
 // carries a random suffix instead); the §7.2 multipacket known-answer list
 // (at most 200 known answers are sent, in one packet, and the known answers
 // of a truncated query's follow-up packets are not merged); the §7.3
-// duplicate question and §7.4 duplicate answer suppression; the §11 source
-// address check; interfaces that appear after New.
+// duplicate question and §7.4 duplicate answer suppression; interfaces that
+// appear after New.
 //
 // # Timing
 //
@@ -95,8 +95,10 @@
 //
 // Packets over 9000 bytes, packets that do not decode (bad lengths,
 // compression pointers that do not point backwards, names over 255 bytes,
-// impossible counts) and packets from interfaces the Node does not use are
-// counted in Stats and dropped; the decoder is fuzzed. The cache holds at
+// impossible counts), packets from interfaces the Node does not use and
+// packets from sources off the link (neither link-local nor inside a prefix
+// of the arrival interface: routed here, RFC 6762 §11) are counted in Stats
+// and dropped; the decoder is fuzzed. The cache holds at
 // most Config.MaxCacheRecords records and each Browse queues at most
 // Config.MaxPendingEvents events. Anyone on the link can advertise anything:
 // treat TXT values as untrusted input.

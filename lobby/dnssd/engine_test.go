@@ -42,8 +42,8 @@ func newTestNode(t testing.TB, cfg Config) *testNode {
 	n.conns = []*mconn{{v6: false}, {v6: true}}
 	n.v4, n.v6 = true, true
 	n.ifaces[1] = net.Interface{Index: 1, Name: "eth0"}
-	n.addrsHook = func(int) []netip.Addr {
-		return []netip.Addr{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fe80::1")}
+	n.prefixHook = func(int) []netip.Prefix {
+		return []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("fe80::1/64")}
 	}
 	n.sendHook = func(c *mconn, b []byte, ifindex int, dst netip.AddrPort) error {
 		m, err := parseMessage(b)
@@ -342,8 +342,12 @@ func TestDropsBadAndForeignPackets(t *testing.T) {
 	tn.handle(inPacket{b: q, ifindex: 9, src: querier}, t0)
 	resp, _ := appendMessage(nil, &message{Flags: flagResponse, Answers: []record{tn.ptrRecord(tn.regs[0])}})
 	tn.handle(inPacket{b: resp, ifindex: 1, src: netip.MustParseAddrPort("10.0.0.9:40000")}, t0)
+	// Off-link sources (routed packets, RFC 6762 §11) are ignored, queries
+	// and responses alike.
+	tn.handle(inPacket{b: resp, ifindex: 1, src: netip.MustParseAddrPort("192.168.7.7:5353")}, t0)
+	tn.handle(inPacket{b: q, ifindex: 1, src: netip.MustParseAddrPort("[2001:db8::1]:5353")}, t0)
 	st := tn.Stats()
-	if st.Malformed != 1 || st.Ignored != 2 || len(tn.cache.byKey) != 0 || len(tn.take()) != 0 {
+	if st.Malformed != 1 || st.Ignored != 4 || len(tn.cache.byKey) != 0 || len(tn.take()) != 0 {
 		t.Fatalf("stats %+v, cache %d", st, len(tn.cache.byKey))
 	}
 }
@@ -604,7 +608,7 @@ func FuzzHandlePacket(f *testing.F) {
 func TestAnnouncesAgainWhenAddressesChange(t *testing.T) {
 	tn := newTestNode(t, Config{})
 	addr := netip.MustParseAddr("10.0.0.1")
-	tn.addrsHook = func(int) []netip.Addr { return []netip.Addr{addr} }
+	tn.prefixHook = func(int) []netip.Prefix { return []netip.Prefix{netip.PrefixFrom(addr, 24)} }
 	tn.advertise(Service{Instance: "Lobby", Port: 7777}, t0)
 	tn.run(t0, t0.Add(10*time.Second))
 	addr = netip.MustParseAddr("10.0.0.2") // new lease

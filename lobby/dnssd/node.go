@@ -106,7 +106,7 @@ type Node struct {
 	// Test hooks: nil means the sockets and the interfaces' real
 	// addresses.
 	sendHook  func(c *mconn, b []byte, ifindex int, dst netip.AddrPort) error
-	addrsHook func(ifindex int) []netip.Addr
+	prefixHook func(ifindex int) []netip.Prefix
 
 	// Owned by the loop goroutine.
 	regs      []*Registration
@@ -146,8 +146,9 @@ type askState struct {
 }
 
 type addrCacheEntry struct {
-	at    time.Time
-	addrs []netip.Addr
+	at       time.Time
+	addrs    []netip.Addr
+	prefixes []netip.Prefix
 }
 
 // New opens the mDNS sockets (UDP port 5353, shared with other mDNS stacks
@@ -574,7 +575,7 @@ func (n *Node) handle(p inPacket, now time.Time) {
 			p.ifindex = idx
 		}
 	}
-	if _, ok := n.ifaces[p.ifindex]; !ok {
+	if _, ok := n.ifaces[p.ifindex]; !ok || !n.onLink(p.src.Addr(), p.ifindex, now) {
 		n.ignored.Add(1)
 		return
 	}
@@ -632,16 +633,21 @@ func (n *Node) ifname(ifindex int) string {
 }
 
 // ifaceAddrs returns the addresses of interface ifindex that the Node
-// advertises, cached for a second.
+// advertises (those of its families), cached for a second.
 func (n *Node) ifaceAddrs(ifindex int, now time.Time) []netip.Addr {
-	if n.addrsHook != nil {
-		return n.addrsHook(ifindex)
+	return n.ifaceInfo(ifindex, now).addrs
+}
+
+// ifaceInfo returns the addresses and prefixes of interface ifindex, cached
+// for a second.
+func (n *Node) ifaceInfo(ifindex int, now time.Time) addrCacheEntry {
+	if c, ok := n.addrCache[ifindex]; ok && now.Sub(c.at) < time.Second && !c.at.After(now) {
+		return c
 	}
-	if c, ok := n.addrCache[ifindex]; ok && now.Sub(c.at) < time.Second {
-		return c.addrs
-	}
-	var out []netip.Addr
-	if ifc, err := net.InterfaceByIndex(ifindex); err == nil {
+	var prefixes []netip.Prefix
+	if n.prefixHook != nil {
+		prefixes = n.prefixHook(ifindex)
+	} else if ifc, err := net.InterfaceByIndex(ifindex); err == nil {
 		addrs, _ := ifc.Addrs()
 		for _, a := range addrs {
 			ipn, ok := a.(*net.IPNet)
@@ -652,14 +658,39 @@ func (n *Node) ifaceAddrs(ifindex int, now time.Time) []netip.Addr {
 			if !ok {
 				continue
 			}
+			ones, _ := ipn.Mask.Size()
 			ip = ip.Unmap()
-			if ip.Is4() && n.v4 || ip.Is6() && n.v6 {
-				out = append(out, ip)
+			if ip.Is4() && ones > 32 {
+				ones -= 96
 			}
+			prefixes = append(prefixes, netip.PrefixFrom(ip, ones))
 		}
 	}
-	n.addrCache[ifindex] = addrCacheEntry{at: now, addrs: out}
-	return out
+	c := addrCacheEntry{at: now}
+	for _, p := range prefixes {
+		if ip := p.Addr(); ip.Is4() && n.v4 || ip.Is6() && n.v6 {
+			c.addrs = append(c.addrs, ip)
+		}
+		c.prefixes = append(c.prefixes, p)
+	}
+	n.addrCache[ifindex] = c
+	return c
+}
+
+// onLink reports whether src may be a neighbour on interface ifindex: a
+// link-local address or one inside a prefix of the interface (RFC 6762
+// §11). Packets from elsewhere were routed, and are ignored.
+func (n *Node) onLink(src netip.Addr, ifindex int, now time.Time) bool {
+	src = src.Unmap().WithZone("")
+	if src.IsLinkLocalUnicast() {
+		return true
+	}
+	for _, p := range n.ifaceInfo(ifindex, now).prefixes {
+		if p.Masked().Contains(src) {
+			return true
+		}
+	}
+	return false
 }
 
 // sendMsg encodes m and sends it out of ifindex on c, to dst or the group.
