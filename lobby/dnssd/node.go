@@ -70,7 +70,8 @@ type Stats struct {
 	PacketsSent uint64
 	// Malformed counts packets that failed to decode and were dropped.
 	Malformed uint64
-	// Ignored counts packets from interfaces the Node does not use.
+	// Ignored counts packets dropped unread: from interfaces the Node does
+	// not use, from off-link sources, or responses not from port 5353.
 	Ignored uint64
 	// SendErrors counts failed writes.
 	SendErrors uint64
