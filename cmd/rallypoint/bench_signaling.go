@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -53,6 +55,8 @@ type benchSignalingResult struct {
 	BaselineRelayMsgsPerS float64 `json:"baseline_relay_msgs_per_s"`
 	BaselineRelayP50Us    float64 `json:"baseline_relay_p50_us"`
 	BaselineRelayP99Us    float64 `json:"baseline_relay_p99_us"`
+	RawRelayP50Us         float64 `json:"raw_ws_relay_p50_us"`
+	RawRelayP99Us         float64 `json:"raw_ws_relay_p99_us"`
 	RatioP50              float64 `json:"ratio_p50_loaded_to_baseline"`
 	RatioP99              float64 `json:"ratio_p99_loaded_to_baseline"`
 	TargetSessionsMet     bool    `json:"target_sessions_met"`
@@ -154,6 +158,12 @@ func runBenchSignaling(args []string) error {
 	base := lat.run(ctx, senders, receivers, *rate, *dur)
 	res.BaselineRelayMsgsPerS, res.BaselineRelayP50Us, res.BaselineRelayP99Us = base.rate, base.p50, base.p99
 	logf("baseline relay: %d samples, p50 %.0f µs, p99 %.0f µs", base.n, base.p50, base.p99)
+	raw, err := rawRelay(ctx, child.addr, *pairs, *rate, *dur)
+	if err != nil {
+		return fmt.Errorf("raw WebSocket relay: %w", err)
+	}
+	res.RawRelayP50Us, res.RawRelayP99Us = raw.p50, raw.p99
+	logf("floor, a bare WebSocket forwarder in the same server process: %d samples, p50 %.0f µs, p99 %.0f µs", raw.n, raw.p50, raw.p99)
 
 	// Idle sessions.
 	logf("connecting %d idle sessions from %d source addresses", *sessions, *addrs)
@@ -271,6 +281,8 @@ func printSignalingTable(w io.Writer, r benchSignalingResult) {
 	fmt.Fprintf(w, "%-34s %14.0f %14.0f %8s\n", "relayed msgs/s", r.BaselineRelayMsgsPerS, r.RelayMsgsPerS, "")
 	fmt.Fprintf(w, "%-34s %14.0f %14.0f %8.2f\n", "relay p50 (µs)", r.BaselineRelayP50Us, r.RelayP50Us, r.RatioP50)
 	fmt.Fprintf(w, "%-34s %14.0f %14.0f %8.2f\n", "relay p99 (µs)", r.BaselineRelayP99Us, r.RelayP99Us, r.RatioP99)
+	fmt.Fprintf(w, "%-34s %14.0f %14s %8.2f\n", "floor: bare WebSocket relay p50", r.RawRelayP50Us, "", r.RelayP50Us/max(r.RawRelayP50Us, 1))
+	fmt.Fprintf(w, "%-34s %14.0f %14s %8.2f\n", "floor: bare WebSocket relay p99", r.RawRelayP99Us, "", r.RelayP99Us/max(r.RawRelayP99Us, 1))
 	fmt.Fprintf(w, "\nconnect: %d sessions in %.1f s (%.0f/s); relay samples %d, lost %d, max %.0f µs; total %.1f s\n",
 		r.Sessions, r.ConnectSeconds, r.ConnectsPerS, r.RelaySamples, r.RelayLost, r.RelayMaxUs, r.Seconds)
 	if r.CappedByNoFile {
@@ -441,6 +453,7 @@ func benchSignalingChild() error {
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv)
+	mux.Handle("/raw", newRawForwarder())
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return err
@@ -502,4 +515,143 @@ func raiseNoFile(n uint64) uint64 {
 	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
 	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
 	return lim.Cur
+}
+
+// rawForwarder is the floor the relay is compared with: a bare gorilla
+// WebSocket forwarder in the same server process, with no protocol, no
+// rooms and no queues. A "recv" connection registers for a pair; frames
+// from that pair's "send" connection are written to it as they come.
+type rawForwarder struct {
+	up   websocket.Upgrader
+	mu   sync.Mutex
+	recv map[string]*websocket.Conn
+}
+
+func newRawForwarder() *rawForwarder {
+	return &rawForwarder{up: websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 1024}, recv: map[string]*websocket.Conn{}}
+}
+
+func (f *rawForwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	pair, role := r.URL.Query().Get("pair"), r.URL.Query().Get("role")
+	ws, err := f.up.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer ws.Close()
+	if role == "recv" {
+		f.mu.Lock()
+		f.recv[pair] = ws
+		f.mu.Unlock()
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}
+	f.mu.Lock()
+	to := f.recv[pair]
+	f.mu.Unlock()
+	if to == nil {
+		return
+	}
+	for {
+		_, b, err := ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if to.WriteMessage(websocket.TextMessage, b) != nil {
+			return
+		}
+	}
+}
+
+// rawRelay measures the floor: one-way latency through rawForwarder at the
+// same rate and over the same number of pairs as the signaling relay.
+func rawRelay(ctx context.Context, addr string, pairs int, rate float64, dur time.Duration) (relayStats, error) {
+	var mu sync.Mutex
+	var samples []float64
+	var conns []*websocket.Conn
+	var readers sync.WaitGroup
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+		readers.Wait()
+	}()
+	var senders []*websocket.Conn
+	for i := range pairs {
+		base := fmt.Sprintf("ws://%s/raw?pair=%d&role=", addr, i)
+		recv, _, err := websocket.DefaultDialer.DialContext(ctx, base+"recv", nil)
+		if err != nil {
+			return relayStats{}, err
+		}
+		conns = append(conns, recv)
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				_, b, err := recv.ReadMessage()
+				if err != nil {
+					return
+				}
+				now := time.Now().UnixNano()
+				var p struct {
+					T int64 `json:"t"`
+				}
+				if json.Unmarshal(b, &p) == nil && p.T != 0 {
+					mu.Lock()
+					samples = append(samples, float64(now-p.T)/1e3)
+					mu.Unlock()
+				}
+			}
+		}()
+		// The forwarder registers the receiver right after the upgrade;
+		// give it a moment before the sender arrives.
+		time.Sleep(2 * time.Millisecond)
+		send, _, err := websocket.DefaultDialer.DialContext(ctx, base+"send", nil)
+		if err != nil {
+			return relayStats{}, err
+		}
+		conns = append(conns, send)
+		senders = append(senders, send)
+	}
+	interval := time.Duration(float64(time.Second) * float64(pairs) / rate)
+	start := time.Now()
+	stop := start.Add(dur)
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	for i, s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			next := start.Add(interval * time.Duration(i) / time.Duration(len(senders)))
+			for {
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+				if time.Now().After(stop) || ctx.Err() != nil {
+					return
+				}
+				payload := `{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`
+				if s.WriteMessage(websocket.TextMessage, []byte(payload)) == nil {
+					sent.Add(1)
+				}
+				next = next.Add(interval)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	time.Sleep(200 * time.Millisecond)
+	mu.Lock()
+	sm := slices.Clone(samples)
+	mu.Unlock()
+	slices.Sort(sm)
+	st := relayStats{n: len(sm), lost: int(sent.Load()) - len(sm), rate: float64(len(sm)) / elapsed.Seconds()}
+	if len(sm) > 0 {
+		st.p50 = sm[len(sm)*50/100]
+		st.p99 = sm[min(len(sm)-1, len(sm)*99/100)]
+		st.max = sm[len(sm)-1]
+	}
+	return st, nil
 }
