@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -446,7 +447,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UnixNano()
 	c := &conn{srv: s, ws: ws, ip: ip, remote: r.RemoteAddr, identity: id, created: now}
 	c.lastSeen.Store(now)
-	c.lastPing = now
+	// Spread the first ping over one interval, so that sessions that
+	// arrive together (a restart, a load test) are not pinged together.
+	c.lastPing = now - mrand.Int64N(int64(s.cfg.PingInterval))
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	if s.closed {
