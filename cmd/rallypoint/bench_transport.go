@@ -86,8 +86,8 @@ func runBenchTransport(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *pings < 10 || *runs < 3 {
-		return errors.New("-n must be at least 10 and -runs at least 3")
+	if *pings < 40 || *runs < 3 {
+		return errors.New("-n must be at least 40 and -runs at least 3")
 	}
 	res := benchTransportResult{Pings: *pings, Runs: *runs}
 	progress := func(f string, a ...any) {
@@ -96,27 +96,71 @@ func runBenchTransport(args []string) error {
 		}
 	}
 
+	// Each path sets up in turn (the others idle) and then holds its
+	// connection open; the round trips are measured last, in interleaved
+	// batches, so that load from other processes on this machine weighs on
+	// every path alike.
+	var paths []*rttPath
+	defer func() {
+		for _, p := range paths {
+			p.finish()
+		}
+	}()
 	progress("raw UDP echo...")
-	udp, err := benchUDP(*pings)
+	udp, err := startPath("udp", 64, benchUDP)
 	if err != nil {
 		return fmt.Errorf("udp: %w", err)
 	}
-	res.UDPRTTP50Us, res.UDPRTTP99Us = tpPct(udp, 50), tpPct(udp, 99)
-
+	paths = append(paths, udp)
 	progress("bare pion, OnMessage callbacks...")
-	setup, prtt, err := benchPion(*runs, *pings, false)
+	var setup, dsetup []float64
+	pcb, err := startPath("pion callback", 32, func(reg func(pinger)) (err error) {
+		setup, err = benchPion(*runs, false, reg)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("pion: %w", err)
 	}
-	res.PionCallbackSetupP50Ms = tpPct(setup, 50)
-	res.PionCallbackRTTP50Us, res.PionCallbackRTTP99Us = tpPct(prtt, 50), tpPct(prtt, 99)
+	paths = append(paths, pcb)
 	progress("bare pion, detached channels...")
-	dsetup, drtt, err := benchPion(*runs, *pings, true)
+	pdet, err := startPath("pion detached", 32, func(reg func(pinger)) (err error) {
+		dsetup, err = benchPion(*runs, true, reg)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("pion detached: %w", err)
 	}
+	paths = append(paths, pdet)
+	progress("kit mesh through rallypoint serve...")
+	kit := &kitResult{}
+	kpath, err := startPath("kit", 32, func(reg func(pinger)) error { return benchKit(*runs, kit, reg) })
+	if err != nil {
+		return fmt.Errorf("kit: %w", err)
+	}
+	paths = append(paths, kpath)
+	const batches = 40
+	progress("round trips, %d per path in %d interleaved batches...", *pings, batches)
+	samples := map[*rttPath][]float64{}
+	for r := 0; r < batches; r++ {
+		for _, p := range paths {
+			got, err := pingLoop(max(*pings/batches, 1), p.size, p.p)
+			if err != nil {
+				return fmt.Errorf("%s round trips: %w", p.name, err)
+			}
+			samples[p] = append(samples[p], got...)
+		}
+	}
+	for _, p := range paths {
+		if err := p.finish(); err != nil {
+			return fmt.Errorf("%s: %w", p.name, err)
+		}
+	}
+	paths = nil
+	res.UDPRTTP50Us, res.UDPRTTP99Us = tpPct(samples[udp], 50), tpPct(samples[udp], 99)
+	res.PionCallbackSetupP50Ms = tpPct(setup, 50)
+	res.PionCallbackRTTP50Us, res.PionCallbackRTTP99Us = tpPct(samples[pcb], 50), tpPct(samples[pcb], 99)
 	res.PionDetachedSetupP50Ms = tpPct(dsetup, 50)
-	res.PionDetachedRTTP50Us, res.PionDetachedRTTP99Us = tpPct(drtt, 50), tpPct(drtt, 99)
+	res.PionDetachedRTTP50Us, res.PionDetachedRTTP99Us = tpPct(samples[pdet], 50), tpPct(samples[pdet], 99)
 	// The baseline is the faster of the two ways to use bare pion.
 	res.PionSetupP50Ms = min(res.PionCallbackSetupP50Ms, res.PionDetachedSetupP50Ms)
 	if res.PionDetachedRTTP50Us < res.PionCallbackRTTP50Us {
@@ -124,13 +168,7 @@ func runBenchTransport(args []string) error {
 	} else {
 		res.PionRTTP50Us, res.PionRTTP99Us, res.PionBaseline = res.PionCallbackRTTP50Us, res.PionCallbackRTTP99Us, "callback"
 	}
-
-	progress("kit mesh through a local signaling server...")
-	kit, err := benchKit(*runs, *pings)
-	if err != nil {
-		return fmt.Errorf("kit: %w", err)
-	}
-	res.KitRTTP50Us, res.KitRTTP99Us = tpPct(kit.rtt, 50), tpPct(kit.rtt, 99)
+	res.KitRTTP50Us, res.KitRTTP99Us = tpPct(samples[kpath], 50), tpPct(samples[kpath], 99)
 	res.Connect2P50Ms, res.Connect2P99Ms = tpPct(kit.connect2, 50), tpPct(kit.connect2, 99)
 	res.Connect4P50Ms, res.Connect4P99Ms = tpPct(kit.connect4, 50), tpPct(kit.connect4, 99)
 	res.Transfer1MiBMs = tpPct(kit.transfer, 50)
@@ -157,6 +195,56 @@ func runBenchTransport(args []string) error {
 	return nil
 }
 
+// pinger is one path's open connection: send a message, wait for the echo.
+type pinger struct {
+	send func([]byte) error
+	recv func() ([]byte, error)
+}
+
+// rttPath is a path whose setup ran in its own goroutine, which now holds
+// the connection open until finish.
+type rttPath struct {
+	name     string
+	size     int
+	p        pinger
+	release  chan struct{}
+	done     chan error
+	finished bool
+	err      error
+}
+
+// startPath runs fn until it hands over its pinger (fn's register blocks
+// until finish), or returns fn's error.
+func startPath(name string, size int, fn func(register func(pinger)) error) (*rttPath, error) {
+	p := &rttPath{name: name, size: size, release: make(chan struct{}), done: make(chan error, 1)}
+	got := make(chan pinger, 1)
+	go func() {
+		p.done <- fn(func(pg pinger) {
+			got <- pg
+			<-p.release
+		})
+	}()
+	select {
+	case p.p = <-got:
+		return p, nil
+	case err := <-p.done:
+		if err == nil {
+			err = errors.New("no connection to measure")
+		}
+		return nil, err
+	}
+}
+
+// finish lets the path close its connection and returns its error.
+func (p *rttPath) finish() error {
+	if !p.finished {
+		p.finished = true
+		close(p.release)
+		p.err = <-p.done
+	}
+	return p.err
+}
+
 func printTransportTable(w io.Writer, r *benchTransportResult) {
 	ok := func(b bool) string {
 		if b {
@@ -176,7 +264,8 @@ func printTransportTable(w io.Writer, r *benchTransportResult) {
 	fmt.Fprintf(tw, "kit\tconnect 4 peers\t%.2f ms\t%.2f ms\t\n", r.Connect4P50Ms, r.Connect4P99Ms)
 	fmt.Fprintf(tw, "kit\t1 MiB reliable\t%.2f ms\t\t\n", r.Transfer1MiBMs)
 	tw.Flush()
-	fmt.Fprintf(w, "\n%d round trips per RTT figure, %d runs per connect and transfer figure; peers in separate processes;\n", r.Pings, r.Runs)
+	fmt.Fprintf(w, "\n%d round trips per RTT figure (paths interleaved in 40 batches), %d runs per connect and transfer figure;\n", r.Pings, r.Runs)
+	fmt.Fprintf(w, "peers in separate processes; the kit signals through a rallypoint serve child;\n")
 	fmt.Fprintf(w, "the measuring side waits and reads as a game would (kit: Ready+Poll), the echo side echoes from its receive callback\n")
 	fmt.Fprintf(w, "rtt_ratio kit/pion (%s, the faster) p50 %.2f (target <= 1.2: %s), p99 %.2f; kit/UDP p50 %.1f\n", r.PionBaseline, r.RTTRatio, ok(r.TargetRTTMet), r.RTTRatioP99, r.KitUDPRatio)
 	fmt.Fprintf(w, "connect2 p50 %.2f ms (target <= 25: %s); connect4 p50 %.2f ms (target <= 60: %s)\n", r.Connect2P50Ms, ok(r.TargetConnect2), r.Connect4P50Ms, ok(r.TargetConnect4))
@@ -270,50 +359,36 @@ func (c *child) stop() {
 	}
 }
 
-// benchUDP measures 64-byte round trips to a UDP echo child.
-func benchUDP(n int) ([]float64, error) {
+// benchUDP connects to a UDP echo child and registers the connection.
+func benchUDP(register func(pinger)) error {
 	c, err := startChild("udp")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c.stop()
 	f, err := c.expect("addr", 10*time.Second)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	raddr, err := net.ResolveUDPAddr("udp4", f[1])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	conn, err := net.DialUDP("udp4", nil, raddr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer conn.Close()
-	msg := make([]byte, 64)
-	buf := make([]byte, 256)
-	var out []float64
-	for i := -n / 10; i < n; i++ { // the first tenth warms up
-		binenc.BigEndian.PutUint32(msg, uint32(i))
-		start := time.Now()
-		if _, err := conn.Write(msg); err != nil {
-			return nil, err
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-		for {
+	buf := make([]byte, 2048)
+	register(pinger{
+		send: func(b []byte) error { _, err := conn.Write(b); return err },
+		recv: func() ([]byte, error) {
+			_ = conn.SetReadDeadline(time.Now().Add(time.Second))
 			k, err := conn.Read(buf)
-			if err != nil {
-				return nil, err
-			}
-			if k == 64 && binenc.BigEndian.Uint32(buf) == uint32(i) {
-				break
-			}
-		}
-		if i >= 0 {
-			out = append(out, float64(time.Since(start).Nanoseconds())/1e3)
-		}
-	}
-	return out, nil
+			return buf[:k], err
+		},
+	})
+	return nil
 }
 
 // bareEngine is the setting engine of the bare pion path: the minimum to
@@ -335,10 +410,10 @@ func bareEngine(detach bool) webrtc.SettingEngine {
 // offer and answer over the child's stdin and stdout), and 32-byte round
 // trips on that channel. With detach, both sides read detached channels
 // (as the kit does) instead of OnMessage callbacks.
-func benchPion(runs, n int, detach bool) (setup, rtt []float64, err error) {
+func benchPion(runs int, detach bool, register func(pinger)) (setup []float64, err error) {
 	c, err := startChild("pion")
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer c.stop()
 	mode := "callback"
@@ -351,14 +426,14 @@ func benchPion(runs, n int, detach bool) (setup, rtt []float64, err error) {
 		start := time.Now()
 		pc, err := api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		ordered := false
 		zero := uint16(0)
 		dc, err := pc.CreateDataChannel("bench", &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &zero})
 		if err != nil {
 			pc.Close()
-			return nil, nil, err
+			return nil, err
 		}
 		opened := make(chan struct{})
 		echo := make(chan []byte, 1)
@@ -428,34 +503,35 @@ func benchPion(runs, n int, detach bool) (setup, rtt []float64, err error) {
 			}
 		}
 		if err == nil && last {
-			rtt, err = pingLoop(n, send, func() ([]byte, error) {
+			register(pinger{send: send, recv: func() ([]byte, error) {
 				select {
 				case m := <-echo:
 					return m, nil
 				case <-time.After(time.Second):
 					return nil, errors.New("echo lost")
 				}
-			})
+			}})
 		}
 		pc.Close()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if err := c.send("close"); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if _, err := c.expect("closed", 10*time.Second); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	return setup, rtt, nil
+	return setup, nil
 }
 
-// pingLoop sends n 32-byte numbered messages one at a time and measures
-// each round trip; a lost message is resent under a new number (it counts
-// as one slow sample rather than stopping the run).
-func pingLoop(n int, send func([]byte) error, recv func() ([]byte, error)) ([]float64, error) {
-	msg := make([]byte, 32)
+// pingLoop sends n numbered messages of size bytes one at a time and
+// measures each round trip, after a tenth as many to warm up; a lost
+// message is resent under a new number.
+func pingLoop(n, size int, p pinger) ([]float64, error) {
+	send, recv := p.send, p.recv
+	msg := make([]byte, size)
 	var out []float64
 	lost := 0
 	for i := -n / 10; i < n; i++ {
@@ -473,7 +549,7 @@ func pingLoop(n int, send func([]byte) error, recv func() ([]byte, error)) ([]fl
 				}
 				break
 			}
-			if len(b) == 32 && binenc.BigEndian.Uint32(b) == uint32(i) {
+			if len(b) == size && binenc.BigEndian.Uint32(b) == uint32(i) {
 				if i >= 0 {
 					out = append(out, float64(time.Since(start).Nanoseconds())/1e3)
 				}
@@ -485,7 +561,7 @@ func pingLoop(n int, send func([]byte) error, recv func() ([]byte, error)) ([]fl
 }
 
 type kitResult struct {
-	rtt, connect2, connect4, transfer []float64
+	connect2, connect4, transfer []float64
 }
 
 // startServeChild runs "rallypoint serve" on a free loopback port as a child
@@ -541,10 +617,10 @@ func startServeChild() (url string, stop func(), err error) {
 
 // benchKit runs the mesh: "rallypoint serve" in a child process, this
 // process as one peer and up to three children as the others.
-func benchKit(runs, n int) (*kitResult, error) {
+func benchKit(runs int, res *kitResult, register func(pinger)) error {
 	url, stopServer, err := startServeChild()
 	if err != nil {
-		return nil, fmt.Errorf("rallypoint serve: %w", err)
+		return fmt.Errorf("rallypoint serve: %w", err)
 	}
 	defer stopServer()
 
@@ -557,22 +633,21 @@ func benchKit(runs, n int) (*kitResult, error) {
 	for i := 0; i < 3; i++ {
 		k, err := startChild("kit", "RALLYPOINT_BENCH_SIGNALING_URL="+url)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		kids = append(kids, k)
 		if _, err := k.expect("ready", 10*time.Second); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cl, err := signaling.Dial(ctx, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cl.Close()
 
-	res := &kitResult{}
 	room := 0
 	// session joins size-1 children and this process to a fresh room,
 	// returns the connect time (from the last join to the last peer with
@@ -633,7 +708,7 @@ func benchKit(runs, n int) (*kitResult, error) {
 		for r := 0; r < runs+1; r++ { // the first run warms up
 			m, d, err := session(size)
 			if err != nil {
-				return nil, fmt.Errorf("connect %d: %w", size, err)
+				return fmt.Errorf("connect %d: %w", size, err)
 			}
 			if r > 0 {
 				if size == 2 {
@@ -643,14 +718,14 @@ func benchKit(runs, n int) (*kitResult, error) {
 				}
 			}
 			if err := end(m, size); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
 
 	m, _, err := session(2)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	peer := m.Connected()[0]
 	// recv waits for the next message on ch, discarding others.
@@ -675,28 +750,24 @@ func benchKit(runs, n int) (*kitResult, error) {
 		}
 		return got, nil
 	}
-	res.rtt, err = pingLoop(n, func(b []byte) error { return m.Send(peer, netcode.Unreliable, b) },
-		func() ([]byte, error) { return recv(netcode.Unreliable, time.Second) })
-	if err != nil {
-		return nil, fmt.Errorf("rtt: %w", err)
-	}
 	big := make([]byte, 1<<20)
 	for r := 0; r < runs+1; r++ {
 		start := time.Now()
 		if err := m.Send(peer, netcode.Reliable, big); err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := recv(netcode.Reliable, 20*time.Second); err != nil {
-			return nil, fmt.Errorf("1 MiB transfer: %w", err)
+			return fmt.Errorf("1 MiB transfer: %w", err)
 		}
 		if r > 0 {
 			res.transfer = append(res.transfer, float64(time.Since(start).Nanoseconds())/1e6)
 		}
 	}
-	if err := end(m, 2); err != nil {
-		return nil, err
-	}
-	return res, nil
+	register(pinger{
+		send: func(b []byte) error { return m.Send(peer, netcode.Unreliable, b) },
+		recv: func() ([]byte, error) { return recv(netcode.Unreliable, time.Second) },
+	})
+	return end(m, 2)
 }
 
 // runTransportChild runs one child role until its stdin closes.
