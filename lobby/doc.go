@@ -1,0 +1,84 @@
+// Package lobby gathers players before a match: lobbies with members,
+// metadata, ready flags, chat and settings, then a start that hands every
+// member the session descriptor and puts them in one signaling room, where
+// the netcode mesh connects them. One protocol serves two deployments: on
+// the internet, "rallypoint serve" hosts lobbies on its signaling server; on
+// a LAN with no server, the hosting player's process serves the same
+// protocol itself and advertises the lobby over DNS-SD.
+//
+// # Protocol
+//
+// The lobby.* messages are extensions of the signaling protocol (see the
+// signaling package and docs/lobby.md for the wire format). A client sends
+// lobby.create, lobby.list, lobby.join (by id, or by a 6-character join
+// code), lobby.leave, lobby.kick (with ban), lobby.meta (its own member
+// metadata), lobby.ready, lobby.chat, lobby.settings (host only),
+// lobby.start (host only) and lobby.sync, and gets a reply or a coded
+// error (the Code constants). Every change of a lobby raises its version by
+// one and is pushed to every member as a lobby.delta carrying that
+// version; chat lines are pushed as lobby.chat; a start is pushed as
+// lobby.started after the members were moved into the session's room. A
+// member that holds another version than a delta's Version-1 (it was away,
+// or a push overtook a reply) asks lobby.sync for the full state, so no
+// member polls and none misses a change.
+//
+// # Roles
+//
+// The creator is the host. Exactly one member is host at any time: when the
+// host leaves, or drops and its signaling resume grace expires, the member
+// present longest becomes host. With Config.NoHostMigration (or the
+// lobby's auto_host setting off) the lobby instead closes, and its members
+// get lobby.kicked with Closed set. The last member leaving ends a lobby.
+//
+// # Service and Client
+//
+// New registers a Service on a signaling.Server. Client (Dial, or NewClient
+// over a connected signaling.Client) has one typed call per message, keeps
+// the newest State and delivers Events: StateChanged, ChatReceived, Kicked,
+// Started and Resynced. After Started the member's signaling client is in
+// the session's room: pass Client.Signaling() to netcode.NewMesh.
+//
+// # LAN
+//
+// NewHost starts a signaling server with a Service on the LAN address,
+// creates the lobby with the hosting player's own Client as host, and
+// advertises it over DNS-SD (package dnssd) as an instance of
+// "_rallypoint._tcp" whose TXT record holds the protocol version, game,
+// lobby name and id, player count and maximum, and a password flag; the TXT
+// follows the player count. Browse keeps a live list of advertised lobbies
+// with Added, Updated and Removed events; a lobby shows within a second of
+// its announcement and goes within a second of its goodbye. On a LAN the
+// lobby lives in the host's process: host migration there moves the lobby
+// owner role among the members, but when the host process closes the lobby
+// ends (goodbye), and when it dies without one, browsers drop the lobby once
+// its records' TTL (dnssd.Config.HostTTL, 120 s by default) runs out and
+// members see their signaling connection fail.
+//
+// # Concurrency
+//
+// All methods of Service, Client, Host and Browser are safe for concurrent
+// use. The Service has no goroutine: its handlers run on the signaling
+// server's connection goroutines under one lock that owns every lobby, and
+// push changes while holding it, so versions reach each member in order.
+// A Client owns one goroutine that turns pushed messages into events (and
+// resyncs), a Browser one that turns DNS-SD events into lobby events, a
+// Host one that keeps the advertisement current plus the HTTP server; each
+// Close waits for what it owns. Event channels drop their oldest event
+// when full and count it (DroppedEvents); Client.State and
+// Browser.Lobbies stay exact regardless.
+//
+// # Limits and security
+//
+// Config bounds lobbies (MaxLobbies), members per lobby (MaxMembers), chat
+// size (MaxChatLen), chat rate (a token bucket per member: ChatRate,
+// ChatBurst) and the replayed history (ChatHistory); the protocol bounds
+// names, metadata (MaxMetaKeys keys of MaxMetaValue bytes), filters and page
+// sizes, and every decoder is fuzzed. A peer is in at most one lobby.
+// Passwords are compared in constant time and never sent back; listings
+// carry neither passwords nor join codes; private lobbies are not listed
+// and are joined by code only. Join codes are drawn with crypto/rand from
+// CodeAlphabet, which has no look-alike characters, and checked for
+// collisions. Members write only their own metadata and ready flag;
+// settings, kicks, bans and the start are the host's. A LAN advertisement
+// is untrusted input: ParseLANLobby checks every TXT value.
+package lobby
