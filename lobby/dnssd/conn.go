@@ -28,6 +28,10 @@ type mconn struct {
 	pc net.PacketConn
 	p4 *ipv4.PacketConn
 	p6 *ipv6.PacketConn
+	// noCM is set where the system has no per-packet interface control
+	// messages (Windows): packets then arrive with interface index 0, and
+	// sends pick their interface with IP_MULTICAST_IF first.
+	noCM bool
 }
 
 // listenMulticast opens the socket of one family and joins the group on
@@ -56,8 +60,8 @@ func listenMulticast(v6 bool, ifaces []net.Interface) (*mconn, []net.Interface, 
 			}
 			joined = append(joined, ifaces[i])
 		}
+		c.noCM = c.p6.SetControlMessage(ipv6.FlagInterface|ipv6.FlagSrc, true) != nil
 		err = errors.Join(
-			c.p6.SetControlMessage(ipv6.FlagInterface|ipv6.FlagSrc, true),
 			c.p6.SetMulticastHopLimit(255),
 			c.p6.SetHopLimit(255),
 			c.p6.SetMulticastLoopback(true),
@@ -72,8 +76,8 @@ func listenMulticast(v6 bool, ifaces []net.Interface) (*mconn, []net.Interface, 
 			}
 			joined = append(joined, ifaces[i])
 		}
+		c.noCM = c.p4.SetControlMessage(ipv4.FlagInterface, true) != nil
 		err = errors.Join(
-			c.p4.SetControlMessage(ipv4.FlagInterface, true),
 			c.p4.SetMulticastTTL(255),
 			c.p4.SetTTL(255),
 			c.p4.SetMulticastLoopback(true),
@@ -131,6 +135,26 @@ func (c *mconn) send(b []byte, ifindex int, dst netip.AddrPort) error {
 		dst = netip.AddrPortFrom(group(c.v6), mdnsPort)
 	}
 	ua := net.UDPAddrFromAddrPort(dst)
+	if c.noCM {
+		// Only the Node's loop goroutine sends, so setting the socket's
+		// multicast interface before each write does not race.
+		ifc, err := net.InterfaceByIndex(ifindex)
+		if err != nil {
+			return err
+		}
+		if c.v6 {
+			if err := c.p6.SetMulticastInterface(ifc); err != nil {
+				return err
+			}
+			_, err = c.p6.WriteTo(b, nil, ua)
+			return err
+		}
+		if err := c.p4.SetMulticastInterface(ifc); err != nil {
+			return err
+		}
+		_, err = c.p4.WriteTo(b, nil, ua)
+		return err
+	}
 	if c.v6 {
 		_, err := c.p6.WriteTo(b, &ipv6.ControlMessage{IfIndex: ifindex}, ua)
 		return err

@@ -107,6 +107,9 @@
 //
 // Tested on Linux, in network namespaces joined by veth pairs and bridges
 // (see the tests), and against avahi. The arrival interface of each packet
-// comes from IP_PKTINFO and IPV6_RECVPKTINFO; on systems without them a
-// Node works on a single interface only.
+// comes from IP_PKTINFO and IPV6_RECVPKTINFO. Where those are missing
+// (Windows), a packet is attributed to the interface whose prefix holds its
+// source (IPv6 link-local sources go to the first interface), and sends set
+// IP_MULTICAST_IF before each write; that path compiles everywhere but is
+// only exercised by unit tests.
 package dnssd

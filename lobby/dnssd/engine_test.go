@@ -637,3 +637,27 @@ func TestAnnouncesAgainWhenAddressesChange(t *testing.T) {
 		t.Fatalf("%d announcements of the new address (want 2), %d goodbyes for the old (want 1)", announced, goodbyes)
 	}
 }
+
+// Without control messages (Windows), a packet is attributed to the
+// interface whose prefix holds its source.
+func TestArrivalInterfaceFromSourceWithoutControlMessages(t *testing.T) {
+	tn := newTestNode(t, Config{})
+	tn.ifaces[2] = net.Interface{Index: 2, Name: "eth1"}
+	tn.prefixHook = func(idx int) []netip.Prefix {
+		if idx == 2 {
+			return []netip.Prefix{netip.MustParsePrefix("192.168.5.1/24")}
+		}
+		return []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}
+	}
+	for src, want := range map[string]int{"10.0.0.9": 1, "192.168.5.20": 2, "172.16.0.1": 0} {
+		if got := tn.ifaceFor(netip.MustParseAddr(src), t0); got != want {
+			t.Errorf("%s: interface %d, want %d", src, got, want)
+		}
+	}
+	b := tn.browse(t0)
+	r, _ := appendMessage(nil, response("Peer", 9000, nil, "192.168.5.20", 120))
+	tn.handle(inPacket{b: r, ifindex: 0, src: netip.MustParseAddrPort("192.168.5.20:5353")}, t0)
+	if evs := b.takeEvents(); len(evs) != 1 || evs[0].Kind != Added {
+		t.Fatalf("events %+v", evs)
+	}
+}

@@ -106,7 +106,7 @@ type Node struct {
 
 	// Test hooks: nil means the sockets and the interfaces' real
 	// addresses.
-	sendHook  func(c *mconn, b []byte, ifindex int, dst netip.AddrPort) error
+	sendHook   func(c *mconn, b []byte, ifindex int, dst netip.AddrPort) error
 	prefixHook func(ifindex int) []netip.Prefix
 
 	// Owned by the loop goroutine.
@@ -571,10 +571,10 @@ func hasFamily(addrs []netip.Addr, v6 bool) bool {
 
 // handle processes one received packet.
 func (n *Node) handle(p inPacket, now time.Time) {
-	if p.ifindex == 0 && len(n.ifaces) == 1 {
-		for idx := range n.ifaces {
-			p.ifindex = idx
-		}
+	if p.ifindex == 0 {
+		// No arrival interface (no control messages on this system): take
+		// the interface whose prefixes hold the source.
+		p.ifindex = n.ifaceFor(p.src.Addr(), now)
 	}
 	if _, ok := n.ifaces[p.ifindex]; !ok || !n.onLink(p.src.Addr(), p.ifindex, now) {
 		n.ignored.Add(1)
@@ -676,6 +676,27 @@ func (n *Node) ifaceInfo(ifindex int, now time.Time) addrCacheEntry {
 	}
 	n.addrCache[ifindex] = c
 	return c
+}
+
+// ifaceFor returns the index of an interface src is on-link for (the only
+// one, when there is one), or 0.
+func (n *Node) ifaceFor(src netip.Addr, now time.Time) int {
+	if len(n.ifaces) == 1 {
+		for idx := range n.ifaces {
+			return idx
+		}
+	}
+	idxs := make([]int, 0, len(n.ifaces))
+	for idx := range n.ifaces {
+		idxs = append(idxs, idx)
+	}
+	slices.Sort(idxs)
+	for _, idx := range idxs {
+		if n.onLink(src, idx, now) {
+			return idx
+		}
+	}
+	return 0
 }
 
 // onLink reports whether src may be a neighbour on interface ifindex: a
