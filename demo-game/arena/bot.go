@@ -28,6 +28,10 @@ func BotInput(s *State, player int) Input {
 	flight := Fixed(dist / int64(bulletSpeed))
 	aimX, aimY := t.X+t.VX*flight, t.Y+t.VY*flight
 	aim := AngleTo(aimX-me.X, aimY-me.Y)
+	// A human-like wobble of up to ±3/256 of a turn (±4°), drifting every
+	// quarter second: deadly up close, fallible at range, so that a round
+	// lasts and a person can win.
+	aim += Angle(int8((s.Frame/15+uint32(player)*5)%7) - 3)
 
 	if s.Phase == PhaseCountdown {
 		return steer(me.Angle, aim, 2)

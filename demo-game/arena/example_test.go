@@ -18,7 +18,7 @@ func Example() {
 	}
 	fmt.Printf("player %d wins %d-%d after %d rounds\n",
 		s.MatchWinner, s.Players[s.MatchWinner].Wins, s.Players[1-s.MatchWinner].Wins, s.Round)
-	// Output: player 1 wins 3-0 after 3 rounds
+	// Output: player 1 wins 3-1 after 4 rounds
 }
 
 // A rollback session rewinds with Load and re-steps with corrected inputs.

@@ -13,5 +13,5 @@ func ExampleRun() {
 	defer sess.Close()
 	r, _ := match.Run(context.Background(), sess, match.RunConfig{Fast: true})
 	fmt.Println(r.Phase, "winner", r.Winner, "wins", r.Wins)
-	// Output: match over winner 1 wins [0 3]
+	// Output: match over winner 1 wins [1 3]
 }

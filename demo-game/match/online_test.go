@@ -78,7 +78,9 @@ func TestOnlineMatch(t *testing.T) {
 		}
 		var rollbacks uint64
 		for i, st := range stats {
-			if len(st.Peers) != players-1 || st.Peers[0].Candidate != "host" || st.Peers[0].RTT == 0 || st.Peers[0].KbpsIn == 0 {
+			// Direct on loopback: the local candidate is a host one (the
+			// remote may show as host or peer-reflexive).
+			if len(st.Peers) != players-1 || !strings.HasPrefix(st.Peers[0].Candidate, "host") || st.Peers[0].RTT == 0 || st.Peers[0].KbpsIn == 0 {
 				t.Fatalf("peer %d stats: %+v", i, st)
 			}
 			rollbacks += st.Rollbacks
