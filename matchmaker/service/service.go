@@ -705,9 +705,19 @@ func (s *Service) handleResult(req *signaling.Request) {
 		return
 	}
 	ss.applied = true
+	// Rate the players who played this game: a backfill delivered while
+	// the result is applied changes ss.teams and ss.keys.
+	teams := make([][]string, len(ss.teams))
+	for i, team := range ss.teams {
+		teams[i] = append([]string(nil), team...)
+	}
+	keys := make(map[string]string, len(ss.keys))
+	for p, k := range ss.keys {
+		keys[p] = k
+	}
 	s.mu.Unlock()
 
-	rated, err := s.apply(req.Context(), ss, d.Ranks)
+	rated, err := s.apply(req.Context(), teams, keys, d.Ranks)
 	if err != nil {
 		s.mu.Lock()
 		ss.applied = false
@@ -717,7 +727,7 @@ func (s *Service) handleResult(req *signaling.Request) {
 	}
 	reply.Applied = true
 	_ = req.Reply(reply)
-	for _, team := range ss.teams {
+	for _, team := range teams {
 		for _, p := range team {
 			_ = s.srv.Send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
 		}
@@ -737,13 +747,14 @@ func normalize(ranks []float64) []int {
 	return out
 }
 
-// apply updates the ratings of a session's players and stores them. The
-// returned map is keyed by peer id.
-func (s *Service) apply(ctx context.Context, ss *session, ranks []float64) (map[string]matchmaker.Rating, error) {
-	teams := make([][]matchmaker.Rating, len(ss.teams))
-	for i, team := range ss.teams {
+// apply updates the ratings of the players of a game (peer ids by team,
+// and their store keys) and stores them. The returned map is keyed by peer
+// id.
+func (s *Service) apply(ctx context.Context, players [][]string, keys map[string]string, ranks []float64) (map[string]matchmaker.Rating, error) {
+	teams := make([][]matchmaker.Rating, len(players))
+	for i, team := range players {
 		for _, p := range team {
-			r, ok, err := s.cfg.Store.Get(ctx, ss.keys[p])
+			r, ok, err := s.cfg.Store.Get(ctx, keys[p])
 			if err != nil {
 				return nil, err
 			}
@@ -761,9 +772,9 @@ func (s *Service) apply(ctx context.Context, ss *session, ranks []float64) (map[
 	}
 	byKey := map[string]matchmaker.Rating{}
 	byPeer := map[string]matchmaker.Rating{}
-	for i, team := range ss.teams {
+	for i, team := range players {
 		for j, p := range team {
-			byKey[ss.keys[p]] = teams[i][j]
+			byKey[keys[p]] = teams[i][j]
 			byPeer[p] = teams[i][j]
 		}
 	}

@@ -40,7 +40,8 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{srv: srv, svc: svc, url: "ws" + strings.TrimPrefix(hs.URL, "http"), stor: cfg.Store.(*MemoryStore)}
+	stor, _ := cfg.Store.(*MemoryStore) // nil for a test's own Store
+	e := &env{srv: srv, svc: svc, url: "ws" + strings.TrimPrefix(hs.URL, "http"), stor: stor}
 	t.Cleanup(func() {
 		svc.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
