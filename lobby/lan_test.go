@@ -25,9 +25,11 @@ import (
 type childArgs struct {
 	Name    string // host: lobby name
 	Game    string
-	Players int    // host: start once this many members are ready
-	Nick    string // player: member metadata
-	IPv6    bool   // player: join through the IPv6 address
+	Players int           // host: start once this many members are ready
+	Nick    string        // player: member metadata
+	IPv6    bool          // player: join through the IPv6 address
+	TTL     time.Duration // host: DNS-SD HostTTL (zero: the default)
+	Pass    string        // host: lobby password
 }
 
 // report is one line a child prints.
@@ -95,8 +97,8 @@ func childMesh(ctx context.Context, c *lobby.Client, want int) (*netcode.Mesh, e
 func childHost(a childArgs) error {
 	ctx, cancel := childCtx()
 	defer cancel()
-	h, err := lobby.NewHost(ctx, lobby.HostConfig{Lobby: lobby.CreateData{Name: a.Name, Game: a.Game, MaxMembers: a.Players},
-		DNSSD: dnssd.Config{HostName: "lobby-host"}})
+	h, err := lobby.NewHost(ctx, lobby.HostConfig{Lobby: lobby.CreateData{Name: a.Name, Game: a.Game, MaxMembers: a.Players, Password: a.Pass},
+		DNSSD: dnssd.Config{HostName: "lobby-host", HostTTL: a.TTL}})
 	if err != nil {
 		return err
 	}
@@ -340,5 +342,27 @@ func TestLANLobbyIPv6(t *testing.T) {
 	await(t, p, "joined", 20*time.Second, nil)
 	for _, c := range []*netns.Child{host, p} {
 		await(t, c, "connected", 30*time.Second, nil)
+	}
+}
+
+// TestLANHostVanishes: a host process killed without a goodbye disappears
+// from browsers once its records' TTL runs out.
+func TestLANHostVanishes(t *testing.T) {
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+	watch := start(b, "watch", childArgs{})
+	await(t, watch, "ready", 15*time.Second, nil)
+	const ttl = 3 * time.Second
+	host := start(a, "host", childArgs{Name: "doomed", Game: "arena", Players: 2, TTL: ttl})
+	await(t, host, "hosted", 20*time.Second, nil)
+	await(t, watch, "event", 10*time.Second, func(r report) bool { return r.Kind == "added" && r.Lobby.Name == "doomed" })
+	killed := time.Now()
+	host.Kill()
+	gone := await(t, watch, "event", 4*ttl, func(r report) bool { return r.Kind == "removed" })
+	d := gone.at().Sub(killed)
+	t.Logf("removed %v after the host was killed (TTL %v)", d, ttl)
+	if d > ttl+2*time.Second {
+		t.Errorf("removed %v after the kill, want within the TTL (%v) and some slack", d, ttl)
 	}
 }
