@@ -92,24 +92,7 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 		}
 	}
 	// The game alone, making the same calls per frame as the session does.
-	g := newBenchGame(cfg.Players)
-	in := SessionInputs{size: 1, data: make([]byte, cfg.Players), status: make([]InputStatus, cfg.Players)}
-	slots := make([][]byte, cfg.Rollback+2)
-	for i := range slots {
-		slots[i] = g.SaveState(nil)
-	}
-	gameFrame := func(k int) {
-		_ = g.LoadState(slots[k%len(slots)])
-		for f := 0; f <= cfg.Rollback; f++ {
-			sl := &slots[(k+f)%len(slots)]
-			*sl = g.SaveState((*sl)[:0])
-			in.Frame = int(g.frame)
-			for h := range in.data {
-				in.data[h] = byte(k + f + h)
-			}
-			g.AdvanceFrame(&in)
-		}
-	}
+	base := newBenchBaseline(cfg.Players, cfg.Rollback)
 
 	// The three measurements alternate in chunks, so that a change in the
 	// machine's load hits them alike.
@@ -142,7 +125,7 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 		flatNs += time.Since(t0).Nanoseconds()
 		t0 = time.Now()
 		for k := lo; k < hi; k++ {
-			gameFrame(k)
+			base.frame(k)
 		}
 		gameNs += time.Since(t0).Nanoseconds()
 	}
@@ -167,11 +150,55 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 	return res, nil
 }
 
+// benchBaseline makes, without a session, the game calls a session makes
+// in one tick that rolls back a given number of frames.
+type benchBaseline struct {
+	g        *benchGame
+	in       SessionInputs
+	slots    [][]byte
+	rollback int
+}
+
+func newBenchBaseline(players, rollback int) *benchBaseline {
+	b := &benchBaseline{g: newBenchGame(players), rollback: rollback,
+		in:    SessionInputs{size: 1, data: make([]byte, players), status: make([]InputStatus, players)},
+		slots: make([][]byte, rollback+2)}
+	for i := range b.slots {
+		b.slots[i] = b.g.SaveState(nil)
+	}
+	return b
+}
+
+// frame is one tick: load the state rollback frames back, advance over it
+// without saving (the loaded state is the saved one), save and advance the
+// other rolled-back frames, then save and advance the new frame.
+func (b *benchBaseline) frame(k int) {
+	g := b.g
+	if b.rollback > 0 {
+		_ = g.LoadState(b.slots[k%len(b.slots)])
+	}
+	for f := 0; f <= b.rollback; f++ {
+		if f > 0 || b.rollback == 0 {
+			sl := &b.slots[(k+f)%len(b.slots)]
+			*sl = g.SaveState((*sl)[:0])
+		}
+		b.in.Frame = int(g.frame)
+		for h := range b.in.data {
+			b.in.data[h] = byte(k + f + h)
+		}
+		g.AdvanceFrame(&b.in)
+	}
+}
+
 // benchGame is a small deterministic game: 8 bytes of position per player.
+// It counts its calls, so that the baseline can be checked against the
+// session.
 type benchGame struct {
 	frame int32
 	pos   []int32
 	vel   []int32
+
+	saves, loads, advances int
 }
 
 func newBenchGame(players int) *benchGame {
@@ -179,6 +206,7 @@ func newBenchGame(players int) *benchGame {
 }
 
 func (g *benchGame) SaveState(dst []byte) []byte {
+	g.saves++
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(g.frame))
 	for i := range g.pos {
 		dst = binary.LittleEndian.AppendUint32(dst, uint32(g.pos[i]))
@@ -191,6 +219,7 @@ func (g *benchGame) LoadState(b []byte) error {
 	if len(b) != 4+8*len(g.pos) {
 		return fmt.Errorf("bench game: state of %d bytes", len(b))
 	}
+	g.loads++
 	g.frame = int32(binary.LittleEndian.Uint32(b))
 	for i := range g.pos {
 		g.pos[i] = int32(binary.LittleEndian.Uint32(b[4+8*i:]))
@@ -200,6 +229,7 @@ func (g *benchGame) LoadState(b []byte) error {
 }
 
 func (g *benchGame) AdvanceFrame(in *SessionInputs) {
+	g.advances++
 	for i := range g.pos {
 		c := in.data[i*in.size]
 		g.vel[i] = g.vel[i]*3/4 + int32(c&7) - 3

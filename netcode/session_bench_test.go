@@ -58,3 +58,39 @@ func TestRollbackBenchFigures(t *testing.T) {
 	}
 	t.Logf("%+v", res)
 }
+
+// TestRollbackBenchBaselineMakesTheSessionsCalls: the baseline that
+// frame_overhead_ns subtracts makes exactly the game calls the session
+// makes per tick; one call more would hide session work.
+func TestRollbackBenchBaselineMakesTheSessionsCalls(t *testing.T) {
+	const warm, ticks = 100, 200
+	rig, err := newRollbackRig(4, 8, warm+ticks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < warm; k++ {
+		if err := rig.step(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := rig.s.game.(*benchGame)
+	s0, l0, a0 := g.saves, g.loads, g.advances
+	for k := warm; k < warm+ticks; k++ {
+		if err := rig.step(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := newBenchBaseline(4, 8)
+	bs0 := base.g.saves
+	for k := warm; k < warm+ticks; k++ {
+		base.frame(k)
+	}
+	session := [3]int{g.saves - s0, g.loads - l0, g.advances - a0}
+	baseline := [3]int{base.g.saves - bs0, base.g.loads, base.g.advances}
+	if session != baseline {
+		t.Fatalf("saves, loads, advances over %d ticks: session %v, baseline %v", ticks, session, baseline)
+	}
+	if session != [3]int{8 * ticks, ticks, 9 * ticks} {
+		t.Fatalf("session made %v calls, want an 8-frame rollback every tick", session)
+	}
+}
