@@ -2,6 +2,7 @@ package netcode_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -18,7 +19,9 @@ type leakyGame struct {
 func (g *leakyGame) AdvanceFrame(in *netcode.SessionInputs) {
 	g.outside++
 	g.toyGame.AdvanceFrame(in)
-	g.pos[0] += g.outside
+	// Mix the leak in non-linearly: a plain sum of the leaked counter can
+	// make two runs over different frames coincide.
+	g.pos[0] = g.pos[0]*31 + g.outside*g.outside
 }
 
 func TestSyncTestPassesDeterministicGame(t *testing.T) {
@@ -44,36 +47,50 @@ func TestSyncTestPassesDeterministicGame(t *testing.T) {
 	}
 }
 
+// TestSyncTestReportsEveryMismatch: a game that leaks state outside
+// SaveState differs at every resimulated frame, so every tick from the
+// first full rollback must list exactly the CheckDistance frames it
+// rechecked, and emit one EventDesync for each.
 func TestSyncTestReportsEveryMismatch(t *testing.T) {
+	const dist, ticks = 3, 100
 	g := &leakyGame{toyGame: *newToyGame(1)}
-	st, err := netcode.NewSyncTestSession(g, netcode.SyncTestConfig{CheckDistance: 3})
+	st, err := netcode.NewSyncTestSession(g, netcode.SyncTestConfig{CheckDistance: dist, EventBuffer: 4 * dist * ticks})
 	if err != nil {
 		t.Fatal(err)
 	}
-	failing := 0
-	for i := 0; i < 100; i++ {
+	var want []int
+	for i := 0; i < ticks; i++ {
 		_ = st.AddLocalInput(0, []byte{1})
 		err := st.AdvanceFrame()
-		var se *netcode.SyncTestError
-		if errors.As(err, &se) {
-			failing++
-			if !errors.Is(err, netcode.ErrSyncTest) || len(se.Frames) == 0 {
-				t.Fatalf("bad error %v", err)
+		f := st.Frame()
+		if f < dist {
+			if err != nil {
+				t.Fatalf("frame %d: %v before a full rollback", f, err)
 			}
-		} else if err != nil {
-			t.Fatal(err)
+			continue
 		}
+		var se *netcode.SyncTestError
+		if !errors.As(err, &se) || !errors.Is(err, netcode.ErrSyncTest) {
+			t.Fatalf("frame %d: %v, want a SyncTestError", f, err)
+		}
+		exp := []int{}
+		for x := f - dist + 1; x <= f; x++ {
+			exp = append(exp, x)
+		}
+		if fmt.Sprint(se.Frames) != fmt.Sprint(exp) {
+			t.Fatalf("frame %d: mismatches at %v, want %v", f, se.Frames, exp)
+		}
+		want = append(want, exp...)
 	}
-	if failing < 90 {
-		t.Fatalf("only %d of 100 frames reported a mismatch for a leaky game", failing)
-	}
-	desyncs := 0
+	var got []int
 	for len(st.Events()) > 0 {
-		if _, ok := (<-st.Events()).(netcode.EventDesync); ok {
-			desyncs++
+		d, ok := (<-st.Events()).(netcode.EventDesync)
+		if !ok || d.Local == d.Remote || d.Peer != "" {
+			t.Fatalf("event %+v", d)
 		}
+		got = append(got, d.Frame)
 	}
-	if desyncs == 0 {
-		t.Fatal("no EventDesync")
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("EventDesync frames %v, want %v", got, want)
 	}
 }
