@@ -30,6 +30,7 @@ type childArgs struct {
 	IPv6    bool          // player: join through the IPv6 address
 	TTL     time.Duration // host: DNS-SD HostTTL (zero: the default)
 	Pass    string        // host: lobby password
+	NoStart bool          // host: never start
 }
 
 // report is one line a child prints.
@@ -93,7 +94,8 @@ func childMesh(ctx context.Context, c *lobby.Client, want int) (*netcode.Mesh, e
 }
 
 // childHost hosts a LAN lobby, reports chat, starts once a.Players members
-// are ready, connects the mesh, then closes on "close".
+// are ready and connects the mesh; "close" on stdin closes the host (with
+// goodbyes) at any time.
 func childHost(a childArgs) error {
 	ctx, cancel := childCtx()
 	defer cancel()
@@ -103,44 +105,57 @@ func childHost(a childArgs) error {
 		return err
 	}
 	defer h.Close()
+	cmds := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			cmds <- sc.Text()
+		}
+		close(cmds)
+	}()
 	say(report{What: "hosted", Text: h.Instance()})
 	c := h.Client()
-	for ev := range c.Events() {
-		switch ev := ev.(type) {
-		case lobby.ChatReceived:
-			say(report{What: "chat", Text: ev.Message.Text})
-		case lobby.StateChanged:
-			ready := 0
-			for _, m := range ev.State.Members[1:] {
-				if m.Ready {
-					ready++
-				}
+	for {
+		select {
+		case cmd, ok := <-cmds:
+			if !ok {
+				return nil
 			}
-			if ev.State.Session == nil && len(ev.State.Members) == a.Players && ready == a.Players-1 {
-				if _, err := c.Start(ctx); err != nil {
+			if cmd == "close" {
+				at := time.Now()
+				h.Close()
+				say(report{What: "closed", At: at.UnixNano()})
+				return nil
+			}
+		case ev, ok := <-c.Events():
+			if !ok {
+				return fmt.Errorf("events closed")
+			}
+			switch ev := ev.(type) {
+			case lobby.ChatReceived:
+				say(report{What: "chat", Text: ev.Message.Text})
+			case lobby.StateChanged:
+				ready := 0
+				for _, m := range ev.State.Members[1:] {
+					if m.Ready {
+						ready++
+					}
+				}
+				if !a.NoStart && ev.State.Session == nil && len(ev.State.Members) == a.Players && ready == a.Players-1 {
+					if _, err := c.Start(ctx); err != nil {
+						return err
+					}
+				}
+			case lobby.Started:
+				say(report{What: "started", Session: ev.Session.ID, Peers: len(ev.Session.Peers)})
+				m, err := childMesh(ctx, c, a.Players-1)
+				if err != nil {
 					return err
 				}
+				defer m.Close()
 			}
-		case lobby.Started:
-			say(report{What: "started", Session: ev.Session.ID, Peers: len(ev.Session.Peers)})
-			m, err := childMesh(ctx, c, a.Players-1)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			sc := bufio.NewScanner(os.Stdin)
-			for sc.Scan() {
-				if sc.Text() == "close" {
-					at := time.Now()
-					h.Close()
-					say(report{What: "closed", At: at.UnixNano()})
-					return nil
-				}
-			}
-			return nil
 		}
 	}
-	return fmt.Errorf("events closed")
 }
 
 // childPlayer finds the lobby by browsing, joins it, chats, readies up and
@@ -263,6 +278,7 @@ func (r report) at() time.Time { return time.Unix(0, r.At) }
 // mesh connects all three; a bare browser in c follows the player count
 // and sees the lobby go within a second of the host's goodbye.
 func TestLANLobby(t *testing.T) {
+	t.Parallel()
 	lab := netns.New(t) // skips without root
 	a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
 	lab.Bridge(netns.LinkOptions{}, a, b, c)
@@ -329,6 +345,7 @@ func TestLANLobby(t *testing.T) {
 // TestLANLobbyIPv6: the same over an IPv6-only link: discovery, join and
 // the mesh.
 func TestLANLobbyIPv6(t *testing.T) {
+	t.Parallel()
 	lab := netns.New(t)
 	a, b := lab.NS("a"), lab.NS("b")
 	lab.Link(a, b, netns.LinkOptions{NoIPv4: true})
@@ -348,6 +365,7 @@ func TestLANLobbyIPv6(t *testing.T) {
 // TestLANHostVanishes: a host process killed without a goodbye disappears
 // from browsers once its records' TTL runs out.
 func TestLANHostVanishes(t *testing.T) {
+	t.Parallel()
 	lab := netns.New(t)
 	a, b := lab.NS("a"), lab.NS("b")
 	lab.Link(a, b, netns.LinkOptions{})
@@ -364,5 +382,30 @@ func TestLANHostVanishes(t *testing.T) {
 	t.Logf("removed %v after the host was killed (TTL %v)", d, ttl)
 	if d > ttl+2*time.Second {
 		t.Errorf("removed %v after the kill, want within the TTL (%v) and some slack", d, ttl)
+	}
+}
+
+// TestLANHostTwoInterfaces: a host on two links (two veth pairs, no route
+// between them) is found from each with the address of that link, and
+// players on both join the one lobby.
+func TestLANHostTwoInterfaces(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+	ab, _ := lab.Link(a, b, netns.LinkOptions{})
+	ac, _ := lab.Link(a, c, netns.LinkOptions{})
+	host := start(a, "host", childArgs{Name: "two links", Game: "arena", Players: 3, NoStart: true})
+	await(t, host, "hosted", 20*time.Second, nil)
+	for _, p := range []struct {
+		ns   *netns.NS
+		addr string
+	}{{b, ab.IPv4}, {c, ac.IPv4}} {
+		pl := start(p.ns, "player", childArgs{Game: "arena", Nick: p.ns.Name})
+		f := await(t, pl, "found", 20*time.Second, nil)
+		if !strings.Contains(f.Text, "//"+p.addr+":") {
+			t.Errorf("found through %s, want the address on its link %s", f.Text, p.addr)
+		}
+		await(t, pl, "joined", 20*time.Second, nil)
+		await(t, host, "chat", 20*time.Second, nil)
 	}
 }

@@ -54,12 +54,26 @@ func serve(t testing.TB, sc signaling.Config, lc lobby.Config) *served {
 }
 
 // droppable records the client's TCP connection so a test can cut it.
+// While paused it refuses new connections.
 type droppable struct {
-	mu sync.Mutex
-	c  net.Conn
+	mu     sync.Mutex
+	c      net.Conn
+	paused bool
+}
+
+func (d *droppable) pause(p bool) {
+	d.mu.Lock()
+	d.paused = p
+	d.mu.Unlock()
 }
 
 func (d *droppable) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	paused := d.paused
+	d.mu.Unlock()
+	if paused {
+		return nil, errors.New("test: network paused")
+	}
 	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 	d.mu.Lock()
 	d.c = c

@@ -233,10 +233,12 @@ func TestResync(t *testing.T) {
 		t.Fatal(err)
 	}
 	held, _ := m.State()
+	dr.pause(true)
 	dr.drop()
 	if err := host.SetSettings(ctx, lobby.SettingsData{Meta: map[string]string{"mode": "ctf"}}); err != nil {
 		t.Fatal(err)
 	}
+	dr.pause(false) // the change happened while m was away
 	ev := waitEvent(t, m, func(ev lobby.Event) bool { _, ok := ev.(lobby.Resynced); return ok })
 	rs := ev.(lobby.Resynced)
 	if rs.Err != nil || rs.State.Version <= held.Version || rs.State.Meta["mode"] != "ctf" {
