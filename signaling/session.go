@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -192,48 +193,57 @@ func (c *conn) closeAsync(code int, reason string) {
 func (c *conn) readLoop() {
 	s := c.srv
 	defer s.wg.Done()
-	limit := s.cfg.MaxMessageSize
-	c.ws.SetReadLimit(int64(4*limit + 1024))
+	c.ws.SetReadLimit(int64(4*s.cfg.MaxMessageSize + 1024))
 	c.ws.SetPongHandler(func(string) error {
 		c.lastSeen.Store(time.Now().UnixNano())
 		return nil
 	})
-	var closeErr error
-	for {
-		mt, r, err := c.ws.NextReader()
-		if err != nil {
-			closeErr = err
-			break
+	var err error
+	for err == nil {
+		var mt int
+		var r io.Reader
+		if mt, r, err = c.ws.NextReader(); err == nil {
+			err = c.readOne(mt, r)
 		}
-		now := time.Now().UnixNano()
-		c.lastSeen.Store(now)
-		buf := framePool.Get().(*bytes.Buffer)
-		err = readFrame(r, buf, limit)
-		// Every frame, malformed or not, takes a token.
-		allowed := c.bucket.allow(now, s.cfg.RatePerSec, s.cfg.RateBurst)
-		switch {
-		case err == nil && !allowed:
-			env, _ := Decode(buf.Bytes()) // for the cid, if there is one
-			c.replyError(env.Cid, CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
-		case errors.Is(err, errTooLarge) && !allowed:
-			c.replyError("", CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
-		case errors.Is(err, errTooLarge):
-			c.replyError("", CodeTooLarge, fmt.Sprintf("message larger than %d bytes", limit))
-		case err != nil:
-			closeErr = err
-		case mt == websocket.BinaryMessage:
-			c.replyError("", CodeBinaryUnsupported, "binary frames are not part of the protocol")
-		default:
-			c.handleFrame(buf.Bytes(), now)
-		}
+	}
+	c.teardown(err)
+}
+
+// readOne reads and serves one frame. It is kept out of readLoop so that
+// the stack of a reader blocked in NextReader stays small: with tens of
+// thousands of idle connections, every byte of it counts.
+//
+//go:noinline
+func (c *conn) readOne(mt int, r io.Reader) error {
+	s := c.srv
+	limit := s.cfg.MaxMessageSize
+	now := time.Now().UnixNano()
+	c.lastSeen.Store(now)
+	buf := framePool.Get().(*bytes.Buffer)
+	defer func() {
 		if buf.Cap() <= 64<<10 {
 			framePool.Put(buf)
 		}
-		if closeErr != nil {
-			break
-		}
+	}()
+	err := readFrame(r, buf, limit)
+	// Every frame, malformed or not, takes a token.
+	allowed := c.bucket.allow(now, s.cfg.RatePerSec, s.cfg.RateBurst)
+	switch {
+	case err == nil && !allowed:
+		env, _ := Decode(buf.Bytes()) // for the cid, if there is one
+		c.replyError(env.Cid, CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
+	case errors.Is(err, errTooLarge) && !allowed:
+		c.replyError("", CodeRateLimited, fmt.Sprintf("more than %g messages per second", s.cfg.RatePerSec))
+	case errors.Is(err, errTooLarge):
+		c.replyError("", CodeTooLarge, fmt.Sprintf("message larger than %d bytes", limit))
+	case err != nil:
+		return err
+	case mt == websocket.BinaryMessage:
+		c.replyError("", CodeBinaryUnsupported, "binary frames are not part of the protocol")
+	default:
+		c.handleFrame(buf.Bytes(), now)
 	}
-	c.teardown(closeErr)
+	return nil
 }
 
 // teardown runs once the reader stops: it releases the connection and
