@@ -3,6 +3,7 @@ package lobby
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -270,8 +271,14 @@ func (c *Client) emit(ev Event) {
 }
 
 func (c *Client) request(ctx context.Context, typ string, data, reply any) error {
+	if c.ctx.Err() != nil {
+		return ErrClosed
+	}
 	raw, err := c.sc.Request(ctx, typ, data)
 	if err != nil {
+		if errors.Is(err, signaling.ErrClosed) {
+			return fmt.Errorf("%w: %w", ErrClosed, err)
+		}
 		return wrapErr(err)
 	}
 	if reply == nil {

@@ -3,6 +3,7 @@ package lobby_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -395,4 +396,96 @@ func TestClosedService(t *testing.T) {
 	_ = s.svc.Close()
 	_, err := c.Create(context.Background(), lobby.CreateData{Name: "x"})
 	wantCode(t, err, lobby.ErrClosed, lobby.CodeClosed)
+}
+
+// TestChatReplayKeepsTheLastN: a late joiner gets only the last
+// ChatHistory messages, in order.
+func TestChatReplayKeepsTheLastN(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{ChatHistory: 3, ChatBurst: 10})
+	ctx := tctx(t)
+	host, late := dial(t, s.url, nil), dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "chatty"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		if _, err := host.Chat(ctx, fmt.Sprint("line ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := late.Join(ctx, st.ID, lobby.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts []string
+	for _, m := range got.Chat {
+		texts = append(texts, fmt.Sprint(m.Seq, " ", m.Text))
+	}
+	if !slices.Equal(texts, []string{"3 line 3", "4 line 4", "5 line 5"}) {
+		t.Fatalf("replayed %q", texts)
+	}
+}
+
+// TestKickWithoutBan: a kicked member is told and may come back.
+func TestKickWithoutBan(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{})
+	ctx := tctx(t)
+	host, guest := dial(t, s.url, nil), dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := guest.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Kick(ctx, guest.ID()); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, guest, func(ev lobby.Event) bool { _, ok := ev.(lobby.Kicked); return ok })
+	if k := ev.(lobby.Kicked); k.Banned || k.Closed || k.By != host.ID() {
+		t.Fatalf("kicked %+v", k)
+	}
+	hs := waitState(t, host, func(s lobby.State) bool { return len(s.Members) == 1 })
+	if hs.Host != host.ID() {
+		t.Fatalf("host %q", hs.Host)
+	}
+	if _, err := guest.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		t.Fatalf("rejoin after a kick: %v", err)
+	}
+	wantCode(t, host.Kick(ctx, host.ID()), lobby.ErrNotMember, lobby.CodeNotMember)
+}
+
+// TestClientCancelAndClose: a canceled call reports context.Canceled, and
+// calls after Close report ErrClosed.
+func TestClientCancelAndClose(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{})
+	sc, err := signaling.Dial(context.Background(), s.url, &signaling.ClientConfig{DisableReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	c := lobby.NewClient(sc, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := c.List(ctx, lobby.ListData{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled call: %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.List(context.Background(), lobby.ListData{}); !errors.Is(err, lobby.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+	if _, ok := <-c.Events(); ok {
+		t.Fatal("events open after Close")
+	}
+	// The signaling client NewClient wrapped is still the caller's.
+	if _, err := sc.Ping(context.Background()); err != nil {
+		t.Fatalf("signaling client after lobby Close: %v", err)
+	}
+	d := dial(t, s.url, nil)
+	_ = d.Close()
+	if _, err := d.Create(context.Background(), lobby.CreateData{Name: "x"}); !errors.Is(err, lobby.ErrClosed) {
+		t.Fatalf("dialed client after Close: %v", err)
+	}
 }
