@@ -162,6 +162,7 @@ func runBenchMatchmaker(args []string) error {
 		res = m.Process()
 		ts = append(ts, msSince(start))
 		r.SparseMatches = len(res.Matches)
+		rng = rand.New(rand.NewSource(int64(i))) // the sparse pool's ratings
 		for j := range skills {
 			skills[j] = 25 + rng.NormFloat64()*20_000
 		}
