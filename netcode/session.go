@@ -571,6 +571,12 @@ func (s *Session) simulate(f int, resim bool) {
 	sl := s.slot(f)
 	sl.buf = s.game.SaveState(sl.buf[:0])
 	sl.frame = f
+	s.advance(f, resim)
+}
+
+// advance simulates frame f from the game's current state, recording the
+// predictions it uses.
+func (s *Session) advance(f int, resim bool) {
 	in := &s.inputs
 	in.Frame = f
 	in.Resimulating = resim
@@ -607,28 +613,13 @@ func (s *Session) rollback() error {
 	for f := g; f < s.frame; f++ {
 		if f == g {
 			// The loaded state is the saved one: advance without re-saving.
-			s.advanceOnly(f)
+			s.advance(f, true)
 		} else {
 			s.simulate(f, true)
 		}
 		s.stats.RolledBack++
 	}
 	return nil
-}
-
-func (s *Session) advanceOnly(f int) {
-	in := &s.inputs
-	in.Frame = f
-	in.Resimulating = true
-	for h, r := range s.players {
-		v, st := r.input(f)
-		copy(in.data[h*s.size:], v)
-		in.status[h] = st
-		if st == InputPredicted {
-			copy(r.usedAt(f), v)
-		}
-	}
-	s.game.AdvanceFrame(in)
 }
 
 // markInput records a newly confirmed input of player h for frame f and
