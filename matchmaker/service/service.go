@@ -214,27 +214,8 @@ func (s *Service) deliver(m matchmaker.Match) {
 		s.deliverBackfill(m)
 		return
 	}
-	var peers []string
-	teams := make([][]string, len(m.Teams))
-	team := map[string]int{}
-	for i, t := range m.Teams {
-		for _, p := range t {
-			teams[i] = append(teams[i], p.ID)
-			peers = append(peers, p.ID)
-			team[p.ID] = i
-		}
-	}
-	s.mu.Lock()
-	keys := make(map[string]string, len(peers))
-	for _, p := range peers {
-		keys[p] = s.subject[p]
-		if keys[p] == "" {
-			keys[p] = p
-		}
-		delete(s.byPeer, p)
-		delete(s.subject, p)
-	}
-	s.mu.Unlock()
+	teams, peers, team := roster(m)
+	keys := s.claim(peers)
 
 	if err := s.srv.CreateRoom(m.Session, peers); err != nil {
 		// A player left between the pass and now. Put every ticket back in
@@ -259,6 +240,38 @@ func (s *Service) deliver(m matchmaker.Match) {
 	}
 }
 
+// roster returns the peer ids of a match by team, all of them in team
+// order, and the team of each.
+func roster(m matchmaker.Match) (teams [][]string, peers []string, team map[string]int) {
+	teams = make([][]string, len(m.Teams))
+	team = map[string]int{}
+	for i, t := range m.Teams {
+		for _, p := range t {
+			teams[i] = append(teams[i], p.ID)
+			peers = append(peers, p.ID)
+			team[p.ID] = i
+		}
+	}
+	return teams, peers, team
+}
+
+// claim takes matched players out of the waiting maps and returns their
+// store keys.
+func (s *Service) claim(players []string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make(map[string]string, len(players))
+	for _, p := range players {
+		keys[p] = s.subject[p]
+		if keys[p] == "" {
+			keys[p] = p
+		}
+		delete(s.byPeer, p)
+		delete(s.subject, p)
+	}
+	return keys
+}
+
 // deliverBackfill puts the players of a backfill match into the running
 // session's room and tells everyone.
 func (s *Service) deliverBackfill(m matchmaker.Match) {
@@ -268,26 +281,9 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 			added = append(added, p.ID)
 		}
 	}
-	teams := make([][]string, len(m.Teams))
-	team := map[string]int{}
-	var peers []string
-	for i, t := range m.Teams {
-		for _, p := range t {
-			teams[i] = append(teams[i], p.ID)
-			team[p.ID] = i
-			peers = append(peers, p.ID)
-		}
-	}
+	teams, peers, team := roster(m)
+	keys := s.claim(added)
 	s.mu.Lock()
-	keys := make(map[string]string, len(added))
-	for _, p := range added {
-		keys[p] = s.subject[p]
-		if keys[p] == "" {
-			keys[p] = p
-		}
-		delete(s.byPeer, p)
-		delete(s.subject, p)
-	}
 	ss := s.sessions[m.Session]
 	if ss != nil && ss.backfill == m.Backfill {
 		ss.backfill = ""
