@@ -103,7 +103,6 @@ type Service struct {
 	byCode  map[string]*lobby
 	byPeer  map[string]*lobby
 	listed  []*lobby // public lobbies that have not started, by seq
-	scratch []*lobby
 }
 
 type lobby struct {
@@ -180,7 +179,8 @@ func (s *Service) Lobbies() int {
 	return len(s.byID)
 }
 
-// State returns the state of lobby id, without chat.
+// State returns the state of lobby id, without chat. Its maps are shared
+// with the service and must not be modified.
 func (s *Service) State(id string) (State, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -304,10 +304,9 @@ func (s *Service) deleteLocked(l *lobby) {
 	}
 }
 
-func (s *Service) newMember(req *signaling.Request, meta map[string]string) *member {
+func (s *Service) newMember(peer, subject string, meta map[string]string) *member {
 	now := s.cfg.Now()
-	return &member{id: req.Peer, subject: req.Identity.Subject, meta: meta, joined: now,
-		tokens: float64(s.cfg.ChatBurst), refill: now}
+	return &member{id: peer, subject: subject, meta: meta, joined: now, tokens: float64(s.cfg.ChatBurst), refill: now}
 }
 
 func (s *Service) handleCreate(req *signaling.Request) {
@@ -375,8 +374,7 @@ func (s *Service) createLocked(peer, subject string, d CreateData) (State, strin
 		private: d.Private, password: d.Password, max: d.MaxMembers, host: peer,
 		autoHost: !s.cfg.NoHostMigration, meta: d.Meta, numbers: d.Numbers,
 		banned: map[string]bool{}, version: 1}
-	now := s.cfg.Now()
-	l.members = []*member{{id: peer, subject: subject, meta: d.Member, joined: now, tokens: float64(s.cfg.ChatBurst), refill: now}}
+	l.members = []*member{s.newMember(peer, subject, d.Member)}
 	s.byID[l.id] = l
 	s.byCode[code] = l
 	s.byPeer[peer] = l
@@ -518,7 +516,7 @@ func (s *Service) handleJoin(req *signaling.Request) {
 		fail(req, CodeFull, fmt.Sprintf("the lobby holds %d members", l.max))
 		return
 	}
-	m := s.newMember(req, d.Member)
+	m := s.newMember(req.Peer, req.Identity.Subject, d.Member)
 	l.members = append(l.members, m)
 	s.byPeer[req.Peer] = l
 	s.changedLocked(l, Delta{Member: m.wire()}) // the newcomer gets it too, and the reply covers it
