@@ -96,13 +96,13 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
-	closed  bool
-	seq     uint64
-	byID    map[string]*lobby
-	byCode  map[string]*lobby
-	byPeer  map[string]*lobby
-	listed  []*lobby // public lobbies that have not started, by seq
+	mu     sync.Mutex
+	closed bool
+	seq    uint64
+	byID   map[string]*lobby
+	byCode map[string]*lobby
+	byPeer map[string]*lobby
+	listed []*lobby // public lobbies that have not started, by seq
 }
 
 type lobby struct {
