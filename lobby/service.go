@@ -102,7 +102,8 @@ type Service struct {
 	byID   map[string]*lobby
 	byCode map[string]*lobby
 	byPeer map[string]*lobby
-	listed []*lobby // public lobbies that have not started, by seq
+	listed []*lobby            // public lobbies that have not started, by seq
+	byGame map[string][]*lobby // the same per game (a lobby's game never changes)
 }
 
 type lobby struct {
@@ -150,6 +151,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		byID:   map[string]*lobby{},
 		byCode: map[string]*lobby{},
 		byPeer: map[string]*lobby{},
+		byGame: map[string][]*lobby{},
 	}
 	for t, h := range map[string]signaling.Handler{
 		TypeCreate: s.handleCreate, TypeList: s.handleList, TypeJoin: s.handleJoin,
@@ -276,17 +278,33 @@ func (s *Service) pushLocked(l *lobby, typ string, v any) {
 }
 
 func (s *Service) setListedLocked(l *lobby) {
-	i := sort.Search(len(s.listed), func(i int) bool { return s.listed[i].seq >= l.seq })
-	in := i < len(s.listed) && s.listed[i] == l
 	want := !l.private && l.session == nil
-	switch {
-	case want && !in:
-		s.listed = append(s.listed, nil)
-		copy(s.listed[i+1:], s.listed[i:])
-		s.listed[i] = l
-	case !want && in:
-		s.listed = append(s.listed[:i], s.listed[i+1:]...)
+	var changed bool
+	if s.listed, changed = setSorted(s.listed, l, want); changed {
+		g, _ := setSorted(s.byGame[l.game], l, want)
+		if len(g) == 0 {
+			delete(s.byGame, l.game)
+		} else {
+			s.byGame[l.game] = g
+		}
 	}
+}
+
+// setSorted puts l into list (ordered by seq) or takes it out, and reports
+// whether that changed anything.
+func setSorted(list []*lobby, l *lobby, in bool) ([]*lobby, bool) {
+	i := sort.Search(len(list), func(i int) bool { return list[i].seq >= l.seq })
+	has := i < len(list) && list[i] == l
+	switch {
+	case in && !has:
+		list = append(list, nil)
+		copy(list[i+1:], list[i:])
+		list[i] = l
+		return list, true
+	case !in && has:
+		return append(list[:i], list[i+1:]...), true
+	}
+	return list, false
 }
 
 func (s *Service) deleteLocked(l *lobby) {
@@ -452,17 +470,25 @@ func (s *Service) handleList(req *signaling.Request) {
 	_ = req.Reply(reply)
 }
 
-// listLocked scans the listed lobbies after d.After in creation order; it
-// allocates only for the lobbies it returns.
+// listLocked scans the listed lobbies after d.After in creation order (only
+// those of one game when a filter names it); it allocates only for the
+// lobbies it returns.
 func (s *Service) listLocked(d ListData) ListReply {
 	limit := d.Limit
 	if limit == 0 {
 		limit = DefaultPage
 	}
-	i := sort.Search(len(s.listed), func(i int) bool { return s.listed[i].seq > d.After })
+	list := s.listed
+	for _, f := range d.Filters {
+		if f.Key == "game" && f.Eq != nil {
+			list = s.byGame[*f.Eq] // the game index
+			break
+		}
+	}
+	i := sort.Search(len(list), func(i int) bool { return list[i].seq > d.After })
 	out := ListReply{Lobbies: make([]Summary, 0, min(limit, 16))}
-	for ; i < len(s.listed); i++ {
-		l := s.listed[i]
+	for ; i < len(list); i++ {
+		l := list[i]
 		if !matches(l, d.Filters) {
 			continue
 		}

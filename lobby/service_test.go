@@ -489,3 +489,63 @@ func TestClientCancelAndClose(t *testing.T) {
 		t.Fatalf("dialed client after Close: %v", err)
 	}
 }
+
+// TestListGameIndex: lists that name a game (served from the game index)
+// page exactly like a scan of every lobby would.
+func TestListGameIndex(t *testing.T) {
+	srv := signaling.NewServer(signaling.Config{})
+	defer srv.Close()
+	svc, err := lobby.New(srv, lobby.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type made struct {
+		id, game string
+		private  bool
+		rank     float64
+	}
+	var all []made
+	for i := 0; i < 60; i++ {
+		m := made{game: []string{"arena", "kart", ""}[i%3], private: i%7 == 0, rank: float64(i % 10)}
+		st, err := svc.Create(fmt.Sprint("o", i), lobby.CreateData{Name: fmt.Sprint("l", i), Game: m.game, Private: m.private,
+			Numbers: map[string]float64{"rank": m.rank}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.id = st.ID
+		all = append(all, m)
+	}
+	for _, game := range []string{"arena", "kart", "", "golf"} {
+		var want, got []string
+		for _, m := range all {
+			if m.game == game && !m.private && m.rank >= 5 {
+				want = append(want, m.id)
+			}
+		}
+		g, r := game, 5.0
+		var after uint64
+		for {
+			res, err := svc.List(lobby.ListData{After: after, Limit: 4, Filters: []lobby.Filter{{Key: "rank", Min: &r}, {Key: "game", Eq: &g}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, l := range res.Lobbies {
+				got = append(got, l.ID)
+			}
+			if res.Next == 0 {
+				break
+			}
+			after = res.Next
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("game %q: listed %v, want %v", game, got, want)
+		}
+	}
+	if _, err := svc.List(lobby.ListData{Limit: 1000}); !errors.Is(err, lobby.ErrBadFilter) {
+		t.Fatalf("bad page: %v", err)
+	}
+	_ = svc.Close()
+	if _, err := svc.List(lobby.ListData{}); !errors.Is(err, lobby.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
