@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,14 +32,14 @@ const (
 // wsPath is where a Host serves the signaling protocol.
 const wsPath = "/ws"
 
-// HostConfig configures a LAN Host. Only Lobby.Name is required.
+// HostConfig configures a LAN Host. The zero value is valid.
 type HostConfig struct {
 	// Addr is the address the signaling server listens on. Empty means
 	// ":0": every address, IPv4 and IPv6, on a free port.
 	Addr string
-	// Lobby is the lobby the hosting player creates. Name is required;
-	// Private lobbies are served but not advertised (players join them by
-	// address and code).
+	// Lobby is the lobby the hosting player creates. An empty Name means
+	// "Lobby on HOSTNAME". Private lobbies are served but not advertised
+	// (players join them by address and code).
 	Lobby CreateData
 	// DNSSD configures the mDNS node (interfaces, host name, TTLs). The
 	// zero value uses every multicast interface.
@@ -87,6 +88,10 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 	addr := cfg.Addr
 	if addr == "" {
 		addr = ":0"
+	}
+	if cfg.Lobby.Name == "" {
+		name, _ := os.Hostname()
+		cfg.Lobby.Name = instanceName("Lobby on " + name)
 	}
 	h := &Host{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}), served: make(chan error, 1)}
 	h.ctx, h.cancel = context.WithCancel(context.Background())

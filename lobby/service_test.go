@@ -549,3 +549,48 @@ func TestListGameIndex(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// TestHostOnLoopback: a Host's lobby (private, so not advertised: no
+// multicast is needed) is served by the hosting process; the host role
+// migrates among the members when the hosting player leaves, and closing
+// the Host ends it for everyone.
+func TestHostOnLoopback(t *testing.T) {
+	ctx := tctx(t)
+	h, err := lobby.NewHost(ctx, lobby.HostConfig{Addr: "127.0.0.1:0", Lobby: lobby.CreateData{Private: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if h.Instance() != "" {
+		t.Fatalf("a private lobby advertised as %q", h.Instance())
+	}
+	st, ok := h.Service().State(h.LobbyID())
+	if !ok || !strings.HasPrefix(st.Name, "Lobby on ") || st.Host != h.Client().ID() {
+		t.Fatalf("hosted %+v", st)
+	}
+	if !strings.HasPrefix(h.URL(), "ws://127.0.0.1:") {
+		t.Fatalf("URL %s", h.URL())
+	}
+	b, c := dial(t, h.URL(), nil), dial(t, h.URL(), nil)
+	for _, x := range []*lobby.Client{b, c} {
+		if _, err := x.JoinByCode(ctx, st.Code, lobby.JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.Client().Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := waitState(t, c, func(s lobby.State) bool { return len(s.Members) == 2 && s.Host != h.Client().ID() })
+	if got.Host != b.ID() {
+		t.Fatalf("host %q after the hosting player left, want %q", got.Host, b.ID())
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Chat(ctx, "anyone?"); err == nil {
+		t.Fatal("the lobby outlived its Host")
+	}
+	if err := h.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
