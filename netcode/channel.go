@@ -154,7 +154,10 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 			if c.dead.Load() || p.c != c {
 				return
 			}
-			m.disconnect(p, r, err)
+			// A connection that ends without a goodbye frame (the peer
+			// timed out on its side, or crashed) is not a peer that left
+			// the room: while it is still a member, try again.
+			m.endPeer(p, r, err, r == ReasonLeft)
 		})
 	}
 	for {

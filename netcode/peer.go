@@ -83,8 +83,10 @@ type DisconnectReason uint8
 const (
 	// ReasonNone is the reason of events other than PeerEventDisconnected.
 	ReasonNone DisconnectReason = iota
-	// ReasonLeft: the peer closed its mesh, or left the room before its
-	// channels opened.
+	// ReasonLeft: the peer closed its mesh, left the room before its
+	// channels opened, or its connection ended without a goodbye (it timed
+	// out on its side or its process died). In the last case the offering
+	// side tries again while the peer is still in the room.
 	ReasonLeft
 	// ReasonTimedOut: nothing arrived for MeshConfig.DisconnectAfter.
 	ReasonTimedOut
@@ -740,8 +742,16 @@ func (m *Mesh) channelOpen(p *peer, c *conn, idx int, dc *webrtc.DataChannel, rw
 }
 
 // disconnect runs on the loop: it ends the peer's connection and forgets
-// it.
+// it. A peer that timed out or could not be reached is tried again (see
+// endPeer).
 func (m *Mesh) disconnect(p *peer, r DisconnectReason, err error) {
+	m.endPeer(p, r, err, r == ReasonTimedOut || r == ReasonICEFailed)
+}
+
+// endPeer runs on the loop: it ends the peer's connection and forgets it.
+// When retry is set, the peer is still in the room and this side offers,
+// a new attempt starts after MeshConfig.ReconnectAfter.
+func (m *Mesh) endPeer(p *peer, r DisconnectReason, err error, retry bool) {
 	m.mu.Lock()
 	if m.peers[p.id] != p {
 		m.mu.Unlock()
@@ -756,9 +766,10 @@ func (m *Mesh) disconnect(p *peer, r DisconnectReason, err error) {
 		gen = max(gen, p.c.gen)
 	}
 	m.lastGen[p.id] = gen
-	// A peer still in the room that timed out or could not be reached is
-	// tried again: its offering side starts over after a pause.
-	if p.offerer && !m.cfg.NoReconnect && m.members[p.id] && (r == ReasonTimedOut || r == ReasonICEFailed) {
+	// A peer still in the room that timed out, could not be reached or
+	// dropped the connection without a goodbye is tried again: its
+	// offering side starts over after a pause.
+	if retry && p.offerer && !m.cfg.NoReconnect && m.members[p.id] {
 		m.reconnectAt[p.id] = time.Now().Add(m.cfg.ReconnectAfter)
 	}
 	m.mu.Unlock()

@@ -255,3 +255,33 @@ func TestReconnectAfterTimeout(t *testing.T) {
 		t.Fatalf("after reconnecting: %v", got)
 	}
 }
+
+// The answering side times out on its own (here: only its inbound direction
+// is cut) and closes the connection. The offering side sees the connection
+// end without a goodbye while the peer is still in the room: it must try
+// again rather than take it for a peer that left.
+func TestReconnectAfterAnswererTimedOut(t *testing.T) {
+	checkLeaks(t)
+	lab := newVNetLab(t, 2)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 2, lab.config)
+	waitAll(t, ms, 1)
+	a, b := ms[0], ms[1] // a offers: its id is smaller
+	aIP := "10.9.0.10"
+	lab.setFilter(func(c vnet.Chunk) bool { return udpIP(c.SourceAddr()) != aIP })
+	if ev := waitEvent(t, b.Mesh, a.LocalID(), PeerEventDisconnected, 10*time.Second); ev.Reason != ReasonTimedOut {
+		t.Fatalf("answering side: %v", ev)
+	}
+	ev := waitEvent(t, a.Mesh, b.LocalID(), PeerEventDisconnected, 10*time.Second)
+	t.Logf("offering side: %v", ev)
+	lab.setFilter(nil)
+	for _, pair := range [][2]*testMesh{{a, b}, {b, a}} {
+		waitEvent(t, pair[0].Mesh, pair[1].LocalID(), PeerEventConnected, 20*time.Second)
+	}
+	if err := a.Send(b.LocalID(), Reliable, []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 || string(got[0].data) != "back" {
+		t.Fatalf("after reconnecting: %v", got)
+	}
+}
