@@ -38,6 +38,9 @@
 // Started and Resynced. After Started the member's signaling client is in
 // the session's room: pass Client.Signaling() to netcode.NewMesh.
 //
+// Servers may also make and list lobbies themselves with Service.Create and
+// Service.List, which check their input as the wire does.
+//
 // # LAN
 //
 // NewHost starts a signaling server with a Service on the LAN address,
@@ -66,6 +69,19 @@
 // Close waits for what it owns. Event channels drop their oldest event
 // when full and count it (DroppedEvents); Client.State and
 // Browser.Lobbies stay exact regardless.
+//
+// # Performance
+//
+// Listing scans the public lobbies in creation order (only those of one
+// game when a filter names the game: an index) and allocates only for the
+// lobbies it returns. Changes go out as small deltas, each encoded once
+// for all members. "rallypoint bench lobby" measures both against
+// baselines in the same run; on a loaded 2-core machine, listing 10,000
+// lobbies with two filters took about 0.1 ms (p99 about 0.5 ms, against
+// about 0.03 ms for a bare loop over the same values), and a settings
+// change reached all of 100 WebSocket members in about 3.4 ms (p99 11 to
+// 13 ms, within 1 to 2 times the server's bare sends of the same bytes;
+// whole 5 KB states instead of deltas took 18 ms, p99 46 ms and more).
 //
 // # Limits and security
 //
