@@ -450,6 +450,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Spread the first ping over one interval, so that sessions that
 	// arrive together (a restart, a load test) are not pinged together.
 	c.lastPing = now - mrand.Int64N(int64(s.cfg.PingInterval))
+	c.slot = uint8(mrand.IntN(sweepSlots))
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	s.mu.Lock()
 	if s.closed {
@@ -705,25 +706,33 @@ func (s *Server) sweep() {
 		interval = min(interval, s.cfg.ResumeGrace/4)
 	}
 	interval = max(interval, 5*time.Millisecond)
-	t := time.NewTicker(interval)
+	// Each tick visits one slot of connections, so that the pings of one
+	// interval go out in sweepSlots small batches rather than one burst
+	// that would delay the relays behind it.
+	t := time.NewTicker(max(interval/sweepSlots, time.Millisecond))
 	defer t.Stop()
 	var conns []*conn
 	var expired []*session
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
 		}
 		now := time.Now().UnixNano()
+		slot := uint8(tick % sweepSlots)
 		conns, expired = conns[:0], expired[:0]
 		s.mu.RLock()
 		for c := range s.conns {
-			conns = append(conns, c)
+			if c.slot == slot {
+				conns = append(conns, c)
+			}
 		}
-		for _, sess := range s.sessions {
-			if sess.interruptedAt != 0 && now-sess.interruptedAt > int64(s.cfg.ResumeGrace) {
-				expired = append(expired, sess)
+		if slot == 0 {
+			for _, sess := range s.sessions {
+				if sess.interruptedAt != 0 && now-sess.interruptedAt > int64(s.cfg.ResumeGrace) {
+					expired = append(expired, sess)
+				}
 			}
 		}
 		s.mu.RUnlock()
@@ -753,6 +762,10 @@ func (s *Server) sweep() {
 		}
 	}
 }
+
+// sweepSlots is how many batches the housekeeping goroutine splits the
+// connections into.
+const sweepSlots = 16
 
 var errTooLarge = errors.New("too large")
 

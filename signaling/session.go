@@ -29,6 +29,7 @@ type conn struct {
 
 	lastSeen  atomic.Int64 // unix nanoseconds of the last frame or pong
 	lastPing  int64        // owned by the sweeper
+	slot      uint8        // the sweeper's batch
 	sess      atomic.Pointer[session]
 	closeOnce sync.Once
 	timedOut  atomic.Bool // the sweeper has closed it for a timeout
