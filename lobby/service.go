@@ -96,14 +96,15 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.Mutex
-	closed bool
-	seq    uint64
-	byID   map[string]*lobby
-	byCode map[string]*lobby
-	byPeer map[string]*lobby
-	listed []*lobby            // public lobbies that have not started, by seq
-	byGame map[string][]*lobby // the same per game (a lobby's game never changes)
+	mu      sync.Mutex
+	closed  bool
+	seq     uint64
+	byID    map[string]*lobby
+	byCode  map[string]*lobby
+	byPeer  map[string]*lobby
+	listed  []*lobby            // public lobbies that have not started, by seq
+	byGame  map[string][]*lobby // the same per game (a lobby's game never changes)
+	buckets map[string]*bucket  // chat buckets of peers that joined a lobby, until they are gone
 }
 
 type lobby struct {
@@ -133,8 +134,14 @@ type member struct {
 	meta    map[string]string
 	ready   bool
 	joined  time.Time
-	tokens  float64
-	refill  time.Time
+	chat    *bucket // the peer's, shared across the lobbies it passes through
+}
+
+// bucket is a peer's chat token bucket. It lives as long as the peer's
+// signaling session, so leaving and joining again does not refill it.
+type bucket struct {
+	tokens float64
+	refill time.Time
 }
 
 // New registers the service's handlers on srv. The service has no
@@ -145,13 +152,14 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Service{
-		srv:    srv,
-		cfg:    cfg,
-		log:    cfg.Logger,
-		byID:   map[string]*lobby{},
-		byCode: map[string]*lobby{},
-		byPeer: map[string]*lobby{},
-		byGame: map[string][]*lobby{},
+		srv:     srv,
+		cfg:     cfg,
+		log:     cfg.Logger,
+		byID:    map[string]*lobby{},
+		byCode:  map[string]*lobby{},
+		byPeer:  map[string]*lobby{},
+		byGame:  map[string][]*lobby{},
+		buckets: map[string]*bucket{},
 	}
 	for t, h := range map[string]signaling.Handler{
 		TypeCreate: s.handleCreate, TypeList: s.handleList, TypeJoin: s.handleJoin,
@@ -324,7 +332,12 @@ func (s *Service) deleteLocked(l *lobby) {
 
 func (s *Service) newMember(peer, subject string, meta map[string]string) *member {
 	now := s.cfg.Now()
-	return &member{id: peer, subject: subject, meta: meta, joined: now, tokens: float64(s.cfg.ChatBurst), refill: now}
+	b := s.buckets[peer]
+	if b == nil {
+		b = &bucket{tokens: float64(s.cfg.ChatBurst), refill: now}
+		s.buckets[peer] = b
+	}
+	return &member{id: peer, subject: subject, meta: meta, joined: now, chat: b}
 }
 
 func (s *Service) handleCreate(req *signaling.Request) {
@@ -556,8 +569,12 @@ func (s *Service) removeLocked(l *lobby, peer string) {
 	if i < 0 {
 		return
 	}
+	m := l.members[i]
 	l.members = append(l.members[:i], l.members[i+1:]...)
 	delete(s.byPeer, peer)
+	if b := m.chat; b.tokens+s.cfg.Now().Sub(b.refill).Seconds()*s.cfg.ChatRate >= float64(s.cfg.ChatBurst) {
+		delete(s.buckets, peer) // full again: nothing to remember
+	}
 	if len(l.members) == 0 {
 		s.deleteLocked(l)
 		return
@@ -592,6 +609,7 @@ func (s *Service) handleLeave(req *signaling.Request) {
 func (s *Service) peerGone(peer string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	delete(s.buckets, peer)
 	if l := s.byPeer[peer]; l != nil {
 		s.removeLocked(l, peer)
 	}
@@ -706,13 +724,14 @@ func (s *Service) handleChat(req *signaling.Request) {
 	}
 	_, m := l.member(req.Peer)
 	now := s.cfg.Now()
-	m.tokens = min(float64(s.cfg.ChatBurst), m.tokens+now.Sub(m.refill).Seconds()*s.cfg.ChatRate)
-	m.refill = now
-	if m.tokens < 1 {
+	b := m.chat
+	b.tokens = min(float64(s.cfg.ChatBurst), b.tokens+now.Sub(b.refill).Seconds()*s.cfg.ChatRate)
+	b.refill = now
+	if b.tokens < 1 {
 		fail(req, CodeChatFlood, fmt.Sprintf("at most %g messages per second", s.cfg.ChatRate))
 		return
 	}
-	m.tokens--
+	b.tokens--
 	l.chatSeq++
 	msg := ChatMessage{Seq: l.chatSeq, From: req.Peer, Text: d.Text, At: now.UnixMilli()}
 	if s.cfg.ChatHistory > 0 {

@@ -594,3 +594,33 @@ func TestHostOnLoopback(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestChatFloodSurvivesRejoin: leaving and joining again does not refill
+// the chat bucket.
+func TestChatFloodSurvivesRejoin(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{ChatBurst: 2, ChatRate: 0.01})
+	ctx := tctx(t)
+	host, guest := dial(t, s.url, nil), dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "quiet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := guest.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := guest.Chat(ctx, "hey"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = guest.Chat(ctx, "hey")
+	wantCode(t, err, lobby.ErrChatFlood, lobby.CodeChatFlood)
+	if err := guest.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := guest.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = guest.Chat(ctx, "hey")
+	wantCode(t, err, lobby.ErrChatFlood, lobby.CodeChatFlood)
+}
