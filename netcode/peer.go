@@ -621,18 +621,8 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			return nil
 		}
 		for _, cand := range s.Cands {
-			if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, cand.Candidate) {
-				continue
-			}
-			if addr, ok := relayAddr(cand.Candidate); ok {
-				p.st.remoteRelay(addr)
-			}
 			init := webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex}
-			if c.pc.RemoteDescription() == nil {
-				c.pending = append(c.pending, init)
-				continue
-			}
-			if err := c.pc.AddICECandidate(init); err != nil {
+			if err := m.addRemoteCandidate(p, c, init); err != nil {
 				return err
 			}
 		}
@@ -640,21 +630,29 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 	return nil
 }
 
+// addRemoteCandidate hands one of the peer's candidates to ICE, or keeps
+// it until the remote description is set.
+func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit) error {
+	if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, init.Candidate) {
+		return nil
+	}
+	if addr, ok := relayAddr(init.Candidate); ok {
+		p.st.remoteRelay(addr)
+	}
+	if c.pc.RemoteDescription() == nil {
+		c.pending = append(c.pending, init)
+		return nil
+	}
+	return c.pc.AddICECandidate(init)
+}
+
 // addSDPCandidates adds the candidate lines of a repeated offer.
 func (m *Mesh) addSDPCandidates(p *peer, c *conn, sdp string) {
 	for _, line := range strings.Split(sdp, "\n") {
 		line = strings.TrimSpace(line)
-		if !strings.HasPrefix(line, "a=candidate:") {
-			continue
+		if cand, ok := strings.CutPrefix(line, "a="); ok && strings.HasPrefix(cand, "candidate:") {
+			_ = m.addRemoteCandidate(p, c, webrtc.ICECandidateInit{Candidate: cand})
 		}
-		cand := strings.TrimPrefix(line, "a=")
-		if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, cand) {
-			continue
-		}
-		if addr, ok := relayAddr(cand); ok {
-			p.st.remoteRelay(addr)
-		}
-		_ = c.pc.AddICECandidate(webrtc.ICECandidateInit{Candidate: cand})
 	}
 }
 

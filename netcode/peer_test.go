@@ -89,11 +89,7 @@ func TestPeerLeft(t *testing.T) {
 
 func TestInterruptResumeTimeout(t *testing.T) {
 	checkLeaks(t)
-	lab := newVNetLab(t, 2)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, lab.config)
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
+	lab, a, b := vnetPair(t)
 	drain := func(m *Mesh) {
 		for {
 			select {
@@ -197,11 +193,7 @@ func TestStatsSoonAfterConnect(t *testing.T) {
 
 func TestICERestartAfterOutage(t *testing.T) {
 	checkLeaks(t)
-	lab := newVNetLab(t, 2)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, lab.config)
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1] // a offers: its id is smaller
+	lab, a, b := vnetPair(t) // a offers: its id is smaller
 	// Longer than ICE's disconnected timeout (two interrupt periods), shorter
 	// than the mesh's 2.5 s: ICE restarts and the pair comes back.
 	lab.setFilter(func(vnet.Chunk) bool { return false })
@@ -231,11 +223,7 @@ func TestICERestartAfterOutage(t *testing.T) {
 
 func TestReconnectAfterTimeout(t *testing.T) {
 	checkLeaks(t)
-	lab := newVNetLab(t, 2)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, lab.config)
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
+	lab, a, b := vnetPair(t)
 	lab.setFilter(func(vnet.Chunk) bool { return false })
 	for _, pair := range [][2]*testMesh{{a, b}, {b, a}} {
 		ev := waitEvent(t, pair[0].Mesh, pair[1].LocalID(), PeerEventDisconnected, 8*time.Second)
@@ -262,11 +250,7 @@ func TestReconnectAfterTimeout(t *testing.T) {
 // again rather than take it for a peer that left.
 func TestReconnectAfterAnswererTimedOut(t *testing.T) {
 	checkLeaks(t)
-	lab := newVNetLab(t, 2)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, lab.config)
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1] // a offers: its id is smaller
+	lab, a, b := vnetPair(t) // a offers: its id is smaller
 	aIP := "10.9.0.10"
 	lab.setFilter(func(c vnet.Chunk) bool { return udpIP(c.SourceAddr()) != aIP })
 	if ev := waitEvent(t, b.Mesh, a.LocalID(), PeerEventDisconnected, 10*time.Second); ev.Reason != ReasonTimedOut {
@@ -284,4 +268,14 @@ func TestReconnectAfterAnswererTimedOut(t *testing.T) {
 	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 || string(got[0].data) != "back" {
 		t.Fatalf("after reconnecting: %v", got)
 	}
+}
+
+// vnetPair connects two meshes over a virtual network whose filter the
+// test controls. a offers (its id is smaller).
+func vnetPair(t *testing.T) (lab *vnetLab, a, b *testMesh) {
+	t.Helper()
+	lab = newVNetLab(t, 2)
+	ms := startMeshes(t, &memsignal.Hub{}, 2, lab.config)
+	waitAll(t, ms, 1)
+	return lab, ms[0], ms[1]
 }
