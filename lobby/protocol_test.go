@@ -1,14 +1,18 @@
 package lobby_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/lobby/dnssd"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // TestWireGolden pins the exact JSON of the lobby messages: changing any of
@@ -209,6 +213,43 @@ func FuzzParseLANLobby(f *testing.F) {
 		}
 		if !slices.Equal(ev.TXT, strings.Split(txt, "\n")) {
 			t.Fatal("parser changed its input")
+		}
+	})
+}
+
+// FuzzServiceRequests sends arbitrary lobby requests to a real server from
+// two clients: every request is answered (reply or coded error), and the
+// server keeps serving.
+func FuzzServiceRequests(f *testing.F) {
+	types := []string{lobby.TypeCreate, lobby.TypeList, lobby.TypeJoin, lobby.TypeLeave, lobby.TypeKick,
+		lobby.TypeMeta, lobby.TypeReady, lobby.TypeChat, lobby.TypeSettings, lobby.TypeStart, lobby.TypeSync}
+	f.Add(uint8(0), false, []byte(`{"name":"x","max_members":2}`))
+	f.Add(uint8(1), true, []byte(`{"filters":[{"key":"free","min":1}]}`))
+	f.Add(uint8(2), true, []byte(`{"code":"ABCDEF"}`))
+	f.Add(uint8(4), false, []byte(`{"peer":"nobody","ban":true}`))
+	f.Add(uint8(7), false, []byte(`{"text":"hi"}`))
+	f.Add(uint8(8), false, []byte(`{"name":"y","max_members":1,"auto_host":false}`))
+	f.Add(uint8(9), false, []byte(`null`))
+	f.Add(uint8(10), true, []byte(`[1,2]`))
+	s := serve(f, signaling.Config{RatePerSec: 1e6, RateBurst: 1e6}, lobby.Config{ChatBurst: 1 << 20})
+	a, b := dial(f, s.url, nil), dial(f, s.url, nil)
+	f.Fuzz(func(t *testing.T, typ uint8, second bool, data []byte) {
+		if !json.Valid(data) {
+			return // the client refuses to send it; the signaling tests cover broken frames
+		}
+		c := a
+		if second {
+			c = b
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := c.Signaling().Request(ctx, types[int(typ)%len(types)], json.RawMessage(data))
+		var se *signaling.Error
+		if err != nil && !errors.As(err, &se) {
+			t.Fatalf("no coded answer: %v", err)
+		}
+		if _, err := c.Signaling().Ping(ctx); err != nil {
+			t.Fatalf("server stopped answering: %v", err)
 		}
 	})
 }
