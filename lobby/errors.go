@@ -9,24 +9,39 @@ import (
 // Sentinel errors. A Client returns the service's coded errors as *Error,
 // which matches the sentinel of its code with errors.Is.
 var (
-	// ErrClosed is returned by every method of a Service, Client, Host or
-	// Browser after Close.
-	ErrClosed         = errors.New("lobby: closed")
-	ErrBadRequest     = errors.New("lobby: bad request")
-	ErrInvalid        = errors.New("lobby: invalid lobby data")
-	ErrNotFound       = errors.New("lobby: no such lobby")
-	ErrFull           = errors.New("lobby: lobby is full")
-	ErrWrongPassword  = errors.New("lobby: wrong password")
-	ErrBanned         = errors.New("lobby: banned from the lobby")
-	ErrNotHost        = errors.New("lobby: only the host may do this")
-	ErrNotMember      = errors.New("lobby: not a member")
-	ErrAlreadyMember  = errors.New("lobby: already in a lobby")
-	ErrChatTooLong    = errors.New("lobby: chat message too long")
-	ErrChatFlood      = errors.New("lobby: chat rate limit")
+	// ErrClosed is returned by the calls of a Service or Client after
+	// Close, and matches CodeClosed.
+	ErrClosed = errors.New("lobby: closed")
+	// ErrBadRequest matches CodeBadRequest: data of the wrong shape.
+	ErrBadRequest = errors.New("lobby: bad request")
+	// ErrInvalid matches CodeInvalid: a name, size or metadata breaks a limit.
+	ErrInvalid = errors.New("lobby: invalid lobby data")
+	// ErrNotFound matches CodeNotFound: no such lobby (or a private one asked by id).
+	ErrNotFound = errors.New("lobby: no such lobby")
+	// ErrFull matches CodeFull: the lobby has its maximum of members.
+	ErrFull = errors.New("lobby: lobby is full")
+	// ErrWrongPassword matches CodeWrongPassword.
+	ErrWrongPassword = errors.New("lobby: wrong password")
+	// ErrBanned matches CodeBanned: the host banned this peer (or its subject).
+	ErrBanned = errors.New("lobby: banned from the lobby")
+	// ErrNotHost matches CodeNotHost: kick, ban, settings and start are the host's.
+	ErrNotHost = errors.New("lobby: only the host may do this")
+	// ErrNotMember matches CodeNotMember: the sender (or the kick's target) is not in the lobby.
+	ErrNotMember = errors.New("lobby: not a member")
+	// ErrAlreadyMember matches CodeAlreadyMember: a peer is in one lobby at a time.
+	ErrAlreadyMember = errors.New("lobby: already in a lobby")
+	// ErrChatTooLong matches CodeChatTooLong: over Config.MaxChatLen.
+	ErrChatTooLong = errors.New("lobby: chat message too long")
+	// ErrChatFlood matches CodeChatFlood: the sender's chat token bucket is empty.
+	ErrChatFlood = errors.New("lobby: chat rate limit")
+	// ErrTooManyLobbies matches CodeTooManyLobbies: Config.MaxLobbies reached.
 	ErrTooManyLobbies = errors.New("lobby: too many lobbies")
-	ErrBadFilter      = errors.New("lobby: bad filter")
-	ErrStarted        = errors.New("lobby: lobby already started")
-	ErrNotReady       = errors.New("lobby: not every member is ready")
+	// ErrBadFilter matches CodeBadFilter: a malformed list filter or page.
+	ErrBadFilter = errors.New("lobby: bad filter")
+	// ErrStarted matches CodeStarted: the lobby started its match.
+	ErrStarted = errors.New("lobby: lobby already started")
+	// ErrNotReady matches CodeNotReady: start needs every other member ready.
+	ErrNotReady = errors.New("lobby: not every member is ready")
 	// ErrNotInLobby is returned by Client calls that need a lobby when the
 	// client holds none.
 	ErrNotInLobby = errors.New("lobby: client is in no lobby")
