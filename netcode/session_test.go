@@ -46,17 +46,24 @@ func itoa(i int) string {
 	return itoa(i/10) + string(rune('0'+i%10))
 }
 
+// TestSessionRuntimeDelayChanges changes the input delay 2 → 4 → 1 at
+// runtime, each peer on its own (odd peers one frame more), and checks the
+// peers stay in sync through every phase.
 func TestSessionRuntimeDelayChanges(t *testing.T) {
 	c := newCluster(t, clusterOpts{players: 3, cond: lossy, seed: 5, mutate: func(i int, cfg *netcode.SessionConfig) { cfg.InputDelay = 2 }})
 	for _, phase := range []struct{ delay, frames int }{{2, 600}, {4, 1200}, {1, 1800}} {
 		for i, p := range c.peers {
-			if err := p.s.SetInputDelay(phase.delay + i%2*0); err != nil {
+			if err := p.s.SetInputDelay(phase.delay + i%2); err != nil {
 				t.Fatal(err)
+			}
+			if got := p.s.InputDelay(); got != phase.delay+i%2 {
+				t.Fatalf("%s: InputDelay %d after SetInputDelay(%d)", p.id, got, phase.delay+i%2)
 			}
 		}
 		for c.peers[0].s.Frame() < phase.frames {
 			c.step(true)
 		}
+		c.checkSync(phase.frames - 150)
 	}
 	c.run(2000)
 	c.checkSync(1900)
