@@ -14,7 +14,9 @@ import (
 //
 // Integers are unsigned LEB128 varints (uvarint) or zigzag varints (varint)
 // as encoding/binary writes them; a checksum is 8 bytes little endian.
-// Trailing bytes are ignored, so that a later version may append fields.
+// A message of another version is rejected; bytes after a message's last
+// field are ignored (the input message's last field is its optional epoch
+// byte, so a field added after it needs a new version).
 //
 // Version history:
 //
