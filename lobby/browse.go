@@ -30,6 +30,9 @@ type LANLobby struct {
 	Addrs []netip.AddrPort
 	// URL is the signaling endpoint on the first of Addrs, for Dial.
 	URL string
+	// TXT is the whole TXT record, for keys of the game's own
+	// (HostConfig.ExtraTXT); read them with dnssd.TXTValue.
+	TXT []string
 }
 
 // URLFor returns the signaling endpoint of the lobby at ap.
@@ -74,6 +77,7 @@ func ParseLANLobby(ev dnssd.Event) (LANLobby, bool) {
 	if l.Name == "" {
 		l.Name = ev.Instance
 	}
+	l.TXT = ev.TXT
 	l.Addrs = ev.AddrPorts()
 	if len(l.Addrs) > 0 {
 		l.URL = lanURL(l.Addrs[0], path)

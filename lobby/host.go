@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +51,13 @@ type HostConfig struct {
 	// Service configures the host's lobby service. Its OnChange is
 	// chained after the Host's own.
 	Service Config
-	// Client configures the hosting player's own client.
+	// Client configures the hosting player's own client. Nil means its
+	// zero value.
 	Client *ClientConfig
+	// ExtraTXT adds "key=value" strings of the game's own to the
+	// advertisement (browsers read them from LANLobby.TXT); keys this
+	// package uses are ignored. Nil means none.
+	ExtraTXT []string
 }
 
 // Host is a LAN lobby: the hosting player's process serves the signaling
@@ -79,6 +85,7 @@ type Host struct {
 	done   chan struct{}
 	served chan error
 	once   sync.Once
+	extra  []string
 }
 
 // NewHost starts the server, creates the lobby and advertises it. It
@@ -144,7 +151,8 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 		if h.node, err = dnssd.New(cfg.DNSSD); err != nil {
 			return nil, fmt.Errorf("lobby: host: %w", err)
 		}
-		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Port: uint16(tcp.Port), TXT: lanTXT(h.svc, st.ID)})
+		h.extra = extraTXT(cfg.ExtraTXT)
+		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Port: uint16(tcp.Port), TXT: h.txt(st.ID)})
 		if err != nil {
 			return nil, fmt.Errorf("lobby: host: advertising: %w", err)
 		}
@@ -165,6 +173,28 @@ func instanceName(name string) string {
 	return name[:cut]
 }
 
+// extraTXT keeps the strings of txt whose keys this package does not use.
+func extraTXT(txt []string) []string {
+	var out []string
+	for _, kv := range txt {
+		k, _, _ := strings.Cut(kv, "=")
+		switch strings.ToLower(k) {
+		case TXTVersion, TXTGame, TXTName, TXTID, TXTPlayers, TXTMax, TXTPassword, TXTPath, "":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+func (h *Host) txt(id string) []string {
+	txt := lanTXT(h.svc, id)
+	if txt == nil {
+		return nil
+	}
+	return append(txt, h.extra...)
+}
+
 func lanTXT(svc *Service, id string) []string {
 	st, ok := svc.State(id)
 	if !ok {
@@ -183,7 +213,7 @@ func lanTXT(svc *Service, id string) []string {
 // advertisement when the lobby ends.
 func (h *Host) watch(id string) {
 	defer close(h.done)
-	last := lanTXT(h.svc, id)
+	last := h.txt(id)
 	for {
 		select {
 		case <-h.stop:
@@ -196,7 +226,7 @@ func (h *Host) watch(id string) {
 			}
 			return
 		}
-		txt := lanTXT(h.svc, id)
+		txt := h.txt(id)
 		if h.reg == nil || equalStrings(txt, last) {
 			continue
 		}

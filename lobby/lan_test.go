@@ -100,7 +100,7 @@ func childHost(a childArgs) error {
 	ctx, cancel := childCtx()
 	defer cancel()
 	h, err := lobby.NewHost(ctx, lobby.HostConfig{Lobby: lobby.CreateData{Name: a.Name, Game: a.Game, MaxMembers: a.Players, Password: a.Pass},
-		DNSSD: dnssd.Config{HostName: "lobby-host", HostTTL: a.TTL}})
+		DNSSD: dnssd.Config{HostName: "lobby-host", HostTTL: a.TTL}, ExtraTXT: []string{"seed=42", "players=99"}})
 	if err != nil {
 		return err
 	}
@@ -290,6 +290,9 @@ func TestLANLobby(t *testing.T) {
 	added := await(t, watch, "event", 10*time.Second, func(r report) bool { return r.Kind == "added" })
 	if l := added.Lobby; l.Name != "LAN party" || l.Game != "arena" || l.Players != 1 || l.Max != 3 || l.Password || l.ID == "" {
 		t.Fatalf("advertised %+v", l)
+	}
+	if seed, _ := dnssd.TXTValue(added.Lobby.TXT, "seed"); seed != "42" || strings.Count(strings.Join(added.Lobby.TXT, " "), "players=") != 1 {
+		t.Fatalf("TXT %q: want the game's seed=42 and no second players key", added.Lobby.TXT)
 	}
 	t.Logf("listed %v after NewHost returned (it returns once the first announcement is out)", added.at().Sub(hosted.at()))
 	if d := added.at().Sub(hosted.at()); d > time.Second {
