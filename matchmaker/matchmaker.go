@@ -16,7 +16,8 @@ import (
 // Config configures a Matchmaker. The zero value is valid.
 type Config struct {
 	// Now returns the current time. Zero means time.Now. Tests inject a
-	// fake clock here and call Process to step the matchmaker.
+	// fake clock here and call Process to step the matchmaker; it must not
+	// go back.
 	Now func() time.Time
 	// NewID returns a fresh id for tickets, matches and backfill requests
 	// that were given none. Zero means 96 random bits in hex.
@@ -479,36 +480,66 @@ func (m *Matchmaker) Stats(queueName string) (QueueStats, error) {
 	if !ok {
 		return QueueStats{}, &TicketError{Reason: fmt.Sprintf("queue %q", queueName), Err: ErrUnknownQueue}
 	}
-	now := m.now()
-	waits := make([]time.Duration, 0, q.live)
-	for _, e := range q.entries {
-		if !e.dead {
-			waits = append(waits, now.Sub(e.at))
-		}
-	}
 	st := QueueStats{Queue: queueName, Tickets: q.live, Players: q.players,
 		Matches: q.matches, Matched: q.matched, Expired: q.expired, Canceled: q.cancels}
-	st.WaitP50, st.WaitP95, st.WaitP99 = pct(waits, 50), pct(waits, 95), pct(waits, 99)
+	st.WaitP50, st.WaitP95, st.WaitP99 = q.waitPercentiles(m.now())
 	n := q.ringN
 	if n > len(q.ring) {
 		n = len(q.ring)
 	}
-	recent := append([]time.Duration(nil), q.ring[:n]...)
+	var buf [len(q.ring)]time.Duration
+	recent := buf[:n]
+	copy(recent, q.ring[:n])
+	slices.Sort(recent)
 	st.MatchedP50, st.MatchedP95 = pct(recent, 50), pct(recent, 95)
 	return st, nil
 }
 
-// pct returns the p-th percentile (nearest rank) of d, sorting d.
+// waitPercentiles returns the nearest-rank 50th, 95th and 99th percentiles
+// of the waits of the queue's live tickets without sorting or allocating
+// (Stats runs under the Matchmaker's lock on every request). Entries are in
+// enqueue order, so the r-th shortest wait is the r-th live entry from the
+// end: an index when no entry is dead (after every pass), else one scan.
+// This assumes a clock that does not go back (Config.Now).
+func (q *queue) waitPercentiles(now time.Time) (p50, p95, p99 time.Duration) {
+	n := q.live
+	if n == 0 {
+		return 0, 0, 0
+	}
+	r50, r95, r99 := rank(n, 50), rank(n, 95), rank(n, 99)
+	if q.dead == 0 {
+		w := func(r int) time.Duration { return now.Sub(q.entries[len(q.entries)-r].at) }
+		return w(r50), w(r95), w(r99)
+	}
+	k := 0
+	for i := len(q.entries) - 1; i >= 0 && k < r99; i-- {
+		e := q.entries[i]
+		if e.dead {
+			continue
+		}
+		k++
+		if k == r50 {
+			p50 = now.Sub(e.at)
+		}
+		if k == r95 {
+			p95 = now.Sub(e.at)
+		}
+		if k == r99 {
+			p99 = now.Sub(e.at)
+		}
+	}
+	return p50, p95, p99
+}
+
+// rank is the 1-based nearest rank of the p-th percentile of n values.
+func rank(n, p int) int { return max(1, (n*p+99)/100) }
+
+// pct returns the p-th percentile (nearest rank) of the sorted d.
 func pct(d []time.Duration, p int) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	i := (len(d)*p + 99) / 100
-	if i < 1 {
-		i = 1
-	}
-	return d[i-1]
+	return d[rank(len(d), p)-1]
 }
 
 // Process runs one matching pass over every queue: it expires tickets whose
