@@ -365,3 +365,37 @@ func TestReliableBackpressure(t *testing.T) {
 	}
 	t.Logf("%d messages accepted before ErrQueueFull, all delivered", accepted)
 }
+
+// A receiver's MaxMessageSize holds for messages that arrive whole, not
+// only for chunked ones: a peer configured with a larger cap that sends
+// one is cut off with a protocol error instead of the message being
+// delivered.
+func TestReceiveCapOnWholeMessages(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	ms := startMeshes(t, hub, 2, func(i int) MeshConfig {
+		c := testConfig()
+		if i == 1 {
+			c.MaxMessageSize = 1000
+		}
+		return c
+	})
+	waitAll(t, ms, 1)
+	a, b := ms[0], ms[1]
+	if err := a.Send(b.LocalID(), Reliable, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 {
+		t.Fatalf("message at the cap: %d delivered", len(got))
+	}
+	if err := a.Send(b.LocalID(), Reliable, make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	ev := waitEvent(t, b.Mesh, a.LocalID(), PeerEventDisconnected, 10*time.Second)
+	if ev.Reason != ReasonProtocol || !errors.Is(ev.Err, ErrProtocol) {
+		t.Fatalf("over the receiver's cap: %v (%v)", ev, ev.Err)
+	}
+	if got := collect(t, b.Mesh, 1, 100*time.Millisecond); len(got) != 0 {
+		t.Fatalf("message over the cap delivered (%d bytes)", len(got[0].data))
+	}
+}

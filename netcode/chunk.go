@@ -62,6 +62,9 @@ func (r *reassembler) feed(frame []byte) (msg []byte, owned bool, err error) {
 		if r.want != 0 {
 			return nil, false, fmt.Errorf("%w: message inside a chunked message", ErrProtocol)
 		}
+		if len(frame)-1 > r.max {
+			return nil, false, fmt.Errorf("%w: %d-byte message over the %d-byte cap", ErrProtocol, len(frame)-1, r.max)
+		}
 		return frame[1:], false, nil
 	case frameFirst:
 		if r.want != 0 {

@@ -66,6 +66,7 @@ func TestReassemblerRejects(t *testing.T) {
 	}{
 		{"empty frame", [][]byte{{}}},
 		{"over the cap", [][]byte{first(1<<20+1, 10)}},
+		{"whole message over the cap", [][]byte{append([]byte{frameMessage}, make([]byte, 1<<20+1)...)}},
 		{"short first", [][]byte{{frameFirst, 0, 0}}},
 		{"first longer than total", [][]byte{first(5, 10)}},
 		{"next without first", [][]byte{{frameNext, 1}}},
@@ -91,8 +92,10 @@ func TestReassemblerRejects(t *testing.T) {
 
 // FuzzReassembler feeds arbitrary frame sequences (each frame prefixed by
 // a 2-byte length) and checks the reassembler neither panics nor yields a
-// message over its cap; and that any input chunked by chunkFrames comes
-// back unchanged.
+// message over its cap; and that the input, and the input repeated past
+// two chunks, come back unchanged through chunkFrames. Inputs stay small
+// (a small cap, repetition for the chunked path), so the fuzzer can
+// minimize what it finds in seconds rather than minutes.
 func FuzzReassembler(f *testing.F) {
 	enc := func(fs [][]byte) []byte {
 		var b []byte
@@ -103,44 +106,51 @@ func FuzzReassembler(f *testing.F) {
 		return b
 	}
 	f.Add(enc(frames(f, []byte("hello"))))
-	f.Add(enc(frames(f, make([]byte, 2*chunkSize+3))))
 	f.Add(enc([][]byte{{frameFirst, 0, 0, 0, 9, 1}, {frameNext, 1, 2, 3, 4, 5, 6, 7, 8}}))
+	f.Add(enc([][]byte{{frameFirst, 0, 0, 1, 0, 1}, {frameNext, 2}, {frameMessage}}))
 	f.Add([]byte{0, 1, frameNext})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		const max = 64 << 10
+		const max = 256
 		r := reassembler{max: max}
-		for len(in) >= 2 {
-			n := int(binary.BigEndian.Uint16(in))
-			in = in[2:]
-			if n > len(in) {
-				n = len(in)
+		for rest := in; len(rest) >= 2; {
+			n := int(binary.BigEndian.Uint16(rest))
+			rest = rest[2:]
+			if n > len(rest) {
+				n = len(rest)
 			}
-			msg, _, err := r.feed(in[:n])
-			in = in[n:]
+			msg, _, err := r.feed(rest[:n])
+			rest = rest[n:]
 			if err != nil {
 				if !errors.Is(err, ErrProtocol) {
 					t.Fatalf("error %v is not ErrProtocol", err)
 				}
-				return
+				break
 			}
 			if len(msg) > max {
 				t.Fatalf("%d-byte message over the %d cap", len(msg), max)
 			}
 		}
-		// Round trip the raw input as a message.
-		r = reassembler{max: 4 << 20}
-		var got []byte
-		for _, fr := range frames(t, in) {
-			msg, _, err := r.feed(fr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if msg != nil {
-				got = msg
-			}
+		// Round trip the raw input as a message, whole and repeated until it
+		// takes more than two chunks.
+		long := in
+		if len(in) > 0 {
+			long = bytes.Repeat(in, (2*chunkSize)/len(in)+1)
 		}
-		if !bytes.Equal(got, in) {
-			t.Fatal("round trip differs")
+		for _, data := range [][]byte{in, long} {
+			r = reassembler{max: 4 << 20}
+			var got []byte
+			for _, fr := range frames(t, data) {
+				msg, _, err := r.feed(fr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if msg != nil {
+					got = msg
+				}
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatalf("round trip of %d bytes differs", len(data))
+			}
 		}
 	})
 }
