@@ -335,13 +335,14 @@ func (m *Matchmaker) Status(id string) (TicketStatus, error) {
 		return TicketStatus{}, &TicketError{Ticket: id, Reason: "not waiting", Err: ErrNotFound}
 	}
 	q := m.queues[e.t.Queue]
-	ahead := 0
-	for _, o := range q.entries {
-		if o.seq >= e.seq {
-			break
-		}
-		if !o.dead {
-			ahead++
+	// Entries are in enqueue (seq) order: e's index, less the dead
+	// entries before it (none after a pass).
+	ahead := sort.Search(len(q.entries), func(i int) bool { return q.entries[i].seq >= e.seq })
+	if q.dead > 0 {
+		for _, o := range q.entries[:ahead] {
+			if o.dead {
+				ahead--
+			}
 		}
 	}
 	return TicketStatus{ID: id, Queue: e.t.Queue, Waited: m.now().Sub(e.at), Ahead: ahead}, nil

@@ -16,10 +16,11 @@ func TestStatsWaitPercentiles(t *testing.T) {
 	m, clk := newTestMM(t, QueueConfig{Name: "q", TTL: -1, Rules: []Rule{{Kind: RuleSkill, Value: 0.5}}})
 	rng := rand.New(rand.NewSource(9))
 	at := map[string]time.Time{}
+	seq := map[string]int{}
 	for i := 0; i < 3000; i++ {
 		id := fmt.Sprint(i)
 		mustEnqueue(t, m, solo("q", id, 25+rng.NormFloat64()*20))
-		at[id] = clk.t
+		at[id], seq[id] = clk.t, i
 		clk.Advance(time.Duration(rng.Intn(50)) * time.Millisecond)
 		if rng.Intn(5) == 0 {
 			victim := fmt.Sprint(rng.Intn(i + 1))
@@ -49,6 +50,20 @@ func TestStatsWaitPercentiles(t *testing.T) {
 		want := [3]time.Duration{pct(waits, 50), pct(waits, 95), pct(waits, 99)}
 		if got := [3]time.Duration{st.WaitP50, st.WaitP95, st.WaitP99}; got != want || st.Tickets != len(at) {
 			t.Fatalf("after %d tickets: %d waiting, p50/95/99 %v, want %d and %v", i+1, st.Tickets, got, len(at), want)
+		}
+		// Status counts the live tickets enqueued before.
+		for id := range at { // one ticket at random
+			want := 0
+			for other := range at {
+				if seq[other] < seq[id] {
+					want++
+				}
+			}
+			ts, err := m.Status(id)
+			if err != nil || ts.Ahead != want {
+				t.Fatalf("status of %s: %+v %v, want %d ahead", id, ts, err, want)
+			}
+			break
 		}
 	}
 	if allocs := testing.AllocsPerRun(20, func() { _, _ = m.Stats("q") }); allocs != 0 {
