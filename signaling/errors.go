@@ -27,6 +27,12 @@ var (
 	ErrInvalidRoom = errors.New("signaling: invalid room name")
 	// ErrTooManyRooms is returned by Server.CreateRoom at the rooms limit.
 	ErrTooManyRooms = errors.New("signaling: too many rooms")
+	// ErrUnknownRoom is returned by Server.AddToRoom for a room that does
+	// not exist (never made, or every member left).
+	ErrUnknownRoom = errors.New("signaling: unknown room")
+	// ErrRoomFull is returned by Server.AddToRoom when the peers would not
+	// fit the room's capacity.
+	ErrRoomFull = errors.New("signaling: room is full")
 	// ErrBadToken is returned by HMACAuth for a token that is malformed,
 	// badly signed or expired.
 	ErrBadToken = errors.New("signaling: invalid auth token")

@@ -367,6 +367,52 @@ func (s *Server) CreateRoom(name string, peers []string) error {
 	return nil
 }
 
+// AddToRoom puts connected peers, in order, into the existing room called
+// name, a private one made by CreateRoom included: the matchmaker uses it to
+// backfill a running session. As with CreateRoom, each peer leaves its
+// previous room (its members get peer_left), receives joined with the
+// members before it, and the members before it receive peer_joined. Peers
+// already in the room are left alone. Nothing changes on error.
+func (s *Server) AddToRoom(name string, peers []string) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	r := s.rooms[name]
+	if r == nil {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q", ErrUnknownRoom, name)
+	}
+	members := make([]*session, 0, len(peers))
+	seen := make(map[*session]bool, len(peers))
+	n := len(r.members)
+	for _, p := range peers {
+		sess := s.sessions[p]
+		if sess == nil {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %q", ErrUnknownPeer, p)
+		}
+		if sess.room != r && !seen[sess] {
+			seen[sess] = true
+			members = append(members, sess)
+			n++
+		}
+	}
+	if n > r.capacity {
+		s.mu.Unlock()
+		return fmt.Errorf("%w: %q holds %d", ErrRoomFull, name, r.capacity)
+	}
+	var out []delivery
+	for _, sess := range members {
+		out = s.leaveLocked(sess, out)
+		out = s.joinLocked(sess, r, "", out)
+	}
+	s.mu.Unlock()
+	deliver(out)
+	return nil
+}
+
 // Sessions returns the number of sessions, live or waiting to resume.
 func (s *Server) Sessions() int {
 	s.mu.RLock()
@@ -516,6 +562,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("signaling: shutdown: %w", ctx.Err())
 	}
 }
+
+// Done returns a channel that is closed when the server begins to close
+// (Close or Shutdown). Services built on the server, such as the
+// matchmaker's, stop their own goroutines when it is closed.
+func (s *Server) Done() <-chan struct{} { return s.ctx.Done() }
 
 func (s *Server) beginClose() {
 	s.mu.Lock()
