@@ -75,6 +75,9 @@ type Client struct {
 	state   *State
 	pending []Delta // deltas that arrived before a join or create reply
 	resync  chan struct{}
+	// syncHook, set by tests, sees each lobby.sync reply before it is
+	// stored.
+	syncHook func(State)
 }
 
 // Dial connects to a signaling server that serves lobbies (rallypoint
@@ -411,7 +414,9 @@ func (c *Client) Start(ctx context.Context) (Session, error) {
 }
 
 // Sync fetches the lobby's full state (with recent chat) and stores it:
-// what a member that was away does to catch up.
+// what a member that was away does to catch up. A change pushed while the
+// reply was on its way is kept: Sync returns the newer of the reply and
+// the state the client holds, with the reply's chat.
 func (c *Client) Sync(ctx context.Context) (State, error) {
 	c.mu.Lock()
 	var v uint64
@@ -424,9 +429,21 @@ func (c *Client) Sync(ctx context.Context) (State, error) {
 		return st, err
 	}
 	c.mu.Lock()
+	hook := c.syncHook
+	c.mu.Unlock()
+	if hook != nil {
+		hook(st)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cur := c.state; cur != nil && cur.ID == st.ID && cur.Version > st.Version {
+		chat := st.Chat
+		st = *cur
+		st.Chat = chat
+		return st, nil
+	}
 	cp := st
 	cp.Chat = nil
 	c.state = &cp
-	c.mu.Unlock()
 	return st, nil
 }

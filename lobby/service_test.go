@@ -624,3 +624,40 @@ func TestChatFloodSurvivesRejoin(t *testing.T) {
 	_, err = guest.Chat(ctx, "hey")
 	wantCode(t, err, lobby.ErrChatFlood, lobby.CodeChatFlood)
 }
+
+// TestSyncKeepsNewerPush lands a pushed change between a lobby.sync reply
+// and its storing: the client keeps the newer state instead of going back
+// to the reply's.
+func TestSyncKeepsNewerPush(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{})
+	ctx := tctx(t)
+	host := dial(t, s.url, nil)
+	m := dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "sync"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lobby.SetSyncReplyHook(m, func(replied lobby.State) {
+		if err := host.SetSettings(ctx, lobby.SettingsData{Meta: map[string]string{"mode": "ctf"}}); err != nil {
+			t.Error(err)
+			return
+		}
+		waitState(t, m, func(st lobby.State) bool { return st.Version > replied.Version })
+	})
+	replied, err := m.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lobby.SetSyncReplyHook(m, nil)
+	cur, _ := m.State()
+	want, _ := s.svc.State(st.ID)
+	if cur.Version != want.Version || cur.Meta["mode"] != "ctf" {
+		t.Fatalf("holds version %d (meta %v) after sync, service at %d", cur.Version, cur.Meta, want.Version)
+	}
+	if replied.Version != want.Version {
+		t.Fatalf("Sync returned version %d, held %d", replied.Version, want.Version)
+	}
+}
