@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -17,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
 )
 
 // ClientConfig configures a Client. The zero value is valid.
@@ -79,7 +76,7 @@ type Client struct {
 	cbMu sync.Mutex // held while callbacks run: one at a time
 
 	mu        sync.Mutex
-	ws        *websocket.Conn // nil while disconnected
+	ws        wsConn // nil while disconnected
 	up        chan struct{}   // closed while ws != nil
 	id        string
 	resume    string
@@ -178,7 +175,7 @@ func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error
 
 // handshake dials, says hello (with resume, if any) and waits for welcome.
 // A refused resume falls back to a fresh session on the same connection.
-func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn, WelcomeData, bool, error) {
+func (c *Client) handshake(ctx context.Context, resume string) (wsConn, WelcomeData, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.HandshakeTimeout)
 	defer cancel()
 	u, err := url.Parse(c.url)
@@ -190,63 +187,14 @@ func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn,
 		q.Set("token", c.cfg.Token)
 		u.RawQuery = q.Encode()
 	}
-	// gorilla honours only the deadline of ctx during the HTTP handshake,
-	// not its cancellation: watch ctx and expire the socket's deadline.
-	dial := c.cfg.NetDialContext
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
-	var rawMu sync.Mutex
-	var raw net.Conn
-	stopDialWatch := context.AfterFunc(ctx, func() {
-		rawMu.Lock()
-		if raw != nil {
-			raw.SetDeadline(time.Unix(1, 0))
-		}
-		rawMu.Unlock()
-	})
-	defer stopDialWatch()
-	d := websocket.Dialer{
-		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := dial(ctx, network, addr)
-			if err == nil {
-				rawMu.Lock()
-				raw = conn
-				rawMu.Unlock()
-			}
-			return conn, err
-		},
-		TLSClientConfig:  c.cfg.TLSConfig,
-		HandshakeTimeout: c.cfg.HandshakeTimeout,
-		ReadBufferSize:   2048,
-		WriteBufferSize:  2048,
-		Proxy:            http.ProxyFromEnvironment,
-	}
-	ws, resp, err := d.DialContext(ctx, u.String(), c.cfg.Header)
+	ws, err := dialWS(ctx, u.String(), &c.cfg)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", context.Cause(ctx))
-		}
-		if resp != nil {
-			he := &HTTPError{StatusCode: resp.StatusCode}
-			if body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096)); len(body) > 0 {
-				if env, derr := Decode(body); derr == nil && env.Type == TypeError {
-					var ed ErrorData
-					if json.Unmarshal(env.Data, &ed) == nil {
-						he.Err = &Error{Code: ed.Code, Message: ed.Message}
-					}
-				}
-			}
-			return nil, WelcomeData{}, false, he
-		}
-		return nil, WelcomeData{}, false, fmt.Errorf("signaling: dial: %w", err)
+		return nil, WelcomeData{}, false, err
 	}
-	ws.SetReadLimit(c.cfg.MaxMessageSize)
-	stopWatch := context.AfterFunc(ctx, func() { ws.SetReadDeadline(time.Now()) })
+	stopWatch := context.AfterFunc(ctx, func() { ws.setReadDeadline(time.Now()) })
 	defer stopWatch()
-	ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-	fail := func(err error) (*websocket.Conn, WelcomeData, bool, error) {
-		ws.Close()
+	fail := func(err error) (wsConn, WelcomeData, bool, error) {
+		ws.close()
 		if ctx.Err() != nil {
 			err = fmt.Errorf("signaling: handshake: %w", ctx.Err())
 		}
@@ -254,13 +202,13 @@ func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn,
 	}
 	hello := func(tok string) error {
 		b, _ := encodeWith(Envelope{Type: TypeHello, Cid: "hello"}, HelloData{Versions: []int{ProtocolVersion}, Resume: tok})
-		return ws.WriteMessage(websocket.TextMessage, b)
+		return ws.writeText(b, c.cfg.WriteTimeout)
 	}
 	if err := hello(resume); err != nil {
 		return fail(fmt.Errorf("signaling: hello: %w", err))
 	}
 	for {
-		_, data, err := ws.ReadMessage()
+		data, err := ws.readText()
 		if err != nil {
 			return fail(fmt.Errorf("signaling: handshake: %w", err))
 		}
@@ -274,7 +222,12 @@ func (c *Client) handshake(ctx context.Context, resume string) (*websocket.Conn,
 			if err := json.Unmarshal(env.Data, &w); err != nil || w.ID == "" {
 				return fail(fmt.Errorf("signaling: bad welcome"))
 			}
-			ws.SetReadDeadline(time.Time{})
+			if !stopWatch() {
+				// ctx ended as the welcome came: the deadline has already
+				// been cut, and the connection with it.
+				return fail(fmt.Errorf("signaling: handshake: %w", context.Cause(ctx)))
+			}
+			ws.setReadDeadline(time.Time{})
 			return ws, w, w.Resumed, nil
 		case env.Type == TypeError && env.Cid == "hello":
 			e := decodeError(env)
@@ -302,7 +255,7 @@ func decodeError(env Envelope) *Error {
 // attach makes ws the live connection and applies w. It returns the room
 // the client lost (a failed resume) and, for a resume, the members that
 // left or joined while it was away, so that callbacks hear of them.
-func (c *Client) attach(ws *websocket.Conn, w WelcomeData) (left string, gone, came []string, subs []*subscription, ok bool) {
+func (c *Client) attach(ws wsConn, w WelcomeData) (left string, gone, came []string, subs []*subscription, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -344,7 +297,7 @@ func (c *Client) readDeadline() time.Time {
 
 // run owns the connection: it reads until the connection drops, then
 // reconnects, until Close.
-func (c *Client) run(ws *websocket.Conn) {
+func (c *Client) run(ws wsConn) {
 	defer c.wg.Done()
 	for {
 		err := c.readLoop(ws)
@@ -355,7 +308,7 @@ func (c *Client) run(ws *websocket.Conn) {
 		pend := c.pending
 		c.pending = make(map[string]chan reply)
 		c.mu.Unlock()
-		ws.Close()
+		ws.close()
 		for _, ch := range pend {
 			ch <- reply{err: ErrDisconnected}
 		}
@@ -375,7 +328,7 @@ func (c *Client) run(ws *websocket.Conn) {
 	}
 }
 
-func (c *Client) reconnect() *websocket.Conn {
+func (c *Client) reconnect() wsConn {
 	backoff := c.cfg.MinBackoff
 	for {
 		c.mu.Lock()
@@ -385,7 +338,7 @@ func (c *Client) reconnect() *websocket.Conn {
 		if err == nil {
 			left, gone, came, subs, ok := c.attach(ws, w)
 			if !ok {
-				ws.Close()
+				ws.close()
 				return nil
 			}
 			c.log.Debug("reconnected", "id", w.ID, "resumed", resumed)
@@ -416,27 +369,17 @@ func (c *Client) reconnect() *websocket.Conn {
 	}
 }
 
-func (c *Client) readLoop(ws *websocket.Conn) error {
-	ws.SetPingHandler(func(data string) error {
-		ws.SetReadDeadline(c.readDeadline())
-		err := ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(c.cfg.WriteTimeout))
-		if errors.Is(err, websocket.ErrCloseSent) {
-			return nil
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil
-		}
-		return err
-	})
+func (c *Client) readLoop(ws wsConn) error {
+	ws.onPing(c.readDeadline)
+	if !serverPingsVisible {
+		stop := c.keepAlive(ws)
+		defer stop()
+	}
 	for {
-		ws.SetReadDeadline(c.readDeadline())
-		mt, data, err := ws.ReadMessage()
+		ws.setReadDeadline(c.readDeadline())
+		data, err := ws.readText()
 		if err != nil {
 			return err
-		}
-		if mt != websocket.TextMessage {
-			continue
 		}
 		env, err := Decode(data)
 		if err != nil {
@@ -445,6 +388,39 @@ func (c *Client) readLoop(ws *websocket.Conn) error {
 		}
 		c.dispatch(env)
 	}
+}
+
+// keepAlive sends an application ping (answered with pong, which renews the
+// read deadline) every ping interval the server announced, for transports
+// that hide the server's own pings. The returned stop ends the goroutine
+// and waits for it.
+func (c *Client) keepAlive(ws wsConn) (stop func()) {
+	c.mu.Lock()
+	every := c.pingEvery
+	c.mu.Unlock()
+	if every <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		b, _ := Encode(Envelope{Type: TypePing})
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if c.write(ws, b) != nil {
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // dispatch applies one message from the server.
@@ -753,12 +729,11 @@ func (c *Client) call(ctx context.Context, env Envelope) (Envelope, error) {
 	}
 }
 
-func (c *Client) write(ws *websocket.Conn, b []byte) error {
+func (c *Client) write(ws wsConn, b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	ws.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-	if err := ws.WriteMessage(websocket.TextMessage, b); err != nil {
-		ws.Close() // the reader notices and reconnects
+	if err := ws.writeText(b, c.cfg.WriteTimeout); err != nil {
+		ws.close() // the reader notices and reconnects
 		return fmt.Errorf("%w: %v", ErrDisconnected, err)
 	}
 	return nil
@@ -900,11 +875,11 @@ func (c *Client) Close() error {
 	c.stop()
 	if ws != nil {
 		c.wmu.Lock()
-		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(time.Second))
+		ws.closeNormal(time.Second)
 		c.wmu.Unlock()
 		// Let the server's close frame arrive so the read loop ends on a
 		// clean close; the deadline bounds the wait.
-		ws.SetReadDeadline(time.Now().Add(time.Second))
+		ws.setReadDeadline(time.Now().Add(time.Second))
 	}
 	done := make(chan struct{})
 	go func() { c.wg.Wait(); close(done) }()
@@ -913,7 +888,7 @@ func (c *Client) Close() error {
 	case <-time.After(time.Second):
 		c.mu.Lock()
 		if c.ws != nil {
-			c.ws.Close()
+			c.ws.close()
 		}
 		c.mu.Unlock()
 		<-done

@@ -300,7 +300,7 @@ func TestResumeCatchesUpMembership(t *testing.T) {
 	gate = make(chan struct{})
 	gateMu.Unlock()
 	a.mu.Lock()
-	a.ws.NetConn().Close()
+	a.ws.(*gorillaConn).ws.NetConn().Close()
 	a.mu.Unlock()
 	waitEvent[Disconnected](t, aev, nil)
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {
