@@ -45,7 +45,11 @@
 // retransmission limit only after the in-band (DCEP) exchange, so a
 // pre-negotiated "unreliable" channel would in fact be reliable and
 // ordered. Channels are detached, so the opening side sends at once and
-// no round trip is added.
+// no round trip is added. One consequence of the same pion behaviour: on
+// the offering side the in-band channels keep SCTP's reliable, ordered
+// defaults until the peer's acknowledgement of the open arrives, one round
+// trip after the pair connects; the answering side's are unreliable from
+// the start.
 //
 //   - Reliable (id 0): ordered and reliable. Messages up to
 //     MeshConfig.MaxMessageSize (4 MiB by default) are cut into 16 KiB
@@ -73,8 +77,9 @@
 // Poll hands over everything received since the last call, in arrival
 // order (Ready signals that something arrived, for loops that wait rather
 // than tick; MeshConfig.OnMessage instead delivers on the reader goroutine,
-// for relays and echo servers); data is valid only during the callback, and its buffers are
-// recycled, so a steady stream of small messages allocates nothing. The
+// for relays and echo servers); data is valid only during the callback,
+// and its buffers are recycled, so a steady stream of small messages
+// allocates nothing. The
 // inbox holds at most MeshConfig.InboxLimit messages: beyond that,
 // unreliable and sequenced messages are dropped and counted
 // (DroppedMessages), while reliable ones wait in SCTP, which slows the
@@ -96,8 +101,10 @@
 // discarded and counted (DroppedEvents). Peers returns the current state
 // of every peer at any time.
 //
-// A peer that timed out or could not be reached while it is still in the
-// room is tried again after MeshConfig.ReconnectAfter (1 s): a new
+// A peer that timed out, could not be reached or whose connection ended
+// without a goodbye (it timed out on its side, or its process died) while
+// it is still in the room is tried again by the offering side after
+// MeshConfig.ReconnectAfter (1 s): a new
 // Connecting event follows its Disconnected one, with the same id. Set
 // MeshConfig.NoReconnect to leave it disconnected.
 //

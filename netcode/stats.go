@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,6 +277,9 @@ func relayAddr(cand string) (string, bool) {
 	}
 	if _, err := strconv.ParseUint(f[5], 10, 16); err != nil {
 		return "", false
+	}
+	if _, err := netip.ParseAddr(f[4]); err != nil {
+		return "", false // relays have IP addresses, not names
 	}
 	return net.JoinHostPort(f[4], f[5]), true
 }

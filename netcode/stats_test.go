@@ -2,6 +2,8 @@ package netcode
 
 import (
 	"math"
+	"net"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,4 +107,28 @@ func TestRTTEstimator(t *testing.T) {
 	if s.samples != n {
 		t.Fatal("negative RTT sample taken")
 	}
+}
+
+// FuzzRelayAddr checks the parser of the peer's candidate lines (it picks
+// out relay addresses for the candidate-type statistics): no input panics
+// it, and an address it returns names the line's own host and port.
+func FuzzRelayAddr(f *testing.F) {
+	f.Add("candidate:1 1 udp 16777215 10.9.0.13 49152 typ relay raddr 10.9.0.10 rport 50000")
+	f.Add("candidate:2 1 udp 2130706431 ::1 9 typ relay")
+	f.Add("candidate:3 1 udp 2130706431 127.0.0.1 9 typ host")
+	f.Add("candidate:4 1 udp 1 h 70000 typ relay")
+	f.Fuzz(func(t *testing.T, line string) {
+		addr, ok := relayAddr(line)
+		if !ok {
+			return
+		}
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			t.Fatalf("%q gave %q: %v", line, addr, err)
+		}
+		f := strings.Fields(line)
+		if host != f[4] || port != f[5] || f[7] != "relay" {
+			t.Fatalf("%q gave %q", line, addr)
+		}
+	})
 }
