@@ -53,7 +53,7 @@ func TestRollbackBenchFigures(t *testing.T) {
 	if res.AllocsPerFrame > 0.01 {
 		t.Errorf("%.3f allocations per frame in steady state, want 0", res.AllocsPerFrame)
 	}
-	if res.MaxPayloadBytes > 16+9 || res.PayloadBytesPerTick > 16 {
+	if res.MaxPayloadBytes > 16 || res.PayloadBytesPerTick > 16 {
 		t.Errorf("payload mean %.1f, max %d bytes", res.PayloadBytesPerTick, res.MaxPayloadBytes)
 	}
 	t.Logf("%+v", res)

@@ -40,7 +40,9 @@ type EventDroppedByPeers struct {
 }
 
 // EventDesync reports that a peer's checksum of a confirmed frame differs
-// from the local one.
+// from the local one. Local and Remote are the 32-bit checksums peers
+// exchange (SessionChecksum folded: low 32 bits XOR high 32 bits); a
+// SyncTestSession reports the full 64-bit ones.
 type EventDesync struct {
 	Frame  int
 	Local  uint64

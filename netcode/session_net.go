@@ -171,7 +171,7 @@ func (s *Session) send() {
 			p.sentAdv = int8(adv)
 		}
 		if s.sendSumN > 0 {
-			m.HasSum, m.SumFrame, m.Sum = true, s.sendSum.frame, s.sendSum.sum
+			m.HasSum, m.SumFrame, m.Sum = true, s.sendSum.frame, wireChecksum(s.sendSum.sum)
 		}
 		s.tx, s.scratch = appendInputMsg(s.tx[:0], &m, width, s.scratch)
 		s.transmit(p.id, Unreliable, s.tx)
@@ -458,14 +458,14 @@ func (s *Session) checksums() {
 		for _, p := range s.peers {
 			for i := range p.sums {
 				if e := p.sums[i]; e.frame == f && f > p.lastSum {
-					s.compare(p, f, sum, e.sum)
+					s.compare(p, f, sum, uint32(e.sum)) // a remote report: 32 bits
 				}
 			}
 		}
 	}
 }
 
-func (s *Session) remoteSum(p *sessionPeer, f int, sum uint64) {
+func (s *Session) remoteSum(p *sessionPeer, f int, sum uint32) {
 	iv := s.cfg.ChecksumInterval
 	if iv <= 0 || f%iv != 0 {
 		return
@@ -474,15 +474,17 @@ func (s *Session) remoteSum(p *sessionPeer, f int, sum uint64) {
 		s.compare(p, f, e.sum, sum)
 		return
 	}
-	p.sums[(f/iv)%len(p.sums)] = sumEntry{frame: f, sum: sum}
+	p.sums[(f/iv)%len(p.sums)] = sumEntry{frame: f, sum: uint64(sum)}
 }
 
-func (s *Session) compare(p *sessionPeer, f int, local, remote uint64) {
+// compare compares the local checksum of frame f with the one peer p
+// reported, folded as on the wire.
+func (s *Session) compare(p *sessionPeer, f int, local uint64, remote uint32) {
 	p.lastSum = f
 	s.stats.Compared++
-	if local != remote {
+	if l := wireChecksum(local); l != remote {
 		s.stats.Desyncs++
-		s.events.emit(EventDesync{Frame: f, Local: local, Remote: remote, Peer: p.id})
+		s.events.emit(EventDesync{Frame: f, Local: uint64(l), Remote: uint64(remote), Peer: p.id})
 	}
 }
 

@@ -134,7 +134,8 @@ func TestSessionBadMessagesAreRejected(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		c.step(true)
 	}
-	for _, msg := range [][]byte{nil, {1}, {9, 1}, {1, 1, 0xff}, {1, 4, 9}, {1, 6}, {1, 1, 5, 0, 0, 0, 200}} {
+	const v = netcode.SessionWireVersion
+	for _, msg := range [][]byte{nil, {v}, {9, 1}, {v, 1, 0xff}, {v, 4, 9}, {v, 6}, {v, 1, 5, 0, 0, 0, 200}} {
 		_ = evil.Send("p0", netcode.Unreliable, msg)
 		_ = c.peers[1].ep.Send("p0", netcode.Unreliable, msg)
 	}

@@ -13,7 +13,8 @@ import (
 //	1  kind: bits 0-2 the message type; the other bits depend on the type
 //
 // Integers are unsigned LEB128 varints (uvarint) or zigzag varints (varint)
-// as encoding/binary writes them; a checksum is 8 bytes little endian.
+// as encoding/binary writes them; a checksum is 4 bytes little endian
+// (wireChecksum).
 // A message of another version is rejected; bytes after a message's last
 // field are ignored (the input message's last field is its optional epoch
 // byte, so a field added after it needs a new version).
@@ -21,7 +22,9 @@ import (
 // Version history:
 //
 //	1: first version.
-const SessionWireVersion = 1
+//	2: checksum reports carry 4 bytes (the 64-bit checksum folded), so
+//	   that a 2-player datagram stays within 16 bytes.
+const SessionWireVersion = 2
 
 // Message types. Part of the protocol: only append to this list.
 const (
@@ -74,7 +77,7 @@ type wireInputMsg struct {
 	Inputs       []byte // Count × width bytes, frame-major, the sender's players in handle order
 	HasSum       bool
 	SumFrame     int
-	Sum          uint64
+	Sum          uint32 // wireChecksum of the state of SumFrame
 	// Epoch counts the rejoin votes the sender cast (mod 256); zero is
 	// not sent. A receiver that has not yet received that many votes
 	// drops the datagram until the votes arrive on the reliable channel.
@@ -95,7 +98,7 @@ func appendZigzag(b []byte, v int) []byte { return binary.AppendVarint(b, int64(
 //	.  [uvarint count, when not in the kind byte]
 //	.  [int8 advantage, with flagAdvantage]
 //	.  inputs: count frames, XOR-delta and run-length coded (appendFrames)
-//	.  [varint checksum frame − frame, 8-byte checksum, with flagChecksum]
+//	.  [varint checksum frame − frame, 4-byte checksum, with flagChecksum]
 //	.  [epoch byte, when not zero]
 func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byte, []byte) {
 	kind := byte(wireInput)
@@ -129,7 +132,7 @@ func appendInputMsg(b []byte, m *wireInputMsg, width int, scratch []byte) ([]byt
 	b, scratch = appendFrames(b, m.Inputs[:m.Count*width], width, scratch)
 	if m.HasSum {
 		b = appendZigzag(b, m.SumFrame-m.Frame)
-		b = binary.LittleEndian.AppendUint64(b, m.Sum)
+		b = binary.LittleEndian.AppendUint32(b, m.Sum)
 	}
 	if m.Epoch != 0 {
 		b = append(b, m.Epoch)
@@ -178,7 +181,7 @@ func parseInputMsg(data []byte, width, ref int, m *wireInputMsg) error {
 		if m.SumFrame < 0 || m.SumFrame > maxWireFrame {
 			r.fail()
 		}
-		m.Sum = r.uint64()
+		m.Sum = r.uint32()
 	}
 	m.Epoch = 0
 	if r.err == nil && r.off < len(r.b) {
@@ -546,6 +549,20 @@ func (r *wireReader) count(max int) int {
 	}
 	return int(v)
 }
+
+func (r *wireReader) uint32() uint32 {
+	if r.err != nil || len(r.b)-r.off < 4 {
+		r.fail()
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(r.b[r.off:])
+	r.off += 4
+	return v
+}
+
+// wireChecksum folds a 64-bit state checksum to the 32 bits a checksum
+// report carries.
+func wireChecksum(sum uint64) uint32 { return uint32(sum) ^ uint32(sum>>32) }
 
 func (r *wireReader) uint64() uint64 {
 	if r.err != nil || len(r.b)-r.off < 8 {

@@ -12,16 +12,16 @@ import (
 func TestWireGolden(t *testing.T) {
 	in := &wireInputMsg{Frame: 300, Ack: 298, Advantage: -2, HasAdvantage: true, Start: 299, Count: 3, Inputs: []byte{5, 5, 7}}
 	b, _ := appendInputMsg(nil, in, 1, nil)
-	const wantIn = "01f12c0167fea0050002"
+	const wantIn = "02f12c0167fea0050002"
 	if got := hex.EncodeToString(b); got != wantIn {
 		t.Errorf("input message\n got %s\nwant %s", got, wantIn)
 	}
 	if len(b) > 16 {
 		t.Errorf("2 players, 1-byte inputs, 3 unacked frames: %d bytes, budget 16", len(b))
 	}
-	in.HasSum, in.SumFrame, in.Sum = true, 270, 0x0102030405060708
+	in.HasSum, in.SumFrame, in.Sum = true, 270, wireChecksum(0x0102030405060708)
 	b, _ = appendInputMsg(nil, in, 1, nil)
-	const wantSum = "01f92c0167fea0050002" + "3b" + "0807060504030201"
+	const wantSum = "02f92c0167fea0050002" + "3b" + "0c040404"
 	if got := hex.EncodeToString(b); got != wantSum {
 		t.Errorf("input message with checksum\n got %s\nwant %s", got, wantSum)
 	}
@@ -29,36 +29,41 @@ func TestWireGolden(t *testing.T) {
 	// report: 7 bytes.
 	steady := &wireInputMsg{Frame: 300, Ack: 298, Start: 299, Count: 3, Inputs: []byte{5, 5, 5}}
 	b, _ = appendInputMsg(nil, steady, 1, nil)
-	if got := hex.EncodeToString(b); got != "01e12c01678205" {
+	if got := hex.EncodeToString(b); got != "02e12c01678205" {
 		t.Errorf("steady input message %s", got)
 	}
 	feed := &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{Handle: 1, From: 9, Until: noDrop}}}
 	b, _ = appendFeedMsg(nil, feed, 2, nil)
-	const wantFeed = "01020a02920102" + "01010900"
+	const wantFeed = "02020a02920102" + "01010900"
 	if got := hex.EncodeToString(b); got != wantFeed {
 		t.Errorf("feed message\n got %s\nwant %s", got, wantFeed)
 	}
-	if got := hex.EncodeToString(appendFeedAck(nil, 41)); got != "01032a" {
+	if got := hex.EncodeToString(appendFeedAck(nil, 41)); got != "02032a" {
 		t.Errorf("feed ack %s", got)
 	}
 	drop := &wireDropMsg{Handle: 2, Last: 99, Inputs: []byte{7, 8}}
-	if got := hex.EncodeToString(appendDropMsg(nil, drop, 1)); got != "01040264020708" {
+	if got := hex.EncodeToString(appendDropMsg(nil, drop, 1)); got != "02040264020708" {
 		t.Errorf("drop message %s", got)
 	}
 	st := &wireStateMsg{Frame: 5, State: []byte("hi")}
-	if got := hex.EncodeToString(appendStateMsg(nil, st)); got != "01060500026869" {
+	if got := hex.EncodeToString(appendStateMsg(nil, st)); got != "02060500026869" {
 		t.Errorf("state message %s", got)
 	}
 }
 
 func TestWireBudget(t *testing.T) {
-	// Late in a match (frame 200,000, an hour at 60 Hz) with a checksum
-	// report absent, the 2-player 1-byte case stays within 16 bytes.
-	for _, inputs := range [][]byte{{1, 2, 3}, {0xff, 0, 0xff}, {9, 9, 9}} {
-		m := &wireInputMsg{Frame: 200000, Ack: 199998, Advantage: 3, HasAdvantage: true, Start: 199999, Count: 3, Inputs: inputs}
-		b, _ := appendInputMsg(nil, m, 1, nil)
-		if len(b) > 16 {
-			t.Errorf("%x: %d bytes, budget 16", inputs, len(b))
+	// Late in a match (frame 200,000, an hour at 60 Hz), with three
+	// different inputs in flight, an advantage report and a checksum
+	// report all in one datagram (the worst case), the 2-player 1-byte
+	// case stays within 16 bytes.
+	for _, inputs := range [][]byte{{1, 2, 3}, {0xff, 0, 0xff}, {9, 9, 9}, {0x12, 0x34, 0x56}} {
+		for _, sum := range []bool{false, true} {
+			m := &wireInputMsg{Frame: 200000, Ack: 199998, Advantage: -3, HasAdvantage: true, Start: 199998, Count: 3, Inputs: inputs,
+				HasSum: sum, SumFrame: 199940, Sum: 0xdeadbeef}
+			b, _ := appendInputMsg(nil, m, 1, nil)
+			if len(b) > 16 {
+				t.Errorf("%x, checksum report %v: %d bytes, budget 16", inputs, sum, len(b))
+			}
 		}
 	}
 }
@@ -98,12 +103,12 @@ func TestWireRejects(t *testing.T) {
 		}
 	}
 	bad := append([]byte{}, good...)
-	bad[0] = 2
+	bad[0] = SessionWireVersion - 1
 	if err := parseInputMsg(bad, 1, 5, &m); !errors.Is(err, ErrSessionVersion) {
-		t.Errorf("version 2: %v", err)
+		t.Errorf("version %d: %v", bad[0], err)
 	}
 	// A run longer than the frames announced.
-	huge := []byte{1, 1 | 2<<5, 5, 0, 0x7f, 0x7f, 0x7f}
+	huge := []byte{SessionWireVersion, 1 | 2<<5, 5, 0, 0x7f, 0x7f, 0x7f}
 	var we *SessionWireError
 	if err := parseInputMsg(huge, 1, 5, &m); !errors.As(err, &we) || we.Offset == 0 {
 		t.Errorf("overlong run: %v", err)
