@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine with Go:
 # Xvfb for the demo's screenshot test, iproute2 and iptables for the LAN tests
-# in network namespaces, and coturn for the TURN relay tests. Safe to re-run:
+# in network namespaces, coturn for the TURN relay tests, and Node.js for the
+# js/wasm signaling client test. Safe to re-run:
 # it installs only what is missing.
 set -euo pipefail
 
@@ -16,6 +17,9 @@ command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v avahi-daemon >/dev/null 2>&1 || need+=(avahi-daemon)
 command -v avahi-browse >/dev/null 2>&1 || need+=(avahi-utils)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
+# Node.js runs the signaling client compiled to js/wasm (its WebSocket global
+# needs Node 20.10 or later; the test skips with a message on older ones).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
 
 if ((${#need[@]})); then
 	if [ "$(id -u)" -ne 0 ]; then

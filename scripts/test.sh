@@ -10,7 +10,7 @@ echo "== go vet" >&2
 go vet ./...
 
 echo "== js/wasm builds" >&2
-for pkg in ./netcode/... ./demo-game/...; do
+for pkg in ./signaling/... ./netcode/... ./demo-game/...; do
 	if go list "$pkg" >/dev/null 2>&1; then
 		GOOS=js GOARCH=wasm go build "$pkg"
 	fi
