@@ -28,12 +28,8 @@ func TestLANAdvertiseBrowseUpdateGoodbye(t *testing.T) {
 	})
 	advertised := expect(t, adv, "advertised", 10*time.Second)
 
-	added := expectEvent(t, browser, Added, "Alice's lobby. Come in", 5*time.Second)
-	if d := added.at().Sub(advertised.announced()); d > time.Second {
-		t.Errorf("Added %v after Advertise, want within 1 s", d)
-	} else {
-		t.Logf("Added %v after Advertise", d)
-	}
+	added := expectEvent(t, browser, Added, "Alice's lobby. Come in", 10*time.Second)
+	inTime(t, "Added", added.at().Sub(advertised.announced()), time.Second)
 	ev := added.Event
 	if ev.Port != 7777 || ev.Host != "host-a.local." || ev.Type != DefaultType ||
 		!slices.Equal(ev.TXT, []string{"v=1", "players=1", "max=4"}) {
@@ -46,7 +42,7 @@ func TestLANAdvertiseBrowseUpdateGoodbye(t *testing.T) {
 	// A browser that starts later finds the service through its queries.
 	late := startChild(b, "browse", childConfig{Type: DefaultType})
 	lateReady := expect(t, late, "ready", 10*time.Second)
-	lateAdded := expectEvent(t, late, Added, "Alice's lobby. Come in", 5*time.Second)
+	lateAdded := expectEvent(t, late, Added, "Alice's lobby. Come in", 10*time.Second)
 	t.Logf("late browser: Added %v after it started", lateAdded.at().Sub(lateReady.at()))
 
 	if err := adv.Send("txt v=1 players=2 max=4"); err != nil {
@@ -54,13 +50,11 @@ func TestLANAdvertiseBrowseUpdateGoodbye(t *testing.T) {
 	}
 	updated := expect(t, adv, "updated", 5*time.Second)
 	for _, br := range []*netns.Child{browser, late} {
-		up := expectEvent(t, br, Updated, "Alice's lobby. Come in", 5*time.Second)
+		up := expectEvent(t, br, Updated, "Alice's lobby. Come in", 10*time.Second)
 		if !slices.Equal(up.Event.TXT, []string{"v=1", "players=2", "max=4"}) {
 			t.Errorf("updated TXT %q", up.Event.TXT)
 		}
-		if d := up.at().Sub(updated.at()); d > time.Second {
-			t.Errorf("Updated %v after UpdateTXT, want within 1 s", d)
-		}
+		inTime(t, "Updated", up.at().Sub(updated.at()), time.Second)
 	}
 
 	if err := adv.Send("close"); err != nil {
@@ -68,12 +62,8 @@ func TestLANAdvertiseBrowseUpdateGoodbye(t *testing.T) {
 	}
 	closed := expect(t, adv, "closed", 5*time.Second)
 	for _, br := range []*netns.Child{browser, late} {
-		rm := expectEvent(t, br, Removed, "Alice's lobby. Come in", 5*time.Second)
-		d := rm.at().Sub(closed.at())
-		if d > time.Second {
-			t.Errorf("Removed %v after Close, want within 1 s", d)
-		}
-		t.Logf("Removed %v after Close", d)
+		rm := expectEvent(t, br, Removed, "Alice's lobby. Come in", 10*time.Second)
+		inTime(t, "Removed", rm.at().Sub(closed.at()), time.Second)
 	}
 	// No re-announcement of a withdrawn service.
 	noEvent(t, browser, 2*time.Second)
@@ -101,12 +91,8 @@ func TestLANRemovedAfterTTLWhenHostVanishes(t *testing.T) {
 	adv.Kill() // no goodbye
 	killed := time.Now()
 	rm := expectEvent(t, browser, Removed, "Short-lived", 10*time.Second)
-	d := rm.at().Sub(killed)
 	// The records were refreshed at most ~95% of the TTL ago.
-	if d > ttl+time.Second {
-		t.Errorf("Removed %v after the host vanished, want at most the TTL (%v)", d, ttl)
-	}
-	t.Logf("Removed %v after SIGKILL (TTL %v)", d, ttl)
+	inTime(t, "Removed after SIGKILL", rm.at().Sub(killed), ttl)
 }
 
 func TestLANIPv6Only(t *testing.T) {
@@ -123,10 +109,8 @@ func TestLANIPv6Only(t *testing.T) {
 		Listen:  true,
 	})
 	advertised := expect(t, adv, "advertised", 10*time.Second)
-	added := expectEvent(t, browser, Added, "v6 lobby", 5*time.Second)
-	if d := added.at().Sub(advertised.announced()); d > time.Second {
-		t.Errorf("Added %v after Advertise, want within 1 s", d)
-	}
+	added := expectEvent(t, browser, Added, "v6 lobby", 10*time.Second)
+	inTime(t, "Added", added.at().Sub(advertised.announced()), time.Second)
 	linkLocal := false
 	for _, a := range added.Event.Addrs {
 		if a.Is4() {
@@ -165,10 +149,8 @@ func TestLANIPv6Only(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := expect(t, adv, "closed", 5*time.Second)
-	rm := expectEvent(t, browser, Removed, "v6 lobby", 5*time.Second)
-	if d := rm.at().Sub(closed.at()); d > time.Second {
-		t.Errorf("Removed %v after Close, want within 1 s", d)
-	}
+	rm := expectEvent(t, browser, Removed, "v6 lobby", 10*time.Second)
+	inTime(t, "Removed", rm.at().Sub(closed.at()), time.Second)
 }
 
 func TestLANTwoInterfaces(t *testing.T) {
@@ -191,10 +173,8 @@ func TestLANTwoInterfaces(t *testing.T) {
 		br         *netns.Child
 		own, other string
 	}{{bb, ab.IPv4, ac.IPv4}, {cb, ac.IPv4, ab.IPv4}} {
-		added := expectEvent(t, tc.br, Added, "Two-armed", 5*time.Second)
-		if d := added.at().Sub(advertised.announced()); d > time.Second {
-			t.Errorf("Added %v after Advertise, want within 1 s", d)
-		}
+		added := expectEvent(t, tc.br, Added, "Two-armed", 10*time.Second)
+		inTime(t, "Added", added.at().Sub(advertised.announced()), time.Second)
 		// Each link learns the addresses of its own interface (RFC 6762
 		// §6.2), never those of the other link.
 		if !hasAddr(added.Event.Addrs, tc.own) || hasAddr(added.Event.Addrs, tc.other) {
@@ -206,10 +186,8 @@ func TestLANTwoInterfaces(t *testing.T) {
 	}
 	closed := expect(t, adv, "closed", 5*time.Second)
 	for _, br := range []*netns.Child{bb, cb} {
-		rm := expectEvent(t, br, Removed, "Two-armed", 5*time.Second)
-		if d := rm.at().Sub(closed.at()); d > time.Second {
-			t.Errorf("Removed %v after Close, want within 1 s", d)
-		}
+		rm := expectEvent(t, br, Removed, "Two-armed", 10*time.Second)
+		inTime(t, "Removed", rm.at().Sub(closed.at()), time.Second)
 	}
 
 	// The other way round: a browser on both interfaces finds a service
@@ -304,9 +282,7 @@ func TestLANAddressChangeIsAnnounced(t *testing.T) {
 		l := expectEvent(t, browser, Updated, "Roaming", time.Until(deadline))
 		if hasAddr(l.Event.Addrs, "10.99.1.77") && !hasAddr(l.Event.Addrs, ea.IPv4) {
 			t.Logf("new address reported %v after the change", l.at().Sub(changed))
-			if d := l.at().Sub(changed); d > 5*time.Second {
-				t.Errorf("new address reported after %v", d)
-			}
+			inTime(t, "new address reported", l.at().Sub(changed), 2*time.Second)
 			return
 		}
 	}
