@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
 )
 
 // ClientConfig configures a Client. The zero value is valid.
@@ -22,11 +21,14 @@ type ClientConfig struct {
 	// Token is sent as the "token" query parameter for the server's
 	// Authenticator. Empty means none.
 	Token string
-	// Header is added to the upgrade request. Nil means none.
+	// Header is added to the upgrade request. Nil means none. Browsers
+	// (js/wasm) set the headers themselves and ignore it.
 	Header http.Header
 	// NetDialContext dials the TCP connection. Nil means net.Dialer.
+	// Ignored on js/wasm, where the browser dials.
 	NetDialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// TLSConfig configures wss:// connections. Nil means the system roots.
+	// Ignored on js/wasm, where the browser checks certificates.
 	TLSConfig *tls.Config
 	// HandshakeTimeout bounds each connection attempt, from dial to
 	// welcome. Zero means 10 s.
@@ -45,6 +47,12 @@ type ClientConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 	// EventBuffer is the capacity of the Events channel. Zero means 64.
 	EventBuffer int
+	// EarlySignals bounds the signals kept while no SubscribeSignals
+	// subscription with an onSignal callback exists (typically between Join
+	// and the application's first SubscribeSignals), to be handed to the
+	// next one that subscribes. Past the bound, later signals are dropped
+	// and counted (DroppedSignals). Zero means 256; negative keeps none.
+	EarlySignals int
 	// Logger receives debug logs. Nil means none.
 	Logger *slog.Logger
 }
@@ -76,8 +84,8 @@ type Client struct {
 	cbMu sync.Mutex // held while callbacks run: one at a time
 
 	mu        sync.Mutex
-	ws        wsConn // nil while disconnected
-	up        chan struct{}   // closed while ws != nil
+	ws        wsConn        // nil while disconnected
+	up        chan struct{} // closed while ws != nil
 	id        string
 	resume    string
 	room      string
@@ -91,6 +99,8 @@ type Client struct {
 	eventsOn  bool
 	closed    bool
 	events    chan Event
+	early     []earlySignal // signals waiting for a subscriber
+	dropped   uint64        // signals no subscriber took
 
 	evMu    sync.Mutex // guards evq
 	evq     []appEvent // waiting for the pump goroutine
@@ -114,6 +124,15 @@ type appEvent struct {
 	data   []byte
 	ev     Event
 }
+
+// earlySignal is a signal that arrived while nobody subscribed.
+type earlySignal struct {
+	room, from string
+	data       []byte
+}
+
+// defaultEarlySignals is ClientConfig.EarlySignals' zero value.
+const defaultEarlySignals = 256
 
 type reply struct {
 	env Envelope
@@ -152,6 +171,12 @@ func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error
 	}
 	if c.cfg.EventBuffer <= 0 {
 		c.cfg.EventBuffer = 64
+	}
+	switch {
+	case c.cfg.EarlySignals == 0:
+		c.cfg.EarlySignals = defaultEarlySignals
+	case c.cfg.EarlySignals < 0:
+		c.cfg.EarlySignals = 0
 	}
 	c.log = c.cfg.Logger
 	if c.log == nil {
@@ -493,6 +518,15 @@ func (c *Client) dispatch(env Envelope) {
 	case TypeSignal:
 		c.mu.Lock()
 		subs := c.subsLocked()
+		if !slices.ContainsFunc(subs, func(s *subscription) bool { return s.onSignal != nil }) {
+			// Nobody listens yet: keep it for the first subscriber.
+			if len(c.early) < c.cfg.EarlySignals {
+				c.early = append(c.early, earlySignal{room: env.Room, from: env.From, data: env.Data})
+			} else {
+				c.dropped++
+				c.log.Debug("signal dropped: no subscriber and the early buffer is full", "from", env.From)
+			}
+		}
 		c.mu.Unlock()
 		c.post(appEvent{subs: subs, isSig: true, from: env.From, data: env.Data, ev: Signal{Room: env.Room, From: env.From, Data: env.Data}})
 	case TypeWelcome, TypeAck, TypeReply, TypePong, TypeError:
@@ -795,7 +829,11 @@ func (c *Client) SendSignal(ctx context.Context, to string, payload []byte) erro
 // SubscribeSignals registers callbacks for signals and for peers joining
 // (joined=true) or leaving (false) the client's room. Members already in the
 // room are reported before SubscribeSignals returns; each later change is
-// reported once. Callbacks run one at a time on the client's appEvent
+// reported once. Signals that arrived while no subscription had an
+// onSignal callback (up to ClientConfig.EarlySignals of them) go to the
+// first such subscription, in arrival order, also before SubscribeSignals
+// returns and before any later signal; those from a room the client has
+// since left are dropped and counted (DroppedSignals). Callbacks run one at a time on the client's appEvent
 // goroutine (not its reader), in order with the Events channel; they should
 // return quickly. They may call the client's methods, blocking ones
 // included, and the returned cancel function, but not SubscribeSignals or
@@ -809,17 +847,43 @@ func (c *Client) SubscribeSignals(onSignal func(from string, payload []byte), on
 	key := c.subSeq
 	c.subs[key] = &subscription{key: key, onSignal: onSignal, onPeer: onPeer}
 	peers := slices.Clone(c.peers)
+	var early []earlySignal
+	if onSignal != nil {
+		early = c.early
+		c.early = nil
+		early = slices.DeleteFunc(early, func(e earlySignal) bool {
+			stale := c.room == "" || e.room != c.room
+			if stale {
+				c.dropped++
+			}
+			return stale
+		})
+	}
 	c.mu.Unlock()
 	if onPeer != nil {
 		for _, p := range peers {
 			onPeer(p, true)
 		}
 	}
+	for _, e := range early {
+		onSignal(e.from, e.data)
+	}
 	return func() {
 		c.mu.Lock()
 		delete(c.subs, key)
 		c.mu.Unlock()
 	}
+}
+
+// DroppedSignals returns how many signals from peers reached the client
+// but no SubscribeSignals callback: those that arrived while nobody
+// subscribed and the early buffer (ClientConfig.EarlySignals) was full, and
+// buffered ones from a room the client had left when a subscriber came.
+// Signals also appear on the Events channel, if it is used, either way.
+func (c *Client) DroppedSignals() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dropped
 }
 
 // Request sends an extension message of type msgType (for example

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -399,5 +400,116 @@ func TestUndrainedEventsDoNotBlockCalls(t *testing.T) {
 	}
 	if _, err := a.Ping(ctx); err != nil {
 		t.Fatalf("a call with 200 events undrained: %v", err)
+	}
+}
+
+// TestEarlySignalsReachFirstSubscriber checks that signals arriving before
+// anyone subscribes are kept (up to ClientConfig.EarlySignals), handed to
+// the first subscriber in order before later ones, and counted when dropped.
+func TestEarlySignalsReachFirstSubscriber(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	a := dialT(t, ts.URL, nil)
+	b := dialT(t, ts.URL, &ClientConfig{EarlySignals: 3})
+	bev := b.Events()
+	ctx := testCtx(t)
+	if _, err := b.Join(ctx, "early"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Join(ctx, "early"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := a.Signal(ctx, b.ID(), json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The Events channel sees every signal once the client has read it.
+	for i := range 5 {
+		s := waitEvent[Signal](t, bev, nil)
+		if want := fmt.Sprintf(`{"n":%d}`, i); string(s.Data) != want {
+			t.Fatalf("event %d: %s, want %s", i, s.Data, want)
+		}
+	}
+	if got := b.DroppedSignals(); got != 2 {
+		t.Errorf("DroppedSignals before subscribing = %d, want 2", got)
+	}
+
+	var mu sync.Mutex
+	var got []string
+	record := func(from string, payload []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		if from != a.ID() {
+			t.Errorf("signal from %q, want %q", from, a.ID())
+		}
+		got = append(got, string(payload))
+	}
+	snapshot := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(got)
+	}
+	defer b.SubscribeSignals(record, nil)()
+	if want := []string{`{"n":0}`, `{"n":1}`, `{"n":2}`}; !slices.Equal(snapshot(), want) {
+		t.Fatalf("first subscriber got %q before SubscribeSignals returned, want %q", snapshot(), want)
+	}
+	// A second subscriber gets nothing buffered; later signals reach both.
+	var second atomic.Int32
+	defer b.SubscribeSignals(func(string, []byte) { second.Add(1) }, nil)()
+	if n := second.Load(); n != 0 {
+		t.Fatalf("second subscriber got %d early signals", n)
+	}
+	if err := a.Signal(ctx, b.ID(), json.RawMessage(`{"n":5}`)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); len(snapshot()) < 4 || second.Load() < 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("later signal not delivered: first %q, second %d", snapshot(), second.Load())
+		}
+	}
+	if g := snapshot(); g[3] != `{"n":5}` {
+		t.Errorf("after the early ones: %q", g)
+	}
+	if got := b.DroppedSignals(); got != 2 {
+		t.Errorf("DroppedSignals = %d, want 2", got)
+	}
+}
+
+// TestEarlySignalsFromALeftRoomAreDropped checks that signals buffered in
+// one room are not handed to a subscriber after the client moved on, and
+// that a negative EarlySignals keeps nothing.
+func TestEarlySignalsFromALeftRoomAreDropped(t *testing.T) {
+	ts := newTestServer(t, Config{})
+	a := dialT(t, ts.URL, nil)
+	b := dialT(t, ts.URL, nil)
+	none := dialT(t, ts.URL, &ClientConfig{EarlySignals: -1})
+	bev, nev := b.Events(), none.Events()
+	ctx := testCtx(t)
+	for _, c := range []*Client{a, b, none} {
+		if _, err := c.Join(ctx, "old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, to := range []*Client{b, none} {
+		if err := a.Signal(ctx, to.ID(), json.RawMessage(`"stale"`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEvent[Signal](t, bev, nil)
+	waitEvent[Signal](t, nev, nil)
+	if _, err := b.Join(ctx, "new"); err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	defer b.SubscribeSignals(func(string, []byte) { n.Add(1) }, nil)()
+	defer none.SubscribeSignals(func(string, []byte) { n.Add(1) }, nil)()
+	if got := n.Load(); got != 0 {
+		t.Errorf("%d stale signals delivered", got)
+	}
+	if got := b.DroppedSignals(); got != 1 {
+		t.Errorf("b.DroppedSignals = %d, want 1", got)
+	}
+	if got := none.DroppedSignals(); got != 1 {
+		t.Errorf("none.DroppedSignals = %d, want 1", got)
 	}
 }

@@ -38,7 +38,26 @@
 // resumes its session: it keeps its id and room seat, and the other members
 // see PeerInterrupted then PeerResumed instead of leave and join. Client
 // satisfies netcode.Signaler (LocalID, SendSignal, SubscribeSignals)
-// without importing it.
+// without importing it. Signals that arrive before anything subscribes
+// (between Join and SubscribeSignals, say) are kept, up to
+// ClientConfig.EarlySignals (256), for the first subscriber; the rest are
+// dropped and counted by DroppedSignals.
+//
+// # Browsers (js/wasm)
+//
+// The same Client compiles for GOOS=js GOARCH=wasm, where Go's net package
+// cannot dial: there it speaks through the JavaScript WebSocket object of
+// the browser (or of Node.js 22, or 20 with --experimental-websocket) by
+// way of github.com/coder/websocket, and natively through
+// github.com/gorilla/websocket; one build-tagged file per platform carries
+// the frames and everything else is shared. In a browser,
+// ClientConfig.NetDialContext, TLSConfig and Header do not apply (the
+// browser dials, checks certificates and sets headers; pass credentials in
+// ClientConfig.Token), a refused upgrade comes back without its HTTP status
+// (no *HTTPError), and since the page never sees the server's WebSocket
+// pings (the browser answers them), the client sends an application ping
+// every ping interval to keep its own read deadline. A server that serves
+// browser pages from another origin must allow it with Config.CheckOrigin.
 //
 // # Concurrency
 //
