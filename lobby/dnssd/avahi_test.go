@@ -2,8 +2,6 @@ package dnssd
 
 import (
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -19,145 +17,13 @@ import (
 // (unshare -m), and it talks to avahi-browse over a private dbus-daemon
 // whose socket lives in the test's temporary directory.
 
-const dbusConf = `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=BUS</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_type="method_return"/>
-    <allow send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="signal"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-  </policy>
-</busconfig>
-`
-
-const avahiConf = `[server]
-host-name=avahi-host
-use-ipv4=yes
-use-ipv6=yes
-allow-interfaces=eth0
-enable-dbus=yes
-[wide-area]
-enable-wide-area=no
-[publish]
-publish-hinfo=no
-publish-workstation=no
-`
-
-// avahi is an avahi-daemon running in a namespace.
-type avahi struct {
-	ns     *netns.NS
-	env    []string // DBUS_SYSTEM_BUS_ADDRESS for clients
-	daemon *netns.Child
-}
-
-// startAvahi runs avahi-daemon in ns with the given service files (name ->
-// XML) and waits until it has started.
-func startAvahi(t *testing.T, ns *netns.NS, services map[string]string) *avahi {
-	t.Helper()
-	for _, prog := range []string{"avahi-daemon", "avahi-browse", "dbus-daemon", "unshare"} {
-		if _, err := exec.LookPath(prog); err != nil {
-			t.Skipf("skipping avahi interop: %s not installed (scripts/setup.sh installs avahi-daemon, avahi-utils and dbus-daemon)", prog)
-		}
-	}
-	dir := t.TempDir()
-	bus := filepath.Join(dir, "bus")
-	conf := filepath.Join(dir, "dbus.conf")
-	if err := os.WriteFile(conf, []byte(strings.Replace(dbusConf, "BUS", bus, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	etc := filepath.Join("/etc/netns", ns.Name)
-	if err := os.MkdirAll(filepath.Join(etc, "avahi", "services"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(etc) })
-	if err := os.WriteFile(filepath.Join(etc, "avahi", "avahi-daemon.conf"), []byte(avahiConf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for name, xml := range services {
-		if err := os.WriteFile(filepath.Join(etc, "avahi", "services", name), []byte(xml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	env := []string{"DBUS_SYSTEM_BUS_ADDRESS=unix:path=" + bus}
-	// dbus-daemon prints its address once it accepts connections.
-	bd := ns.StartProcess(nil, "dbus-daemon", "--config-file="+conf, "--nofork", "--nopidfile", "--print-address")
-	if _, err := bd.WaitFor(10*time.Second, func(s string) bool { return strings.HasPrefix(s, "unix:") }); err != nil {
-		t.Fatalf("dbus-daemon did not start: %v\n%s", err, bd.Stderr())
-	}
-	d := ns.StartProcess(env, "unshare", "-m", "--propagation", "private", "sh", "-c",
-		"mkdir -p /run/avahi-daemon && mount -t tmpfs none /run/avahi-daemon && "+
-			"exec avahi-daemon --no-drop-root --no-chroot --no-rlimits 2>&1")
-	var log []string
-	if _, err := d.WaitFor(15*time.Second, func(s string) bool {
-		log = append(log, s)
-		return strings.Contains(s, "Server startup complete")
-	}); err != nil {
-		t.Fatalf("avahi-daemon did not start: %v\n%s", err, strings.Join(log, "\n"))
-	}
-	return &avahi{ns: ns, env: env, daemon: d}
-}
-
-// browseLine is one parsed line of "avahi-browse -p -r".
-type browseLine struct {
-	event    string // "+", "=", "-"
-	proto    string // "IPv4", "IPv6"
-	instance string
-	host     string
-	addr     string
-	port     string
-	txt      []string
-}
-
-func parseBrowseLine(s string) (browseLine, bool) {
-	f := strings.Split(s, ";")
-	if len(f) < 6 {
-		return browseLine{}, false
-	}
-	bl := browseLine{event: f[0], proto: f[2], instance: unescapeAvahi(f[3])}
-	if bl.event == "=" && len(f) >= 10 {
-		bl.host, bl.addr, bl.port = f[6], f[7], f[8]
-		// TXT: "a=1" "b=2"
-		for _, q := range strings.Split(f[9], "\" \"") {
-			bl.txt = append(bl.txt, strings.Trim(q, "\""))
-		}
-	}
-	return bl, true
-}
-
-// unescapeAvahi undoes avahi-browse's \DDD escapes.
-func unescapeAvahi(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if d := s[i+1 : i+4]; len(d) == 3 && d[0] >= '0' && d[0] <= '9' {
-				n := int(d[0]-'0')*100 + int(d[1]-'0')*10 + int(d[2]-'0')
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 func TestAvahiBrowserListsOurServiceAndDropsItAfterGoodbye(t *testing.T) {
 	t.Parallel()
 	lab := netns.New(t)
 	a, b := lab.NS("a"), lab.NS("b")
 	ea, _ := lab.Link(a, b, netns.LinkOptions{})
-	av := startAvahi(t, b, nil)
-	browse := b.StartProcess(av.env, "avahi-browse", "-p", "-r", DefaultType)
+	av := netns.StartAvahi(t, b, nil)
+	browse := b.StartProcess(av.Env, "avahi-browse", "-p", "-r", DefaultType)
 
 	adv := startChild(a, "advertise", childConfig{
 		Config:  Config{HostName: "host-a"},
@@ -166,19 +32,19 @@ func TestAvahiBrowserListsOurServiceAndDropsItAfterGoodbye(t *testing.T) {
 	expect(t, adv, "advertised", 10*time.Second)
 
 	resolved, err := browse.WaitFor(10*time.Second, func(s string) bool {
-		bl, ok := parseBrowseLine(s)
-		return ok && bl.event == "=" && bl.proto == "IPv4" && bl.instance == "Rallypoint lobby"
+		bl, ok := netns.ParseAvahiLine(s)
+		return ok && bl.Event == "=" && bl.Proto == "IPv4" && bl.Instance == "Rallypoint lobby"
 	})
 	if err != nil {
 		t.Fatalf("avahi-browse never resolved our service: %v\n%s", err, browse.Stderr())
 	}
-	bl, _ := parseBrowseLine(resolved.Text)
-	if bl.host != "host-a.local" || bl.addr != ea.IPv4 || bl.port != "7777" {
+	bl, _ := netns.ParseAvahiLine(resolved.Text)
+	if bl.Host != "host-a.local" || bl.Addr != ea.IPv4 || bl.Port != "7777" {
 		t.Errorf("avahi resolved %+v", bl)
 	}
 	for _, kv := range []string{"v=1", "players=1", "max=4"} {
-		if !slices.Contains(bl.txt, kv) {
-			t.Errorf("avahi's TXT %q lacks %q", bl.txt, kv)
+		if !slices.Contains(bl.TXT, kv) {
+			t.Errorf("avahi's TXT %q lacks %q", bl.TXT, kv)
 		}
 	}
 
@@ -187,8 +53,8 @@ func TestAvahiBrowserListsOurServiceAndDropsItAfterGoodbye(t *testing.T) {
 	}
 	closed := expect(t, adv, "closed", 5*time.Second)
 	removed, err := browse.WaitFor(10*time.Second, func(s string) bool {
-		bl, ok := parseBrowseLine(s)
-		return ok && bl.event == "-" && bl.instance == "Rallypoint lobby"
+		bl, ok := netns.ParseAvahiLine(s)
+		return ok && bl.Event == "-" && bl.Instance == "Rallypoint lobby"
 	})
 	if err != nil {
 		t.Fatalf("avahi-browse kept our service after the goodbye: %v", err)
@@ -219,7 +85,7 @@ func TestWeListAvahiService(t *testing.T) {
 
 	browser := startChild(a, "browse", childConfig{Type: DefaultType})
 	expect(t, browser, "ready", 10*time.Second)
-	av := startAvahi(t, b, map[string]string{"lobby.service": avahiService})
+	av := netns.StartAvahi(t, b, map[string]string{"lobby.service": avahiService})
 
 	added := expectEvent(t, browser, Added, "Avahi lobby", 10*time.Second)
 	ev := added.Event
@@ -232,7 +98,7 @@ func TestWeListAvahiService(t *testing.T) {
 
 	// A stopping avahi-daemon sends goodbyes.
 	stopped := time.Now()
-	if err := av.daemon.Signal(os.Interrupt); err != nil {
+	if err := av.Daemon.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
 	rm := expectEvent(t, browser, Removed, "Avahi lobby", 10*time.Second)
@@ -244,8 +110,8 @@ func TestAvahiNameConflictRenamesOurs(t *testing.T) {
 	lab := netns.New(t)
 	a, b := lab.NS("a"), lab.NS("b")
 	lab.Link(a, b, netns.LinkOptions{})
-	av := startAvahi(t, b, map[string]string{"lobby.service": avahiService})
-	browse := b.StartProcess(av.env, "avahi-browse", "-p", "-r", DefaultType)
+	av := netns.StartAvahi(t, b, map[string]string{"lobby.service": avahiService})
+	browse := b.StartProcess(av.Env, "avahi-browse", "-p", "-r", DefaultType)
 	if _, err := browse.WaitFor(10*time.Second, func(s string) bool { return strings.HasPrefix(s, "=;eth0;IPv4;Avahi") }); err != nil {
 		t.Fatalf("avahi-browse does not see avahi's own service: %v", err)
 	}
@@ -260,8 +126,8 @@ func TestAvahiNameConflictRenamesOurs(t *testing.T) {
 		t.Fatalf("advertised as %q, want %q", l.Instance, "Avahi lobby (2)")
 	}
 	if _, err := browse.WaitFor(10*time.Second, func(s string) bool {
-		bl, ok := parseBrowseLine(s)
-		return ok && bl.event == "=" && bl.instance == "Avahi lobby (2)" && bl.port == "7777"
+		bl, ok := netns.ParseAvahiLine(s)
+		return ok && bl.Event == "=" && bl.Instance == "Avahi lobby (2)" && bl.Port == "7777"
 	}); err != nil {
 		t.Fatalf("avahi-browse does not list the renamed service: %v", err)
 	}
@@ -286,11 +152,11 @@ func TestAvahiKnownAnswerQueryStillLearnsOurs(t *testing.T) {
 	// can only learn of us by asking.
 	time.Sleep(4500 * time.Millisecond)
 
-	av := startAvahi(t, b, map[string]string{"lobby.service": avahiService})
-	if _, err := av.daemon.WaitFor(10*time.Second, func(s string) bool { return strings.Contains(s, "successfully established") }); err != nil {
+	av := netns.StartAvahi(t, b, map[string]string{"lobby.service": avahiService})
+	if _, err := av.Daemon.WaitFor(10*time.Second, func(s string) bool { return strings.Contains(s, "successfully established") }); err != nil {
 		t.Fatalf("avahi did not publish its service: %v", err)
 	}
-	browse := b.StartProcess(av.env, "avahi-browse", "-p", "-r", DefaultType)
+	browse := b.StartProcess(av.Env, "avahi-browse", "-p", "-r", DefaultType)
 	seen := map[string]bool{}
 	deadline := time.Now().Add(15 * time.Second)
 	for !seen["Ours"] || !seen["Avahi lobby"] {
@@ -298,8 +164,8 @@ func TestAvahiKnownAnswerQueryStillLearnsOurs(t *testing.T) {
 		if err != nil {
 			t.Fatalf("avahi-browse resolved %v: %v", seen, err)
 		}
-		if bl, ok := parseBrowseLine(l.Text); ok && bl.event == "=" && bl.proto == "IPv4" {
-			seen[bl.instance] = true
+		if bl, ok := netns.ParseAvahiLine(l.Text); ok && bl.Event == "=" && bl.Proto == "IPv4" {
+			seen[bl.Instance] = true
 		}
 	}
 	// On the wire: a query from avahi knowing its own lobby (and not ours),
