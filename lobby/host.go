@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -227,7 +228,7 @@ func (h *Host) watch(id string) {
 			return
 		}
 		txt := h.txt(id)
-		if h.reg == nil || equalStrings(txt, last) {
+		if h.reg == nil || slices.Equal(txt, last) {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(h.ctx, 5*time.Second) // Close cancels h.ctx
@@ -236,18 +237,6 @@ func (h *Host) watch(id string) {
 		}
 		cancel()
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Client returns the hosting player's client: the lobby's first member

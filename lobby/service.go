@@ -597,9 +597,8 @@ func (s *Service) handleLeave(req *signaling.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	l := s.byPeer[req.Peer]
+	l, _ := s.memberLocked(req)
 	if l == nil {
-		fail(req, CodeNotMember, "you are in no lobby")
 		return
 	}
 	s.removeLocked(l, req.Peer)
@@ -615,11 +614,22 @@ func (s *Service) peerGone(peer string) {
 	}
 }
 
-// hostLocked returns the sender's lobby if it is its host, else answers.
-func (s *Service) hostLocked(req *signaling.Request) *lobby {
+// memberLocked returns the sender's lobby and membership, or answers
+// CodeNotMember and returns nil.
+func (s *Service) memberLocked(req *signaling.Request) (*lobby, *member) {
 	l := s.byPeer[req.Peer]
 	if l == nil {
 		fail(req, CodeNotMember, "you are in no lobby")
+		return nil, nil
+	}
+	_, m := l.member(req.Peer)
+	return l, m
+}
+
+// hostLocked returns the sender's lobby if it is its host, else answers.
+func (s *Service) hostLocked(req *signaling.Request) *lobby {
+	l, _ := s.memberLocked(req)
+	if l == nil {
 		return nil
 	}
 	if l.host != req.Peer {
@@ -669,12 +679,10 @@ func (s *Service) handleMeta(req *signaling.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	l := s.byPeer[req.Peer]
+	l, m := s.memberLocked(req)
 	if l == nil {
-		fail(req, CodeNotMember, "you are in no lobby")
 		return
 	}
-	_, m := l.member(req.Peer)
 	m.meta = d.Member
 	s.changedLocked(l, Delta{Member: m.wire()})
 	_ = req.Reply(OKReply{Version: l.version})
@@ -690,12 +698,10 @@ func (s *Service) handleReady(req *signaling.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	l := s.byPeer[req.Peer]
+	l, m := s.memberLocked(req)
 	if l == nil {
-		fail(req, CodeNotMember, "you are in no lobby")
 		return
 	}
-	_, m := l.member(req.Peer)
 	if m.ready != d.Ready {
 		m.ready = d.Ready
 		s.changedLocked(l, Delta{Member: m.wire()})
@@ -717,12 +723,10 @@ func (s *Service) handleChat(req *signaling.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	l := s.byPeer[req.Peer]
+	l, m := s.memberLocked(req)
 	if l == nil {
-		fail(req, CodeNotMember, "you are in no lobby")
 		return
 	}
-	_, m := l.member(req.Peer)
 	now := s.cfg.Now()
 	b := m.chat
 	b.tokens = min(float64(s.cfg.ChatBurst), b.tokens+now.Sub(b.refill).Seconds()*s.cfg.ChatRate)
@@ -833,9 +837,8 @@ func (s *Service) handleSync(req *signaling.Request) {
 		return
 	}
 	defer s.mu.Unlock()
-	l := s.byPeer[req.Peer]
+	l, _ := s.memberLocked(req)
 	if l == nil {
-		fail(req, CodeNotMember, "you are in no lobby")
 		return
 	}
 	_ = req.Reply(l.state(true))
