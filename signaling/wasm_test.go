@@ -38,8 +38,10 @@ func nodeWithWebSocket(t *testing.T) []string {
 // that its Client dials through coder/websocket and the JavaScript
 // WebSocket object, runs it under Node.js against a real server on
 // 127.0.0.1, and checks that it meets a native Client in a room: signals
-// flow both ways, the idle wasm peer keeps its session through the server's
-// pings, and its Close is seen as the peer leaving.
+// flow both ways, the wasm peer stays idle past both the server's idle
+// timeout and its own read deadline without losing its session (the
+// browser answers the server's pings; the client's application pings keep
+// its deadline), and its Close is seen as the peer leaving.
 func TestWasmClientMeetsNativeClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a wasm binary")
@@ -65,7 +67,8 @@ func TestWasmClientMeetsNativeClient(t *testing.T) {
 	}
 
 	// The server pings every 100 ms and drops a connection silent for
-	// 500 ms, far less than the wasm peer's idle second.
+	// 500 ms, far less than the wasm peer's 11 idle seconds, which also outlast
+	// the client's own read deadline (2×100 ms + 10 s).
 	ts := newTestServer(t, Config{PingInterval: 100 * time.Millisecond, IdleTimeout: 500 * time.Millisecond})
 	native := dialT(t, ts.URL, nil)
 	ev := native.Events()

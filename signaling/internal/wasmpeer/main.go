@@ -8,7 +8,7 @@
 //	wasmpeer WS_URL ROOM
 //
 // It joins ROOM, where a native peer waits, sends it a signal, waits for the
-// answer, stays idle for a second, pings the server, closes, and prints one line per step on stdout. Any
+// answer, stays idle for 11 seconds, pings the server, closes, and prints one line per step on stdout. Any
 // failure prints "FAIL: ..." and exits with status 1.
 package main
 
@@ -60,10 +60,12 @@ func main() {
 	case <-ctx.Done():
 		fail(fmt.Errorf("no answer from the native peer: %w", ctx.Err()))
 	}
-	// Stay idle for a while: the server pings far more often than that and
-	// drops a connection that does not answer, so the ping below proves
-	// that the JavaScript WebSocket answers the server's pings.
-	time.Sleep(time.Second)
+	// Stay idle for a while. The server pings far more often and drops a
+	// connection that does not answer, so surviving proves that the
+	// JavaScript WebSocket answers its pings; and the client's own read
+	// deadline (2×ping interval + 10 s) passes, so surviving proves that
+	// its application pings (which the page does see answered) keep it.
+	time.Sleep(11 * time.Second)
 	if _, err := c.Ping(ctx); err != nil {
 		fail(err)
 	}
