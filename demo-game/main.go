@@ -22,12 +22,20 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/demo-game/match"
 	"github.com/rallypoint/rallypoint/demo-game/ui"
+	"github.com/rallypoint/rallypoint/lobby"
 )
+
+// quickQueue is the matchmaker queue of quick matches: rallypoint serve has
+// it by default (matchmaker/service.DefaultQueues).
+const quickQueue = "1v1"
 
 func main() {
 	var (
 		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play")
-		room       = flag.String("room", "arena", "online: the queue name; the server groups the next -players arrivals")
+		room       = flag.String("room", "arena", "online headless without -quick: the queue name; the server groups the next -players arrivals")
+		quick      = flag.Bool("quick", false, "online headless: queue on the server's matchmaker (its 1v1 queue) instead of -room")
+		code       = flag.String("code", "", "online headless: join the lobby with this join `CODE`, get ready and play when its host starts")
+		name       = flag.String("name", "", "your name in lobbies (empty: $USER)")
 		lan        = flag.String("lan", "", "headless LAN play with no server: host (serve and advertise the match) or join (find one)")
 		wait       = flag.Duration("wait", 2*time.Minute, "online headless: how long to wait for the other players")
 		headless   = flag.Bool("headless", false, "run without a window (needs -bot) and print the result as one JSON line")
@@ -45,6 +53,9 @@ func main() {
 		loss       = flag.Float64("loss", 0, "sim: loss ratio between peers, 0 to 1")
 	)
 	flag.Parse()
+	if *name == "" {
+		*name = os.Getenv("USER")
+	}
 	if flag.NArg() > 0 {
 		fail(2, "unexpected arguments: %v", flag.Args())
 	}
@@ -93,8 +104,22 @@ func main() {
 			if *frames == 0 {
 				fail(2, "-server with -headless needs -frames or -duration: every peer stops at the same frame")
 			}
-			runOnline(match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true}, *wait, *frames, *fast)
+			if *code != "" {
+				runCode(*server, *code, *name, *wait, *frames, *fast)
+				return
+			}
+			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true}
+			if *quick {
+				if *players != 2 {
+					fail(2, "-quick queues for a 1v1 match: -players must be 2")
+				}
+				cfg.Matchmaker = quickQueue
+			}
+			runOnline(cfg, *wait, *frames, *fast)
 			return
+		}
+		if *quick || *code != "" {
+			fail(2, "-quick and -code need -server")
 		}
 		runHeadless(newSession, *players, *seed, *frames, *fast)
 		return
@@ -115,8 +140,9 @@ func main() {
 		Lag:        *lag,
 		Loss:       *loss,
 		NewSession: newSession,
+		Name:       *name,
 		Online: func(ctx context.Context, players int, seed uint64, allBots bool) (match.Session, error) {
-			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Queue: *room, Players: players, Seed: seed, AllBots: allBots})
+			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Matchmaker: quickQueue, Seed: seed, AllBots: allBots})
 		},
 	})
 	if err != nil {
@@ -142,46 +168,71 @@ func runHeadless(newSession func(int, uint64, bool) (match.Session, error), play
 	}
 }
 
-// runLAN hosts or joins a headless bot match on the LAN.
+// runLAN hosts or joins a headless bot match on the LAN, through a lobby:
+// the host advertises it and starts once players members are ready; the
+// others find it, join and get ready; everyone plays on the start.
 func runLAN(mode string, players int, seed uint64, wait time.Duration, frames int, fast bool) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
 	var (
-		sess *match.Online
-		err  error
+		l   *match.Lobby
+		err error
 	)
 	switch mode {
 	case "host":
-		var m *match.LANMatch
-		hctx, cancel := context.WithTimeout(ctx, wait)
-		m, err = match.HostLANMatch(hctx, match.LANConfig{Players: players, Seed: seed}, true, func(l match.LANLobby) {
-			fmt.Fprintf(os.Stderr, "demo-game: hosting %q for %d players\n", l.Name, l.Players)
-		})
-		cancel()
+		l, err = match.HostLAN(wctx, match.LobbyConfig{Players: players, Seed: seed, Player: "host"})
 		if err == nil {
-			defer m.Close()
-			sess = m.Online
+			fmt.Fprintf(os.Stderr, "demo-game: hosting %q (lobby %s) for %d players\n", l.Host().Instance(), l.Host().LobbyID(), players)
 		}
 	case "join":
-		fctx, cancel := context.WithTimeout(ctx, wait)
-		l, ferr := match.FindLAN(fctx, match.LANConfig{})
-		cancel()
-		if ferr != nil {
-			fail(1, "%v", ferr)
+		var found lobby.LANLobby
+		found, err = match.FindLAN(wctx, match.LobbyConfig{})
+		if err != nil {
+			fail(1, "%v", err)
 		}
-		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s\n", l.Name, l.URL)
-		jctx, cancel := context.WithTimeout(ctx, wait)
-		sess, err = match.JoinLAN(jctx, l, true)
-		cancel()
-		if err == nil {
-			defer sess.Close()
-		}
+		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s (%d of %d players)\n", found.Name, found.URL, found.Players, found.Max)
+		l, err = match.JoinLAN(wctx, found, match.LobbyConfig{Player: "bot"})
 	default:
 		fail(2, "-lan %q: want host or join", mode)
 	}
 	if err != nil {
 		fail(1, "%v", err)
 	}
+	sess, err := l.AwaitStart(wctx, players, true)
+	if err != nil {
+		l.Close()
+		fail(1, "%v", err)
+	}
+	defer sess.Close()
+	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
+	fmt.Println(r.JSON())
+	if err != nil {
+		fail(1, "%v", err)
+	}
+}
+
+// runCode joins an online lobby by its code as a bot: it gets ready and
+// plays when the host starts.
+func runCode(server, code, name string, wait time.Duration, frames int, fast bool) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	l, err := match.JoinLobbyByCode(wctx, server, code, match.LobbyConfig{Player: name})
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	fmt.Fprintf(os.Stderr, "demo-game: in lobby %s, ready\n", lobby.NormalizeCode(code))
+	sess, err := l.AwaitStart(wctx, 0, true)
+	if err != nil {
+		l.Close()
+		fail(1, "%v", err)
+	}
+	defer sess.Close()
+	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
 	fmt.Println(r.JSON())
 	if err != nil {
@@ -201,7 +252,7 @@ func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int, fast bool
 		fail(1, "%v", err)
 	}
 	defer sess.Close()
-	fmt.Fprintf(os.Stderr, "demo-game: room %s, seat %d of %d\n", sess.Room(), sess.Seat(), cfg.Players)
+	fmt.Fprintf(os.Stderr, "demo-game: room %s, seat %d\n", sess.Room(), sess.Seat())
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
 	fmt.Println(r.JSON())
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -368,10 +369,12 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 
 // TestHeadlessLANInNamespaces plays a full 3-player match with no server on
 // a simulated LAN: three network namespaces on one Ethernet segment, the
-// demo running in each. One hosts (its own signaling server, advertised over
-// mDNS/DNS-SD); the other two find it by browsing, and all three connect over
-// WebRTC, play 4000 frames as fast as they keep up (a match is over well
-// before) and print the same confirmed final state.
+// demo running in each. One hosts a lobby (lobby.NewHost: its own signaling
+// and lobby server, advertised over mDNS/DNS-SD); the other two find it with
+// lobby.Browse, join it and get ready; the host starts it once all are
+// ready, and on the lobby's start all three connect over WebRTC, play 4000
+// frames as fast as they keep up (a match is over well before) and print
+// the same confirmed final state.
 func TestHeadlessLANInNamespaces(t *testing.T) {
 	lab := netns.New(t) // skips without root and iproute2
 	host, a, b := lab.NS("host"), lab.NS("joinA"), lab.NS("joinB")
@@ -395,16 +398,33 @@ func TestHeadlessLANInNamespaces(t *testing.T) {
 			t.Fatalf("process %d: %v\nstderr: %s", i, err, p.Stderr())
 		}
 	}
+	var session string
+	seats := map[string]bool{}
 	for i, r := range res {
 		if r.Frames != 4000 || r.Players != 3 || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Phase != "match over" {
 			t.Fatalf("process %d: %+v\nstderr: %s", i, r, procs[i].Stderr())
 		}
+		// Every process played the session the lobby started, each in
+		// its own seat.
+		s := sessionLine.FindStringSubmatch(procs[i].Stderr())
+		if s == nil || (i > 0 && s[1] != session) {
+			t.Fatalf("process %d: session %q, the host's %q\nstderr: %s", i, s, session, procs[i].Stderr())
+		}
+		session = s[1]
+		if seats[s[2]] {
+			t.Fatalf("process %d: seat %s taken twice", i, s[2])
+		}
+		seats[s[2]] = true
 		if r.Checksum != res[0].Checksum || *r.Confirmed != *res[0].Confirmed {
 			t.Fatalf("process %d ended with %s, the host with %s", i, r.Checksum, res[0].Checksum)
 		}
 	}
 	t.Logf("3 processes on a LAN played a full match: winner %d, wins %v, checksum %s", res[0].Winner, res[0].Wins, res[0].Checksum)
 }
+
+// sessionLine is what a headless demo prints once a lobby or the
+// matchmaker started its session.
+var sessionLine = regexp.MustCompile(`demo-game: session (\S+), seat (\d)`)
 
 // TestLANListUnderXvfb opens the "Join on LAN" screen in the real window, in
 // a network namespace, while a headless demo in another namespace on the

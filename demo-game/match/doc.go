@@ -9,24 +9,39 @@
 // kbps and ICE candidate type per peer, rollback frames, frames ahead,
 // desyncs, injected lag and loss) and SetConditions injects lag and loss.
 //
-// Four implementations:
+// Three implementations:
 //
 //   - Local: one arena.State stepped directly, bots in the other seats; no
 //     network, and Stats and SetConditions (ErrNoSimulator) say so.
 //   - Simulated: one netcode.Session per seat, all in this process, over a
 //     netsim.Network whose virtual clock advances one frame per Tick. The
 //     rollback code is the real one; SetConditions changes the links.
-//   - Online (DialOnline): peers in other processes. It queues on a
-//     signaling server (JoinNext), connects to every peer over the WebRTC
-//     mesh, and runs a netcode.Session through a netsim.Conditioner, so that
+//   - Online: peers in other processes, connected over the WebRTC mesh,
+//     running a netcode.Session through a netsim.Conditioner, so that
 //     SetConditions delays and drops this peer's packets on the real
-//     connection. Seats follow the sorted peer ids; the seed mixes the
-//     configured one with the room's name.
-//   - LAN (HostLANMatch, BrowseLAN, FindLAN, JoinLAN): Online with no server:
-//     the host runs a signaling server itself and advertises it as a
-//     "_rallypoint._tcp" DNS-SD service (TXT: v, game=arena, players,
-//     seed); the others browse for it and dial it.
+//     connection. The seed mixes the configured one with the session's (or
+//     room's) name. Three ways lead to it:
+//     DialOnline with Matchmaker set queues on the server's matchmaker
+//     (mm.enqueue; "1v1" on rallypoint serve) and plays the players of
+//     mm.matched, seated in its order; DialOnline without it groups the
+//     next Players arrivals under Queue (signaling's JoinNext), seated in
+//     the order of their ids; and a Lobby (below) plays on lobby.Started,
+//     its members seated in join order, the host first.
 //
+// # Lobbies
+//
+// A Lobby is a player's place in a lobby of the lobby package before the
+// match: CreateLobby and JoinLobbyByCode on a rallypoint server, HostLAN
+// (lobby.NewHost: this process serves the signaling and lobby protocol and
+// advertises the lobby over DNS-SD) and JoinLAN on a LAN with no server,
+// where BrowseLAN (lobby.Browse) keeps the live list and FindLAN returns
+// the first lobby with a free seat. Arena lobbies have the game LobbyGame
+// and keep the match seed in their metadata (MetaSeed); members carry
+// their names in MemberName. The screens drive the lobby's Client (chat,
+// ready, settings, start) and call Lobby.Play on lobby.Started; the
+// headless mode calls AwaitStart, which gets ready, starts as the host
+// once every member is, and plays.
+
 // Game adapts an arena.State to netcode.SessionGame: one input byte per
 // player, the state's binary encoding as the saved state, and a checksum per
 // simulated frame so that peers can be compared.
@@ -46,14 +61,19 @@
 //
 // A Session is driven from one goroutine (the game loop); its methods are
 // not safe for concurrent use. Local and Simulated own no goroutine; Online
-// owns the signaling client's and the mesh's, and Close waits for them.
-// Blocking calls (DialOnline, HostLAN, FindLAN, Run) take a context and
+// owns the signaling client's and the mesh's (and, from a lobby, the
+// Lobby), and Close waits for them. A Lobby is safe for concurrent use.
+// Blocking calls (DialOnline, CreateLobby, JoinLobbyByCode, HostLAN,
+// FindLAN, JoinLAN, Lobby.Play, Lobby.AwaitStart, Run) take a context and
 // return an error satisfying errors.Is(err, context.Canceled) when it is
 // cancelled.
 //
 // # Limits
 //
 // A Game remembers the checksums of its last 256 frames, far more than the
-// prediction window. LAN advertisements are untrusted input: lobbies whose
-// TXT record does not parse are skipped.
+// prediction window. LAN advertisements are untrusted input, checked by
+// the lobby package (lobby.ParseLANLobby); a lobby's seed that does not
+// parse counts as 0 for every member alike, and a start or a match whose
+// player count is outside arena.MinPlayers to arena.MaxPlayers is refused
+// with ErrBadConfig.
 package match

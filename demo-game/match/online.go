@@ -2,15 +2,18 @@ package match
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"net"
 	"net/url"
 	"slices"
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
+	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/netsim"
 	"github.com/rallypoint/rallypoint/signaling"
@@ -34,6 +37,11 @@ type OnlineConfig struct {
 	// InputDelay is the input delay in frames; every peer must use the
 	// same. Zero means none.
 	InputDelay int
+	// Matchmaker, when set, queues on the server's matchmaker queue of
+	// that name ("1v1" on rallypoint serve by default) with mm.enqueue
+	// instead of grouping arrivals under Queue; the match has the players
+	// of mm.matched, in its order. Empty means the Queue grouping.
+	Matchmaker string
 	// Loopback gathers loopback ICE candidates (every peer on one host).
 	// False still gathers them when the server is on a loopback address.
 	Loopback bool
@@ -45,7 +53,7 @@ type OnlineConfig struct {
 // inject lag and loss on the real connection. After the mesh is up the
 // server is no longer needed.
 type Online struct {
-	client *signaling.Client
+	owners []io.Closer // closed after the mesh: the signaling connection, a lobby, a LAN host
 	mesh   *netcode.Mesh
 	cond   *netsim.Conditioner
 	sess   *netcode.Session
@@ -68,10 +76,11 @@ type Online struct {
 
 var _ Session = (*Online)(nil)
 
-// DialOnline queues on the server, waits until the room is full and every
-// peer is connected, and starts the match. It blocks until then or until
-// ctx is done (the error then satisfies errors.Is(err, context.Canceled) or
-// context.DeadlineExceeded).
+// DialOnline connects to the server, waits until it groups the players
+// (the matchmaker's queue cfg.Matchmaker, or else the next cfg.Players
+// arrivals under cfg.Queue) and every peer is connected, and starts the
+// match. It blocks until then or until ctx is done (the error then
+// satisfies errors.Is(err, context.Canceled) or context.DeadlineExceeded).
 func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 	n := cfg.Players
 	if n == 0 {
@@ -80,47 +89,124 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 	if !arena.ValidPlayers(n) {
 		return nil, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
 	}
-	u, err := url.Parse(cfg.ServerURL)
-	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
-		return nil, fmt.Errorf("%w: server URL %q, want ws://HOST:PORT/ws", ErrBadConfig, cfg.ServerURL)
+	loop, err := checkURL(cfg.ServerURL)
+	if err != nil {
+		return nil, err
 	}
 	queue := cfg.Queue
 	if queue == "" {
 		queue = "arena"
 	}
-	o := &Online{bot: cfg.AllBots}
+	client, err := signaling.Dial(ctx, cfg.ServerURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("match: dialing the server: %w", err)
+	}
+	var (
+		room  string
+		peers []string
+	)
+	if cfg.Matchmaker != "" {
+		m, merr := matchmake(ctx, client, cfg.Matchmaker)
+		if merr != nil {
+			client.Close()
+			return nil, merr
+		}
+		room, peers = m.Room, m.Peers
+	} else {
+		info, jerr := client.JoinNext(ctx, queue, n)
+		if jerr != nil {
+			client.Close()
+			return nil, fmt.Errorf("match: joining the queue: %w", jerr)
+		}
+		room = info.Name
+	}
+	return startOnline(ctx, client, room, peers, n, loop || cfg.Loopback, cfg, client)
+}
+
+// checkURL checks a signaling URL and reports whether it names a loopback
+// host (then every peer may be on this host: gather loopback candidates).
+func checkURL(raw string) (loopback bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {
+		return false, fmt.Errorf("%w: server URL %q, want ws://HOST:PORT/ws", ErrBadConfig, raw)
+	}
+	ip := net.ParseIP(u.Hostname())
+	return (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost", nil
+}
+
+// matchmake sends mm.enqueue for queue and waits for mm.matched.
+func matchmake(ctx context.Context, client *signaling.Client, queue string) (mmservice.MatchedData, error) {
+	events := client.Events()
+	if _, err := client.Request(ctx, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: queue}); err != nil {
+		return mmservice.MatchedData{}, fmt.Errorf("match: queueing on %q: %w", queue, err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return mmservice.MatchedData{}, fmt.Errorf("match: waiting for a match in %q: %w", queue, ctx.Err())
+		case ev := <-events:
+			m, ok := ev.(signaling.Message)
+			if !ok {
+				continue
+			}
+			switch m.Type {
+			case mmservice.TypeMatched:
+				var d mmservice.MatchedData
+				if err := json.Unmarshal(m.Data, &d); err != nil {
+					return d, fmt.Errorf("match: a malformed %s: %w", m.Type, err)
+				}
+				if !arena.ValidPlayers(len(d.Peers)) {
+					return d, fmt.Errorf("%w: the matchmaker made a match of %d players, want %d to %d", ErrBadConfig, len(d.Peers), arena.MinPlayers, arena.MaxPlayers)
+				}
+				return d, nil
+			case mmservice.TypeExpired, mmservice.TypeCanceled:
+				return mmservice.MatchedData{}, fmt.Errorf("match: the ticket in %q ended (%s)", queue, m.Type)
+			}
+		}
+	}
+}
+
+// startOnline connects the mesh among the members of client's room and
+// starts the rollback session. peers, when not nil, is the match's peer
+// list in seat order, as every peer received it; nil means every member of
+// the room, in the order of their ids. owners are closed by Online.Close
+// after the mesh, and by startOnline when it fails.
+func startOnline(ctx context.Context, client *signaling.Client, room string, peers []string, n int, loop bool, cfg OnlineConfig, owners ...io.Closer) (_ *Online, err error) {
+	o := &Online{bot: cfg.AllBots, room: room, owners: owners}
 	defer func() {
 		if err != nil {
 			o.Close()
 		}
 	}()
-	if o.client, err = signaling.Dial(ctx, cfg.ServerURL, nil); err != nil {
-		return nil, fmt.Errorf("match: dialing the server: %w", err)
+	if peers != nil {
+		n = len(peers)
 	}
-	info, err := o.client.JoinNext(ctx, queue, n)
-	if err != nil {
-		return nil, fmt.Errorf("match: joining the queue: %w", err)
-	}
-	o.room = info.Name
 	var ice []netcode.ICEServer
-	for _, s := range o.client.ICEServers() {
+	for _, s := range client.ICEServers() {
 		ice = append(ice, netcode.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
-	loop := cfg.Loopback
-	if ip := net.ParseIP(u.Hostname()); (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost" {
-		loop = true
-	}
-	if o.mesh, err = netcode.NewMesh(o.client, netcode.MeshConfig{ICEServers: ice, Loopback: loop}); err != nil {
+	if o.mesh, err = netcode.NewMesh(client, netcode.MeshConfig{ICEServers: ice, Loopback: loop}); err != nil {
 		return nil, fmt.Errorf("match: starting the mesh: %w", err)
 	}
 	if err = o.mesh.WaitConnected(ctx, n-1); err != nil {
 		return nil, fmt.Errorf("match: connecting to %d peers: %w", n-1, err)
 	}
-	// Seats in the order of the peer ids, which every peer sees alike.
-	o.ids = append(o.mesh.Connected(), o.mesh.LocalID())
-	slices.Sort(o.ids)
-	if len(o.ids) != n {
-		return nil, fmt.Errorf("match: room %s has %d members, want %d", o.room, len(o.ids), n)
+	if peers == nil {
+		// Seats in the order of the peer ids, which every peer sees alike.
+		o.ids = append(o.mesh.Connected(), o.mesh.LocalID())
+		slices.Sort(o.ids)
+	} else {
+		for _, p := range peers {
+			o.ids = append(o.ids, netcode.PeerID(p))
+		}
+		for _, id := range o.mesh.Connected() {
+			if !slices.Contains(o.ids, id) {
+				return nil, fmt.Errorf("match: peer %s is connected but not in the match %v", id, peers)
+			}
+		}
+	}
+	if len(o.ids) != n || !slices.Contains(o.ids, o.mesh.LocalID()) {
+		return nil, fmt.Errorf("match: room %s has members %v, want %d with this peer", o.room, o.ids, n)
 	}
 	players := make([]netcode.SessionPlayer, n)
 	for i, id := range o.ids {
@@ -324,8 +410,8 @@ func (o *Online) Close() error {
 	if o.mesh != nil {
 		o.mesh.Close()
 	}
-	if o.client != nil {
-		o.client.Close()
+	for _, c := range o.owners {
+		c.Close()
 	}
 	return nil
 }

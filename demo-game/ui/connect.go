@@ -26,14 +26,34 @@ type connect struct {
 }
 
 type dialed struct {
-	sess match.Session
-	err  error
+	sess  match.Session
+	lobby *match.Lobby // set instead of sess: open the lobby screen
+	err   error
 }
 
 // dialFunc sets up a match; say reports progress to the screen.
 type dialFunc func(ctx context.Context, say func(string)) (match.Session, error)
 
 func newConnect(g *Game, title, first string, players int, watch bool, dial dialFunc) *connect {
+	return newPending(g, title, first, players, watch, func(ctx context.Context, say func(string)) dialed {
+		sess, err := dial(ctx, say)
+		return dialed{sess: sess, err: err}
+	})
+}
+
+// lobbyFunc enters a lobby (creates, hosts or joins one).
+type lobbyFunc func(ctx context.Context, say func(string)) (*match.Lobby, error)
+
+// newLobbyConnect shows the connect screen while enter runs, then the
+// lobby screen.
+func newLobbyConnect(g *Game, title, first string, enter lobbyFunc) *connect {
+	return newPending(g, title, first, g.cfg.Players, false, func(ctx context.Context, say func(string)) dialed {
+		l, err := enter(ctx, say)
+		return dialed{lobby: l, err: err}
+	})
+}
+
+func newPending(g *Game, title, first string, players int, watch bool, dial func(ctx context.Context, say func(string)) dialed) *connect {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &connect{title: title, line: first, players: players, watch: watch, cancel: cancel,
 		status: make(chan string, 8), done: make(chan dialed, 1), started: g.frames}
@@ -43,10 +63,7 @@ func newConnect(g *Game, title, first string, players int, watch bool, dial dial
 		default: // the screen shows the latest lines only
 		}
 	}
-	go func() {
-		sess, err := dial(ctx, say)
-		c.done <- dialed{sess, err}
-	}()
+	go func() { c.done <- dial(ctx, say) }()
 	return c
 }
 
@@ -69,6 +86,8 @@ func (c *connect) update(g *Game) error {
 		case d.err != nil:
 			g.screen = newMenu(g)
 			g.say("%s: %v", c.title, d.err)
+		case d.lobby != nil:
+			g.screen = newNetLobby(g, d.lobby)
 		default:
 			g.screen = newPlay(g, d.sess, c.watch)
 		}
@@ -81,8 +100,12 @@ func (c *connect) update(g *Game) error {
 		// The dial returns soon after the cancel; close a session that
 		// made it through anyway.
 		go func(done chan dialed) {
-			if d := <-done; d.sess != nil {
+			d := <-done
+			if d.sess != nil {
 				d.sess.Close()
+			}
+			if d.lobby != nil {
+				d.lobby.Close()
 			}
 		}(c.done)
 	}

@@ -21,6 +21,9 @@ type Config struct {
 	// ServerURL is the rallypoint server for online play. Empty means
 	// none: the online items say so.
 	ServerURL string
+	// Name is the player's name, shown to the other members of a lobby.
+	// Empty means "Player".
+	Name string
 	// Players is the number of seats in a quick match, arena.MinPlayers
 	// to arena.MaxPlayers. Zero means 2 (you against one bot).
 	Players int
@@ -158,7 +161,7 @@ func (g *Game) startMatch(players int, allBots bool) error {
 // startOnline opens the connecting screen of a quick match online.
 func (g *Game) startOnline(allBots bool) {
 	online, players, seed := g.cfg.Online, g.cfg.Players, g.cfg.Seed
-	g.screen = newConnect(g, "Quick match online", fmt.Sprintf("Waiting for %d players on %s", players, g.cfg.ServerURL), players, allBots,
+	g.screen = newConnect(g, "Quick match online", "The matchmaker on "+g.cfg.ServerURL+" is finding an opponent", players, allBots,
 		func(ctx context.Context, _ func(string)) (match.Session, error) {
 			return online(ctx, players, seed, allBots)
 		})

@@ -3,82 +3,79 @@ package ui
 import (
 	"context"
 	"fmt"
-	"slices"
 
 	"github.com/hajimehoshi/ebiten/v2"
 	"github.com/hajimehoshi/ebiten/v2/inpututil"
 	"github.com/hajimehoshi/ebiten/v2/vector"
 
 	"github.com/rallypoint/rallypoint/demo-game/match"
+	"github.com/rallypoint/rallypoint/lobby"
 )
 
-// hostLAN starts hosting a LAN match with the local player in seat 0 of
-// its room, and waits for the others on the connect screen.
+// hostLAN hosts a LAN lobby (this process serves it and advertises it)
+// and opens the lobby screen.
 func hostLAN(g *Game, players int) {
-	seed := g.cfg.Seed
-	g.screen = newConnect(g, "Host on LAN", "Starting the server and advertising the match", players, false,
-		func(ctx context.Context, say func(string)) (match.Session, error) {
-			return match.HostLANMatch(ctx, match.LANConfig{Players: players, Seed: seed}, false, func(l match.LANLobby) {
-				say(fmt.Sprintf("Hosting %q: waiting for %d more players", l.Name, l.Players-1))
-			})
-		})
+	cfg := match.LobbyConfig{Players: players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+	g.screen = newLobbyConnect(g, "Host on LAN", "Starting the server and advertising the lobby",
+		func(ctx context.Context, _ func(string)) (*match.Lobby, error) { return match.HostLAN(ctx, cfg) })
 }
 
 // browse is the "Join on LAN" screen: a live list of the matches hosted on
 // the LAN. The browser runs on its own goroutine; Update drains its events.
 type browse struct {
-	cancel  context.CancelFunc
-	events  <-chan match.LANEvent
+	browser *lobby.Browser
 	err     error
-	lobbies []match.LANLobby
+	lobbies []lobby.LANLobby
 	sel     int
 }
 
 func newBrowse(g *Game) *browse {
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &browse{cancel: cancel}
-	b.events, b.err = match.BrowseLAN(ctx, match.LANConfig{})
+	b := &browse{}
+	b.browser, b.err = match.BrowseLAN(context.Background(), match.LobbyConfig{})
 	return b
 }
 
+func (b *browse) close() {
+	if b.browser != nil {
+		go b.browser.Close() // waits for its goroutine: not on the frame
+	}
+}
+
 func (b *browse) update(g *Game) error {
-	for b.events != nil {
-		select {
-		case ev, ok := <-b.events:
-			if !ok {
-				b.events = nil
-				continue
+	if b.browser != nil {
+		// The browser keeps the list; its events only say when to read it.
+		changed := false
+	drain:
+		for {
+			select {
+			case _, ok := <-b.browser.Events():
+				changed = true
+				if !ok {
+					break drain
+				}
+			default:
+				break drain
 			}
-			i := slices.IndexFunc(b.lobbies, func(l match.LANLobby) bool { return l.Name == ev.Lobby.Name })
-			switch {
-			case ev.Gone && i >= 0:
-				b.lobbies = slices.Delete(b.lobbies, i, i+1)
-			case !ev.Gone && i >= 0:
-				b.lobbies[i] = ev.Lobby
-			case !ev.Gone:
-				b.lobbies = append(b.lobbies, ev.Lobby)
-			}
-			continue
-		default:
 		}
-		break
+		if changed {
+			b.lobbies = b.browser.Lobbies()
+		}
 	}
 	b.sel = min(b.sel, max(len(b.lobbies)-1, 0))
 	switch {
 	case inpututil.IsKeyJustPressed(ebiten.KeyEscape):
-		b.cancel()
+		b.close()
 		g.screen = newMenu(g)
 	case inpututil.IsKeyJustPressed(ebiten.KeyArrowDown):
 		b.sel = min(b.sel+1, max(len(b.lobbies)-1, 0))
 	case inpututil.IsKeyJustPressed(ebiten.KeyArrowUp):
 		b.sel = max(b.sel-1, 0)
 	case inpututil.IsKeyJustPressed(ebiten.KeyEnter) && len(b.lobbies) > 0:
-		b.cancel()
+		b.close()
 		l := b.lobbies[b.sel]
-		g.screen = newConnect(g, "Join on LAN", fmt.Sprintf("Joining %q", l.Name), l.Players, false,
-			func(ctx context.Context, say func(string)) (match.Session, error) {
-				return match.JoinLAN(ctx, l, false)
-			})
+		cfg := match.LobbyConfig{Player: g.cfg.Name}
+		g.screen = newLobbyConnect(g, "Join on LAN", fmt.Sprintf("Joining %q", l.Name),
+			func(ctx context.Context, _ func(string)) (*match.Lobby, error) { return match.JoinLAN(ctx, l, cfg) })
 	}
 	return nil
 }
@@ -101,7 +98,7 @@ func (b *browse) draw(g *Game, dst *ebiten.Image) {
 			clr = ColorAccent
 		}
 		drawText(dst, l.Name, g.fonts.body, ArenaX+20, float64(y), clr, left)
-		drawText(dst, fmt.Sprintf("%d players · %s", l.Players, l.URL), g.fonts.small, ScreenWidth-ArenaX-20, float64(y)+4, ColorDim, right)
+		drawText(dst, fmt.Sprintf("%d/%d players · %s", l.Players, l.Max, l.URL), g.fonts.small, ScreenWidth-ArenaX-20, float64(y)+4, ColorDim, right)
 	}
 	drawText(dst, "Up/Down choose · Enter join · Esc back", g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
 }

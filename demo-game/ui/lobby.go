@@ -11,10 +11,9 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 )
 
-// lobby is the room before a match. This build's lobby is local: the other
-// seats are bots, always ready. A networked lobby (over the lobby package)
-// fills the same screen with real members.
-type lobby struct {
+// localLobby is the room before a match against bots: the other seats are
+// bots, always ready. netLobby is the real one, over the lobby package.
+type localLobby struct {
 	players int
 	ready   bool
 	chat    []chatLine
@@ -29,21 +28,21 @@ type chatLine struct {
 
 const maxChatLines = 10
 
-func newLobby(g *Game, players int) *lobby {
-	l := &lobby{players: players}
+func newLobby(g *Game, players int) *localLobby {
+	l := &localLobby{players: players}
 	l.post(-1, "Local lobby: the other seats are bots.")
-	l.post(-1, "Networked lobbies: "+notAvailable+".")
+	l.post(-1, "Real lobbies: Host on LAN, Create online lobby, Join by code.")
 	return l
 }
 
-func (l *lobby) post(from int, text string) {
+func (l *localLobby) post(from int, text string) {
 	l.chat = append(l.chat, chatLine{from, text})
 	if len(l.chat) > maxChatLines {
 		l.chat = l.chat[len(l.chat)-maxChatLines:]
 	}
 }
 
-func (l *lobby) update(g *Game) error {
+func (l *localLobby) update(g *Game) error {
 	l.input = ebiten.AppendInputChars(l.input)
 	if len(l.input) > 60 {
 		l.input = l.input[:60]
@@ -81,7 +80,7 @@ func (l *lobby) update(g *Game) error {
 	return nil
 }
 
-func (l *lobby) draw(g *Game, dst *ebiten.Image) {
+func (l *localLobby) draw(g *Game, dst *ebiten.Image) {
 	drawText(dst, "LOCAL LOBBY", g.fonts.title, ArenaX, 24, ColorText, left)
 	drawText(dst, fmt.Sprintf("seed %d · first to %d rounds", g.cfg.Seed, arena.WinRounds), g.fonts.small, ArenaX, 64, ColorDim, left)
 

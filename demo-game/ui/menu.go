@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/hajimehoshi/ebiten/v2/vector"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/demo-game/match"
 )
 
 // notAvailable is what the items whose backend this build lacks say.
@@ -34,19 +36,39 @@ type menu struct {
 
 func newMenu(g *Game) *menu {
 	m := &menu{bots: g.cfg.Players - 1}
-	var onlineRun func(*Game) error
+	var onlineRun, createRun, codeRun func(*Game) error
 	online := "Start the demo with -server ws://HOST:PORT/ws to play online."
+	create := "Start the demo with -server ws://HOST:PORT/ws for online lobbies."
+	code := create
 	onlineWhy := "needs -server"
 	switch {
 	case runtime.GOOS == "js":
 		// The signaling client dials with gorilla/websocket, which cannot
 		// dial from a browser.
 		online = "The browser build has no WebSocket signaling client yet."
+		create, code = online, online
 		onlineWhy = notAvailable
-	case g.cfg.ServerURL != "" && g.cfg.Online != nil:
-		online = fmt.Sprintf("Queue on %s for a %d-player match (-players sets the size).", g.cfg.ServerURL, g.cfg.Players)
-		onlineRun = func(g *Game) error {
-			g.startOnline(false)
+	case g.cfg.ServerURL != "":
+		if g.cfg.Online != nil {
+			online = fmt.Sprintf("The matchmaker on %s finds you an opponent (1v1 queue).", g.cfg.ServerURL)
+			onlineRun = func(g *Game) error {
+				g.startOnline(false)
+				return nil
+			}
+		}
+		create = fmt.Sprintf("A lobby on %s; friends join with its code (-players sets the size).", g.cfg.ServerURL)
+		createRun = func(g *Game) error {
+			cfg := match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+			url := g.cfg.ServerURL
+			g.screen = newLobbyConnect(g, "Create online lobby", "Creating a lobby on "+url,
+				func(ctx context.Context, _ func(string)) (*match.Lobby, error) {
+					return match.CreateLobby(ctx, url, cfg)
+				})
+			return nil
+		}
+		code = "Type a lobby's 6-character join code."
+		codeRun = func(g *Game) error {
+			g.screen = newCodeEntry()
 			return nil
 		}
 	}
@@ -95,7 +117,8 @@ func newMenu(g *Game) *menu {
 			why: "needs UDP multicast, not in a browser",
 		},
 		{label: "Quick match online", note: online, run: onlineRun, why: onlineWhy},
-		{label: "Join by code", note: "Lobby codes need the lobby service: " + notAvailable + "."},
+		{label: "Create online lobby", note: create, run: createRun, why: onlineWhy},
+		{label: "Join by code", note: code, run: codeRun, why: onlineWhy},
 	}
 	if runtime.GOOS != "js" {
 		m.items = append(m.items, menuItem{label: "Quit", run: func(*Game) error { return errQuit }})

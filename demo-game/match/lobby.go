@@ -1,0 +1,276 @@
+package match
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+
+	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/lobby"
+)
+
+// The lobby's game name and metadata keys, for the arena.
+const (
+	// LobbyGame is the game name of arena lobbies (lobby.CreateData.Game),
+	// which LAN browsing and online listings filter on.
+	LobbyGame = "arena"
+	// MetaSeed is the lobby metadata key holding the match seed, which
+	// every member uses.
+	MetaSeed = "seed"
+	// MemberName is the member metadata key holding a player's name.
+	MemberName = "name"
+)
+
+// LobbyConfig configures creating or joining a lobby, online or on the LAN.
+// The zero value is valid.
+type LobbyConfig struct {
+	// Name is the name of a lobby this player creates. Empty means "Arena
+	// on HOSTNAME" on the LAN and "Arena lobby" online. Ignored when
+	// joining.
+	Name string
+	// Player is this player's name, shown to the other members (member
+	// metadata MemberName). Empty means "Player".
+	Player string
+	// Players is the size of a lobby this player creates: its member
+	// limit, which the host may change. Zero means arena.MinPlayers.
+	// Ignored when joining.
+	Players int
+	// Seed is the match seed of a lobby this player creates, kept in the
+	// lobby's metadata (MetaSeed) so that every member uses it. Ignored
+	// when joining.
+	Seed uint64
+	// Private makes an online lobby unlisted: players join it by code.
+	Private bool
+	// Interfaces limits LAN discovery (mDNS) to these interfaces. Nil
+	// means every multicast-capable interface.
+	Interfaces []string
+	// Addr is the listen address of a LAN host's signaling server. Empty
+	// means ":0", every address on a free port.
+	Addr string
+	// Loopback gathers loopback ICE candidates for the match (every peer
+	// on one host). False still gathers them when the server is on a
+	// loopback address.
+	Loopback bool
+}
+
+func (c LobbyConfig) member() map[string]string {
+	name := c.Player
+	if name == "" {
+		name = "Player"
+	}
+	if len(name) > lobby.MaxMetaValue {
+		name = name[:lobby.MaxMetaValue]
+	}
+	return map[string]string{MemberName: name}
+}
+
+func (c LobbyConfig) create(defaultName string) (lobby.CreateData, error) {
+	n := c.Players
+	if n == 0 {
+		n = arena.MinPlayers
+	}
+	if !arena.ValidPlayers(n) {
+		return lobby.CreateData{}, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
+	}
+	name := c.Name
+	if name == "" {
+		name = defaultName
+	}
+	if len(name) > lobby.MaxNameLen {
+		name = name[:lobby.MaxNameLen]
+	}
+	return lobby.CreateData{
+		Name: name, Game: LobbyGame, Private: c.Private, MaxMembers: n,
+		Meta:   map[string]string{MetaSeed: strconv.FormatUint(c.Seed, 10)},
+		Member: c.member(),
+	}, nil
+}
+
+// Lobby is this player's place in a lobby before a match, online (on a
+// rallypoint server) or on the LAN (hosted by this process, or by another
+// player's). Its Client has the typed calls (chat, ready, settings, start)
+// and the events; Play (or AwaitStart) turns the lobby's start into an
+// Online match over the mesh.
+//
+// A Lobby is safe for concurrent use. Close leaves the lobby (and stops
+// hosting); after Play the match owns the Lobby and closes it.
+type Lobby struct {
+	client *lobby.Client
+	host   *lobby.Host // hosting on the LAN
+	loop   bool
+	seed   uint64
+	once   sync.Once
+}
+
+func newLobby(c *lobby.Client, h *lobby.Host, st lobby.State, loop bool) *Lobby {
+	l := &Lobby{client: c, host: h, loop: loop}
+	l.seed, _ = strconv.ParseUint(st.Meta[MetaSeed], 10, 64) // untrusted: a missing seed is 0 for every member alike
+	return l
+}
+
+// CreateLobby connects to a rallypoint server and creates an arena lobby
+// with this player as host.
+func CreateLobby(ctx context.Context, serverURL string, cfg LobbyConfig) (*Lobby, error) {
+	d, err := cfg.create("Arena lobby")
+	if err != nil {
+		return nil, err
+	}
+	loop, err := checkURL(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := lobby.Dial(ctx, serverURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("match: dialing the server: %w", err)
+	}
+	st, err := c.Create(ctx, d)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("match: creating a lobby: %w", err)
+	}
+	return newLobby(c, nil, st, loop || cfg.Loopback), nil
+}
+
+// JoinLobbyByCode connects to a rallypoint server and joins the lobby
+// whose join code is code (6 characters of lobby.CodeAlphabet; case,
+// spaces and dashes do not matter).
+func JoinLobbyByCode(ctx context.Context, serverURL, code string, cfg LobbyConfig) (*Lobby, error) {
+	norm := lobby.NormalizeCode(code)
+	if norm == "" {
+		return nil, fmt.Errorf("%w: join code %q, want %d characters of %s", ErrBadConfig, code, lobby.CodeLen, lobby.CodeAlphabet)
+	}
+	loop, err := checkURL(serverURL)
+	if err != nil {
+		return nil, err
+	}
+	c, err := lobby.Dial(ctx, serverURL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("match: dialing the server: %w", err)
+	}
+	st, err := c.JoinByCode(ctx, norm, lobby.JoinOptions{Member: cfg.member()})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("match: joining lobby %s: %w", norm, err)
+	}
+	if st.Game != LobbyGame {
+		c.Close()
+		return nil, fmt.Errorf("%w: lobby %s is for the game %q, not %q", ErrBadConfig, norm, st.Game, LobbyGame)
+	}
+	return newLobby(c, nil, st, loop || cfg.Loopback), nil
+}
+
+// Client returns the lobby client: State, Events, Chat, SetReady,
+// SetSettings, Start and the rest.
+func (l *Lobby) Client() *lobby.Client { return l.client }
+
+// Host returns the LAN host when this process hosts the lobby, else nil.
+func (l *Lobby) Host() *lobby.Host { return l.host }
+
+// Seed returns the match seed the lobby was created with.
+func (l *Lobby) Seed() uint64 { return l.seed }
+
+// IsHost reports whether this player is the lobby's host now (the host
+// role can move when a host leaves).
+func (l *Lobby) IsHost() bool {
+	st, ok := l.client.State()
+	return ok && st.Host == l.client.ID()
+}
+
+// Play connects the mesh among the session's peers and starts the match,
+// with this player's seat at its place in s.Peers (the host first, then
+// in join order). Call it on the lobby.Started event (or with the reply of
+// Start); it blocks until every peer is connected or ctx is done. The
+// match owns l from then on: closing the match closes l, and so does a
+// failure of Play.
+func (l *Lobby) Play(ctx context.Context, s lobby.Session, allBots bool) (*Online, error) {
+	if !arena.ValidPlayers(len(s.Peers)) {
+		l.Close()
+		return nil, fmt.Errorf("%w: the lobby started with %d players, want %d to %d", ErrBadConfig, len(s.Peers), arena.MinPlayers, arena.MaxPlayers)
+	}
+	return startOnline(ctx, l.client.Signaling(), s.ID, s.Peers, len(s.Peers), l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots}, l)
+}
+
+// AwaitStart is the lobby played by a bot (the headless mode): a member
+// gets ready, the host starts once the lobby has players members and all
+// the others are ready, and everyone plays on lobby.Started (see Play). It
+// blocks until then or until ctx is done. On an error before Play, l is
+// still the caller's to close (Close is idempotent).
+func (l *Lobby) AwaitStart(ctx context.Context, players int, allBots bool) (*Online, error) {
+	c := l.client
+	if !l.IsHost() {
+		if err := c.SetReady(ctx, true); err != nil {
+			return nil, fmt.Errorf("match: getting ready: %w", err)
+		}
+	}
+	started := false
+	check := func(st lobby.State) error {
+		if started || st.Host != c.ID() || len(st.Members) < players {
+			return nil
+		}
+		for _, m := range st.Members {
+			if m.ID != st.Host && !m.Ready {
+				return nil
+			}
+		}
+		_, err := c.Start(ctx)
+		switch {
+		case err == nil || errors.Is(err, lobby.ErrStarted):
+			started = true
+		case errors.Is(err, lobby.ErrNotReady):
+			// A member changed its mind or left meanwhile: the next
+			// change says when to try again.
+		default:
+			return fmt.Errorf("match: starting the lobby: %w", err)
+		}
+		return nil
+	}
+	if st, ok := c.State(); ok {
+		if err := check(st); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("match: waiting for the lobby to start: %w", ctx.Err())
+		case ev, ok := <-c.Events():
+			if !ok {
+				return nil, fmt.Errorf("match: waiting for the lobby to start: %w", lobby.ErrClosed)
+			}
+			var err error
+			switch ev := ev.(type) {
+			case lobby.StateChanged:
+				err = check(ev.State)
+			case lobby.Resynced:
+				if ev.Err != nil {
+					return nil, fmt.Errorf("match: lost the lobby: %w", ev.Err)
+				}
+				err = check(ev.State)
+			case lobby.Kicked:
+				if ev.Closed {
+					return nil, fmt.Errorf("match: the lobby closed")
+				}
+				return nil, fmt.Errorf("match: kicked from the lobby by %s", ev.By)
+			case lobby.Started:
+				return l.Play(ctx, ev.Session, allBots)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// Close leaves the lobby and, when this process hosts it, stops hosting
+// (with a DNS-SD goodbye). Close is idempotent.
+func (l *Lobby) Close() error {
+	l.once.Do(func() {
+		l.client.Close()
+		if l.host != nil {
+			l.host.Close()
+		}
+	})
+	return nil
+}
