@@ -101,7 +101,7 @@ func TestWeListAvahiService(t *testing.T) {
 	if err := av.Daemon.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
-	rm := expectEvent(t, browser, Removed, "Avahi lobby", 10*time.Second)
+	rm := expectRemoved(t, browser, "Avahi lobby", 10*time.Second)
 	inTime(t, "Removed after avahi-daemon stopped", rm.at().Sub(stopped), 2*time.Second)
 }
 

@@ -406,6 +406,26 @@ func expectEvent(t *testing.T, c *netns.Child, kind EventKind, instance string, 
 	return cl
 }
 
+// expectRemoved returns the browser's Removed event for instance, skipping
+// Updated events for it on the way (a standard responder may send its
+// address records, or their goodbyes, apart from the service's), and
+// fails on anything else.
+func expectRemoved(t *testing.T, c *netns.Child, instance string, timeout time.Duration) childLine {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		cl := expect(t, c, "event", time.Until(deadline))
+		if cl.Event.Instance == instance && cl.Event.Kind == Updated {
+			t.Logf("%s: updated %q (addresses %v) before its removal", c.Role, instance, cl.Event.Addrs)
+			continue
+		}
+		if cl.Event.Kind != Removed || cl.Event.Instance != instance {
+			t.Fatalf("%s: got %v %q, want removed %q", c.Role, cl.Event.Kind, cl.Event.Instance, instance)
+		}
+		return cl
+	}
+}
+
 // noEvent fails if the browser reports anything within d.
 func noEvent(t *testing.T, c *netns.Child, d time.Duration) {
 	t.Helper()
