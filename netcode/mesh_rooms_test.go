@@ -40,10 +40,13 @@ func TestMeshBackToBackRooms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Cleanup(func() { m.Close() }) // on failure; Close is idempotent
 			ms = append(ms, &testMesh{Mesh: m})
 		}
 		start := time.Now()
-		wctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		// Idle, a room connects in milliseconds (the worst is logged); the
+		// deadline is for a loaded machine.
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		for _, m := range ms {
 			if err := m.WaitConnected(wctx, 1); err != nil {
 				dumpMeshes(t, ms)

@@ -176,15 +176,16 @@ func TestKilledPeerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	killed := time.Now()
-	ev := waitEvent(t, m, peer, PeerEventDisconnected, cfg.withDefaults().DisconnectAfter+5*time.Second)
-	took := time.Since(killed)
+	ev := waitEvent(t, m, peer, PeerEventDisconnected, cfg.withDefaults().DisconnectAfter+10*time.Second)
+	took := ev.At.Sub(killed) // when the mesh decided, not when the test read it
 	t.Logf("killed peer disconnected (%s) after %v", ev.Reason, took)
 	if ev.Reason != ReasonTimedOut {
 		t.Fatalf("reason %s, want timed out", ev.Reason)
 	}
 	// The timeout counts from the last packet, which came before the kill;
-	// the margin is for a loaded machine's scheduling.
-	if limit := cfg.withDefaults().DisconnectAfter + time.Second; took > limit {
+	// the margin is for a loaded machine's scheduling (the race detector on
+	// two shared cores has been seen 1.3 s late).
+	if limit := cfg.withDefaults().DisconnectAfter + 2500*time.Millisecond; took > limit {
 		t.Fatalf("disconnected after %v, limit %v", took, limit)
 	}
 	for range lines {
