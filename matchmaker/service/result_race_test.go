@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 
@@ -109,5 +110,9 @@ func TestResultRatesThePlayersWhoPlayed(t *testing.T) {
 	}
 	if r, ok, _ := st.MemoryStore.Get(ctx, leaverID); !ok || r.Sigma >= matchmaker.DefaultSigma {
 		t.Errorf("the leaver's rating was not updated: %+v %v", r, ok)
+	}
+	// The session is over: no more backfill.
+	if _, err := cs[1].Request(ctx, TypeBackfill, BackfillData{Session: md[1].Session, Missing: []string{n.ID()}}); !errors.Is(err, &signaling.Error{Code: CodeAlreadyRated}) {
+		t.Errorf("backfill after the result: %v", err)
 	}
 }

@@ -346,6 +346,11 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 		_ = req.ReplyError(CodeUnknownMatch, "no such session, or the sender does not play in it")
 		return
 	}
+	if ss.applied {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeAlreadyRated, "the session is over: its result was applied")
+		return
+	}
 	missing := map[string]bool{}
 	for _, p := range d.Missing {
 		if _, ok := ss.keys[p]; !ok || p == req.Peer {
