@@ -107,3 +107,47 @@ func ExampleHMACAuth() {
 	// ana eu <nil>
 	// signaling: invalid auth token: bad signature
 }
+
+// A signal sent before the receiver subscribes (here, right after the
+// match) is kept and handed to its first subscriber.
+func ExampleClient_SubscribeSignals() {
+	srv := signaling.NewServer(signaling.Config{})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	alice, err := signaling.Dial(ctx, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer alice.Close()
+	bob, err := signaling.Dial(ctx, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer bob.Close()
+	bobEvents := bob.Events()
+	bob.Join(ctx, "duel")
+	alice.Join(ctx, "duel")
+	alice.Signal(ctx, bob.ID(), json.RawMessage(`{"type":"offer"}`))
+	for ev := range bobEvents { // wait until bob has read it
+		if _, ok := ev.(signaling.Signal); ok {
+			break
+		}
+	}
+
+	cancelSub := bob.SubscribeSignals(func(from string, payload []byte) {
+		fmt.Println("from alice:", from == alice.ID(), string(payload))
+	}, func(peer string, joined bool) {
+		fmt.Println("alice in the room:", peer == alice.ID() && joined)
+	})
+	defer cancelSub()
+	fmt.Println("dropped:", bob.DroppedSignals())
+	// Output:
+	// alice in the room: true
+	// from alice: true {"type":"offer"}
+	// dropped: 0
+}
