@@ -252,7 +252,7 @@ func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int, fast bool
 		fail(1, "%v", err)
 	}
 	defer sess.Close()
-	fmt.Fprintf(os.Stderr, "demo-game: room %s, seat %d\n", sess.Room(), sess.Seat())
+	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
 	fmt.Println(r.JSON())
 	if err != nil {

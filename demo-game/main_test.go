@@ -61,6 +61,19 @@ type result struct {
 
 func runDemo(t *testing.T, ctx context.Context, args ...string) (result, string) {
 	t.Helper()
+	r, _, out := runDemoOutput(t, ctx, args...)
+	return r, out
+}
+
+// runDemoStderr runs the demo like runDemo and returns its standard error.
+func runDemoStderr(t *testing.T, ctx context.Context, args ...string) (result, string) {
+	t.Helper()
+	r, stderr, _ := runDemoOutput(t, ctx, args...)
+	return r, stderr
+}
+
+func runDemoOutput(t *testing.T, ctx context.Context, args ...string) (result, string, string) {
+	t.Helper()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -71,7 +84,7 @@ func runDemo(t *testing.T, ctx context.Context, args ...string) (result, string)
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
 		t.Fatalf("demo-game %v printed %q: %v", args, stdout.String(), err)
 	}
-	return r, stdout.String()
+	return r, stderr.String(), stdout.String()
 }
 
 // TestHeadlessProcessesAgree runs headless bot matches in separate processes
@@ -143,6 +156,9 @@ func TestBadFlags(t *testing.T) {
 		{"-net", "carrier-pigeon"},
 		{"-loss", "2"},
 		{"-headless", "-bot", "-server", "ws://127.0.0.1:1/ws"},
+		{"-headless", "-bot", "-quick", "-frames", "10"},
+		{"-headless", "-bot", "-code", "ABCDEF", "-frames", "10"},
+		{"-headless", "-bot", "-server", "ws://127.0.0.1:1/ws", "-quick", "-players", "3", "-frames", "10"},
 	} {
 		cmd := exec.Command(binary, args...)
 		out, err := cmd.CombinedOutput()
@@ -279,9 +295,10 @@ func TestScreenshotUnderXvfb(t *testing.T) {
 }
 
 // TestHeadlessOnlineThroughServer starts a real `rallypoint serve` and runs
-// headless bots in separate processes that queue on it, connect to each
-// other over WebRTC, play a fixed number of frames and print the same
-// confirmed final state.
+// headless bots in separate processes that meet on it (grouped in a named
+// queue, then a quick match through its matchmaker), connect to each other
+// over WebRTC, play a fixed number of frames and print the same confirmed
+// final state.
 func TestHeadlessOnlineThroughServer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the server: skipped in -short")
@@ -347,15 +364,23 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 		t.Logf("%d processes agree on frame 300: checksum %s", players, res[0].Checksum)
 	}
 
-	// A full match, as fast as the peers keep up: 2 bots, 4000 frames
-	// (a match takes about 2000 to 3000).
-	args := []string{"-headless", "-bot", "-fast", "-server", ws, "-room", "full", "-players", "2", "-frames", "4000", "-seed", "2"}
+	// A full quick match through the server's matchmaker (mm.enqueue on
+	// its default 1v1 queue, then the mesh on mm.matched), as fast as the
+	// peers keep up: 2 bots, 4000 frames (a match takes about 2000 to
+	// 3000).
+	args := []string{"-headless", "-bot", "-fast", "-server", ws, "-quick", "-frames", "4000", "-seed", "2"}
 	res := make([]result, 2)
+	stderr := make([]string, 2)
 	var wg sync.WaitGroup
 	for i := range res {
-		wg.Go(func() { res[i], _ = runDemo(t, ctx, args...) })
+		wg.Go(func() { res[i], stderr[i] = runDemoStderr(t, ctx, args...) })
 	}
 	wg.Wait()
+	// Both played the session the matchmaker made, in different seats.
+	s0, s1 := sessionLine.FindStringSubmatch(stderr[0]), sessionLine.FindStringSubmatch(stderr[1])
+	if s0 == nil || s1 == nil || s0[1] != s1[1] || s0[2] == s1[2] {
+		t.Fatalf("quick match sessions %q and %q\nstderr 0: %s\nstderr 1: %s", s0, s1, stderr[0], stderr[1])
+	}
 	for i, r := range res {
 		if r.Phase != "match over" || r.Winner < 0 || r.Wins[r.Winner] != arena.WinRounds || !r.Confirmed.PeersAgree {
 			t.Fatalf("full match: process %d: %+v", i, r)
@@ -364,7 +389,7 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 			t.Fatalf("full match: process %d ended with %s, process 0 with %s", i, r.Checksum, res[0].Checksum)
 		}
 	}
-	t.Logf("full match over the server: winner %d, wins %v, checksum %s", res[0].Winner, res[0].Wins, res[0].Checksum)
+	t.Logf("full quick match through the matchmaker, session %s: winner %d, wins %v, checksum %s", s0[1], res[0].Winner, res[0].Wins, res[0].Checksum)
 }
 
 // TestHeadlessLANInNamespaces plays a full 3-player match with no server on
