@@ -133,6 +133,11 @@ type Mesh struct {
 	droppedEvents atomic.Uint64
 	badSignals    atomic.Uint64
 
+	// changed is closed and replaced whenever a peer changes state or the
+	// mesh closes: WaitConnected waits on it.
+	changeMu sync.Mutex
+	changed  chan struct{}
+
 	mu          sync.Mutex
 	peers       map[PeerID]*peer
 	blocked     map[PeerID]DisconnectReason
@@ -190,6 +195,7 @@ func NewMesh(sig Signaler, cfg MeshConfig) (*Mesh, error) {
 		taskWake:    make(chan struct{}, 1),
 		loopDone:    make(chan struct{}),
 		outWake:     make(chan struct{}, 1),
+		changed:     make(chan struct{}),
 	}
 	m.in.init(cfg.InboxLimit)
 	m.readers.Add(1)
@@ -256,9 +262,8 @@ func (m *Mesh) Connected() []PeerID {
 // WaitConnected blocks until at least n peers are connected, ctx ends or
 // the mesh is closed.
 func (m *Mesh) WaitConnected(ctx context.Context, n int) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
 	for {
+		changed := m.changes()
 		if m.isClosed() {
 			return ErrClosed
 		}
@@ -268,9 +273,25 @@ func (m *Mesh) WaitConnected(ctx context.Context, n int) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-changed:
 		}
 	}
+}
+
+// changes returns a channel that is closed at the next change of a peer's
+// state or at Close.
+func (m *Mesh) changes() <-chan struct{} {
+	m.changeMu.Lock()
+	defer m.changeMu.Unlock()
+	return m.changed
+}
+
+// stateChanged wakes the waiters of changes.
+func (m *Mesh) stateChanged() {
+	m.changeMu.Lock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.changeMu.Unlock()
 }
 
 // Send queues data for peer to on channel ch and returns at once; data may
@@ -351,6 +372,7 @@ func (m *Mesh) Close() error {
 		m.mu.Lock()
 		m.closed = true
 		m.mu.Unlock()
+		m.stateChanged()
 		if m.unsub != nil {
 			m.unsub()
 		}

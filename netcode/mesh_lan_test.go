@@ -115,9 +115,11 @@ func TestMeshAcrossNamespaces(t *testing.T) {
 		if f[2] != "host" || f[3] != "host" {
 			t.Errorf("LAN pair %s/%s, want host/host", f[2], f[3])
 		}
-		// No STUN wait, no mDNS: well under a second even on a loaded
-		// machine (it takes a few milliseconds idle).
-		if time.Duration(us)*time.Microsecond > 3*time.Second {
+		// No STUN wait, no mDNS: a few milliseconds idle. The bound is
+		// for a loaded machine running the race detector (3 s was seen);
+		// the fast path itself is the host/host pair above and the
+		// benchmark's figures.
+		if time.Duration(us)*time.Microsecond > 10*time.Second {
 			t.Errorf("LAN connect took %v", time.Duration(us)*time.Microsecond)
 		}
 	}

@@ -208,6 +208,7 @@ func (p *peer) setState(s PeerState) {
 	p.state = s
 	p.mu.Unlock()
 	p.stateA.Store(uint32(s))
+	p.m.stateChanged()
 }
 
 // handlePeer runs on the loop: a member joined or left the room.
@@ -636,8 +637,8 @@ func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit
 	if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, init.Candidate) {
 		return nil
 	}
-	if addr, ok := relayAddr(init.Candidate); ok {
-		p.st.remoteRelay(addr)
+	if addr, typ, ok := candidateAddr(init.Candidate); ok {
+		p.st.remoteCandidate(addr, typ)
 	}
 	if c.pc.RemoteDescription() == nil {
 		c.pending = append(c.pending, init)

@@ -54,7 +54,10 @@ type PeerStats struct {
 
 	// LocalCandidate and RemoteCandidate are the types ("host", "srflx",
 	// "prflx", "relay") of the selected ICE candidate pair; Relayed is true
-	// when either is "relay".
+	// when either is "relay". A remote candidate that ICE learned as
+	// peer-reflexive (a check arrived before its signal) is reported with
+	// the type of the signaled candidate at the same address, when there
+	// is one.
 	LocalCandidate  string
 	RemoteCandidate string
 	Relayed         bool
@@ -114,7 +117,7 @@ type peerStats struct {
 	last            [4]uint64 // counters at rateAt
 	rates           [4]float64
 	pc              *webrtc.PeerConnection
-	remoteRelays    map[string]bool // "ip:port" of the peer's relay candidates
+	remoteTypes     map[string]string // "ip:port" -> type of the peer's signaled candidates
 }
 
 func (s *peerStats) init() { s.rateAt = time.Now() }
@@ -244,44 +247,54 @@ func (s *peerStats) selectedPair() (string, string) {
 	}
 	remote := pair.Remote.Typ.String()
 	if pair.Remote.Typ == webrtc.ICECandidateTypePrflx {
-		// A check that arrives through the peer's relay before its relay
-		// candidate was signaled makes a peer-reflexive candidate of the
-		// relay address: report what it is.
+		// A check that arrives before the candidate it comes from was
+		// signaled makes a peer-reflexive candidate of that address (the
+		// peer's host address on a LAN, its relay address on a fallback),
+		// and pion keeps the type once the signal lands: report what the
+		// address is.
 		s.mu.Lock()
-		if s.remoteRelays[net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))] {
-			remote = webrtc.ICECandidateTypeRelay.String()
+		if typ, ok := s.remoteTypes[net.JoinHostPort(pair.Remote.Address, strconv.Itoa(int(pair.Remote.Port)))]; ok {
+			remote = typ
 		}
 		s.mu.Unlock()
 	}
 	return pair.Local.Typ.String(), remote
 }
 
-// remoteRelay records one of the peer's relay candidate addresses.
-func (s *peerStats) remoteRelay(addr string) {
+// remoteCandidate records the type of one of the peer's signaled
+// candidates, by address.
+func (s *peerStats) remoteCandidate(addr, typ string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.remoteRelays == nil {
-		s.remoteRelays = make(map[string]bool)
+	if s.remoteTypes == nil {
+		s.remoteTypes = make(map[string]string)
 	}
-	if len(s.remoteRelays) < 64 {
-		s.remoteRelays[addr] = true
+	if len(s.remoteTypes) < 64 {
+		s.remoteTypes[addr] = typ
 	}
 }
 
-// relayAddr returns "ip:port" of a relay candidate line
-// ("candidate:F C udp PRIO IP PORT typ relay ...").
-func relayAddr(cand string) (string, bool) {
+// candidateAddr returns "ip:port" and the type of a candidate line
+// ("candidate:F C udp PRIO IP PORT typ TYPE ..."). Only IP addresses
+// count (an mDNS name cannot be matched with a selected pair), and only
+// the types a pair can report: host, srflx, relay.
+func candidateAddr(cand string) (addr, typ string, ok bool) {
 	f := strings.Fields(cand)
-	if len(f) < 8 || f[6] != "typ" || f[7] != "relay" {
-		return "", false
+	if len(f) < 8 || f[6] != "typ" {
+		return "", "", false
+	}
+	switch f[7] {
+	case "host", "srflx", "relay":
+	default:
+		return "", "", false
 	}
 	if _, err := strconv.ParseUint(f[5], 10, 16); err != nil {
-		return "", false
+		return "", "", false
 	}
 	if _, err := netip.ParseAddr(f[4]); err != nil {
-		return "", false // relays have IP addresses, not names
+		return "", "", false
 	}
-	return net.JoinHostPort(f[4], f[5]), true
+	return net.JoinHostPort(f[4], f[5]), f[7], true
 }
 
 // sendPing writes a keep-alive ping on the unreliable channel. It runs on

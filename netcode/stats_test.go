@@ -109,16 +109,19 @@ func TestRTTEstimator(t *testing.T) {
 	}
 }
 
-// FuzzRelayAddr checks the parser of the peer's candidate lines (it picks
-// out relay addresses for the candidate-type statistics): no input panics
-// it, and an address it returns names the line's own host and port.
-func FuzzRelayAddr(f *testing.F) {
+// FuzzCandidateAddr checks the parser of the peer's candidate lines (it
+// records their addresses for the candidate-type statistics): no input
+// panics it, and an address it returns names the line's own host, port and
+// type.
+func FuzzCandidateAddr(f *testing.F) {
 	f.Add("candidate:1 1 udp 16777215 10.9.0.13 49152 typ relay raddr 10.9.0.10 rport 50000")
-	f.Add("candidate:2 1 udp 2130706431 ::1 9 typ relay")
-	f.Add("candidate:3 1 udp 2130706431 127.0.0.1 9 typ host")
+	f.Add("candidate:2 1 udp 2130706431 ::1 9 typ host")
+	f.Add("candidate:3 1 udp 2130706431 127.0.0.1 9 typ srflx raddr 0.0.0.0 rport 0")
 	f.Add("candidate:4 1 udp 1 h 70000 typ relay")
+	f.Add("candidate:5 1 udp 1 abc.local 9 typ host")
+	f.Add("0 0 0 0 [ 0 typ relay")
 	f.Fuzz(func(t *testing.T, line string) {
-		addr, ok := relayAddr(line)
+		addr, typ, ok := candidateAddr(line)
 		if !ok {
 			return
 		}
@@ -127,8 +130,31 @@ func FuzzRelayAddr(f *testing.F) {
 			t.Fatalf("%q gave %q: %v", line, addr, err)
 		}
 		f := strings.Fields(line)
-		if host != f[4] || port != f[5] || f[7] != "relay" {
-			t.Fatalf("%q gave %q", line, addr)
+		if host != f[4] || port != f[5] || typ != f[7] {
+			t.Fatalf("%q gave %q %q", line, addr, typ)
 		}
 	})
+}
+
+// A remote candidate that shows as peer-reflexive because a check arrived
+// before its signal is reported with the type of the signaled candidate
+// at that address.
+func TestPrflxReportedAsSignaledType(t *testing.T) {
+	for _, tc := range []struct{ line, want string }{
+		{"candidate:1 1 udp 2130706431 10.1.0.2 5000 typ host", "host"},
+		{"candidate:2 1 udp 16777215 10.9.0.13 49152 typ relay raddr 10.9.0.10 rport 50000", "relay"},
+	} {
+		var s peerStats
+		addr, typ, ok := candidateAddr(tc.line)
+		if !ok || typ != tc.want {
+			t.Fatalf("%q: %q %q %v", tc.line, addr, typ, ok)
+		}
+		s.remoteCandidate(addr, typ)
+		if got := s.remoteTypes[addr]; got != tc.want {
+			t.Fatalf("%q recorded as %q", tc.line, got)
+		}
+	}
+	if _, _, ok := candidateAddr("candidate:5 1 udp 1 abc.local 9 typ host"); ok {
+		t.Fatal("an mDNS name was taken for an address")
+	}
 }
