@@ -52,6 +52,8 @@ type ClientConfig struct {
 	// and the application's first SubscribeSignals), to be handed to the
 	// next one that subscribes. Past the bound, later signals are dropped
 	// and counted (DroppedSignals). Zero means 256; negative keeps none.
+	// The memory held is bounded by EarlySignals times the server's
+	// message size limit (16 KiB by default: 4 MiB at most).
 	EarlySignals int
 	// Logger receives debug logs. Nil means none.
 	Logger *slog.Logger

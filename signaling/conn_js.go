@@ -63,12 +63,17 @@ func (b *browserConn) readText() ([]byte, error) {
 func (b *browserConn) setReadDeadline(t time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.timer != nil {
-		b.timer.Stop()
-		b.timer = nil
-	}
-	if !t.IsZero() {
+	switch {
+	case t.IsZero():
+		if b.timer != nil {
+			b.timer.Stop()
+		}
+	case b.timer == nil:
 		b.timer = time.AfterFunc(time.Until(t), b.cancelRead)
+	default:
+		// A timer that already fired has ended the connection; Reset
+		// only matters for one still pending.
+		b.timer.Reset(time.Until(t))
 	}
 }
 
