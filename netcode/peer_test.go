@@ -2,6 +2,7 @@ package netcode
 
 import (
 	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -278,4 +279,80 @@ func vnetPair(t *testing.T) (lab *vnetLab, a, b *testMesh) {
 	ms := startMeshes(t, &memsignal.Hub{}, 2, lab.config)
 	waitAll(t, ms, 1)
 	return lab, ms[0], ms[1]
+}
+
+// An ICE restart that is the only way back: after the outage the old
+// candidate pair's ports stay blocked for good, so the pair resumes only
+// through the new candidates (new sockets, new ports) that the offering
+// side's restart gathers, and on the same connection.
+func TestICERestartNewCandidates(t *testing.T) {
+	checkLeaks(t)
+	lab := newVNetLab(t, 2)
+	ms := startMeshes(t, &memsignal.Hub{}, 2, func(i int) MeshConfig {
+		c := lab.config(i)
+		c.DisconnectAfter = 10 * time.Second // room for a loaded machine
+		return c
+	})
+	waitAll(t, ms, 1)
+	a, b := ms[0], ms[1] // a offers: its id is smaller
+	// The selected pair's ports, read on a's loop, which owns its conns.
+	type ports struct{ local, remote int }
+	got := make(chan ports, 1)
+	var conn *conn
+	a.post(func() {
+		a.mu.Lock()
+		p := a.peers[b.LocalID()]
+		a.mu.Unlock()
+		conn = p.c
+		pair, err := p.c.pc.SCTP().Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			got <- ports{}
+			return
+		}
+		got <- ports{int(pair.Local.Port), int(pair.Remote.Port)}
+	})
+	old := <-got
+	if old.local == 0 {
+		t.Fatal("no selected pair")
+	}
+	udpPort := func(a net.Addr) int {
+		if u, ok := a.(*net.UDPAddr); ok {
+			return u.Port
+		}
+		return 0
+	}
+	lab.setFilter(func(c vnet.Chunk) bool {
+		for _, port := range []int{udpPort(c.SourceAddr()), udpPort(c.DestinationAddr())} {
+			if port == old.local || port == old.remote {
+				return false
+			}
+		}
+		return true
+	})
+	waitEvent(t, a.Mesh, b.LocalID(), PeerEventInterrupted, 10*time.Second)
+	waitEvent(t, a.Mesh, b.LocalID(), PeerEventResumed, 15*time.Second)
+	st, err := a.Stats(b.LocalID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ICERestarts == 0 {
+		t.Fatal("resumed without an ICE restart over blocked ports")
+	}
+	same := make(chan bool, 1)
+	a.post(func() {
+		a.mu.Lock()
+		p := a.peers[b.LocalID()]
+		a.mu.Unlock()
+		same <- p != nil && p.c == conn
+	})
+	if !<-same {
+		t.Fatal("the restart replaced the connection")
+	}
+	if err := a.Send(b.LocalID(), Reliable, []byte("over new candidates")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 {
+		t.Fatal("no message after the restart")
+	}
+	t.Logf("%d ICE restart(s); old ports %d/%d blocked", st.ICERestarts, old.local, old.remote)
 }
