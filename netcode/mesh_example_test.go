@@ -2,6 +2,7 @@ package netcode_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,8 +51,14 @@ func ExampleMesh() {
 			done = true
 		})
 	}
+
+	// An unreliable message must fit one datagram; the error says so
+	// before anything is queued.
+	err := ma.Send("bob", netcode.Unreliable, make([]byte, netcode.MaxDatagramMessage+1))
+	fmt.Println(errors.Is(err, netcode.ErrMessageTooLarge), err)
 	// Output:
 	// alice: bob connecting
 	// alice: bob connected
 	// bob got "hello, bob" from alice on the reliable channel
+	// true netcode: message too large: 1153 bytes on unreliable channel (limit 1152)
 }
