@@ -301,7 +301,7 @@ func TestResumeCatchesUpMembership(t *testing.T) {
 	gate = make(chan struct{})
 	gateMu.Unlock()
 	a.mu.Lock()
-	a.ws.(*gorillaConn).ws.NetConn().Close()
+	cutConn(a.ws)
 	a.mu.Unlock()
 	waitEvent[Disconnected](t, aev, nil)
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(5 * time.Millisecond) {

@@ -188,7 +188,7 @@ func TestResumeKeepsIDAndSeat(t *testing.T) {
 	id := a.ID()
 	// Cut a's TCP connection under it.
 	a.mu.Lock()
-	a.ws.(*gorillaConn).ws.NetConn().Close()
+	cutConn(a.ws)
 	a.mu.Unlock()
 	waitEvent[Disconnected](t, aev, nil)
 	rc := waitEvent[Reconnected](t, aev, nil)
@@ -218,7 +218,7 @@ func TestResumeGraceExpiry(t *testing.T) {
 	b.Join(ctx, "r")
 	id := a.ID()
 	a.mu.Lock()
-	a.ws.(*gorillaConn).ws.NetConn().Close()
+	cutConn(a.ws)
 	a.mu.Unlock()
 	waitEvent[PeerInterrupted](t, bev, func(e PeerInterrupted) bool { return e.Peer == id })
 	waitEvent[PeerLeft](t, bev, func(e PeerLeft) bool { return e.Peer == id })
