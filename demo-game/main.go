@@ -35,6 +35,7 @@ func main() {
 		room       = flag.String("room", "arena", "online headless without -quick: the queue name; the server groups the next -players arrivals")
 		quick      = flag.Bool("quick", false, "online headless: queue on the server's matchmaker (its 1v1 queue) instead of -room")
 		code       = flag.String("code", "", "online headless: join the lobby with this join `CODE`, get ready and play when its host starts")
+		hostLobby  = flag.Bool("lobby", false, "online headless: create a lobby of -players, print its join code and start once the others are ready")
 		name       = flag.String("name", "", "your name in lobbies (empty: $USER)")
 		lan        = flag.String("lan", "", "headless LAN play with no server: host (serve and advertise the match) or join (find one)")
 		wait       = flag.Duration("wait", 2*time.Minute, "online headless: how long to wait for the other players")
@@ -47,7 +48,7 @@ func main() {
 		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
 		seed       = flag.Uint64("seed", 1, "match seed")
 		overlay    = flag.Bool("overlay", false, "show the network overlay from the start (F3 toggles it)")
-		start      = flag.String("start", "menu", "the screen to open on: menu, lobby, lan (matches on the LAN) or results (of a bot match)")
+		start      = flag.String("start", "menu", "the screen to open on: menu, lobby (against bots), lan (lobbies on the LAN), online (create a lobby on -server) or results (of a bot match)")
 		network    = flag.String("net", "sim", "what carries a local match: sim (rollback sessions over the network simulator) or none")
 		lag        = flag.Duration("lag", 0, "sim: one-way lag between peers")
 		loss       = flag.Float64("loss", 0, "sim: loss ratio between peers, 0 to 1")
@@ -64,8 +65,12 @@ func main() {
 	}
 	switch *start {
 	case "menu", "lobby", "lan", "results":
+	case "online":
+		if *server == "" {
+			fail(2, "-start online needs -server")
+		}
 	default:
-		fail(2, "-start %q: want menu, lobby, lan or results", *start)
+		fail(2, "-start %q: want menu, lobby, lan, online or results", *start)
 	}
 	if *network != "sim" && *network != "none" {
 		fail(2, "-net %q: want sim or none", *network)
@@ -108,6 +113,10 @@ func main() {
 				runCode(*server, *code, *name, *wait, *frames, *fast)
 				return
 			}
+			if *hostLobby {
+				runLobbyHost(*server, *players, *seed, *name, *wait, *frames, *fast)
+				return
+			}
 			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true}
 			if *quick {
 				if *players != 2 {
@@ -118,8 +127,8 @@ func main() {
 			runOnline(cfg, *wait, *frames, *fast)
 			return
 		}
-		if *quick || *code != "" {
-			fail(2, "-quick and -code need -server")
+		if *quick || *code != "" || *hostLobby {
+			fail(2, "-quick, -code and -lobby need -server")
 		}
 		runHeadless(newSession, *players, *seed, *frames, *fast)
 		return
@@ -141,6 +150,9 @@ func main() {
 		Loss:       *loss,
 		NewSession: newSession,
 		Name:       *name,
+		LobbyCode: func(code string) {
+			fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", code)
+		},
 		Online: func(ctx context.Context, players int, seed uint64, allBots bool) (match.Session, error) {
 			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Matchmaker: quickQueue, Seed: seed, AllBots: allBots})
 		},
@@ -214,6 +226,33 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	}
 }
 
+// runLobbyHost creates an online lobby as a bot, prints its join code, and
+// starts the match once players members are in and ready.
+func runLobbyHost(server string, players int, seed uint64, name string, wait time.Duration, frames int, fast bool) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	l, err := match.CreateLobby(wctx, server, match.LobbyConfig{Players: players, Seed: seed, Player: name})
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	st, _ := l.Client().State()
+	fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", st.Code)
+	sess, err := l.AwaitStart(wctx, players, true)
+	if err != nil {
+		l.Close()
+		fail(1, "%v", err)
+	}
+	defer sess.Close()
+	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
+	fmt.Println(r.JSON())
+	if err != nil {
+		fail(1, "%v", err)
+	}
+}
+
 // runCode joins an online lobby by its code as a bot: it gets ready and
 // plays when the host starts.
 func runCode(server, code, name string, wait time.Duration, frames int, fast bool) {
@@ -225,7 +264,10 @@ func runCode(server, code, name string, wait time.Duration, frames int, fast boo
 	if err != nil {
 		fail(1, "%v", err)
 	}
-	fmt.Fprintf(os.Stderr, "demo-game: in lobby %s, ready\n", lobby.NormalizeCode(code))
+	if _, err := l.Client().Chat(wctx, "gl hf from "+name); err != nil {
+		fmt.Fprintf(os.Stderr, "demo-game: chat: %v\n", err)
+	}
+	fmt.Fprintf(os.Stderr, "demo-game: in lobby %s\n", lobby.NormalizeCode(code))
 	sess, err := l.AwaitStart(wctx, 0, true)
 	if err != nil {
 		l.Close()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -294,24 +295,27 @@ func TestScreenshotUnderXvfb(t *testing.T) {
 	}
 }
 
-// TestHeadlessOnlineThroughServer starts a real `rallypoint serve` and runs
-// headless bots in separate processes that meet on it (grouped in a named
-// queue, then a quick match through its matchmaker), connect to each other
-// over WebRTC, play a fixed number of frames and print the same confirmed
-// final state.
-func TestHeadlessOnlineThroughServer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the server: skipped in -short")
+var (
+	serveOnce   sync.Once
+	serveBinary string
+	serveErr    error
+)
+
+// startServe builds `rallypoint serve` (once) and runs it on loopback until
+// the test ends, and returns its signaling URL.
+func startServe(t *testing.T) string {
+	t.Helper()
+	serveOnce.Do(func() {
+		serveBinary = filepath.Join(filepath.Dir(binary), "rallypoint")
+		out, err := exec.Command("go", "build", "-o", serveBinary, "../cmd/rallypoint").CombinedOutput()
+		if err != nil {
+			serveErr = fmt.Errorf("building rallypoint: %v\n%s", err, out)
+		}
+	})
+	if serveErr != nil {
+		t.Fatal(serveErr)
 	}
-	dir := t.TempDir()
-	server := filepath.Join(dir, "rallypoint")
-	build := exec.Command("go", "build", "-o", server, "../cmd/rallypoint")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building rallypoint: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	srv := exec.CommandContext(ctx, server, "serve", "-addr", "127.0.0.1:0", "-log-format", "json")
+	srv := exec.Command(serveBinary, "serve", "-addr", "127.0.0.1:0", "-log-format", "json")
 	logs, err := srv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -319,10 +323,10 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		srv.Process.Signal(os.Interrupt)
 		srv.Wait()
-	}()
+	})
 	// The server logs its signaling URL once it listens.
 	url := make(chan string, 1)
 	go func() {
@@ -333,16 +337,101 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 				return
 			}
 			if u, ok := line["signaling"].(string); ok {
-				url <- u
+				select {
+				case url <- u:
+				default:
+				}
 			}
 		}
 	}()
-	var ws string
 	select {
-	case ws = <-url:
+	case ws := <-url:
+		return ws
 	case <-time.After(30 * time.Second):
 		t.Fatal("rallypoint serve did not report its address")
+		return ""
 	}
+}
+
+// startDemo starts the demo (or xvfb-run with args) and returns the join
+// code it prints on standard error once it is in a lobby.
+func startDemo(t *testing.T, ctx context.Context, name string, args ...string) (*exec.Cmd, *bytes.Buffer, *lockedBuffer, string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, name, args...)
+	var stdout bytes.Buffer
+	stderr := &lockedBuffer{}
+	cmd.Stdout = &stdout
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	code := make(chan string, 1)
+	go func() {
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			stderr.WriteString(line + "\n") // read after Wait only
+			if m := codeLine.FindStringSubmatch(line); m != nil {
+				select {
+				case code <- m[1]:
+				default:
+				}
+			}
+		}
+		close(code)
+	}()
+	select {
+	case c, ok := <-code:
+		if !ok {
+			cmd.Wait()
+			t.Fatalf("%s %v printed no lobby code\nstderr: %s", name, args, stderr.String())
+		}
+		return cmd, &stdout, stderr, c
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s %v printed no lobby code in 90 s", name, args)
+		return nil, nil, nil, ""
+	}
+}
+
+// lockedBuffer is a buffer written by one goroutine and read by another.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *lockedBuffer) WriteString(s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.WriteString(s)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// codeLine is what the demo prints when it is in a lobby with a join code.
+var codeLine = regexp.MustCompile(`demo-game: lobby code ([A-Z0-9]{6})`)
+
+// TestHeadlessOnlineThroughServer starts a real `rallypoint serve` and runs
+// headless bots in separate processes that meet on it (grouped in a named
+// queue, then a quick match through its matchmaker), connect to each other
+// over WebRTC, play a fixed number of frames and print the same confirmed
+// final state.
+func TestHeadlessOnlineThroughServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the server: skipped in -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ws := startServe(t)
 
 	for _, players := range []int{2, 3} {
 		args := []string{"-headless", "-bot", "-server", ws, "-room", fmt.Sprintf("test%d", players),
@@ -363,6 +452,41 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 		}
 		t.Logf("%d processes agree on frame 300: checksum %s", players, res[0].Checksum)
 	}
+
+	// An online lobby: a host creates it and prints its join code, two
+	// players join by that code and get ready, the host starts once all
+	// are in, and all three play the session the lobby started.
+	host, hostOut, hostErr, code := startDemo(t, ctx, binary, "-headless", "-bot", "-server", ws, "-lobby", "-players", "3",
+		"-frames", "300", "-seed", "8", "-name", "host")
+	lres := make([]result, 3)
+	lerr := make([]string, 3)
+	var lwg sync.WaitGroup
+	for i := 1; i < 3; i++ {
+		lwg.Go(func() {
+			lres[i], lerr[i] = runDemoStderr(t, ctx, "-headless", "-bot", "-server", ws, "-code", strings.ToLower(code), "-frames", "300", "-name", fmt.Sprint("bot", i))
+		})
+	}
+	lwg.Wait()
+	if err := host.Wait(); err != nil {
+		t.Fatalf("lobby host: %v\nstderr: %s", err, hostErr.String())
+	}
+	lerr[0] = hostErr.String()
+	if err := json.Unmarshal(bytes.TrimSpace(hostOut.Bytes()), &lres[0]); err != nil {
+		t.Fatalf("lobby host printed %q: %v", hostOut.String(), err)
+	}
+	seats := map[string]bool{}
+	for i, r := range lres {
+		// The host has seat 0 (the lobby's join order); each member its own.
+		m := sessionLine.FindStringSubmatch(lerr[i])
+		if m == nil || m[1] != sessionLine.FindStringSubmatch(lerr[0])[1] || seats[m[2]] || (i == 0) != (m[2] == "0") {
+			t.Fatalf("lobby member %d: session line %q, host's stderr: %s", i, m, lerr[0])
+		}
+		seats[m[2]] = true
+		if r.Frames != 300 || r.Players != 3 || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Checksum != lres[0].Checksum {
+			t.Fatalf("lobby member %d: %+v, host: %+v", i, r, lres[0])
+		}
+	}
+	t.Logf("3 processes met in lobby %s and agree on frame 300: checksum %s", code, lres[0].Checksum)
 
 	// A full quick match through the server's matchmaker (mm.enqueue on
 	// its default 1v1 queue, then the mesh on mm.matched), as fast as the

@@ -34,9 +34,10 @@ type Config struct {
 	Bot bool
 	// Overlay shows the network overlay from the start (F3 toggles it).
 	Overlay bool
-	// Start is the screen to open on: "" or "menu", "lobby", "lan" (the
-	// list of LAN matches), or "results" (of a bot match played at once
-	// without drawing). Bot overrides it.
+	// Start is the screen to open on: "" or "menu", "lobby" (against
+	// bots), "lan" (the list of LAN lobbies), "online" (a new lobby on
+	// ServerURL), or "results" (of a bot match played at once without
+	// drawing). Bot overrides it.
 	Start string
 	// Frames exits the game after this many frames. Zero means never.
 	Frames int
@@ -52,6 +53,9 @@ type Config struct {
 	// network simulator (match.NewSimulated): the local player (or a bot)
 	// and bots, each seat a peer with its own rollback session.
 	NewSession func(players int, seed uint64, allBots bool) (match.Session, error)
+	// LobbyCode, when set, is called with the join code of a lobby the
+	// player enters (the screen shows it too). Nil means it is only shown.
+	LobbyCode func(code string)
 	// Online connects an online match (the menu's "Quick match online";
 	// with Bot, at once, the local seat played by the bot). It may block
 	// until the other players arrive; it runs on its own goroutine and must
@@ -106,6 +110,11 @@ func New(cfg Config) (*Game, error) {
 		g.screen = newLobby(g, cfg.Players)
 	case "lan":
 		g.screen = newBrowse(g)
+	case "online":
+		if cfg.ServerURL == "" {
+			return nil, fmt.Errorf("%w: start screen online needs a server URL", match.ErrBadConfig)
+		}
+		g.screen = createOnline(g)
 	case "results":
 		sess, err := cfg.NewSession(cfg.Players, cfg.Seed, true)
 		if err != nil {
@@ -119,7 +128,7 @@ func New(cfg Config) (*Game, error) {
 		sess.Close()
 		g.screen = newResults(g, &final, -1)
 	default:
-		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby, lan or results", match.ErrBadConfig, cfg.Start)
+		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby, lan, online or results", match.ErrBadConfig, cfg.Start)
 	}
 	switch {
 	case cfg.Bot && cfg.ServerURL != "" && cfg.Online != nil:

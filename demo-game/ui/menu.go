@@ -203,6 +203,17 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 	}
 }
 
+// createOnline creates a lobby on the server, with the local player as
+// host, and opens it.
+func createOnline(g *Game) *connect {
+	cfg := match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+	url := g.cfg.ServerURL
+	return newLobbyConnect(g, "Create online lobby", "Creating a lobby on "+url,
+		func(ctx context.Context, _ func(string)) (*match.Lobby, error) {
+			return match.CreateLobby(ctx, url, cfg)
+		})
+}
+
 // emptyArena returns a state at the start of a match, for backdrops.
 func emptyArena(players int) *arena.State {
 	if backdrops[players] == nil {

@@ -45,6 +45,12 @@ func newNetLobby(g *Game, l *match.Lobby) *netLobby {
 	}
 	if n.st.Code != "" {
 		n.post("", fmt.Sprintf("Join code %s: others type it under \"Join by code\".", n.st.Code))
+		if g.cfg.LobbyCode != nil {
+			g.cfg.LobbyCode(n.st.Code)
+		}
+	}
+	for _, m := range n.st.Chat { // the replay of recent lines
+		n.post(n.name(m.From), m.Text)
 	}
 	return n
 }
