@@ -7,3 +7,12 @@ func SetSyncReplyHook(c *Client, f func(replied State)) {
 	c.syncHook = f
 	c.mu.Unlock()
 }
+
+// HostTXT returns the TXT record h advertises now (nil for a private
+// lobby).
+func HostTXT(h *Host) []string {
+	if h.reg == nil {
+		return nil
+	}
+	return h.reg.Service().TXT
+}

@@ -148,17 +148,22 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 		return nil, err
 	}
 	h.id.Store(&st.ID)
+	var advertised []string
 	if !cfg.Lobby.Private {
 		if h.node, err = dnssd.New(cfg.DNSSD); err != nil {
 			return nil, fmt.Errorf("lobby: host: %w", err)
 		}
 		h.extra = extraTXT(cfg.ExtraTXT)
-		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Port: uint16(tcp.Port), TXT: h.txt(st.ID)})
+		advertised = h.txt(st.ID)
+		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Port: uint16(tcp.Port), TXT: advertised})
 		if err != nil {
 			return nil, fmt.Errorf("lobby: host: advertising: %w", err)
 		}
 	}
-	go h.watch(st.ID)
+	// Players may join by address while the name is being probed: the
+	// watcher compares with what was advertised, and their wake-up is
+	// waiting for it.
+	go h.watch(st.ID, advertised)
 	return h, nil
 }
 
@@ -210,11 +215,10 @@ func lanTXT(svc *Service, id string) []string {
 		TXTPassword + "=" + pw, TXTPath + "=" + wsPath}
 }
 
-// watch keeps the TXT record in step with the lobby and withdraws the
-// advertisement when the lobby ends.
-func (h *Host) watch(id string) {
+// watch keeps the TXT record in step with the lobby, starting from the
+// advertised one, and withdraws the advertisement when the lobby ends.
+func (h *Host) watch(id string, last []string) {
 	defer close(h.done)
-	last := h.txt(id)
 	for {
 		select {
 		case <-h.stop:

@@ -5,8 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,6 +68,8 @@ func runChild(role string, args []string) int {
 		err = childPlayer(a)
 	case "watch":
 		err = childWatch()
+	case "early":
+		err = childEarlyJoin()
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -404,5 +409,92 @@ func TestLANHostTwoInterfaces(t *testing.T) {
 		}
 		await(t, pl, "joined", 20*time.Second, nil)
 		await(t, host, "chat", 20*time.Second, nil)
+	}
+}
+
+// childEarlyJoin hosts a lobby and has a second client join it while
+// NewHost is still probing its DNS-SD name, then reports the TXT record
+// the Host advertises once it has caught up ("txt", Text), and whether
+// the join came before NewHost returned (Peers 1).
+func childEarlyJoin() error {
+	ctx, cancel := childCtx()
+	defer cancel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	created := make(chan string, 1)
+	var returned atomic.Bool
+	type result struct {
+		h   *lobby.Host
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		h, err := lobby.NewHost(ctx, lobby.HostConfig{Addr: addr, Lobby: lobby.CreateData{Name: "early", MaxMembers: 4},
+			Service: lobby.Config{OnChange: func(s lobby.Summary, gone bool) {
+				select {
+				case created <- s.ID:
+				default:
+				}
+			}}})
+		returned.Store(true)
+		res <- result{h, err}
+	}()
+	var id string
+	select {
+	case id = <-created:
+	case r := <-res:
+		return fmt.Errorf("NewHost: %v", r.err)
+	}
+	c, err := lobby.Dial(ctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// Probing takes at least 750 ms; join in its middle, after NewHost has
+	// opened its mDNS node and computed the first TXT record.
+	time.Sleep(300 * time.Millisecond)
+	if _, err := c.Join(ctx, id, lobby.JoinOptions{}); err != nil {
+		return err
+	}
+	early := !returned.Load()
+	r := <-res
+	if r.err != nil {
+		return r.err
+	}
+	defer r.h.Close()
+	var txt []string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if txt = lobby.HostTXT(r.h); slices.Contains(txt, "players=2") {
+			break
+		}
+	}
+	rep := report{What: "txt", Text: strings.Join(txt, " ")}
+	if early {
+		rep.Peers = 1
+	}
+	say(rep)
+	return nil
+}
+
+// TestLANHostCountsEarlyJoin: a player who joins while the Host is still
+// probing its name (by address, before any browser could list it) is
+// counted in the advertisement.
+func TestLANHostCountsEarlyJoin(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+	ch := start(a, "early", childArgs{})
+	r := await(t, ch, "txt", 40*time.Second, nil)
+	if r.Peers != 1 {
+		t.Skip("the join came after NewHost returned: nothing to test")
+	}
+	t.Logf("advertised %q", r.Text)
+	if !strings.Contains(" "+r.Text+" ", " players=2 ") {
+		t.Fatalf("advertised TXT %q after a join during probing, want players=2", r.Text)
 	}
 }
