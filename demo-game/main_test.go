@@ -675,3 +675,71 @@ wait $pid`
 	}
 	t.Logf("Orange drove to (%d, %d) from (%d, %d)", sx/n, sy/n, spawnX, spawnY)
 }
+
+// TestOnlineLobbyUnderXvfb opens a new online lobby in the real window on
+// a real `rallypoint serve` (-start online), and a headless bot joins it
+// with the join code the window printed, says hello and gets ready: the
+// window's lobby screen must show both members (the host and the ready
+// bot, each in its seat colour), the third seat open, and the bot's chat
+// line.
+func TestOnlineLobbyUnderXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("xvfb-run")
+	if err != nil {
+		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
+	}
+	if testing.Short() {
+		t.Skip("builds and runs the server: skipped in -short")
+	}
+	ws := startServe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	shot := filepath.Join(t.TempDir(), "lobby.png")
+	if dir := os.Getenv("DEMO_SHOT_DIR"); dir != "" {
+		shot = filepath.Join(dir, "lobby.png")
+	}
+	window, _, windowErr, code := startDemo(t, ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", binary,
+		"-server", ws, "-start", "online", "-players", "3", "-name", "Ann", "-frames", "480", "-screenshot", shot)
+	// The bot waits in the lobby for a start that does not come: it is
+	// stopped once the window has its picture.
+	bctx, bcancel := context.WithCancel(ctx)
+	defer bcancel()
+	bot := exec.CommandContext(bctx, binary, "-headless", "-bot", "-server", ws, "-code", code, "-name", "bot", "-frames", "60", "-wait", "2m")
+	var botErr bytes.Buffer
+	bot.Stderr = &botErr
+	if err := bot.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := window.Wait(); err != nil {
+		t.Fatalf("windowed demo: %v\n%s", err, windowErr.String())
+	}
+	bcancel()
+	bot.Wait()
+	if !strings.Contains(botErr.String(), "demo-game: in lobby "+code) {
+		t.Fatalf("the bot did not join lobby %s: %s", code, botErr.String())
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	members := image.Rect(ui.ArenaX, 100, ui.ArenaX+420, 400)
+	for i, want := range []bool{true, true, false} {
+		n := countColor(img, members, ui.PlayerColors[i])
+		if (n >= 100) != want {
+			t.Errorf("seat %s: its colour on %d pixels of the member list, want a member: %v", ui.PlayerNames[i], n, want)
+		}
+	}
+	if n := countColor(img, members, color.RGBA{0x4c, 0xe0, 0x7a, 0xff}); n < 10 {
+		t.Errorf("no member shows ready (green on %d pixels)", n)
+	}
+	// Chat lines are written in the sender's seat colour: the bot's
+	// greeting in the second seat's (the join-code notice is dim).
+	chat := image.Rect(ui.ArenaX+440, 140, ui.ScreenWidth-ui.ArenaX, 510)
+	if n := countColor(img, chat, ui.PlayerColors[1]); n < 10 {
+		t.Errorf("the bot's chat line is not shown (its colour on %d pixels)", n)
+	}
+}

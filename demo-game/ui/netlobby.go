@@ -33,6 +33,7 @@ type netLobby struct {
 
 type chatMsg struct {
 	from, text string
+	seat       int // the sender's seat (its colour), or -1
 }
 
 // lobbyCallTimeout bounds one lobby call made from the screen.
@@ -44,19 +45,19 @@ func newNetLobby(g *Game, l *match.Lobby) *netLobby {
 		n.st = st
 	}
 	if n.st.Code != "" {
-		n.post("", fmt.Sprintf("Join code %s: others type it under \"Join by code\".", n.st.Code))
+		n.post("", fmt.Sprintf("Join code %s: others type it under \"Join by code\".", n.st.Code), -1)
 		if g.cfg.LobbyCode != nil {
 			g.cfg.LobbyCode(n.st.Code)
 		}
 	}
 	for _, m := range n.st.Chat { // the replay of recent lines
-		n.post(n.name(m.From), m.Text)
+		n.post(n.name(m.From), m.Text, n.seat(m.From))
 	}
 	return n
 }
 
-func (n *netLobby) post(from, text string) {
-	n.chat = append(n.chat, chatMsg{from, text})
+func (n *netLobby) post(from, text string, seat int) {
+	n.chat = append(n.chat, chatMsg{from, text, seat})
 	if len(n.chat) > maxChatLines {
 		n.chat = n.chat[len(n.chat)-maxChatLines:]
 	}
@@ -136,7 +137,7 @@ func (n *netLobby) update(g *Game) error {
 				}
 				n.st = ev.State
 			case lobby.ChatReceived:
-				n.post(n.name(ev.Message.From), ev.Message.Text)
+				n.post(n.name(ev.Message.From), ev.Message.Text, n.seat(ev.Message.From))
 			case lobby.Kicked:
 				why := "Kicked from the lobby"
 				if ev.Closed {
@@ -266,7 +267,10 @@ func (n *netLobby) draw(g *Game, dst *ebiten.Image) {
 	drawText(dst, "Chat", g.fonts.body, float64(cx)+16, 112, ColorAccent, left)
 	for i, c := range n.chat {
 		who, clr := "", ColorDim
-		if c.from != "" {
+		switch {
+		case c.seat >= 0 && c.seat < arena.MaxPlayers:
+			who, clr = c.from+": ", PlayerColors[c.seat]
+		case c.from != "":
 			who, clr = c.from+": ", ColorText
 		}
 		drawText(dst, who+c.text, g.fonts.small, float64(cx)+16, 150+float64(i)*22, clr, left)
