@@ -743,3 +743,62 @@ func TestOnlineLobbyUnderXvfb(t *testing.T) {
 		t.Errorf("the bot's chat line is not shown (its colour on %d pixels)", n)
 	}
 }
+
+// TestOnlineLobbyStartUnderXvfb drives the real window with the real
+// keyboard: it opens an online lobby on a real `rallypoint serve`, a
+// headless bot joins it by code and gets ready, and F2 (the host's start)
+// starts the match for both: the bot plays its frames through the mesh
+// with the window's peer and confirms them, and the window shows the arena.
+func TestOnlineLobbyStartUnderXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("xvfb-run")
+	if err != nil {
+		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
+	}
+	if _, err := exec.LookPath("xdotool"); err != nil {
+		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
+	}
+	if testing.Short() {
+		t.Skip("builds and runs the server: skipped in -short")
+	}
+	ws := startServe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	shot := filepath.Join(t.TempDir(), "started.png")
+	if dir := os.Getenv("DEMO_SHOT_DIR"); dir != "" {
+		shot = filepath.Join(dir, "started.png")
+	}
+	// F2 is pressed (held a moment, as a player would) every second:
+	// while the bot is not ready yet the lobby refuses the start, and
+	// once the match runs F2 does nothing.
+	script := `"$1" -server "$2" -start online -players 2 -name Ann -frames 1200 -screenshot "$3" &
+pid=$!
+xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+for i in $(seq 12); do sleep 1; xdotool keydown F2; sleep 0.2; xdotool keyup F2; done
+wait $pid`
+	window, _, windowErr, code := startDemo(t, ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, ws, shot)
+	bot, botErr := runDemoStderr(t, ctx, "-headless", "-bot", "-server", ws, "-code", code, "-name", "bot", "-frames", "300", "-wait", "2m")
+	if err := window.Wait(); err != nil {
+		t.Fatalf("windowed demo: %v\n%s", err, windowErr.String())
+	}
+	m := sessionLine.FindStringSubmatch(botErr)
+	if m == nil || m[2] != "1" {
+		t.Fatalf("the bot did not play seat 1 of the lobby's session: %s", botErr)
+	}
+	if bot.Frames != 300 || bot.Players != 2 || bot.Confirmed == nil || !bot.Confirmed.PeersAgree || bot.Confirmed.Frame != 299 {
+		t.Fatalf("the bot's match with the window: %+v", bot)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	if n, total := countColor(img, area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
+		t.Fatalf("the window is not in the match: floor colour on %d of %d arena pixels", n, total)
+	}
+	t.Logf("F2 in the window started session %s; the bot confirmed frame 299 with checksum %s", m[1], bot.Confirmed.Checksum)
+}
