@@ -14,7 +14,6 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
 	"github.com/pion/webrtc/v4"
-	"github.com/rallypoint/rallypoint/netcode/memsignal"
 )
 
 // vnetLab is pion's virtual network: every peer gets an address on one
@@ -95,14 +94,11 @@ func waitEvent(t *testing.T, m *Mesh, peer PeerID, kind PeerEventKind, d time.Du
 func TestChannelsUnderLoss(t *testing.T) {
 	checkLeaks(t)
 	lab := newVNetLab(t, 2)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, func(i int) MeshConfig {
+	a, b := connectedPair(t, func(i int) MeshConfig {
 		c := lab.config(i)
 		c.PingInterval = 20 * time.Millisecond // enough samples for the loss figures
 		return c
 	})
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
 
 	// 20% of packets in both directions vanish from now on.
 	var mu sync.Mutex
@@ -207,10 +203,7 @@ func TestChannelsUnderLoss(t *testing.T) {
 
 func TestSequencedDropsStale(t *testing.T) {
 	checkLeaks(t)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, nil)
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
+	a, b := connectedPair(t, nil)
 	// Write frames straight onto a's sequenced channel, out of order, as a
 	// reordering network would deliver them.
 	a.mu.Lock()
@@ -248,10 +241,7 @@ func TestSequencedDropsStale(t *testing.T) {
 
 func TestReliableLargeMessages(t *testing.T) {
 	checkLeaks(t)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, nil)
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
+	a, b := connectedPair(t, nil)
 	big := make([]byte, 1<<20)
 	rand.New(rand.NewSource(2)).Read(big)
 	small := []byte("after")
@@ -288,10 +278,7 @@ func TestReliableLargeMessages(t *testing.T) {
 
 func TestDatagramLimits(t *testing.T) {
 	checkLeaks(t)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, nil)
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
+	a, b := connectedPair(t, nil)
 	for _, ch := range []Channel{Unreliable, Sequenced} {
 		err := a.Send(b.LocalID(), ch, make([]byte, MaxDatagramMessage+1))
 		var se *MessageSizeError
@@ -316,15 +303,12 @@ func TestDatagramLimits(t *testing.T) {
 
 func TestReliableBackpressure(t *testing.T) {
 	checkLeaks(t)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, func(i int) MeshConfig {
+	a, b := connectedPair(t, func(i int) MeshConfig {
 		c := testConfig()
 		c.InboxLimit = 4
 		c.SendQueueLimit = 256 << 10
 		return c
 	})
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
 	// b does not poll: its inbox fills, SCTP stops draining, a's queue
 	// grows until Send refuses. Nothing accepted may be lost.
 	msg := make([]byte, 8<<10)
@@ -372,16 +356,13 @@ func TestReliableBackpressure(t *testing.T) {
 // delivered.
 func TestReceiveCapOnWholeMessages(t *testing.T) {
 	checkLeaks(t)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, func(i int) MeshConfig {
+	a, b := connectedPair(t, func(i int) MeshConfig {
 		c := testConfig()
 		if i == 1 {
 			c.MaxMessageSize = 1000
 		}
 		return c
 	})
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
 	if err := a.Send(b.LocalID(), Reliable, make([]byte, 1000)); err != nil {
 		t.Fatal(err)
 	}

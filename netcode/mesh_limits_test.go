@@ -11,14 +11,11 @@ import (
 
 func TestInboxDropsDatagramsWhenFull(t *testing.T) {
 	checkLeaks(t)
-	hub := &memsignal.Hub{}
-	ms := startMeshes(t, hub, 2, func(i int) MeshConfig {
+	a, b := connectedPair(t, func(i int) MeshConfig {
 		c := testConfig()
 		c.InboxLimit = 8
 		return c
 	})
-	waitAll(t, ms, 1)
-	a, b := ms[0], ms[1]
 	// b does not poll while 100 datagrams arrive.
 	for i := 0; i < 100; i++ {
 		if err := a.Send(b.LocalID(), Unreliable, []byte{byte(i)}); err != nil {

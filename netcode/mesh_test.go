@@ -179,3 +179,12 @@ func dumpMeshes(t *testing.T, ms []*testMesh) {
 		<-done
 	}
 }
+
+// connectedPair starts two meshes in a fresh room (cfg may be nil) and
+// waits until they are connected. a offers: its id is smaller.
+func connectedPair(t *testing.T, cfg func(i int) MeshConfig) (a, b *testMesh) {
+	t.Helper()
+	ms := startMeshes(t, &memsignal.Hub{}, 2, cfg)
+	waitAll(t, ms, 1)
+	return ms[0], ms[1]
+}

@@ -593,6 +593,7 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			}
 			return nil
 		}
+		m.noteSDPCandidates(p, s.SDP)
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
 			return err
 		}
@@ -612,6 +613,7 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		if !p.offerer || c == nil || s.G != c.gen || c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 			return nil // stale, or a repeat of an answer already applied
 		}
+		m.noteSDPCandidates(p, s.SDP)
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
 			return err
 		}
@@ -649,12 +651,33 @@ func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit
 
 // addSDPCandidates adds the candidate lines of a repeated offer.
 func (m *Mesh) addSDPCandidates(p *peer, c *conn, sdp string) {
+	for _, cand := range sdpCandidates(sdp) {
+		_ = m.addRemoteCandidate(p, c, webrtc.ICECandidateInit{Candidate: cand})
+	}
+}
+
+// noteSDPCandidates records the types of the candidates in a description
+// about to be applied (SetRemoteDescription hands them to ICE), for the
+// statistics.
+func (m *Mesh) noteSDPCandidates(p *peer, sdp string) {
+	for _, cand := range sdpCandidates(sdp) {
+		if addr, typ, ok := candidateAddr(cand); ok {
+			p.st.remoteCandidate(addr, typ)
+		}
+	}
+}
+
+// sdpCandidates returns the candidate lines of a description, without
+// their "a=" prefix.
+func sdpCandidates(sdp string) []string {
+	var out []string
 	for _, line := range strings.Split(sdp, "\n") {
 		line = strings.TrimSpace(line)
 		if cand, ok := strings.CutPrefix(line, "a="); ok && strings.HasPrefix(cand, "candidate:") {
-			_ = m.addRemoteCandidate(p, c, webrtc.ICECandidateInit{Candidate: cand})
+			out = append(out, cand)
 		}
 	}
+	return out
 }
 
 func (m *Mesh) flushCandidates(p *peer, c *conn) {

@@ -276,9 +276,8 @@ func TestReconnectAfterAnswererTimedOut(t *testing.T) {
 func vnetPair(t *testing.T) (lab *vnetLab, a, b *testMesh) {
 	t.Helper()
 	lab = newVNetLab(t, 2)
-	ms := startMeshes(t, &memsignal.Hub{}, 2, lab.config)
-	waitAll(t, ms, 1)
-	return lab, ms[0], ms[1]
+	a, b = connectedPair(t, lab.config)
+	return lab, a, b
 }
 
 // An ICE restart that is the only way back: after the outage the old
