@@ -7,15 +7,25 @@
 //
 //   - Main menu: Play vs bots (selected at start; Left/Right sets the number
 //     of bots, Enter plays), Local lobby, Watch bots play, Host on LAN, Join
-//     on LAN, Quick match online (with Config.ServerURL), Join by code, Quit.
-//     Items that cannot work here are drawn dimmed and say why ("not
-//     available in this build", "needs -server") rather than pretend.
-//   - Connecting: while a networked match is set up (queueing online,
-//     hosting or joining on the LAN) on its own goroutine; Esc cancels.
-//   - Join on LAN: a live list of the matches hosted on the network.
-//   - Lobby: members with their ready state, player count, chat, ready (Tab)
-//     and start (F2). This lobby is local: the other seats are bots (a
-//     networked lobby needs the lobby service).
+//     on LAN, Quick match online, Create online lobby and Join by code (the
+//     last three with Config.ServerURL), Quit. Items that cannot work here
+//     are drawn dimmed and say why ("not available in this build", "needs
+//     -server") rather than pretend.
+//   - Connecting: while a networked match or lobby is set up (the
+//     matchmaker's queue, hosting, creating or joining a lobby, connecting
+//     the mesh after a lobby's start) on its own goroutine; Esc cancels.
+//   - Join on LAN: the live list of the lobbies hosted on the network
+//     (lobby.Browser); Enter joins one.
+//   - Join by code: six boxes for a lobby's join code; Enter joins it.
+//   - Lobby (LAN or online, over the lobby package): the members in join
+//     order (their seats) named by their metadata, host and ready state,
+//     open seats, the join code, and the chat (type a line, Enter sends).
+//     Tab toggles ready; the host changes the player count with Left/Right
+//     and starts with F2. On the lobby's Started event every member goes
+//     to Connecting and then into the match. Esc leaves (and stops hosting
+//     a LAN lobby). The lobby calls run on their own goroutines and their
+//     errors show as a message; Update drains the lobby's events.
+//   - Local lobby: the same screen against bots, who are always ready.
 //   - Match: the arena, a HUD with each player's rounds and kills, the
 //     countdown and round banners, and the network overlay (F3) fed from
 //     match.Stats: transport, ping, kbps and candidate type per peer,
@@ -39,5 +49,6 @@
 //
 // Everything runs on Ebiten's game loop: Update and Draw are never called
 // concurrently, and no frame blocks on the network (a Session's Tick never
-// does).
+// does). Network calls (dials, lobby calls, the mesh's connection) run on
+// goroutines of their own whose results Update drains without waiting.
 package ui
