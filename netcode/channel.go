@@ -167,7 +167,13 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 				fail(fmt.Errorf("%w: message over %d bytes on %s channel", ErrProtocol, size, ch), ReasonProtocol)
 				return
 			}
-			fail(err, ReasonLeft)
+			if ch == Reliable {
+				// The reliable channel decides how the connection
+				// ended: a goodbye frame arrives on it before its end,
+				// while the other channels may end first and would
+				// report a kicked peer as one that left.
+				fail(err, ReasonLeft)
+			}
 			return
 		}
 		p.lastRecv.Store(m.now())

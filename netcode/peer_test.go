@@ -355,3 +355,36 @@ func TestICERestartNewCandidates(t *testing.T) {
 	}
 	t.Logf("%d ICE restart(s); old ports %d/%d blocked", st.ICERestarts, old.local, old.remote)
 }
+
+// The unreliable channels ending before the goodbye frame is read (their
+// resets overtake it) does not decide the reason: the reliable channel
+// carries the goodbye, and the kicked peer learns it was kicked.
+func TestKickAfterUnreliableChannelsEnded(t *testing.T) {
+	checkLeaks(t)
+	a, b := connectedPair(t, nil)
+	// a closes its unreliable channels, as a closing mesh does just
+	// after writing its goodbye.
+	done := make(chan struct{})
+	a.post(func() {
+		defer close(done)
+		a.mu.Lock()
+		p := a.peers[b.LocalID()]
+		a.mu.Unlock()
+		_ = p.c.rw[Unreliable].Close()
+		_ = p.c.rw[Sequenced].Close()
+	})
+	<-done
+	// A reliable message sent after the resets arrives after them.
+	if err := a.Send(b.LocalID(), Reliable, []byte("after the resets")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 {
+		t.Fatalf("reliable message: %d delivered", len(got))
+	}
+	if err := a.Kick(b.LocalID()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent(t, b.Mesh, a.LocalID(), PeerEventDisconnected, 5*time.Second); ev.Reason != ReasonKickedByPeer {
+		t.Fatalf("kicked peer sees %v", ev)
+	}
+}
