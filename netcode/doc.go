@@ -61,6 +61,11 @@
 //   - Sequenced (id 2): like Unreliable, plus a 4-byte sequence number;
 //     a message older than one already delivered is dropped (newest wins).
 //
+// The end of the Reliable channel ends the connection (a goodbye frame on
+// it says why); an unreliable channel that ends alone only fails its
+// sends, and since the keep-alive pings travel on it, the pair then times
+// out and is tried again.
+//
 // Frame layouts are documented next to their constants in channel.go; the
 // signal format in peer_signal.go. Both carry a version or type byte and
 // unknown types are ignored, so later versions can extend them.
