@@ -63,7 +63,7 @@ func TestHelperLANPeer(t *testing.T) {
 	// A check that arrives before the peer's candidate signal shows the
 	// peer as peer-reflexive until the signal lands: allow for it.
 	st, _ := m.Stats(peer)
-	for deadline := time.Now().Add(5 * time.Second); st.RemoteCandidate == "prflx" && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(2 * time.Second); st.RemoteCandidate == "prflx" && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 		st, _ = m.Stats(peer)
 	}
@@ -119,7 +119,11 @@ func TestMeshAcrossNamespaces(t *testing.T) {
 		f := strings.Fields(l.Text)
 		us, _ := strconv.Atoi(f[1])
 		t.Logf("%s: connected %v after joining, pair %s/%s", name, time.Duration(us)*time.Microsecond, f[2], f[3])
-		if f[2] != "host" || f[3] != "host" {
+		// A direct pair: our host candidate, and the peer's host one or,
+		// rarely, one ICE learned from the peer's checks whose address
+		// no signaled candidate matched (peer-reflexive); never a server
+		// reflexive or relayed one.
+		if f[2] != "host" || (f[3] != "host" && f[3] != "prflx") {
 			t.Errorf("LAN pair %s/%s, want host/host", f[2], f[3])
 		}
 		// No STUN wait, no mDNS: a few milliseconds idle. The bound is
