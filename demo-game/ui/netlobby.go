@@ -146,8 +146,11 @@ func (n *netLobby) update(g *Game) error {
 				n.leave(g, why)
 				return nil
 			case lobby.Started:
+				// Play refuses a player count the arena cannot seat; the
+				// backdrop is drawn for one it can.
 				l, s := n.l, ev.Session
-				g.screen = newConnect(g, "Starting the match", fmt.Sprintf("Connecting to %d players", len(s.Peers)-1), len(s.Peers), false,
+				seats := min(max(len(s.Peers), arena.MinPlayers), arena.MaxPlayers)
+				g.screen = newConnect(g, "Starting the match", fmt.Sprintf("Connecting to %d players", len(s.Peers)-1), seats, false,
 					func(ctx context.Context, _ func(string)) (match.Session, error) { return l.Play(ctx, s, false) })
 				return nil
 			}
