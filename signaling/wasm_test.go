@@ -66,10 +66,11 @@ func TestWasmClientMeetsNativeClient(t *testing.T) {
 		t.Fatalf("building the wasm peer: %v\n%s", err, out)
 	}
 
-	// The server pings every 100 ms and drops a connection silent for
-	// 500 ms, far less than the wasm peer's 11 idle seconds, which also outlast
-	// the client's own read deadline (2×100 ms + 10 s).
-	ts := newTestServer(t, Config{PingInterval: 100 * time.Millisecond, IdleTimeout: 500 * time.Millisecond})
+	// The server pings every 250 ms and drops a connection silent for 3 s
+	// (generous: Go on wasm shares one thread with the JavaScript that
+	// answers pings), far less than the wasm peer's 12 idle seconds, which
+	// also outlast the client's own read deadline (2×250 ms + 10 s).
+	ts := newTestServer(t, Config{PingInterval: 250 * time.Millisecond, IdleTimeout: 3 * time.Second})
 	native := dialT(t, ts.URL, nil)
 	ev := native.Events()
 	const room = "wasm-meets-native"

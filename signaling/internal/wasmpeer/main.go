@@ -7,9 +7,10 @@
 //
 //	wasmpeer WS_URL ROOM
 //
-// It joins ROOM, where a native peer waits, sends it a signal, waits for the
-// answer, stays idle for 11 seconds, pings the server, closes, and prints one line per step on stdout. Any
-// failure prints "FAIL: ..." and exits with status 1.
+// It joins ROOM, where a native peer waits, sends it a signal, waits for
+// the answer, stays idle for 12 seconds, pings the server, closes, and
+// prints one line per step on stdout. Any failure prints "FAIL: ..." and
+// exits with status 1.
 package main
 
 import (
@@ -65,7 +66,7 @@ func main() {
 	// JavaScript WebSocket answers its pings; and the client's own read
 	// deadline (2×ping interval + 10 s) passes, so surviving proves that
 	// its application pings (which the page does see answered) keep it.
-	time.Sleep(11 * time.Second)
+	time.Sleep(12 * time.Second)
 	if _, err := c.Ping(ctx); err != nil {
 		fail(err)
 	}
