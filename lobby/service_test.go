@@ -661,3 +661,40 @@ func TestSyncKeepsNewerPush(t *testing.T) {
 		t.Fatalf("Sync returned version %d, held %d", replied.Version, want.Version)
 	}
 }
+
+// TestHostMigrationAfterDrop: the host's connection breaks without a
+// goodbye and does not come back; once its resume grace expires the member
+// present longest is host, and the host's own client learns it lost the
+// lobby when it finally reconnects.
+func TestHostMigrationAfterDrop(t *testing.T) {
+	s := serve(t, signaling.Config{ResumeGrace: 300 * time.Millisecond}, lobby.Config{})
+	ctx := tctx(t)
+	var dr droppable
+	a := dial(t, s.url, &signaling.ClientConfig{NetDialContext: dr.dial, MinBackoff: 50 * time.Millisecond})
+	b, c := dial(t, s.url, nil), dial(t, s.url, nil)
+	st, err := a.Create(ctx, lobby.CreateData{Name: "drop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*lobby.Client{b, c} {
+		if _, err := x.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dr.pause(true)
+	dr.drop()
+	for _, x := range []*lobby.Client{b, c} {
+		got := waitState(t, x, func(s lobby.State) bool { _, in := s.Member(a.ID()); return !in })
+		if got.Host != b.ID() || len(got.Members) != 2 {
+			t.Fatalf("after the host dropped: host %q, members %+v; want host %q", got.Host, got.Members, b.ID())
+		}
+	}
+	dr.pause(false)
+	ev := waitEvent(t, a, func(ev lobby.Event) bool { _, ok := ev.(lobby.Resynced); return ok })
+	if rs := ev.(lobby.Resynced); !errors.Is(rs.Err, lobby.ErrNotInLobby) {
+		t.Fatalf("the dropped host resynced %+v, want ErrNotInLobby", rs)
+	}
+	if _, in := a.State(); in {
+		t.Fatal("the dropped host still holds the lobby")
+	}
+}
