@@ -300,6 +300,16 @@ func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int, fast bool
 	if err != nil {
 		fail(1, "%v", err)
 	}
+	if cfg.Matchmaker != "" && r.Phase == arena.PhaseMatchOver.String() {
+		// The matchmaker rates its matches from the players' reports.
+		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		rating, err := sess.ReportResult(rctx, r.Winner)
+		if err != nil {
+			fail(1, "%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "demo-game: rated mu %.3f sigma %.3f\n", rating.Mu, rating.Sigma)
+	}
 }
 
 func fail(code int, format string, args ...any) {

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -491,7 +492,7 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 	// A full quick match through the server's matchmaker (mm.enqueue on
 	// its default 1v1 queue, then the mesh on mm.matched), as fast as the
 	// peers keep up: 2 bots, 4000 frames (a match takes about 2000 to
-	// 3000).
+	// 3000); then both report the result and are rated.
 	args := []string{"-headless", "-bot", "-fast", "-server", ws, "-quick", "-frames", "4000", "-seed", "2"}
 	res := make([]result, 2)
 	stderr := make([]string, 2)
@@ -511,6 +512,19 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 		}
 		if r.Checksum != res[0].Checksum || *r.Confirmed != *res[0].Confirmed {
 			t.Fatalf("full match: process %d ended with %s, process 0 with %s", i, r.Checksum, res[0].Checksum)
+		}
+	}
+	// Both reported the result (mm.result) and got their new ratings
+	// (mm.rated): the winner's mean went up from 25, the loser's down.
+	for i, e := range stderr {
+		seat := sessionLine.FindStringSubmatch(e)[2]
+		m := ratedLine.FindStringSubmatch(e)
+		if m == nil {
+			t.Fatalf("process %d was not rated: %s", i, e)
+		}
+		mu, _ := strconv.ParseFloat(m[1], 64)
+		if won := seat == fmt.Sprint(res[i].Winner); won != (mu > 25) || mu == 25 {
+			t.Fatalf("process %d (seat %s, winner %d) rated mu %v", i, seat, res[i].Winner, mu)
 		}
 	}
 	t.Logf("full quick match through the matchmaker, session %s: winner %d, wins %v, checksum %s", s0[1], res[0].Winner, res[0].Wins, res[0].Checksum)
@@ -574,6 +588,10 @@ func TestHeadlessLANInNamespaces(t *testing.T) {
 // sessionLine is what a headless demo prints once a lobby or the
 // matchmaker started its session.
 var sessionLine = regexp.MustCompile(`demo-game: session (\S+), seat (\d)`)
+
+// ratedLine is what a headless demo prints after the matchmaker rated its
+// match.
+var ratedLine = regexp.MustCompile(`demo-game: rated mu ([0-9.]+) sigma ([0-9.]+)`)
 
 // TestLANListUnderXvfb opens the "Join on LAN" screen in the real window, in
 // a network namespace, while a headless demo in another namespace on the

@@ -23,7 +23,9 @@
 //     room's) name. Three ways lead to it:
 //     DialOnline with Matchmaker set queues on the server's matchmaker
 //     (mm.enqueue; "1v1" on rallypoint serve) and plays the players of
-//     mm.matched, seated in its order; DialOnline without it groups the
+//     mm.matched, seated in its order (after the match, ReportResult sends
+//     mm.result and returns the new rating from mm.rated); DialOnline
+//     without it groups the
 //     next Players arrivals under Queue (signaling's JoinNext), seated in
 //     the order of their ids; and a Lobby (below) plays on lobby.Started,
 //     its members seated in join order, the host first.

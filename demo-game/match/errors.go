@@ -11,4 +11,7 @@ var (
 	// ErrBadConfig is returned for a configuration no match can use, such
 	// as a player count out of range.
 	ErrBadConfig = errors.New("match: bad configuration")
+	// ErrNoMatchmaker is returned by Online.ReportResult for a match the
+	// server's matchmaker did not make.
+	ErrNoMatchmaker = errors.New("match: not a matchmaker's match")
 )

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/matchmaker"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/netsim"
@@ -54,6 +55,8 @@ type OnlineConfig struct {
 // server is no longer needed.
 type Online struct {
 	owners []io.Closer // closed after the mesh: the signaling connection, a lobby, a LAN host
+	sig    *signaling.Client
+	mm     *mmservice.MatchedData // the matchmaker's match this session plays, or nil
 	mesh   *netcode.Mesh
 	cond   *netsim.Conditioner
 	sess   *netcode.Session
@@ -104,6 +107,7 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 	var (
 		room  string
 		peers []string
+		mm    *mmservice.MatchedData
 	)
 	if cfg.Matchmaker != "" {
 		m, merr := matchmake(ctx, client, cfg.Matchmaker)
@@ -111,7 +115,7 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 			client.Close()
 			return nil, merr
 		}
-		room, peers = m.Room, m.Peers
+		room, peers, mm = m.Room, m.Peers, &m
 	} else {
 		info, jerr := client.JoinNext(ctx, queue, n)
 		if jerr != nil {
@@ -120,7 +124,12 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 		}
 		room = info.Name
 	}
-	return startOnline(ctx, client, room, peers, n, loop || cfg.Loopback, cfg, client)
+	o, err := startOnline(ctx, client, room, peers, n, loop || cfg.Loopback, cfg, client)
+	if err != nil {
+		return nil, err
+	}
+	o.mm = mm
+	return o, nil
 }
 
 // checkURL checks a signaling URL and reports whether it names a loopback
@@ -172,7 +181,7 @@ func matchmake(ctx context.Context, client *signaling.Client, queue string) (mms
 // the room, in the order of their ids. owners are closed by Online.Close
 // after the mesh, and by startOnline when it fails.
 func startOnline(ctx context.Context, client *signaling.Client, room string, peers []string, n int, loop bool, cfg OnlineConfig, owners ...io.Closer) (_ *Online, err error) {
-	o := &Online{bot: cfg.AllBots, room: room, owners: owners}
+	o := &Online{bot: cfg.AllBots, room: room, owners: owners, sig: client}
 	defer func() {
 		if err != nil {
 			o.Close()
@@ -232,6 +241,60 @@ func startOnline(ctx context.Context, client *signaling.Client, room string, pee
 		return nil, fmt.Errorf("match: starting the session: %w", err)
 	}
 	return o, nil
+}
+
+// ReportResult reports the outcome of a match the server's matchmaker made
+// (DialOnline with Matchmaker) with mm.result: the team of the winner's
+// seat ranks first and the others second; winner -1 (a draw) ranks every
+// team equal. It then waits until the server rates the match (once a
+// majority of its players reported the same ranks) and returns this
+// player's new rating. Call it after Run, before Close; it blocks until
+// then or until ctx is done. A session the matchmaker did not make
+// returns ErrNoMatchmaker.
+func (o *Online) ReportResult(ctx context.Context, winner int) (matchmaker.Rating, error) {
+	if o.closed {
+		return matchmaker.Rating{}, ErrClosed
+	}
+	if o.mm == nil {
+		return matchmaker.Rating{}, ErrNoMatchmaker
+	}
+	if winner < -1 || winner >= len(o.ids) {
+		return matchmaker.Rating{}, fmt.Errorf("%w: winner %d of %d players", ErrBadConfig, winner, len(o.ids))
+	}
+	ranks := make([]float64, len(o.mm.Teams))
+	for i, team := range o.mm.Teams {
+		ranks[i] = 1
+		if winner >= 0 && !slices.Contains(team, string(o.ids[winner])) {
+			ranks[i] = 2
+		}
+	}
+	events := o.sig.Events()
+	if _, err := o.sig.Request(ctx, mmservice.TypeResult, mmservice.ResultData{Session: o.mm.Session, Ranks: ranks}); err != nil {
+		return matchmaker.Rating{}, fmt.Errorf("match: reporting the result: %w", err)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return matchmaker.Rating{}, fmt.Errorf("match: waiting for the ratings: %w", ctx.Err())
+		case ev := <-events:
+			m, ok := ev.(signaling.Message)
+			if !ok || m.Type != mmservice.TypeRated {
+				continue
+			}
+			var d mmservice.RatedData
+			if err := json.Unmarshal(m.Data, &d); err != nil {
+				return matchmaker.Rating{}, fmt.Errorf("match: a malformed %s: %w", m.Type, err)
+			}
+			if d.Session != o.mm.Session {
+				continue
+			}
+			r, ok := d.Ratings[o.sig.ID()]
+			if !ok {
+				return matchmaker.Rating{}, fmt.Errorf("match: the ratings of session %s leave this player out", d.Session)
+			}
+			return r, nil
+		}
+	}
 }
 
 // Room returns the name of the room the server put the match in.
