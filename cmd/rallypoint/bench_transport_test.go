@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os/exec"
+	"testing"
+)
+
+// TestBenchTransportJSON runs a small bench transport (UDP, bare pion and
+// kit children, a serve child) and checks that the JSON it prints holds
+// every figure the issue names, measured and consistent with each other.
+func TestBenchTransportJSON(t *testing.T) {
+	cmd := exec.Command(binary(t), "bench", "transport", "-n", "40", "-runs", "3", "-json")
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("bench: %v\n%s\n%s", err, out, stderr)
+	}
+	var r map[string]any
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("output is not one JSON object: %v\n%s", err, out)
+	}
+	num := func(k string) float64 {
+		v, ok := r[k].(float64)
+		if !ok {
+			t.Fatalf("no number %s in %s", k, out)
+		}
+		return v
+	}
+	for _, k := range []string{"udp_rtt_p50_us", "pion_rtt_p50_us", "kit_rtt_p50_us", "kit_rtt_p99_us",
+		"connect2_p50_ms", "connect4_p50_ms", "transfer_1mib_ms", "pion_setup_p50_ms"} {
+		if v := num(k); v <= 0 {
+			t.Errorf("%s = %v, want a measured figure", k, v)
+		}
+	}
+	if num("kit_rtt_p99_us") < num("kit_rtt_p50_us") {
+		t.Errorf("kit p99 under p50: %s", out)
+	}
+	// The baseline is the faster bare pion variant, and the ratio is the
+	// kit's median over it.
+	if want := math.Min(num("pion_callback_rtt_p50_us"), num("pion_detached_rtt_p50_us")); num("pion_rtt_p50_us") != want {
+		t.Errorf("pion_rtt_p50_us %v, want the faster variant %v", num("pion_rtt_p50_us"), want)
+	}
+	if want := num("kit_rtt_p50_us") / num("pion_rtt_p50_us"); math.Abs(num("rtt_ratio")-want) > 1e-9 {
+		t.Errorf("rtt_ratio %v, want %v", num("rtt_ratio"), want)
+	}
+	if num("pings") != 40 || num("runs") != 3 {
+		t.Errorf("pings/runs not as asked: %s", out)
+	}
+}
