@@ -820,3 +820,67 @@ wait $pid`
 	}
 	t.Logf("F2 in the window started session %s; the bot confirmed frame 299 with checksum %s", m[1], bot.Confirmed.Checksum)
 }
+
+// TestLANLobbyJoinUnderXvfb plays through the real window on a simulated
+// LAN with the real keyboard: a headless demo in one namespace hosts a
+// 2-player lobby; the window in another finds it in the live list, joins
+// it (Enter) and gets ready (Tab); the host starts, and the window and the
+// host play the match over WebRTC: the host confirms its frames with the
+// window's peer, and the window shows the arena.
+func TestLANLobbyJoinUnderXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("xvfb-run")
+	if err != nil {
+		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
+	}
+	if _, err := exec.LookPath("xdotool"); err != nil {
+		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
+	}
+	lab := netns.New(t)
+	hostNS, viewNS := lab.NS("host"), lab.NS("view")
+	lab.Bridge(netns.LinkOptions{}, hostNS, viewNS)
+	host := hostNS.StartProcess(nil, binary, "-headless", "-bot", "-lan", "host", "-players", "2", "-frames", "300", "-wait", "90s")
+	shot := filepath.Join(t.TempDir(), "lanlobby.png")
+	if dir := os.Getenv("DEMO_SHOT_DIR"); dir != "" {
+		shot = filepath.Join(dir, "lanlobby.png")
+	}
+	// Enter joins the first lobby once the list shows it (and does nothing
+	// on the lobby screen with an empty chat line); Tab gets ready once on
+	// the lobby screen, and the host starts at once. Keys are held a
+	// moment, as a player would.
+	script := `"$1" -start lan -name Win -frames 1500 -screenshot "$2" &
+pid=$!
+xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+for i in $(seq 12); do
+  sleep 1; xdotool keydown Return; sleep 0.2; xdotool keyup Return
+  sleep 0.5; xdotool keydown Tab; sleep 0.2; xdotool keyup Tab
+done
+wait $pid`
+	view := viewNS.StartProcess(nil, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot)
+	line, err := host.WaitFor(120*time.Second, func(s string) bool { return strings.HasPrefix(s, "{") })
+	if err != nil {
+		t.Fatalf("host: %v\nstderr: %s\nwindow: %s", err, host.Stderr(), view.Stderr())
+	}
+	var r result
+	if err := json.Unmarshal([]byte(line.Text), &r); err != nil {
+		t.Fatalf("host printed %q: %v", line.Text, err)
+	}
+	if r.Frames != 300 || r.Players != 2 || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Confirmed.Frame != 299 {
+		t.Fatalf("the host's match with the window: %+v", r)
+	}
+	if err := view.Wait(); err != nil {
+		t.Fatalf("windowed demo: %v\n%s", err, view.Stderr())
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	if n, total := countColor(img, area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
+		t.Fatalf("the window is not in the match: floor colour on %d of %d arena pixels", n, total)
+	}
+}
