@@ -44,6 +44,9 @@ type cache struct {
 	byName  map[string][]*entry // nameKey -> entries
 	flushed time.Duration       // how long a flushed or goodbye record lives on
 	goodbye time.Duration
+	// keep, when set, reports the records worth keeping when the cache is
+	// full (those a browse uses); the others make room for new records.
+	keep func(*record) bool
 }
 
 func newCache(max int, goodbye time.Duration) *cache {
@@ -120,7 +123,7 @@ func (c *cache) add(r record, ifindex int, now time.Time, jitter float64) bool {
 		old.jitter = jitter
 		return false
 	}
-	if len(c.byKey) >= c.max {
+	if len(c.byKey) >= c.max && (c.keep == nil || c.evict() == 0) {
 		return false
 	}
 	e := &entry{
@@ -136,19 +139,40 @@ func (c *cache) add(r record, ifindex int, now time.Time, jitter float64) bool {
 	return true
 }
 
+// remove drops entry e, stored under key.
+func (c *cache) remove(key string, e *entry) {
+	delete(c.byKey, key)
+	nk := nameKey(e.rec.Name)
+	list := slices.DeleteFunc(c.byName[nk], func(x *entry) bool { return x == e })
+	if len(list) == 0 {
+		delete(c.byName, nk)
+	} else {
+		c.byName[nk] = list
+	}
+}
+
+// evict makes room in a full cache: it drops every record keep does not
+// hold on to (records no browse uses: other services' records, or a flood
+// of junk with long TTLs), all at once so that a flood costs one scan per
+// cache-full of records, and returns how many went. The records of
+// instances that are being browsed stay.
+func (c *cache) evict() int {
+	n := 0
+	for key, e := range c.byKey {
+		if !c.keep(&e.rec) {
+			c.remove(key, e)
+			n++
+		}
+	}
+	return n
+}
+
 // expire drops the records whose time is up and reports whether any went.
 func (c *cache) expire(now time.Time) bool {
 	gone := false
 	for key, e := range c.byKey {
 		if !e.expires.After(now) {
-			delete(c.byKey, key)
-			nk := nameKey(e.rec.Name)
-			list := slices.DeleteFunc(c.byName[nk], func(x *entry) bool { return x == e })
-			if len(list) == 0 {
-				delete(c.byName, nk)
-			} else {
-				c.byName[nk] = list
-			}
+			c.remove(key, e)
 			gone = true
 		}
 	}

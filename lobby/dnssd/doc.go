@@ -99,7 +99,9 @@
 // packets from sources off the link (neither link-local nor inside a prefix
 // of the arrival interface: routed here, RFC 6762 §11) are counted in Stats
 // and dropped; the decoder is fuzzed. The cache holds at
-// most Config.MaxCacheRecords records and each Browse queues at most
+// most Config.MaxCacheRecords records; when it is full, the records no
+// browse uses make room, so that a link flooded with junk records of long
+// TTLs does not hide lobbies announced later. Each Browse queues at most
 // Config.MaxPendingEvents events. Anyone on the link can advertise anything:
 // treat TXT values as untrusted input.
 //

@@ -3,6 +3,7 @@ package dnssd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -548,6 +549,38 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 	if len(c.byKey) != 10 {
 		t.Fatalf("cache holds %d records, bound is 10", len(c.byKey))
+	}
+}
+
+// TestFullCacheMakesRoomForBrowsedRecords: a link that fills the cache
+// with records no browse uses (other services, or a hostile flood with
+// long TTLs) does not keep a lobby announced afterwards from being found,
+// and the records of a lobby already found stay.
+func TestFullCacheMakesRoomForBrowsedRecords(t *testing.T) {
+	tn := newTestNode(t, Config{MaxCacheRecords: 64})
+	b := tn.browse(t0)
+	tn.receive(response("Early", 9000, []string{"n=1"}, "10.0.0.4", 120), querier, t0)
+	if evs := b.takeEvents(); len(evs) != 1 || evs[0].Kind != Added {
+		t.Fatalf("events %+v", evs)
+	}
+	for i := range 200 {
+		junk := &message{Flags: flagResponse | flagAA, Answers: []record{{Name: fmt.Sprintf("flood%d.local.", i),
+			Type: typeA, Class: classIN, TTL: 1 << 30, Addr: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})}}}
+		tn.receive(junk, querier, t0.Add(time.Second))
+	}
+	if len(tn.cache.byKey) > 64 {
+		t.Fatalf("cache holds %d records, bound is 64", len(tn.cache.byKey))
+	}
+	late := response("Late", 9001, []string{"n=1"}, "10.0.0.5", 120)
+	late.Answers[1].Target, late.Answers[3].Name = "late.local.", "late.local." // a host of its own
+	tn.receive(late, querier, t0.Add(2*time.Second))
+	evs := b.takeEvents()
+	if len(evs) != 1 || evs[0].Kind != Added || evs[0].Instance != "Late" {
+		t.Fatalf("after the flood: events %+v, want Late added", evs)
+	}
+	tn.wake(t0.Add(3 * time.Second))
+	if evs := b.takeEvents(); len(evs) != 0 {
+		t.Fatalf("events %+v: the flood pushed out a lobby in use", evs)
 	}
 }
 

@@ -51,7 +51,9 @@ type Config struct {
 	// conflict (see Advertise).
 	NoProbe bool
 	// MaxCacheRecords bounds the records a Node remembers from the network.
-	// Zero means 4096. Records beyond the bound are ignored.
+	// Zero means 4096. When the cache is full, the records no browse uses
+	// (other services', or a flood's) are dropped to make room; when every
+	// record is in use, new ones are ignored.
 	MaxCacheRecords int
 	// MaxPendingEvents bounds the events queued for one Browse channel that
 	// its reader has not taken yet. Zero means 4096. When full, the oldest
@@ -226,7 +228,7 @@ func newNode(cfg Config) *Node {
 	if cfg.MaxPendingEvents <= 0 {
 		cfg.MaxPendingEvents = 4096
 	}
-	return &Node{
+	n := &Node{
 		cfg:       cfg,
 		ifaces:    map[int]net.Interface{},
 		ops:       make(chan func()),
@@ -239,6 +241,8 @@ func newNode(cfg Config) *Node {
 		addrCache: map[int]addrCacheEntry{},
 		lastAddrs: map[int][]netip.Addr{},
 	}
+	n.cache.keep = n.wanted // a full cache keeps what browses use
+	return n
 }
 
 func defaultHostName() string {
