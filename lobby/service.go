@@ -3,6 +3,7 @@ package lobby
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -163,9 +164,14 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	}
 	for t, h := range map[string]signaling.Handler{
 		TypeCreate: s.handleCreate, TypeList: s.handleList, TypeJoin: s.handleJoin,
-		TypeLeave: s.handleLeave, TypeKick: s.handleKick, TypeMeta: s.handleMeta,
-		TypeReady: s.handleReady, TypeChat: s.handleChat, TypeSettings: s.handleSettings,
-		TypeStart: s.handleStart, TypeSync: s.handleSync,
+		TypeLeave:    memberHandler(s, CodeBadRequest, noData, false, s.leave),
+		TypeKick:     memberHandler(s, CodeBadRequest, decodeKick, true, s.kick),
+		TypeMeta:     memberHandler(s, CodeInvalid, DecodeMeta, false, s.setMeta),
+		TypeReady:    memberHandler(s, CodeBadRequest, decodeAs[ReadyData], false, s.setReady),
+		TypeChat:     memberHandler(s, CodeBadRequest, DecodeChat, false, s.chat),
+		TypeSettings: memberHandler(s, CodeInvalid, DecodeSettings, true, s.setSettings),
+		TypeStart:    memberHandler(s, CodeBadRequest, noData, true, s.start),
+		TypeSync:     memberHandler(s, CodeBadRequest, decodeAs[SyncData], false, s.sync),
 	} {
 		srv.Handle(t, h)
 	}
@@ -592,15 +598,7 @@ func (s *Service) removeLocked(l *lobby, peer string) {
 	s.changedLocked(l, d)
 }
 
-func (s *Service) handleLeave(req *signaling.Request) {
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l, _ := s.memberLocked(req)
-	if l == nil {
-		return
-	}
+func (s *Service) leave(req *signaling.Request, l *lobby, _ *member, _ struct{}) {
 	s.removeLocked(l, req.Peer)
 	_ = req.Reply(OKReply{Version: l.version})
 }
@@ -614,45 +612,57 @@ func (s *Service) peerGone(peer string) {
 	}
 }
 
-// memberLocked returns the sender's lobby and membership, or answers
-// CodeNotMember and returns nil.
-func (s *Service) memberLocked(req *signaling.Request) (*lobby, *member) {
-	l := s.byPeer[req.Peer]
-	if l == nil {
-		fail(req, CodeNotMember, "you are in no lobby")
-		return nil, nil
+// memberHandler makes the handler of a request that only members send:
+// it decodes the data (answering code when dec fails), takes the lock
+// (CodeClosed after Close), finds the sender's lobby (CodeNotMember), with
+// hostOnly checks that the sender is its host (CodeNotHost), and runs h
+// with the lock held.
+func memberHandler[T any](s *Service, code string, dec func(json.RawMessage) (T, error), hostOnly bool,
+	h func(req *signaling.Request, l *lobby, m *member, d T)) signaling.Handler {
+	return func(req *signaling.Request) {
+		d, err := dec(req.Envelope.Data)
+		if err != nil {
+			fail(req, code, err.Error())
+			return
+		}
+		if !s.begin(req) {
+			return
+		}
+		defer s.mu.Unlock()
+		l := s.byPeer[req.Peer]
+		if l == nil {
+			fail(req, CodeNotMember, "you are in no lobby")
+			return
+		}
+		if hostOnly && l.host != req.Peer {
+			fail(req, CodeNotHost, "only the host may do this")
+			return
+		}
+		_, m := l.member(req.Peer)
+		h(req, l, m, d)
 	}
-	_, m := l.member(req.Peer)
-	return l, m
 }
 
-// hostLocked returns the sender's lobby if it is its host, else answers.
-func (s *Service) hostLocked(req *signaling.Request) *lobby {
-	l, _ := s.memberLocked(req)
-	if l == nil {
-		return nil
-	}
-	if l.host != req.Peer {
-		fail(req, CodeNotHost, "only the host may do this")
-		return nil
-	}
-	return l
+// decodeAs parses a request's data into a T (see decode).
+func decodeAs[T any](data json.RawMessage) (T, error) {
+	var v T
+	err := decode(data, &v)
+	return v, err
 }
 
-func (s *Service) handleKick(req *signaling.Request) {
-	var d KickData
-	if err := decode(req.Envelope.Data, &d); err != nil || d.Peer == "" {
-		fail(req, CodeBadRequest, "kick needs a peer")
-		return
+// noData is the decoder of requests without data: what they carry is
+// ignored.
+func noData(json.RawMessage) (struct{}, error) { return struct{}{}, nil }
+
+func decodeKick(data json.RawMessage) (KickData, error) {
+	d, err := decodeAs[KickData](data)
+	if err != nil || d.Peer == "" {
+		return d, errors.New("kick needs a peer")
 	}
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l := s.hostLocked(req)
-	if l == nil {
-		return
-	}
+	return d, nil
+}
+
+func (s *Service) kick(req *signaling.Request, l *lobby, _ *member, d KickData) {
 	_, m := l.member(d.Peer)
 	if m == nil || d.Peer == req.Peer {
 		fail(req, CodeNotMember, fmt.Sprintf("%q is not another member of your lobby", d.Peer))
@@ -669,39 +679,13 @@ func (s *Service) handleKick(req *signaling.Request) {
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
-func (s *Service) handleMeta(req *signaling.Request) {
-	d, err := DecodeMeta(req.Envelope.Data)
-	if err != nil {
-		fail(req, CodeInvalid, err.Error())
-		return
-	}
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l, m := s.memberLocked(req)
-	if l == nil {
-		return
-	}
+func (s *Service) setMeta(req *signaling.Request, l *lobby, m *member, d MetaData) {
 	m.meta = d.Member
 	s.changedLocked(l, Delta{Member: m.wire()})
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
-func (s *Service) handleReady(req *signaling.Request) {
-	var d ReadyData
-	if err := decode(req.Envelope.Data, &d); err != nil {
-		fail(req, CodeBadRequest, err.Error())
-		return
-	}
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l, m := s.memberLocked(req)
-	if l == nil {
-		return
-	}
+func (s *Service) setReady(req *signaling.Request, l *lobby, m *member, d ReadyData) {
 	if m.ready != d.Ready {
 		m.ready = d.Ready
 		s.changedLocked(l, Delta{Member: m.wire()})
@@ -709,22 +693,9 @@ func (s *Service) handleReady(req *signaling.Request) {
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
-func (s *Service) handleChat(req *signaling.Request) {
-	d, err := DecodeChat(req.Envelope.Data)
-	if err != nil {
-		fail(req, CodeBadRequest, err.Error())
-		return
-	}
+func (s *Service) chat(req *signaling.Request, l *lobby, m *member, d ChatData) {
 	if len(d.Text) > s.cfg.MaxChatLen {
 		fail(req, CodeChatTooLong, fmt.Sprintf("%d bytes, at most %d", len(d.Text), s.cfg.MaxChatLen))
-		return
-	}
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l, m := s.memberLocked(req)
-	if l == nil {
 		return
 	}
 	now := s.cfg.Now()
@@ -748,20 +719,7 @@ func (s *Service) handleChat(req *signaling.Request) {
 	_ = req.Reply(msg)
 }
 
-func (s *Service) handleSettings(req *signaling.Request) {
-	d, err := DecodeSettings(req.Envelope.Data)
-	if err != nil {
-		fail(req, CodeInvalid, err.Error())
-		return
-	}
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l := s.hostLocked(req)
-	if l == nil {
-		return
-	}
+func (s *Service) setSettings(req *signaling.Request, l *lobby, _ *member, d SettingsData) {
 	if d.MaxMembers != 0 && (d.MaxMembers < len(l.members) || d.MaxMembers > s.cfg.MaxMembers) {
 		fail(req, CodeInvalid, fmt.Sprintf("max_members must be %d to %d", len(l.members), s.cfg.MaxMembers))
 		return
@@ -792,15 +750,7 @@ func (s *Service) handleSettings(req *signaling.Request) {
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
-func (s *Service) handleStart(req *signaling.Request) {
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l := s.hostLocked(req)
-	if l == nil {
-		return
-	}
+func (s *Service) start(req *signaling.Request, l *lobby, _ *member, _ struct{}) {
 	if l.session != nil {
 		fail(req, CodeStarted, "the lobby started already")
 		return
@@ -827,19 +777,6 @@ func (s *Service) handleStart(req *signaling.Request) {
 	_ = req.Reply(sess)
 }
 
-func (s *Service) handleSync(req *signaling.Request) {
-	var d SyncData
-	if err := decode(req.Envelope.Data, &d); err != nil {
-		fail(req, CodeBadRequest, err.Error())
-		return
-	}
-	if !s.begin(req) {
-		return
-	}
-	defer s.mu.Unlock()
-	l, _ := s.memberLocked(req)
-	if l == nil {
-		return
-	}
+func (s *Service) sync(req *signaling.Request, l *lobby, _ *member, _ SyncData) {
 	_ = req.Reply(l.state(true))
 }
