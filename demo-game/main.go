@@ -3,7 +3,9 @@
 //	go run ./demo-game                        the menu; Enter plays against a bot
 //	go run ./demo-game -bot                   watch bots play (attract mode)
 //	go run ./demo-game -headless -bot         a match without a window; prints one JSON line
-//	go run ./demo-game -server ws://HOST/ws   enables Quick match online
+//	go run ./demo-game -server ws://HOST/ws   enables Quick match online, online lobbies, Join by code
+//	go run ./demo-game -headless -bot -server ws://HOST/ws -quick -frames 600   a 1v1 through the matchmaker
+//	go run ./demo-game -headless -bot -server ws://HOST/ws -lobby -players 3 -frames 600   (and -code CODE elsewhere)
 //	go run ./demo-game -headless -bot -lan host -frames 600   (and -lan join elsewhere)
 //
 // The rules live in demo-game/arena, the match plumbing in demo-game/match and
