@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -72,6 +73,9 @@ func TestLobbyMatch(t *testing.T) {
 			}
 			defer sessions[i].Close()
 			results[i], errs[i] = Run(ctx, sessions[i], RunConfig{Frames: frames, Fast: true})
+			if _, err := sessions[i].ReportResult(ctx, 0); errs[i] == nil && !errors.Is(err, ErrNoMatchmaker) {
+				errs[i] = fmt.Errorf("reporting a lobby's match to the matchmaker: %v, want ErrNoMatchmaker", err)
+			}
 		})
 	}
 	wg.Wait()
