@@ -884,3 +884,53 @@ wait $pid`
 		t.Fatalf("the window is not in the match: floor colour on %d of %d arena pixels", n, total)
 	}
 }
+
+// TestJoinByCodeUnderXvfb types a join code into the real window: a
+// headless demo hosts an online lobby on a real `rallypoint serve` and
+// prints its code; the window picks "Join by code" in the menu, types the
+// code (in lower case), joins with Enter and gets ready with Tab; the host
+// starts, and the two play: the host confirms its frames with the window's
+// peer.
+func TestJoinByCodeUnderXvfb(t *testing.T) {
+	xvfb, err := exec.LookPath("xvfb-run")
+	if err != nil {
+		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
+	}
+	if _, err := exec.LookPath("xdotool"); err != nil {
+		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
+	}
+	if testing.Short() {
+		t.Skip("builds and runs the server: skipped in -short")
+	}
+	ws := startServe(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	host, hostOut, hostErr, code := startDemo(t, ctx, binary, "-headless", "-bot", "-server", ws, "-lobby", "-players", "2", "-frames", "300", "-wait", "60s")
+	// "Join by code" is the eighth menu item. Tab is pressed every second
+	// and a half: on the code screen it does nothing, on the lobby screen
+	// the first one gets ready and the host starts at once.
+	script := `"$1" -server "$2" -name Win -frames 1200 &
+pid=$!
+xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+sleep 0.5
+for i in 1 2 3 4 5 6 7; do xdotool keydown Down; sleep 0.15; xdotool keyup Down; sleep 0.15; done
+xdotool keydown Return; sleep 0.2; xdotool keyup Return; sleep 0.5
+xdotool type --delay 200 "$3"
+sleep 0.3; xdotool keydown Return; sleep 0.2; xdotool keyup Return
+for i in $(seq 8); do sleep 1.5; xdotool keydown Tab; sleep 0.2; xdotool keyup Tab; done
+wait $pid`
+	window := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, ws, strings.ToLower(code))
+	if out, err := window.CombinedOutput(); err != nil {
+		t.Fatalf("windowed demo: %v\n%s", err, out)
+	}
+	if err := host.Wait(); err != nil {
+		t.Fatalf("lobby host: %v\nstderr: %s", err, hostErr.String())
+	}
+	var r result
+	if err := json.Unmarshal(bytes.TrimSpace(hostOut.Bytes()), &r); err != nil {
+		t.Fatalf("lobby host printed %q: %v", hostOut.String(), err)
+	}
+	if r.Frames != 300 || r.Players != 2 || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Confirmed.Frame != 299 {
+		t.Fatalf("the host's match with the window: %+v\nstderr: %s", r, hostErr.String())
+	}
+}
