@@ -176,6 +176,9 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 			}
 			return
 		}
+		if c.muted.Load() {
+			continue // kicked: read on only until the connection closes
+		}
 		p.lastRecv.Store(m.now())
 		p.st.received(n)
 		f := buf[:n]

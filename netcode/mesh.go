@@ -328,7 +328,9 @@ func (m *Mesh) Ready() <-chan struct{} { return m.in.ready }
 
 // Kick disconnects peer and refuses its signals until it leaves the room:
 // the peer is told over its reliable channel and through the signaler, and
-// the local Events report ReasonKicked.
+// the local Events report ReasonKicked. Nothing more from the peer is
+// delivered; its connection closes once the goodbye is acknowledged (at
+// most 500 ms later), so the peer learns that it was kicked.
 func (m *Mesh) Kick(peer PeerID) error {
 	if m.isClosed() {
 		return ErrClosed

@@ -174,6 +174,10 @@ type conn struct {
 	// failedAt is when ICE or DTLS failed (zero while the attempt runs).
 	failedAt time.Time
 	dead     atomic.Bool
+	// muted stops delivery from a conn that lingers after a kick until
+	// its goodbye is acknowledged (linger; loop-owned).
+	muted  atomic.Bool
+	linger bool
 }
 
 // peer is one remote member. Fields above mu belong to the loop goroutine.
@@ -800,7 +804,9 @@ func (m *Mesh) endPeer(p *peer, r DisconnectReason, err error, retry bool) {
 	p.dcs = [numChannels]*webrtc.DataChannel{}
 	p.mu.Unlock()
 	p.setState(PeerStateDisconnected)
-	closeConn(p.c)
+	if c := p.c; c == nil || !c.linger {
+		closeConn(c) // a lingering conn is closed by its kick
+	}
 	m.in.wakeAll()
 	m.emit(PeerEvent{Peer: p.id, Kind: PeerEventDisconnected, Reason: r, Err: err})
 }
@@ -813,15 +819,46 @@ func (m *Mesh) kick(id PeerID) error {
 		return &PeerError{Peer: id, Op: "kick", Err: ErrUnknownPeer}
 	}
 	p.mu.Lock()
-	rw := p.rw[Reliable]
+	rw, dc := p.rw[Reliable], p.dcs[Reliable]
 	p.mu.Unlock()
-	if rw != nil {
-		_, _ = rw.Write([]byte{frameBye, byeCodeKicked})
+	c := p.c
+	var flushed chan struct{}
+	if rw != nil && dc != nil {
+		// The connection closes once the goodbye is acknowledged: closing
+		// at once may abort the association before the frame leaves, and
+		// the peer would take the kick for a peer that left.
+		flushed = make(chan struct{})
+		var once sync.Once
+		dc.SetBufferedAmountLowThreshold(0)
+		dc.OnBufferedAmountLow(func() { once.Do(func() { close(flushed) }) })
+		if _, err := rw.Write([]byte{frameBye, byeCodeKicked}); err != nil || dc.BufferedAmount() == 0 {
+			once.Do(func() { close(flushed) })
+		}
+		c.muted.Store(true) // nothing more from the kicked peer is delivered
+		c.linger = true
 	}
 	m.sendSignal(id, &signal{T: sigBye, Reason: byeKicked})
 	m.disconnect(p, ReasonKicked, nil)
+	if flushed != nil {
+		m.readers.Add(1)
+		go func() {
+			defer m.readers.Done()
+			t := time.NewTimer(byeLinger)
+			defer t.Stop()
+			select {
+			case <-flushed:
+			case <-t.C:
+			case <-m.ctx.Done():
+			}
+			closeConn(c)
+		}()
+	}
 	return nil
 }
+
+// byeLinger bounds the wait for a kicked peer's acknowledgement of its
+// goodbye before the connection closes anyway.
+const byeLinger = 500 * time.Millisecond
 
 // closeAll runs on the loop at Close: every connection ends.
 func (m *Mesh) closeAll() {
