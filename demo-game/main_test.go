@@ -74,17 +74,23 @@ func runDemoStderr(t *testing.T, ctx context.Context, args ...string) (result, s
 	return r, stderr
 }
 
+// runDemoOutput runs the demo binary and returns its parsed JSON line, its
+// standard error and its standard output. Tests call it from several
+// goroutines at once, so a failure is reported with t.Errorf (t.Fatal is only
+// allowed on the test's own goroutine) and returns a zero result.
 func runDemoOutput(t *testing.T, ctx context.Context, args ...string) (result, string, string) {
 	t.Helper()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		t.Fatalf("demo-game %v: %v\nstderr: %s", args, err, stderr.String())
+		t.Errorf("demo-game %v: %v\nstderr: %s", args, err, stderr.String())
+		return result{}, stderr.String(), stdout.String()
 	}
 	var r result
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &r); err != nil {
-		t.Fatalf("demo-game %v printed %q: %v", args, stdout.String(), err)
+		t.Errorf("demo-game %v printed %q: %v", args, stdout.String(), err)
+		return result{}, stderr.String(), stdout.String()
 	}
 	return r, stderr.String(), stdout.String()
 }
