@@ -214,18 +214,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	if err != nil {
 		fail(1, "%v", err)
 	}
-	sess, err := l.AwaitStart(wctx, players, true)
-	if err != nil {
-		l.Close()
-		fail(1, "%v", err)
-	}
-	defer sess.Close()
-	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
-	fmt.Println(r.JSON())
-	if err != nil {
-		fail(1, "%v", err)
-	}
+	playLobby(ctx, wctx, l, players, frames, fast)
 }
 
 // runLobbyHost creates an online lobby as a bot, prints its join code, and
@@ -241,18 +230,7 @@ func runLobbyHost(server string, players int, seed uint64, name string, wait tim
 	}
 	st, _ := l.Client().State()
 	fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", st.Code)
-	sess, err := l.AwaitStart(wctx, players, true)
-	if err != nil {
-		l.Close()
-		fail(1, "%v", err)
-	}
-	defer sess.Close()
-	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
-	fmt.Println(r.JSON())
-	if err != nil {
-		fail(1, "%v", err)
-	}
+	playLobby(ctx, wctx, l, players, frames, fast)
 }
 
 // runCode joins an online lobby by its code as a bot: it gets ready and
@@ -270,18 +248,7 @@ func runCode(server, code, name string, wait time.Duration, frames int, fast boo
 		fmt.Fprintf(os.Stderr, "demo-game: chat: %v\n", err)
 	}
 	fmt.Fprintf(os.Stderr, "demo-game: in lobby %s\n", lobby.NormalizeCode(code))
-	sess, err := l.AwaitStart(wctx, 0, true)
-	if err != nil {
-		l.Close()
-		fail(1, "%v", err)
-	}
-	defer sess.Close()
-	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
-	fmt.Println(r.JSON())
-	if err != nil {
-		fail(1, "%v", err)
-	}
+	playLobby(ctx, wctx, l, 0, frames, fast)
 }
 
 // runOnline plays a headless bot match with peers in other processes,
@@ -296,12 +263,7 @@ func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int, fast bool
 		fail(1, "%v", err)
 	}
 	defer sess.Close()
-	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
-	fmt.Println(r.JSON())
-	if err != nil {
-		fail(1, "%v", err)
-	}
+	r := play(ctx, sess, frames, fast)
 	if cfg.Matchmaker != "" && r.Phase == arena.PhaseMatchOver.String() {
 		// The matchmaker rates its matches from the players' reports.
 		rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
@@ -312,6 +274,31 @@ func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int, fast bool
 		}
 		fmt.Fprintf(os.Stderr, "demo-game: rated mu %.3f sigma %.3f\n", rating.Mu, rating.Sigma)
 	}
+}
+
+// playLobby waits until the lobby's host starts the match (the host starts
+// once players members are in and ready; 0 for a member that only waits) and
+// plays it.
+func playLobby(ctx, wctx context.Context, l *match.Lobby, players, frames int, fast bool) {
+	sess, err := l.AwaitStart(wctx, players, true)
+	if err != nil {
+		l.Close()
+		fail(1, "%v", err)
+	}
+	defer sess.Close()
+	play(ctx, sess, frames, fast)
+}
+
+// play runs a headless match between processes until frames and prints its
+// result as one JSON line.
+func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.Result {
+	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
+	fmt.Println(r.JSON())
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	return r
 }
 
 func fail(code int, format string, args ...any) {
