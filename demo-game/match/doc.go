@@ -43,7 +43,7 @@
 // ready, settings, start) and call Lobby.Play on lobby.Started; the
 // headless mode calls AwaitStart, which gets ready, starts as the host
 // once every member is, and plays.
-
+//
 // Game adapts an arena.State to netcode.SessionGame: one input byte per
 // player, the state's binary encoding as the saved state, and a checksum per
 // simulated frame so that peers can be compared.
