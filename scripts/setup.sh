@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine with Go:
 # Xvfb for the demo's screenshot test, iproute2 and iptables for the LAN tests
-# in network namespaces, coturn for the TURN relay tests, and Node.js for the
+# in network namespaces, and Node.js for the
 # js/wasm signaling client test. Safe to re-run:
 # it installs only what is missing.
 set -euo pipefail
@@ -12,7 +12,6 @@ command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb xauth)
 command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
-command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 # avahi (with a private dbus-daemon) is the standard mDNS peer of the DNS-SD tests.
 command -v avahi-daemon >/dev/null 2>&1 || need+=(avahi-daemon)
 command -v avahi-browse >/dev/null 2>&1 || need+=(avahi-utils)
