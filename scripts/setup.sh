@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and the demo need on a fresh Debian machine with Go:
-# Xvfb for the demo's screenshot test, iproute2 and iptables for the LAN tests
-# in network namespaces, and Node.js for the
-# js/wasm signaling client test. Safe to re-run:
-# it installs only what is missing.
+# Xvfb and xdotool for the demo's window tests, iproute2 for the LAN tests in
+# network namespaces, avahi and a dbus-daemon as the standard mDNS peer of the
+# DNS-SD interop tests, and Node.js for the js/wasm signaling client test.
+# Safe to re-run: it installs only what is missing.
 set -euo pipefail
 
 need=()
@@ -11,7 +11,6 @@ command -v xvfb-run >/dev/null 2>&1 || need+=(xvfb xauth)
 # xdotool types into the demo's window under Xvfb (keyboard test).
 command -v xdotool >/dev/null 2>&1 || need+=(xdotool)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # avahi (with a private dbus-daemon) is the standard mDNS peer of the DNS-SD tests.
 command -v avahi-daemon >/dev/null 2>&1 || need+=(avahi-daemon)
 command -v avahi-browse >/dev/null 2>&1 || need+=(avahi-utils)
