@@ -177,14 +177,28 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-// xvfbShot runs the windowed demo under Xvfb with args plus a screenshot, and
-// returns the picture after checking it is the game's size and not blank.
-func xvfbShot(t *testing.T, args ...string) image.Image {
+// needXvfb returns the path of xvfb-run, skipping the test with a clear
+// message where it (or, with keyboard, xdotool) is missing; scripts/setup.sh
+// installs both, so CI runs these tests.
+func needXvfb(t *testing.T, keyboard bool) string {
 	t.Helper()
 	xvfb, err := exec.LookPath("xvfb-run")
 	if err != nil {
 		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
 	}
+	if keyboard {
+		if _, err := exec.LookPath("xdotool"); err != nil {
+			t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
+		}
+	}
+	return xvfb
+}
+
+// xvfbShot runs the windowed demo under Xvfb with args plus a screenshot, and
+// returns the picture after checking it is the game's size and not blank.
+func xvfbShot(t *testing.T, args ...string) image.Image {
+	t.Helper()
+	xvfb := needXvfb(t, false)
 	shot := filepath.Join(t.TempDir(), "shot.png")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -603,10 +617,7 @@ var ratedLine = regexp.MustCompile(`demo-game: rated mu ([0-9.]+) sigma ([0-9.]+
 // a network namespace, while a headless demo in another namespace on the
 // same segment hosts a match: the list must show it.
 func TestLANListUnderXvfb(t *testing.T) {
-	xvfb, err := exec.LookPath("xvfb-run")
-	if err != nil {
-		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
-	}
+	xvfb := needXvfb(t, false)
 	lab := netns.New(t)
 	hostNS, viewNS := lab.NS("host"), lab.NS("view")
 	lab.Bridge(netns.LinkOptions{}, hostNS, viewNS)
@@ -642,13 +653,7 @@ func TestLANListUnderXvfb(t *testing.T) {
 // no flags the menu opens on "Play vs bots", Enter starts the match, and
 // holding Up drives the local tank (Orange) away from its spawn point.
 func TestKeyboardUnderXvfb(t *testing.T) {
-	xvfb, err := exec.LookPath("xvfb-run")
-	if err != nil {
-		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
-	}
-	if _, err := exec.LookPath("xdotool"); err != nil {
-		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
-	}
+	xvfb := needXvfb(t, true)
 	shot := filepath.Join(t.TempDir(), "keys.png")
 	// Keys are held, not tapped: a press and release between two ticks
 	// would be missed (as it would be by a player), and a loaded machine
@@ -707,10 +712,7 @@ wait $pid`
 // bot, each in its seat colour), the third seat open, and the bot's chat
 // line.
 func TestOnlineLobbyUnderXvfb(t *testing.T) {
-	xvfb, err := exec.LookPath("xvfb-run")
-	if err != nil {
-		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
-	}
+	xvfb := needXvfb(t, false)
 	if testing.Short() {
 		t.Skip("builds and runs the server: skipped in -short")
 	}
@@ -774,13 +776,7 @@ func TestOnlineLobbyUnderXvfb(t *testing.T) {
 // starts the match for both: the bot plays its frames through the mesh
 // with the window's peer and confirms them, and the window shows the arena.
 func TestOnlineLobbyStartUnderXvfb(t *testing.T) {
-	xvfb, err := exec.LookPath("xvfb-run")
-	if err != nil {
-		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
-	}
-	if _, err := exec.LookPath("xdotool"); err != nil {
-		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
-	}
+	xvfb := needXvfb(t, true)
 	if testing.Short() {
 		t.Skip("builds and runs the server: skipped in -short")
 	}
@@ -834,13 +830,7 @@ wait $pid`
 // host play the match over WebRTC: the host confirms its frames with the
 // window's peer, and the window shows the arena.
 func TestLANLobbyJoinUnderXvfb(t *testing.T) {
-	xvfb, err := exec.LookPath("xvfb-run")
-	if err != nil {
-		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
-	}
-	if _, err := exec.LookPath("xdotool"); err != nil {
-		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
-	}
+	xvfb := needXvfb(t, true)
 	lab := netns.New(t)
 	hostNS, viewNS := lab.NS("host"), lab.NS("view")
 	lab.Bridge(netns.LinkOptions{}, hostNS, viewNS)
@@ -898,13 +888,7 @@ wait $pid`
 // starts, and the two play: the host confirms its frames with the window's
 // peer.
 func TestJoinByCodeUnderXvfb(t *testing.T) {
-	xvfb, err := exec.LookPath("xvfb-run")
-	if err != nil {
-		t.Skip("xvfb-run not found: install xvfb (scripts/setup.sh does) to run the windowed game in tests")
-	}
-	if _, err := exec.LookPath("xdotool"); err != nil {
-		t.Skip("xdotool not found: install it (scripts/setup.sh does) to type into the window")
-	}
+	xvfb := needXvfb(t, true)
 	if testing.Short() {
 		t.Skip("builds and runs the server: skipped in -short")
 	}
