@@ -895,19 +895,24 @@ func TestJoinByCodeUnderXvfb(t *testing.T) {
 	ws := startServe(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	host, hostOut, hostErr, code := startDemo(t, ctx, binary, "-headless", "-bot", "-server", ws, "-lobby", "-players", "2", "-frames", "300", "-wait", "60s")
-	// "Join by code" is the eighth menu item. Tab is pressed every second
-	// and a half: on the code screen it does nothing, on the lobby screen
-	// the first one gets ready and the host starts at once.
-	script := `"$1" -server "$2" -name Win -frames 1200 &
+	host, hostOut, hostErr, code := startDemo(t, ctx, binary, "-headless", "-bot", "-server", ws, "-lobby", "-players", "2", "-frames", "300", "-wait", "120s")
+	// "Join by code" is the eighth menu item. The menus act on a key once
+	// per press, seen at a frame, so every key is held for longer than a
+	// frame takes on a loaded machine under Xvfb. Tab is pressed every two
+	// seconds: on the code screen it does nothing, on the lobby screen the
+	// first one gets ready and the host starts at once.
+	script := `"$1" -server "$2" -name Win -frames 2000 &
 pid=$!
+press() { xdotool keydown "$1"; sleep 0.4; xdotool keyup "$1"; sleep 0.3; }
 xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+sleep 2
+for i in 1 2 3 4 5 6 7; do press Down; done
+press Return
+sleep 1
+xdotool type --delay 300 "$3"
 sleep 0.5
-for i in 1 2 3 4 5 6 7; do xdotool keydown Down; sleep 0.15; xdotool keyup Down; sleep 0.15; done
-xdotool keydown Return; sleep 0.2; xdotool keyup Return; sleep 0.5
-xdotool type --delay 200 "$3"
-sleep 0.3; xdotool keydown Return; sleep 0.2; xdotool keyup Return
-for i in $(seq 8); do sleep 1.5; xdotool keydown Tab; sleep 0.2; xdotool keyup Tab; done
+press Return
+for i in $(seq 10); do sleep 1.5; press Tab; done
 wait $pid`
 	window := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, ws, strings.ToLower(code))
 	if out, err := window.CombinedOutput(); err != nil {
