@@ -130,17 +130,30 @@ func waitEvent(t testing.TB, c *lobby.Client, match func(lobby.Event) bool) lobb
 	}
 }
 
-// waitState waits for a pushed state that satisfies ok.
+// waitState waits for a state that satisfies ok: pushed as a change, or
+// fetched whole by a resync (which the client does when it sees a gap in
+// the versions, as a loaded machine can make happen around a join).
 func waitState(t testing.TB, c *lobby.Client, ok func(lobby.State) bool) lobby.State {
 	t.Helper()
 	if st, in := c.State(); in && ok(st) {
 		return st
 	}
-	ev := waitEvent(t, c, func(ev lobby.Event) bool {
-		sc, is := ev.(lobby.StateChanged)
-		return is && ok(sc.State)
+	var got lobby.State
+	waitEvent(t, c, func(ev lobby.Event) bool {
+		switch ev := ev.(type) {
+		case lobby.StateChanged:
+			got = ev.State
+		case lobby.Resynced:
+			if ev.Err != nil {
+				return false
+			}
+			got = ev.State
+		default:
+			return false
+		}
+		return ok(got)
 	})
-	return ev.(lobby.StateChanged).State
+	return got
 }
 
 func wantCode(t testing.TB, err error, sentinel error, code string) {
