@@ -177,6 +177,26 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
+// readPNG decodes the screenshot at path.
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// arenaRect is where the arena is drawn on the screen.
+func arenaRect() image.Rectangle {
+	return image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+}
+
 // needXvfb returns the path of xvfb-run, skipping the test with a clear
 // message where it (or, with keyboard, xdotool) is missing; scripts/setup.sh
 // installs both, so CI runs these tests.
@@ -206,15 +226,7 @@ func xvfbShot(t *testing.T, args ...string) image.Image {
 	if out, err := exec.CommandContext(ctx, xvfb, args...).CombinedOutput(); err != nil {
 		t.Fatalf("xvfb-run demo-game: %v\n%s", err, out)
 	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readPNG(t, shot)
 	if b := img.Bounds(); b.Dx() != ui.ScreenWidth || b.Dy() != ui.ScreenHeight {
 		t.Fatalf("screenshot is %v, want %dx%d", b, ui.ScreenWidth, ui.ScreenHeight)
 	}
@@ -286,7 +298,7 @@ func TestScreenshotUnderXvfb(t *testing.T) {
 	img := xvfbShot(t, "-bot", "-players", "4", "-seed", "3", "-frames", "200", "-lag", "30ms", "-loss", "0.05")
 	count := func(r image.Rectangle, c color.RGBA) int { return countColor(img, r, c) }
 	b := img.Bounds()
-	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	area := arenaRect()
 	// The floor covers most of the arena; walls cover their known area.
 	if n, total := count(area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
 		t.Errorf("arena floor colour on %d of %d pixels", n, total)
@@ -632,15 +644,7 @@ func TestLANListUnderXvfb(t *testing.T) {
 	if err := view.Wait(); err != nil {
 		t.Fatalf("windowed demo: %v\n%s", err, view.Stderr())
 	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readPNG(t, shot)
 	// The selected row of the list is drawn in the accent colour: the
 	// lobby's name. With no lobby the screen has no accent colour at all.
 	list := image.Rect(ui.ArenaX, 100, ui.ScreenWidth-ui.ArenaX, 600)
@@ -672,16 +676,8 @@ wait $pid`
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("xvfb-run: %v\n%s", err, out)
 	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	img := readPNG(t, shot)
+	area := arenaRect()
 	if n, total := countColor(img, area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
 		t.Fatalf("not in a match: floor colour on %d of %d arena pixels", n, total)
 	}
@@ -743,15 +739,7 @@ func TestOnlineLobbyUnderXvfb(t *testing.T) {
 	if !strings.Contains(botErr.String(), "demo-game: in lobby "+code) {
 		t.Fatalf("the bot did not join lobby %s: %s", code, botErr.String())
 	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := readPNG(t, shot)
 	members := image.Rect(ui.ArenaX, 100, ui.ArenaX+420, 400)
 	for i, want := range []bool{true, true, false} {
 		n := countColor(img, members, ui.PlayerColors[i])
@@ -807,16 +795,8 @@ wait $pid`
 	if bot.Frames != 300 || bot.Players != 2 || bot.Confirmed == nil || !bot.Confirmed.PeersAgree || bot.Confirmed.Frame != 299 {
 		t.Fatalf("the bot's match with the window: %+v", bot)
 	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	img := readPNG(t, shot)
+	area := arenaRect()
 	if n, total := countColor(img, area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
 		t.Fatalf("the window is not in the match: floor colour on %d of %d arena pixels", n, total)
 	}
@@ -866,16 +846,8 @@ wait $pid`
 	if err := view.Wait(); err != nil {
 		t.Fatalf("windowed demo: %v\n%s", err, view.Stderr())
 	}
-	f, err := os.Open(shot)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	area := image.Rect(ui.ArenaX, ui.ArenaY, ui.ArenaX+int(arena.Width/arena.One), ui.ArenaY+int(arena.Height/arena.One))
+	img := readPNG(t, shot)
+	area := arenaRect()
 	if n, total := countColor(img, area, ui.ColorFloor), area.Dx()*area.Dy(); n < total/2 {
 		t.Fatalf("the window is not in the match: floor colour on %d of %d arena pixels", n, total)
 	}
