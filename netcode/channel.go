@@ -12,8 +12,12 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// numChannels is the number of channels every pair carries.
-const numChannels = 3
+// numChannels is the number of channels every pair carries: the three
+// Channel values and the mesh's own control channel.
+const numChannels = 4
+
+// control is the mesh's own channel, for its pings; Send refuses it.
+const control Channel = 3
 
 // MaxDatagramMessage is the largest message the Unreliable and Sequenced
 // channels accept: what fits, with the mesh's header, in one SCTP DATA
@@ -30,8 +34,14 @@ const maxDatagram = MaxDatagramMessage + 8
 // endian. Only append to this list.
 //
 //	Reliable:   0 message | 1 total(u32) first-chunk | 2 next-chunk | 3 bye(code u8)
-//	Unreliable: 0 message | 4 ping | 5 pong
+//	Unreliable: 0 message
+//	control:    4 ping | 5 pong
 //	ping, pong: seq(u32) sent-at(i64 ns, sender's clock) loss-in(u16, /65535)
+//
+// The control channel (id 3) carries only the mesh's pings. It never
+// retransmits, whatever MeshConfig.DatagramRetransmits says, so that a
+// ping lost is counted lost and a round trip is never measured across a
+// retransmission.
 const (
 	frameMessage byte = 0
 	frameFirst   byte = 1
@@ -60,16 +70,22 @@ var channelSpecs = [numChannels]channelSpec{
 	Reliable:   {label: "rp-reliable", ordered: true, reliab: true},
 	Unreliable: {label: "rp-unreliable"},
 	Sequenced:  {label: "rp-sequenced"},
+	control:    {label: "rp-control"},
 }
 
-func (s channelSpec) init(ch Channel) *webrtc.DataChannelInit {
+// init is the data channel configuration of channel ch; rexmit is the
+// maxRetransmits of the datagram channels (see
+// MeshConfig.DatagramRetransmits).
+func (s channelSpec) init(ch Channel, rexmit uint16) *webrtc.DataChannelInit {
 	id := uint16(ch)
 	negotiated := ch == Reliable
 	ordered := s.ordered
 	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
+	if ch == control {
+		rexmit = 0
+	}
 	if !s.reliab {
-		zero := uint16(0)
-		init.MaxRetransmits = &zero
+		init.MaxRetransmits = &rexmit
 	}
 	return init
 }
@@ -117,6 +133,7 @@ func (p *peer) send(ch Channel, data []byte) error {
 	if err != nil {
 		return &PeerError{Peer: p.id, Op: "send", Err: err}
 	}
+	p.lastSend.Store(m.now())
 	return nil
 }
 
@@ -218,9 +235,15 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 			if n == 0 {
 				continue
 			}
-			switch f[0] {
-			case frameMessage:
+			if f[0] == frameMessage {
 				m.deliverDatagram(p.id, Unreliable, f[1:])
+			}
+			// Unknown frame types are ignored: later versions may add some.
+		case control:
+			if n == 0 {
+				continue
+			}
+			switch f[0] {
 			case framePing:
 				if pg, ok := parsePing(f); ok {
 					p.st.pingIn(pg.seq)

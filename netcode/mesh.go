@@ -6,7 +6,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/dtls/v3"
+	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rallypoint/rallypoint/internal/piggyback"
 )
 
 // MeshConfig configures a Mesh. The zero value is a valid configuration: no
@@ -41,6 +45,39 @@ type MeshConfig struct {
 	// PingInterval is the period of the keep-alive pings on the unreliable
 	// channel that measure RTT, jitter and loss. Zero means 100 ms.
 	PingInterval time.Duration
+	// BusyPingInterval is the ping period while this side sends the peer
+	// messages of its own at least every PingInterval: those already show
+	// the peer that this side is alive, so pings then only refresh RTT,
+	// jitter and loss, at this pace. Zero means 2 s; a value at or below
+	// PingInterval pings every PingInterval regardless of traffic.
+	BusyPingInterval time.Duration
+	// DatagramRetransmits is how many times SCTP may send a lost
+	// Unreliable or Sequenced message again before it gives up on it.
+	// Zero means 1; negative means never. A message that is never
+	// retransmitted is given up as soon as it is sent, and pion then
+	// answers every acknowledgement that arrives while such a message is
+	// in flight (every one, once the round trip exceeds the send interval)
+	// with a FORWARD-TSN, which the receiver acknowledges at once: at 60
+	// messages a second and a 40 ms round trip that loop multiplied the
+	// packets on the wire by four (see "Bytes on the wire" in the package
+	// documentation). A browser's SCTP retransmits once more than this.
+	DatagramRetransmits int
+	// AckHold is how long the mesh may hold one of SCTP's acknowledgement
+	// packets to send it in the same UDP datagram as the next packet to
+	// the same peer (see "Bytes on the wire" in the package
+	// documentation). Zero means 20 ms; negative turns bundling off.
+	// Native builds only: a browser's own stack sends its packets.
+	AckHold time.Duration
+	// Net is the network pion's sockets use: nil is the host's, tests pass
+	// pion's virtual network (vnet). Set it here rather than with SetNet in
+	// Tune, which would replace the mesh's network and so turn AckHold off.
+	// Native builds only.
+	Net transport.Net
+	// DTLSCipherSuites are the DTLS cipher suites offered, in order of
+	// preference. Nil means DefaultDTLSCipherSuites: ChaCha20-Poly1305
+	// first, whose records carry no explicit nonce (8 bytes less a packet
+	// than AES-GCM, with the same 16-byte tag). Native builds only.
+	DTLSCipherSuites []dtls.CipherSuiteID
 	// MaxMessageSize caps a reliable message, sent or received (larger
 	// ones are chunked on the wire). Zero means 4 MiB.
 	MaxMessageSize int
@@ -82,9 +119,28 @@ type MeshConfig struct {
 	// fallback attempt.
 	Tune func(peer PeerID, relay bool, s *webrtc.SettingEngine)
 
+	// bundler is the mesh's acknowledgement bundler (nil: AckHold is
+	// negative, or a browser build).
+	bundler *piggyback.Net
+
 	// dropCandidate, set by tests, drops remote candidates before they
 	// reach ICE.
 	dropCandidate func(from PeerID, candidate string) bool
+}
+
+// maxRetransmits is the data channel parameter for DatagramRetransmits:
+// pion gives a message up once it has been sent maxRetransmits times, the
+// first send included, so n retransmissions take n+1; 0 and 1 both mean
+// none.
+func (c *MeshConfig) maxRetransmits() uint16 {
+	switch {
+	case c.DatagramRetransmits < 0:
+		return 0
+	case c.DatagramRetransmits == 0:
+		return 2
+	default:
+		return uint16(min(c.DatagramRetransmits, 1000) + 1)
+	}
 }
 
 func (c MeshConfig) withDefaults() MeshConfig {
@@ -98,6 +154,8 @@ func (c MeshConfig) withDefaults() MeshConfig {
 	def(&c.InterruptAfter, 500*time.Millisecond)
 	def(&c.DisconnectAfter, 2500*time.Millisecond)
 	def(&c.PingInterval, 100*time.Millisecond)
+	def(&c.BusyPingInterval, 2*time.Second)
+	def(&c.AckHold, 20*time.Millisecond)
 	def(&c.SCTPRTOMax, 200*time.Millisecond)
 	def(&c.ReconnectAfter, time.Second)
 	if c.MaxMessageSize <= 0 {
@@ -178,6 +236,9 @@ func NewMesh(sig Signaler, cfg MeshConfig) (*Mesh, error) {
 		return nil, ErrNoLocalID
 	}
 	cfg = cfg.withDefaults()
+	if cfg.AckHold > 0 {
+		cfg.bundler = piggyback.New(nil, piggyback.Config{Hold: cfg.AckHold})
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mesh{
 		cfg:         cfg,

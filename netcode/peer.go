@@ -202,6 +202,7 @@ type peer struct {
 
 	stateA   atomic.Uint32 // PeerState, readable without mu
 	lastRecv atomic.Int64  // mesh clock (ns) of the last packet
+	lastSend atomic.Int64  // mesh clock (ns) of the last message sent (not pings)
 	st       peerStats
 }
 
@@ -320,7 +321,7 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 		if i != int(Reliable) && !p.offerer {
 			continue
 		}
-		dc, err := pc.CreateDataChannel(channelSpecs[i].label, channelSpecs[i].init(Channel(i)))
+		dc, err := pc.CreateDataChannel(channelSpecs[i].label, channelSpecs[i].init(Channel(i), m.cfg.maxRetransmits()))
 		if err != nil {
 			_ = pc.Close()
 			return nil, err
@@ -719,6 +720,16 @@ func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
 	if s != webrtc.ICEConnectionStateDisconnected && s != webrtc.ICEConnectionStateFailed {
 		return
 	}
+	m.restartICE(p, c)
+}
+
+// restartICE runs on the loop: the offering side of a pair that stopped
+// answering restarts ICE on the same connection, at most once per
+// interrupt period.
+func (m *Mesh) restartICE(p *peer, c *conn) {
+	if c == nil || c.dead.Load() || p.c != c || !p.offerer || !p.connectedOnce {
+		return
+	}
 	if time.Since(p.lastRestart) < m.cfg.InterruptAfter {
 		return
 	}
@@ -954,11 +965,21 @@ func (m *Mesh) tick(now time.Time) {
 			case silent > cfg.InterruptAfter && st == PeerStateConnected:
 				p.setState(PeerStateInterrupted)
 				m.emit(PeerEvent{Peer: p.id, Kind: PeerEventInterrupted})
+			case silent > 2*cfg.InterruptAfter:
+				// The mesh's own silence decides, not ICE's consent
+				// checks, which go out only every two seconds.
+				m.restartICE(p, p.c)
 			case silent <= cfg.InterruptAfter && st == PeerStateInterrupted:
 				p.setState(PeerStateConnected)
 				m.emit(PeerEvent{Peer: p.id, Kind: PeerEventResumed})
 			}
-			if now.Sub(p.lastPing) >= cfg.PingInterval {
+			// While this side's own messages keep the peer informed,
+			// pings only refresh the measurements.
+			every := cfg.PingInterval
+			if time.Duration(m.now()-p.lastSend.Load()) < cfg.PingInterval {
+				every = max(every, cfg.BusyPingInterval)
+			}
+			if now.Sub(p.lastPing) >= every {
 				p.lastPing = now
 				p.sendPing(m)
 			}

@@ -49,15 +49,7 @@ type RollbackBenchResult struct {
 	PayloadBytesPerTick float64
 	// MaxPayloadBytes is the largest such datagram.
 	MaxPayloadBytes int
-	// WireBytesPerSecond is the data-channel traffic per remote peer at 60
-	// ticks/s: 60 × (payload + 69 B DTLS/SCTP + 28 B IP/UDP + 32 B SACK).
-	WireBytesPerSecond float64
 }
-
-// WireOverheadPerDatagram is the per-message cost of a WebRTC data channel
-// used for WireBytesPerSecond: 69 bytes of DTLS and SCTP, 28 of IP and UDP,
-// and a 32-byte SCTP SACK from the receiver.
-const WireOverheadPerDatagram = 69 + 28 + 32
 
 // RunRollbackBench measures the session's per-frame cost with an 8-frame
 // rollback on every frame, against the game's own cost in the same run, and
@@ -146,7 +138,6 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 	}
 	res.PayloadBytesPerTick = payload
 	res.MaxPayloadBytes = maxPayload
-	res.WireBytesPerSecond = 60 * (payload + WireOverheadPerDatagram)
 	return res, nil
 }
 

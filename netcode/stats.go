@@ -297,7 +297,7 @@ func candidateAddr(cand string) (addr, typ string, ok bool) {
 	return net.JoinHostPort(f[4], f[5]), f[7], true
 }
 
-// sendPing writes a keep-alive ping on the unreliable channel. It runs on
+// sendPing writes a keep-alive ping on the control channel. It runs on
 // the loop.
 func (p *peer) sendPing(m *Mesh) {
 	p.st.mu.Lock()
@@ -307,7 +307,7 @@ func (p *peer) sendPing(m *Mesh) {
 	loss := p.st.lossInWire()
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	rw := p.rw[Unreliable]
+	rw := p.rw[control]
 	if rw == nil {
 		return
 	}
@@ -350,4 +350,23 @@ func (p *peer) stats() PeerStats {
 		out.SinceLastPacket = 0
 	}
 	return out
+}
+
+// BundlingStats counts the SCTP acknowledgements the mesh held back to send
+// in the same UDP datagram as a later packet to the same peer (see
+// MeshConfig.AckHold).
+type BundlingStats struct {
+	Held    uint64 // acknowledgements held back
+	Bundled uint64 // sent inside a later packet's datagram: a datagram saved each
+	Alone   uint64 // sent on their own after all: no packet followed within AckHold
+}
+
+// Bundling returns the mesh's acknowledgement bundling counts since it was
+// made; all zero when bundling is off or in a browser build.
+func (m *Mesh) Bundling() BundlingStats {
+	if m.cfg.bundler == nil {
+		return BundlingStats{}
+	}
+	st := m.cfg.bundler.Stats()
+	return BundlingStats{Held: st.Held, Bundled: st.Bundled, Alone: st.Alone}
 }

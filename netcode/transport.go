@@ -15,8 +15,9 @@ const (
 	// Reliable delivers every message once, in order. Messages larger than
 	// one SCTP message are chunked and reassembled.
 	Reliable Channel = iota
-	// Unreliable delivers each message at most once, in any order, and never
-	// retransmits a lost one.
+	// Unreliable delivers each message at most once, in any order; a lost
+	// one is retransmitted at most a bounded number of times (the Mesh:
+	// MeshConfig.DatagramRetransmits, once by default), then given up.
 	Unreliable
 	// Sequenced is unreliable and delivers only messages newer than the last
 	// one delivered: a stale message is dropped.

@@ -8,9 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/dtls/v3"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v4/vnet"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/memsignal"
@@ -23,6 +23,7 @@ type wireMeasure struct {
 	BytesPerTick   float64
 	PacketsPerTick float64
 	PayloadPerTick float64 // the session's own datagram payload
+	Bundling       netcode.BundlingStats
 }
 
 // wireGame is a tiny deterministic game for the wire measurement.
@@ -50,13 +51,36 @@ func (g *wireGame) AdvanceFrame(in *netcode.SessionInputs) {
 	g.frame++
 }
 
+// wireSetup is one configuration of the wire measurement.
+type wireSetup struct {
+	RTT     time.Duration        // round trip the virtual router adds
+	Aligned bool                 // both peers tick at the same instant (else half a tick apart)
+	Ping    time.Duration        // MeshConfig.PingInterval (zero: the default)
+	Busy    time.Duration        // MeshConfig.BusyPingInterval (zero: the default)
+	Hold    time.Duration        // MeshConfig.AckHold (zero: the default; negative: off)
+	Suites  []dtls.CipherSuiteID // MeshConfig.DTLSCipherSuites (nil: the default)
+	Rexmit  int                  // MeshConfig.DatagramRetransmits
+}
+
+// previousWire is the mesh as it was before its wire cost was trimmed, as
+// far as MeshConfig expresses it: AES-GCM first, no acknowledgement
+// bundling, pings every 100 ms whatever the traffic, and datagram channels
+// without retransmission. (ICE's consent checks, then every 400 ms, now go
+// out every 2 s in both.)
+func previousWire(rtt time.Duration) wireSetup {
+	return wireSetup{RTT: rtt, Hold: -1, Busy: time.Nanosecond, Rexmit: -1,
+		Suites: []dtls.CipherSuiteID{dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}}
+}
+
 // measureWire runs two meshes on a virtual network and a 2-player session
 // over them at 60 ticks/s (1-byte inputs that change every 8 frames) for
-// d, counting every UDP packet from the first peer to the second. ping is
-// the mesh's keep-alive interval (zero: the mesh's default).
-func measureWire(d, ping time.Duration) (wireMeasure, error) {
+// d, counting every UDP packet from the first peer to the second. Each
+// peer ticks on its own goroutine; unless setup.Aligned, the second half a
+// tick after the first, as two machines' ticks fall at unrelated times.
+func measureWire(d time.Duration, setup wireSetup) (wireMeasure, error) {
 	var w wireMeasure
-	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.77.0.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.77.0.0/24", MinDelay: setup.RTT / 2,
+		LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		return w, err
 	}
@@ -105,9 +129,9 @@ func measureWire(d, ping time.Duration) (wireMeasure, error) {
 			return w, err
 		}
 		defer sig.Leave()
-		nw := nets[i]
-		m, err := netcode.NewMesh(sig, netcode.MeshConfig{ConnectTimeout: 20 * time.Second, PingInterval: ping,
-			Tune: func(_ netcode.PeerID, _ bool, s *webrtc.SettingEngine) { s.SetNet(nw) }})
+		m, err := netcode.NewMesh(sig, netcode.MeshConfig{ConnectTimeout: 20 * time.Second, Net: nets[i],
+			PingInterval: setup.Ping, BusyPingInterval: setup.Busy, AckHold: setup.Hold, DTLSCipherSuites: setup.Suites,
+			DatagramRetransmits: setup.Rexmit})
 		if err != nil {
 			return w, err
 		}
@@ -131,35 +155,56 @@ func measureWire(d, ping time.Duration) (wireMeasure, error) {
 		}
 		ss[i] = s
 	}
-	const warm = 60
-	measured := int(d / (time.Second / 60))
-	tick := time.NewTicker(time.Second / 60)
-	defer tick.Stop()
-	var start time.Time
-	var sent0 uint64
-	for k := 0; k < warm+measured; k++ {
-		if k == warm {
-			sent0 = ss[0].Stats().BytesSent
-			counting.Store(true)
-			start = time.Now()
-		}
-		for i, s := range ss {
-			if err := s.AddLocalInput(i, []byte{byte(k / 8 * (3 + 2*i))}); err != nil {
-				return w, err
+	const tick = time.Second / 60
+	warm := 60 + int(setup.RTT/tick)
+	measured := int(d / tick)
+	var start, end time.Time
+	var sent0, sent1 uint64
+	errs := make(chan error, 2)
+	begin := time.Now()
+	for i, s := range ss {
+		go func(i int, s *netcode.Session) {
+			next := begin
+			if i == 1 && !setup.Aligned {
+				next = next.Add(tick / 2)
 			}
-			if err := s.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
-				return w, err
+			for k := 0; k < warm+measured; k++ {
+				time.Sleep(time.Until(next))
+				next = next.Add(tick)
+				if i == 0 && k == warm {
+					sent0 = s.Stats().BytesSent
+					counting.Store(true)
+					start = time.Now()
+				}
+				if err := s.AddLocalInput(i, []byte{byte(k / 8 * (3 + 2*i))}); err != nil {
+					errs <- err
+					return
+				}
+				if err := s.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
+					errs <- err
+					return
+				}
 			}
-		}
-		<-tick.C
+			if i == 0 {
+				counting.Store(false)
+				end = time.Now()
+				sent1 = s.Stats().BytesSent
+			}
+			errs <- nil
+		}(i, s)
 	}
-	counting.Store(false)
-	secs := time.Since(start).Seconds()
+	for range ss {
+		if err := <-errs; err != nil {
+			return w, err
+		}
+	}
+	secs := end.Sub(start).Seconds()
 	n := float64(measured)
 	w.BytesPerSecond = float64(bytes.Load()) / secs
 	w.BytesPerTick = float64(bytes.Load()) / n
 	w.PacketsPerTick = float64(packets.Load()) / n
-	w.PayloadPerTick = float64(ss[0].Stats().BytesSent-sent0) / n
+	w.PayloadPerTick = float64(sent1-sent0) / n
+	w.Bundling = meshes[0].Bundling()
 	if st := ss[0].Stats(); st.Desyncs != 0 || st.Compared == 0 {
 		return w, fmt.Errorf("wire measurement: %d desyncs, %d checksums compared", st.Desyncs, st.Compared)
 	}

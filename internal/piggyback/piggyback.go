@@ -49,11 +49,13 @@ type Stats struct {
 // the wrapped Net's.
 type Net struct {
 	transport.Net
-	hold    time.Duration
-	max     int
-	held    atomic.Uint64
-	bundled atomic.Uint64
-	alone   atomic.Uint64
+	hold time.Duration
+	max  int
+	*counters
+}
+
+type counters struct {
+	held, bundled, alone atomic.Uint64
 }
 
 // New wraps inner.
@@ -64,10 +66,18 @@ func New(inner transport.Net, cfg Config) *Net {
 	if cfg.MaxDatagram <= 0 {
 		cfg.MaxDatagram = DefaultMaxDatagram
 	}
-	return &Net{Net: inner, hold: cfg.Hold, max: cfg.MaxDatagram}
+	return &Net{Net: inner, hold: cfg.Hold, max: cfg.MaxDatagram, counters: &counters{}}
 }
 
-// Stats returns the counts of every socket the Net opened.
+// Wrap returns a Net over inner with n's configuration that adds to n's
+// Stats: one per connection when each needs a fresh view of the host's
+// interfaces.
+func (n *Net) Wrap(inner transport.Net) *Net {
+	return &Net{Net: inner, hold: n.hold, max: n.max, counters: n.counters}
+}
+
+// Stats returns the counts of every socket the Net, and the Nets made by
+// its Wrap, opened.
 func (n *Net) Stats() Stats {
 	return Stats{Held: n.held.Load(), Bundled: n.bundled.Load(), Alone: n.alone.Load()}
 }
