@@ -33,10 +33,15 @@ type rollbackReport struct {
 	MaxPayloadBytes      int     `json:"max_payload_bytes"`
 	WireBytesPerSecond   float64 `json:"wire_bytes_per_s"`
 	WirePacketsPerTick   float64 `json:"wire_packets_per_tick"`
-	WireBytesQuietMesh   float64 `json:"wire_bytes_per_s_pings_every_10s"`
-	WireQuietPackets     float64 `json:"wire_packets_per_tick_pings_every_10s"`
-	WireEstimate         float64 `json:"wire_bytes_per_s_estimate"`
-	WireFormula          string  `json:"wire_estimate_formula"`
+	WireAcksBundled      float64 `json:"wire_acks_bundled_share"`
+	WireAligned          float64 `json:"wire_bytes_per_s_aligned_ticks"`
+	WireRTT40            float64 `json:"wire_bytes_per_s_rtt40ms"`
+	WireRTT100           float64 `json:"wire_bytes_per_s_rtt100ms"`
+	WirePrevious         float64 `json:"wire_bytes_per_s_previous"`
+	WirePreviousRTT40    float64 `json:"wire_bytes_per_s_previous_rtt40ms"`
+	WirePreviousPackets  float64 `json:"wire_packets_per_tick_previous_rtt40ms"`
+	WireRatio            float64 `json:"wire_ratio_vs_previous"`
+	WireRatioRTT40       float64 `json:"wire_ratio_vs_previous_rtt40ms"`
 	BudgetOverheadNs     float64 `json:"budget_frame_overhead_ns"`
 	BudgetPayload        int     `json:"budget_payload_bytes_per_tick"`
 	BudgetWire           int     `json:"budget_wire_bytes_per_s"`
@@ -83,26 +88,45 @@ func runBenchRollback(args []string) error {
 		ResimulatedPerFrame:  med(func(r netcode.RollbackBenchResult) float64 { return r.ResimulatedPerFrame }),
 		PayloadBytesPerTick:  results[0].PayloadBytesPerTick,
 		MaxPayloadBytes:      results[0].MaxPayloadBytes,
-		WireEstimate:         results[0].WireBytesPerSecond,
-		WireFormula:          fmt.Sprintf("60 * (payload + 69 DTLS/SCTP + 28 IP/UDP + 32 SACK) = 60 * (payload + %d)", netcode.WireOverheadPerDatagram),
 		BudgetOverheadNs:     5000,
 		BudgetPayload:        16,
-		BudgetWire:           8192,
+		BudgetWire:           8000,
 	}
 	if *wireFor > 0 {
 		// What the wire really carries, one direction of a 2-player session
-		// over pion on a virtual network: with the mesh's default
-		// keep-alive pings (every 100 ms), and with pings every 10 s.
-		wm, err := measureWire(*wireFor, 0)
+		// over pion on a virtual network, with the mesh's defaults and with
+		// its previous settings, on a LAN-like path and at 40 ms RTT.
+		runs := []struct {
+			setup wireSetup
+			out   *float64
+		}{
+			{wireSetup{Aligned: true}, &rep.WireAligned},
+			{wireSetup{RTT: 40 * time.Millisecond}, &rep.WireRTT40},
+			{wireSetup{RTT: 100 * time.Millisecond}, &rep.WireRTT100},
+			{previousWire(0), &rep.WirePrevious},
+		}
+		wm, err := measureWire(*wireFor, wireSetup{})
 		if err != nil {
 			return err
 		}
 		rep.WireBytesPerSecond, rep.WirePacketsPerTick = wm.BytesPerSecond, wm.PacketsPerTick
-		wq, err := measureWire(*wireFor, 10*time.Second)
+		if wm.Bundling.Held > 0 {
+			rep.WireAcksBundled = float64(wm.Bundling.Bundled) / float64(wm.Bundling.Held)
+		}
+		for _, r := range runs {
+			m, err := measureWire(*wireFor, r.setup)
+			if err != nil {
+				return err
+			}
+			*r.out = m.BytesPerSecond
+		}
+		pm, err := measureWire(*wireFor, previousWire(40*time.Millisecond))
 		if err != nil {
 			return err
 		}
-		rep.WireBytesQuietMesh, rep.WireQuietPackets = wq.BytesPerSecond, wq.PacketsPerTick
+		rep.WirePreviousRTT40, rep.WirePreviousPackets = pm.BytesPerSecond, pm.PacketsPerTick
+		rep.WireRatio = rep.WireBytesPerSecond / rep.WirePrevious
+		rep.WireRatioRTT40 = rep.WireRTT40 / rep.WirePreviousRTT40
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -120,11 +144,15 @@ func runBenchRollback(args []string) error {
 	fmt.Fprintf(w, "frames resimulated per frame\t%.2f\t\n", rep.ResimulatedPerFrame)
 	fmt.Fprintf(w, "payload_bytes_per_tick (2 players, 1-byte inputs, 3 in flight)\t%.2f B (max %d B)\t≤ %d B %s\n", rep.PayloadBytesPerTick, rep.MaxPayloadBytes, rep.BudgetPayload, verdict(rep.PayloadBytesPerTick <= float64(rep.BudgetPayload)))
 	if *wireFor > 0 {
-		fmt.Fprintf(w, "wire_bytes_per_s per remote peer, measured over pion (mesh pings every 100 ms)\t%.0f B/s (%.2f packets a tick)\t≤ %d B/s %s\n", rep.WireBytesPerSecond, rep.WirePacketsPerTick, rep.BudgetWire, verdict(rep.WireBytesPerSecond <= float64(rep.BudgetWire)))
-		fmt.Fprintf(w, "  the same with mesh pings every 10 s\t%.0f B/s (%.2f packets a tick)\t≤ %d B/s %s\n", rep.WireBytesQuietMesh, rep.WireQuietPackets, rep.BudgetWire, verdict(rep.WireBytesQuietMesh <= float64(rep.BudgetWire)))
+		fmt.Fprintf(w, "wire_bytes_per_s per remote peer, measured over pion (ticks half a tick apart)\t%.0f B/s (%.2f packets a tick, %.0f%% of acks bundled)\t≤ %d B/s %s\n",
+			rep.WireBytesPerSecond, rep.WirePacketsPerTick, 100*rep.WireAcksBundled, rep.BudgetWire, verdict(rep.WireBytesPerSecond <= float64(rep.BudgetWire)))
+		fmt.Fprintf(w, "  the same, both peers ticking at the same instant\t%.0f B/s\t≤ %d B/s %s\n", rep.WireAligned, rep.BudgetWire, verdict(rep.WireAligned <= float64(rep.BudgetWire)))
+		fmt.Fprintf(w, "  the same at 40 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT40, rep.BudgetWire, verdict(rep.WireRTT40 <= float64(rep.BudgetWire)))
+		fmt.Fprintf(w, "  the same at 100 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT100, rep.BudgetWire, verdict(rep.WireRTT100 <= float64(rep.BudgetWire)))
+		fmt.Fprintf(w, "baseline: previous mesh settings (AES-GCM, no ack bundling, 100 ms pings, no retransmission)\t%.0f B/s\t\n", rep.WirePrevious)
+		fmt.Fprintf(w, "  the same at 40 ms RTT\t%.0f B/s (%.2f packets a tick)\t\n", rep.WirePreviousRTT40, rep.WirePreviousPackets)
+		fmt.Fprintf(w, "wire ratio, now / previous\t%.2f× (at 40 ms RTT %.2f×)\t\n", rep.WireRatio, rep.WireRatioRTT40)
 	}
-	fmt.Fprintf(w, "wire estimate (one datagram + 32 B SACK a tick)\t%.0f B/s\t\n", rep.WireEstimate)
-	fmt.Fprintf(w, "estimate formula\t%s\t\n", rep.WireFormula)
 	return w.Flush()
 }
 
