@@ -28,13 +28,14 @@ const MaxDatagramMessage = 1152
 // maxDatagram is the largest frame written on an unreliable channel.
 const maxDatagram = MaxDatagramMessage + 8
 
-// Frame types. The first byte of every frame on the Reliable and
-// Unreliable channels says what follows; the Sequenced channel's frames are
-// a 4-byte sequence number followed by the message. All integers are big
-// endian. Only append to this list.
+// Frame types. The first byte of every frame on the Reliable and control
+// channels says what follows; an Unreliable frame is the message as it is
+// (a type byte would push a session's 8-byte datagram into the next 4-byte
+// SCTP padding step); the Sequenced channel's frames are a 4-byte sequence
+// number followed by the message. All integers are big endian. Only append
+// to this list.
 //
 //	Reliable:   0 message | 1 total(u32) first-chunk | 2 next-chunk | 3 bye(code u8)
-//	Unreliable: 0 message
 //	control:    4 ping | 5 pong
 //	ping, pong: seq(u32) sent-at(i64 ns, sender's clock) loss-in(u16, /65535)
 //
@@ -119,10 +120,7 @@ func (p *peer) send(ch Channel, data []byte) error {
 	case Reliable:
 		err = p.writeReliable(rw, data)
 	case Unreliable:
-		f := append(p.frame[:0], frameMessage)
-		f = append(f, data...)
-		p.frame = f
-		err = p.write(rw, f)
+		err = p.write(rw, data) // no frame byte: it would cost 4 bytes of SCTP padding a packet
 	case Sequenced:
 		p.seqOut++
 		f := binary.BigEndian.AppendUint32(p.frame[:0], p.seqOut)
@@ -232,13 +230,7 @@ func (m *Mesh) read(p *peer, c *conn, ch Channel, rw datachannel.ReadWriteCloser
 				return
 			}
 		case Unreliable:
-			if n == 0 {
-				continue
-			}
-			if f[0] == frameMessage {
-				m.deliverDatagram(p.id, Unreliable, f[1:])
-			}
-			// Unknown frame types are ignored: later versions may add some.
+			m.deliverDatagram(p.id, Unreliable, f)
 		case control:
 			if n == 0 {
 				continue

@@ -110,10 +110,10 @@ func TestBadSignalsIgnored(t *testing.T) {
 	ms := startMeshes(t, hub, 2, nil)
 	bad := []string{
 		``, `null`, `{}`, `[]`, `{"v":2,"t":"offer","g":1,"sdp":"x"}`,
-		`{"v":1,"t":"offer"}`, `{"v":1,"t":"warp"}`, `{"v":1,"t":"cand","g":1}`,
-		`{"v":1,"t":"bye","reason":"because"}`, `{"v":1,"t":"offer","g":1,"sdp":"not sdp"}`,
-		`{"v":1,"t":"answer","g":1,"sdp":"v=0"}`, strings.Repeat("x", maxSignalSize+1),
-		`{"v":1,"t":"cand","g":1,"cands":[{"candidate":"garbage"}]}`,
+		`{"v":2,"t":"offer"}`, `{"v":2,"t":"warp"}`, `{"v":2,"t":"cand","g":1}`,
+		`{"v":2,"t":"bye","reason":"because"}`, `{"v":2,"t":"offer","g":1,"sdp":"not sdp"}`,
+		`{"v":2,"t":"answer","g":1,"sdp":"v=0"}`, strings.Repeat("x", maxSignalSize+1),
+		`{"v":2,"t":"cand","g":1,"cands":[{"candidate":"garbage"}]}`,
 	}
 	for _, b := range bad {
 		if err := evil.SendSignal(context.Background(), "p00", []byte(b)); err != nil {

@@ -8,18 +8,18 @@ import (
 // Signals are the JSON values the mesh exchanges through the Signaler. The
 // rendezvous point relays them without looking inside.
 //
-//	{"v":1,"t":"offer","g":1,"sdp":"v=0..."}          offering side, attempt g
-//	{"v":1,"t":"offer","g":1,"sdp":"...","restart":true}  ICE restart of attempt g
-//	{"v":1,"t":"offer","g":2,"sdp":"...","relay":true}    TURN fallback attempt
-//	{"v":1,"t":"answer","g":1,"sdp":"v=0..."}
-//	{"v":1,"t":"cand","g":1,"cands":[{"candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0}]}
-//	{"v":1,"t":"bye","reason":"kicked"}
-//	{"v":1,"t":"hello"}   answering side: "I am subscribed, offer now"
+//	{"v":2,"t":"offer","g":1,"sdp":"v=0..."}          offering side, attempt g
+//	{"v":2,"t":"offer","g":1,"sdp":"...","restart":true}  ICE restart of attempt g
+//	{"v":2,"t":"offer","g":2,"sdp":"...","relay":true}    TURN fallback attempt
+//	{"v":2,"t":"answer","g":1,"sdp":"v=0..."}
+//	{"v":2,"t":"cand","g":1,"cands":[{"candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0}]}
+//	{"v":2,"t":"bye","reason":"kicked"}
+//	{"v":2,"t":"hello"}   answering side: "I am subscribed, offer now"
 //
 // g, the attempt number, starts at 1 and only grows; a signal of an older
 // attempt is ignored. Unknown fields are ignored so that later versions may
 // add some.
-const signalVersion = 1
+const signalVersion = 2
 
 // maxSignalSize bounds a signal payload; larger ones are rejected before
 // decoding.

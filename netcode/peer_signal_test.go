@@ -28,12 +28,12 @@ func realSignals() []*signal {
 // TestSignalGolden pins the wire form of a signal.
 func TestSignalGolden(t *testing.T) {
 	s := &signal{T: sigCand, G: 3, Cands: []signalCandidate{{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}}}
-	const want = `{"v":1,"t":"cand","g":3,"cands":[{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}]}`
+	const want = `{"v":2,"t":"cand","g":3,"cands":[{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}]}`
 	if got := string(s.marshal()); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 	// Unknown fields are ignored (forward compatibility).
-	if _, err := parseSignal([]byte(`{"v":1,"t":"hello","future":[1,2]}`)); err != nil {
+	if _, err := parseSignal([]byte(`{"v":2,"t":"hello","future":[1,2]}`)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -49,7 +49,7 @@ func TestSignalRoundTrip(t *testing.T) {
 			t.Fatalf("round trip of %s: %+v", b, got)
 		}
 	}
-	if _, err := parseSignal([]byte(`{"v":1,"t":"cand","g":1,"cands":[]}`)); !errors.Is(err, ErrBadSignal) {
+	if _, err := parseSignal([]byte(`{"v":2,"t":"cand","g":1,"cands":[]}`)); !errors.Is(err, ErrBadSignal) {
 		t.Fatalf("empty cands: %v", err)
 	}
 }
@@ -60,8 +60,8 @@ func FuzzParseSignal(f *testing.F) {
 	for _, s := range realSignals() {
 		f.Add(s.marshal())
 	}
-	f.Add([]byte(`{"v":1,"t":"cand","g":1,"cands":[{"candidate":"x","sdpMLineIndex":70000}]}`))
-	f.Add([]byte(`{"v":1,"t":"offer","g":4294967295,"sdp":"\u0000"}`))
+	f.Add([]byte(`{"v":2,"t":"cand","g":1,"cands":[{"candidate":"x","sdpMLineIndex":70000}]}`))
+	f.Add([]byte(`{"v":2,"t":"offer","g":4294967295,"sdp":"\u0000"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := parseSignal(b)
 		if err != nil {
