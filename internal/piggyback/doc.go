@@ -33,7 +33,8 @@
 //     it is, at once.
 //
 // A control record is held, per destination, only while that destination
-// is receiving carriers (one was written within two Hold periods): then it
+// is receiving a steady stream of carriers (the last within two Hold
+// periods and the one before it within three): then it
 // goes out in front of the next carrier to the same address, in one
 // datagram. It is written alone when Hold passes first, when a second
 // control record joins it (so a bulk transfer's acknowledgements wait at

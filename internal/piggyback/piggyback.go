@@ -124,6 +124,7 @@ type dest struct {
 	count       int
 	since       time.Time // when the first held record was written
 	lastCarrier time.Time
+	prevCarrier time.Time // the carrier before lastCarrier
 	timer       *time.Timer
 }
 
@@ -179,7 +180,11 @@ func (c *Conn) send(p []byte, key netip.AddrPort, addr net.Addr) (int, error) {
 	}
 	d := c.dests[key]
 	if kind == Control {
-		if d == nil || now.Sub(d.lastCarrier) > 2*c.n.hold {
+		// Hold only for a steady stream of carriers (the last two within
+		// three Hold periods): a lone packet now and then, such as the
+		// receiving side's pings during a bulk transfer, would only delay
+		// its acknowledgements.
+		if d == nil || now.Sub(d.lastCarrier) > 2*c.n.hold || now.Sub(d.prevCarrier) > 3*c.n.hold {
 			return c.raw(p, key, addr)
 		}
 		if d.count > 0 && len(d.held)+len(p) > c.n.max {
@@ -203,7 +208,7 @@ func (c *Conn) send(p []byte, key netip.AddrPort, addr net.Addr) (int, error) {
 	if d == nil {
 		d = c.addDest(key, addr, now)
 	}
-	d.lastCarrier = now
+	d.prevCarrier, d.lastCarrier = d.lastCarrier, now
 	if d.count == 0 {
 		return c.raw(p, key, d.addr)
 	}

@@ -138,11 +138,12 @@ func wantWrites(t *testing.T, s *sink, want ...[]byte) {
 func TestControlRecordRidesOnNextCarrier(t *testing.T) {
 	n, c, s := newTestConn(Config{Hold: time.Hour})
 	defer c.Close()
-	write(t, c, data(1), 5000) // the destination is receiving carriers
+	write(t, c, data(0), 5000)
+	write(t, c, data(1), 5000) // the destination is receiving a stream of carriers
 	write(t, c, sack(2), 5000) // held
-	wantWrites(t, s, data(1))
+	wantWrites(t, s, data(0), data(1))
 	write(t, c, data(3), 5000)
-	wantWrites(t, s, data(1), join(sack(2), data(3)))
+	wantWrites(t, s, data(0), data(1), join(sack(2), data(3)))
 	if st := n.Stats(); st != (Stats{Held: 1, Bundled: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
@@ -158,22 +159,34 @@ func TestNoHoldWithoutCarriers(t *testing.T) {
 	wantWrites(t, s, sack(1), data(2), sack(3))
 }
 
-func TestNoHoldAfterCarriersStop(t *testing.T) {
+func TestNoHoldForALoneCarrier(t *testing.T) {
 	_, c, s := newTestConn(Config{Hold: 5 * time.Millisecond})
 	defer c.Close()
 	write(t, c, data(1), 5000)
+	time.Sleep(20 * time.Millisecond) // more than three Hold periods
+	write(t, c, data(2), 5000)        // a ping now and then is not a stream
+	write(t, c, sack(3), 5000)
+	wantWrites(t, s, data(1), data(2), sack(3))
+}
+
+func TestNoHoldAfterCarriersStop(t *testing.T) {
+	_, c, s := newTestConn(Config{Hold: 5 * time.Millisecond})
+	defer c.Close()
+	write(t, c, data(0), 5000)
+	write(t, c, data(1), 5000)
 	time.Sleep(15 * time.Millisecond) // more than two Hold periods
 	write(t, c, sack(2), 5000)
-	wantWrites(t, s, data(1), sack(2))
+	wantWrites(t, s, data(0), data(1), sack(2))
 }
 
 func TestHeldRecordGoesAloneAfterHold(t *testing.T) {
 	n, c, s := newTestConn(Config{Hold: 10 * time.Millisecond})
 	defer c.Close()
+	write(t, c, data(0), 5000)
 	write(t, c, data(1), 5000)
 	start := time.Now()
 	write(t, c, sack(2), 5000)
-	for len(s.got()) < 2 {
+	for len(s.got()) < 3 {
 		if time.Since(start) > 5*time.Second {
 			t.Fatal("the held record was never written")
 		}
@@ -182,7 +195,7 @@ func TestHeldRecordGoesAloneAfterHold(t *testing.T) {
 	if waited := time.Since(start); waited < 10*time.Millisecond {
 		t.Fatalf("written after %v, before Hold", waited)
 	}
-	wantWrites(t, s, data(1), sack(2))
+	wantWrites(t, s, data(0), data(1), sack(2))
 	if st := n.Stats(); st != (Stats{Held: 1, Alone: 1}) {
 		t.Fatalf("stats %+v", st)
 	}
@@ -191,41 +204,45 @@ func TestHeldRecordGoesAloneAfterHold(t *testing.T) {
 func TestSecondControlRecordFlushesBoth(t *testing.T) {
 	_, c, s := newTestConn(Config{Hold: time.Hour})
 	defer c.Close()
+	write(t, c, data(0), 5000)
 	write(t, c, data(1), 5000)
 	write(t, c, sack(2), 5000)
 	write(t, c, sack(3), 5000)
-	wantWrites(t, s, data(1), join(sack(2), sack(3)))
+	wantWrites(t, s, data(0), data(1), join(sack(2), sack(3)))
 }
 
 func TestOtherDatagramsPassAndKeepTheHold(t *testing.T) {
 	_, c, s := newTestConn(Config{Hold: time.Hour})
 	defer c.Close()
+	write(t, c, data(0), 5000)
 	write(t, c, data(1), 5000)
 	write(t, c, sack(2), 5000)
 	write(t, c, stunPacket(), 5000) // a STUN check cannot carry records
 	write(t, c, data(3), 5001)      // another destination's carrier does not either
 	write(t, c, data(4), 5000)
-	wantWrites(t, s, data(1), stunPacket(), data(3), join(sack(2), data(4)))
+	wantWrites(t, s, data(0), data(1), stunPacket(), data(3), join(sack(2), data(4)))
 }
 
 func TestCarrierTooBigGoesSeparately(t *testing.T) {
 	_, c, s := newTestConn(Config{Hold: time.Hour, MaxDatagram: 100})
 	defer c.Close()
+	write(t, c, data(0), 5000)
 	write(t, c, data(1), 5000)
 	write(t, c, sack(2), 5000)
 	big := record(contentApplicationData, 1, 3, 80, 'b')
 	write(t, c, big, 5000)
-	wantWrites(t, s, data(1), sack(2), big)
+	wantWrites(t, s, data(0), data(1), sack(2), big)
 }
 
 func TestCloseWritesHeldRecords(t *testing.T) {
 	_, c, s := newTestConn(Config{Hold: time.Hour})
+	write(t, c, data(0), 5000)
 	write(t, c, data(1), 5000)
 	write(t, c, sack(2), 5000)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	wantWrites(t, s, data(1), sack(2))
+	wantWrites(t, s, data(0), data(1), sack(2))
 	if !s.closed {
 		t.Fatal("the socket was not closed")
 	}
