@@ -42,7 +42,7 @@ type MeshConfig struct {
 	// DisconnectAfter is how long a connected peer may send nothing before
 	// it is disconnected with ReasonTimedOut. Zero means 2.5 s.
 	DisconnectAfter time.Duration
-	// PingInterval is the period of the keep-alive pings on the unreliable
+	// PingInterval is the period of the keep-alive pings on the control
 	// channel that measure RTT, jitter and loss. Zero means 100 ms.
 	PingInterval time.Duration
 	// BusyPingInterval is the ping period while this side sends the peer
