@@ -14,11 +14,11 @@ type ICEServer struct {
 	// "turns:host:port". Servers whose URLs all start with "turn:" or
 	// "turns:" are relays and are offered to a pair only once it falls back
 	// to TURN (see MeshConfig.TURNFallbackAfter).
-	URLs []string
+	URLs []string `json:"urls"`
 	// Username and Credential authenticate to a TURN server (long-term or
 	// TURN REST credentials). Empty for STUN.
-	Username   string
-	Credential string
+	Username   string `json:"username,omitempty"`
+	Credential string `json:"credential,omitempty"`
 }
 
 // isRelay reports whether every URL of s names a TURN server.
