@@ -36,7 +36,7 @@
 // over a connected signaling.Client) has one typed call per message, keeps
 // the newest State and delivers Events: StateChanged, ChatReceived, Kicked,
 // Started and Resynced. After Started the member's signaling client is in
-// the session's room: pass Client.Signaling() to netcode.NewMesh.
+// the session's room: pass Client.Signaling() to mesh.New.
 //
 // Servers may also make and list lobbies themselves with Service.Create and
 // Service.List, which check their input as the wire does.

@@ -72,7 +72,7 @@ func Example() {
 	for ev := range friend.Events() {
 		if s, ok := ev.(lobby.Started); ok {
 			// The friend's signaling client is in the session's room now:
-			// netcode.NewMesh(friend.Signaling(), netcode.MeshConfig{}).
+			// mesh.New(friend.Signaling(), mesh.Config{}).
 			fmt.Println("started; in the session's room:", friend.Signaling().Room() == s.Session.ID)
 			return
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/rallypoint/rallypoint/internal/netns"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/lobby/dnssd"
-	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/mesh"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -85,8 +85,8 @@ func childCtx() (context.Context, context.CancelFunc) {
 }
 
 // childMesh connects a mesh in the session's room and reports it.
-func childMesh(ctx context.Context, c *lobby.Client, want int) (*netcode.Mesh, error) {
-	m, err := netcode.NewMesh(c.Signaling(), netcode.MeshConfig{})
+func childMesh(ctx context.Context, c *lobby.Client, want int) (*mesh.Mesh, error) {
+	m, err := mesh.New(c.Signaling(), mesh.Config{})
 	if err != nil {
 		return nil, err
 	}

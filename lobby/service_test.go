@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/lobby"
-	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/mesh"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -128,7 +128,7 @@ func TestLobbyFlow(t *testing.T) {
 	if sess.Host != host.ID() || !slices.Equal(sess.Peers, []string{host.ID(), bob.ID(), carol.ID()}) {
 		t.Fatalf("session %+v", sess)
 	}
-	var meshes []*netcode.Mesh
+	var meshes []*mesh.Mesh
 	for _, c := range []*lobby.Client{host, bob, carol} {
 		ev := waitEvent(t, c, func(ev lobby.Event) bool { _, ok := ev.(lobby.Started); return ok })
 		if got := ev.(lobby.Started).Session; got.ID != sess.ID || !slices.Equal(got.Peers, sess.Peers) {
@@ -141,7 +141,7 @@ func TestLobbyFlow(t *testing.T) {
 		if st.Version <= before.Version {
 			t.Fatalf("version %d after start, was %d", st.Version, before.Version)
 		}
-		m, err := netcode.NewMesh(c.Signaling(), netcode.MeshConfig{Loopback: true})
+		m, err := mesh.New(c.Signaling(), mesh.Config{Loopback: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,71 +1,10 @@
 package netcode
 
-import (
-	"errors"
-	"fmt"
-)
+import "errors"
 
-// Errors of the peer mesh. Compare with errors.Is; the typed errors below
-// unwrap to one of these.
+// Errors of the contract package. Compare with errors.Is.
 var (
-	// ErrClosed is returned by every method of a closed Mesh.
-	ErrClosed = errors.New("netcode: mesh closed")
-	// ErrUnknownPeer is returned for a peer the mesh has never heard of or
-	// has already forgotten.
-	ErrUnknownPeer = errors.New("netcode: unknown peer")
-	// ErrPeerNotConnected is returned by Send when the peer is known but its
-	// channels are not open (still connecting, interrupted by a restart, or
-	// disconnected). Nothing was queued.
-	ErrPeerNotConnected = errors.New("netcode: peer not connected")
-	// ErrMessageTooLarge is returned by Send for a message larger than its
-	// channel allows: one datagram on the unreliable channels, the
-	// configured cap on the reliable one. See MessageSizeError.
-	ErrMessageTooLarge = errors.New("netcode: message too large")
-	// ErrQueueFull is returned by Send on the reliable channel when the
-	// bytes already queued for that peer exceed the configured limit.
-	// Nothing was queued: the caller decides whether to retry later.
-	ErrQueueFull = errors.New("netcode: send queue full")
-	// ErrUnknownChannel is returned for a Channel value the mesh does not
-	// carry.
-	ErrUnknownChannel = errors.New("netcode: unknown channel")
-	// ErrNoLocalID is returned when the signaler has no id for this peer
-	// (it is not in a room), so the mesh cannot choose offering sides.
-	ErrNoLocalID = errors.New("netcode: signaler has no local id")
-	// ErrBadSignal is the cause of a malformed or unexpected signal from a
-	// peer. The signal is dropped; the connection is unaffected.
-	ErrBadSignal = errors.New("netcode: bad signal")
-	// ErrProtocol is the cause of a disconnect after a peer sent a frame
-	// that violates the data-channel framing (for example a chunked message
-	// longer than the configured cap).
-	ErrProtocol = errors.New("netcode: peer protocol violation")
+	// ErrBadRoster is returned (wrapped, with the reason) by
+	// Roster.Validate.
+	ErrBadRoster = errors.New("netcode: invalid roster")
 )
-
-// MessageSizeError reports a message that does not fit its channel.
-type MessageSizeError struct {
-	Channel Channel // the channel the message was sent on
-	Size    int     // the message's length in bytes
-	Limit   int     // the largest length the channel accepts
-}
-
-// Error implements error.
-func (e *MessageSizeError) Error() string {
-	return fmt.Sprintf("netcode: message too large: %d bytes on %s channel (limit %d)", e.Size, e.Channel, e.Limit)
-}
-
-// Unwrap returns ErrMessageTooLarge.
-func (e *MessageSizeError) Unwrap() error { return ErrMessageTooLarge }
-
-// PeerError ties an error to the peer it concerns.
-type PeerError struct {
-	Peer PeerID // the remote peer
-	Op   string // what the mesh was doing: "send", "kick", "signal", ...
-	Err  error  // the cause
-}
-
-// Error implements error.
-func (e *PeerError) Error() string {
-	return fmt.Sprintf("netcode: %s %s: %v", e.Op, e.Peer, e.Err)
-}
-
-// Unwrap returns the cause.
-func (e *PeerError) Unwrap() error { return e.Err }

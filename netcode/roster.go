@@ -1,7 +1,6 @@
 package netcode
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 )
@@ -36,9 +35,6 @@ type Seat struct {
 	// Name is the player's display name, if the rendezvous point knows it.
 	Name string `json:"name,omitempty"`
 }
-
-// ErrBadRoster is returned (wrapped) by Roster.Validate.
-var ErrBadRoster = errors.New("netcode: invalid roster")
 
 // Validate reports whether r is usable: at least one player, no empty or
 // repeated peer id among players and spectators, and Self among them.

@@ -1,6 +1,9 @@
 package netcode
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // PeerID names a peer. It is the id the rendezvous point (the signaling
 // server or a LAN host) assigned to that peer.
@@ -16,12 +19,45 @@ const (
 	// one SCTP message are chunked and reassembled.
 	Reliable Channel = iota
 	// Unreliable delivers each message at most once, in any order; a lost
-	// one is retransmitted at most a bounded number of times (the Mesh:
-	// MeshConfig.DatagramRetransmits, once by default), then given up.
+	// one is retransmitted at most a bounded number of times (the mesh:
+	// mesh.Config.DatagramRetransmits, once by default), then given up.
+	// A message must fit one datagram: MaxDatagramMessage bytes.
 	Unreliable
 	// Sequenced is unreliable and delivers only messages newer than the last
 	// one delivered: a stale message is dropped.
 	Sequenced
+)
+
+// MaxDatagramMessage is the largest message the Unreliable and Sequenced
+// channels carry. The mesh refuses a larger one; it is what fits, with the
+// mesh's header, in one SCTP DATA chunk of pion's initial path MTU, so that
+// a message is never split over several packets (losing one would lose it
+// anyway). A rollback session keeps its datagrams well under it.
+const MaxDatagramMessage = 1152
+
+// Liveness defaults shared by the mesh and the rollback session. Both judge
+// a peer by the time since anything last arrived from it, and both use the
+// same interrupt threshold, so that a game sees a peer interrupted by the
+// mesh and by the session at about the same moment. The session's
+// disconnect comes first (DefaultDisconnectAfter − DefaultInterruptAfter,
+// 2 s): its peers agree on the frame at which they drop the silent player
+// while the mesh still holds the connection open, and the mesh tears the
+// connection down half a second later (DefaultDisconnectAfter, 2.5 s). In
+// between the mesh restarts ICE after two interrupt periods (1 s) of
+// silence, so a path that recovers within the session's window keeps the
+// player in the match.
+const (
+	// DefaultInterruptAfter is how long a peer may be silent before the
+	// mesh (mesh.EventInterrupted) and the session
+	// (rollback.EventPeerInterrupted) report it interrupted.
+	DefaultInterruptAfter = 500 * time.Millisecond
+	// DefaultDisconnectAfter is how long a peer may be silent before the
+	// mesh disconnects it (mesh.EventDisconnected, ReasonTimedOut).
+	DefaultDisconnectAfter = 2500 * time.Millisecond
+	// DefaultDropAfter is how long a player's peer may be silent before a
+	// rollback session applies its disconnect policy (drops the player by
+	// default): one interrupt period before the mesh's disconnect.
+	DefaultDropAfter = DefaultDisconnectAfter - DefaultInterruptAfter
 )
 
 // String returns the channel's name.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/rallypoint/rallypoint/netcode"
 )
 
 // ProtocolVersion is the version of the wire protocol this package speaks.
@@ -123,12 +125,11 @@ type LimitsData struct {
 }
 
 // ICEServer is one STUN or TURN server, in the shape of the browser's
-// RTCIceServer and pion's webrtc.ICEServer.
-type ICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
+// RTCIceServer: the netcode contract's type, so that the servers a welcome
+// carries go to a mesh (mesh.Config.ICEServers, netcode.Roster.ICEServers)
+// as they are. Its JSON names (urls, username, credential) are part of the
+// wire.
+type ICEServer = netcode.ICEServer
 
 // JoinData is the payload of join (the room name travels in Envelope.Room).
 type JoinData struct {

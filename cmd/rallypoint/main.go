@@ -34,10 +34,6 @@ func registerBench(name, summary string, run func(args []string) error) {
 	benches[name] = command{summary, run}
 }
 
-func init() {
-	registerCommand("bench", "run a benchmark", runBench)
-}
-
 func main() {
 	if len(os.Args) < 2 {
 		usage(commands, "rallypoint")

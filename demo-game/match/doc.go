@@ -13,11 +13,11 @@
 //
 //   - Local: one arena.State stepped directly, bots in the other seats; no
 //     network, and Stats and SetConditions (ErrNoSimulator) say so.
-//   - Simulated: one netcode.Session per seat, all in this process, over a
+//   - Simulated: one rollback.Session per seat, all in this process, over a
 //     netsim.Network whose virtual clock advances one frame per Tick. The
 //     rollback code is the real one; SetConditions changes the links.
 //   - Online: peers in other processes, connected over the WebRTC mesh,
-//     running a netcode.Session through a netsim.Conditioner, so that
+//     running a rollback.Session through a netsim.Conditioner, so that
 //     SetConditions delays and drops this peer's packets on the real
 //     connection. The seed mixes the configured one with the session's (or
 //     room's) name. Three ways lead to it:
@@ -44,7 +44,7 @@
 // headless mode calls AwaitStart, which gets ready, starts as the host
 // once every member is, and plays.
 //
-// Game adapts an arena.State to netcode.SessionGame: one input byte per
+// Game adapts an arena.State to rollback.Game: one input byte per
 // player, the state's binary encoding as the saved state, and a checksum per
 // simulated frame so that peers can be compared.
 //

@@ -16,7 +16,9 @@ import (
 	"github.com/rallypoint/rallypoint/matchmaker"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/mesh"
 	"github.com/rallypoint/rallypoint/netcode/netsim"
+	"github.com/rallypoint/rallypoint/netcode/rollback"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -57,9 +59,9 @@ type Online struct {
 	owners []io.Closer // closed after the mesh: the signaling connection, a lobby, a LAN host
 	sig    *signaling.Client
 	mm     *mmservice.MatchedData // the matchmaker's match this session plays, or nil
-	mesh   *netcode.Mesh
+	mesh   *mesh.Mesh
 	cond   *netsim.Conditioner
-	sess   *netcode.Session
+	sess   *rollback.Session
 	game   *Game
 	seat   int
 	ids    []netcode.PeerID // by seat
@@ -190,11 +192,8 @@ func startOnline(ctx context.Context, client *signaling.Client, room string, pee
 	if peers != nil {
 		n = len(peers)
 	}
-	var ice []netcode.ICEServer
-	for _, s := range client.ICEServers() {
-		ice = append(ice, netcode.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
-	}
-	if o.mesh, err = netcode.NewMesh(client, netcode.MeshConfig{ICEServers: ice, Loopback: loop}); err != nil {
+	ice := client.ICEServers()
+	if o.mesh, err = mesh.New(client, mesh.Config{ICEServers: ice, Loopback: loop}); err != nil {
 		return nil, fmt.Errorf("match: starting the mesh: %w", err)
 	}
 	if err = o.mesh.WaitConnected(ctx, n-1); err != nil {
@@ -217,7 +216,7 @@ func startOnline(ctx context.Context, client *signaling.Client, room string, pee
 	if len(o.ids) != n || !slices.Contains(o.ids, o.mesh.LocalID()) {
 		return nil, fmt.Errorf("match: room %s has members %v, want %d with this peer", o.room, o.ids, n)
 	}
-	players := make([]netcode.SessionPlayer, n)
+	players := make([]rollback.Player, n)
 	for i, id := range o.ids {
 		if id == o.mesh.LocalID() {
 			o.seat = i
@@ -231,7 +230,7 @@ func startOnline(ctx context.Context, client *signaling.Client, room string, pee
 		return nil, err
 	}
 	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
-	o.sess, err = netcode.NewSession(o.cond, o.game, netcode.SessionConfig{
+	o.sess, err = rollback.New(o.cond, o.game, rollback.Config{
 		Players:    players,
 		InputSize:  1,
 		InputDelay: cfg.InputDelay,
@@ -321,14 +320,14 @@ func (o *Online) Tick(local arena.Input) error {
 		if err := o.sess.AddLocalInput(o.seat, o.in[:]); err != nil {
 			return err
 		}
-		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
+		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
 			return err
 		}
 	}
 	for {
 		select {
 		case ev := <-o.sess.Events():
-			if _, ok := ev.(netcode.EventDesync); ok {
+			if _, ok := ev.(rollback.EventDesync); ok {
 				o.desyncs++
 			}
 			continue
@@ -451,7 +450,7 @@ func (o *Online) settle(ctx context.Context, frame int, linger time.Duration) (*
 		// peers still miss, acks) and rolls back on late inputs. Frames
 		// simulated beyond frame do not touch the kept state.
 		o.sess.AddLocalInput(o.seat, o.in[:])
-		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
+		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
 			return nil, err
 		}
 	}

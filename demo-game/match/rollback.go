@@ -8,9 +8,10 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/netsim"
+	"github.com/rallypoint/rallypoint/netcode/rollback"
 )
 
-// Game adapts an arena.State to netcode.SessionGame: one byte of input per
+// Game adapts an arena.State to rollback.Game: one byte of input per
 // player per frame, and the state's binary encoding as the saved state
 // (arena.EncodedSize bytes, saved and loaded without allocating).
 type Game struct {
@@ -35,7 +36,7 @@ type frameSum struct {
 	sum   uint64
 }
 
-var _ netcode.SessionGame = (*Game)(nil)
+var _ rollback.Game = (*Game)(nil)
 
 // NewGame returns a Game at the start of a match.
 func NewGame(players int, seed uint64) (*Game, error) {
@@ -59,7 +60,7 @@ func (g *Game) SaveState(dst []byte) []byte {
 func (g *Game) LoadState(b []byte) error { return g.State.UnmarshalBinary(b) }
 
 // AdvanceFrame steps the arena with every player's input byte.
-func (g *Game) AdvanceFrame(in *netcode.SessionInputs) {
+func (g *Game) AdvanceFrame(in *rollback.Inputs) {
 	n := min(in.Players(), len(g.in))
 	for h := 0; h < n; h++ {
 		g.in[h] = arena.Input(in.Input(h)[0])
@@ -100,7 +101,7 @@ type SimConfig struct {
 	InputDelay int
 }
 
-// Simulated is a rollback match with one netcode.Session per seat, all in
+// Simulated is a rollback match with one rollback.Session per seat, all in
 // this process, talking over a netsim.Network whose virtual clock advances
 // one frame per Tick. It is the real rollback code under simulated lag and
 // loss: the overlay's numbers are measured, and SetConditions works. Seat 0
@@ -129,7 +130,7 @@ type Simulated struct {
 type simPeer struct {
 	id   netcode.PeerID
 	ep   *netsim.Endpoint
-	sess *netcode.Session
+	sess *rollback.Session
 	game *Game
 	in   [1]byte
 }
@@ -167,14 +168,14 @@ func NewSimulated(cfg SimConfig) (*Simulated, error) {
 		if err != nil {
 			return nil, err
 		}
-		players := make([]netcode.SessionPlayer, n)
+		players := make([]rollback.Player, n)
 		for j := range players {
 			if j != k {
 				players[j].Peer = ids[j]
 			}
 		}
 		ep := s.net.Endpoint(ids[k])
-		sess, err := netcode.NewSession(ep, game, netcode.SessionConfig{
+		sess, err := rollback.New(ep, game, rollback.Config{
 			Players:    players,
 			InputSize:  1,
 			InputDelay: cfg.InputDelay,
@@ -217,7 +218,7 @@ func (s *Simulated) Tick(local arena.Input) error {
 		if err := p.sess.AddLocalInput(k, p.in[:]); err != nil {
 			return fmt.Errorf("match: peer %d: %w", k, err)
 		}
-		if err := p.sess.AdvanceFrame(); err != nil && !errors.Is(err, netcode.ErrPredictionThreshold) {
+		if err := p.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
 			return fmt.Errorf("match: peer %d: %w", k, err)
 		}
 		s.drain(p)
@@ -231,7 +232,7 @@ func (s *Simulated) drain(p *simPeer) {
 	for {
 		select {
 		case ev := <-p.sess.Events():
-			if _, ok := ev.(netcode.EventDesync); ok {
+			if _, ok := ev.(rollback.EventDesync); ok {
 				s.desyncs++
 			}
 		default:

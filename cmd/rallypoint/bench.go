@@ -1,0 +1,129 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/rallypoint/rallypoint/internal/bench"
+)
+
+// The bench commands: flags here, the harnesses in internal/bench.
+func init() {
+	registerCommand("bench", "run a benchmark", runBench)
+	registerBench("lobby", "listing 10,000 lobbies with filters; a state change fanned out to 100 members", benchLobbyCommand)
+	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
+	registerBench("rollback", "rollback session cost per frame and wire budget", benchRollbackCommand)
+	registerBench("signaling", "idle sessions per server and relay latency under load, against a server in a child process", benchSignalingCommand)
+	registerBench("transport", "WebRTC mesh vs bare pion vs raw UDP on loopback: RTT, connect time, 1 MiB transfer", benchTransportCommand)
+	// bench transport starts copies of this binary as its peers.
+	if role := bench.TransportChildRole(); role != "" {
+		if err := bench.RunTransportChild(role); err != nil {
+			fmt.Fprintf(os.Stderr, "bench transport child %s: %v\n", role, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+}
+
+// parseBenchFlags parses a bench command's flags; -h prints them and
+// returns errHelped.
+func parseBenchFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelped
+		}
+		return err
+	}
+	return nil
+}
+
+// errHelped ends a bench command after -h printed its flags.
+var errHelped = errors.New("help printed")
+
+func benchLobbyCommand(args []string) error {
+	var cfg bench.LobbyConfig
+	fs := flag.NewFlagSet("bench lobby", flag.ContinueOnError)
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	fs.IntVar(&cfg.Lists, "lists", 2000, "list calls measured")
+	fs.IntVar(&cfg.Rounds, "rounds", 300, "state changes fanned out")
+	fs.IntVar(&cfg.Members, "members", 100, "members receiving each change")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Lobby(cfg)
+}
+
+func benchMatchmakerCommand(args []string) error {
+	var cfg bench.MatchmakerConfig
+	fs := flag.NewFlagSet("bench matchmaker", flag.ContinueOnError)
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	fs.IntVar(&cfg.Runs, "runs", 5, "runs of each pass measurement (the median is reported)")
+	fs.DurationVar(&cfg.Interval, "interval", 100*time.Millisecond, "pass interval of the time-to-match measurement")
+	fs.DurationVar(&cfg.WaitDuration, "wait-duration", 3*time.Second, "length of the time-to-match measurement")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Matchmaker(cfg)
+}
+
+func benchRollbackCommand(args []string) error {
+	var cfg bench.RollbackConfig
+	fs := flag.NewFlagSet("bench rollback", flag.ContinueOnError)
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	fs.IntVar(&cfg.Players, "players", 4, "players in the session (one local)")
+	fs.IntVar(&cfg.Rollback, "rollback", 8, "frames rolled back every frame")
+	fs.IntVar(&cfg.Frames, "frames", 20000, "frames per round")
+	fs.IntVar(&cfg.Rounds, "rounds", 5, "rounds; the report gives medians")
+	fs.DurationVar(&cfg.Wire, "wire", 5*time.Second, "length of each real-time wire measurement over pion (0 skips it)")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Rollback(cfg)
+}
+
+func benchSignalingCommand(args []string) error {
+	var cfg bench.SignalingConfig
+	fs := flag.NewFlagSet("bench signaling", flag.ContinueOnError)
+	fs.IntVar(&cfg.Sessions, "sessions", 50_000, "idle sessions to hold open")
+	fs.IntVar(&cfg.Addrs, "addrs", 4, "source addresses 127.0.0.2..127.0.0.(addrs+1) to spread the client sockets over")
+	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 64, "concurrent connection attempts")
+	fs.IntVar(&cfg.RoomSize, "room-size", 4, "idle sessions per room")
+	fs.IntVar(&cfg.Pairs, "pairs", 20, "relaying pairs of peers")
+	fs.Float64Var(&cfg.Rate, "rate", 1000, "relayed messages per second, over all pairs")
+	fs.DurationVar(&cfg.RelayDuration, "relay-duration", 8*time.Second, "length of each relay measurement")
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Signaling(cfg)
+}
+
+func benchTransportCommand(args []string) error {
+	var cfg bench.TransportConfig
+	fs := flag.NewFlagSet("bench transport", flag.ContinueOnError)
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	fs.IntVar(&cfg.Pings, "n", 2000, "round trips per RTT measurement")
+	fs.IntVar(&cfg.Runs, "runs", 15, "connections per connect-time measurement and transfers")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Transport(cfg)
+}

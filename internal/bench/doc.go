@@ -1,0 +1,21 @@
+// Package bench holds the harnesses behind rallypoint bench: signaling
+// (idle sessions and relay latency against a server in a child process),
+// transport (the mesh against bare pion and raw UDP, each in child
+// processes), rollback (a session's cost per frame against the game's own,
+// and its bytes on the wire over pion), matchmaker (passes, insert/cancel,
+// time to match, rating updates) and lobby (listing and fan-out).
+//
+// Each bench is a function taking its Config, the flags cmd/rallypoint
+// parses, and printing one report on stdout: a table, or one JSON object
+// whose field names are stable (scripts and the issue tracker read them).
+// Every figure comes with a baseline measured in the same run, because the
+// machines these run on are noisy: compare ratios, not absolute times.
+//
+// The transport and signaling benches start copies of the running binary
+// as child processes, so they work only from the rallypoint command (its
+// main dispatches TransportChildRole); their end-to-end tests live in
+// cmd/rallypoint. RunRollbackBench needs no child and is tested here.
+//
+// Nothing here is part of the kit's API; nothing in the library packages
+// imports it.
+package bench

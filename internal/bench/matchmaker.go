@@ -1,0 +1,400 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rallypoint/rallypoint/matchmaker"
+	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// mmBenchResult is the JSON object printed by -json.
+type mmBenchResult struct {
+	Tick1v1Ms          float64 `json:"tick_1v1_10k_ms"`
+	Tick1v1Matches     int     `json:"tick_1v1_10k_matches"`
+	Naive1v1Ms         float64 `json:"naive_1v1_10k_ms"`
+	Naive1v1Ratio      float64 `json:"naive_over_tick_1v1"`
+	SparseMs           float64 `json:"tick_1v1_10k_sparse_ms"`
+	SparseNaiveMs      float64 `json:"naive_1v1_10k_sparse_ms"`
+	SparseRatio        float64 `json:"naive_over_tick_1v1_sparse"`
+	SparseMatches      int     `json:"tick_1v1_10k_sparse_matches"`
+	Tick5v5Ms          float64 `json:"tick_5v5_10k_ms"`
+	Tick5v5Matches     int     `json:"tick_5v5_10k_matches"`
+	InsertCancelOps    float64 `json:"insert_cancel_ops_per_s"`
+	MapBaselineOps     float64 `json:"map_insert_delete_ops_per_s"`
+	WaitP50Ms          float64 `json:"wait_p50_ms"`
+	WaitP95Ms          float64 `json:"wait_p95_ms"`
+	WaitTargetMs       float64 `json:"wait_target_ms"`
+	PassIntervalMs     float64 `json:"pass_interval_ms"`
+	WaitMatched        int     `json:"wait_matched_tickets"`
+	ServedWaitP50Ms    float64 `json:"served_wait_p50_ms"`
+	ServedWaitP95Ms    float64 `json:"served_wait_p95_ms"`
+	ServedMatched      int     `json:"served_matched_players"`
+	RatingUpdates      float64 `json:"rating_updates_per_s"`
+	RatingBaselineOps  float64 `json:"rating_baseline_predict_per_s"`
+	Runs               int     `json:"runs"`
+	TargetsMet         bool    `json:"targets_met"`
+	TargetTick1v1Ms    float64 `json:"target_tick_1v1_10k_ms"`
+	TargetTick5v5Ms    float64 `json:"target_tick_5v5_10k_ms"`
+	TargetInsertCancel float64 `json:"target_insert_cancel_ops_per_s"`
+	TargetRating       float64 `json:"target_rating_updates_per_s"`
+}
+
+var benchSkill1v1 = matchmaker.Rule{Kind: matchmaker.RuleSkill, Value: 1, Steps: []matchmaker.Step{
+	{After: 10 * time.Second, Value: 2}, {After: 30 * time.Second, Value: 4}}}
+
+// benchPool makes a matchmaker with a fake clock holding players players
+// (in parties when parties is set), enqueued 1 ms apart.
+func benchPool(q matchmaker.QueueConfig, players int, parties bool, seed int64) *matchmaker.Matchmaker {
+	return benchPoolSpread(q, players, parties, seed, 5)
+}
+
+// benchPoolSpread is benchPool with ratings of standard deviation spread.
+func benchPoolSpread(q matchmaker.QueueConfig, players int, parties bool, seed int64, spread float64) *matchmaker.Matchmaker {
+	now := time.Unix(0, 0)
+	m := matchmaker.New(matchmaker.Config{Now: func() time.Time { return now }})
+	if err := m.AddQueue(q); err != nil {
+		panic(err)
+	}
+	rng := rand.New(rand.NewSource(seed))
+	for p, n := 0, 0; p < players; n++ {
+		size := 1
+		if parties {
+			size = []int{1, 1, 1, 1, 1, 2, 2, 3, 5}[rng.Intn(9)]
+		}
+		size = min(size, players-p)
+		tk := matchmaker.Ticket{Queue: q.Name}
+		for j := 0; j < size; j++ {
+			tk.Players = append(tk.Players, matchmaker.Player{ID: fmt.Sprintf("p%d", p+j),
+				Rating: matchmaker.Rating{Mu: 25 + rng.NormFloat64()*spread, Sigma: 3}})
+		}
+		if _, err := m.Enqueue(tk); err != nil {
+			panic(err)
+		}
+		now = now.Add(time.Millisecond)
+		p += size
+	}
+	return m
+}
+
+// naivePass is the baseline: the O(n²) pass a straightforward matchmaker
+// makes (the shape of Nakama's): for each waiting ticket, oldest first, scan
+// every other ticket for the oldest one within the window.
+func naivePass(skills []float64, window float64) int {
+	used := make([]bool, len(skills))
+	matches := 0
+	for i := range skills {
+		if used[i] {
+			continue
+		}
+		for j := i + 1; j < len(skills); j++ {
+			if !used[j] && math.Abs(skills[i]-skills[j]) <= window {
+				used[i], used[j] = true, true
+				matches++
+				break
+			}
+		}
+	}
+	return matches
+}
+
+func median(d []float64) float64 {
+	s := append([]float64(nil), d...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func msSince(t time.Time) float64 { return float64(time.Since(t).Nanoseconds()) / 1e6 }
+
+// MatchmakerConfig holds the flags of rallypoint bench matchmaker.
+type MatchmakerConfig struct {
+	JSON         bool          // -json: print one JSON object instead of a table
+	Runs         int           // -runs: runs of each pass measurement (the median is reported)
+	Interval     time.Duration // -interval: pass interval of the time-to-match measurement
+	WaitDuration time.Duration // -wait-duration: length of the time-to-match measurement
+}
+
+// Matchmaker runs rallypoint bench matchmaker and prints its report on stdout (one
+// JSON object with JSON set, else a table).
+func Matchmaker(cfg MatchmakerConfig) error {
+	r := mmBenchResult{Runs: cfg.Runs, PassIntervalMs: float64(cfg.Interval.Milliseconds()),
+		TargetTick1v1Ms: 50, TargetTick5v5Ms: 200, TargetInsertCancel: 20000, TargetRating: 50000}
+	q1 := matchmaker.QueueConfig{Name: "1v1", Rules: []matchmaker.Rule{benchSkill1v1}}
+	q5 := matchmaker.QueueConfig{Name: "5v5", Shape: matchmaker.Shape{TeamSize: 5},
+		Rules: []matchmaker.Rule{{Kind: matchmaker.RuleSkill, Value: 2, Steps: []matchmaker.Step{{After: 10 * time.Second, Value: 4}}}}}
+
+	var t1, tn, t5, ts, tsn []float64
+	for i := 0; i < cfg.Runs; i++ {
+		m := benchPool(q1, 10_000, false, int64(i))
+		start := time.Now()
+		res := m.Process()
+		t1 = append(t1, msSince(start))
+		r.Tick1v1Matches = len(res.Matches)
+
+		// Baseline over the same ratings, in enqueue order.
+		rng := rand.New(rand.NewSource(int64(i)))
+		skills := make([]float64, 10_000)
+		for j := range skills {
+			skills[j] = 25 + rng.NormFloat64()*5
+		}
+		start = time.Now()
+		naivePass(skills, benchSkill1v1.Value)
+		tn = append(tn, msSince(start))
+
+		// A sparse pool: ratings spread so wide that most tickets have no
+		// partner in their window, where a scan of every pair costs O(n²).
+		m = benchPoolSpread(q1, 10_000, false, int64(i), 20_000)
+		start = time.Now()
+		res = m.Process()
+		ts = append(ts, msSince(start))
+		r.SparseMatches = len(res.Matches)
+		rng = rand.New(rand.NewSource(int64(i))) // the sparse pool's ratings
+		for j := range skills {
+			skills[j] = 25 + rng.NormFloat64()*20_000
+		}
+		start = time.Now()
+		naivePass(skills, benchSkill1v1.Value)
+		tsn = append(tsn, msSince(start))
+
+		m = benchPool(q5, 10_000, true, int64(i))
+		start = time.Now()
+		res = m.Process()
+		t5 = append(t5, msSince(start))
+		r.Tick5v5Matches = len(res.Matches)
+	}
+	r.Tick1v1Ms, r.Naive1v1Ms, r.Tick5v5Ms = median(t1), median(tn), median(t5)
+	r.Naive1v1Ratio = r.Naive1v1Ms / r.Tick1v1Ms
+	r.SparseMs, r.SparseNaiveMs = median(ts), median(tsn)
+	r.SparseRatio = r.SparseNaiveMs / r.SparseMs
+
+	// Insert + cancel, against bare map insert + delete in the same run.
+	{
+		m := matchmaker.New(matchmaker.Config{})
+		_ = m.AddQueue(matchmaker.QueueConfig{Name: "q"})
+		ids := make([]string, 4096)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("t%d", i)
+		}
+		const n = 200_000
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			id := ids[i%len(ids)]
+			if _, err := m.Enqueue(matchmaker.Ticket{ID: id, Queue: "q", Players: []matchmaker.Player{{ID: id}}}); err != nil {
+				return err
+			}
+			if err := m.Cancel(id); err != nil {
+				return err
+			}
+		}
+		r.InsertCancelOps = n / time.Since(start).Seconds()
+		base := map[string]int{}
+		start = time.Now()
+		for i := 0; i < n; i++ {
+			id := ids[i%len(ids)]
+			base[id] = i
+			delete(base, id)
+		}
+		r.MapBaselineOps = n / time.Since(start).Seconds()
+	}
+
+	// Time to match with a compatible pool: a producer enqueues 1v1 tickets
+	// with a real clock while a ticker runs passes every interval.
+	{
+		m := matchmaker.New(matchmaker.Config{})
+		_ = m.AddQueue(matchmaker.QueueConfig{Name: "1v1", Rules: []matchmaker.Rule{benchSkill1v1}})
+		var waits []float64
+		var mu sync.Mutex
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			t := time.NewTicker(cfg.Interval)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+					res := m.Process()
+					mu.Lock()
+					for _, mt := range res.Matches {
+						for _, tk := range mt.Tickets {
+							waits = append(waits, float64(tk.Waited.Microseconds())/1e3)
+						}
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+		rng := rand.New(rand.NewSource(1))
+		end := time.Now().Add(cfg.WaitDuration)
+		for n := 0; time.Now().Before(end); n++ {
+			id := fmt.Sprintf("w%d", n)
+			_, _ = m.Enqueue(matchmaker.Ticket{ID: id, Queue: "1v1", Players: []matchmaker.Player{{ID: id, Rating: matchmaker.Rating{Mu: 25 + rng.Float64(), Sigma: 3}}}})
+			time.Sleep(time.Millisecond) // about 1,000 tickets per second
+		}
+		time.Sleep(2 * cfg.Interval)
+		close(stop)
+		<-done
+		mu.Lock()
+		sort.Float64s(waits)
+		if len(waits) > 0 {
+			r.WaitP50Ms = waits[len(waits)/2]
+			r.WaitP95Ms = waits[(len(waits)*95+99)/100-1]
+		}
+		r.WaitMatched = len(waits)
+		mu.Unlock()
+		r.WaitTargetMs = r.PassIntervalMs + 100
+	}
+
+	// The same end to end: real clients on loopback enqueue through a
+	// signaling server with the matchmaking service, and time from sending
+	// mm.enqueue to receiving mm.matched.
+	if err := servedWait(&r, cfg.Interval, cfg.WaitDuration); err != nil {
+		return err
+	}
+
+	// 5v5 rating updates on one goroutine, against PredictDraw (the cheapest
+	// whole-game computation) in the same run.
+	{
+		rater := matchmaker.NewRater(matchmaker.RatingConfig{})
+		teams := make([][]matchmaker.Rating, 2)
+		for i := range teams {
+			for j := 0; j < 5; j++ {
+				teams[i] = append(teams[i], rater.NewRating())
+			}
+		}
+		ranks := []float64{1, 2}
+		const n = 500_000
+		start := time.Now()
+		for i := 0; i < n; i++ {
+			ranks[0], ranks[1] = ranks[1], ranks[0]
+			if err := rater.Rate(teams, ranks); err != nil {
+				return err
+			}
+		}
+		r.RatingUpdates = n / time.Since(start).Seconds()
+		start = time.Now()
+		for i := 0; i < n/5; i++ {
+			_, _ = rater.PredictDraw(teams)
+		}
+		r.RatingBaselineOps = n / 5 / time.Since(start).Seconds()
+	}
+	r.TargetsMet = r.Tick1v1Ms <= r.TargetTick1v1Ms && r.Tick5v5Ms <= r.TargetTick5v5Ms &&
+		r.InsertCancelOps >= r.TargetInsertCancel && r.WaitP95Ms <= r.WaitTargetMs && r.ServedWaitP95Ms <= r.WaitTargetMs &&
+		r.RatingUpdates >= r.TargetRating
+
+	if cfg.JSON {
+		enc := json.NewEncoder(os.Stdout)
+		return enc.Encode(r)
+	}
+	w := os.Stdout
+	load := "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			load = strings.Join(f[:3], " ")
+		}
+	}
+	fmt.Fprintf(w, "matchmaker benchmark (median of %d runs where repeated; load average %s)\n", r.Runs, load)
+	fmt.Fprintf(w, "%-34s %14s %14s %s\n", "measure", "value", "target", "notes")
+	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches; naive scan %.2f ms (%.2fx: a dense pool, first neighbour fits)\n", "tick_1v1_10k_ms", r.Tick1v1Ms, "<= 50", r.Tick1v1Matches, r.Naive1v1Ms, r.Naive1v1Ratio)
+	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches; naive O(n²) scan %.2f ms = %.1fx our time\n", "tick_1v1_10k_sparse_ms", r.SparseMs, "", r.SparseMatches, r.SparseNaiveMs, r.SparseRatio)
+	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, parties of 1-5\n", "tick_5v5_10k_ms", r.Tick5v5Ms, "<= 200", r.Tick5v5Matches)
+	fmt.Fprintf(w, "%-34s %14.0f %14s bare map insert+delete %.0f/s (%.1fx)\n", "insert_cancel_ops_per_s", r.InsertCancelOps, ">= 20000", r.MapBaselineOps, r.MapBaselineOps/r.InsertCancelOps)
+	fmt.Fprintf(w, "%-34s %14.1f %14s p50 %.1f ms over %d tickets, pass every %v\n", "wait_p95_ms", r.WaitP95Ms, fmt.Sprintf("<= %.0f", r.WaitTargetMs), r.WaitP50Ms, r.WaitMatched, cfg.Interval)
+	fmt.Fprintf(w, "%-34s %14.1f %14s p50 %.1f ms over %d players: loopback clients, mm.enqueue sent to mm.matched received\n", "served_wait_p95_ms", r.ServedWaitP95Ms, fmt.Sprintf("<= %.0f", r.WaitTargetMs), r.ServedWaitP50Ms, r.ServedMatched)
+	fmt.Fprintf(w, "%-34s %14.0f %14s 5v5 Plackett-Luce, one goroutine; PredictDraw %.0f/s\n", "rating_updates_per_s", r.RatingUpdates, ">= 50000", r.RatingBaselineOps)
+	fmt.Fprintf(w, "targets met: %v\n", r.TargetsMet)
+	return nil
+}
+
+// servedWait runs a signaling server with the matchmaking service on
+// 127.0.0.1, and 40 clients that enqueue in 1v1, wait for mm.matched and
+// enqueue again, for d.
+func servedWait(r *mmBenchResult, interval, d time.Duration) error {
+	srv := signaling.NewServer(signaling.Config{})
+	svc, err := mmservice.New(srv, mmservice.Config{Interval: interval})
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		svc.Close()
+		srv.Close()
+		return err
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	defer func() {
+		svc.Close()
+		srv.Close()
+		hs.Close()
+	}()
+	url := "ws://" + ln.Addr().String() + "/"
+	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
+	defer cancel()
+	end := time.Now().Add(d)
+	var mu sync.Mutex
+	var waits []float64
+	var wg sync.WaitGroup
+	errc := make(chan error, 40)
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := signaling.Dial(ctx, url, nil)
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer c.Close()
+			events := c.Events()
+			for time.Now().Before(end) {
+				start := time.Now()
+				if _, err := c.Request(ctx, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}); err != nil {
+					errc <- err
+					return
+				}
+				for matched := false; !matched; {
+					select {
+					case ev := <-events:
+						if m, ok := ev.(signaling.Message); ok && m.Type == mmservice.TypeMatched {
+							matched = true
+						}
+					case <-ctx.Done():
+						errc <- ctx.Err()
+						return
+					}
+				}
+				mu.Lock()
+				waits = append(waits, float64(time.Since(start).Microseconds())/1e3)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("served wait: %w", err)
+	default:
+	}
+	sort.Float64s(waits)
+	if len(waits) > 0 {
+		r.ServedWaitP50Ms = waits[len(waits)/2]
+		r.ServedWaitP95Ms = waits[(len(waits)*95+99)/100-1]
+	}
+	r.ServedMatched = len(waits)
+	return nil
+}

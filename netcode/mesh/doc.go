@@ -1,0 +1,225 @@
+// Package mesh connects the peers of a match over WebRTC data channels
+// (pion/webrtc) and carries their messages: a Mesh implements
+// netcode.Transport, so a rollback session (netcode/rollback) or a game's
+// own protocol runs on it. It needs a netcode.Signaler to meet its peers;
+// it knows nothing of sessions.
+//
+// # Connecting
+//
+// A Mesh connects this peer to every other member of its room over WebRTC
+// data channels (pion/webrtc), driven by a Signaler: signaling.Client, the
+// LAN host's client and netcode/memsignal (tests) all satisfy it. The mesh
+// learns of members from the signaler, exchanges offers, answers and trickled ICE
+// candidates through it, and after that sends nothing through it: game
+// traffic goes directly between peers, so the rendezvous point may go away
+// mid-match.
+//
+// Connect starts a mesh for a match's netcode.Roster (from the matchmaker
+// or a lobby's start) and returns once every other member of the roster is
+// connected; New starts one for whoever is in the signaler's room and
+// returns at once (WaitConnected waits for a number of peers):
+//
+//	m, err := mesh.Connect(ctx, client, roster, nil) // roster.ICEServers are added
+//	...
+//	defer m.Close()
+//	for { // game loop
+//		select {
+//		case ev := <-m.Events(): // connected, interrupted, disconnected...
+//		default:
+//		}
+//		m.Poll(func(from netcode.PeerID, ch netcode.Channel, data []byte) { ... })
+//		m.Send(peer, netcode.Unreliable, input)
+//	}
+//
+// Of each pair, the peer with the smaller id makes the offer, so two peers
+// never offer to each other at once (no glare). Candidates trickle as they
+// are gathered (those gathered together share one signal). Signals leave
+// from a goroutine of their own, in order, and are retried while the
+// signaler refuses them (a rate limit, a reconnecting client). A signal
+// that reaches a peer before its mesh subscribed is lost, so the answering
+// side says hello when it learns of a peer and the offering side repeats
+// an unanswered offer (after 150 ms, doubling). An attempt that fails
+// (after a pause that grows from 100 ms) or has not connected after 5 s
+// (10 s, 15 s, 20 s for later ones) is replaced by a new one until
+// ConnectTimeout. When a connected pair's ICE state turns disconnected or
+// failed, the offering side restarts ICE on the same connection, which
+// keeps the channels and whatever they had queued.
+//
+// # Channels
+//
+// Every pair carries four data channels with fixed ids, one per Channel
+// value and one for the mesh's own pings. Reliable is pre-negotiated on
+// both sides (no in-band open round trip). The others are opened in-band
+// by the offering side,
+// with fixed ids: pion v4.2.20 applies a channel's ordering and
+// retransmission limit only after the in-band (DCEP) exchange, so a
+// pre-negotiated "unreliable" channel would in fact be reliable and
+// ordered. Channels are detached, so the opening side sends at once and
+// no round trip is added. One consequence of the same pion behaviour: on
+// the offering side the in-band channels keep SCTP's reliable, ordered
+// defaults until the peer's acknowledgement of the open arrives, one round
+// trip after the pair connects; the answering side's are unreliable from
+// the start.
+//
+//   - Reliable (id 0): ordered and reliable. Messages up to
+//     Config.MaxMessageSize (4 MiB by default) are cut into 16 KiB
+//     chunks and reassembled, so sizes beyond the SCTP message limit work.
+//   - Unreliable (id 1): unordered, with a bounded retransmission: a lost
+//     message is sent again at most Config.DatagramRetransmits times
+//     (once by default; negative: never) and then given up. Messages are
+//     limited to netcode.MaxDatagramMessage bytes, one SCTP chunk of one packet; a
+//     larger Send fails with a *MessageSizeError.
+//   - Sequenced (id 2): like Unreliable, plus a 4-byte sequence number;
+//     a message older than one already delivered is dropped (newest wins).
+//   - control (id 3, not a Channel): the keep-alive pings and their
+//     pongs, unordered and never retransmitted, so that loss and RTT are
+//     those of the path.
+//
+// The end of the Reliable channel ends the connection (a goodbye frame on
+// it says why); another channel that ends alone only fails its sends (and
+// if it is the control channel, the pings stop, so an idle pair times out
+// and is tried again).
+//
+// Frame layouts are documented next to their constants in channel.go; the
+// signal format in peer_signal.go. Both carry a version or type byte and
+// unknown types are ignored, so later versions can extend them.
+//
+// # Sending and receiving
+//
+// Send never blocks: it frames the message and hands it to SCTP, which
+// copies it, so the caller may reuse its buffer at once. Sending to a peer
+// that is not connected fails with ErrPeerNotConnected; when the bytes
+// already queued for a peer exceed Config.SendQueueLimit, Send fails
+// with ErrQueueFull. Nothing accepted is dropped silently on the sending
+// side.
+//
+// Poll hands over everything received since the last call, in arrival
+// order (Ready signals that something arrived, for loops that wait rather
+// than tick; Config.OnMessage instead delivers on the reader goroutine,
+// for relays and echo servers); data is valid only during the callback,
+// and its buffers are recycled, so a steady stream of small messages
+// allocates nothing. The
+// inbox holds at most Config.InboxLimit messages: beyond that,
+// unreliable and sequenced messages are dropped and counted
+// (DroppedMessages), while reliable ones wait in SCTP, which slows the
+// sender down instead of losing data.
+//
+// # Lifecycle
+//
+// Events delivers Event values, one type per change: EventConnecting,
+// EventConnected, EventInterrupted (nothing received for
+// Config.InterruptAfter, netcode.DefaultInterruptAfter = 500 ms by
+// default), EventResumed, and EventDisconnected with a DisconnectReason: left (the peer closed
+// its mesh, or left the room before its channels opened; once they are
+// open the data path alone decides, so a signaling server going away does
+// not end a match), timed out (nothing for
+// Config.DisconnectAfter, netcode.DefaultDisconnectAfter = 2.5 s by
+// default; the offering side restarts ICE after twice InterruptAfter of
+// silence, before that), ICE failed (no working
+// candidate pair within Config.ConnectTimeout), kicked, kicked by peer,
+// protocol error. Pings every Config.PingInterval keep an idle pair
+// alive, so silence means the path or the peer is gone; while this side
+// sends messages of its own at least that often, they show it is alive and
+// pings go out only every Config.BusyPingInterval (2 s). The channel has
+// Config.EventBuffer slots; when it is full the oldest event is
+// discarded and counted (DroppedEvents). Peers returns the current state
+// of every peer at any time.
+//
+// A peer that timed out, could not be reached or whose connection ended
+// without a goodbye (it timed out on its side, or its process died) while
+// it is still in the room is tried again by the offering side after
+// Config.ReconnectAfter (1 s): a new
+// Connecting event follows its Disconnected one, with the same id. Set
+// Config.NoReconnect to leave it disconnected.
+//
+// Kick ends the connection to a peer, tells it why (over the reliable
+// channel and through the signaler) and ignores its signals until it
+// leaves the room.
+//
+// # Statistics
+//
+// Stats returns a PeerStats: smoothed RTT and jitter, loss each way,
+// packets and bytes per second each way, totals, bytes queued in SCTP, the
+// time since the last packet and the types of the selected candidate pair
+// (host, srflx, prflx, relay) and the ICE restarts. RTT, jitter and loss
+// (over the last 64 pings) come from the keep-alive pings and are
+// available one round trip after connecting. While messages flow the
+// pings, and so these figures, are refreshed every BusyPingInterval.
+//
+// # Bytes on the wire
+//
+// At 60 ticks/s packets, not payload, decide bandwidth: a session's 8-byte
+// datagram travels in a 97-byte UDP packet (28 IP/UDP, 29 DTLS, 12 SCTP
+// header, 20 for the I-DATA chunk header, the payload padded to 4 bytes).
+// pion/sctp acknowledges every second DATA packet with a SACK of its own
+// and cannot bundle it with outgoing DATA. The mesh trims the rest:
+//
+//   - DTLS offers ChaCha20-Poly1305 first (DefaultDTLSCipherSuites): its
+//     records carry a 16-byte tag and no explicit nonce, 8 bytes less than
+//     AES-GCM's.
+//   - Acknowledgement bundling (Config.AckHold, native builds): the
+//     sockets pion writes to hold a packet that is one small DTLS record
+//     (at most 44 bytes of ciphertext: an SCTP packet without user data)
+//     for up to 20 ms while the same peer is receiving other packets, and
+//     send it in the same UDP datagram as the next one, which DTLS allows
+//     (internal/piggyback). A SACK then costs 57 bytes instead of 85.
+//   - Datagram channels retransmit a lost message once
+//     (Config.DatagramRetransmits). With no retransmission pion gives
+//     a message up as soon as it is sent and answers every SACK that
+//     arrives while one is in flight with a FORWARD-TSN, which the
+//     receiver acknowledges at once; once the round trip exceeds the send
+//     interval this loop never stops (at 40 ms RTT it put 7.85 packets a
+//     tick on the wire instead of 2).
+//   - Pings back off while messages flow (BusyPingInterval), and ICE's
+//     consent checks go out every 2 s (pion's keep-alive interval).
+//
+// rallypoint bench rollback measures the result on pion's virtual network
+// against the previous settings in the same run.
+//
+// # ICE policy
+//
+// Config.ICEServers lists STUN and TURN servers, each with its own
+// credentials. A pair first tries to connect directly (host and, unless
+// HostOnly, server-reflexive candidates); if it has not connected after
+// Config.TURNFallbackAfter, its offering side starts a second attempt
+// that also gathers relay candidates. The decision is per pair: other
+// pairs of the same mesh stay direct. With no servers (the zero value)
+// only host candidates are gathered and a LAN connects in milliseconds:
+// mDNS candidates are off, loopback candidates are used when lo is the
+// only interface (or Config.Loopback is set), peer-reflexive and
+// relayed pairs are accepted without the default waits, DTLS skips
+// HelloVerify (ICE has already checked the peer), SCTP skips its checksum
+// (DTLS already authenticates every packet) and caps its retransmission
+// timeout (Config.SCTPRTOMax), which bounds reliable latency under
+// loss. On loopback with peers in separate processes (rallypoint bench
+// transport), two peers connect in about 9 ms from the room filling up
+// and four in about 40 ms.
+//
+// In a browser (GOOS=js) pion wraps RTCPeerConnection and the browser owns
+// those settings; the mesh's behaviour is otherwise the same.
+//
+// # Concurrency
+//
+// All methods of Mesh are safe for concurrent use, except that Poll must
+// not run concurrently with itself and Close must not be called from a
+// Poll callback. One goroutine owns each mesh's connection state (signals,
+// pion's callbacks, timers and kicks run on it, one at a time); each open
+// pair adds four reader goroutines, one per data channel including the
+// control channel, besides pion's own (about 23 per PeerConnection); one
+// more goroutine sends signals, and a kick holds one for at most 500 ms
+// while the goodbye drains. Close waits for all of them. The signaler's
+// callbacks only queue work for the owning goroutine, so they never block
+// on the mesh. Config.OnMessage runs on a reader goroutine and may call
+// Send, but not Close.
+//
+// Errors are this package's sentinels ("mesh: closed", ...), wrapped in
+// *PeerError or *MessageSizeError where a peer or a size explains them;
+// compare with errors.Is.
+//
+// # Limits
+//
+// A full mesh of n peers keeps n-1 connections per peer; it suits rooms of
+// up to about 8 players. Reliable messages are capped at
+// Config.MaxMessageSize, unreliable ones at netcode.MaxDatagramMessage,
+// and signals at 64 KiB.
+package mesh

@@ -1,0 +1,94 @@
+//go:build !js
+
+package mesh
+
+import (
+	"net"
+	"time"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/transport/v4/stdnet"
+	"github.com/pion/webrtc/v4"
+)
+
+// tuneEngine applies the mesh's fast-setup defaults to a connection's
+// setting engine. relay is true for a TURN fallback attempt.
+func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool) {
+	s.DetachDataChannels()
+	// mDNS candidates cost ~200 ms of name resolution; native peers do not
+	// need them.
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
+	// The mesh judges liveness from its own traffic and restarts ICE after
+	// two interrupt periods of silence (Mesh.restartICE), so ICE's timers
+	// only back it up. They also set the pace of ICE's consent checks,
+	// which go out once per the shortest of the three: every 2 s, as
+	// pion's default keep-alive, each check costing about 230 bytes.
+	s.SetICETimeouts(cfg.DisconnectAfter, 2*cfg.DisconnectAfter, max(2*time.Second, cfg.PingInterval))
+	s.SetPrflxAcceptanceMinWait(0)
+	if relay {
+		s.SetRelayAcceptanceMinWait(0)
+	}
+	s.SetDTLSInsecureSkipHelloVerify(true)
+	s.EnableSCTPZeroChecksum(true)
+	s.SetSCTPRTOMax(cfg.SCTPRTOMax)
+	if cfg.Loopback || onlyLoopback() {
+		s.SetIncludeLoopbackCandidate(true)
+	}
+	suites := cfg.DTLSCipherSuites
+	if suites == nil {
+		suites = DefaultDTLSCipherSuites
+	}
+	s.SetDTLSCipherSuites(suites...)
+	inner := cfg.Net
+	if cfg.bundler != nil && inner == nil {
+		// A fresh view of the host's interfaces for every attempt, as
+		// pion makes when it is given no network.
+		if std, err := stdnet.NewNet(); err == nil {
+			inner = std
+		}
+	}
+	switch {
+	case cfg.bundler != nil && inner != nil:
+		s.SetNet(cfg.bundler.Wrap(inner))
+	case inner != nil:
+		s.SetNet(inner)
+	}
+}
+
+// DefaultDTLSCipherSuites are the DTLS suites a mesh offers when
+// Config.DTLSCipherSuites is nil: pion's defaults with
+// ChaCha20-Poly1305 moved to the front. A ChaCha20-Poly1305 record carries
+// a 16-byte tag and no explicit nonce, 8 bytes less than an AES-GCM record;
+// browsers offer it too, so a browser peer that prefers AES-GCM still
+// connects.
+var DefaultDTLSCipherSuites = []dtls.CipherSuiteID{
+	dtls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	dtls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	dtls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	dtls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	dtls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	dtls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	dtls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	dtls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+}
+
+// onlyLoopback reports whether the host has no usable interface but lo, in
+// which case loopback candidates are the only way to connect.
+func onlyLoopback() bool {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return false
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err == nil && len(addrs) > 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,942 @@
+package mesh
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rallypoint/rallypoint/netcode"
+)
+
+// PeerState is where a peer is in its lifecycle.
+type PeerState uint8
+
+// Peer states.
+const (
+	// PeerStateConnecting: the mesh knows the peer and is negotiating.
+	PeerStateConnecting PeerState = iota
+	// PeerStateConnected: all channels are open and traffic flows.
+	PeerStateConnected
+	// PeerStateInterrupted: channels are open but nothing arrived for
+	// Config.InterruptAfter. Sends still work.
+	PeerStateInterrupted
+	// PeerStateDisconnected: the peer is gone; see the event's reason.
+	PeerStateDisconnected
+)
+
+// String returns the state's name.
+func (s PeerState) String() string {
+	switch s {
+	case PeerStateConnecting:
+		return "connecting"
+	case PeerStateConnected:
+		return "connected"
+	case PeerStateInterrupted:
+		return "interrupted"
+	case PeerStateDisconnected:
+		return "disconnected"
+	default:
+		return "unknown"
+	}
+}
+
+// DisconnectReason says why a peer was disconnected.
+type DisconnectReason uint8
+
+// Disconnect reasons.
+const (
+	// ReasonNone is the zero DisconnectReason; no EventDisconnected carries it.
+	ReasonNone DisconnectReason = iota
+	// ReasonLeft: the peer closed its mesh, left the room before its
+	// channels opened, or its connection ended without a goodbye (it timed
+	// out on its side or its process died). In the last case the offering
+	// side tries again while the peer is still in the room.
+	ReasonLeft
+	// ReasonTimedOut: nothing arrived for Config.DisconnectAfter.
+	ReasonTimedOut
+	// ReasonICEFailed: no candidate pair worked within
+	// Config.ConnectTimeout, TURN fallback included.
+	ReasonICEFailed
+	// ReasonKicked: this mesh kicked the peer (Mesh.Kick).
+	ReasonKicked
+	// ReasonKickedByPeer: the peer kicked this mesh.
+	ReasonKickedByPeer
+	// ReasonProtocol: the peer broke the framing rules (see ErrProtocol).
+	ReasonProtocol
+)
+
+// String returns the reason's name.
+func (r DisconnectReason) String() string {
+	switch r {
+	case ReasonNone:
+		return "none"
+	case ReasonLeft:
+		return "left"
+	case ReasonTimedOut:
+		return "timed out"
+	case ReasonICEFailed:
+		return "ICE failed"
+	case ReasonKicked:
+		return "kicked"
+	case ReasonKickedByPeer:
+		return "kicked by peer"
+	case ReasonProtocol:
+		return "protocol error"
+	default:
+		return "unknown"
+	}
+}
+
+// attemptTimeout is how long the offering side lets a first attempt run
+// before it starts another; later attempts get two, three and four times
+// as long (ConnectTimeout still bounds the total).
+const attemptTimeout = 5 * time.Second
+
+// offerResend is the first interval after which an unanswered offer is
+// sent again; it doubles up to eight times this.
+const offerResend = 150 * time.Millisecond
+
+// conn is one connection attempt to a peer: a PeerConnection and its three
+// negotiated data channels. A TURN fallback replaces the conn; an ICE
+// restart keeps it.
+type conn struct {
+	gen     uint32
+	relay   bool
+	pc      *webrtc.PeerConnection
+	dcs     [numChannels]*webrtc.DataChannel
+	rw      [numChannels]datachannel.ReadWriteCloser
+	opened  int
+	pending []webrtc.ICECandidateInit
+	// outCands are local candidates gathered and not yet signaled.
+	outCands []signalCandidate
+	// The offering side resends its offer until an answer arrives (a
+	// signal sent before the peer subscribed is lost); the answering side
+	// answers a repeated offer with its answer again.
+	offer       *signal
+	offerSentAt time.Time
+	offerSends  int
+	remoteOffer string
+	answer      *signal
+	started     time.Time
+	// failedAt is when ICE or DTLS failed (zero while the attempt runs).
+	failedAt time.Time
+	dead     atomic.Bool
+	// muted stops delivery from a conn that lingers after a kick until
+	// its goodbye is acknowledged (linger; loop-owned).
+	muted  atomic.Bool
+	linger bool
+}
+
+// peer is one remote member. Fields above mu belong to the loop goroutine.
+type peer struct {
+	m       *Mesh
+	id      netcode.PeerID
+	offerer bool
+	created time.Time
+
+	c             *conn
+	nextGen       uint32
+	lastRestart   time.Time
+	lastPing      time.Time
+	connectedOnce bool
+
+	mu     sync.Mutex // guards the send path below
+	state  PeerState
+	rw     [numChannels]datachannel.ReadWriteCloser
+	dcs    [numChannels]*webrtc.DataChannel
+	seqOut uint32
+	frame  []byte
+
+	stateA   atomic.Uint32 // PeerState, readable without mu
+	lastRecv atomic.Int64  // mesh clock (ns) of the last packet
+	lastSend atomic.Int64  // mesh clock (ns) of the last message sent (not pings)
+	st       peerStats
+}
+
+func (p *peer) loadState() PeerState { return PeerState(p.stateA.Load()) }
+
+func (p *peer) setState(s PeerState) {
+	p.mu.Lock()
+	p.state = s
+	p.mu.Unlock()
+	p.stateA.Store(uint32(s))
+	p.m.stateChanged()
+}
+
+// handlePeer runs on the loop: a member joined or left the room.
+func (m *Mesh) handlePeer(id netcode.PeerID, joined bool) {
+	if id == m.localID || m.isClosed() {
+		return
+	}
+	m.mu.Lock()
+	if joined {
+		m.members[id] = true
+	} else {
+		delete(m.members, id)
+	}
+	m.mu.Unlock()
+	if !joined {
+		m.mu.Lock()
+		delete(m.blocked, id)
+		delete(m.lastGen, id)
+		p := m.peers[id]
+		m.mu.Unlock()
+		// Once a pair is connected its data path is authoritative: the
+		// rendezvous point going away (or a server shutting down and
+		// reporting everyone gone) must not end a match. A peer that
+		// really leaves closes its mesh, which ends the connection.
+		if p != nil && p.loadState() == PeerStateConnecting {
+			m.disconnect(p, ReasonLeft, nil)
+		}
+		return
+	}
+	m.ensurePeer(id)
+}
+
+// ensurePeer returns the peer, creating it (and starting the offer when
+// this side offers) if it is new. It returns nil for a blocked peer.
+func (m *Mesh) ensurePeer(id netcode.PeerID) *peer {
+	m.mu.Lock()
+	if _, ok := m.blocked[id]; ok {
+		m.mu.Unlock()
+		return nil
+	}
+	p := m.peers[id]
+	if p != nil {
+		m.mu.Unlock()
+		return p
+	}
+	p = &peer{
+		m:       m,
+		id:      id,
+		offerer: m.localID < id, // deterministic: no glare
+		created: time.Now(),
+		frame:   make([]byte, 0, chunkSize+chunkHeader),
+		// Attempt numbers keep growing across reconnections, so the
+		// other side tells a new attempt from a repeated offer.
+		nextGen: m.lastGen[id],
+	}
+	delete(m.reconnectAt, id)
+	p.st.init()
+	m.peers[id] = p
+	m.mu.Unlock()
+	m.emit(EventConnecting{Peer: id})
+	if !p.offerer {
+		// The offering side may have offered before this mesh subscribed
+		// to the signaler, and that offer is gone: ask for it now rather
+		// than wait for the repeat.
+		m.sendSignal(id, &signal{T: sigHello})
+	}
+	if p.offerer {
+		relay := m.cfg.TURNFallbackAfter < 0 && hasRelay(m.cfg.ICEServers)
+		if err := m.startOffer(p, relay); err != nil {
+			m.disconnect(p, ReasonICEFailed, err)
+		}
+	}
+	return p
+}
+
+// newConn creates the PeerConnection and the negotiated channels of one
+// attempt.
+func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
+	var se webrtc.SettingEngine
+	tuneEngine(&se, &m.cfg, relay)
+	if m.cfg.Tune != nil {
+		m.cfg.Tune(p.id, relay, &se)
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		ICEServers: iceServers(m.cfg.ICEServers, relay, m.cfg.HostOnly),
+	})
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{gen: gen, relay: relay, pc: pc, started: time.Now()}
+	watch := func(idx int, dc *webrtc.DataChannel) {
+		dc.OnOpen(func() {
+			rw, err := dc.Detach()
+			m.post(func() { m.channelOpen(p, c, idx, dc, rw, err) })
+		})
+	}
+	// The Reliable channel is negotiated on both sides. The unreliable ones
+	// are opened in-band by the offering side, with fixed ids: pion v4.2.20
+	// (datachannel v1.6.2) applies a channel's ordering and retransmission
+	// limit only after a DCEP exchange, so a negotiated "unreliable" channel
+	// would silently be reliable and ordered. Detached channels are usable
+	// at once, so this adds no round trip before the first message.
+	for i := range channelSpecs {
+		if i != int(netcode.Reliable) && !p.offerer {
+			continue
+		}
+		dc, err := pc.CreateDataChannel(channelSpecs[i].label, channelSpecs[i].init(netcode.Channel(i), m.cfg.maxRetransmits()))
+		if err != nil {
+			_ = pc.Close()
+			return nil, err
+		}
+		watch(i, dc)
+	}
+	if !p.offerer {
+		pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+			id := dc.ID()
+			if id == nil || *id == uint16(netcode.Reliable) || int(*id) >= numChannels || dc.Label() != channelSpecs[*id].label {
+				_ = dc.Close() // not one of ours
+				return
+			}
+			watch(int(*id), dc)
+		})
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		init := cand.ToJSON()
+		m.post(func() {
+			if c.dead.Load() {
+				return
+			}
+			// Candidates gathered together leave in one signal (see
+			// flushCandidates), which spares the rendezvous point's rate
+			// limit.
+			c.outCands = append(c.outCands, signalCandidate{
+				Candidate: init.Candidate, SDPMid: init.SDPMid, SDPMLineIndex: init.SDPMLineIndex,
+			})
+			if len(c.outCands) == 1 {
+				m.candFlush = append(m.candFlush, candFlush{p, c})
+			}
+		})
+	})
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		m.post(func() { m.iceState(p, c, s) })
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			m.post(func() { m.attemptFailed(p, c) })
+		}
+	})
+	return c, nil
+}
+
+// startOffer begins a new attempt from the offering side.
+func (m *Mesh) startOffer(p *peer, relay bool) error {
+	p.nextGen++
+	c, err := m.newConn(p, p.nextGen, relay)
+	if err != nil {
+		return err
+	}
+	m.replaceConn(p, c)
+	offer, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	c.offer = &signal{T: sigOffer, G: c.gen, SDP: offer.SDP, Relay: relay}
+	c.offerSentAt, c.offerSends = time.Now(), 1
+	m.sendSignal(p.id, c.offer)
+	return nil
+}
+
+// replaceConn installs c as p's attempt, closing the previous one.
+func (m *Mesh) replaceConn(p *peer, c *conn) {
+	old := p.c
+	p.c = c
+	if old != nil {
+		p.mu.Lock()
+		p.rw = [numChannels]datachannel.ReadWriteCloser{}
+		p.dcs = [numChannels]*webrtc.DataChannel{}
+		p.mu.Unlock()
+		closeConn(old)
+	}
+}
+
+func closeConn(c *conn) {
+	if c == nil || c.dead.Swap(true) {
+		return
+	}
+	for _, rw := range c.rw {
+		if rw != nil {
+			_ = rw.Close()
+		}
+	}
+	_ = c.pc.Close()
+}
+
+// sendSignal queues a signal for the sender goroutine, which delivers
+// signals in order without holding up the loop.
+func (m *Mesh) sendSignal(to netcode.PeerID, s *signal) {
+	m.outMu.Lock()
+	m.outQ = append(m.outQ, outSignal{to: to, payload: s.marshal(), queued: time.Now()})
+	m.outMu.Unlock()
+	select {
+	case m.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// outSignal is a signal waiting for the sender goroutine.
+type outSignal struct {
+	to      netcode.PeerID
+	payload []byte
+	queued  time.Time
+}
+
+// signalGiveUp is how long the sender keeps retrying a signal the
+// signaler refuses (a rate limit, a reconnecting client). A signal lost
+// for good shows up as a retried attempt or a connect timeout.
+const signalGiveUp = 10 * time.Second
+
+// sender is the goroutine that hands signals to the signaler, one at a
+// time and in order, retrying with backoff while the addressee is still
+// a peer of the mesh.
+func (m *Mesh) sender() {
+	defer m.readers.Done()
+	backoff := 10 * time.Millisecond
+	for {
+		m.outMu.Lock()
+		var next outSignal
+		have := len(m.outQ) > 0
+		if have {
+			next = m.outQ[0]
+		}
+		m.outMu.Unlock()
+		if !have {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-m.outWake:
+				continue
+			}
+		}
+		ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+		err := m.sig.SendSignal(ctx, string(next.to), next.payload)
+		cancel()
+		if err != nil && m.ctx.Err() == nil && time.Since(next.queued) < signalGiveUp {
+			m.mu.Lock()
+			_, known := m.peers[next.to]
+			m.mu.Unlock()
+			if known {
+				select {
+				case <-m.ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(2*backoff, 500*time.Millisecond)
+				continue
+			}
+		}
+		backoff = 10 * time.Millisecond
+		m.outMu.Lock()
+		m.outQ[0] = outSignal{}
+		m.outQ = m.outQ[1:]
+		m.outMu.Unlock()
+	}
+}
+
+// candFlush names an attempt with candidates waiting to be signaled.
+type candFlush struct {
+	p *peer
+	c *conn
+}
+
+// flushCandidateSignals runs on the loop after each batch of tasks.
+func (m *Mesh) flushCandidateSignals() {
+	for i, f := range m.candFlush {
+		if !f.c.dead.Load() && len(f.c.outCands) > 0 {
+			m.sendSignal(f.p.id, &signal{T: sigCand, G: f.c.gen, Cands: f.c.outCands})
+		}
+		f.c.outCands = nil
+		m.candFlush[i] = candFlush{}
+	}
+	m.candFlush = m.candFlush[:0]
+}
+
+// handleSignal runs on the loop.
+func (m *Mesh) handleSignal(from netcode.PeerID, payload []byte) {
+	if from == m.localID || m.isClosed() {
+		return
+	}
+	s, err := parseSignal(payload)
+	if err != nil {
+		m.badSignals.Add(1)
+		return
+	}
+	if s.T == sigBye {
+		m.mu.Lock()
+		p := m.peers[from]
+		if s.Reason == byeKicked {
+			m.blocked[from] = ReasonKickedByPeer
+		}
+		m.mu.Unlock()
+		if p != nil {
+			r := ReasonLeft
+			if s.Reason == byeKicked {
+				r = ReasonKickedByPeer
+			}
+			m.disconnect(p, r, nil)
+		}
+		return
+	}
+	var p *peer
+	if s.T == sigOffer || s.T == sigHello {
+		m.mu.Lock()
+		_, known := m.peers[from]
+		m.mu.Unlock()
+		p = m.ensurePeer(from)
+		if s.T == sigHello && !known {
+			return // the offer just went out
+		}
+	} else {
+		m.mu.Lock()
+		p = m.peers[from]
+		m.mu.Unlock()
+	}
+	if p == nil {
+		return
+	}
+	if err := m.applySignal(p, &s); err != nil {
+		m.badSignals.Add(1)
+	}
+}
+
+func (m *Mesh) applySignal(p *peer, s *signal) error {
+	switch s.T {
+	case sigHello:
+		c := p.c
+		if !p.offerer || c == nil || c.offer == nil || c.pc.RemoteDescription() != nil {
+			return nil
+		}
+		// The offer went out before the peer listened: repeat it now.
+		if ld := c.pc.LocalDescription(); ld != nil {
+			c.offer.SDP = ld.SDP
+		}
+		c.offerSentAt = time.Now()
+		m.sendSignal(p.id, c.offer)
+	case sigOffer:
+		if p.offerer {
+			return fmt.Errorf("%w: offer from the answering side", ErrBadSignal)
+		}
+		c := p.c
+		if c != nil && s.G > c.gen && p.loadState() != PeerStateConnecting {
+			// The peer gave up on the connection we still hold and starts
+			// over: it timed out on its side.
+			m.disconnect(p, ReasonTimedOut, nil)
+			if p = m.ensurePeer(p.id); p == nil {
+				return nil
+			}
+			c = nil
+		}
+		switch {
+		case c == nil || s.G > c.gen:
+			nc, err := m.newConn(p, s.G, s.Relay)
+			if err != nil {
+				return err
+			}
+			m.replaceConn(p, nc)
+			c = nc
+		case s.G < c.gen:
+			return nil // stale
+		case s.G == c.gen && !s.Restart && c.answer != nil:
+			// A repeated offer: our answer was lost. (A repeat may carry
+			// candidates gathered since; ours went separately.)
+			m.sendSignal(p.id, c.answer)
+			if s.SDP != c.remoteOffer {
+				m.addSDPCandidates(p, c, s.SDP)
+			}
+			return nil
+		}
+		m.noteSDPCandidates(p, s.SDP)
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
+			return err
+		}
+		m.flushCandidates(p, c)
+		answer, err := c.pc.CreateAnswer(nil)
+		if err != nil {
+			return err
+		}
+		if err := c.pc.SetLocalDescription(answer); err != nil {
+			return err
+		}
+		c.remoteOffer = s.SDP
+		c.answer = &signal{T: sigAnswer, G: c.gen, SDP: answer.SDP}
+		m.sendSignal(p.id, c.answer)
+	case sigAnswer:
+		c := p.c
+		if !p.offerer || c == nil || s.G != c.gen || c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+			return nil // stale, or a repeat of an answer already applied
+		}
+		m.noteSDPCandidates(p, s.SDP)
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
+			return err
+		}
+		m.flushCandidates(p, c)
+	case sigCand:
+		c := p.c
+		if c == nil || s.G != c.gen {
+			return nil
+		}
+		for _, cand := range s.Cands {
+			init := webrtc.ICECandidateInit{Candidate: cand.Candidate, SDPMid: cand.SDPMid, SDPMLineIndex: cand.SDPMLineIndex}
+			if err := m.addRemoteCandidate(p, c, init); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addRemoteCandidate hands one of the peer's candidates to ICE, or keeps
+// it until the remote description is set.
+func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit) error {
+	if m.cfg.dropCandidate != nil && m.cfg.dropCandidate(p.id, init.Candidate) {
+		return nil
+	}
+	if addr, typ, ok := candidateAddr(init.Candidate); ok {
+		p.st.remoteCandidate(addr, typ)
+	}
+	if c.pc.RemoteDescription() == nil {
+		c.pending = append(c.pending, init)
+		return nil
+	}
+	return c.pc.AddICECandidate(init)
+}
+
+// addSDPCandidates adds the candidate lines of a repeated offer.
+func (m *Mesh) addSDPCandidates(p *peer, c *conn, sdp string) {
+	for _, cand := range sdpCandidates(sdp) {
+		_ = m.addRemoteCandidate(p, c, webrtc.ICECandidateInit{Candidate: cand})
+	}
+}
+
+// noteSDPCandidates records the types of the candidates in a description
+// about to be applied (SetRemoteDescription hands them to ICE), for the
+// statistics.
+func (m *Mesh) noteSDPCandidates(p *peer, sdp string) {
+	for _, cand := range sdpCandidates(sdp) {
+		if addr, typ, ok := candidateAddr(cand); ok {
+			p.st.remoteCandidate(addr, typ)
+		}
+	}
+}
+
+// sdpCandidates returns the candidate lines of a description, without
+// their "a=" prefix.
+func sdpCandidates(sdp string) []string {
+	var out []string
+	for _, line := range strings.Split(sdp, "\n") {
+		line = strings.TrimSpace(line)
+		if cand, ok := strings.CutPrefix(line, "a="); ok && strings.HasPrefix(cand, "candidate:") {
+			out = append(out, cand)
+		}
+	}
+	return out
+}
+
+func (m *Mesh) flushCandidates(p *peer, c *conn) {
+	for _, init := range c.pending {
+		_ = c.pc.AddICECandidate(init)
+	}
+	c.pending = nil
+}
+
+// attemptFailed runs on the loop when an attempt's ICE or DTLS failed
+// before the peer ever connected: the offering side starts over at once
+// (with relays if it had already fallen back), within ConnectTimeout.
+func (m *Mesh) attemptFailed(p *peer, c *conn) {
+	if c.dead.Load() || p.c != c || !p.offerer || p.loadState() != PeerStateConnecting || !c.failedAt.IsZero() {
+		return
+	}
+	// The next attempt starts from tick after a pause that grows with the
+	// attempts: a host too loaded to finish handshakes in time is not
+	// helped by more of them at once.
+	c.failedAt = time.Now()
+}
+
+// retryPause is the pause after a failed attempt number gen.
+func retryPause(gen uint32) time.Duration {
+	return min(100*time.Millisecond<<min(gen-1, 5), 2*time.Second)
+}
+
+// iceState runs on the loop. The offering side restarts ICE when a
+// connected pair stops answering; a failure before the first connection is
+// left to the fallback and connect timers.
+func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
+	if c.dead.Load() || p.c != c || !p.offerer || !p.connectedOnce {
+		return
+	}
+	if s != webrtc.ICEConnectionStateDisconnected && s != webrtc.ICEConnectionStateFailed {
+		return
+	}
+	m.restartICE(p, c)
+}
+
+// restartICE runs on the loop: the offering side of a pair that stopped
+// answering restarts ICE on the same connection, at most once per
+// interrupt period.
+func (m *Mesh) restartICE(p *peer, c *conn) {
+	if c == nil || c.dead.Load() || p.c != c || !p.offerer || !p.connectedOnce {
+		return
+	}
+	if time.Since(p.lastRestart) < m.cfg.InterruptAfter {
+		return
+	}
+	p.lastRestart = time.Now()
+	p.st.restarts.Add(1)
+	offer, err := c.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+	if err != nil {
+		return
+	}
+	if err := c.pc.SetLocalDescription(offer); err != nil {
+		return
+	}
+	m.sendSignal(p.id, &signal{T: sigOffer, G: c.gen, SDP: offer.SDP, Restart: true, Relay: c.relay})
+}
+
+// channelOpen runs on the loop when one of an attempt's channels opens.
+func (m *Mesh) channelOpen(p *peer, c *conn, idx int, dc *webrtc.DataChannel, rw datachannel.ReadWriteCloser, err error) {
+	if err != nil || c.dead.Load() || p.c != c || c.rw[idx] != nil {
+		if rw != nil {
+			_ = rw.Close()
+		}
+		return
+	}
+	c.dcs[idx] = dc
+	c.rw[idx] = rw
+	c.opened++
+	if c.opened < numChannels {
+		return
+	}
+	p.mu.Lock()
+	p.rw = c.rw
+	p.dcs = c.dcs
+	p.seqOut = 0
+	p.mu.Unlock()
+	p.lastRecv.Store(m.now())
+	p.st.reset()
+	p.st.candidates(c.pc)
+	p.connectedOnce = true
+	p.setState(PeerStateConnected)
+	for i := range c.rw {
+		m.readers.Add(1)
+		go m.read(p, c, netcode.Channel(i), c.rw[i])
+	}
+	m.emit(EventConnected{Peer: p.id})
+	p.lastPing = time.Now()
+	p.sendPing(m)
+}
+
+// disconnect runs on the loop: it ends the peer's connection and forgets
+// it. A peer that timed out or could not be reached is tried again (see
+// endPeer).
+func (m *Mesh) disconnect(p *peer, r DisconnectReason, err error) {
+	m.endPeer(p, r, err, r == ReasonTimedOut || r == ReasonICEFailed)
+}
+
+// endPeer runs on the loop: it ends the peer's connection and forgets it.
+// When retry is set, the peer is still in the room and this side offers,
+// a new attempt starts after Config.ReconnectAfter.
+func (m *Mesh) endPeer(p *peer, r DisconnectReason, err error, retry bool) {
+	m.mu.Lock()
+	if m.peers[p.id] != p {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.peers, p.id)
+	if r == ReasonKicked {
+		m.blocked[p.id] = r
+	}
+	gen := p.nextGen
+	if p.c != nil {
+		gen = max(gen, p.c.gen)
+	}
+	m.lastGen[p.id] = gen
+	// A peer still in the room that timed out, could not be reached or
+	// dropped the connection without a goodbye is tried again: its
+	// offering side starts over after a pause.
+	if retry && p.offerer && !m.cfg.NoReconnect && m.members[p.id] {
+		m.reconnectAt[p.id] = time.Now().Add(m.cfg.ReconnectAfter)
+	}
+	m.mu.Unlock()
+	p.mu.Lock()
+	p.rw = [numChannels]datachannel.ReadWriteCloser{}
+	p.dcs = [numChannels]*webrtc.DataChannel{}
+	p.mu.Unlock()
+	p.setState(PeerStateDisconnected)
+	if c := p.c; c == nil || !c.linger {
+		closeConn(c) // a lingering conn is closed by its kick
+	}
+	m.in.wakeAll()
+	m.emit(EventDisconnected{Peer: p.id, Reason: r, Err: err})
+}
+
+func (m *Mesh) kick(id netcode.PeerID) error {
+	m.mu.Lock()
+	p := m.peers[id]
+	m.mu.Unlock()
+	if p == nil {
+		return &PeerError{Peer: id, Op: "kick", Err: ErrUnknownPeer}
+	}
+	p.mu.Lock()
+	rw, dc := p.rw[netcode.Reliable], p.dcs[netcode.Reliable]
+	p.mu.Unlock()
+	c := p.c
+	var flushed chan struct{}
+	if rw != nil && dc != nil {
+		// The connection closes once the goodbye is acknowledged: closing
+		// at once may abort the association before the frame leaves, and
+		// the peer would take the kick for a peer that left.
+		flushed = make(chan struct{})
+		var once sync.Once
+		dc.SetBufferedAmountLowThreshold(0)
+		dc.OnBufferedAmountLow(func() { once.Do(func() { close(flushed) }) })
+		if _, err := rw.Write([]byte{frameBye, byeCodeKicked}); err != nil || dc.BufferedAmount() == 0 {
+			once.Do(func() { close(flushed) })
+		}
+		c.muted.Store(true) // nothing more from the kicked peer is delivered
+		c.linger = true
+	}
+	m.sendSignal(id, &signal{T: sigBye, Reason: byeKicked})
+	m.disconnect(p, ReasonKicked, nil)
+	if flushed != nil {
+		m.readers.Add(1)
+		go func() {
+			defer m.readers.Done()
+			t := time.NewTimer(byeLinger)
+			defer t.Stop()
+			select {
+			case <-flushed:
+			case <-t.C:
+			case <-m.ctx.Done():
+			}
+			closeConn(c)
+		}()
+	}
+	return nil
+}
+
+// byeLinger bounds the wait for a kicked peer's acknowledgement of its
+// goodbye before the connection closes anyway.
+const byeLinger = 500 * time.Millisecond
+
+// closeAll runs on the loop at Close: every connection ends.
+func (m *Mesh) closeAll() {
+	m.mu.Lock()
+	peers := make([]*peer, 0, len(m.peers))
+	for _, p := range m.peers {
+		peers = append(peers, p)
+	}
+	m.peers = map[netcode.PeerID]*peer{}
+	m.mu.Unlock()
+	for _, p := range peers {
+		p.mu.Lock()
+		rw := p.rw[netcode.Reliable]
+		p.rw = [numChannels]datachannel.ReadWriteCloser{}
+		p.dcs = [numChannels]*webrtc.DataChannel{}
+		p.mu.Unlock()
+		if rw != nil {
+			_, _ = rw.Write([]byte{frameBye, byeCodeLeft})
+		}
+		p.setState(PeerStateDisconnected)
+		closeConn(p.c)
+	}
+	m.in.wakeAll()
+}
+
+// tick runs on the loop every few milliseconds: fallback, timeouts,
+// liveness and pings.
+func (m *Mesh) tick(now time.Time) {
+	m.mu.Lock()
+	peers := make([]*peer, 0, len(m.peers))
+	for _, p := range m.peers {
+		peers = append(peers, p)
+	}
+	var due []netcode.PeerID
+	for id, at := range m.reconnectAt {
+		if now.After(at) {
+			due = append(due, id)
+			delete(m.reconnectAt, id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range due {
+		m.mu.Lock()
+		member := m.members[id]
+		m.mu.Unlock()
+		if member {
+			m.ensurePeer(id)
+		}
+	}
+	cfg := &m.cfg
+	for _, p := range peers {
+		switch st := p.loadState(); st {
+		case PeerStateConnecting:
+			if now.Sub(p.created) > cfg.ConnectTimeout {
+				m.disconnect(p, ReasonICEFailed, nil)
+				continue
+			}
+			c := p.c
+			if !p.offerer || c == nil {
+				continue
+			}
+			if c.offer != nil && c.pc.RemoteDescription() == nil &&
+				now.Sub(c.offerSentAt) > offerResend<<min(c.offerSends-1, 3) {
+				c.offerSentAt = now
+				c.offerSends++
+				if ld := c.pc.LocalDescription(); ld != nil {
+					// Include the candidates gathered so far: the
+					// signals that carried them may be lost too.
+					c.offer.SDP = ld.SDP
+				}
+				m.sendSignal(p.id, c.offer)
+			}
+			var err error
+			switch age := now.Sub(c.started); {
+			case !c.relay && cfg.TURNFallbackAfter > 0 && hasRelay(cfg.ICEServers) && age > cfg.TURNFallbackAfter:
+				err = m.startOffer(p, true)
+			case !c.failedAt.IsZero() && now.Sub(c.failedAt) > retryPause(c.gen):
+				err = m.startOffer(p, c.relay)
+			case age > attemptTimeout*time.Duration(min(c.gen, 4)):
+				// A lost signal or a handshake lost on a loaded host:
+				// try again rather than wait for ConnectTimeout.
+				err = m.startOffer(p, c.relay)
+			}
+			if err != nil {
+				m.disconnect(p, ReasonICEFailed, err)
+			}
+		case PeerStateConnected, PeerStateInterrupted:
+			silent := time.Duration(m.now() - p.lastRecv.Load())
+			switch {
+			case silent > cfg.DisconnectAfter:
+				m.disconnect(p, ReasonTimedOut, nil)
+				continue
+			case silent > cfg.InterruptAfter && st == PeerStateConnected:
+				p.setState(PeerStateInterrupted)
+				m.emit(EventInterrupted{Peer: p.id})
+			case silent > 2*cfg.InterruptAfter:
+				// The mesh's own silence decides, not ICE's consent
+				// checks, which go out only every two seconds.
+				m.restartICE(p, p.c)
+			case silent <= cfg.InterruptAfter && st == PeerStateInterrupted:
+				p.setState(PeerStateConnected)
+				m.emit(EventResumed{Peer: p.id})
+			}
+			// While this side's own messages keep the peer informed,
+			// pings only refresh the measurements.
+			every := cfg.PingInterval
+			if time.Duration(m.now()-p.lastSend.Load()) < cfg.PingInterval {
+				every = max(every, cfg.BusyPingInterval)
+			}
+			if now.Sub(p.lastPing) >= every {
+				p.lastPing = now
+				p.sendPing(m)
+			}
+			p.st.tickRates(now)
+		}
+	}
+}

@@ -1,0 +1,162 @@
+package rollback_test
+
+import (
+	"errors"
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/rollback"
+)
+
+// restart replaces peer i by a fresh process: a new endpoint (named id), a
+// new game at its zero state and a Rejoin session.
+func (c *cluster) restart(i int, id netcode.PeerID, players int, mutate func(*rollback.Config)) {
+	p := c.peers[i]
+	cfgPlayers := make([]rollback.Player, players)
+	for h := range cfgPlayers {
+		if h != i {
+			cfgPlayers[h].Peer = c.peers[h].id
+		}
+	}
+	np := &peer{id: id, ep: c.net.Endpoint(id), g: newToyGame(players), rng: rand.New(rand.NewSource(int64(1000 + i))),
+		sums: map[int]uint64{}, input: make([]byte, len(p.input))}
+	cfg := rollback.Config{Players: cfgPlayers, InputSize: len(p.input), Clock: c.net.Now, EventBuffer: 4096, Rejoin: true,
+		OnConfirmedState: func(f int, sum uint64, _ []byte) { np.sums[f] = sum }}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := rollback.New(np.ep, np.g, cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	np.s = s
+	c.peers[i] = np
+}
+
+func TestSessionPlayerKilledRejoins(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		players int
+		newID   bool
+	}{{"2p-same-id", 2, false}, {"4p-same-id", 4, false}, {"4p-new-id", 4, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, clusterOpts{players: tc.players, cond: lossy, seed: 21, mutate: func(i int, cfg *rollback.Config) {
+				if tc.newID {
+					cfg.AuthorizeRejoin = func(from netcode.PeerID, handles []int, token []byte) bool {
+						return string(token) == "resume-p1" && len(handles) == 1 && handles[0] == 1
+					}
+				}
+			}})
+			for c.peers[0].s.Frame() < 600 {
+				c.step(true)
+			}
+			victim := 1
+			c.kill(victim)
+			for i := 0; i < 60; i++ { // down for one second
+				c.step(true)
+			}
+			id := c.peers[victim].id
+			if tc.newID {
+				id = "p1-restarted"
+				c.net.SetLinkBoth(id, "p0", lossy)
+			}
+			for _, p := range c.peers {
+				if p.id != c.peers[victim].id {
+					c.net.SetLinkBoth(id, p.id, lossy)
+				}
+			}
+			restartedAt := c.net.Now()
+			c.restart(victim, id, tc.players, func(cfg *rollback.Config) { cfg.RejoinToken = []byte("resume-p1") })
+			var inSync time.Duration
+			var rejoinFrame int
+			for i := 0; i < 600 && inSync == 0; i++ {
+				c.step(true)
+				np := c.peers[victim]
+				for _, e := range np.evs {
+					if r, ok := e.(rollback.EventRejoined); ok {
+						rejoinFrame = r.Frame
+					}
+				}
+				if rejoinFrame == 0 {
+					continue
+				}
+				// Back in sync: a confirmed checksum past the rejoin frame
+				// equal to the others', and within a few frames of them.
+				for f, sum := range np.sums {
+					if f >= rejoinFrame && c.peers[0].sums[f] == sum && abs(np.s.Frame()-c.peers[0].s.Frame()) <= 10 {
+						inSync = c.net.Now().Sub(restartedAt)
+					}
+				}
+			}
+			if inSync == 0 || inSync > 3*time.Second {
+				t.Fatalf("restarted player not back in sync within 3 s (rejoin frame %d, frames %v)", rejoinFrame, c.frames())
+			}
+			t.Logf("back in sync %v after restarting; rejoined at frame %d", inSync, rejoinFrame)
+			c.run(c.peers[0].s.Frame() + 1200)
+			// Compare only frames every live peer checksummed.
+			c.checkSync(c.peers[0].s.Frame() - 300)
+			for _, p := range c.peers {
+				if p.id == id {
+					continue
+				}
+				found := false
+				for _, e := range p.evs {
+					if r, ok := e.(rollback.EventPeerRejoined); ok && r.Peer == id && r.Frame == rejoinFrame {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("%s: no EventPeerRejoined for %s at frame %d", p.id, id, rejoinFrame)
+				}
+			}
+		})
+	}
+}
+
+func TestSessionRejoinNeedsOwnIDWithoutHook(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 2, seed: 23})
+	for c.peers[0].s.Frame() < 200 {
+		c.step(true)
+	}
+	c.kill(1)
+	c.restart(1, "someone-else", 2, nil)
+	for i := 0; i < 200; i++ {
+		c.step(true)
+	}
+	if err := c.peers[1].s.AdvanceFrame(); !errors.Is(err, rollback.ErrRejoining) {
+		t.Fatalf("a peer with another id took the seat without AuthorizeRejoin: %v", err)
+	}
+	if c.peers[0].s.Stats().Rejected == 0 {
+		t.Fatal("the request was not rejected")
+	}
+}
+
+func TestSessionRejoinAuthorization(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 2, seed: 22, mutate: func(i int, cfg *rollback.Config) {
+		cfg.AuthorizeRejoin = func(from netcode.PeerID, handles []int, token []byte) bool { return string(token) == "resume-ok" }
+	}})
+	for c.peers[0].s.Frame() < 200 {
+		c.step(true)
+	}
+	c.kill(1)
+	c.restart(1, "intruder", 2, func(cfg *rollback.Config) { cfg.RejoinToken = []byte("forged") })
+	for i := 0; i < 120; i++ {
+		c.step(true)
+	}
+	if err := c.peers[1].s.AdvanceFrame(); !errors.Is(err, rollback.ErrRejoining) {
+		t.Fatalf("rejoin with a forged token: %v", err)
+	}
+	c.peers[1].dead = true
+	c.restart(1, "p1", 2, func(cfg *rollback.Config) { cfg.RejoinToken = []byte("resume-ok") })
+	c.run(c.peers[0].s.Frame() + 600)
+	c.checkSync(c.peers[0].s.Frame() - 300)
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
