@@ -41,3 +41,43 @@ func TestLibrariesStayLean(t *testing.T) {
 		}
 	}
 }
+
+// pionFree are the packages that must run over any Transport without pion:
+// the contract, the rollback session and the network simulator. A game
+// that only wants rollback (over its own transport, or netsim in tests)
+// links no WebRTC stack.
+var pionFree = []string{
+	module + "/netcode",
+	module + "/netcode/rollback",
+	module + "/netcode/netsim",
+	module + "/netcode/memsignal",
+}
+
+func TestRollbackNeedsNoPion(t *testing.T) {
+	for _, pkg := range pionFree {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, "github.com/pion/") {
+				t.Errorf("%s depends on %s", pkg, dep)
+			}
+		}
+	}
+}
+
+// TestContractIsStdOnly: the contract package imports the standard
+// library only, so that every side (signaling, the mesh, the session, a
+// game's own transport) may depend on it.
+func TestContractIsStdOnly(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", module+"/netcode").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if dep != module+"/netcode" {
+			t.Errorf("netcode depends on %s", dep)
+		}
+	}
+}
