@@ -67,8 +67,16 @@ type Status struct {
 	Ahead int
 }
 
-// Stats are a queue's figures.
-type Stats = service.StatsData
+// Stats are a queue's figures: what waits now, wait times of the waiting
+// tickets and of matched ones (percentiles), and counts since the server
+// started.
+type Stats struct {
+	Queue                               string
+	Tickets, Players                    int
+	WaitP50, WaitP95, WaitP99           time.Duration
+	MatchedWaitP50, MatchedWaitP95      time.Duration
+	Matches, Matched, Expired, Canceled uint64
+}
 
 // Reported answers Report: whether the report was accepted, whether it
 // completed the majority that applied the result (a Rated event follows),
@@ -296,9 +304,15 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 
 // Stats returns queue's figures: tickets waiting, wait times, matches made.
 func (c *Client) Stats(ctx context.Context, queue string) (Stats, error) {
-	var st Stats
-	err := c.request(ctx, service.TypeStats, service.StatsRequest{Queue: queue}, &st)
-	return st, err
+	var sd service.StatsData
+	if err := c.request(ctx, service.TypeStats, service.StatsRequest{Queue: queue}, &sd); err != nil {
+		return Stats{}, err
+	}
+	ms := func(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+	return Stats{Queue: sd.Queue, Tickets: sd.Tickets, Players: sd.Players,
+		WaitP50: ms(sd.WaitP50Ms), WaitP95: ms(sd.WaitP95Ms), WaitP99: ms(sd.WaitP99Ms),
+		MatchedWaitP50: ms(sd.MatchedP50Ms), MatchedWaitP95: ms(sd.MatchedP95Ms),
+		Matches: sd.Matches, Matched: sd.Matched, Expired: sd.Expired, Canceled: sd.Canceled}, nil
 }
 
 // JoinParty agrees that leader may enqueue this client in its party (the

@@ -149,6 +149,9 @@ func TestTwoPlayersMatch(t *testing.T) {
 	if err != nil || st.Ticket != qa.ID || st.Queue != "1v1" {
 		t.Fatalf("status %+v %v", st, err)
 	}
+	if s, err := b.Stats(ctx, "1v1"); err != nil || s.Queue != "1v1" || s.Tickets != 1 || s.Players != 1 {
+		t.Fatalf("stats %+v %v", s, err)
+	}
 	if _, err := b.Enqueue(ctx, mmclient.Ticket{Queue: "1v1"}); err != nil {
 		t.Fatal(err)
 	}
