@@ -236,7 +236,12 @@ func (c *Client) handle(ev signaling.Event) {
 		}
 	case signaling.Overflow:
 		// Pushes were lost: the full state tells what they said.
-		c.doResync()
+		c.mu.Lock()
+		in := c.state != nil
+		c.mu.Unlock()
+		if in {
+			c.doResync()
+		}
 	case signaling.Reconnected:
 		c.mu.Lock()
 		had := c.state != nil
