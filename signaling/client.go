@@ -774,6 +774,10 @@ func (c *Client) ICEServers() []ICEServer {
 // call sends env with a fresh cid and waits for the answer. While the
 // client is reconnecting it waits for the connection (or ctx) first.
 func (c *Client) call(ctx context.Context, env Envelope) (Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		// Not sent: a reply could otherwise win the race with ctx below.
+		return Envelope{}, fmt.Errorf("signaling: %s: %w", env.Type, err)
+	}
 	c.mu.Lock()
 	for c.ws == nil && !c.closed && !c.cfg.DisableReconnect {
 		up := c.up
