@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -30,12 +31,20 @@ type ChatReceived struct{ Message ChatMessage }
 type Kicked struct{ KickedData }
 
 // Started carries the session descriptor: the client's signaling
-// connection is now in the session's room (Session.ID), ready for
-// netcode.NewMesh(client.Signaling(), ...).
-type Started struct{ Session Session }
+// connection is now in the session's room (Session.ID), ready for the
+// mesh (pass Client.Signaling() as its netcode.Signaler). Roster is the
+// match as the mesh and the rollback session take it: Session.Roster with
+// the client's id and the signaling server's ICE servers.
+type Started struct {
+	Session Session
+	Roster  netcode.Roster
+}
 
-// Resynced reports the state fetched after a reconnect; Err is set when
-// the session could not be resumed and the client is in no lobby any more.
+// Resynced reports the state fetched after a reconnect, or after pushed
+// changes were lost (a gap in versions, or the client's subscription
+// overflowed); Err is set when the session could not be resumed and the
+// client is in no lobby any more. A start the client missed meanwhile is
+// reported as Started right after.
 type Resynced struct {
 	State State
 	Err   error
@@ -56,6 +65,11 @@ type ClientConfig struct {
 	// the oldest event is dropped and counted (DroppedEvents); State
 	// always holds the newest state. Zero means 256.
 	EventBuffer int
+	// PushQueue bounds the pushed lobby messages waiting for the client's
+	// goroutine (the queue of its signaling subscription). Past it they
+	// are dropped and the client resyncs with lobby.sync, reporting
+	// Resynced. Zero means 256.
+	PushQueue int
 }
 
 // Client is a lobby member's connection: typed calls over a
@@ -63,6 +77,7 @@ type ClientConfig struct {
 // are safe for concurrent use.
 type Client struct {
 	sc      *signaling.Client
+	sub     *signaling.Subscription
 	own     bool
 	events  chan Event
 	dropped atomic.Uint64
@@ -75,6 +90,10 @@ type Client struct {
 	state   *State
 	pending []Delta // deltas that arrived before a join or create reply
 	resync  chan struct{}
+	started string // the session id last reported as Started
+	// hold, for tests, stops the event goroutine until the channel it
+	// carries is closed.
+	hold chan chan struct{}
 	// syncHook, set by tests, sees each lobby.sync reply before it is
 	// stored.
 	syncHook func(State)
@@ -95,10 +114,11 @@ func Dial(ctx context.Context, url string, cfg *ClientConfig) (*Client, error) {
 	return c, nil
 }
 
-// NewClient wraps a connected signaling client. The lobby Client takes
-// over sc.Events (other events than lobby messages and reconnects are
-// dropped; the netcode mesh uses SubscribeSignals, which is unaffected).
-// Close does not close sc.
+// NewClient wraps a connected signaling client. The lobby Client
+// subscribes to the pushed lobby.* messages of sc (sc.Subscribe), so they
+// no longer reach sc.Events, which stays the application's; the mesh's
+// SubscribeSignals and other protocols' subscriptions (a matchmaker
+// client) share the connection. Close does not close sc.
 func NewClient(sc *signaling.Client, cfg *ClientConfig) *Client {
 	if cfg == nil {
 		cfg = &ClientConfig{}
@@ -108,7 +128,9 @@ func NewClient(sc *signaling.Client, cfg *ClientConfig) *Client {
 		n = 256
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Client{sc: sc, events: make(chan Event, n), ctx: ctx, cancel: cancel, done: make(chan struct{}), resync: make(chan struct{}, 1)}
+	sub := sc.SubscribeWith(signaling.SubscriptionConfig{Types: []string{"lobby.*"}, Queue: cfg.PushQueue})
+	c := &Client{sc: sc, sub: sub, events: make(chan Event, n), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		resync: make(chan struct{}, 1), hold: make(chan chan struct{})}
 	go c.run()
 	return c
 }
@@ -142,6 +164,7 @@ func (c *Client) State() (State, bool) {
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		c.cancel()
+		c.sub.Close()
 		if c.own {
 			_ = c.sc.Close()
 		}
@@ -153,7 +176,7 @@ func (c *Client) Close() error {
 func (c *Client) run() {
 	defer close(c.done)
 	defer close(c.events)
-	evs := c.sc.Events()
+	evs := c.sub.Events()
 	for {
 		select {
 		case <-c.ctx.Done():
@@ -165,6 +188,12 @@ func (c *Client) run() {
 			c.handle(ev)
 		case <-c.resync:
 			c.doResync()
+		case h := <-c.hold:
+			select {
+			case <-h:
+			case <-c.ctx.Done():
+				return
+			}
 		}
 	}
 }
@@ -202,8 +231,16 @@ func (c *Client) handle(ev signaling.Event) {
 		case TypeStarted:
 			var s Session
 			if json.Unmarshal(ev.Data, &s) == nil {
-				c.emit(Started{Session: s})
+				c.announce(s)
 			}
+		}
+	case signaling.Overflow:
+		// Pushes were lost: the full state tells what they said.
+		c.mu.Lock()
+		in := c.state != nil
+		c.mu.Unlock()
+		if in {
+			c.doResync()
 		}
 	case signaling.Reconnected:
 		c.mu.Lock()
@@ -232,6 +269,33 @@ func (c *Client) doResync() {
 		st.Chat = nil
 	}
 	c.emit(Resynced{State: st, Err: err})
+	if err == nil && st.Session != nil {
+		c.mu.Lock()
+		missed := c.started != st.Session.ID
+		c.mu.Unlock()
+		if missed {
+			c.announce(*st.Session)
+		}
+	}
+}
+
+// announce reports a start once per session.
+func (c *Client) announce(s Session) {
+	c.mu.Lock()
+	again := c.started == s.ID
+	c.started = s.ID
+	c.mu.Unlock()
+	if again {
+		return
+	}
+	c.emit(Started{Session: s, Roster: c.Roster(s)})
+}
+
+// Roster returns s as the match's roster from this client's side: Self is
+// the client's peer id and the ICE servers are those the signaling server
+// handed out in its last welcome.
+func (c *Client) Roster(s Session) netcode.Roster {
+	return s.Roster(c.sc.ID(), iceServers(c.sc.ICEServers()))
 }
 
 // apply applies a pushed change. It reports whether the state changed,

@@ -36,7 +36,14 @@
 // over a connected signaling.Client) has one typed call per message, keeps
 // the newest State and delivers Events: StateChanged, ChatReceived, Kicked,
 // Started and Resynced. After Started the member's signaling client is in
-// the session's room: pass Client.Signaling() to mesh.New.
+// the session's room: pass Client.Signaling() to mesh.Connect as its
+// netcode.Signaler, with Started.Roster (Session.Roster: the players in
+// seat order, the session id and the server's ICE servers). The Client
+// claims the pushed lobby.* messages with a signaling subscription, so the
+// application keeps the signaling client's Events channel, and a
+// matchmaker client and the mesh share the same connection. Should the
+// subscription overflow, the Client resyncs with lobby.sync as after a
+// reconnect, and reports a start it missed.
 //
 // Servers may also make and list lobbies themselves with Service.Create and
 // Service.List, which check their input as the wire does.

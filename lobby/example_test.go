@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -71,9 +72,10 @@ func Example() {
 	fmt.Println("session peers:", len(sess.Peers), "host is creator:", sess.Host == st.Host)
 	for ev := range friend.Events() {
 		if s, ok := ev.(lobby.Started); ok {
-			// The friend's signaling client is in the session's room now:
-			// mesh.New(friend.Signaling(), mesh.Config{}).
+			// The friend's signaling client is in the session's room now;
+			// s.Roster seats the players for the mesh and the session.
 			fmt.Println("started; in the session's room:", friend.Signaling().Room() == s.Session.ID)
+			fmt.Println("friend's seat:", s.Roster.SeatOf(netcode.PeerID(friend.ID())))
 			return
 		}
 	}
@@ -83,6 +85,7 @@ func Example() {
 	// start before ready: true
 	// session peers: 2 host is creator: true
 	// started; in the session's room: true
+	// friend's seat: 1
 }
 
 func ExampleNormalizeCode() {

@@ -16,3 +16,11 @@ func HostTXT(h *Host) []string {
 	}
 	return h.reg.Service().TXT
 }
+
+// HoldEvents stops c's event goroutine until release is called, so that a
+// test can fill its push queue.
+func HoldEvents(c *Client) (release func()) {
+	h := make(chan struct{})
+	c.hold <- h
+	return func() { close(h) }
+}

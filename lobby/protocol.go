@@ -6,7 +6,24 @@ import (
 	"math"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/signaling"
 )
+
+// iceServers converts the signaling server's ICE servers to the mesh's
+// type. It goes away once signaling.ICEServer is an alias of
+// netcode.ICEServer.
+func iceServers(in []signaling.ICEServer) []netcode.ICEServer {
+	if in == nil {
+		return nil
+	}
+	out := make([]netcode.ICEServer, len(in))
+	for i, s := range in {
+		out[i] = netcode.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
+	}
+	return out
+}
 
 // ProtocolVersion is the version of the lobby.* messages, advertised in the
 // "v" TXT key of LAN lobbies.
@@ -305,6 +322,19 @@ type Session struct {
 	Lobby string   `json:"lobby"`
 	Peers []string `json:"peers"`
 	Host  string   `json:"host"`
+}
+
+// Roster returns the session as a match's roster for the peer self: the
+// session id, the players in s.Peers order (seat i is s.Peers[i], all on
+// team 0), and ice, the ICE servers the rendezvous point handed out (nil:
+// none). Every member builds the same roster apart from Self.
+func (s Session) Roster(self string, ice []netcode.ICEServer) netcode.Roster {
+	r := netcode.Roster{Session: s.ID, Self: netcode.PeerID(self), ICEServers: ice}
+	r.Players = make([]netcode.Seat, len(s.Peers))
+	for i, p := range s.Peers {
+		r.Players[i] = netcode.Seat{Peer: netcode.PeerID(p)}
+	}
+	return r
 }
 
 // State is a lobby as its members see it. Every change raises Version by

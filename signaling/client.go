@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,7 +46,9 @@ type ClientConfig struct {
 	// which doubles from MinBackoff up to MaxBackoff, with jitter. Zero
 	// means 100 ms and 5 s.
 	MinBackoff, MaxBackoff time.Duration
-	// EventBuffer is the capacity of the Events channel. Zero means 64.
+	// EventBuffer is the capacity of the Events channel. The client never
+	// waits for that channel: an event that finds it full is dropped and
+	// counted (Client.DroppedEvents). Zero means 256.
 	EventBuffer int
 	// EarlySignals bounds the signals kept while no SubscribeSignals
 	// subscription with an onSignal callback exists (typically between Join
@@ -71,8 +74,12 @@ type RoomInfo struct {
 // reconnects with backoff and takes its session back with the resume token.
 // All methods are safe for concurrent use.
 //
-// Events are delivered on the channel returned by Events and to the
-// callbacks of SubscribeSignals, in arrival order, from one goroutine.
+// What the server pushes reaches three kinds of consumer, none of which
+// waits for another: the callbacks of SubscribeSignals (the mesh: signals
+// and room membership), subscriptions (Subscribe: the extension messages a
+// protocol such as lobby or matchmaker claims, each on a bounded queue of
+// its own), and the Events channel (everything else, for the application,
+// dropped and counted when the application does not keep up).
 type Client struct {
 	url  string
 	cfg  ClientConfig
@@ -97,6 +104,7 @@ type Client struct {
 	pending   map[string]chan reply
 	seq       uint64
 	subs      map[int]*subscription
+	msgSubs   map[int]*Subscription
 	subSeq    int
 	eventsOn  bool
 	closed    bool
@@ -104,14 +112,17 @@ type Client struct {
 	early     []earlySignal // signals waiting for a subscriber
 	dropped   uint64        // signals no subscriber took
 
+	evDropped atomic.Uint64 // events the Events channel had no room for
+
 	evMu    sync.Mutex // guards evq
 	evq     []appEvent // waiting for the pump goroutine
 	evWake  chan struct{}
 	evSpace chan struct{}
 }
 
-// maxQueuedEvents bounds the deliveries waiting behind a slow application;
-// past it the reader waits (and the server eventually sees a slow consumer).
+// maxQueuedEvents bounds the deliveries waiting behind slow SubscribeSignals
+// callbacks; past it the reader waits (and the server eventually sees a
+// slow consumer).
 const maxQueuedEvents = 4096
 
 // appEvent is one thing that happened, for the application: callbacks for
@@ -172,7 +183,7 @@ func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error
 		c.cfg.MaxBackoff = 5 * time.Second
 	}
 	if c.cfg.EventBuffer <= 0 {
-		c.cfg.EventBuffer = 64
+		c.cfg.EventBuffer = 256
 	}
 	switch {
 	case c.cfg.EarlySignals == 0:
@@ -343,6 +354,7 @@ func (c *Client) run(ws wsConn) {
 			return
 		}
 		c.log.Debug("disconnected", "err", err)
+		c.toSubs(Disconnected{Err: err})
 		c.emit(Disconnected{Err: err})
 		if c.cfg.DisableReconnect {
 			<-c.ctx.Done()
@@ -382,6 +394,7 @@ func (c *Client) reconnect() wsConn {
 			for _, p := range came {
 				c.post(appEvent{subs: subs, isPeer: true, peer: p, joined: true, ev: PeerJoined{Room: w.Room, Peer: p}})
 			}
+			c.toSubs(Reconnected{ID: w.ID, Resumed: resumed})
 			c.emit(Reconnected{ID: w.ID, Resumed: resumed})
 			return ws
 		}
@@ -520,7 +533,8 @@ func (c *Client) dispatch(env Envelope) {
 	case TypeSignal:
 		c.mu.Lock()
 		subs := c.subsLocked()
-		if !slices.ContainsFunc(subs, func(s *subscription) bool { return s.onSignal != nil }) {
+		taken := slices.ContainsFunc(subs, func(s *subscription) bool { return s.onSignal != nil })
+		if !taken {
 			// Nobody listens yet: keep it for the first subscriber.
 			if len(c.early) < c.cfg.EarlySignals {
 				c.early = append(c.early, earlySignal{room: env.Room, from: env.From, data: env.Data})
@@ -530,11 +544,24 @@ func (c *Client) dispatch(env Envelope) {
 			}
 		}
 		c.mu.Unlock()
-		c.post(appEvent{subs: subs, isSig: true, from: env.From, data: env.Data, ev: Signal{Room: env.Room, From: env.From, Data: env.Data}})
+		d := appEvent{subs: subs, isSig: true, from: env.From, data: env.Data}
+		if !taken {
+			// A signal a callback takes is the mesh's; only the others
+			// are shown to the application.
+			d.ev = Signal{Room: env.Room, From: env.From, Data: env.Data}
+		}
+		c.post(d)
 	case TypeWelcome, TypeAck, TypeReply, TypePong, TypeError:
 	default:
 		if env.Cid == "" {
-			c.emit(Message{Type: env.Type, From: env.From, Room: env.Room, Data: env.Data})
+			m := Message{Type: env.Type, From: env.From, Room: env.Room, Data: env.Data}
+			if subs := c.claimed(env.Type); len(subs) > 0 {
+				for _, s := range subs {
+					s.offer(m)
+				}
+			} else {
+				c.emit(m)
+			}
 		}
 	}
 	if env.Cid != "" {
@@ -563,6 +590,32 @@ func (c *Client) subsLocked() []*subscription {
 	}
 	slices.SortFunc(out, func(a, b *subscription) int { return a.key - b.key })
 	return out
+}
+
+// claimed returns the subscriptions that claim message type typ.
+func (c *Client) claimed(typ string) []*Subscription {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*Subscription
+	for _, s := range c.msgSubs {
+		if s.claims(typ) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// toSubs offers a connection event to every subscription.
+func (c *Client) toSubs(ev Event) {
+	c.mu.Lock()
+	subs := make([]*Subscription, 0, len(c.msgSubs))
+	for _, s := range c.msgSubs {
+		subs = append(subs, s)
+	}
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.offer(ev)
+	}
 }
 
 // emit posts ev for the Events channel.
@@ -599,9 +652,9 @@ func (c *Client) post(d appEvent) {
 }
 
 // pump runs callbacks and feeds the Events channel in the order things
-// happened, apart from the reader, so that a slow application or a
-// callback that makes a blocking call does not stop the client from
-// reading its replies.
+// happened, apart from the reader, so that a callback that makes a
+// blocking call does not stop the client from reading its replies. It
+// never waits for the Events channel.
 func (c *Client) pump() {
 	defer c.wg.Done()
 	defer close(c.events)
@@ -633,8 +686,8 @@ func (c *Client) pump() {
 		if d.ev != nil {
 			select {
 			case c.events <- d.ev:
-			case <-c.ctx.Done():
-				return
+			default:
+				c.evDropped.Add(1)
 			}
 		}
 	}
@@ -657,21 +710,25 @@ func (c *Client) runCallbacks(d appEvent) {
 	}
 }
 
-// Events returns the channel of events, in the order they happened.
-// Nothing is queued for it until the first call to Events; from then on the
-// caller should keep draining it. Behind the channel's buffer
-// (ClientConfig.EventBuffer) up to 4096 more events wait; past that the
-// client stops reading from the server until the application catches up
-// (and a server eventually drops it as a slow consumer). The callbacks of
-// SubscribeSignals run on the same goroutine that feeds the channel, so a
-// full channel delays them too. The channel is closed when the client is
-// closed.
+// Events returns the channel of events for the application, in the order
+// they happened: room changes, peers joining, leaving, interrupted and
+// resumed, Disconnected and Reconnected, signals that no SubscribeSignals
+// callback takes, and pushed messages of types no Subscription claims.
+// Nothing is queued for it until the first call to Events. The client
+// never waits for the channel: an event that finds its buffer
+// (ClientConfig.EventBuffer) full is dropped and counted (DroppedEvents),
+// so an application that stops reading loses events but holds back neither
+// the mesh's callbacks, nor subscriptions, nor replies to calls. The
+// channel is closed when the client is closed.
 func (c *Client) Events() <-chan Event {
 	c.mu.Lock()
 	c.eventsOn = true
 	c.mu.Unlock()
 	return c.events
 }
+
+// DroppedEvents returns how many events the Events channel had no room for.
+func (c *Client) DroppedEvents() uint64 { return c.evDropped.Load() }
 
 // ID returns the client's server-assigned peer id. It changes only when a
 // reconnect fails to resume the session.
@@ -717,6 +774,10 @@ func (c *Client) ICEServers() []ICEServer {
 // call sends env with a fresh cid and waits for the answer. While the
 // client is reconnecting it waits for the connection (or ctx) first.
 func (c *Client) call(ctx context.Context, env Envelope) (Envelope, error) {
+	if err := ctx.Err(); err != nil {
+		// Not sent: a reply could otherwise win the race with ctx below.
+		return Envelope{}, fmt.Errorf("signaling: %s: %w", env.Type, err)
+	}
 	c.mu.Lock()
 	for c.ws == nil && !c.closed && !c.cfg.DisableReconnect {
 		up := c.up
@@ -835,12 +896,16 @@ func (c *Client) SendSignal(ctx context.Context, to string, payload []byte) erro
 // onSignal callback (up to ClientConfig.EarlySignals of them) go to the
 // first such subscription, in arrival order, also before SubscribeSignals
 // returns and before any later signal; those from a room the client has
-// since left are dropped and counted (DroppedSignals). Callbacks run one at a time on the client's appEvent
-// goroutine (not its reader), in order with the Events channel; they should
-// return quickly. They may call the client's methods, blocking ones
-// included, and the returned cancel function, but not SubscribeSignals or
-// Close. After cancel returns, only a callback already running may still
-// finish. It satisfies netcode.Signaler.
+// since left are dropped and counted (DroppedSignals). A signal that a
+// callback takes is not posted to the Events channel. Callbacks run one at
+// a time on the client's delivery goroutine (not its reader), which never
+// waits for the Events channel or for subscriptions; they should return
+// quickly. While they are slow, up to 4096 deliveries wait behind them;
+// past that the client stops reading from the server until they catch up.
+// They may call the client's methods, blocking ones included, and the
+// returned cancel function, but not SubscribeSignals or Close. After cancel
+// returns, only a callback already running may still finish. It satisfies
+// netcode.Signaler.
 func (c *Client) SubscribeSignals(onSignal func(from string, payload []byte), onPeer func(peer string, joined bool)) (cancel func()) {
 	c.cbMu.Lock()
 	defer c.cbMu.Unlock()
@@ -881,7 +946,7 @@ func (c *Client) SubscribeSignals(onSignal func(from string, payload []byte), on
 // but no SubscribeSignals callback: those that arrived while nobody
 // subscribed and the early buffer (ClientConfig.EarlySignals) was full, and
 // buffered ones from a room the client had left when a subscriber came.
-// Signals also appear on the Events channel, if it is used, either way.
+// Those signals also appear on the Events channel, if it is used.
 func (c *Client) DroppedSignals() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -923,7 +988,8 @@ func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 // Close ends the session for good (the server tells the room peer_left at
 // once, without waiting for the resume grace), stops reconnecting and waits
 // for the client's goroutines. Calls waiting for answers return
-// ErrDisconnected; later calls return ErrClosed. It must not be called from
+// ErrDisconnected; later calls return ErrClosed. The Events channel and
+// every subscription's channel are closed. It must not be called from
 // a SubscribeSignals callback. Close is idempotent.
 func (c *Client) Close() error {
 	c.mu.Lock()
@@ -958,6 +1024,13 @@ func (c *Client) Close() error {
 		}
 		c.mu.Unlock()
 		<-done
+	}
+	c.mu.Lock()
+	subs := c.msgSubs
+	c.msgSubs = nil
+	c.mu.Unlock()
+	for _, s := range subs {
+		s.end()
 	}
 	return nil
 }

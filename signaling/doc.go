@@ -33,8 +33,7 @@
 //
 // Dial connects and says hello; Join, JoinNext, Leave, Signal and Request
 // are blocking calls that take a context and return the server's coded
-// error as *Error. Events arrive on the Events channel as a closed set of
-// types. When the connection drops, the client reconnects with backoff and
+// error as *Error. When the connection drops, the client reconnects with backoff and
 // resumes its session: it keeps its id and room seat, and the other members
 // see PeerInterrupted then PeerResumed instead of leave and join. Client
 // satisfies netcode.Signaler (LocalID, SendSignal, SubscribeSignals)
@@ -42,6 +41,27 @@
 // (between Join and SubscribeSignals, say) are kept, up to
 // ClientConfig.EarlySignals (256), for the first subscriber; the rest are
 // dropped and counted by DroppedSignals.
+//
+// # Sharing one connection
+//
+// Several consumers share a Client, and none waits for another:
+//
+//   - the mesh, through SubscribeSignals: signals and room membership, by
+//     callback;
+//   - each protocol, through Subscribe ("lobby.*", "mm.*"): the pushed
+//     messages of the types it claims, plus Disconnected and Reconnected,
+//     on a bounded queue of its own (SubscriptionConfig.Queue, 256). A
+//     full queue drops, counts (Subscription.Dropped) and queues one
+//     Overflow event at the place of the loss, so the owner always learns
+//     of it and resyncs from the server;
+//   - the application, through Events: everything else, as a closed set
+//     of types. The client never waits for this channel: an event that
+//     finds it full (ClientConfig.EventBuffer, 256) is dropped and counted
+//     (DroppedEvents).
+//
+// So lobby.Client, the matchmaker client and a mesh run on one
+// connection, and an application that reads Events once and stops holds
+// back neither the mesh nor the protocols.
 //
 // # Browsers (js/wasm)
 //
@@ -66,10 +86,13 @@
 // connection has messages queued, and one housekeeping goroutine for
 // keep-alives and timeouts; Close and Shutdown wait for all of them.
 // Extension handlers run on the sender's reader goroutine and must return
-// quickly. A Client owns two goroutines: one reads and reconnects, the other
-// delivers events and runs SubscribeSignals callbacks, so that a slow
-// application never holds back the replies its own calls wait for; Close
-// waits for both.
+// quickly. A Client owns two goroutines: one reads and reconnects, and
+// queues subscriptions' events without waiting; the other runs
+// SubscribeSignals callbacks and feeds the Events channel without waiting
+// for it, so that a slow callback never holds back the replies calls wait
+// for. Only the callbacks can slow the client down: past 4096 deliveries
+// waiting behind them the reader waits too. Close waits for both
+// goroutines and closes Events and every subscription's channel.
 //
 // # Delivery guarantees
 //

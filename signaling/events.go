@@ -3,9 +3,10 @@ package signaling
 import "encoding/json"
 
 // Event is something that happened to a Client, delivered on its Events
-// channel. The set of event types is closed: PeerJoined, PeerLeft,
-// PeerInterrupted, PeerResumed, Signal, Joined, Left, Message,
-// Disconnected and Reconnected. Use a type switch.
+// channel or a Subscription's. The set of event types is closed:
+// PeerJoined, PeerLeft, PeerInterrupted, PeerResumed, Signal, Joined, Left,
+// Message, Disconnected, Reconnected and (on subscriptions only) Overflow.
+// Use a type switch.
 type Event interface{ isEvent() }
 
 // PeerJoined reports that Peer entered the client's room.
@@ -40,7 +41,8 @@ type Joined struct {
 type Left struct{ Room string }
 
 // Message is a message of an extension type (for example "mm.matched" or
-// "lobby.state") that the server pushed without a request.
+// "lobby.delta") that the server pushed without a request. It goes to the
+// subscriptions that claim its type, or else to the Events channel.
 type Message struct {
 	Type, From, Room string
 	Data             json.RawMessage
@@ -58,6 +60,12 @@ type Reconnected struct {
 	Resumed bool
 }
 
+// Overflow reports, on a Subscription's channel, that the subscription's
+// queue was full and events were dropped (Subscription.Dropped counts them)
+// at this place in the stream, up to the Overflow itself. The owner must
+// recover what it keeps from the server.
+type Overflow struct{}
+
 func (PeerJoined) isEvent()      {}
 func (PeerLeft) isEvent()        {}
 func (PeerInterrupted) isEvent() {}
@@ -68,3 +76,4 @@ func (Left) isEvent()            {}
 func (Message) isEvent()         {}
 func (Disconnected) isEvent()    {}
 func (Reconnected) isEvent()     {}
+func (Overflow) isEvent()        {}

@@ -151,3 +151,37 @@ func ExampleClient_SubscribeSignals() {
 	// from alice: true {"type":"offer"}
 	// dropped: 0
 }
+
+// A protocol (a lobby or matchmaker client) claims the message types the
+// server pushes for it; they arrive on the subscription's own queue, apart
+// from the application's Events channel and the mesh's callbacks.
+func ExampleClient_Subscribe() {
+	srv := signaling.NewServer(signaling.Config{})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := signaling.Dial(ctx, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+
+	sub := c.Subscribe("game.*")
+	defer sub.Close()
+	_ = srv.Send(c.ID(), "game.hello", map[string]string{"msg": "welcome"})
+	for ev := range sub.Events() {
+		switch ev := ev.(type) {
+		case signaling.Message:
+			fmt.Println(ev.Type, string(ev.Data))
+		case signaling.Reconnected:
+			// the connection was replaced: resync the protocol's state
+		case signaling.Overflow:
+			// events were lost (sub.Dropped()): resync the protocol's state
+		}
+		break
+	}
+	// Output: game.hello {"msg":"welcome"}
+}

@@ -292,6 +292,7 @@ func FuzzClientDispatch(f *testing.F) {
 	f.Add([]byte(`{"type":"joined","room":"r","data":{"peers":"not a list"}}`))
 	f.Add([]byte(`{"type":"peer_left","room":"r","data":{"peer":""}}`))
 	f.Add([]byte(`{"type":"error","cid":"1","data":7}`))
+	f.Add([]byte(`{"type":"mm.matched","data":{"session":"s"}}`))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		env, err := Decode(in)
 		if err != nil {
@@ -304,8 +305,12 @@ func FuzzClientDispatch(f *testing.F) {
 		c.pending["hello"] = make(chan reply, 1)
 		c.room, c.peers = "r", []string{"a"}
 		c.SubscribeSignals(func(string, []byte) {}, func(string, bool) {})
+		sub := c.SubscribeWith(SubscriptionConfig{Types: []string{"mm.*", "lobby.delta"}, Queue: 1})
 		c.dispatch(env)
 		c.dispatch(env)
+		if n := len(sub.Events()); n > 2 {
+			t.Fatalf("%d events queued on a subscription of one", n)
+		}
 		if c.room == "" && len(c.peers) != 0 {
 			t.Fatalf("peers %v outside a room", c.peers)
 		}

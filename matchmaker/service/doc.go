@@ -15,7 +15,8 @@
 // answered with mm.expired. A player of a running session may ask with
 // mm.backfill to replace players who left: the newcomers join the session's
 // room (signaling's Server.AddToRoom) and the others get mm.backfilled. The
-// wire format is in docs/matchmaker.md.
+// wire format is in docs/matchmaker.md; games use the typed client in
+// package matchmaker/mmclient rather than these wire types.
 //
 // # Concurrency and lifetime
 //

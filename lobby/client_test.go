@@ -1,0 +1,146 @@
+package lobby_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// newOn wraps a fresh signaling client of its own in a lobby Client.
+func newOn(t *testing.T, url string, cfg *lobby.ClientConfig) (*lobby.Client, *signaling.Client) {
+	t.Helper()
+	sc, err := signaling.Dial(tctx(t), url, &signaling.ClientConfig{DisableReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := lobby.NewClient(sc, cfg)
+	t.Cleanup(func() {
+		_ = c.Close()
+		_ = sc.Close()
+	})
+	return c, sc
+}
+
+// TestSignalingEventsStayTheApplications: the lobby Client takes the
+// lobby.* pushes through a subscription, so the application may read the
+// signaling client's Events (or leave it undrained) and sees none of them,
+// while lobby events and the start, with its roster, still arrive.
+func TestSignalingEventsStayTheApplications(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{})
+	ctx := tctx(t)
+	host, _ := newOn(t, s.url, nil)
+	bob, bsc := newOn(t, s.url, nil)
+	appEvents := bsc.Events() // enabled, read only at the end
+	st, err := host.Create(ctx, lobby.CreateData{Name: "shared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.SetReady(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, host, func(s lobby.State) bool { return len(s.Members) == 2 && s.Members[1].Ready })
+	if _, err := bob.Chat(ctx, "gl hf"); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, bob, func(ev lobby.Event) bool { _, ok := ev.(lobby.ChatReceived); return ok })
+	sess, err := host.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*lobby.Client{host, bob} {
+		ev := waitEvent(t, c, func(ev lobby.Event) bool { _, ok := ev.(lobby.Started); return ok }).(lobby.Started)
+		r := ev.Roster
+		if r.Session != sess.ID || r.Self != netcode.PeerID(c.ID()) || len(r.Players) != 2 ||
+			r.Players[0].Peer != netcode.PeerID(host.ID()) || r.Players[1].Peer != netcode.PeerID(bob.ID()) {
+			t.Fatalf("%s: roster %+v for session %+v", c.ID(), r, sess)
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The application's channel saw the move into the session's room, and
+	// no lobby message.
+	waitJoined := func() {
+		for ev := range appEvents {
+			switch ev := ev.(type) {
+			case signaling.Message:
+				if strings.HasPrefix(ev.Type, "lobby.") {
+					t.Fatalf("application got %s", ev.Type)
+				}
+			case signaling.Joined:
+				if ev.Room != sess.ID {
+					t.Fatalf("joined %q, want %q", ev.Room, sess.ID)
+				}
+				return
+			}
+		}
+		t.Fatal("events closed")
+	}
+	waitJoined()
+}
+
+// TestPushOverflowResyncs: when the client's goroutine falls behind and its
+// push queue overflows, the Client fetches the whole state with lobby.sync
+// and reports Resynced, so no change is lost.
+func TestPushOverflowResyncs(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{})
+	ctx := tctx(t)
+	host, _ := newOn(t, s.url, nil)
+	bob, bsc := newOn(t, s.url, &lobby.ClientConfig{PushQueue: 2})
+	st, err := host.Create(ctx, lobby.CreateData{Name: "busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bob.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	release := lobby.HoldEvents(bob)
+	for i := range 10 {
+		if err := host.SetSettings(ctx, lobby.SettingsData{Meta: map[string]string{"round": fmt.Sprint(i)}}); err != nil {
+			release()
+			t.Fatal(err)
+		}
+	}
+	// Each change was pushed to bob before the host's reply; bob's pong
+	// comes after them, so all ten have reached bob's subscription.
+	if _, err := bsc.Ping(ctx); err != nil {
+		release()
+		t.Fatal(err)
+	}
+	release()
+	ev := waitEvent(t, bob, func(ev lobby.Event) bool { _, ok := ev.(lobby.Resynced); return ok }).(lobby.Resynced)
+	if ev.Err != nil || ev.State.Meta["round"] != "9" {
+		t.Fatalf("resynced %+v", ev)
+	}
+	if cur, _ := bob.State(); cur.Meta["round"] != "9" {
+		t.Fatalf("state %+v", cur)
+	}
+}
+
+func TestSessionRoster(t *testing.T) {
+	s := lobby.Session{ID: "s1", Lobby: "l", Peers: []string{"h", "a", "b"}, Host: "h"}
+	ice := []netcode.ICEServer{{URLs: []string{"stun:x:3478"}}}
+	r := s.Roster("a", ice)
+	if r.Session != "s1" || r.Self != "a" || !slices.Equal(r.ICEServers[0].URLs, ice[0].URLs) {
+		t.Fatalf("roster %+v", r)
+	}
+	for i, p := range s.Peers {
+		if r.SeatOf(netcode.PeerID(p)) != i {
+			t.Fatalf("%s sits at %d, want %d", p, r.SeatOf(netcode.PeerID(p)), i)
+		}
+	}
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Remotes(); !slices.Equal(got, []netcode.PeerID{"h", "b"}) {
+		t.Fatalf("remotes %v", got)
+	}
+}
