@@ -295,7 +295,7 @@ func (c *Client) announce(s Session) {
 // the client's peer id and the ICE servers are those the signaling server
 // handed out in its last welcome.
 func (c *Client) Roster(s Session) netcode.Roster {
-	return s.Roster(c.sc.ID(), iceServers(c.sc.ICEServers()))
+	return s.Roster(c.sc.ID(), c.sc.ICEServers())
 }
 
 // apply applies a pushed change. It reports whether the state changed,

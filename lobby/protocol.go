@@ -8,22 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rallypoint/rallypoint/netcode"
-	"github.com/rallypoint/rallypoint/signaling"
 )
-
-// iceServers converts the signaling server's ICE servers to the mesh's
-// type. It goes away once signaling.ICEServer is an alias of
-// netcode.ICEServer.
-func iceServers(in []signaling.ICEServer) []netcode.ICEServer {
-	if in == nil {
-		return nil
-	}
-	out := make([]netcode.ICEServer, len(in))
-	for i, s := range in {
-		out[i] = netcode.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential}
-	}
-	return out
-}
 
 // ProtocolVersion is the version of the lobby.* messages, advertised in the
 // "v" TXT key of LAN lobbies.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -538,27 +537,13 @@ func (c *Client) matched(d service.MatchedData) Matched {
 			team[p] = i
 		}
 	}
-	r := netcode.Roster{Session: d.Session, Self: netcode.PeerID(c.sc.ID()), ICEServers: iceServers(c.sc.ICEServers())}
+	r := netcode.Roster{Session: d.Session, Self: netcode.PeerID(c.sc.ID()), ICEServers: c.sc.ICEServers()}
 	r.Players = make([]netcode.Seat, len(d.Peers))
 	for i, p := range d.Peers {
 		r.Players[i] = netcode.Seat{Peer: netcode.PeerID(p), Team: team[p]}
 	}
 	return Matched{Roster: r, Session: d.Session, Room: d.Room, Queue: d.Queue, Host: d.Host,
 		Team: d.Team, Teams: d.Teams, Region: d.Region, Quality: d.Quality}
-}
-
-// iceServers converts the signaling server's ICE servers to the mesh's
-// type. It goes away once signaling.ICEServer is an alias of
-// netcode.ICEServer.
-func iceServers(in []signaling.ICEServer) []netcode.ICEServer {
-	if in == nil {
-		return nil
-	}
-	out := make([]netcode.ICEServer, len(in))
-	for i, s := range in {
-		out[i] = netcode.ICEServer{URLs: slices.Clone(s.URLs), Username: s.Username, Credential: s.Credential}
-	}
-	return out
 }
 
 // emit delivers ev, dropping the oldest waiting event when Events is full.
