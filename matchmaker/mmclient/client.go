@@ -25,6 +25,9 @@ type Config struct {
 	// are dropped; the client then reports Overflowed and checks its
 	// ticket with mm.status. Zero means 256.
 	PushQueue int
+	// Signaling configures the connection Dial opens. Nil means its zero
+	// value. New ignores it.
+	Signaling *signaling.ClientConfig
 }
 
 // Ticket is what a player (or a party leader) asks the matchmaker for.
@@ -97,6 +100,7 @@ type Backfill struct {
 // mm.* messages as events. All methods are safe for concurrent use.
 type Client struct {
 	sc      *signaling.Client
+	own     bool // Dial opened sc: Close closes it
 	sub     *signaling.Subscription
 	events  chan Event
 	dropped atomic.Uint64
@@ -121,6 +125,22 @@ type outcome struct {
 	err    error
 	ticket string // the ticket that expired or was cancelled, if known
 	gen    uint64 // the Enqueue generation it arrived in
+}
+
+// Dial connects to a signaling server that serves the matchmaker
+// (rallypoint serve) at url, such as "ws://10.0.0.5:7000/ws", and returns a
+// Client that owns the connection: Close closes it too. cfg may be nil.
+func Dial(ctx context.Context, url string, cfg *Config) (*Client, error) {
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	sc, err := signaling.Dial(ctx, url, cfg.Signaling)
+	if err != nil {
+		return nil, err
+	}
+	c := New(sc, cfg)
+	c.own = true
+	return c, nil
 }
 
 // New wraps a connected signaling client. The Client subscribes to the
@@ -161,14 +181,17 @@ func (c *Client) Events() <-chan Event { return c.events }
 func (c *Client) DroppedEvents() uint64 { return c.dropped.Load() }
 
 // Close stops the event goroutine and waits for it; WaitMatched calls
-// return ErrClosed. It does not close the signaling client. Close is
-// idempotent.
+// return ErrClosed. It closes the signaling client only when Dial opened
+// it. Close is idempotent.
 func (c *Client) Close() error {
 	c.once.Do(func() {
 		c.cancel()
 		c.sub.Close()
 	})
 	<-c.done
+	if c.own {
+		return c.sc.Close()
+	}
 	return nil
 }
 
