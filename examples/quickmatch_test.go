@@ -20,15 +20,11 @@ import (
 // opponent over WebRTC and plays frames ticks of a rollback session. input
 // reads the local player's controls once per tick.
 func quickMatch(ctx context.Context, url string, game rollback.Game, input func(seat int) []byte, frames int) error {
-	mc, err := mmclient.Dial(ctx, url, nil)
+	mc, m, err := mmclient.QuickMatch(ctx, url, mmclient.Ticket{Queue: "1v1"}, nil)
 	if err != nil {
 		return err
 	}
 	defer mc.Close()
-	m, err := mc.Match(ctx, mmclient.Ticket{Queue: "1v1"})
-	if err != nil {
-		return err
-	}
 	peers, err := mesh.Connect(ctx, mc.Signaling(), m.Roster, nil)
 	if err != nil {
 		return err

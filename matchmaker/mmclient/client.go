@@ -143,6 +143,24 @@ func Dial(ctx context.Context, url string, cfg *Config) (*Client, error) {
 	return c, nil
 }
 
+// QuickMatch dials the server at url (Dial), enqueues t and waits for its
+// match (Match): the whole of a quick match in one call. The returned Client
+// owns the connection, which is in the match's room (Client.Signaling, for
+// the mesh); the caller closes it. On error nothing is left open, and when
+// ctx ends the error satisfies errors.Is(err, ctx.Err()).
+func QuickMatch(ctx context.Context, url string, t Ticket, cfg *Config) (*Client, Matched, error) {
+	c, err := Dial(ctx, url, cfg)
+	if err != nil {
+		return nil, Matched{}, err
+	}
+	m, err := c.Match(ctx, t)
+	if err != nil {
+		c.Close()
+		return nil, Matched{}, err
+	}
+	return c, m, nil
+}
+
 // New wraps a connected signaling client. The Client subscribes to the
 // pushed mm.* messages of sc (sc.Subscribe), so they no longer reach
 // sc.Events; a lobby Client and the mesh may share sc. Close does not

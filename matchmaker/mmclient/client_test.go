@@ -438,3 +438,61 @@ func TestExpiredAndRequeued(t *testing.T) {
 		t.Fatalf("matched %+v", m)
 	}
 }
+
+// QuickMatch leaves nothing open when it fails: an unknown queue gives the
+// typed error at once, and a match that never comes ends with the context;
+// either way the server sees the connection go.
+func TestQuickMatchFailuresCloseTheConnection(t *testing.T) {
+	e := newEnv(t, signaling.Config{}, service.Config{})
+	ctx := testCtx(t)
+	if c, _, err := mmclient.QuickMatch(ctx, e.url, mmclient.Ticket{Queue: "nope"}, nil); !errors.Is(err, mmclient.ErrUnknownQueue) || c != nil {
+		t.Fatalf("QuickMatch(unknown queue) = %v, %v; want nil, ErrUnknownQueue", c, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if c, _, err := mmclient.QuickMatch(short, e.url, mmclient.Ticket{Queue: "1v1"}, nil); !errors.Is(err, context.DeadlineExceeded) || c != nil {
+		t.Fatalf("QuickMatch(alone) = %v, %v; want nil, context.DeadlineExceeded", c, err)
+	}
+	// Goleak (TestMain) checks that no client goroutine is left. Match
+	// cancels its ticket before QuickMatch closes the connection.
+	if st, err := e.svc.Matchmaker().Stats("1v1"); err != nil || st.Tickets != 0 {
+		t.Fatalf("after a failed QuickMatch: %+v, %v; want no ticket waiting", st, err)
+	}
+}
+
+// QuickMatch pairs two players and hands each a client in the match's room.
+func TestQuickMatch(t *testing.T) {
+	e := newEnv(t, signaling.Config{}, service.Config{Interval: 10 * time.Millisecond})
+	ctx := testCtx(t)
+	type res struct {
+		c   *mmclient.Client
+		m   mmclient.Matched
+		err error
+	}
+	out := make(chan res, 2)
+	for range 2 {
+		go func() {
+			c, m, err := mmclient.QuickMatch(ctx, e.url, mmclient.Ticket{Queue: "1v1"}, nil)
+			out <- res{c, m, err}
+		}()
+	}
+	var ms []mmclient.Matched
+	var cs []*mmclient.Client
+	for range 2 {
+		r := <-out
+		if r.err != nil {
+			t.Fatalf("QuickMatch: %v", r.err)
+		}
+		cs = append(cs, r.c)
+		ms = append(ms, r.m)
+		if got := r.c.Signaling().Room(); got != r.m.Room {
+			t.Errorf("signaling room %q, want the match's %q", got, r.m.Room)
+		}
+	}
+	sameMatch(t, cs, ms)
+	for _, c := range cs {
+		if err := c.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+}
