@@ -90,10 +90,11 @@
 // # Limits and security
 //
 // Config bounds lobbies (MaxLobbies), members per lobby (MaxMembers), chat
-// size (MaxChatLen), chat rate (a token bucket per member: ChatRate,
-// ChatBurst) and the replayed history (ChatHistory); the protocol bounds
-// names, metadata (MaxMetaKeys keys of MaxMetaValue bytes), filters and page
-// sizes, and every decoder is fuzzed. A peer is in at most one lobby.
+// size (MaxChatLen), chat rate (a golang.org/x/time/rate token bucket per
+// member, read at Config.Now: ChatRate, ChatBurst) and the replayed
+// history (ChatHistory); the protocol bounds names, metadata (MaxMetaKeys
+// keys of MaxMetaValue bytes), filters and page sizes, and every decoder is
+// fuzzed. A peer is in at most one lobby.
 // Passwords are compared in constant time and never sent back; listings
 // carry neither passwords nor join codes; private lobbies are not listed
 // and are joined by code only. Join codes are drawn with crypto/rand from
