@@ -39,7 +39,9 @@
 // the session's room: pass Client.Signaling() to netcode.NewMesh.
 //
 // Servers may also make and list lobbies themselves with Service.Create and
-// Service.List, which check their input as the wire does.
+// Service.List, which check their input as the wire does. Service.Stats
+// counts lobbies and members for metrics exporters; the package imports no
+// metrics library (`rallypoint serve` exports them to Prometheus).
 //
 // # LAN
 //

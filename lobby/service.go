@@ -194,6 +194,21 @@ func (s *Service) Lobbies() int {
 	return len(s.byID)
 }
 
+// Stats is a snapshot of a Service's size, for metrics exporters.
+type Stats struct {
+	Lobbies int // lobbies open, started or not
+	Listed  int // public lobbies that have not started
+	Members int // peers in a lobby (a peer is in at most one)
+}
+
+// Stats returns the service's counts now. It takes the service's lock
+// briefly and does not allocate.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Lobbies: len(s.byID), Listed: len(s.listed), Members: len(s.byPeer)}
+}
+
 // State returns the state of lobby id, without chat. Its maps are shared
 // with the service and must not be modified.
 func (s *Service) State(id string) (State, bool) {
