@@ -56,7 +56,7 @@
 // lobby lives in the host's process: host migration there moves the lobby
 // owner role among the members, but when the host process closes the lobby
 // ends (goodbye), and when it dies without one, browsers drop the lobby once
-// its records' TTL (dnssd.Config.HostTTL, 120 s by default) runs out and
+// its records' TTL (LANConfig.HostTTL, 120 s by default) runs out and
 // members see their signaling connection fail.
 //
 // # Concurrency

@@ -44,3 +44,17 @@ func TestLibrariesStayLean(t *testing.T) {
 		}
 	}
 }
+
+// TestLobbyAPIHidesDNSSD: games use lobby's own LAN types; no exported
+// declaration of package lobby names a lobby/dnssd type.
+func TestLobbyAPIHidesDNSSD(t *testing.T) {
+	out, err := exec.Command("go", "doc", "-all", module+"/lobby").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go doc: %v\n%s", err, out)
+	}
+	for i, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "dnssd.") {
+			t.Errorf("go doc lobby line %d names a dnssd identifier: %s", i+1, line)
+		}
+	}
+}
