@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/internal/netns"
-	"github.com/rallypoint/rallypoint/lobby/dnssd"
+	"github.com/rallypoint/rallypoint/lobby"
 )
 
 // Interoperation of LAN lobbies with avahi, the standard mDNS/DNS-SD stack
@@ -23,7 +23,7 @@ func TestAvahiListsHostedLobby(t *testing.T) {
 	a, b := lab.NS("a"), lab.NS("b")
 	ea, _ := lab.Link(a, b, netns.LinkOptions{})
 	env := netns.StartAvahi(t, b, nil).Env
-	browse := b.StartProcess(env, "avahi-browse", "-p", "-r", dnssd.DefaultType)
+	browse := b.StartProcess(env, "avahi-browse", "-p", "-r", lobby.LANServiceType)
 
 	host := start(a, "host", childArgs{Name: "Avahi sees us", Game: "arena", Players: 4, Pass: "secret"})
 	await(t, host, "hosted", 20*time.Second, nil)

@@ -30,9 +30,16 @@ type LANLobby struct {
 	Addrs []netip.AddrPort
 	// URL is the signaling endpoint on the first of Addrs, for Dial.
 	URL string
-	// TXT is the whole TXT record, for keys of the game's own
-	// (HostConfig.ExtraTXT); read them with dnssd.TXTValue.
+	// TXT is the whole TXT record, "key=value" strings, for keys of the
+	// game's own (HostConfig.ExtraTXT); read them with TXTValue.
 	TXT []string
+}
+
+// TXTValue returns the value of key in the lobby's TXT record (keys are
+// case-insensitive, RFC 6763 §6.4); ok is false when the key is absent.
+// A key present without "=" has an empty value.
+func (l LANLobby) TXTValue(key string) (value string, ok bool) {
+	return dnssd.TXTValue(l.TXT, key)
 }
 
 // URLFor returns the signaling endpoint of the lobby at ap.
@@ -51,15 +58,18 @@ func lanURL(ap netip.AddrPort, path string) string {
 	return "ws://" + host + ":" + strconv.Itoa(int(ap.Port())) + path
 }
 
-// ParseLANLobby reads a lobby from a DNS-SD event. It reports false for
-// services that are not Rallypoint lobbies of a protocol version this
-// package speaks, or whose TXT record is malformed.
-func ParseLANLobby(ev dnssd.Event) (LANLobby, bool) {
-	txt := func(k string) string { v, _ := dnssd.TXTValue(ev.TXT, k); return v }
+// ParseLANLobby reads a lobby from a DNS-SD service instance of
+// LANServiceType: its instance name, its TXT record and its addresses with
+// the port, in the order to try them. It reports false for services that
+// are not Rallypoint lobbies of a protocol version this package speaks, or
+// whose TXT record is malformed. A Browser calls it for every instance it
+// sees; it is exported for games that browse DNS-SD themselves.
+func ParseLANLobby(instance string, txtRecord []string, addrs []netip.AddrPort) (LANLobby, bool) {
+	txt := func(k string) string { v, _ := dnssd.TXTValue(txtRecord, k); return v }
 	if txt(TXTVersion) != strconv.Itoa(ProtocolVersion) {
 		return LANLobby{}, false
 	}
-	l := LANLobby{Instance: ev.Instance, ID: txt(TXTID), Name: txt(TXTName), Game: txt(TXTGame), Password: txt(TXTPassword) == "1"}
+	l := LANLobby{Instance: instance, ID: txt(TXTID), Name: txt(TXTName), Game: txt(TXTGame), Password: txt(TXTPassword) == "1"}
 	var err1, err2 error
 	l.Players, err1 = strconv.Atoi(txt(TXTPlayers))
 	l.Max, err2 = strconv.Atoi(txt(TXTMax))
@@ -75,21 +85,21 @@ func ParseLANLobby(ev dnssd.Event) (LANLobby, bool) {
 		return LANLobby{}, false
 	}
 	if l.Name == "" {
-		l.Name = ev.Instance
+		l.Name = instance
 	}
-	l.TXT = ev.TXT
-	l.Addrs = ev.AddrPorts()
+	l.TXT = txtRecord
+	l.Addrs = addrs
 	if len(l.Addrs) > 0 {
 		l.URL = lanURL(l.Addrs[0], path)
 	}
 	return l, true
 }
 
-// LANEvent reports a LAN lobby that appeared (dnssd.Added), changed
-// (dnssd.Updated, for example its player count) or went away
-// (dnssd.Removed: a goodbye, or its records expired).
+// LANEvent reports a LAN lobby that appeared (LANAdded), changed
+// (LANUpdated, for example its player count) or went away (LANRemoved: a
+// goodbye, or its records expired). A removed Lobby is as last seen.
 type LANEvent struct {
-	Kind  dnssd.EventKind
+	Kind  LANEventKind
 	Lobby LANLobby
 }
 
@@ -97,9 +107,9 @@ type LANEvent struct {
 type BrowseConfig struct {
 	// Game keeps only lobbies of this game. Empty means every game.
 	Game string
-	// DNSSD configures the mDNS node. The zero value uses every multicast
-	// interface.
-	DNSSD dnssd.Config
+	// LAN configures the mDNS/DNS-SD side (interfaces, IP families). The
+	// zero value uses every multicast interface.
+	LAN LANConfig
 	// EventBuffer is the capacity of the Events channel; when it is full
 	// the oldest event is dropped and counted (Lobbies stays exact). Zero
 	// means 64.
@@ -121,12 +131,12 @@ type Browser struct {
 
 // Browse starts browsing for LAN lobbies until Close or ctx ends.
 func Browse(ctx context.Context, cfg BrowseConfig) (*Browser, error) {
-	node, err := dnssd.New(cfg.DNSSD)
+	node, err := dnssd.New(cfg.LAN.node())
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	evs, err := node.Browse(ctx, dnssd.DefaultType)
+	evs, err := node.Browse(ctx, LANServiceType)
 	if err != nil {
 		cancel()
 		node.Close()
@@ -148,20 +158,20 @@ func (b *Browser) run(evs <-chan dnssd.Event, game string) {
 		b.mu.Lock()
 		old, had := b.lobbies[ev.Instance]
 		var out *LANEvent
-		l, ok := ParseLANLobby(ev)
+		l, ok := ParseLANLobby(ev.Instance, ev.TXT, ev.AddrPorts())
 		ok = ok && (game == "" || l.Game == game)
 		switch {
 		case ev.Kind == dnssd.Removed || !ok:
 			if had {
 				delete(b.lobbies, ev.Instance)
-				out = &LANEvent{Kind: dnssd.Removed, Lobby: old}
+				out = &LANEvent{Kind: LANRemoved, Lobby: old}
 			}
 		case had:
 			b.lobbies[ev.Instance] = l
-			out = &LANEvent{Kind: dnssd.Updated, Lobby: l}
+			out = &LANEvent{Kind: LANUpdated, Lobby: l}
 		default:
 			b.lobbies[ev.Instance] = l
-			out = &LANEvent{Kind: dnssd.Added, Lobby: l}
+			out = &LANEvent{Kind: LANAdded, Lobby: l}
 		}
 		b.mu.Unlock()
 		if out != nil {

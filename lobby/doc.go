@@ -46,7 +46,9 @@
 // reconnect, and reports a start it missed.
 //
 // Servers may also make and list lobbies themselves with Service.Create and
-// Service.List, which check their input as the wire does.
+// Service.List, which check their input as the wire does. Service.Stats
+// counts lobbies and members for metrics exporters; the package imports no
+// metrics library (`rallypoint serve` exports them to Prometheus).
 //
 // # LAN
 //
@@ -61,7 +63,7 @@
 // lobby lives in the host's process: host migration there moves the lobby
 // owner role among the members, but when the host process closes the lobby
 // ends (goodbye), and when it dies without one, browsers drop the lobby once
-// its records' TTL (dnssd.Config.HostTTL, 120 s by default) runs out and
+// its records' TTL (LANConfig.HostTTL, 120 s by default) runs out and
 // members see their signaling connection fail.
 //
 // # Concurrency
@@ -97,10 +99,11 @@
 // # Limits and security
 //
 // Config bounds lobbies (MaxLobbies), members per lobby (MaxMembers), chat
-// size (MaxChatLen), chat rate (a token bucket per member: ChatRate,
-// ChatBurst) and the replayed history (ChatHistory); the protocol bounds
-// names, metadata (MaxMetaKeys keys of MaxMetaValue bytes), filters and page
-// sizes, and every decoder is fuzzed. A peer is in at most one lobby.
+// size (MaxChatLen), chat rate (a golang.org/x/time/rate token bucket per
+// member, read at Config.Now: ChatRate, ChatBurst) and the replayed
+// history (ChatHistory); the protocol bounds names, metadata (MaxMetaKeys
+// keys of MaxMetaValue bytes), filters and page sizes, and every decoder is
+// fuzzed. A peer is in at most one lobby.
 // Passwords are compared in constant time and never sent back; listings
 // carry neither passwords nor join codes; private lobbies are not listed
 // and are joined by code only. Join codes are drawn with crypto/rand from

@@ -43,9 +43,9 @@ type HostConfig struct {
 	// "Lobby on HOSTNAME". Private lobbies are served but not advertised
 	// (players join them by address and code).
 	Lobby CreateData
-	// DNSSD configures the mDNS node (interfaces, host name, TTLs). The
-	// zero value uses every multicast interface.
-	DNSSD dnssd.Config
+	// LAN configures the mDNS/DNS-SD side (interfaces, host name, TTL,
+	// probing). The zero value uses every multicast interface.
+	LAN LANConfig
 	// Signaling configures the host's signaling server. The zero value is
 	// the development configuration (anonymous).
 	Signaling signaling.Config
@@ -68,7 +68,7 @@ type HostConfig struct {
 //
 // When the Host closes (or its process dies) the lobby ends: Close sends
 // DNS-SD goodbyes, so browsers drop it within a second; after a crash
-// browsers drop it when its records' TTL (DNSSD.HostTTL) runs out.
+// browsers drop it when its records' TTL (LAN.HostTTL) runs out.
 type Host struct {
 	ln     net.Listener
 	hs     *http.Server
@@ -91,7 +91,7 @@ type Host struct {
 
 // NewHost starts the server, creates the lobby and advertises it. It
 // returns once the advertisement is announced (probing the name on the
-// link takes about a second unless DNSSD.NoProbe is set).
+// link takes about a second unless LAN.NoProbe is set).
 func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 	addr := cfg.Addr
 	if addr == "" {
@@ -150,12 +150,12 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 	h.id.Store(&st.ID)
 	var advertised []string
 	if !cfg.Lobby.Private {
-		if h.node, err = dnssd.New(cfg.DNSSD); err != nil {
+		if h.node, err = dnssd.New(cfg.LAN.node()); err != nil {
 			return nil, fmt.Errorf("lobby: host: %w", err)
 		}
 		h.extra = extraTXT(cfg.ExtraTXT)
 		advertised = h.txt(st.ID)
-		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Port: uint16(tcp.Port), TXT: advertised})
+		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Type: LANServiceType, Port: uint16(tcp.Port), TXT: advertised})
 		if err != nil {
 			return nil, fmt.Errorf("lobby: host: advertising: %w", err)
 		}

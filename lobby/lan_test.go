@@ -15,8 +15,8 @@ import (
 
 	"github.com/rallypoint/rallypoint/internal/netns"
 	"github.com/rallypoint/rallypoint/lobby"
-	"github.com/rallypoint/rallypoint/lobby/dnssd"
 	"github.com/rallypoint/rallypoint/netcode/mesh"
+	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -105,7 +105,7 @@ func childHost(a childArgs) error {
 	ctx, cancel := childCtx()
 	defer cancel()
 	h, err := lobby.NewHost(ctx, lobby.HostConfig{Lobby: lobby.CreateData{Name: a.Name, Game: a.Game, MaxMembers: a.Players, Password: a.Pass},
-		DNSSD: dnssd.Config{HostName: "lobby-host", HostTTL: a.TTL}, ExtraTXT: []string{"seed=42", "players=99"}})
+		LAN: lobby.LANConfig{HostName: "lobby-host", HostTTL: a.TTL}, ExtraTXT: []string{"seed=42", "players=99"}})
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func childPlayer(a childArgs) error {
 	defer b.Close()
 	var found lobby.LANLobby
 	for ev := range b.Events() {
-		if ev.Kind == dnssd.Added {
+		if ev.Kind == lobby.LANAdded {
 			found = ev.Lobby
 			break
 		}
@@ -296,7 +296,7 @@ func TestLANLobby(t *testing.T) {
 	if l := added.Lobby; l.Name != "LAN party" || l.Game != "arena" || l.Players != 1 || l.Max != 3 || l.Password || l.ID == "" {
 		t.Fatalf("advertised %+v", l)
 	}
-	if seed, _ := dnssd.TXTValue(added.Lobby.TXT, "seed"); seed != "42" || strings.Count(strings.Join(added.Lobby.TXT, " "), "players=") != 1 {
+	if seed, _ := added.Lobby.TXTValue("seed"); seed != "42" || strings.Count(strings.Join(added.Lobby.TXT, " "), "players=") != 1 {
 		t.Fatalf("TXT %q: want the game's seed=42 and no second players key", added.Lobby.TXT)
 	}
 	// NewHost returns once the first announcement is out.

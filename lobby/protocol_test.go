@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/lobby"
-	"github.com/rallypoint/rallypoint/lobby/dnssd"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -203,15 +203,15 @@ func FuzzParseLANLobby(f *testing.F) {
 	f.Add("v=2\nid=x\nplayers=1\nmax=4")
 	f.Add("v=1\nid=x\nplayers=1\nmax=4\npath=ws?x")
 	f.Fuzz(func(t *testing.T, txt string) {
-		ev := dnssd.Event{Kind: dnssd.Added, Instance: "i", Port: 7777, TXT: strings.Split(txt, "\n")}
-		l, ok := lobby.ParseLANLobby(ev)
+		record := strings.Split(txt, "\n")
+		l, ok := lobby.ParseLANLobby("i", record, []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:7777")})
 		if !ok {
 			return
 		}
 		if l.ID == "" || l.Players < 0 || l.Max < 1 || len(l.Name) > lobby.MaxNameLen || len(l.Game) > lobby.MaxGameLen {
 			t.Fatalf("accepted %+v from %q", l, txt)
 		}
-		if !slices.Equal(ev.TXT, strings.Split(txt, "\n")) {
+		if !slices.Equal(record, strings.Split(txt, "\n")) || !strings.HasPrefix(l.URL, "ws://192.0.2.1:7777/") {
 			t.Fatal("parser changed its input")
 		}
 	})

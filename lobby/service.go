@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -103,9 +105,9 @@ type Service struct {
 	byID    map[string]*lobby
 	byCode  map[string]*lobby
 	byPeer  map[string]*lobby
-	listed  []*lobby            // public lobbies that have not started, by seq
-	byGame  map[string][]*lobby // the same per game (a lobby's game never changes)
-	buckets map[string]*bucket  // chat buckets of peers that joined a lobby, until they are gone
+	listed  []*lobby                 // public lobbies that have not started, by seq
+	byGame  map[string][]*lobby      // the same per game (a lobby's game never changes)
+	buckets map[string]*rate.Limiter // chat limiters of peers that joined a lobby, until they are gone
 }
 
 type lobby struct {
@@ -135,14 +137,11 @@ type member struct {
 	meta    map[string]string
 	ready   bool
 	joined  time.Time
-	chat    *bucket // the peer's, shared across the lobbies it passes through
-}
-
-// bucket is a peer's chat token bucket. It lives as long as the peer's
-// signaling session, so leaving and joining again does not refill it.
-type bucket struct {
-	tokens float64
-	refill time.Time
+	// chat is the peer's chat token bucket, shared across the lobbies it
+	// passes through: it lives as long as the peer's signaling session, so
+	// leaving and joining again does not refill it. Tokens are taken at
+	// Config.Now, so an injected clock drives it.
+	chat *rate.Limiter
 }
 
 // New registers the service's handlers on srv. The service has no
@@ -160,7 +159,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		byCode:  map[string]*lobby{},
 		byPeer:  map[string]*lobby{},
 		byGame:  map[string][]*lobby{},
-		buckets: map[string]*bucket{},
+		buckets: map[string]*rate.Limiter{},
 	}
 	for t, h := range map[string]signaling.Handler{
 		TypeCreate: s.handleCreate, TypeList: s.handleList, TypeJoin: s.handleJoin,
@@ -193,6 +192,21 @@ func (s *Service) Lobbies() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.byID)
+}
+
+// Stats is a snapshot of a Service's size, for metrics exporters.
+type Stats struct {
+	Lobbies int // lobbies open, started or not
+	Listed  int // public lobbies that have not started
+	Members int // peers in a lobby (a peer is in at most one)
+}
+
+// Stats returns the service's counts now. It takes the service's lock
+// briefly and does not allocate.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Lobbies: len(s.byID), Listed: len(s.listed), Members: len(s.byPeer)}
 }
 
 // State returns the state of lobby id, without chat. Its maps are shared
@@ -340,7 +354,7 @@ func (s *Service) newMember(peer, subject string, meta map[string]string) *membe
 	now := s.cfg.Now()
 	b := s.buckets[peer]
 	if b == nil {
-		b = &bucket{tokens: float64(s.cfg.ChatBurst), refill: now}
+		b = rate.NewLimiter(rate.Limit(s.cfg.ChatRate), s.cfg.ChatBurst) // starts full
 		s.buckets[peer] = b
 	}
 	return &member{id: peer, subject: subject, meta: meta, joined: now, chat: b}
@@ -578,7 +592,7 @@ func (s *Service) removeLocked(l *lobby, peer string) {
 	m := l.members[i]
 	l.members = append(l.members[:i], l.members[i+1:]...)
 	delete(s.byPeer, peer)
-	if b := m.chat; b.tokens+s.cfg.Now().Sub(b.refill).Seconds()*s.cfg.ChatRate >= float64(s.cfg.ChatBurst) {
+	if m.chat.TokensAt(s.cfg.Now()) >= float64(s.cfg.ChatBurst) {
 		delete(s.buckets, peer) // full again: nothing to remember
 	}
 	if len(l.members) == 0 {
@@ -699,14 +713,10 @@ func (s *Service) chat(req *signaling.Request, l *lobby, m *member, d ChatData) 
 		return
 	}
 	now := s.cfg.Now()
-	b := m.chat
-	b.tokens = min(float64(s.cfg.ChatBurst), b.tokens+now.Sub(b.refill).Seconds()*s.cfg.ChatRate)
-	b.refill = now
-	if b.tokens < 1 {
+	if !m.chat.AllowN(now, 1) {
 		fail(req, CodeChatFlood, fmt.Sprintf("at most %g messages per second", s.cfg.ChatRate))
 		return
 	}
-	b.tokens--
 	l.chatSeq++
 	msg := ChatMessage{Seq: l.chatSeq, From: req.Peer, Text: d.Text, At: now.UnixMilli()}
 	if s.cfg.ChatHistory > 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -697,4 +698,35 @@ func TestHostMigrationAfterDrop(t *testing.T) {
 	if _, in := a.State(); in {
 		t.Fatal("the dropped host still holds the lobby")
 	}
+}
+
+// TestChatRefillsOnInjectedClock: the chat bucket takes its time from
+// Config.Now, so a test clock refills it without waiting.
+func TestChatRefillsOnInjectedClock(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	s := serve(t, signaling.Config{}, lobby.Config{ChatBurst: 2, ChatRate: 1, Now: clock})
+	ctx := tctx(t)
+	host := dial(t, s.url, nil)
+	if _, err := host.Create(ctx, lobby.CreateData{Name: "clock"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := host.Chat(ctx, "burst"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := host.Chat(ctx, "one too many")
+	wantCode(t, err, lobby.ErrChatFlood, lobby.CodeChatFlood)
+	advance(999 * time.Millisecond)
+	_, err = host.Chat(ctx, "not yet")
+	wantCode(t, err, lobby.ErrChatFlood, lobby.CodeChatFlood)
+	advance(time.Millisecond)
+	if _, err := host.Chat(ctx, "one token back"); err != nil {
+		t.Fatalf("after 1 s at 1/s: %v", err)
+	}
+	_, err = host.Chat(ctx, "empty again")
+	wantCode(t, err, lobby.ErrChatFlood, lobby.CodeChatFlood)
 }

@@ -105,9 +105,9 @@
 //
 // # Limits
 //
-// Config bounds message size, messages per second per connection (token
-// bucket), room size, rooms, sessions, connections per IP, the send queue
-// per connection (a slow consumer is disconnected with CodeSlowConsumer),
-// and read, write and hello deadlines. Browsers from other origins are
+// Config bounds message size, messages per second per connection (a token
+// bucket from golang.org/x/time/rate), room size, rooms, sessions,
+// connections per IP, the send queue per connection (a slow consumer is
+// disconnected with CodeSlowConsumer), and read, write and hello deadlines. Browsers from other origins are
 // refused unless Config.CheckOrigin allows them.
 package signaling

@@ -491,7 +491,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade already wrote the HTTP error.
 	}
 	now := time.Now().UnixNano()
-	c := &conn{srv: s, ws: ws, ip: ip, remote: r.RemoteAddr, identity: id, created: now}
+	c := &conn{srv: s, ws: ws, ip: ip, remote: r.RemoteAddr, identity: id, created: now, limiter: s.newLimiter()}
 	c.lastSeen.Store(now)
 	// Spread the first ping over one interval, so that sessions that
 	// arrive together (a restart, a load test) are not pinged together.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 )
 
 // conn is one WebSocket connection. Its reader goroutine owns the fields
@@ -34,8 +35,7 @@ type conn struct {
 	closeOnce sync.Once
 	timedOut  atomic.Bool // the sweeper has closed it for a timeout
 
-	// reader goroutine only
-	bucket tokenBucket
+	limiter *rate.Limiter // messages; taken only by the reader goroutine
 }
 
 // outFrame is an encoded message waiting in a session's queue. t is the
@@ -228,7 +228,7 @@ func (c *conn) readOne(mt int, r io.Reader) error {
 	}()
 	err := readFrame(r, buf, limit)
 	// Every frame, malformed or not, takes a token.
-	allowed := c.bucket.allow(now, s.cfg.RatePerSec, s.cfg.RateBurst)
+	allowed := allowAt(c.limiter, now)
 	switch {
 	case err == nil && !allowed:
 		env, _ := Decode(buf.Bytes()) // for the cid, if there is one

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rallypoint/rallypoint/internal/metrics"
 	"github.com/rallypoint/rallypoint/lobby"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
@@ -41,9 +43,10 @@ type serveConfig struct {
 }
 
 // newServeMux wires the server: the signaling Server at /ws, /healthz and
-// /metrics. Services built on the signaling server register themselves
-// here, one line each.
-func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *metrics.Registry, error) {
+// /metrics (Prometheus: the Go runtime, the process, signaling, lobbies and
+// the matchmaker). Services built on the signaling server are wired and
+// their metrics registered here.
+func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheus.Registry, error) {
 	sc := cfg.Signaling
 	sc.Logger = cfg.Logger
 	if cfg.AuthSecret != "" {
@@ -61,47 +64,36 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *metrics.R
 	sc.TURNSecret, sc.TURNURLs = cfg.TURNSecret, cfg.TURNURLs
 	srv := signaling.NewServer(sc)
 
-	reg := &metrics.Registry{}
-	reg.Register(func(w *metrics.Writer) { writeSignalingMetrics(w, srv.Stats()) })
+	reg := metrics.NewRegistry()
+	if err := metrics.RegisterSignaling(reg, srv); err != nil {
+		srv.Close()
+		return nil, nil, nil, err
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv)
-	mux.Handle("/metrics", reg)
+	mux.Handle("/metrics", metrics.Handler(reg))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
 	})
-	// Services register here, for example: lobby.Register(srv, mux, reg)
-	if _, err := mmservice.New(srv, mmservice.Config{Logger: cfg.Logger}); err != nil { // stops when srv closes
+	mm := metrics.NewMatchmaker()
+	mms, err := mmservice.New(srv, mmservice.Config{Logger: cfg.Logger, OnPass: mm.ObservePass}) // stops when srv closes
+	if err != nil {
 		srv.Close()
 		return nil, nil, nil, err
 	}
-	if _, err := lobby.New(srv, lobby.Config{Logger: cfg.Logger}); err != nil { // lives as long as srv
+	mm.Watch(mms.Matchmaker())
+	lobbies, err := lobby.New(srv, lobby.Config{Logger: cfg.Logger}) // lives as long as srv
+	if err != nil {
+		srv.Close()
+		return nil, nil, nil, err
+	}
+	if err := errors.Join(reg.Register(mm), metrics.RegisterLobby(reg, lobbies)); err != nil {
 		srv.Close()
 		return nil, nil, nil, err
 	}
 	return mux, srv, reg, nil
-}
-
-func writeSignalingMetrics(w *metrics.Writer, st signaling.Stats) {
-	w.Gauge("rallypoint_signaling_sessions", "Signaling sessions, live or waiting to resume.", float64(st.Sessions))
-	w.Gauge("rallypoint_signaling_connections", "Open signaling WebSocket connections.", float64(st.Connections))
-	w.Gauge("rallypoint_signaling_rooms", "Signaling rooms.", float64(st.Rooms))
-	w.Counter("rallypoint_signaling_sessions_opened_total", "Signaling sessions created.", float64(st.SessionsOpened))
-	w.Counter("rallypoint_signaling_resumes_total", "Signaling sessions resumed after a drop.", float64(st.Resumes))
-	w.Counter("rallypoint_signaling_messages_total", "Signaling messages accepted.", float64(st.MessagesIn))
-	w.Counter("rallypoint_signaling_relayed_total", "Signals relayed between peers.", float64(st.Relayed))
-	if len(st.Errors) == 0 {
-		w.Counter("rallypoint_signaling_errors_total", "Signaling errors by code.", 0, "code", signaling.CodeInternal)
-	}
-	for _, code := range metrics.SortedKeys(st.Errors) {
-		w.Counter("rallypoint_signaling_errors_total", "Signaling errors by code.", float64(st.Errors[code]), "code", code)
-	}
-	bounds := make([]float64, len(signaling.RelayBucketsMicros))
-	for i, b := range signaling.RelayBucketsMicros {
-		bounds[i] = b / 1e6
-	}
-	w.Histogram("rallypoint_signaling_relay_seconds", "Time from reading a signal to writing it to its target.", bounds, st.RelayCounts, st.RelaySumMicros/1e6)
 }
 
 // originChecker allows the listed origins ("https://game.example") or any

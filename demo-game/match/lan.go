@@ -7,7 +7,6 @@ import (
 	"os"
 
 	"github.com/rallypoint/rallypoint/lobby"
-	"github.com/rallypoint/rallypoint/lobby/dnssd"
 )
 
 // HostLAN hosts an arena lobby on the local network, where there is no
@@ -24,7 +23,7 @@ func HostLAN(ctx context.Context, cfg LobbyConfig) (*Lobby, error) {
 	h, err := lobby.NewHost(ctx, lobby.HostConfig{
 		Addr:  cfg.Addr,
 		Lobby: d,
-		DNSSD: dnssd.Config{Interfaces: cfg.Interfaces},
+		LAN:   lobby.LANConfig{Interfaces: cfg.Interfaces},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match: hosting on the LAN: %w", err)
@@ -37,7 +36,7 @@ func HostLAN(ctx context.Context, cfg LobbyConfig) (*Lobby, error) {
 // BrowseLAN starts a live list of the arena lobbies hosted on the LAN
 // (lobby.Browse, filtered on LobbyGame), until its Close or ctx ends.
 func BrowseLAN(ctx context.Context, cfg LobbyConfig) (*lobby.Browser, error) {
-	b, err := lobby.Browse(ctx, lobby.BrowseConfig{Game: LobbyGame, DNSSD: dnssd.Config{Interfaces: cfg.Interfaces}})
+	b, err := lobby.Browse(ctx, lobby.BrowseConfig{Game: LobbyGame, LAN: lobby.LANConfig{Interfaces: cfg.Interfaces}})
 	if err != nil {
 		return nil, fmt.Errorf("match: browsing the LAN: %w", err)
 	}
@@ -60,7 +59,7 @@ func FindLAN(ctx context.Context, cfg LobbyConfig) (lobby.LANLobby, error) {
 			if !ok {
 				return lobby.LANLobby{}, fmt.Errorf("match: no LAN lobby found: browsing ended: %w", context.Cause(ctx))
 			}
-			if ev.Kind != dnssd.Removed && ev.Lobby.Players < ev.Lobby.Max && !ev.Lobby.Password {
+			if ev.Kind != lobby.LANRemoved && ev.Lobby.Players < ev.Lobby.Max && !ev.Lobby.Password {
 				return ev.Lobby, nil
 			}
 		}

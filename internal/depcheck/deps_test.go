@@ -21,6 +21,9 @@ var forbidden = []string{
 	"github.com/hajimehoshi/ebiten",
 	module + "/cmd/",
 	module + "/demo-game",
+	// client_golang adds ~5 MB to a js/wasm game: metrics are bound in
+	// internal/metrics from the libraries' plain snapshots and hooks.
+	"github.com/prometheus/",
 }
 
 func TestLibrariesStayLean(t *testing.T) {
@@ -78,6 +81,20 @@ func TestContractIsStdOnly(t *testing.T) {
 	for _, dep := range strings.Fields(string(out)) {
 		if dep != module+"/netcode" {
 			t.Errorf("netcode depends on %s", dep)
+		}
+	}
+}
+
+// TestLobbyAPIHidesDNSSD: games use lobby's own LAN types; no exported
+// declaration of package lobby names a lobby/dnssd type.
+func TestLobbyAPIHidesDNSSD(t *testing.T) {
+	out, err := exec.Command("go", "doc", "-all", module+"/lobby").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go doc: %v\n%s", err, out)
+	}
+	for i, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "dnssd.") {
+			t.Errorf("go doc lobby line %d names a dnssd identifier: %s", i+1, line)
 		}
 	}
 }

@@ -1,19 +1,56 @@
-// Package metrics writes metrics in the Prometheus text exposition format
-// (version 0.0.4) without pulling in a client library: collectors are
-// functions that write the current values when /metrics is scraped.
+// Package metrics binds the server's components to Prometheus'
+// client_golang: it registers collectors that read a signaling.Server, a
+// lobby.Service and a matchmaker service into a prometheus.Registerer. The
+// exposition format is client_golang's (promhttp); nothing here writes it.
 //
-// A Registry is safe for concurrent use; collectors run one scrape at a time
-// on the scraping request's goroutine and must not block.
+// The library packages stay free of client_golang: signaling, lobby and
+// matchmaker/service are imported by games, browser builds included, and
+// client_golang with its protobuf dependency adds about 5 MB to a js/wasm
+// binary. They offer plain snapshots (signaling.Server.Stats,
+// lobby.Service.Stats, matchmaker.Matchmaker.Stats) and a pass hook
+// (matchmaker/service Config.OnPass); this package turns those into
+// metrics. A component that is not registered has no metrics.
 //
-// Usage:
+// Usage, as in `rallypoint serve`:
 //
-//	var reg metrics.Registry
-//	reg.Register(func(w *metrics.Writer) {
-//		w.Gauge("app_sessions", "Sessions now.", float64(n))
-//		w.Counter("app_errors_total", "Errors by code.", float64(k), "code", "rate_limited")
-//	})
-//	mux.Handle("/metrics", &reg)
+//	reg := metrics.NewRegistry() // with the Go runtime and process collectors
+//	metrics.RegisterSignaling(reg, srv)
+//	mm := metrics.NewMatchmaker()
+//	svc, _ := mmservice.New(srv, mmservice.Config{OnPass: mm.ObservePass})
+//	mm.Watch(svc.Matchmaker())
+//	reg.MustRegister(mm)
+//	metrics.RegisterLobby(reg, lobbySvc)
+//	mux.Handle("/metrics", metrics.Handler(reg))
 //
-// A family's HELP and TYPE lines are written before its first sample, so
-// the samples of one family must be written together.
+// # Metric names
+//
+// Signaling (read from Server.Stats at each scrape): the gauges
+// rallypoint_signaling_sessions, rallypoint_signaling_connections and
+// rallypoint_signaling_rooms; the counters
+// rallypoint_signaling_sessions_opened_total,
+// rallypoint_signaling_connections_opened_total,
+// rallypoint_signaling_resumes_total, rallypoint_signaling_messages_total,
+// rallypoint_signaling_relayed_total and
+// rallypoint_signaling_errors_total{code}; the histogram
+// rallypoint_signaling_relay_seconds.
+//
+// Lobbies: the gauges rallypoint_lobby_lobbies (open),
+// rallypoint_lobby_listed and rallypoint_lobby_members.
+//
+// Matchmaker, per queue: the gauges rallypoint_matchmaker_tickets and
+// rallypoint_matchmaker_players (waiting now), the counter
+// rallypoint_matchmaker_matches_total and the histogram
+// rallypoint_matchmaker_time_to_match_seconds; for the whole engine the
+// histogram rallypoint_matchmaker_pass_seconds (the time of one
+// Matchmaker.Process).
+//
+// NewRegistry adds client_golang's Go runtime (go_goroutines, go_memstats_*,
+// go_gc_*) and process (process_resident_memory_bytes,
+// process_cpu_seconds_total, process_open_fds, ...) collectors.
+//
+// # Concurrency
+//
+// Collectors read their component's snapshot on the scraping goroutine;
+// the snapshots take their component's lock briefly. ObservePass may be
+// called from any goroutine.
 package metrics

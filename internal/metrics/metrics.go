@@ -1,152 +1,210 @@
 package metrics
 
 import (
-	"bufio"
-	"fmt"
-	"io"
-	"math"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/matchmaker"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
-// Registry holds the collectors behind one /metrics endpoint.
-type Registry struct {
-	mu         sync.Mutex
-	collectors []func(*Writer)
+// NewRegistry returns a registry holding the Go runtime and process
+// collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
 }
 
-// Register adds a collector, called on every scrape.
-func (r *Registry) Register(fn func(*Writer)) {
-	r.mu.Lock()
-	r.collectors = append(r.collectors, fn)
-	r.mu.Unlock()
+// Handler serves the metrics of g in the format the scraper asks for.
+func Handler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
 }
 
-// WriteTo writes every collector's metrics to out.
-func (r *Registry) WriteTo(out io.Writer) (int64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cw := &countWriter{w: out}
-	bw := bufio.NewWriter(cw)
-	w := &Writer{w: bw, seen: map[string]bool{}}
-	for _, c := range r.collectors {
-		c(w)
+// RegisterSignaling registers the metrics of srv, read from srv.Stats at
+// each scrape.
+func RegisterSignaling(reg prometheus.Registerer, srv *signaling.Server) error {
+	return reg.Register(&signalingCollector{stats: srv.Stats})
+}
+
+var (
+	sigSessions       = prometheus.NewDesc("rallypoint_signaling_sessions", "Signaling sessions, live or waiting to resume.", nil, nil)
+	sigConnections    = prometheus.NewDesc("rallypoint_signaling_connections", "Open signaling WebSocket connections.", nil, nil)
+	sigRooms          = prometheus.NewDesc("rallypoint_signaling_rooms", "Signaling rooms.", nil, nil)
+	sigSessionsOpened = prometheus.NewDesc("rallypoint_signaling_sessions_opened_total", "Signaling sessions created.", nil, nil)
+	sigConnsOpened    = prometheus.NewDesc("rallypoint_signaling_connections_opened_total", "Signaling WebSocket connections accepted.", nil, nil)
+	sigResumes        = prometheus.NewDesc("rallypoint_signaling_resumes_total", "Signaling sessions resumed after a drop.", nil, nil)
+	sigMessages       = prometheus.NewDesc("rallypoint_signaling_messages_total", "Signaling messages accepted.", nil, nil)
+	sigRelayed        = prometheus.NewDesc("rallypoint_signaling_relayed_total", "Signals relayed between peers.", nil, nil)
+	sigErrors         = prometheus.NewDesc("rallypoint_signaling_errors_total", "Signaling errors by code.", []string{"code"}, nil)
+	sigRelaySeconds   = prometheus.NewDesc("rallypoint_signaling_relay_seconds", "Time from reading a signal to writing it to its target.", nil, nil)
+)
+
+// signalingCollector turns a Server's Stats snapshot into metrics. The
+// relay histogram's buckets are the server's own (RelayBucketsMicros).
+type signalingCollector struct {
+	stats func() signaling.Stats
+}
+
+func (c *signalingCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{sigSessions, sigConnections, sigRooms, sigSessionsOpened, sigConnsOpened,
+		sigResumes, sigMessages, sigRelayed, sigErrors, sigRelaySeconds} {
+		ch <- d
 	}
-	err := bw.Flush()
-	return cw.n, err
 }
 
-// ServeHTTP serves the metrics in the text format.
-func (r *Registry) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	r.WriteTo(w)
-}
-
-type countWriter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// Writer writes samples during a scrape. It prints a metric family's HELP
-// and TYPE lines before its first sample.
-type Writer struct {
-	w    *bufio.Writer
-	seen map[string]bool
-}
-
-func (w *Writer) header(name, help, typ string) {
-	if w.seen[name] {
-		return
+func (c *signalingCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	gauge := func(d *prometheus.Desc, v int) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
 	}
-	w.seen[name] = true
-	fmt.Fprintf(w.w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(help), name, typ)
-}
-
-// Counter writes one sample of a counter. labels are name, value pairs.
-func (w *Writer) Counter(name, help string, v float64, labels ...string) {
-	w.header(name, help, "counter")
-	w.sample(name, v, labels)
-}
-
-// Gauge writes one sample of a gauge. labels are name, value pairs.
-func (w *Writer) Gauge(name, help string, v float64, labels ...string) {
-	w.header(name, help, "gauge")
-	w.sample(name, v, labels)
-}
-
-// Histogram writes a histogram from per-bucket counts: counts[i] counts the
-// observations at most bounds[i], and counts[len(bounds)] the rest (it is
-// not cumulative; Histogram makes it so). sum is the sum of observations.
-func (w *Writer) Histogram(name, help string, bounds []float64, counts []uint64, sum float64) {
-	w.header(name, help, "histogram")
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge(sigSessions, st.Sessions)
+	gauge(sigConnections, st.Connections)
+	gauge(sigRooms, st.Rooms)
+	counter(sigSessionsOpened, st.SessionsOpened)
+	counter(sigConnsOpened, st.ConnsOpened)
+	counter(sigResumes, st.Resumes)
+	counter(sigMessages, st.MessagesIn)
+	counter(sigRelayed, st.Relayed)
+	if len(st.Errors) == 0 {
+		// Show the family before the first error, so that alerts on it
+		// have a series to watch.
+		counter(sigErrors, 0, signaling.CodeInternal)
+	}
+	for code, n := range st.Errors {
+		counter(sigErrors, n, code)
+	}
+	buckets := make(map[float64]uint64, len(signaling.RelayBucketsMicros))
 	var cum uint64
-	for i, b := range bounds {
-		if i < len(counts) {
-			cum += counts[i]
+	for i, b := range signaling.RelayBucketsMicros {
+		if i < len(st.RelayCounts) {
+			cum += st.RelayCounts[i]
 		}
-		w.sample(name+"_bucket", float64(cum), []string{"le", formatFloat(b)})
+		buckets[b/1e6] = cum
 	}
-	if len(counts) > len(bounds) {
-		cum += counts[len(bounds)]
+	if n := len(signaling.RelayBucketsMicros); len(st.RelayCounts) > n {
+		cum += st.RelayCounts[n]
 	}
-	w.sample(name+"_bucket", float64(cum), []string{"le", "+Inf"})
-	w.sample(name+"_sum", sum, nil)
-	w.sample(name+"_count", float64(cum), nil)
+	ch <- prometheus.MustNewConstHistogram(sigRelaySeconds, cum, st.RelaySumMicros/1e6, buckets)
 }
 
-func (w *Writer) sample(name string, v float64, labels []string) {
-	w.w.WriteString(name)
-	if len(labels) >= 2 {
-		w.w.WriteByte('{')
-		for i := 0; i+1 < len(labels); i += 2 {
-			if i > 0 {
-				w.w.WriteByte(',')
+// RegisterLobby registers the metrics of svc, read from one svc.Stats
+// snapshot at each scrape.
+func RegisterLobby(reg prometheus.Registerer, svc *lobby.Service) error {
+	return reg.Register(lobbyCollector{svc})
+}
+
+var (
+	lobbyLobbies = prometheus.NewDesc("rallypoint_lobby_lobbies", "Lobbies open, started or not.", nil, nil)
+	lobbyListed  = prometheus.NewDesc("rallypoint_lobby_listed", "Public lobbies that have not started.", nil, nil)
+	lobbyMembers = prometheus.NewDesc("rallypoint_lobby_members", "Peers in a lobby.", nil, nil)
+)
+
+type lobbyCollector struct{ svc *lobby.Service }
+
+func (c lobbyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- lobbyLobbies
+	ch <- lobbyListed
+	ch <- lobbyMembers
+}
+
+func (c lobbyCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.svc.Stats()
+	ch <- prometheus.MustNewConstMetric(lobbyLobbies, prometheus.GaugeValue, float64(st.Lobbies))
+	ch <- prometheus.MustNewConstMetric(lobbyListed, prometheus.GaugeValue, float64(st.Listed))
+	ch <- prometheus.MustNewConstMetric(lobbyMembers, prometheus.GaugeValue, float64(st.Members))
+}
+
+// Matchmaker is the metrics of a matchmaker service: a prometheus.Collector
+// fed by the service's pass hook (ObservePass) and, for the waiting
+// tickets, by the engine it watches.
+type Matchmaker struct {
+	eng     atomic.Pointer[matchmaker.Matchmaker]
+	pass    prometheus.Histogram
+	matches *prometheus.CounterVec
+	wait    *prometheus.HistogramVec
+}
+
+var (
+	mmTickets = prometheus.NewDesc("rallypoint_matchmaker_tickets", "Tickets waiting, by queue.", []string{"queue"}, nil)
+	mmPlayers = prometheus.NewDesc("rallypoint_matchmaker_players", "Players waiting, by queue.", []string{"queue"}, nil)
+)
+
+// NewMatchmaker returns the collector; pass its ObservePass as the
+// service's Config.OnPass and Watch the service's engine.
+func NewMatchmaker() *Matchmaker {
+	return &Matchmaker{
+		pass: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "rallypoint_matchmaker_pass_seconds",
+			Help:    "Time of one matching pass over every queue.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10), // 100 µs to 26 s
+		}),
+		matches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rallypoint_matchmaker_matches_total",
+			Help: "Matches made, backfills included, by queue.",
+		}, []string{"queue"}),
+		wait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rallypoint_matchmaker_time_to_match_seconds",
+			Help:    "Time matched tickets waited, by queue.",
+			Buckets: []float64{0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600},
+		}, []string{"queue"}),
+	}
+}
+
+// Watch sets the engine whose queues the tickets and players gauges read,
+// and whose queues get their series before the first match.
+func (m *Matchmaker) Watch(eng *matchmaker.Matchmaker) { m.eng.Store(eng) }
+
+// ObservePass records one pass: its duration, its matches and the wait of
+// each matched ticket. It has the signature of the service's
+// Config.OnPass.
+func (m *Matchmaker) ObservePass(took time.Duration, res matchmaker.Result) {
+	m.pass.Observe(took.Seconds())
+	for _, match := range res.Matches {
+		m.matches.WithLabelValues(match.Queue).Inc()
+		h := m.wait.WithLabelValues(match.Queue)
+		for _, t := range match.Tickets {
+			h.Observe(t.Waited.Seconds())
+		}
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Matchmaker) Describe(ch chan<- *prometheus.Desc) {
+	ch <- mmTickets
+	ch <- mmPlayers
+	m.pass.Describe(ch)
+	m.matches.Describe(ch)
+	m.wait.Describe(ch)
+}
+
+// Collect implements prometheus.Collector.
+func (m *Matchmaker) Collect(ch chan<- prometheus.Metric) {
+	if eng := m.eng.Load(); eng != nil {
+		for _, q := range eng.Queues() {
+			st, err := eng.Stats(q.Name)
+			if err != nil {
+				continue
 			}
-			w.w.WriteString(labels[i])
-			w.w.WriteString(`="`)
-			w.w.WriteString(escapeLabel(labels[i+1]))
-			w.w.WriteByte('"')
+			ch <- prometheus.MustNewConstMetric(mmTickets, prometheus.GaugeValue, float64(st.Tickets), q.Name)
+			ch <- prometheus.MustNewConstMetric(mmPlayers, prometheus.GaugeValue, float64(st.Players), q.Name)
+			m.matches.WithLabelValues(q.Name) // a series at 0 before the first match
+			m.wait.WithLabelValues(q.Name)
 		}
-		w.w.WriteByte('}')
 	}
-	w.w.WriteByte(' ')
-	w.w.WriteString(formatFloat(v))
-	w.w.WriteByte('\n')
+	m.pass.Collect(ch)
+	m.matches.Collect(ch)
+	m.wait.Collect(ch)
 }
-
-// SortedKeys returns the keys of m in order, for stable label output.
-func SortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-var labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
-var helpEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-
-func escapeLabel(s string) string { return labelEscaper.Replace(s) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }

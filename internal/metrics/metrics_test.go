@@ -1,47 +1,53 @@
 package metrics
 
 import (
-	"io"
-	"net/http/httptest"
-	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
-func TestTextFormat(t *testing.T) {
-	var r Registry
-	r.Register(func(w *Writer) {
-		w.Gauge("rp_sessions", "Sessions now.", 3)
-		w.Counter("rp_errors_total", "Errors by code.", 2, "code", "rate_limited")
-		w.Counter("rp_errors_total", "Errors by code.", 1, "code", `we"ird`)
-		w.Histogram("rp_relay_seconds", "Relay latency.", []float64{0.001, 0.01}, []uint64{5, 2, 1}, 0.5)
-	})
-	srv := httptest.NewServer(&r)
-	defer srv.Close()
-	resp, err := srv.Client().Get(srv.URL)
+// TestSignalingRelayHistogram: the server's per-bucket relay counts become
+// a cumulative histogram in seconds, the overflow counted only in +Inf.
+func TestSignalingRelayHistogram(t *testing.T) {
+	n := len(signaling.RelayBucketsMicros)
+	counts := make([]uint64, n+1)
+	counts[0], counts[2], counts[n] = 5, 2, 1 // ≤25 µs, ≤100 µs, beyond the last bound
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&signalingCollector{stats: func() signaling.Stats {
+		return signaling.Stats{Sessions: 3, Errors: map[string]uint64{"rate_limited": 4}, RelayCounts: counts, RelaySumMicros: 500_000}
+	}})
+	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	want := `# HELP rp_sessions Sessions now.
-# TYPE rp_sessions gauge
-rp_sessions 3
-# HELP rp_errors_total Errors by code.
-# TYPE rp_errors_total counter
-rp_errors_total{code="rate_limited"} 2
-rp_errors_total{code="we\"ird"} 1
-# HELP rp_relay_seconds Relay latency.
-# TYPE rp_relay_seconds histogram
-rp_relay_seconds_bucket{le="0.001"} 5
-rp_relay_seconds_bucket{le="0.01"} 7
-rp_relay_seconds_bucket{le="+Inf"} 8
-rp_relay_seconds_sum 0.5
-rp_relay_seconds_count 8
-`
-	if string(b) != want {
-		t.Fatalf("got\n%s\nwant\n%s", b, want)
+	got := map[string]bool{}
+	for _, f := range fams {
+		got[f.GetName()] = true
+		switch f.GetName() {
+		case "rallypoint_signaling_sessions":
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 3 {
+				t.Errorf("sessions %v", v)
+			}
+		case "rallypoint_signaling_errors_total":
+			m := f.GetMetric()
+			if len(m) != 1 || m[0].GetLabel()[0].GetValue() != "rate_limited" || m[0].GetCounter().GetValue() != 4 {
+				t.Errorf("errors %v", m)
+			}
+		case "rallypoint_signaling_relay_seconds":
+			h := f.GetMetric()[0].GetHistogram()
+			if h.GetSampleCount() != 8 || h.GetSampleSum() != 0.5 {
+				t.Errorf("count %d sum %v", h.GetSampleCount(), h.GetSampleSum())
+			}
+			b := h.GetBucket()
+			if len(b) != n || b[0].GetUpperBound() != 25e-6 || b[0].GetCumulativeCount() != 5 ||
+				b[1].GetCumulativeCount() != 5 || b[2].GetCumulativeCount() != 7 || b[n-1].GetCumulativeCount() != 7 {
+				t.Errorf("buckets %v", b)
+			}
+		}
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain; version=0.0.4") {
-		t.Fatalf("content type %q", ct)
+	if len(got) != 10 {
+		t.Errorf("%d families: %v", len(got), got)
 	}
 }

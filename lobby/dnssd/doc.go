@@ -21,14 +21,23 @@
 //		fmt.Println(ev.Kind, ev.Instance, ev.Addrs, ev.Port, ev.TXT)
 //	}
 //
-// The engine is written directly on the wire format, behind the Advertiser
-// and Browser interfaces. pion/mdns/v2 (v2.2.2) was the candidate library, but
-// it reports no removals, sends no goodbyes, never announces, and takes any
-// packet with answers for a response, so it stays silent to a query that
-// carries known answers; brutella/dnssd browses with a single query. Closing
-// those gaps around either would have meant replacing most of it. The engine
-// implements what interoperation with standard responders and browsers
-// (tested against avahi 0.8) needs:
+// The engine (probing, announcing, answering, the cache, browsing) is this
+// package's own, behind the Advertiser and Browser interfaces; the DNS
+// message codec under it is github.com/miekg/dns (dns.Msg Pack and Unpack),
+// wrapped in message.go, which adds the mDNS class bits, the size and count
+// limits and the checks of the records the engine reads. The engine is not
+// a library's because the two leading Go ones leave gaps a standard peer
+// notices, and closing them around either would have meant replacing most
+// of it: pion/mdns/v2 (v2.2.2) reports no removals, sends no goodbye on
+// Unregister (a standard browser then keeps the entry for its TTL, up to
+// 75 minutes), never announces a new service, and takes any packet with as
+// many answers as questions for a response, so it stays silent to a query
+// that carries known answers (a browser that already knows another lobby
+// never learns of ours); brutella/dnssd browses with a single query (a
+// second browser right after a first may see nothing, since responders
+// suppress repeats for 500 ms) and re-announces a service removed within
+// 1 s. The engine implements what interoperation with standard responders
+// and browsers (tested against avahi 0.8) needs:
 //
 //   - Probing: before announcing, three queries for the instance name 250 ms
 //     apart (§8.1); a name another responder answers for is renamed
@@ -94,8 +103,8 @@
 // # Limits and hostile input
 //
 // Packets over 9000 bytes, packets that do not decode (bad lengths,
-// compression pointers that do not point backwards, names over 255 bytes,
-// impossible counts), packets from interfaces the Node does not use and
+// compression pointer loops, names over 255 bytes, impossible counts,
+// records of other types that do not re-encode to their own bytes), packets from interfaces the Node does not use and
 // packets from sources off the link (neither link-local nor inside a prefix
 // of the arrival interface: routed here, RFC 6762 §11) are counted in Stats
 // and dropped; the decoder is fuzzed. The cache holds at

@@ -1,19 +1,30 @@
 package dnssd
 
-// The DNS message codec used on the wire (RFC 1035 §4, with the mDNS
-// meanings of the class top bit from RFC 6762 §10.2 and §5.4).
+// The DNS message layer: the engine's view of a message (question, record,
+// message) and its conversion to and from the wire through
+// github.com/miekg/dns (dns.Msg Pack and Unpack; RFC 1035 §4), with the
+// mDNS meanings of the class top bit from RFC 6762 §10.2 and §5.4.
 //
 // Names are kept in presentation form: labels joined by '.', ending in '.',
-// with '.' and '\' inside a label escaped by a backslash. Instance names may
+// with '.' and '\' inside a label escaped by a backslash and every other
+// byte as is (UTF-8 instance names stay readable). Instance names may
 // contain dots and spaces (RFC 6763 §4.3), so labels are never split on an
-// escaped dot. Decoding follows compression pointers only backwards, so a
-// hostile packet cannot loop; every length is checked before use.
+// escaped dot. miekg/dns escapes more (spaces, quotes, non-ASCII bytes as
+// \DDD); fromDNSName and fromDNSText undo that. Before the library sees a
+// packet, its size and record counts are checked against maxPacket and
+// maxRecords; the library bounds compression pointers and checks every
+// length; afterwards every count is checked against what was decoded and
+// every A, AAAA, PTR and SRV record against its expected shape.
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/miekg/dns"
 )
 
 // Record types the engine understands; others are carried as raw data.
@@ -103,10 +114,6 @@ func parseMessage(b []byte) (*message, error) {
 	if len(b) < 12 {
 		return nil, malformed(len(b), "short header")
 	}
-	m := &message{
-		ID:    binary.BigEndian.Uint16(b[0:]),
-		Flags: binary.BigEndian.Uint16(b[2:]),
-	}
 	qd := int(binary.BigEndian.Uint16(b[4:]))
 	an := int(binary.BigEndian.Uint16(b[6:]))
 	ns := int(binary.BigEndian.Uint16(b[8:]))
@@ -114,180 +121,207 @@ func parseMessage(b []byte) (*message, error) {
 	if qd+an+ns+ar > maxRecords {
 		return nil, malformed(4, "too many entries")
 	}
-	off := 12
-	// Each entry takes at least 5 (question) or 11 (record) bytes: reject
-	// impossible counts before allocating.
-	if qd*5+(an+ns+ar)*11 > len(b)-off {
+	// Each entry takes at least 5 (question) or 11 (record) bytes.
+	if qd*5+(an+ns+ar)*11 > len(b)-12 {
 		return nil, malformed(4, "counts exceed packet")
 	}
+	var dm dns.Msg
+	if err := dm.Unpack(b); err != nil {
+		return nil, malformed(12, err.Error())
+	}
+	// The library stops early, without an error, at a count that runs
+	// past the end of the packet.
+	if len(dm.Question) != qd || len(dm.Answer) != an || len(dm.Ns) != ns || len(dm.Extra) != ar {
+		return nil, malformed(4, "fewer entries than counted")
+	}
+	m := &message{ID: dm.Id, Flags: headerFlags(&dm.MsgHdr)}
 	if qd > 0 {
 		m.Questions = make([]question, 0, qd)
 	}
-	for i := 0; i < qd; i++ {
-		name, n, err := readName(b, off)
-		if err != nil {
-			return nil, err
-		}
-		off = n
-		if off+4 > len(b) {
-			return nil, malformed(off, "short question")
-		}
-		t := binary.BigEndian.Uint16(b[off:])
-		c := binary.BigEndian.Uint16(b[off+2:])
-		off += 4
-		m.Questions = append(m.Questions, question{Name: name, Type: t, Class: c &^ topBit, QU: c&topBit != 0})
+	for _, q := range dm.Question {
+		m.Questions = append(m.Questions, question{Name: fromDNSName(q.Name), Type: q.Qtype,
+			Class: q.Qclass &^ topBit, QU: q.Qclass&topBit != 0})
 	}
 	var err error
-	if m.Answers, off, err = readRecords(b, off, an); err != nil {
+	if m.Answers, err = fromRRs(dm.Answer); err != nil {
 		return nil, err
 	}
-	if m.Authorities, off, err = readRecords(b, off, ns); err != nil {
+	if m.Authorities, err = fromRRs(dm.Ns); err != nil {
 		return nil, err
 	}
-	if m.Additionals, _, err = readRecords(b, off, ar); err != nil {
+	if m.Additionals, err = fromRRs(dm.Extra); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-func readRecords(b []byte, off, count int) ([]record, int, error) {
-	if count == 0 {
-		return nil, off, nil
+// headerFlags returns the header's second 16-bit word (RFC 1035 §4.1.1).
+func headerFlags(h *dns.MsgHdr) uint16 {
+	f := uint16(h.Opcode&0xF)<<11 | uint16(h.Rcode&0xF)
+	for _, b := range []struct {
+		set bool
+		bit uint16
+	}{{h.Response, flagResponse}, {h.Authoritative, flagAA}, {h.Truncated, flagTC}, {h.RecursionDesired, 0x0100},
+		{h.RecursionAvailable, 0x0080}, {h.Zero, 0x0040}, {h.AuthenticatedData, 0x0020}, {h.CheckingDisabled, 0x0010}} {
+		if b.set {
+			f |= b.bit
+		}
 	}
-	rs := make([]record, 0, count)
-	for i := 0; i < count; i++ {
-		name, n, err := readName(b, off)
-		if err != nil {
-			return nil, 0, err
-		}
-		off = n
-		if off+10 > len(b) {
-			return nil, 0, malformed(off, "short record header")
-		}
-		r := record{Name: name}
-		r.Type = binary.BigEndian.Uint16(b[off:])
-		c := binary.BigEndian.Uint16(b[off+2:])
-		r.Class, r.CacheFlush = c&^topBit, c&topBit != 0
-		r.TTL = binary.BigEndian.Uint32(b[off+4:])
-		rdlen := int(binary.BigEndian.Uint16(b[off+8:]))
-		off += 10
-		end := off + rdlen
-		if end > len(b) {
-			return nil, 0, malformed(off, "record data past end")
-		}
-		if err := readRData(b, off, end, &r); err != nil {
-			return nil, 0, err
-		}
-		off = end
-		rs = append(rs, r)
-	}
-	return rs, off, nil
+	return f
 }
 
-func readRData(b []byte, off, end int, r *record) error {
-	rd := b[off:end]
-	switch r.Type {
-	case typeA:
-		if len(rd) != 4 {
-			return malformed(off, "A record not 4 bytes")
-		}
-		r.Addr = netip.AddrFrom4([4]byte(rd))
-	case typeAAAA:
-		if len(rd) != 16 {
-			return malformed(off, "AAAA record not 16 bytes")
-		}
-		r.Addr = netip.AddrFrom16([16]byte(rd))
-	case typePTR:
-		name, n, err := readName(b, off)
-		if err != nil {
-			return err
-		}
-		if n != end {
-			return malformed(off, "PTR data length mismatch")
-		}
-		r.Target = name
-	case typeSRV:
-		if len(rd) < 7 {
-			return malformed(off, "short SRV record")
-		}
-		r.Priority = binary.BigEndian.Uint16(rd[0:])
-		r.Weight = binary.BigEndian.Uint16(rd[2:])
-		r.Port = binary.BigEndian.Uint16(rd[4:])
-		name, n, err := readName(b, off+6)
-		if err != nil {
-			return err
-		}
-		if n != end {
-			return malformed(off, "SRV data length mismatch")
-		}
-		r.Target = name
-	case typeTXT:
-		for i := 0; i < len(rd); {
-			l := int(rd[i])
-			i++
-			if i+l > len(rd) {
-				return malformed(off+i, "TXT string past end")
-			}
-			r.TXT = append(r.TXT, string(rd[i:i+l]))
-			i += l
-		}
-	default:
-		r.Raw = append([]byte(nil), rd...)
-	}
-	return nil
+func setHeaderFlags(h *dns.MsgHdr, f uint16) {
+	h.Response = f&flagResponse != 0
+	h.Opcode = int(f>>11) & 0xF
+	h.Authoritative = f&flagAA != 0
+	h.Truncated = f&flagTC != 0
+	h.RecursionDesired = f&0x0100 != 0
+	h.RecursionAvailable = f&0x0080 != 0
+	h.Zero = f&0x0040 != 0
+	h.AuthenticatedData = f&0x0020 != 0
+	h.CheckingDisabled = f&0x0010 != 0
+	h.Rcode = int(f & 0xF)
 }
 
-// readName decodes the name at off and returns it with the offset just past
-// it (past the first pointer when compressed).
-func readName(b []byte, off int) (string, int, error) {
-	var sb strings.Builder
-	next := -1 // offset after the name in the original position
-	wire := 0  // encoded length, to enforce maxName
-	ptr := off // pointers must point before this
-	for {
-		if off >= len(b) {
-			return "", 0, malformed(off, "name past end")
-		}
-		l := int(b[off])
-		switch l & 0xC0 {
-		case 0x00:
-			off++
-			if l == 0 {
-				if next < 0 {
-					next = off
+func fromRRs(rrs []dns.RR) ([]record, error) {
+	if len(rrs) == 0 {
+		return nil, nil
+	}
+	out := make([]record, 0, len(rrs))
+	for _, rr := range rrs {
+		h := rr.Header()
+		r := record{Name: fromDNSName(h.Name), Type: h.Rrtype, Class: h.Class &^ topBit, CacheFlush: h.Class&topBit != 0, TTL: h.Ttl}
+		switch rr := rr.(type) {
+		case *dns.A:
+			a, ok := netip.AddrFromSlice(rr.A)
+			if !ok || !a.Unmap().Is4() {
+				return nil, malformed(12, "A record not 4 bytes")
+			}
+			r.Addr = a.Unmap()
+		case *dns.AAAA:
+			a, ok := netip.AddrFromSlice(rr.AAAA)
+			if !ok || len(rr.AAAA) != 16 {
+				return nil, malformed(12, "AAAA record not 16 bytes")
+			}
+			r.Addr = a
+		case *dns.PTR:
+			if rr.Ptr == "" {
+				return nil, malformed(12, "PTR record without a name")
+			}
+			r.Target = fromDNSName(rr.Ptr)
+		case *dns.SRV:
+			if rr.Target == "" {
+				return nil, malformed(12, "short SRV record")
+			}
+			r.Priority, r.Weight, r.Port, r.Target = rr.Priority, rr.Weight, rr.Port, fromDNSName(rr.Target)
+		case *dns.TXT:
+			if len(rr.Txt) > 0 {
+				r.TXT = make([]string, len(rr.Txt))
+				for i, s := range rr.Txt {
+					r.TXT[i] = fromDNSText(s)
 				}
-				if sb.Len() == 0 {
-					return ".", next, nil
-				}
-				return sb.String(), next, nil
 			}
-			if off+l > len(b) {
-				return "", 0, malformed(off, "label past end")
-			}
-			wire += 1 + l
-			if wire+1 > maxName {
-				return "", 0, malformed(off, "name longer than 255 bytes")
-			}
-			writeLabel(&sb, b[off:off+l])
-			sb.WriteByte('.')
-			off += l
-		case 0xC0:
-			if off+1 >= len(b) {
-				return "", 0, malformed(off, "short pointer")
-			}
-			p := int(binary.BigEndian.Uint16(b[off:]) & 0x3FFF)
-			if p >= ptr {
-				return "", 0, malformed(off, "forward or looping compression pointer")
-			}
-			if next < 0 {
-				next = off + 2
-			}
-			ptr = p
-			off = p
 		default:
-			return "", 0, malformed(off, "unknown label type")
+			raw, err := rawRData(rr)
+			if err != nil {
+				return nil, err
+			}
+			r.Raw = raw
 		}
+		out = append(out, r)
 	}
+	return out, nil
+}
+
+// rawRData returns the RDATA of a record of a type the engine does not
+// read, which travels as is (RFC 3597). The library decodes some types more
+// leniently than it encodes them, so the bytes must decode to themselves
+// again; a record whose do not makes the message malformed.
+func rawRData(rr dns.RR) ([]byte, error) {
+	var u dns.RFC3597
+	if err := u.ToRFC3597(rr); err != nil {
+		return nil, malformed(12, err.Error())
+	}
+	raw, err := hex.DecodeString(u.Rdata)
+	if err != nil {
+		return nil, malformed(12, err.Error())
+	}
+	h := *rr.Header()
+	h.Rdlength = uint16(len(raw))
+	again, off, err := dns.UnpackRRWithHeader(h, raw, 0)
+	if err != nil || off != len(raw) {
+		return nil, malformed(12, fmt.Sprintf("type %d record does not survive re-encoding", h.Rrtype))
+	}
+	var u2 dns.RFC3597
+	if err := u2.ToRFC3597(again); err != nil || u2.Rdata != u.Rdata {
+		return nil, malformed(12, fmt.Sprintf("type %d record does not survive re-encoding", h.Rrtype))
+	}
+	return raw, nil
+}
+
+// fromDNSName turns a name as miekg/dns presents it into the engine's
+// form: the escapes \DDD and \X become bytes, and only '.' and '\' inside
+// a label are escaped again.
+func fromDNSName(s string) string {
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			sb.WriteByte(c) // a plain byte, or an unescaped '.' ending a label
+			continue
+		}
+		c, i = unescapeAt(s, i)
+		if c == '.' || c == '\\' {
+			sb.WriteByte('\\')
+		}
+		sb.WriteByte(c)
+	}
+	return sb.String()
+}
+
+// fromDNSText turns a TXT character-string as miekg/dns presents it into
+// its bytes.
+func fromDNSText(s string) string {
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	var sb strings.Builder
+	sb.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' {
+			c, i = unescapeAt(s, i)
+		}
+		sb.WriteByte(c)
+	}
+	return sb.String()
+}
+
+// unescapeAt decodes the escape starting at s[i] == '\\' and returns its
+// byte and the index of its last character.
+func unescapeAt(s string, i int) (byte, int) {
+	if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+		return byte((int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0')) & 0xFF), i + 3
+	}
+	if i+1 < len(s) {
+		return s[i+1], i + 1
+	}
+	return '\\', i
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// toDNSText escapes a TXT character-string for miekg/dns, which reads
+// \X and \DDD escapes when it packs.
+func toDNSText(s string) string {
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	return strings.ReplaceAll(s, `\`, `\\`)
 }
 
 func writeLabel(sb *strings.Builder, l []byte) {
@@ -408,160 +442,137 @@ func txtEqual(a, b []string) bool {
 	return true
 }
 
-// encoder appends a message with name compression.
-type encoder struct {
-	b     []byte
-	names map[string]int // lower-case suffix -> offset
-}
-
-// appendMessage encodes m after b (which must be empty or hold nothing the
-// message refers to) and returns the extended slice.
+// appendMessage encodes m after b and returns the extended slice. Names
+// are compressed where RFC 1035 allows it (not inside SRV data, which
+// RFC 6762 §18.14 permits in mDNS but not every unicast resolver reads).
 func appendMessage(b []byte, m *message) ([]byte, error) {
-	e := encoder{b: b, names: map[string]int{}}
-	base := len(b)
-	e.u16(m.ID)
-	e.u16(m.Flags)
 	for _, n := range []int{len(m.Questions), len(m.Answers), len(m.Authorities), len(m.Additionals)} {
 		if n > 0xFFFF {
 			return nil, fmt.Errorf("%w: too many entries", ErrTooLarge)
 		}
-		e.u16(uint16(n))
 	}
-	for _, q := range m.Questions {
-		if err := e.name(q.Name, base, true); err != nil {
+	dm := dns.Msg{Compress: true}
+	dm.Id = m.ID
+	setHeaderFlags(&dm.MsgHdr, m.Flags)
+	if len(m.Questions) > 0 {
+		dm.Question = make([]dns.Question, len(m.Questions))
+	}
+	for i, q := range m.Questions {
+		if err := checkName(q.Name); err != nil {
 			return nil, err
 		}
-		e.u16(q.Type)
 		c := q.Class
 		if q.QU {
 			c |= topBit
 		}
-		e.u16(c)
+		dm.Question[i] = dns.Question{Name: fqdn(q.Name), Qtype: q.Type, Qclass: c}
 	}
-	for _, sec := range [][]record{m.Answers, m.Authorities, m.Additionals} {
-		for i := range sec {
-			if err := e.record(&sec[i], base); err != nil {
-				return nil, err
-			}
-		}
+	var err error
+	if dm.Answer, err = toRRs(m.Answers); err != nil {
+		return nil, err
 	}
-	if len(e.b)-base > maxPacket {
-		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(e.b)-base)
+	if dm.Ns, err = toRRs(m.Authorities); err != nil {
+		return nil, err
 	}
-	return e.b, nil
+	if dm.Extra, err = toRRs(m.Additionals); err != nil {
+		return nil, err
+	}
+	out, err := dm.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrTooLarge, err)
+	}
+	if len(out) > maxPacket {
+		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(out))
+	}
+	return append(b, out...), nil
 }
 
-func (e *encoder) u16(v uint16) { e.b = binary.BigEndian.AppendUint16(e.b, v) }
+// fqdn returns the root for an empty name; the engine's names are fully
+// qualified otherwise.
+func fqdn(name string) string {
+	if name == "" {
+		return "."
+	}
+	return name
+}
 
-// name writes name, compressed against the names written before when
-// compress is set (then it also becomes a target for later names).
-func (e *encoder) name(name string, base int, compress bool) error {
+// checkName reports names the wire cannot carry with the package's errors
+// (the library's would not wrap ErrInvalidName).
+func checkName(name string) error {
 	if name == "." || name == "" {
-		e.b = append(e.b, 0)
 		return nil
 	}
-	// A suffix of the lower-cased presentation form keys each suffix of
-	// the name; no per-label allocation.
-	lower := nameKey(name)
-	wire := 1
-	for start := 0; start < len(name); {
-		key := lower[start:]
-		if compress {
-			if off, ok := e.names[key]; ok {
-				e.u16(0xC000 | uint16(off))
-				return nil
-			}
+	dotAtEnd := false
+	for i := 0; i < len(name); i++ {
+		dotAtEnd = name[i] == '.'
+		if name[i] == '\\' {
+			i++ // the escaped byte is part of a label
 		}
-		lenAt := len(e.b)
-		e.b = append(e.b, 0)
-		n, i := 0, start
-		for ; i < len(name) && name[i] != '.'; i++ {
-			c := name[i]
-			if c == '\\' && i+1 < len(name) {
-				i++
-				c = name[i]
-			}
-			e.b = append(e.b, c)
-			n++
-		}
-		if n == 0 {
-			return fmt.Errorf("%w: empty label in %q", ErrInvalidName, name)
-		}
-		if n > 63 {
-			return fmt.Errorf("%w: label longer than 63 bytes in %q", ErrInvalidName, name)
-		}
-		if wire += 1 + n; wire > maxName {
-			return fmt.Errorf("%w: name longer than 255 bytes: %q", ErrInvalidName, name)
-		}
-		e.b[lenAt] = byte(n)
-		if off := lenAt - base; compress && off < 0x4000 {
-			e.names[key] = off
-		}
-		start = i + 1
 	}
-	e.b = append(e.b, 0)
-	return nil
+	if !dotAtEnd {
+		return fmt.Errorf("%w: %q is not fully qualified", ErrInvalidName, name)
+	}
+	_, err := splitName(name)
+	return err
 }
 
-func (e *encoder) record(r *record, base int) error {
-	if err := e.name(r.Name, base, true); err != nil {
-		return err
+func toRRs(rs []record) ([]dns.RR, error) {
+	if len(rs) == 0 {
+		return nil, nil
 	}
-	e.u16(r.Type)
-	c := r.Class
-	if r.CacheFlush {
-		c |= topBit
-	}
-	e.u16(c)
-	e.b = binary.BigEndian.AppendUint32(e.b, r.TTL)
-	lenAt := len(e.b)
-	e.u16(0)
-	start := len(e.b)
-	switch r.Type {
-	case typeA:
-		if !r.Addr.Is4() {
-			return fmt.Errorf("%w: A record with %v", ErrInvalidName, r.Addr)
+	out := make([]dns.RR, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		if err := checkName(r.Name); err != nil {
+			return nil, err
 		}
-		a := r.Addr.As4()
-		e.b = append(e.b, a[:]...)
-	case typeAAAA:
-		if !r.Addr.Is6() {
-			return fmt.Errorf("%w: AAAA record with %v", ErrInvalidName, r.Addr)
+		c := r.Class
+		if r.CacheFlush {
+			c |= topBit
 		}
-		a := r.Addr.As16()
-		e.b = append(e.b, a[:]...)
-	case typePTR:
-		if err := e.name(r.Target, base, true); err != nil {
-			return err
-		}
-	case typeSRV:
-		e.u16(r.Priority)
-		e.u16(r.Weight)
-		e.u16(r.Port)
-		// RFC 6762 §18.14: compression in SRV data is allowed in mDNS
-		// but not understood by every unicast resolver; write it whole.
-		if err := e.name(r.Target, base, false); err != nil {
-			return err
-		}
-	case typeTXT:
-		txt := r.TXT
-		if len(txt) == 0 {
-			txt = []string{""}
-		}
-		for _, s := range txt {
-			if len(s) > 255 {
-				return fmt.Errorf("%w: TXT string longer than 255 bytes", ErrTooLarge)
+		h := dns.RR_Header{Name: fqdn(r.Name), Rrtype: r.Type, Class: c, Ttl: r.TTL}
+		switch r.Type {
+		case typeA:
+			if !r.Addr.Is4() {
+				return nil, fmt.Errorf("%w: A record with %v", ErrInvalidName, r.Addr)
 			}
-			e.b = append(e.b, byte(len(s)))
-			e.b = append(e.b, s...)
+			out[i] = &dns.A{Hdr: h, A: net.IP(r.Addr.AsSlice())}
+		case typeAAAA:
+			if !r.Addr.Is6() {
+				return nil, fmt.Errorf("%w: AAAA record with %v", ErrInvalidName, r.Addr)
+			}
+			a := r.Addr.As16()
+			out[i] = &dns.AAAA{Hdr: h, AAAA: net.IP(a[:])}
+		case typePTR:
+			if err := checkName(r.Target); err != nil {
+				return nil, err
+			}
+			out[i] = &dns.PTR{Hdr: h, Ptr: fqdn(r.Target)}
+		case typeSRV:
+			if err := checkName(r.Target); err != nil {
+				return nil, err
+			}
+			out[i] = &dns.SRV{Hdr: h, Priority: r.Priority, Weight: r.Weight, Port: r.Port, Target: fqdn(r.Target)}
+		case typeTXT:
+			// An empty TXT record is one empty string on the wire (RFC 6763
+			// §6.1).
+			txt := []string{""}
+			if len(r.TXT) > 0 {
+				txt = make([]string, len(r.TXT))
+				for j, s := range r.TXT {
+					if len(s) > 255 {
+						return nil, fmt.Errorf("%w: TXT string longer than 255 bytes", ErrTooLarge)
+					}
+					txt[j] = toDNSText(s)
+				}
+			}
+			out[i] = &dns.TXT{Hdr: h, Txt: txt}
+		default:
+			if len(r.Raw) > 0xFFFF {
+				return nil, fmt.Errorf("%w: record data", ErrTooLarge)
+			}
+			out[i] = &dns.RFC3597{Hdr: h, Rdata: hex.EncodeToString(r.Raw)}
 		}
-	default:
-		e.b = append(e.b, r.Raw...)
 	}
-	n := len(e.b) - start
-	if n > 0xFFFF {
-		return fmt.Errorf("%w: record data", ErrTooLarge)
-	}
-	binary.BigEndian.PutUint16(e.b[lenAt:], uint16(n))
-	return nil
+	return out, nil
 }

@@ -36,10 +36,10 @@ const sampleResponseHex = "000084000000000500000000" +
 	"c02e00218001000000780014000000001e6106626f622d7063056c6f63616c00" +
 	// TXT "v=1" "players=2"
 	"c02e0010800100000078000e03763d3109706c61796572733d32" +
-	// A bob-pc + pointer to "local" at 29: 10.0.0.7
-	"06626f622d7063c01d000180010000007800040a000007" +
-	// AAAA pointer to bob-pc.local. at 118: fe80::1
-	"c076001c8001000000780010fe800000000000000000000000000001"
+	// A: pointer to bob-pc.local. in the SRV data at 78: 10.0.0.7
+	"c04e000180010000007800040a000007" +
+	// AAAA: the same pointer: fe80::1
+	"c04e001c8001000000780010fe800000000000000000000000000001"
 
 func TestMessageGolden(t *testing.T) {
 	b, err := appendMessage(nil, sampleResponse())
@@ -246,15 +246,16 @@ func TestParseRejectsMalformed(t *testing.T) {
 		return []byte{0, 0, 0x84, 0, byte(qd >> 8), byte(qd), byte(an >> 8), byte(an), 0, 0, 0, 0}
 	}
 	cases := map[string][]byte{
-		"empty":           {},
-		"short header":    good[:11],
-		"truncated":       good[:len(good)-3],
-		"counts too big":  hdr(0, 1000),
-		"too many":        hdr(0xFFFF, 0xFFFF),
-		"self pointer":    append(hdr(1, 0), 0xC0, 12, 0, 1, 0, 1),
-		"forward pointer": append(hdr(1, 0), 0xC0, 20, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0),
-		"label past end":  append(hdr(1, 0), 10, 'a', 'b'),
-		"bad label type":  append(hdr(1, 0), 0x80, 0, 0, 1, 0, 1),
+		"empty":          {},
+		"short header":   good[:11],
+		"truncated":      good[:len(good)-3],
+		"counts too big": hdr(0, 1000),
+		"too many":       hdr(0xFFFF, 0xFFFF),
+		"self pointer":   append(hdr(1, 0), 0xC0, 12, 0, 1, 0, 1),
+		"pointer loop":   append(hdr(1, 0), 0xC0, 14, 0xC0, 12, 0, 1, 0, 1),
+		"short count":    append(hdr(2, 0), 0, 0, 1, 0, 1),
+		"label past end": append(hdr(1, 0), 10, 'a', 'b'),
+		"bad label type": append(hdr(1, 0), 0x80, 0, 0, 1, 0, 1),
 		"long name": append(append(hdr(1, 0), slices.Repeat(append([]byte{63}, slices.Repeat([]byte{'a'}, 63)...), 5)...),
 			0, 0, 1, 0, 1),
 		"A of 3 bytes":   append(hdr(0, 1), 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 3, 1, 2, 3),
@@ -390,5 +391,38 @@ func BenchmarkAppendMessage(b *testing.B) {
 		if _, err := appendMessage(buf[:0], m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Bytes miekg/dns escapes in its presentation form (spaces, quotes, '@',
+// ';', parentheses, non-ASCII, control bytes) travel as themselves and come
+// back in the engine's form, where only '.' and '\' are escaped.
+func TestSpecialBytesRoundTrip(t *testing.T) {
+	label := "Zoë's \"lobby\" @home; (1)\x00.\\x"
+	inst := joinName(label, "_rallypoint", "_tcp", "local")
+	txt := []string{`path=C:\games`, "name=Zoë \"Z\"", "nul=\x00\xff", ""}
+	m := &message{Flags: flagResponse | flagAA, Answers: []record{
+		{Name: "_rallypoint._tcp.local.", Type: typePTR, Class: classIN, TTL: 4500, Target: inst},
+		{Name: inst, Type: typeTXT, Class: classIN, CacheFlush: true, TTL: 120, TXT: txt},
+	}}
+	b, err := appendMessage(nil, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), string(rune(len(label)))+label) {
+		t.Fatalf("label not on the wire as its bytes: %q", b)
+	}
+	got, err := parseMessage(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameMessage(got, m) {
+		t.Fatalf("round trip:\n%+v\n%+v", got, m)
+	}
+	if labels, _ := splitName(got.Answers[0].Target); labels[0] != label {
+		t.Fatalf("instance label %q", labels[0])
+	}
+	if !slices.Equal(got.Answers[1].TXT, txt) {
+		t.Fatalf("TXT %q", got.Answers[1].TXT)
 	}
 }

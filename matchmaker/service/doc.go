@@ -25,6 +25,13 @@
 // signaling server closes. Handlers run on the signaling connections'
 // reader goroutines and only touch the Matchmaker and the Store briefly.
 //
+// # Metrics
+//
+// The package does not import a metrics library: Config.OnPass reports each
+// pass's engine time and result (matches per queue, each matched ticket's
+// wait) and Matchmaker().Stats the waiting tickets per queue. `rallypoint
+// serve` turns them into Prometheus metrics (internal/metrics).
+//
 // # Limits
 //
 // One waiting ticket per peer. A party forms by consent: each member sends

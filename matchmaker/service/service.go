@@ -31,6 +31,14 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives structured logs. Nil means none.
 	Logger *slog.Logger
+	// OnPass, when set, is called after each matching pass, before its
+	// matches are delivered, with the time the engine took for it
+	// (Matchmaker.Process, measured on the real clock) and what it produced.
+	// It runs on the goroutine of the pass (the matching loop, or a caller
+	// of Pass), must return quickly and must not call the Service. Metrics
+	// exporters use it: the matches made per queue and each matched
+	// ticket's wait (MatchedTicket.Waited) are in res.
+	OnPass func(took time.Duration, res matchmaker.Result)
 }
 
 // DefaultQueues returns the queues of a zero Config: "1v1" and "5v5" with a
@@ -184,7 +192,11 @@ func (s *Service) Pass() error {
 }
 
 func (s *Service) pass() {
+	start := time.Now()
 	res := s.mm.Process()
+	if s.cfg.OnPass != nil {
+		s.cfg.OnPass(time.Since(start), res)
+	}
 	for _, t := range res.Expired {
 		s.mu.Lock()
 		s.forgetLocked(t)
