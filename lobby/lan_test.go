@@ -16,7 +16,6 @@ import (
 	"github.com/rallypoint/rallypoint/internal/netns"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode/mesh"
-	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
