@@ -45,6 +45,9 @@ var (
 	// ErrNotInLobby is returned by Client calls that need a lobby when the
 	// client holds none.
 	ErrNotInLobby = errors.New("lobby: client is in no lobby")
+	// ErrKicked is wrapped by MatchLAN's error when the host removed the
+	// player from the lobby before the match started.
+	ErrKicked = errors.New("lobby: kicked from the lobby")
 )
 
 var sentinels = map[string]error{
