@@ -26,9 +26,10 @@ func lanMatch(ctx context.Context, host bool, game rollback.Game, input func(sea
 		return err
 	}
 	defer peers.Close()
+	seat := lm.Roster.SeatOf(lm.Roster.Self)
 	s, err := rollback.New(peers, game, rollback.Config{Roster: &lm.Roster})
 	for tick := time.NewTicker(time.Second / 60); err == nil && s.Frame() < frames; <-tick.C {
-		s.AddLocalInput(lm.Roster.SeatOf(lm.Roster.Self), input(lm.Roster.SeatOf(lm.Roster.Self)))
+		s.AddLocalInput(seat, input(seat))
 		if err = s.AdvanceFrame(); errors.Is(err, rollback.ErrPredictionThreshold) {
 			err = nil // the session waits for the other player: skip this tick
 		}

@@ -30,9 +30,10 @@ func quickMatch(ctx context.Context, url string, game rollback.Game, input func(
 		return err
 	}
 	defer peers.Close()
+	seat := m.Roster.SeatOf(m.Roster.Self)
 	s, err := rollback.New(peers, game, rollback.Config{Roster: &m.Roster})
 	for tick := time.NewTicker(time.Second / 60); err == nil && s.Frame() < frames; <-tick.C {
-		s.AddLocalInput(m.Roster.SeatOf(m.Roster.Self), input(m.Roster.SeatOf(m.Roster.Self)))
+		s.AddLocalInput(seat, input(seat))
 		if err = s.AdvanceFrame(); errors.Is(err, rollback.ErrPredictionThreshold) {
 			err = nil // the session waits for the opponent: skip this tick
 		}
