@@ -66,6 +66,14 @@
 // its records' TTL (LANConfig.HostTTL, 120 s by default) runs out and
 // members see their signaling connection fail.
 //
+// MatchLAN is the LAN party in one call: with LANMatchConfig.Host it hosts
+// a lobby of the game for Players and starts the match once the lobby is
+// full and every member is ready; otherwise it browses for the first open
+// lobby of the game, joins it, gets ready and waits for the host. Either
+// way it returns a LANMatch whose Roster and Signaling() go to
+// mesh.Connect and rollback.Config; joiners learn the match's size from the
+// host's lobby, not from their own settings.
+//
 // # Concurrency
 //
 // All methods of Service, Client, Host and Browser are safe for concurrent

@@ -58,14 +58,14 @@ type wireSetup struct {
 	RTT     time.Duration        // round trip the virtual router adds
 	Aligned bool                 // both peers tick at the same instant (else half a tick apart)
 	Ping    time.Duration        // mesh.Config.PingInterval (zero: the default)
-	Busy    time.Duration        // MeshConfig.BusyPingInterval (zero: the default)
-	Hold    time.Duration        // MeshConfig.AckHold (zero: the default; negative: off)
-	Suites  []dtls.CipherSuiteID // MeshConfig.DTLSCipherSuites (nil: the default)
-	Rexmit  int                  // MeshConfig.DatagramRetransmits
+	Busy    time.Duration        // mesh.Config.BusyPingInterval (zero: the default)
+	Hold    time.Duration        // mesh.Config.AckHold (zero: the default; negative: off)
+	Suites  []dtls.CipherSuiteID // mesh.Config.DTLSCipherSuites (nil: the default)
+	Rexmit  int                  // mesh.Config.DatagramRetransmits
 }
 
 // previousWire is the mesh as it was before its wire cost was trimmed, as
-// far as MeshConfig expresses it: AES-GCM first, no acknowledgement
+// far as mesh.Config expresses it: AES-GCM first, no acknowledgement
 // bundling, pings every 100 ms whatever the traffic, and datagram channels
 // without retransmission. (ICE's consent checks, then every 400 ms, now go
 // out every 2 s in both.)
