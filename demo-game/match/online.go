@@ -28,9 +28,11 @@ type OnlineConfig struct {
 	// Queue is the name players queue under: the server groups the next
 	// Players arrivals into a room of their own. Empty means "arena".
 	Queue string
-	// Players is the match size. Zero means arena.MinPlayers.
+	// Players is the match size of the Queue grouping. Zero means
+	// arena.MinPlayers.
 	Players int
-	// Seed is mixed with the room's name into the match seed; every peer
+	// Seed is mixed with the match's session name (the matchmaker's
+	// session, or the grouping's room) into the match seed; every peer
 	// must use the same. Zero is valid.
 	Seed uint64
 	// AllBots makes the local seat a bot. False: the local player.
@@ -39,9 +41,10 @@ type OnlineConfig struct {
 	// same. Zero means none.
 	InputDelay int
 	// Matchmaker, when set, queues on the server's matchmaker queue of
-	// that name ("1v1" on rallypoint serve by default) with mm.enqueue
-	// instead of grouping arrivals under Queue; the match has the players
-	// of mm.matched, in its order. Empty means the Queue grouping.
+	// that name ("1v1" on rallypoint serve by default) through a
+	// matchmaker/mmclient Client instead of grouping arrivals under Queue;
+	// the match is the roster of its Matched event, and Players is
+	// ignored. Empty means the Queue grouping.
 	Matchmaker string
 	// Loopback gathers loopback ICE candidates (every peer on one host).
 	// False still gathers them when the server is on a loopback address.
@@ -431,7 +434,8 @@ func (o *Online) settle(ctx context.Context, frame int, linger time.Duration) (*
 	return &o.game.kept, nil
 }
 
-// Close ends the session, the mesh and the server connection.
+// Close ends the session, the mesh, the matchmaker client and the server
+// connection (or the lobby).
 func (o *Online) Close() error {
 	if o.closed {
 		return ErrClosed
