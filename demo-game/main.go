@@ -27,8 +27,8 @@ import (
 	"github.com/rallypoint/rallypoint/lobby"
 )
 
-// quickQueue is the matchmaker queue of quick matches: rallypoint serve has
-// it by default (matchmaker/service.DefaultQueues).
+// quickQueue is the matchmaker queue of quick matches, one of the queues
+// rallypoint serve has by default.
 const quickQueue = "1v1"
 
 func main() {

@@ -521,9 +521,9 @@ func TestHeadlessOnlineThroughServer(t *testing.T) {
 	}
 	t.Logf("3 processes met in lobby %s and agree on frame 300: checksum %s", code, lres[0].Checksum)
 
-	// A full quick match through the server's matchmaker (mm.enqueue on
-	// its default 1v1 queue, then the mesh on mm.matched), as fast as the
-	// peers keep up: 2 bots, 4000 frames (a match takes about 2000 to
+	// A full quick match through the server's matchmaker (the mmclient
+	// on its default 1v1 queue, then the mesh on the Matched roster), as
+	// fast as the peers keep up: 2 bots, 4000 frames (a match takes about 2000 to
 	// 3000); then both report the result and are rated.
 	args := []string{"-headless", "-bot", "-fast", "-server", ws, "-quick", "-frames", "4000", "-seed", "2"}
 	res := make([]result, 2)

@@ -19,16 +19,37 @@
 //   - Online: peers in other processes, connected over the WebRTC mesh,
 //     running a rollback.Session through a netsim.Conditioner, so that
 //     SetConditions delays and drops this peer's packets on the real
-//     connection. The seed mixes the configured one with the session's (or
-//     room's) name. Three ways lead to it:
-//     DialOnline with Matchmaker set queues on the server's matchmaker
-//     (mm.enqueue; "1v1" on rallypoint serve) and plays the players of
-//     mm.matched, seated in its order (after the match, ReportResult sends
-//     mm.result and returns the new rating from mm.rated); DialOnline
-//     without it groups the
-//     next Players arrivals under Queue (signaling's JoinNext), seated in
-//     the order of their ids; and a Lobby (below) plays on lobby.Started,
-//     its members seated in join order, the host first.
+//     connection. The seed mixes the configured one with the match's
+//     session name.
+//
+// # From a roster to a match
+//
+// Every online match starts from a netcode.Roster, whoever made it, and
+// goes through one function: mesh.Connect with the roster (the mesh with
+// the roster's ICE servers, once every other player is connected), then
+// rollback.New with rollback.Config.Roster (the players in seat order,
+// this peer's seat local). The seats are the roster's on every peer; the
+// demo maps no peers to seats by hand. Three ways lead to a roster:
+//
+//   - DialOnline with Matchmaker set queues on the server's matchmaker
+//     ("1v1" on rallypoint serve) through a matchmaker/mmclient Client and
+//     plays Matched.Roster, seated in the matchmaker's order. After the
+//     match, Online.ReportResult reports the ranks with Client.Report and
+//     returns the new rating from the Rated event.
+//   - DialOnline without it groups the next Players arrivals under Queue
+//     (signaling's JoinNext), waits until the room is full and seats the
+//     members in the order of their ids (the roster's session is the
+//     room).
+//   - A Lobby (below) plays the roster of its lobby.Started event, the
+//     members seated in join order, the host first.
+//
+// No part of an online match reads the signaling client's Events channel,
+// before or after the mesh is up: the mesh takes its signals through SubscribeSignals and
+// the lobby and matchmaker clients their pushes through subscriptions of
+// their own, each with its own bounded queue, so an ICE restart or a
+// reconnect late in a match is never held up behind an unread channel.
+// The lobby and matchmaker clients' event channels drop their oldest
+// event when full; the session and the mesh's events are drained by Tick.
 //
 // # Lobbies
 //
@@ -40,9 +61,9 @@
 // the first lobby with a free seat. Arena lobbies have the game LobbyGame
 // and keep the match seed in their metadata (MetaSeed); members carry
 // their names in MemberName. The screens drive the lobby's Client (chat,
-// ready, settings, start) and call Lobby.Play on lobby.Started; the
-// headless mode calls AwaitStart, which gets ready, starts as the host
-// once every member is, and plays.
+// ready, settings, start) and call Lobby.Play with the roster of
+// lobby.Started; the headless mode calls AwaitStart, which gets ready,
+// starts as the host once every member is, and plays.
 //
 // Game adapts an arena.State to rollback.Game: one input byte per
 // player, the state's binary encoding as the saved state, and a checksum per
@@ -63,19 +84,20 @@
 //
 // A Session is driven from one goroutine (the game loop); its methods are
 // not safe for concurrent use. Local and Simulated own no goroutine; Online
-// owns the signaling client's and the mesh's (and, from a lobby, the
-// Lobby), and Close waits for them. A Lobby is safe for concurrent use.
-// Blocking calls (DialOnline, CreateLobby, JoinLobbyByCode, HostLAN,
-// FindLAN, JoinLAN, Lobby.Play, Lobby.AwaitStart, Run) take a context and
-// return an error satisfying errors.Is(err, context.Canceled) when it is
-// cancelled.
+// owns the signaling client's, the mesh's and, from the matchmaker, the
+// mmclient Client's (from a lobby, the Lobby's), and Close waits for them.
+// A Lobby is safe for concurrent use. Blocking calls (DialOnline,
+// CreateLobby, JoinLobbyByCode, HostLAN, FindLAN, JoinLAN, Lobby.Play,
+// Lobby.AwaitStart, Online.ReportResult, Run) take a context and return an
+// error satisfying errors.Is(err, context.Canceled) when it is cancelled.
 //
 // # Limits
 //
 // A Game remembers the checksums of its last 256 frames, far more than the
 // prediction window. LAN advertisements are untrusted input, checked by
 // the lobby package (lobby.ParseLANLobby); a lobby's seed that does not
-// parse counts as 0 for every member alike, and a start or a match whose
-// player count is outside arena.MinPlayers to arena.MaxPlayers is refused
-// with ErrBadConfig.
+// parse counts as 0 for every member alike, and a roster whose player
+// count is outside arena.MinPlayers to arena.MaxPlayers, or where this
+// peer holds no seat, is refused with ErrBadConfig before anything is
+// connected.
 package match

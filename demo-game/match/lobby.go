@@ -9,6 +9,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/netcode"
 )
 
 // The lobby's game name and metadata keys, for the arena.
@@ -178,18 +179,14 @@ func (l *Lobby) IsHost() bool {
 	return ok && st.Host == l.client.ID()
 }
 
-// Play connects the mesh among the session's peers and starts the match,
-// with this player's seat at its place in s.Peers (the host first, then
-// in join order). Call it on the lobby.Started event (or with the reply of
-// Start); it blocks until every peer is connected or ctx is done. The
-// match owns l from then on: closing the match closes l, and so does a
-// failure of Play.
-func (l *Lobby) Play(ctx context.Context, s lobby.Session, allBots bool) (*Online, error) {
-	if !arena.ValidPlayers(len(s.Peers)) {
-		l.Close()
-		return nil, fmt.Errorf("%w: the lobby started with %d players, want %d to %d", ErrBadConfig, len(s.Peers), arena.MinPlayers, arena.MaxPlayers)
-	}
-	return startOnline(ctx, l.client.Signaling(), s.ID, s.Peers, len(s.Peers), l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots}, l)
+// Play connects the mesh among the players of the lobby's start and starts
+// the match, with this player's seat its place in r (the host first, then
+// in join order). Call it with the lobby.Started event's Roster (or
+// Client().Roster of Start's reply); it blocks until every peer is
+// connected or ctx is done. The match owns l from then on: closing the
+// match closes l, and so does a failure of Play.
+func (l *Lobby) Play(ctx context.Context, r netcode.Roster, allBots bool) (*Online, error) {
+	return startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots}, l)
 }
 
 // AwaitStart is the lobby played by a bot (the headless mode): a member
@@ -254,7 +251,7 @@ func (l *Lobby) AwaitStart(ctx context.Context, players int, allBots bool) (*Onl
 				}
 				return nil, fmt.Errorf("match: kicked from the lobby by %s", ev.By)
 			case lobby.Started:
-				return l.Play(ctx, ev.Session, allBots)
+				return l.Play(ctx, ev.Roster, allBots)
 			}
 			if err != nil {
 				return nil, err

@@ -2,7 +2,6 @@ package match
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -13,8 +12,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
-	"github.com/rallypoint/rallypoint/matchmaker"
-	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
+	"github.com/rallypoint/rallypoint/matchmaker/mmclient"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/mesh"
 	"github.com/rallypoint/rallypoint/netcode/netsim"
@@ -30,9 +28,11 @@ type OnlineConfig struct {
 	// Queue is the name players queue under: the server groups the next
 	// Players arrivals into a room of their own. Empty means "arena".
 	Queue string
-	// Players is the match size. Zero means arena.MinPlayers.
+	// Players is the match size of the Queue grouping. Zero means
+	// arena.MinPlayers.
 	Players int
-	// Seed is mixed with the room's name into the match seed; every peer
+	// Seed is mixed with the match's session name (the matchmaker's
+	// session, or the grouping's room) into the match seed; every peer
 	// must use the same. Zero is valid.
 	Seed uint64
 	// AllBots makes the local seat a bot. False: the local player.
@@ -41,9 +41,10 @@ type OnlineConfig struct {
 	// same. Zero means none.
 	InputDelay int
 	// Matchmaker, when set, queues on the server's matchmaker queue of
-	// that name ("1v1" on rallypoint serve by default) with mm.enqueue
-	// instead of grouping arrivals under Queue; the match has the players
-	// of mm.matched, in its order. Empty means the Queue grouping.
+	// that name ("1v1" on rallypoint serve by default) through a
+	// matchmaker/mmclient Client instead of grouping arrivals under Queue;
+	// the match is the roster of its Matched event, and Players is
+	// ignored. Empty means the Queue grouping.
 	Matchmaker string
 	// Loopback gathers loopback ICE candidates (every peer on one host).
 	// False still gathers them when the server is on a loopback address.
@@ -56,21 +57,20 @@ type OnlineConfig struct {
 // inject lag and loss on the real connection. After the mesh is up the
 // server is no longer needed.
 type Online struct {
-	owners []io.Closer // closed after the mesh: the signaling connection, a lobby, a LAN host
-	sig    *signaling.Client
-	mm     *mmservice.MatchedData // the matchmaker's match this session plays, or nil
-	mesh   *mesh.Mesh
-	cond   *netsim.Conditioner
-	sess   *rollback.Session
-	game   *Game
-	seat   int
-	ids    []netcode.PeerID // by seat
-	room   string
-	bot    bool
-	in     [1]byte
-	lag    time.Duration
-	loss   float64
-	closed bool
+	owners  []io.Closer // closed after the mesh: the matchmaker client, the signaling connection, a lobby, a LAN host
+	roster  netcode.Roster
+	mm      *mmclient.Client  // the matchmaker client of a matchmaker's match, or nil
+	matched *mmclient.Matched // the matchmaker's match this session plays, or nil
+	mesh    *mesh.Mesh
+	cond    *netsim.Conditioner
+	sess    *rollback.Session
+	game    *Game
+	seat    int
+	bot     bool
+	in      [1]byte
+	lag     time.Duration
+	loss    float64
+	closed  bool
 
 	desyncs      int
 	lastRolled   uint64
@@ -106,31 +106,26 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
-	var (
-		room  string
-		peers []string
-		mm    *mmservice.MatchedData
-	)
-	if cfg.Matchmaker != "" {
-		m, merr := matchmake(ctx, client, cfg.Matchmaker)
-		if merr != nil {
+	if cfg.Matchmaker == "" {
+		r, err := joinNext(ctx, client, queue, n)
+		if err != nil {
 			client.Close()
-			return nil, merr
+			return nil, err
 		}
-		room, peers, mm = m.Room, m.Peers, &m
-	} else {
-		info, jerr := client.JoinNext(ctx, queue, n)
-		if jerr != nil {
-			client.Close()
-			return nil, fmt.Errorf("match: joining the queue: %w", jerr)
-		}
-		room = info.Name
+		return startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
 	}
-	o, err := startOnline(ctx, client, room, peers, n, loop || cfg.Loopback, cfg, client)
+	mc := mmclient.New(client, nil)
+	m, err := mc.Match(ctx, mmclient.Ticket{Queue: cfg.Matchmaker})
+	if err != nil {
+		mc.Close()
+		client.Close()
+		return nil, fmt.Errorf("match: matchmaking in %q: %w", cfg.Matchmaker, err)
+	}
+	o, err := startOnline(ctx, client, m.Roster, loop || cfg.Loopback, cfg, mc, client)
 	if err != nil {
 		return nil, err
 	}
-	o.mm = mm
+	o.mm, o.matched = mc, &m
 	return o, nil
 }
 
@@ -145,93 +140,79 @@ func checkURL(raw string) (loopback bool, err error) {
 	return (ip != nil && ip.IsLoopback()) || u.Hostname() == "localhost", nil
 }
 
-// matchmake sends mm.enqueue for queue and waits for mm.matched.
-func matchmake(ctx context.Context, client *signaling.Client, queue string) (mmservice.MatchedData, error) {
-	events := client.Events()
-	if _, err := client.Request(ctx, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: queue}); err != nil {
-		return mmservice.MatchedData{}, fmt.Errorf("match: queueing on %q: %w", queue, err)
+// joinNext joins the group of the next n arrivals under queue and waits
+// until all n are in the room. Its roster seats them in the order of their
+// peer ids, which every member sees alike, and names the match after the
+// room.
+func joinNext(ctx context.Context, client *signaling.Client, queue string, n int) (netcode.Roster, error) {
+	info, err := client.JoinNext(ctx, queue, n)
+	if err != nil {
+		return netcode.Roster{}, fmt.Errorf("match: joining the queue: %w", err)
 	}
+	// Membership changes wake the wait; the callback takes no signals, so
+	// those arriving meanwhile wait for the mesh in the client's early
+	// buffer.
+	changed := make(chan struct{}, 1)
+	unsubscribe := client.SubscribeSignals(nil, func(string, bool) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	defer unsubscribe()
 	for {
+		peers := client.Peers()
+		if len(peers) > n-1 {
+			return netcode.Roster{}, fmt.Errorf("match: room %s has %d members, want %d", info.Name, len(peers)+1, n)
+		}
+		if len(peers) == n-1 {
+			ids := append([]string{client.ID()}, peers...)
+			slices.Sort(ids)
+			r := netcode.Roster{Session: info.Name, Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
+			for _, id := range ids {
+				r.Players = append(r.Players, netcode.Seat{Peer: netcode.PeerID(id)})
+			}
+			return r, nil
+		}
 		select {
 		case <-ctx.Done():
-			return mmservice.MatchedData{}, fmt.Errorf("match: waiting for a match in %q: %w", queue, ctx.Err())
-		case ev := <-events:
-			m, ok := ev.(signaling.Message)
-			if !ok {
-				continue
-			}
-			switch m.Type {
-			case mmservice.TypeMatched:
-				var d mmservice.MatchedData
-				if err := json.Unmarshal(m.Data, &d); err != nil {
-					return d, fmt.Errorf("match: a malformed %s: %w", m.Type, err)
-				}
-				if !arena.ValidPlayers(len(d.Peers)) {
-					return d, fmt.Errorf("%w: the matchmaker made a match of %d players, want %d to %d", ErrBadConfig, len(d.Peers), arena.MinPlayers, arena.MaxPlayers)
-				}
-				return d, nil
-			case mmservice.TypeExpired, mmservice.TypeCanceled:
-				return mmservice.MatchedData{}, fmt.Errorf("match: the ticket in %q ended (%s)", queue, m.Type)
-			}
+			return netcode.Roster{}, fmt.Errorf("match: waiting for %d players in room %s: %w", n, info.Name, ctx.Err())
+		case <-changed:
 		}
 	}
 }
 
-// startOnline connects the mesh among the members of client's room and
-// starts the rollback session. peers, when not nil, is the match's peer
-// list in seat order, as every peer received it; nil means every member of
-// the room, in the order of their ids. owners are closed by Online.Close
-// after the mesh, and by startOnline when it fails.
-func startOnline(ctx context.Context, client *signaling.Client, room string, peers []string, n int, loop bool, cfg OnlineConfig, owners ...io.Closer) (_ *Online, err error) {
-	o := &Online{bot: cfg.AllBots, room: room, owners: owners, sig: client}
+// startOnline is every online match's way in, whoever made the roster (the
+// matchmaker, a lobby's start, the next-arrivals grouping): it connects the
+// mesh to the roster's peers over sig and starts the rollback session with
+// the roster's seats, this peer at r.Self's. The match seed mixes cfg.Seed
+// with the roster's session name. owners are closed by Online.Close after
+// the mesh, and by startOnline when it fails.
+func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, loop bool, cfg OnlineConfig, owners ...io.Closer) (_ *Online, err error) {
+	o := &Online{bot: cfg.AllBots, roster: r, owners: owners}
 	defer func() {
 		if err != nil {
 			o.Close()
 		}
 	}()
-	if peers != nil {
-		n = len(peers)
+	n := len(r.Players)
+	if !arena.ValidPlayers(n) {
+		return nil, fmt.Errorf("%w: a match of %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
 	}
-	ice := client.ICEServers()
-	if o.mesh, err = mesh.New(client, mesh.Config{ICEServers: ice, Loopback: loop}); err != nil {
-		return nil, fmt.Errorf("match: starting the mesh: %w", err)
+	if o.seat = r.SeatOf(r.Self); o.seat < 0 {
+		return nil, fmt.Errorf("%w: this peer (%s) holds no seat in match %s", ErrBadConfig, r.Self, r.Session)
 	}
-	if err = o.mesh.WaitConnected(ctx, n-1); err != nil {
+	if o.mesh, err = mesh.Connect(ctx, sig, r, &mesh.Config{Loopback: loop}); err != nil {
 		return nil, fmt.Errorf("match: connecting to %d peers: %w", n-1, err)
 	}
-	if peers == nil {
-		// Seats in the order of the peer ids, which every peer sees alike.
-		o.ids = append(o.mesh.Connected(), o.mesh.LocalID())
-		slices.Sort(o.ids)
-	} else {
-		for _, p := range peers {
-			o.ids = append(o.ids, netcode.PeerID(p))
-		}
-		for _, id := range o.mesh.Connected() {
-			if !slices.Contains(o.ids, id) {
-				return nil, fmt.Errorf("match: peer %s is connected but not in the match %v", id, peers)
-			}
-		}
-	}
-	if len(o.ids) != n || !slices.Contains(o.ids, o.mesh.LocalID()) {
-		return nil, fmt.Errorf("match: room %s has members %v, want %d with this peer", o.room, o.ids, n)
-	}
-	players := make([]rollback.Player, n)
-	for i, id := range o.ids {
-		if id == o.mesh.LocalID() {
-			o.seat = i
-		} else {
-			players[i].Peer = id
-		}
-	}
 	h := fnv.New64a()
-	h.Write([]byte(o.room))
+	h.Write([]byte(r.Session))
 	if o.game, err = NewGame(n, cfg.Seed^h.Sum64()); err != nil {
 		return nil, err
 	}
 	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
 	o.sess, err = rollback.New(o.cond, o.game, rollback.Config{
-		Players:    players,
+		Roster:     &o.roster,
 		InputSize:  1,
 		InputDelay: cfg.InputDelay,
 		FPS:        arena.TickRate,
@@ -243,61 +224,57 @@ func startOnline(ctx context.Context, client *signaling.Client, room string, pee
 }
 
 // ReportResult reports the outcome of a match the server's matchmaker made
-// (DialOnline with Matchmaker) with mm.result: the team of the winner's
-// seat ranks first and the others second; winner -1 (a draw) ranks every
-// team equal. It then waits until the server rates the match (once a
-// majority of its players reported the same ranks) and returns this
-// player's new rating. Call it after Run, before Close; it blocks until
-// then or until ctx is done. A session the matchmaker did not make
-// returns ErrNoMatchmaker.
-func (o *Online) ReportResult(ctx context.Context, winner int) (matchmaker.Rating, error) {
+// (DialOnline with Matchmaker): the team of the winner's seat ranks first
+// and the others second; winner -1 (a draw) ranks every team equal. It
+// then waits until the server rates the match (once a majority of its
+// players reported the same ranks) and returns this player's new rating.
+// Call it after Run, before Close; it blocks until then or until ctx is
+// done. A session the matchmaker did not make returns ErrNoMatchmaker.
+func (o *Online) ReportResult(ctx context.Context, winner int) (mmclient.Rating, error) {
 	if o.closed {
-		return matchmaker.Rating{}, ErrClosed
+		return mmclient.Rating{}, ErrClosed
 	}
 	if o.mm == nil {
-		return matchmaker.Rating{}, ErrNoMatchmaker
+		return mmclient.Rating{}, ErrNoMatchmaker
 	}
-	if winner < -1 || winner >= len(o.ids) {
-		return matchmaker.Rating{}, fmt.Errorf("%w: winner %d of %d players", ErrBadConfig, winner, len(o.ids))
+	seats := o.roster.Players
+	if winner < -1 || winner >= len(seats) {
+		return mmclient.Rating{}, fmt.Errorf("%w: winner %d of %d players", ErrBadConfig, winner, len(seats))
 	}
-	ranks := make([]float64, len(o.mm.Teams))
-	for i, team := range o.mm.Teams {
-		ranks[i] = 1
-		if winner >= 0 && !slices.Contains(team, string(o.ids[winner])) {
-			ranks[i] = 2
+	ranks := make([]float64, len(o.matched.Teams))
+	for team := range ranks {
+		ranks[team] = 1
+		if winner >= 0 && seats[winner].Team != team {
+			ranks[team] = 2
 		}
 	}
-	events := o.sig.Events()
-	if _, err := o.sig.Request(ctx, mmservice.TypeResult, mmservice.ResultData{Session: o.mm.Session, Ranks: ranks}); err != nil {
-		return matchmaker.Rating{}, fmt.Errorf("match: reporting the result: %w", err)
+	if _, err := o.mm.Report(ctx, o.roster.Session, ranks); err != nil {
+		return mmclient.Rating{}, fmt.Errorf("match: reporting the result: %w", err)
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			return matchmaker.Rating{}, fmt.Errorf("match: waiting for the ratings: %w", ctx.Err())
-		case ev := <-events:
-			m, ok := ev.(signaling.Message)
-			if !ok || m.Type != mmservice.TypeRated {
-				continue
-			}
-			var d mmservice.RatedData
-			if err := json.Unmarshal(m.Data, &d); err != nil {
-				return matchmaker.Rating{}, fmt.Errorf("match: a malformed %s: %w", m.Type, err)
-			}
-			if d.Session != o.mm.Session {
-				continue
-			}
-			r, ok := d.Ratings[o.sig.ID()]
+			return mmclient.Rating{}, fmt.Errorf("match: waiting for the ratings: %w", ctx.Err())
+		case ev, ok := <-o.mm.Events():
 			if !ok {
-				return matchmaker.Rating{}, fmt.Errorf("match: the ratings of session %s leave this player out", d.Session)
+				return mmclient.Rating{}, fmt.Errorf("match: waiting for the ratings: %w", mmclient.ErrClosed)
 			}
-			return r, nil
+			r, ok := ev.(mmclient.Rated)
+			if !ok || r.Session != o.roster.Session {
+				continue
+			}
+			if _, ok := r.Ratings[string(o.roster.Self)]; !ok {
+				return mmclient.Rating{}, fmt.Errorf("match: the ratings of session %s leave this player out", r.Session)
+			}
+			return r.Rating, nil
 		}
 	}
 }
 
-// Room returns the name of the room the server put the match in.
-func (o *Online) Room() string { return o.room }
+// Room returns the name of the match: the roster's session (the
+// matchmaker's session, the lobby's session or the room of the next
+// arrivals).
+func (o *Online) Room() string { return o.roster.Session }
 
 // Tick adds the local input (or the bot's) and advances the session.
 func (o *Online) Tick(local arena.Input) error {
@@ -363,10 +340,7 @@ func (o *Online) Seat() int { return o.seat }
 func (o *Online) Stats(st *Stats) {
 	ss := o.sess.Stats()
 	peers := st.Peers[:0]
-	for _, id := range o.ids {
-		if id == o.mesh.LocalID() {
-			continue
-		}
+	for _, id := range o.roster.Remotes() {
 		ms, err := o.mesh.Stats(id)
 		if err != nil {
 			peers = append(peers, PeerStats{Name: string(id), Candidate: "disconnected"})
@@ -382,7 +356,7 @@ func (o *Online) Stats(st *Stats) {
 		})
 	}
 	*st = Stats{
-		Transport:      "rollback over the WebRTC mesh, room " + o.room,
+		Transport:      "rollback over the WebRTC mesh, room " + o.roster.Session,
 		Peers:          peers,
 		Rollback:       true,
 		RollbackFrames: o.lastRollback,
@@ -460,7 +434,8 @@ func (o *Online) settle(ctx context.Context, frame int, linger time.Duration) (*
 	return &o.game.kept, nil
 }
 
-// Close ends the session, the mesh and the server connection.
+// Close ends the session, the mesh, the matchmaker client and the server
+// connection (or the lobby).
 func (o *Online) Close() error {
 	if o.closed {
 		return ErrClosed

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -43,6 +45,12 @@ func TestOnlineMatch(t *testing.T) {
 		for i, o := range sessions {
 			if errs[i] != nil {
 				t.Fatalf("%d players: peer %d: %v", players, i, errs[i])
+			}
+			// Every peer seats the room's members alike, in the order of
+			// their ids, itself included.
+			r := o.roster
+			if !slices.Equal(r.Players, sessions[0].roster.Players) || !slices.IsSortedFunc(r.Players, func(a, b netcode.Seat) int { return strings.Compare(string(a.Peer), string(b.Peer)) }) || r.Players[o.Seat()].Peer != r.Self {
+				t.Fatalf("%d players: peer %d: roster %+v, seat %d", players, i, r, o.Seat())
 			}
 			wg.Go(func() {
 				defer o.Close()
@@ -113,6 +121,34 @@ func TestDialOnlineErrors(t *testing.T) {
 		t.Fatalf("Run without a limit: %v", err)
 	}
 }
+
+// TestStartOnlineRoster: a roster the arena cannot seat, or one where this
+// peer holds no seat, is refused before connecting anything, and what the
+// match would have owned is closed.
+func TestStartOnlineRoster(t *testing.T) {
+	seats := func(ids ...netcode.PeerID) []netcode.Seat {
+		var s []netcode.Seat
+		for _, id := range ids {
+			s = append(s, netcode.Seat{Peer: id})
+		}
+		return s
+	}
+	for name, r := range map[string]netcode.Roster{
+		"one player":   {Session: "s", Self: "a", Players: seats("a")},
+		"five players": {Session: "s", Self: "a", Players: seats("a", "b", "c", "d", "e")},
+		"spectator":    {Session: "s", Self: "z", Players: seats("a", "b"), Spectators: []netcode.PeerID{"z"}},
+		"stranger":     {Session: "s", Self: "z", Players: seats("a", "b")},
+	} {
+		var c closeCount
+		if _, err := startOnline(context.Background(), nil, r, true, OnlineConfig{}, &c); !errors.Is(err, ErrBadConfig) || c != 1 {
+			t.Errorf("%s: %v, closed %d times", name, err, c)
+		}
+	}
+}
+
+type closeCount int
+
+func (c *closeCount) Close() error { *c++; return nil }
 
 type fakeSettler struct{ Local }
 

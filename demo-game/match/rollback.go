@@ -159,24 +159,22 @@ func NewSimulated(cfg SimConfig) (*Simulated, error) {
 	if cfg.AllBots {
 		s.local = -1
 	}
-	ids := make([]netcode.PeerID, n)
-	for i := range ids {
-		ids[i] = netcode.PeerID(fmt.Sprintf("p%d", i))
+	// One roster for the match, seat k played by peer pk; each peer's
+	// copy differs only in Self.
+	var roster netcode.Roster
+	for i := range n {
+		roster.Players = append(roster.Players, netcode.Seat{Peer: netcode.PeerID(fmt.Sprintf("p%d", i))})
 	}
-	for k := 0; k < n; k++ {
+	for k, seat := range roster.Players {
 		game, err := NewGame(n, cfg.Seed)
 		if err != nil {
 			return nil, err
 		}
-		players := make([]rollback.Player, n)
-		for j := range players {
-			if j != k {
-				players[j].Peer = ids[j]
-			}
-		}
-		ep := s.net.Endpoint(ids[k])
+		r := roster
+		r.Self = seat.Peer
+		ep := s.net.Endpoint(seat.Peer)
 		sess, err := rollback.New(ep, game, rollback.Config{
-			Players:    players,
+			Roster:     &r,
 			InputSize:  1,
 			InputDelay: cfg.InputDelay,
 			FPS:        arena.TickRate,
@@ -186,7 +184,7 @@ func NewSimulated(cfg SimConfig) (*Simulated, error) {
 			s.Close()
 			return nil, fmt.Errorf("match: starting peer %d: %w", k, err)
 		}
-		s.peers = append(s.peers, &simPeer{id: ids[k], ep: ep, sess: sess, game: game})
+		s.peers = append(s.peers, &simPeer{id: seat.Peer, ep: ep, sess: sess, game: game})
 	}
 	s.setLinks()
 	s.window[0], s.window[1] = make([]uint64, n), make([]uint64, n)

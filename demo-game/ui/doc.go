@@ -22,7 +22,8 @@
 //     open seats, the join code, and the chat (type a line, Enter sends).
 //     Tab toggles ready; the host changes the player count with Left/Right
 //     and starts with F2. On the lobby's Started event every member goes
-//     to Connecting and then into the match. Esc leaves (and stops hosting
+//     to Connecting (match.Lobby.Play with the event's roster) and then
+//     into the match. Esc leaves (and stops hosting
 //     a LAN lobby). The lobby calls run on their own goroutines and their
 //     errors show as a message; Update drains the lobby's events.
 //   - Local lobby: the same screen against bots, who are always ready.

@@ -148,10 +148,10 @@ func (n *netLobby) update(g *Game) error {
 			case lobby.Started:
 				// Play refuses a player count the arena cannot seat; the
 				// backdrop is drawn for one it can.
-				l, s := n.l, ev.Session
-				seats := min(max(len(s.Peers), arena.MinPlayers), arena.MaxPlayers)
-				g.screen = newConnect(g, "Starting the match", fmt.Sprintf("Connecting to %d players", len(s.Peers)-1), seats, false,
-					func(ctx context.Context, _ func(string)) (match.Session, error) { return l.Play(ctx, s, false) })
+				l, r := n.l, ev.Roster
+				seats := min(max(len(r.Players), arena.MinPlayers), arena.MaxPlayers)
+				g.screen = newConnect(g, "Starting the match", fmt.Sprintf("Connecting to %d players", len(r.Players)-1), seats, false,
+					func(ctx context.Context, _ func(string)) (match.Session, error) { return l.Play(ctx, r, false) })
 				return nil
 			}
 			continue
