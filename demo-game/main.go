@@ -45,6 +45,7 @@ func main() {
 		bot        = flag.Bool("bot", false, "let the bot play the local seat (with a window: watch bots play)")
 		players    = flag.Int("players", 2, fmt.Sprintf("players in the match, %d to %d", arena.MinPlayers, arena.MaxPlayers))
 		frames     = flag.Int("frames", 0, "stop after `N` frames (0: no limit)")
+		inMatch    = flag.Bool("frames-in-match", false, "with a window: count -frames and -duration only while a match is on screen")
 		duration   = flag.Duration("duration", 0, "stop after this much game time (0: no limit)")
 		fast       = flag.Bool("fast", false, "headless: run frames as fast as possible instead of 60 per second (online: as fast as the peers keep up)")
 		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
@@ -140,14 +141,18 @@ func main() {
 		fail(2, "-screenshot needs -frames or -duration")
 	}
 	err := ui.Run(ui.Config{
-		ServerURL:  *server,
-		Players:    *players,
-		Seed:       *seed,
-		Bot:        *bot,
-		Overlay:    *overlay,
-		Start:      *start,
-		Frames:     *frames,
-		Screenshot: *screenshot,
+		ServerURL:     *server,
+		Players:       *players,
+		Seed:          *seed,
+		Bot:           *bot,
+		Overlay:       *overlay,
+		Start:         *start,
+		Frames:        *frames,
+		FramesInMatch: *inMatch,
+		Screenshot:    *screenshot,
+		MatchStarted: func() {
+			fmt.Fprintln(os.Stderr, "demo-game: match started")
+		},
 		Lag:        *lag,
 		Loss:       *loss,
 		NewSession: newSession,

@@ -663,18 +663,25 @@ func TestKeyboardUnderXvfb(t *testing.T) {
 	// would be missed (as it would be by a player), and a loaded machine
 	// runs the game slower than the clock. Up stays down until the game
 	// exits, so the tank drives whenever the countdown ends.
-	script := `"$1" -frames 240 -screenshot "$2" &
+	// The script presses Return until the game says the match started
+	// (a press that lands before the window takes input is lost), and the
+	// game counts its 240 frames from the match's start.
+	script := `"$1" -frames 240 -frames-in-match -screenshot "$2" 2>"$3" &
 pid=$!
 xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
-sleep 0.5
-xdotool keydown Return; sleep 1; xdotool keyup Return
+until grep -q "match started" "$3"; do
+  kill -0 $pid 2>/dev/null || exit 1
+  xdotool keydown Return; sleep 0.3; xdotool keyup Return; sleep 0.2
+done
 xdotool keydown Up
 wait $pid`
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot)
+	logf := filepath.Join(t.TempDir(), "keys.log")
+	cmd := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot, logf)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("xvfb-run: %v\n%s", err, out)
+		log, _ := os.ReadFile(logf)
+		t.Fatalf("xvfb-run: %v\n%s\ngame: %s", err, out, log)
 	}
 	img := readPNG(t, shot)
 	area := arenaRect()

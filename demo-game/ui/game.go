@@ -41,6 +41,12 @@ type Config struct {
 	Start string
 	// Frames exits the game after this many frames. Zero means never.
 	Frames int
+	// FramesInMatch counts Frames only while a match is on screen, so a
+	// scripted run gets the same match time however long the menus took.
+	FramesInMatch bool
+	// MatchStarted, if set, is called on the game loop each time a match
+	// comes on screen. Nil means nothing is told.
+	MatchStarted func()
 	// Screenshot is a PNG file to write the screen to when the game exits
 	// after Frames. Empty means no screenshot.
 	Screenshot string
@@ -193,7 +199,9 @@ func (g *Game) Update() error {
 	if g.shotDue {
 		return nil // waiting for Draw to take the screenshot
 	}
-	g.frames++
+	if _, inMatch := g.screen.(*play); inMatch || !g.cfg.FramesInMatch {
+		g.frames++
+	}
 	if err := g.screen.update(g); err != nil {
 		if errors.Is(err, errQuit) {
 			return ebiten.Termination
