@@ -46,6 +46,7 @@ func main() {
 		players    = flag.Int("players", 2, fmt.Sprintf("players in the match, %d to %d", arena.MinPlayers, arena.MaxPlayers))
 		frames     = flag.Int("frames", 0, "stop after `N` frames (0: no limit)")
 		inMatch    = flag.Bool("frames-in-match", false, "with a window: count -frames and -duration only while a match is on screen")
+		traceFile  = flag.String("trace", "", "with a window: append the screens shown and the menu items selected to `FILE`, a line each (for scripts that drive the window)")
 		duration   = flag.Duration("duration", 0, "stop after this much game time (0: no limit)")
 		fast       = flag.Bool("fast", false, "headless: run frames as fast as possible instead of 60 per second (online: as fast as the peers keep up)")
 		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
@@ -140,6 +141,15 @@ func main() {
 	if *screenshot != "" && *frames == 0 {
 		fail(2, "-screenshot needs -frames or -duration")
 	}
+	var trace func(string)
+	if *traceFile != "" {
+		f, err := os.OpenFile(*traceFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fail(2, "-trace: %v", err)
+		}
+		defer f.Close()
+		trace = func(event string) { fmt.Fprintln(f, event) }
+	}
 	err := ui.Run(ui.Config{
 		ServerURL:     *server,
 		Players:       *players,
@@ -150,13 +160,11 @@ func main() {
 		Frames:        *frames,
 		FramesInMatch: *inMatch,
 		Screenshot:    *screenshot,
-		MatchStarted: func() {
-			fmt.Fprintln(os.Stderr, "demo-game: match started")
-		},
-		Lag:        *lag,
-		Loss:       *loss,
-		NewSession: newSession,
-		Name:       *name,
+		Trace:         trace,
+		Lag:           *lag,
+		Loss:          *loss,
+		NewSession:    newSession,
+		Name:          *name,
 		LobbyCode: func(code string) {
 			fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", code)
 		},

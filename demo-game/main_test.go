@@ -653,6 +653,32 @@ func TestLANListUnderXvfb(t *testing.T) {
 	}
 }
 
+// drive is the prelude of the scripts that drive the window with xdotool.
+// The game runs with -trace "$TRACE" and the script waits on what it
+// traces (the screen shown, the menu item selected), not on the clock: a
+// key pressed before the window takes input, or while a loaded machine
+// runs slow frames, is pressed again until the game shows its effect. Keys
+// are held a moment, as a player would.
+const drive = `alive() { kill -0 $pid 2>/dev/null || { echo "the game exited early; it traced:"; cat "$TRACE"; exit 1; }; }
+seen() { grep -qxF "$1" "$TRACE" 2>/dev/null; }
+waitfor() { until seen "$1"; do alive; sleep 0.1; done; }
+press() { xdotool keydown "$1"; sleep 0.3; xdotool keyup "$1"; sleep 0.2; }
+# pressuntil KEY EVENT [SECONDS]: press KEY, give the game SECONDS (1) to trace EVENT, again until it does.
+pressuntil() {
+  until seen "$2"; do
+    alive; press "$1"; i=0
+    while [ $i -lt $(( ${3:-1} * 10 )) ] && ! seen "$2"; do sleep 0.1; i=$((i+1)); done
+  done
+}
+# step KEY: press KEY once and wait for the game to trace its effect (a new line).
+step() {
+  n=$(wc -l < "$TRACE"); press "$1"; i=0
+  while [ "$(wc -l < "$TRACE")" -le "$n" ]; do
+    alive; sleep 0.1; i=$((i+1)); [ $i -lt 50 ] || { press "$1"; i=0; }
+  done
+}
+`
+
 // TestKeyboardUnderXvfb plays the real window with the real keyboard: with
 // no flags the menu opens on "Play vs bots", Enter starts the match, and
 // holding Up drives the local tank (Orange) away from its spawn point.
@@ -663,25 +689,21 @@ func TestKeyboardUnderXvfb(t *testing.T) {
 	// would be missed (as it would be by a player), and a loaded machine
 	// runs the game slower than the clock. Up stays down until the game
 	// exits, so the tank drives whenever the countdown ends.
-	// The script presses Return until the game says the match started
-	// (a press that lands before the window takes input is lost), and the
-	// game counts its 240 frames from the match's start.
-	script := `"$1" -frames 240 -frames-in-match -screenshot "$2" 2>"$3" &
+	// Return is pressed until the match is on screen, and the game counts
+	// its 240 frames from the match's start.
+	script := `TRACE=$3
+"$1" -frames 240 -frames-in-match -screenshot "$2" -trace "$TRACE" &
 pid=$!
-xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
-until grep -q "match started" "$3"; do
-  kill -0 $pid 2>/dev/null || exit 1
-  xdotool keydown Return; sleep 0.3; xdotool keyup Return; sleep 0.2
-done
+` + drive + `xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+waitfor "screen menu"
+pressuntil Return "screen play"
 xdotool keydown Up
 wait $pid`
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	logf := filepath.Join(t.TempDir(), "keys.log")
-	cmd := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot, logf)
+	cmd := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot, filepath.Join(t.TempDir(), "trace"))
 	if out, err := cmd.CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(logf)
-		t.Fatalf("xvfb-run: %v\n%s\ngame: %s", err, out, log)
+		t.Fatalf("xvfb-run: %v\n%s", err, out)
 	}
 	img := readPNG(t, shot)
 	area := arenaRect()
@@ -782,15 +804,17 @@ func TestOnlineLobbyStartUnderXvfb(t *testing.T) {
 	if dir := os.Getenv("DEMO_SHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, "started.png")
 	}
-	// F2 is pressed (held a moment, as a player would) every second:
-	// while the bot is not ready yet the lobby refuses the start, and
-	// once the match runs F2 does nothing.
-	script := `"$1" -server "$2" -start online -players 2 -name Ann -frames 1200 -screenshot "$3" &
+	// F2 (the host's start) is pressed until the match is on screen: while
+	// the bot is not in the lobby or not ready the lobby refuses the start.
+	// The window counts its frames from the match's start.
+	script := `TRACE=$4
+"$1" -server "$2" -start online -players 2 -name Ann -frames 600 -frames-in-match -screenshot "$3" -trace "$TRACE" &
 pid=$!
-xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
-for i in $(seq 12); do sleep 1; xdotool keydown F2; sleep 0.2; xdotool keyup F2; done
+` + drive + `xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+waitfor "screen lobby"
+pressuntil F2 "screen play"
 wait $pid`
-	window, _, windowErr, code := startDemo(t, ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, ws, shot)
+	window, _, windowErr, code := startDemo(t, ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, ws, shot, filepath.Join(t.TempDir(), "trace"))
 	bot, botErr := runDemoStderr(t, ctx, "-headless", "-bot", "-server", ws, "-code", code, "-name", "bot", "-frames", "300", "-wait", "2m")
 	if err := window.Wait(); err != nil {
 		t.Fatalf("windowed demo: %v\n%s", err, windowErr.String())
@@ -826,19 +850,21 @@ func TestLANLobbyJoinUnderXvfb(t *testing.T) {
 	if dir := os.Getenv("DEMO_SHOT_DIR"); dir != "" {
 		shot = filepath.Join(dir, "lanlobby.png")
 	}
-	// Enter joins the first lobby once the list shows it (and does nothing
-	// on the lobby screen with an empty chat line); Tab gets ready once on
-	// the lobby screen, and the host starts at once. Keys are held a
-	// moment, as a player would.
-	script := `"$1" -start lan -name Win -frames 1500 -screenshot "$2" &
+	// Enter joins the first lobby once the list shows it: it is pressed
+	// until the lobby screen opens; Tab gets ready there, pressed until the
+	// match is on screen (the host starts at once; a Tab that lands while
+	// the start is on its way would make the window not ready again, so it
+	// waits longer between presses). The window counts its frames from the
+	// match's start.
+	script := `TRACE=$3
+"$1" -start lan -name Win -frames 400 -frames-in-match -screenshot "$2" -trace "$TRACE" &
 pid=$!
-xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
-for i in $(seq 12); do
-  sleep 1; xdotool keydown Return; sleep 0.2; xdotool keyup Return
-  sleep 0.5; xdotool keydown Tab; sleep 0.2; xdotool keyup Tab
-done
+` + drive + `xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+waitfor "screen browse"
+pressuntil Return "screen lobby" 2
+pressuntil Tab "screen play" 5
 wait $pid`
-	view := viewNS.StartProcess(nil, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot)
+	view := viewNS.StartProcess(nil, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, shot, filepath.Join(t.TempDir(), "trace"))
 	line, err := host.WaitFor(120*time.Second, func(s string) bool { return strings.HasPrefix(s, "{") })
 	if err != nil {
 		t.Fatalf("host: %v\nstderr: %s\nwindow: %s", err, host.Stderr(), view.Stderr())
@@ -875,25 +901,23 @@ func TestJoinByCodeUnderXvfb(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	host, hostOut, hostErr, code := startDemo(t, ctx, binary, "-headless", "-bot", "-server", ws, "-lobby", "-players", "2", "-frames", "300", "-wait", "120s")
-	// "Join by code" is the eighth menu item. The menus act on a key once
-	// per press, seen at a frame, so every key is held for longer than a
-	// frame takes on a loaded machine under Xvfb. Tab is pressed every two
-	// seconds: on the code screen it does nothing, on the lobby screen the
-	// first one gets ready and the host starts at once.
-	script := `"$1" -server "$2" -name Win -frames 2000 &
+	// "Join by code" is the eighth menu item: Down is pressed one step at
+	// a time until the menu selects it. The code is typed once the code
+	// screen is open; Return joins (pressed until the lobby screen opens);
+	// Tab gets ready there, pressed until the match is on screen. The
+	// window counts its frames from the match's start.
+	script := `TRACE=$4
+"$1" -server "$2" -name Win -frames 400 -frames-in-match -trace "$TRACE" &
 pid=$!
-press() { xdotool keydown "$1"; sleep 0.4; xdotool keyup "$1"; sleep 0.3; }
-xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
-sleep 2
-for i in 1 2 3 4 5 6 7; do press Down; done
-press Return
-sleep 1
+` + drive + `xdotool search --sync --name "Rallypoint Arena" windowfocus --sync
+waitfor "menu Play vs bots"
+until seen "menu Join by code"; do alive; step Down; done
+pressuntil Return "screen code" 2
 xdotool type --delay 300 "$3"
-sleep 0.5
-press Return
-for i in $(seq 10); do sleep 1.5; press Tab; done
+pressuntil Return "screen lobby" 2
+pressuntil Tab "screen play" 5
 wait $pid`
-	window := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, ws, strings.ToLower(code))
+	window := exec.CommandContext(ctx, xvfb, "-a", "-s", "-screen 0 1024x768x24", "sh", "-c", script, "sh", binary, ws, strings.ToLower(code), filepath.Join(t.TempDir(), "trace"))
 	if out, err := window.CombinedOutput(); err != nil {
 		t.Fatalf("windowed demo: %v\n%s", err, out)
 	}

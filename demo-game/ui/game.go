@@ -44,9 +44,12 @@ type Config struct {
 	// FramesInMatch counts Frames only while a match is on screen, so a
 	// scripted run gets the same match time however long the menus took.
 	FramesInMatch bool
-	// MatchStarted, if set, is called on the game loop each time a match
-	// comes on screen. Nil means nothing is told.
-	MatchStarted func()
+	// Trace, if set, is called on the game loop with what the player
+	// sees change: "screen NAME" when another screen opens (menu, code,
+	// connect, browse, local-lobby, lobby, play, results) and "menu LABEL"
+	// when the menu's selection moves. Scripts that drive the window wait
+	// on it instead of on the clock. Nil means nothing is told.
+	Trace func(event string)
 	// Screenshot is a PNG file to write the screen to when the game exits
 	// after Frames. Empty means no screenshot.
 	Screenshot string
@@ -83,6 +86,9 @@ type Game struct {
 	shotDue  bool  // the next Draw writes the screenshot
 	shotDone bool  // the screenshot is written: exit
 	shotErr  error // why writing it failed
+
+	traced     string // the screen last told to Config.Trace
+	tracedItem string // the menu item last told
 }
 
 // screen is one screen of the game.
@@ -202,7 +208,9 @@ func (g *Game) Update() error {
 	if _, inMatch := g.screen.(*play); inMatch || !g.cfg.FramesInMatch {
 		g.frames++
 	}
-	if err := g.screen.update(g); err != nil {
+	err := g.screen.update(g)
+	g.trace()
+	if err != nil {
 		if errors.Is(err, errQuit) {
 			return ebiten.Termination
 		}
@@ -257,4 +265,46 @@ func ms(d time.Duration) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+// trace tells Config.Trace what changed on screen since the last tick.
+func (g *Game) trace() {
+	if g.cfg.Trace == nil {
+		return
+	}
+	if name := screenName(g.screen); name != g.traced {
+		g.traced = name
+		g.cfg.Trace("screen " + name)
+	}
+	if m, ok := g.screen.(*menu); ok {
+		if label := m.items[m.sel].label; label != g.tracedItem {
+			g.tracedItem = label
+			g.cfg.Trace("menu " + label)
+		}
+	} else {
+		g.tracedItem = ""
+	}
+}
+
+// screenName names a screen for Config.Trace.
+func screenName(s screen) string {
+	switch s.(type) {
+	case *menu:
+		return "menu"
+	case *codeEntry:
+		return "code"
+	case *connect:
+		return "connect"
+	case *browse:
+		return "browse"
+	case *localLobby:
+		return "local-lobby"
+	case *netLobby:
+		return "lobby"
+	case *play:
+		return "play"
+	case *results:
+		return "results"
+	}
+	return "other"
 }

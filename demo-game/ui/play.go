@@ -34,9 +34,6 @@ type play struct {
 
 func newPlay(g *Game, sess match.Session, watch bool) *play {
 	p := &play{sess: sess, watch: watch, overlay: g.cfg.Overlay}
-	if g.cfg.MatchStarted != nil {
-		g.cfg.MatchStarted()
-	}
 	// Start the F5/F6 cycles at the configured conditions.
 	for i, l := range lagSteps {
 		if l == g.cfg.Lag {
