@@ -72,39 +72,13 @@ var sentinels = map[string]error{
 // Error is a coded error the lobby service answered with. It unwraps to
 // the sentinel of its code (errors.Is(err, ErrFull)) and to the
 // *signaling.Error it arrived as.
-type Error struct {
-	Code    string
-	Message string
-	wire    *signaling.Error
-}
+type Error = signaling.ServiceError
 
-// Error implements error.
-func (e *Error) Error() string {
-	if e.Message == "" {
-		return "lobby: " + e.Code
-	}
-	return "lobby: " + e.Code + ": " + e.Message
-}
-
-// Unwrap returns the sentinel of the code, when there is one, and the wire
-// error.
-func (e *Error) Unwrap() []error {
-	var out []error
-	if s, ok := sentinels[e.Code]; ok {
-		out = append(out, s)
-	}
-	if e.wire != nil {
-		out = append(out, e.wire)
-	}
-	return out
+// codedError is the *Error of a code, for the Service's own calls.
+func codedError(code, msg string) *Error {
+	return &Error{Service: "lobby", Code: code, Message: msg, Sentinel: sentinels[code]}
 }
 
 // wrapErr turns a *signaling.Error with a lobby code into an *Error and
 // leaves other errors alone.
-func wrapErr(err error) error {
-	var se *signaling.Error
-	if errors.As(err, &se) {
-		return &Error{Code: se.Code, Message: se.Message, wire: se}
-	}
-	return err
-}
+func wrapErr(err error) error { return signaling.AsServiceError("lobby", err, sentinels) }

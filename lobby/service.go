@@ -389,7 +389,7 @@ func (s *Service) Create(owner string, d CreateData) (State, error) {
 		return State{}, err
 	}
 	if d, err = DecodeCreate(b); err != nil {
-		return State{}, &Error{Code: CodeInvalid, Message: err.Error()}
+		return State{}, codedError(CodeInvalid, err.Error())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -398,7 +398,7 @@ func (s *Service) Create(owner string, d CreateData) (State, error) {
 	}
 	st, code, msg := s.createLocked(owner, "", d)
 	if code != "" {
-		return st, &Error{Code: code, Message: msg}
+		return st, codedError(code, msg)
 	}
 	return st, nil
 }
@@ -440,7 +440,7 @@ func (s *Service) createLocked(peer, subject string, d CreateData) (State, strin
 // as on the wire (ErrBadFilter).
 func (s *Service) List(d ListData) (ListReply, error) {
 	if err := checkList(d); err != nil {
-		return ListReply{}, &Error{Code: CodeBadFilter, Message: err.Error()}
+		return ListReply{}, codedError(CodeBadFilter, err.Error())
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

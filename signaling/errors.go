@@ -64,6 +64,54 @@ func (e *Error) Is(target error) bool {
 	return ok && t.Code == e.Code
 }
 
+// ServiceError is a coded error that a protocol served over signaling (the
+// lobby service, the matchmaker) answered a request with. Its text names
+// the protocol; it unwraps to the protocol's sentinel for its code, so that
+// errors.Is(err, lobby.ErrFull) works, and to the *Error it arrived as.
+type ServiceError struct {
+	// Service prefixes the text: "lobby", "mmclient".
+	Service string
+	Code    string
+	Message string
+	// Sentinel is the protocol's error for Code, or nil for a code it
+	// does not know.
+	Sentinel error
+	// Wire is the error as the server sent it.
+	Wire *Error
+}
+
+// Error implements error.
+func (e *ServiceError) Error() string {
+	if e.Message == "" {
+		return e.Service + ": " + e.Code
+	}
+	return e.Service + ": " + e.Code + ": " + e.Message
+}
+
+// Unwrap returns the sentinel of the code, when there is one, and the wire
+// error.
+func (e *ServiceError) Unwrap() []error {
+	var out []error
+	if e.Sentinel != nil {
+		out = append(out, e.Sentinel)
+	}
+	if e.Wire != nil {
+		out = append(out, e.Wire)
+	}
+	return out
+}
+
+// AsServiceError turns err, when it holds an *Error, into a *ServiceError
+// of service whose Sentinel is sentinels[code]; it returns other errors as
+// they are.
+func AsServiceError(service string, err error, sentinels map[string]error) error {
+	var se *Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	return &ServiceError{Service: service, Code: se.Code, Message: se.Message, Sentinel: sentinels[se.Code], Wire: se}
+}
+
 // HTTPError is returned by Dial when the server refused the WebSocket
 // upgrade. Err is the coded *Error from the response body when there was one.
 type HTTPError struct {

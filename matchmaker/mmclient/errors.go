@@ -79,42 +79,13 @@ var sentinels = map[string]error{
 // Error is a coded error the matchmaker answered with. It unwraps to the
 // sentinel of its code (errors.Is(err, ErrUnknownQueue)) and to the
 // *signaling.Error it arrived as.
-type Error struct {
-	Code    string
-	Message string
-	wire    *signaling.Error
-}
-
-// Error implements error.
-func (e *Error) Error() string {
-	if e.Message == "" {
-		return "mmclient: " + e.Code
-	}
-	return "mmclient: " + e.Code + ": " + e.Message
-}
-
-// Unwrap returns the sentinel of the code, when there is one, and the wire
-// error.
-func (e *Error) Unwrap() []error {
-	var out []error
-	if s, ok := sentinels[e.Code]; ok {
-		out = append(out, s)
-	}
-	if e.wire != nil {
-		out = append(out, e.wire)
-	}
-	return out
-}
+type Error = signaling.ServiceError
 
 // wrapErr turns a *signaling.Error into an *Error, signaling.ErrClosed into
 // ErrClosed, and leaves other errors alone.
 func wrapErr(err error) error {
-	var se *signaling.Error
-	switch {
-	case errors.As(err, &se):
-		return &Error{Code: se.Code, Message: se.Message, wire: se}
-	case errors.Is(err, signaling.ErrClosed):
+	if errors.Is(err, signaling.ErrClosed) {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
-	return err
+	return signaling.AsServiceError("mmclient", err, sentinels)
 }
