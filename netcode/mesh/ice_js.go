@@ -2,10 +2,20 @@
 
 package mesh
 
-import "github.com/pion/webrtc/v4"
+import (
+	"context"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/rallypoint/rallypoint/netcode"
+)
 
 // tuneEngine applies what the browser backend supports: the browser owns
 // ICE, DTLS and SCTP settings.
 func tuneEngine(s *webrtc.SettingEngine, _ *Config, _ bool) {
 	s.DetachDataChannels()
+}
+
+// tuneTURN does nothing in a browser, whose own stack dials TURN servers.
+func tuneTURN(*webrtc.SettingEngine, *Config, context.Context, []netcode.ICEServer, *turnReport, func() bool) {
 }

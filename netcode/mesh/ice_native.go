@@ -3,13 +3,17 @@
 package mesh
 
 import (
+	"context"
 	"net"
 	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
 	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rallypoint/rallypoint/netcode"
 )
 
 // tuneEngine applies the mesh's fast-setup defaults to a connection's
@@ -27,6 +31,10 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool) {
 	// pion's default keep-alive, each check costing about 230 bytes.
 	s.SetICETimeouts(cfg.DisconnectAfter, 2*cfg.DisconnectAfter, max(2*time.Second, cfg.PingInterval))
 	s.SetPrflxAcceptanceMinWait(0)
+	// pion waits 500 ms before it accepts a server-reflexive pair, which
+	// delays every direct connection through a NAT by that much; the
+	// checks themselves already order the pairs by priority.
+	s.SetSrflxAcceptanceMinWait(0)
 	if relay {
 		s.SetRelayAcceptanceMinWait(0)
 	}
@@ -55,6 +63,18 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool) {
 	case inner != nil:
 		s.SetNet(inner)
 	}
+}
+
+// tuneTURN gives an attempt's TURN connections a dialer with a deadline
+// that the attempt's closing cancels (ctx), and reads pion's log for
+// TURN failures into report.
+func tuneTURN(s *webrtc.SettingEngine, cfg *Config, ctx context.Context, servers []netcode.ICEServer, report *turnReport, dead func() bool) {
+	s.SetICEProxyDialer(newTURNDialer(ctx, cfg.Net, cfg.TURNDialTimeout, servers))
+	inner := s.LoggerFactory
+	if inner == nil {
+		inner = logging.NewDefaultLoggerFactory()
+	}
+	s.LoggerFactory = &turnLogFactory{inner: inner, report: report, dead: dead}
 }
 
 // DefaultDTLSCipherSuites are the DTLS suites a mesh offers when
