@@ -503,7 +503,7 @@ func (m *Mesh) Close() error {
 }
 
 // closeWait bounds Close's wait for the connections to close.
-const closeWait = 750 * time.Millisecond
+const closeWait = 500 * time.Millisecond
 
 // ICERefreshes returns how many times the mesh asked its signaler for
 // fresh ICE servers (netcode.ICERefresher).
