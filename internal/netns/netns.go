@@ -115,9 +115,9 @@ type NS struct {
 
 	lab    *Lab
 	mu     sync.Mutex
-	ifaces  int
-	routed  bool
-	voids   int
+	ifaces int
+	routed bool
+	voids  int
 }
 
 // NS creates a namespace called name (made unique by the Lab's prefix) with
