@@ -246,13 +246,14 @@ type Mesh struct {
 
 	// The ICE servers in use and their refresh; loop-owned (see
 	// iceReady).
-	ice          []netcode.ICEServer
-	iceAt        time.Time // when ice was obtained
-	refresher    netcode.ICERefresher
-	refreshing   bool
-	refreshedAt  time.Time // when the last refresh ended
-	afterRefresh []func()
-	refreshes    atomic.Uint64
+	ice           []netcode.ICEServer
+	iceAt         time.Time // when ice was obtained
+	refresher     netcode.ICERefresher
+	refreshing    bool
+	refreshedAt   time.Time // when the last refresh ended
+	refreshFailed bool
+	afterRefresh  []func()
+	refreshes     atomic.Uint64
 
 	in inbox
 }
@@ -513,9 +514,8 @@ func (m *Mesh) ICERefreshes() uint64 { return m.refreshes.Load() }
 // whether the TURN credentials may be used now; when they are within a
 // margin of their expiry (a fifth of their lifetime, at least a minute)
 // and the signaler can refresh them, it starts a refresh and reports
-// false: the attempt waits for it (at most refreshTimeout). A failed
-// refresh is not repeated for refreshPause; the attempt then goes on
-// with what it has.
+// false: the attempt waits for it (at most refreshTimeout). Between
+// refreshes (see refreshPause) the attempt goes on with what it has.
 func (m *Mesh) iceReady(relay bool) bool {
 	if !relay || m.refresher == nil || !hasRelay(m.ice) {
 		return true
@@ -524,10 +524,12 @@ func (m *Mesh) iceReady(relay bool) bool {
 		return false
 	}
 	now := time.Now()
-	if !m.refreshedAt.IsZero() && now.Sub(m.refreshedAt) < refreshPause {
+	stale, expired := credsStale(m.ice, m.iceAt, now)
+	if !stale {
 		return true
 	}
-	if !credsStale(m.ice, m.iceAt, now) {
+	if since := now.Sub(m.refreshedAt); !m.refreshedAt.IsZero() &&
+		(since < minRefreshGap || since < refreshPause && (m.refreshFailed || !expired)) {
 		return true
 	}
 	m.refreshing = true
@@ -543,9 +545,14 @@ func (m *Mesh) iceReady(relay bool) bool {
 	return false
 }
 
+// A refresh waits for at most refreshTimeout. After a failed one, or
+// while the credentials are near their expiry but valid, the next waits
+// refreshPause; credentials that have expired are refreshed again after
+// minRefreshGap (a server may hand out short-lived ones).
 const (
 	refreshTimeout = 5 * time.Second
 	refreshPause   = 5 * time.Second
+	minRefreshGap  = 500 * time.Millisecond
 )
 
 // refreshed runs on the loop when a refresh ends; the attempts that
@@ -553,7 +560,8 @@ const (
 func (m *Mesh) refreshed(servers []netcode.ICEServer, err error) {
 	m.refreshing = false
 	m.refreshedAt = time.Now()
-	if err == nil && len(servers) > 0 {
+	m.refreshFailed = err != nil || len(servers) == 0
+	if !m.refreshFailed {
 		m.ice = mergeICEServers(m.ice, servers)
 		m.iceAt = m.refreshedAt
 	}
@@ -565,9 +573,10 @@ func (m *Mesh) refreshed(servers []netcode.ICEServer, err error) {
 }
 
 // credsStale reports whether a TURN server of list has TURN REST
-// credentials (netcode.TURNExpiry) within a margin of their expiry: a
-// fifth of their lifetime since got, and at least a minute.
-func credsStale(list []netcode.ICEServer, got, now time.Time) bool {
+// credentials (netcode.TURNExpiry) within a margin of their expiry (a
+// fifth of their lifetime since got, and at least a minute), and whether
+// some have expired.
+func credsStale(list []netcode.ICEServer, got, now time.Time) (stale, expired bool) {
 	for _, s := range list {
 		if !s.IsRelay() {
 			continue
@@ -578,10 +587,13 @@ func credsStale(list []netcode.ICEServer, got, now time.Time) bool {
 		}
 		margin := max(exp.Sub(got)/5, time.Minute)
 		if !now.Before(exp.Add(-margin)) {
-			return true
+			stale = true
+		}
+		if !now.Before(exp) {
+			expired = true
 		}
 	}
-	return false
+	return stale, expired
 }
 
 // mergeICEServers returns old with the servers of fresh in place of those

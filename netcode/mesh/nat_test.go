@@ -1,3 +1,5 @@
+//go:build linux
+
 package mesh
 
 import (
@@ -378,6 +380,77 @@ func TestNATExpiredCredentialsAreRefreshed(t *testing.T) {
 	}
 	t.Logf("refreshes: a %d, b %d", ms[0].ICERefreshes(), ms[1].ICERefreshes())
 	logResult(t, "expired credentials, refreshed", r, closeTimed(t, ms[0]), closeTimed(t, ms[1]))
+}
+
+func TestNATICERestartRefreshesCredentials(t *testing.T) {
+	checkLeaks(t)
+	l := newNATLab(t)
+	ha := l.behindNAT(t, "a", netns.NATSymmetric, false)
+	hb := l.behindNAT(t, "b", netns.NATSymmetric, false)
+	url, _ := startSignaling(t, signaling.Config{
+		ICEServers: []signaling.ICEServer{{URLs: []string{"stun:" + l.ip + ":3478"}}},
+		TURNURLs:   []string{l.turn.UDP, l.turn.TCP},
+		TURNSecret: natSecret,
+		TURNTTL:    2 * time.Second,
+	})
+	ca, cb := dialJoin(t, url, "nat"), dialJoin(t, url, "nat")
+	start := time.Now()
+	var ms []*Mesh
+	for _, x := range []struct {
+		c *signaling.Client
+		h natHost
+	}{{ca, ha}, {cb, hb}} {
+		m, err := New(x.c, natConfig(x.h, x.c.ICEServers()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, m)
+		t.Cleanup(func() { m.Close() })
+	}
+	// a is the offering side, which restarts ICE.
+	a, b := ms[0], ms[1]
+	cred := ca
+	if b.LocalID() < a.LocalID() {
+		a, b, cred = b, a, cb
+	}
+	r := connectPair(t, start, a, b, 10*time.Second)
+	if !r.stats.Relayed {
+		t.Fatalf("pair %s/%s not relayed", r.stats.LocalCandidate, r.stats.RemoteCandidate)
+	}
+	// The credentials the pair connected with run out; an ICE restart
+	// then gathers relay candidates again, after a refresh.
+	exp, _ := netcode.TURNExpiry(cred.ICEServers()[1].Username)
+	for !time.Now().After(exp) {
+		time.Sleep(50 * time.Millisecond) // until the wall clock passes the expiry
+	}
+	before := a.ICERefreshes()
+	restarted := time.Now()
+	a.post(func() {
+		a.mu.Lock()
+		p := a.peers[b.LocalID()]
+		a.mu.Unlock()
+		p.lastRestart = time.Time{}
+		a.restartICE(p, p.c)
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := a.Stats(b.LocalID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.ICERefreshes() > before && st.ICERestarts >= 1 && st.State == PeerStateConnected && st.Relayed {
+			t.Logf("ICE restart with refreshed credentials: %d refreshes, %d restarts, pair %s/%s after %v",
+				a.ICERefreshes(), st.ICERestarts, st.LocalCandidate, st.RemoteCandidate, time.Since(restarted).Round(time.Millisecond))
+			break
+		}
+		if time.Now().After(deadline) {
+			drainEvents(t, a)
+			t.Fatalf("after the restart: %d refreshes (before %d), %+v", a.ICERefreshes(), before, st)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the stats
+	}
+	st := waitRTT(t, a, b.LocalID())
+	logResult(t, "ICE restart, refreshed", natResult{setup: r.setup, rtt: st.RTT, stats: st}, closeTimed(t, a), closeTimed(t, b))
 }
 
 // failure waits for m's EventDisconnected about peer and returns its

@@ -157,8 +157,9 @@ type peer struct {
 	// fresh credentials (see Mesh.iceReady).
 	localTypes   candTypes
 	remoteTypes  candTypes
-	relayTried   bool
-	pendingRelay bool
+	relayTried    bool
+	pendingRelay  bool
+	restartQueued bool // an ICE restart waits for fresh credentials
 	// turn collects what pion says about the TURN servers.
 	turn turnReport
 
@@ -588,18 +589,7 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		switch {
 		case c == nil || s.G > c.gen:
 			if (s.Relay || m.cfg.RelayOnly) && !m.iceReady(true) {
-				// Answer once the TURN credentials are fresh.
-				sc := *s
-				m.afterRefresh = append(m.afterRefresh, func() {
-					m.mu.Lock()
-					cur := m.peers[p.id]
-					m.mu.Unlock()
-					if cur == p {
-						if err := m.applySignal(p, &sc); err != nil {
-							m.badSignals.Add(1)
-						}
-					}
-				})
+				m.afterFreshICE(p, s)
 				return nil
 			}
 			nc, err := m.newConn(p, s.G, s.Relay)
@@ -618,6 +608,15 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 				m.addSDPCandidates(p, c, s.SDP)
 			}
 			return nil
+		}
+		if s.Restart && c.relay {
+			// An ICE restart gathers relay candidates again: with fresh
+			// credentials.
+			if !m.iceReady(true) {
+				m.afterFreshICE(p, s)
+				return nil
+			}
+			m.updateServers(c)
 		}
 		m.noteSDPCandidates(p, s.SDP)
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
@@ -657,6 +656,30 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		}
 	}
 	return nil
+}
+
+// afterFreshICE applies s again once the TURN credentials have been
+// refreshed (see iceReady), if p is still the mesh's peer then.
+func (m *Mesh) afterFreshICE(p *peer, s *signal) {
+	sc := *s
+	m.afterRefresh = append(m.afterRefresh, func() {
+		m.mu.Lock()
+		cur := m.peers[p.id]
+		m.mu.Unlock()
+		if cur == p {
+			if err := m.applySignal(p, &sc); err != nil {
+				m.badSignals.Add(1)
+			}
+		}
+	})
+}
+
+// updateServers gives c's next candidate gathering (an ICE restart) the
+// mesh's current ICE servers, refreshed credentials included.
+func (m *Mesh) updateServers(c *conn) {
+	cfg := c.pc.GetConfiguration()
+	cfg.ICEServers = iceServers(m.ice, c.relay, m.cfg.HostOnly)
+	_ = c.pc.SetConfiguration(cfg)
 }
 
 // addRemoteCandidate hands one of the peer's candidates to ICE, or keeps
@@ -755,6 +778,21 @@ func (m *Mesh) restartICE(p *peer, c *conn) {
 	}
 	if time.Since(p.lastRestart) < m.cfg.InterruptAfter {
 		return
+	}
+	if c.relay {
+		// The restart gathers relay candidates again: with fresh
+		// credentials, so it waits for their refresh.
+		if !m.iceReady(true) {
+			if !p.restartQueued {
+				p.restartQueued = true
+				m.afterRefresh = append(m.afterRefresh, func() {
+					p.restartQueued = false
+					m.restartICE(p, c)
+				})
+			}
+			return
+		}
+		m.updateServers(c)
 	}
 	p.lastRestart = time.Now()
 	p.st.restarts.Add(1)

@@ -79,20 +79,20 @@ func TestCredsStale(t *testing.T) {
 	}
 	hour := got.Add(time.Hour)
 	for _, tc := range []struct {
-		name string
-		list []netcode.ICEServer
-		now  time.Time
-		want bool
+		name          string
+		list          []netcode.ICEServer
+		now           time.Time
+		stale, expird bool
 	}{
-		{"fresh", rest(hour), got.Add(time.Minute), false},
-		{"within a fifth of an hour", rest(hour), got.Add(49 * time.Minute), true},
-		{"just outside the margin", rest(hour), got.Add(47 * time.Minute), false},
-		{"expired", rest(hour), got.Add(2 * time.Hour), true},
-		{"short lifetime: a minute's margin", rest(got.Add(90 * time.Second)), got.Add(31 * time.Second), true},
-		{"long-term credentials never expire", turn(hour), got.Add(100 * time.Hour), false},
+		{"fresh", rest(hour), got.Add(time.Minute), false, false},
+		{"within a fifth of an hour", rest(hour), got.Add(49 * time.Minute), true, false},
+		{"just outside the margin", rest(hour), got.Add(47 * time.Minute), false, false},
+		{"expired", rest(hour), got.Add(2 * time.Hour), true, true},
+		{"short lifetime: a minute's margin", rest(got.Add(90 * time.Second)), got.Add(31 * time.Second), true, false},
+		{"long-term credentials never expire", turn(hour), got.Add(100 * time.Hour), false, false},
 	} {
-		if s := credsStale(tc.list, got, tc.now); s != tc.want {
-			t.Errorf("%s: credsStale = %v, want %v", tc.name, s, tc.want)
+		if s, e := credsStale(tc.list, got, tc.now); s != tc.stale || e != tc.expird {
+			t.Errorf("%s: credsStale = %v, %v; want %v, %v", tc.name, s, e, tc.stale, tc.expird)
 		}
 	}
 }
