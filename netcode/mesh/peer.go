@@ -155,8 +155,8 @@ type peer struct {
 	// signaled over every attempt; relayTried is set once an attempt with
 	// TURN servers ran; pendingRelay marks a TURN attempt that waits for
 	// fresh credentials (see Mesh.iceReady).
-	localTypes   candTypes
-	remoteTypes  candTypes
+	localTypes    candTypes
+	remoteTypes   candTypes
 	relayTried    bool
 	pendingRelay  bool
 	restartQueued bool // an ICE restart waits for fresh credentials
