@@ -217,7 +217,9 @@
 // candidate gathering, and a TURN Allocate to a server that does not
 // answer retries for about 8 s); TURN connections over TCP or TLS are
 // dialed with Config.TURNDialTimeout (3 s) and given up when their
-// attempt closes. So one pair's trouble delays no other pair's events,
+// attempt closes, and the attempt's packet sockets are closed before
+// pion's Close, which ends a waiting Allocate at its next retransmission
+// (at most 1.6 s). So one pair's trouble delays no other pair's events,
 // pings or signals, and Close returns within a second: it waits up to
 // 500 ms for the connections, and one that pion still holds then ends on
 // its own.

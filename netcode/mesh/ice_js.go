@@ -12,10 +12,15 @@ import (
 
 // tuneEngine applies what the browser backend supports: the browser owns
 // ICE, DTLS and SCTP settings.
-func tuneEngine(s *webrtc.SettingEngine, _ *Config, _ bool) {
+func tuneEngine(s *webrtc.SettingEngine, _ *Config, _ bool, _ *attemptSockets) {
 	s.DetachDataChannels()
 }
 
 // tuneTURN does nothing in a browser, whose own stack dials TURN servers.
 func tuneTURN(*webrtc.SettingEngine, *Config, context.Context, []netcode.ICEServer, *turnReport, func() bool) {
 }
+
+// attemptSockets has nothing to track in a browser.
+type attemptSockets struct{}
+
+func (*attemptSockets) closeAll() {}

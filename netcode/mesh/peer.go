@@ -113,8 +113,10 @@ type conn struct {
 	gen   uint32
 	relay bool
 	pc    *webrtc.PeerConnection
-	// cancel ends the attempt's TURN dials; closeConn calls it.
+	// cancel ends the attempt's TURN dials and socks are its packet
+	// sockets; closeConn ends both before pion's Close.
 	cancel  context.CancelFunc
+	socks   attemptSockets
 	dcs     [numChannels]*webrtc.DataChannel
 	rw      [numChannels]datachannel.ReadWriteCloser
 	opened  int
@@ -266,7 +268,7 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 	ctx, cancel := context.WithCancel(m.ctx)
 	c := &conn{gen: gen, relay: relay, cancel: cancel, started: time.Now()}
 	var se webrtc.SettingEngine
-	tuneEngine(&se, &m.cfg, relay)
+	tuneEngine(&se, &m.cfg, relay, &c.socks)
 	tuneTURN(&se, &m.cfg, ctx, m.ice, &p.turn, c.dead.Load)
 	if m.cfg.Tune != nil {
 		m.cfg.Tune(p.id, relay, &se)
@@ -411,6 +413,7 @@ func (m *Mesh) closeConn(c *conn) {
 		if c.cancel != nil {
 			c.cancel() // ends TURN dials in progress
 		}
+		c.socks.closeAll() // ends TURN Allocates in progress
 		for _, rw := range rws {
 			if rw != nil {
 				_ = rw.Close()
