@@ -34,6 +34,7 @@ const quickQueue = "1v1"
 func main() {
 	var (
 		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play")
+		relayOnly  = flag.Bool("relay-only", false, "online play: reach every peer through the server's TURN relay only, so no player learns your IP address")
 		room       = flag.String("room", "arena", "online headless without -quick: the queue name; the server groups the next -players arrivals")
 		quick      = flag.Bool("quick", false, "online headless: queue on the server's matchmaker (its 1v1 queue) instead of -room")
 		code       = flag.String("code", "", "online headless: join the lobby with this join `CODE`, get ready and play when its host starts")
@@ -121,7 +122,7 @@ func main() {
 				runLobbyHost(*server, *players, *seed, *name, *wait, *frames, *fast)
 				return
 			}
-			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true}
+			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true, RelayOnly: *relayOnly}
 			if *quick {
 				if *players != 2 {
 					fail(2, "-quick queues for a 1v1 match: -players must be 2")
@@ -169,7 +170,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", code)
 		},
 		Online: func(ctx context.Context, players int, seed uint64, allBots bool) (match.Session, error) {
-			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Matchmaker: quickQueue, Seed: seed, AllBots: allBots})
+			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Matchmaker: quickQueue, Seed: seed, AllBots: allBots, RelayOnly: *relayOnly})
 		},
 	})
 	if err != nil {

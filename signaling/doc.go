@@ -17,7 +17,10 @@
 // room by name (join) or joins the next-N group of a name (join with
 // {"next":N}), and relays signals to named peers of its room. The server
 // stamps "from" on everything it relays, so no peer can speak as another.
-// Failures come back as error messages with a stable code (the Code
+// An ice request (TypeICE, Client.RefreshICEServers) returns the ICE
+// servers with fresh TURN credentials at any time, for a peer whose
+// welcome's have expired; a mesh asks for them through
+// netcode.ICERefresher. Failures come back as error messages with a stable code (the Code
 // constants) and the cid of the request. docs/protocol.md in the repository
 // is the full reference.
 //

@@ -253,6 +253,7 @@ func NewServer(cfg Config) *Server {
 	if cfg.OnPeerGone != nil {
 		s.goneFns = append(s.goneFns, cfg.OnPeerGone)
 	}
+	s.handlers[TypeICE] = s.serveICE
 	s.stats.init()
 	s.wg.Add(1)
 	go s.sweep()

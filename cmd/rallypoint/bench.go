@@ -17,7 +17,7 @@ func init() {
 	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
 	registerBench("rollback", "rollback session cost per frame and wire budget", benchRollbackCommand)
 	registerBench("signaling", "idle sessions per server and relay latency under load, against a server in a child process", benchSignalingCommand)
-	registerBench("transport", "WebRTC mesh vs bare pion vs raw UDP on loopback: RTT, connect time, 1 MiB transfer", benchTransportCommand)
+	registerBench("transport", "WebRTC mesh vs bare pion vs raw UDP on loopback: RTT, connect time, 1 MiB transfer; connect time through cone and symmetric NATs with coturn", benchTransportCommand)
 	// bench transport starts copies of this binary as its peers.
 	if role := bench.TransportChildRole(); role != "" {
 		if err := bench.RunTransportChild(role); err != nil {
@@ -119,11 +119,13 @@ func benchTransportCommand(args []string) error {
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
 	fs.IntVar(&cfg.Pings, "n", 2000, "round trips per RTT measurement")
 	fs.IntVar(&cfg.Runs, "runs", 15, "connections per connect-time measurement and transfers")
+	nat := fs.Bool("nat", true, "also measure connect times through cone and symmetric NATs in network namespaces with coturn (needs root, iptables, coturn)")
 	if err := parseBenchFlags(fs, args); err != nil {
 		if err == errHelped {
 			return nil
 		}
 		return err
 	}
+	cfg.NoNAT = !*nat
 	return bench.Transport(cfg)
 }

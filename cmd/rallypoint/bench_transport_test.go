@@ -48,6 +48,21 @@ func TestBenchTransportJSON(t *testing.T) {
 	if want := num("kit_rtt_p50_us") / num("pion_rtt_p50_us"); math.Abs(num("rtt_ratio")-want) > 1e-9 {
 		t.Errorf("rtt_ratio %v, want %v", num("rtt_ratio"), want)
 	}
+	// Connect times through NATs in namespaces with coturn (root only).
+	if skip, _ := r["nat_skipped"].(string); skip == "" {
+		for _, k := range []string{"nat_cone_kit_connect_p50_ms", "nat_cone_pion_connect_p50_ms",
+			"nat_symmetric_kit_connect_p50_ms", "nat_symmetric_pion_connect_p50_ms"} {
+			if v := num(k); v <= 0 {
+				t.Errorf("%s = %v, want a measured figure", k, v)
+			}
+		}
+		// A direct pair through cone NATs needs no TURN fallback.
+		if num("nat_cone_kit_connect_p50_ms") >= num("nat_symmetric_kit_connect_p50_ms") {
+			t.Errorf("cone pair no faster than the relayed symmetric pair: %s", out)
+		}
+	} else {
+		t.Logf("NAT figures skipped: %s", skip)
+	}
 	if num("pings") != 40 || num("runs") != 3 {
 		t.Errorf("pings/runs not as asked: %s", out)
 	}

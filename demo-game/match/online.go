@@ -49,6 +49,11 @@ type OnlineConfig struct {
 	// Loopback gathers loopback ICE candidates (every peer on one host).
 	// False still gathers them when the server is on a loopback address.
 	Loopback bool
+	// RelayOnly connects to every peer through the server's TURN relay
+	// only, so that no other player learns this one's IP address
+	// (mesh.Config.RelayOnly). It needs a TURN server on the signaling
+	// server (rallypoint serve -turn-urls and -turn-secret).
+	RelayOnly bool
 }
 
 // Online is a match with peers in other processes: it queues on a signaling
@@ -202,7 +207,7 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 	if o.seat = r.SeatOf(r.Self); o.seat < 0 {
 		return nil, fmt.Errorf("%w: this peer (%s) holds no seat in match %s", ErrBadConfig, r.Self, r.Session)
 	}
-	if o.mesh, err = mesh.Connect(ctx, sig, r, &mesh.Config{Loopback: loop}); err != nil {
+	if o.mesh, err = mesh.Connect(ctx, sig, r, &mesh.Config{Loopback: loop, RelayOnly: cfg.RelayOnly}); err != nil {
 		return nil, fmt.Errorf("match: connecting to %d peers: %w", n-1, err)
 	}
 	h := fnv.New64a()

@@ -1,7 +1,8 @@
 // Package bench holds the harnesses behind rallypoint bench: signaling
 // (idle sessions and relay latency against a server in a child process),
 // transport (the mesh against bare pion and raw UDP, each in child
-// processes), rollback (a session's cost per frame against the game's own,
+// processes, and connect times of both through cone and symmetric NATs
+// in network namespaces with coturn, when run as root), rollback (a session's cost per frame against the game's own,
 // and its bytes on the wire over pion), matchmaker (passes, insert/cancel,
 // time to match, rating updates) and lobby (listing and fan-out).
 //

@@ -75,6 +75,7 @@ type benchTransportResult struct {
 	TargetConnect2         bool    `json:"target_connect2_met"`
 	TargetConnect4         bool    `json:"target_connect4_met"`
 	TargetTransfer         bool    `json:"target_transfer_met"`
+	natBenchResult
 }
 
 // TransportConfig holds the flags of rallypoint bench transport.
@@ -82,6 +83,10 @@ type TransportConfig struct {
 	JSON  bool // -json: print one JSON object instead of a table
 	Pings int  // -n: round trips per RTT measurement
 	Runs  int  // -runs: connections per connect-time measurement and transfers
+	// NoNAT (-nat=false) leaves out the connect times through NATs in
+	// network namespaces with coturn (they need root, iptables and coturn,
+	// and are skipped with a note without them).
+	NoNAT bool
 }
 
 // Transport runs rallypoint bench transport and prints its report on stdout (one
@@ -192,6 +197,17 @@ func Transport(cfg TransportConfig) error {
 	res.TargetConnect4 = res.Connect4P50Ms <= 60
 	res.TargetTransfer = res.Transfer1MiBMs < 200
 
+	if cfg.NoNAT {
+		res.Skipped = "-nat=false"
+	} else {
+		progress("NAT pairs in network namespaces with coturn...")
+		nat, err := benchNAT(cfg.Runs, progress)
+		if err != nil {
+			return fmt.Errorf("NAT lab: %w", err)
+		}
+		res.natBenchResult = nat
+	}
+
 	if cfg.JSON {
 		enc := json.NewEncoder(os.Stdout)
 		return enc.Encode(res)
@@ -268,6 +284,12 @@ func printTransportTable(w io.Writer, r *benchTransportResult) {
 	fmt.Fprintf(tw, "kit\tconnect 2 peers\t%.2f ms\t%.2f ms\t\n", r.Connect2P50Ms, r.Connect2P99Ms)
 	fmt.Fprintf(tw, "kit\tconnect 4 peers\t%.2f ms\t%.2f ms\t\n", r.Connect4P50Ms, r.Connect4P99Ms)
 	fmt.Fprintf(tw, "kit\t1 MiB reliable\t%.2f ms\t\t\n", r.Transfer1MiBMs)
+	if r.Skipped == "" {
+		fmt.Fprintf(tw, "bare pion\tconnect, cone/cone NATs\t%.1f ms\t\t\n", r.ConePionP50Ms)
+		fmt.Fprintf(tw, "kit\tconnect, cone/cone NATs\t%.1f ms\t\t\n", r.ConeKitP50Ms)
+		fmt.Fprintf(tw, "bare pion\tconnect, symmetric NATs (coturn)\t%.1f ms\t\t\n", r.SymPionP50Ms)
+		fmt.Fprintf(tw, "kit\tconnect, symmetric NATs (coturn)\t%.1f ms\t\t\n", r.SymmetricKitP50Ms)
+	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n%d round trips per RTT figure (paths interleaved in batches of 10), %d runs per connect and transfer figure;\n", r.Pings, r.Runs)
 	fmt.Fprintf(w, "peers in separate processes; the kit signals through a rallypoint serve child;\n")
@@ -275,6 +297,12 @@ func printTransportTable(w io.Writer, r *benchTransportResult) {
 	fmt.Fprintf(w, "rtt_ratio kit/pion (%s, the faster) p50 %.2f (target <= 1.2: %s), p99 %.2f; kit/UDP p50 %.1f\n", r.PionBaseline, r.RTTRatio, ok(r.TargetRTTMet), r.RTTRatioP99, r.KitUDPRatio)
 	fmt.Fprintf(w, "connect2 p50 %.2f ms (target <= 25: %s); connect4 p50 %.2f ms (target <= 60: %s)\n", r.Connect2P50Ms, ok(r.TargetConnect2), r.Connect4P50Ms, ok(r.TargetConnect4))
 	fmt.Fprintf(w, "1 MiB transfer p50 %.2f ms, %.1f MB/s (target < 200 ms: %s)\n", r.Transfer1MiBMs, r.Transfer1MiBMBps, ok(r.TargetTransfer))
+	if r.Skipped != "" {
+		fmt.Fprintf(w, "NAT connect times skipped: %s\n", r.Skipped)
+	} else {
+		fmt.Fprintf(w, "NAT pairs: namespaces behind iptables NATs, coturn as STUN/TURN server, peers in this process; from New/NewPeerConnection to open channels;\n")
+		fmt.Fprintf(w, "the kit with its defaults (srflx pairs accepted at once, TURN fallback after 1.5 s), bare pion with its own (srflx wait 500 ms, relay 2 s, TURN from the start)\n")
+	}
 }
 
 // tpPct returns the p-th percentile of samples (nearest rank).

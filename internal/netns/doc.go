@@ -34,9 +34,32 @@
 // commands line by line from stdin and reports with lines on stdout, which
 // Child.Next and Child.WaitFor return with their arrival time.
 //
+// # NATs, relays and pion
+//
+// NS.NAT makes a namespace a router that masquerades what leaves through
+// one of its interfaces: NATCone (plain MASQUERADE: a socket keeps its
+// port whatever it sends to, so two peers that send to each other's
+// server-reflexive addresses punch through) or NATSymmetric
+// (MASQUERADE --random-fully: a new port per destination, so only a relay
+// connects). The router drops packets from outside that match no mapping
+// before conntrack records them, so a peer's early packet cannot steal
+// the port of the mapping the inside host is about to make. NS.Forward
+// makes a plain router, NS.Route adds a route, NS.IPTables runs iptables,
+// and NS.DropUnrouted routes a prefix into a namespace that swallows it:
+// the "public" side of a lab gets one for 10.0.0.0/8, because coturn tears
+// a whole allocation down when a send to an address it has no route for
+// fails. NS.StartTURN runs Debian's coturn in a namespace with a
+// configuration of its own (TURN REST secret, no TLS, no CLI, loopback
+// peers allowed only on a loopback address) and stops it with the test.
+// NS.PionNet returns a pion network (webrtc.SettingEngine.SetNet,
+// mesh.Config.Net) whose sockets are opened inside the namespace, so many
+// peers in different namespaces run in one test process.
+//
 // # Requirements
 //
-// Root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2's ip command. Require
+// Root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2's ip command;
+// iptables for NAT and DropUnrouted, coturn for StartTURN (which skips the
+// test without it). Require
 // (called by New) skips the test with a clear message when either is missing,
 // so the tests still pass elsewhere; CI runs as root with iproute2 installed by
 // scripts/setup.sh. Never send multicast in the root namespace: its loopback

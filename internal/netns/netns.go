@@ -36,8 +36,27 @@ func Check() error {
 	return nil
 }
 
+// TB is what a Lab needs of its owner: testing.TB satisfies it, and so
+// can a benchmark command that builds a lab outside a test (Fatal must
+// then stop the calling goroutine, as t.Fatal does, for example with
+// runtime.Goexit or a panic the command recovers).
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Failed() bool
+	Logf(format string, args ...any)
+	Skip(args ...any)
+	Skipf(format string, args ...any)
+	TempDir() string
+}
+
+var _ TB = testing.TB(nil)
+
 // Require skips t when Check fails.
-func Require(t testing.TB) {
+func Require(t TB) {
 	t.Helper()
 	if err := Check(); err != nil {
 		t.Skipf("skipping LAN test: %v", err)
@@ -48,7 +67,7 @@ func Require(t testing.TB) {
 // the test (t.Fatal) when a step does not work; they may be called from the
 // test's goroutine only.
 type Lab struct {
-	t      testing.TB
+	t      TB
 	prefix string
 
 	mu       sync.Mutex
@@ -59,7 +78,7 @@ type Lab struct {
 
 // New creates an empty Lab for t, skipping t when namespaces are unavailable
 // (see Require). Everything the Lab creates is removed when t ends.
-func New(t testing.TB) *Lab {
+func New(t TB) *Lab {
 	t.Helper()
 	Require(t)
 	var b [3]byte
@@ -117,6 +136,7 @@ type NS struct {
 	mu     sync.Mutex
 	ifaces int
 	routed bool
+	voids  int
 }
 
 // NS creates a namespace called name (made unique by the Lab's prefix) with

@@ -3,6 +3,7 @@ package mesh
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rallypoint/rallypoint/netcode"
 )
@@ -40,7 +41,50 @@ var (
 	// that violates the data-channel framing (for example a chunked message
 	// longer than the configured cap).
 	ErrProtocol = errors.New("mesh: peer protocol violation")
+
+	// ErrTURNAuth is the Failure of a ConnectError when the TURN servers
+	// refused the credentials (401 Unauthorized or 441 Wrong Credentials)
+	// and the pair could not connect without them.
+	ErrTURNAuth = errors.New("mesh: TURN server refused the credentials")
+	// ErrTURNUnreachable is the Failure of a ConnectError when no TURN
+	// server answered (over UDP, or to a TCP or TLS connection) and the
+	// pair could not connect without one.
+	ErrTURNUnreachable = errors.New("mesh: TURN server unreachable")
+	// ErrNoCandidatePair is the Failure of a ConnectError when candidates
+	// were exchanged (relay ones too, when TURN was tried) but no pair of
+	// them worked.
+	ErrNoCandidatePair = errors.New("mesh: no candidate pair worked")
 )
+
+// ConnectError is the Err of an EventDisconnected with ReasonICEFailed: a
+// peer that could not be connected within Config.ConnectTimeout, and why.
+// errors.Is matches it against its Failure.
+type ConnectError struct {
+	// Failure is ErrTURNAuth, ErrTURNUnreachable or ErrNoCandidatePair.
+	Failure error
+	// Local and Remote list the candidate types ("host", "srflx", "prflx",
+	// "relay") this side gathered and the peer signaled, over every
+	// attempt.
+	Local, Remote []string
+	// RelayTried reports that an attempt with TURN servers ran.
+	RelayTried bool
+	// Detail is what pion reported about the TURN server, when it did.
+	Detail string
+	// After is how long the mesh tried.
+	After time.Duration
+}
+
+// Error implements error.
+func (e *ConnectError) Error() string {
+	s := fmt.Sprintf("%v after %v; candidates tried: local %v, remote %v", e.Failure, e.After.Round(time.Millisecond), e.Local, e.Remote)
+	if e.Detail != "" {
+		s += " (" + e.Detail + ")"
+	}
+	return s
+}
+
+// Unwrap returns the Failure.
+func (e *ConnectError) Unwrap() error { return e.Failure }
 
 // MessageSizeError reports a message that does not fit its channel.
 type MessageSizeError struct {

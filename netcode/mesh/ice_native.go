@@ -3,18 +3,25 @@
 package mesh
 
 import (
+	"context"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/transport/v4"
 	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rallypoint/rallypoint/netcode"
 )
 
 // tuneEngine applies the mesh's fast-setup defaults to a connection's
-// setting engine. relay is true for a TURN fallback attempt.
-func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool) {
+// setting engine. relay is true for a TURN fallback attempt; socks, when
+// set, learns the attempt's packet sockets.
+func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool, socks *attemptSockets) {
 	s.DetachDataChannels()
 	// mDNS candidates cost ~200 ms of name resolution; native peers do not
 	// need them.
@@ -27,6 +34,10 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool) {
 	// pion's default keep-alive, each check costing about 230 bytes.
 	s.SetICETimeouts(cfg.DisconnectAfter, 2*cfg.DisconnectAfter, max(2*time.Second, cfg.PingInterval))
 	s.SetPrflxAcceptanceMinWait(0)
+	// pion waits 500 ms before it accepts a server-reflexive pair, which
+	// delays every direct connection through a NAT by that much; the
+	// checks themselves already order the pairs by priority.
+	s.SetSrflxAcceptanceMinWait(0)
 	if relay {
 		s.SetRelayAcceptanceMinWait(0)
 	}
@@ -41,20 +52,82 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool) {
 		suites = DefaultDTLSCipherSuites
 	}
 	s.SetDTLSCipherSuites(suites...)
-	inner := cfg.Net
-	if cfg.bundler != nil && inner == nil {
+	var n transport.Net = cfg.Net
+	if n == nil {
 		// A fresh view of the host's interfaces for every attempt, as
 		// pion makes when it is given no network.
 		if std, err := stdnet.NewNet(); err == nil {
-			inner = std
+			n = std
 		}
 	}
-	switch {
-	case cfg.bundler != nil && inner != nil:
-		s.SetNet(cfg.bundler.Wrap(inner))
-	case inner != nil:
-		s.SetNet(inner)
+	if n == nil {
+		return
 	}
+	if cfg.bundler != nil {
+		n = cfg.bundler.Wrap(n)
+	}
+	if socks != nil {
+		n = &socketNet{Net: n, socks: socks}
+	}
+	s.SetNet(n)
+}
+
+// attemptSockets are the packet sockets pion opened for one attempt
+// through ListenPacket: those of its server-reflexive and TURN (over UDP)
+// candidates. Closing them when the attempt closes ends a TURN Allocate
+// that is waiting for a server that does not answer at its next
+// retransmission (at most 1.6 s later) instead of after all of them
+// (about 8 s); pion's Close waits for it.
+type attemptSockets struct {
+	mu     sync.Mutex
+	conns  []net.PacketConn
+	closed bool
+}
+
+// closeAll closes the sockets, and any opened later.
+func (a *attemptSockets) closeAll() {
+	a.mu.Lock()
+	conns := a.conns
+	a.conns, a.closed = nil, true
+	a.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+type socketNet struct {
+	transport.Net
+	socks *attemptSockets
+}
+
+func (n *socketNet) ListenPacket(network, address string) (net.PacketConn, error) {
+	c, err := n.Net.ListenPacket(network, address)
+	if err != nil {
+		return nil, err
+	}
+	n.socks.mu.Lock()
+	closed := n.socks.closed
+	if !closed {
+		n.socks.conns = append(n.socks.conns, c)
+	}
+	n.socks.mu.Unlock()
+	if closed {
+		_ = c.Close()
+		return nil, net.ErrClosed
+	}
+	return c, nil
+}
+
+// tuneTURN gives an attempt's TURN connections a dialer with a deadline
+// that the attempt's closing cancels (ctx), and reads pion's log for
+// TURN failures into report.
+func tuneTURN(s *webrtc.SettingEngine, cfg *Config, ctx context.Context, servers []netcode.ICEServer, report *turnReport, dead func() bool) {
+	s.SetICEProxyDialer(newTURNDialer(ctx, cfg.Net, cfg.TURNDialTimeout, servers))
+	inner := s.LoggerFactory
+	if inner == nil {
+		inner = logging.NewDefaultLoggerFactory()
+	}
+	s.LoggerFactory = &turnLogFactory{inner: inner, report: report, dead: dead}
 }
 
 // DefaultDTLSCipherSuites are the DTLS suites a mesh offers when

@@ -23,6 +23,17 @@ type Config struct {
 	// none: only host candidates are gathered, so a LAN connects without
 	// waiting for STUN.
 	ICEServers []netcode.ICEServer
+	// RelayOnly connects every pair through a TURN relay only, from the
+	// first attempt (IP privacy, as streamers ask for): this side gathers
+	// and signals relay candidates only, so no other player learns its
+	// addresses, and Stats show relay pairs only. It needs a TURN server
+	// in ICEServers; without one no pair connects (ReasonICEFailed,
+	// ErrNoCandidatePair).
+	RelayOnly bool
+	// TURNDialTimeout bounds a TCP or TLS connection to a TURN server
+	// (turn:...?transport=tcp, turns:); pion's own dial has no timeout.
+	// Zero means 3 s.
+	TURNDialTimeout time.Duration
 	// HostOnly ignores STUN servers for the direct attempt (the LAN fast
 	// path even when ICEServers lists STUN). TURN servers are still used for
 	// the fallback.
@@ -164,6 +175,7 @@ func (c Config) withDefaults() Config {
 	def(&c.AckHold, 20*time.Millisecond)
 	def(&c.SCTPRTOMax, 200*time.Millisecond)
 	def(&c.ReconnectAfter, time.Second)
+	def(&c.TURNDialTimeout, 3*time.Second)
 	if c.MaxMessageSize <= 0 {
 		c.MaxMessageSize = 4 << 20
 	}
@@ -218,8 +230,11 @@ type Mesh struct {
 	stopped  bool
 	loopDone chan struct{}
 
-	// readers counts the channel readers and the signal sender.
-	readers   sync.WaitGroup
+	// readers counts the channel readers, the signal sender and a
+	// credential refresh in progress.
+	readers sync.WaitGroup
+	// closers counts the goroutines that close connections (closeConn).
+	closers   sync.WaitGroup
 	closeOnce sync.Once
 
 	// Outgoing signals, in order, for the sender goroutine.
@@ -228,6 +243,17 @@ type Mesh struct {
 	outWake chan struct{}
 	// candFlush lists attempts with candidates to signal; loop-owned.
 	candFlush []candFlush
+
+	// The ICE servers in use and their refresh; loop-owned (see
+	// iceReady).
+	ice           []netcode.ICEServer
+	iceAt         time.Time // when ice was obtained
+	refresher     netcode.ICERefresher
+	refreshing    bool
+	refreshedAt   time.Time // when the last refresh ended
+	refreshFailed bool
+	afterRefresh  []func()
+	refreshes     atomic.Uint64
 
 	in inbox
 }
@@ -263,7 +289,10 @@ func New(sig netcode.Signaler, cfg Config) (*Mesh, error) {
 		loopDone:    make(chan struct{}),
 		outWake:     make(chan struct{}, 1),
 		changed:     make(chan struct{}),
+		ice:         append([]netcode.ICEServer(nil), cfg.ICEServers...),
+		iceAt:       time.Now(),
 	}
+	m.refresher, _ = sig.(netcode.ICERefresher)
 	m.in.init(cfg.InboxLimit)
 	m.readers.Add(1)
 	go m.sender()
@@ -432,10 +461,14 @@ func (m *Mesh) Stats(peer netcode.PeerID) (PeerStats, error) {
 }
 
 // Close disconnects every peer (they see the connection end and report
-// ReasonLeft), cancels the signaler subscription, waits for every goroutine
+// ReasonLeft), cancels the signaler subscription, waits for the goroutines
 // the mesh started and closes the Events channel; it reports no
-// Disconnected events of its own. It is idempotent. It must not be called
-// from inside a Poll or OnMessage callback.
+// Disconnected events of its own. It returns within a second: the
+// connections are closed on goroutines of their own, and one that pion
+// holds longer (a TURN Allocate to a server that does not answer retries
+// for about 8 s) finishes on its own after Close returned. It is
+// idempotent. It must not be called from inside a Poll or OnMessage
+// callback.
 func (m *Mesh) Close() error {
 	m.closeOnce.Do(func() {
 		m.mu.Lock()
@@ -453,10 +486,155 @@ func (m *Mesh) Close() error {
 		<-m.loopDone
 		m.cancel()
 		m.in.close()
-		m.readers.Wait()
+		done := make(chan struct{})
+		go func() {
+			m.readers.Wait()
+			m.closers.Wait()
+			close(done)
+		}()
+		t := time.NewTimer(closeWait)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
 		close(m.events)
 	})
 	return nil
+}
+
+// closeWait bounds Close's wait for the connections to close.
+const closeWait = 500 * time.Millisecond
+
+// ICERefreshes returns how many times the mesh asked its signaler for
+// fresh ICE servers (netcode.ICERefresher).
+func (m *Mesh) ICERefreshes() uint64 { return m.refreshes.Load() }
+
+// iceReady runs on the loop before an attempt that uses TURN. It reports
+// whether the TURN credentials may be used now; when they are within a
+// margin of their expiry (a fifth of their lifetime, at least a minute)
+// and the signaler can refresh them, it starts a refresh and reports
+// false: the attempt waits for it (at most refreshTimeout). Between
+// refreshes (see refreshPause) the attempt goes on with what it has.
+func (m *Mesh) iceReady(relay bool) bool {
+	if !relay || m.refresher == nil || !hasRelay(m.ice) {
+		return true
+	}
+	if m.refreshing {
+		return false
+	}
+	now := time.Now()
+	stale, expired := credsStale(m.ice, m.iceAt, now)
+	if !stale {
+		return true
+	}
+	if since := now.Sub(m.refreshedAt); !m.refreshedAt.IsZero() &&
+		(since < minRefreshGap || since < refreshPause && (m.refreshFailed || !expired)) {
+		return true
+	}
+	m.refreshing = true
+	m.refreshes.Add(1)
+	m.readers.Add(1)
+	go func() {
+		defer m.readers.Done()
+		ctx, cancel := context.WithTimeout(m.ctx, refreshTimeout)
+		servers, err := m.refresher.RefreshICEServers(ctx)
+		cancel()
+		m.post(func() { m.refreshed(servers, err) })
+	}()
+	return false
+}
+
+// A refresh waits for at most refreshTimeout. After a failed one, or
+// while the credentials are near their expiry but valid, the next waits
+// refreshPause; credentials that have expired are refreshed again after
+// minRefreshGap (a server may hand out short-lived ones).
+const (
+	refreshTimeout = 5 * time.Second
+	refreshPause   = 5 * time.Second
+	minRefreshGap  = 500 * time.Millisecond
+)
+
+// refreshed runs on the loop when a refresh ends; the attempts that
+// waited for it go on.
+func (m *Mesh) refreshed(servers []netcode.ICEServer, err error) {
+	m.refreshing = false
+	m.refreshedAt = time.Now()
+	m.refreshFailed = err != nil || len(servers) == 0
+	if !m.refreshFailed {
+		m.ice = mergeICEServers(m.ice, servers)
+		m.iceAt = m.refreshedAt
+	}
+	fns := m.afterRefresh
+	m.afterRefresh = nil
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// credsStale reports whether a TURN server of list has TURN REST
+// credentials (netcode.TURNExpiry) within a margin of their expiry (a
+// fifth of their lifetime since got, and at least a minute), and whether
+// some have expired.
+func credsStale(list []netcode.ICEServer, got, now time.Time) (stale, expired bool) {
+	for _, s := range list {
+		if !s.IsRelay() {
+			continue
+		}
+		exp, ok := netcode.TURNExpiry(s.Username)
+		if !ok {
+			continue
+		}
+		margin := max(exp.Sub(got)/5, time.Minute)
+		if !now.Before(exp.Add(-margin)) {
+			stale = true
+		}
+		if !now.Before(exp) {
+			expired = true
+		}
+	}
+	return stale, expired
+}
+
+// mergeICEServers returns old with the servers of fresh in place of those
+// sharing a URL with them, and the other servers of fresh added: a mesh
+// may hold servers of its own besides the signaler's.
+func mergeICEServers(old, fresh []netcode.ICEServer) []netcode.ICEServer {
+	out := make([]netcode.ICEServer, 0, len(old)+len(fresh))
+	used := make([]bool, len(fresh))
+	for _, o := range old {
+		replaced := false
+		for i, f := range fresh {
+			if sharesURL(o, f) {
+				if !used[i] {
+					out = append(out, f)
+					used[i] = true
+				}
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			out = append(out, o)
+		}
+	}
+	for i, f := range fresh {
+		if !used[i] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func sharesURL(a, b netcode.ICEServer) bool {
+	for _, u := range a.URLs {
+		for _, v := range b.URLs {
+			if u == v {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (m *Mesh) isClosed() bool {

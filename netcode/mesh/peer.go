@@ -61,7 +61,11 @@ const (
 	// ReasonTimedOut: nothing arrived for Config.DisconnectAfter.
 	ReasonTimedOut
 	// ReasonICEFailed: no candidate pair worked within
-	// Config.ConnectTimeout, TURN fallback included.
+	// Config.ConnectTimeout, TURN fallback included. The event's Err is a
+	// *ConnectError that says why: the TURN servers refused the
+	// credentials (ErrTURNAuth), could not be reached
+	// (ErrTURNUnreachable), or no pair worked (ErrNoCandidatePair), with
+	// the candidate types tried.
 	ReasonICEFailed
 	// ReasonKicked: this mesh kicked the peer (Mesh.Kick).
 	ReasonKicked
@@ -106,9 +110,13 @@ const offerResend = 150 * time.Millisecond
 // negotiated data channels. A TURN fallback replaces the conn; an ICE
 // restart keeps it.
 type conn struct {
-	gen     uint32
-	relay   bool
-	pc      *webrtc.PeerConnection
+	gen   uint32
+	relay bool
+	pc    *webrtc.PeerConnection
+	// cancel ends the attempt's TURN dials and socks are its packet
+	// sockets; closeConn ends both before pion's Close.
+	cancel  context.CancelFunc
+	socks   attemptSockets
 	dcs     [numChannels]*webrtc.DataChannel
 	rw      [numChannels]datachannel.ReadWriteCloser
 	opened  int
@@ -145,6 +153,17 @@ type peer struct {
 	lastRestart   time.Time
 	lastPing      time.Time
 	connectedOnce bool
+	// localTypes and remoteTypes are the candidate types gathered and
+	// signaled over every attempt; relayTried is set once an attempt with
+	// TURN servers ran; pendingRelay marks a TURN attempt that waits for
+	// fresh credentials (see Mesh.iceReady).
+	localTypes    candTypes
+	remoteTypes   candTypes
+	relayTried    bool
+	pendingRelay  bool
+	restartQueued bool // an ICE restart waits for fresh credentials
+	// turn collects what pion says about the TURN servers.
+	turn turnReport
 
 	mu     sync.Mutex // guards the send path below
 	state  PeerState
@@ -234,7 +253,7 @@ func (m *Mesh) ensurePeer(id netcode.PeerID) *peer {
 		m.sendSignal(id, &signal{T: sigHello})
 	}
 	if p.offerer {
-		relay := m.cfg.TURNFallbackAfter < 0 && hasRelay(m.cfg.ICEServers)
+		relay := m.cfg.RelayOnly || m.cfg.TURNFallbackAfter < 0 && hasRelay(m.ice)
 		if err := m.startOffer(p, relay); err != nil {
 			m.disconnect(p, ReasonICEFailed, err)
 		}
@@ -245,19 +264,29 @@ func (m *Mesh) ensurePeer(id netcode.PeerID) *peer {
 // newConn creates the PeerConnection and the negotiated channels of one
 // attempt.
 func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
+	relay = relay || m.cfg.RelayOnly
+	ctx, cancel := context.WithCancel(m.ctx)
+	c := &conn{gen: gen, relay: relay, cancel: cancel, started: time.Now()}
 	var se webrtc.SettingEngine
-	tuneEngine(&se, &m.cfg, relay)
+	tuneEngine(&se, &m.cfg, relay, &c.socks)
+	tuneTURN(&se, &m.cfg, ctx, m.ice, &p.turn, c.dead.Load)
 	if m.cfg.Tune != nil {
 		m.cfg.Tune(p.id, relay, &se)
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{
-		ICEServers: iceServers(m.cfg.ICEServers, relay, m.cfg.HostOnly),
-	})
+	pcfg := webrtc.Configuration{ICEServers: iceServers(m.ice, relay, m.cfg.HostOnly)}
+	if m.cfg.RelayOnly {
+		pcfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(pcfg)
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	c := &conn{gen: gen, relay: relay, pc: pc, started: time.Now()}
+	c.pc = pc
+	if relay {
+		p.relayTried = true
+	}
 	watch := func(idx int, dc *webrtc.DataChannel) {
 		dc.OnOpen(func() {
 			rw, err := dc.Detach()
@@ -276,7 +305,7 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 		}
 		dc, err := pc.CreateDataChannel(channelSpecs[i].label, channelSpecs[i].init(netcode.Channel(i), m.cfg.maxRetransmits()))
 		if err != nil {
-			_ = pc.Close()
+			m.closeConn(c)
 			return nil, err
 		}
 		watch(i, dc)
@@ -296,10 +325,15 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 			return
 		}
 		init := cand.ToJSON()
+		typ := candTypeOf(cand.Typ.String())
+		if typ == candRelay {
+			p.turn.gotRelay()
+		}
 		m.post(func() {
 			if c.dead.Load() {
 				return
 			}
+			p.localTypes |= typ
 			// Candidates gathered together leave in one signal (see
 			// flushCandidates), which spares the rendezvous point's rate
 			// limit.
@@ -322,8 +356,16 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 	return c, nil
 }
 
-// startOffer begins a new attempt from the offering side.
+// startOffer begins a new attempt from the offering side. An attempt
+// with TURN servers whose credentials need refreshing first is left to
+// tick (pendingRelay) until they are fresh.
 func (m *Mesh) startOffer(p *peer, relay bool) error {
+	relay = relay || m.cfg.RelayOnly
+	if relay && !m.iceReady(true) {
+		p.pendingRelay = true
+		return nil
+	}
+	p.pendingRelay = false
 	p.nextGen++
 	c, err := m.newConn(p, p.nextGen, relay)
 	if err != nil {
@@ -352,20 +394,35 @@ func (m *Mesh) replaceConn(p *peer, c *conn) {
 		p.rw = [numChannels]datachannel.ReadWriteCloser{}
 		p.dcs = [numChannels]*webrtc.DataChannel{}
 		p.mu.Unlock()
-		closeConn(old)
+		m.closeConn(old)
 	}
 }
 
-func closeConn(c *conn) {
+// closeConn ends an attempt on a goroutine of its own, which Close waits
+// for (up to closeWait): pion's Close waits for candidate gathering, and
+// a TURN Allocate to a server that does not answer retries for about 8 s.
+// The caller's goroutine, usually the loop, never waits for pion.
+func (m *Mesh) closeConn(c *conn) {
 	if c == nil || c.dead.Swap(true) {
 		return
 	}
-	for _, rw := range c.rw {
-		if rw != nil {
-			_ = rw.Close()
+	rws := c.rw
+	m.closers.Add(1)
+	go func() {
+		defer m.closers.Done()
+		if c.cancel != nil {
+			c.cancel() // ends TURN dials in progress
 		}
-	}
-	_ = c.pc.Close()
+		c.socks.closeAll() // ends TURN Allocates in progress
+		for _, rw := range rws {
+			if rw != nil {
+				_ = rw.Close()
+			}
+		}
+		if c.pc != nil {
+			_ = c.pc.Close()
+		}
+	}()
 }
 
 // sendSignal queues a signal for the sender goroutine, which delivers
@@ -534,6 +591,10 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		}
 		switch {
 		case c == nil || s.G > c.gen:
+			if (s.Relay || m.cfg.RelayOnly) && !m.iceReady(true) {
+				m.afterFreshICE(p, s)
+				return nil
+			}
 			nc, err := m.newConn(p, s.G, s.Relay)
 			if err != nil {
 				return err
@@ -550,6 +611,15 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 				m.addSDPCandidates(p, c, s.SDP)
 			}
 			return nil
+		}
+		if s.Restart && c.relay {
+			// An ICE restart gathers relay candidates again: with fresh
+			// credentials.
+			if !m.iceReady(true) {
+				m.afterFreshICE(p, s)
+				return nil
+			}
+			m.updateServers(c)
 		}
 		m.noteSDPCandidates(p, s.SDP)
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
@@ -591,6 +661,30 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 	return nil
 }
 
+// afterFreshICE applies s again once the TURN credentials have been
+// refreshed (see iceReady), if p is still the mesh's peer then.
+func (m *Mesh) afterFreshICE(p *peer, s *signal) {
+	sc := *s
+	m.afterRefresh = append(m.afterRefresh, func() {
+		m.mu.Lock()
+		cur := m.peers[p.id]
+		m.mu.Unlock()
+		if cur == p {
+			if err := m.applySignal(p, &sc); err != nil {
+				m.badSignals.Add(1)
+			}
+		}
+	})
+}
+
+// updateServers gives c's next candidate gathering (an ICE restart) the
+// mesh's current ICE servers, refreshed credentials included.
+func (m *Mesh) updateServers(c *conn) {
+	cfg := c.pc.GetConfiguration()
+	cfg.ICEServers = iceServers(m.ice, c.relay, m.cfg.HostOnly)
+	_ = c.pc.SetConfiguration(cfg)
+}
+
 // addRemoteCandidate hands one of the peer's candidates to ICE, or keeps
 // it until the remote description is set.
 func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit) error {
@@ -600,6 +694,7 @@ func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit
 	if addr, typ, ok := candidateAddr(init.Candidate); ok {
 		p.st.remoteCandidate(addr, typ)
 	}
+	p.remoteTypes |= candTypeOf(candLineType(init.Candidate))
 	if c.pc.RemoteDescription() == nil {
 		c.pending = append(c.pending, init)
 		return nil
@@ -622,6 +717,7 @@ func (m *Mesh) noteSDPCandidates(p *peer, sdp string) {
 		if addr, typ, ok := candidateAddr(cand); ok {
 			p.st.remoteCandidate(addr, typ)
 		}
+		p.remoteTypes |= candTypeOf(candLineType(cand))
 	}
 }
 
@@ -685,6 +781,21 @@ func (m *Mesh) restartICE(p *peer, c *conn) {
 	}
 	if time.Since(p.lastRestart) < m.cfg.InterruptAfter {
 		return
+	}
+	if c.relay {
+		// The restart gathers relay candidates again: with fresh
+		// credentials, so it waits for their refresh.
+		if !m.iceReady(true) {
+			if !p.restartQueued {
+				p.restartQueued = true
+				m.afterRefresh = append(m.afterRefresh, func() {
+					p.restartQueued = false
+					m.restartICE(p, c)
+				})
+			}
+			return
+		}
+		m.updateServers(c)
 	}
 	p.lastRestart = time.Now()
 	p.st.restarts.Add(1)
@@ -769,7 +880,7 @@ func (m *Mesh) endPeer(p *peer, r DisconnectReason, err error, retry bool) {
 	p.mu.Unlock()
 	p.setState(PeerStateDisconnected)
 	if c := p.c; c == nil || !c.linger {
-		closeConn(c) // a lingering conn is closed by its kick
+		m.closeConn(c) // a lingering conn is closed by its kick
 	}
 	m.in.wakeAll()
 	m.emit(EventDisconnected{Peer: p.id, Reason: r, Err: err})
@@ -814,7 +925,7 @@ func (m *Mesh) kick(id netcode.PeerID) error {
 			case <-t.C:
 			case <-m.ctx.Done():
 			}
-			closeConn(c)
+			m.closeConn(c)
 		}()
 	}
 	return nil
@@ -843,7 +954,7 @@ func (m *Mesh) closeAll() {
 			_, _ = rw.Write([]byte{frameBye, byeCodeLeft})
 		}
 		p.setState(PeerStateDisconnected)
-		closeConn(p.c)
+		m.closeConn(p.c)
 	}
 	m.in.wakeAll()
 }
@@ -877,7 +988,15 @@ func (m *Mesh) tick(now time.Time) {
 		switch st := p.loadState(); st {
 		case PeerStateConnecting:
 			if now.Sub(p.created) > cfg.ConnectTimeout {
-				m.disconnect(p, ReasonICEFailed, nil)
+				m.disconnect(p, ReasonICEFailed, p.connectError(p.relayTried, hasRelay(m.ice), now.Sub(p.created)))
+				continue
+			}
+			if p.offerer && p.pendingRelay {
+				if m.iceReady(true) {
+					if err := m.startOffer(p, true); err != nil {
+						m.disconnect(p, ReasonICEFailed, err)
+					}
+				}
 				continue
 			}
 			c := p.c
@@ -897,7 +1016,7 @@ func (m *Mesh) tick(now time.Time) {
 			}
 			var err error
 			switch age := now.Sub(c.started); {
-			case !c.relay && cfg.TURNFallbackAfter > 0 && hasRelay(cfg.ICEServers) && age > cfg.TURNFallbackAfter:
+			case !c.relay && cfg.TURNFallbackAfter > 0 && hasRelay(m.ice) && age > cfg.TURNFallbackAfter:
 				err = m.startOffer(p, true)
 			case !c.failedAt.IsZero() && now.Sub(c.failedAt) > retryPause(c.gen):
 				err = m.startOffer(p, c.relay)
