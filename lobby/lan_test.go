@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,6 +70,8 @@ func runChild(role string, args []string) int {
 		err = childWatch()
 	case "early":
 		err = childEarlyJoin()
+	case "member":
+		err = childMember(a)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -495,5 +498,121 @@ func TestLANHostCountsEarlyJoin(t *testing.T) {
 	t.Logf("advertised %q", r.Text)
 	if !strings.Contains(" "+r.Text+" ", " players=2 ") {
 		t.Fatalf("advertised TXT %q after a join during probing, want players=2", r.Text)
+	}
+}
+
+// childMember finds a lobby of a.Game, dials its host with DialLAN, joins
+// and reports "joined"; then it reports each lobby event ("lobbyev": Kind
+// the event's type, Text its error, Peers 1 when State still shows a
+// lobby after it) until stdin closes.
+func childMember(a childArgs) error {
+	ctx, cancel := childCtx()
+	defer cancel()
+	b, err := lobby.Browse(ctx, lobby.BrowseConfig{Game: a.Game})
+	if err != nil {
+		return err
+	}
+	var found lobby.LANLobby
+	for ev := range b.Events() {
+		if ev.Kind == lobby.LANAdded {
+			found = ev.Lobby
+			break
+		}
+	}
+	b.Close()
+	if found.ID == "" {
+		return fmt.Errorf("no lobby found: %v", ctx.Err())
+	}
+	c, err := lobby.DialLAN(ctx, found, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Join(ctx, found.ID, lobby.JoinOptions{Member: map[string]string{"nick": a.Nick}}); err != nil {
+		return err
+	}
+	say(report{What: "joined"})
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0)
+		c.Close()
+	}()
+	for ev := range c.Events() {
+		r := report{What: "lobbyev", Kind: fmt.Sprintf("%T", ev)}
+		switch ev := ev.(type) {
+		case lobby.Closed:
+			if ev.Err != nil {
+				r.Text = ev.Err.Error()
+			}
+		case lobby.Disconnected:
+			if ev.Err != nil {
+				r.Text = ev.Err.Error()
+			}
+		}
+		if _, in := c.State(); in {
+			r.Peers = 1
+		}
+		say(r)
+	}
+	return nil
+}
+
+// TestLANHostGone: members of a LAN lobby (two, on a bridge with the
+// host) get a Closed event when its hosting process closes the lobby
+// (within 1 s, ErrLobbyClosed), is killed with SIGKILL (within 3 s: the
+// kernel closes its connections and DefaultHostGrace passes;
+// ErrHostGone), or is stopped with SIGSTOP (no packet at all: within
+// LANIdleTimeout plus the grace); after it, State shows no lobby.
+func TestLANHostGone(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		want  time.Duration
+		err   string // in Closed's error
+		leave func(t *testing.T, host *netns.Child) time.Time
+	}{
+		{"close", time.Second, "the host closed the lobby", func(t *testing.T, host *netns.Child) time.Time {
+			if err := host.Send("close"); err != nil {
+				t.Error(err)
+			}
+			return await(t, host, "closed", 10*time.Second, nil).at()
+		}},
+		{"kill", 3 * time.Second, "the LAN host is gone", func(t *testing.T, host *netns.Child) time.Time {
+			at := time.Now()
+			host.Kill()
+			return at
+		}},
+		{"stop", lobby.LANIdleTimeout + lobby.DefaultHostGrace, "the LAN host is gone", func(t *testing.T, host *netns.Child) time.Time {
+			at := time.Now()
+			if err := host.Signal(syscall.SIGSTOP); err != nil {
+				t.Error(err)
+			}
+			return at
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lab := netns.New(t)
+			a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+			lab.Bridge(netns.LinkOptions{}, a, b, c)
+			host := start(a, "host", childArgs{Name: "short-lived " + tc.name, Game: "gone", Players: 3, NoStart: true})
+			await(t, host, "hosted", 20*time.Second, nil)
+			members := []*netns.Child{start(b, "member", childArgs{Game: "gone", Nick: "bob"}), start(c, "member", childArgs{Game: "gone", Nick: "carol"})}
+			for _, m := range members {
+				await(t, m, "joined", 20*time.Second, nil)
+			}
+			left := tc.leave(t, host)
+			for i, m := range members {
+				r := await(t, m, "lobbyev", 30*time.Second, func(r report) bool { return r.Kind == "lobby.Closed" })
+				d := r.at().Sub(left)
+				t.Logf("member %d: Closed %v after the host %s: %s", i, d, tc.name, r.Text)
+				if !strings.Contains(r.Text, tc.err) {
+					t.Errorf("member %d: Closed with %q, want %q", i, r.Text, tc.err)
+				}
+				if r.Peers != 0 {
+					t.Errorf("member %d: State still shows the lobby after Closed", i)
+				}
+				inTime(t, "Closed", d, tc.want)
+			}
+		})
 	}
 }

@@ -72,7 +72,8 @@ func (m *LANMatch) Close() error {
 // A joiner tries the lobbies it finds in the order they appear, skipping
 // full, started and password-protected ones. It returns an error satisfying
 // errors.Is(err, ctx.Err()) when ctx ends first, and an error when the
-// lobby closes or the player is kicked; on error nothing is left open.
+// lobby closes (ErrLobbyClosed), its host is gone (ErrHostGone) or the player
+// is kicked (ErrKicked); on error nothing is left open.
 func MatchLAN(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
 	if cfg.Game == "" {
 		return nil, fmt.Errorf("%w: LANMatchConfig.Game is empty", ErrInvalid)
@@ -143,26 +144,21 @@ func joinLANMatch(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
 	}
 }
 
-// joinLAN dials the lobby's addresses in order and joins it, ready.
+// joinLAN dials the lobby's host (DialLAN) and joins it, ready.
 func joinLAN(ctx context.Context, l LANLobby, member map[string]string) (*Client, error) {
-	var errs []error
-	for _, ap := range l.Addrs {
-		c, err := Dial(ctx, l.URLFor(ap), nil)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, err := c.Join(ctx, l.ID, JoinOptions{Member: member}); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("lobby: joining %q: %w", l.Name, err)
-		}
-		if err := c.SetReady(ctx, true); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("lobby: getting ready in %q: %w", l.Name, err)
-		}
-		return c, nil
+	c, err := DialLAN(ctx, l, nil)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("lobby: joining %q: no address answered: %w", l.Name, errors.Join(errs...))
+	if _, err := c.Join(ctx, l.ID, JoinOptions{Member: member}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("lobby: joining %q: %w", l.Name, err)
+	}
+	if err := c.SetReady(ctx, true); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("lobby: getting ready in %q: %w", l.Name, err)
+	}
+	return c, nil
 }
 
 // awaitStart waits for the match to start; the host starts it once the
@@ -213,10 +209,9 @@ func (m *LANMatch) awaitStart(ctx context.Context, cfg LANMatchConfig) error {
 					return fmt.Errorf("lobby: lost the LAN lobby: %w", ev.Err)
 				}
 				err = check(ev.State)
+			case Closed:
+				return fmt.Errorf("lobby: the LAN lobby ended: %w", ev.Err)
 			case Kicked:
-				if ev.Closed {
-					return fmt.Errorf("lobby: the LAN lobby closed: %w", ErrClosed)
-				}
 				return fmt.Errorf("lobby: kicked from the LAN lobby by %s: %w", ev.By, ErrKicked)
 			case Started:
 				m.Session, m.Roster = ev.Session, ev.Roster
