@@ -102,8 +102,9 @@ type ClientConfig struct {
 	// LAN says that the server is the lobby's hosting process (a LAN
 	// Host), not a rendezvous that outlives its lobbies: when the
 	// connection drops and is not resumed within HostGrace, the lobby is
-	// over and the client reports Closed with ErrHostGone. DialLAN sets
-	// it.
+	// over and the client reports Closed with ErrHostGone; from then on
+	// its calls fail with ErrHostGone instead of waiting for a reconnect
+	// that cannot come. DialLAN sets it.
 	LAN bool
 	// HostGrace is how long a LAN client waits for its connection to the
 	// host to be resumed before it reports the lobby Closed. Zero means
@@ -138,6 +139,11 @@ type Client struct {
 	lan      bool
 	graceFor time.Duration
 	grace    *time.Timer // runs while a LAN client waits for its host; owned by run
+	// lost is canceled, with ErrHostGone as its cause, once a LAN
+	// client's host is gone for good: calls fail instead of waiting for
+	// a reconnect that cannot come.
+	lost     context.Context
+	loseHost context.CancelCauseFunc
 	// hold, for tests, stops the event goroutine until the channel it
 	// carries is closed.
 	hold chan chan struct{}
@@ -181,6 +187,7 @@ func NewClient(sc *signaling.Client, cfg *ClientConfig) *Client {
 	if c.graceFor <= 0 {
 		c.graceFor = DefaultHostGrace
 	}
+	c.lost, c.loseHost = context.WithCancelCause(context.Background())
 	go c.run()
 	return c
 }
@@ -309,10 +316,7 @@ func (c *Client) handle(ev signaling.Event) {
 		}
 	case signaling.Disconnected:
 		c.emit(Disconnected{Err: ev.Err})
-		c.mu.Lock()
-		in := c.state != nil
-		c.mu.Unlock()
-		if c.lan && in && c.grace == nil {
+		if c.lan && c.grace == nil && c.lost.Err() == nil {
 			c.grace = time.NewTimer(c.graceFor)
 		}
 	case signaling.Reconnected:
@@ -343,8 +347,10 @@ func (c *Client) stopGrace() {
 	}
 }
 
-// hostGone ends the lobby of a LAN client whose host did not come back.
+// hostGone ends the lobby of a LAN client whose host did not come back,
+// and fails its calls from then on.
 func (c *Client) hostGone() {
+	c.loseHost(fmt.Errorf("%w: no connection to the host for %v", ErrHostGone, c.graceFor))
 	c.mu.Lock()
 	st := c.state
 	c.state, c.pending = nil, nil
@@ -352,7 +358,7 @@ func (c *Client) hostGone() {
 	if st == nil {
 		return
 	}
-	c.emit(Closed{Lobby: st.ID, Err: fmt.Errorf("%w: no connection to the host for %v", ErrHostGone, c.graceFor)})
+	c.emit(Closed{Lobby: st.ID, Err: context.Cause(c.lost)})
 }
 
 // doResync fetches the full state after a drop or a missed change.
@@ -436,8 +442,21 @@ func (c *Client) request(ctx context.Context, typ string, data, reply any) error
 	if c.ctx.Err() != nil {
 		return ErrClosed
 	}
+	if c.lan {
+		if c.lost.Err() != nil {
+			return context.Cause(c.lost)
+		}
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		stop := context.AfterFunc(c.lost, func() { cancel(context.Cause(c.lost)) })
+		defer stop()
+	}
 	raw, err := c.sc.Request(ctx, typ, data)
 	if err != nil {
+		if c.lan && c.lost.Err() != nil && errors.Is(context.Cause(ctx), ErrHostGone) {
+			return context.Cause(c.lost)
+		}
 		if errors.Is(err, signaling.ErrClosed) {
 			return fmt.Errorf("%w: %w", ErrClosed, err)
 		}

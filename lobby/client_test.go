@@ -208,6 +208,10 @@ func TestConnectionEvents(t *testing.T) {
 	if _, in := lan.State(); in {
 		t.Fatal("the LAN client still holds the lobby its host left")
 	}
+	// Its calls fail at once instead of waiting for a reconnect.
+	if err := lan.SetReady(ctx, true); !errors.Is(err, lobby.ErrHostGone) {
+		t.Fatalf("a call after the host is gone: %v, want ErrHostGone", err)
+	}
 	waitEvent(t, online, func(ev lobby.Event) bool {
 		if _, ok := ev.(lobby.Closed); ok {
 			t.Fatal("a client of a rendezvous server closed its lobby on a drop")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -72,6 +73,8 @@ func runChild(role string, args []string) int {
 		err = childEarlyJoin()
 	case "member":
 		err = childMember(a)
+	case "matchlan":
+		err = childMatchLAN(a)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -148,6 +151,7 @@ func childHost(a childArgs) error {
 						ready++
 					}
 				}
+				say(report{What: "members", Peers: len(ev.State.Members), Text: fmt.Sprint(ready)})
 				if !a.NoStart && ev.State.Session == nil && len(ev.State.Members) == a.Players && ready == a.Players-1 {
 					if _, err := c.Start(ctx); err != nil {
 						return err
@@ -615,4 +619,53 @@ func TestLANHostGone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// childMatchLAN joins a match of a.Game with MatchLAN and reports how it
+// ended: "matchend" with Kind "started", "closed" (ErrLobbyClosed),
+// "hostgone" (ErrHostGone) or "other", and the error in Text.
+func childMatchLAN(a childArgs) error {
+	ctx, cancel := childCtx()
+	defer cancel()
+	m, err := lobby.MatchLAN(ctx, lobby.LANMatchConfig{Game: a.Game, Member: map[string]string{"nick": a.Nick}})
+	r := report{What: "matchend", Kind: "started"}
+	switch {
+	case err == nil:
+		m.Close()
+	case errors.Is(err, lobby.ErrLobbyClosed):
+		r.Kind = "closed"
+	case errors.Is(err, lobby.ErrHostGone):
+		r.Kind = "hostgone"
+	default:
+		r.Kind = "other"
+	}
+	if err != nil {
+		r.Text = err.Error()
+	}
+	say(r)
+	return nil
+}
+
+// TestMatchLANHostKilled: a joiner waiting in MatchLAN for the start
+// fails with ErrHostGone within 3 s of the host's process being killed,
+// instead of waiting for its context.
+func TestMatchLANHostKilled(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+	host := start(a, "host", childArgs{Name: "killed before start", Game: "doomed", Players: 3, NoStart: true})
+	await(t, host, "hosted", 20*time.Second, nil)
+	joiner := start(b, "matchlan", childArgs{Game: "doomed", Nick: "bob"})
+	// Joined and ready: MatchLAN waits for the start.
+	await(t, host, "members", 30*time.Second, func(r report) bool { return r.Peers == 2 && r.Text == "1" })
+	killed := time.Now()
+	host.Kill()
+	r := await(t, joiner, "matchend", 30*time.Second, nil)
+	d := r.at().Sub(killed)
+	t.Logf("MatchLAN ended %v after the host was killed: %s", d, r.Text)
+	if r.Kind != "hostgone" {
+		t.Fatalf("MatchLAN ended with %s (%s), want ErrHostGone", r.Kind, r.Text)
+	}
+	inTime(t, "MatchLAN failed", d, 3*time.Second)
 }

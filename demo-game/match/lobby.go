@@ -10,6 +10,7 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // The lobby's game name and metadata keys, for the arena.
@@ -200,10 +201,26 @@ func (l *Lobby) Play(ctx context.Context, r netcode.Roster, allBots bool) (*Onli
 // caller's to close (Close is idempotent).
 func (l *Lobby) AwaitStart(ctx context.Context, allBots bool) (*Online, error) {
 	c := l.client
-	if !l.IsHost() {
-		if err := c.SetReady(ctx, true); err != nil {
-			return nil, fmt.Errorf("match: getting ready: %w", err)
+	unready := !l.IsHost()
+	ready := func() error {
+		if !unready {
+			return nil
 		}
+		err := c.SetReady(ctx, true)
+		switch {
+		case err == nil:
+			unready = false
+		case errors.Is(err, signaling.ErrDisconnected):
+			// The connection dropped under the call: the events say
+			// whether it comes back (Resynced: try again) or the lobby
+			// is over (Closed).
+		default:
+			return fmt.Errorf("match: getting ready: %w", err)
+		}
+		return nil
+	}
+	if err := ready(); err != nil {
+		return nil, err
 	}
 	started := false
 	check := func(st lobby.State) error {
@@ -248,7 +265,9 @@ func (l *Lobby) AwaitStart(ctx context.Context, allBots bool) (*Online, error) {
 				if ev.Err != nil {
 					return nil, fmt.Errorf("match: lost the lobby: %w", ev.Err)
 				}
-				err = check(ev.State)
+				if err = ready(); err == nil {
+					err = check(ev.State)
+				}
 			case lobby.Closed:
 				return nil, fmt.Errorf("match: the lobby ended: %w", ev.Err)
 			case lobby.Kicked:
