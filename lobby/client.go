@@ -108,13 +108,14 @@ type ClientConfig struct {
 	LAN bool
 	// HostGrace is how long a LAN client waits for its connection to the
 	// host to be resumed before it reports the lobby Closed. Zero means
-	// DefaultHostGrace (1 s): a host process that is alive is back within
-	// a few reconnect attempts on a LAN, one that died refuses them.
+	// DefaultHostGrace (1.5 s): a host process that is alive is back
+	// within a few reconnect attempts on a LAN, one that died refuses
+	// them. It bounds how long members take to see a crashed host.
 	HostGrace time.Duration
 }
 
 // DefaultHostGrace is ClientConfig.HostGrace's zero value.
-const DefaultHostGrace = time.Second
+const DefaultHostGrace = 1500 * time.Millisecond
 
 // Client is a lobby member's connection: typed calls over a
 // signaling.Client and the lobby's pushed changes as events. All methods

@@ -69,8 +69,8 @@
 // ClientConfig.LAN) get a Closed event and State drops the lobby: when the
 // Host closes, at once (it pushes lobby.kicked with Closed set before its
 // server closes the connections; ErrLobbyClosed); when its process dies,
-// HostGrace (1 s) after the kernel closed its connections (ErrHostGone);
-// when it stops answering, within LANIdleTimeout (3 s, against the Host's
+// HostGrace (1.5 s) after the kernel closed its connections (ErrHostGone);
+// when it stops answering, within LANIdleTimeout (5 s, against the Host's
 // pings every LANPingInterval, 1 s) plus HostGrace. Browsers drop a dead
 // host's lobby when its records expire: every record, the PTR that
 // standard browsers such as avahi list included, has LANConfig.HostTTL,

@@ -73,7 +73,7 @@ type HostConfig struct {
 // Closed with ErrLobbyClosed at once) and sends DNS-SD goodbyes, so
 // browsers drop the lobby within a second. When the process dies, the
 // kernel closes its connections: members' LAN clients report Closed with
-// ErrHostGone once ClientConfig.HostGrace (1 s) passes without the host
+// ErrHostGone once ClientConfig.HostGrace (1.5 s) passes without the host
 // coming back, or LANIdleTimeout plus that grace after the host stops
 // answering (a machine switched off); browsers drop the lobby when its
 // records' TTL (LAN.HostTTL, 100 s) runs out.

@@ -63,10 +63,13 @@ func (c LANConfig) node() dnssd.Config {
 // that is gone without closing its connections (switched off, unplugged,
 // stopped) is noticed within LANIdleTimeout plus ClientConfig.HostGrace.
 // A host that closes or whose process dies closes its connections, which
-// members notice at once.
+// members notice at once. LANIdleTimeout is several ping intervals, not
+// two: on a lossy LAN (10 to 25% of packets lost) TCP's retransmissions
+// hold a ping back for seconds now and then, and a member that dropped a
+// live host would have to win a reconnect within HostGrace.
 const (
 	LANPingInterval = time.Second
-	LANIdleTimeout  = 3 * time.Second
+	LANIdleTimeout  = 5 * time.Second
 )
 
 // DialLAN connects to the Host of l, trying its addresses in order

@@ -144,7 +144,8 @@ func joinLANMatch(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
 	}
 }
 
-// joinLAN dials the lobby's host (DialLAN) and joins it, ready.
+// joinLAN dials the lobby's host (DialLAN) and joins it, ready (unless the
+// connection dropped under the ready request).
 func joinLAN(ctx context.Context, l LANLobby, member map[string]string) (*Client, error) {
 	c, err := DialLAN(ctx, l, nil)
 	if err != nil {
@@ -154,10 +155,12 @@ func joinLAN(ctx context.Context, l LANLobby, member map[string]string) (*Client
 		c.Close()
 		return nil, fmt.Errorf("lobby: joining %q: %w", l.Name, err)
 	}
-	if err := c.SetReady(ctx, true); err != nil {
+	if err := c.SetReady(ctx, true); err != nil && !errors.Is(err, signaling.ErrDisconnected) {
 		c.Close()
 		return nil, fmt.Errorf("lobby: getting ready in %q: %w", l.Name, err)
 	}
+	// A connection that dropped under SetReady is for awaitStart to sort
+	// out: the host comes back (Resynced: ready again) or is gone (Closed).
 	return c, nil
 }
 
@@ -207,6 +210,12 @@ func (m *LANMatch) awaitStart(ctx context.Context, cfg LANMatchConfig) error {
 			case Resynced:
 				if ev.Err != nil {
 					return fmt.Errorf("lobby: lost the LAN lobby: %w", ev.Err)
+				}
+				if me, ok := ev.State.Member(c.ID()); !cfg.Host && ok && !me.Ready {
+					// A drop took the ready request: ask again.
+					if err := c.SetReady(ctx, true); err != nil && !errors.Is(err, signaling.ErrDisconnected) {
+						return fmt.Errorf("lobby: getting ready in the LAN lobby: %w", err)
+					}
 				}
 				err = check(ev.State)
 			case Closed:
