@@ -83,7 +83,10 @@
 // way it returns a LANMatch whose Roster and Signaling() go to
 // mesh.Connect and rollback.Config; joiners learn the match's size from the
 // host's lobby, not from their own settings, and fail with the reason when
-// the host goes before the start.
+// the host goes before the start. With LANMatchConfig.Migrate a host whose
+// process is gone before the start does not end the match: the member that
+// joined first serves and advertises the lobby anew (TXT key TXTFrom names
+// the old lobby), one seat smaller, and the others join it there.
 //
 // # Concurrency
 //

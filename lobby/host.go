@@ -29,6 +29,7 @@ const (
 	TXTMax      = "max"     // member limit
 	TXTPassword = "pw"      // "1" when a password is needed, else "0"
 	TXTPath     = "path"    // the WebSocket path of the signaling endpoint
+	TXTFrom     = "from"    // on a lobby that took over from one whose host was gone (LANMatchConfig.Migrate): the old lobby's id
 )
 
 // wsPath is where a Host serves the signaling protocol.
@@ -61,6 +62,8 @@ type HostConfig struct {
 	// advertisement (browsers read them from LANLobby.TXT); keys this
 	// package uses are ignored. Nil means none.
 	ExtraTXT []string
+
+	from string // TXTFrom: the id of the lobby this one took over from
 }
 
 // Host is a LAN lobby: the hosting player's process serves the signaling
@@ -165,6 +168,9 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 			return nil, fmt.Errorf("lobby: host: %w", err)
 		}
 		h.extra = extraTXT(cfg.ExtraTXT)
+		if cfg.from != "" {
+			h.extra = append(h.extra, TXTFrom+"="+cfg.from)
+		}
 		advertised = h.txt(st.ID)
 		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Type: LANServiceType, Port: uint16(tcp.Port), TXT: advertised})
 		if err != nil {
@@ -196,7 +202,7 @@ func extraTXT(txt []string) []string {
 	for _, kv := range txt {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToLower(k) {
-		case TXTVersion, TXTGame, TXTName, TXTID, TXTPlayers, TXTMax, TXTPassword, TXTPath, "":
+		case TXTVersion, TXTGame, TXTName, TXTID, TXTPlayers, TXTMax, TXTPassword, TXTPath, TXTFrom, "":
 			continue
 		}
 		out = append(out, kv)

@@ -35,6 +35,7 @@ type childArgs struct {
 	TTL     time.Duration // host: DNS-SD HostTTL (zero: the default)
 	Pass    string        // host: lobby password
 	NoStart bool          // host: never start
+	Migrate bool          // matchlan: LANMatchConfig.Migrate
 }
 
 // report is one line a child prints.
@@ -627,11 +628,18 @@ func TestLANHostGone(t *testing.T) {
 func childMatchLAN(a childArgs) error {
 	ctx, cancel := childCtx()
 	defer cancel()
-	m, err := lobby.MatchLAN(ctx, lobby.LANMatchConfig{Game: a.Game, Member: map[string]string{"nick": a.Nick}})
+	m, err := lobby.MatchLAN(ctx, lobby.LANMatchConfig{Game: a.Game, Member: map[string]string{"nick": a.Nick}, Migrate: a.Migrate})
 	r := report{What: "matchend", Kind: "started"}
 	switch {
 	case err == nil:
-		m.Close()
+		defer m.Close()
+		r.Session, r.Peers = m.Session.ID, len(m.Roster.Players)
+		if m.Host != nil {
+			r.Text = "host"
+		}
+		say(r)
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0) // until the parent ends
+		return nil
 	case errors.Is(err, lobby.ErrLobbyClosed):
 		r.Kind = "closed"
 	case errors.Is(err, lobby.ErrHostGone):
@@ -668,4 +676,31 @@ func TestMatchLANHostKilled(t *testing.T) {
 		t.Fatalf("MatchLAN ended with %s (%s), want ErrHostGone", r.Kind, r.Text)
 	}
 	inTime(t, "MatchLAN failed", d, 3*time.Second)
+}
+
+// TestMatchLANMigrates: with LANMatchConfig.Migrate, when the host's
+// process is killed before the start, the member that joined first hosts
+// the lobby anew and the other joins it there; the match starts with the
+// two of them.
+func TestMatchLANMigrates(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+	lab.Bridge(netns.LinkOptions{}, a, b, c)
+	host := start(a, "host", childArgs{Name: "moving lobby", Game: "moving", Players: 3, NoStart: true})
+	await(t, host, "hosted", 20*time.Second, nil)
+	first := start(b, "matchlan", childArgs{Game: "moving", Nick: "bob", Migrate: true})
+	await(t, host, "members", 30*time.Second, func(r report) bool { return r.Peers == 2 && r.Text == "1" })
+	second := start(c, "matchlan", childArgs{Game: "moving", Nick: "carol", Migrate: true})
+	await(t, host, "members", 30*time.Second, func(r report) bool { return r.Peers == 3 && r.Text == "2" })
+	killed := time.Now()
+	host.Kill()
+	r1 := await(t, first, "matchend", 30*time.Second, nil)
+	r2 := await(t, second, "matchend", 30*time.Second, nil)
+	t.Logf("after the host was killed: first member %s %v later (%s), second %s %v later",
+		r1.Kind, r1.at().Sub(killed), r1.Text, r2.Kind, r2.at().Sub(killed))
+	if r1.Kind != "started" || r2.Kind != "started" || r1.Text != "host" || r2.Text != "" ||
+		r1.Session == "" || r1.Session != r2.Session || r1.Peers != 2 || r2.Peers != 2 {
+		t.Fatalf("after migration: first %+v, second %+v; want one session of 2, hosted by the first", r1, r2)
+	}
 }
