@@ -222,6 +222,9 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 		}
 		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s (%d of %d players)\n", found.Name, found.URL, found.Players, found.Max)
 		l, err = match.JoinLAN(wctx, found, match.LobbyConfig{Player: "bot"})
+		if err == nil {
+			fmt.Fprintf(os.Stderr, "demo-game: in lobby %s\n", found.ID)
+		}
 	default:
 		fail(2, "-lan %q: want host or join", mode)
 	}
@@ -290,11 +293,11 @@ func runOnline(cfg match.OnlineConfig, wait time.Duration, frames int, fast bool
 	}
 }
 
-// playLobby waits until the lobby's host starts the match (the host starts
-// once players members are in and ready; 0 for a member that only waits) and
-// plays it.
+// playLobby waits until the lobby's host starts the match (once the lobby
+// has its member limit, which a creator set from players, and all are
+// ready; joiners take the limit from the lobby) and plays it.
 func playLobby(ctx, wctx context.Context, l *match.Lobby, players, frames int, fast bool) {
-	sess, err := l.AwaitStart(wctx, players, true)
+	sess, err := l.AwaitStart(wctx, true)
 	if err != nil {
 		l.Close()
 		fail(1, "%v", err)

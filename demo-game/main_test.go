@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -17,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -931,4 +933,57 @@ wait $pid`
 	if r.Frames != 300 || r.Players != 2 || r.Confirmed == nil || !r.Confirmed.PeersAgree || r.Confirmed.Frame != 299 {
 		t.Fatalf("the host's match with the window: %+v\nstderr: %s", r, hostErr.String())
 	}
+}
+
+// TestHeadlessLANHostGone: demo joiners waiting in a LAN lobby for its
+// start stop, with the reason, within seconds of its host going away
+// (closed by SIGINT, or killed with SIGKILL) instead of waiting for -wait;
+// a joiner learns the lobby's size (3, the host's -players) from the
+// lobby, whatever its own -players says.
+func TestHeadlessLANHostGone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sig  os.Signal
+		want string
+	}{{"interrupt", os.Interrupt, "the host closed the lobby"}, {"kill", syscall.SIGKILL, "the LAN host is gone"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			lab := netns.New(t)
+			hostNS, joinNS := lab.NS("host"), lab.NS("join")
+			lab.Link(hostNS, joinNS, netns.LinkOptions{})
+			common := []string{"-headless", "-bot", "-fast", "-frames", "600", "-wait", "60s"}
+			host := hostNS.StartProcess(nil, binary, append(common, "-lan", "host", "-players", "3")...)
+			join := joinNS.StartProcess(nil, binary, append(common, "-lan", "join", "-players", "4")...)
+			// The joiner prints nothing on stdout before a match: poll its
+			// stderr between reads that time out.
+			for deadline := time.Now().Add(60 * time.Second); !strings.Contains(join.Stderr(), "demo-game: in lobby "); {
+				if _, err := join.Next(50 * time.Millisecond); errors.Is(err, netns.ErrExited) || time.Now().After(deadline) {
+					t.Fatalf("the joiner never joined: %v\nstderr: %s\nhost: %s", err, join.Stderr(), host.Stderr())
+				}
+			}
+			if !strings.Contains(join.Stderr(), "(1 of 3 players)") {
+				t.Fatalf("the joiner did not take the lobby's size: %s", join.Stderr())
+			}
+			at := time.Now()
+			if err := host.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			err := join.Wait()
+			d := time.Since(at)
+			t.Logf("the joiner exited %v after the host's %s: %v: %s", d, tc.name, err, lastLine(join.Stderr()))
+			if err == nil || !strings.Contains(join.Stderr(), tc.want) {
+				t.Fatalf("joiner: %v, want an exit with %q\nstderr: %s", err, tc.want, join.Stderr())
+			}
+			if d > 3*time.Second+4*time.Second { // 3 s, plus slack for a loaded machine
+				t.Errorf("the joiner took %v to see the host go, want about 3 s at most", d)
+			}
+		})
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
 }

@@ -99,3 +99,47 @@ func TestBrowseListsAvahiLobby(t *testing.T) {
 	gone := await(t, watch, "event", 10*time.Second, func(r report) bool { return r.Kind == "removed" })
 	inTime(t, "removed after avahi-daemon stopped", gone.at().Sub(stopped), 2*time.Second)
 }
+
+// TestAvahiDropsVanishedHost: avahi-browse drops the lobby of a host
+// killed without a goodbye when the lobby's records expire: all of them,
+// the PTR record avahi-browse lists included, carry LANConfig.HostTTL
+// (100 s by default; 4 s here).
+func TestAvahiDropsVanishedHost(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+	env := netns.StartAvahi(t, b, nil).Env
+	browse := b.StartProcess(env, "avahi-browse", "-p", lobby.LANServiceType)
+	const ttl = 4 * time.Second
+	host := start(a, "host", childArgs{Name: "Killed under avahi", Game: "arena", Players: 2, TTL: ttl})
+	await(t, host, "hosted", 20*time.Second, nil)
+	if _, err := browse.WaitFor(15*time.Second, func(s string) bool {
+		l, ok := netns.ParseAvahiLine(s)
+		return ok && l.Event == "+" && l.Instance == "Killed under avahi"
+	}); err != nil {
+		t.Fatalf("avahi-browse never listed the lobby: %v\n%s", err, browse.Stderr())
+	}
+	killed := time.Now()
+	host.Kill()
+	removed, err := browse.WaitFor(ttl+20*time.Second, func(s string) bool {
+		l, ok := netns.ParseAvahiLine(s)
+		return ok && l.Event == "-" && l.Instance == "Killed under avahi"
+	})
+	if err != nil {
+		t.Fatalf("avahi-browse kept the killed host's lobby past its TTL: %v", err)
+	}
+	inTime(t, "avahi dropped the killed host's lobby", removed.At.Sub(killed), ttl)
+}
+
+// TestLANTTLs: every record of a hosted lobby, the PTR included, has the
+// host TTL, 100 s unless set, so that standard browsers drop a dead
+// host's lobby within 2 minutes.
+func TestLANTTLs(t *testing.T) {
+	for _, c := range []struct{ set, want time.Duration }{{0, 100 * time.Second}, {3 * time.Second, 3 * time.Second}} {
+		host, service := lobby.NodeTTLs(lobby.LANConfig{HostTTL: c.set})
+		if host != c.want || service != c.want || c.want >= 2*time.Minute {
+			t.Errorf("HostTTL %v: records %v, PTR %v; want %v for both", c.set, host, service, c.want)
+		}
+	}
+}

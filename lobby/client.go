@@ -13,9 +13,10 @@ import (
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
-// Event is something that happened in the client's lobby, delivered on
-// Client.Events. The set is closed: StateChanged, ChatReceived, Kicked,
-// Started, Resynced. Use a type switch.
+// Event is something that happened in the client's lobby or to its
+// connection, delivered on Client.Events. The set is closed: StateChanged,
+// ChatReceived, Kicked, Closed, Started, Resynced, Disconnected and
+// Reconnected. Use a type switch.
 type Event interface{ isEvent() }
 
 // StateChanged carries the lobby's state after a change (a pushed
@@ -26,9 +27,23 @@ type StateChanged struct{ State State }
 // included).
 type ChatReceived struct{ Message ChatMessage }
 
-// Kicked reports that the client was removed from its lobby by its host,
-// or that the lobby closed (Closed set).
+// Kicked reports that the client was removed from its lobby by its host
+// (Banned set when it may not come back). A lobby that ends is reported
+// as Closed instead.
 type Kicked struct{ KickedData }
+
+// Closed reports that the client's lobby ended under it; State no longer
+// shows it. Err matches ErrLobbyClosed when the lobby's host closed it: a
+// LAN Host that closed, or a host that left with host migration off (a
+// lobby.kicked with closed set). On a LAN lobby (ClientConfig.LAN) Err
+// matches ErrHostGone when the connection to the host dropped and was not
+// resumed within ClientConfig.HostGrace: the hosting process died or left
+// the network.
+type Closed struct {
+	Lobby string
+	By    string // the host that closed it; empty when it is gone
+	Err   error
+}
 
 // Started carries the session descriptor: the client's signaling
 // connection is now in the session's room (Session.ID), ready for the
@@ -50,11 +65,25 @@ type Resynced struct {
 	Err   error
 }
 
+// Disconnected reports that the signaling connection dropped (Err says
+// why). The signaling client reconnects unless its reconnection is
+// disabled: Reconnected follows, then Resynced. Calls made meanwhile wait
+// for the connection (or fail, without reconnection). On a LAN lobby,
+// Closed follows when the host is not back within ClientConfig.HostGrace.
+type Disconnected struct{ Err error }
+
+// Reconnected reports that the signaling connection is back; Resumed
+// tells whether the session (peer id, lobby seat) was taken back.
+type Reconnected struct{ Resumed bool }
+
 func (StateChanged) isEvent() {}
 func (ChatReceived) isEvent() {}
 func (Kicked) isEvent()       {}
+func (Closed) isEvent()       {}
 func (Started) isEvent()      {}
 func (Resynced) isEvent()     {}
+func (Disconnected) isEvent() {}
+func (Reconnected) isEvent()  {}
 
 // ClientConfig configures a Client. The zero value is valid.
 type ClientConfig struct {
@@ -70,7 +99,23 @@ type ClientConfig struct {
 	// are dropped and the client resyncs with lobby.sync, reporting
 	// Resynced. Zero means 256.
 	PushQueue int
+	// LAN says that the server is the lobby's hosting process (a LAN
+	// Host), not a rendezvous that outlives its lobbies: when the
+	// connection drops and is not resumed within HostGrace, the lobby is
+	// over and the client reports Closed with ErrHostGone; from then on
+	// its calls fail with ErrHostGone instead of waiting for a reconnect
+	// that cannot come. DialLAN sets it.
+	LAN bool
+	// HostGrace is how long a LAN client waits for its connection to the
+	// host to be resumed before it reports the lobby Closed. Zero means
+	// DefaultHostGrace (1.5 s): a host process that is alive is back
+	// within a few reconnect attempts on a LAN, one that died refuses
+	// them. It bounds how long members take to see a crashed host.
+	HostGrace time.Duration
 }
+
+// DefaultHostGrace is ClientConfig.HostGrace's zero value.
+const DefaultHostGrace = 1500 * time.Millisecond
 
 // Client is a lobby member's connection: typed calls over a
 // signaling.Client and the lobby's pushed changes as events. All methods
@@ -91,6 +136,15 @@ type Client struct {
 	pending []Delta // deltas that arrived before a join or create reply
 	resync  chan struct{}
 	started string // the session id last reported as Started
+
+	lan      bool
+	graceFor time.Duration
+	grace    *time.Timer // runs while a LAN client waits for its host; owned by run
+	// lost is canceled, with ErrHostGone as its cause, once a LAN
+	// client's host is gone for good: calls fail instead of waiting for
+	// a reconnect that cannot come.
+	lost     context.Context
+	loseHost context.CancelCauseFunc
 	// hold, for tests, stops the event goroutine until the channel it
 	// carries is closed.
 	hold chan chan struct{}
@@ -130,7 +184,11 @@ func NewClient(sc *signaling.Client, cfg *ClientConfig) *Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	sub := sc.SubscribeWith(signaling.SubscriptionConfig{Types: []string{"lobby.*"}, Queue: cfg.PushQueue})
 	c := &Client{sc: sc, sub: sub, events: make(chan Event, n), ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		resync: make(chan struct{}, 1), hold: make(chan chan struct{})}
+		resync: make(chan struct{}, 1), hold: make(chan chan struct{}), lan: cfg.LAN, graceFor: cfg.HostGrace}
+	if c.graceFor <= 0 {
+		c.graceFor = DefaultHostGrace
+	}
+	c.lost, c.loseHost = context.WithCancelCause(context.Background())
 	go c.run()
 	return c
 }
@@ -176,8 +234,13 @@ func (c *Client) Close() error {
 func (c *Client) run() {
 	defer close(c.done)
 	defer close(c.events)
+	defer c.stopGrace()
 	evs := c.sub.Events()
 	for {
+		var graceC <-chan time.Time
+		if c.grace != nil {
+			graceC = c.grace.C
+		}
 		select {
 		case <-c.ctx.Done():
 			return
@@ -186,6 +249,9 @@ func (c *Client) run() {
 				return
 			}
 			c.handle(ev)
+		case <-graceC:
+			c.grace = nil
+			c.hostGone()
 		case <-c.resync:
 			c.doResync()
 		case h := <-c.hold:
@@ -222,11 +288,18 @@ func (c *Client) handle(ev signaling.Event) {
 			var k KickedData
 			if json.Unmarshal(ev.Data, &k) == nil {
 				c.mu.Lock()
-				if c.state != nil && c.state.ID == k.Lobby {
+				mine := c.state != nil && c.state.ID == k.Lobby
+				if mine {
 					c.state = nil
 				}
 				c.mu.Unlock()
-				c.emit(Kicked{k})
+				switch {
+				case k.Closed && mine:
+					c.stopGrace()
+					c.emit(Closed{Lobby: k.Lobby, By: k.By, Err: ErrLobbyClosed})
+				case !k.Closed:
+					c.emit(Kicked{k})
+				}
 			}
 		case TypeStarted:
 			var s Session
@@ -242,7 +315,14 @@ func (c *Client) handle(ev signaling.Event) {
 		if in {
 			c.doResync()
 		}
+	case signaling.Disconnected:
+		c.emit(Disconnected{Err: ev.Err})
+		if c.lan && c.grace == nil && c.lost.Err() == nil {
+			c.grace = time.NewTimer(c.graceFor)
+		}
 	case signaling.Reconnected:
+		c.stopGrace()
+		c.emit(Reconnected{Resumed: ev.Resumed})
 		c.mu.Lock()
 		had := c.state != nil
 		c.mu.Unlock()
@@ -258,6 +338,28 @@ func (c *Client) handle(ev signaling.Event) {
 		}
 		c.doResync()
 	}
+}
+
+// stopGrace stops the wait for a LAN host. Only run calls it.
+func (c *Client) stopGrace() {
+	if c.grace != nil {
+		c.grace.Stop()
+		c.grace = nil
+	}
+}
+
+// hostGone ends the lobby of a LAN client whose host did not come back,
+// and fails its calls from then on.
+func (c *Client) hostGone() {
+	c.loseHost(fmt.Errorf("%w: no connection to the host for %v", ErrHostGone, c.graceFor))
+	c.mu.Lock()
+	st := c.state
+	c.state, c.pending = nil, nil
+	c.mu.Unlock()
+	if st == nil {
+		return
+	}
+	c.emit(Closed{Lobby: st.ID, Err: context.Cause(c.lost)})
 }
 
 // doResync fetches the full state after a drop or a missed change.
@@ -341,8 +443,21 @@ func (c *Client) request(ctx context.Context, typ string, data, reply any) error
 	if c.ctx.Err() != nil {
 		return ErrClosed
 	}
+	if c.lan {
+		if c.lost.Err() != nil {
+			return context.Cause(c.lost)
+		}
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		stop := context.AfterFunc(c.lost, func() { cancel(context.Cause(c.lost)) })
+		defer stop()
+	}
 	raw, err := c.sc.Request(ctx, typ, data)
 	if err != nil {
+		if c.lan && c.lost.Err() != nil && errors.Is(context.Cause(ctx), ErrHostGone) {
+			return context.Cause(c.lost)
+		}
 		if errors.Is(err, signaling.ErrClosed) {
 			return fmt.Errorf("%w: %w", ErrClosed, err)
 		}

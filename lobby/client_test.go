@@ -1,10 +1,12 @@
 package lobby_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
@@ -142,5 +144,82 @@ func TestSessionRoster(t *testing.T) {
 	}
 	if got := r.Remotes(); !slices.Equal(got, []netcode.PeerID{"h", "b"}) {
 		t.Fatalf("remotes %v", got)
+	}
+}
+
+// TestConnectionEvents: the lobby Client reports its signaling
+// connection's drops and returns as Disconnected and Reconnected (then
+// Resynced); a LAN client whose host does not come back within HostGrace
+// reports Closed with ErrHostGone and holds no lobby, while a client of a
+// rendezvous server keeps its lobby and waits.
+func TestConnectionEvents(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{})
+	ctx := tctx(t)
+	host := dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "flaky", MaxMembers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := func(lan bool, grace time.Duration) (*lobby.Client, *droppable) {
+		dr := &droppable{}
+		c, err := lobby.Dial(ctx, s.url, &lobby.ClientConfig{LAN: lan, HostGrace: grace,
+			Signaling: &signaling.ClientConfig{NetDialContext: dr.dial, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if _, err := c.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return c, dr
+	}
+	// kinds collects c's event types until stop accepts one.
+	kinds := func(c *lobby.Client, stop func(lobby.Event) bool) []string {
+		var got []string
+		waitEvent(t, c, func(ev lobby.Event) bool {
+			got = append(got, fmt.Sprintf("%T", ev))
+			return stop(ev)
+		})
+		return got
+	}
+
+	resumer, dr1 := member(true, time.Minute)
+	dr1.drop()
+	got := kinds(resumer, func(ev lobby.Event) bool { _, ok := ev.(lobby.Resynced); return ok })
+	want := []string{"lobby.Disconnected", "lobby.Reconnected", "lobby.Resynced"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events after a drop: %v, want %v", got, want)
+	}
+	if _, in := resumer.State(); !in {
+		t.Fatal("a resumed client lost its lobby")
+	}
+
+	lan, dr2 := member(true, 100*time.Millisecond)
+	online, dr3 := member(false, 0)
+	for _, dr := range []*droppable{dr2, dr3} {
+		dr.pause(true)
+		dr.drop()
+	}
+	var closed lobby.Closed
+	got = kinds(lan, func(ev lobby.Event) bool { var ok bool; closed, ok = ev.(lobby.Closed); return ok })
+	if !slices.Contains(got, "lobby.Disconnected") || !errors.Is(closed.Err, lobby.ErrHostGone) || closed.Lobby != st.ID {
+		t.Fatalf("LAN client with its host gone: events %v, closed %+v", got, closed)
+	}
+	if _, in := lan.State(); in {
+		t.Fatal("the LAN client still holds the lobby its host left")
+	}
+	// Its calls fail at once instead of waiting for a reconnect.
+	if err := lan.SetReady(ctx, true); !errors.Is(err, lobby.ErrHostGone) {
+		t.Fatalf("a call after the host is gone: %v, want ErrHostGone", err)
+	}
+	waitEvent(t, online, func(ev lobby.Event) bool {
+		if _, ok := ev.(lobby.Closed); ok {
+			t.Fatal("a client of a rendezvous server closed its lobby on a drop")
+		}
+		_, ok := ev.(lobby.Disconnected)
+		return ok
+	})
+	if _, in := online.State(); !in {
+		t.Fatal("a client of a rendezvous server dropped its lobby while reconnecting")
 	}
 }

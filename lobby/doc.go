@@ -28,14 +28,16 @@
 // host leaves, or drops and its signaling resume grace expires, the member
 // present longest becomes host. With Config.NoHostMigration (or the
 // lobby's auto_host setting off) the lobby instead closes, and its members
-// get lobby.kicked with Closed set. The last member leaving ends a lobby.
+// get lobby.kicked with Closed set (a Closed event). The last member
+// leaving ends a lobby.
 //
 // # Service and Client
 //
 // New registers a Service on a signaling.Server. Client (Dial, or NewClient
 // over a connected signaling.Client) has one typed call per message, keeps
 // the newest State and delivers Events: StateChanged, ChatReceived, Kicked,
-// Started and Resynced. After Started the member's signaling client is in
+// Closed, Started, Resynced, and the signaling connection's Disconnected
+// and Reconnected. After Started the member's signaling client is in
 // the session's room: pass Client.Signaling() to mesh.Connect as its
 // netcode.Signaler, with Started.Roster (Session.Roster: the players in
 // seat order, the session id and the server's ICE servers). The Client
@@ -59,12 +61,20 @@
 // lobby name and id, player count and maximum, and a password flag; the TXT
 // follows the player count. Browse keeps a live list of advertised lobbies
 // with Added, Updated and Removed events; a lobby shows within a second of
-// its announcement and goes within a second of its goodbye. On a LAN the
-// lobby lives in the host's process: host migration there moves the lobby
-// owner role among the members, but when the host process closes the lobby
-// ends (goodbye), and when it dies without one, browsers drop the lobby once
-// its records' TTL (LANConfig.HostTTL, 120 s by default) runs out and
-// members see their signaling connection fail.
+// its announcement and goes within a second of its goodbye.
+//
+// On a LAN the lobby lives in the host's process: host migration there
+// moves the lobby owner role among the members, but when the host process
+// goes, the lobby ends. Members that dialed the host with DialLAN (or
+// ClientConfig.LAN) get a Closed event and State drops the lobby: when the
+// Host closes, at once (it pushes lobby.kicked with Closed set before its
+// server closes the connections; ErrLobbyClosed); when its process dies,
+// HostGrace (1.5 s) after the kernel closed its connections (ErrHostGone);
+// when it stops answering, within LANIdleTimeout (5 s, against the Host's
+// pings every LANPingInterval, 1 s) plus HostGrace. Browsers drop a dead
+// host's lobby when its records expire: every record, the PTR that
+// standard browsers such as avahi list included, has LANConfig.HostTTL,
+// 100 s by default. docs/lobby.md has the measured figures.
 //
 // MatchLAN is the LAN party in one call: with LANMatchConfig.Host it hosts
 // a lobby of the game for Players and starts the match once the lobby is
@@ -72,7 +82,11 @@
 // lobby of the game, joins it, gets ready and waits for the host. Either
 // way it returns a LANMatch whose Roster and Signaling() go to
 // mesh.Connect and rollback.Config; joiners learn the match's size from the
-// host's lobby, not from their own settings.
+// host's lobby, not from their own settings, and fail with the reason when
+// the host goes before the start. With LANMatchConfig.Migrate a host whose
+// process is gone before the start does not end the match: the member that
+// joined first serves and advertises the lobby anew (TXT key TXTFrom names
+// the old lobby), one seat smaller, and the others join it there.
 //
 // # Concurrency
 //

@@ -45,6 +45,13 @@ var (
 	// ErrNotInLobby is returned by Client calls that need a lobby when the
 	// client holds none.
 	ErrNotInLobby = errors.New("lobby: client is in no lobby")
+	// ErrLobbyClosed is the Err of a Closed event when the lobby's host
+	// closed the lobby.
+	ErrLobbyClosed = errors.New("lobby: the host closed the lobby")
+	// ErrHostGone is wrapped by the Err of a Closed event when a LAN
+	// lobby's host is gone: the connection to it dropped and was not
+	// resumed in time (ClientConfig.HostGrace).
+	ErrHostGone = errors.New("lobby: the LAN host is gone")
 	// ErrKicked is wrapped by MatchLAN's error when the host removed the
 	// player from the lobby before the match started.
 	ErrKicked = errors.New("lobby: kicked from the lobby")

@@ -1,5 +1,7 @@
 package lobby
 
+import "time"
+
 // SetSyncReplyHook makes c call f with each lobby.sync reply before it
 // stores it, so that a test can land a push in between.
 func SetSyncReplyHook(c *Client, f func(replied State)) {
@@ -23,4 +25,11 @@ func HoldEvents(c *Client) (release func()) {
 	h := make(chan struct{})
 	c.hold <- h
 	return func() { close(h) }
+}
+
+// NodeTTLs returns the TTLs a Host configured with c gives its SRV, TXT
+// and address records (host) and its PTR records (service).
+func NodeTTLs(c LANConfig) (host, service time.Duration) {
+	n := c.node()
+	return n.HostTTL, n.ServiceTTL
 }

@@ -29,6 +29,7 @@ const (
 	TXTMax      = "max"     // member limit
 	TXTPassword = "pw"      // "1" when a password is needed, else "0"
 	TXTPath     = "path"    // the WebSocket path of the signaling endpoint
+	TXTFrom     = "from"    // on a lobby that took over from one whose host was gone (LANMatchConfig.Migrate): the old lobby's id
 )
 
 // wsPath is where a Host serves the signaling protocol.
@@ -47,7 +48,9 @@ type HostConfig struct {
 	// probing). The zero value uses every multicast interface.
 	LAN LANConfig
 	// Signaling configures the host's signaling server. The zero value is
-	// the development configuration (anonymous).
+	// the development configuration (anonymous), with a PingInterval of
+	// LANPingInterval (1 s) unless set: members' clients (DialLAN) drop a
+	// silent connection after LANIdleTimeout and report the host gone.
 	Signaling signaling.Config
 	// Service configures the host's lobby service. Its OnChange is
 	// chained after the Host's own.
@@ -59,6 +62,8 @@ type HostConfig struct {
 	// advertisement (browsers read them from LANLobby.TXT); keys this
 	// package uses are ignored. Nil means none.
 	ExtraTXT []string
+
+	from string // TXTFrom: the id of the lobby this one took over from
 }
 
 // Host is a LAN lobby: the hosting player's process serves the signaling
@@ -66,9 +71,15 @@ type HostConfig struct {
 // DNS-SD, keeping the TXT record's player count current. The hosting
 // player is the lobby's first member and host, through Client.
 //
-// When the Host closes (or its process dies) the lobby ends: Close sends
-// DNS-SD goodbyes, so browsers drop it within a second; after a crash
-// browsers drop it when its records' TTL (LAN.HostTTL) runs out.
+// When the Host closes (or its process dies) the lobby ends. Close tells
+// every member first (lobby.kicked with closed set: their clients report
+// Closed with ErrLobbyClosed at once) and sends DNS-SD goodbyes, so
+// browsers drop the lobby within a second. When the process dies, the
+// kernel closes its connections: members' LAN clients report Closed with
+// ErrHostGone once ClientConfig.HostGrace (1.5 s) passes without the host
+// coming back, or LANIdleTimeout plus that grace after the host stops
+// answering (a machine switched off); browsers drop the lobby when its
+// records' TTL (LAN.HostTTL, 100 s) runs out.
 type Host struct {
 	ln     net.Listener
 	hs     *http.Server
@@ -112,6 +123,9 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 	if h.ln, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("lobby: host: %w", err)
 	}
+	if cfg.Signaling.PingInterval == 0 {
+		cfg.Signaling.PingInterval = LANPingInterval
+	}
 	h.srv = signaling.NewServer(cfg.Signaling)
 	sc := cfg.Service
 	next := sc.OnChange
@@ -154,6 +168,9 @@ func NewHost(ctx context.Context, cfg HostConfig) (_ *Host, err error) {
 			return nil, fmt.Errorf("lobby: host: %w", err)
 		}
 		h.extra = extraTXT(cfg.ExtraTXT)
+		if cfg.from != "" {
+			h.extra = append(h.extra, TXTFrom+"="+cfg.from)
+		}
 		advertised = h.txt(st.ID)
 		h.reg, err = h.node.Advertise(ctx, dnssd.Service{Instance: instanceName(st.Name), Type: LANServiceType, Port: uint16(tcp.Port), TXT: advertised})
 		if err != nil {
@@ -185,7 +202,7 @@ func extraTXT(txt []string) []string {
 	for _, kv := range txt {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToLower(k) {
-		case TXTVersion, TXTGame, TXTName, TXTID, TXTPlayers, TXTMax, TXTPassword, TXTPath, "":
+		case TXTVersion, TXTGame, TXTName, TXTID, TXTPlayers, TXTMax, TXTPassword, TXTPath, TXTFrom, "":
 			continue
 		}
 		out = append(out, kv)
@@ -243,6 +260,26 @@ func (h *Host) watch(id string, last []string) {
 	}
 }
 
+// tellClosed pushes lobby.kicked with closed set to every member but the
+// hosting player, ahead of the goodbyes and the server's close frames, which
+// leave its writers time to send it.
+func (h *Host) tellClosed() {
+	id := h.id.Load()
+	if h.svc == nil || h.srv == nil || id == nil {
+		return
+	}
+	st, ok := h.svc.State(*id)
+	if !ok {
+		return
+	}
+	self := h.client.ID()
+	for _, m := range st.Members {
+		if m.ID != self {
+			_ = h.srv.Send(m.ID, TypeKicked, KickedData{Lobby: st.ID, By: self, Closed: true})
+		}
+	}
+}
+
 // Client returns the hosting player's client: the lobby's first member
 // and host.
 func (h *Host) Client() *Client { return h.client }
@@ -268,12 +305,14 @@ func (h *Host) Instance() string {
 	return h.reg.Service().Instance
 }
 
-// Close withdraws the advertisement with a goodbye, closes the hosting
-// player's client, stops the server and waits for every goroutine the
-// Host started. Close is idempotent.
+// Close tells the lobby's members that it closed, withdraws the
+// advertisement with a goodbye, closes the hosting player's client, stops
+// the server and waits for every goroutine the Host started. Close is
+// idempotent.
 func (h *Host) Close() error {
 	var err error
 	h.once.Do(func() {
+		h.tellClosed()
 		close(h.stop)
 		h.cancel()
 		<-h.done

@@ -1,9 +1,13 @@
 package lobby
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/rallypoint/rallypoint/lobby/dnssd"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // LANServiceType is the DNS-SD service type LAN lobbies are advertised
@@ -23,9 +27,14 @@ type LANConfig struct {
 	// "alice-pc". Empty means the system host name with a random suffix,
 	// so that several processes on one machine never clash.
 	HostName string
-	// HostTTL is the TTL of a Host's address, SRV and TXT records: how long
-	// browsers keep its lobby when the host dies without a goodbye. Zero
-	// means 120 s (RFC 6762 §10).
+	// HostTTL is the TTL of all a Host's records (PTR, SRV, TXT and
+	// addresses): how long browsers keep its lobby when the host dies
+	// without a goodbye. Zero means DefaultHostTTL (100 s). The PTR record
+	// gets it too, instead of RFC 6762's 75 minutes, because the PTR is
+	// what a standard browser (avahi-browse) lists: with 100 s it drops a
+	// dead host's lobby within 2 minutes of the host's last answer.
+	// Browsers that raise short PTR TTLs keep it longer (python-zeroconf:
+	// 1125 s).
 	HostTTL time.Duration
 	// NoProbe makes a Host announce at once instead of first checking, for
 	// about a second, that its lobby's name is free on the link (RFC 6762
@@ -36,9 +45,67 @@ type LANConfig struct {
 	Logf func(format string, args ...any)
 }
 
+// DefaultHostTTL is LANConfig.HostTTL's zero value.
+const DefaultHostTTL = 100 * time.Second
+
 func (c LANConfig) node() dnssd.Config {
+	ttl := c.HostTTL
+	if ttl <= 0 {
+		ttl = DefaultHostTTL
+	}
 	return dnssd.Config{Interfaces: c.Interfaces, Network: c.Network, HostName: c.HostName,
-		HostTTL: c.HostTTL, NoProbe: c.NoProbe, Logf: c.Logf}
+		HostTTL: ttl, ServiceTTL: ttl, NoProbe: c.NoProbe, Logf: c.Logf}
+}
+
+// The keep-alive of a LAN lobby's connections. A Host's signaling server
+// pings every member every LANPingInterval; a client dialed by DialLAN
+// drops a connection that stays silent for LANIdleTimeout, so that a host
+// that is gone without closing its connections (switched off, unplugged,
+// stopped) is noticed within LANIdleTimeout plus ClientConfig.HostGrace.
+// A host that closes or whose process dies closes its connections, which
+// members notice at once. LANIdleTimeout is several ping intervals, not
+// two: on a lossy LAN (10 to 25% of packets lost) TCP's retransmissions
+// hold a ping back for seconds now and then, and a member that dropped a
+// live host would have to win a reconnect within HostGrace.
+const (
+	LANPingInterval = time.Second
+	LANIdleTimeout  = 5 * time.Second
+)
+
+// DialLAN connects to the Host of l, trying its addresses in order
+// (LANLobby.Addrs), and returns a client in LAN mode (ClientConfig.LAN set,
+// and a signaling IdleTimeout of LANIdleTimeout unless cfg sets one): when
+// the host closes the lobby or is gone, the client reports Closed. It does
+// not join: call Join with l.ID. cfg may be nil.
+func DialLAN(ctx context.Context, l LANLobby, cfg *ClientConfig) (*Client, error) {
+	var c ClientConfig
+	if cfg != nil {
+		c = *cfg
+	}
+	c.LAN = true
+	var sc signaling.ClientConfig
+	if c.Signaling != nil {
+		sc = *c.Signaling
+	}
+	if sc.IdleTimeout == 0 {
+		sc.IdleTimeout = LANIdleTimeout
+	}
+	c.Signaling = &sc
+	var errs []error
+	for _, ap := range l.Addrs {
+		cl, err := Dial(ctx, l.URLFor(ap), &c)
+		if err == nil {
+			return cl, nil
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("lobby: dialing the LAN lobby %q: %w", l.Name, err)
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", ap, err))
+	}
+	if len(errs) == 0 {
+		return nil, fmt.Errorf("lobby: dialing the LAN lobby %q: no address", l.Name)
+	}
+	return nil, fmt.Errorf("lobby: dialing the LAN lobby %q: no address answered: %w", l.Name, errors.Join(errs...))
 }
 
 // LANEventKind says what happened to a LAN lobby. Only append to this list.

@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,6 +35,7 @@ type childArgs struct {
 	TTL     time.Duration // host: DNS-SD HostTTL (zero: the default)
 	Pass    string        // host: lobby password
 	NoStart bool          // host: never start
+	Migrate bool          // matchlan: LANMatchConfig.Migrate
 }
 
 // report is one line a child prints.
@@ -69,6 +72,10 @@ func runChild(role string, args []string) int {
 		err = childWatch()
 	case "early":
 		err = childEarlyJoin()
+	case "member":
+		err = childMember(a)
+	case "matchlan":
+		err = childMatchLAN(a)
 	default:
 		err = fmt.Errorf("unknown role %q", role)
 	}
@@ -145,6 +152,7 @@ func childHost(a childArgs) error {
 						ready++
 					}
 				}
+				say(report{What: "members", Peers: len(ev.State.Members), Text: fmt.Sprint(ready)})
 				if !a.NoStart && ev.State.Session == nil && len(ev.State.Members) == a.Players && ready == a.Players-1 {
 					if _, err := c.Start(ctx); err != nil {
 						return err
@@ -495,5 +503,204 @@ func TestLANHostCountsEarlyJoin(t *testing.T) {
 	t.Logf("advertised %q", r.Text)
 	if !strings.Contains(" "+r.Text+" ", " players=2 ") {
 		t.Fatalf("advertised TXT %q after a join during probing, want players=2", r.Text)
+	}
+}
+
+// childMember finds a lobby of a.Game, dials its host with DialLAN, joins
+// and reports "joined"; then it reports each lobby event ("lobbyev": Kind
+// the event's type, Text its error, Peers 1 when State still shows a
+// lobby after it) until stdin closes.
+func childMember(a childArgs) error {
+	ctx, cancel := childCtx()
+	defer cancel()
+	b, err := lobby.Browse(ctx, lobby.BrowseConfig{Game: a.Game})
+	if err != nil {
+		return err
+	}
+	var found lobby.LANLobby
+	for ev := range b.Events() {
+		if ev.Kind == lobby.LANAdded {
+			found = ev.Lobby
+			break
+		}
+	}
+	b.Close()
+	if found.ID == "" {
+		return fmt.Errorf("no lobby found: %v", ctx.Err())
+	}
+	c, err := lobby.DialLAN(ctx, found, nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Join(ctx, found.ID, lobby.JoinOptions{Member: map[string]string{"nick": a.Nick}}); err != nil {
+		return err
+	}
+	say(report{What: "joined"})
+	go func() {
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0)
+		c.Close()
+	}()
+	for ev := range c.Events() {
+		r := report{What: "lobbyev", Kind: fmt.Sprintf("%T", ev)}
+		switch ev := ev.(type) {
+		case lobby.Closed:
+			if ev.Err != nil {
+				r.Text = ev.Err.Error()
+			}
+		case lobby.Disconnected:
+			if ev.Err != nil {
+				r.Text = ev.Err.Error()
+			}
+		}
+		if _, in := c.State(); in {
+			r.Peers = 1
+		}
+		say(r)
+	}
+	return nil
+}
+
+// TestLANHostGone: members of a LAN lobby (two, on a bridge with the
+// host) get a Closed event when its hosting process closes the lobby
+// (within 1 s, ErrLobbyClosed), is killed with SIGKILL (within 3 s: the
+// kernel closes its connections and DefaultHostGrace passes;
+// ErrHostGone), or is stopped with SIGSTOP (no packet at all: within
+// LANIdleTimeout plus the grace); after it, State shows no lobby.
+func TestLANHostGone(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		want  time.Duration
+		err   string // in Closed's error
+		leave func(t *testing.T, host *netns.Child) time.Time
+	}{
+		{"close", time.Second, "the host closed the lobby", func(t *testing.T, host *netns.Child) time.Time {
+			if err := host.Send("close"); err != nil {
+				t.Error(err)
+			}
+			return await(t, host, "closed", 10*time.Second, nil).at()
+		}},
+		{"kill", 3 * time.Second, "the LAN host is gone", func(t *testing.T, host *netns.Child) time.Time {
+			at := time.Now()
+			host.Kill()
+			return at
+		}},
+		{"stop", lobby.LANIdleTimeout + lobby.DefaultHostGrace, "the LAN host is gone", func(t *testing.T, host *netns.Child) time.Time {
+			at := time.Now()
+			if err := host.Signal(syscall.SIGSTOP); err != nil {
+				t.Error(err)
+			}
+			return at
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lab := netns.New(t)
+			a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+			lab.Bridge(netns.LinkOptions{}, a, b, c)
+			host := start(a, "host", childArgs{Name: "short-lived " + tc.name, Game: "gone", Players: 3, NoStart: true})
+			await(t, host, "hosted", 20*time.Second, nil)
+			members := []*netns.Child{start(b, "member", childArgs{Game: "gone", Nick: "bob"}), start(c, "member", childArgs{Game: "gone", Nick: "carol"})}
+			for _, m := range members {
+				await(t, m, "joined", 20*time.Second, nil)
+			}
+			left := tc.leave(t, host)
+			for i, m := range members {
+				r := await(t, m, "lobbyev", 30*time.Second, func(r report) bool { return r.Kind == "lobby.Closed" })
+				d := r.at().Sub(left)
+				t.Logf("member %d: Closed %v after the host %s: %s", i, d, tc.name, r.Text)
+				if !strings.Contains(r.Text, tc.err) {
+					t.Errorf("member %d: Closed with %q, want %q", i, r.Text, tc.err)
+				}
+				if r.Peers != 0 {
+					t.Errorf("member %d: State still shows the lobby after Closed", i)
+				}
+				inTime(t, "Closed", d, tc.want)
+			}
+		})
+	}
+}
+
+// childMatchLAN joins a match of a.Game with MatchLAN and reports how it
+// ended: "matchend" with Kind "started", "closed" (ErrLobbyClosed),
+// "hostgone" (ErrHostGone) or "other", and the error in Text.
+func childMatchLAN(a childArgs) error {
+	ctx, cancel := childCtx()
+	defer cancel()
+	m, err := lobby.MatchLAN(ctx, lobby.LANMatchConfig{Game: a.Game, Member: map[string]string{"nick": a.Nick}, Migrate: a.Migrate})
+	r := report{What: "matchend", Kind: "started"}
+	switch {
+	case err == nil:
+		defer m.Close()
+		r.Session, r.Peers = m.Session.ID, len(m.Roster.Players)
+		if m.Host != nil {
+			r.Text = "host"
+		}
+		say(r)
+		_, _ = bufio.NewReader(os.Stdin).ReadString(0) // until the parent ends
+		return nil
+	case errors.Is(err, lobby.ErrLobbyClosed):
+		r.Kind = "closed"
+	case errors.Is(err, lobby.ErrHostGone):
+		r.Kind = "hostgone"
+	default:
+		r.Kind = "other"
+	}
+	if err != nil {
+		r.Text = err.Error()
+	}
+	say(r)
+	return nil
+}
+
+// TestMatchLANHostKilled: a joiner waiting in MatchLAN for the start
+// fails with ErrHostGone within 3 s of the host's process being killed,
+// instead of waiting for its context.
+func TestMatchLANHostKilled(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b := lab.NS("a"), lab.NS("b")
+	lab.Link(a, b, netns.LinkOptions{})
+	host := start(a, "host", childArgs{Name: "killed before start", Game: "doomed", Players: 3, NoStart: true})
+	await(t, host, "hosted", 20*time.Second, nil)
+	joiner := start(b, "matchlan", childArgs{Game: "doomed", Nick: "bob"})
+	// Joined and ready: MatchLAN waits for the start.
+	await(t, host, "members", 30*time.Second, func(r report) bool { return r.Peers == 2 && r.Text == "1" })
+	killed := time.Now()
+	host.Kill()
+	r := await(t, joiner, "matchend", 30*time.Second, nil)
+	d := r.at().Sub(killed)
+	t.Logf("MatchLAN ended %v after the host was killed: %s", d, r.Text)
+	if r.Kind != "hostgone" {
+		t.Fatalf("MatchLAN ended with %s (%s), want ErrHostGone", r.Kind, r.Text)
+	}
+	inTime(t, "MatchLAN failed", d, 3*time.Second)
+}
+
+// TestMatchLANMigrates: with LANMatchConfig.Migrate, when the host's
+// process is killed before the start, the member that joined first hosts
+// the lobby anew and the other joins it there; the match starts with the
+// two of them.
+func TestMatchLANMigrates(t *testing.T) {
+	t.Parallel()
+	lab := netns.New(t)
+	a, b, c := lab.NS("a"), lab.NS("b"), lab.NS("c")
+	lab.Bridge(netns.LinkOptions{}, a, b, c)
+	host := start(a, "host", childArgs{Name: "moving lobby", Game: "moving", Players: 3, NoStart: true})
+	await(t, host, "hosted", 20*time.Second, nil)
+	first := start(b, "matchlan", childArgs{Game: "moving", Nick: "bob", Migrate: true})
+	await(t, host, "members", 30*time.Second, func(r report) bool { return r.Peers == 2 && r.Text == "1" })
+	second := start(c, "matchlan", childArgs{Game: "moving", Nick: "carol", Migrate: true})
+	await(t, host, "members", 30*time.Second, func(r report) bool { return r.Peers == 3 && r.Text == "2" })
+	killed := time.Now()
+	host.Kill()
+	r1 := await(t, first, "matchend", 30*time.Second, nil)
+	r2 := await(t, second, "matchend", 30*time.Second, nil)
+	t.Logf("after the host was killed: first member %s %v later (%s), second %s %v later",
+		r1.Kind, r1.at().Sub(killed), r1.Text, r2.Kind, r2.at().Sub(killed))
+	if r1.Kind != "started" || r2.Kind != "started" || r1.Text != "host" || r2.Text != "" ||
+		r1.Session == "" || r1.Session != r2.Session || r1.Peers != 2 || r2.Peers != 2 {
+		t.Fatalf("after migration: first %+v, second %+v; want one session of 2, hosted by the first", r1, r2)
 	}
 }

@@ -34,6 +34,16 @@ type LANMatchConfig struct {
 	// LAN configures mDNS/DNS-SD (interfaces, TTLs). The zero value uses
 	// every multicast interface.
 	LAN LANConfig
+	// Migrate moves the lobby when its host's process is gone before the
+	// start (ErrHostGone; not when the host closes the lobby): the member
+	// that joined first among those left takes over, hosting a new lobby
+	// of the same name, game and metadata, one seat smaller (the host's),
+	// advertised with the old lobby's id under the TXT key TXTFrom; the
+	// others find it by that key, join and get ready, and the new host
+	// starts once it is full. Each member picks the successor from the
+	// lobby as it last saw it: the member that joined first is in every
+	// later member's view. False: MatchLAN fails with ErrHostGone.
+	Migrate bool
 }
 
 // LANMatch is a match that started in a LAN lobby: who plays, and the
@@ -49,6 +59,8 @@ type LANMatch struct {
 	// and the rollback session take it (Session.Roster).
 	Session Session
 	Roster  netcode.Roster
+
+	last State // the lobby as last seen before the start
 }
 
 // Signaling returns the signaling connection in the match's room, which
@@ -72,7 +84,8 @@ func (m *LANMatch) Close() error {
 // A joiner tries the lobbies it finds in the order they appear, skipping
 // full, started and password-protected ones. It returns an error satisfying
 // errors.Is(err, ctx.Err()) when ctx ends first, and an error when the
-// lobby closes or the player is kicked; on error nothing is left open.
+// lobby closes (ErrLobbyClosed), its host is gone (ErrHostGone) or the player
+// is kicked (ErrKicked); on error nothing is left open.
 func MatchLAN(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
 	if cfg.Game == "" {
 		return nil, fmt.Errorf("%w: LANMatchConfig.Game is empty", ErrInvalid)
@@ -87,11 +100,70 @@ func MatchLAN(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.awaitStart(ctx, cfg); err != nil {
+	for {
+		err := m.awaitStart(ctx, cfg)
+		if err == nil {
+			return m, nil
+		}
 		m.Close()
-		return nil, err
+		if !cfg.Migrate || m.Host != nil || !errors.Is(err, ErrHostGone) {
+			return nil, err
+		}
+		if m, err = m.migrate(ctx, cfg); err != nil {
+			return nil, err
+		}
+		if m.Host != nil {
+			cfg.Host = true
+		}
 	}
-	return m, nil
+}
+
+// migrate takes the lobby over from a host that is gone: the member that
+// joined first among those left hosts a new lobby one seat smaller, the
+// others find it by its TXTFrom key and join it.
+func (m *LANMatch) migrate(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
+	old, self := m.last, m.Client.ID()
+	var left []Member
+	for _, mem := range old.Members {
+		if mem.ID != old.Host {
+			left = append(left, mem)
+		}
+	}
+	size := old.MaxMembers - 1 // the host's seat goes with it
+	if len(left) == 0 || size < 2 || old.ID == "" {
+		return nil, fmt.Errorf("lobby: the LAN lobby's host is gone, leaving no match to play: %w", ErrHostGone)
+	}
+	if left[0].ID == self {
+		h, err := NewHost(ctx, HostConfig{Addr: cfg.Addr, LAN: cfg.LAN, from: old.ID,
+			Lobby: CreateData{Name: old.Name, Game: old.Game, MaxMembers: size, Meta: old.Meta, Numbers: old.Numbers, Member: cfg.Member}})
+		if err != nil {
+			return nil, fmt.Errorf("lobby: taking the LAN lobby over: %w", err)
+		}
+		return &LANMatch{Client: h.Client(), Host: h}, nil
+	}
+	b, err := Browse(ctx, BrowseConfig{Game: old.Game, LAN: cfg.LAN})
+	if err != nil {
+		return nil, fmt.Errorf("lobby: browsing for the LAN lobby's new host: %w", err)
+	}
+	defer b.Close()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("lobby: waiting for the LAN lobby's new host: %w", ctx.Err())
+		case ev, ok := <-b.Events():
+			if !ok {
+				return nil, fmt.Errorf("lobby: waiting for the LAN lobby's new host: %w", context.Cause(ctx))
+			}
+			if from, _ := ev.Lobby.TXTValue(TXTFrom); ev.Kind == LANRemoved || from != old.ID {
+				continue
+			}
+			c, err := joinLAN(ctx, ev.Lobby, cfg.Member)
+			if err != nil {
+				return nil, fmt.Errorf("lobby: joining the LAN lobby's new host: %w", err)
+			}
+			return &LANMatch{Client: c}, nil
+		}
+	}
 }
 
 func hostLANMatch(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
@@ -143,26 +215,24 @@ func joinLANMatch(ctx context.Context, cfg LANMatchConfig) (*LANMatch, error) {
 	}
 }
 
-// joinLAN dials the lobby's addresses in order and joins it, ready.
+// joinLAN dials the lobby's host (DialLAN) and joins it, ready (unless the
+// connection dropped under the ready request).
 func joinLAN(ctx context.Context, l LANLobby, member map[string]string) (*Client, error) {
-	var errs []error
-	for _, ap := range l.Addrs {
-		c, err := Dial(ctx, l.URLFor(ap), nil)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if _, err := c.Join(ctx, l.ID, JoinOptions{Member: member}); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("lobby: joining %q: %w", l.Name, err)
-		}
-		if err := c.SetReady(ctx, true); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("lobby: getting ready in %q: %w", l.Name, err)
-		}
-		return c, nil
+	c, err := DialLAN(ctx, l, nil)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("lobby: joining %q: no address answered: %w", l.Name, errors.Join(errs...))
+	if _, err := c.Join(ctx, l.ID, JoinOptions{Member: member}); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("lobby: joining %q: %w", l.Name, err)
+	}
+	if err := c.SetReady(ctx, true); err != nil && !errors.Is(err, signaling.ErrDisconnected) {
+		c.Close()
+		return nil, fmt.Errorf("lobby: getting ready in %q: %w", l.Name, err)
+	}
+	// A connection that dropped under SetReady is for awaitStart to sort
+	// out: the host comes back (Resynced: ready again) or is gone (Closed).
+	return c, nil
 }
 
 // awaitStart waits for the match to start; the host starts it once the
@@ -192,6 +262,7 @@ func (m *LANMatch) awaitStart(ctx context.Context, cfg LANMatchConfig) error {
 		return nil
 	}
 	if st, ok := c.State(); ok {
+		m.last = st
 		if err := check(st); err != nil {
 			return err
 		}
@@ -207,16 +278,23 @@ func (m *LANMatch) awaitStart(ctx context.Context, cfg LANMatchConfig) error {
 			var err error
 			switch ev := ev.(type) {
 			case StateChanged:
+				m.last = ev.State
 				err = check(ev.State)
 			case Resynced:
 				if ev.Err != nil {
 					return fmt.Errorf("lobby: lost the LAN lobby: %w", ev.Err)
 				}
-				err = check(ev.State)
-			case Kicked:
-				if ev.Closed {
-					return fmt.Errorf("lobby: the LAN lobby closed: %w", ErrClosed)
+				m.last = ev.State
+				if me, ok := ev.State.Member(c.ID()); !cfg.Host && ok && !me.Ready {
+					// A drop took the ready request: ask again.
+					if err := c.SetReady(ctx, true); err != nil && !errors.Is(err, signaling.ErrDisconnected) {
+						return fmt.Errorf("lobby: getting ready in the LAN lobby: %w", err)
+					}
 				}
+				err = check(ev.State)
+			case Closed:
+				return fmt.Errorf("lobby: the LAN lobby ended: %w", ev.Err)
+			case Kicked:
 				return fmt.Errorf("lobby: kicked from the LAN lobby by %s: %w", ev.By, ErrKicked)
 			case Started:
 				m.Session, m.Roster = ev.Session, ev.Roster

@@ -207,9 +207,9 @@ func TestHostMigration(t *testing.T) {
 	if err := c.Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ev := waitEvent(t, d, func(ev lobby.Event) bool { _, ok := ev.(lobby.Kicked); return ok })
-	if k := ev.(lobby.Kicked); !k.Closed || k.Lobby != st.ID {
-		t.Fatalf("kicked %+v", k)
+	ev := waitEvent(t, d, func(ev lobby.Event) bool { _, ok := ev.(lobby.Closed); return ok })
+	if k := ev.(lobby.Closed); !errors.Is(k.Err, lobby.ErrLobbyClosed) || k.Lobby != st.ID || k.By != c.ID() {
+		t.Fatalf("closed %+v", k)
 	}
 	if _, in := d.State(); in {
 		t.Fatal("d still holds the closed lobby")

@@ -39,6 +39,15 @@ type ClientConfig struct {
 	// MaxMessageSize is the largest frame accepted from the server. Zero
 	// means 1 MiB.
 	MaxMessageSize int64
+	// IdleTimeout is how long the client waits for a frame from the server
+	// (its pings included) before it drops the connection and reconnects.
+	// Zero means twice the ping interval the server announced in welcome
+	// plus 10 s; a positive value is raised to at least twice that
+	// interval, so the server's regular pings always keep the connection.
+	// With a server that announces no ping interval there is no limit.
+	// A LAN lobby client (lobby.DialLAN) sets a few seconds, against a
+	// host that pings every second.
+	IdleTimeout time.Duration
 	// DisableReconnect turns automatic reconnection off: after a drop the
 	// client stays disconnected and its calls return ErrDisconnected.
 	DisableReconnect bool
@@ -329,6 +338,9 @@ func (c *Client) readDeadline() time.Time {
 	c.mu.Unlock()
 	if p <= 0 {
 		return time.Time{}
+	}
+	if c.cfg.IdleTimeout > 0 {
+		return time.Now().Add(max(c.cfg.IdleTimeout, 2*p))
 	}
 	return time.Now().Add(2*p + 10*time.Second)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 
 	"github.com/rallypoint/rallypoint/lobby"
@@ -67,20 +68,22 @@ func FindLAN(ctx context.Context, cfg LobbyConfig) (lobby.LANLobby, error) {
 }
 
 // JoinLAN joins a lobby found with BrowseLAN or FindLAN, trying the host's
-// addresses in order.
+// addresses in order. The client is in LAN mode (lobby.DialLAN): when the
+// host closes the lobby or is gone, its events report lobby.Closed.
 func JoinLAN(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby, error) {
 	if len(l.Addrs) == 0 {
 		return nil, fmt.Errorf("%w: LAN lobby %q has no address", ErrBadConfig, l.Name)
 	}
 	var errs []error
 	for _, ap := range l.Addrs {
-		url := l.URLFor(ap)
-		c, err := lobby.Dial(ctx, url, nil)
+		one := l
+		one.Addrs = []netip.AddrPort{ap}
+		c, err := lobby.DialLAN(ctx, one, nil)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("match: joining %q: %w", l.Name, err)
 			}
-			errs = append(errs, fmt.Errorf("%s: %w", url, err))
+			errs = append(errs, err)
 			continue
 		}
 		st, err := c.Join(ctx, l.ID, lobby.JoinOptions{Member: cfg.member()})
@@ -88,7 +91,7 @@ func JoinLAN(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby, er
 			c.Close()
 			return nil, fmt.Errorf("match: joining %q: %w", l.Name, err)
 		}
-		loop, _ := checkURL(url)
+		loop, _ := checkURL(l.URLFor(ap))
 		return newLobby(c, nil, st, loop || cfg.Loopback), nil
 	}
 	return nil, fmt.Errorf("match: joining %q: no address answered: %w", l.Name, errors.Join(errs...))

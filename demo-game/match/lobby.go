@@ -10,6 +10,7 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // The lobby's game name and metadata keys, for the arena.
@@ -190,20 +191,40 @@ func (l *Lobby) Play(ctx context.Context, r netcode.Roster, allBots bool) (*Onli
 }
 
 // AwaitStart is the lobby played by a bot (the headless mode): a member
-// gets ready, the host starts once the lobby has players members and all
-// the others are ready, and everyone plays on lobby.Started (see Play). It
-// blocks until then or until ctx is done. On an error before Play, l is
-// still the caller's to close (Close is idempotent).
-func (l *Lobby) AwaitStart(ctx context.Context, players int, allBots bool) (*Online, error) {
+// gets ready, the host starts once the lobby is full (its member limit,
+// State.MaxMembers, which every member learns from the lobby, whoever
+// hosts by then) and all the others are ready, and everyone plays on
+// lobby.Started (see Play), with as many players as the start's roster
+// holds. It blocks until then or until ctx is done; it fails when the
+// player is kicked or the lobby ends (lobby.Closed: its host closed it,
+// or a LAN host is gone). On an error before Play, l is still the
+// caller's to close (Close is idempotent).
+func (l *Lobby) AwaitStart(ctx context.Context, allBots bool) (*Online, error) {
 	c := l.client
-	if !l.IsHost() {
-		if err := c.SetReady(ctx, true); err != nil {
-			return nil, fmt.Errorf("match: getting ready: %w", err)
+	unready := !l.IsHost()
+	ready := func() error {
+		if !unready {
+			return nil
 		}
+		err := c.SetReady(ctx, true)
+		switch {
+		case err == nil:
+			unready = false
+		case errors.Is(err, signaling.ErrDisconnected):
+			// The connection dropped under the call: the events say
+			// whether it comes back (Resynced: try again) or the lobby
+			// is over (Closed).
+		default:
+			return fmt.Errorf("match: getting ready: %w", err)
+		}
+		return nil
+	}
+	if err := ready(); err != nil {
+		return nil, err
 	}
 	started := false
 	check := func(st lobby.State) error {
-		if started || st.Host != c.ID() || len(st.Members) < players {
+		if started || st.Host != c.ID() || len(st.Members) < st.MaxMembers {
 			return nil
 		}
 		for _, m := range st.Members {
@@ -244,11 +265,12 @@ func (l *Lobby) AwaitStart(ctx context.Context, players int, allBots bool) (*Onl
 				if ev.Err != nil {
 					return nil, fmt.Errorf("match: lost the lobby: %w", ev.Err)
 				}
-				err = check(ev.State)
-			case lobby.Kicked:
-				if ev.Closed {
-					return nil, fmt.Errorf("match: the lobby closed")
+				if err = ready(); err == nil {
+					err = check(ev.State)
 				}
+			case lobby.Closed:
+				return nil, fmt.Errorf("match: the lobby ended: %w", ev.Err)
+			case lobby.Kicked:
 				return nil, fmt.Errorf("match: kicked from the lobby by %s", ev.By)
 			case lobby.Started:
 				return l.Play(ctx, ev.Roster, allBots)

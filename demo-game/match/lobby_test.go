@@ -66,7 +66,7 @@ func TestLobbyMatch(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, l := range lobbies {
 		wg.Go(func() {
-			sessions[i], errs[i] = l.AwaitStart(ctx, 3, true)
+			sessions[i], errs[i] = l.AwaitStart(ctx, true)
 			if errs[i] != nil {
 				l.Close()
 				return
@@ -146,13 +146,13 @@ func TestLobbyErrors(t *testing.T) {
 	// A canceled wait for the start.
 	cctx, ccancel := context.WithCancel(ctx)
 	ccancel()
-	if _, err := l.AwaitStart(cctx, 3, true); !errors.Is(err, context.Canceled) {
+	if _, err := l.AwaitStart(cctx, true); !errors.Is(err, context.Canceled) {
 		t.Errorf("canceled AwaitStart: %v", err)
 	}
 	// A kicked member's wait ends.
 	done := make(chan error, 1)
 	go func() {
-		_, err := j.AwaitStart(ctx, 3, true)
+		_, err := j.AwaitStart(ctx, true)
 		done <- err
 	}()
 	waitReady(t, l, j.Client().ID())

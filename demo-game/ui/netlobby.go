@@ -139,9 +139,12 @@ func (n *netLobby) update(g *Game) error {
 			case lobby.ChatReceived:
 				n.post(n.name(ev.Message.From), ev.Message.Text, n.seat(ev.Message.From))
 			case lobby.Kicked:
-				why := "Kicked from the lobby"
-				if ev.Closed {
-					why = "The lobby closed"
+				n.leave(g, "Kicked from the lobby")
+				return nil
+			case lobby.Closed:
+				why := "The lobby closed"
+				if errors.Is(ev.Err, lobby.ErrHostGone) {
+					why = "The lobby's host is gone"
 				}
 				n.leave(g, why)
 				return nil
