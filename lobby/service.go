@@ -520,20 +520,29 @@ func (s *Service) listLocked(d ListData) ListReply {
 	}
 	i := sort.Search(len(list), func(i int) bool { return list[i].seq > d.After })
 	out := ListReply{Lobbies: make([]Summary, 0, min(limit, 16))}
+	size := 0
 	for ; i < len(list); i++ {
 		l := list[i]
 		if !matches(l, d.Filters) {
 			continue
 		}
-		if len(out.Lobbies) == limit {
-			out.Next = out.Lobbies[limit-1].cursor
+		sum := l.summary()
+		b, _ := signaling.MarshalJSON(sum)
+		if n := len(out.Lobbies); n == limit || (n > 0 && size+len(b)+1 > MaxListBytes) {
+			out.Next = out.Lobbies[n-1].cursor
 			break
 		}
-		out.Lobbies = append(out.Lobbies, l.summary())
+		size += len(b) + 1
+		out.Lobbies = append(out.Lobbies, sum)
 		out.Lobbies[len(out.Lobbies)-1].cursor = l.seq
 	}
 	return out
 }
+
+// MaxListBytes bounds the lobbies of one lobby.list reply in encoded bytes:
+// a page ends early (with Next set) rather than pass it, so that a small
+// request cannot draw a large answer. A single lobby always fits.
+const MaxListBytes = 32 << 10
 
 func (s *Service) handleJoin(req *signaling.Request) {
 	d, err := DecodeJoin(req.Envelope.Data)

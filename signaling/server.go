@@ -59,6 +59,20 @@ type Config struct {
 	// when a message finds the queue full the connection is closed with
 	// CodeSlowConsumer (its queue is kept for a resume). Zero means 256.
 	SendQueueLen int
+	// SendQueueBytes bounds the bytes waiting for one peer in the same way,
+	// whether its connection is live or it waits to resume; a message
+	// always fits an empty queue. Zero means 256 KiB.
+	SendQueueBytes int
+	// MaxQueuedBytes is the server-wide budget of the send queues: once
+	// the queues together hold this much, a message is accepted only by an
+	// empty queue and a peer that has fallen behind is disconnected with
+	// CodeSlowConsumer. Zero means 32 MiB.
+	MaxQueuedBytes int64
+	// MaxSessionsPerIP is the most sessions (live or waiting to resume)
+	// opened from one IP address; hello beyond it is answered with
+	// CodeTooManySessions. Zero means twice MaxConnsPerIP (128 by
+	// default); negative means no limit.
+	MaxSessionsPerIP int
 
 	// PingInterval is how often the server pings each connection. Zero
 	// means 25 s.
@@ -122,6 +136,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SendQueueLen <= 0 {
 		c.SendQueueLen = 256
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 256 << 10
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = 32 << 20
+	}
+	if c.MaxSessionsPerIP == 0 {
+		c.MaxSessionsPerIP = 2 * c.MaxConnsPerIP // negative stays negative: no limit
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 25 * time.Second
@@ -212,11 +235,13 @@ type Server struct {
 	rooms    map[string]*room
 	open     map[string]*room // next=N groups still filling, by name+"\x00"+N
 	conns    map[*conn]struct{}
-	perIP    map[string]int
+	perIP    map[string]int // open connections by IP
+	sessIP   map[string]int // sessions by the IP that opened them
 	handlers map[string]Handler
 	goneFns  []func(string)
 
 	roomSeq atomic.Uint64
+	queued  atomic.Int64   // bytes in every session's send queue
 	wg      sync.WaitGroup // every goroutine the server owns
 	stats   serverStats
 }
@@ -241,6 +266,7 @@ func NewServer(cfg Config) *Server {
 		open:     make(map[string]*room),
 		conns:    make(map[*conn]struct{}),
 		perIP:    make(map[string]int),
+		sessIP:   make(map[string]int),
 		handlers: make(map[string]Handler),
 	}
 	s.upgrader = websocket.Upgrader{
@@ -692,13 +718,18 @@ func (s *Server) removeSession(sess *session) {
 		return
 	}
 	delete(s.sessions, sess.id)
+	if n := s.sessIP[sess.ip]; n <= 1 {
+		delete(s.sessIP, sess.ip)
+	} else {
+		s.sessIP[sess.ip] = n - 1
+	}
 	out := s.leaveLocked(sess, nil)
 	fns := s.goneFns
 	closed := s.closed
 	s.mu.Unlock()
 	sess.mu.Lock()
 	sess.gone = true
-	sess.queue = nil
+	sess.dropQueueLocked()
 	sess.mu.Unlock()
 	deliver(out)
 	if closed {
