@@ -439,6 +439,22 @@ func (s *Server) AddToRoom(name string, peers []string) error {
 	return nil
 }
 
+// PeerRoom returns the room peer is in; ok is false when peer has no
+// session (it left for good, or its resume grace ran out). A peer waiting
+// to resume is still in its room.
+func (s *Server) PeerRoom(peer string) (room string, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sess := s.sessions[peer]
+	if sess == nil {
+		return "", false
+	}
+	if sess.room != nil {
+		room = sess.room.name
+	}
+	return room, true
+}
+
 // Sessions returns the number of sessions, live or waiting to resume.
 func (s *Server) Sessions() int {
 	s.mu.RLock()
