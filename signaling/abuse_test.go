@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,6 +143,65 @@ func TestAbuseTable(t *testing.T) {
 				r.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
 			}
 			waitFor(t, "the budget to be given back", func() bool { return ts.queued.Load() <= base })
+		}},
+		{"invalid UTF-8 closes with 1007", func(t *testing.T) {
+			p := rawDial(t, ts.URL)
+			p.ws.WriteMessage(websocket.TextMessage, []byte("{\"type\":\"ping\",\"cid\":\"\xff\xfe\"}"))
+			for {
+				_, err := p.next()
+				if err == nil {
+					continue
+				}
+				if !websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) || !strings.Contains(err.Error(), CodeInvalidUTF8) {
+					t.Fatalf("want close 1007 %s, got %v", CodeInvalidUTF8, err)
+				}
+				return
+			}
+		}},
+		{"WebSocket pings are rate limited", func(t *testing.T) {
+			p := rawDial(t, ts.URL)
+			var pongs atomic.Int64
+			p.ws.SetPongHandler(func(string) error { pongs.Add(1); return nil })
+			const n = 1000
+			for range n {
+				p.ws.WriteControl(websocket.PingMessage, []byte("x"), time.Now().Add(10*time.Second))
+			}
+			// A ping message behind them: once its pong is read, every
+			// answered ping's pong has been read too.
+			p.ws.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","cid":"last"}`))
+			for {
+				env, err := p.next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if env.Type == TypePong || env.Type == TypeError {
+					break
+				}
+			}
+			// The bucket (burst 100 here, refilling at 50/s) answers
+			// about a burst's worth.
+			if got := pongs.Load(); got == 0 || got > 400 {
+				t.Fatalf("%d of %d pings answered", got, n)
+			}
+		}},
+		{"next=N group names are unguessable and unique", func(t *testing.T) {
+			seen := map[string]bool{}
+			for range 3 {
+				a, b := rawDial(t, ts.URL), rawDial(t, ts.URL)
+				a.send(`{"type":"join","cid":"j","room":"grp","data":{"next":2}}`)
+				env := a.expect(TypeJoined)
+				b.send(`{"type":"join","cid":"j","room":"grp","data":{"next":2}}`)
+				b.expect(TypeJoined)
+				name, ok := strings.CutPrefix(env.Room, "grp#")
+				if !ok || len(name) != 16 || seen[name] {
+					t.Fatalf("group room %q", env.Room)
+				}
+				seen[name] = true
+				// Its name cannot be joined, guessed or not.
+				q := rawDial(t, ts.URL)
+				q.send(`{"type":"join","cid":"g","room":"` + env.Room + `"}`)
+				q.expectError(CodeRoomClosed, "g")
+			}
 		}},
 	}
 	for i, tc := range cases {

@@ -240,7 +240,6 @@ type Server struct {
 	handlers map[string]Handler
 	goneFns  []func(string)
 
-	roomSeq atomic.Uint64
 	queued  atomic.Int64   // bytes in every session's send queue
 	wg      sync.WaitGroup // every goroutine the server owns
 	stats   serverStats

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"net"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
@@ -223,6 +225,26 @@ func (c *conn) readLoop() {
 		c.lastSeen.Store(time.Now().UnixNano())
 		return nil
 	})
+	// A ping takes a token from the connection's bucket like a message;
+	// one that finds it empty is not answered (control frames carry no
+	// cid to answer with an error).
+	c.ws.SetPingHandler(func(data string) error {
+		now := time.Now().UnixNano()
+		c.lastSeen.Store(now)
+		if !allowAt(c.limiter, now) {
+			s.countError(CodeRateLimited)
+			return nil
+		}
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.cfg.WriteTimeout))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil
+			}
+			return err
+		}
+		return nil
+	})
 	var err error
 	for err == nil {
 		var mt int
@@ -265,11 +287,19 @@ func (c *conn) readOne(mt int, r io.Reader) error {
 		return err
 	case mt == websocket.BinaryMessage:
 		c.replyError("", CodeBinaryUnsupported, "binary frames are not part of the protocol")
+	case !utf8.Valid(buf.Bytes()):
+		// RFC 6455 §8.1: a text frame that is not UTF-8 fails the
+		// connection with 1007.
+		s.countError(CodeInvalidUTF8)
+		c.closeWith(websocket.CloseInvalidFramePayloadData, CodeInvalidUTF8)
+		return errInvalidUTF8
 	default:
 		c.handleFrame(buf.Bytes(), now)
 	}
 	return nil
 }
+
+var errInvalidUTF8 = errors.New("invalid UTF-8 in a text frame")
 
 // teardown runs once the reader stops: it releases the connection and
 // either interrupts its session (resume possible) or ends it.
@@ -582,7 +612,12 @@ func (c *conn) join(sess *session, env Envelope) {
 				c.replyError(env.Cid, CodeTooManyRooms, "server holds its maximum number of rooms")
 				return
 			}
-			name := env.Room + "#" + itoa(int(s.roomSeq.Add(1)))
+			// The group's name is unguessable (64 random bits), and checked
+			// against the rooms that exist.
+			name := env.Room + "#" + randomHex(8)
+			for s.rooms[name] != nil {
+				name = env.Room + "#" + randomHex(8)
+			}
 			r = &room{name: name, private: true, capacity: jd.Next, openKey: key}
 			s.rooms[name] = r
 			s.open[key] = r

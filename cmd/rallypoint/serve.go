@@ -38,6 +38,8 @@ type serveConfig struct {
 	TURNURLs     []string
 	STUNURLs     []string
 	Signaling    signaling.Config
+	Lobby        lobby.Config
+	Matchmaker   mmservice.Config
 	ShutdownWait time.Duration
 	Logger       *slog.Logger
 }
@@ -78,13 +80,17 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheu
 		fmt.Fprintln(w, "ok")
 	})
 	mm := metrics.NewMatchmaker()
-	mms, err := mmservice.New(srv, mmservice.Config{Logger: cfg.Logger, OnPass: mm.ObservePass}) // stops when srv closes
+	mc := cfg.Matchmaker
+	mc.Logger, mc.OnPass = cfg.Logger, mm.ObservePass
+	mms, err := mmservice.New(srv, mc) // stops when srv closes
 	if err != nil {
 		srv.Close()
 		return nil, nil, nil, err
 	}
 	mm.Watch(mms.Matchmaker())
-	lobbies, err := lobby.New(srv, lobby.Config{Logger: cfg.Logger}) // lives as long as srv
+	lc := cfg.Lobby
+	lc.Logger = cfg.Logger
+	lobbies, err := lobby.New(srv, lc) // lives as long as srv
 	if err != nil {
 		srv.Close()
 		return nil, nil, nil, err
@@ -154,6 +160,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.IntVar(&sc.MaxSessionsPerIP, "max-sessions-per-ip", 0, "most sessions, live or waiting to resume, opened from one IP (0: twice -max-conns-per-ip; -1: no limit)")
 	fs.DurationVar(&sc.PingInterval, "ping-interval", 25*time.Second, "keep-alive ping interval")
 	fs.DurationVar(&sc.ResumeGrace, "resume-grace", 30*time.Second, "how long a dropped session may resume (negative: never)")
+	fs.IntVar(&cfg.Lobby.MaxLobbiesPerIP, "max-lobbies-per-ip", 16, "open lobbies created from one IP (-1: no limit)")
+	fs.IntVar(&cfg.Lobby.MaxLobbiesPerPlayer, "max-lobbies-per-player", 4, "open lobbies created by one authenticated player (-1: no limit)")
+	fs.IntVar(&cfg.Matchmaker.MaxTicketsPerIP, "max-tickets-per-ip", 32, "waiting matchmaking tickets from one IP (-1: no limit)")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "how long graceful shutdown waits")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")

@@ -35,7 +35,7 @@ func TestServeMemoryBoundUnderAmplification(t *testing.T) {
 		t.Skip("runs a server under attack")
 	}
 	const attackers = 64
-	url, cmd, _, logs := startServe(t)
+	url, cmd, _, logs := startServe(t, "-max-lobbies-per-ip", "32")
 	pid := cmd.Process.Pid
 	metricsURL := strings.Replace(strings.Replace(url, "ws://", "http://", 1), "/ws", "/metrics", 1)
 

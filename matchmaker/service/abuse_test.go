@@ -226,3 +226,20 @@ func TestAbuseBackfill(t *testing.T) {
 		t.Fatalf("backfill of a replaced player: %v", err)
 	}
 }
+
+// TestAbuseTicketsPerIP: one address holds a bounded number of waiting
+// tickets; a cancel gives its slot back.
+func TestAbuseTicketsPerIP(t *testing.T) {
+	ctx := testCtx(t)
+	e := newEnv(t, Config{Interval: time.Hour, MaxTicketsPerIP: 2, Queues: []matchmaker.QueueConfig{{Name: "ffa", Shape: matchmaker.Shape{Teams: 8}}}})
+	a, b, c := dial(t, e.url), dial(t, e.url), dial(t, e.url)
+	enqueue(t, a, EnqueueData{Queue: "ffa"})
+	enqueue(t, b, EnqueueData{Queue: "ffa"})
+	if _, err := c.Request(ctx, TypeEnqueue, EnqueueData{Queue: "ffa"}); !isCode(err, CodeTooManyTickets) {
+		t.Fatalf("third ticket from one address: %v", err)
+	}
+	if _, err := a.Request(ctx, TypeCancel, nil); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, c, EnqueueData{Queue: "ffa"})
+}

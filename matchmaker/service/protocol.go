@@ -47,7 +47,7 @@ const (
 	CodeInternal        = "internal"            // the rating store failed
 	CodeDisputed        = "mm_disputed"         // players reported different results: the session is not rated
 	CodeStillPresent    = "mm_still_present"    // a backfill names a player who is still in the session or may resume
-	CodeRateLimited     = "mm_rate_limited"     // too many requests or tickets for this player or address
+	CodeTooManyTickets  = "mm_too_many_tickets" // the sender's address holds its maximum of waiting tickets
 )
 
 // EnqueueData is the payload of mm.enqueue. The sender is the ticket's first

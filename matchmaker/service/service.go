@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -24,6 +25,11 @@ type Config struct {
 	// Rating parameterises rating updates and match quality. The zero value
 	// is openskill's default Plackett-Luce model.
 	Rating matchmaker.RatingConfig
+	// MaxTicketsPerIP is the most waiting tickets enqueued from one IP
+	// address; beyond it mm.enqueue is answered with CodeTooManyTickets.
+	// (A player, its auth subject, holds one waiting ticket at most.) Zero
+	// means 32; negative means no limit.
+	MaxTicketsPerIP int
 	// SessionTTL is how long results of a match are accepted. Zero means
 	// 2 h.
 	SessionTTL time.Duration
@@ -74,6 +80,8 @@ type Service struct {
 	byPeer     map[string]string // peer -> waiting ticket id
 	subject    map[string]string // peer -> store key (auth subject, "" when anonymous), for waiting peers
 	bySubject  map[string]string // store key -> waiting ticket id: one ticket per player across connections
+	ticketIP   map[string]string // waiting ticket id -> the address that enqueued it
+	perIP      map[string]int    // waiting tickets by address
 	consent    map[string]string // party member -> leader it agreed to join
 	consentKey map[string]string // party member -> its store key
 	sessions   map[string]*session
@@ -119,6 +127,9 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		cfg.Store = &MemoryStore{}
 	}
+	if cfg.MaxTicketsPerIP == 0 {
+		cfg.MaxTicketsPerIP = 32
+	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 2 * time.Hour
 	}
@@ -139,6 +150,8 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		byPeer:     map[string]string{},
 		subject:    map[string]string{},
 		bySubject:  map[string]string{},
+		ticketIP:   map[string]string{},
+		perIP:      map[string]int{},
 		consent:    map[string]string{},
 		consentKey: map[string]string{},
 		sessions:   map[string]*session{},
@@ -301,6 +314,7 @@ func (s *Service) claim(players []string) map[string]string {
 		if k != "" && s.bySubject[k] == s.byPeer[p] {
 			delete(s.bySubject, k)
 		}
+		s.releaseTicketLocked(s.byPeer[p])
 		delete(s.byPeer, p)
 		delete(s.subject, p)
 	}
@@ -529,8 +543,23 @@ func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
 	}
 }
 
+// releaseTicketLocked takes ticket id off its address's count.
+func (s *Service) releaseTicketLocked(id string) {
+	ip, ok := s.ticketIP[id]
+	if !ok {
+		return
+	}
+	delete(s.ticketIP, id)
+	if s.perIP[ip] <= 1 {
+		delete(s.perIP, ip)
+	} else {
+		s.perIP[ip]--
+	}
+}
+
 // forgetLocked removes the peers of ticket t from the service's maps.
 func (s *Service) forgetLocked(t matchmaker.Ticket) {
+	s.releaseTicketLocked(t.ID)
 	for _, p := range t.Players {
 		if s.byPeer[p.ID] == t.ID {
 			if k := s.subject[p.ID]; k != "" && s.bySubject[k] == t.ID {
@@ -648,6 +677,14 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ip := req.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	if s.cfg.MaxTicketsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxTicketsPerIP {
+		_ = req.ReplyError(CodeTooManyTickets, fmt.Sprintf("%s holds %d waiting tickets", ip, s.cfg.MaxTicketsPerIP))
+		return
+	}
 	for _, p := range players {
 		if _, dup := s.byPeer[p.ID]; dup {
 			_ = req.ReplyError(CodeAlreadyQueued, fmt.Sprintf("peer %q already waits in a ticket", p.ID))
@@ -668,6 +705,8 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 		replyErr(req, err)
 		return
 	}
+	s.ticketIP[id] = ip
+	s.perIP[ip]++
 	for _, p := range players {
 		s.byPeer[p.ID] = id
 		s.subject[p.ID] = keys[p.ID]
