@@ -131,3 +131,29 @@ func errIsCode(err error, code string) bool {
 	se, ok := err.(*signaling.Error)
 	return ok && se.Code == code
 }
+
+// TestAbuseAnonymousBanHoldsTheAddress: without auth a reconnect is a new
+// peer, so a kick with ban holds the member's address.
+func TestAbuseAnonymousBanHoldsTheAddress(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{})
+	ctx := tctx(t)
+	host := dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "bans"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pest := rawLobby(t, s.url)
+	if _, err := pest.Request(ctx, lobby.TypeJoin, lobby.JoinData{Code: st.Code}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.Signaling().Request(ctx, lobby.TypeKick, lobby.KickData{Peer: pest.ID(), Ban: true}); err != nil {
+		t.Fatal(err)
+	}
+	pest.Close()
+	again := rawLobby(t, s.url) // a new connection, a new peer id, the same address
+	_, err = again.Request(ctx, lobby.TypeJoin, lobby.JoinData{Code: st.Code})
+	wantCode(t, err, nil, lobby.CodeBanned)
+	if _, err := host.Chat(ctx, "the host carries on"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -178,6 +178,7 @@ type lobby struct {
 type member struct {
 	id      string
 	subject string
+	ip      string // the address it joined from: bans of anonymous members are by address
 	meta    map[string]string
 	ready   bool
 	joined  time.Time
@@ -512,6 +513,7 @@ func (s *Service) handleCreate(req *signaling.Request) {
 	st, code, msg := s.createLocked(req.Peer, req.Identity.Subject, d)
 	if code == "" {
 		l := s.byID[st.ID]
+		l.members[0].ip = ipOf(req.RemoteAddr)
 		l.owners = owners
 		for _, o := range owners {
 			s.owners[o]++
@@ -721,7 +723,8 @@ func (s *Service) handleJoin(req *signaling.Request) {
 		fail(req, CodeAlreadyMember, "leave your lobby first")
 		return
 	}
-	if l.banned[req.Peer] || (req.Identity.Subject != "" && l.banned["sub:"+req.Identity.Subject]) {
+	if l.banned[req.Peer] || (req.Identity.Subject != "" && l.banned["sub:"+req.Identity.Subject]) ||
+		(req.Identity.Subject == "" && l.banned["ip:"+ipOf(req.RemoteAddr)]) {
 		fail(req, CodeBanned, "you are banned from this lobby")
 		return
 	}
@@ -742,6 +745,7 @@ func (s *Service) handleJoin(req *signaling.Request) {
 		return
 	}
 	m := s.newMember(req.Peer, req.Identity.Subject, d.Member)
+	m.ip = ipOf(req.RemoteAddr)
 	l.members = append(l.members, m)
 	s.byPeer[req.Peer] = l
 	s.changedLocked(l, Delta{Member: m.wire()}) // the newcomer gets it too, and the reply covers it
@@ -856,6 +860,10 @@ func (s *Service) kick(req *signaling.Request, l *lobby, _ *member, d KickData) 
 		l.banned[m.id] = true
 		if m.subject != "" {
 			l.banned["sub:"+m.subject] = true
+		} else if m.ip != "" {
+			// Anonymous: a new connection would be a new peer, so the
+			// ban holds the address.
+			l.banned["ip:"+m.ip] = true
 		}
 	}
 	_ = s.srv.Send(m.id, TypeKicked, KickedData{Lobby: l.id, By: req.Peer, Banned: d.Ban})

@@ -2,7 +2,8 @@
 # Installs what the tests and the demo need on a fresh Debian machine with Go:
 # Xvfb and xdotool for the demo's window tests, iproute2 for the LAN tests in
 # network namespaces, avahi and a dbus-daemon as the standard mDNS peer of the
-# DNS-SD interop tests, and Node.js for the js/wasm signaling client test.
+# DNS-SD interop tests, Node.js for the js/wasm signaling client test, and
+# PostgreSQL for the store tests.
 # Safe to re-run: it installs only what is missing.
 set -euo pipefail
 
@@ -18,6 +19,9 @@ command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 # Node.js runs the signaling client compiled to js/wasm (its WebSocket global
 # needs Node 20.10 or later; the test skips with a message on older ones).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
+# PostgreSQL's server binaries (initdb, pg_ctl): the store tests start a
+# throwaway server of their own on a free port (internal/pgtest).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 if ((${#need[@]})); then
 	if [ "$(id -u)" -ne 0 ]; then

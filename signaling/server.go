@@ -240,9 +240,9 @@ type Server struct {
 	handlers map[string]Handler
 	goneFns  []func(string)
 
-	queued  atomic.Int64   // bytes in every session's send queue
-	wg      sync.WaitGroup // every goroutine the server owns
-	stats   serverStats
+	queued atomic.Int64   // bytes in every session's send queue
+	wg     sync.WaitGroup // every goroutine the server owns
+	stats  serverStats
 }
 
 // NewServer returns a Server for cfg and starts its housekeeping goroutine

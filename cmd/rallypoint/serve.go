@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/rallypoint/rallypoint/lobby"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/signaling"
+	"github.com/rallypoint/rallypoint/store"
 )
 
 func init() {
@@ -37,6 +39,8 @@ type serveConfig struct {
 	TURNSecret   string
 	TURNURLs     []string
 	STUNURLs     []string
+	DB           string // data source name: a postgres:// URL or an SQLite file path
+	DataDir      string // where the default SQLite file lives when DB is empty
 	Signaling    signaling.Config
 	Lobby        lobby.Config
 	Matchmaker   mmservice.Config
@@ -49,10 +53,19 @@ type serveConfig struct {
 // the matchmaker). Services built on the signaling server are wired and
 // their metrics registered here.
 func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheus.Registry, error) {
+	return newServeMuxDB(cfg, nil)
+}
+
+// newServeMuxDB is newServeMux with a database: ratings, match results and
+// bans come from db when it is not nil (in memory otherwise).
+func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Server, *prometheus.Registry, error) {
 	sc := cfg.Signaling
 	sc.Logger = cfg.Logger
 	if cfg.AuthSecret != "" {
 		sc.Auth = signaling.HMACAuth{Secret: []byte(cfg.AuthSecret)}
+	}
+	if db != nil {
+		sc.Auth = banCheck{auth: sc.Auth, db: db}
 	}
 	if len(cfg.Origins) > 0 {
 		sc.CheckOrigin = originChecker(cfg.Origins)
@@ -82,6 +95,9 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheu
 	mm := metrics.NewMatchmaker()
 	mc := cfg.Matchmaker
 	mc.Logger, mc.OnPass = cfg.Logger, mm.ObservePass
+	if db != nil {
+		mc.Store = dbStore{db}
+	}
 	mms, err := mmservice.New(srv, mc) // stops when srv closes
 	if err != nil {
 		srv.Close()
@@ -100,6 +116,71 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheu
 		return nil, nil, nil, err
 	}
 	return mux, srv, reg, nil
+}
+
+// dbStore is the matchmaker's view of the database: ratings by subject and
+// the results it records.
+type dbStore struct{ *store.DB }
+
+func (d dbStore) RecordResult(ctx context.Context, session, queue string, teams [][]string, ranks []float64) error {
+	return d.RecordMatch(ctx, store.Match{Session: session, Queue: queue, Teams: teams, Ranks: ranks})
+}
+
+// banCheck refuses the upgrade of a banned player (by auth subject) or, for
+// anonymous clients, of a banned address: 401 with CodeUnauthorized and the
+// ban's reason.
+type banCheck struct {
+	auth signaling.Authenticator
+	db   store.Store
+}
+
+func (b banCheck) Authenticate(r *http.Request) (signaling.Identity, error) {
+	auth := b.auth
+	if auth == nil {
+		auth = signaling.Anonymous{}
+	}
+	id, err := auth.Authenticate(r)
+	if err != nil {
+		return id, err
+	}
+	kind, key := store.BanPlayer, id.Subject
+	if key == "" {
+		kind, key = store.BanIP, r.RemoteAddr
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			key = host
+		}
+	}
+	ban, banned, err := b.db.Banned(r.Context(), kind, key, time.Now())
+	if err != nil {
+		return id, fmt.Errorf("ban check failed: %w", err)
+	}
+	if banned {
+		return id, fmt.Errorf("banned (%s %s): %s", kind, key, ban.Reason)
+	}
+	return id, nil
+}
+
+// dataSource is the database serve opens: -db, or the SQLite file
+// rallypoint.db in the data directory.
+func (cfg serveConfig) dataSource() string {
+	if cfg.DB != "" {
+		return cfg.DB
+	}
+	if cfg.DataDir == "" { // a serveConfig not made from flags
+		return ":memory:"
+	}
+	return filepath.Join(cfg.DataDir, "rallypoint.db")
+}
+
+// defaultDataDir is $XDG_DATA_HOME/rallypoint, or ~/.local/share/rallypoint.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "rallypoint")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "rallypoint")
+	}
+	return "rallypoint-data"
 }
 
 // originChecker allows the listed origins ("https://game.example") or any
@@ -138,6 +219,8 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:7000", "listen address HOST:PORT (port 0 picks a free one)")
+	fs.StringVar(&cfg.DB, "db", "", "database: a postgres://user@host/db URL, or an SQLite file (default: rallypoint.db in -data-dir, created on first run)")
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory of the default SQLite database")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key serves wss://")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	fs.StringVar(&cfg.AuthSecret, "auth-secret", "", "HMAC secret for auth tokens; empty allows anonymous clients (development)")
@@ -217,7 +300,19 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 	if cfg.ShutdownWait <= 0 {
 		cfg.ShutdownWait = 10 * time.Second
 	}
-	mux, srv, _, err := newServeMux(cfg)
+	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+	db, err := store.Open(octx, cfg.dataSource())
+	ocancel()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	kind := "sqlite"
+	if store.IsPostgres(cfg.dataSource()) {
+		kind = "postgres"
+	}
+	cfg.Logger.Info("database open", "kind", kind)
+	mux, srv, _, err := newServeMuxDB(cfg, db)
 	if err != nil {
 		return err
 	}

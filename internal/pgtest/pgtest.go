@@ -1,7 +1,3 @@
-// Package pgtest starts a throwaway PostgreSQL server for tests: initdb
-// and pg_ctl from Debian's postgresql package, in a temporary directory,
-// on a free port of 127.0.0.1, stopped at the test's cleanup. As root it
-// runs them as the postgres user (initdb refuses to run as root).
 package pgtest
 
 import (

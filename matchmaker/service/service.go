@@ -914,6 +914,17 @@ func (s *Service) handleResult(req *signaling.Request) {
 		_ = req.ReplyError(CodeInternal, err.Error())
 		return
 	}
+	if rec, ok := s.cfg.Store.(ResultRecorder); ok {
+		subs := make([][]string, len(teams))
+		for i, team := range teams {
+			for _, p := range team {
+				subs[i] = append(subs[i], keys[p])
+			}
+		}
+		if err := rec.RecordResult(req.Context(), d.Session, queueOf(ss, &s.mu), subs, d.Ranks); err != nil {
+			s.log.Warn("matchmaker: result not recorded", "session", d.Session, "err", err)
+		}
+	}
 	reply.Applied = true
 	_ = req.Reply(reply)
 	for _, team := range teams {
@@ -921,6 +932,12 @@ func (s *Service) handleResult(req *signaling.Request) {
 			_ = s.srv.Send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
 		}
 	}
+}
+
+func queueOf(ss *session, mu *sync.Mutex) string {
+	mu.Lock()
+	defer mu.Unlock()
+	return ss.queue
 }
 
 // normalize maps ranks to their dense order so that {1,2} and {10,20} agree.
