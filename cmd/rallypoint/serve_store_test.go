@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,11 +37,15 @@ func testRestart(t *testing.T, dsn string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	dialAs := func(url, sub string) (*signaling.Client, error) {
-		tok, err := auth.Issue(signaling.Identity{Subject: sub}, time.Hour)
-		if err != nil {
-			t.Fatal(err)
+		cfg := &signaling.ClientConfig{DisableReconnect: true}
+		if sub != "" {
+			tok, err := auth.Issue(signaling.Identity{Subject: sub}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Token = tok
 		}
-		return signaling.Dial(ctx, url, &signaling.ClientConfig{Token: tok, DisableReconnect: true})
+		return signaling.Dial(ctx, url, cfg)
 	}
 	waitFor := func(c *signaling.Client, ev <-chan signaling.Event, typ string, v any) {
 		t.Helper()
@@ -128,5 +134,50 @@ func testRestart(t *testing.T, dsn string) {
 	var he *signaling.HTTPError
 	if !errors.As(err, &he) || !errors.Is(err, &signaling.Error{Code: signaling.CodeUnauthorized}) {
 		t.Fatalf("banned player connected: %v", err)
+	}
+	// `rallypoint ban` bans an address while the server runs; a player
+	// with a subject is not banned by address.
+	if out, err := exec.Command(binary(t), "ban", "-db", dsn, "-ip", "127.0.0.1", "-reason", "flood", "-for", "1h").CombinedOutput(); err != nil {
+		t.Fatalf("rallypoint ban: %v\n%s", err, out)
+	}
+	bo, err = dialAs(url, "bo")
+	if err != nil {
+		t.Fatalf("a player from the banned address (bans by address are for anonymous clients): %v", err)
+	}
+	bo.Close()
+}
+
+// TestServeBansAnonymousByIP: without auth a client has no subject, so a
+// ban holds its address; `rallypoint ban` writes it while the server runs,
+// and -lift lifts it.
+func TestServeBansAnonymousByIP(t *testing.T) {
+	dsn := filepath.Join(t.TempDir(), "rallypoint.db")
+	url, _, _, _ := startServe(t, "-db", dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dial := func() error {
+		c, err := signaling.Dial(ctx, url, &signaling.ClientConfig{DisableReconnect: true})
+		if err == nil {
+			c.Close()
+		}
+		return err
+	}
+	if err := dial(); err != nil {
+		t.Fatal(err)
+	}
+	ban := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(binary(t), append([]string{"ban", "-db", dsn, "-ip", "127.0.0.1"}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("rallypoint ban: %v\n%s", err, out)
+		}
+	}
+	ban("-reason", "flood")
+	err := dial()
+	if !errors.Is(err, &signaling.Error{Code: signaling.CodeUnauthorized}) || !strings.Contains(err.Error(), "flood") {
+		t.Fatalf("anonymous client from a banned address: %v", err)
+	}
+	ban("-lift")
+	if err := dial(); err != nil {
+		t.Fatalf("after the ban was lifted: %v", err)
 	}
 }
