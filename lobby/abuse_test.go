@@ -157,3 +157,26 @@ func TestAbuseAnonymousBanHoldsTheAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAbusePasswordBudget: wrong passwords draw on the same failure
+// budget as wrong codes; the right password must wait for the back-off too,
+// and a bystander in the lobby carries on.
+func TestAbusePasswordBudget(t *testing.T) {
+	s := serve(t, signaling.Config{}, lobby.Config{JoinFailBurst: 2, JoinFailRate: 0.5})
+	ctx := tctx(t)
+	host := dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "secret", Password: "hunter2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rawLobby(t, s.url)
+	for range 2 {
+		_, err := c.Request(ctx, lobby.TypeJoin, lobby.JoinData{ID: st.ID, Password: "guess"})
+		wantCode(t, err, nil, lobby.CodeWrongPassword)
+	}
+	_, err = c.Request(ctx, lobby.TypeJoin, lobby.JoinData{ID: st.ID, Password: "hunter2"})
+	wantCode(t, err, nil, lobby.CodeTooManyAttempts)
+	if _, err := host.Chat(ctx, "the host carries on"); err != nil {
+		t.Fatal(err)
+	}
+}
