@@ -239,3 +239,22 @@ func TestSessionsPerIP(t *testing.T) {
 	waitFor(t, "the session to end", func() bool { return ts.Sessions() == 2 })
 	rawDial(t, ts.URL) // a slot is free again
 }
+
+// TestSessionsPerSubject: one authenticated player holds a bounded number
+// of sessions from any address; a session that ends frees its slot.
+func TestSessionsPerSubject(t *testing.T) {
+	auth := HMACAuth{Secret: []byte("k")}
+	ts := newTestServer(t, Config{Auth: auth, MaxSessionsPerSubject: 2})
+	tok, _ := auth.Issue(Identity{Subject: "mallory"}, time.Hour)
+	other, _ := auth.Issue(Identity{Subject: "ana"}, time.Hour)
+	c1 := dialT(t, ts.URL, &ClientConfig{Token: tok})
+	dialT(t, ts.URL, &ClientConfig{Token: tok})
+	_, err := Dial(testCtx(t), ts.URL, &ClientConfig{Token: tok, DisableReconnect: true})
+	if !errors.Is(err, &Error{Code: CodeTooManySessions}) {
+		t.Fatalf("third session of one subject: %v", err)
+	}
+	dialT(t, ts.URL, &ClientConfig{Token: other}) // another player is not affected
+	c1.Close()
+	waitFor(t, "the session to end", func() bool { return ts.Sessions() == 2 })
+	dialT(t, ts.URL, &ClientConfig{Token: tok})
+}

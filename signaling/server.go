@@ -73,6 +73,11 @@ type Config struct {
 	// CodeTooManySessions. Zero means twice MaxConnsPerIP (128 by
 	// default); negative means no limit.
 	MaxSessionsPerIP int
+	// MaxSessionsPerSubject is the most sessions (live or waiting to
+	// resume) of one authenticated subject, from any address; hello beyond
+	// it is answered with CodeTooManySessions. Zero means 8; negative
+	// means no limit. Anonymous sessions are counted per IP only.
+	MaxSessionsPerSubject int
 
 	// PingInterval is how often the server pings each connection. Zero
 	// means 25 s.
@@ -142,6 +147,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxQueuedBytes <= 0 {
 		c.MaxQueuedBytes = 32 << 20
+	}
+	if c.MaxSessionsPerSubject == 0 {
+		c.MaxSessionsPerSubject = 8
 	}
 	if c.MaxSessionsPerIP == 0 {
 		c.MaxSessionsPerIP = 2 * c.MaxConnsPerIP // negative stays negative: no limit
@@ -237,6 +245,7 @@ type Server struct {
 	conns    map[*conn]struct{}
 	perIP    map[string]int // open connections by IP
 	sessIP   map[string]int // sessions by the IP that opened them
+	sessSub  map[string]int // sessions by authenticated subject
 	handlers map[string]Handler
 	goneFns  []func(string)
 
@@ -266,6 +275,7 @@ func NewServer(cfg Config) *Server {
 		conns:    make(map[*conn]struct{}),
 		perIP:    make(map[string]int),
 		sessIP:   make(map[string]int),
+		sessSub:  make(map[string]int),
 		handlers: make(map[string]Handler),
 	}
 	s.upgrader = websocket.Upgrader{
@@ -737,6 +747,13 @@ func (s *Server) removeSession(sess *session) {
 		delete(s.sessIP, sess.ip)
 	} else {
 		s.sessIP[sess.ip] = n - 1
+	}
+	if sub := sess.identity.Subject; sub != "" {
+		if n := s.sessSub[sub]; n <= 1 {
+			delete(s.sessSub, sub)
+		} else {
+			s.sessSub[sub] = n - 1
+		}
 	}
 	out := s.leaveLocked(sess, nil)
 	fns := s.goneFns

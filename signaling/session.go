@@ -470,11 +470,20 @@ func (c *conn) hello(env Envelope) {
 		c.closeAsync(websocket.ClosePolicyViolation, CodeTooManySessions)
 		return
 	}
+	if sub := c.identity.Subject; sub != "" && s.cfg.MaxSessionsPerSubject > 0 && s.sessSub[sub] >= s.cfg.MaxSessionsPerSubject {
+		s.mu.Unlock()
+		c.replyError(env.Cid, CodeTooManySessions, fmt.Sprintf("%d sessions (live or waiting to resume) of %q", s.cfg.MaxSessionsPerSubject, sub))
+		c.closeAsync(websocket.ClosePolicyViolation, CodeTooManySessions)
+		return
+	}
 	for s.sessions[sess.id] != nil {
 		sess.id = randomHex(8)
 	}
 	s.sessions[sess.id] = sess
 	s.sessIP[c.ip]++
+	if sub := c.identity.Subject; sub != "" {
+		s.sessSub[sub]++
+	}
 	sess.c = c
 	c.sess.Store(sess)
 	w := s.welcomeLocked(sess, false)
