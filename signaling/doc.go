@@ -107,7 +107,8 @@
 //
 // Config bounds message size, messages per second per connection (a token
 // bucket from golang.org/x/time/rate), room size, rooms, sessions,
-// connections and sessions per IP, the send queue per session in messages
+// connections and sessions per IP, sessions per authenticated subject, the
+// send queue per session in messages
 // and bytes (a slow consumer is disconnected with CodeSlowConsumer; a
 // session waiting to resume keeps at most as much), a server-wide budget of
 // queued bytes, and read, write and hello deadlines. Frames are written

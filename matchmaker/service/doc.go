@@ -32,7 +32,9 @@
 // request per session is prepared at a time; a backfill prepared before
 // another was delivered is withdrawn, and a delivery that would put more
 // players into a team than it started with, or the same player twice, is
-// requeued instead, so concurrent requests never overfill a match. A ticket
+// requeued instead, so concurrent requests never overfill a match. An IP
+// address holds at most Config.MaxTicketsPerIP waiting tickets
+// (CodeTooManyTickets). A ticket
 // whose peer leaves for good is cancelled; one whose TTL runs out is
 // answered with mm.expired. A player of a running session may ask with
 // mm.backfill to replace players who left: the newcomers join the session's
