@@ -235,7 +235,7 @@ func (c *conn) readLoop() {
 			s.countError(CodeRateLimited)
 			return nil
 		}
-		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(s.cfg.WriteTimeout))
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
 		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
