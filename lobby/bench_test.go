@@ -43,7 +43,7 @@ func BenchmarkList10k(b *testing.B) {
 // until all 100 other members' clients hold the new state, over real
 // WebSocket connections.
 func BenchmarkFanout100(b *testing.B) {
-	s := serve(b, signaling.Config{MaxConnsPerIP: -1, RatePerSec: 1e6, RateBurst: 1e6}, lobby.Config{MaxMembers: 128})
+	s := serve(b, signaling.Config{MaxConnsPerIP: -1, RatePerSec: 1e6, RateBurst: 1e6}, lobby.Config{MaxMembers: 128, MaxLobbiesPerIP: -1, UpdateBurst: 1 << 20})
 	ctx := context.Background()
 	host := dial(b, s.url, nil)
 	st, err := host.Create(ctx, lobby.CreateData{Name: "fanout", MaxMembers: 101})

@@ -125,7 +125,15 @@
 // member, read at Config.Now: ChatRate, ChatBurst) and the replayed
 // history (ChatHistory); the protocol bounds names, metadata (MaxMetaKeys
 // keys of MaxMetaValue bytes), filters and page sizes, and every decoder is
-// fuzzed. A peer is in at most one lobby.
+// fuzzed. A peer is in at most one lobby. Against hostile clients: open
+// lobbies per creator's IP and per subject (MaxLobbiesPerIP,
+// MaxLobbiesPerPlayer: CodeTooManyLobbies), a bucket per member for the
+// updates that reach every member (lobby.meta, lobby.ready, lobby.settings:
+// UpdateRate, UpdateBurst, CodeUpdateFlood), a failure budget per IP and per
+// subject for wrong join codes and passwords (JoinFailRate, JoinFailBurst:
+// CodeTooManyAttempts, the message saying when to try again), list pages of
+// at most MaxListBytes, and a kick with ban of an anonymous member holds
+// its address, since a reconnect would be a new peer.
 // Passwords are compared in constant time and never sent back; listings
 // carry neither passwords nor join codes; private lobbies are not listed
 // and are joined by code only. Join codes are drawn with crypto/rand from

@@ -43,23 +43,25 @@ const (
 // Error codes of the service, in signaling's ErrorData.Code. Stable strings:
 // only append.
 const (
-	CodeBadRequest     = "bad_request"          // the data is not valid JSON of the expected shape
-	CodeInvalid        = "lobby_invalid"        // a field breaks a limit (name, sizes, metadata)
-	CodeNotFound       = "lobby_not_found"      // no such lobby (or a private lobby asked by id)
-	CodeFull           = "lobby_full"           // the lobby has its maximum of members
-	CodeWrongPassword  = "lobby_wrong_password" // the password does not match
-	CodeBanned         = "lobby_banned"         // the sender was banned from the lobby
-	CodeNotHost        = "lobby_not_host"       // only the host may do this
-	CodeNotMember      = "lobby_not_member"     // the sender is in no lobby (or the target is not in the sender's)
-	CodeAlreadyMember  = "lobby_already_member" // the sender is in a lobby already
-	CodeChatTooLong    = "lobby_chat_too_long"  // the chat message is over the size cap
-	CodeChatFlood      = "lobby_chat_flood"     // the sender's chat token bucket is empty
-	CodeTooManyLobbies = "lobby_too_many"       // the service holds its maximum of lobbies
-	CodeBadFilter      = "lobby_bad_filter"     // a list filter or page is malformed
-	CodeStarted        = "lobby_started"        // the lobby started its match already
-	CodeNotReady       = "lobby_not_ready"      // start needs every other member ready
-	CodeClosed         = "lobby_closed"         // the service is closed
-	CodeInternal       = "internal"             // the signaling server refused (a member vanished)
+	CodeBadRequest      = "bad_request"             // the data is not valid JSON of the expected shape
+	CodeInvalid         = "lobby_invalid"           // a field breaks a limit (name, sizes, metadata)
+	CodeNotFound        = "lobby_not_found"         // no such lobby (or a private lobby asked by id)
+	CodeFull            = "lobby_full"              // the lobby has its maximum of members
+	CodeWrongPassword   = "lobby_wrong_password"    // the password does not match
+	CodeBanned          = "lobby_banned"            // the sender was banned from the lobby
+	CodeNotHost         = "lobby_not_host"          // only the host may do this
+	CodeNotMember       = "lobby_not_member"        // the sender is in no lobby (or the target is not in the sender's)
+	CodeAlreadyMember   = "lobby_already_member"    // the sender is in a lobby already
+	CodeChatTooLong     = "lobby_chat_too_long"     // the chat message is over the size cap
+	CodeChatFlood       = "lobby_chat_flood"        // the sender's chat token bucket is empty
+	CodeTooManyLobbies  = "lobby_too_many"          // the service holds its maximum of lobbies
+	CodeBadFilter       = "lobby_bad_filter"        // a list filter or page is malformed
+	CodeStarted         = "lobby_started"           // the lobby started its match already
+	CodeNotReady        = "lobby_not_ready"         // start needs every other member ready
+	CodeClosed          = "lobby_closed"            // the service is closed
+	CodeInternal        = "internal"                // the signaling server refused (a member vanished)
+	CodeUpdateFlood     = "lobby_update_flood"      // the sender's update bucket (meta, ready, settings) is empty
+	CodeTooManyAttempts = "lobby_too_many_attempts" // the failure budget for codes and passwords is spent: back off
 )
 
 // Wire limits, checked before the data is used.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/signaling"
@@ -231,11 +232,14 @@ func FuzzServiceRequests(f *testing.F) {
 	f.Add(uint8(8), false, []byte(`{"name":"y","max_members":1,"auto_host":false}`))
 	f.Add(uint8(9), false, []byte(`null`))
 	f.Add(uint8(10), true, []byte(`[1,2]`))
-	s := serve(f, signaling.Config{RatePerSec: 1e6, RateBurst: 1e6}, lobby.Config{ChatBurst: 1 << 20})
+	s := serve(f, signaling.Config{RatePerSec: 1e6, RateBurst: 1e6}, lobby.Config{ChatBurst: 1 << 20, UpdateBurst: 1 << 20, MaxLobbiesPerIP: -1, JoinFailBurst: 1 << 20})
 	a, b := dial(f, s.url, nil), dial(f, s.url, nil)
 	f.Fuzz(func(t *testing.T, typ uint8, second bool, data []byte) {
-		if !json.Valid(data) {
-			return // the client refuses to send it; the signaling tests cover broken frames
+		if !json.Valid(data) || !utf8.Valid(data) {
+			// The client refuses invalid JSON; a text frame that is not
+			// UTF-8 closes the connection (1007). The signaling tests
+			// cover both.
+			return
 		}
 		c := a
 		if second {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,26 @@ type Config struct {
 	// means 2 messages per second and a burst of 5.
 	ChatRate  float64
 	ChatBurst int
+	// UpdateRate and UpdateBurst shape each member's bucket for updates
+	// that reach every member (lobby.meta, lobby.ready, lobby.settings):
+	// one that finds it empty is answered with CodeUpdateFlood. Zero means
+	// 5 per second and a burst of 10.
+	UpdateRate  float64
+	UpdateBurst int
+	// MaxLobbiesPerIP is the most lobbies whose creators came from one IP
+	// address, and MaxLobbiesPerPlayer the most one authenticated subject
+	// created, alive at once; beyond them lobby.create is answered with
+	// CodeTooManyLobbies. Zero means 16 and 4; negative means no limit.
+	MaxLobbiesPerIP     int
+	MaxLobbiesPerPlayer int
+	// JoinFailRate and JoinFailBurst are the failure budget of joins by
+	// code or with a password, per IP address and per subject: every
+	// unknown code and wrong password takes a token, and a join that
+	// could fail finding none is answered with CodeTooManyAttempts, so
+	// guessing slows to JoinFailRate per second. Zero means 1 per second
+	// and a burst of 10.
+	JoinFailRate  float64
+	JoinFailBurst int
 	// NoHostMigration makes a lobby close when its host leaves or drops
 	// (its members get lobby.kicked with Closed set) instead of passing
 	// the host role to the longest-present member. Lobbies may change it
@@ -82,6 +104,24 @@ func (c Config) withDefaults() Config {
 	if c.ChatBurst <= 0 {
 		c.ChatBurst = 5
 	}
+	if c.UpdateRate <= 0 {
+		c.UpdateRate = 5
+	}
+	if c.UpdateBurst <= 0 {
+		c.UpdateBurst = 10
+	}
+	if c.MaxLobbiesPerIP == 0 {
+		c.MaxLobbiesPerIP = 16
+	}
+	if c.MaxLobbiesPerPlayer == 0 {
+		c.MaxLobbiesPerPlayer = 4
+	}
+	if c.JoinFailRate <= 0 {
+		c.JoinFailRate = 1
+	}
+	if c.JoinFailBurst <= 0 {
+		c.JoinFailBurst = 10
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -108,6 +148,9 @@ type Service struct {
 	listed  []*lobby                 // public lobbies that have not started, by seq
 	byGame  map[string][]*lobby      // the same per game (a lobby's game never changes)
 	buckets map[string]*rate.Limiter // chat limiters of peers that joined a lobby, until they are gone
+	updates map[string]*rate.Limiter // update limiters, alike
+	owners  map[string]int           // lobbies alive by creator: "ip:"+address and "sub:"+subject
+	fails   map[string]*rate.Limiter // join failure budgets by "ip:"+address and "sub:"+subject
 }
 
 type lobby struct {
@@ -129,11 +172,13 @@ type lobby struct {
 	chatSeq  uint64
 	banned   map[string]bool // peer ids and "sub:"+subject
 	session  *Session
+	owners   []string // keys in Service.owners this lobby counts for
 }
 
 type member struct {
 	id      string
 	subject string
+	ip      string // the address it joined from: bans of anonymous members are by address
 	meta    map[string]string
 	ready   bool
 	joined  time.Time
@@ -142,6 +187,7 @@ type member struct {
 	// leaving and joining again does not refill it. Tokens are taken at
 	// Config.Now, so an injected clock drives it.
 	chat *rate.Limiter
+	upd  *rate.Limiter // lobby.meta, lobby.ready, lobby.settings; kept like chat
 }
 
 // New registers the service's handlers on srv. The service has no
@@ -158,6 +204,9 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		byID:    map[string]*lobby{},
 		byCode:  map[string]*lobby{},
 		byPeer:  map[string]*lobby{},
+		updates: map[string]*rate.Limiter{},
+		owners:  map[string]int{},
+		fails:   map[string]*rate.Limiter{},
 		byGame:  map[string][]*lobby{},
 		buckets: map[string]*rate.Limiter{},
 	}
@@ -338,6 +387,14 @@ func setSorted(list []*lobby, l *lobby, in bool) ([]*lobby, bool) {
 func (s *Service) deleteLocked(l *lobby) {
 	l.private = true // unlist
 	s.setListedLocked(l)
+	for _, o := range l.owners {
+		if s.owners[o] <= 1 {
+			delete(s.owners, o)
+		} else {
+			s.owners[o]--
+		}
+	}
+	l.owners = nil
 	delete(s.byID, l.id)
 	delete(s.byCode, l.code)
 	for _, m := range l.members {
@@ -357,7 +414,73 @@ func (s *Service) newMember(peer, subject string, meta map[string]string) *membe
 		b = rate.NewLimiter(rate.Limit(s.cfg.ChatRate), s.cfg.ChatBurst) // starts full
 		s.buckets[peer] = b
 	}
-	return &member{id: peer, subject: subject, meta: meta, joined: now, chat: b}
+	u := s.updates[peer]
+	if u == nil {
+		u = rate.NewLimiter(rate.Limit(s.cfg.UpdateRate), s.cfg.UpdateBurst)
+		s.updates[peer] = u
+	}
+	return &member{id: peer, subject: subject, meta: meta, joined: now, chat: b, upd: u}
+}
+
+// ipOf is the host part of a remote address.
+func ipOf(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
+}
+
+// allowUpdate takes a token from m's update bucket, answering
+// CodeUpdateFlood when there is none.
+func (s *Service) allowUpdate(req *signaling.Request, m *member) bool {
+	if m.upd.AllowN(s.cfg.Now(), 1) {
+		return true
+	}
+	fail(req, CodeUpdateFlood, fmt.Sprintf("at most %g updates per second", s.cfg.UpdateRate))
+	return false
+}
+
+// failKeys are the failure budgets a join by req draws on.
+func failKeys(req *signaling.Request) []string {
+	keys := []string{"ip:" + ipOf(req.RemoteAddr)}
+	if sub := req.Identity.Subject; sub != "" {
+		keys = append(keys, "sub:"+sub)
+	}
+	return keys
+}
+
+// mayFail reports whether every failure budget of req has a token left;
+// if not it answers CodeTooManyAttempts.
+func (s *Service) mayFail(req *signaling.Request) bool {
+	now := s.cfg.Now()
+	for _, k := range failKeys(req) {
+		if b := s.fails[k]; b != nil && b.TokensAt(now) < 1 {
+			wait := time.Duration((1 - b.TokensAt(now)) / s.cfg.JoinFailRate * float64(time.Second))
+			fail(req, CodeTooManyAttempts, fmt.Sprintf("too many wrong codes or passwords: try again in %v", wait.Round(time.Millisecond)))
+			return false
+		}
+	}
+	return true
+}
+
+// failed charges a wrong code or password to req's failure budgets.
+func (s *Service) failed(req *signaling.Request) {
+	now := s.cfg.Now()
+	if len(s.fails) > 100_000 { // forget the budgets that are full again
+		for k, b := range s.fails {
+			if b.TokensAt(now) >= float64(s.cfg.JoinFailBurst) {
+				delete(s.fails, k)
+			}
+		}
+	}
+	for _, k := range failKeys(req) {
+		b := s.fails[k]
+		if b == nil {
+			b = rate.NewLimiter(rate.Limit(s.cfg.JoinFailRate), s.cfg.JoinFailBurst)
+			s.fails[k] = b
+		}
+		b.AllowN(now, 1)
+	}
 }
 
 func (s *Service) handleCreate(req *signaling.Request) {
@@ -369,7 +492,33 @@ func (s *Service) handleCreate(req *signaling.Request) {
 	if !s.begin(req) {
 		return
 	}
+	var owners []string
+	if ip := ipOf(req.RemoteAddr); ip != "" && s.cfg.MaxLobbiesPerIP > 0 {
+		owners = append(owners, "ip:"+ip)
+	}
+	if sub := req.Identity.Subject; sub != "" && s.cfg.MaxLobbiesPerPlayer > 0 {
+		owners = append(owners, "sub:"+sub)
+	}
+	for _, o := range owners {
+		limit := s.cfg.MaxLobbiesPerIP
+		if strings.HasPrefix(o, "sub:") {
+			limit = s.cfg.MaxLobbiesPerPlayer
+		}
+		if s.owners[o] >= limit {
+			s.mu.Unlock()
+			fail(req, CodeTooManyLobbies, fmt.Sprintf("%s created %d lobbies that are still open", o, limit))
+			return
+		}
+	}
 	st, code, msg := s.createLocked(req.Peer, req.Identity.Subject, d)
+	if code == "" {
+		l := s.byID[st.ID]
+		l.members[0].ip = ipOf(req.RemoteAddr)
+		l.owners = owners
+		for _, o := range owners {
+			s.owners[o]++
+		}
+	}
 	s.mu.Unlock()
 	if code != "" {
 		fail(req, code, msg)
@@ -520,20 +669,29 @@ func (s *Service) listLocked(d ListData) ListReply {
 	}
 	i := sort.Search(len(list), func(i int) bool { return list[i].seq > d.After })
 	out := ListReply{Lobbies: make([]Summary, 0, min(limit, 16))}
+	size := 0
 	for ; i < len(list); i++ {
 		l := list[i]
 		if !matches(l, d.Filters) {
 			continue
 		}
-		if len(out.Lobbies) == limit {
-			out.Next = out.Lobbies[limit-1].cursor
+		sum := l.summary()
+		b, _ := signaling.MarshalJSON(sum)
+		if n := len(out.Lobbies); n == limit || (n > 0 && size+len(b)+1 > MaxListBytes) {
+			out.Next = out.Lobbies[n-1].cursor
 			break
 		}
-		out.Lobbies = append(out.Lobbies, l.summary())
+		size += len(b) + 1
+		out.Lobbies = append(out.Lobbies, sum)
 		out.Lobbies[len(out.Lobbies)-1].cursor = l.seq
 	}
 	return out
 }
+
+// MaxListBytes bounds the lobbies of one lobby.list reply in encoded bytes:
+// a page ends early (with Next set) rather than pass it, so that a small
+// request cannot draw a large answer. A single lobby always fits.
+const MaxListBytes = 32 << 10
 
 func (s *Service) handleJoin(req *signaling.Request) {
 	d, err := DecodeJoin(req.Envelope.Data)
@@ -547,11 +705,17 @@ func (s *Service) handleJoin(req *signaling.Request) {
 	defer s.mu.Unlock()
 	var l *lobby
 	if d.Code != "" {
+		if !s.mayFail(req) {
+			return
+		}
 		l = s.byCode[NormalizeCode(d.Code)]
 	} else if l = s.byID[d.ID]; l != nil && l.private {
 		l = nil // private lobbies are joined by code only
 	}
 	if l == nil {
+		if d.Code != "" {
+			s.failed(req)
+		}
 		fail(req, CodeNotFound, "no such lobby")
 		return
 	}
@@ -559,11 +723,16 @@ func (s *Service) handleJoin(req *signaling.Request) {
 		fail(req, CodeAlreadyMember, "leave your lobby first")
 		return
 	}
-	if l.banned[req.Peer] || (req.Identity.Subject != "" && l.banned["sub:"+req.Identity.Subject]) {
+	if l.banned[req.Peer] || (req.Identity.Subject != "" && l.banned["sub:"+req.Identity.Subject]) ||
+		(req.Identity.Subject == "" && l.banned["ip:"+ipOf(req.RemoteAddr)]) {
 		fail(req, CodeBanned, "you are banned from this lobby")
 		return
 	}
+	if l.password != "" && d.Code == "" && !s.mayFail(req) {
+		return
+	}
 	if l.password != "" && subtle.ConstantTimeCompare([]byte(d.Password), []byte(l.password)) != 1 {
+		s.failed(req)
 		fail(req, CodeWrongPassword, "wrong password")
 		return
 	}
@@ -576,6 +745,7 @@ func (s *Service) handleJoin(req *signaling.Request) {
 		return
 	}
 	m := s.newMember(req.Peer, req.Identity.Subject, d.Member)
+	m.ip = ipOf(req.RemoteAddr)
 	l.members = append(l.members, m)
 	s.byPeer[req.Peer] = l
 	s.changedLocked(l, Delta{Member: m.wire()}) // the newcomer gets it too, and the reply covers it
@@ -594,6 +764,9 @@ func (s *Service) removeLocked(l *lobby, peer string) {
 	delete(s.byPeer, peer)
 	if m.chat.TokensAt(s.cfg.Now()) >= float64(s.cfg.ChatBurst) {
 		delete(s.buckets, peer) // full again: nothing to remember
+	}
+	if m.upd.TokensAt(s.cfg.Now()) >= float64(s.cfg.UpdateBurst) {
+		delete(s.updates, peer)
 	}
 	if len(l.members) == 0 {
 		s.deleteLocked(l)
@@ -621,6 +794,7 @@ func (s *Service) peerGone(peer string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.buckets, peer)
+	delete(s.updates, peer)
 	if l := s.byPeer[peer]; l != nil {
 		s.removeLocked(l, peer)
 	}
@@ -686,6 +860,10 @@ func (s *Service) kick(req *signaling.Request, l *lobby, _ *member, d KickData) 
 		l.banned[m.id] = true
 		if m.subject != "" {
 			l.banned["sub:"+m.subject] = true
+		} else if m.ip != "" {
+			// Anonymous: a new connection would be a new peer, so the
+			// ban holds the address.
+			l.banned["ip:"+m.ip] = true
 		}
 	}
 	_ = s.srv.Send(m.id, TypeKicked, KickedData{Lobby: l.id, By: req.Peer, Banned: d.Ban})
@@ -694,12 +872,18 @@ func (s *Service) kick(req *signaling.Request, l *lobby, _ *member, d KickData) 
 }
 
 func (s *Service) setMeta(req *signaling.Request, l *lobby, m *member, d MetaData) {
+	if !s.allowUpdate(req, m) {
+		return
+	}
 	m.meta = d.Member
 	s.changedLocked(l, Delta{Member: m.wire()})
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
 func (s *Service) setReady(req *signaling.Request, l *lobby, m *member, d ReadyData) {
+	if !s.allowUpdate(req, m) {
+		return
+	}
 	if m.ready != d.Ready {
 		m.ready = d.Ready
 		s.changedLocked(l, Delta{Member: m.wire()})
@@ -729,7 +913,10 @@ func (s *Service) chat(req *signaling.Request, l *lobby, m *member, d ChatData) 
 	_ = req.Reply(msg)
 }
 
-func (s *Service) setSettings(req *signaling.Request, l *lobby, _ *member, d SettingsData) {
+func (s *Service) setSettings(req *signaling.Request, l *lobby, m *member, d SettingsData) {
+	if !s.allowUpdate(req, m) {
+		return
+	}
 	if d.MaxMembers != 0 && (d.MaxMembers < len(l.members) || d.MaxMembers > s.cfg.MaxMembers) {
 		fail(req, CodeInvalid, fmt.Sprintf("max_members must be %d to %d", len(l.members), s.cfg.MaxMembers))
 		return

@@ -254,7 +254,7 @@ func TestResync(t *testing.T) {
 // TestListFiltersAndPaging lists through pages with equality and range
 // filters.
 func TestListFiltersAndPaging(t *testing.T) {
-	s := serve(t, signaling.Config{}, lobby.Config{})
+	s := serve(t, signaling.Config{}, lobby.Config{MaxLobbiesPerIP: -1})
 	ctx := tctx(t)
 	var want []string
 	for i := 0; i < 25; i++ {

@@ -3,7 +3,8 @@
 # Xvfb and xdotool for the demo's window tests, iproute2 for the LAN tests in
 # network namespaces, avahi and a dbus-daemon as the standard mDNS peer of the
 # DNS-SD interop tests, coturn and iptables for the NAT and TURN tests,
-# and Node.js for the js/wasm signaling client test.
+# Node.js for the js/wasm signaling client test, and PostgreSQL for the store
+# tests.
 # Safe to re-run: it installs only what is missing.
 set -euo pipefail
 
@@ -23,6 +24,9 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 # NATs in network namespaces with iptables.
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# PostgreSQL's server binaries (initdb, pg_ctl): the store tests start a
+# throwaway server of their own on a free port (internal/pgtest).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
 if ((${#need[@]})); then
 	if [ "$(id -u)" -ne 0 ]; then

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // ClientConfig configures a Client. The zero value is valid.
@@ -889,7 +890,7 @@ func (c *Client) Leave(ctx context.Context) error {
 // Signal relays data, a JSON value, to peer to in the same room and waits
 // for the server to accept it.
 func (c *Client) Signal(ctx context.Context, to string, data json.RawMessage) error {
-	if !json.Valid(data) {
+	if !json.Valid(data) || !utf8.Valid(data) { // the server closes a connection for invalid UTF-8
 		return ErrNotJSON
 	}
 	_, err := c.call(ctx, Envelope{Type: TypeSignal, To: to, Data: data})
@@ -978,6 +979,11 @@ func (c *Client) Request(ctx context.Context, msgType string, data any) (json.Ra
 			if b, err = json.Marshal(data); err != nil {
 				return nil, fmt.Errorf("signaling: request %s: %w", msgType, err)
 			}
+		}
+		if !json.Valid(b) || !utf8.Valid(b) {
+			// The server closes a connection (1007) for a frame that is
+			// not UTF-8: refuse here rather than lose the connection.
+			return nil, fmt.Errorf("%w: request %s data is not valid UTF-8 JSON", ErrNotJSON, msgType)
 		}
 		env.Data = b
 	}

@@ -110,7 +110,11 @@
 //
 // Config bounds message size, messages per second per connection (a token
 // bucket from golang.org/x/time/rate), room size, rooms, sessions,
-// connections per IP, the send queue per connection (a slow consumer is
-// disconnected with CodeSlowConsumer), and read, write and hello deadlines. Browsers from other origins are
+// connections and sessions per IP, sessions per authenticated subject, the
+// send queue per session in messages
+// and bytes (a slow consumer is disconnected with CodeSlowConsumer; a
+// session waiting to resume keeps at most as much), a server-wide budget of
+// queued bytes, and read, write and hello deadlines. Frames are written
+// without HTML escaping and relayed data byte for byte. Browsers from other origins are
 // refused unless Config.CheckOrigin allows them.
 package signaling

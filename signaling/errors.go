@@ -36,8 +36,9 @@ var (
 	// ErrBadToken is returned by HMACAuth for a token that is malformed,
 	// badly signed or expired.
 	ErrBadToken = errors.New("signaling: invalid auth token")
-	// ErrNotJSON is returned by Client.SendSignal for a payload that is not
-	// a JSON value.
+	// ErrNotJSON is returned by Client.SendSignal and Client.Request for a
+	// payload that is not a JSON value in valid UTF-8 (the server closes a
+	// connection that sends invalid UTF-8).
 	ErrNotJSON = errors.New("signaling: payload is not JSON")
 )
 

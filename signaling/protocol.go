@@ -186,6 +186,8 @@ const (
 	CodeReplaced           = "replaced"             // close reason: a resume took the session over
 	CodeServerFull         = "server_full"          // the server has its maximum number of sessions
 	CodeInternal           = "internal"             // a handler failed unexpectedly
+	CodeTooManySessions    = "too_many_sessions"    // per-IP session limit (live or waiting to resume)
+	CodeInvalidUTF8        = "invalid_utf8"         // close reason (1007): a text frame that is not UTF-8
 )
 
 // Decode parses one text frame into an Envelope and checks the fields every
@@ -217,22 +219,53 @@ func Decode(frame []byte) (Envelope, error) {
 	return e, nil
 }
 
-// Encode returns the wire form of e, with V set to ProtocolVersion.
+// Encode returns the wire form of e, with V set to ProtocolVersion. Strings
+// are written without HTML escaping ("<", ">" and "&" stay one byte each)
+// and e.Data, which must be valid JSON, is copied byte for byte: a relayed
+// payload arrives exactly as it was sent.
 func Encode(e Envelope) ([]byte, error) {
 	e.V = ProtocolVersion
-	b, err := json.Marshal(e)
+	data := e.Data
+	e.Data = nil
+	b, err := marshalJSON(e)
 	if err != nil {
 		return nil, fmt.Errorf("signaling: encode %s: %w", e.Type, err)
 	}
-	return b, nil
+	if len(data) == 0 {
+		return b, nil
+	}
+	if !json.Valid(data) {
+		return nil, fmt.Errorf("signaling: encode %s: data is not valid JSON", e.Type)
+	}
+	out := make([]byte, 0, len(b)+len(data)+8)
+	out = append(out, b[:len(b)-1]...) // without the closing brace
+	out = append(out, `,"data":`...)
+	out = append(out, data...)
+	return append(out, '}'), nil
 }
+
+// marshalJSON is json.Marshal without HTML escaping.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// MarshalJSON is json.Marshal without HTML escaping, as the server encodes
+// every payload: services that measure a reply's size before sending it use
+// it to count the bytes that will go out.
+func MarshalJSON(v any) ([]byte, error) { return marshalJSON(v) }
 
 // encodeWith marshals data into e.Data and encodes e.
 func encodeWith(e Envelope, data any) ([]byte, error) {
 	if data != nil {
 		raw, ok := data.(json.RawMessage)
 		if !ok {
-			b, err := json.Marshal(data)
+			b, err := marshalJSON(data)
 			if err != nil {
 				return nil, fmt.Errorf("signaling: encode %s data: %w", e.Type, err)
 			}

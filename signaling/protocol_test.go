@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/gorilla/websocket"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden")
@@ -202,6 +205,9 @@ func FuzzServerFrame(f *testing.F) {
 		p.send(`{"type":"ping","cid":"fuzz-alive"}`)
 		for {
 			env, err := p.next()
+			if err != nil && !utf8.Valid(in) && websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) {
+				break // RFC 6455: a text frame that is not UTF-8 fails the connection with 1007
+			}
 			if err != nil {
 				t.Fatalf("connection lost after %q: %v", in, err)
 			}

@@ -59,6 +59,25 @@ type Config struct {
 	// when a message finds the queue full the connection is closed with
 	// CodeSlowConsumer (its queue is kept for a resume). Zero means 256.
 	SendQueueLen int
+	// SendQueueBytes bounds the bytes waiting for one peer in the same way,
+	// whether its connection is live or it waits to resume; a message
+	// always fits an empty queue. Zero means 256 KiB.
+	SendQueueBytes int
+	// MaxQueuedBytes is the server-wide budget of the send queues: once
+	// the queues together hold this much, a message is accepted only by an
+	// empty queue and a peer that has fallen behind is disconnected with
+	// CodeSlowConsumer. Zero means 32 MiB.
+	MaxQueuedBytes int64
+	// MaxSessionsPerIP is the most sessions (live or waiting to resume)
+	// opened from one IP address; hello beyond it is answered with
+	// CodeTooManySessions. Zero means twice MaxConnsPerIP (128 by
+	// default); negative means no limit.
+	MaxSessionsPerIP int
+	// MaxSessionsPerSubject is the most sessions (live or waiting to
+	// resume) of one authenticated subject, from any address; hello beyond
+	// it is answered with CodeTooManySessions. Zero means 8; negative
+	// means no limit. Anonymous sessions are counted per IP only.
+	MaxSessionsPerSubject int
 
 	// PingInterval is how often the server pings each connection. Zero
 	// means 25 s.
@@ -122,6 +141,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SendQueueLen <= 0 {
 		c.SendQueueLen = 256
+	}
+	if c.SendQueueBytes <= 0 {
+		c.SendQueueBytes = 256 << 10
+	}
+	if c.MaxQueuedBytes <= 0 {
+		c.MaxQueuedBytes = 32 << 20
+	}
+	if c.MaxSessionsPerSubject == 0 {
+		c.MaxSessionsPerSubject = 8
+	}
+	if c.MaxSessionsPerIP == 0 {
+		c.MaxSessionsPerIP = 2 * c.MaxConnsPerIP // negative stays negative: no limit
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 25 * time.Second
@@ -212,13 +243,15 @@ type Server struct {
 	rooms    map[string]*room
 	open     map[string]*room // next=N groups still filling, by name+"\x00"+N
 	conns    map[*conn]struct{}
-	perIP    map[string]int
+	perIP    map[string]int // open connections by IP
+	sessIP   map[string]int // sessions by the IP that opened them
+	sessSub  map[string]int // sessions by authenticated subject
 	handlers map[string]Handler
 	goneFns  []func(string)
 
-	roomSeq atomic.Uint64
-	wg      sync.WaitGroup // every goroutine the server owns
-	stats   serverStats
+	queued atomic.Int64   // bytes in every session's send queue
+	wg     sync.WaitGroup // every goroutine the server owns
+	stats  serverStats
 }
 
 // NewServer returns a Server for cfg and starts its housekeeping goroutine
@@ -241,6 +274,8 @@ func NewServer(cfg Config) *Server {
 		open:     make(map[string]*room),
 		conns:    make(map[*conn]struct{}),
 		perIP:    make(map[string]int),
+		sessIP:   make(map[string]int),
+		sessSub:  make(map[string]int),
 		handlers: make(map[string]Handler),
 	}
 	s.upgrader = websocket.Upgrader{
@@ -412,6 +447,22 @@ func (s *Server) AddToRoom(name string, peers []string) error {
 	s.mu.Unlock()
 	deliver(out)
 	return nil
+}
+
+// PeerRoom returns the room peer is in; ok is false when peer has no
+// session (it left for good, or its resume grace ran out). A peer waiting
+// to resume is still in its room.
+func (s *Server) PeerRoom(peer string) (room string, ok bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sess := s.sessions[peer]
+	if sess == nil {
+		return "", false
+	}
+	if sess.room != nil {
+		room = sess.room.name
+	}
+	return room, true
 }
 
 // Sessions returns the number of sessions, live or waiting to resume.
@@ -693,13 +744,25 @@ func (s *Server) removeSession(sess *session) {
 		return
 	}
 	delete(s.sessions, sess.id)
+	if n := s.sessIP[sess.ip]; n <= 1 {
+		delete(s.sessIP, sess.ip)
+	} else {
+		s.sessIP[sess.ip] = n - 1
+	}
+	if sub := sess.identity.Subject; sub != "" {
+		if n := s.sessSub[sub]; n <= 1 {
+			delete(s.sessSub, sub)
+		} else {
+			s.sessSub[sub] = n - 1
+		}
+	}
 	out := s.leaveLocked(sess, nil)
 	fns := s.goneFns
 	closed := s.closed
 	s.mu.Unlock()
 	sess.mu.Lock()
 	sess.gone = true
-	sess.queue = nil
+	sess.dropQueueLocked()
 	sess.mu.Unlock()
 	deliver(out)
 	if closed {

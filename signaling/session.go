@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
@@ -52,6 +54,7 @@ type session struct {
 	srv      *Server
 	id       string
 	identity Identity
+	ip       string // the address that opened it; counted in Server.sessIP
 
 	// guarded by srv.mu
 	room          *room
@@ -61,40 +64,61 @@ type session struct {
 	mu      sync.Mutex // guards the fields below
 	c       *conn      // attached connection; nil while interrupted
 	queue   []outFrame
-	writing bool // a flush goroutine is running
+	queued  int64 // bytes in queue
+	writing bool  // a flush goroutine is running
 	pingDue bool
 	gone    bool
 }
 
-// enqueue appends frame to the send queue and makes sure a writer runs. A
-// full queue returns ErrQueueFull and disconnects a live consumer with
-// CodeSlowConsumer (the queue stays for a resume).
+// enqueue appends frame to the send queue and makes sure a writer runs.
+// The queue is bounded in messages (SendQueueLen) and in bytes
+// (SendQueueBytes; a frame always fits an empty queue), and every queue
+// together by the server's MaxQueuedBytes: over that budget a frame is
+// taken only by an empty queue. A frame that does not fit returns
+// ErrQueueFull and disconnects a live consumer with CodeSlowConsumer (the
+// queue stays for a resume, within the same bounds).
 func (s *session) enqueue(frame []byte, t int64) error {
+	srv := s.srv
+	n := int64(len(frame))
 	s.mu.Lock()
 	if s.gone {
 		s.mu.Unlock()
 		return fmt.Errorf("%w: %q", ErrUnknownPeer, s.id)
 	}
-	if len(s.queue) >= s.srv.cfg.SendQueueLen {
+	if len(s.queue) > 0 && (len(s.queue) >= srv.cfg.SendQueueLen ||
+		s.queued+n > int64(srv.cfg.SendQueueBytes) ||
+		srv.queued.Load()+n > srv.cfg.MaxQueuedBytes) {
 		c := s.c
 		s.mu.Unlock()
 		if c != nil {
-			s.srv.log.Info("slow consumer disconnected", "peer", s.id)
-			s.srv.countError(CodeSlowConsumer)
+			srv.log.Info("slow consumer disconnected", "peer", s.id)
+			srv.countError(CodeSlowConsumer)
 			c.closeAsync(websocket.ClosePolicyViolation, CodeSlowConsumer)
 		}
 		return ErrQueueFull
 	}
 	s.queue = append(s.queue, outFrame{frame, t})
+	s.queued += n
+	srv.queued.Add(n)
 	s.startWriterLocked()
 	s.mu.Unlock()
 	return nil
+}
+
+// dropQueueLocked empties the queue and gives its bytes back to the
+// server's budget. s.mu must be held.
+func (s *session) dropQueueLocked() {
+	s.srv.queued.Add(-s.queued)
+	s.queued = 0
+	s.queue = nil
 }
 
 // enqueueFront puts frame before everything queued (the welcome of a resume).
 func (s *session) enqueueFront(frame []byte) {
 	s.mu.Lock()
 	s.queue = append([]outFrame{{b: frame}}, s.queue...)
+	s.queued += int64(len(frame))
+	s.srv.queued.Add(int64(len(frame)))
 	s.startWriterLocked()
 	s.mu.Unlock()
 }
@@ -163,6 +187,8 @@ func (s *session) flush(c *conn) {
 		if len(s.queue) > 0 && &s.queue[0].b[0] == &f.b[0] {
 			s.queue[0] = outFrame{}
 			s.queue = s.queue[1:]
+			s.queued -= int64(len(f.b))
+			s.srv.queued.Add(-int64(len(f.b)))
 			if len(s.queue) == 0 {
 				s.queue = nil
 			}
@@ -197,6 +223,26 @@ func (c *conn) readLoop() {
 	c.ws.SetReadLimit(int64(4*s.cfg.MaxMessageSize + 1024))
 	c.ws.SetPongHandler(func(string) error {
 		c.lastSeen.Store(time.Now().UnixNano())
+		return nil
+	})
+	// A ping takes a token from the connection's bucket like a message;
+	// one that finds it empty is not answered (control frames carry no
+	// cid to answer with an error).
+	c.ws.SetPingHandler(func(data string) error {
+		now := time.Now().UnixNano()
+		c.lastSeen.Store(now)
+		if !allowAt(c.limiter, now) {
+			s.countError(CodeRateLimited)
+			return nil
+		}
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if err != nil && !errors.Is(err, websocket.ErrCloseSent) {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil
+			}
+			return err
+		}
 		return nil
 	})
 	var err error
@@ -241,11 +287,19 @@ func (c *conn) readOne(mt int, r io.Reader) error {
 		return err
 	case mt == websocket.BinaryMessage:
 		c.replyError("", CodeBinaryUnsupported, "binary frames are not part of the protocol")
+	case !utf8.Valid(buf.Bytes()):
+		// RFC 6455 §8.1: a text frame that is not UTF-8 fails the
+		// connection with 1007.
+		s.countError(CodeInvalidUTF8)
+		c.closeWith(websocket.CloseInvalidFramePayloadData, CodeInvalidUTF8)
+		return errInvalidUTF8
 	default:
 		c.handleFrame(buf.Bytes(), now)
 	}
 	return nil
 }
+
+var errInvalidUTF8 = errors.New("invalid UTF-8 in a text frame")
 
 // teardown runs once the reader stops: it releases the connection and
 // either interrupts its session (resume possible) or ends it.
@@ -398,7 +452,7 @@ func (c *conn) hello(env Envelope) {
 		c.resume(env, h.Resume)
 		return
 	}
-	sess := &session{srv: s, id: randomHex(8), identity: c.identity, nonce: randomHex(8)}
+	sess := &session{srv: s, id: randomHex(8), identity: c.identity, ip: c.ip, nonce: randomHex(8)}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -410,10 +464,26 @@ func (c *conn) hello(env Envelope) {
 		c.closeAsync(websocket.CloseTryAgainLater, CodeServerFull)
 		return
 	}
+	if s.cfg.MaxSessionsPerIP > 0 && s.sessIP[c.ip] >= s.cfg.MaxSessionsPerIP {
+		s.mu.Unlock()
+		c.replyError(env.Cid, CodeTooManySessions, fmt.Sprintf("%d sessions (live or waiting to resume) from %s", s.cfg.MaxSessionsPerIP, c.ip))
+		c.closeAsync(websocket.ClosePolicyViolation, CodeTooManySessions)
+		return
+	}
+	if sub := c.identity.Subject; sub != "" && s.cfg.MaxSessionsPerSubject > 0 && s.sessSub[sub] >= s.cfg.MaxSessionsPerSubject {
+		s.mu.Unlock()
+		c.replyError(env.Cid, CodeTooManySessions, fmt.Sprintf("%d sessions (live or waiting to resume) of %q", s.cfg.MaxSessionsPerSubject, sub))
+		c.closeAsync(websocket.ClosePolicyViolation, CodeTooManySessions)
+		return
+	}
 	for s.sessions[sess.id] != nil {
 		sess.id = randomHex(8)
 	}
 	s.sessions[sess.id] = sess
+	s.sessIP[c.ip]++
+	if sub := c.identity.Subject; sub != "" {
+		s.sessSub[sub]++
+	}
 	sess.c = c
 	c.sess.Store(sess)
 	w := s.welcomeLocked(sess, false)
@@ -551,7 +621,12 @@ func (c *conn) join(sess *session, env Envelope) {
 				c.replyError(env.Cid, CodeTooManyRooms, "server holds its maximum number of rooms")
 				return
 			}
-			name := env.Room + "#" + itoa(int(s.roomSeq.Add(1)))
+			// The group's name is unguessable (64 random bits), and checked
+			// against the rooms that exist.
+			name := env.Room + "#" + randomHex(8)
+			for s.rooms[name] != nil {
+				name = env.Room + "#" + randomHex(8)
+			}
 			r = &room{name: name, private: true, capacity: jd.Next, openKey: key}
 			s.rooms[name] = r
 			s.open[key] = r

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/rallypoint/rallypoint/lobby"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/signaling"
+	"github.com/rallypoint/rallypoint/store"
 )
 
 func init() {
@@ -37,7 +39,11 @@ type serveConfig struct {
 	TURNSecret   string
 	TURNURLs     []string
 	STUNURLs     []string
+	DB           string // data source name: a postgres:// URL or an SQLite file path
+	DataDir      string // where the default SQLite file lives when DB is empty
 	Signaling    signaling.Config
+	Lobby        lobby.Config
+	Matchmaker   mmservice.Config
 	ShutdownWait time.Duration
 	Logger       *slog.Logger
 }
@@ -47,10 +53,19 @@ type serveConfig struct {
 // the matchmaker). Services built on the signaling server are wired and
 // their metrics registered here.
 func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheus.Registry, error) {
+	return newServeMuxDB(cfg, nil)
+}
+
+// newServeMuxDB is newServeMux with a database: ratings, match results and
+// bans come from db when it is not nil (in memory otherwise).
+func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Server, *prometheus.Registry, error) {
 	sc := cfg.Signaling
 	sc.Logger = cfg.Logger
 	if cfg.AuthSecret != "" {
 		sc.Auth = signaling.HMACAuth{Secret: []byte(cfg.AuthSecret)}
+	}
+	if db != nil {
+		sc.Auth = banCheck{auth: sc.Auth, db: db}
 	}
 	if len(cfg.Origins) > 0 {
 		sc.CheckOrigin = originChecker(cfg.Origins)
@@ -78,13 +93,20 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheu
 		fmt.Fprintln(w, "ok")
 	})
 	mm := metrics.NewMatchmaker()
-	mms, err := mmservice.New(srv, mmservice.Config{Logger: cfg.Logger, OnPass: mm.ObservePass}) // stops when srv closes
+	mc := cfg.Matchmaker
+	mc.Logger, mc.OnPass = cfg.Logger, mm.ObservePass
+	if db != nil {
+		mc.Store = dbStore{db}
+	}
+	mms, err := mmservice.New(srv, mc) // stops when srv closes
 	if err != nil {
 		srv.Close()
 		return nil, nil, nil, err
 	}
 	mm.Watch(mms.Matchmaker())
-	lobbies, err := lobby.New(srv, lobby.Config{Logger: cfg.Logger}) // lives as long as srv
+	lc := cfg.Lobby
+	lc.Logger = cfg.Logger
+	lobbies, err := lobby.New(srv, lc) // lives as long as srv
 	if err != nil {
 		srv.Close()
 		return nil, nil, nil, err
@@ -94,6 +116,71 @@ func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheu
 		return nil, nil, nil, err
 	}
 	return mux, srv, reg, nil
+}
+
+// dbStore is the matchmaker's view of the database: ratings by subject and
+// the results it records.
+type dbStore struct{ *store.DB }
+
+func (d dbStore) RecordResult(ctx context.Context, session, queue string, teams [][]string, ranks []float64) error {
+	return d.RecordMatch(ctx, store.Match{Session: session, Queue: queue, Teams: teams, Ranks: ranks})
+}
+
+// banCheck refuses the upgrade of a banned player (by auth subject) or, for
+// anonymous clients, of a banned address: 401 with CodeUnauthorized and the
+// ban's reason.
+type banCheck struct {
+	auth signaling.Authenticator
+	db   store.Store
+}
+
+func (b banCheck) Authenticate(r *http.Request) (signaling.Identity, error) {
+	auth := b.auth
+	if auth == nil {
+		auth = signaling.Anonymous{}
+	}
+	id, err := auth.Authenticate(r)
+	if err != nil {
+		return id, err
+	}
+	kind, key := store.BanPlayer, id.Subject
+	if key == "" {
+		kind, key = store.BanIP, r.RemoteAddr
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			key = host
+		}
+	}
+	ban, banned, err := b.db.Banned(r.Context(), kind, key, time.Now())
+	if err != nil {
+		return id, fmt.Errorf("ban check failed: %w", err)
+	}
+	if banned {
+		return id, fmt.Errorf("banned (%s %s): %s", kind, key, ban.Reason)
+	}
+	return id, nil
+}
+
+// dataSource is the database serve opens: -db, or the SQLite file
+// rallypoint.db in the data directory.
+func (cfg serveConfig) dataSource() string {
+	if cfg.DB != "" {
+		return cfg.DB
+	}
+	if cfg.DataDir == "" { // a serveConfig not made from flags
+		return ":memory:"
+	}
+	return filepath.Join(cfg.DataDir, "rallypoint.db")
+}
+
+// defaultDataDir is $XDG_DATA_HOME/rallypoint, or ~/.local/share/rallypoint.
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "rallypoint")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "rallypoint")
+	}
+	return "rallypoint-data"
 }
 
 // originChecker allows the listed origins ("https://game.example") or any
@@ -132,6 +219,8 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	var cfg serveConfig
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:7000", "listen address HOST:PORT (port 0 picks a free one)")
+	fs.StringVar(&cfg.DB, "db", "", "database: a postgres://user@host/db URL, or an SQLite file (default: rallypoint.db in -data-dir, created on first run)")
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir(), "directory of the default SQLite database")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (PEM); with -tls-key serves wss://")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS key file (PEM)")
 	fs.StringVar(&cfg.AuthSecret, "auth-secret", "", "HMAC secret for auth tokens; empty allows anonymous clients (development)")
@@ -149,8 +238,15 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.Float64Var(&sc.RatePerSec, "rate", 50, "messages per second per connection")
 	fs.IntVar(&sc.RateBurst, "burst", 100, "message burst per connection")
 	fs.IntVar(&sc.SendQueueLen, "send-queue", 256, "messages queued per connection before it is dropped as a slow consumer")
+	fs.IntVar(&sc.SendQueueBytes, "send-queue-bytes", 256<<10, "bytes queued per session (live or waiting to resume) before it is dropped as a slow consumer")
+	fs.Int64Var(&sc.MaxQueuedBytes, "max-queued-bytes", 32<<20, "bytes queued for all sessions together; over it only empty queues take a message")
+	fs.IntVar(&sc.MaxSessionsPerSubject, "max-sessions-per-player", 8, "most sessions, live or waiting to resume, of one authenticated player (-1: no limit)")
+	fs.IntVar(&sc.MaxSessionsPerIP, "max-sessions-per-ip", 0, "most sessions, live or waiting to resume, opened from one IP (0: twice -max-conns-per-ip; -1: no limit)")
 	fs.DurationVar(&sc.PingInterval, "ping-interval", 25*time.Second, "keep-alive ping interval")
 	fs.DurationVar(&sc.ResumeGrace, "resume-grace", 30*time.Second, "how long a dropped session may resume (negative: never)")
+	fs.IntVar(&cfg.Lobby.MaxLobbiesPerIP, "max-lobbies-per-ip", 16, "open lobbies created from one IP (-1: no limit)")
+	fs.IntVar(&cfg.Lobby.MaxLobbiesPerPlayer, "max-lobbies-per-player", 4, "open lobbies created by one authenticated player (-1: no limit)")
+	fs.IntVar(&cfg.Matchmaker.MaxTicketsPerIP, "max-tickets-per-ip", 32, "waiting matchmaking tickets from one IP (-1: no limit)")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "how long graceful shutdown waits")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
@@ -205,7 +301,19 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 	if cfg.ShutdownWait <= 0 {
 		cfg.ShutdownWait = 10 * time.Second
 	}
-	mux, srv, _, err := newServeMux(cfg)
+	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
+	db, err := store.Open(octx, cfg.dataSource())
+	ocancel()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	kind := "sqlite"
+	if store.IsPostgres(cfg.dataSource()) {
+		kind = "postgres"
+	}
+	cfg.Logger.Info("database open", "kind", kind)
+	mux, srv, _, err := newServeMuxDB(cfg, db)
 	if err != nil {
 		return err
 	}

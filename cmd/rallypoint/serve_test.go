@@ -152,7 +152,8 @@ func TestSmoke(t *testing.T) {
 // signaling URL; the process is stopped with SIGTERM at cleanup.
 func startServe(t *testing.T, extra ...string) (url string, cmd *exec.Cmd, wait func() error, logs *syncBuffer) {
 	t.Helper()
-	cmd = exec.Command(binary(t), append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json"}, extra...)...)
+	args := []string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json", "-data-dir", t.TempDir()}
+	cmd = exec.Command(binary(t), append(args, extra...)...)
 	// Stderr through an io.Pipe: Wait returns only after everything the
 	// process wrote is copied, so the logs are complete once Wait returns
 	// and the scanner has drained the pipe.

@@ -232,7 +232,7 @@ func benchLobbyServe(h http.Handler) (string, func(), error) {
 func benchLobbyFanout(r *lobbyBenchResult, rounds int) error {
 	srv := signaling.NewServer(signaling.Config{MaxConnsPerIP: -1, RatePerSec: 1e6, RateBurst: 1e6, SendQueueLen: 4096})
 	defer srv.Close()
-	svc, err := lobby.New(srv, lobby.Config{MaxMembers: r.Members + 1})
+	svc, err := lobby.New(srv, lobby.Config{MaxMembers: r.Members + 1, UpdateRate: 1e6, UpdateBurst: 1 << 20})
 	if err != nil {
 		return err
 	}

@@ -324,7 +324,7 @@ func Matchmaker(cfg MatchmakerConfig) error {
 // enqueue again, for d.
 func servedWait(r *mmBenchResult, interval, d time.Duration) error {
 	srv := signaling.NewServer(signaling.Config{})
-	svc, err := mmservice.New(srv, mmservice.Config{Interval: interval})
+	svc, err := mmservice.New(srv, mmservice.Config{Interval: interval, MaxTicketsPerIP: -1})
 	if err != nil {
 		srv.Close()
 		return err

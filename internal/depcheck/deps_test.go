@@ -24,6 +24,11 @@ var forbidden = []string{
 	// client_golang adds ~5 MB to a js/wasm game: metrics are bound in
 	// internal/metrics from the libraries' plain snapshots and hooks.
 	"github.com/prometheus/",
+	// The database is the server's: the store package and its SQL drivers
+	// are wired in cmd/rallypoint, never linked into a game (or its wasm).
+	module + "/store",
+	"modernc.org/",
+	"github.com/jackc/",
 }
 
 func TestLibrariesStayLean(t *testing.T) {

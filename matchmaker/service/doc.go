@@ -2,15 +2,39 @@
 // protocol: the mm.* extension messages of a signaling.Server.
 //
 // A client sends mm.enqueue (its peer id is the ticket's first player, its
-// rating comes from the Store, keyed by the authenticated subject or else
-// the peer id), mm.cancel, mm.status and mm.stats, and gets a reply or a
+// rating comes from the Store, keyed by the authenticated subject; an
+// anonymous peer plays at a fresh rating that is never stored), mm.cancel, mm.status and mm.stats, and gets a reply or a
 // coded error (the Code constants). Every Interval the service runs a pass;
 // each match is put into a fresh signaling room named by its session id
 // (the joined event arrives first), then every player receives mm.matched
 // with the session id, the peer list, the teams and the designated host.
 // Players report the outcome with mm.result; once a strict majority of the
 // session's players agree on the ranks, the ratings are updated with the
-// Weng-Lin Plackett-Luce model, stored, and pushed as mm.rated. A ticket
+// Weng-Lin Plackett-Luce model, stored, and pushed as mm.rated.
+//
+// # Ratings that cannot be forged
+//
+// A player is its authenticated subject: it holds at most one waiting
+// ticket across all its connections (a second is CodeAlreadyQueued, and a
+// party may not name one subject twice), so it is never matched against
+// itself. Reports count per player, and only the session's own peers may
+// report. The result policy: a result applies when a strict majority of
+// the session's players (a 1v1 needs both) have reported the same ranks.
+// If any two reports disagree, the session is disputed for good: the
+// report is answered with CodeDisputed, so is every later one, and no
+// rating changes. Players who never report (no-shows, rage-quits) count
+// for nothing: if the majority never reports before SessionTTL, the
+// session is dropped unrated. Rating updates are serialized, so two
+// sessions of one player never overwrite each other's result.
+//
+// A backfill may name only players who left the session's room for good:
+// one still there or waiting to resume is CodeStillPresent. One backfill
+// request per session is prepared at a time; a backfill prepared before
+// another was delivered is withdrawn, and a delivery that would put more
+// players into a team than it started with, or the same player twice, is
+// requeued instead, so concurrent requests never overfill a match. An IP
+// address holds at most Config.MaxTicketsPerIP waiting tickets
+// (CodeTooManyTickets). A ticket
 // whose peer leaves for good is cancelled; one whose TTL runs out is
 // answered with mm.expired. A player of a running session may ask with
 // mm.backfill to replace players who left: the newcomers join the session's

@@ -45,6 +45,9 @@ const (
 	CodeInvalidBackfill = "mm_invalid_backfill" // the missing players are not other players of the session
 	CodeBadRequest      = "bad_request"         // the data is not valid JSON of the expected shape
 	CodeInternal        = "internal"            // the rating store failed
+	CodeDisputed        = "mm_disputed"         // players reported different results: the session is not rated
+	CodeStillPresent    = "mm_still_present"    // a backfill names a player who is still in the session or may resume
+	CodeTooManyTickets  = "mm_too_many_tickets" // the sender's address holds its maximum of waiting tickets
 )
 
 // EnqueueData is the payload of mm.enqueue. The sender is the ticket's first

@@ -63,6 +63,7 @@ func TestResultRatesThePlayersWhoPlayed(t *testing.T) {
 	}
 	leaver := 0
 	leaverID := cs[leaver].ID()
+	leaverSub := sub(cs[leaver])
 	if err := cs[leaver].Leave(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +106,10 @@ func TestResultRatesThePlayersWhoPlayed(t *testing.T) {
 	if _, ok := rd.Ratings[leaverID]; !ok || len(rd.Ratings) != 4 {
 		t.Errorf("ratings %v, want the four players who played", rd.Ratings)
 	}
-	if _, ok, _ := st.MemoryStore.Get(ctx, n.ID()); ok {
+	if _, ok, _ := st.MemoryStore.Get(ctx, sub(n)); ok {
 		t.Error("the store holds a rating for the newcomer")
 	}
-	if r, ok, _ := st.MemoryStore.Get(ctx, leaverID); !ok || r.Sigma >= matchmaker.DefaultSigma {
+	if r, ok, _ := st.MemoryStore.Get(ctx, leaverSub); !ok || r.Sigma >= matchmaker.DefaultSigma {
 		t.Errorf("the leaver's rating was not updated: %+v %v", r, ok)
 	}
 	// The session is over: no more backfill.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -24,6 +25,11 @@ type Config struct {
 	// Rating parameterises rating updates and match quality. The zero value
 	// is openskill's default Plackett-Luce model.
 	Rating matchmaker.RatingConfig
+	// MaxTicketsPerIP is the most waiting tickets enqueued from one IP
+	// address; beyond it mm.enqueue is answered with CodeTooManyTickets.
+	// (A player, its auth subject, holds one waiting ticket at most.) Zero
+	// means 32; negative means no limit.
+	MaxTicketsPerIP int
 	// SessionTTL is how long results of a match are accepted. Zero means
 	// 2 h.
 	SessionTTL time.Duration
@@ -72,22 +78,41 @@ type Service struct {
 	closed     bool
 	rater      *matchmaker.Rater
 	byPeer     map[string]string // peer -> waiting ticket id
-	subject    map[string]string // peer -> store key, for waiting and playing peers
+	subject    map[string]string // peer -> store key (auth subject, "" when anonymous), for waiting peers
+	bySubject  map[string]string // store key -> waiting ticket id: one ticket per player across connections
+	ticketIP   map[string]string // waiting ticket id -> the address that enqueued it
+	perIP      map[string]int    // waiting tickets by address
 	consent    map[string]string // party member -> leader it agreed to join
 	consentKey map[string]string // party member -> its store key
 	sessions   map[string]*session
+
+	applyMu sync.Mutex // serializes rating updates: read, rate and write as one step
 }
 
 type session struct {
 	host     string
 	backfill string // pending backfill request id
 	queue    string
-	teams    [][]string // peer ids per team
-	keys     map[string]string
-	reports  map[string]string // peer -> canonical ranks
+	teams    [][]string        // peer ids per team
+	capacity []int             // players per team at the start: a backfill never goes past it
+	keys     map[string]string // peer -> store key ("" when anonymous); the session's players
+	reports  map[string]string // voter (see voter) -> canonical ranks
 	ranks    map[string][]float64
 	at       time.Time
 	applied  bool
+	disputed bool // two players reported different results: nothing is applied
+
+	requesting bool // a backfill request is being prepared
+	gen        int  // backfills delivered; a backfill prepared at another gen is stale
+}
+
+// voter is who a report counts for: the player (its store key), or the
+// peer when anonymous.
+func voter(peer, key string) string {
+	if key != "" {
+		return "sub:" + key
+	}
+	return "peer:" + peer
 }
 
 // New registers the service's handlers on srv and starts its matching
@@ -101,6 +126,9 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	}
 	if cfg.Store == nil {
 		cfg.Store = &MemoryStore{}
+	}
+	if cfg.MaxTicketsPerIP == 0 {
+		cfg.MaxTicketsPerIP = 32
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 2 * time.Hour
@@ -121,6 +149,9 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		rater:      matchmaker.NewRater(cfg.Rating),
 		byPeer:     map[string]string{},
 		subject:    map[string]string{},
+		bySubject:  map[string]string{},
+		ticketIP:   map[string]string{},
+		perIP:      map[string]int{},
 		consent:    map[string]string{},
 		consentKey: map[string]string{},
 		sessions:   map[string]*session{},
@@ -240,7 +271,11 @@ func (s *Service) deliver(m matchmaker.Match) {
 		return
 	}
 	s.mu.Lock()
-	s.sessions[m.Session] = &session{host: m.Host, queue: m.Queue, teams: teams, keys: keys,
+	capacity := make([]int, len(teams))
+	for i, t := range teams {
+		capacity[i] = len(t)
+	}
+	s.sessions[m.Session] = &session{host: m.Host, queue: m.Queue, teams: teams, capacity: capacity, keys: keys,
 		reports: map[string]string{}, ranks: map[string][]float64{}, at: s.cfg.Now()}
 	s.mu.Unlock()
 	for _, p := range peers {
@@ -274,10 +309,12 @@ func (s *Service) claim(players []string) map[string]string {
 	defer s.mu.Unlock()
 	keys := make(map[string]string, len(players))
 	for _, p := range players {
-		keys[p] = s.subject[p]
-		if keys[p] == "" {
-			keys[p] = p
+		k := s.subject[p]
+		keys[p] = k
+		if k != "" && s.bySubject[k] == s.byPeer[p] {
+			delete(s.bySubject, k)
 		}
+		s.releaseTicketLocked(s.byPeer[p])
 		delete(s.byPeer, p)
 		delete(s.subject, p)
 	}
@@ -297,11 +334,36 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 	keys := s.claim(added)
 	s.mu.Lock()
 	ss := s.sessions[m.Session]
-	if ss != nil && ss.backfill == m.Backfill {
+	ok := ss != nil && ss.backfill == m.Backfill
+	if ok {
 		ss.backfill = ""
+		// A newcomer must not be a player of the session already (the
+		// same player on another connection), and no team may pass its
+		// size at the start.
+		inSession := map[string]bool{}
+		for _, k := range ss.keys {
+			if k != "" {
+				inSession[k] = true
+			}
+		}
+		for _, p := range added {
+			if k := keys[p]; k != "" && inSession[k] {
+				ok = false
+			}
+		}
+		for i, t := range teams {
+			if i >= len(ss.capacity) || len(t) > ss.capacity[i] {
+				ok = false
+			}
+		}
+	}
+	if ok {
+		ss.gen++
 	}
 	s.mu.Unlock()
-	if ss == nil {
+	if !ok {
+		// The session is gone or over, or this backfill was superseded by
+		// a later request: the newcomers wait again.
 		for _, mt := range m.Tickets {
 			s.requeue(mt.Ticket, keys)
 		}
@@ -353,7 +415,7 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 	}
 	s.mu.Lock()
 	ss := s.sessions[d.Session]
-	if ss == nil || ss.keys[req.Peer] == "" {
+	if _, in := ss.keysOf(req.Peer); !in {
 		s.mu.Unlock()
 		_ = req.ReplyError(CodeUnknownMatch, "no such session, or the sender does not play in it")
 		return
@@ -368,6 +430,14 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 		if _, ok := ss.keys[p]; !ok || p == req.Peer {
 			s.mu.Unlock()
 			_ = req.ReplyError(CodeInvalidBackfill, fmt.Sprintf("peer %q is not another player of the session", p))
+			return
+		}
+		// Only a player who left the session's room for good (gone, or in
+		// another room) may be replaced; one waiting to resume is still
+		// a player.
+		if room, ok := s.srv.PeerRoom(p); ok && room == d.Session {
+			s.mu.Unlock()
+			_ = req.ReplyError(CodeStillPresent, fmt.Sprintf("peer %q is still in the session (or may resume)", p))
 			return
 		}
 		missing[p] = true
@@ -392,22 +462,32 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 	for p, k := range ss.keys {
 		keys[p] = k
 	}
+	if ss.requesting {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeInvalidBackfill, "another backfill request for this session is in progress")
+		return
+	}
+	ss.requesting = true
+	gen := ss.gen
 	prev := ss.backfill
 	queue, host := ss.queue, ss.host
 	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		ss.requesting = false
+		s.mu.Unlock()
+	}
 	if missing[host] {
 		host = req.Peer
 	}
 	teams := make([][]matchmaker.Player, len(stay))
 	for i, t := range stay {
 		for _, p := range t {
-			r, ok, err := s.cfg.Store.Get(req.Context(), keys[p])
+			r, err := s.ratingOf(req.Context(), keys[p])
 			if err != nil {
+				done()
 				_ = req.ReplyError(CodeInternal, "rating store: "+err.Error())
 				return
-			}
-			if !ok {
-				r = s.rater.NewRating()
 			}
 			teams[i] = append(teams[i], matchmaker.Player{ID: p, Rating: r})
 		}
@@ -417,10 +497,20 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 	}
 	id, err := s.mm.RequestBackfill(matchmaker.BackfillRequest{Queue: queue, Session: d.Session, Host: host, Teams: teams, OpenSlots: open})
 	if err != nil {
+		done()
 		_ = req.ReplyError(CodeInvalidBackfill, err.Error())
 		return
 	}
 	s.mu.Lock()
+	ss.requesting = false
+	if ss.gen != gen || ss.applied {
+		// A backfill was delivered (or the result applied) while this one
+		// was prepared from the teams before it: withdraw it.
+		s.mu.Unlock()
+		_ = s.mm.CancelBackfill(id)
+		_ = req.ReplyError(CodeInvalidBackfill, "the session changed meanwhile: ask again")
+		return
+	}
 	ss.backfill = id
 	ss.host = host
 	s.mu.Unlock()
@@ -439,6 +529,9 @@ func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
 	for _, p := range t.Players {
 		s.byPeer[p.ID] = id
 		s.subject[p.ID] = keys[p.ID]
+		if k := keys[p.ID]; k != "" {
+			s.bySubject[k] = id
+		}
 	}
 	s.mu.Unlock()
 	for _, p := range t.Players {
@@ -450,10 +543,28 @@ func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
 	}
 }
 
+// releaseTicketLocked takes ticket id off its address's count.
+func (s *Service) releaseTicketLocked(id string) {
+	ip, ok := s.ticketIP[id]
+	if !ok {
+		return
+	}
+	delete(s.ticketIP, id)
+	if s.perIP[ip] <= 1 {
+		delete(s.perIP, ip)
+	} else {
+		s.perIP[ip]--
+	}
+}
+
 // forgetLocked removes the peers of ticket t from the service's maps.
 func (s *Service) forgetLocked(t matchmaker.Ticket) {
+	s.releaseTicketLocked(t.ID)
 	for _, p := range t.Players {
 		if s.byPeer[p.ID] == t.ID {
+			if k := s.subject[p.ID]; k != "" && s.bySubject[k] == t.ID {
+				delete(s.bySubject, k)
+			}
 			delete(s.byPeer, p.ID)
 			delete(s.subject, p.ID)
 		}
@@ -525,8 +636,12 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 	// Members' store keys were recorded when they agreed (mm.party).
 	s.mu.Lock()
 	keys := map[string]string{req.Peer: key}
+	subjects := map[string]bool{}
+	if key != "" {
+		subjects[key] = true
+	}
 	for _, m := range d.Party {
-		if m == req.Peer || keys[m] != "" {
+		if _, dup := keys[m]; dup {
 			s.mu.Unlock()
 			_ = req.ReplyError(CodeInvalidTicket, "party lists a player twice")
 			return
@@ -537,18 +652,23 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 			return
 		}
 		keys[m] = s.consentKey[m]
+		if k := keys[m]; k != "" {
+			if subjects[k] {
+				s.mu.Unlock()
+				_ = req.ReplyError(CodeInvalidTicket, "party lists one player (two connections of one subject) twice")
+				return
+			}
+			subjects[k] = true
+		}
 	}
 	s.mu.Unlock()
 	players := make([]matchmaker.Player, 0, len(d.Party)+1)
 	var rating matchmaker.Rating
 	for i, p := range append([]string{req.Peer}, d.Party...) {
-		r, ok, err := s.cfg.Store.Get(req.Context(), keys[p])
+		r, err := s.ratingOf(req.Context(), keys[p])
 		if err != nil {
 			_ = req.ReplyError(CodeInternal, "rating store: "+err.Error())
 			return
-		}
-		if !ok {
-			r = s.rater.NewRating()
 		}
 		if i == 0 {
 			rating = r
@@ -557,6 +677,14 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	ip := req.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	if s.cfg.MaxTicketsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxTicketsPerIP {
+		_ = req.ReplyError(CodeTooManyTickets, fmt.Sprintf("%s holds %d waiting tickets", ip, s.cfg.MaxTicketsPerIP))
+		return
+	}
 	for _, p := range players {
 		if _, dup := s.byPeer[p.ID]; dup {
 			_ = req.ReplyError(CodeAlreadyQueued, fmt.Sprintf("peer %q already waits in a ticket", p.ID))
@@ -566,6 +694,10 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 			_ = req.ReplyError(CodePartyNotReady, fmt.Sprintf("peer %q withdrew", p.ID))
 			return
 		}
+		if k := keys[p.ID]; k != "" && s.bySubject[k] != "" {
+			_ = req.ReplyError(CodeAlreadyQueued, fmt.Sprintf("player %q already waits in a ticket (on another connection)", k))
+			return
+		}
 	}
 	id, err := s.mm.Enqueue(matchmaker.Ticket{Queue: d.Queue, Players: players,
 		Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
@@ -573,9 +705,14 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 		replyErr(req, err)
 		return
 	}
+	s.ticketIP[id] = ip
+	s.perIP[ip]++
 	for _, p := range players {
 		s.byPeer[p.ID] = id
 		s.subject[p.ID] = keys[p.ID]
+		if k := keys[p.ID]; k != "" {
+			s.bySubject[k] = id
+		}
 		delete(s.consent, p.ID)
 		delete(s.consentKey, p.ID)
 	}
@@ -585,11 +722,34 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 	}
 }
 
-func subjectOf(req *signaling.Request) string {
-	if req.Identity.Subject != "" {
-		return req.Identity.Subject
+// subjectOf is the store key of the sender: its authenticated subject, or
+// "" for an anonymous peer, whose ratings are never stored.
+func subjectOf(req *signaling.Request) string { return req.Identity.Subject }
+
+// keysOf reports the store key of peer and whether it plays in ss (nil
+// included).
+func (ss *session) keysOf(peer string) (string, bool) {
+	if ss == nil {
+		return "", false
 	}
-	return req.Peer
+	k, ok := ss.keys[peer]
+	return k, ok
+}
+
+// ratingOf returns the stored rating of key, or a fresh one for a key
+// never rated or "" (anonymous).
+func (s *Service) ratingOf(ctx context.Context, key string) (matchmaker.Rating, error) {
+	if key == "" {
+		return s.rater.NewRating(), nil
+	}
+	r, ok, err := s.cfg.Store.Get(ctx, key)
+	if err != nil {
+		return r, err
+	}
+	if !ok {
+		r = s.rater.NewRating()
+	}
+	return r, nil
 }
 
 func (s *Service) handleParty(req *signaling.Request) {
@@ -686,7 +846,8 @@ func (s *Service) handleResult(req *signaling.Request) {
 	}
 	s.mu.Lock()
 	ss := s.sessions[d.Session]
-	if ss == nil || ss.keys[req.Peer] == "" {
+	key, in := ss.keysOf(req.Peer)
+	if !in {
 		s.mu.Unlock()
 		_ = req.ReplyError(CodeUnknownMatch, "no such session, or the sender did not play in it")
 		return
@@ -696,21 +857,36 @@ func (s *Service) handleResult(req *signaling.Request) {
 		_ = req.ReplyError(CodeAlreadyRated, "the session's result was applied already")
 		return
 	}
+	if ss.disputed {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeDisputed, "players reported different results: the session is not rated")
+		return
+	}
 	if len(d.Ranks) != len(ss.teams) {
 		s.mu.Unlock()
 		_ = req.ReplyError(CodeInvalidResult, fmt.Sprintf("%d ranks for %d teams", len(d.Ranks), len(ss.teams)))
 		return
 	}
 	canon := fmt.Sprint(normalize(d.Ranks))
-	ss.reports[req.Peer] = canon
-	ss.ranks[canon] = d.Ranks
-	agree := 0
 	for _, c := range ss.reports {
-		if c == canon {
-			agree++
+		if c != canon {
+			// Reports disagree: the session is disputed for good and
+			// nobody's rating changes.
+			ss.disputed = true
+			s.mu.Unlock()
+			s.log.Info("matchmaker: result disputed", "session", d.Session)
+			_ = req.ReplyError(CodeDisputed, "another player reported a different result: the session is not rated")
+			return
 		}
 	}
-	needed := len(ss.keys)/2 + 1
+	ss.reports[voter(req.Peer, key)] = canon
+	ss.ranks[canon] = d.Ranks
+	agree := len(ss.reports)
+	players := map[string]bool{}
+	for p, k := range ss.keys {
+		players[voter(p, k)] = true
+	}
+	needed := len(players)/2 + 1
 	reply := ResultReply{Accepted: true, Reports: agree, Needed: needed}
 	if agree < needed {
 		s.mu.Unlock()
@@ -738,6 +914,17 @@ func (s *Service) handleResult(req *signaling.Request) {
 		_ = req.ReplyError(CodeInternal, err.Error())
 		return
 	}
+	if rec, ok := s.cfg.Store.(ResultRecorder); ok {
+		subs := make([][]string, len(teams))
+		for i, team := range teams {
+			for _, p := range team {
+				subs[i] = append(subs[i], keys[p])
+			}
+		}
+		if err := rec.RecordResult(req.Context(), d.Session, queueOf(ss, &s.mu), subs, d.Ranks); err != nil {
+			s.log.Warn("matchmaker: result not recorded", "session", d.Session, "err", err)
+		}
+	}
 	reply.Applied = true
 	_ = req.Reply(reply)
 	for _, team := range teams {
@@ -745,6 +932,12 @@ func (s *Service) handleResult(req *signaling.Request) {
 			_ = s.srv.Send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
 		}
 	}
+}
+
+func queueOf(ss *session, mu *sync.Mutex) string {
+	mu.Lock()
+	defer mu.Unlock()
+	return ss.queue
 }
 
 // normalize maps ranks to their dense order so that {1,2} and {10,20} agree.
@@ -764,15 +957,14 @@ func normalize(ranks []float64) []int {
 // and their store keys) and stores them. The returned map is keyed by peer
 // id.
 func (s *Service) apply(ctx context.Context, players [][]string, keys map[string]string, ranks []float64) (map[string]matchmaker.Rating, error) {
+	s.applyMu.Lock()
+	defer s.applyMu.Unlock()
 	teams := make([][]matchmaker.Rating, len(players))
 	for i, team := range players {
 		for _, p := range team {
-			r, ok, err := s.cfg.Store.Get(ctx, keys[p])
+			r, err := s.ratingOf(ctx, keys[p])
 			if err != nil {
 				return nil, err
-			}
-			if !ok {
-				r = s.rater.NewRating()
 			}
 			teams[i] = append(teams[i], r)
 		}
@@ -787,12 +979,16 @@ func (s *Service) apply(ctx context.Context, players [][]string, keys map[string
 	byPeer := map[string]matchmaker.Rating{}
 	for i, team := range players {
 		for j, p := range team {
-			byKey[keys[p]] = teams[i][j]
+			if keys[p] != "" { // anonymous players' ratings are not stored
+				byKey[keys[p]] = teams[i][j]
+			}
 			byPeer[p] = teams[i][j]
 		}
 	}
-	if err := s.cfg.Store.Put(ctx, byKey); err != nil {
-		return nil, err
+	if len(byKey) > 0 {
+		if err := s.cfg.Store.Put(ctx, byKey); err != nil {
+			return nil, err
+		}
 	}
 	return byPeer, nil
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +35,7 @@ type env struct {
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	srv := signaling.NewServer(signaling.Config{})
+	srv := signaling.NewServer(signaling.Config{Auth: optionalAuth{}})
 	hs := httptest.NewServer(srv)
 	if cfg.Store == nil {
 		cfg.Store = &MemoryStore{}
@@ -60,14 +64,56 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// testAuth signs the tokens of the players dial makes: ratings are stored
+// per authenticated subject only.
+var testAuth = signaling.HMACAuth{Secret: []byte("test secret")}
+
+// optionalAuth checks a token when there is one and lets anonymous peers
+// in otherwise.
+type optionalAuth struct{}
+
+func (optionalAuth) Authenticate(r *http.Request) (signaling.Identity, error) {
+	if r.URL.Query().Get("token") == "" && r.Header.Get("Authorization") == "" {
+		return signaling.Identity{}, nil
+	}
+	return testAuth.Authenticate(r)
+}
+
+var (
+	subjectSeq atomic.Int64
+	subjects   sync.Map // *signaling.Client -> subject
+)
+
+// dial connects a player with a subject of its own (see sub).
 func dial(t *testing.T, url string) *signaling.Client {
 	t.Helper()
-	c, err := signaling.Dial(testCtx(t), url, &signaling.ClientConfig{EventBuffer: 256})
+	return dialAs(t, url, fmt.Sprintf("player-%d", subjectSeq.Add(1)))
+}
+
+// dialAs connects a connection of the player subject ("" for anonymous).
+func dialAs(t *testing.T, url, subject string) *signaling.Client {
+	t.Helper()
+	cfg := &signaling.ClientConfig{EventBuffer: 256}
+	if subject != "" {
+		tok, err := testAuth.Issue(signaling.Identity{Subject: subject}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Token = tok
+	}
+	c, err := signaling.Dial(testCtx(t), url, cfg)
 	if err != nil {
 		t.Fatalf("Dial: %v", err)
 	}
+	subjects.Store(c, subject)
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// sub is the subject c was dialled as.
+func sub(c *signaling.Client) string {
+	s, _ := subjects.Load(c)
+	return s.(string)
 }
 
 func waitEvent[T signaling.Event](t *testing.T, ch <-chan signaling.Event, match func(T) bool) T {
@@ -183,7 +229,7 @@ func TestServedMatchFlow(t *testing.T) {
 	if rated.Ratings[a.ID()].Mu <= matchmaker.DefaultMu || rated.Ratings[b.ID()].Mu >= matchmaker.DefaultMu {
 		t.Fatalf("rated %+v", rated)
 	}
-	stored, ok, _ := e.stor.Get(context.Background(), a.ID())
+	stored, ok, _ := e.stor.Get(context.Background(), sub(a))
 	if !ok || stored != rated.Ratings[a.ID()] {
 		t.Errorf("store has %+v %v", stored, ok)
 	}

@@ -16,6 +16,15 @@ type Store interface {
 	Put(ctx context.Context, ratings map[string]matchmaker.Rating) error
 }
 
+// ResultRecorder is implemented by stores that keep match results (the
+// server's SQL store does, through its wiring): after a result is applied
+// the service records the session, its queue, the players' store keys by
+// team ("" for an anonymous player) and the agreed ranks. A failure is
+// logged; the ratings are already stored.
+type ResultRecorder interface {
+	RecordResult(ctx context.Context, session, queue string, teams [][]string, ranks []float64) error
+}
+
 // MemoryStore is a Store in memory: the default. The zero value is empty
 // and ready.
 type MemoryStore struct {
