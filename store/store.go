@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -223,7 +225,11 @@ func (s *DB) Put(ctx context.Context, ratings map[string]matchmaker.Rating) erro
 	q := s.q(`INSERT INTO players (subject, mu, sigma, games, created_at, updated_at) VALUES (?, ?, ?, 1, ?, ?)
 		ON CONFLICT (subject) DO UPDATE SET mu = excluded.mu, sigma = excluded.sigma,
 		games = players.games + 1, updated_at = excluded.updated_at`)
-	for sub, r := range ratings {
+	// Rows are written in one order (by subject), so that two concurrent
+	// Puts lock them in the same order and never deadlock (PostgreSQL
+	// aborts one of two transactions that wait on each other's rows).
+	for _, sub := range slices.Sorted(maps.Keys(ratings)) {
+		r := ratings[sub]
 		if _, err := tx.ExecContext(ctx, q, sub, r.Mu, r.Sigma, now, now); err != nil {
 			return fmt.Errorf("store: put %q: %w", sub, err)
 		}
