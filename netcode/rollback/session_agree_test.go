@@ -227,4 +227,3 @@ func (c *cluster) settle(t *testing.T) {
 		c.step(true)
 	}
 }
-
