@@ -152,7 +152,9 @@ func (c *closeCount) Close() error { *c++; return nil }
 
 type fakeSettler struct{ Local }
 
-func (*fakeSettler) settle(context.Context, int, time.Duration) (*arena.State, error) {
+func (*fakeSettler) finish(int) error { return nil }
+
+func (*fakeSettler) settle(context.Context, time.Duration) (*arena.State, error) {
 	return nil, nil
 }
 
