@@ -300,7 +300,9 @@ func playLobby(ctx, wctx context.Context, l *match.Lobby, players, frames int, f
 // the peers do not agree on it (a checksum differs, a player was dropped).
 func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.Result {
 	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast, OnStart: func(after time.Duration) {
+		fmt.Fprintf(os.Stderr, "demo-game: match started (%.3f s at the start barrier)\n", after.Seconds())
+	}})
 	fmt.Println(r.JSON())
 	if err != nil {
 		fail(1, "%v", err)

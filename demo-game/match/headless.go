@@ -24,6 +24,9 @@ type RunConfig struct {
 	// Input gives the local player's input for a frame. Nil means the
 	// local player is a bot (arena.BotInput).
 	Input func(s *arena.State, player int) arena.Input
+	// OnStart, if set, is called once when a networked match starts (every
+	// peer reaches every other), with the time since Run began.
+	OnStart func(after time.Duration)
 }
 
 // Result is the outcome of Run, printed by the headless mode as one JSON
@@ -212,6 +215,12 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		before := s.Frame
 		if err := sess.Tick(in); err != nil {
 			return result(s), err
+		}
+		if o, ok := sess.(outcomer); ok && cfg.OnStart != nil {
+			if d, ok := o.startedAfter(start); ok {
+				cfg.OnStart(d)
+				cfg.OnStart = nil
+			}
 		}
 		if cfg.Fast && networked && sess.State().Frame == before {
 			// Waiting for the peers' inputs (the prediction window is

@@ -213,11 +213,19 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 		return nil, err
 	}
 	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
+	// The start barrier waits for the slowest peer's mesh as long as the
+	// caller waits for the match (under heavy loss meshes connect tens of
+	// seconds apart), and at least rollback's default.
+	startWait := rollback.DefaultStartTimeout
+	if d, ok := ctx.Deadline(); ok {
+		startWait = max(startWait, time.Until(d))
+	}
 	o.sess, err = rollback.New(o.cond, o.game, rollback.Config{
-		Roster:     &o.roster,
-		InputSize:  1,
-		InputDelay: cfg.InputDelay,
-		FPS:        arena.TickRate,
+		Roster:       &o.roster,
+		InputSize:    1,
+		InputDelay:   cfg.InputDelay,
+		FPS:          arena.TickRate,
+		StartTimeout: startWait,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match: starting the session: %w", err)

@@ -73,8 +73,11 @@ func (g *Game) AdvanceFrame(in *rollback.Inputs) {
 // SumAt returns the checksum of the state after session frame f, as last
 // simulated, if it is among the recent frames remembered.
 func (g *Game) SumAt(f int) (uint64, bool) {
+	if f < 0 {
+		return 0, false
+	}
 	e := g.sums[f%sumRing]
-	return e.sum, e.frame == f && f >= 0
+	return e.sum, e.frame == f
 }
 
 // SimConfig configures a rollback match over the network simulator. The
