@@ -122,7 +122,11 @@
 // before end only, and once every input before end is confirmed it
 // checksums the state at end and sends every peer a final report (end
 // frame, checksum, the players still in the match, the reports it holds),
-// repeated each tick. Outcome says what this peer knows: the outcome is
+// repeated each tick. A peer that has not called Finish adopts the end of
+// the first final report it receives (EventEnding), going back to its saved
+// state of that frame if it predicted past it, so that a peer that ends
+// the match (a headless bot with a frame limit) ends it for everyone.
+// Outcome says what this peer knows: the outcome is
 // frozen once every peer still in the match reported (Reported) and may be
 // acted on once every peer holds every report (Settled). Agree is true only
 // when every peer of the match reported the same checksum for the same end
@@ -133,7 +137,7 @@
 // # Events
 //
 // Session, Spectator and SyncTest deliver Event values (EventStarted,
-// EventStartFailed, EventPeerInterrupted,
+// EventStartFailed, EventEnding, EventPeerInterrupted,
 // EventPeerResumed, EventPeerDisconnected, EventDroppedByPeers,
 // EventDesync, EventWaitRecommended, EventSpectatorJoined, EventRejected,
 // EventPeerRejoined, EventRejoined; the set is closed) on the channel

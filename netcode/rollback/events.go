@@ -55,6 +55,15 @@ type EventStarted struct {
 	Waited time.Duration
 }
 
+// EventEnding reports that a peer ended the match at Frame
+// (Session.Finish) and this session adopted that end: it simulates no
+// frame from Frame on, and reports its final state once every input before
+// it is confirmed (Session.Outcome).
+type EventEnding struct {
+	Frame int
+	Peer  netcode.PeerID
+}
+
 // EventStartFailed reports that the match does not start: Missing lists
 // the peers this one did not hear from (or whose confirmation never came)
 // within Config.StartTimeout, or the peer that gave up first. Every peer
@@ -101,6 +110,7 @@ func (EventPeerDisconnected) sessionEvent() {}
 func (EventDesync) sessionEvent()           {}
 func (EventDroppedByPeers) sessionEvent()   {}
 func (EventStarted) sessionEvent()          {}
+func (EventEnding) sessionEvent()           {}
 func (EventStartFailed) sessionEvent()      {}
 func (EventWaitRecommended) sessionEvent()  {}
 func (EventSpectatorJoined) sessionEvent()  {}

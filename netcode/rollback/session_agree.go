@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"time"
@@ -253,9 +254,12 @@ type finalReport struct {
 // Finish ends the match at frame end on this peer: the session simulates
 // frames before end only, and once every input before end is confirmed it
 // checksums the state at end and reports it to every peer, with the
-// players still in the match. Every peer must call it with the same end;
-// keep calling AdvanceFrame (it keeps exchanging messages) until
-// Outcome().Settled, or for a while after Outcome().Reported.
+// players still in the match. A peer that has not called Finish adopts the
+// end frame of the first final report it receives (EventEnding), going
+// back to its saved state of that frame if it ran past it; peers that call
+// Finish must all give the same end. Keep calling AdvanceFrame (it keeps
+// exchanging messages) until Outcome().Settled, or for a while after
+// Outcome().Reported.
 func (s *Session) Finish(end int) error {
 	if s.closed {
 		return ErrClosed
@@ -265,6 +269,31 @@ func (s *Session) Finish(end int) error {
 	}
 	s.end = end
 	return nil
+}
+
+// adoptEnd ends this session at the end frame a peer reported: a peer
+// that ends the match ends it for everyone. A session already past end
+// goes back to its saved state of end (its frames after it were
+// predictions: the peer sends no inputs for them).
+func (s *Session) adoptEnd(end int, from netcode.PeerID) {
+	if end < 1 || end > maxWireFrame || !s.started || s.joining {
+		return
+	}
+	if s.frame > end {
+		sl := s.slot(end)
+		if sl.frame != end || s.firstIncorrect < end {
+			// Too far ahead (or a rollback before end is due: the next
+			// tick does it, and the next report adopts then).
+			return
+		}
+		if err := s.game.LoadState(sl.buf); err != nil {
+			return
+		}
+		s.frame = end
+		s.firstIncorrect = math.MaxInt
+	}
+	s.end = end
+	s.events.emit(EventEnding{Frame: end, Peer: from})
 }
 
 // finish runs at every tick once the session reached the end frame.
@@ -312,6 +341,9 @@ func (s *Session) seenMask() uint32 {
 func (s *Session) handleFinal(p *sessionPeer, m *wireCtlMsg) {
 	if p.dropped || p.leaving {
 		return
+	}
+	if s.end == 0 {
+		s.adoptEnd(m.Frame, p.id)
 	}
 	if s.fin.reports == nil {
 		s.fin.reports = make(map[netcode.PeerID]finalReport)

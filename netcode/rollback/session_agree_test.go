@@ -227,3 +227,28 @@ func (c *cluster) settle(t *testing.T) {
 		c.step(true)
 	}
 }
+
+// TestSessionEndAdopted: only p0 calls Finish; the others adopt its end
+// frame from its final report (going back if they ran past it), and all
+// agree.
+func TestSessionEndAdopted(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 3, cond: lossy, seed: 46})
+	for c.peers[0].s.Frame() < 290 {
+		c.step(true)
+	}
+	if err := c.peers[0].s.Finish(300); err != nil {
+		t.Fatal(err)
+	}
+	c.settle(t)
+	for _, p := range c.peers {
+		o := p.s.Outcome()
+		if !o.Agree || o.End != 300 || p.s.Frame() != 300 || o.Checksum != c.peers[0].s.Outcome().Checksum {
+			t.Fatalf("%s: frame %d, outcome %+v", p.id, p.s.Frame(), o)
+		}
+		if p.id != "p0" {
+			if ev, ok := hasEvent[rollback.EventEnding](p); !ok || ev.Frame != 300 || ev.Peer != "p0" {
+				t.Errorf("%s: ending event %+v", p.id, ev)
+			}
+		}
+	}
+}
