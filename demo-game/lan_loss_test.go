@@ -148,16 +148,25 @@ func lossyMatch(t *testing.T, loss float64) {
 		(maxDur(started) - minDur(started)).Round(time.Millisecond), maxDur(finished).Round(time.Millisecond))
 }
 
-// TestLANStallSIGSTOP stops one joiner's process for 3 s in the middle of a
-// 4-player LAN match, then lets it run again. With the default liveness
-// settings (drop after 2 s of silence) the other three drop it at one
-// agreed frame, finish the match together and say the roster changed (exit
-// status 3); the stopped one says it was dropped (exit status 1) and does
-// not finish a game of its own.
-func TestLANStallSIGSTOP(t *testing.T) {
+// TestLANStall stops one joiner for 3 s in the middle of a 4-player LAN
+// match, then lets it go on: its process SIGSTOPped and continued, or its
+// network blacked out on the bridge and restored. With the default
+// liveness settings (drop after 2 s of silence) the other three drop it at
+// one agreed frame, finish the match together and say the roster changed
+// (exit status 3); the stalled one says it was dropped (exit status 1) and
+// does not finish a game of its own.
+func TestLANStall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("four processes on a bridge: skipped in -short")
 	}
+	t.Run("sigstop", func(t *testing.T) { lanStall(t, false) })
+	t.Run("blackout", func(t *testing.T) {
+		netns.RequireLoss(t)
+		lanStall(t, true)
+	})
+}
+
+func lanStall(t *testing.T, blackout bool) {
 	const frames = 900
 	lab := netns.New(t)
 	names := []string{"host", "joinA", "joinB", "joinC"}
@@ -165,7 +174,10 @@ func TestLANStallSIGSTOP(t *testing.T) {
 	for i, n := range names {
 		spaces[i] = lab.NS(n)
 	}
-	lab.Bridge(netns.LinkOptions{}, spaces...)
+	sw, ifs := lab.BridgeSwitch(netns.LinkOptions{}, spaces...)
+	if blackout {
+		lab.SetLoss(sw, 0) // bridge netfilter on, no loss
+	}
 	procs := launch(spaces, frames)
 	victim := procs[2]
 	// Wait until the victim's match runs, then a second more.
@@ -177,18 +189,28 @@ func TestLANStallSIGSTOP(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
-	if err := victim.child.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
+	stall := func(on bool) {
+		switch {
+		case blackout:
+			lab.Blackout(sw, ifs[2], on)
+		case on:
+			if err := victim.child.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			if err := victim.child.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+	stall(true)
 	stopped := time.Now()
 	time.Sleep(3 * time.Second) // the stall under test
-	if err := victim.child.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("joinB stopped for %v", time.Since(stopped).Round(time.Millisecond))
+	stall(false)
+	t.Logf("joinB stalled for %v", time.Since(stopped).Round(time.Millisecond))
 	collect(t, procs, 3*time.Minute)
 	if c := victim.res.Confirmed; victim.exit != 1 || c == nil || c.PeersAgree || c.RosterFull || victim.res.Frames >= frames {
-		t.Fatalf("the stopped process (exit %d): %s\nstderr: %s", victim.exit, victim.line.Text, victim.child.Stderr())
+		t.Fatalf("the stalled process (exit %d): %s\nstderr: %s", victim.exit, victim.line.Text, victim.child.Stderr())
 	}
 	var ref *lossResult
 	for i, p := range procs {
@@ -208,7 +230,7 @@ func TestLANStallSIGSTOP(t *testing.T) {
 			t.Fatalf("process %d: %s, another survivor: %+v", i, p.line.Text, *ref)
 		}
 	}
-	t.Logf("stall: the three others dropped %s at frame %d and agree on %s; the stopped one: %s",
+	t.Logf("stall: the three others dropped %s at frame %d and agree on %s; the stalled one: %s",
 		ref.Confirmed.Dropped[0].Peer, ref.Confirmed.Dropped[0].Frame, ref.Checksum, victim.res.Confirmed.Reason)
 }
 

@@ -60,3 +60,26 @@ func (l *Lab) SetLoss(sw *NS, p float64) {
 		}
 	}
 }
+
+// Blackout cuts ifc (an interface on the bridge in sw) off from the rest of
+// the bridge, as if its cable were pulled, by dropping every packet from or
+// to its addresses in sw's FORWARD chain (ahead of SetLoss's rules); on
+// false it removes those rules again. The interface itself stays up.
+func (l *Lab) Blackout(sw *NS, ifc Iface, on bool) {
+	l.t.Helper()
+	op := "-I"
+	if !on {
+		op = "-D"
+	}
+	for _, r := range []struct{ cmd, addr string }{{"iptables", ifc.IPv4}, {"ip6tables", ifc.IPv6}} {
+		if r.addr == "" {
+			continue
+		}
+		for _, dir := range []string{"-s", "-d"} {
+			args := []string{"-w", op, "FORWARD", dir, r.addr, "-j", "DROP"}
+			if out, err := sw.Run(r.cmd, args...); err != nil {
+				l.t.Fatalf("netns: %s %s in %s: %v\n%s", r.cmd, strings.Join(args, " "), sw.Name, err, out)
+			}
+		}
+	}
+}

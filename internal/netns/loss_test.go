@@ -45,7 +45,8 @@ func udpDelivered(t *testing.T, from, to *netns.NS, addr string, n int) int {
 }
 
 // TestSetLossDropsOnTheBridge: all of the UDP and TCP crossing the bridge
-// is dropped at loss 1, about half at 0.5, and none once it is back to 0.
+// is dropped at loss 1, about half at 0.5, and none once it is back to 0;
+// Blackout cuts one host off, both ways, until it ends.
 func TestSetLossDropsOnTheBridge(t *testing.T) {
 	netns.RequireLoss(t)
 	lab := netns.New(t)
@@ -84,5 +85,17 @@ func TestSetLossDropsOnTheBridge(t *testing.T) {
 	lab.SetLoss(sw, 0)
 	if got := udpDelivered(t, a, b, addr, 200); got != 200 {
 		t.Fatalf("loss back to 0: %d of 200 datagrams arrived", got)
+	}
+	// A blackout of b cuts it off both ways, until it ends.
+	lab.Blackout(sw, ifs[1], true)
+	if got := udpDelivered(t, a, b, addr, 50); got != 0 {
+		t.Fatalf("blackout: %d of 50 datagrams arrived", got)
+	}
+	if got := udpDelivered(t, b, a, ifs[0].IPv6, 50); got != 0 {
+		t.Fatalf("blackout: %d of 50 datagrams from b arrived over IPv6", got)
+	}
+	lab.Blackout(sw, ifs[1], false)
+	if got := udpDelivered(t, a, b, addr, 200); got != 200 {
+		t.Fatalf("after the blackout: %d of 200 datagrams arrived", got)
 	}
 }
