@@ -307,13 +307,24 @@ func playLobby(ctx, wctx context.Context, l *match.Lobby, players, frames int, f
 }
 
 // play runs a headless match between processes until frames and prints its
-// result as one JSON line.
+// result as one JSON line. It exits with status 1 on an error (the match
+// did not start, this player was dropped) and 3 when the match ended but
+// the peers do not agree on it (a checksum differs, a player was dropped).
 func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.Result {
 	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
-	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast})
+	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast, OnStart: func(after time.Duration) {
+		fmt.Fprintf(os.Stderr, "demo-game: match started (%.3f s at the start barrier)\n", after.Seconds())
+	}})
 	fmt.Println(r.JSON())
 	if err != nil {
 		fail(1, "%v", err)
+	}
+	if c := r.Confirmed; c == nil || !c.PeersAgree {
+		reason := "no outcome"
+		if c != nil {
+			reason = c.Reason
+		}
+		fail(3, "the peers do not agree on the match: %s", reason)
 	}
 	return r
 }

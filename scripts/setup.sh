@@ -39,3 +39,24 @@ if ((${#need[@]})); then
 	$sudo apt-get update -qq >/dev/null
 	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# iptables (with its statistic match) drops random packets on the bridge of
+# the lossy LAN tests (demo-game TestLANLossyMatch); kmod's modprobe loads
+# br_netfilter when the kernel has not yet.
+more=()
+command -v iptables >/dev/null 2>&1 || more+=(iptables)
+[ -d /proc/sys/net/bridge ] || command -v modprobe >/dev/null 2>&1 || more+=(kmod)
+if ((${#more[@]})); then
+	if [ "$(id -u)" -ne 0 ]; then
+		sudo=sudo
+	else
+		sudo=
+	fi
+	echo "setup: installing ${more[*]}" >&2
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq >/dev/null
+	$sudo apt-get install -y -qq --no-install-recommends "${more[@]}" >/dev/null
+fi
+if [ ! -d /proc/sys/net/bridge ] && command -v modprobe >/dev/null 2>&1; then
+	${sudo:-} modprobe br_netfilter 2>/dev/null || echo "setup: could not load br_netfilter: the lossy LAN tests will skip" >&2
+fi

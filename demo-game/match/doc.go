@@ -74,11 +74,16 @@
 // Run drives a Session without a window, at arena.TickRate frames per second
 // or as fast as possible, and returns a Result that prints as one JSON line.
 // A local session stops at the end of the match or the frame limit. A
-// session with remote peers needs a frame limit: every peer plays exactly
-// that many frames, then keeps its session running until the last frame is
-// confirmed by everyone (and one more second, for the peers behind), and
-// reports that confirmed frame, so that every process prints the same
-// checksum.
+// session with remote peers needs a frame limit: the match starts once
+// every peer reaches every other (rollback's start barrier; start_s in the
+// JSON), every peer plays exactly that many frames (rollback.Session.Finish),
+// then keeps its session running until every peer reported its final
+// checksum and roster (and one more second, for the peers behind). The
+// result's confirmed block is the agreed outcome: peers_agree is true only
+// when every peer reported the same final checksum with the full roster;
+// roster_full, dropped and reason say what happened otherwise. The demo's
+// headless mode exits 3 when the peers do not agree, 1 when this player was
+// dropped or the match could not start.
 //
 // # Concurrency
 //

@@ -1,6 +1,10 @@
 package match
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/rallypoint/rallypoint/netcode/rollback"
+)
 
 var (
 	// ErrClosed is returned by a Session's methods after Close.
@@ -15,3 +19,11 @@ var (
 	// server's matchmaker did not make.
 	ErrNoMatchmaker = errors.New("match: not a matchmaker's match")
 )
+
+// Lost reports whether err, from Session.Tick, ends the match for this
+// player only: the other peers dropped it (rollback.ErrDroppedByPeers) or
+// the match never started (rollback.ErrStartFailed). The game says so and
+// goes on without the match.
+func Lost(err error) bool {
+	return errors.Is(err, rollback.ErrDroppedByPeers) || errors.Is(err, rollback.ErrStartFailed)
+}

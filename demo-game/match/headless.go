@@ -24,6 +24,9 @@ type RunConfig struct {
 	// Input gives the local player's input for a frame. Nil means the
 	// local player is a bot (arena.BotInput).
 	Input func(s *arena.State, player int) arena.Input
+	// OnStart, if set, is called once when a networked match starts (every
+	// peer reaches every other), with the time since Run began.
+	OnStart func(after time.Duration)
 }
 
 // Result is the outcome of Run, printed by the headless mode as one JSON
@@ -41,16 +44,45 @@ type Result struct {
 	Wins        []int       `json:"wins"`
 	Kills       []int       `json:"kills"`
 	Elapsed     JSONSeconds `json:"elapsed_s"`
+	// Start is, for a networked session, when the match started after Run
+	// began (the start barrier: every peer reaches every other).
+	Start *JSONSeconds `json:"start_s,omitempty"`
 	// Confirmed is set for a networked session: the last frame every peer
 	// confirmed, its checksum, and whether every peer agrees on it.
 	Confirmed *ConfirmedResult `json:"confirmed,omitempty"`
 }
 
-// ConfirmedResult is the state of the last frame every peer confirmed.
+// ConfirmedResult is the state of the last frame every peer confirmed and,
+// for a match with peers in other processes, the agreed outcome
+// (rollback.Outcome): PeersAgree holds only when every peer reported the
+// same final checksum for the same frame with the full roster.
 type ConfirmedResult struct {
 	Frame      int    `json:"frame"`
 	Checksum   string `json:"checksum"`
 	PeersAgree bool   `json:"peers_agree"`
+	// RosterFull is false when a player was dropped (or this peer was).
+	RosterFull bool `json:"roster_full"`
+	// Remaining lists the seats still in the match at the end.
+	Remaining []int `json:"remaining,omitempty"`
+	// Dropped lists the players dropped by agreement.
+	Dropped []DroppedResult `json:"dropped,omitempty"`
+	// Reports counts the final reports this peer received from the others.
+	Reports int `json:"reports"`
+	// Reason says why PeersAgree is false.
+	Reason string `json:"reason,omitempty"`
+}
+
+// DroppedResult is a player dropped during the match.
+type DroppedResult struct {
+	Peer  string `json:"peer"`
+	Seats []int  `json:"seats"`
+	Frame int    `json:"frame"`
+}
+
+// outcomer is a networked session that reports the agreed outcome.
+type outcomer interface {
+	confirmedResult() *ConfirmedResult
+	startedAfter(start time.Time) (time.Duration, bool)
 }
 
 // confirmer is a session that can report its last confirmed frame.
@@ -97,9 +129,11 @@ func ResultOf(s *arena.State) Result {
 }
 
 // settler is a networked session whose peers must end on the same frame:
-// settle stops playing at frame and waits until every peer can confirm it.
+// finish tells it the end frame before play; settle then waits until every
+// peer reported the final state of frame end.
 type settler interface {
-	settle(ctx context.Context, frame int, linger time.Duration) (*arena.State, error)
+	finish(end int) error
+	settle(ctx context.Context, linger time.Duration) (*arena.State, error)
 }
 
 // Run plays sess without a window until cfg's limits or the end of the
@@ -109,8 +143,9 @@ type settler interface {
 //
 // A session with peers in other processes (Online) plays exactly the frame
 // limit, which it needs, and does not stop early at the end of the match:
-// then it waits until the last frame is confirmed and reports that frame, so
-// that every peer prints the same result.
+// its session ends at the limit (rollback.Session.Finish), and Run waits
+// until every peer reported its final state and reports that frame and the
+// agreed outcome, so that every peer prints the same result.
 func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 	start := time.Now()
 	limit := cfg.Frames
@@ -122,6 +157,11 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 	st, networked := sess.(settler)
 	if networked && limit == 0 {
 		return Result{}, fmt.Errorf("%w: a match with remote peers needs a frame limit", ErrBadConfig)
+	}
+	if networked {
+		if err := st.finish(limit); err != nil {
+			return Result{}, err
+		}
 	}
 	input := cfg.Input
 	if input == nil {
@@ -136,9 +176,15 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 	result := func(s *arena.State) Result {
 		r := ResultOf(s)
 		r.Elapsed = JSONSeconds(time.Since(start))
-		if c, ok := sess.(confirmer); ok {
+		if o, ok := sess.(outcomer); ok {
+			r.Confirmed = o.confirmedResult()
+			if d, ok := o.startedAfter(start); ok {
+				s := JSONSeconds(d)
+				r.Start = &s
+			}
+		} else if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()
-			r.Confirmed = &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: agree}
+			r.Confirmed = &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: agree, RosterFull: true}
 		}
 		return r
 	}
@@ -170,6 +216,12 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		if err := sess.Tick(in); err != nil {
 			return result(s), err
 		}
+		if o, ok := sess.(outcomer); ok && cfg.OnStart != nil {
+			if d, ok := o.startedAfter(start); ok {
+				cfg.OnStart(d)
+				cfg.OnStart = nil
+			}
+		}
 		if cfg.Fast && networked && sess.State().Frame == before {
 			// Waiting for the peers' inputs (the prediction window is
 			// full): yield instead of spinning.
@@ -177,11 +229,11 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 		}
 	}
 	if networked {
-		final, err := st.settle(ctx, limit-1, time.Second)
+		final, err := st.settle(ctx, time.Second)
 		if err != nil {
 			return result(sess.State()), err
 		}
-		// Report the settled frame itself as the confirmed one, so that
+		// Report the final frame itself as the confirmed one, so that
 		// every peer prints the same line.
 		r := result(final)
 		if r.Confirmed != nil {

@@ -82,6 +82,8 @@ type Online struct {
 	lastRollback int
 	slack        float64 // accumulated TickScale beyond 1: ticks owed to the peers behind
 	skipped      int
+	startedAt    time.Time // when the start barrier passed (zero: not yet)
+	stopErr      error     // the session stopped: ErrDroppedByPeers or ErrStartFailed
 }
 
 var _ Session = (*Online)(nil)
@@ -216,11 +218,19 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 		return nil, err
 	}
 	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
+	// The start barrier waits for the slowest peer's mesh as long as the
+	// caller waits for the match (under heavy loss meshes connect tens of
+	// seconds apart), and at least rollback's default.
+	startWait := rollback.DefaultStartTimeout
+	if d, ok := ctx.Deadline(); ok {
+		startWait = max(startWait, time.Until(d))
+	}
 	o.sess, err = rollback.New(o.cond, o.game, rollback.Config{
-		Roster:     &o.roster,
-		InputSize:  1,
-		InputDelay: cfg.InputDelay,
-		FPS:        arena.TickRate,
+		Roster:       &o.roster,
+		InputSize:    1,
+		InputDelay:   cfg.InputDelay,
+		FPS:          arena.TickRate,
+		StartTimeout: startWait,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match: starting the session: %w", err)
@@ -303,28 +313,38 @@ func (o *Online) Tick(local arena.Input) error {
 			return err
 		}
 		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
+			o.drain()
+			o.stopErr = err
 			return err
 		}
 	}
-	for {
-		select {
-		case ev := <-o.sess.Events():
-			if _, ok := ev.(rollback.EventDesync); ok {
-				o.desyncs++
-			}
-			continue
-		case <-o.mesh.Events():
-			continue
-		default:
-		}
-		break
-	}
+	o.drain()
 	st := o.sess.Stats()
 	if d := st.RolledBack - o.lastRolled; d > 0 {
 		o.lastRollback = int(d)
 	}
 	o.lastRolled = st.RolledBack
 	return nil
+}
+
+// drain handles the session's and the mesh's events.
+func (o *Online) drain() {
+	for {
+		select {
+		case ev := <-o.sess.Events():
+			switch ev.(type) {
+			case rollback.EventDesync:
+				o.desyncs++
+			case rollback.EventStarted:
+				o.startedAt = time.Now()
+			}
+			continue
+		case <-o.mesh.Events():
+			continue
+		default:
+		}
+		return
+	}
 }
 
 // State returns this peer's view of the game.
@@ -390,53 +410,76 @@ func (o *Online) SetConditions(lag time.Duration, loss float64) error {
 }
 
 // Confirmed returns the last frame confirmed here, its checksum, and
-// whether the session's checksum exchange with the peers found no desync.
+// whether the peers agree on the match so far (no desync, no drop; the
+// final reports once the match ended).
 func (o *Online) Confirmed() (int, uint64, bool) {
+	c := o.confirmedResult()
 	f := min(o.sess.ConfirmedFrame(), o.sess.Frame()-1)
 	sum, ok := o.game.SumAt(f)
-	return f, sum, ok && o.desyncs == 0
+	return f, sum, ok && o.desyncs == 0 && c.RosterFull && (c.PeersAgree || o.sess.Outcome().End == 0)
 }
 
-// settle keeps the session running until frame is confirmed and then for
-// linger more, so that the peers can confirm it too, and returns the state
-// after frame as finally simulated.
-func (o *Online) settle(ctx context.Context, frame int, linger time.Duration) (*arena.State, error) {
-	o.game.keep = frame
-	if f := o.sess.Frame() - 1; f >= frame {
-		// Already simulated (and perhaps confirmed) before keep was set:
-		// only a rollback re-simulates it, so keep a copy now if it is
-		// the current state.
-		if f == frame {
-			o.game.kept = o.game.State
-		}
+// confirmedResult is the session's outcome for the headless result.
+func (o *Online) confirmedResult() *ConfirmedResult {
+	out := o.sess.Outcome()
+	f := min(o.sess.ConfirmedFrame(), o.sess.Frame()-1)
+	sum, _ := o.game.SumAt(f)
+	c := &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: out.Agree,
+		RosterFull: len(out.Dropped) == 0 && len(out.Remaining) == out.Players && o.stopErr == nil,
+		Remaining:  out.Remaining, Reports: len(out.Peers), Reason: out.Reason}
+	for _, d := range out.Dropped {
+		c.Dropped = append(c.Dropped, DroppedResult{Peer: string(d.Peer), Seats: d.Handles, Frame: d.Frame})
 	}
+	return c
+}
+
+// startedAfter returns when the match started, after start.
+func (o *Online) startedAfter(start time.Time) (time.Duration, bool) {
+	if o.startedAt.IsZero() {
+		return 0, false
+	}
+	return max(0, o.startedAt.Sub(start)), true
+}
+
+// finish ends the session at frame end (rollback.Session.Finish).
+func (o *Online) finish(end int) error { return o.sess.Finish(end) }
+
+// settle keeps the session running until every peer reported its final
+// state and holds every report (or, after every report arrived here, for
+// 3 s at most), then for linger more so that the others get this peer's
+// last report, and returns the final state.
+func (o *Online) settle(ctx context.Context, linger time.Duration) (*arena.State, error) {
 	t := time.NewTicker(time.Second / arena.TickRate)
 	defer t.Stop()
-	var until time.Time
+	var reported, until time.Time
 	for {
-		if o.sess.ConfirmedFrame() >= frame && until.IsZero() {
-			until = time.Now().Add(linger)
+		out := o.sess.Outcome()
+		now := time.Now()
+		if out.Reported && reported.IsZero() {
+			reported = now
 		}
-		if !until.IsZero() && time.Now().After(until) {
+		if until.IsZero() && (out.Settled || !reported.IsZero() && now.Sub(reported) > 3*time.Second) {
+			until = now.Add(linger)
+		}
+		if !until.IsZero() && now.After(until) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("match: waiting for frame %d to be confirmed: %w", frame, ctx.Err())
+			return nil, fmt.Errorf("match: waiting for the peers' final reports: %w", ctx.Err())
 		case <-t.C:
 		}
-		// Keep the session running: it sends every tick (the inputs the
-		// peers still miss, acks) and rolls back on late inputs. Frames
-		// simulated beyond frame do not touch the kept state.
+		// Keep the session running: it sends the inputs the peers still
+		// miss, acks and its final report, and rolls back on late inputs.
 		o.sess.AddLocalInput(o.seat, o.in[:])
-		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
+		err := o.sess.AdvanceFrame()
+		o.drain()
+		if err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
+			o.stopErr = err
 			return nil, err
 		}
 	}
-	if o.game.kept.Frame != uint32(frame+1) {
-		return nil, fmt.Errorf("match: the state of frame %d was not kept", frame)
-	}
-	return &o.game.kept, nil
+	return &o.game.State, nil
 }
 
 // Close ends the session, the mesh, the matchmaker client and the server

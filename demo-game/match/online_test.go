@@ -152,7 +152,9 @@ func (c *closeCount) Close() error { *c++; return nil }
 
 type fakeSettler struct{ Local }
 
-func (*fakeSettler) settle(context.Context, int, time.Duration) (*arena.State, error) {
+func (*fakeSettler) finish(int) error { return nil }
+
+func (*fakeSettler) settle(context.Context, time.Duration) (*arena.State, error) {
 	return nil, nil
 }
 
@@ -188,7 +190,9 @@ func TestOnlineTimeSync(t *testing.T) {
 		wg.Go(func() {
 			tk := time.NewTicker(rates[i])
 			defer tk.Stop()
-			for range 3 * 60 {
+			// Both tick for 3 s: a peer that stops first leaves the
+			// other without its opponent (a 2-player match then ends).
+			for range int(3 * time.Second / rates[i]) {
 				<-tk.C
 				if err := p.Tick(0); err != nil {
 					errs[i] = err

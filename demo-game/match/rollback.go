@@ -24,8 +24,6 @@ type Game struct {
 
 	in   [arena.MaxPlayers]arena.Input
 	sums [sumRing]frameSum
-	keep int         // session frame whose resulting state to keep; -1: none
-	kept arena.State // the state after frame keep, as last simulated
 }
 
 // sumRing is how many recent frames' checksums a Game remembers.
@@ -43,7 +41,7 @@ func NewGame(players int, seed uint64) (*Game, error) {
 	if !arena.ValidPlayers(players) {
 		return nil, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, players, arena.MinPlayers, arena.MaxPlayers)
 	}
-	g := &Game{State: *arena.New(players, seed), keep: -1}
+	g := &Game{State: *arena.New(players, seed)}
 	for i := range g.sums {
 		g.sums[i].frame = -1
 	}
@@ -67,9 +65,6 @@ func (g *Game) AdvanceFrame(in *rollback.Inputs) {
 	}
 	g.State.Step(g.in[:n])
 	g.sums[in.Frame%sumRing] = frameSum{in.Frame, g.State.Checksum()}
-	if in.Frame == g.keep {
-		g.kept = g.State
-	}
 	if g.OnAdvance != nil {
 		g.OnAdvance(in.Frame, g.in[:n], in.Resimulating)
 	}
@@ -78,8 +73,11 @@ func (g *Game) AdvanceFrame(in *rollback.Inputs) {
 // SumAt returns the checksum of the state after session frame f, as last
 // simulated, if it is among the recent frames remembered.
 func (g *Game) SumAt(f int) (uint64, bool) {
+	if f < 0 {
+		return 0, false
+	}
 	e := g.sums[f%sumRing]
-	return e.sum, e.frame == f && f >= 0
+	return e.sum, e.frame == f
 }
 
 // SimConfig configures a rollback match over the network simulator. The

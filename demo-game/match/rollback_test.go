@@ -3,6 +3,7 @@ package match
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -134,7 +135,7 @@ func TestSimulatedHeadlessMatch(t *testing.T) {
 	if a.Phase != "match over" || a.Confirmed == nil || !a.Confirmed.PeersAgree {
 		t.Fatalf("result %s", a.JSON())
 	}
-	if a.ChecksumHex != b.ChecksumHex || *a.Confirmed != *b.Confirmed {
+	if a.ChecksumHex != b.ChecksumHex || !reflect.DeepEqual(*a.Confirmed, *b.Confirmed) {
 		t.Fatalf("two runs differ:\n%s\n%s", a.JSON(), b.JSON())
 	}
 }

@@ -100,6 +100,14 @@ func (p *play) update(g *Game) error {
 		in = keyboard()
 	}
 	if err := p.sess.Tick(in); err != nil {
+		if match.Lost(err) {
+			// The match ended for this player (dropped by the others, or
+			// it never started): say so and go back to the menu.
+			p.sess.Close()
+			g.say("%v", err)
+			g.screen = newMenu(g)
+			return nil
+		}
 		return err
 	}
 	p.sess.Stats(&p.stats)

@@ -194,6 +194,14 @@ func (l *Lab) Link(a, b *NS, opt LinkOptions) (Iface, Iface) {
 // segment's subnet. It returns the interfaces in the order of spaces.
 func (l *Lab) Bridge(opt LinkOptions, spaces ...*NS) []Iface {
 	l.t.Helper()
+	_, ifaces := l.BridgeSwitch(opt, spaces...)
+	return ifaces
+}
+
+// BridgeSwitch is Bridge, and also returns the namespace that holds the
+// bridge (where SetLoss drops what crosses it).
+func (l *Lab) BridgeSwitch(opt LinkOptions, spaces ...*NS) (*NS, []Iface) {
+	l.t.Helper()
 	n := l.nextLink()
 	sw := l.NS(fmt.Sprintf("sw%d", n))
 	l.ip("-n", sw.Name, "link", "add", "br0", "type", "bridge", "mcast_snooping", "0")
@@ -207,7 +215,7 @@ func (l *Lab) Bridge(opt LinkOptions, spaces ...*NS) []Iface {
 		l.ip("-n", sw.Name, "link", "set", port, "up")
 		ifaces = append(ifaces, l.setup(ns, name, n, i+1, opt))
 	}
-	return ifaces
+	return sw, ifaces
 }
 
 func (l *Lab) nextLink() int {

@@ -56,15 +56,58 @@
 // player; one that joins mid-match first gets a saved state over the
 // Reliable channel and catches up at CatchUpSpeed.
 //
-// Disconnects: a peer that sends the session nothing for InterruptTimeout
+// # Start barrier
+//
+// A match starts on every peer at frame 0, and only once every peer reaches
+// every other over the transport. Until then AdvanceFrame returns
+// ErrPredictionThreshold and sends every peer a hello each tick (on the
+// Unreliable channel, so loss only delays it) naming the players whose peers
+// it has heard from. A peer starts when it hears every peer and every peer's
+// hello names the whole roster; a peer that receives an input datagram (only
+// a started peer sends one) starts too, since its sender knew the same. The
+// game sees EventStarted with the time waited; the liveness timers start
+// then.
+//
+// A peer that has not heard from every other within Config.StartTimeout
+// (DefaultStartTimeout, 30 s, counted from its first AdvanceFrame) fails the
+// start: EventStartFailed names the missing peers, AdvanceFrame returns
+// ErrStartFailed from then on and keeps telling the others (hellos with the
+// abort flag), which fail the same way. Since it never announced the full
+// roster, no peer can have started: the match fails for everyone and never
+// starts without a player. A peer that hears everyone but never gets
+// everyone's confirmation gives up after twice StartTimeout.
+//
+// # Agreed drops
+//
+// A peer that sends the session nothing for InterruptTimeout
 // (netcode.DefaultInterruptAfter, 500 ms, the mesh's threshold too) is
-// reported interrupted; after DisconnectTimeout (netcode.DefaultDropAfter,
-// 2 s: half a second before the mesh's own disconnect, so that the peers
-// agree on the drop while the connection still stands) the
-// DisconnectPolicy applies:
-// DropPlayer and PredictPlayer drop its players at a frame every remaining
-// peer agrees on (each announces the inputs it holds; the frame follows the
-// latest), StallForPlayer waits. A restarted player rejoins with a new
+// reported interrupted (EventPeerInterrupted, then EventPeerResumed when it
+// is heard again); after DisconnectTimeout (netcode.DefaultDropAfter, 2 s:
+// half a second before the mesh's own disconnect,
+// netcode.DefaultDisconnectAfter, so that the peers agree on the drop while
+// the connection still stands) the DisconnectPolicy applies: DropPlayer and
+// PredictPlayer announce the drop to every peer, StallForPlayer waits.
+//
+// The rule: a player is dropped only when every peer still in contact has
+// announced it, at the frame after the latest input any of them holds (each
+// announcement carries the inputs it holds, so all take the same), and only
+// by a quorum: the announcing side must hold more than half of the peers
+// still in the match, or exactly half including the peer with the lowest
+// handle (the tie-break). A peer told by another that it is being dropped
+// parts with that peer too. A peer that finds itself without a quorum stops:
+// EventDroppedByPeers with the reason, and AdvanceFrame returns
+// ErrDroppedByPeers. So a partition never plays on as two games: at most
+// one side holds a quorum, the others stop. Between two peers that lose
+// only each other, a third follows the one with the lower handle.
+//
+// With the defaults, a stall (a process stopped, a network blacked out)
+// shorter than 2 s ends in a resumed match (the others rolled back over the
+// gap); one of 2 s or more ends in an agreed drop of the stalled player at
+// about 2 s, and the stalled peer, when it runs again, stops with
+// ErrDroppedByPeers (it hears the drop, or finds itself alone). A 3 s
+// SIGSTOP is therefore always a drop.
+//
+// A restarted player rejoins with a new
 // Session with Rejoin set, under its old PeerID or a new one that
 // AuthorizeRejoin accepts (checking the RejoinToken the game got from its
 // signaling layer, such as a resume token): the peers agree
@@ -73,9 +116,28 @@
 // require it back in sync within 3 s at 100 ms latency, 30 ms jitter and
 // 25% loss each way).
 //
+// # Outcomes
+//
+// Finish(end) ends the match at frame end: the session simulates frames
+// before end only, and once every input before end is confirmed it
+// checksums the state at end and sends every peer a final report (end
+// frame, checksum, the players still in the match, the reports it holds),
+// repeated each tick. A peer that has not called Finish adopts the end of
+// the first final report it receives (EventEnding), going back to its saved
+// state of that frame if it predicted past it, so that a peer that ends
+// the match (a headless bot with a frame limit) ends it for everyone.
+// Outcome says what this peer knows: the outcome is
+// frozen once every peer still in the match reported (Reported) and may be
+// acted on once every peer holds every report (Settled). Agree is true only
+// when every peer of the match reported the same checksum for the same end
+// frame with the full roster, no periodic checksum differed and nobody was
+// dropped; otherwise Reason says why (a dropped player with its frame, a
+// desync, a different checksum or roster).
+//
 // # Events
 //
-// Session, Spectator and SyncTest deliver Event values (EventPeerInterrupted,
+// Session, Spectator and SyncTest deliver Event values (EventStarted,
+// EventStartFailed, EventEnding, EventPeerInterrupted,
 // EventPeerResumed, EventPeerDisconnected, EventDroppedByPeers,
 // EventDesync, EventWaitRecommended, EventSpectatorJoined, EventRejected,
 // EventPeerRejoined, EventRejoined; the set is closed) on the channel
@@ -100,5 +162,6 @@
 // bytes a frame for all players together (a datagram), a prediction window
 // of at most 64 frames, an input delay of at most 32, transferred states of
 // at most 60 KiB; peers must start with the same InputDelay; two peers that
-// lose only each other resolve in favour of the lower handle.
+// lose only each other resolve in favour of the lower handle; a match runs
+// its checksums and final reports in 32 bits (folded).
 package rollback

@@ -45,6 +45,13 @@ var (
 	// ErrRejoining is returned by AdvanceFrame of a Rejoin session until the
 	// state of the match has arrived.
 	ErrRejoining = errors.New("rollback: waiting for the match state to rejoin")
+	// ErrStartFailed is wrapped by the error AdvanceFrame returns when the
+	// start barrier failed (EventStartFailed): the match does not start on
+	// any peer.
+	ErrStartFailed = errors.New("rollback: the match could not start")
+	// ErrDroppedByPeers is wrapped by the error AdvanceFrame returns once
+	// this peer is out of the match (EventDroppedByPeers).
+	ErrDroppedByPeers = errors.New("rollback: dropped by the other peers")
 )
 
 // WireError reports a session message that was rejected. The session counts

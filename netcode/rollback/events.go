@@ -1,6 +1,10 @@
 package rollback
 
-import "github.com/rallypoint/rallypoint/netcode"
+import (
+	"time"
+
+	"github.com/rallypoint/rallypoint/netcode"
+)
 
 // Event is something a session reports to the game: one of the
 // Event* types of this package. The set is closed.
@@ -34,11 +38,39 @@ type EventPeerDisconnected struct {
 	Frame   int
 }
 
-// EventDroppedByPeers reports that the other peers dropped this peer's
-// players (they lost contact with it). The session can no longer confirm
-// frames; the game may close it and rejoin with a new Session.
+// EventDroppedByPeers reports that this peer is out of the match: the
+// others drop its players (By, when known, is the first peer that announced
+// it), or it lost contact with a quorum of them (Reason says which peers).
+// The session has stopped: AdvanceFrame returns ErrDroppedByPeers. The
+// game may close it and rejoin with a new Session.
 type EventDroppedByPeers struct {
-	By netcode.PeerID
+	By     netcode.PeerID
+	Reason string
+}
+
+// EventStarted reports that the start barrier passed: every peer reaches
+// every other, and frame 0 runs now. Waited is the time since the first
+// AdvanceFrame.
+type EventStarted struct {
+	Waited time.Duration
+}
+
+// EventEnding reports that a peer ended the match at Frame
+// (Session.Finish) and this session adopted that end: it simulates no
+// frame from Frame on, and reports its final state once every input before
+// it is confirmed (Session.Outcome).
+type EventEnding struct {
+	Frame int
+	Peer  netcode.PeerID
+}
+
+// EventStartFailed reports that the match does not start: Missing lists
+// the peers this one did not hear from (or whose confirmation never came)
+// within Config.StartTimeout, or the peer that gave up first. Every peer
+// fails the same way; AdvanceFrame returns ErrStartFailed.
+type EventStartFailed struct {
+	Missing []netcode.PeerID
+	Reason  string
 }
 
 // EventDesync reports that a peer's checksum of a confirmed frame differs
@@ -77,6 +109,9 @@ func (EventPeerResumed) sessionEvent()      {}
 func (EventPeerDisconnected) sessionEvent() {}
 func (EventDesync) sessionEvent()           {}
 func (EventDroppedByPeers) sessionEvent()   {}
+func (EventStarted) sessionEvent()          {}
+func (EventEnding) sessionEvent()           {}
+func (EventStartFailed) sessionEvent()      {}
 func (EventWaitRecommended) sessionEvent()  {}
 func (EventSpectatorJoined) sessionEvent()  {}
 func (EventRejected) sessionEvent()         {}

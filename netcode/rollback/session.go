@@ -143,7 +143,20 @@ type Config struct {
 	Clock func() time.Time
 	// EventBuffer is the capacity of the event channel. Zero means 64.
 	EventBuffer int
+	// StartTimeout is how long the start barrier waits for every peer to
+	// reach every other (see the package doc, "Start barrier"). A peer
+	// that has not heard from every other within it fails the start for
+	// everyone (EventStartFailed, ErrStartFailed); a peer that hears from
+	// all but still lacks another's confirmation gives up after twice
+	// that. Zero means DefaultStartTimeout (30 s); negative turns the
+	// barrier off (the session starts at its first AdvanceFrame, as before
+	// wire version 3: only for a game that runs its own barrier).
+	StartTimeout time.Duration
 }
+
+// DefaultStartTimeout is the start barrier's default wait (Config.StartTimeout):
+// long enough for meshes that connect seconds apart under heavy loss.
+const DefaultStartTimeout = 30 * time.Second
 
 // Stats counts a session's work.
 type Stats struct {
@@ -208,6 +221,10 @@ type sessionPeer struct {
 	sums     [8]sumEntry // checksum reports waiting for ours
 	lastSum  int         // the last frame whose report was compared
 
+	heard     bool // the start barrier heard from it
+	full      bool // its hello said it hears every peer
+	droppedUs bool // it announced that it drops our players
+
 	knownEpoch int // rejoin votes received from this peer; -1: adopt the next
 	rejoin     *rejoinState
 	lastNonce  uint64 // the last rejoin decided for this peer
@@ -266,7 +283,11 @@ type Session struct {
 	sendSum        sumEntry
 	sendSumN       int
 	lastWait       time.Time
-	started        bool
+	started        bool // the start barrier passed: frames run
+	barrier        barrier
+	stopErr        error // set when the session stopped (ErrStartFailed, ErrDroppedByPeers)
+	end            int   // Finish's end frame, 0: none
+	fin            finalState
 	ticks          int
 	droppedByPeers bool
 	epoch          uint8
@@ -414,6 +435,10 @@ func New(t netcode.Transport, game Game, cfg Config) (*Session, error) {
 		r.last = s.delay - 1
 	}
 	s.onMessage = s.handleMessage
+	s.barrier.on = cfg.StartTimeout >= 0 && len(s.peers) > 0 && !cfg.Rejoin
+	if s.cfg.StartTimeout == 0 {
+		s.cfg.StartTimeout = DefaultStartTimeout
+	}
 	if cfg.Rejoin {
 		s.joining = true
 		s.nonce = rand.Uint64() | 1
@@ -546,13 +571,30 @@ func (s *Session) AdvanceFrame() error {
 	if s.closed {
 		return ErrClosed
 	}
-	s.started = true
+	if s.stopErr != nil {
+		s.now = s.clock()
+		s.sendHellos() // a failed start keeps telling the others
+		return s.stopErr
+	}
 	s.now = s.clock() // one clock read per tick
 	if s.joining {
+		s.started = true
 		return s.advanceJoining()
+	}
+	if !s.started {
+		if err := s.advanceBarrier(); err != nil {
+			return err
+		}
+		if !s.started {
+			s.stats.Stalls++
+			return ErrPredictionThreshold
+		}
 	}
 	s.t.Poll(s.onMessage)
 	s.checkPeers()
+	if s.stopErr != nil {
+		return s.stopErr
+	}
 	if err := s.rollback(); err != nil {
 		return err
 	}
@@ -562,6 +604,10 @@ func (s *Session) AdvanceFrame() error {
 	s.updateConfirmed()
 	s.send()
 	s.timeSync()
+	if s.end > 0 && s.frame >= s.end {
+		s.finish()
+		return nil
+	}
 	if s.frame > s.confirmed+s.window {
 		s.stats.Stalls++
 		return ErrPredictionThreshold
@@ -571,7 +617,7 @@ func (s *Session) AdvanceFrame() error {
 	s.checksums()
 	// Behind the others (after a rejoin): simulate a few more frames.
 	for i := 1; i < s.cfg.CatchUpSpeed && s.behind() > 6; i++ {
-		if s.frame > s.confirmed+s.window || s.frame > s.localLast {
+		if s.frame > s.confirmed+s.window || s.frame > s.localLast || (s.end > 0 && s.frame >= s.end) {
 			break
 		}
 		s.simulate(s.frame, false)

@@ -35,7 +35,7 @@ func TestSessionConfigErrors(t *testing.T) {
 func TestSessionInputErrorsAndClose(t *testing.T) {
 	n := netsim.New(netsim.Config{})
 	s, err := rollback.New(n.Endpoint("a"), newToyGame(2), rollback.Config{
-		Players: []rollback.Player{{}, {Peer: "b"}}, InputSize: 2, Clock: n.Now})
+		Players: []rollback.Player{{}, {Peer: "b"}}, InputSize: 2, Clock: n.Now, StartTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

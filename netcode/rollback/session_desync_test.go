@@ -22,7 +22,7 @@ func (g *buggyGame) AdvanceFrame(in *rollback.Inputs) {
 // diverging states; no frame before 500 may be reported.
 func TestSessionDetectsDesync(t *testing.T) {
 	c := newCluster(t, clusterOpts{players: 3, cond: lossy, seed: 31, mutate: func(i int, cfg *rollback.Config) {
-		cfg.ChecksumInterval = 20
+		cfg.ChecksumInterval, cfg.StartTimeout = 20, -1
 	}})
 	states := map[int][]byte{}
 	// Swap p1's game for the buggy one before the first frame.
@@ -33,6 +33,7 @@ func TestSessionDetectsDesync(t *testing.T) {
 		Clock:            c.net.Now,
 		ChecksumInterval: 20,
 		EventBuffer:      4096,
+		StartTimeout:     -1, // the bug is timed in ticks: start at tick 0 like the others
 		OnConfirmedState: func(f int, sum uint64, st []byte) {
 			p1.sums[f] = sum
 			if f == 520 {

@@ -111,6 +111,6 @@ func Example() {
 			[]string{"alice", "bob"}[i], st.ConfirmedFrame >= 500, games[i].x, st.Rollbacks > 0)
 	}
 	// Output:
-	// alice: confirmed frame ≥ 500: true, positions [600 499], rolled back: true
-	// bob: confirmed frame ≥ 500: true, positions [600 499], rolled back: true
+	// alice: confirmed frame ≥ 500: true, positions [578 480], rolled back: true
+	// bob: confirmed frame ≥ 500: true, positions [578 480], rolled back: true
 }

@@ -152,6 +152,8 @@ func (c *cluster) step(newInput bool) int {
 		err := p.s.AdvanceFrame()
 		if errors.Is(err, rollback.ErrPredictionThreshold) || errors.Is(err, rollback.ErrRejoining) {
 			stalls++
+		} else if errors.Is(err, rollback.ErrDroppedByPeers) {
+			p.dead = true // out of the match: it stopped
 		} else if err != nil {
 			c.t.Fatalf("%s: %v", p.id, err)
 		}

@@ -69,7 +69,7 @@ func inputMsg(frame, start int, inputs ...byte) []byte {
 func TestRollbackFromEarliestWrongFrame(t *testing.T) {
 	tr := &scriptTransport{}
 	g := &recGame{}
-	s, err := New(tr, g, Config{Players: []Player{{}, {Peer: "b"}, {Peer: "c"}}, ChecksumInterval: -1})
+	s, err := New(tr, g, Config{Players: []Player{{}, {Peer: "b"}, {Peer: "c"}}, ChecksumInterval: -1, StartTimeout: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,6 +85,12 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 		s.reject(p.id, err)
 		return
 	}
+	if !s.started {
+		s.peerStarted(p)
+		if !s.started {
+			return
+		}
+	}
 	now := s.now
 	p.lastRecv = now
 	if p.knownEpoch < 0 {
@@ -272,6 +278,9 @@ func (s *Session) checkPeers() {
 			s.announceDrop(p)
 		}
 	}
+	if !s.checkQuorum() {
+		return
+	}
 	for _, l := range s.specs {
 		if l.joined && now.Sub(l.lastRecv) >= s.cfg.DisconnectTimeout {
 			l.joined = false // it asks again when it comes back
@@ -338,11 +347,11 @@ func (s *Session) handleDrop(from *sessionPeer, data []byte) {
 		return
 	}
 	if s.cfg.Players[data[2]].Peer == "" {
-		// The others drop us: tell the game, which may rejoin.
-		if !s.droppedByPeers {
-			s.droppedByPeers = true
-			s.events.emit(EventDroppedByPeers{By: from.id})
-		}
+		// from drops us: we part with it too. Whoever keeps a quorum
+		// goes on; if that is not us, checkQuorum stops the session.
+		from.droppedUs = true
+		s.announceDrop(from)
+		s.checkQuorum()
 		return
 	}
 	p := s.peerByID[s.cfg.Players[data[2]].Peer]
@@ -384,12 +393,15 @@ func (s *Session) handleDrop(from *sessionPeer, data []byte) {
 		return
 	}
 	s.announceDrop(p) // no-op if already announced
-	s.tryDecideDrop(p)
+	if s.checkQuorum() {
+		s.tryDecideDrop(p)
+	}
 }
 
-// tryDecideDrop drops p once every connected peer has announced.
+// tryDecideDrop drops p once every connected peer has announced, if they
+// hold a quorum.
 func (s *Session) tryDecideDrop(p *sessionPeer) {
-	if p.dropped {
+	if p.dropped || s.stopErr != nil || !s.hasQuorum() {
 		return
 	}
 	last := p.votes[""]
@@ -423,6 +435,9 @@ func (s *Session) tryDecideDrop(p *sessionPeer) {
 		s.firstIncorrect = d
 	}
 	s.events.emit(EventPeerDisconnected{Peer: p.id, Handles: clone(p.handles), Frame: d})
+	if s.fin.frozen == nil {
+		s.fin.drops = append(s.fin.drops, DroppedPlayer{Peer: p.id, Handles: clone(p.handles), Frame: d})
+	}
 	// Peers still waiting on announcements or votes may now be decidable.
 	for _, q := range s.peers {
 		if q.leaving {

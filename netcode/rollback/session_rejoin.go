@@ -114,6 +114,14 @@ func (s *Session) handleControl(from netcode.PeerID, p *sessionPeer, data []byte
 		return
 	}
 	switch m.Sub {
+	case ctlHello:
+		if p != nil {
+			s.handleHello(p, m)
+		}
+	case ctlFinal:
+		if p != nil {
+			s.handleFinal(p, m)
+		}
 	case ctlRejoin:
 		s.handleRejoinRequest(from, p, m)
 	case ctlVote:

@@ -80,7 +80,10 @@ func TestSessionLockstepNeverStallsAtOneWayDelay(t *testing.T) {
 		t.Fatalf("SuggestInputDelay(200ms, 0, 60) = %d, want 6", delay)
 	}
 	c := newCluster(t, clusterOpts{players: 4, cond: netsim.Conditions{Latency: owd}, seed: 6,
-		mutate: func(i int, cfg *rollback.Config) { cfg.Lockstep = true; cfg.InputDelay = delay }})
+		mutate: func(i int, cfg *rollback.Config) {
+			// Start at tick 0: the barrier's wait is not a lockstep stall.
+			cfg.Lockstep, cfg.InputDelay, cfg.StartTimeout = true, delay, -1
+		}})
 	for i := 0; i < 1500; i++ {
 		if n := c.step(true); n != 0 {
 			t.Fatalf("tick %d: %d peers stalled in lockstep at delay %d", i, n, delay)

@@ -26,7 +26,10 @@ import (
 //	1: first version.
 //	2: checksum reports carry 4 bytes (the 64-bit checksum folded), so
 //	   that a 2-player datagram stays within 16 bytes.
-const WireVersion = 2
+//	3: the start barrier (control subtype hello) and the final report
+//	   (control subtype final); a peer that cannot reach a quorum of the
+//	   players stops instead of dropping them.
+const WireVersion = 3
 
 // Message types. Part of the protocol: only append to this list.
 const (
@@ -44,6 +47,14 @@ const (
 	ctlRejoin  = 1 // a restarted player asks to rejoin
 	ctlVote    = 2 // a peer's proposal of the frame the player rejoins at
 	ctlWelcome = 3 // the state and rejoin frame, to the rejoining player
+	ctlHello   = 4 // unreliable, repeated: the start barrier (who the sender hears)
+	ctlFinal   = 5 // unreliable, repeated: the sender's confirmed end of the match
+)
+
+// Flags of ctlHello.
+const (
+	helloStarted = 0x01 // the sender passed the barrier
+	helloAbort   = 0x02 // the sender gave up: the match does not start
 )
 
 // Bits of the kind byte of wireInput.
@@ -343,6 +354,11 @@ type wireCtlMsg struct {
 	Joiner  netcode.PeerID // ctlVote: the rejoining peer
 	Nonce   uint64         // ctlRejoin, ctlVote: names the rejoining session
 	State   wireStateMsg
+	Flags   byte   // ctlHello: helloStarted, helloAbort
+	Heard   uint32 // ctlHello: handles of the players whose peers the sender hears (its own included)
+	Sum     uint32 // ctlFinal: wireChecksum of the state at Frame (the end frame)
+	Roster  uint32 // ctlFinal: handles of the players still in the match
+	Seen    uint32 // ctlFinal: handles of the players whose final reports the sender holds (its own included)
 }
 
 // appendCtlMsg encodes a control message:
@@ -350,6 +366,11 @@ type wireCtlMsg struct {
 //	ctlRejoin:  n, n handle bytes, uvarint token length, token, 8-byte nonce
 //	ctlVote:    handle byte, uvarint frame, uvarint id length, id, 8-byte nonce
 //	ctlWelcome: uvarint rejoin frame, then a state body as in wireState
+//	ctlHello:   flags byte, 4-byte heard mask (bit h: player h)
+//	ctlFinal:   uvarint end frame, 4-byte checksum, 4-byte roster mask,
+//	            4-byte seen mask
+//
+// Masks and checksums are little endian.
 func appendCtlMsg(b []byte, m *wireCtlMsg) []byte {
 	b = append(b, WireVersion, wireControl, m.Sub)
 	switch m.Sub {
@@ -370,6 +391,14 @@ func appendCtlMsg(b []byte, m *wireCtlMsg) []byte {
 	case ctlWelcome:
 		b = binary.AppendUvarint(b, uint64(m.Frame))
 		b = appendStateBody(b, &m.State)
+	case ctlHello:
+		b = append(b, m.Flags)
+		b = binary.LittleEndian.AppendUint32(b, m.Heard)
+	case ctlFinal:
+		b = binary.AppendUvarint(b, uint64(m.Frame))
+		b = binary.LittleEndian.AppendUint32(b, m.Sum)
+		b = binary.LittleEndian.AppendUint32(b, m.Roster)
+		b = binary.LittleEndian.AppendUint32(b, m.Seen)
 	}
 	return b
 }
@@ -400,6 +429,14 @@ func parseCtlMsg(data []byte, m *wireCtlMsg) error {
 	case ctlWelcome:
 		m.Frame = r.frame()
 		r.stateBody(&m.State)
+	case ctlHello:
+		m.Flags = r.byte()
+		m.Heard = r.uint32()
+	case ctlFinal:
+		m.Frame = r.frame()
+		m.Sum = r.uint32()
+		m.Roster = r.uint32()
+		m.Seen = r.uint32()
 	default:
 		if r.err == nil {
 			r.err = &WireError{Offset: 2, Err: ErrUnexpected}

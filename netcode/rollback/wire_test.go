@@ -12,7 +12,7 @@ import (
 func TestWireGolden(t *testing.T) {
 	in := &wireInputMsg{Frame: 300, Ack: 298, Advantage: -2, HasAdvantage: true, Start: 299, Count: 3, Inputs: []byte{5, 5, 7}}
 	b, _ := appendInputMsg(nil, in, 1, nil)
-	const wantIn = "02f12c0167fea0050002"
+	const wantIn = "03f12c0167fea0050002"
 	if got := hex.EncodeToString(b); got != wantIn {
 		t.Errorf("input message\n got %s\nwant %s", got, wantIn)
 	}
@@ -21,7 +21,7 @@ func TestWireGolden(t *testing.T) {
 	}
 	in.HasSum, in.SumFrame, in.Sum = true, 270, wireChecksum(0x0102030405060708)
 	b, _ = appendInputMsg(nil, in, 1, nil)
-	const wantSum = "02f92c0167fea0050002" + "3b" + "0c040404"
+	const wantSum = "03f92c0167fea0050002" + "3b" + "0c040404"
 	if got := hex.EncodeToString(b); got != wantSum {
 		t.Errorf("input message with checksum\n got %s\nwant %s", got, wantSum)
 	}
@@ -29,25 +29,40 @@ func TestWireGolden(t *testing.T) {
 	// report: 7 bytes.
 	steady := &wireInputMsg{Frame: 300, Ack: 298, Start: 299, Count: 3, Inputs: []byte{5, 5, 5}}
 	b, _ = appendInputMsg(nil, steady, 1, nil)
-	if got := hex.EncodeToString(b); got != "02e12c01678205" {
+	if got := hex.EncodeToString(b); got != "03e12c01678205" {
 		t.Errorf("steady input message %s", got)
 	}
 	feed := &wireFeedMsg{Start: 10, Count: 2, Inputs: []byte{1, 2, 1, 2}, Drops: []wireDropFrom{{Handle: 1, From: 9, Until: noDrop}}}
 	b, _ = appendFeedMsg(nil, feed, 2, nil)
-	const wantFeed = "02020a02920102" + "01010900"
+	const wantFeed = "03020a02920102" + "01010900"
 	if got := hex.EncodeToString(b); got != wantFeed {
 		t.Errorf("feed message\n got %s\nwant %s", got, wantFeed)
 	}
-	if got := hex.EncodeToString(appendFeedAck(nil, 41)); got != "02032a" {
+	if got := hex.EncodeToString(appendFeedAck(nil, 41)); got != "03032a" {
 		t.Errorf("feed ack %s", got)
 	}
 	drop := &wireDropMsg{Handle: 2, Last: 99, Inputs: []byte{7, 8}}
-	if got := hex.EncodeToString(appendDropMsg(nil, drop, 1)); got != "02040264020708" {
+	if got := hex.EncodeToString(appendDropMsg(nil, drop, 1)); got != "03040264020708" {
 		t.Errorf("drop message %s", got)
 	}
 	st := &wireStateMsg{Frame: 5, State: []byte("hi")}
-	if got := hex.EncodeToString(appendStateMsg(nil, st)); got != "02060500026869" {
+	if got := hex.EncodeToString(appendStateMsg(nil, st)); got != "03060500026869" {
 		t.Errorf("state message %s", got)
+	}
+	// The start barrier: p heard players 0, 1 and 3 of 4.
+	hello := &wireCtlMsg{Sub: ctlHello, Heard: 0b1011}
+	if got := hex.EncodeToString(appendCtlMsg(nil, hello)); got != "030704000b000000" {
+		t.Errorf("hello %s", got)
+	}
+	hello.Flags = helloAbort
+	if got := hex.EncodeToString(appendCtlMsg(nil, hello)); got != "030704020b000000" {
+		t.Errorf("hello with abort %s", got)
+	}
+	// The final report of frame 600: checksum, 4 players in, reports of
+	// players 0 and 2 held.
+	final := &wireCtlMsg{Sub: ctlFinal, Frame: 600, Sum: 0xdeadbeef, Roster: 0xf, Seen: 0b0101}
+	if got := hex.EncodeToString(appendCtlMsg(nil, final)); got != "030705d804efbeadde0f00000005000000" {
+		t.Errorf("final report %s", got)
 	}
 }
 
@@ -161,6 +176,8 @@ func FuzzWireOthers(f *testing.F) {
 	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlRejoin, Handles: []int{1, 2}, Token: []byte("tok"), Nonce: 9}))
 	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlVote, Handle: 1, Frame: 400, Joiner: "p1", Nonce: 9}))
 	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlWelcome, Frame: 400, State: wireStateMsg{Frame: 390, State: []byte{1, 2}}}))
+	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlHello, Flags: helloAbort, Heard: 0b1011}))
+	f.Add(appendCtlMsg(nil, &wireCtlMsg{Sub: ctlFinal, Frame: 600, Sum: 0xdeadbeef, Roster: 0xf, Seen: 5}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kind, err := wireKind(data)
 		if err != nil {
@@ -195,7 +212,8 @@ func FuzzWireOthers(f *testing.F) {
 			if parseCtlMsg(data, &m) == nil {
 				var again wireCtlMsg
 				if err := parseCtlMsg(appendCtlMsg(nil, &m), &again); err != nil || again.Sub != m.Sub || again.Frame != m.Frame ||
-					again.Nonce != m.Nonce || again.Joiner != m.Joiner || !bytes.Equal(again.Token, m.Token) || !bytes.Equal(again.State.State, m.State.State) {
+					again.Nonce != m.Nonce || again.Joiner != m.Joiner || !bytes.Equal(again.Token, m.Token) || !bytes.Equal(again.State.State, m.State.State) ||
+					again.Flags != m.Flags || again.Heard != m.Heard || again.Sum != m.Sum || again.Roster != m.Roster || again.Seen != m.Seen {
 					t.Fatalf("control round trip: %v", err)
 				}
 			}
