@@ -24,39 +24,23 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)
 # NATs in network namespaces with iptables.
 command -v turnserver >/dev/null 2>&1 || need+=(coturn)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
+# The lossy LAN tests (demo-game TestLANLossyMatch) drop random packets on a
+# bridge with iptables' statistic match, which needs br_netfilter: kmod's
+# modprobe loads it when the kernel has not yet.
+[ -d /proc/sys/net/bridge ] || command -v modprobe >/dev/null 2>&1 || need+=(kmod)
 # PostgreSQL's server binaries (initdb, pg_ctl): the store tests start a
 # throwaway server of their own on a free port (internal/pgtest).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
 if ((${#need[@]})); then
-	if [ "$(id -u)" -ne 0 ]; then
-		sudo=sudo
-	else
-		sudo=
-	fi
 	echo "setup: installing ${need[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq >/dev/null
 	$sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# iptables (with its statistic match) drops random packets on the bridge of
-# the lossy LAN tests (demo-game TestLANLossyMatch); kmod's modprobe loads
-# br_netfilter when the kernel has not yet.
-more=()
-command -v iptables >/dev/null 2>&1 || more+=(iptables)
-[ -d /proc/sys/net/bridge ] || command -v modprobe >/dev/null 2>&1 || more+=(kmod)
-if ((${#more[@]})); then
-	if [ "$(id -u)" -ne 0 ]; then
-		sudo=sudo
-	else
-		sudo=
-	fi
-	echo "setup: installing ${more[*]}" >&2
-	export DEBIAN_FRONTEND=noninteractive
-	$sudo apt-get update -qq >/dev/null
-	$sudo apt-get install -y -qq --no-install-recommends "${more[@]}" >/dev/null
-fi
 if [ ! -d /proc/sys/net/bridge ] && command -v modprobe >/dev/null 2>&1; then
-	${sudo:-} modprobe br_netfilter 2>/dev/null || echo "setup: could not load br_netfilter: the lossy LAN tests will skip" >&2
+	$sudo modprobe br_netfilter 2>/dev/null || echo "setup: could not load br_netfilter: the lossy LAN tests will skip" >&2
 fi
