@@ -54,7 +54,11 @@
 //
 // A Spectator receives the confirmed inputs of every player from a host
 // player; one that joins mid-match first gets a saved state over the
-// Reliable channel and catches up at CatchUpSpeed.
+// Reliable channel and catches up at CatchUpSpeed. Given Feeders (the
+// roster's players, each of which must accept it), a spectator fails over:
+// when its feeder leaves (FeederLeft) or is silent for FeederTimeout, it
+// asks the next one and reports EventFeederChanged; every player holds the
+// same confirmed inputs and states, so it stays in sync.
 //
 // # Start barrier
 //
@@ -140,7 +144,7 @@
 // EventStartFailed, EventEnding, EventPeerInterrupted,
 // EventPeerResumed, EventPeerDisconnected, EventDroppedByPeers,
 // EventDesync, EventWaitRecommended, EventSpectatorJoined, EventRejected,
-// EventPeerRejoined, EventRejoined; the set is closed) on the channel
+// EventPeerRejoined, EventRejoined, EventFeederChanged; the set is closed) on the channel
 // Events returns. It has Config.EventBuffer slots (64 by default); when
 // it is full, new events are dropped and counted (Stats.EventsDropped),
 // so a game that never drains it never blocks. Errors are this package's

@@ -2,6 +2,7 @@ package rollback
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/rallypoint/rallypoint/netcode"
@@ -102,10 +103,22 @@ func (s *Session) dropList() []wireDropFrom {
 	return d
 }
 
-// SpectatorConfig configures a Spectator. Players and Host are required.
+// SpectatorConfig configures a Spectator. Players and Host (or Feeders)
+// are required.
 type SpectatorConfig struct {
-	// Host is the player peer that relays the match to this spectator.
+	// Host is the player peer that relays the match to this spectator
+	// first. Empty: Feeders[0].
 	Host netcode.PeerID
+	// Feeders are the player peers that may relay the match, tried in this
+	// order after Host when the current feeder leaves (FeederLeft) or stays
+	// silent for FeederTimeout: typically the roster's players. Every one of
+	// them must accept this spectator (Config.Spectators, a roster that
+	// lists it, or AcceptSpectators). Nil: Host alone, with no failover.
+	Feeders []netcode.PeerID
+	// FeederTimeout is how long the current feeder may be silent before the
+	// spectator asks the next one. Zero means netcode.DefaultDropAfter (the
+	// session's own drop timeout); a feeder feeds every tick once asked.
+	FeederTimeout time.Duration
 	// Players is the number of players in the match.
 	Players int
 	// InputSize is the size of one player's input. Zero means 1.
@@ -126,8 +139,19 @@ type SpectatorConfig struct {
 // player from its host and simulates them; it never predicts or rolls back.
 // A spectator may ask before the match starts or join mid-match: then the
 // host sends a saved state over the reliable channel first, and the
-// spectator catches up at CatchUpSpeed. Like Session, it is not safe for
-// concurrent use.
+// spectator catches up at CatchUpSpeed.
+//
+// Failover: the spectator is fed by one player peer at a time. When that
+// feeder leaves (the game calls FeederLeft, e.g. on the mesh's
+// disconnect event) or nothing arrives from it for FeederTimeout, the
+// spectator asks the next of its Feeders with a join message and reports
+// EventFeederChanged. Every player holds the same confirmed inputs and
+// states, so the new feeder's feed (or state, when its input history no
+// longer reaches the spectator's frame) continues the same game: the
+// spectator never loses sync, it only waits for the new feed. Messages
+// from a previous feeder are ignored.
+//
+// Like Session, it is not safe for concurrent use.
 type Spectator struct {
 	t       netcode.Transport
 	game    Game
@@ -145,10 +169,20 @@ type Spectator struct {
 	stats   Stats
 	closed  bool
 	onMsg   func(netcode.PeerID, netcode.Channel, []byte)
+
+	feeders  []netcode.PeerID // candidates, the current one at feeder
+	feeder   int
+	gone     map[netcode.PeerID]bool // feeders reported left
+	clock    func() time.Time
+	lastRecv time.Time // from the current feeder, or when it was asked
 }
 
-// NewSpectator asks cfg.Host for the feed and returns the spectator.
+// NewSpectator asks cfg.Host (or cfg.Feeders[0]) for the feed and returns
+// the spectator.
 func NewSpectator(t netcode.Transport, game Game, cfg SpectatorConfig) (*Spectator, error) {
+	if cfg.Host == "" && len(cfg.Feeders) > 0 {
+		cfg.Host = cfg.Feeders[0]
+	}
 	if t == nil || game == nil || cfg.Host == "" {
 		return nil, fmt.Errorf("%w: nil transport, game or host", ErrConfig)
 	}
@@ -167,21 +201,80 @@ func NewSpectator(t netcode.Transport, game Game, cfg SpectatorConfig) (*Spectat
 	if cfg.CatchUpThreshold <= 0 {
 		cfg.CatchUpThreshold = 6
 	}
-	sp := &Spectator{t: t, game: game, cfg: cfg, size: cfg.InputSize, last: -1, events: newEventQueue(cfg.EventBuffer)}
+	if cfg.FeederTimeout <= 0 {
+		cfg.FeederTimeout = netcode.DefaultDropAfter
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	sp := &Spectator{t: t, game: game, cfg: cfg, size: cfg.InputSize, last: -1, events: newEventQueue(cfg.EventBuffer),
+		clock: cfg.Clock, gone: map[netcode.PeerID]bool{}}
+	sp.feeders = []netcode.PeerID{cfg.Host}
+	for _, id := range cfg.Feeders {
+		if id == "" {
+			return nil, fmt.Errorf("%w: empty feeder", ErrConfig)
+		}
+		if !slices.Contains(sp.feeders, id) {
+			sp.feeders = append(sp.feeders, id)
+		}
+	}
 	sp.players = make([]*inputRing, cfg.Players)
 	for i := range sp.players {
 		sp.players[i] = newInputRing(sp.size)
 	}
 	sp.inputs = Inputs{size: sp.size, data: make([]byte, cfg.Players*sp.size), status: make([]InputStatus, cfg.Players)}
 	sp.onMsg = sp.handle
+	sp.lastRecv = sp.clock()
 	if err := t.Send(cfg.Host, netcode.Reliable, appendJoinMsg(nil)); err != nil {
 		return nil, err
 	}
 	return sp, nil
 }
 
-// Events returns the spectator's event channel (EventRejected only).
+// Events returns the spectator's event channel: EventFeederChanged and
+// EventRejected.
 func (sp *Spectator) Events() <-chan Event { return sp.events.ch }
+
+// Feeder returns the player peer currently asked for the feed.
+func (sp *Spectator) Feeder() netcode.PeerID { return sp.feeders[sp.feeder] }
+
+// FeederLeft tells the spectator that peer left the match (the mesh
+// disconnected it, or the lobby said it left). It is not asked again
+// while another feeder remains; if it is the current feeder, the
+// spectator asks the next one now.
+func (sp *Spectator) FeederLeft(peer netcode.PeerID) {
+	if !slices.Contains(sp.feeders, peer) || sp.gone[peer] {
+		return
+	}
+	sp.gone[peer] = true
+	if peer == sp.Feeder() {
+		sp.failover(FeederLeft)
+	}
+}
+
+// failover asks the next feeder not known to have left (or, when all have,
+// simply the next one) for the feed.
+func (sp *Spectator) failover(why FeederChangeReason) {
+	if len(sp.feeders) < 2 {
+		sp.lastRecv = sp.clock() // nobody else to ask: keep waiting
+		return
+	}
+	from := sp.Feeder()
+	next := (sp.feeder + 1) % len(sp.feeders)
+	for i := 1; i < len(sp.feeders); i++ {
+		c := (sp.feeder + i) % len(sp.feeders)
+		if !sp.gone[sp.feeders[c]] {
+			next = c
+			break
+		}
+	}
+	sp.feeder = next
+	sp.lastRecv = sp.clock()
+	sp.hasSt = false // a state still pending from the old feeder is dropped
+	to := sp.Feeder()
+	_ = sp.t.Send(to, netcode.Reliable, appendJoinMsg(nil))
+	sp.events.emit(EventFeederChanged{From: from, To: to, Frame: sp.frame, Reason: why})
+}
 
 // Frame returns the next frame the spectator will simulate.
 func (sp *Spectator) Frame() int { return sp.frame }
@@ -190,10 +283,13 @@ func (sp *Spectator) Frame() int { return sp.frame }
 func (sp *Spectator) Behind() int { return sp.last + 1 - sp.frame }
 
 func (sp *Spectator) handle(from netcode.PeerID, ch netcode.Channel, data []byte) {
-	if from != sp.cfg.Host {
-		sp.reject(&WireError{Peer: from, Err: ErrUnexpected})
-		return
+	if from != sp.Feeder() {
+		if !slices.Contains(sp.feeders, from) {
+			sp.reject(&WireError{Peer: from, Err: ErrUnexpected})
+		}
+		return // a previous feeder's late message
 	}
+	sp.lastRecv = sp.clock()
 	kind, err := wireKind(data)
 	if err != nil {
 		sp.reject(err)
@@ -257,6 +353,9 @@ func (sp *Spectator) AdvanceFrame() error {
 		return ErrClosed
 	}
 	sp.t.Poll(sp.onMsg)
+	if sp.clock().Sub(sp.lastRecv) >= sp.cfg.FeederTimeout {
+		sp.failover(FeederSilent)
+	}
 	if sp.hasSt {
 		if err := sp.game.LoadState(sp.state.State); err != nil {
 			return &GameError{Frame: sp.state.Frame, Err: err}
@@ -270,7 +369,7 @@ func (sp *Spectator) AdvanceFrame() error {
 		sp.hasSt = false
 	}
 	sp.tx = appendFeedAck(sp.tx[:0], sp.last)
-	_ = sp.t.Send(sp.cfg.Host, netcode.Unreliable, sp.tx)
+	_ = sp.t.Send(sp.Feeder(), netcode.Unreliable, sp.tx)
 	n := 1
 	if sp.Behind() > sp.cfg.CatchUpThreshold {
 		n = sp.cfg.CatchUpSpeed
@@ -304,3 +403,36 @@ func (sp *Spectator) Close() error {
 	sp.closed = true
 	return nil
 }
+
+// FeederChangeReason says why a spectator changed feeders.
+type FeederChangeReason uint8
+
+const (
+	// FeederSilent: nothing arrived from the feeder for FeederTimeout.
+	FeederSilent FeederChangeReason = iota + 1
+	// FeederLeft: the game reported the feeder gone (Spectator.FeederLeft).
+	FeederLeft
+)
+
+// String returns the reason's name.
+func (r FeederChangeReason) String() string {
+	switch r {
+	case FeederSilent:
+		return "silent"
+	case FeederLeft:
+		return "left"
+	default:
+		return "unknown"
+	}
+}
+
+// EventFeederChanged reports that a spectator stopped listening to From and
+// asked To for the feed; Frame is the next frame it will simulate. The
+// spectator stays in sync: it waits for To's feed (or state) and goes on.
+type EventFeederChanged struct {
+	From, To netcode.PeerID
+	Frame    int
+	Reason   FeederChangeReason
+}
+
+func (EventFeederChanged) sessionEvent() {}
