@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -539,6 +540,28 @@ func (c *Client) join(ctx context.Context, d JoinData) (State, error) {
 		return st, err
 	}
 	return c.enter(st), nil
+}
+
+// Spectate watches the running match of the lobby id (or, with a code, of
+// the lobby with that join code; o.Password as for Join). The service moves
+// the client's connection into the session's room and adds it to
+// Session.Spectators; the members' games see it in a Delta.Session change.
+// The client does not become a member. The returned roster names the
+// spectator (Self is in Spectators): a mesh over Signaling() connects it to
+// the players, and a rollback.Spectator with the roster's players as
+// Feeders watches the match. The players' sessions must accept it
+// (rollback.Config.AcceptSpectators). A lobby that has not started fails
+// with ErrNotStarted.
+func (c *Client) Spectate(ctx context.Context, id, code string, o JoinOptions) (Session, netcode.Roster, error) {
+	var st State
+	d := JoinData{ID: id, Code: code, Password: o.Password, Member: o.Member, Spectate: true}
+	if err := c.request(ctx, TypeJoin, d, &st); err != nil {
+		return Session{}, netcode.Roster{}, err
+	}
+	if st.Session == nil || !slices.Contains(st.Session.Spectators, c.ID()) {
+		return Session{}, netcode.Roster{}, errors.New("lobby: the service's reply names no spectator seat")
+	}
+	return *st.Session, c.Roster(*st.Session), nil
 }
 
 // Leave leaves the client's lobby.

@@ -40,6 +40,9 @@ var (
 	ErrBadFilter = errors.New("lobby: bad filter")
 	// ErrStarted matches CodeStarted: the lobby started its match.
 	ErrStarted = errors.New("lobby: lobby already started")
+	// ErrNotStarted matches CodeNotStarted: a spectator asked for a lobby
+	// whose match has not started.
+	ErrNotStarted = errors.New("lobby: lobby has not started")
 	// ErrNotReady matches CodeNotReady: start needs every other member ready.
 	ErrNotReady = errors.New("lobby: not every member is ready")
 	// ErrNotInLobby is returned by Client calls that need a lobby when the
@@ -73,6 +76,7 @@ var sentinels = map[string]error{
 	CodeBadFilter:      ErrBadFilter,
 	CodeStarted:        ErrStarted,
 	CodeNotReady:       ErrNotReady,
+	CodeNotStarted:     ErrNotStarted,
 	CodeClosed:         ErrClosed,
 }
 

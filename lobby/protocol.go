@@ -57,6 +57,7 @@ const (
 	CodeTooManyLobbies  = "lobby_too_many"          // the service holds its maximum of lobbies
 	CodeBadFilter       = "lobby_bad_filter"        // a list filter or page is malformed
 	CodeStarted         = "lobby_started"           // the lobby started its match already
+	CodeNotStarted      = "lobby_not_started"       // a spectator asked for a lobby whose match has not started
 	CodeNotReady        = "lobby_not_ready"         // start needs every other member ready
 	CodeClosed          = "lobby_closed"            // the service is closed
 	CodeInternal        = "internal"                // the signaling server refused (a member vanished)
@@ -151,6 +152,12 @@ type JoinData struct {
 	Code     string            `json:"code,omitempty"`
 	Password string            `json:"password,omitempty"`
 	Member   map[string]string `json:"member,omitempty"`
+	// Spectate asks to watch the lobby's running match instead of joining
+	// as a member: the service moves the sender into the session's room and
+	// adds it to Session.Spectators. Only a started lobby takes spectators
+	// (CodeNotStarted otherwise); the reply is the lobby's State, whose
+	// Session names the spectator.
+	Spectate bool `json:"spectate,omitempty"`
 }
 
 // KickData is the payload of lobby.kick. Ban keeps the peer (and its
@@ -309,7 +316,14 @@ type Session struct {
 	Lobby string   `json:"lobby"`
 	Peers []string `json:"peers"`
 	Host  string   `json:"host"`
+	// Spectators are the peers that joined the running match to watch it
+	// (JoinData.Spectate), in arrival order. The service pushes the grown
+	// Session to the members as a change (Delta.Session).
+	Spectators []string `json:"spectators,omitempty"`
 }
+
+// MaxSpectators is how many spectators one session takes.
+const MaxSpectators = 16
 
 // Roster returns the session as a match's roster for the peer self: the
 // session id, the players in s.Peers order (seat i is s.Peers[i], all on
@@ -320,6 +334,9 @@ func (s Session) Roster(self string, ice []netcode.ICEServer) netcode.Roster {
 	r.Players = make([]netcode.Seat, len(s.Peers))
 	for i, p := range s.Peers {
 		r.Players[i] = netcode.Seat{Peer: netcode.PeerID(p)}
+	}
+	for _, p := range s.Spectators {
+		r.Spectators = append(r.Spectators, netcode.PeerID(p))
 	}
 	return r
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -736,6 +737,10 @@ func (s *Service) handleJoin(req *signaling.Request) {
 		fail(req, CodeWrongPassword, "wrong password")
 		return
 	}
+	if d.Spectate {
+		s.spectateLocked(req, l)
+		return
+	}
 	if l.session != nil {
 		fail(req, CodeStarted, "the lobby started its match")
 		return
@@ -749,6 +754,30 @@ func (s *Service) handleJoin(req *signaling.Request) {
 	l.members = append(l.members, m)
 	s.byPeer[req.Peer] = l
 	s.changedLocked(l, Delta{Member: m.wire()}) // the newcomer gets it too, and the reply covers it
+	_ = req.Reply(l.state(true))
+}
+
+// spectateLocked moves the sender into the running session's room as a
+// spectator and tells the members.
+func (s *Service) spectateLocked(req *signaling.Request, l *lobby) {
+	if l.session == nil {
+		fail(req, CodeNotStarted, "the lobby has not started its match: join as a member")
+		return
+	}
+	if !slices.Contains(l.session.Spectators, req.Peer) {
+		if len(l.session.Spectators) >= MaxSpectators {
+			fail(req, CodeFull, fmt.Sprintf("the match takes %d spectators", MaxSpectators))
+			return
+		}
+		if err := s.srv.AddToRoom(l.session.ID, []string{req.Peer}); err != nil {
+			fail(req, CodeInternal, "joining the session's room: "+err.Error())
+			return
+		}
+		sess := *l.session // pushed sessions are never changed in place
+		sess.Spectators = append(slices.Clip(sess.Spectators), req.Peer)
+		l.session = &sess
+		s.changedLocked(l, Delta{Session: &sess})
+	}
 	_ = req.Reply(l.state(true))
 }
 
