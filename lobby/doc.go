@@ -47,6 +47,13 @@
 // subscription overflow, the Client resyncs with lobby.sync as after a
 // reconnect, and reports a start it missed.
 //
+// A peer in no lobby may watch a started lobby's match: Client.Spectate
+// moves its connection into the session's room and returns a roster with
+// it among the Spectators; the members see it in Session.Spectators. It
+// then runs a mesh over Client.Signaling() and a rollback.Spectator with
+// the roster's players as Feeders (it moves to another player when its
+// feeder leaves); the players' sessions accept it with AcceptSpectators.
+//
 // Servers may also make and list lobbies themselves with Service.Create and
 // Service.List, which check their input as the wire does. Service.Stats
 // counts lobbies and members for metrics exporters; the package imports no
