@@ -51,20 +51,42 @@ func (g *sumGame) AdvanceFrame(in *rollback.Inputs) {
 // moves to the next player on the mesh's disconnect event and stays in
 // sync with the survivors' confirmed checksums to the end.
 func TestSpectateThroughLobby(t *testing.T) {
-	s := serve(t, signaling.Config{}, lobby.Config{StartWithoutReady: true})
+	t.Run("online", func(t *testing.T) {
+		s := serve(t, signaling.Config{}, lobby.Config{StartWithoutReady: true})
+		clients := []*lobby.Client{dial(t, s.url, nil), dial(t, s.url, nil), dial(t, s.url, nil)}
+		st, err := clients[0].Create(tctx(t), lobby.CreateData{Name: "cup"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spectateMatch(t, clients, dial(t, s.url, nil), st, true)
+	})
+	// On a LAN the hosting player's process serves the lobby (lobby.Host;
+	// private, so nothing is advertised over multicast). Its player's mesh
+	// and session close, while its process keeps serving.
+	t.Run("lan", func(t *testing.T) {
+		h, err := lobby.NewHost(tctx(t), lobby.HostConfig{Addr: "127.0.0.1:0",
+			Lobby: lobby.CreateData{Name: "lan cup", Private: true}, Service: lobby.Config{StartWithoutReady: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = h.Close() })
+		st, _ := h.Client().State()
+		clients := []*lobby.Client{h.Client(), dial(t, h.URL(), nil), dial(t, h.URL(), nil)}
+		spectateMatch(t, clients, dial(t, h.URL(), nil), st, false)
+	})
+}
+
+// spectateMatch runs the match of TestSpectateThroughLobby: clients[0]
+// created the lobby st; closeLobby also closes clients[0]'s lobby client
+// when its player goes.
+func spectateMatch(t *testing.T, clients []*lobby.Client, watcher *lobby.Client, st lobby.State, closeLobby bool) {
 	ctx := tctx(t)
-	clients := []*lobby.Client{dial(t, s.url, nil), dial(t, s.url, nil), dial(t, s.url, nil)}
-	watcher := dial(t, s.url, nil)
-	st, err := clients[0].Create(ctx, lobby.CreateData{Name: "cup"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, c := range clients[1:] {
-		if _, err := c.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+		if _, err := c.JoinByCode(ctx, st.Code, lobby.JoinOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, _, err = watcher.Spectate(ctx, st.ID, "", lobby.JoinOptions{})
+	_, _, err := watcher.Spectate(ctx, "", st.Code, lobby.JoinOptions{})
 	wantCode(t, err, lobby.ErrNotStarted, lobby.CodeNotStarted)
 	if _, err := clients[0].Start(ctx); err != nil {
 		t.Fatal(err)
@@ -148,7 +170,7 @@ func TestSpectateThroughLobby(t *testing.T) {
 			}
 		}
 		if tv == nil && live.s.Frame() >= 200 {
-			sess, roster, err := watcher.Spectate(ctx, st.ID, "", lobby.JoinOptions{})
+			sess, roster, err := watcher.Spectate(ctx, "", st.Code, lobby.JoinOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +206,9 @@ func TestSpectateThroughLobby(t *testing.T) {
 			nodes[0].dead = true
 			_ = nodes[0].s.Close()
 			_ = nodes[0].m.Close()
-			_ = nodes[0].c.Close()
+			if closeLobby {
+				_ = nodes[0].c.Close()
+			}
 		}
 		if tv != nil {
 			for len(tvMesh.Events()) > 0 {
@@ -243,7 +267,7 @@ func TestSpectateThroughLobby(t *testing.T) {
 			after++
 		}
 	}
-	if checked < 300 || after < 150 {
+	if checked < 500 || after < 300 {
 		t.Fatalf("only %d spectator frames checked, %d after the failover", checked, after)
 	}
 	t.Logf("spectator joined at frame %d, switched at %d, %d frames checked (%d after), ended at %d (players %d)",

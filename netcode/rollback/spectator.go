@@ -361,6 +361,10 @@ func (sp *Spectator) AdvanceFrame() error {
 			return &GameError{Frame: sp.state.Frame, Err: err}
 		}
 		sp.frame = sp.state.Frame
+		// The feed goes on from the state: inputs held for frames before
+		// it are spent, and a feed that arrives after the state (in a
+		// later Poll) continues from here.
+		sp.last = max(sp.last, sp.frame-1)
 		for _, d := range sp.state.Drops {
 			if d.Handle < len(sp.players) {
 				sp.players[d.Handle].dropFrom, sp.players[d.Handle].rejoinAt = d.From, d.Until
