@@ -20,8 +20,17 @@ import (
 // gone as far as the others can tell): the spectator hears the mesh's
 // disconnect, moves to the next player and stays in sync with the
 // survivors' confirmed checksums to the end.
+//
+// In the "hung" case the feeder's process stops running its session (as a
+// stopped or wedged process would) while its mesh stays up: no disconnect
+// arrives, and the spectator moves on after FeederTimeout of silence.
 func TestSpectatorFailoverOverPionMesh(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
+	t.Run("closed", func(t *testing.T) { spectatorFailoverOverPion(t, false) })
+	t.Run("hung", func(t *testing.T) { spectatorFailoverOverPion(t, true) })
+}
+
+func spectatorFailoverOverPion(t *testing.T, hung bool) {
 	var hub memsignal.Hub
 	ids := []netcode.PeerID{"p0", "p1", "p2"}
 	const n = 3
@@ -138,9 +147,11 @@ func TestSpectatorFailoverOverPionMesh(t *testing.T) {
 			}
 			t.Logf("kill: spectator at %d with %d frames recorded", tv.Frame(), len(tvSums))
 			nodes[0].dead = true
-			_ = nodes[0].s.Close()
-			_ = nodes[0].m.Close()
-			nodes[0].sig.Leave()
+			if !hung {
+				_ = nodes[0].s.Close()
+				_ = nodes[0].m.Close()
+				nodes[0].sig.Leave()
+			}
 			start = time.Now()
 		}
 		if tv != nil {
@@ -180,8 +191,12 @@ func TestSpectatorFailoverOverPionMesh(t *testing.T) {
 	if joinedAt < 150 {
 		t.Fatalf("spectator joined p0 at frame %d, want a mid-match state", joinedAt)
 	}
-	if len(changes) != 1 || changes[0].From != "p0" || changes[0].To != "p1" {
-		t.Fatalf("feeder changes %+v, want p0 -> p1", changes)
+	want := rollback.FeederLeft
+	if hung {
+		want = rollback.FeederSilent
+	}
+	if len(changes) != 1 || changes[0].From != "p0" || changes[0].To != "p1" || changes[0].Reason != want {
+		t.Fatalf("feeder changes %+v, want p0 -> p1 (%v)", changes, want)
 	}
 	for f, got := range tvSums {
 		want, ok := nodes[1].sums[f]
