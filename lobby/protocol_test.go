@@ -150,7 +150,7 @@ func FuzzDecodeList(f *testing.F) {
 }
 
 func FuzzDecodeJoin(f *testing.F) {
-	fuzzDecoder(f, lobby.DecodeJoin, `{"code":"ABC234","password":"pw","member":{"nick":"bo"}}`, `{"id":"l1"}`, `{"id":"l1","code":"X"}`)
+	fuzzDecoder(f, lobby.DecodeJoin, `{"code":"ABC234","password":"pw","member":{"nick":"bo"}}`, `{"id":"l1"}`, `{"id":"l1","code":"X"}`, `{"id":"l1","spectate":true}`)
 }
 
 func FuzzDecodeSettings(f *testing.F) {
@@ -227,6 +227,7 @@ func FuzzServiceRequests(f *testing.F) {
 	f.Add(uint8(0), false, []byte(`{"name":"x","max_members":2}`))
 	f.Add(uint8(1), true, []byte(`{"filters":[{"key":"free","min":1}]}`))
 	f.Add(uint8(2), true, []byte(`{"code":"ABCDEF"}`))
+	f.Add(uint8(2), true, []byte(`{"code":"ABCDEF","spectate":true}`))
 	f.Add(uint8(4), false, []byte(`{"peer":"nobody","ban":true}`))
 	f.Add(uint8(7), false, []byte(`{"text":"hi"}`))
 	f.Add(uint8(8), false, []byte(`{"name":"y","max_members":1,"auto_host":false}`))
@@ -256,4 +257,27 @@ func FuzzServiceRequests(f *testing.F) {
 			t.Fatalf("server stopped answering: %v", err)
 		}
 	})
+}
+
+// TestSessionSpectators: spectators travel in the session's JSON and land
+// in the roster's Spectators, which validates with a spectator as Self.
+func TestSessionSpectators(t *testing.T) {
+	s := lobby.Session{ID: "s1", Lobby: "l1", Peers: []string{"a", "b"}, Host: "a", Spectators: []string{"c"}}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"id":"s1","lobby":"l1","peers":["a","b"],"host":"a","spectators":["c"]}`; string(b) != want {
+		t.Fatalf("session JSON %s, want %s", b, want)
+	}
+	r := s.Roster("c", nil)
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Players) != 2 || len(r.Spectators) != 1 || r.Spectators[0] != "c" {
+		t.Fatalf("roster %+v", r)
+	}
+	if b, _ := json.Marshal(lobby.Session{ID: "s1", Peers: []string{"a"}}); strings.Contains(string(b), "spectators") {
+		t.Fatalf("no spectators must leave the field out: %s", b)
+	}
 }
