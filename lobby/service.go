@@ -140,18 +140,21 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex
-	closed  bool
-	seq     uint64
-	byID    map[string]*lobby
-	byCode  map[string]*lobby
-	byPeer  map[string]*lobby
-	listed  []*lobby                 // public lobbies that have not started, by seq
-	byGame  map[string][]*lobby      // the same per game (a lobby's game never changes)
-	buckets map[string]*rate.Limiter // chat limiters of peers that joined a lobby, until they are gone
-	updates map[string]*rate.Limiter // update limiters, alike
-	owners  map[string]int           // lobbies alive by creator: "ip:"+address and "sub:"+subject
-	fails   map[string]*rate.Limiter // join failure budgets by "ip:"+address and "sub:"+subject
+	mu     sync.Mutex
+	closed bool
+	seq    uint64
+	byID   map[string]*lobby
+	byCode map[string]*lobby
+	byPeer map[string]*lobby
+	// watching maps a spectator (JoinData.Spectate) to the lobby whose
+	// match it watches; it is no member.
+	watching map[string]*lobby
+	listed   []*lobby                 // public lobbies that have not started, by seq
+	byGame   map[string][]*lobby      // the same per game (a lobby's game never changes)
+	buckets  map[string]*rate.Limiter // chat limiters of peers that joined a lobby, until they are gone
+	updates  map[string]*rate.Limiter // update limiters, alike
+	owners   map[string]int           // lobbies alive by creator: "ip:"+address and "sub:"+subject
+	fails    map[string]*rate.Limiter // join failure budgets by "ip:"+address and "sub:"+subject
 }
 
 type lobby struct {
@@ -199,12 +202,12 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Service{
-		srv:     srv,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		byID:    map[string]*lobby{},
-		byCode:  map[string]*lobby{},
-		byPeer:  map[string]*lobby{},
+		srv:    srv,
+		cfg:    cfg,
+		log:    cfg.Logger,
+		byID:   map[string]*lobby{},
+		byCode: map[string]*lobby{},
+		byPeer: map[string]*lobby{}, watching: map[string]*lobby{},
 		updates: map[string]*rate.Limiter{},
 		owners:  map[string]int{},
 		fails:   map[string]*rate.Limiter{},
@@ -764,6 +767,10 @@ func (s *Service) spectateLocked(req *signaling.Request, l *lobby) {
 		fail(req, CodeNotStarted, "the lobby has not started its match: join as a member")
 		return
 	}
+	if w := s.watching[req.Peer]; w != nil && w != l && s.byID[w.id] == w {
+		fail(req, CodeAlreadyMember, "you watch another lobby's match")
+		return
+	}
 	if !slices.Contains(l.session.Spectators, req.Peer) {
 		if len(l.session.Spectators) >= MaxSpectators {
 			fail(req, CodeFull, fmt.Sprintf("the match takes %d spectators", MaxSpectators))
@@ -776,6 +783,7 @@ func (s *Service) spectateLocked(req *signaling.Request, l *lobby) {
 		sess := *l.session // pushed sessions are never changed in place
 		sess.Spectators = append(slices.Clip(sess.Spectators), req.Peer)
 		l.session = &sess
+		s.watching[req.Peer] = l
 		s.changedLocked(l, Delta{Session: &sess})
 	}
 	_ = req.Reply(l.state(true))
@@ -826,6 +834,15 @@ func (s *Service) peerGone(peer string) {
 	delete(s.updates, peer)
 	if l := s.byPeer[peer]; l != nil {
 		s.removeLocked(l, peer)
+	}
+	if l := s.watching[peer]; l != nil {
+		delete(s.watching, peer)
+		if s.byID[l.id] == l && l.session != nil {
+			sess := *l.session
+			sess.Spectators = slices.DeleteFunc(slices.Clone(sess.Spectators), func(p string) bool { return p == peer })
+			l.session = &sess
+			s.changedLocked(l, Delta{Session: &sess})
+		}
 	}
 }
 

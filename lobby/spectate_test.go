@@ -273,3 +273,39 @@ func spectateMatch(t *testing.T, clients []*lobby.Client, watcher *lobby.Client,
 	t.Logf("spectator joined at frame %d, switched at %d, %d frames checked (%d after), ended at %d (players %d)",
 		joinedAt, switchAt, checked, after, tv.Frame(), live.s.Frame())
 }
+
+// TestSpectatorBookkeeping: asking twice changes nothing, a spectator is no
+// member, watching a second lobby is refused, and a spectator whose
+// connection ends leaves Session.Spectators.
+func TestSpectatorBookkeeping(t *testing.T) {
+	s := serve(t, signaling.Config{ResumeGrace: 300 * time.Millisecond}, lobby.Config{StartWithoutReady: true})
+	ctx := tctx(t)
+	a, b, w := dial(t, s.url, nil), dial(t, s.url, nil), dial(t, s.url, nil)
+	st, err := a.Create(ctx, lobby.CreateData{Name: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := b.Create(ctx, lobby.CreateData{Name: "two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*lobby.Client{a, b} {
+		if _, err := c.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 2; i++ {
+		sess, _, err := w.Spectate(ctx, st.ID, "", lobby.JoinOptions{})
+		if err != nil || !slices.Equal(sess.Spectators, []string{w.ID()}) {
+			t.Fatalf("spectate #%d: %+v %v", i+1, sess, err)
+		}
+	}
+	_, _, err = w.Spectate(ctx, other.ID, "", lobby.JoinOptions{})
+	wantCode(t, err, lobby.ErrAlreadyMember, lobby.CodeAlreadyMember)
+	got := waitState(t, a, func(s lobby.State) bool { return s.Session != nil && len(s.Session.Spectators) == 1 })
+	if len(got.Members) != 1 {
+		t.Fatalf("members %+v: a spectator is no member", got.Members)
+	}
+	_ = w.Signaling().Close()
+	waitState(t, a, func(s lobby.State) bool { return s.Session != nil && len(s.Session.Spectators) == 0 })
+}
