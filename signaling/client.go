@@ -109,6 +109,7 @@ type Client struct {
 	resume    string
 	room      string
 	peers     []string
+	ticket    string // rejoin ticket of the seat in room, or ""
 	ice       []ICEServer
 	pingEvery time.Duration
 	pending   map[string]chan reply
@@ -487,7 +488,7 @@ func (c *Client) dispatch(env Envelope) {
 		}
 		c.mu.Lock()
 		oldRoom, oldPeers := c.room, c.peers
-		c.room, c.peers = env.Room, slices.Clone(jd.Peers)
+		c.room, c.peers, c.ticket = env.Room, slices.Clone(jd.Peers), jd.Ticket
 		subs := c.subsLocked()
 		c.mu.Unlock()
 		if oldRoom != env.Room {
@@ -502,7 +503,7 @@ func (c *Client) dispatch(env Envelope) {
 	case TypeLeft:
 		c.mu.Lock()
 		oldPeers := c.peers
-		c.room, c.peers = "", nil
+		c.room, c.peers, c.ticket = "", nil, ""
 		subs := c.subsLocked()
 		c.mu.Unlock()
 		for _, p := range oldPeers {
@@ -535,7 +536,7 @@ func (c *Client) dispatch(env Envelope) {
 		}
 		switch env.Type {
 		case TypePeerJoined:
-			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, joined: true, ev: PeerJoined{Room: env.Room, Peer: pd.Peer}})
+			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, joined: true, ev: PeerJoined{Room: env.Room, Peer: pd.Peer, Replaces: pd.Replaces}})
 		case TypePeerLeft:
 			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, ev: PeerLeft{Room: env.Room, Peer: pd.Peer}})
 		case TypePeerInterrupted:
@@ -871,6 +872,36 @@ func (c *Client) join(ctx context.Context, name string, n int) (RoomInfo, error)
 		env.Data = marshalData(JoinData{Next: n})
 	}
 	r, err := c.call(ctx, env)
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	var jd JoinedData
+	if err := json.Unmarshal(r.Data, &jd); err != nil {
+		return RoomInfo{}, fmt.Errorf("signaling: bad joined: %w", err)
+	}
+	return RoomInfo{Name: r.Room, Peers: jd.Peers}, nil
+}
+
+// RejoinTicket returns the rejoin ticket of the client's seat in its match
+// room (a next=N group, or a room the server made with CreateRoom, such as
+// a matchmaker's or a lobby's match), or "" in other rooms. A process that
+// keeps it (on disk, on its command line) can, after a restart, take its
+// seat back with Rejoin on a fresh Client.
+func (c *Client) RejoinTicket() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ticket
+}
+
+// Rejoin takes back the seat of ticket (another Client's RejoinTicket,
+// typically of this process before it restarted) in its match room: the
+// client leaves its current room, the seat's old holder is removed from
+// the room if it is still there, and the members see PeerLeft for it and
+// PeerJoined with Replaces naming it. The client then holds a fresh
+// ticket. Errors carry CodeInvalidTicket, CodeTicketExpired (the ticket
+// expired, or the room is gone) or CodeRoomFull.
+func (c *Client) Rejoin(ctx context.Context, ticket string) (RoomInfo, error) {
+	r, err := c.call(ctx, Envelope{Type: TypeRejoin, Data: marshalData(RejoinData{Ticket: ticket})})
 	if err != nil {
 		return RoomInfo{}, err
 	}
