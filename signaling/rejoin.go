@@ -143,3 +143,19 @@ func (c *conn) rejoin(sess *session, env Envelope) {
 	s.log.Debug("seat rejoined", "peer", sess.id, "room", r.name, "replaces", t.peer)
 	deliver(out)
 }
+
+// TicketSeat reads the room and the peer id a rejoin ticket names, without
+// checking it (only the issuing server can): a restarted process learns
+// from it which seat it held, and the peers of a match which player a
+// rejoin request claims. ok is false when ticket is not shaped like one.
+func TicketSeat(ticket string) (room, peer string, ok bool) {
+	parts := strings.Split(ticket, ".")
+	if len(parts) != 5 || parts[0] != ticketVersion || parts[2] == "" {
+		return "", "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || !validRoomName(string(b)) {
+		return "", "", false
+	}
+	return string(b), parts[2], true
+}

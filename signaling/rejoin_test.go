@@ -34,6 +34,9 @@ func TestRejoinTakesSeatBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	ticket := a.RejoinTicket()
+	if room, peer, ok := TicketSeat(ticket); !ok || room != ra.Name || peer != a.ID() {
+		t.Fatalf("TicketSeat(%q) = %q %q %v", ticket, room, peer, ok)
+	}
 	if ticket == "" || b.RejoinTicket() == "" || ticket == b.RejoinTicket() {
 		t.Fatalf("tickets a %q b %q", ticket, b.RejoinTicket())
 	}
@@ -186,6 +189,9 @@ func FuzzParseRejoinTicket(f *testing.F) {
 		var e *Error
 		if !errors.As(err, &e) || e.Code != CodeInvalidTicket {
 			t.Fatalf("uncoded refusal %v", err)
+		}
+		if room, peer, ok := TicketSeat(in); ok && (!validRoomName(room) || peer == "") {
+			t.Fatalf("TicketSeat(%q) = %q %q", in, room, peer)
 		}
 	})
 }

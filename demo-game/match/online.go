@@ -54,6 +54,13 @@ type OnlineConfig struct {
 	// (mesh.Config.RelayOnly). It needs a TURN server on the signaling
 	// server (rallypoint serve -turn-urls and -turn-secret).
 	RelayOnly bool
+	// Rejoin, when set, is the rejoin ticket of a match this player was
+	// in (Online.RejoinTicket, typically of this process before it was
+	// killed): DialOnline takes its seat back on the server
+	// (signaling.Client.Rejoin) instead of queueing, connects to the
+	// match's peers and starts a rollback session that rejoins the match
+	// in progress (rollback.Config.Rejoin). Only for Queue groupings.
+	Rejoin string
 }
 
 // Online is a match with peers in other processes: it queues on a signaling
@@ -82,8 +89,10 @@ type Online struct {
 	lastRollback int
 	slack        float64 // accumulated TickScale beyond 1: ticks owed to the peers behind
 	skipped      int
-	startedAt    time.Time // when the start barrier passed (zero: not yet)
-	stopErr      error     // the session stopped: ErrDroppedByPeers or ErrStartFailed
+	startedAt    time.Time         // when the start barrier passed (zero: not yet)
+	client       *signaling.Client // the signaling connection of a Queue grouping or a rejoin, or nil
+	rejoins      []RejoinResult
+	stopErr      error // the session stopped: ErrDroppedByPeers or ErrStartFailed
 }
 
 var _ Session = (*Online)(nil)
@@ -113,13 +122,29 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
+	if cfg.Rejoin != "" {
+		r, err := rejoinRoom(ctx, client, cfg.Rejoin)
+		if err != nil {
+			client.Close()
+			return nil, err
+		}
+		o, err := startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
+		if err == nil {
+			o.client = client
+		}
+		return o, err
+	}
 	if cfg.Matchmaker == "" {
 		r, err := joinNext(ctx, client, queue, n)
 		if err != nil {
 			client.Close()
 			return nil, err
 		}
-		return startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
+		o, err := startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
+		if err == nil {
+			o.client = client
+		}
+		return o, err
 	}
 	mc := mmclient.New(client, nil)
 	m, err := mc.Match(ctx, mmclient.Ticket{Queue: cfg.Matchmaker})
@@ -189,6 +214,54 @@ func joinNext(ctx context.Context, client *signaling.Client, queue string, n int
 	}
 }
 
+// rejoinRoom takes back the seat of ticket in its match room and returns
+// the match's roster as joinNext made it (seats in the order of the peer
+// ids at the start), with this client's new id in its old seat.
+func rejoinRoom(ctx context.Context, client *signaling.Client, ticket string) (netcode.Roster, error) {
+	_, old, ok := signaling.TicketSeat(ticket)
+	if !ok {
+		return netcode.Roster{}, fmt.Errorf("%w: %q is not a rejoin ticket", ErrBadConfig, ticket)
+	}
+	info, err := client.Rejoin(ctx, ticket)
+	if err != nil {
+		return netcode.Roster{}, fmt.Errorf("match: rejoining: %w", err)
+	}
+	ids := append([]string{old}, info.Peers...)
+	slices.Sort(ids)
+	r := netcode.Roster{Session: info.Name, Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
+	for _, id := range ids {
+		if id == old {
+			id = client.ID()
+		}
+		r.Players = append(r.Players, netcode.Seat{Peer: netcode.PeerID(id)})
+	}
+	return r, nil
+}
+
+// RejoinTicket returns the ticket with which a restarted process takes this
+// player's seat back (OnlineConfig.Rejoin), or "" when the server issued
+// none (a lobby's or a matchmaker's match is not rejoinable yet).
+func (o *Online) RejoinTicket() string {
+	if o.client == nil {
+		return ""
+	}
+	return o.client.RejoinTicket()
+}
+
+// authorizeRejoin admits a rejoin request from a peer the signaling server
+// seated in the match room (it admits only holders of a seat's ticket)
+// whose ticket names the seat of the players it claims.
+func (o *Online) authorizeRejoin(from netcode.PeerID, handles []int, token []byte) bool {
+	if o.client == nil || len(handles) == 0 || handles[0] >= len(o.roster.Players) {
+		return false
+	}
+	room, old, ok := signaling.TicketSeat(string(token))
+	if !ok || room != o.roster.Session || netcode.PeerID(old) != o.roster.Players[handles[0]].Peer {
+		return false
+	}
+	return slices.Contains(o.client.Peers(), string(from))
+}
+
 // startOnline is every online match's way in, whoever made the roster (the
 // matchmaker, a lobby's start, the next-arrivals grouping): it connects the
 // mesh to the roster's peers over sig and starts the rollback session with
@@ -226,11 +299,14 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 		startWait = max(startWait, time.Until(d))
 	}
 	o.sess, err = rollback.New(o.cond, o.game, rollback.Config{
-		Roster:       &o.roster,
-		InputSize:    1,
-		InputDelay:   cfg.InputDelay,
-		FPS:          arena.TickRate,
-		StartTimeout: startWait,
+		Roster:          &o.roster,
+		InputSize:       1,
+		InputDelay:      cfg.InputDelay,
+		FPS:             arena.TickRate,
+		StartTimeout:    startWait,
+		Rejoin:          cfg.Rejoin != "",
+		RejoinToken:     []byte(cfg.Rejoin),
+		AuthorizeRejoin: o.authorizeRejoin,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match: starting the session: %w", err)
@@ -312,7 +388,7 @@ func (o *Online) Tick(local arena.Input) error {
 		if err := o.sess.AddLocalInput(o.seat, o.in[:]); err != nil {
 			return err
 		}
-		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
+		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) && !errors.Is(err, rollback.ErrRejoining) {
 			o.drain()
 			o.stopErr = err
 			return err
@@ -337,6 +413,12 @@ func (o *Online) drain() {
 				o.desyncs++
 			case rollback.EventStarted:
 				o.startedAt = time.Now()
+			case rollback.EventRejoined:
+				o.startedAt = time.Now()
+				o.rejoins = append(o.rejoins, RejoinResult{Seats: []int{o.seat}, Frame: ev.(rollback.EventRejoined).Frame, Self: true})
+			case rollback.EventPeerRejoined:
+				e := ev.(rollback.EventPeerRejoined)
+				o.rejoins = append(o.rejoins, RejoinResult{Peer: string(e.Peer), Seats: e.Handles, Frame: e.Frame})
 			}
 			continue
 		case <-o.mesh.Events():
@@ -430,6 +512,7 @@ func (o *Online) confirmedResult() *ConfirmedResult {
 	for _, d := range out.Dropped {
 		c.Dropped = append(c.Dropped, DroppedResult{Peer: string(d.Peer), Seats: d.Handles, Frame: d.Frame})
 	}
+	c.Rejoins = o.rejoins
 	return c
 }
 
