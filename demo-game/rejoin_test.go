@@ -183,6 +183,9 @@ func TestRejoinThroughServer(t *testing.T) {
 		if r.Checksum != res[0].Checksum || r.Confirmed.Checksum != res[0].Confirmed.Checksum {
 			t.Fatalf("process %d ended with %s, process 0 with %s", i, r.Checksum, res[0].Checksum)
 		}
+		if codes[i] != 0 || !r.Confirmed.PeersAgree || !r.Confirmed.RosterFull {
+			t.Errorf("process %d: exit %d, outcome %+v", i, codes[i], r.Confirmed)
+		}
 		if len(r.Confirmed.Rejoins) != 1 || r.Confirmed.Rejoins[0].Self != (i == 2) {
 			t.Fatalf("process %d reports rejoins %+v", i, r.Confirmed.Rejoins)
 		}

@@ -89,6 +89,9 @@ type DroppedResult struct {
 	Peer  string `json:"peer"`
 	Seats []int  `json:"seats"`
 	Frame int    `json:"frame"`
+	// Until, when not 0, is the frame from which the seats played again
+	// after their player rejoined.
+	Until int `json:"until,omitempty"`
 }
 
 // outcomer is a networked session that reports the agreed outcome.

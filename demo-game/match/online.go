@@ -507,10 +507,10 @@ func (o *Online) confirmedResult() *ConfirmedResult {
 	f := min(o.sess.ConfirmedFrame(), o.sess.Frame()-1)
 	sum, _ := o.game.SumAt(f)
 	c := &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: out.Agree,
-		RosterFull: len(out.Dropped) == 0 && len(out.Remaining) == out.Players && o.stopErr == nil,
+		RosterFull: !slices.ContainsFunc(out.Dropped, func(d rollback.DroppedPlayer) bool { return d.Until == 0 }) && len(out.Remaining) == out.Players && o.stopErr == nil,
 		Remaining:  out.Remaining, Reports: len(out.Peers), Reason: out.Reason}
 	for _, d := range out.Dropped {
-		c.Dropped = append(c.Dropped, DroppedResult{Peer: string(d.Peer), Seats: d.Handles, Frame: d.Frame})
+		c.Dropped = append(c.Dropped, DroppedResult{Peer: string(d.Peer), Seats: d.Handles, Frame: d.Frame, Until: d.Until})
 	}
 	c.Rejoins = o.rejoins
 	return c

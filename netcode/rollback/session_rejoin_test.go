@@ -111,6 +111,31 @@ func TestSessionPlayerKilledRejoins(t *testing.T) {
 					t.Errorf("%s: no EventPeerRejoined for %s at frame %d", p.id, id, rejoinFrame)
 				}
 			}
+			// A drop that the rejoin healed leaves the roster full: the
+			// match ends with every peer agreeing, the drop listed with
+			// the frame its player came back at.
+			end := 0
+			for _, p := range c.peers {
+				end = max(end, p.s.Frame()+120)
+			}
+			for _, p := range c.peers {
+				if err := p.s.Finish(end); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.settle(t)
+			for _, p := range c.peers {
+				o := p.s.Outcome()
+				if !o.Agree || len(o.Remaining) != tc.players {
+					t.Fatalf("%s: outcome %+v", p.id, o)
+				}
+				if p.id == id {
+					continue
+				}
+				if len(o.Dropped) != 1 || o.Dropped[0].Until != rejoinFrame || o.Dropped[0].Handles[0] != victim {
+					t.Errorf("%s: dropped %+v, want seat %d back at frame %d", p.id, o.Dropped, victim, rejoinFrame)
+				}
+			}
 		})
 	}
 }
