@@ -152,6 +152,11 @@ type JoinedData struct {
 	// (rejoin) until the ticket expires. Empty for other rooms, or when
 	// the server issues no tickets.
 	Ticket string `json:"ticket,omitempty"`
+	// Seats, in a match room, lists the peer holding each seat, in seat
+	// order (the order of first arrival; for Server.CreateRoom the order
+	// of its peers), this member included; a rejoin replaces one entry in
+	// place. Empty for other rooms.
+	Seats []string `json:"seats,omitempty"`
 }
 
 // RejoinData is the payload of rejoin (client to server).

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -111,7 +112,7 @@ func (c *conn) rejoin(sess *session, env Envelope) {
 	var out []delivery
 	holder := s.sessions[r.holder[seat]]
 	if holder == sess && sess.room == r {
-		jd := JoinedData{Peers: r.peerIDs(sess), Ticket: s.rejoinTicketLocked(sess, r)}
+		jd := JoinedData{Peers: r.peerIDs(sess), Ticket: s.rejoinTicketLocked(sess, r), Seats: slices.Clone(r.holder)}
 		s.mu.Unlock()
 		b, _ := encodeWith(Envelope{Type: TypeJoined, Cid: env.Cid, Room: r.name}, jd)
 		sess.enqueue(b, 0)

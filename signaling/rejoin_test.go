@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -34,6 +35,9 @@ func TestRejoinTakesSeatBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	ticket := a.RejoinTicket()
+	if s := b.Seats(); !slices.Equal(s, []string{a.ID(), b.ID()}) {
+		t.Fatalf("b's seats %v", s)
+	}
 	if room, peer, ok := TicketSeat(ticket); !ok || room != ra.Name || peer != a.ID() {
 		t.Fatalf("TicketSeat(%q) = %q %q %v", ticket, room, peer, ok)
 	}
@@ -58,6 +62,9 @@ func TestRejoinTakesSeatBack(t *testing.T) {
 	if tk := a2.RejoinTicket(); tk == "" || tk == ticket {
 		t.Fatalf("ticket after rejoin %q", tk)
 	}
+	if !slices.Equal(info.Seats, []string{a2.ID(), b.ID()}) {
+		t.Fatalf("seats after the rejoin %v, want [%s %s]", info.Seats, a2.ID(), b.ID())
+	}
 	waitEvent[PeerLeft](t, bev, func(e PeerLeft) bool { return e.Peer == old })
 	j := waitEvent[PeerJoined](t, bev, func(e PeerJoined) bool { return e.Peer == a2.ID() })
 	if j.Replaces != old || j.Room != ra.Name {
@@ -65,6 +72,9 @@ func TestRejoinTakesSeatBack(t *testing.T) {
 	}
 	if p := b.Peers(); len(p) != 1 || p[0] != a2.ID() {
 		t.Fatalf("b's peers %v", p)
+	}
+	if s := b.Seats(); !slices.Equal(s, []string{a2.ID(), b.ID()}) {
+		t.Fatalf("b's seats %v, want [%s %s]", s, a2.ID(), b.ID())
 	}
 	if err := b.Signal(ctx, a2.ID(), json.RawMessage(`"back"`)); err != nil {
 		t.Fatal(err)

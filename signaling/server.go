@@ -726,6 +726,7 @@ func (s *Server) joinSeatLocked(sess *session, r *room, cid string, seat int, ou
 		}
 		r.seatOf[sess.id] = seat
 		jd.Ticket = s.rejoinTicketLocked(sess, r)
+		jd.Seats = slices.Clone(r.holder)
 	}
 	joined, _ := encodeWith(Envelope{Type: TypeJoined, Cid: cid, Room: r.name}, jd)
 	out = append(out, delivery{sess, joined})

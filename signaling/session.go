@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -639,6 +640,7 @@ func (c *conn) join(sess *session, env Envelope) {
 		jd := JoinedData{Peers: r.peerIDs(sess)}
 		if _, ok := r.seatOf[sess.id]; ok {
 			jd.Ticket = s.rejoinTicketLocked(sess, r)
+			jd.Seats = slices.Clone(r.holder)
 		}
 		b, _ := encodeWith(Envelope{Type: TypeJoined, Cid: env.Cid, Room: r.name}, jd)
 		out = append(out, delivery{sess, b})

@@ -173,9 +173,9 @@ func checkURL(raw string) (loopback bool, err error) {
 }
 
 // joinNext joins the group of the next n arrivals under queue and waits
-// until all n are in the room. Its roster seats them in the order of their
-// peer ids, which every member sees alike, and names the match after the
-// room.
+// until all n are in the room. Its roster seats them in the server's seat
+// order (signaling.Client.Seats), which every member sees alike, and names
+// the match after the room.
 func joinNext(ctx context.Context, client *signaling.Client, queue string, n int) (netcode.Roster, error) {
 	info, err := client.JoinNext(ctx, queue, n)
 	if err != nil {
@@ -198,8 +198,14 @@ func joinNext(ctx context.Context, client *signaling.Client, queue string, n int
 			return netcode.Roster{}, fmt.Errorf("match: room %s has %d members, want %d", info.Name, len(peers)+1, n)
 		}
 		if len(peers) == n-1 {
-			ids := append([]string{client.ID()}, peers...)
-			slices.Sort(ids)
+			// The server's seat order (arrivals), which a restarted
+			// player learns again when it rejoins; sorted ids from a
+			// server that gives none.
+			ids := client.Seats()
+			if len(ids) != n {
+				ids = append([]string{client.ID()}, peers...)
+				slices.Sort(ids)
+			}
 			r := netcode.Roster{Session: info.Name, Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
 			for _, id := range ids {
 				r.Players = append(r.Players, netcode.Seat{Peer: netcode.PeerID(id)})
@@ -215,8 +221,8 @@ func joinNext(ctx context.Context, client *signaling.Client, queue string, n int
 }
 
 // rejoinRoom takes back the seat of ticket in its match room and returns
-// the match's roster as joinNext made it (seats in the order of the peer
-// ids at the start), with this client's new id in its old seat.
+// the match's roster as joinNext made it (the server's seat order), with
+// this client's new id in its old seat.
 func rejoinRoom(ctx context.Context, client *signaling.Client, ticket string) (netcode.Roster, error) {
 	_, old, ok := signaling.TicketSeat(ticket)
 	if !ok {
@@ -226,8 +232,11 @@ func rejoinRoom(ctx context.Context, client *signaling.Client, ticket string) (n
 	if err != nil {
 		return netcode.Roster{}, fmt.Errorf("match: rejoining: %w", err)
 	}
-	ids := append([]string{old}, info.Peers...)
-	slices.Sort(ids)
+	ids := info.Seats
+	if len(ids) == 0 { // a server that gives no seat order
+		ids = append([]string{old}, info.Peers...)
+		slices.Sort(ids)
+	}
 	r := netcode.Roster{Session: info.Name, Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
 	for _, id := range ids {
 		if id == old {
@@ -248,18 +257,16 @@ func (o *Online) RejoinTicket() string {
 	return o.client.RejoinTicket()
 }
 
-// authorizeRejoin admits a rejoin request from a peer the signaling server
-// seated in the match room (it admits only holders of a seat's ticket)
-// whose ticket names the seat of the players it claims.
+// authorizeRejoin admits a rejoin request from the peer the signaling
+// server seated in the players' seat (it seats a new peer only for that
+// seat's ticket), with a ticket for this match's room.
 func (o *Online) authorizeRejoin(from netcode.PeerID, handles []int, token []byte) bool {
-	if o.client == nil || len(handles) == 0 || handles[0] >= len(o.roster.Players) {
+	if o.client == nil || len(handles) == 0 {
 		return false
 	}
-	room, old, ok := signaling.TicketSeat(string(token))
-	if !ok || room != o.roster.Session || netcode.PeerID(old) != o.roster.Players[handles[0]].Peer {
-		return false
-	}
-	return slices.Contains(o.client.Peers(), string(from))
+	room, _, ok := signaling.TicketSeat(string(token))
+	seats := o.client.Seats()
+	return ok && room == o.roster.Session && handles[0] < len(seats) && seats[handles[0]] == string(from)
 }
 
 // startOnline is every online match's way in, whoever made the roster (the
