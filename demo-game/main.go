@@ -40,6 +40,7 @@ func main() {
 		code       = flag.String("code", "", "online headless: join the lobby with this join `CODE`, get ready and play when its host starts")
 		hostLobby  = flag.Bool("lobby", false, "online headless: create a lobby of -players, print its join code and start once the others are ready")
 		name       = flag.String("name", "", "your name in lobbies (empty: $USER)")
+		rejoin     = flag.String("rejoin", "", "online headless: take back a seat in a match in progress with the rejoin `TICKET` a player printed (\"demo-game: rejoin ticket ...\") before it was killed")
 		lan        = flag.String("lan", "", "headless LAN play with no server: host (serve and advertise the match) or join (find one)")
 		wait       = flag.Duration("wait", 2*time.Minute, "online headless: how long to wait for the other players")
 		headless   = flag.Bool("headless", false, "run without a window (needs -bot) and print the result as one JSON line")
@@ -122,7 +123,7 @@ func main() {
 				runLobbyHost(*server, *players, *seed, *name, *wait, *frames, *fast)
 				return
 			}
-			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true, RelayOnly: *relayOnly}
+			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true, RelayOnly: *relayOnly, Rejoin: *rejoin}
 			if *quick {
 				if *players != 2 {
 					fail(2, "-quick queues for a 1v1 match: -players must be 2")
@@ -312,6 +313,10 @@ func playLobby(ctx, wctx context.Context, l *match.Lobby, players, frames int, f
 // the peers do not agree on it (a checksum differs, a player was dropped).
 func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.Result {
 	fmt.Fprintf(os.Stderr, "demo-game: session %s, seat %d\n", sess.Room(), sess.Seat())
+	if t := sess.RejoinTicket(); t != "" {
+		// A restarted process takes this seat back with -rejoin TICKET.
+		fmt.Fprintf(os.Stderr, "demo-game: rejoin ticket %s\n", t)
+	}
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast, OnStart: func(after time.Duration) {
 		fmt.Fprintf(os.Stderr, "demo-game: match started (%.3f s at the start barrier)\n", after.Seconds())
 	}})

@@ -78,6 +78,9 @@ type RoomInfo struct {
 	Name string
 	// Peers lists the other members in join order.
 	Peers []string
+	// Seats, in a match room, lists the seat holders in seat order, this
+	// client included (see Client.Seats).
+	Seats []string
 }
 
 // Client is a connection to a signaling Server that survives drops: it
@@ -109,6 +112,8 @@ type Client struct {
 	resume    string
 	room      string
 	peers     []string
+	ticket    string   // rejoin ticket of the seat in room, or ""
+	seats     []string // seat holders of a match room, in seat order
 	ice       []ICEServer
 	pingEvery time.Duration
 	pending   map[string]chan reply
@@ -487,7 +492,7 @@ func (c *Client) dispatch(env Envelope) {
 		}
 		c.mu.Lock()
 		oldRoom, oldPeers := c.room, c.peers
-		c.room, c.peers = env.Room, slices.Clone(jd.Peers)
+		c.room, c.peers, c.ticket, c.seats = env.Room, slices.Clone(jd.Peers), jd.Ticket, slices.Clone(jd.Seats)
 		subs := c.subsLocked()
 		c.mu.Unlock()
 		if oldRoom != env.Room {
@@ -502,7 +507,7 @@ func (c *Client) dispatch(env Envelope) {
 	case TypeLeft:
 		c.mu.Lock()
 		oldPeers := c.peers
-		c.room, c.peers = "", nil
+		c.room, c.peers, c.ticket, c.seats = "", nil, "", nil
 		subs := c.subsLocked()
 		c.mu.Unlock()
 		for _, p := range oldPeers {
@@ -523,6 +528,14 @@ func (c *Client) dispatch(env Envelope) {
 		case !inRoom:
 		case env.Type == TypePeerJoined && !member:
 			c.peers = append(c.peers, pd.Peer)
+			if c.seats != nil {
+				if i := slices.Index(c.seats, pd.Replaces); pd.Replaces != "" && i >= 0 {
+					c.seats = slices.Clone(c.seats)
+					c.seats[i] = pd.Peer
+				} else if !slices.Contains(c.seats, pd.Peer) {
+					c.seats = append(slices.Clip(c.seats), pd.Peer)
+				}
+			}
 		case env.Type == TypePeerLeft && member:
 			c.peers = slices.DeleteFunc(slices.Clone(c.peers), func(p string) bool { return p == pd.Peer })
 		case env.Type == TypePeerJoined, env.Type == TypePeerLeft:
@@ -535,7 +548,7 @@ func (c *Client) dispatch(env Envelope) {
 		}
 		switch env.Type {
 		case TypePeerJoined:
-			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, joined: true, ev: PeerJoined{Room: env.Room, Peer: pd.Peer}})
+			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, joined: true, ev: PeerJoined{Room: env.Room, Peer: pd.Peer, Replaces: pd.Replaces}})
 		case TypePeerLeft:
 			c.post(appEvent{subs: subs, isPeer: true, peer: pd.Peer, ev: PeerLeft{Room: env.Room, Peer: pd.Peer}})
 		case TypePeerInterrupted:
@@ -878,7 +891,47 @@ func (c *Client) join(ctx context.Context, name string, n int) (RoomInfo, error)
 	if err := json.Unmarshal(r.Data, &jd); err != nil {
 		return RoomInfo{}, fmt.Errorf("signaling: bad joined: %w", err)
 	}
-	return RoomInfo{Name: r.Room, Peers: jd.Peers}, nil
+	return RoomInfo{Name: r.Room, Peers: jd.Peers, Seats: jd.Seats}, nil
+}
+
+// RejoinTicket returns the rejoin ticket of the client's seat in its match
+// room (a next=N group, or a room the server made with CreateRoom, such as
+// a matchmaker's or a lobby's match), or "" in other rooms. A process that
+// keeps it (on disk, on its command line) can, after a restart, take its
+// seat back with Rejoin on a fresh Client.
+func (c *Client) RejoinTicket() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ticket
+}
+
+// Seats returns the peer holding each seat of the client's match room, in
+// seat order (first arrival; a Server.CreateRoom's peer order), itself
+// included, or nil in other rooms. Every member sees the same order; a
+// rejoin replaces its seat's entry in place.
+func (c *Client) Seats() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.seats)
+}
+
+// Rejoin takes back the seat of ticket (another Client's RejoinTicket,
+// typically of this process before it restarted) in its match room: the
+// client leaves its current room, the seat's old holder is removed from
+// the room if it is still there, and the members see PeerLeft for it and
+// PeerJoined with Replaces naming it. The client then holds a fresh
+// ticket. Errors carry CodeInvalidTicket, CodeTicketExpired (the ticket
+// expired, or the room is gone) or CodeRoomFull.
+func (c *Client) Rejoin(ctx context.Context, ticket string) (RoomInfo, error) {
+	r, err := c.call(ctx, Envelope{Type: TypeRejoin, Data: marshalData(RejoinData{Ticket: ticket})})
+	if err != nil {
+		return RoomInfo{}, err
+	}
+	var jd JoinedData
+	if err := json.Unmarshal(r.Data, &jd); err != nil {
+		return RoomInfo{}, fmt.Errorf("signaling: bad joined: %w", err)
+	}
+	return RoomInfo{Name: r.Room, Peers: jd.Peers, Seats: jd.Seats}, nil
 }
 
 // Leave leaves the current room.

@@ -38,8 +38,17 @@
 // are blocking calls that take a context and return the server's coded
 // error as *Error. When the connection drops, the client reconnects with backoff and
 // resumes its session: it keeps its id and room seat, and the other members
-// see PeerInterrupted then PeerResumed instead of leave and join. Client
-// satisfies netcode.Signaler (LocalID, SendSignal, SubscribeSignals)
+// see PeerInterrupted then PeerResumed instead of leave and join.
+//
+// A process that dies loses its resume token with it. In a match room (a
+// JoinNext group, a room made by Server.CreateRoom) each member's joined
+// carries a rejoin ticket, Client.RejoinTicket, signed by the server and
+// valid for Config.RejoinTTL (1 h): a restarted process hands it to
+// Client.Rejoin on a fresh connection and takes the seat back under a new
+// id; the members see PeerLeft for the old id, if it was still there, and
+// PeerJoined with Replaces naming it. docs/protocol.md gives the format.
+//
+// Client satisfies netcode.Signaler (LocalID, SendSignal, SubscribeSignals)
 // without importing it. Signals that arrive before anything subscribes
 // (between Join and SubscribeSignals, say) are kept, up to
 // ClientConfig.EarlySignals (256), for the first subscriber; the rest are

@@ -10,7 +10,12 @@ import "encoding/json"
 type Event interface{ isEvent() }
 
 // PeerJoined reports that Peer entered the client's room.
-type PeerJoined struct{ Room, Peer string }
+type PeerJoined struct {
+	Room, Peer string
+	// Replaces is the peer id whose seat Peer took back with a rejoin
+	// ticket (Client.Rejoin), or "".
+	Replaces string
+}
 
 // PeerLeft reports that Peer left the client's room for good.
 type PeerLeft struct{ Room, Peer string }

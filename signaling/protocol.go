@@ -14,7 +14,9 @@ import (
 // History:
 //
 //	1: first version: hello/welcome, rooms, next=N grouping, relay, resume,
-//	   extension messages with the lobby. and mm. prefixes reserved.
+//	   extension messages with the lobby. and mm. prefixes reserved;
+//	   later, compatibly: rejoin tickets in joined, the rejoin request,
+//	   replaces in peer_joined (an older server answers unknown_type).
 //
 // A client lists the versions it speaks in its hello; the server picks the
 // highest it also speaks and names it in welcome. Every envelope carries the
@@ -51,6 +53,7 @@ const (
 	TypeLeave  = "leave"  // leave the current room
 	TypeSignal = "signal" // relay data to a peer in the same room (also server to client)
 	TypePing   = "ping"   // application keep-alive; answered with pong
+	TypeRejoin = "rejoin" // take back a match room seat with a rejoin ticket; answered with joined
 
 	// Server to client.
 	TypeWelcome         = "welcome"          // answer to hello: id, resume token, ICE servers
@@ -143,12 +146,32 @@ type JoinData struct {
 type JoinedData struct {
 	// Peers lists the other members, in the order they joined.
 	Peers []string `json:"peers"`
+	// Ticket is the rejoin ticket of this member's seat in a match room
+	// (a room that accepts no joins by name: next=N groups, rooms made by
+	// Server.CreateRoom): a new connection takes the seat back with it
+	// (rejoin) until the ticket expires. Empty for other rooms, or when
+	// the server issues no tickets.
+	Ticket string `json:"ticket,omitempty"`
+	// Seats, in a match room, lists the peer holding each seat, in seat
+	// order (the order of first arrival; for Server.CreateRoom the order
+	// of its peers), this member included; a rejoin replaces one entry in
+	// place. Empty for other rooms.
+	Seats []string `json:"seats,omitempty"`
+}
+
+// RejoinData is the payload of rejoin (client to server).
+type RejoinData struct {
+	// Ticket is a JoinedData.Ticket this server issued.
+	Ticket string `json:"ticket"`
 }
 
 // PeerData is the payload of peer_joined, peer_left, peer_interrupted and
 // peer_resumed.
 type PeerData struct {
 	Peer string `json:"peer"`
+	// Replaces, in a peer_joined caused by a rejoin, is the peer id that
+	// held the seat before (the rejoining process's old id).
+	Replaces string `json:"replaces,omitempty"`
 }
 
 // ErrorData is the payload of error.
@@ -188,6 +211,8 @@ const (
 	CodeInternal           = "internal"             // a handler failed unexpectedly
 	CodeTooManySessions    = "too_many_sessions"    // per-IP session limit (live or waiting to resume)
 	CodeInvalidUTF8        = "invalid_utf8"         // close reason (1007): a text frame that is not UTF-8
+	CodeInvalidTicket      = "invalid_ticket"       // a rejoin ticket the server did not issue, or for another identity
+	CodeTicketExpired      = "ticket_expired"       // a valid rejoin ticket past its expiry, or its room is gone
 )
 
 // Decode parses one text frame into an Envelope and checks the fields every

@@ -94,6 +94,10 @@ type Config struct {
 	// a resume before it is gone for good. Zero means 30 s; negative
 	// disables resume.
 	ResumeGrace time.Duration
+	// RejoinTTL is how long a rejoin ticket (JoinedData.Ticket, issued
+	// to every member of a match room) stays valid. Zero means 1 h;
+	// negative issues no tickets.
+	RejoinTTL time.Duration
 
 	// ICEServers are pushed to every client in welcome as they are.
 	ICEServers []ICEServer
@@ -115,6 +119,9 @@ type Config struct {
 }
 
 func (c Config) withDefaults() Config {
+	if c.RejoinTTL == 0 {
+		c.RejoinTTL = time.Hour
+	}
 	if c.Auth == nil {
 		c.Auth = Anonymous{}
 	}
@@ -301,7 +308,7 @@ var coreTypes = map[string]bool{
 	TypeHello: true, TypeJoin: true, TypeLeave: true, TypeSignal: true, TypePing: true,
 	TypeWelcome: true, TypeJoined: true, TypeLeft: true, TypePeerJoined: true, TypePeerLeft: true,
 	TypePeerInterrupted: true, TypePeerResumed: true, TypeAck: true, TypeReply: true,
-	TypePong: true, TypeError: true,
+	TypePong: true, TypeError: true, TypeRejoin: true,
 }
 
 // Handle registers h for messages of type msgType, for example "mm.enqueue".
@@ -661,6 +668,11 @@ type room struct {
 	private  bool       // not joinable by name (next=N groups, CreateRoom)
 	capacity int
 	openKey  string // key in Server.open while a next=N group fills
+
+	// Seats of a private room, for rejoin tickets: every peer that ever
+	// joined has a seat; holder names the peer holding each seat now.
+	seatOf map[string]int
+	holder []string
 }
 
 func (r *room) peerIDs(except *session) []string {
@@ -693,9 +705,32 @@ func peerEvent(typ, roomName, peer string) []byte {
 // joinLocked adds sess to r, queueing joined for it (with cid) and
 // peer_joined for the others.
 func (s *Server) joinLocked(sess *session, r *room, cid string, out []delivery) []delivery {
-	joined, _ := encodeWith(Envelope{Type: TypeJoined, Cid: cid, Room: r.name}, JoinedData{Peers: r.peerIDs(nil)})
+	return s.joinSeatLocked(sess, r, cid, -1, out)
+}
+
+// joinSeatLocked is joinLocked for a rejoin: sess takes seat (a fresh
+// seat when negative) and peer_joined names the seat's previous holder.
+func (s *Server) joinSeatLocked(sess *session, r *room, cid string, seat int, out []delivery) []delivery {
+	jd := JoinedData{Peers: r.peerIDs(nil)}
+	replaces := ""
+	if r.private {
+		if r.seatOf == nil {
+			r.seatOf = make(map[string]int)
+		}
+		if seat < 0 {
+			seat = len(r.holder)
+			r.holder = append(r.holder, sess.id)
+		} else {
+			replaces = r.holder[seat]
+			r.holder[seat] = sess.id
+		}
+		r.seatOf[sess.id] = seat
+		jd.Ticket = s.rejoinTicketLocked(sess, r)
+		jd.Seats = slices.Clone(r.holder)
+	}
+	joined, _ := encodeWith(Envelope{Type: TypeJoined, Cid: cid, Room: r.name}, jd)
 	out = append(out, delivery{sess, joined})
-	ev := peerEvent(TypePeerJoined, r.name, sess.id)
+	ev, _ := encodeWith(Envelope{Type: TypePeerJoined, Room: r.name}, PeerData{Peer: sess.id, Replaces: replaces})
 	for _, m := range r.members {
 		out = append(out, delivery{m, ev})
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -412,6 +413,8 @@ func (c *conn) handleFrame(frame []byte, now int64) {
 		sess.enqueue(b, 0)
 	case TypeSignal:
 		c.signal(sess, env, now)
+	case TypeRejoin:
+		c.rejoin(sess, env)
 	case TypePing:
 		c.reply(TypePong, env.Cid, nil)
 	default:
@@ -634,7 +637,12 @@ func (c *conn) join(sess *session, env Envelope) {
 	}
 	var out []delivery
 	if sess.room == r {
-		b, _ := encodeWith(Envelope{Type: TypeJoined, Cid: env.Cid, Room: r.name}, JoinedData{Peers: r.peerIDs(sess)})
+		jd := JoinedData{Peers: r.peerIDs(sess)}
+		if _, ok := r.seatOf[sess.id]; ok {
+			jd.Ticket = s.rejoinTicketLocked(sess, r)
+			jd.Seats = slices.Clone(r.holder)
+		}
+		b, _ := encodeWith(Envelope{Type: TypeJoined, Cid: env.Cid, Room: r.name}, jd)
 		out = append(out, delivery{sess, b})
 	} else {
 		out = s.leaveLocked(sess, out)

@@ -19,6 +19,7 @@ type Stats struct {
 	SessionsOpened uint64            // sessions created since start
 	ConnsOpened    uint64            // connections accepted since start
 	Resumes        uint64            // successful resumes since start
+	Rejoins        uint64            // seats taken back with a rejoin ticket since start
 	MessagesIn     uint64            // accepted messages since start
 	Relayed        uint64            // signals relayed since start
 	Errors         map[string]uint64 // error replies and refusals by code
@@ -30,7 +31,7 @@ type Stats struct {
 }
 
 type serverStats struct {
-	sessionsOpened, connsOpened, resumes, msgsIn, relayed atomic.Uint64
+	sessionsOpened, connsOpened, resumes, rejoins, msgsIn, relayed atomic.Uint64
 
 	errMu  sync.Mutex
 	errors map[string]uint64
@@ -69,6 +70,7 @@ func (s *Server) Stats() Stats {
 	out.SessionsOpened = st.sessionsOpened.Load()
 	out.ConnsOpened = st.connsOpened.Load()
 	out.Resumes = st.resumes.Load()
+	out.Rejoins = st.rejoins.Load()
 	out.MessagesIn = st.msgsIn.Load()
 	out.Relayed = st.relayed.Load()
 	st.errMu.Lock()

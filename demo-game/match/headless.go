@@ -52,6 +52,15 @@ type Result struct {
 	Confirmed *ConfirmedResult `json:"confirmed,omitempty"`
 }
 
+// RejoinResult is a player back in the match after a restart: its new
+// peer id, its seats and the frame from which it plays again.
+type RejoinResult struct {
+	Peer  string `json:"peer,omitempty"`
+	Seats []int  `json:"seats"`
+	Frame int    `json:"frame"`
+	Self  bool   `json:"self,omitempty"`
+}
+
 // ConfirmedResult is the state of the last frame every peer confirmed and,
 // for a match with peers in other processes, the agreed outcome
 // (rollback.Outcome): PeersAgree holds only when every peer reported the
@@ -66,6 +75,9 @@ type ConfirmedResult struct {
 	Remaining []int `json:"remaining,omitempty"`
 	// Dropped lists the players dropped by agreement.
 	Dropped []DroppedResult `json:"dropped,omitempty"`
+	// Rejoins lists the players that rejoined the match after a restart
+	// (this one included, with Self set).
+	Rejoins []RejoinResult `json:"rejoins,omitempty"`
 	// Reports counts the final reports this peer received from the others.
 	Reports int `json:"reports"`
 	// Reason says why PeersAgree is false.
@@ -77,6 +89,9 @@ type DroppedResult struct {
 	Peer  string `json:"peer"`
 	Seats []int  `json:"seats"`
 	Frame int    `json:"frame"`
+	// Until, when not 0, is the frame from which the seats played again
+	// after their player rejoined.
+	Until int `json:"until,omitempty"`
 }
 
 // outcomer is a networked session that reports the agreed outcome.

@@ -54,6 +54,13 @@ type OnlineConfig struct {
 	// (mesh.Config.RelayOnly). It needs a TURN server on the signaling
 	// server (rallypoint serve -turn-urls and -turn-secret).
 	RelayOnly bool
+	// Rejoin, when set, is the rejoin ticket of a match this player was
+	// in (Online.RejoinTicket, typically of this process before it was
+	// killed): DialOnline takes its seat back on the server
+	// (signaling.Client.Rejoin) instead of queueing, connects to the
+	// match's peers and starts a rollback session that rejoins the match
+	// in progress (rollback.Config.Rejoin). Only for Queue groupings.
+	Rejoin string
 }
 
 // Online is a match with peers in other processes: it queues on a signaling
@@ -82,8 +89,10 @@ type Online struct {
 	lastRollback int
 	slack        float64 // accumulated TickScale beyond 1: ticks owed to the peers behind
 	skipped      int
-	startedAt    time.Time // when the start barrier passed (zero: not yet)
-	stopErr      error     // the session stopped: ErrDroppedByPeers or ErrStartFailed
+	startedAt    time.Time         // when the start barrier passed (zero: not yet)
+	client       *signaling.Client // the signaling connection of a Queue grouping or a rejoin, or nil
+	rejoins      []RejoinResult
+	stopErr      error // the session stopped: ErrDroppedByPeers or ErrStartFailed
 }
 
 var _ Session = (*Online)(nil)
@@ -113,13 +122,29 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
+	if cfg.Rejoin != "" {
+		r, err := rejoinRoom(ctx, client, cfg.Rejoin)
+		if err != nil {
+			client.Close()
+			return nil, err
+		}
+		o, err := startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
+		if err == nil {
+			o.client = client
+		}
+		return o, err
+	}
 	if cfg.Matchmaker == "" {
 		r, err := joinNext(ctx, client, queue, n)
 		if err != nil {
 			client.Close()
 			return nil, err
 		}
-		return startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
+		o, err := startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
+		if err == nil {
+			o.client = client
+		}
+		return o, err
 	}
 	mc := mmclient.New(client, nil)
 	m, err := mc.Match(ctx, mmclient.Ticket{Queue: cfg.Matchmaker})
@@ -148,9 +173,9 @@ func checkURL(raw string) (loopback bool, err error) {
 }
 
 // joinNext joins the group of the next n arrivals under queue and waits
-// until all n are in the room. Its roster seats them in the order of their
-// peer ids, which every member sees alike, and names the match after the
-// room.
+// until all n are in the room. Its roster seats them in the server's seat
+// order (signaling.Client.Seats), which every member sees alike, and names
+// the match after the room.
 func joinNext(ctx context.Context, client *signaling.Client, queue string, n int) (netcode.Roster, error) {
 	info, err := client.JoinNext(ctx, queue, n)
 	if err != nil {
@@ -173,8 +198,14 @@ func joinNext(ctx context.Context, client *signaling.Client, queue string, n int
 			return netcode.Roster{}, fmt.Errorf("match: room %s has %d members, want %d", info.Name, len(peers)+1, n)
 		}
 		if len(peers) == n-1 {
-			ids := append([]string{client.ID()}, peers...)
-			slices.Sort(ids)
+			// The server's seat order (arrivals), which a restarted
+			// player learns again when it rejoins; sorted ids from a
+			// server that gives none.
+			ids := client.Seats()
+			if len(ids) != n {
+				ids = append([]string{client.ID()}, peers...)
+				slices.Sort(ids)
+			}
 			r := netcode.Roster{Session: info.Name, Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
 			for _, id := range ids {
 				r.Players = append(r.Players, netcode.Seat{Peer: netcode.PeerID(id)})
@@ -187,6 +218,55 @@ func joinNext(ctx context.Context, client *signaling.Client, queue string, n int
 		case <-changed:
 		}
 	}
+}
+
+// rejoinRoom takes back the seat of ticket in its match room and returns
+// the match's roster as joinNext made it (the server's seat order), with
+// this client's new id in its old seat.
+func rejoinRoom(ctx context.Context, client *signaling.Client, ticket string) (netcode.Roster, error) {
+	_, old, ok := signaling.TicketSeat(ticket)
+	if !ok {
+		return netcode.Roster{}, fmt.Errorf("%w: %q is not a rejoin ticket", ErrBadConfig, ticket)
+	}
+	info, err := client.Rejoin(ctx, ticket)
+	if err != nil {
+		return netcode.Roster{}, fmt.Errorf("match: rejoining: %w", err)
+	}
+	ids := info.Seats
+	if len(ids) == 0 { // a server that gives no seat order
+		ids = append([]string{old}, info.Peers...)
+		slices.Sort(ids)
+	}
+	r := netcode.Roster{Session: info.Name, Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
+	for _, id := range ids {
+		if id == old {
+			id = client.ID()
+		}
+		r.Players = append(r.Players, netcode.Seat{Peer: netcode.PeerID(id)})
+	}
+	return r, nil
+}
+
+// RejoinTicket returns the ticket with which a restarted process takes this
+// player's seat back (OnlineConfig.Rejoin), or "" when the server issued
+// none (a lobby's or a matchmaker's match is not rejoinable yet).
+func (o *Online) RejoinTicket() string {
+	if o.client == nil {
+		return ""
+	}
+	return o.client.RejoinTicket()
+}
+
+// authorizeRejoin admits a rejoin request from the peer the signaling
+// server seated in the players' seat (it seats a new peer only for that
+// seat's ticket), with a ticket for this match's room.
+func (o *Online) authorizeRejoin(from netcode.PeerID, handles []int, token []byte) bool {
+	if o.client == nil || len(handles) == 0 {
+		return false
+	}
+	room, _, ok := signaling.TicketSeat(string(token))
+	seats := o.client.Seats()
+	return ok && room == o.roster.Session && handles[0] < len(seats) && seats[handles[0]] == string(from)
 }
 
 // startOnline is every online match's way in, whoever made the roster (the
@@ -226,11 +306,14 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 		startWait = max(startWait, time.Until(d))
 	}
 	o.sess, err = rollback.New(o.cond, o.game, rollback.Config{
-		Roster:       &o.roster,
-		InputSize:    1,
-		InputDelay:   cfg.InputDelay,
-		FPS:          arena.TickRate,
-		StartTimeout: startWait,
+		Roster:          &o.roster,
+		InputSize:       1,
+		InputDelay:      cfg.InputDelay,
+		FPS:             arena.TickRate,
+		StartTimeout:    startWait,
+		Rejoin:          cfg.Rejoin != "",
+		RejoinToken:     []byte(cfg.Rejoin),
+		AuthorizeRejoin: o.authorizeRejoin,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match: starting the session: %w", err)
@@ -312,7 +395,7 @@ func (o *Online) Tick(local arena.Input) error {
 		if err := o.sess.AddLocalInput(o.seat, o.in[:]); err != nil {
 			return err
 		}
-		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
+		if err := o.sess.AdvanceFrame(); err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) && !errors.Is(err, rollback.ErrRejoining) {
 			o.drain()
 			o.stopErr = err
 			return err
@@ -337,6 +420,12 @@ func (o *Online) drain() {
 				o.desyncs++
 			case rollback.EventStarted:
 				o.startedAt = time.Now()
+			case rollback.EventRejoined:
+				o.startedAt = time.Now()
+				o.rejoins = append(o.rejoins, RejoinResult{Seats: []int{o.seat}, Frame: ev.(rollback.EventRejoined).Frame, Self: true})
+			case rollback.EventPeerRejoined:
+				e := ev.(rollback.EventPeerRejoined)
+				o.rejoins = append(o.rejoins, RejoinResult{Peer: string(e.Peer), Seats: e.Handles, Frame: e.Frame})
 			}
 			continue
 		case <-o.mesh.Events():
@@ -425,11 +514,12 @@ func (o *Online) confirmedResult() *ConfirmedResult {
 	f := min(o.sess.ConfirmedFrame(), o.sess.Frame()-1)
 	sum, _ := o.game.SumAt(f)
 	c := &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: out.Agree,
-		RosterFull: len(out.Dropped) == 0 && len(out.Remaining) == out.Players && o.stopErr == nil,
+		RosterFull: !slices.ContainsFunc(out.Dropped, func(d rollback.DroppedPlayer) bool { return d.Until == 0 }) && len(out.Remaining) == out.Players && o.stopErr == nil,
 		Remaining:  out.Remaining, Reports: len(out.Peers), Reason: out.Reason}
 	for _, d := range out.Dropped {
-		c.Dropped = append(c.Dropped, DroppedResult{Peer: string(d.Peer), Seats: d.Handles, Frame: d.Frame})
+		c.Dropped = append(c.Dropped, DroppedResult{Peer: string(d.Peer), Seats: d.Handles, Frame: d.Frame, Until: d.Until})
 	}
+	c.Rejoins = o.rejoins
 	return c
 }
 

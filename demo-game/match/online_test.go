@@ -46,10 +46,10 @@ func TestOnlineMatch(t *testing.T) {
 			if errs[i] != nil {
 				t.Fatalf("%d players: peer %d: %v", players, i, errs[i])
 			}
-			// Every peer seats the room's members alike, in the order of
-			// their ids, itself included.
+			// Every peer seats the room's members alike, in the server's
+			// seat order, itself included.
 			r := o.roster
-			if !slices.Equal(r.Players, sessions[0].roster.Players) || !slices.IsSortedFunc(r.Players, func(a, b netcode.Seat) int { return strings.Compare(string(a.Peer), string(b.Peer)) }) || r.Players[o.Seat()].Peer != r.Self {
+			if !slices.Equal(r.Players, sessions[0].roster.Players) || len(r.Players) != players || r.Players[o.Seat()].Peer != r.Self {
 				t.Fatalf("%d players: peer %d: roster %+v, seat %d", players, i, r, o.Seat())
 			}
 			wg.Go(func() {

@@ -29,7 +29,8 @@
 // rallypoint_signaling_rooms; the counters
 // rallypoint_signaling_sessions_opened_total,
 // rallypoint_signaling_connections_opened_total,
-// rallypoint_signaling_resumes_total, rallypoint_signaling_messages_total,
+// rallypoint_signaling_resumes_total,
+// rallypoint_signaling_rejoins_total, rallypoint_signaling_messages_total,
 // rallypoint_signaling_relayed_total and
 // rallypoint_signaling_errors_total{code}; the histogram
 // rallypoint_signaling_relay_seconds.

@@ -43,6 +43,7 @@ var (
 	sigSessionsOpened = prometheus.NewDesc("rallypoint_signaling_sessions_opened_total", "Signaling sessions created.", nil, nil)
 	sigConnsOpened    = prometheus.NewDesc("rallypoint_signaling_connections_opened_total", "Signaling WebSocket connections accepted.", nil, nil)
 	sigResumes        = prometheus.NewDesc("rallypoint_signaling_resumes_total", "Signaling sessions resumed after a drop.", nil, nil)
+	sigRejoins        = prometheus.NewDesc("rallypoint_signaling_rejoins_total", "Match room seats taken back with a rejoin ticket.", nil, nil)
 	sigMessages       = prometheus.NewDesc("rallypoint_signaling_messages_total", "Signaling messages accepted.", nil, nil)
 	sigRelayed        = prometheus.NewDesc("rallypoint_signaling_relayed_total", "Signals relayed between peers.", nil, nil)
 	sigErrors         = prometheus.NewDesc("rallypoint_signaling_errors_total", "Signaling errors by code.", []string{"code"}, nil)
@@ -57,7 +58,7 @@ type signalingCollector struct {
 
 func (c *signalingCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{sigSessions, sigConnections, sigRooms, sigSessionsOpened, sigConnsOpened,
-		sigResumes, sigMessages, sigRelayed, sigErrors, sigRelaySeconds} {
+		sigResumes, sigRejoins, sigMessages, sigRelayed, sigErrors, sigRelaySeconds} {
 		ch <- d
 	}
 }
@@ -76,6 +77,7 @@ func (c *signalingCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(sigSessionsOpened, st.SessionsOpened)
 	counter(sigConnsOpened, st.ConnsOpened)
 	counter(sigResumes, st.Resumes)
+	counter(sigRejoins, st.Rejoins)
 	counter(sigMessages, st.MessagesIn)
 	counter(sigRelayed, st.Relayed)
 	if len(st.Errors) == 0 {

@@ -16,7 +16,7 @@ func TestSignalingRelayHistogram(t *testing.T) {
 	counts[0], counts[2], counts[n] = 5, 2, 1 // ≤25 µs, ≤100 µs, beyond the last bound
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(&signalingCollector{stats: func() signaling.Stats {
-		return signaling.Stats{Sessions: 3, Errors: map[string]uint64{"rate_limited": 4}, RelayCounts: counts, RelaySumMicros: 500_000}
+		return signaling.Stats{Sessions: 3, Rejoins: 2, Errors: map[string]uint64{"rate_limited": 4}, RelayCounts: counts, RelaySumMicros: 500_000}
 	}})
 	fams, err := reg.Gather()
 	if err != nil {
@@ -26,6 +26,10 @@ func TestSignalingRelayHistogram(t *testing.T) {
 	for _, f := range fams {
 		got[f.GetName()] = true
 		switch f.GetName() {
+		case "rallypoint_signaling_rejoins_total":
+			if v := f.GetMetric()[0].GetCounter().GetValue(); v != 2 {
+				t.Errorf("rejoins %v", v)
+			}
 		case "rallypoint_signaling_sessions":
 			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 3 {
 				t.Errorf("sessions %v", v)
@@ -47,7 +51,7 @@ func TestSignalingRelayHistogram(t *testing.T) {
 			}
 		}
 	}
-	if len(got) != 10 {
+	if len(got) != 11 {
 		t.Errorf("%d families: %v", len(got), got)
 	}
 }

@@ -118,7 +118,13 @@
 // on a rejoin frame, the connected peer with the lowest handle sends the
 // state and inputs, and the player catches up at CatchUpSpeed (the tests
 // require it back in sync within 3 s at 100 ms latency, 30 ms jitter and
-// 25% loss each way).
+// 25% loss each way). Through a rallypoint server the token is the
+// signaling rejoin ticket (signaling.Client.RejoinTicket): the server
+// seats the new connection in the match room only for a valid ticket, so
+// AuthorizeRejoin can admit a peer that is in the room and whose ticket
+// (signaling.TicketSeat) names the seat it claims. A drop that a rejoin
+// healed stays in Outcome.Dropped with Until set and does not keep the
+// peers from agreeing.
 //
 // # Outcomes
 //

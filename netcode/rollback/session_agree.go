@@ -421,8 +421,8 @@ func (s *Session) outcome() Outcome {
 	switch {
 	case s.end == 0:
 		o.Reason = "the match has not ended (Finish)"
-	case len(o.Dropped) > 0:
-		d := o.Dropped[0]
+	case slices.ContainsFunc(o.Dropped, func(d DroppedPlayer) bool { return d.Until == 0 }):
+		d := o.Dropped[slices.IndexFunc(o.Dropped, func(d DroppedPlayer) bool { return d.Until == 0 })]
 		o.Reason = fmt.Sprintf("the roster changed: %s (players %v) dropped at frame %d", d.Peer, d.Handles, d.Frame)
 	case o.Desyncs > 0:
 		o.Reason = fmt.Sprintf("%d checksum mismatches with peers during the match", o.Desyncs)
@@ -477,7 +477,11 @@ type Outcome struct {
 	// still in the match at the end, as this peer sees it.
 	Players   int
 	Remaining []int
-	// Dropped lists the players dropped during the match, by agreement.
+	// Dropped lists the players dropped during the match, by agreement,
+	// those that rejoined included (Until set). A drop that a rejoin
+	// healed (Config.Rejoin: the player's peer restarted and took its seat
+	// back) does not keep the peers from agreeing: the roster is full
+	// again at the end.
 	Dropped []DroppedPlayer
 	// Peers lists the final reports received.
 	Peers []PeerReport
@@ -492,6 +496,9 @@ type DroppedPlayer struct {
 	Peer    netcode.PeerID
 	Handles []int
 	Frame   int
+	// Until, when not 0, is the frame from which the players played again
+	// after a rejoin (frames Frame to Until−1 had stand-in inputs).
+	Until int
 }
 
 // PeerReport is a peer's final report.

@@ -426,7 +426,9 @@ func (s *Session) tryDecideDrop(p *sessionPeer) {
 	p.leaving = false
 	for _, h := range p.handles {
 		r := s.players[h]
-		r.dropFrom = d
+		// A new drop window; an earlier one (the player dropped and
+		// rejoined before) lies in confirmed frames, never simulated again.
+		r.dropFrom, r.rejoinAt = d, noDrop
 		if s.cfg.DisconnectPolicy == PredictPlayer && d > 0 {
 			copy(r.dropInput, r.at(d-1))
 		}

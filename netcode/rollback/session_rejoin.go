@@ -1,6 +1,8 @@
 package rollback
 
 import (
+	"slices"
+
 	"github.com/rallypoint/rallypoint/netcode"
 )
 
@@ -258,6 +260,14 @@ func (s *Session) tryDecideRejoin(q *sessionPeer) {
 		// Frames from our vote on were simulated with the player's input
 		// predicted; they are stand-ins: replay them with that status.
 		s.firstIncorrect = mine
+	}
+	if s.fin.frozen == nil {
+		for i := len(s.fin.drops) - 1; i >= 0; i-- {
+			if d := &s.fin.drops[i]; d.Until == 0 && slices.Equal(d.Handles, q.handles) {
+				d.Until = frame
+				break
+			}
+		}
 	}
 	delete(s.peerByID, q.id)
 	q.id = joiner

@@ -2,6 +2,7 @@ package rollback_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand"
 	"testing"
 	"time"
@@ -111,6 +112,31 @@ func TestSessionPlayerKilledRejoins(t *testing.T) {
 					t.Errorf("%s: no EventPeerRejoined for %s at frame %d", p.id, id, rejoinFrame)
 				}
 			}
+			// A drop that the rejoin healed leaves the roster full: the
+			// match ends with every peer agreeing, the drop listed with
+			// the frame its player came back at.
+			end := 0
+			for _, p := range c.peers {
+				end = max(end, p.s.Frame()+120)
+			}
+			for _, p := range c.peers {
+				if err := p.s.Finish(end); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.settle(t)
+			for _, p := range c.peers {
+				o := p.s.Outcome()
+				if !o.Agree || len(o.Remaining) != tc.players {
+					t.Fatalf("%s: outcome %+v", p.id, o)
+				}
+				if p.id == id {
+					continue
+				}
+				if len(o.Dropped) != 1 || o.Dropped[0].Until != rejoinFrame || o.Dropped[0].Handles[0] != victim {
+					t.Errorf("%s: dropped %+v, want seat %d back at frame %d", p.id, o.Dropped, victim, rejoinFrame)
+				}
+			}
 		})
 	}
 }
@@ -159,4 +185,44 @@ func abs(x int) int {
 		return -x
 	}
 	return x
+}
+
+// TestSessionRejoinTwice: the same seat is killed and rejoins twice, under
+// a new id each time, and every peer stays in sync. (Over real pion the
+// demo's TestRejoinThroughServer also caught the second drop's stand-in
+// window being hidden by the first one's end.)
+func TestSessionRejoinTwice(t *testing.T) {
+	c := newCluster(t, clusterOpts{players: 3, cond: lossy, seed: 23, mutate: func(i int, cfg *rollback.Config) {
+		cfg.AuthorizeRejoin = func(from netcode.PeerID, handles []int, token []byte) bool { return string(token) == "seat-1" }
+	}})
+	victim := 1
+	for round := range 2 {
+		for c.peers[0].s.Frame() < 300*(round+1) {
+			c.step(true)
+		}
+		c.kill(victim)
+		for i := 0; i < 60; i++ {
+			c.step(true)
+		}
+		id := netcode.PeerID(fmt.Sprintf("p1-restart%d", round))
+		for _, p := range c.peers {
+			if p.id != c.peers[victim].id {
+				c.net.SetLinkBoth(id, p.id, lossy)
+			}
+		}
+		c.restart(victim, id, 3, func(cfg *rollback.Config) {
+			cfg.RejoinToken = []byte("seat-1")
+			cfg.AuthorizeRejoin = func(netcode.PeerID, []int, []byte) bool { return true }
+		})
+		rejoined := false
+		for i := 0; i < 600 && !rejoined; i++ {
+			c.step(true)
+			_, rejoined = hasEvent[rollback.EventRejoined](c.peers[victim])
+		}
+		if !rejoined {
+			t.Fatalf("round %d: no EventRejoined (frames %v)", round, c.frames())
+		}
+	}
+	c.run(c.peers[0].s.Frame() + 600)
+	c.checkSync(c.peers[0].s.Frame() - 300)
 }
