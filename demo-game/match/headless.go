@@ -101,8 +101,13 @@ type outcomer interface {
 }
 
 // confirmer is a session that can report its last confirmed frame.
+var _ confirmer = (*Simulated)(nil)
+
 type confirmer interface {
 	Confirmed() (frame int, sum uint64, agree bool)
+	// RosterFull reports whether every player is still in the match, as
+	// the sessions know it.
+	RosterFull() bool
 }
 
 // JSONSeconds is a duration that marshals as seconds.
@@ -199,7 +204,7 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 			}
 		} else if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()
-			r.Confirmed = &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: agree, RosterFull: true}
+			r.Confirmed = &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: agree, RosterFull: c.RosterFull()}
 		}
 		return r
 	}

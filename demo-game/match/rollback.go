@@ -309,6 +309,16 @@ func (s *Simulated) SetConditions(lag time.Duration, loss float64) error {
 	return nil
 }
 
+// RosterFull reports whether no peer's session dropped a player.
+func (s *Simulated) RosterFull() bool {
+	for _, p := range s.peers {
+		if len(p.sess.Outcome().Dropped) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // Confirmed returns the last frame confirmed on every peer and its
 // checksum, and whether every peer computed that same checksum for it.
 func (s *Simulated) Confirmed() (frame int, sum uint64, agree bool) {
