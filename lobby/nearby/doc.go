@@ -1,0 +1,68 @@
+// Package nearby shows who is around and lets players invite and message
+// each other: on a LAN with no server (presence over DNS-SD, messages in
+// signed UDP datagrams), and through a `rallypoint serve` server with the
+// same API.
+//
+// # Overview
+//
+// A player opts in to be visible with a Profile (display name, status
+// idle / in a lobby / in a match, game); others see a live list (Players)
+// and typed events (PlayerJoined, PlayerLeft, PlayerChanged). Nothing is
+// advertised unless Config.Visible is set or SetVisible(true) is called.
+//
+//	n, err := nearby.StartLAN(ctx, nearby.LANConfig{Config: nearby.Config{
+//		Profile: nearby.Profile{Name: "Alice", Game: "arena"}, Visible: true}})
+//	defer n.Close()
+//	for ev := range n.Events() {
+//		switch ev := ev.(type) {
+//		case nearby.PlayerJoined:
+//			n.Invite(ctx, ev.Player.ID, nearby.Invitation{Lobby: host.LobbyID(), Port: port})
+//		case nearby.InviteReceived:
+//			c, st, err := nearby.JoinLAN(ctx, n, ev, nil) // accept and join
+//		case nearby.MessageReceived:
+//			fmt.Println(ev.From.Name, ev.Text)
+//		}
+//	}
+//
+// On a LAN each visible player is a DNS-SD service of type ServiceType
+// ("_rp-nearby._udp"), advertised by the project's DNS-SD engine
+// (lobby/dnssd): announced at once (its instance name carries part of the
+// player id, so it needs no probing), with goodbyes when it leaves and a
+// short TTL (LANConfig.TTL, 5 s) on every record, so a player whose
+// process dies disappears within the TTL, from avahi-browse too. Its TXT
+// record carries the player id, the ed25519 public key, the name, status
+// and game; the SRV port is the UDP port messages go to.
+//
+// # Identity and safety
+//
+// Each player has an ed25519 key pair (Identity); on a LAN its id is
+// derived from the public key (KeyID), so a record or a packet cannot
+// claim another player's id. Every datagram is signed and names its
+// receiver; a receiver checks the signature and reports the sender
+// (Sender) as the id and key it verified and the address it came from,
+// with the display name only as a claim. Online, the server vouches for
+// the sender: its auth subject when auth is on. Messages, invitations and
+// answers from one sender are rate-limited (Config.RateLimit, a token
+// bucket of golang.org/x/time/rate; the excess is dropped unacknowledged)
+// and all packets are limited to 2000 a second before their signatures
+// are checked. Block drops everything from a player.
+//
+// # Delivery
+//
+// Send, Invite and Answer are reliable: each conversation is a stream of
+// numbered packets, retransmitted (200 ms doubling to 1 s) until
+// acknowledged (cumulative and selective acks) or Config.DeliveryTimeout
+// (10 s) passes; the receiver delivers each message once and in order.
+// They block until the acknowledgement. The wire is in docs/nearby.md.
+//
+// # Concurrency and limits
+//
+// One goroutine owns the state; one reads the UDP socket and one the
+// DNS-SD browse. Methods are safe for concurrent use; Close withdraws the
+// record (goodbye) and waits for every goroutine. Events is buffered
+// (Config.EventBuffer, 256): when full the oldest event is dropped and
+// counted. At most Config.MaxPending unacknowledged messages wait per
+// receiver, 256 receive streams and conversations are kept (least
+// recently used evicted) and each history holds Config.HistoryLen
+// messages. TXT values and payloads are untrusted and checked.
+package nearby
