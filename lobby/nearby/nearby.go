@@ -150,7 +150,7 @@ type Nearby struct {
 	closeOnce sync.Once
 	pubMu     sync.Mutex // serializes publish and withdraw
 
-	dropped, malformed, limited atomic.Uint64
+	dropped, malformed, limited, retransmits atomic.Uint64
 
 	// Owned by the loop goroutine.
 	profile  Profile
@@ -204,10 +204,21 @@ func (n *Nearby) Events() <-chan Event { return n.events }
 // DroppedEvents counts events dropped because Events was full.
 func (n *Nearby) DroppedEvents() uint64 { return n.dropped.Load() }
 
-// Stats counts packets dropped: malformed (bad encoding, bad signature,
-// another receiver's) and rate-limited.
-func (n *Nearby) Stats() (malformed, limited uint64) {
-	return n.malformed.Load(), n.limited.Load()
+// Stats counts what a Nearby dropped and resent. Counters only grow.
+type Stats struct {
+	// Malformed counts packets and payloads dropped as malformed (bad
+	// encoding, bad signature, addressed to another player).
+	Malformed uint64
+	// Limited counts packets dropped by the rate limits.
+	Limited uint64
+	// Retransmits counts data packets sent again for want of an
+	// acknowledgement.
+	Retransmits uint64
+}
+
+// Stats returns the counters.
+func (n *Nearby) Stats() Stats {
+	return Stats{Malformed: n.malformed.Load(), Limited: n.limited.Load(), Retransmits: n.retransmits.Load()}
 }
 
 // call runs f on the loop goroutine.
@@ -368,7 +379,33 @@ func (n *Nearby) Answer(ctx context.Context, from string, inviteID uint64, accep
 	return n.send(ctx, from, PayloadInviteReply, b)
 }
 
+// Post queues a direct message to player to without waiting: the
+// returned channel yields nil once it is acknowledged, or the error that
+// ended it (ErrUndelivered, ErrClosed). Messages posted to one player are
+// delivered in the order of the Post calls.
+func (n *Nearby) Post(to, text string) (<-chan error, error) {
+	if err := checkText(text); err != nil {
+		return nil, err
+	}
+	return n.post(context.Background(), to, PayloadText, []byte(text))
+}
+
 func (n *Nearby) send(ctx context.Context, to string, typ byte, payload []byte) error {
+	done, err := n.post(ctx, to, typ, payload)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.quit:
+		return ErrClosed
+	}
+}
+
+func (n *Nearby) post(ctx context.Context, to string, typ byte, payload []byte) (<-chan error, error) {
 	var done chan error
 	err := n.call(ctx, func() error {
 		switch {
@@ -395,17 +432,7 @@ func (n *Nearby) send(ctx context.Context, to string, typ byte, payload []byte) 
 		n.flush(now)
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.quit:
-		return ErrClosed
-	}
+	return done, err
 }
 
 // Close withdraws the record (goodbye), stops the Nearby and waits for
@@ -460,6 +487,9 @@ func (n *Nearby) flush(now time.Time) {
 			}
 			if i < window {
 				if !m.next.After(now) {
+					if m.rto > initialRTO {
+						n.retransmits.Add(1)
+					}
 					n.transmit(to, st, m)
 					m.next = now.Add(m.rto)
 					m.rto = min(2*m.rto, maxRTO)
