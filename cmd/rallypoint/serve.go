@@ -20,6 +20,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/internal/metrics"
 	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/lobby/nearby"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
 	"github.com/rallypoint/rallypoint/signaling"
 	"github.com/rallypoint/rallypoint/store"
@@ -111,6 +112,7 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 		srv.Close()
 		return nil, nil, nil, err
 	}
+	nearby.Serve(srv, nearby.ServiceConfig{}) // presence and relayed messages (nearby.*)
 	if err := errors.Join(reg.Register(mm), metrics.RegisterLobby(reg, lobbies)); err != nil {
 		srv.Close()
 		return nil, nil, nil, err

@@ -49,6 +49,8 @@ func (l *udpLink) send(r route, b []byte) error {
 
 func (l *udpLink) close() { _ = l.pc.Close() }
 
+func (l *udpLink) routeFor(string) (route, bool) { return route{}, false }
+
 type lanPresence struct {
 	node  *dnssd.Node
 	ident *Identity

@@ -43,6 +43,8 @@ func (l *memLink) send(r route, b []byte) error {
 
 func (l *memLink) close() {}
 
+func (l *memLink) routeFor(string) (route, bool) { return route{}, false }
+
 type nopPresence struct{}
 
 func (nopPresence) publish(context.Context, Profile) error { return nil }

@@ -88,6 +88,9 @@ type route struct {
 // link carries packets.
 type link interface {
 	send(r route, b []byte) error
+	// routeFor returns a route to a player not seen yet, when the link
+	// can reach any player by id (through a server).
+	routeFor(id string) (route, bool)
 	close()
 }
 
@@ -149,6 +152,8 @@ type Nearby struct {
 
 	closeOnce sync.Once
 	pubMu     sync.Mutex // serializes publish and withdraw
+	idMu      sync.Mutex
+	pubID     string // myID, for ID
 
 	dropped, malformed, limited, retransmits atomic.Uint64
 
@@ -172,7 +177,7 @@ type Nearby struct {
 func newNearby(cfg Config, myID string) *Nearby {
 	cfg = cfg.withDefaults()
 	return &Nearby{
-		cfg: cfg, ident: cfg.Identity, myID: myID,
+		cfg: cfg, ident: cfg.Identity, myID: myID, pubID: myID,
 		epoch:   uint64(time.Now().UnixMilli()),
 		ops:     make(chan func()),
 		in:      make(chan inbound, 256),
@@ -191,8 +196,21 @@ func (n *Nearby) start() {
 	go n.loop()
 }
 
-// ID returns this player's id.
-func (n *Nearby) ID() string { return n.myID }
+// ID returns this player's id. Online it can change when the connection
+// comes back as a new session of an anonymous player.
+func (n *Nearby) ID() string {
+	n.idMu.Lock()
+	defer n.idMu.Unlock()
+	return n.pubID
+}
+
+// setID changes the player id (loop goroutine only).
+func (n *Nearby) setID(id string) {
+	n.myID = id
+	n.idMu.Lock()
+	n.pubID = id
+	n.idMu.Unlock()
+}
 
 // Identity returns this player's key pair (nil online without one).
 func (n *Nearby) Identity() *Identity { return n.ident }
@@ -415,7 +433,11 @@ func (n *Nearby) post(ctx context.Context, to string, typ byte, payload []byte) 
 			return fmt.Errorf("%w: sending to oneself", ErrInvalid)
 		}
 		if _, ok := n.routes[to]; !ok {
-			return fmt.Errorf("%w: %s", ErrUnknownPlayer, to)
+			r, ok := n.link.routeFor(to)
+			if !ok {
+				return fmt.Errorf("%w: %s", ErrUnknownPlayer, to)
+			}
+			n.setRoute(to, r)
 		}
 		st := n.out[to]
 		if st == nil {
@@ -525,6 +547,19 @@ func (n *Nearby) transmit(to string, st *outStream, m *outMsg) {
 	}
 	n.buf = b
 	_ = n.link.send(r, b)
+}
+
+// failStream ends every message waiting for to with err.
+func (n *Nearby) failStream(to string, err error) {
+	st := n.out[to]
+	if st == nil {
+		return
+	}
+	for _, m := range st.queue {
+		m.done <- fmt.Errorf("%w: %s", err, to)
+	}
+	st.queue = nil
+	delete(n.routes, to)
 }
 
 func (n *Nearby) emit(ev Event) {

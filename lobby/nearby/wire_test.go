@@ -145,3 +145,43 @@ func FuzzParseInvitation(f *testing.F) {
 		}
 	})
 }
+
+// FuzzServerWire feeds the decoders of the nearby.* JSON family: the
+// server's (show, send) and the client's (watch reply, presence, packet).
+func FuzzServerWire(f *testing.F) {
+	for _, s := range []string{
+		`{"name":"Ann","status":"lobby","game":"arena"}`,
+		`{"to":"bob","pkt":"UlBOQgE="}`,
+		`{"id":"alice","players":[{"id":"bob","name":"Bob","status":"idle","at":1}]}`,
+		`{"player":{"id":"bob","name":"Bob","status":"match","at":2},"gone":true}`,
+		`{"from":"bob","pkt":"AAAA"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		coded := func(err error) {
+			if err != nil && !errors.Is(err, ErrMalformed) {
+				t.Fatalf("uncoded error %v", err)
+			}
+		}
+		p, err := parseShow(b)
+		coded(err)
+		if err == nil && p.check() != nil {
+			t.Fatalf("show accepted %+v", p)
+		}
+		d, err := parseSend(b)
+		coded(err)
+		if err == nil && (len(d.Pkt) > MaxPacket || len(d.To) > MaxPeerIDLen) {
+			t.Fatalf("send accepted %d bytes", len(d.Pkt))
+		}
+		_, err = parseWatchReply(b)
+		coded(err)
+		id, pl, err := parsePresence(b)
+		coded(err)
+		if err == nil && (id == "" || pl != nil && pl.Profile.check() != nil) {
+			t.Fatalf("presence accepted %q %+v", id, pl)
+		}
+		_, err = parsePacketPush(b)
+		coded(err)
+	})
+}
