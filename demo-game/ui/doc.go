@@ -7,7 +7,7 @@
 //
 //   - Main menu: Play vs bots (selected at start; Left/Right sets the number
 //     of bots, Enter plays), Local lobby, Watch bots play, Host on LAN, Join
-//     on LAN, Quick match online, Create online lobby and Join by code (the
+//     on LAN, Nearby players, Quick match online, Create online lobby and Join by code (the
 //     last three with Config.ServerURL), Quit. Items that cannot work here
 //     are drawn dimmed and say why ("not available in this build", "needs
 //     -server") rather than pretend.
@@ -16,6 +16,14 @@
 //     the mesh after a lobby's start) on its own goroutine; Esc cancels.
 //   - Join on LAN: the live list of the lobbies hosted on the network
 //     (lobby.Browser); Enter joins one.
+//   - Nearby players: opening it makes the player visible on the LAN
+//     (lobby/nearby, Config.Nearby) until it hides (H) or the game ends;
+//     the live list shows each visible player's name, status (idle, in a
+//     lobby, in a match) and game; Enter hosts a LAN lobby and invites the
+//     selected player to it. The player's status follows the screen (a
+//     lobby, a match). An invitation shows as a notification on the menu
+//     and this screen: Y accepts and joins the lobby, N declines. Messages
+//     and answers show as a toast.
 //   - Join by code: six boxes for a lobby's join code; Enter joins it.
 //   - Lobby (LAN or online, over the lobby package): the members in join
 //     order (their seats) named by their metadata, host and ready state,

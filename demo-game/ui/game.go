@@ -13,6 +13,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/demo-game/match"
+	"github.com/rallypoint/rallypoint/lobby/nearby"
 )
 
 // Config configures the game. The zero value opens the main menu with "Play
@@ -45,7 +46,7 @@ type Config struct {
 	// scripted run gets the same match time however long the menus took.
 	FramesInMatch bool
 	// Trace, if set, is called on the game loop with what the player
-	// sees change: "screen NAME" when another screen opens (menu, code,
+	// sees change: "screen NAME" when another screen opens (menu, code, nearby,
 	// connect, browse, local-lobby, lobby, play, results) and "menu LABEL"
 	// when the menu's selection moves. Scripts that drive the window wait
 	// on it instead of on the clock. Nil means nothing is told.
@@ -71,6 +72,10 @@ type Config struct {
 	// return when ctx is done. Nil, or an empty ServerURL, makes online
 	// play unavailable.
 	Online func(ctx context.Context, players int, seed uint64, allBots bool) (match.Session, error)
+	// Nearby starts the player's presence among nearby players when the
+	// Nearby screen first opens. Nil means nearby.StartLAN (DNS-SD on
+	// every multicast interface).
+	Nearby func(ctx context.Context, cfg nearby.Config) (*nearby.Nearby, error)
 }
 
 // Game implements ebiten.Game: the screens of the demo.
@@ -89,6 +94,8 @@ type Game struct {
 
 	traced     string // the screen last told to Config.Trace
 	tracedItem string // the menu item last told
+
+	nearby *nearbyHub // nil until the Nearby screen opens
 }
 
 // screen is one screen of the game.
@@ -164,6 +171,7 @@ func Run(cfg Config) error {
 	ebiten.SetWindowResizingMode(ebiten.WindowResizingModeEnabled)
 	ebiten.SetTPS(arena.TickRate)
 	err = ebiten.RunGame(g)
+	g.closeNearby()
 	if g.shotErr != nil {
 		return g.shotErr
 	}
@@ -208,6 +216,7 @@ func (g *Game) Update() error {
 	if _, inMatch := g.screen.(*play); inMatch || !g.cfg.FramesInMatch {
 		g.frames++
 	}
+	g.pollNearby()
 	err := g.screen.update(g)
 	g.trace()
 	if err != nil {
@@ -229,6 +238,9 @@ func (g *Game) Update() error {
 func (g *Game) Draw(dst *ebiten.Image) {
 	dst.Fill(ColorBackground)
 	g.screen.draw(g, dst)
+	if _, ok := g.screen.(*menu); ok {
+		g.drawInvite(dst)
+	}
 	if g.toast != "" && g.frames < g.toastUntil {
 		w := float32(len(g.toast))*9 + 40
 		panel(dst, (ScreenWidth-w)/2, ScreenHeight-62, w, 30)
@@ -293,6 +305,8 @@ func screenName(s screen) string {
 		return "menu"
 	case *codeEntry:
 		return "code"
+	case *nearbyScreen:
+		return "nearby"
 	case *connect:
 		return "connect"
 	case *browse:

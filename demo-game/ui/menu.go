@@ -116,6 +116,15 @@ func newMenu(g *Game) *menu {
 			}),
 			why: "needs UDP multicast, not in a browser",
 		},
+		{
+			label: "Nearby players",
+			note:  "See who is around on your network and invite them; you become visible.",
+			run: lanOnly(func(g *Game) error {
+				g.screen = newNearbyScreen(g)
+				return nil
+			}),
+			why: "needs UDP multicast, not in a browser",
+		},
 		{label: "Quick match online", note: online, run: onlineRun, why: onlineWhy},
 		{label: "Create online lobby", note: create, run: createRun, why: onlineWhy},
 		{label: "Join by code", note: code, run: codeRun, why: onlineWhy},
@@ -127,6 +136,9 @@ func newMenu(g *Game) *menu {
 }
 
 func (m *menu) update(g *Game) error {
+	if g.updateInviteKeys() {
+		return nil
+	}
 	switch {
 	case inpututil.IsKeyJustPressed(ebiten.KeyArrowDown) || inpututil.IsKeyJustPressed(ebiten.KeyS):
 		m.sel = (m.sel + 1) % len(m.items)
@@ -161,7 +173,11 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 	drawText(dst, "RALLYPOINT ARENA", g.fonts.huge, ScreenWidth/2, 36, ColorText, center)
 	drawText(dst, "tanks · bouncing bullets · first to 3 rounds", g.fonts.body, ScreenWidth/2, 160, ColorDim, center)
 
-	const w, rowH = 460, 44
+	const w = 460
+	rowH := float32(44)
+	if len(m.items) > 10 {
+		rowH = 40 // the list stays on the screen
+	}
 	x := float32(ScreenWidth-w) / 2
 	y0 := float32(220)
 	panel(dst, x-20, y0-16, w+40, float32(len(m.items))*rowH+96)
@@ -194,7 +210,7 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 		drawText(dst, label, g.fonts.body, float64(x)+8, float64(y)+4, clr, left)
 	}
 	note := m.items[m.sel].note
-	drawText(dst, note, g.fonts.small, ScreenWidth/2, float64(y0)+float64(len(m.items))*rowH+22, ColorDim, center)
+	drawText(dst, note, g.fonts.small, ScreenWidth/2, float64(y0)+float64(float32(len(m.items))*rowH)+22, ColorDim, center)
 
 	help := "Up/Down choose · Enter select · In a match: arrows drive, Space fires, Shift dashes"
 	drawText(dst, help, g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
