@@ -29,6 +29,8 @@ type childArgs struct {
 	Name string
 	TTL  time.Duration
 	Host bool // host a LAN lobby to invite others to
+	// Hidden never opts in to be visible: it only browses.
+	Hidden bool
 }
 
 type report struct {
@@ -82,7 +84,7 @@ func childPlayer(a childArgs) error {
 	}
 	started := time.Now()
 	n, err := nearby.StartLAN(ctx, nearby.LANConfig{TTL: a.TTL, Config: nearby.Config{
-		Profile: nearby.Profile{Name: a.Name, Game: "arena"}, Visible: true,
+		Profile: nearby.Profile{Name: a.Name, Game: "arena"}, Visible: !a.Hidden,
 		RateLimit: 1000, RateBurst: 1000}})
 	if err != nil {
 		return err
@@ -368,10 +370,12 @@ func inviteAndJoin(t *testing.T, ps []*proc) time.Duration {
 func TestLANNearby(t *testing.T) {
 	t.Parallel()
 	lab := netns.New(t)
-	spaces := []*netns.NS{lab.NS("p1"), lab.NS("p2"), lab.NS("p3"), lab.NS("p4"), lab.NS("av")}
+	spaces := []*netns.NS{lab.NS("p1"), lab.NS("p2"), lab.NS("p3"), lab.NS("p4"), lab.NS("av"), lab.NS("hid")}
 	lab.Bridge(netns.LinkOptions{}, spaces...)
 	env := netns.StartAvahi(t, spaces[4], nil).Env
 	browse := spaces[4].StartProcess(env, "avahi-browse", "-p", nearby.ServiceType)
+	hidden := startPlayer(t, spaces[5], childArgs{Name: "Hidden", Hidden: true})
+	hidden.id = hidden.wait("ready", 30*time.Second, nil).ID
 
 	const ttl = 3 * time.Second
 	ps := startAll(t, spaces[:3], ttl)
@@ -398,11 +402,41 @@ func TestLANNearby(t *testing.T) {
 		}
 	}
 
+	// Browsing needs no opt-in: the hidden player lists the four.
+	for _, p := range ps {
+		hidden.wait("joined", 10*time.Second, func(r report) bool { return r.ID == p.id })
+	}
+
 	ps[2].send("status match")
 	ps[0].wait("changed", 10*time.Second, func(r report) bool { return r.ID == ps[2].id && r.Status == "match" })
 
 	d := inviteAndJoin(t, ps)
 	inTime(t, "invitation arrived (0% loss)", d, 500*time.Millisecond)
+
+	// Nothing is advertised without the opt-in: by now (seconds after
+	// it started) no player and not avahi lists the hidden player.
+	for _, p := range ps {
+		for _, r := range p.all("joined") {
+			if r.ID == hidden.id {
+				t.Errorf("player %s lists the hidden player", p.id)
+			}
+		}
+	}
+	cmd := spaces[4].Command("avahi-browse", "-p", "-t", nearby.ServiceType)
+	cmd.Env = append(os.Environ(), env...)
+	dump, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("avahi-browse -t: %v", err)
+	}
+	now := map[string]bool{}
+	for _, line := range strings.Split(string(dump), "\n") {
+		if l, ok := netns.ParseAvahiLine(line); ok && l.Event == "+" {
+			now[l.Instance] = true
+		}
+	}
+	if len(now) != 4 {
+		t.Errorf("avahi-browse -t lists %v, want the 4 visible players only", keys(now))
+	}
 
 	killed := time.Now()
 	ps[3].child.Kill()

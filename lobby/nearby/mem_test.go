@@ -246,7 +246,7 @@ func TestRestartedSender(t *testing.T) {
 	nextEvent(t, b, func(ev Event) bool { _, ok := ev.(MessageReceived); return ok })
 	a.Close()
 	a2 := net.add(t, 1, Config{Identity: id})
-	a2.epoch = a.epoch + 1
+	a2.epoch = a.epoch // a clock that did not move: epochs still grow
 	see(t, a2, b, 2)
 	if err := a2.Send(context.Background(), b.ID(), "two"); err != nil {
 		t.Fatal(err)
@@ -277,5 +277,24 @@ func TestPresenceEvents(t *testing.T) {
 	}
 	if len(a.Players()) != 0 {
 		t.Fatal("left player still listed")
+	}
+}
+
+// TestForgottenSendStream: a sender that forgot its stream to a receiver
+// (evicted) starts a new one with a newer epoch; the receiver takes it and
+// nothing is acknowledged without being delivered.
+func TestForgottenSendStream(t *testing.T) {
+	net := newMemNet(0)
+	a := net.add(t, 1, Config{})
+	b := net.add(t, 2, Config{})
+	see(t, a, b, 2)
+	for _, text := range []string{"one", "two"} {
+		if err := a.Send(context.Background(), b.ID(), text); err != nil {
+			t.Fatal(err)
+		}
+		if ev := nextEvent(t, b, func(ev Event) bool { _, ok := ev.(MessageReceived); return ok }).(MessageReceived); ev.Text != text {
+			t.Fatalf("got %q, want %q", ev.Text, text)
+		}
+		_ = a.call(context.Background(), func() error { a.evictOut(); return nil })
 	}
 }

@@ -121,8 +121,10 @@ type outMsg struct {
 }
 
 type outStream struct {
+	epoch   uint64
 	nextSeq uint64
 	queue   []*outMsg
+	used    time.Time
 }
 
 type inStream struct {
@@ -178,7 +180,6 @@ func newNearby(cfg Config, myID string) *Nearby {
 	cfg = cfg.withDefaults()
 	return &Nearby{
 		cfg: cfg, ident: cfg.Identity, myID: myID, pubID: myID,
-		epoch:   uint64(time.Now().UnixMilli()),
 		ops:     make(chan func()),
 		in:      make(chan inbound, 256),
 		quit:    make(chan struct{}),
@@ -441,9 +442,13 @@ func (n *Nearby) post(ctx context.Context, to string, typ byte, payload []byte) 
 		}
 		st := n.out[to]
 		if st == nil {
-			st = &outStream{nextSeq: 1}
+			if len(n.out) >= maxStreams {
+				n.evictOut()
+			}
+			st = &outStream{epoch: n.nextEpoch(), nextSeq: 1}
 			n.out[to] = st
 		}
+		st.used = time.Now()
 		if len(st.queue) >= n.cfg.MaxPending {
 			return ErrBusy
 		}
@@ -525,9 +530,6 @@ func (n *Nearby) flush(now time.Time) {
 			}
 			i++
 		}
-		if len(st.queue) == 0 && st.nextSeq > 1<<62 {
-			delete(n.out, to)
-		}
 	}
 	if !next.IsZero() && (n.timerDue.IsZero() || next.Before(n.timerDue)) {
 		n.timerDue = next
@@ -540,13 +542,36 @@ func (n *Nearby) transmit(to string, st *outStream, m *outMsg) {
 	if !ok {
 		return
 	}
-	p := Packet{Kind: KindData, To: to, Epoch: n.epoch, Seq: m.seq, Base: st.queue[0].seq, Type: m.typ, Payload: m.payload}
+	p := Packet{Kind: KindData, To: to, Epoch: st.epoch, Seq: m.seq, Base: st.queue[0].seq, Type: m.typ, Payload: m.payload}
 	b, err := p.AppendSigned(n.buf[:0], n.ident)
 	if err != nil {
 		return
 	}
 	n.buf = b
 	_ = n.link.send(r, b)
+}
+
+// nextEpoch returns the epoch of a new send stream: the time in unix
+// milliseconds, and always more than the last one, so that a stream
+// started again after its state was evicted is new to the receiver.
+func (n *Nearby) nextEpoch() uint64 {
+	n.epoch = max(n.epoch+1, uint64(time.Now().UnixMilli()))
+	return n.epoch
+}
+
+// evictOut forgets the idle send stream used least recently; when every
+// stream has messages waiting, it keeps them all.
+func (n *Nearby) evictOut() {
+	var oldest string
+	var at time.Time
+	for k, v := range n.out {
+		if len(v.queue) == 0 && (oldest == "" || v.used.Before(at)) {
+			oldest, at = k, v.used
+		}
+	}
+	if oldest != "" {
+		delete(n.out, oldest)
+	}
 }
 
 // failStream ends every message waiting for to with err.
@@ -605,7 +630,7 @@ func (n *Nearby) handle(in inbound, now time.Time) {
 
 func (n *Nearby) handleAck(from string, p *Packet) {
 	st := n.out[from]
-	if st == nil || p.Epoch != n.epoch {
+	if st == nil || p.Epoch != st.epoch {
 		return
 	}
 	kept := st.queue[:0]

@@ -50,7 +50,8 @@ type Packet struct {
 	// receiver, so it cannot be replayed to another.
 	To string
 	// Epoch identifies the sender's stream (data) or the acknowledged
-	// stream (ack): the sender's start time in Unix milliseconds. A newer
+	// stream (ack): when the sender started the stream, in Unix
+	// milliseconds, and more than every epoch it used before. A newer
 	// epoch replaces an older one; packets of older epochs are dropped.
 	Epoch uint64
 	// Seq is the sequence number of a data packet (from 1), or for an ack
