@@ -25,8 +25,8 @@ type onlineLink struct {
 	// unknown is told of a player the server does not know.
 	unknown func(id string)
 	q       chan relayItem
-	quit    chan struct{}
-	once    sync.Once
+	ctx     context.Context // canceled by close
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
@@ -45,17 +45,10 @@ func (l *onlineLink) run() {
 	defer l.wg.Done()
 	for {
 		select {
-		case <-l.quit:
+		case <-l.ctx.Done():
 			return
 		case it := <-l.q:
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			go func() { // a request ends at once when the link closes
-				select {
-				case <-l.quit:
-					cancel()
-				case <-ctx.Done():
-				}
-			}()
+			ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
 			_, err := l.c.Request(ctx, TypeSend, sendData{To: it.to, Pkt: it.b})
 			cancel()
 			if errors.Is(err, &signaling.Error{Code: CodeUnknownPlayer}) && l.unknown != nil {
@@ -73,7 +66,7 @@ func (l *onlineLink) routeFor(id string) (route, bool) {
 }
 
 func (l *onlineLink) close() {
-	l.once.Do(func() { close(l.quit) })
+	l.cancel()
 	l.wg.Wait()
 }
 
@@ -122,7 +115,8 @@ func StartOnline(ctx context.Context, c *signaling.Client, cfg Config) (*Nearby,
 		return nil, err
 	}
 	n := newNearby(cfg, wr.ID)
-	l := &onlineLink{c: c, q: make(chan relayItem, relayQueue), quit: make(chan struct{})}
+	lctx, lcancel := context.WithCancel(context.Background())
+	l := &onlineLink{c: c, q: make(chan relayItem, relayQueue), ctx: lctx, cancel: lcancel}
 	l.unknown = func(id string) {
 		select {
 		case n.ops <- func() { n.failStream(id, ErrUnknownPlayer) }:
