@@ -33,6 +33,23 @@
 // record carries the player id, the ed25519 public key, the name, status
 // and game; the SRV port is the UDP port messages go to.
 //
+// Online, Serve registers the nearby.* family on a signaling server
+// (`rallypoint serve` does) and StartOnline gives the same API over a
+// signaling.Client: the server lists the recently shown visible players
+// and relays packets by player id, the auth subject when auth is on
+// (docs/protocol.md).
+//
+// # Timing
+//
+// Measured by the LAN tests (players as processes in network namespaces
+// on one bridge, 2 cores): a player that starts is seen by the others
+// within 2-200 ms at 0% loss and 15-40 ms at 10% loss (iptables
+// statistic drop on the bridge); an invitation arrives within 4-11 ms at
+// 0% and 3-17 ms at 10%; four players starting together all see each
+// other within about 1.1 s (a responder multicasts a record at most once a
+// second); a SIGKILLed player with a 3 s TTL leaves the others' lists and
+// avahi-browse after 2.4-3.1 s.
+//
 // # Identity and safety
 //
 // Each player has an ed25519 key pair (Identity); on a LAN its id is
