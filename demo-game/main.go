@@ -54,7 +54,7 @@ func main() {
 		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
 		seed       = flag.Uint64("seed", 1, "match seed")
 		overlay    = flag.Bool("overlay", false, "show the network overlay from the start (F3 toggles it)")
-		start      = flag.String("start", "menu", "the screen to open on: menu, lobby (against bots), lan (lobbies on the LAN), online (create a lobby on -server) or results (of a bot match)")
+		start      = flag.String("start", "menu", "the screen to open on: menu, lobby (against bots), lan (lobbies on the LAN), nearby (players on the LAN; makes you visible), online (create a lobby on -server) or results (of a bot match)")
 		network    = flag.String("net", "sim", "what carries a local match: sim (rollback sessions over the network simulator) or none")
 		lag        = flag.Duration("lag", 0, "sim: one-way lag between peers")
 		loss       = flag.Float64("loss", 0, "sim: loss ratio between peers, 0 to 1")
@@ -70,13 +70,13 @@ func main() {
 		fail(2, "-players %d: want %d to %d", *players, arena.MinPlayers, arena.MaxPlayers)
 	}
 	switch *start {
-	case "menu", "lobby", "lan", "results":
+	case "menu", "lobby", "lan", "nearby", "results":
 	case "online":
 		if *server == "" {
 			fail(2, "-start online needs -server")
 		}
 	default:
-		fail(2, "-start %q: want menu, lobby, lan, online or results", *start)
+		fail(2, "-start %q: want menu, lobby, lan, nearby, online or results", *start)
 	}
 	if *network != "sim" && *network != "none" {
 		fail(2, "-net %q: want sim or none", *network)

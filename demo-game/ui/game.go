@@ -36,7 +36,8 @@ type Config struct {
 	// Overlay shows the network overlay from the start (F3 toggles it).
 	Overlay bool
 	// Start is the screen to open on: "" or "menu", "lobby" (against
-	// bots), "lan" (the list of LAN lobbies), "online" (a new lobby on
+	// bots), "lan" (the list of LAN lobbies), "nearby" (the players
+	// nearby; the player becomes visible), "online" (a new lobby on
 	// ServerURL), or "results" (of a bot match played at once without
 	// drawing). Bot overrides it.
 	Start string
@@ -129,6 +130,8 @@ func New(cfg Config) (*Game, error) {
 		g.screen = newLobby(g, cfg.Players)
 	case "lan":
 		g.screen = newBrowse(g)
+	case "nearby":
+		g.screen = newNearbyScreen(g)
 	case "online":
 		if cfg.ServerURL == "" {
 			return nil, fmt.Errorf("%w: start screen online needs a server URL", match.ErrBadConfig)
@@ -147,7 +150,7 @@ func New(cfg Config) (*Game, error) {
 		sess.Close()
 		g.screen = newResults(g, &final, -1)
 	default:
-		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby, lan, online or results", match.ErrBadConfig, cfg.Start)
+		return nil, fmt.Errorf("%w: start screen %q, want menu, lobby, lan, nearby, online or results", match.ErrBadConfig, cfg.Start)
 	}
 	switch {
 	case cfg.Bot && cfg.ServerURL != "" && cfg.Online != nil:
@@ -239,7 +242,7 @@ func (g *Game) Draw(dst *ebiten.Image) {
 	dst.Fill(ColorBackground)
 	g.screen.draw(g, dst)
 	if _, ok := g.screen.(*menu); ok {
-		g.drawInvite(dst)
+		g.drawInvite(dst, 152) // over the tagline, above the items
 	}
 	if g.toast != "" && g.frames < g.toastUntil {
 		w := float32(len(g.toast))*9 + 40

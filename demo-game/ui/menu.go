@@ -175,7 +175,7 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 
 	const w = 460
 	rowH := float32(44)
-	if len(m.items) > 10 {
+	if len(m.items) > 9 {
 		rowH = 40 // the list stays on the screen
 	}
 	x := float32(ScreenWidth-w) / 2

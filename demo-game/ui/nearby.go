@@ -91,12 +91,12 @@ func (g *Game) pollNearby() {
 				h.invites = append(h.invites, ev)
 			case nearby.InviteAnswered:
 				if ev.Accepted {
-					g.say("%s accepted your invitation", who(ev.From))
+					g.say("%s accepted your invitation", g.who(ev.From))
 				} else {
-					g.say("%s declined your invitation", who(ev.From))
+					g.say("%s declined your invitation", g.who(ev.From))
 				}
 			case nearby.MessageReceived:
-				g.say("%s: %s", who(ev.From), ev.Text)
+				g.say("%s: %s", g.who(ev.From), ev.Text)
 			}
 		default:
 			done = true
@@ -126,7 +126,16 @@ func short(id string) string {
 	return id
 }
 
-func who(s nearby.Sender) string {
+// who names a sender: its display name when it is (or was, when the
+// packet came) visible, else its id.
+func (g *Game) who(s nearby.Sender) string {
+	if g.nearby != nil {
+		for _, p := range g.nearby.players {
+			if p.ID == s.ID {
+				return p.Name
+			}
+		}
+	}
 	if s.Name != "" {
 		return s.Name
 	}
@@ -174,7 +183,7 @@ func (g *Game) answerInvite(accept bool) {
 	l := lobby.LANLobby{ID: inv.Invitation.Lobby, Name: inv.Invitation.Name, Game: inv.Invitation.Game,
 		Addrs: []netip.AddrPort{netip.AddrPortFrom(inv.From.Addr.Addr(), inv.Invitation.Port)}}
 	cfg := match.LobbyConfig{Player: g.cfg.Name}
-	g.screen = newLobbyConnect(g, "Join "+l.Name, "Accepting the invitation of "+who(inv.From),
+	g.screen = newLobbyConnect(g, "Join "+l.Name, "Accepting the invitation of "+g.who(inv.From),
 		func(ctx context.Context, _ func(string)) (*match.Lobby, error) {
 			if err := n.Answer(ctx, inv.From.ID, inv.Invitation.ID, true); err != nil {
 				return nil, err
@@ -200,20 +209,21 @@ func (g *Game) updateInviteKeys() bool {
 	return false
 }
 
-// drawInvite draws the notification of the oldest pending invitation.
-func (g *Game) drawInvite(dst *ebiten.Image) {
+// drawInvite draws the notification of the oldest pending invitation,
+// from y down (34 pixels).
+func (g *Game) drawInvite(dst *ebiten.Image, y float32) {
 	if g.nearby == nil || len(g.nearby.invites) == 0 {
 		return
 	}
 	inv := g.nearby.invites[0]
-	msg := fmt.Sprintf("%s invites you to %q · Y accept · N decline", who(inv.From), inv.Invitation.Name)
+	msg := fmt.Sprintf("%s invites you to %q · Y accept · N decline", g.who(inv.From), inv.Invitation.Name)
 	if k := len(g.nearby.invites); k > 1 {
 		msg += fmt.Sprintf(" (+%d)", k-1)
 	}
 	w := float32(len(msg))*9 + 40
-	panel(dst, (ScreenWidth-w)/2, 96, w, 34)
-	vector.FillRect(dst, (ScreenWidth-w)/2, 96, 4, 34, ColorAccent, false)
-	drawText(dst, msg, g.fonts.small, ScreenWidth/2, 104, ColorAccent, center)
+	panel(dst, (ScreenWidth-w)/2, y, w, 34)
+	vector.FillRect(dst, (ScreenWidth-w)/2, y, 4, 34, ColorAccent, false)
+	drawText(dst, msg, g.fonts.small, ScreenWidth/2, float64(y)+8, ColorAccent, center)
 }
 
 // nearbyScreen lists the players nearby with their status; Enter invites
@@ -300,6 +310,6 @@ func (s *nearbyScreen) draw(g *Game, dst *ebiten.Image) {
 		}
 		drawText(dst, info+" · "+short(p.ID), g.fonts.small, ScreenWidth-ArenaX-20, float64(y)+4, ColorDim, right)
 	}
-	g.drawInvite(dst)
+	g.drawInvite(dst, 96)
 	drawText(dst, "Up/Down choose · Enter invite to a new LAN lobby · H hide · Esc back", g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
 }

@@ -31,7 +31,8 @@
 // short TTL (LANConfig.TTL, 5 s) on every record, so a player whose
 // process dies disappears within the TTL, from avahi-browse too. Its TXT
 // record carries the player id, the ed25519 public key, the name, status
-// and game; the SRV port is the UDP port messages go to.
+// and game, signed by the key; the SRV port is the UDP port messages go
+// to.
 //
 // Online, Serve registers the nearby.* family on a signaling server
 // (`rallypoint serve` does) and StartOnline gives the same API over a

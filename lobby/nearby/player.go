@@ -112,7 +112,25 @@ const (
 	TXTName    = "name"
 	TXTStatus  = "st"
 	TXTGame    = "game"
+	TXTSig     = "sig"
 )
+
+// recordSigContext prefixes what a presence record's signature covers.
+const recordSigContext = "rallypoint nearby record v1\x00"
+
+// recordSigned returns the bytes a record's signature covers: the context
+// and every TXT string but the signature, each followed by a zero byte.
+func recordSigned(txt []string) []byte {
+	b := []byte(recordSigContext)
+	for _, s := range txt {
+		if k, _, _ := strings.Cut(s, "="); strings.EqualFold(k, TXTSig) {
+			continue
+		}
+		b = append(b, s...)
+		b = append(b, 0)
+	}
+	return b
+}
 
 // recordTXT returns the TXT strings of a presence record.
 func recordTXT(id *Identity, p Profile) []string {
@@ -122,7 +140,8 @@ func recordTXT(id *Identity, p Profile) []string {
 	if p.Game != "" {
 		txt = append(txt, TXTGame+"="+p.Game)
 	}
-	return txt
+	sig := id.sign(recordSigned(txt))
+	return append(txt, TXTSig+"="+base64.RawURLEncoding.EncodeToString(sig))
 }
 
 // instanceName is the DNS-SD instance name of a presence record: the
@@ -139,8 +158,8 @@ func instanceName(id string, name string) string {
 
 // ParseRecord reads a player from the TXT strings and addresses of a
 // presence record (untrusted input). It fails, wrapping ErrMalformed, for
-// records of another version, missing or oversized fields, or an id that
-// is not the key's (KeyID).
+// records of another version, missing or oversized fields, an id that is
+// not the key's (KeyID), or a signature that the key does not verify.
 func ParseRecord(txt []string, addrs []netip.AddrPort) (Player, error) {
 	bad := func(why string) (Player, error) {
 		return Player{}, fmt.Errorf("%w: presence record: %s", ErrMalformed, why)
@@ -157,6 +176,10 @@ func ParseRecord(txt []string, addrs []netip.AddrPort) (Player, error) {
 		Profile: Profile{Name: get(TXTName), Game: get(TXTGame)}}
 	if p.ID != KeyID(p.Key) {
 		return bad("id is not the key's")
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(get(TXTSig))
+	if err != nil || len(sig) != ed25519.SignatureSize || !ed25519.Verify(p.Key, recordSigned(txt), sig) {
+		return bad("signature")
 	}
 	var ok bool
 	if p.Status, ok = ParseStatus(get(TXTStatus)); !ok {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -59,9 +60,15 @@ func TestRecordRoundTrip(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 	other, _ := NewIdentity()
-	txt[1] = TXTID + "=" + other.ID() // an id that is not the key's
-	if _, err := ParseRecord(txt, nil); !errors.Is(err, ErrMalformed) {
+	forged := slices.Clone(txt)
+	forged[1] = TXTID + "=" + other.ID() // an id that is not the key's
+	if _, err := ParseRecord(forged, nil); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("forged id: %v", err)
+	}
+	forged = slices.Clone(txt)
+	forged[3] = TXTName + "=Mallory" // another name under Alice's key
+	if _, err := ParseRecord(forged, nil); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("forged name: %v", err)
 	}
 	if got := instanceName(id.ID(), "A very long name that goes on and on and on and on and on é"); len(got) > 63 {
 		t.Fatalf("instance %q too long", got)
