@@ -126,6 +126,16 @@ func childPlayer(a childArgs) error {
 					return err
 				}
 				say(report{What: "sent", At: at.UnixNano(), ID: f[1]})
+			case "probe": // "probe ID N": N invitations in turn, for timing
+				count, _ := strconv.Atoi(f[2])
+				for range count {
+					at := time.Now()
+					id, err := n.Invite(ctx, f[1], nearby.Invitation{Lobby: probeLobby})
+					if err != nil {
+						return err
+					}
+					say(report{What: "probed", At: at.UnixNano(), ID: f[1], N: int(id)})
+				}
 			case "post":
 				count, _ := strconv.Atoi(f[2])
 				// Pipelined: on ErrBusy (MaxPending unacknowledged), wait
@@ -176,7 +186,11 @@ func childPlayer(a childArgs) error {
 			case nearby.MessageReceived:
 				say(report{What: "msg", ID: ev.From.ID, Text: ev.Text})
 			case nearby.InviteReceived:
-				say(report{What: "invite", ID: ev.From.ID, Text: ev.Invitation.Lobby})
+				say(report{What: "invite", ID: ev.From.ID, Text: ev.Invitation.Lobby, N: int(ev.Invitation.ID)})
+				if ev.Invitation.Lobby == probeLobby { // timing only: decline
+					go n.Answer(ctx, ev.From.ID, ev.Invitation.ID, false)
+					break
+				}
 				go func() {
 					c, st, err := nearby.JoinLAN(ctx, n, ev, nil)
 					if err != nil {
@@ -194,6 +208,9 @@ func childPlayer(a childArgs) error {
 		}
 	}
 }
+
+// probeLobby is the lobby id of invitations sent only to time them.
+const probeLobby = "probe"
 
 // proc is a player process and every report it made so far.
 type proc struct {
@@ -363,6 +380,23 @@ func inviteAndJoin(t *testing.T, ps []*proc) time.Duration {
 	return at(got).Sub(at(sent))
 }
 
+// inviteTimes has host send n invitations to guest in turn and returns
+// the median and the longest time from sending one to its arrival.
+func inviteTimes(t *testing.T, host, guest *proc, n int) (median, worst time.Duration) {
+	t.Helper()
+	host.send(fmt.Sprintf("probe %s %d", guest.id, n))
+	var ds []time.Duration
+	last := 0
+	for range n {
+		sent := host.wait("probed", 30*time.Second, func(r report) bool { return r.ID == guest.id && r.N > last })
+		last = sent.N
+		got := guest.wait("invite", 30*time.Second, func(r report) bool { return r.ID == host.id && r.N == sent.N })
+		ds = append(ds, at(got).Sub(at(sent)))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2], ds[len(ds)-1]
+}
+
 // TestLANNearby: four players on one LAN see each other, avahi-browse
 // lists them, a status change shows, the host invites a player who
 // accepts and joins its lobby, and a SIGKILLed player disappears within
@@ -412,6 +446,8 @@ func TestLANNearby(t *testing.T) {
 
 	d := inviteAndJoin(t, ps)
 	inTime(t, "invitation arrived (0% loss)", d, 500*time.Millisecond)
+	med, worst := inviteTimes(t, ps[0], ps[2], 20)
+	t.Logf("20 invitations at 0%% loss: median %v, longest %v", med, worst)
 
 	// Nothing is advertised without the opt-in: by now (seconds after
 	// it started) no player and not avahi lists the hidden player.
@@ -481,6 +517,9 @@ func TestLANNearbyLoss(t *testing.T) {
 
 	d := inviteAndJoin(t, ps)
 	inTime(t, "invitation arrived (10% loss)", d, 2*time.Second)
+	med, worst := inviteTimes(t, ps[0], ps[2], 20)
+	t.Logf("20 invitations at 10%% loss: median %v, longest %v", med, worst)
+	inTime(t, "the median invitation arrived (10% loss)", med, 500*time.Millisecond)
 
 	const count = 100
 	ps[1].send(fmt.Sprintf("post %s %d", ps[2].id, count))

@@ -298,3 +298,28 @@ func TestForgottenSendStream(t *testing.T) {
 		_ = a.call(context.Background(), func() error { a.evictOut(); return nil })
 	}
 }
+
+func TestRTOEstimate(t *testing.T) {
+	var st outStream
+	if st.rto() != initialRTO {
+		t.Fatalf("no sample: %v", st.rto())
+	}
+	for range 20 {
+		st.sample(time.Millisecond)
+	}
+	if st.rto() != initialRTO {
+		t.Fatalf("a fast link: %v, want the floor %v", st.rto(), initialRTO)
+	}
+	for range 50 {
+		st.sample(300 * time.Millisecond)
+	}
+	if r := st.rto(); r < 300*time.Millisecond || r > maxRTO {
+		t.Fatalf("a 300 ms link: %v", r)
+	}
+	for range 50 {
+		st.sample(5 * time.Second)
+	}
+	if st.rto() != maxRTO {
+		t.Fatalf("a slow link: %v, want the cap %v", st.rto(), maxRTO)
+	}
+}

@@ -71,8 +71,8 @@ func (c Config) withDefaults() Config {
 const (
 	window      = 32                     // data packets in flight per stream
 	recvWindow  = 64                     // out-of-order packets a receiver buffers
-	initialRTO  = 200 * time.Millisecond // first retransmission
-	maxRTO      = time.Second
+	initialRTO  = 200 * time.Millisecond // the least retransmission timeout
+	maxRTO      = time.Second            // the most
 	maxStreams  = 256  // receive streams, conversations, routes kept
 	packetRate  = 2000 // packets per second verified (all senders)
 	packetBurst = 500
@@ -115,8 +115,10 @@ type outMsg struct {
 	typ     byte
 	payload []byte
 	first   time.Time
+	sent    time.Time // last transmission
 	next    time.Time
-	rto     time.Duration
+	rto     time.Duration // zero until the first transmission
+	tries   int
 	done    chan error
 }
 
@@ -125,6 +127,31 @@ type outStream struct {
 	nextSeq uint64
 	queue   []*outMsg
 	used    time.Time
+	// srtt and rttvar estimate the round trip (RFC 6298), from packets
+	// acknowledged after one transmission (Karn's rule).
+	srtt, rttvar time.Duration
+}
+
+// rto is the first retransmission timeout of a packet: RFC 6298's
+// srtt + 4·rttvar, at least initialRTO and at most maxRTO.
+func (st *outStream) rto() time.Duration {
+	if st.srtt == 0 {
+		return initialRTO
+	}
+	return min(max(st.srtt+4*st.rttvar, initialRTO), maxRTO)
+}
+
+func (st *outStream) sample(rtt time.Duration) {
+	if st.srtt == 0 {
+		st.srtt, st.rttvar = rtt, rtt/2
+		return
+	}
+	d := st.srtt - rtt
+	if d < 0 {
+		d = -d
+	}
+	st.rttvar = (3*st.rttvar + d) / 4
+	st.srtt = (7*st.srtt + rtt) / 8
 }
 
 type inStream struct {
@@ -454,7 +481,7 @@ func (n *Nearby) post(ctx context.Context, to string, typ byte, payload []byte) 
 		}
 		now := time.Now()
 		done = make(chan error, 1)
-		st.queue = append(st.queue, &outMsg{seq: st.nextSeq, typ: typ, payload: payload, first: now, next: now, rto: initialRTO, done: done})
+		st.queue = append(st.queue, &outMsg{seq: st.nextSeq, typ: typ, payload: payload, first: now, next: now, done: done})
 		st.nextSeq++
 		n.flush(now)
 		return nil
@@ -514,12 +541,16 @@ func (n *Nearby) flush(now time.Time) {
 			}
 			if i < window {
 				if !m.next.After(now) {
-					if m.rto > initialRTO {
+					if m.tries == 0 {
+						m.rto = st.rto()
+					} else {
 						n.retransmits.Add(1)
+						m.rto = min(2*m.rto, maxRTO)
 					}
+					m.tries++
+					m.sent = now
 					n.transmit(to, st, m)
 					m.next = now.Add(m.rto)
-					m.rto = min(2*m.rto, maxRTO)
 				}
 				if next.IsZero() || m.next.Before(next) {
 					next = m.next
@@ -642,6 +673,9 @@ func (n *Nearby) handleAck(from string, p *Packet) {
 		if !acked {
 			kept = append(kept, m)
 			continue
+		}
+		if m.tries == 1 {
+			st.sample(time.Since(m.sent))
 		}
 		if m.typ == PayloadText {
 			n.remember(from, HistoryEntry{At: time.Now(), Outgoing: true, Text: string(m.payload)})
