@@ -44,12 +44,13 @@
 //
 // Measured by the LAN tests (players as processes in network namespaces
 // on one bridge, 2 cores): a player that starts is seen by the others
-// within 2-200 ms at 0% loss and 15-40 ms at 10% loss (iptables
-// statistic drop on the bridge); an invitation arrives within 4-11 ms at
-// 0% and 3-17 ms at 10%; four players starting together all see each
-// other within about 1.1 s (a responder multicasts a record at most once a
-// second); a SIGKILLed player with a 3 s TTL leaves the others' lists and
-// avahi-browse after 2.4-3.1 s.
+// within 2-200 ms at 0% loss and 15-150 ms at 10% loss (iptables
+// statistic drop on the bridge); an invitation arrives in 3-5 ms at the
+// median at 0% loss, and at 10% in 4-47 ms at the median and up to 270 ms
+// (a lost datagram waits for a retransmission, 200 ms at least); four
+// players starting together all see each other within about 1.1 s (a
+// responder multicasts a record at most once a second); a SIGKILLed player
+// with a 3 s TTL leaves the others' lists and avahi-browse after 2.1-3.1 s.
 //
 // # Identity and safety
 //
