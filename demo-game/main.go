@@ -3,7 +3,7 @@
 //	go run ./demo-game                        the menu; Enter plays against a bot
 //	go run ./demo-game -bot                   watch bots play (attract mode)
 //	go run ./demo-game -headless -bot         a match without a window; prints one JSON line
-//	go run ./demo-game -server ws://HOST/ws   enables Quick match online, online lobbies, Join by code
+//	go run ./demo-game -server ws://HOST/ws   enables Quick match online, online lobbies, Join by code; Nearby players lists the server's
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -quick -frames 600   a 1v1 through the matchmaker
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -lobby -players 3 -frames 600   (and -code CODE elsewhere)
 //	go run ./demo-game -headless -bot -lan host -frames 600   (and -lan join elsewhere)
@@ -19,12 +19,15 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/demo-game/match"
 	"github.com/rallypoint/rallypoint/demo-game/ui"
 	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/lobby/nearby"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // quickQueue is the matchmaker queue of quick matches, one of the queues
@@ -152,7 +155,9 @@ func main() {
 		defer f.Close()
 		trace = func(event string) { fmt.Fprintln(f, event) }
 	}
+	startNearby, closeNearby := nearbyOnline(*server)
 	err := ui.Run(ui.Config{
+		Nearby:        startNearby,
 		ServerURL:     *server,
 		Players:       *players,
 		Seed:          *seed,
@@ -174,11 +179,41 @@ func main() {
 			return match.DialOnline(ctx, match.OnlineConfig{ServerURL: *server, Matchmaker: quickQueue, Seed: seed, AllBots: allBots, RelayOnly: *relayOnly})
 		},
 	})
+	closeNearby()
 	if err != nil {
 		if runtime.GOOS == "linux" && os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
 			fail(1, "%v\nno display: run it on a desktop, under xvfb-run -a (scripts/setup.sh installs xvfb), or without a window with -headless -bot", err)
 		}
 		fail(1, "%v", err)
+	}
+}
+
+// nearbyOnline returns how the Nearby screen starts with a server: the
+// players visible on it, over a signaling connection of its own, and the
+// function that closes that connection. Without a server it returns nil
+// (the screen uses the LAN).
+func nearbyOnline(server string) (func(context.Context, nearby.Config) (*nearby.Nearby, error), func()) {
+	if server == "" {
+		return nil, func() {}
+	}
+	var mu sync.Mutex
+	var conns []*signaling.Client
+	start := func(ctx context.Context, cfg nearby.Config) (*nearby.Nearby, error) {
+		c, err := signaling.Dial(ctx, server, nil)
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		conns = append(conns, c)
+		mu.Unlock()
+		return nearby.StartOnline(ctx, c, cfg)
+	}
+	return start, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
 	}
 }
 

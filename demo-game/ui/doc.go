@@ -20,7 +20,10 @@
 //     (lobby/nearby, Config.Nearby) until it hides (H) or the game ends;
 //     the live list shows each visible player's name, status (idle, in a
 //     lobby, in a match) and game; Enter hosts a LAN lobby and invites the
-//     selected player to it. The player's status follows the screen (a
+//     selected player to it. With a server (Config.ServerURL and
+//     Config.Nearby, as the demo's -server sets them) the list is the
+//     server's visible players and the invitation is to a new online lobby,
+//     joined by its code. The player's status follows the screen (a
 //     lobby, a match). An invitation shows as a notification on the menu
 //     and this screen: Y accepts and joins the lobby, N declines. Messages
 //     and answers show as a toast.

@@ -75,7 +75,8 @@ type Config struct {
 	Online func(ctx context.Context, players int, seed uint64, allBots bool) (match.Session, error)
 	// Nearby starts the player's presence among nearby players when the
 	// Nearby screen first opens. Nil means nearby.StartLAN (DNS-SD on
-	// every multicast interface).
+	// every multicast interface). With ServerURL set as well, the screen
+	// invites to online lobbies on it (nearby.StartOnline fits).
 	Nearby func(ctx context.Context, cfg nearby.Config) (*nearby.Nearby, error)
 }
 

@@ -72,6 +72,10 @@ func newMenu(g *Game) *menu {
 			return nil
 		}
 	}
+	nearbyNote := "See who is around on your network and invite them; you become visible."
+	if g.cfg.ServerURL != "" && g.cfg.Nearby != nil {
+		nearbyNote = "See who is on " + g.cfg.ServerURL + " and invite them; you become visible."
+	}
 	m.items = []menuItem{
 		{
 			label: "Play vs bots",
@@ -118,7 +122,7 @@ func newMenu(g *Game) *menu {
 		},
 		{
 			label: "Nearby players",
-			note:  "See who is around on your network and invite them; you become visible.",
+			note:  nearbyNote,
 			run: lanOnly(func(g *Game) error {
 				g.screen = newNearbyScreen(g)
 				return nil

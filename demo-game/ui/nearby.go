@@ -27,6 +27,7 @@ const maxInvites = 4
 // there.
 type nearbyHub struct {
 	n       *nearby.Nearby
+	online  bool // through Config.ServerURL: invitations to online lobbies
 	players []nearby.Player
 	invites []nearby.InviteReceived
 	status  nearby.Status
@@ -54,7 +55,7 @@ func (g *Game) startNearby() error {
 	if err != nil {
 		return err
 	}
-	g.nearby = &nearbyHub{n: n, status: nearby.Idle}
+	g.nearby = &nearbyHub{n: n, status: nearby.Idle, online: g.cfg.Nearby != nil && g.cfg.ServerURL != ""}
 	return nil
 }
 
@@ -142,12 +143,30 @@ func (g *Game) who(s nearby.Sender) string {
 	return s.ID
 }
 
-// inviteTo hosts a LAN lobby and invites player p to it, behind the
-// connecting screen; the lobby screen opens once the invitation is
-// delivered.
+// inviteTo hosts a LAN lobby (or, online, creates one on the server) and
+// invites player p to it, behind the connecting screen; the lobby screen
+// opens once the invitation is delivered.
 func (g *Game) inviteTo(p nearby.Player) {
 	n := g.nearby.n
 	cfg := match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+	if g.nearby.online {
+		url := g.cfg.ServerURL
+		g.screen = newLobbyConnect(g, "Invite "+p.Name, "Creating a lobby on "+url,
+			func(ctx context.Context, say func(string)) (*match.Lobby, error) {
+				l, err := match.CreateLobby(ctx, url, cfg)
+				if err != nil {
+					return nil, err
+				}
+				st, _ := l.Client().State()
+				say("Inviting " + p.Name)
+				if _, err := n.Invite(ctx, p.ID, nearby.Invitation{Lobby: st.ID, Code: st.Code, Name: st.Name, Game: match.LobbyGame, URL: url}); err != nil {
+					l.Close()
+					return nil, fmt.Errorf("inviting %s: %w", p.Name, err)
+				}
+				return l, nil
+			})
+		return
+	}
 	g.screen = newLobbyConnect(g, "Invite "+p.Name, "Hosting a lobby on the LAN",
 		func(ctx context.Context, say func(string)) (*match.Lobby, error) {
 			l, err := match.HostLAN(ctx, cfg)
@@ -180,9 +199,19 @@ func (g *Game) answerInvite(accept bool) {
 		go n.Answer(context.Background(), inv.From.ID, inv.Invitation.ID, false)
 		return
 	}
+	cfg := match.LobbyConfig{Player: g.cfg.Name}
+	if url, code := inv.Invitation.URL, inv.Invitation.Code; url != "" && code != "" {
+		g.screen = newLobbyConnect(g, "Join "+inv.Invitation.Name, "Accepting the invitation of "+g.who(inv.From),
+			func(ctx context.Context, _ func(string)) (*match.Lobby, error) {
+				if err := n.Answer(ctx, inv.From.ID, inv.Invitation.ID, true); err != nil {
+					return nil, err
+				}
+				return match.JoinLobbyByCode(ctx, url, code, cfg)
+			})
+		return
+	}
 	l := lobby.LANLobby{ID: inv.Invitation.Lobby, Name: inv.Invitation.Name, Game: inv.Invitation.Game,
 		Addrs: []netip.AddrPort{netip.AddrPortFrom(inv.From.Addr.Addr(), inv.Invitation.Port)}}
-	cfg := match.LobbyConfig{Player: g.cfg.Name}
 	g.screen = newLobbyConnect(g, "Join "+l.Name, "Accepting the invitation of "+g.who(inv.From),
 		func(ctx context.Context, _ func(string)) (*match.Lobby, error) {
 			if err := n.Answer(ctx, inv.From.ID, inv.Invitation.ID, true); err != nil {
@@ -278,6 +307,9 @@ func statusLabel(s nearby.Status) string {
 func (s *nearbyScreen) draw(g *Game, dst *ebiten.Image) {
 	drawText(dst, "NEARBY PLAYERS", g.fonts.title, ArenaX, 24, ColorText, left)
 	sub := "Players on your network who chose to be visible (you are visible while this runs)"
+	if g.nearby != nil && g.nearby.online {
+		sub = "Players on " + g.cfg.ServerURL + " who chose to be visible (you are visible while this runs)"
+	}
 	if g.nearby != nil {
 		sub += " · you are " + short(g.nearby.n.ID())
 	}
@@ -311,5 +343,5 @@ func (s *nearbyScreen) draw(g *Game, dst *ebiten.Image) {
 		drawText(dst, info+" · "+short(p.ID), g.fonts.small, ScreenWidth-ArenaX-20, float64(y)+4, ColorDim, right)
 	}
 	g.drawInvite(dst, 96)
-	drawText(dst, "Up/Down choose · Enter invite to a new LAN lobby · H hide · Esc back", g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
+	drawText(dst, "Up/Down choose · Enter invite to a new lobby · H hide · Esc back", g.fonts.small, ScreenWidth/2, ScreenHeight-30, ColorDim, center)
 }

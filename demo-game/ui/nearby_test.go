@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rallypoint/rallypoint/demo-game/match"
+	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/lobby/nearby"
 	"github.com/rallypoint/rallypoint/signaling"
 )
@@ -109,4 +111,91 @@ func TestNearbyScreen(t *testing.T) {
 			t.Fatal("no answer")
 		}
 	}
+}
+
+// TestNearbyOnlineInvite: with a server, the Nearby screen's invitation
+// is to an online lobby: accepting one joins the inviter's lobby by its
+// code, and the lobby screen opens with both members; inviting creates a
+// lobby that the invitee can join from the invitation alone.
+func TestNearbyOnlineInvite(t *testing.T) {
+	srv := signaling.NewServer(signaling.Config{})
+	if _, err := lobby.New(srv, lobby.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	nearby.Serve(srv, nearby.ServiceConfig{})
+	hs := httptest.NewServer(srv)
+	defer hs.Close()
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(hs.URL, "http")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var clients []*signaling.Client
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	start := func(ctx context.Context, cfg nearby.Config) (*nearby.Nearby, error) {
+		c, err := signaling.Dial(ctx, url, &signaling.ClientConfig{DisableReconnect: true})
+		if err != nil {
+			return nil, err
+		}
+		clients = append(clients, c)
+		return nearby.StartOnline(ctx, c, cfg)
+	}
+	zoe, err := start(ctx, nearby.Config{Profile: nearby.Profile{Name: "Zoe"}, Visible: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zoe.Close()
+	g, err := New(Config{Name: "Max", ServerURL: url, Nearby: start})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.closeNearby()
+	g.screen = newNearbyScreen(g)
+	until(t, g, func() bool { return len(g.nearby.players) == 1 })
+
+	// Zoe invites Max to her online lobby; Max accepts and joins it.
+	zl, err := match.CreateLobby(ctx, url, match.LobbyConfig{Players: 2, Player: "Zoe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zl.Close()
+	st, _ := zl.Client().State()
+	if _, err := zoe.Invite(ctx, g.nearby.n.ID(), nearby.Invitation{Lobby: st.ID, Code: st.Code, Name: st.Name, URL: url}); err != nil {
+		t.Fatal(err)
+	}
+	until(t, g, func() bool { return len(g.nearby.invites) == 1 })
+	g.answerInvite(true)
+	until(t, g, func() bool { _, ok := g.screen.(*netLobby); return ok })
+	nl := g.screen.(*netLobby)
+	until(t, g, func() bool { return nl.st.ID == st.ID && len(nl.st.Members) == 2 })
+	nl.leave(g, "")
+
+	// Max invites Zoe: a new lobby on the server, joinable by the code
+	// the invitation carries.
+	g.screen = newNearbyScreen(g)
+	g.inviteTo(g.nearby.players[0])
+	var inv nearby.InviteReceived
+	for got := false; !got; {
+		select {
+		case ev := <-zoe.Events():
+			inv, got = ev.(nearby.InviteReceived)
+		case <-ctx.Done():
+			t.Fatal("no invitation")
+		}
+	}
+	until(t, g, func() bool { _, ok := g.screen.(*netLobby); return ok })
+	if inv.Invitation.URL != url || inv.Invitation.Code == "" || inv.From.ID != g.nearby.n.ID() {
+		t.Fatalf("invitation %+v", inv)
+	}
+	zj, err := match.JoinLobbyByCode(ctx, url, inv.Invitation.Code, match.LobbyConfig{Player: "Zoe"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zj.Close()
+	nl = g.screen.(*netLobby)
+	until(t, g, func() bool { return len(nl.st.Members) == 2 })
+	nl.leave(g, "")
 }

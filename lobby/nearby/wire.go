@@ -186,6 +186,9 @@ type Invitation struct {
 	URL string `json:"url,omitempty"`
 	// Password is the lobby's password, when it has one.
 	Password string `json:"pw,omitempty"`
+	// Code is the lobby's join code (online lobbies, private ones too:
+	// lobby.Client.JoinByCode). Empty means join by Lobby.
+	Code string `json:"code,omitempty"`
 }
 
 type inviteReply struct {
@@ -197,7 +200,7 @@ func (inv *Invitation) check() error {
 	switch {
 	case inv.Lobby == "" || len(inv.Lobby) > 64:
 		return fmt.Errorf("%w: lobby id of %d bytes", ErrInvalid, len(inv.Lobby))
-	case len(inv.Name) > 64 || len(inv.Game) > 64 || len(inv.URL) > 256 || len(inv.Password) > 64:
+	case len(inv.Name) > 64 || len(inv.Game) > 64 || len(inv.URL) > 256 || len(inv.Password) > 64 || len(inv.Code) > 16:
 		return fmt.Errorf("%w: invitation field too long", ErrInvalid)
 	case !utf8.ValidString(inv.Name) || !utf8.ValidString(inv.Game) || !utf8.ValidString(inv.Lobby):
 		return fmt.Errorf("%w: invitation text not UTF-8", ErrInvalid)
