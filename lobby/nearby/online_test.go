@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -136,4 +138,55 @@ func TestOnline(t *testing.T) {
 	next(t, alice, func(e nearby.PlayerLeft) bool { return e.Player.ID == "bob" })
 	alice.Close()
 	next(t, carol, func(e nearby.PlayerLeft) bool { return e.Player.ID == "alice" })
+}
+
+// TestOnlineReconnect: a player whose connection drops comes back (the
+// session resumes) still visible, still listed, and messages flow both
+// ways again.
+func TestOnlineReconnect(t *testing.T) {
+	url := onlineServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var conn net.Conn
+	dialer := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		mu.Lock()
+		conn = c
+		mu.Unlock()
+		return c, err
+	}
+	c, err := signaling.Dial(ctx, url, &signaling.ClientConfig{Header: http.Header{"X-User": {"dora"}}, NetDialContext: dialer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dora, err := nearby.StartOnline(ctx, c, nearby.Config{Profile: nearby.Profile{Name: "Dora"}, Visible: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dora.Close()
+	eve := onlinePlayer(t, url, "eve", true)
+	next(t, eve, func(e nearby.PlayerJoined) bool { return e.Player.ID == "dora" })
+	next(t, dora, func(e nearby.PlayerJoined) bool { return e.Player.ID == "eve" })
+
+	mu.Lock()
+	conn.Close()
+	mu.Unlock()
+	if err := eve.Send(ctx, "dora", "are you back?"); err != nil {
+		t.Fatal(err)
+	}
+	if m := next[nearby.MessageReceived](t, dora, nil); m.Text != "are you back?" || m.From.ID != "eve" {
+		t.Fatalf("got %+v", m)
+	}
+	if err := dora.Send(ctx, "eve", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	next(t, eve, func(m nearby.MessageReceived) bool { return m.Text == "yes" })
+	for _, p := range eve.Players() {
+		if p.ID == "dora" {
+			return
+		}
+	}
+	t.Fatal("dora is no longer listed")
 }
