@@ -323,3 +323,20 @@ func TestRTOEstimate(t *testing.T) {
 		t.Fatalf("a slow link: %v, want the cap %v", st.rto(), maxRTO)
 	}
 }
+
+func TestVisibleNeedsAName(t *testing.T) {
+	net := newMemNet(0)
+	a := net.add(t, 1, Config{})
+	if err := a.SetVisible(context.Background(), true); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("visible without a name: %v", err)
+	}
+	if err := a.SetProfile(context.Background(), Profile{Name: "Al"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SetVisible(context.Background(), true); err != nil || !a.Visible() {
+		t.Fatalf("visible: %v %v", err, a.Visible())
+	}
+	if err := a.SetProfile(context.Background(), Profile{Name: "bad\x00name"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("control character: %v", err)
+	}
+}

@@ -296,6 +296,11 @@ func (n *Nearby) SetVisible(ctx context.Context, visible bool) error {
 	if visible == was {
 		return nil
 	}
+	if visible {
+		if err := p.check(); err != nil {
+			return err
+		}
+	}
 	var err error
 	if visible {
 		err = n.pres.publish(ctx, p)
