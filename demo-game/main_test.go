@@ -903,7 +903,7 @@ func TestJoinByCodeUnderXvfb(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	host, hostOut, hostErr, code := startDemo(t, ctx, binary, "-headless", "-bot", "-server", ws, "-lobby", "-players", "2", "-frames", "300", "-wait", "120s")
-	// "Join by code" is the eighth menu item: Down is pressed one step at
+	// "Join by code" is the ninth menu item: Down is pressed one step at
 	// a time until the menu selects it. The code is typed once the code
 	// screen is open; Return joins (pressed until the lobby screen opens);
 	// Tab gets ready there, pressed until the match is on screen. The
