@@ -564,6 +564,34 @@ func (c *Client) Spectate(ctx context.Context, id, code string, o JoinOptions) (
 	return *st.Session, c.Roster(*st.Session), nil
 }
 
+// Rejoin brings a restarted player back into its lobby's running match
+// with the rejoin ticket its previous process's connection held
+// (Signaling().RejoinTicket() of a member after the start). It takes the
+// seat back in the session's signaling room (signaling.Client.Rejoin),
+// then asks the service to put this client in the old peer's place in
+// Session.Peers and among the members (lobby.rejoin; o.Member is the
+// metadata when the old member is gone). The returned roster names this
+// client in the old seat: a mesh over Signaling() and a rollback session
+// with Config.Rejoin take the match back.
+//
+// A ticket of a room that no lobby plays (a server's grouping of next
+// arrivals) fails with ErrNotFound once the seat is taken back; the
+// signaling client then holds the room and its Seats.
+func (c *Client) Rejoin(ctx context.Context, ticket string, o JoinOptions) (State, netcode.Roster, error) {
+	if _, err := c.sc.Rejoin(ctx, ticket); err != nil {
+		return State{}, netcode.Roster{}, fmt.Errorf("lobby: taking the seat back: %w", err)
+	}
+	var st State
+	if err := c.request(ctx, TypeRejoin, RejoinData{Ticket: ticket, Member: o.Member}, &st); err != nil {
+		return State{}, netcode.Roster{}, err
+	}
+	if st.Session == nil || !slices.Contains(st.Session.Peers, c.ID()) {
+		return State{}, netcode.Roster{}, errors.New("lobby: the service's reply names no seat for this client")
+	}
+	st = c.enter(st)
+	return st, c.Roster(*st.Session), nil
+}
+
 // Leave leaves the client's lobby.
 func (c *Client) Leave(ctx context.Context) error {
 	err := c.request(ctx, TypeLeave, nil, nil)

@@ -224,6 +224,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		TypeSettings: memberHandler(s, CodeInvalid, DecodeSettings, true, s.setSettings),
 		TypeStart:    memberHandler(s, CodeBadRequest, noData, true, s.start),
 		TypeSync:     memberHandler(s, CodeBadRequest, decodeAs[SyncData], false, s.sync),
+		TypeRejoin:   s.handleRejoin,
 	} {
 		srv.Handle(t, h)
 	}
@@ -786,6 +787,85 @@ func (s *Service) spectateLocked(req *signaling.Request, l *lobby) {
 		s.watching[req.Peer] = l
 		s.changedLocked(l, Delta{Session: &sess})
 	}
+	_ = req.Reply(l.state(true))
+}
+
+// handleRejoin serves lobby.rejoin: a restarted player that took its
+// seat in the session's signaling room back (the signaling server checked
+// its ticket and moved the seat's previous holder out of the room) takes
+// that player's place in Session.Peers and among the members. The service
+// cannot check the ticket's MAC (the signaling server's key); it trusts the
+// room: the sender must be in the session's room, neither a player nor a
+// spectator of it, and the peer the ticket names a player no longer in it.
+func (s *Service) handleRejoin(req *signaling.Request) {
+	d, err := DecodeRejoin(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeBadRequest, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	room, old, _ := signaling.TicketSeat(d.Ticket)
+	var l *lobby
+	for _, c := range s.byID {
+		if c.session != nil && c.session.ID == room {
+			l = c
+			break
+		}
+	}
+	if l == nil {
+		fail(req, CodeNotFound, "no lobby plays session "+room)
+		return
+	}
+	if cur, _ := s.srv.PeerRoom(req.Peer); cur != room {
+		fail(req, CodeNotMember, "take the seat back in the session's room first (signaling rejoin)")
+		return
+	}
+	if slices.Contains(l.session.Peers, req.Peer) {
+		_ = req.Reply(l.state(true)) // rejoined already: the same answer
+		return
+	}
+	seat := slices.Index(l.session.Peers, old)
+	if seat < 0 || slices.Contains(l.session.Spectators, req.Peer) {
+		fail(req, CodeNotMember, "the ticket names no player of the session")
+		return
+	}
+	if cur, _ := s.srv.PeerRoom(old); cur == room {
+		fail(req, CodeNotMember, "the seat's player is still in the session's room")
+		return
+	}
+	if cur := s.byPeer[req.Peer]; cur != nil {
+		fail(req, CodeAlreadyMember, "leave your lobby first")
+		return
+	}
+	sess := *l.session // pushed sessions are never changed in place
+	sess.Peers = slices.Clone(sess.Peers)
+	sess.Peers[seat] = req.Peer
+	if sess.Host == old {
+		sess.Host = req.Peer
+	}
+	l.session = &sess
+	delta := Delta{Session: &sess}
+	meta := d.Member
+	var ready bool
+	if i, m := l.member(old); m != nil {
+		meta, ready = m.meta, m.ready
+		l.members = append(l.members[:i], l.members[i+1:]...)
+		delete(s.byPeer, old)
+		delta.Left = old
+	}
+	m := s.newMember(req.Peer, req.Identity.Subject, meta)
+	m.ip, m.ready = ipOf(req.RemoteAddr), ready
+	l.members = append(l.members, m)
+	s.byPeer[req.Peer] = l
+	delta.Member = m.wire()
+	if l.host == old {
+		l.host = req.Peer
+		delta.Host = req.Peer
+	}
+	s.changedLocked(l, delta)
 	_ = req.Reply(l.state(true))
 }
 
