@@ -553,15 +553,28 @@ func (c *Client) join(ctx context.Context, d JoinData) (State, error) {
 // (rollback.Config.AcceptSpectators). A lobby that has not started fails
 // with ErrNotStarted.
 func (c *Client) Spectate(ctx context.Context, id, code string, o JoinOptions) (Session, netcode.Roster, error) {
+	st, r, err := c.SpectateState(ctx, id, code, o)
+	if err != nil {
+		return Session{}, netcode.Roster{}, err
+	}
+	return *st.Session, r, nil
+}
+
+// SpectateState is Spectate returning the lobby's whole State as the
+// service answered it (its settings and metadata, such as a game's match
+// seed, which a spectator that watches from the first frame needs; its
+// Session names the spectator). The client does not hold it: State and
+// the lobby's changes are for members.
+func (c *Client) SpectateState(ctx context.Context, id, code string, o JoinOptions) (State, netcode.Roster, error) {
 	var st State
 	d := JoinData{ID: id, Code: code, Password: o.Password, Member: o.Member, Spectate: true}
 	if err := c.request(ctx, TypeJoin, d, &st); err != nil {
-		return Session{}, netcode.Roster{}, err
+		return State{}, netcode.Roster{}, err
 	}
 	if st.Session == nil || !slices.Contains(st.Session.Spectators, c.ID()) {
-		return Session{}, netcode.Roster{}, errors.New("lobby: the service's reply names no spectator seat")
+		return State{}, netcode.Roster{}, errors.New("lobby: the service's reply names no spectator seat")
 	}
-	return *st.Session, c.Roster(*st.Session), nil
+	return st, c.Roster(*st.Session), nil
 }
 
 // Rejoin brings a restarted player back into its lobby's running match

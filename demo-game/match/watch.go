@@ -187,14 +187,16 @@ func spectateAt(ctx context.Context, l lobby.LANLobby, ap netip.AddrPort, cfg Lo
 // mesh and the spectator. It closes c on an error other than
 // lobby.ErrNotStarted.
 func spectate(ctx context.Context, c *lobby.Client, id, code string, loop bool, cfg LobbyConfig) (_ *Watch, err error) {
-	sess, r, err := c.Spectate(ctx, id, code, lobby.JoinOptions{Member: cfg.member()})
+	st, r, err := c.SpectateState(ctx, id, code, lobby.JoinOptions{Member: cfg.member()})
 	if err != nil {
 		if !errors.Is(err, lobby.ErrNotStarted) {
 			c.Close()
 		}
 		return nil, fmt.Errorf("match: asking to watch: %w", err)
 	}
-	st, _ := c.State()
+	sess := *st.Session
+	// The lobby's seed: a spectator in from the first frame simulates the
+	// match from the initial state.
 	w := &Watch{lobby: newLobby(c, nil, st, loop), roster: r, session: sess, joined: -1}
 	defer func() {
 		if err != nil {
