@@ -132,6 +132,12 @@ func main() {
 			if *frames == 0 {
 				fail(2, "-server with -headless needs -frames or -duration: every peer stops at the same frame")
 			}
+			if *spectate && *code == "" {
+				fail(2, "-spectate with -server needs -code: the lobby whose match to watch")
+			}
+			if *rejoin != "" && (*code != "" || *hostLobby || *quick) {
+				fail(2, "-rejoin takes the seat back by itself: drop -code, -lobby and -quick")
+			}
 			if *code != "" && *spectate {
 				runWatch(func(ctx context.Context) (*match.Watch, error) {
 					return match.SpectateCode(ctx, *server, *code, match.LobbyConfig{Player: *name})
