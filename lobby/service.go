@@ -145,7 +145,10 @@ type Service struct {
 	seq    uint64
 	byID   map[string]*lobby
 	byCode map[string]*lobby
-	byPeer map[string]*lobby
+	// bySession maps a started lobby's session id (its match room) to it,
+	// for lobby.rejoin.
+	bySession map[string]*lobby
+	byPeer    map[string]*lobby
 	// watching maps a spectator (JoinData.Spectate) to the lobby whose
 	// match it watches; it is no member.
 	watching map[string]*lobby
@@ -206,7 +209,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		byID:   map[string]*lobby{},
-		byCode: map[string]*lobby{},
+		byCode: map[string]*lobby{}, bySession: map[string]*lobby{},
 		byPeer: map[string]*lobby{}, watching: map[string]*lobby{},
 		updates: map[string]*rate.Limiter{},
 		owners:  map[string]int{},
@@ -402,6 +405,9 @@ func (s *Service) deleteLocked(l *lobby) {
 	l.owners = nil
 	delete(s.byID, l.id)
 	delete(s.byCode, l.code)
+	if l.session != nil {
+		delete(s.bySession, l.session.ID)
+	}
 	for _, m := range l.members {
 		if s.byPeer[m.id] == l {
 			delete(s.byPeer, m.id)
@@ -808,13 +814,7 @@ func (s *Service) handleRejoin(req *signaling.Request) {
 	}
 	defer s.mu.Unlock()
 	room, old, _ := signaling.TicketSeat(d.Ticket)
-	var l *lobby
-	for _, c := range s.byID {
-		if c.session != nil && c.session.ID == room {
-			l = c
-			break
-		}
-	}
+	l := s.bySession[room]
 	if l == nil {
 		fail(req, CodeNotFound, "no lobby plays session "+room)
 		return
@@ -1094,6 +1094,7 @@ func (s *Service) start(req *signaling.Request, l *lobby, _ *member, _ struct{})
 		return
 	}
 	l.session = sess
+	s.bySession[sess.ID] = l
 	s.setListedLocked(l)
 	s.changedLocked(l, Delta{Session: sess})
 	s.pushLocked(l, TypeStarted, sess)
