@@ -91,7 +91,7 @@ type Online struct {
 	slack        float64 // accumulated TickScale beyond 1: ticks owed to the peers behind
 	skipped      int
 	startedAt    time.Time         // when the start barrier passed (zero: not yet)
-	client       *signaling.Client // the signaling connection of a Queue grouping or a rejoin, or nil
+	client       *signaling.Client // the match room's signaling connection (a Queue grouping, a lobby's match, a rejoin): seats and rejoin tickets; nil for a matchmaker's match
 	rejoins      []RejoinResult
 	inSyncAt     time.Time // when a rejoined session was back in sync (zero: not yet, or not rejoined)
 	stopErr      error     // the session stopped: ErrDroppedByPeers or ErrStartFailed
