@@ -7,6 +7,8 @@
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -quick -frames 600   a 1v1 through the matchmaker
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -lobby -players 3 -frames 600   (and -code CODE elsewhere)
 //	go run ./demo-game -headless -bot -lan host -frames 600   (and -lan join elsewhere)
+//	go run ./demo-game -headless -bot -lan join -spectate -frames 600   watch a running LAN match (online: -server URL -code CODE -spectate)
+//	go run ./demo-game -headless -bot -lan join -rejoin TICKET -frames 600   a killed player takes its seat back
 //
 // The rules live in demo-game/arena, the match plumbing in demo-game/match and
 // the screens in demo-game/ui; this file is flags and wiring only.
@@ -16,6 +18,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -43,7 +46,8 @@ func main() {
 		code       = flag.String("code", "", "online headless: join the lobby with this join `CODE`, get ready and play when its host starts")
 		hostLobby  = flag.Bool("lobby", false, "online headless: create a lobby of -players, print its join code and start once the others are ready")
 		name       = flag.String("name", "", "your name in lobbies (empty: $USER)")
-		rejoin     = flag.String("rejoin", "", "online headless: take back a seat in a match in progress with the rejoin `TICKET` a player printed (\"demo-game: rejoin ticket ...\") before it was killed")
+		rejoin     = flag.String("rejoin", "", "headless (-server, or -lan join): take back a seat in a match in progress with the rejoin `TICKET` a player printed (\"demo-game: rejoin ticket ...\") before it was killed")
+		spectate   = flag.Bool("spectate", false, "headless: watch a running match as a spectator (with -lan join, or -server and -code) until -frames, and print what it saw as one JSON line")
 		lan        = flag.String("lan", "", "headless LAN play with no server: host (serve and advertise the match) or join (find one)")
 		wait       = flag.Duration("wait", 2*time.Minute, "online headless: how long to wait for the other players")
 		headless   = flag.Bool("headless", false, "run without a window (needs -bot) and print the result as one JSON line")
@@ -111,12 +115,37 @@ func main() {
 			if *frames == 0 {
 				fail(2, "-lan with -headless needs -frames or -duration: every peer stops at the same frame")
 			}
+			if *spectate || *rejoin != "" {
+				if *lan != "join" {
+					fail(2, "-spectate and -rejoin go with -lan join")
+				}
+				if *spectate {
+					runWatch(func(ctx context.Context) (*match.Watch, error) {
+						return match.SpectateLAN(ctx, match.LobbyConfig{Player: *name})
+					}, *wait, *frames)
+				} else {
+					runRejoinLAN(*rejoin, *wait, *frames, *fast)
+				}
+				return
+			}
 			runLAN(*lan, *players, *seed, *wait, *frames, *fast)
 			return
 		}
 		if *server != "" {
 			if *frames == 0 {
 				fail(2, "-server with -headless needs -frames or -duration: every peer stops at the same frame")
+			}
+			if *spectate && *code == "" {
+				fail(2, "-spectate with -server needs -code: the lobby whose match to watch")
+			}
+			if *rejoin != "" && (*code != "" || *hostLobby || *quick) {
+				fail(2, "-rejoin takes the seat back by itself: drop -code, -lobby and -quick")
+			}
+			if *code != "" && *spectate {
+				runWatch(func(ctx context.Context) (*match.Watch, error) {
+					return match.SpectateCode(ctx, *server, *code, match.LobbyConfig{Player: *name})
+				}, *wait, *frames)
+				return
 			}
 			if *code != "" {
 				runCode(*server, *code, *name, *wait, *frames, *fast)
@@ -136,8 +165,8 @@ func main() {
 			runOnline(cfg, *wait, *frames, *fast)
 			return
 		}
-		if *quick || *code != "" || *hostLobby {
-			fail(2, "-quick, -code and -lobby need -server")
+		if *quick || *code != "" || *hostLobby || *spectate || *rejoin != "" {
+			fail(2, "-quick, -code, -lobby, -spectate and -rejoin need -server (-spectate and -rejoin: or -lan join)")
 		}
 		runHeadless(newSession, *players, *seed, *frames, *fast)
 		return
@@ -248,7 +277,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	case "host":
 		l, err = match.HostLAN(wctx, match.LobbyConfig{Players: players, Seed: seed, Player: "host"})
 		if err == nil {
-			fmt.Fprintf(os.Stderr, "demo-game: hosting %q (lobby %s) for %d players\n", l.Host().Instance(), l.Host().LobbyID(), players)
+			fmt.Fprintf(os.Stderr, "demo-game: hosting %q (lobby %s) for %d players on port %d\n", l.Host().Instance(), l.Host().LobbyID(), players, netPort(l.Host().Addr()))
 		}
 	case "join":
 		var found lobby.LANLobby
@@ -354,6 +383,8 @@ func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.
 	}
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast, OnStart: func(after time.Duration) {
 		fmt.Fprintf(os.Stderr, "demo-game: match started (%.3f s at the start barrier)\n", after.Seconds())
+	}, OnInSync: func(frame int, after time.Duration) {
+		fmt.Fprintf(os.Stderr, "demo-game: back in sync at frame %d (%.3f s)\n", frame, after.Seconds())
 	}})
 	fmt.Println(r.JSON())
 	if err != nil {
@@ -367,6 +398,53 @@ func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.
 		fail(3, "the peers do not agree on the match: %s", reason)
 	}
 	return r
+}
+
+// runRejoinLAN takes a killed player's seat back in its LAN match with its
+// rejoin ticket and plays the match on.
+func runRejoinLAN(ticket string, wait time.Duration, frames int, fast bool) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	sess, err := match.RejoinLAN(wctx, ticket, match.LobbyConfig{Player: "bot"}, true)
+	cancel()
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	defer sess.Close()
+	play(ctx, sess, frames, fast)
+}
+
+// runWatch watches a running match as a spectator until frame frames and
+// prints what it saw as one JSON line; the exit status is 1 when it did
+// not get there.
+func runWatch(open func(context.Context) (*match.Watch, error), wait time.Duration, frames int) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	w, err := open(wctx)
+	if err != nil {
+		fail(1, "%v", err)
+	}
+	defer w.Close()
+	p, seat := w.Feeder()
+	fmt.Fprintf(os.Stderr, "demo-game: watching session %s, fed by seat %d (%s)\n", w.Room(), seat, p)
+	r, err := w.Run(wctx, frames, func(c match.FeederChange) {
+		fmt.Fprintf(os.Stderr, "demo-game: feeder seat %d -> seat %d at frame %d (%s)\n", c.FromSeat, c.ToSeat, c.Frame, c.Reason)
+	})
+	fmt.Println(r.JSON())
+	if err != nil {
+		fail(1, "%v", err)
+	}
+}
+
+// netPort returns the port of a TCP address, or 0.
+func netPort(a net.Addr) int {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.Port
+	}
+	return 0
 }
 
 func fail(code int, format string, args ...any) {

@@ -169,6 +169,11 @@ func TestBadFlags(t *testing.T) {
 		{"-headless", "-bot", "-quick", "-frames", "10"},
 		{"-headless", "-bot", "-code", "ABCDEF", "-frames", "10"},
 		{"-headless", "-bot", "-server", "ws://127.0.0.1:1/ws", "-quick", "-players", "3", "-frames", "10"},
+		{"-headless", "-bot", "-spectate", "-frames", "10"},
+		{"-headless", "-bot", "-server", "ws://127.0.0.1:1/ws", "-spectate", "-frames", "10"},
+		{"-headless", "-bot", "-server", "ws://127.0.0.1:1/ws", "-code", "ABCDEF", "-rejoin", "T", "-frames", "10"},
+		{"-headless", "-bot", "-lan", "host", "-rejoin", "T", "-frames", "10"},
+		{"-headless", "-bot", "-lan", "host", "-spectate", "-frames", "10"},
 	} {
 		cmd := exec.Command(binary, args...)
 		out, err := cmd.CombinedOutput()

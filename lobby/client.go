@@ -553,15 +553,56 @@ func (c *Client) join(ctx context.Context, d JoinData) (State, error) {
 // (rollback.Config.AcceptSpectators). A lobby that has not started fails
 // with ErrNotStarted.
 func (c *Client) Spectate(ctx context.Context, id, code string, o JoinOptions) (Session, netcode.Roster, error) {
+	st, r, err := c.SpectateState(ctx, id, code, o)
+	if err != nil {
+		return Session{}, netcode.Roster{}, err
+	}
+	return *st.Session, r, nil
+}
+
+// SpectateState is Spectate returning the lobby's whole State as the
+// service answered it (its settings and metadata, such as a game's match
+// seed, which a spectator that watches from the first frame needs; its
+// Session names the spectator). The client does not hold it: State and
+// the lobby's changes are for members.
+func (c *Client) SpectateState(ctx context.Context, id, code string, o JoinOptions) (State, netcode.Roster, error) {
 	var st State
 	d := JoinData{ID: id, Code: code, Password: o.Password, Member: o.Member, Spectate: true}
 	if err := c.request(ctx, TypeJoin, d, &st); err != nil {
-		return Session{}, netcode.Roster{}, err
+		return State{}, netcode.Roster{}, err
 	}
 	if st.Session == nil || !slices.Contains(st.Session.Spectators, c.ID()) {
-		return Session{}, netcode.Roster{}, errors.New("lobby: the service's reply names no spectator seat")
+		return State{}, netcode.Roster{}, errors.New("lobby: the service's reply names no spectator seat")
 	}
-	return *st.Session, c.Roster(*st.Session), nil
+	return st, c.Roster(*st.Session), nil
+}
+
+// Rejoin brings a restarted player back into its lobby's running match
+// with the rejoin ticket its previous process's connection held
+// (Signaling().RejoinTicket() of a member after the start). It takes the
+// seat back in the session's signaling room (signaling.Client.Rejoin),
+// then asks the service to put this client in the old peer's place in
+// Session.Peers and among the members (lobby.rejoin; o.Member is the
+// metadata when the old member is gone). The returned roster names this
+// client in the old seat: a mesh over Signaling() and a rollback session
+// with Config.Rejoin take the match back.
+//
+// A ticket of a room that no lobby plays (a server's grouping of next
+// arrivals) fails with ErrNotFound once the seat is taken back; the
+// signaling client then holds the room and its Seats.
+func (c *Client) Rejoin(ctx context.Context, ticket string, o JoinOptions) (State, netcode.Roster, error) {
+	if _, err := c.sc.Rejoin(ctx, ticket); err != nil {
+		return State{}, netcode.Roster{}, fmt.Errorf("lobby: taking the seat back: %w", err)
+	}
+	var st State
+	if err := c.request(ctx, TypeRejoin, RejoinData{Ticket: ticket, Member: o.Member}, &st); err != nil {
+		return State{}, netcode.Roster{}, err
+	}
+	if st.Session == nil || !slices.Contains(st.Session.Peers, c.ID()) {
+		return State{}, netcode.Roster{}, errors.New("lobby: the service's reply names no seat for this client")
+	}
+	st = c.enter(st)
+	return st, c.Roster(*st.Session), nil
 }
 
 // Leave leaves the client's lobby.

@@ -54,6 +54,19 @@
 // the roster's players as Feeders (it moves to another player when its
 // feeder leaves); the players' sessions accept it with AcceptSpectators.
 //
+// A member whose process died mid-match comes back with the rejoin ticket
+// its connection held (Signaling().RejoinTicket() after the start):
+// Client.Rejoin on a new connection takes the seat back in the session's
+// signaling room (the signaling rejoin request, which checks the ticket)
+// and then asks the service (lobby.rejoin) to put the new peer in the old
+// one's place in Session.Peers and among the members. The returned roster
+// has the client in its old seat, for a mesh and a rollback session with
+// Config.Rejoin. A ticket of a room no lobby plays fails with ErrNotFound
+// after the seat is back (the signaling client then holds the room's
+// seats). The service trusts the room (it cannot check a ticket's MAC):
+// the sender must be in the session's room, neither a player nor a
+// spectator of it, and the ticket's peer a player no longer in the room.
+//
 // Servers may also make and list lobbies themselves with Service.Create and
 // Service.List, which check their input as the wire does. Service.Stats
 // counts lobbies and members for metrics exporters; the package imports no

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // ProtocolVersion is the version of the lobby.* messages, advertised in the
@@ -32,6 +33,7 @@ const (
 	TypeSettings = "lobby.settings" // SettingsData -> OKReply (host only)
 	TypeStart    = "lobby.start"    // (none) -> Session (host only)
 	TypeSync     = "lobby.sync"     // SyncData -> State
+	TypeRejoin   = "lobby.rejoin"   // RejoinData -> State: a restarted player back in its session (after the signaling rejoin)
 
 	// Server to client, pushed.
 	TypeDelta   = "lobby.delta"   // Delta: one change of the lobby, Version one above the previous
@@ -159,6 +161,21 @@ type JoinData struct {
 	// Session names the spectator.
 	Spectate bool `json:"spectate,omitempty"`
 }
+
+// RejoinData is the payload of lobby.rejoin. A restarted player first
+// takes its seat in the session's signaling room back with its rejoin
+// ticket (the signaling rejoin request, signaling.Client.Rejoin); then it
+// sends the same ticket here. The service puts the sender in the place of
+// the peer the ticket names, in Session.Peers and among the members (with
+// that member's metadata and ready flag when it is still a member, else
+// with Member), pushes the change, and answers with the lobby's State.
+type RejoinData struct {
+	Ticket string            `json:"ticket"`
+	Member map[string]string `json:"member,omitempty"`
+}
+
+// MaxTicketLen bounds RejoinData.Ticket.
+const MaxTicketLen = 1024
 
 // KickData is the payload of lobby.kick. Ban keeps the peer (and its
 // authenticated subject) out for the lobby's lifetime.
@@ -522,6 +539,23 @@ func DecodeJoin(data json.RawMessage) (JoinData, error) {
 	}
 	if len(d.ID) > 64 || len(d.Code) > 16 || len(d.Password) > MaxPasswordLen {
 		return d, fmt.Errorf("id, code or password too long")
+	}
+	return d, checkMeta("member", d.Member)
+}
+
+// DecodeRejoin parses the payload of lobby.rejoin: a ticket of the
+// signaling shape (signaling.TicketSeat) and member metadata within the
+// limits.
+func DecodeRejoin(data json.RawMessage) (RejoinData, error) {
+	var d RejoinData
+	if err := decode(data, &d); err != nil {
+		return d, err
+	}
+	if len(d.Ticket) > MaxTicketLen {
+		return d, fmt.Errorf("ticket too long")
+	}
+	if _, _, ok := signaling.TicketSeat(d.Ticket); !ok {
+		return d, fmt.Errorf("ticket is not a rejoin ticket")
 	}
 	return d, checkMeta("member", d.Member)
 }

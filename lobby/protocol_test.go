@@ -281,3 +281,8 @@ func TestSessionSpectators(t *testing.T) {
 		t.Fatalf("no spectators must leave the field out: %s", b)
 	}
 }
+
+func FuzzDecodeRejoin(f *testing.F) {
+	fuzzDecoder(f, lobby.DecodeRejoin, `{"ticket":"1.czFhYg.p7.1700000000.AAAAAAAAAAAAAAAAAAAAAAAA"}`,
+		`{"ticket":"1.czFhYg.p7.1700000000.AAAA","member":{"name":"bo"}}`, `{"ticket":"x"}`)
+}

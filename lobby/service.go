@@ -145,7 +145,10 @@ type Service struct {
 	seq    uint64
 	byID   map[string]*lobby
 	byCode map[string]*lobby
-	byPeer map[string]*lobby
+	// bySession maps a started lobby's session id (its match room) to it,
+	// for lobby.rejoin.
+	bySession map[string]*lobby
+	byPeer    map[string]*lobby
 	// watching maps a spectator (JoinData.Spectate) to the lobby whose
 	// match it watches; it is no member.
 	watching map[string]*lobby
@@ -206,7 +209,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		cfg:    cfg,
 		log:    cfg.Logger,
 		byID:   map[string]*lobby{},
-		byCode: map[string]*lobby{},
+		byCode: map[string]*lobby{}, bySession: map[string]*lobby{},
 		byPeer: map[string]*lobby{}, watching: map[string]*lobby{},
 		updates: map[string]*rate.Limiter{},
 		owners:  map[string]int{},
@@ -224,6 +227,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		TypeSettings: memberHandler(s, CodeInvalid, DecodeSettings, true, s.setSettings),
 		TypeStart:    memberHandler(s, CodeBadRequest, noData, true, s.start),
 		TypeSync:     memberHandler(s, CodeBadRequest, decodeAs[SyncData], false, s.sync),
+		TypeRejoin:   s.handleRejoin,
 	} {
 		srv.Handle(t, h)
 	}
@@ -401,6 +405,9 @@ func (s *Service) deleteLocked(l *lobby) {
 	l.owners = nil
 	delete(s.byID, l.id)
 	delete(s.byCode, l.code)
+	if l.session != nil {
+		delete(s.bySession, l.session.ID)
+	}
 	for _, m := range l.members {
 		if s.byPeer[m.id] == l {
 			delete(s.byPeer, m.id)
@@ -789,6 +796,79 @@ func (s *Service) spectateLocked(req *signaling.Request, l *lobby) {
 	_ = req.Reply(l.state(true))
 }
 
+// handleRejoin serves lobby.rejoin: a restarted player that took its
+// seat in the session's signaling room back (the signaling server checked
+// its ticket and moved the seat's previous holder out of the room) takes
+// that player's place in Session.Peers and among the members. The service
+// cannot check the ticket's MAC (the signaling server's key); it trusts the
+// room: the sender must be in the session's room, neither a player nor a
+// spectator of it, and the peer the ticket names a player no longer in it.
+func (s *Service) handleRejoin(req *signaling.Request) {
+	d, err := DecodeRejoin(req.Envelope.Data)
+	if err != nil {
+		fail(req, CodeBadRequest, err.Error())
+		return
+	}
+	if !s.begin(req) {
+		return
+	}
+	defer s.mu.Unlock()
+	room, old, _ := signaling.TicketSeat(d.Ticket)
+	l := s.bySession[room]
+	if l == nil {
+		fail(req, CodeNotFound, "no lobby plays session "+room)
+		return
+	}
+	if cur, _ := s.srv.PeerRoom(req.Peer); cur != room {
+		fail(req, CodeNotMember, "take the seat back in the session's room first (signaling rejoin)")
+		return
+	}
+	if slices.Contains(l.session.Peers, req.Peer) {
+		_ = req.Reply(l.state(true)) // rejoined already: the same answer
+		return
+	}
+	seat := slices.Index(l.session.Peers, old)
+	if seat < 0 || slices.Contains(l.session.Spectators, req.Peer) {
+		fail(req, CodeNotMember, "the ticket names no player of the session")
+		return
+	}
+	if cur, _ := s.srv.PeerRoom(old); cur == room {
+		fail(req, CodeNotMember, "the seat's player is still in the session's room")
+		return
+	}
+	if cur := s.byPeer[req.Peer]; cur != nil {
+		fail(req, CodeAlreadyMember, "leave your lobby first")
+		return
+	}
+	sess := *l.session // pushed sessions are never changed in place
+	sess.Peers = slices.Clone(sess.Peers)
+	sess.Peers[seat] = req.Peer
+	if sess.Host == old {
+		sess.Host = req.Peer
+	}
+	l.session = &sess
+	delta := Delta{Session: &sess}
+	meta := d.Member
+	var ready bool
+	if i, m := l.member(old); m != nil {
+		meta, ready = m.meta, m.ready
+		l.members = append(l.members[:i], l.members[i+1:]...)
+		delete(s.byPeer, old)
+		delta.Left = old
+	}
+	m := s.newMember(req.Peer, req.Identity.Subject, meta)
+	m.ip, m.ready = ipOf(req.RemoteAddr), ready
+	l.members = append(l.members, m)
+	s.byPeer[req.Peer] = l
+	delta.Member = m.wire()
+	if l.host == old {
+		l.host = req.Peer
+		delta.Host = req.Peer
+	}
+	s.changedLocked(l, delta)
+	_ = req.Reply(l.state(true))
+}
+
 // removeLocked takes peer out of its lobby: a leave, a kick or a drop.
 // Host migration and the end of an empty lobby happen here.
 func (s *Service) removeLocked(l *lobby, peer string) {
@@ -1014,6 +1094,7 @@ func (s *Service) start(req *signaling.Request, l *lobby, _ *member, _ struct{})
 		return
 	}
 	l.session = sess
+	s.bySession[sess.ID] = l
 	s.setListedLocked(l)
 	s.changedLocked(l, Delta{Session: sess})
 	s.pushLocked(l, TypeStarted, sess)

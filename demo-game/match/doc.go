@@ -65,6 +65,22 @@
 // lobby.Started; the headless mode calls AwaitStart, which gets ready,
 // starts as the host once every member is, and plays.
 //
+// Rejoin: every online match made by a lobby (online or on a LAN host) or by
+// the next-arrivals grouping gives its players a rejoin ticket
+// (Online.RejoinTicket). A restarted process takes its seat back with it:
+// DialOnline with OnlineConfig.Rejoin on the server's (or the LAN host's)
+// address, or RejoinLAN, which finds the LAN host over DNS-SD. A lobby's
+// match comes back through lobby.Client.Rejoin (roster and seed from the
+// lobby); a grouping's from the room's seats. The rejoined session reports
+// the frame it was back in sync at (rollback.EventInSync) in its rejoins
+// and to RunConfig.OnInSync. Players' sessions accept spectators: a Watch
+// (SpectateCode online, SpectateLAN on a LAN) joins a running lobby match
+// as a spectator (lobby.Client.Spectate), connects the mesh, receives a
+// player's state and catches up, fed by the player after the lobby's host
+// and failing over to the next when its feeder leaves or goes silent;
+// Watch.Run returns a WatchResult whose confirmed frame and checksum
+// compare with the players'.
+//
 // Game adapts an arena.State to rollback.Game: one input byte per
 // player, the state's binary encoding as the saved state, and a checksum per
 // simulated frame so that peers can be compared.
@@ -92,8 +108,9 @@
 // owns the signaling client's, the mesh's and, from the matchmaker, the
 // mmclient Client's (from a lobby, the Lobby's), and Close waits for them.
 // A Lobby is safe for concurrent use. Blocking calls (DialOnline,
-// CreateLobby, JoinLobbyByCode, HostLAN, FindLAN, JoinLAN, Lobby.Play,
-// Lobby.AwaitStart, Online.ReportResult, Run) take a context and return an
+// CreateLobby, JoinLobbyByCode, HostLAN, FindLAN, JoinLAN, RejoinLAN,
+// SpectateCode, SpectateLAN, Lobby.Play, Lobby.AwaitStart,
+// Online.ReportResult, Run, Watch.Run) take a context and return an
 // error satisfying errors.Is(err, context.Canceled) when it is cancelled.
 //
 // # Limits

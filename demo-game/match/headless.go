@@ -27,6 +27,10 @@ type RunConfig struct {
 	// OnStart, if set, is called once when a networked match starts (every
 	// peer reaches every other), with the time since Run began.
 	OnStart func(after time.Duration)
+	// OnInSync, if set, is called once when a networked session that
+	// rejoined a match in progress is back in sync (rollback.EventInSync),
+	// with the frame that showed it and the time since Run began.
+	OnInSync func(frame int, after time.Duration)
 }
 
 // Result is the outcome of Run, printed by the headless mode as one JSON
@@ -59,6 +63,10 @@ type RejoinResult struct {
 	Seats []int  `json:"seats"`
 	Frame int    `json:"frame"`
 	Self  bool   `json:"self,omitempty"`
+	// SyncFrame is, for this player's own rejoin, the confirmed frame
+	// whose checksums showed it back in sync (rollback.EventInSync); 0
+	// when that did not happen before the end.
+	SyncFrame int `json:"sync_frame,omitempty"`
 }
 
 // ConfirmedResult is the state of the last frame every peer confirmed and,
@@ -98,6 +106,7 @@ type DroppedResult struct {
 type outcomer interface {
 	confirmedResult() *ConfirmedResult
 	startedAfter(start time.Time) (time.Duration, bool)
+	inSyncAfter(start time.Time) (int, time.Duration, bool)
 }
 
 // confirmer is a session that can report its last confirmed frame.
@@ -240,6 +249,12 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 			if d, ok := o.startedAfter(start); ok {
 				cfg.OnStart(d)
 				cfg.OnStart = nil
+			}
+		}
+		if o, ok := sess.(outcomer); ok && cfg.OnInSync != nil {
+			if f, d, ok := o.inSyncAfter(start); ok {
+				cfg.OnInSync(f, d)
+				cfg.OnInSync = nil
 			}
 		}
 		if cfg.Fast && networked && sess.State().Frame == before {

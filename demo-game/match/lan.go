@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // HostLAN hosts an arena lobby on the local network, where there is no
@@ -95,4 +96,76 @@ func JoinLAN(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby, er
 		return newLobby(c, nil, st, loop || cfg.Loopback), nil
 	}
 	return nil, fmt.Errorf("match: joining %q: no address answered: %w", l.Name, errors.Join(errs...))
+}
+
+// RejoinLAN takes a restarted player back into its LAN match with the
+// rejoin ticket its previous process printed (Online.RejoinTicket): it
+// browses the LAN for arena lobbies, asks each host it finds (every
+// address in turn) to seat this player again (lobby.Client.Rejoin: only
+// the host that issued the ticket accepts it), connects the mesh to the
+// match's peers and starts the session that rejoins the match in progress
+// (rollback.Config.Rejoin), with a bot in the seat when allBots. It waits
+// until then or until ctx ends.
+func RejoinLAN(ctx context.Context, ticket string, cfg LobbyConfig, allBots bool) (*Online, error) {
+	if _, _, ok := signaling.TicketSeat(ticket); !ok {
+		return nil, fmt.Errorf("%w: %q is not a rejoin ticket", ErrBadConfig, ticket)
+	}
+	b, err := BrowseLAN(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	var errs []error
+	tried := map[string]bool{}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("match: no LAN host took the rejoin ticket: %w", errors.Join(append(errs, ctx.Err())...))
+		case ev, ok := <-b.Events():
+			if !ok {
+				return nil, fmt.Errorf("match: no LAN host took the rejoin ticket: browsing ended: %w", context.Cause(ctx))
+			}
+			if ev.Kind == lobby.LANRemoved {
+				continue
+			}
+			for _, ap := range ev.Lobby.Addrs {
+				key := ev.Lobby.ID + "@" + ap.String()
+				if tried[key] {
+					continue
+				}
+				tried[key] = true
+				o, err := rejoinAt(ctx, ev.Lobby, ap, ticket, cfg, allBots)
+				if err == nil {
+					return o, nil
+				}
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				errs = append(errs, err)
+			}
+		}
+	}
+}
+
+// rejoinAt rejoins the match of ticket through the LAN host of l at ap.
+func rejoinAt(ctx context.Context, l lobby.LANLobby, ap netip.AddrPort, ticket string, cfg LobbyConfig, allBots bool) (*Online, error) {
+	one := l
+	one.Addrs = []netip.AddrPort{ap}
+	c, err := lobby.DialLAN(ctx, one, nil)
+	if err != nil {
+		return nil, fmt.Errorf("match: rejoining through %q at %v: %w", l.Name, ap, err)
+	}
+	st, r, err := c.Rejoin(ctx, ticket, lobby.JoinOptions{Member: cfg.member()})
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("match: rejoining through %q at %v: %w", l.Name, ap, err)
+	}
+	loop, _ := checkURL(l.URLFor(ap))
+	lb := newLobby(c, nil, st, loop || cfg.Loopback)
+	o, err := startOnline(ctx, c.Signaling(), r, lb.loop, OnlineConfig{Seed: lb.seed, AllBots: allBots, Rejoin: ticket}, lb)
+	if err != nil {
+		return nil, err
+	}
+	o.client = c.Signaling()
+	return o, nil
 }

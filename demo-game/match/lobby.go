@@ -187,7 +187,14 @@ func (l *Lobby) IsHost() bool {
 // connected or ctx is done. The match owns l from then on: closing the
 // match closes l, and so does a failure of Play.
 func (l *Lobby) Play(ctx context.Context, r netcode.Roster, allBots bool) (*Online, error) {
-	return startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots}, l)
+	o, err := startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots}, l)
+	if err == nil {
+		// The match room's seats and this player's rejoin ticket
+		// (RejoinTicket; a restarted process comes back with RejoinLAN
+		// or OnlineConfig.Rejoin).
+		o.client = l.client.Signaling()
+	}
+	return o, err
 }
 
 // AwaitStart is the lobby played by a bot (the headless mode): a member

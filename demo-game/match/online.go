@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
+	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/matchmaker/mmclient"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/mesh"
@@ -90,9 +91,10 @@ type Online struct {
 	slack        float64 // accumulated TickScale beyond 1: ticks owed to the peers behind
 	skipped      int
 	startedAt    time.Time         // when the start barrier passed (zero: not yet)
-	client       *signaling.Client // the signaling connection of a Queue grouping or a rejoin, or nil
+	client       *signaling.Client // the match room's signaling connection (a Queue grouping, a lobby's match, a rejoin): seats and rejoin tickets; nil for a matchmaker's match
 	rejoins      []RejoinResult
-	stopErr      error // the session stopped: ErrDroppedByPeers or ErrStartFailed
+	inSyncAt     time.Time // when a rejoined session was back in sync (zero: not yet, or not rejoined)
+	stopErr      error     // the session stopped: ErrDroppedByPeers or ErrStartFailed
 }
 
 var _ Session = (*Online)(nil)
@@ -123,16 +125,7 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
 	if cfg.Rejoin != "" {
-		r, err := rejoinRoom(ctx, client, cfg.Rejoin)
-		if err != nil {
-			client.Close()
-			return nil, err
-		}
-		o, err := startOnline(ctx, client, r, loop || cfg.Loopback, cfg, client)
-		if err == nil {
-			o.client = client
-		}
-		return o, err
+		return rejoinOnline(ctx, client, loop || cfg.Loopback, cfg)
 	}
 	if cfg.Matchmaker == "" {
 		r, err := joinNext(ctx, client, queue, n)
@@ -220,24 +213,61 @@ func joinNext(ctx context.Context, client *signaling.Client, queue string, n int
 	}
 }
 
-// rejoinRoom takes back the seat of ticket in its match room and returns
-// the match's roster as joinNext made it (the server's seat order), with
+// rejoinOnline takes back the seat of cfg.Rejoin in its match and starts
+// the session that rejoins the match in progress. A lobby's match (online
+// or on a LAN host) comes back through the lobby (lobby.Client.Rejoin: the
+// roster and the seed are the lobby's); a match of the next-arrivals
+// grouping, which no lobby plays, from the room's seats (rejoinRoom).
+func rejoinOnline(ctx context.Context, client *signaling.Client, loop bool, cfg OnlineConfig) (*Online, error) {
+	room, _, ok := signaling.TicketSeat(cfg.Rejoin)
+	if !ok {
+		client.Close()
+		return nil, fmt.Errorf("%w: %q is not a rejoin ticket", ErrBadConfig, cfg.Rejoin)
+	}
+	lc := lobby.NewClient(client, nil)
+	st, r, err := lc.Rejoin(ctx, cfg.Rejoin, lobby.JoinOptions{Member: LobbyConfig{Player: "bot"}.member()})
+	if err == nil {
+		l := newLobby(lc, nil, st, loop)
+		cfg.Seed = l.seed
+		o, err := startOnline(ctx, client, r, loop, cfg, l, client)
+		if err == nil {
+			o.client = client
+		}
+		return o, err
+	}
+	if client.Room() != room || !(errors.Is(err, lobby.ErrNotFound) || errors.Is(err, &signaling.Error{Code: signaling.CodeUnknownType})) {
+		lc.Close()
+		client.Close()
+		return nil, fmt.Errorf("match: rejoining: %w", err)
+	}
+	// The seat is back; no lobby plays the room.
+	lc.Close()
+	r, err = rejoinRoom(client, cfg.Rejoin)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	o, err := startOnline(ctx, client, r, loop, cfg, client)
+	if err == nil {
+		o.client = client
+	}
+	return o, err
+}
+
+// rejoinRoom returns the roster of the match room whose seat of ticket
+// client took back, as joinNext made it (the server's seat order), with
 // this client's new id in its old seat.
-func rejoinRoom(ctx context.Context, client *signaling.Client, ticket string) (netcode.Roster, error) {
+func rejoinRoom(client *signaling.Client, ticket string) (netcode.Roster, error) {
 	_, old, ok := signaling.TicketSeat(ticket)
 	if !ok {
 		return netcode.Roster{}, fmt.Errorf("%w: %q is not a rejoin ticket", ErrBadConfig, ticket)
 	}
-	info, err := client.Rejoin(ctx, ticket)
-	if err != nil {
-		return netcode.Roster{}, fmt.Errorf("match: rejoining: %w", err)
-	}
-	ids := info.Seats
+	ids := client.Seats()
 	if len(ids) == 0 { // a server that gives no seat order
-		ids = append([]string{old}, info.Peers...)
+		ids = append([]string{old}, client.Peers()...)
 		slices.Sort(ids)
 	}
-	r := netcode.Roster{Session: info.Name, Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
+	r := netcode.Roster{Session: client.Room(), Self: netcode.PeerID(client.ID()), ICEServers: client.ICEServers()}
 	for _, id := range ids {
 		if id == old {
 			id = client.ID()
@@ -248,8 +278,8 @@ func rejoinRoom(ctx context.Context, client *signaling.Client, ticket string) (n
 }
 
 // RejoinTicket returns the ticket with which a restarted process takes this
-// player's seat back (OnlineConfig.Rejoin), or "" when the server issued
-// none (a lobby's or a matchmaker's match is not rejoinable yet).
+// player's seat back (OnlineConfig.Rejoin, or RejoinLAN), or "" when the
+// server issued none (a matchmaker's match is not rejoinable yet).
 func (o *Online) RejoinTicket() string {
 	if o.client == nil {
 		return ""
@@ -314,6 +344,8 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 		Rejoin:          cfg.Rejoin != "",
 		RejoinToken:     []byte(cfg.Rejoin),
 		AuthorizeRejoin: o.authorizeRejoin,
+		// Anyone in the match's room may watch (a lobby's spectators).
+		AcceptSpectators: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match: starting the session: %w", err)
@@ -423,6 +455,11 @@ func (o *Online) drain() {
 			case rollback.EventRejoined:
 				o.startedAt = time.Now()
 				o.rejoins = append(o.rejoins, RejoinResult{Seats: []int{o.seat}, Frame: ev.(rollback.EventRejoined).Frame, Self: true})
+			case rollback.EventInSync:
+				if n := len(o.rejoins); n > 0 && o.rejoins[n-1].Self && o.rejoins[n-1].SyncFrame == 0 {
+					o.rejoins[n-1].SyncFrame = ev.(rollback.EventInSync).Frame
+					o.inSyncAt = time.Now()
+				}
 			case rollback.EventPeerRejoined:
 				e := ev.(rollback.EventPeerRejoined)
 				o.rejoins = append(o.rejoins, RejoinResult{Peer: string(e.Peer), Seats: e.Handles, Frame: e.Frame})
@@ -529,6 +566,16 @@ func (o *Online) startedAfter(start time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return max(0, o.startedAt.Sub(start)), true
+}
+
+// inSyncAfter returns, for a session that rejoined the match, the frame
+// whose checksums showed it back in sync (rollback.EventInSync) and when,
+// after start.
+func (o *Online) inSyncAfter(start time.Time) (int, time.Duration, bool) {
+	if o.inSyncAt.IsZero() {
+		return 0, 0, false
+	}
+	return o.rejoins[len(o.rejoins)-1].SyncFrame, max(0, o.inSyncAt.Sub(start)), true
 }
 
 // finish ends the session at frame end (rollback.Session.Finish).

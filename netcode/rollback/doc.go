@@ -124,7 +124,11 @@
 // AuthorizeRejoin can admit a peer that is in the room and whose ticket
 // (signaling.TicketSeat) names the seat it claims. A drop that a rejoin
 // healed stays in Outcome.Dropped with Until set and does not keep the
-// peers from agreeing.
+// peers from agreeing. The rejoined session reports EventRejoined when it
+// loaded the state and plays again, and EventInSync when a peer's checksum
+// of a confirmed frame at or after the rejoin frame matches its own: the
+// moment it is provably back in sync (at most ChecksumInterval frames
+// plus the confirmation delay after the rejoin frame).
 //
 // # Outcomes
 //
@@ -150,7 +154,7 @@
 // EventStartFailed, EventEnding, EventPeerInterrupted,
 // EventPeerResumed, EventPeerDisconnected, EventDroppedByPeers,
 // EventDesync, EventWaitRecommended, EventSpectatorJoined, EventRejected,
-// EventPeerRejoined, EventRejoined, EventFeederChanged; the set is closed) on the channel
+// EventPeerRejoined, EventRejoined, EventInSync, EventFeederChanged; the set is closed) on the channel
 // Events returns. It has Config.EventBuffer slots (64 by default); when
 // it is full, new events are dropped and counted (Stats.EventsDropped),
 // so a game that never drains it never blocks. Errors are this package's

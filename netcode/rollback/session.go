@@ -295,6 +295,7 @@ type Session struct {
 	joinAsked      bool
 	welcome        *wireCtlMsg
 	rejoinAt       int
+	syncFrom       int // a rejoined session: EventInSync is due for the first matching checksum at or after this frame; 0 when not
 	rejoinVia      netcode.PeerID
 	nonce          uint64
 	rxCtl          wireCtlMsg

@@ -504,6 +504,9 @@ func (s *Session) compare(p *sessionPeer, f int, local uint64, remote uint32) {
 	if l := wireChecksum(local); l != remote {
 		s.stats.Desyncs++
 		s.events.emit(EventDesync{Frame: f, Local: uint64(l), Remote: uint64(remote), Peer: p.id})
+	} else if s.syncFrom > 0 && f >= s.syncFrom {
+		s.syncFrom = 0
+		s.events.emit(EventInSync{Frame: f, Peer: p.id})
 	}
 }
 

@@ -21,8 +21,20 @@ type EventRejoined struct {
 	Frame      int
 }
 
+// EventInSync reports, to a Rejoin session, that it is back in sync: the
+// checksum a peer reported for a confirmed frame at or after the rejoin
+// frame (EventRejoined.Frame) matches the local one. Frame is that frame
+// (a multiple of Config.ChecksumInterval), Peer the peer whose report
+// matched first. It comes once per rejoin, and never when checksums are
+// off (ChecksumInterval < 0); a mismatch is an EventDesync instead.
+type EventInSync struct {
+	Frame int
+	Peer  netcode.PeerID
+}
+
 func (EventPeerRejoined) sessionEvent() {}
 func (EventRejoined) sessionEvent()     {}
+func (EventInSync) sessionEvent()       {}
 
 // Rejoining a match in progress
 //
@@ -70,6 +82,7 @@ func (s *Session) applyWelcome() error {
 	s.joining = false
 	s.frame = st.Frame
 	s.rejoinAt = w.Frame
+	s.syncFrom = max(w.Frame, 1)
 	for _, r := range s.players {
 		r.last = st.Frame - 1
 		r.dropFrom, r.rejoinAt, r.hold = noDrop, noDrop, noDrop

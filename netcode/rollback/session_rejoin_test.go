@@ -95,6 +95,22 @@ func TestSessionPlayerKilledRejoins(t *testing.T) {
 				t.Fatalf("restarted player not back in sync within 3 s (rejoin frame %d, frames %v)", rejoinFrame, c.frames())
 			}
 			t.Logf("back in sync %v after restarting; rejoined at frame %d", inSync, rejoinFrame)
+			// The session says so itself: one EventInSync for a frame at
+			// or after the rejoin frame, where the checksums agree.
+			var sync *rollback.EventInSync
+			for i := 0; i < 600 && sync == nil; i++ {
+				if e, ok := hasEvent[rollback.EventInSync](c.peers[victim]); ok {
+					sync = &e
+					break
+				}
+				c.step(true)
+			}
+			if sync == nil {
+				t.Fatalf("no EventInSync (rejoin frame %d)", rejoinFrame)
+			}
+			if mine, ok := c.peers[victim].sums[sync.Frame]; !ok || sync.Frame < rejoinFrame || mine != c.peers[0].sums[sync.Frame] {
+				t.Fatalf("EventInSync %+v, rejoin frame %d", sync, rejoinFrame)
+			}
 			c.run(c.peers[0].s.Frame() + 1200)
 			// Compare only frames every live peer checksummed.
 			c.checkSync(c.peers[0].s.Frame() - 300)
