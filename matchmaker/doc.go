@@ -51,8 +51,20 @@
 // # Concurrency
 //
 // A Matchmaker is safe for concurrent use; Process holds its lock for the
-// pass (about 30 ms for 10,000 waiting 1v1 tickets on a 2-core machine). A
-// Rater is not: use one per goroutine.
+// pass. A Rater is not: use one per goroutine.
+//
+// # Cost of a pass
+//
+// A pass sorts each partition of the pool by skill once (O(n log n)) and
+// keeps a segment tree over it keyed by enqueue order, so "the
+// longest-waiting ticket inside this skill window that was not examined
+// yet" costs O(log n); the window's ends are found by searching outwards
+// from the seed in doubling steps, so a narrow window in a sparse pool
+// costs a few reads. Tickets a seed examined and rejected go back into the
+// tree for later seeds. Matches are built in place in the Result, with
+// their slices carved from a few shared allocations. `rallypoint bench
+// matchmaker` measures passes over 10,000 and 100,000 tickets; tests
+// check that the indexes pick the same matches as a scan of every ticket.
 //
 // # Limits
 //

@@ -46,6 +46,11 @@ type Matchmaker struct {
 	// scratch reused across passes
 	removed []int
 	keys    []uint64
+	sorted  []sortKey
+	assign  []int
+	counts  []int
+	slab    slab
+	naive   bool // tests: find candidates by scanning every ticket
 	grp     group
 	ratings [][]Rating
 }
@@ -114,8 +119,17 @@ type entry struct {
 }
 
 type bucket struct {
-	ents []*entry // sorted by skill, then seq
-	tree segtree
+	ents   []*entry  // sorted by skill, then seq
+	skills []float64 // ents[i].skill, so window searches read one array
+	tree   segtree
+}
+
+// sortKey is what a bucket sorts: the keys next to the entry, so the sort
+// compares contiguous values instead of following pointers.
+type sortKey struct {
+	skill float64
+	seq   uint64
+	e     *entry
 }
 
 type backfill struct {
@@ -597,19 +611,27 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			delete(q.buckets, k)
 			continue
 		}
-		slices.SortFunc(b.ents, func(x, y *entry) int {
+		m.sorted = slices.Grow(m.sorted[:0], len(b.ents))
+		m.keys = slices.Grow(m.keys[:0], len(b.ents))
+		b.skills = slices.Grow(b.skills[:0], len(b.ents))
+		for _, e := range b.ents {
+			m.sorted = append(m.sorted, sortKey{e.skill, e.seq, e})
+		}
+		slices.SortFunc(m.sorted, func(x, y sortKey) int {
 			if c := cmp.Compare(x.skill, y.skill); c != 0 {
 				return c
 			}
 			return cmp.Compare(x.seq, y.seq)
 		})
-		m.keys = m.keys[:0]
-		for i, e := range b.ents {
-			e.pos = i
-			m.keys = append(m.keys, e.seq)
+		for i, k := range m.sorted {
+			k.e.pos = i
+			b.ents[i] = k.e
+			b.skills = append(b.skills, k.skill)
+			m.keys = append(m.keys, k.seq)
 		}
 		b.tree.reset(m.keys)
 	}
+	clear(m.sorted)
 	// Backfill first, oldest request first.
 	q.backfills = liveBackfills(q.backfills)
 	for _, bf := range q.backfills {
@@ -617,21 +639,36 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		if bk == nil {
 			continue
 		}
-		if match, ok := m.assemble(q, bk, &bf.seed, bf, now); ok {
+		var match Match
+		if m.assemble(q, bk, &bf.seed, bf, now, &match) {
 			bf.dead = true
 			delete(m.backfills, bf.req.ID)
 			res.Matches = append(res.Matches, match)
 		}
 	}
 	q.backfills = liveBackfills(q.backfills)
-	// New matches, seeded by the longest-waiting tickets.
+	// New matches, seeded by the longest-waiting tickets, built in place in
+	// the result: its room is reserved up front for as many matches as the
+	// pool's players could make, so no match is copied as the slice grows.
+	minPlayers := q.cfg.Shape.MinTeams
+	for _, st := range q.cfg.Shape.MinTeamsSteps {
+		minPlayers = min(minPlayers, int(st.Value))
+	}
+	minPlayers *= q.cfg.Shape.TeamSize
+	start := len(res.Matches)
+	res.Matches = slices.Grow(res.Matches, min(q.live, q.players/minPlayers))
 	for _, e := range q.entries {
 		if e.dead {
 			continue
 		}
-		if match, ok := m.assemble(q, e.bucket, e, nil, now); ok {
-			res.Matches = append(res.Matches, match)
+		res.Matches = append(res.Matches, Match{})
+		if !m.assemble(q, e.bucket, e, nil, now, &res.Matches[len(res.Matches)-1]) {
+			res.Matches = res.Matches[:len(res.Matches)-1]
 		}
+	}
+	if made := len(res.Matches) - start; cap(res.Matches) > 1024 && made < cap(res.Matches)/4 {
+		// A sparse pool made far fewer matches than it had room for.
+		res.Matches = slices.Clone(res.Matches)
 	}
 	q.compact()
 }
