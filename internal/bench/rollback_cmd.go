@@ -30,6 +30,7 @@ type rollbackReport struct {
 	WireAligned          float64 `json:"wire_bytes_per_s_aligned_ticks"`
 	WireRTT40            float64 `json:"wire_bytes_per_s_rtt40ms"`
 	WireRTT100           float64 `json:"wire_bytes_per_s_rtt100ms"`
+	WireRTT200           float64 `json:"wire_bytes_per_s_rtt200ms"`
 	WirePrevious         float64 `json:"wire_bytes_per_s_previous"`
 	WirePreviousRTT40    float64 `json:"wire_bytes_per_s_previous_rtt40ms"`
 	WirePreviousPackets  float64 `json:"wire_packets_per_tick_previous_rtt40ms"`
@@ -98,6 +99,7 @@ func Rollback(cfg RollbackConfig) error {
 			{wireSetup{Aligned: true}, &rep.WireAligned},
 			{wireSetup{RTT: 40 * time.Millisecond}, &rep.WireRTT40},
 			{wireSetup{RTT: 100 * time.Millisecond}, &rep.WireRTT100},
+			{wireSetup{RTT: 200 * time.Millisecond}, &rep.WireRTT200},
 			{previousWire(0), &rep.WirePrevious},
 		}
 		wm, err := measureWire(cfg.Wire, wireSetup{})
@@ -144,6 +146,7 @@ func Rollback(cfg RollbackConfig) error {
 		fmt.Fprintf(w, "  the same, both peers ticking at the same instant\t%.0f B/s\t≤ %d B/s %s\n", rep.WireAligned, rep.BudgetWire, verdict(rep.WireAligned <= float64(rep.BudgetWire)))
 		fmt.Fprintf(w, "  the same at 40 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT40, rep.BudgetWire, verdict(rep.WireRTT40 <= float64(rep.BudgetWire)))
 		fmt.Fprintf(w, "  the same at 100 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT100, rep.BudgetWire, verdict(rep.WireRTT100 <= float64(rep.BudgetWire)))
+		fmt.Fprintf(w, "  the same at 200 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT200, rep.BudgetWire, verdict(rep.WireRTT200 <= float64(rep.BudgetWire)))
 		fmt.Fprintf(w, "baseline: previous mesh settings (AES-GCM, no ack bundling, 100 ms pings, no retransmission)\t%.0f B/s\t\n", rep.WirePrevious)
 		fmt.Fprintf(w, "  the same at 40 ms RTT\t%.0f B/s (%.2f packets a tick)\t\n", rep.WirePreviousRTT40, rep.WirePreviousPackets)
 		fmt.Fprintf(w, "wire ratio, now / previous\t%.2f× (at 40 ms RTT %.2f×)\t\n", rep.WireRatio, rep.WireRatioRTT40)
