@@ -56,6 +56,6 @@ var q5v5 = QueueConfig{Name: "5v5", Shape: Shape{TeamSize: 5}, Rules: []Rule{{Ki
 func BenchmarkP1v1_10k(b *testing.B)        { benchSpread(b, q1v1, 10_000, false, 5) }
 func BenchmarkP1v1_100k(b *testing.B)       { benchSpread(b, q1v1, 100_000, false, 5) }
 func BenchmarkP1v1Sparse_10k(b *testing.B)  { benchSpread(b, q1v1, 10_000, false, 20_000) }
-func BenchmarkP1v1Sparse_100k(b *testing.B) { benchSpread(b, q1v1, 100_000, false, 20_000) }
+func BenchmarkP1v1Sparse_100k(b *testing.B) { benchSpread(b, q1v1, 100_000, false, 200_000) }
 func BenchmarkP5v5_10k(b *testing.B)        { benchSpread(b, q5v5, 10_000, true, 5) }
 func BenchmarkP5v5_100k(b *testing.B)       { benchSpread(b, q5v5, 100_000, true, 5) }
