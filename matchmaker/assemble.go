@@ -183,9 +183,11 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	g := &m.grp
 	g.init(q, seed, bf, w)
 	m.removed = m.removed[:0]
+	// The seed stays in the tree while the match is built (the searches
+	// skip its position), so a seed that finds nobody writes nothing.
+	self := -1
 	if bf == nil {
-		bk.tree.set(seed.pos, removedKey)
-		m.removed = append(m.removed, seed.pos)
+		self = seed.pos
 	}
 	skillV, skillOn := math.Inf(1), false
 	for i, r := range q.cfg.Rules {
@@ -199,12 +201,12 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	for g.players < g.target && scans < q.cfg.MaxScan {
 		if m.naive {
 			// The reference the indexes must agree with (tests only).
-			p := naiveNext(bk, g, skillOn, skillV)
+			p := naiveNext(bk, g, self, skillOn, skillV)
 			if p < 0 {
 				break
 			}
 			c := ents[p]
-			bk.tree.set(p, removedKey)
+			bk.tree.remove(p)
 			m.removed = append(m.removed, p)
 			if g.accepts(c, now) {
 				g.add(c)
@@ -227,12 +229,20 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 				r = sort.Search(len(skills), func(i int) bool { return skills[i] > b })
 			}
 		}
-		p := bk.tree.min(l, r)
+		var p int
+		if self < l || self >= r {
+			p = bk.tree.min(l, r)
+		} else {
+			p = bk.tree.min(l, self)
+			if p2 := bk.tree.min(self+1, r); p < 0 || p2 >= 0 && ents[p2].rank < ents[p].rank {
+				p = p2
+			}
+		}
 		if p < 0 {
 			break
 		}
 		c := ents[p]
-		bk.tree.set(p, removedKey)
+		bk.tree.remove(p)
 		m.removed = append(m.removed, p)
 		if g.accepts(c, now) {
 			g.add(c)
@@ -248,16 +258,19 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	}
 	if teams == 0 {
 		for _, p := range m.removed {
-			bk.tree.set(p, ents[p].seq)
+			bk.tree.restore(p, ents[p].rank)
 		}
 		return false
 	}
 	m.finish(q, g, teams, now, out)
 	// Members (now dropped) stay out of the tree; everything else examined
 	// goes back.
+	if self >= 0 {
+		bk.tree.remove(self)
+	}
 	for _, p := range m.removed {
 		if !ents[p].dead {
-			bk.tree.set(p, ents[p].seq)
+			bk.tree.restore(p, ents[p].rank)
 		}
 	}
 	return true
@@ -267,10 +280,10 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 // the bucket for the longest-waiting one not yet examined whose skill
 // keeps the group's spread within skillV. Tests run passes both ways on
 // random pools and compare the matches.
-func naiveNext(bk *bucket, g *group, skillOn bool, skillV float64) int {
+func naiveNext(bk *bucket, g *group, self int, skillOn bool, skillV float64) int {
 	best := -1
 	for i, e := range bk.ents {
-		if bk.tree.key[i] == removedKey {
+		if i == self || bk.tree.removed(i) {
 			continue
 		}
 		if skillOn && (e.skill < g.hi-skillV || e.skill > g.lo+skillV) {

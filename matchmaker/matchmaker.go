@@ -45,7 +45,7 @@ type Matchmaker struct {
 
 	// scratch reused across passes
 	removed []int
-	keys    []uint64
+	keys    []uint32
 	sorted  []sortKey
 	assign  []int
 	counts  []int
@@ -116,6 +116,11 @@ type entry struct {
 	dead    bool
 	bucket  *bucket
 	pos     int
+	// solo holds the player of a one-player ticket (t.Players points
+	// into it), so a pass reads the ticket's player from the entry's own
+	// memory rather than from an allocation of its own.
+	solo [1]Player
+	rank uint32 // enqueue order within its bucket, the bucket's tree key
 }
 
 type bucket struct {
@@ -128,7 +133,7 @@ type bucket struct {
 // compares contiguous values instead of following pointers.
 type sortKey struct {
 	skill float64
-	seq   uint64
+	rank  uint32
 	e     *entry
 }
 
@@ -200,7 +205,8 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 			return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("player %q", p.ID), Err: ErrAlreadyQueued}
 		}
 	}
-	e := &entry{t: t.clone(), at: m.now(), size: len(t.Players)}
+	e := &entry{at: m.now(), size: len(t.Players)}
+	e.t = t.cloneInto(e.solo[:0])
 	if err := q.describe(e, &e.t); err != nil {
 		return "", err
 	}
@@ -603,6 +609,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			b = &bucket{}
 			q.buckets[e.part] = b
 		}
+		e.rank = uint32(len(b.ents)) // entries are in enqueue order
 		b.ents = append(b.ents, e)
 		e.bucket = b
 	}
@@ -615,19 +622,19 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		m.keys = slices.Grow(m.keys[:0], len(b.ents))
 		b.skills = slices.Grow(b.skills[:0], len(b.ents))
 		for _, e := range b.ents {
-			m.sorted = append(m.sorted, sortKey{e.skill, e.seq, e})
+			m.sorted = append(m.sorted, sortKey{e.skill, e.rank, e})
 		}
 		slices.SortFunc(m.sorted, func(x, y sortKey) int {
 			if c := cmp.Compare(x.skill, y.skill); c != 0 {
 				return c
 			}
-			return cmp.Compare(x.seq, y.seq)
+			return cmp.Compare(x.rank, y.rank)
 		})
 		for i, k := range m.sorted {
 			k.e.pos = i
 			b.ents[i] = k.e
 			b.skills = append(b.skills, k.skill)
-			m.keys = append(m.keys, k.seq)
+			m.keys = append(m.keys, k.rank)
 		}
 		b.tree.reset(m.keys)
 	}
