@@ -229,15 +229,7 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 				r = sort.Search(len(skills), func(i int) bool { return skills[i] > b })
 			}
 		}
-		var p int
-		if self < l || self >= r {
-			p = bk.tree.min(l, r)
-		} else {
-			p = bk.tree.min(l, self)
-			if p2 := bk.tree.min(self+1, r); p < 0 || p2 >= 0 && ents[p2].rank < ents[p].rank {
-				p = p2
-			}
-		}
+		p := bk.tree.minExcept(l, r, self)
 		if p < 0 {
 			break
 		}

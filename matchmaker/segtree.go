@@ -58,7 +58,25 @@ func (s *segtree) update(i int, v uint64) {
 }
 
 // min returns the position in [l, r) with the smallest key, or -1.
-func (s *segtree) min(l, r int) int {
+func (s *segtree) min(l, r int) int { return s.pos(s.minNode(l, r)) }
+
+// minExcept is min over [l, r) without position x.
+func (s *segtree) minExcept(l, r, x int) int {
+	if x < l || x >= r {
+		return s.min(l, r)
+	}
+	return s.pos(min(s.minNode(l, x), s.minNode(x+1, r)))
+}
+
+func (s *segtree) pos(node uint64) int {
+	if node == empty {
+		return -1
+	}
+	return int(uint32(node))
+}
+
+// minNode returns the smallest node value over [l, r), empty if none.
+func (s *segtree) minNode(l, r int) uint64 {
 	best := uint64(empty)
 	for l, r = l+s.n, r+s.n; l < r; l, r = l>>1, r>>1 {
 		if l&1 == 1 {
@@ -70,8 +88,5 @@ func (s *segtree) min(l, r int) int {
 			best = min(best, s.node[r])
 		}
 	}
-	if best == empty {
-		return -1
-	}
-	return int(uint32(best))
+	return best
 }
