@@ -173,19 +173,21 @@ func (g *group) accepts(c *entry, now time.Time) bool {
 }
 
 // assemble tries to build a match around seed (or to serve backfill bf,
-// whose synthetic seed is seed). It returns the match and true on success;
-// on failure the pool is as it was.
-func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, now time.Time) (Match, bool) {
+// whose synthetic seed is seed). On success it writes the match to out and
+// returns true; on failure out and the pool are as they were.
+func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, now time.Time, out *Match) bool {
 	w := now.Sub(seed.at)
 	if bf == nil && !eligible(q, seed, now) {
-		return Match{}, false
+		return false
 	}
 	g := &m.grp
 	g.init(q, seed, bf, w)
 	m.removed = m.removed[:0]
+	// The seed stays in the tree while the match is built (the searches
+	// skip its position), so a seed that finds nobody writes nothing.
+	self := -1
 	if bf == nil {
-		bk.tree.set(seed.pos, removedKey)
-		m.removed = append(m.removed, seed.pos)
+		self = seed.pos
 	}
 	skillV, skillOn := math.Inf(1), false
 	for i, r := range q.cfg.Rules {
@@ -194,21 +196,45 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 			skillV = math.Min(skillV, g.val[i])
 		}
 	}
-	ents := bk.ents
+	ents, skills := bk.ents, bk.skills
 	scans := 0
 	for g.players < g.target && scans < q.cfg.MaxScan {
+		if m.naive {
+			// The reference the indexes must agree with (tests only).
+			p := naiveNext(bk, g, self, skillOn, skillV)
+			if p < 0 {
+				break
+			}
+			c := ents[p]
+			bk.tree.remove(p)
+			m.removed = append(m.removed, p)
+			if g.accepts(c, now) {
+				g.add(c)
+			} else {
+				scans++
+			}
+			continue
+		}
 		l, r := 0, len(ents)
 		if skillOn {
 			a, b := g.hi-skillV, g.lo+skillV
-			l = sort.Search(len(ents), func(i int) bool { return ents[i].skill >= a })
-			r = sort.Search(len(ents), func(i int) bool { return ents[i].skill > b })
+			if bf == nil {
+				// Every member lies within the window, the seed too: search
+				// outwards from the seed, in steps that double, so a narrow
+				// window costs a few reads whatever the pool's size.
+				l = gallopDown(skills, seed.pos, a)
+				r = gallopUp(skills, seed.pos, b)
+			} else {
+				l = sort.SearchFloat64s(skills, a)
+				r = sort.Search(len(skills), func(i int) bool { return skills[i] > b })
+			}
 		}
-		p := bk.tree.min(l, r)
+		p := bk.tree.minExcept(l, r, self)
 		if p < 0 {
 			break
 		}
 		c := ents[p]
-		bk.tree.set(p, removedKey)
+		bk.tree.remove(p)
 		m.removed = append(m.removed, p)
 		if g.accepts(c, now) {
 			g.add(c)
@@ -224,19 +250,76 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	}
 	if teams == 0 {
 		for _, p := range m.removed {
-			bk.tree.set(p, ents[p].seq)
+			bk.tree.restore(p, ents[p].rank)
 		}
-		return Match{}, false
+		return false
 	}
-	match := m.finish(q, g, teams, now)
+	m.finish(q, g, teams, now, out)
 	// Members (now dropped) stay out of the tree; everything else examined
 	// goes back.
+	if self >= 0 {
+		bk.tree.remove(self)
+	}
 	for _, p := range m.removed {
 		if !ents[p].dead {
-			bk.tree.set(p, ents[p].seq)
+			bk.tree.restore(p, ents[p].rank)
 		}
 	}
-	return match, true
+	return true
+}
+
+// naiveNext is the scan the indexes replace: it looks at every ticket of
+// the bucket for the longest-waiting one not yet examined whose skill
+// keeps the group's spread within skillV. Tests run passes both ways on
+// random pools and compare the matches.
+func naiveNext(bk *bucket, g *group, self int, skillOn bool, skillV float64) int {
+	best := -1
+	for i, e := range bk.ents {
+		if i == self || bk.tree.removed(i) {
+			continue
+		}
+		if skillOn && (e.skill < g.hi-skillV || e.skill > g.lo+skillV) {
+			continue
+		}
+		if best < 0 || e.seq < bk.ents[best].seq {
+			best = i
+		}
+	}
+	return best
+}
+
+// gallopDown returns the first index i <= pos with s[i] >= a, for s sorted
+// ascending and s[pos] >= a, in O(log(pos-i)).
+func gallopDown(s []float64, pos int, a float64) int {
+	hi, step := pos, 1 // s[hi] >= a
+	for {
+		lo := hi - step
+		if lo < 0 {
+			lo = -1
+		} else if s[lo] >= a {
+			hi, step = lo, step*2
+			continue
+		}
+		// s[lo] < a (or lo is before the start): the answer is in (lo, hi].
+		return lo + 1 + sort.Search(hi-lo-1, func(i int) bool { return s[lo+1+i] >= a })
+	}
+}
+
+// gallopUp returns the first index i > pos with s[i] > b (len(s) if none),
+// for s sorted ascending and s[pos] <= b, in O(log(i-pos)).
+func gallopUp(s []float64, pos int, b float64) int {
+	lo, step := pos, 1 // s[lo] <= b
+	for {
+		hi := lo + step
+		if hi >= len(s) {
+			hi = len(s)
+		} else if s[hi] <= b {
+			lo, step = hi, step*2
+			continue
+		}
+		// s[hi] > b (or hi is past the end): the answer is in (lo, hi].
+		return lo + 1 + sort.Search(hi-lo-1, func(i int) bool { return s[lo+1+i] > b })
+	}
 }
 
 // relax returns the number of teams of a smaller match the group can form
@@ -433,9 +516,11 @@ func balance(members []*entry, k, size int) []int {
 	return assign
 }
 
-func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time) Match {
+// finish turns the group into a match in *match (a zero Match) and drops
+// its members from the pool.
+func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Match) {
 	s := q.cfg.Shape
-	match := Match{ID: m.newID(), Queue: q.cfg.Name, At: now, Teams: make([][]Player, k)}
+	*match = Match{ID: m.newID(), Queue: q.cfg.Name, At: now, Teams: m.slab.teams(k)}
 	var assign []int
 	switch {
 	case g.bf != nil:
@@ -445,23 +530,49 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time) Match {
 			sizes[i] = e.size
 		}
 		pack(sizes, g.caps, assign)
-		for t := range match.Teams {
-			match.Teams[t] = append(match.Teams[t], g.bf.req.Teams[t]...)
-		}
 		match.Backfill = g.bf.req.ID
 		match.Session = g.bf.req.Session
 		match.Host = g.bf.req.Host
 	case s.TeamSize == 1:
-		assign = make([]int, len(g.members))
-		for i := range assign {
-			assign[i] = i
+		assign = m.assign[:0]
+		for i := range g.members {
+			assign = append(assign, i)
 		}
+		m.assign = assign
 	default:
 		assign = balance(g.members, k, s.TeamSize)
 	}
 	if match.Session == "" {
 		match.Session = match.ID
 	}
+	// Every team's players in one allocation (shared with other matches of
+	// the pass; each team's capacity ends at its length, so appending to it
+	// copies).
+	counts := m.counts[:0]
+	for t := 0; t < k; t++ {
+		n := 0
+		if g.bf != nil {
+			n = len(g.bf.req.Teams[t])
+		}
+		counts = append(counts, n)
+	}
+	for i, e := range g.members {
+		counts[assign[i]] += e.size
+	}
+	m.counts = counts
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	players := m.slab.players(total)
+	for t, n := range counts {
+		match.Teams[t] = players[:0:n]
+		players = players[n:]
+		if g.bf != nil {
+			match.Teams[t] = append(match.Teams[t], g.bf.req.Teams[t]...)
+		}
+	}
+	match.Tickets = m.slab.tickets(len(g.members))
 	for i, e := range g.members {
 		t := assign[i]
 		match.Teams[t] = append(match.Teams[t], e.t.Players...)
@@ -506,9 +617,60 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time) Match {
 	}
 	if full && k >= 2 {
 		match.Quality = m.rater.predictDraw(ratings)
-		match.WinProbability = m.rater.predictWin(ratings, make([]float64, k))
+		match.WinProbability = m.rater.predictWin(ratings, m.slab.floats(k))
 	}
 	q.matches++
 	q.matched += uint64(len(g.members))
-	return match
+}
+
+// slab hands out the slices of the matches a pass makes from a few large
+// allocations instead of several small ones per match. It only moves
+// forward: a part handed out is never handed out again, and the Matchmaker
+// keeps at most one partly used chunk of each kind. Each slice has its
+// capacity cut at its length, so a caller that appends to one copies it
+// rather than writing into a neighbour.
+type slab struct {
+	p []Player
+	t []MatchedTicket
+	h [][]Player
+	f []float64
+}
+
+const slabLen = 512
+
+func (s *slab) players(n int) []Player {
+	if len(s.p) < n {
+		s.p = make([]Player, max(n, slabLen))
+	}
+	out := s.p[:n:n]
+	s.p = s.p[n:]
+	return out
+}
+
+// tickets returns an empty slice with room for n.
+func (s *slab) tickets(n int) []MatchedTicket {
+	if len(s.t) < n {
+		s.t = make([]MatchedTicket, max(n, slabLen))
+	}
+	out := s.t[:0:n]
+	s.t = s.t[n:]
+	return out
+}
+
+func (s *slab) teams(n int) [][]Player {
+	if len(s.h) < n {
+		s.h = make([][]Player, max(n, slabLen))
+	}
+	out := s.h[:n:n]
+	s.h = s.h[n:]
+	return out
+}
+
+func (s *slab) floats(n int) []float64 {
+	if len(s.f) < n {
+		s.f = make([]float64, max(n, slabLen))
+	}
+	out := s.f[:n:n]
+	s.f = s.f[n:]
+	return out
 }

@@ -51,8 +51,26 @@
 // # Concurrency
 //
 // A Matchmaker is safe for concurrent use; Process holds its lock for the
-// pass (about 30 ms for 10,000 waiting 1v1 tickets on a 2-core machine). A
-// Rater is not: use one per goroutine.
+// pass. A Rater is not: use one per goroutine.
+//
+// # Cost of a pass
+//
+// A pass sorts each partition of the pool by skill once (O(n log n), over
+// keys copied next to each other) and keeps a segment tree over it keyed by
+// enqueue order, each node one word (key and position), so "the
+// longest-waiting ticket inside this skill window that was not examined
+// yet" costs O(log n) reads of adjacent words; the window's ends are found
+// by searching outwards from the seed in doubling steps, so a narrow
+// window in a sparse pool costs a few reads, and a seed that finds nobody
+// writes nothing. Tickets a seed examined and rejected go back into the
+// tree for later seeds. Matches are built in place in the Result, with
+// their slices carved from a few shared allocations. What remains grows
+// with the pool's memory rather than its count: at 100,000 tickets a
+// pass's random reads (the entries, the ticket and player maps that matched
+// tickets leave) mostly miss the processor's caches. `rallypoint bench
+// matchmaker` measures passes over 10,000 and 100,000 tickets (wall and
+// CPU time); tests check that the indexes pick the same matches as a scan
+// of every ticket.
 //
 // # Limits
 //

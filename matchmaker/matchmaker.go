@@ -45,7 +45,12 @@ type Matchmaker struct {
 
 	// scratch reused across passes
 	removed []int
-	keys    []uint64
+	keys    []uint32
+	sorted  []sortKey
+	assign  []int
+	counts  []int
+	slab    slab
+	naive   bool // tests: find candidates by scanning every ticket
 	grp     group
 	ratings [][]Rating
 }
@@ -111,11 +116,25 @@ type entry struct {
 	dead    bool
 	bucket  *bucket
 	pos     int
+	// solo holds the player of a one-player ticket (t.Players points
+	// into it), so a pass reads the ticket's player from the entry's own
+	// memory rather than from an allocation of its own.
+	solo [1]Player
+	rank uint32 // enqueue order within its bucket, the bucket's tree key
 }
 
 type bucket struct {
-	ents []*entry // sorted by skill, then seq
-	tree segtree
+	ents   []*entry  // sorted by skill, then seq
+	skills []float64 // ents[i].skill, so window searches read one array
+	tree   segtree
+}
+
+// sortKey is what a bucket sorts: the keys next to the entry, so the sort
+// compares contiguous values instead of following pointers.
+type sortKey struct {
+	skill float64
+	rank  uint32
+	e     *entry
 }
 
 type backfill struct {
@@ -186,7 +205,8 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 			return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("player %q", p.ID), Err: ErrAlreadyQueued}
 		}
 	}
-	e := &entry{t: t.clone(), at: m.now(), size: len(t.Players)}
+	e := &entry{at: m.now(), size: len(t.Players)}
+	e.t = t.cloneInto(e.solo[:0])
 	if err := q.describe(e, &e.t); err != nil {
 		return "", err
 	}
@@ -589,6 +609,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			b = &bucket{}
 			q.buckets[e.part] = b
 		}
+		e.rank = uint32(len(b.ents)) // entries are in enqueue order
 		b.ents = append(b.ents, e)
 		e.bucket = b
 	}
@@ -597,19 +618,27 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			delete(q.buckets, k)
 			continue
 		}
-		slices.SortFunc(b.ents, func(x, y *entry) int {
+		m.sorted = slices.Grow(m.sorted[:0], len(b.ents))
+		m.keys = slices.Grow(m.keys[:0], len(b.ents))
+		b.skills = slices.Grow(b.skills[:0], len(b.ents))
+		for _, e := range b.ents {
+			m.sorted = append(m.sorted, sortKey{e.skill, e.rank, e})
+		}
+		slices.SortFunc(m.sorted, func(x, y sortKey) int {
 			if c := cmp.Compare(x.skill, y.skill); c != 0 {
 				return c
 			}
-			return cmp.Compare(x.seq, y.seq)
+			return cmp.Compare(x.rank, y.rank)
 		})
-		m.keys = m.keys[:0]
-		for i, e := range b.ents {
-			e.pos = i
-			m.keys = append(m.keys, e.seq)
+		for i, k := range m.sorted {
+			k.e.pos = i
+			b.ents[i] = k.e
+			b.skills = append(b.skills, k.skill)
+			m.keys = append(m.keys, k.rank)
 		}
 		b.tree.reset(m.keys)
 	}
+	clear(m.sorted)
 	// Backfill first, oldest request first.
 	q.backfills = liveBackfills(q.backfills)
 	for _, bf := range q.backfills {
@@ -617,21 +646,36 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		if bk == nil {
 			continue
 		}
-		if match, ok := m.assemble(q, bk, &bf.seed, bf, now); ok {
+		var match Match
+		if m.assemble(q, bk, &bf.seed, bf, now, &match) {
 			bf.dead = true
 			delete(m.backfills, bf.req.ID)
 			res.Matches = append(res.Matches, match)
 		}
 	}
 	q.backfills = liveBackfills(q.backfills)
-	// New matches, seeded by the longest-waiting tickets.
+	// New matches, seeded by the longest-waiting tickets, built in place in
+	// the result: its room is reserved up front for as many matches as the
+	// pool's players could make, so no match is copied as the slice grows.
+	minPlayers := q.cfg.Shape.MinTeams
+	for _, st := range q.cfg.Shape.MinTeamsSteps {
+		minPlayers = min(minPlayers, int(st.Value))
+	}
+	minPlayers *= q.cfg.Shape.TeamSize
+	start := len(res.Matches)
+	res.Matches = slices.Grow(res.Matches, min(q.live, q.players/minPlayers))
 	for _, e := range q.entries {
 		if e.dead {
 			continue
 		}
-		if match, ok := m.assemble(q, e.bucket, e, nil, now); ok {
-			res.Matches = append(res.Matches, match)
+		res.Matches = append(res.Matches, Match{})
+		if !m.assemble(q, e.bucket, e, nil, now, &res.Matches[len(res.Matches)-1]) {
+			res.Matches = res.Matches[:len(res.Matches)-1]
 		}
+	}
+	if made := len(res.Matches) - start; cap(res.Matches) > 1024 && made < cap(res.Matches)/4 {
+		// A sparse pool made far fewer matches than it had room for.
+		res.Matches = slices.Clone(res.Matches)
 	}
 	q.compact()
 }

@@ -97,9 +97,13 @@ func (t *Ticket) validate(q *QueueConfig) error {
 	return nil
 }
 
-func (t *Ticket) clone() Ticket {
+func (t *Ticket) clone() Ticket { return t.cloneInto(nil) }
+
+// cloneInto is clone with the players appended to players[:0], which
+// keeps them in players' array when they fit.
+func (t *Ticket) cloneInto(players []Player) Ticket {
 	c := *t
-	c.Players = append([]Player(nil), t.Players...)
+	c.Players = append(players[:0], t.Players...)
 	for i := range c.Players {
 		if c.Players[i].Rating == (Rating{}) {
 			c.Players[i].Rating = Rating{Mu: DefaultMu, Sigma: DefaultSigma}

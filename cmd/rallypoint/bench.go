@@ -17,7 +17,7 @@ func init() {
 	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
 	registerBench("rollback", "rollback session cost per frame and wire budget", benchRollbackCommand)
 	registerBench("signaling", "idle sessions per server and relay latency under load, against a server in a child process", benchSignalingCommand)
-	registerBench("transport", "WebRTC mesh vs bare pion vs raw UDP on loopback: RTT, connect time, 1 MiB transfer; connect time through cone and symmetric NATs with coturn", benchTransportCommand)
+	registerBench("transport", "WebRTC mesh vs bare pion vs raw UDP on loopback: RTT, connect time, 1 MiB transfer; connect time at 50 ms RTT on a virtual network; connect time through cone and symmetric NATs with coturn", benchTransportCommand)
 	// bench transport starts copies of this binary as its peers.
 	if role := bench.TransportChildRole(); role != "" {
 		if err := bench.RunTransportChild(role); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -31,6 +32,26 @@ type mmBenchResult struct {
 	SparseMatches      int     `json:"tick_1v1_10k_sparse_matches"`
 	Tick5v5Ms          float64 `json:"tick_5v5_10k_ms"`
 	Tick5v5Matches     int     `json:"tick_5v5_10k_matches"`
+	Tick1v1100kMs      float64 `json:"tick_1v1_100k_ms"`
+	Tick1v1100kMatches int     `json:"tick_1v1_100k_matches"`
+	Sparse100kMs       float64 `json:"tick_1v1_100k_sparse_ms"`
+	Sparse100kMatches  int     `json:"tick_1v1_100k_sparse_matches"`
+	Tick5v5100kMs      float64 `json:"tick_5v5_100k_ms"`
+	Tick5v5100kMatches int     `json:"tick_5v5_100k_matches"`
+	Growth1v1          float64 `json:"growth_1v1"`
+	Growth1v1Sparse    float64 `json:"growth_1v1_sparse"`
+	Growth5v5          float64 `json:"growth_5v5"`
+	// The same passes in CPU time of the pass's thread: what they cost on
+	// an idle machine, when other processes share this one.
+	Tick1v1CPUMs       float64 `json:"tick_1v1_10k_cpu_ms"`
+	SparseCPUMs        float64 `json:"tick_1v1_10k_sparse_cpu_ms"`
+	Tick5v5CPUMs       float64 `json:"tick_5v5_10k_cpu_ms"`
+	Tick1v1100kCPUMs   float64 `json:"tick_1v1_100k_cpu_ms"`
+	Sparse100kCPUMs    float64 `json:"tick_1v1_100k_sparse_cpu_ms"`
+	Tick5v5100kCPUMs   float64 `json:"tick_5v5_100k_cpu_ms"`
+	Growth1v1CPU       float64 `json:"growth_1v1_cpu"`
+	Growth1v1SparseCPU float64 `json:"growth_1v1_sparse_cpu"`
+	Growth5v5CPU       float64 `json:"growth_5v5_cpu"`
 	InsertCancelOps    float64 `json:"insert_cancel_ops_per_s"`
 	MapBaselineOps     float64 `json:"map_insert_delete_ops_per_s"`
 	WaitP50Ms          float64 `json:"wait_p50_ms"`
@@ -47,6 +68,8 @@ type mmBenchResult struct {
 	TargetsMet         bool    `json:"targets_met"`
 	TargetTick1v1Ms    float64 `json:"target_tick_1v1_10k_ms"`
 	TargetTick5v5Ms    float64 `json:"target_tick_5v5_10k_ms"`
+	TargetTick100kMs   float64 `json:"target_tick_100k_ms"`
+	TargetGrowth       float64 `json:"target_growth"`
 	TargetInsertCancel float64 `json:"target_insert_cancel_ops_per_s"`
 	TargetRating       float64 `json:"target_rating_updates_per_s"`
 }
@@ -54,8 +77,13 @@ type mmBenchResult struct {
 var benchSkill1v1 = matchmaker.Rule{Kind: matchmaker.RuleSkill, Value: 1, Steps: []matchmaker.Step{
 	{After: 10 * time.Second, Value: 2}, {After: 30 * time.Second, Value: 4}}}
 
+// benchSpan is the span of wait times of every measured pool, whatever its
+// size: the oldest ticket has waited this long, so rules widen alike at
+// 10,000 and at 100,000 tickets.
+const benchSpan = 10 * time.Second
+
 // benchPool makes a matchmaker with a fake clock holding players players
-// (in parties when parties is set), enqueued 1 ms apart.
+// (in parties when parties is set), enqueued evenly over benchSpan.
 func benchPool(q matchmaker.QueueConfig, players int, parties bool, seed int64) *matchmaker.Matchmaker {
 	return benchPoolSpread(q, players, parties, seed, 5)
 }
@@ -67,6 +95,7 @@ func benchPoolSpread(q matchmaker.QueueConfig, players int, parties bool, seed i
 	if err := m.AddQueue(q); err != nil {
 		panic(err)
 	}
+	step := benchSpan / time.Duration(players) // per player: 1 ms at 10,000
 	rng := rand.New(rand.NewSource(seed))
 	for p, n := 0, 0; p < players; n++ {
 		size := 1
@@ -82,10 +111,39 @@ func benchPoolSpread(q matchmaker.QueueConfig, players int, parties bool, seed i
 		if _, err := m.Enqueue(tk); err != nil {
 			panic(err)
 		}
-		now = now.Add(time.Millisecond)
+		now = now.Add(step)
 		p += size
 	}
+	// The pass runs when the last ticket has just arrived.
 	return m
+}
+
+// timePass builds pools with make and measures one Process over each, runs
+// times; it returns the median wall time and the median CPU time of the
+// pass's own thread (0 where unknown) in ms, and the last pass's matches.
+// Process runs on the calling goroutine alone, so its thread's CPU time is
+// what the pass costs on an idle machine; wall time also counts the time
+// other processes hold the CPU.
+func timePass(runs int, make func(run int) *matchmaker.Matchmaker) (wall, cpu float64, matches int) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var ws, cs []float64
+	for i := 0; i < runs; i++ {
+		m := make(i)
+		runtime.GC() // the pool's construction garbage is not the pass's
+		c0, ok := threadCPU()
+		start := time.Now()
+		res := m.Process()
+		ws = append(ws, msSince(start))
+		if c1, ok1 := threadCPU(); ok && ok1 {
+			cs = append(cs, float64((c1-c0).Microseconds())/1e3)
+		}
+		matches = len(res.Matches)
+	}
+	if len(cs) > 0 {
+		cpu = median(cs)
+	}
+	return median(ws), cpu, matches
 }
 
 // naivePass is the baseline: the O(n²) pass a straightforward matchmaker
@@ -129,36 +187,34 @@ type MatchmakerConfig struct {
 // JSON object with JSON set, else a table).
 func Matchmaker(cfg MatchmakerConfig) error {
 	r := mmBenchResult{Runs: cfg.Runs, PassIntervalMs: float64(cfg.Interval.Milliseconds()),
-		TargetTick1v1Ms: 50, TargetTick5v5Ms: 200, TargetInsertCancel: 20000, TargetRating: 50000}
+		TargetTick1v1Ms: 50, TargetTick5v5Ms: 200, TargetTick100kMs: 100, TargetGrowth: 12, TargetInsertCancel: 20000, TargetRating: 50000}
 	q1 := matchmaker.QueueConfig{Name: "1v1", Rules: []matchmaker.Rule{benchSkill1v1}}
 	q5 := matchmaker.QueueConfig{Name: "5v5", Shape: matchmaker.Shape{TeamSize: 5},
 		Rules: []matchmaker.Rule{{Kind: matchmaker.RuleSkill, Value: 2, Steps: []matchmaker.Step{{After: 10 * time.Second, Value: 4}}}}}
 
-	var t1, tn, t5, ts, tsn []float64
+	// Our passes over 10,000 tickets, and the naive scan over the same
+	// ratings in enqueue order.
+	r.Tick1v1Ms, r.Tick1v1CPUMs, r.Tick1v1Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+		return benchPool(q1, 10_000, false, int64(i))
+	})
+	// A sparse pool: ratings spread so wide that most tickets have no
+	// partner in their window, where a scan of every pair costs O(n²).
+	r.SparseMs, r.SparseCPUMs, r.SparseMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+		return benchPoolSpread(q1, 10_000, false, int64(i), 20_000)
+	})
+	r.Tick5v5Ms, r.Tick5v5CPUMs, r.Tick5v5Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+		return benchPool(q5, 10_000, true, int64(i))
+	})
+	var tn, tsn []float64
 	for i := 0; i < cfg.Runs; i++ {
-		m := benchPool(q1, 10_000, false, int64(i))
-		start := time.Now()
-		res := m.Process()
-		t1 = append(t1, msSince(start))
-		r.Tick1v1Matches = len(res.Matches)
-
-		// Baseline over the same ratings, in enqueue order.
 		rng := rand.New(rand.NewSource(int64(i)))
 		skills := make([]float64, 10_000)
 		for j := range skills {
 			skills[j] = 25 + rng.NormFloat64()*5
 		}
-		start = time.Now()
+		start := time.Now()
 		naivePass(skills, benchSkill1v1.Value)
 		tn = append(tn, msSince(start))
-
-		// A sparse pool: ratings spread so wide that most tickets have no
-		// partner in their window, where a scan of every pair costs O(n²).
-		m = benchPoolSpread(q1, 10_000, false, int64(i), 20_000)
-		start = time.Now()
-		res = m.Process()
-		ts = append(ts, msSince(start))
-		r.SparseMatches = len(res.Matches)
 		rng = rand.New(rand.NewSource(int64(i))) // the sparse pool's ratings
 		for j := range skills {
 			skills[j] = 25 + rng.NormFloat64()*20_000
@@ -166,17 +222,36 @@ func Matchmaker(cfg MatchmakerConfig) error {
 		start = time.Now()
 		naivePass(skills, benchSkill1v1.Value)
 		tsn = append(tsn, msSince(start))
-
-		m = benchPool(q5, 10_000, true, int64(i))
-		start = time.Now()
-		res = m.Process()
-		t5 = append(t5, msSince(start))
-		r.Tick5v5Matches = len(res.Matches)
 	}
-	r.Tick1v1Ms, r.Naive1v1Ms, r.Tick5v5Ms = median(t1), median(tn), median(t5)
+	r.Naive1v1Ms = median(tn)
 	r.Naive1v1Ratio = r.Naive1v1Ms / r.Tick1v1Ms
-	r.SparseMs, r.SparseNaiveMs = median(ts), median(tsn)
+	r.SparseNaiveMs = median(tsn)
 	r.SparseRatio = r.SparseNaiveMs / r.SparseMs
+
+	// 100,000 tickets over the same span of waits: the time of a pass
+	// and its growth over the 10,000-ticket pass (10x the tickets; n log n
+	// allows about 12x).
+	r.Tick1v1100kMs, r.Tick1v1100kCPUMs, r.Tick1v1100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+		return benchPool(q1, 100_000, false, int64(i))
+	})
+	// The sparse pool stays sparse: ratings spread ten times as wide, so
+	// tickets are as far apart as at 10,000 and as few have a partner (at
+	// the same spread, 100,000 tickets would be a dense pool where three in
+	// four match).
+	r.Sparse100kMs, r.Sparse100kCPUMs, r.Sparse100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+		return benchPoolSpread(q1, 100_000, false, int64(i), 200_000)
+	})
+	r.Tick5v5100kMs, r.Tick5v5100kCPUMs, r.Tick5v5100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+		return benchPool(q5, 100_000, true, int64(i))
+	})
+	r.Growth1v1 = r.Tick1v1100kMs / r.Tick1v1Ms
+	r.Growth1v1Sparse = r.Sparse100kMs / r.SparseMs
+	r.Growth5v5 = r.Tick5v5100kMs / r.Tick5v5Ms
+	if r.Tick1v1CPUMs > 0 && r.SparseCPUMs > 0 && r.Tick5v5CPUMs > 0 {
+		r.Growth1v1CPU = r.Tick1v1100kCPUMs / r.Tick1v1CPUMs
+		r.Growth1v1SparseCPU = r.Sparse100kCPUMs / r.SparseCPUMs
+		r.Growth5v5CPU = r.Tick5v5100kCPUMs / r.Tick5v5CPUMs
+	}
 
 	// Insert + cancel, against bare map insert + delete in the same run.
 	{
@@ -293,7 +368,9 @@ func Matchmaker(cfg MatchmakerConfig) error {
 	}
 	r.TargetsMet = r.Tick1v1Ms <= r.TargetTick1v1Ms && r.Tick5v5Ms <= r.TargetTick5v5Ms &&
 		r.InsertCancelOps >= r.TargetInsertCancel && r.WaitP95Ms <= r.WaitTargetMs && r.ServedWaitP95Ms <= r.WaitTargetMs &&
-		r.RatingUpdates >= r.TargetRating
+		r.RatingUpdates >= r.TargetRating &&
+		r.Tick1v1100kMs <= r.TargetTick100kMs && r.Sparse100kMs <= r.TargetTick100kMs && r.Tick5v5100kMs <= r.TargetTick100kMs &&
+		r.Growth1v1 <= r.TargetGrowth && r.Growth1v1Sparse <= r.TargetGrowth && r.Growth5v5 <= r.TargetGrowth
 
 	if cfg.JSON {
 		enc := json.NewEncoder(os.Stdout)
@@ -311,6 +388,12 @@ func Matchmaker(cfg MatchmakerConfig) error {
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches; naive scan %.2f ms (%.2fx: a dense pool, first neighbour fits)\n", "tick_1v1_10k_ms", r.Tick1v1Ms, "<= 50", r.Tick1v1Matches, r.Naive1v1Ms, r.Naive1v1Ratio)
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches; naive O(n²) scan %.2f ms = %.1fx our time\n", "tick_1v1_10k_sparse_ms", r.SparseMs, "", r.SparseMatches, r.SparseNaiveMs, r.SparseRatio)
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, parties of 1-5\n", "tick_5v5_10k_ms", r.Tick5v5Ms, "<= 200", r.Tick5v5Matches)
+	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, 100,000 tickets over the same %v of waits; CPU %.2f ms (10k: %.2f)\n", "tick_1v1_100k_ms", r.Tick1v1100kMs, "<= 100", r.Tick1v1100kMatches, benchSpan, r.Tick1v1100kCPUMs, r.Tick1v1CPUMs)
+	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, ratings spread 10x (same density as at 10k); CPU %.2f ms (10k: %.2f)\n", "tick_1v1_100k_sparse_ms", r.Sparse100kMs, "<= 100", r.Sparse100kMatches, r.Sparse100kCPUMs, r.SparseCPUMs)
+	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, parties of 1-5; CPU %.2f ms (10k: %.2f)\n", "tick_5v5_100k_ms", r.Tick5v5100kMs, "<= 100", r.Tick5v5100kMatches, r.Tick5v5100kCPUMs, r.Tick5v5CPUMs)
+	fmt.Fprintf(w, "%-34s %14.2f %14s 100k over 10k pass (10x the tickets); in CPU time %.2f\n", "growth_1v1", r.Growth1v1, "<= 12", r.Growth1v1CPU)
+	fmt.Fprintf(w, "%-34s %14.2f %14s in CPU time %.2f\n", "growth_1v1_sparse", r.Growth1v1Sparse, "<= 12", r.Growth1v1SparseCPU)
+	fmt.Fprintf(w, "%-34s %14.2f %14s in CPU time %.2f\n", "growth_5v5", r.Growth5v5, "<= 12", r.Growth5v5CPU)
 	fmt.Fprintf(w, "%-34s %14.0f %14s bare map insert+delete %.0f/s (%.1fx)\n", "insert_cancel_ops_per_s", r.InsertCancelOps, ">= 20000", r.MapBaselineOps, r.MapBaselineOps/r.InsertCancelOps)
 	fmt.Fprintf(w, "%-34s %14.1f %14s p50 %.1f ms over %d tickets, pass every %v\n", "wait_p95_ms", r.WaitP95Ms, fmt.Sprintf("<= %.0f", r.WaitTargetMs), r.WaitP50Ms, r.WaitMatched, cfg.Interval)
 	fmt.Fprintf(w, "%-34s %14.1f %14s p50 %.1f ms over %d players: loopback clients, mm.enqueue sent to mm.matched received\n", "served_wait_p95_ms", r.ServedWaitP95Ms, fmt.Sprintf("<= %.0f", r.WaitTargetMs), r.ServedWaitP50Ms, r.ServedMatched)

@@ -93,7 +93,9 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 	// The three measurements alternate in chunks, so that a change in the
 	// machine's load hits them alike.
 	rb0 := rig.s.Stats().RolledBack
-	var sessionNs, flatNs, gameNs int64
+	// Per-frame times of each chunk; the report takes their medians, so a
+	// burst of load on the machine during one chunk does not move it.
+	var sessionNs, flatNs, gameNs []float64
 	var mallocs uint64
 	var m0, m1 runtime.MemStats
 	per := cfg.Frames / chunks
@@ -109,7 +111,8 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 				return res, err
 			}
 		}
-		sessionNs += time.Since(t0).Nanoseconds()
+		frames := float64(hi - lo)
+		sessionNs = append(sessionNs, float64(time.Since(t0).Nanoseconds())/frames)
 		runtime.ReadMemStats(&m1)
 		mallocs += m1.Mallocs - m0.Mallocs
 		t0 = time.Now()
@@ -118,20 +121,20 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 				return res, err
 			}
 		}
-		flatNs += time.Since(t0).Nanoseconds()
+		flatNs = append(flatNs, float64(time.Since(t0).Nanoseconds())/frames)
 		t0 = time.Now()
 		for k := lo; k < hi; k++ {
 			base.frame(k)
 		}
-		gameNs += time.Since(t0).Nanoseconds()
+		gameNs = append(gameNs, float64(time.Since(t0).Nanoseconds())/frames)
 	}
 	if flat.s.Stats().Rollbacks != 0 {
 		return res, fmt.Errorf("bench: the no-rollback baseline rolled back %d times", flat.s.Stats().Rollbacks)
 	}
 	n := float64(cfg.Frames)
-	res.SessionNsPerFrame = float64(sessionNs) / n
-	res.NoRollbackNsPerFrame = float64(flatNs) / n
-	res.GameNsPerFrame = float64(gameNs) / n
+	res.SessionNsPerFrame = median(sessionNs)
+	res.NoRollbackNsPerFrame = median(flatNs)
+	res.GameNsPerFrame = median(gameNs)
 	res.FrameOverheadNs = res.SessionNsPerFrame - res.GameNsPerFrame
 	res.AllocsPerFrame = float64(mallocs) / n
 	res.ResimulatedPerFrame = float64(rig.s.Stats().RolledBack-rb0) / n

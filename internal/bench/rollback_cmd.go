@@ -30,14 +30,19 @@ type rollbackReport struct {
 	WireAligned          float64 `json:"wire_bytes_per_s_aligned_ticks"`
 	WireRTT40            float64 `json:"wire_bytes_per_s_rtt40ms"`
 	WireRTT100           float64 `json:"wire_bytes_per_s_rtt100ms"`
+	WireRTT200           float64 `json:"wire_bytes_per_s_rtt200ms"`
 	WirePrevious         float64 `json:"wire_bytes_per_s_previous"`
 	WirePreviousRTT40    float64 `json:"wire_bytes_per_s_previous_rtt40ms"`
 	WirePreviousPackets  float64 `json:"wire_packets_per_tick_previous_rtt40ms"`
 	WireRatio            float64 `json:"wire_ratio_vs_previous"`
 	WireRatioRTT40       float64 `json:"wire_ratio_vs_previous_rtt40ms"`
-	BudgetOverheadNs     float64 `json:"budget_frame_overhead_ns"`
-	BudgetPayload        int     `json:"budget_payload_bytes_per_tick"`
-	BudgetWire           int     `json:"budget_wire_bytes_per_s"`
+	// The best the previous version did: today's mesh with inputs carried
+	// as before they adapted to the RTT (rollback.Config.FullRedundancy).
+	WireBestPrevRTT100 float64 `json:"wire_bytes_per_s_previous_best_rtt100ms"`
+	WireBestPrevRTT200 float64 `json:"wire_bytes_per_s_previous_best_rtt200ms"`
+	BudgetOverheadNs   float64 `json:"budget_frame_overhead_ns"`
+	BudgetPayload      int     `json:"budget_payload_bytes_per_tick"`
+	BudgetWire         int     `json:"budget_wire_bytes_per_s"`
 }
 
 // RollbackConfig holds the flags of rallypoint bench rollback.
@@ -98,7 +103,10 @@ func Rollback(cfg RollbackConfig) error {
 			{wireSetup{Aligned: true}, &rep.WireAligned},
 			{wireSetup{RTT: 40 * time.Millisecond}, &rep.WireRTT40},
 			{wireSetup{RTT: 100 * time.Millisecond}, &rep.WireRTT100},
+			{wireSetup{RTT: 200 * time.Millisecond}, &rep.WireRTT200},
 			{previousWire(0), &rep.WirePrevious},
+			{wireSetup{RTT: 100 * time.Millisecond, Full: true}, &rep.WireBestPrevRTT100},
+			{wireSetup{RTT: 200 * time.Millisecond, Full: true}, &rep.WireBestPrevRTT200},
 		}
 		wm, err := measureWire(cfg.Wire, wireSetup{})
 		if err != nil {
@@ -144,8 +152,11 @@ func Rollback(cfg RollbackConfig) error {
 		fmt.Fprintf(w, "  the same, both peers ticking at the same instant\t%.0f B/s\t≤ %d B/s %s\n", rep.WireAligned, rep.BudgetWire, verdict(rep.WireAligned <= float64(rep.BudgetWire)))
 		fmt.Fprintf(w, "  the same at 40 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT40, rep.BudgetWire, verdict(rep.WireRTT40 <= float64(rep.BudgetWire)))
 		fmt.Fprintf(w, "  the same at 100 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT100, rep.BudgetWire, verdict(rep.WireRTT100 <= float64(rep.BudgetWire)))
+		fmt.Fprintf(w, "  the same at 200 ms RTT\t%.0f B/s\t≤ %d B/s %s\n", rep.WireRTT200, rep.BudgetWire, verdict(rep.WireRTT200 <= float64(rep.BudgetWire)))
 		fmt.Fprintf(w, "baseline: previous mesh settings (AES-GCM, no ack bundling, 100 ms pings, no retransmission)\t%.0f B/s\t\n", rep.WirePrevious)
 		fmt.Fprintf(w, "  the same at 40 ms RTT\t%.0f B/s (%.2f packets a tick)\t\n", rep.WirePreviousRTT40, rep.WirePreviousPackets)
+		fmt.Fprintf(w, "baseline: the best previous (today's mesh, every unacknowledged input in every datagram) at 100 ms RTT\t%.0f B/s\t\n", rep.WireBestPrevRTT100)
+		fmt.Fprintf(w, "  the same at 200 ms RTT\t%.0f B/s\t\n", rep.WireBestPrevRTT200)
 		fmt.Fprintf(w, "wire ratio, now / previous\t%.2f× (at 40 ms RTT %.2f×)\t\n", rep.WireRatio, rep.WireRatioRTT40)
 	}
 	return w.Flush()

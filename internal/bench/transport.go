@@ -76,6 +76,7 @@ type benchTransportResult struct {
 	TargetConnect4         bool    `json:"target_connect4_met"`
 	TargetTransfer         bool    `json:"target_transfer_met"`
 	natBenchResult
+	rttResult
 }
 
 // TransportConfig holds the flags of rallypoint bench transport.
@@ -197,6 +198,13 @@ func Transport(cfg TransportConfig) error {
 	res.TargetConnect4 = res.Connect4P50Ms <= 60
 	res.TargetTransfer = res.Transfer1MiBMs < 200
 
+	progress("connect time at 50 ms RTT on pion's virtual network...")
+	rtt, err := benchConnectRTT(cfg.Runs, progress)
+	if err != nil {
+		return fmt.Errorf("connect at 50 ms RTT: %w", err)
+	}
+	res.rttResult = rtt
+
 	if cfg.NoNAT {
 		res.Skipped = "-nat=false"
 	} else {
@@ -284,6 +292,9 @@ func printTransportTable(w io.Writer, r *benchTransportResult) {
 	fmt.Fprintf(tw, "kit\tconnect 2 peers\t%.2f ms\t%.2f ms\t\n", r.Connect2P50Ms, r.Connect2P99Ms)
 	fmt.Fprintf(tw, "kit\tconnect 4 peers\t%.2f ms\t%.2f ms\t\n", r.Connect4P50Ms, r.Connect4P99Ms)
 	fmt.Fprintf(tw, "kit\t1 MiB reliable\t%.2f ms\t\t\n", r.Transfer1MiBMs)
+	fmt.Fprintf(tw, "bare pion (defaults)\tconnect 2 peers, 50 ms RTT (pion_connect2_rtt50_ms)\t%.1f ms\t\t\n", r.PionConnect2RTT50Ms)
+	fmt.Fprintf(tw, "kit\tconnect 2 peers, 50 ms RTT (connect2_rtt50_ms)\t%.1f ms\t\t\n", r.Connect2RTT50Ms)
+	fmt.Fprintf(tw, "kit\tconnect 4 peers, 50 ms RTT (connect4_rtt50_ms)\t%.1f ms\t\t\n", r.Connect4RTT50Ms)
 	if r.Skipped == "" {
 		fmt.Fprintf(tw, "bare pion\tconnect, cone/cone NATs\t%.1f ms\t\t\n", r.ConePionP50Ms)
 		fmt.Fprintf(tw, "kit\tconnect, cone/cone NATs\t%.1f ms\t\t\n", r.ConeKitP50Ms)
@@ -296,6 +307,8 @@ func printTransportTable(w io.Writer, r *benchTransportResult) {
 	fmt.Fprintf(w, "the measuring side waits and reads as a game would (kit: Ready+Poll), the echo side echoes from its receive callback\n")
 	fmt.Fprintf(w, "rtt_ratio kit/pion (%s, the faster) p50 %.2f (target <= 1.2: %s), p99 %.2f; kit/UDP p50 %.1f\n", r.PionBaseline, r.RTTRatio, ok(r.TargetRTTMet), r.RTTRatioP99, r.KitUDPRatio)
 	fmt.Fprintf(w, "connect2 p50 %.2f ms (target <= 25: %s); connect4 p50 %.2f ms (target <= 60: %s)\n", r.Connect2P50Ms, ok(r.TargetConnect2), r.Connect4P50Ms, ok(r.TargetConnect4))
+	fmt.Fprintf(w, "at 50 ms RTT (vnet, 25 ms each way, signals too; from match found to every channel open): connect2 %.1f ms = %.1f RTT (target <= 4: %s), connect4 %.1f ms = %.1f RTT (target <= 5: %s); bare pion's defaults, 2 peers: %.1f ms = %.1f RTT\n",
+		r.Connect2RTT50Ms, r.Connect2RTTs, ok(r.TargetConnect2RTT50), r.Connect4RTT50Ms, r.Connect4RTTs, ok(r.TargetConnect4RTT50), r.PionConnect2RTT50Ms, r.PionConnect2RTTs)
 	fmt.Fprintf(w, "1 MiB transfer p50 %.2f ms, %.1f MB/s (target < 200 ms: %s)\n", r.Transfer1MiBMs, r.Transfer1MiBMBps, ok(r.TargetTransfer))
 	if r.Skipped != "" {
 		fmt.Fprintf(w, "NAT connect times skipped: %s\n", r.Skipped)

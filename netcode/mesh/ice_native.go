@@ -42,6 +42,10 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool, socks *attempt
 		s.SetRelayAcceptanceMinWait(0)
 	}
 	s.SetDTLSInsecureSkipHelloVerify(true)
+	// SCTP's INIT travels in the offer and answer (sctp-init, SNAP), which
+	// spares the association's two round trips after DTLS. A peer whose
+	// description has no sctp-init (a browser) gets the usual handshake.
+	s.EnableSctpSnap(true)
 	s.EnableSCTPZeroChecksum(true)
 	s.SetSCTPRTOMax(cfg.SCTPRTOMax)
 	if cfg.Loopback || onlyLoopback() {

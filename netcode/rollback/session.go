@@ -138,6 +138,12 @@ type Config struct {
 	// this peer is more than 6 frames behind the others (after a rejoin).
 	// Zero means 4.
 	CatchUpSpeed int
+	// FullRedundancy makes every input datagram carry every input the
+	// peer has not acknowledged, whatever the RTT. By default, once more
+	// than 6 frames are unacknowledged on a path that loses nothing, a
+	// datagram carries only the last 3 frames and the rest again only if
+	// their acknowledgement is late (docs/netcode-wire.md, "input").
+	FullRedundancy bool
 	// Clock returns the current time. Nil means time.Now; tests on the
 	// network simulator pass its virtual clock.
 	Clock func() time.Time
@@ -205,21 +211,25 @@ type stateSlot struct {
 }
 
 type sessionPeer struct {
-	id       netcode.PeerID
-	handles  []int
-	ack      int // last frame of our local inputs the peer holds
-	frame    int // last frame the peer reported
-	lastRecv time.Time
-	rtt      time.Duration
-	localAdv float64 // EWMA of our advantage over the peer
-	sentAdv  int8    // the advantage last reported to the peer
-	remAdv   float64 // EWMA of the advantage the peer reports over us
-	silent   bool    // interrupted
-	leaving  bool    // we announced its drop
-	dropped  bool    // the drop frame is agreed
-	votes    map[netcode.PeerID]int
-	sums     [8]sumEntry // checksum reports waiting for ours
-	lastSum  int         // the last frame whose report was compared
+	id      netcode.PeerID
+	handles []int
+	ack     int // last frame of our local inputs the peer holds
+	// sentThrough is the last local frame sent to the peer; until
+	// fullUntil every unacknowledged frame is (leanStart).
+	sentThrough int
+	fullUntil   time.Time
+	frame       int // last frame the peer reported
+	lastRecv    time.Time
+	rtt         time.Duration
+	localAdv    float64 // EWMA of our advantage over the peer
+	sentAdv     int8    // the advantage last reported to the peer
+	remAdv      float64 // EWMA of the advantage the peer reports over us
+	silent      bool    // interrupted
+	leaving     bool    // we announced its drop
+	dropped     bool    // the drop frame is agreed
+	votes       map[netcode.PeerID]int
+	sums        [8]sumEntry // checksum reports waiting for ours
+	lastSum     int         // the last frame whose report was compared
 
 	heard     bool // the start barrier heard from it
 	full      bool // its hello said it hears every peer

@@ -119,6 +119,12 @@ func (s *Session) handleInput(p *sessionPeer, data []byte) {
 		p.ack = m.Ack
 	}
 	if m.Frame > p.frame {
+		if m.Frame > p.frame+1 && p.frame >= 0 {
+			// A datagram from the peer was lost (it sends one a tick, one
+			// frame apart): the path loses packets, so ours carry every
+			// unacknowledged input for a while (leanStart).
+			p.fullUntil = s.now.Add(leanBackoff)
+		}
 		p.frame = m.Frame
 		owd := float64(p.rtt) / 2 / float64(time.Second) * float64(s.fps)
 		p.localAdv += (float64(s.frame) - (float64(m.Frame) + owd) - p.localAdv) / 8
@@ -158,7 +164,9 @@ func (s *Session) send() {
 		}
 		// Oldest unacknowledged first: the receiver takes frames in order.
 		start := max(p.ack+1, s.localLast-ringFrames+1, 0)
+		start = s.leanStart(p, start)
 		count := min(max(0, s.localLast-start+1), framesPerDatagram(len(s.local)*s.size))
+		p.sentThrough = max(p.sentThrough, start+count-1)
 		width := len(s.local) * s.size
 		need := count * width
 		if cap(s.txIn) < need {
@@ -191,6 +199,55 @@ func (s *Session) send() {
 	s.sendFeeds()
 	s.sendRejoinAck()
 }
+
+// redundantFrames is how many consecutive datagrams carry each input at
+// least once the RTT is long (see leanStart): a loss of fewer datagrams in
+// a row costs nothing.
+const redundantFrames = 3
+
+// leanSpan is the most unacknowledged frames a datagram carries in full:
+// about 130 ms of RTT at 60 ticks/s. Beyond it the datagram carries only
+// the last redundantFrames frames while the rest's acknowledgement is on
+// its way.
+const leanSpan = 6
+
+// leanStart returns the first frame the next datagram to p carries, given
+// start, the first frame p has not acknowledged. While the unacknowledged
+// frames fit in leanSpan, all of them go (redundancy instead of
+// retransmission). Beyond, on a long RTT, every frame goes out in
+// redundantFrames datagrams in a row and is then left out while its
+// acknowledgement can still be on its way (p's smoothed RTT, plus a quarter
+// of it and three ticks of slack), so the datagram does not grow with the
+// RTT; once the oldest unacknowledged frame is overdue, every frame from it
+// on is carried again, and keeps being for leanBackoff; so does it after a
+// datagram from p went missing (a lossy path). A frame is never left out
+// before it went out redundantFrames times, and before the first RTT
+// sample every unacknowledged frame is carried.
+func (s *Session) leanStart(p *sessionPeer, start int) int {
+	if s.cfg.FullRedundancy || s.localLast-start+1 <= leanSpan || p.rtt <= 0 {
+		return start
+	}
+	lean := min(s.localLast, p.sentThrough+1) - redundantFrames + 1
+	if lean <= start {
+		return start
+	}
+	if s.now.Before(p.fullUntil) {
+		return start
+	}
+	sent := s.localSentAt[start&ringMask]
+	tick := time.Second / time.Duration(s.fps)
+	if sent.IsZero() || s.now.Sub(sent) > p.rtt+p.rtt/4+3*tick {
+		// Something was lost: carry everything for a while, as on a
+		// short RTT, so a lossy path keeps full redundancy.
+		p.fullUntil = s.now.Add(leanBackoff)
+		return start
+	}
+	return lean
+}
+
+// leanBackoff is how long a peer gets every unacknowledged frame after an
+// acknowledgement came late.
+const leanBackoff = 30 * time.Second
 
 func (s *Session) transmit(to netcode.PeerID, ch netcode.Channel, data []byte) {
 	if err := s.t.Send(to, ch, data); err == nil {
