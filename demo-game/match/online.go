@@ -92,7 +92,8 @@ type Online struct {
 	startedAt    time.Time         // when the start barrier passed (zero: not yet)
 	client       *signaling.Client // the signaling connection of a Queue grouping or a rejoin, or nil
 	rejoins      []RejoinResult
-	stopErr      error // the session stopped: ErrDroppedByPeers or ErrStartFailed
+	stopErr      error         // the session stopped: ErrDroppedByPeers or ErrStartFailed
+	connectTook  time.Duration // mesh.Connect: from the roster to every peer connected
 }
 
 var _ Session = (*Online)(nil)
@@ -289,9 +290,11 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 	if o.seat = r.SeatOf(r.Self); o.seat < 0 {
 		return nil, fmt.Errorf("%w: this peer (%s) holds no seat in match %s", ErrBadConfig, r.Self, r.Session)
 	}
+	connecting := time.Now()
 	if o.mesh, err = mesh.Connect(ctx, sig, r, &mesh.Config{Loopback: loop, RelayOnly: cfg.RelayOnly}); err != nil {
 		return nil, fmt.Errorf("match: connecting to %d peers: %w", n-1, err)
 	}
+	o.connectTook = time.Since(connecting)
 	h := fnv.New64a()
 	h.Write([]byte(r.Session))
 	if o.game, err = NewGame(n, cfg.Seed^h.Sum64()); err != nil {
@@ -532,6 +535,8 @@ func (o *Online) startedAfter(start time.Time) (time.Duration, bool) {
 }
 
 // finish ends the session at frame end (rollback.Session.Finish).
+func (o *Online) connectTime() time.Duration { return o.connectTook }
+
 func (o *Online) finish(end int) error { return o.sess.Finish(end) }
 
 // settle keeps the session running until every peer reported its final
