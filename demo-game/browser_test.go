@@ -148,6 +148,12 @@ func runNative(t *testing.T, ctx context.Context, args ...string) (nativeResult,
 // the browser's RTCPeerConnection and pion. Each match plays 300 frames at
 // 60 a second (a player's pace) and every player reports the same agreed
 // final checksum (the sessions' outcome exchange: peers_agree).
+//
+// The tabs run the demo's headless mode (?headless&bot): the game's
+// window (Ebiten on WebGL) works in headless Chromium with its software
+// renderer (--use-angle=swiftshader), but on a loaded 2-core machine a
+// software-rendered frame can hold the tab's only thread past the mesh's
+// 2 s liveness deadline, and the other peers then drop it.
 func TestBrowserDemoOnline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the web demo and runs Chromium: skipped in -short")
