@@ -16,7 +16,9 @@
 //	// page.Console() returns what the page logged; a failing MustWait
 //	// or MustEval prints its tail.
 //
-// ForTest launches one browser per call and closes it in t.Cleanup; one
+// ForTest launches one browser per call and closes it in t.Cleanup
+// (Require alone does the skip-or-fail check, for a test whose browser is
+// launched by the code under test); one
 // browser holds any number of pages (each a tab with its own JavaScript
 // realm, so two pages are two independent peers). Launch, Browser.NewPage,
 // Page.Eval and Page.Wait are the same without a testing.TB, for

@@ -30,7 +30,7 @@ const F_MESSAGE = 0, F_FIRST = 1, F_NEXT = 2, F_BYE = 3, F_PING = 4, F_PONG = 5;
 const BYE_LEFT = 1, BYE_KICKED = 2;
 
 const CHUNK = 16 << 10;
-const MAX_DATAGRAM = 1100; // netcode.MaxDatagramMessage
+const MAX_DATAGRAM = 1152; // netcode.MaxDatagramMessage
 const PING_SIZE = 15;
 
 const DEFAULTS = {
@@ -232,10 +232,13 @@ export class Mesh {
     p.lastSend = now();
   }
 
-  /** stats returns the peer's smoothed RTT in ms (from the pings) and state. */
+  /**
+   * stats returns the peer's state, smoothed RTT in ms and loss each way
+   * (fractions, over the last 64 pings).
+   */
   stats(peer) {
     const p = this.peers.get(peer);
-    return p ? { state: p.state, rtt: p.rtt, pings: p.pongs } : null;
+    return p ? { state: p.state, rtt: p.rtt, pongs: p.pongs, lossIn: p.lossIn, lossOut: p.lossOut } : null;
   }
 
   /** close says goodbye to every peer and leaves the signaling server. */
@@ -301,7 +304,7 @@ export class Mesh {
     p = {
       id, offerer: this.id < id, state: "connecting", conn: null, gen: this._lastGen(id),
       created: now(), open: false, lastRecv: 0, lastSend: 0, lastPing: 0, pingSeq: 0,
-      rtt: 0, pongs: 0,
+      rtt: 0, pongs: 0, lossIn: 0, lossOut: 0, pingMask: 0n, pingSpan: 0, lastPingIn: 0,
     };
     this.peers.set(id, p);
     this._emit(p, "connecting");
@@ -550,9 +553,10 @@ export class Mesh {
       case CONTROL: {
         if (f.length < PING_SIZE) return; // unknown or short: ignored
         if (f[0] === F_PING) {
+          pingIn(p, new DataView(f.buffer, f.byteOffset).getUint32(1));
           const pong = f.slice(0, PING_SIZE);
           pong[0] = F_PONG;
-          new DataView(pong.buffer).setUint16(13, 0); // loss not measured here
+          new DataView(pong.buffer).setUint16(13, Math.round(p.lossIn * 65535));
           try { c.dcs[CONTROL].send(pong); } catch (e) { /* closing */ }
         } else if (f[0] === F_PONG) {
           const sent = new DataView(f.buffer, f.byteOffset).getBigInt64(5);
@@ -561,6 +565,7 @@ export class Mesh {
             p.rtt = p.pongs === 0 ? rtt : p.rtt + (rtt - p.rtt) / 8;
             p.pongs++;
           }
+          p.lossOut = new DataView(f.buffer, f.byteOffset).getUint16(13) / 65535;
         }
         return;
       }
@@ -581,6 +586,7 @@ export class Mesh {
     f[0] = F_PING;
     v.setUint32(1, ++p.pingSeq);
     v.setBigInt64(5, BigInt(Math.round(nowNs())));
+    v.setUint16(13, Math.round(p.lossIn * 65535));
     try { c.dcs[CONTROL].send(f); } catch (e) { /* closing */ }
   }
 
@@ -627,6 +633,27 @@ export class Mesh {
       if (t - p.lastPing >= every) this._ping(p);
     }
   }
+}
+
+// pingIn updates the loss estimate from the sequence number of a ping:
+// the fraction of the last 64 sequence numbers that never arrived.
+function pingIn(p, seq) {
+  const ALL = (1n << 64n) - 1n;
+  if (p.pingSpan === 0) {
+    p.lastPingIn = seq; p.pingMask = 1n; p.pingSpan = 1;
+  } else {
+    const d = (seq - p.lastPingIn) | 0;
+    if (d > 0) {
+      p.pingMask = d >= 64 ? 1n : ((p.pingMask << BigInt(d)) | 1n) & ALL;
+      p.lastPingIn = seq;
+      p.pingSpan = Math.min(p.pingSpan + d, 64);
+    } else if (-d < 64) {
+      p.pingMask |= 1n << BigInt(-d); // late, but it arrived
+    }
+  }
+  let mask = p.pingMask & ((1n << BigInt(p.pingSpan)) - 1n), n = 0;
+  for (; mask; mask >>= 1n) n += Number(mask & 1n);
+  p.lossIn = 1 - n / p.pingSpan;
 }
 
 function now() { return performance.now(); }
