@@ -27,7 +27,7 @@ func TestPageEvalWaitConsole(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, page)
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close) // registered before ForTest: the browser closes first
 	b := browser.ForTest(t)
 	p := b.Open(t, srv.URL)
 	p.MustWait(t, 10*time.Second, `window.ready`)

@@ -6,9 +6,9 @@
 //
 // # Use in a test
 //
-//	b := browser.ForTest(t)                 // skips (or fails in CI) without chromium
 //	srv := httptest.NewServer(http.FileServer(http.Dir("testdata")))
-//	defer srv.Close()
+//	t.Cleanup(srv.Close)                    // before ForTest: the browser closes first
+//	b := browser.ForTest(t)                 // skips (or fails in CI) without chromium
 //	page := b.Open(t, srv.URL+"/page.html") // a new tab; closed at the end of the test
 //	page.MustWait(t, 20*time.Second, `window.done === true`)
 //	var n int
@@ -16,9 +16,12 @@
 //	// page.Console() returns what the page logged; a failing MustWait
 //	// or MustEval prints its tail.
 //
-// ForTest launches one browser per call and closes it in t.Cleanup; one
-// browser holds any number of pages (each a tab with its own JavaScript
-// realm, so two pages are two independent peers). Launch, Browser.NewPage,
+// ForTest launches one browser per call and closes it in t.Cleanup
+// (Require alone does the skip-or-fail check, for a test whose browser is
+// launched by the code under test). One browser holds any number of pages,
+// each a tab with its own JavaScript realm, so two pages are two
+// independent peers. When a test fails, Open's cleanup logs the tail of
+// each page's console. Launch, Browser.NewPage,
 // Page.Eval and Page.Wait are the same without a testing.TB, for
 // benchmark commands: they return errors (ErrNotInstalled when no
 // chromium binary is found) and the caller closes what it opened.

@@ -2,7 +2,6 @@ package browser
 
 import (
 	"context"
-	"errors"
 	"os"
 	"strings"
 	"time"
@@ -21,11 +20,25 @@ type TB interface {
 // launchTimeout bounds a browser's start in ForTest.
 const launchTimeout = 60 * time.Second
 
+// Require skips the test when no chromium binary is found, or fails it
+// when the environment has CI=true. It is for tests that launch the
+// browser through other code (a bench harness); ForTest calls it.
+func Require(t TB) {
+	t.Helper()
+	if _, err := Path(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%v (CI=true: the browser tests must run)", err)
+		}
+		t.Skip(err.Error())
+	}
+}
+
 // ForTest launches a browser for the test and closes it when the test
 // ends. Without a chromium binary it skips the test, or fails it when the
 // environment has CI=true.
 func ForTest(t TB, opts ...Options) *Browser {
 	t.Helper()
+	Require(t)
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]
@@ -33,12 +46,6 @@ func ForTest(t TB, opts ...Options) *Browser {
 	ctx, cancel := context.WithTimeout(context.Background(), launchTimeout)
 	defer cancel()
 	b, err := Launch(ctx, o)
-	if errors.Is(err, ErrNotInstalled) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%v (CI=true: the browser tests must run)", err)
-		}
-		t.Skip(err.Error())
-	}
 	if err != nil {
 		t.Fatalf("%v", err)
 	}

@@ -84,9 +84,13 @@
 // if it is the control channel, the pings stop, so an idle pair times out
 // and is tried again).
 //
-// Frame layouts are documented next to their constants in channel.go; the
-// signal format in peer_signal.go. Both carry a version or type byte and
-// unknown types are ignored, so later versions can extend them.
+// docs/mesh-wire.md describes the whole wire, precisely enough to write a
+// client from it (web/meshjs/rallypoint-mesh.js is one); frame layouts are
+// also documented next to their constants in channel.go and the signal
+// format in peer_signal.go. Unknown control frame types and unknown signal
+// fields are ignored, so later versions can extend them; a signal of
+// another version or an unknown type is rejected and reported
+// (EventSignalRejected).
 //
 // # Sending and receiving
 //

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -523,7 +524,7 @@ func (m *Mesh) handleSignal(from netcode.PeerID, payload []byte) {
 	}
 	s, err := parseSignal(payload)
 	if err != nil {
-		m.badSignals.Add(1)
+		m.rejectSignal(from, err)
 		return
 	}
 	if s.T == sigBye {
@@ -560,8 +561,30 @@ func (m *Mesh) handleSignal(from netcode.PeerID, payload []byte) {
 		return
 	}
 	if err := m.applySignal(p, &s); err != nil {
-		m.badSignals.Add(1)
+		m.rejectSignal(from, err)
 	}
+}
+
+// rejectInterval bounds EventSignalRejected to one per peer per interval;
+// BadSignals counts every rejected signal.
+const rejectInterval = time.Second
+
+// rejectSignal runs on the loop: it counts a signal that was not acted on
+// and reports it, at most once per rejectInterval per peer.
+func (m *Mesh) rejectSignal(from netcode.PeerID, err error) {
+	m.badSignals.Add(1)
+	now := time.Now()
+	if m.rejectedAt == nil || len(m.rejectedAt) > 256 {
+		m.rejectedAt = map[netcode.PeerID]time.Time{}
+	}
+	if last, ok := m.rejectedAt[from]; ok && now.Sub(last) < rejectInterval {
+		return
+	}
+	m.rejectedAt[from] = now
+	if !errors.Is(err, ErrBadSignal) {
+		err = fmt.Errorf("%w: %w", ErrBadSignal, err)
+	}
+	m.emit(EventSignalRejected{Peer: from, Err: err})
 }
 
 func (m *Mesh) applySignal(p *peer, s *signal) error {
