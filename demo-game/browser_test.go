@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,12 +25,8 @@ var (
 	webErr  error
 )
 
-// webServe builds the web demo (once) and `rallypoint serve -web` over it,
-// runs the server on loopback until the test ends, and returns the page's
-// URL and the signaling URL, on the same origin.
-func webServe(t *testing.T) (page, ws string) {
-	t.Helper()
-	// The two builds run at once.
+// buildWeb builds the web demo and rallypoint (once each, at once).
+func buildWeb() error {
 	var builds sync.WaitGroup
 	builds.Go(func() {
 		webOnce.Do(func() {
@@ -49,11 +46,16 @@ func webServe(t *testing.T) (page, ws string) {
 		})
 	})
 	builds.Wait()
-	if webErr != nil {
-		t.Fatal(webErr)
-	}
-	if serveErr != nil {
-		t.Fatal(serveErr)
+	return errors.Join(webErr, serveErr)
+}
+
+// webServe builds the web demo (buildWeb) and runs `rallypoint serve -web`
+// over it on loopback until the test ends, and returns the page's URL and
+// the signaling URL, on the same origin.
+func webServe(t *testing.T) (page, ws string) {
+	t.Helper()
+	if err := buildWeb(); err != nil {
+		t.Fatal(err)
 	}
 	srv := exec.Command(serveBinary, "serve", "-addr", "127.0.0.1:0", "-log-format", "json", "-db", ":memory:", "-web", webDir)
 	logs, err := srv.StderrPipe()
@@ -158,7 +160,10 @@ func TestBrowserDemoOnline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the web demo and runs Chromium: skipped in -short")
 	}
+	built := make(chan error, 1)
+	go func() { built <- buildWeb() }() // while the browser starts
 	b := browser.ForTest(t)
+	<-built
 	page, ws := webServe(t)
 	const frames = "300"
 
