@@ -1,9 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,87 +14,62 @@ import (
 	"time"
 
 	"github.com/rallypoint/rallypoint/internal/browser"
-	"github.com/rallypoint/rallypoint/internal/webdemo"
 )
 
-// The web demo (demo.wasm, wasm_exec.js, index.html) built once for the
-// browser tests.
-var (
-	webOnce sync.Once
-	webDir  string
-	webErr  error
-)
-
-// buildWeb builds the web demo and rallypoint (once each, at once).
-func buildWeb() error {
-	var builds sync.WaitGroup
-	builds.Go(func() {
-		webOnce.Do(func() {
-			webDir = filepath.Join(filepath.Dir(binary), "web")
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			defer cancel()
-			webErr = webdemo.Build(ctx, "", webDir)
-		})
-	})
-	builds.Go(func() {
-		serveOnce.Do(func() {
-			serveBinary = filepath.Join(filepath.Dir(binary), "rallypoint")
-			out, err := exec.Command("go", "build", "-o", serveBinary, "../cmd/rallypoint").CombinedOutput()
-			if err != nil {
-				serveErr = fmt.Errorf("building rallypoint: %v\n%s", err, out)
-			}
-		})
-	})
-	builds.Wait()
-	return errors.Join(webErr, serveErr)
+// webServer is `rallypoint serve -web-demo`: the one command that builds
+// the web demo and serves it next to the signaling endpoint.
+type webServer struct {
+	cmd      *exec.Cmd
+	page, ws string // the page's URL and the signaling URL, on one origin
+	logs     *lockedBuffer
 }
 
-// webServe builds the web demo (buildWeb) and runs `rallypoint serve -web`
-// over it on loopback until the test ends, and returns the page's URL and
-// the signaling URL, on the same origin.
-func webServe(t *testing.T) (page, ws string) {
-	t.Helper()
-	if err := buildWeb(); err != nil {
-		t.Fatal(err)
-	}
-	srv := exec.Command(serveBinary, "serve", "-addr", "127.0.0.1:0", "-log-format", "json", "-db", ":memory:", "-web", webDir)
-	logs, err := srv.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Process.Signal(os.Interrupt)
-		srv.Wait()
+// startWebServe builds rallypoint (once) and starts `rallypoint serve
+// -web-demo` on loopback, which builds the web demo with the go command
+// (the test runs in the repository), and waits until it listens.
+func startWebServe() (*webServer, error) {
+	serveOnce.Do(func() {
+		serveBinary = filepath.Join(filepath.Dir(binary), "rallypoint")
+		out, err := exec.Command("go", "build", "-o", serveBinary, "../cmd/rallypoint").CombinedOutput()
+		if err != nil {
+			serveErr = fmt.Errorf("building rallypoint: %v\n%s", err, out)
+		}
 	})
-	type urls struct{ page, ws string }
-	ready := make(chan urls, 1)
+	if serveErr != nil {
+		return nil, serveErr
+	}
+	s := &webServer{cmd: exec.Command(serveBinary, "serve", "-web-demo", "-addr", "127.0.0.1:0", "-log-format", "json", "-db", ":memory:"), logs: &lockedBuffer{}}
+	pipe, err := s.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	ready := make(chan struct{})
 	go func() {
-		dec := json.NewDecoder(logs)
-		for {
-			var line map[string]any
-			if dec.Decode(&line) != nil {
-				return
-			}
-			page, _ := line["web"].(string)
-			ws, _ := line["signaling"].(string)
-			if page != "" && ws != "" {
-				select {
-				case ready <- urls{page, ws}:
-				default:
-				}
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			s.logs.WriteString(sc.Text() + "\n")
+			var line struct{ Web, Signaling string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Web != "" && s.page == "" {
+				s.page, s.ws = line.Web, line.Signaling
+				close(ready)
 			}
 		}
 	}()
 	select {
-	case u := <-ready:
-		return u.page, u.ws
-	case <-time.After(30 * time.Second):
-		t.Fatal("rallypoint serve -web did not report its address")
-		return "", ""
+	case <-ready:
+		return s, nil
+	case <-time.After(5 * time.Minute):
+		s.stop()
+		return nil, fmt.Errorf("rallypoint serve -web-demo did not listen in 5 minutes:\n%s", s.logs.String())
 	}
+}
+
+func (s *webServer) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	s.cmd.Wait()
 }
 
 // webResult is what a browser tab running the demo reports in window.demo:
@@ -144,9 +119,9 @@ func runNative(t *testing.T, ctx context.Context, args ...string) (nativeResult,
 }
 
 // TestBrowserDemoOnline plays the demo online in headless Chromium: the
-// js/wasm build loaded from `rallypoint serve -web` in a tab, its flags
-// from the query string and its server the page's own origin, plays
-// through the same server as native headless bots, peer to peer between
+// js/wasm build, built and served by `rallypoint serve -web-demo`, runs in
+// a tab with its flags from the query string and its server the page's own
+// origin, and plays through that server with native headless bots, peer to peer between
 // the browser's RTCPeerConnection and pion. Each match plays 300 frames at
 // 60 a second (a player's pace) and every player reports the same agreed
 // final checksum (the sessions' outcome exchange: peers_agree).
@@ -160,11 +135,27 @@ func TestBrowserDemoOnline(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the web demo and runs Chromium: skipped in -short")
 	}
-	built := make(chan error, 1)
-	go func() { built <- buildWeb() }() // while the browser starts
+	type started struct {
+		srv *webServer
+		err error
+	}
+	serving := make(chan started, 1)
+	go func() { // while the browser starts
+		srv, err := startWebServe()
+		serving <- started{srv, err}
+	}()
+	server := sync.OnceValue(func() started { return <-serving })
+	t.Cleanup(func() { // also when the test is skipped: no chromium
+		if st := server(); st.srv != nil {
+			st.srv.stop()
+		}
+	})
 	b := browser.ForTest(t)
-	<-built
-	page, ws := webServe(t)
+	st := server()
+	if st.err != nil {
+		t.Fatal(st.err)
+	}
+	page, ws := st.srv.page, st.srv.ws
 	const frames = "300"
 
 	// A quick match: the server's matchmaker pairs the tab with a native
