@@ -183,8 +183,14 @@ func TestBrowserDemoOnline(t *testing.T) {
 		}
 		w := web.Result
 		checkAgree(t, 2, w.result, native.result)
-		t.Logf("quick match %s, browser in seat %s: both agree on frame 299, checksum %s; mesh connected in %.3f s (browser) and %.3f s (native)",
-			sw[1], sw[2], w.Checksum, w.Connect, native.Connect)
+		// The page fetched the game gzipped (demo.wasm.gz).
+		var wasm struct{ Encoded, Decoded int }
+		tab.MustEval(t, `(e => ({encoded: e.encodedBodySize, decoded: e.decodedBodySize}))(performance.getEntriesByType("resource").find(e => e.name.endsWith("/demo.wasm")))`, &wasm)
+		if wasm.Decoded < 1<<20 || wasm.Encoded*2 > wasm.Decoded {
+			t.Errorf("demo.wasm: %d bytes on the wire for %d", wasm.Encoded, wasm.Decoded)
+		}
+		t.Logf("quick match %s, browser in seat %s: both agree on frame 299, checksum %s; mesh connected in %.3f s (browser) and %.3f s (native); demo.wasm %.1f MB, %.1f MB on the wire",
+			sw[1], sw[2], w.Checksum, w.Connect, native.Connect, float64(wasm.Decoded)/1e6, float64(wasm.Encoded)/1e6)
 	})
 
 	// A lobby of three: the demo in one tab creates it and prints its join

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -401,17 +402,46 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 
 // webHandler serves the static files of dir (a web game). Every response
 // says to revalidate, so a rebuilt game is loaded at the next visit;
-// directories without an index.html are not listed.
+// directories without an index.html are not listed. A file with a gzipped
+// copy next to it (demo.wasm.gz) is sent compressed to clients that accept
+// gzip.
 func webHandler(dir string) http.Handler {
 	files := http.FileServer(http.Dir(dir))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := filepath.Join(dir, filepath.FromSlash(path.Clean("/"+r.URL.Path)))
 		if strings.HasSuffix(r.URL.Path, "/") {
-			if _, err := os.Stat(filepath.Join(dir, filepath.FromSlash(path.Clean(r.URL.Path)), "index.html")); err != nil {
+			if _, err := os.Stat(filepath.Join(name, "index.html")); err != nil {
 				http.NotFound(w, r)
 				return
 			}
 		}
 		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r) && !strings.HasSuffix(r.URL.Path, "/") {
+			if f, err := os.Open(name + ".gz"); err == nil {
+				defer f.Close()
+				ctype := mime.TypeByExtension(filepath.Ext(name))
+				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && ctype != "" {
+					w.Header().Set("Content-Type", ctype)
+					w.Header().Set("Content-Encoding", "gzip")
+					http.ServeContent(w, r, "", st.ModTime(), f)
+					return
+				}
+			}
+		}
 		files.ServeHTTP(w, r)
 	})
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, enc := range strings.Split(v, ",") {
+			enc, q, _ := strings.Cut(strings.TrimSpace(enc), ";")
+			if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net"
@@ -67,6 +69,42 @@ func TestServeWeb(t *testing.T) {
 			t.Errorf("GET %s: %d %q, want 404", p, code, body)
 		}
 	}
+	// A file with a gzipped copy goes compressed to a client that
+	// accepts gzip, with the original's type, and plain to the others.
+	if err := os.WriteFile(filepath.Join(dir, "demo.wasm.gz"), gzipped(t, "\x00asm\x01\x00\x00\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	for _, accept := range []string{"gzip, deflate, br", "br", "gzip;q=0", ""} {
+		req, _ := http.NewRequest("GET", hs.URL+"/demo.wasm", nil)
+		if accept != "" {
+			req.Header.Set("Accept-Encoding", accept)
+		}
+		resp, err := tr.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		wantGzip := accept == "gzip, deflate, br"
+		if gz := resp.Header.Get("Content-Encoding") == "gzip"; gz != wantGzip || resp.Header.Get("Content-Type") != "application/wasm" || resp.StatusCode != 200 {
+			t.Errorf("Accept-Encoding %q: %d %v", accept, resp.StatusCode, resp.Header)
+		}
+		if !wantGzip && string(body) != "\x00asm\x01\x00\x00\x00" {
+			t.Errorf("Accept-Encoding %q: body %q", accept, body)
+		}
+		if wantGzip {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plain, _ := io.ReadAll(zr); string(plain) != "\x00asm\x01\x00\x00\x00" {
+				t.Errorf("gzipped body %q", plain)
+			}
+		}
+	}
+
 	// A page's WebSocket: same origin as the files.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -94,4 +132,14 @@ func TestServeWebFlags(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no index.html") {
 		t.Errorf("serve -web without index.html: %v", err)
 	}
+}
+
+func gzipped(t *testing.T, s string) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(s))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -11,7 +11,8 @@
 // Build runs the go command (found on PATH) on the module's source: it
 // works in a checkout of the repository, not from an installed binary
 // alone. A build takes as long as `GOOS=js GOARCH=wasm go build ./demo-game`
-// (seconds with a warm build cache, a minute or more cold); the output is
-// about 40 MB, most of it demo.wasm. Build is safe to call from several
+// (seconds with a warm build cache, a minute or more cold); demo.wasm is
+// about 38 MB, and its gzipped copy demo.wasm.gz, which rallypoint serve
+// sends to browsers that accept gzip, about 10 MB. Build is safe to call from several
 // goroutines with different directories.
 package webdemo

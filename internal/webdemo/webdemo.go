@@ -2,9 +2,11 @@ package webdemo
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,8 +16,10 @@ import (
 // Module is the module whose demo Build compiles.
 const Module = "github.com/rallypoint/rallypoint"
 
-// Files are the files Build writes: the page, Go's loader and the game.
-var Files = []string{"index.html", "wasm_exec.js", "demo.wasm"}
+// Files are the files Build writes: the page, Go's loader, the game, and
+// the game gzipped (a server that finds NAME.gz next to NAME may send it
+// to browsers that accept gzip: rallypoint serve -web does).
+var Files = []string{"index.html", "wasm_exec.js", "demo.wasm", "demo.wasm.gz"}
 
 // ErrNoSource is returned by Build when it does not run in the module's
 // source tree.
@@ -23,7 +27,8 @@ var ErrNoSource = errors.New("webdemo: not in the " + Module + " source tree (bu
 
 // Build builds the web demo into dir (created if missing): it compiles
 // ./demo-game with GOOS=js GOARCH=wasm into dir/demo.wasm and copies Go's
-// wasm_exec.js and demo-game/web/index.html next to it. src is a directory
+// wasm_exec.js and demo-game/web/index.html next to it, and writes
+// demo.wasm.gz, a gzipped copy (about a quarter of the size). src is a directory
 // inside the module's source tree; empty means the current directory. The
 // go command's output is in the error when the build fails.
 func Build(ctx context.Context, src, dir string) error {
@@ -56,7 +61,37 @@ func Build(ctx context.Context, src, dir string) error {
 	if err := copyFile(loader, filepath.Join(dir, "wasm_exec.js")); err != nil {
 		return err
 	}
-	return copyFile(filepath.Join(root, "demo-game", "web", "index.html"), filepath.Join(dir, "index.html"))
+	if err := copyFile(filepath.Join(root, "demo-game", "web", "index.html"), filepath.Join(dir, "index.html")); err != nil {
+		return err
+	}
+	return gzipFile(out, out+".gz")
+}
+
+// gzipFile writes a gzipped copy of from to to, at gzip's best speed (the
+// wasm shrinks to about a quarter either way).
+func gzipFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return fmt.Errorf("webdemo: %w", err)
+	}
+	defer in.Close()
+	out, err := os.Create(to)
+	if err != nil {
+		return fmt.Errorf("webdemo: %w", err)
+	}
+	zw, _ := gzip.NewWriterLevel(out, gzip.BestSpeed) // a valid level: no error
+	_, err = io.Copy(zw, in)
+	if err == nil {
+		err = zw.Close()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(to)
+		return fmt.Errorf("webdemo: %w", err)
+	}
+	return nil
 }
 
 // goOutput runs the go command in dir with extra environment variables and
