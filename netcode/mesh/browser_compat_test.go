@@ -41,7 +41,7 @@ func TestAnswererMatchesInBandChannelsByLabel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	f, zero, one := false, uint16(0), uint16(1)
+	f, zero, two := false, uint16(0), uint16(2)
 	negotiated, ordered := true, true
 	opened := make(chan *webrtc.DataChannel, 8)
 	stranger := make(chan struct{})
@@ -57,8 +57,8 @@ func TestAnswererMatchesInBandChannelsByLabel(t *testing.T) {
 	other := open("not-ours", &webrtc.DataChannelInit{})
 	other.OnClose(func() { close(stranger) })
 	ctl := open("rp-control", &webrtc.DataChannelInit{Ordered: &f, MaxRetransmits: &zero})
-	_ = open("rp-sequenced", &webrtc.DataChannelInit{Ordered: &f, MaxRetransmits: &one})
-	unrel := open("rp-unreliable", &webrtc.DataChannelInit{Ordered: &f, MaxRetransmits: &one})
+	_ = open("rp-sequenced", &webrtc.DataChannelInit{Ordered: &f, MaxRetransmits: &two})
+	unrel := open("rp-unreliable", &webrtc.DataChannelInit{Ordered: &f, MaxRetransmits: &two})
 	rel := open("rp-reliable", &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &zero, Ordered: &ordered})
 
 	got := make(chan []byte, 16)

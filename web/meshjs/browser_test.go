@@ -218,6 +218,20 @@ func TestJSPagesAndNativeMeshes(t *testing.T) {
 	for _, p := range pages {
 		p.MustWait(t, 20*time.Second, `rp.connected().length === 3`)
 	}
+	// Every channel has its settings whoever opened it: Chromium reports
+	// what the in-band open (DCEP) of a Go or JavaScript offerer carried.
+	for i, p := range pages {
+		var bad []string
+		p.MustEval(t, `[...mesh.peers.values()].flatMap(peer => peer.conn.dcs.map((dc, i) => {
+			const want = [[true, null, true, 0], [false, 2, false, null], [false, 2, false, null], [false, 0, false, null]][i];
+			const got = [dc.ordered, dc.maxRetransmits, dc.negotiated, want[3] === null ? null : dc.id];
+			return JSON.stringify(got) === JSON.stringify(want) && dc.label === ["rp-reliable", "rp-unreliable", "rp-sequenced", "rp-control"][i]
+				? null : peer.id + " " + dc.label + " " + JSON.stringify(got);
+		})).filter(x => x)`, &bad)
+		if len(bad) > 0 {
+			t.Fatalf("page %d: channels with other settings: %v", i, bad)
+		}
+	}
 
 	// Native → page, echoed back. Datagrams go three times: a loaded
 	// host may drop one on loopback (the checks look for any copy).

@@ -40,7 +40,11 @@ const DEFAULTS = {
   busyPingInterval: 2000, // ms between pings while this side sends messages
   connectTimeout: 30000, // ms to connect before giving up on a peer
   reconnectAfter: 1000, // ms before the offering side tries a lost peer again
-  datagramRetransmits: 1, // maxRetransmits of the unreliable channels
+  // maxRetransmits of the unreliable and sequenced channels when this side
+  // offers: 2, the value a Go offerer signals (pion counts the first
+  // transmission, so 2 is one retransmission there; a browser sends a
+  // lost message up to twice more). docs/mesh-wire.md, section 3.
+  datagramMaxRetransmits: 2,
   maxMessageSize: 4 << 20, // largest reliable message
 };
 
@@ -328,7 +332,7 @@ export class Mesh {
       if (dc.readyState === "open") onOpen();
       else dc.onopen = onOpen;
     };
-    const rexmit = this.opts.datagramRetransmits;
+    const rexmit = this.opts.datagramMaxRetransmits;
     watch(0, pc.createDataChannel(LABELS[0], { negotiated: true, id: 0, ordered: true }));
     if (p.offerer) {
       watch(1, pc.createDataChannel(LABELS[1], { ordered: false, maxRetransmits: rexmit }));
