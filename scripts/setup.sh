@@ -3,8 +3,8 @@
 # Xvfb and xdotool for the demo's window tests, iproute2 for the LAN tests in
 # network namespaces, avahi and a dbus-daemon as the standard mDNS peer of the
 # DNS-SD interop tests, coturn and iptables for the NAT and TURN tests,
-# Node.js for the js/wasm signaling client test, and PostgreSQL for the store
-# tests.
+# Node.js for the js/wasm signaling client test, PostgreSQL for the store
+# tests, and Chromium for the browser tests (internal/browser drives it headless).
 # Safe to re-run: it installs only what is missing.
 set -euo pipefail
 
@@ -31,6 +31,8 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 # PostgreSQL's server binaries (initdb, pg_ctl): the store tests start a
 # throwaway server of their own on a free port (internal/pgtest).
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
+# Chromium, headless, is the browser peer of the browser tests (internal/browser).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 sudo=
 [ "$(id -u)" -eq 0 ] || sudo=sudo

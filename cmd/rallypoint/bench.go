@@ -17,6 +17,7 @@ func init() {
 	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
 	registerBench("rollback", "rollback session cost per frame and wire budget", benchRollbackCommand)
 	registerBench("signaling", "idle sessions per server and relay latency under load, against a server in a child process", benchSignalingCommand)
+	registerBench("browser", "headless Chromium peers (web/meshjs) against native meshes and each other on loopback: connect time and RTT, native baseline", benchBrowserCommand)
 	registerBench("transport", "WebRTC mesh vs bare pion vs raw UDP on loopback: RTT, connect time, 1 MiB transfer; connect time at 50 ms RTT on a virtual network; connect time through cone and symmetric NATs with coturn", benchTransportCommand)
 	// bench transport starts copies of this binary as its peers.
 	if role := bench.TransportChildRole(); role != "" {
@@ -128,4 +129,19 @@ func benchTransportCommand(args []string) error {
 	}
 	cfg.NoNAT = !*nat
 	return bench.Transport(cfg)
+}
+
+func benchBrowserCommand(args []string) error {
+	var cfg bench.BrowserConfig
+	fs := flag.NewFlagSet("bench browser", flag.ContinueOnError)
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	fs.IntVar(&cfg.Runs, "runs", 10, "connections per connect-time measurement")
+	fs.IntVar(&cfg.Pings, "n", 500, "round trips per RTT measurement")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Browser(cfg)
 }

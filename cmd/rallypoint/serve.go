@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rallypoint/rallypoint/internal/metrics"
+	"github.com/rallypoint/rallypoint/internal/webdemo"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/lobby/nearby"
 	mmservice "github.com/rallypoint/rallypoint/matchmaker/service"
@@ -47,10 +50,16 @@ type serveConfig struct {
 	Matchmaker   mmservice.Config
 	ShutdownWait time.Duration
 	Logger       *slog.Logger
+	// Web is a directory of static files served at / (a web game next to
+	// its signaling endpoint, such as the web demo); empty: none.
+	Web string
+	// WebDemo builds the demo for browsers (internal/webdemo) into a
+	// temporary directory and serves it as Web.
+	WebDemo bool
 }
 
-// newServeMux wires the server: the signaling Server at /ws, /healthz and
-// /metrics (Prometheus: the Go runtime, the process, signaling, lobbies and
+// newServeMux wires the server: the signaling Server at /ws, /healthz,
+// the static files of cfg.Web at / when set, and /metrics (Prometheus: the Go runtime, the process, signaling, lobbies and
 // the matchmaker). Services built on the signaling server are wired and
 // their metrics registered here.
 func newServeMux(cfg serveConfig) (*http.ServeMux, *signaling.Server, *prometheus.Registry, error) {
@@ -89,6 +98,9 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv)
 	mux.Handle("/metrics", metrics.Handler(reg))
+	if cfg.Web != "" {
+		mux.Handle("/", webHandler(cfg.Web))
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
@@ -249,11 +261,16 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.IntVar(&cfg.Lobby.MaxLobbiesPerIP, "max-lobbies-per-ip", 16, "open lobbies created from one IP (-1: no limit)")
 	fs.IntVar(&cfg.Lobby.MaxLobbiesPerPlayer, "max-lobbies-per-player", 4, "open lobbies created by one authenticated player (-1: no limit)")
 	fs.IntVar(&cfg.Matchmaker.MaxTicketsPerIP, "max-tickets-per-ip", 32, "waiting matchmaking tickets from one IP (-1: no limit)")
+	fs.StringVar(&cfg.Web, "web", "", "serve the static files of `DIR` at / (a web game, e.g. the web demo), next to /ws")
+	fs.BoolVar(&cfg.WebDemo, "web-demo", false, "build the demo game for browsers (needs the go command and the repository's source) and serve it at /: open http://ADDR/ to play")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "how long graceful shutdown waits")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.Web != "" && cfg.WebDemo {
+		return cfg, errors.New("-web and -web-demo exclude each other")
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return cfg, errors.New("-tls-cert and -tls-key go together")
@@ -284,12 +301,30 @@ func runServe(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, cfg, func(addr net.Addr) {
-		scheme := "ws"
-		if cfg.TLSCert != "" {
-			scheme = "wss"
+	if cfg.WebDemo {
+		dir, err := os.MkdirTemp("", "rallypoint-web")
+		if err != nil {
+			return err
 		}
-		cfg.Logger.Info("listening", "addr", addr.String(), "signaling", scheme+"://"+addr.String()+"/ws")
+		defer os.RemoveAll(dir)
+		cfg.Logger.Info("building the web demo", "dir", dir)
+		start := time.Now()
+		if err := webdemo.Build(ctx, "", dir); err != nil {
+			return err
+		}
+		cfg.Logger.Info("web demo built", "took", time.Since(start).Round(time.Millisecond))
+		cfg.Web = dir
+	}
+	return serve(ctx, cfg, func(addr net.Addr) {
+		scheme, web := "ws", "http"
+		if cfg.TLSCert != "" {
+			scheme, web = "wss", "https"
+		}
+		attrs := []any{"addr", addr.String(), "signaling", scheme + "://" + addr.String() + "/ws"}
+		if cfg.Web != "" {
+			attrs = append(attrs, "web", web+"://"+addr.String()+"/")
+		}
+		cfg.Logger.Info("listening", attrs...)
 	})
 }
 
@@ -302,6 +337,11 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 	}
 	if cfg.ShutdownWait <= 0 {
 		cfg.ShutdownWait = 10 * time.Second
+	}
+	if cfg.Web != "" {
+		if _, err := os.Stat(filepath.Join(cfg.Web, "index.html")); err != nil {
+			return fmt.Errorf("-web %s: no index.html: %w", cfg.Web, err)
+		}
 	}
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)
 	db, err := store.Open(octx, cfg.dataSource())
@@ -360,4 +400,50 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 	}
 	cfg.Logger.Info("stopped")
 	return nil
+}
+
+// webHandler serves the static files of dir (a web game). Every response
+// says to revalidate, so a rebuilt game is loaded at the next visit;
+// directories without an index.html are not listed. A file with a gzipped
+// copy next to it (demo.wasm.gz) is sent compressed to clients that accept
+// gzip.
+func webHandler(dir string) http.Handler {
+	files := http.FileServer(http.Dir(dir))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := filepath.Join(dir, filepath.FromSlash(path.Clean("/"+r.URL.Path)))
+		if strings.HasSuffix(r.URL.Path, "/") {
+			if _, err := os.Stat(filepath.Join(name, "index.html")); err != nil {
+				http.NotFound(w, r)
+				return
+			}
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Add("Vary", "Accept-Encoding")
+		if acceptsGzip(r) && !strings.HasSuffix(r.URL.Path, "/") {
+			if f, err := os.Open(name + ".gz"); err == nil {
+				defer f.Close()
+				ctype := mime.TypeByExtension(filepath.Ext(name))
+				if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && ctype != "" {
+					w.Header().Set("Content-Type", ctype)
+					w.Header().Set("Content-Encoding", "gzip")
+					http.ServeContent(w, r, "", st.ModTime(), f)
+					return
+				}
+			}
+		}
+		files.ServeHTTP(w, r)
+	})
+}
+
+// acceptsGzip reports whether the request's Accept-Encoding lists gzip.
+func acceptsGzip(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept-Encoding") {
+		for _, enc := range strings.Split(v, ",") {
+			enc, q, _ := strings.Cut(strings.TrimSpace(enc), ";")
+			if strings.EqualFold(strings.TrimSpace(enc), "gzip") && strings.ReplaceAll(q, " ", "") != "q=0" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -51,6 +51,10 @@ type Result struct {
 	// Start is, for a networked session, when the match started after Run
 	// began (the start barrier: every peer reaches every other).
 	Start *JSONSeconds `json:"start_s,omitempty"`
+	// Connect is, for a session with peers in other processes, how long
+	// this peer took to connect to every other (mesh.Connect, from the
+	// match's roster), before Run.
+	Connect *JSONSeconds `json:"connect_s,omitempty"`
 	// Confirmed is set for a networked session: the last frame every peer
 	// confirmed, its checksum, and whether every peer agrees on it.
 	Confirmed *ConfirmedResult `json:"confirmed,omitempty"`
@@ -107,6 +111,7 @@ type outcomer interface {
 	confirmedResult() *ConfirmedResult
 	startedAfter(start time.Time) (time.Duration, bool)
 	inSyncAfter(start time.Time) (int, time.Duration, bool)
+	connectTime() time.Duration
 }
 
 // confirmer is a session that can report its last confirmed frame.
@@ -210,6 +215,10 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 			if d, ok := o.startedAfter(start); ok {
 				s := JSONSeconds(d)
 				r.Start = &s
+			}
+			if d := o.connectTime(); d > 0 {
+				c := JSONSeconds(d)
+				r.Connect = &c
 			}
 		} else if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()

@@ -93,8 +93,9 @@ type Online struct {
 	startedAt    time.Time         // when the start barrier passed (zero: not yet)
 	client       *signaling.Client // the match room's signaling connection (a Queue grouping, a lobby's match, a rejoin): seats and rejoin tickets; nil for a matchmaker's match
 	rejoins      []RejoinResult
-	inSyncAt     time.Time // when a rejoined session was back in sync (zero: not yet, or not rejoined)
-	stopErr      error     // the session stopped: ErrDroppedByPeers or ErrStartFailed
+	inSyncAt     time.Time     // when a rejoined session was back in sync (zero: not yet, or not rejoined)
+	stopErr      error         // the session stopped: ErrDroppedByPeers or ErrStartFailed
+	connectTook  time.Duration // mesh.Connect: from the roster to every peer connected
 }
 
 var _ Session = (*Online)(nil)
@@ -319,9 +320,11 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 	if o.seat = r.SeatOf(r.Self); o.seat < 0 {
 		return nil, fmt.Errorf("%w: this peer (%s) holds no seat in match %s", ErrBadConfig, r.Self, r.Session)
 	}
+	connecting := time.Now()
 	if o.mesh, err = mesh.Connect(ctx, sig, r, &mesh.Config{Loopback: loop, RelayOnly: cfg.RelayOnly}); err != nil {
 		return nil, fmt.Errorf("match: connecting to %d peers: %w", n-1, err)
 	}
+	o.connectTook = time.Since(connecting)
 	h := fnv.New64a()
 	h.Write([]byte(r.Session))
 	if o.game, err = NewGame(n, cfg.Seed^h.Sum64()); err != nil {
@@ -577,6 +580,8 @@ func (o *Online) inSyncAfter(start time.Time) (int, time.Duration, bool) {
 	}
 	return o.rejoins[len(o.rejoins)-1].SyncFrame, max(0, o.inSyncAt.Sub(start)), true
 }
+
+func (o *Online) connectTime() time.Duration { return o.connectTook }
 
 // finish ends the session at frame end (rollback.Session.Finish).
 func (o *Online) finish(end int) error { return o.sess.Finish(end) }

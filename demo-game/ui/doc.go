@@ -7,8 +7,9 @@
 //
 //   - Main menu: Play vs bots (selected at start; Left/Right sets the number
 //     of bots, Enter plays), Local lobby, Watch bots play, Host on LAN, Join
-//     on LAN, Nearby players, Quick match online, Create online lobby and Join by code (the
-//     last three with Config.ServerURL), Quit. Items that cannot work here
+//     on LAN, Nearby players, Quick match online, Create online lobby and Join
+//     by code (the last three with Config.ServerURL; in a browser too, where
+//     the server is the page's), Quit (not in a browser). Items that cannot work here
 //     are drawn dimmed and say why ("not available in this build", "needs
 //     -server") rather than pretend.
 //   - Connecting: while a networked match or lobby is set up (the

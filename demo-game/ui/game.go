@@ -48,8 +48,9 @@ type Config struct {
 	FramesInMatch bool
 	// Trace, if set, is called on the game loop with what the player
 	// sees change: "screen NAME" when another screen opens (menu, code, nearby,
-	// connect, browse, local-lobby, lobby, play, results) and "menu LABEL"
-	// when the menu's selection moves. Scripts that drive the window wait
+	// connect, browse, local-lobby, lobby, play, results), "menu LABEL"
+	// when the menu's selection moves and "say TEXT" when a message shows
+	// at the bottom of the screen (an error, a hint). Scripts that drive the window wait
 	// on it instead of on the clock. Nil means nothing is told.
 	Trace func(event string)
 	// Screenshot is a PNG file to write the screen to when the game exits
@@ -93,6 +94,8 @@ type Game struct {
 	shotDue  bool  // the next Draw writes the screenshot
 	shotDone bool  // the screenshot is written: exit
 	shotErr  error // why writing it failed
+
+	onlineIn int // ticks until the bot's quick match starts (0: none due)
 
 	traced     string // the screen last told to Config.Trace
 	tracedItem string // the menu item last told
@@ -155,7 +158,10 @@ func New(cfg Config) (*Game, error) {
 	}
 	switch {
 	case cfg.Bot && cfg.ServerURL != "" && cfg.Online != nil:
-		g.startOnline(true)
+		// Once the game loop runs: its first frames compile the GPU
+		// programs, which can hold a browser's only thread for longer
+		// than a dial waits for the server's answer.
+		g.onlineIn = onlineDelay
 	case cfg.Bot:
 		if err := g.startMatch(cfg.Players, true); err != nil {
 			return nil, err
@@ -204,7 +210,14 @@ func (g *Game) startOnline(allBots bool) {
 func (g *Game) say(format string, args ...any) {
 	g.toast = fmt.Sprintf(format, args...)
 	g.toastUntil = g.frames + 4*arena.TickRate
+	if g.cfg.Trace != nil {
+		g.cfg.Trace("say " + g.toast)
+	}
 }
+
+// onlineDelay is how many ticks the game loop runs before Config.Bot's
+// quick match online starts.
+const onlineDelay = arena.TickRate / 2
 
 // errQuit ends the game from a screen.
 var errQuit = errors.New("ui: quit")
@@ -216,6 +229,11 @@ func (g *Game) Update() error {
 	}
 	if g.shotDue {
 		return nil // waiting for Draw to take the screenshot
+	}
+	if g.onlineIn > 0 {
+		if g.onlineIn--; g.onlineIn == 0 {
+			g.startOnline(true)
+		}
 	}
 	if _, inMatch := g.screen.(*play); inMatch || !g.cfg.FramesInMatch {
 		g.frames++

@@ -41,14 +41,14 @@ func newMenu(g *Game) *menu {
 	create := "Start the demo with -server ws://HOST:PORT/ws for online lobbies."
 	code := create
 	onlineWhy := "needs -server"
-	switch {
-	case runtime.GOOS == "js":
-		// The signaling client dials with gorilla/websocket, which cannot
-		// dial from a browser.
-		online = "The browser build has no WebSocket signaling client yet."
+	if runtime.GOOS == "js" {
+		// In a browser the server is the one that served the page, or
+		// the page's ?server= parameter.
+		online = "Open the demo from a rallypoint server (serve -web), or add ?server=ws://HOST:PORT/ws."
 		create, code = online, online
-		onlineWhy = notAvailable
-	case g.cfg.ServerURL != "":
+		onlineWhy = "needs ?server="
+	}
+	if g.cfg.ServerURL != "" {
 		if g.cfg.Online != nil {
 			online = fmt.Sprintf("The matchmaker on %s finds you an opponent (1v1 queue).", g.cfg.ServerURL)
 			onlineRun = func(g *Game) error {

@@ -35,7 +35,7 @@ const maxDatagram = netcode.MaxDatagramMessage + 8
 //	control:    4 ping | 5 pong
 //	ping, pong: seq(u32) sent-at(i64 ns, sender's clock) loss-in(u16, /65535)
 //
-// The control channel (id 3) carries only the mesh's pings. It never
+// The control channel ("rp-control") carries only the mesh's pings. It never
 // retransmits, whatever Config.DatagramRetransmits says, so that a
 // ping lost is counted lost and a round trip is never measured across a
 // retransmission.
@@ -61,8 +61,13 @@ type channelSpec struct {
 	reliab  bool
 }
 
-// channelSpecs is indexed by Channel; the data channel id is the index.
-// Only Reliable is negotiated (see newConn for why).
+// channelSpecs is indexed by Channel. Reliable is pre-negotiated with
+// data channel id 0 (reliableID) on both sides; the others are opened
+// in-band by the offering side and matched by label on the answering
+// side, whatever id the offering stack picked: a browser ignores the id
+// of a channel it opens in-band (W3C webrtc-pc, RTCDataChannelInit.id
+// applies only with negotiated) and assigns its own (see newConn for why
+// they are in-band at all). docs/mesh-wire.md lists the settings.
 var channelSpecs = [numChannels]channelSpec{
 	netcode.Reliable:   {label: "rp-reliable", ordered: true, reliab: true},
 	netcode.Unreliable: {label: "rp-unreliable"},
@@ -70,14 +75,33 @@ var channelSpecs = [numChannels]channelSpec{
 	control:            {label: "rp-control"},
 }
 
+// reliableID is the data channel id of the pre-negotiated Reliable
+// channel.
+const reliableID uint16 = 0
+
+// channelByLabel returns the Channel whose in-band data channel carries
+// label; ok is false for the Reliable channel (pre-negotiated, never
+// in-band) and for labels that are not the mesh's.
+func channelByLabel(label string) (ch netcode.Channel, ok bool) {
+	for i := range channelSpecs {
+		if netcode.Channel(i) != netcode.Reliable && channelSpecs[i].label == label {
+			return netcode.Channel(i), true
+		}
+	}
+	return 0, false
+}
+
 // init is the data channel configuration of channel ch; rexmit is the
 // maxRetransmits of the datagram channels (see
-// Config.DatagramRetransmits).
+// Config.DatagramRetransmits). Only Reliable gets an id: the stack
+// assigns the in-band channels' ids.
 func (s channelSpec) init(ch netcode.Channel, rexmit uint16) *webrtc.DataChannelInit {
-	id := uint16(ch)
-	negotiated := ch == netcode.Reliable
 	ordered := s.ordered
-	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
+	init := &webrtc.DataChannelInit{Ordered: &ordered}
+	if ch == netcode.Reliable {
+		negotiated, id := true, reliableID
+		init.Negotiated, init.ID = &negotiated, &id
+	}
 	if ch == control {
 		rexmit = 0
 	}

@@ -47,31 +47,35 @@
 //
 // # Channels
 //
-// Every pair carries four data channels with fixed ids, one per Channel
-// value and one for the mesh's own pings. Reliable is pre-negotiated on
-// both sides (no in-band open round trip). The others are opened in-band
-// by the offering side,
-// with fixed ids: pion v4.2.20 applies a channel's ordering and
+// Every pair carries four data channels, one per Channel value and one
+// for the mesh's own pings. Reliable is pre-negotiated on both sides with
+// id 0 (no in-band open round trip). The others are opened in-band by the
+// offering side, because pion v4.2.20 applies a channel's ordering and
 // retransmission limit only after the in-band (DCEP) exchange, so a
 // pre-negotiated "unreliable" channel would in fact be reliable and
-// ordered. Channels are detached, so the opening side sends at once and
-// no round trip is added. One consequence of the same pion behaviour: on
-// the offering side the in-band channels keep SCTP's reliable, ordered
-// defaults until the peer's acknowledgement of the open arrives, one round
-// trip after the pair connects; the answering side's are unreliable from
-// the start.
+// ordered. The offering stack picks their ids (a browser ignores an app's
+// id on an in-band channel and assigns its own), so the answering side
+// matches them by label: a browser, the js/wasm build and a native peer
+// each offer and answer to the others with the same channels and the same
+// semantics. docs/mesh-wire.md describes the whole wire, for clients not
+// written in Go. Channels are detached, so the opening side sends at once
+// and no round trip is added. One consequence of the same pion behaviour:
+// on a pion offering side the in-band channels keep SCTP's reliable,
+// ordered defaults until the peer's acknowledgement of the open arrives,
+// one round trip after the pair connects; the answering side's are
+// unreliable from the start.
 //
-//   - Reliable (id 0): ordered and reliable. Messages up to
+//   - Reliable ("rp-reliable", id 0): ordered and reliable. Messages up to
 //     Config.MaxMessageSize (4 MiB by default) are cut into 16 KiB
 //     chunks and reassembled, so sizes beyond the SCTP message limit work.
-//   - Unreliable (id 1): unordered, with a bounded retransmission: a lost
+//   - Unreliable ("rp-unreliable"): unordered, with a bounded retransmission: a lost
 //     message is sent again at most Config.DatagramRetransmits times
 //     (once by default; negative: never) and then given up. Messages are
 //     limited to netcode.MaxDatagramMessage bytes, one SCTP chunk of one packet; a
 //     larger Send fails with a *MessageSizeError.
-//   - Sequenced (id 2): like Unreliable, plus a 4-byte sequence number;
+//   - Sequenced ("rp-sequenced"): like Unreliable, plus a 4-byte sequence number;
 //     a message older than one already delivered is dropped (newest wins).
-//   - control (id 3, not a Channel): the keep-alive pings and their
+//   - control ("rp-control", not a Channel): the keep-alive pings and their
 //     pongs, unordered and never retransmitted, so that loss and RTT are
 //     those of the path.
 //
@@ -80,9 +84,13 @@
 // if it is the control channel, the pings stop, so an idle pair times out
 // and is tried again).
 //
-// Frame layouts are documented next to their constants in channel.go; the
-// signal format in peer_signal.go. Both carry a version or type byte and
-// unknown types are ignored, so later versions can extend them.
+// docs/mesh-wire.md describes the whole wire, precisely enough to write a
+// client from it (web/meshjs/rallypoint-mesh.js is one); frame layouts are
+// also documented next to their constants in channel.go and the signal
+// format in peer_signal.go. Unknown control frame types and unknown signal
+// fields are ignored, so later versions can extend them; a signal of
+// another version or an unknown type is rejected and reported
+// (EventSignalRejected).
 //
 // # Sending and receiving
 //

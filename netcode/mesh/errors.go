@@ -37,6 +37,10 @@ var (
 	// ErrBadSignal is the cause of a malformed or unexpected signal from a
 	// peer. The signal is dropped; the connection is unaffected.
 	ErrBadSignal = errors.New("mesh: bad signal")
+	// ErrSignalVersion is the cause (with ErrBadSignal) of a signal whose
+	// version field is not this mesh's (2): a peer running an
+	// incompatible version. See EventSignalRejected.
+	ErrSignalVersion = errors.New("mesh: unsupported signal version")
 	// ErrProtocol is the cause of a disconnect after a peer sent a frame
 	// that violates the data-channel framing (for example a chunked message
 	// longer than the configured cap).

@@ -8,8 +8,10 @@ import (
 )
 
 // Event is one change in a remote peer's lifecycle: one of EventConnecting,
-// EventConnected, EventInterrupted, EventResumed and EventDisconnected. The
-// set is closed. A peer's events follow the sequence
+// EventConnected, EventInterrupted, EventResumed and EventDisconnected; or
+// EventSignalRejected, a signal the mesh could not act on, which may come
+// at any time and changes no state. The set is closed. A peer's lifecycle
+// events follow the sequence
 //
 //	Connecting, Connected, (Interrupted, Resumed)*, Disconnected
 //
@@ -67,6 +69,25 @@ type EventDisconnected struct {
 	Err    error // the underlying error, when there is one
 }
 
+// EventSignalRejected reports a signal from the peer that the mesh did not
+// act on: malformed, of an unknown type, of another version (Err matches
+// ErrSignalVersion: the peer runs an incompatible version, and the pair
+// will not connect), or refused by WebRTC. Err always matches
+// ErrBadSignal. At most one is reported per peer per second;
+// Mesh.BadSignals counts them all.
+type EventSignalRejected struct {
+	Peer netcode.PeerID
+	At   time.Time
+	Err  error
+}
+
+func (e EventSignalRejected) PeerID() netcode.PeerID { return e.Peer }
+func (e EventSignalRejected) Time() time.Time        { return e.At }
+func (e EventSignalRejected) String() string {
+	return fmt.Sprintf("%s: signal rejected: %v", e.Peer, e.Err)
+}
+func (EventSignalRejected) meshEvent() {}
+
 func (e EventConnecting) PeerID() netcode.PeerID   { return e.Peer }
 func (e EventConnected) PeerID() netcode.PeerID    { return e.Peer }
 func (e EventInterrupted) PeerID() netcode.PeerID  { return e.Peer }
@@ -109,6 +130,9 @@ func stamp(ev Event, at time.Time) Event {
 		e.At = at
 		return e
 	case EventDisconnected:
+		e.At = at
+		return e
+	case EventSignalRejected:
 		e.At = at
 		return e
 	}

@@ -208,6 +208,8 @@ type Mesh struct {
 
 	droppedEvents atomic.Uint64
 	badSignals    atomic.Uint64
+	// rejectedAt rate-limits EventSignalRejected per peer (loop-owned).
+	rejectedAt map[netcode.PeerID]time.Time
 
 	// changed is closed and replaced whenever a peer changes state or the
 	// mesh closes: WaitConnected waits on it.
@@ -326,7 +328,8 @@ func (m *Mesh) DroppedEvents() uint64 { return m.droppedEvents.Load() }
 // messages were discarded because the inbox was full.
 func (m *Mesh) DroppedMessages() uint64 { return m.in.dropped.Load() }
 
-// BadSignals returns how many malformed or unexpected signals were ignored.
+// BadSignals returns how many malformed or unexpected signals were ignored
+// (see EventSignalRejected).
 func (m *Mesh) BadSignals() uint64 { return m.badSignals.Load() }
 
 // Peers returns the peers the mesh currently knows, in no order, with

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -128,6 +129,43 @@ func TestBadSignalsIgnored(t *testing.T) {
 	}
 	if n := ms[0].BadSignals(); n < 11 {
 		t.Fatalf("%d bad signals counted", n)
+	}
+}
+
+// TestSignalOfOtherVersionReported: a signal of another version is not
+// dropped silently: the mesh reports it as EventSignalRejected matching
+// ErrSignalVersion (once per second per peer) and counts every one.
+func TestSignalOfOtherVersionReported(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	future, err := hub.Join("p99")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer future.Leave()
+	ms := startMeshes(t, hub, 1, nil)
+	for range 3 {
+		if err := future.SendSignal(context.Background(), "p00", []byte(`{"v":3,"t":"offer","g":1,"sdp":"v=0"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := waitEvent[EventSignalRejected](t, ms[0].Mesh, "p99", 5*time.Second)
+	if !errors.Is(ev.Err, ErrSignalVersion) || !errors.Is(ev.Err, ErrBadSignal) {
+		t.Fatalf("rejection error %v: want ErrSignalVersion and ErrBadSignal", ev.Err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for ms[0].BadSignals() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := ms[0].BadSignals(); n != 3 {
+		t.Fatalf("%d bad signals counted, want 3", n)
+	}
+	select {
+	case ev := <-ms[0].Events():
+		if _, again := ev.(EventSignalRejected); again {
+			t.Fatalf("a second rejection event within a second: %v", ev)
+		}
+	default:
 	}
 }
 

@@ -2,6 +2,7 @@ package mesh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -293,11 +294,13 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 			m.post(func() { m.channelOpen(p, c, idx, dc, rw, err) })
 		})
 	}
-	// The Reliable channel is negotiated on both sides. The unreliable ones
-	// are opened in-band by the offering side, with fixed ids: pion v4.2.20
-	// (datachannel v1.6.2) applies a channel's ordering and retransmission
-	// limit only after a DCEP exchange, so a negotiated "unreliable" channel
-	// would silently be reliable and ordered. Detached channels are usable
+	// The Reliable channel is negotiated on both sides (id 0). The others
+	// are opened in-band by the offering side: pion v4.2.20 (datachannel
+	// v1.6.2) applies a channel's ordering and retransmission limit only
+	// after a DCEP exchange, so a negotiated "unreliable" channel would
+	// silently be reliable and ordered. Their ids are the offering stack's
+	// choice (a browser picks its own whatever the app asks), so the
+	// answering side matches them by label. Detached channels are usable
 	// at once, so this adds no round trip before the first message.
 	for i := range channelSpecs {
 		if i != int(netcode.Reliable) && !p.offerer {
@@ -312,12 +315,12 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 	}
 	if !p.offerer {
 		pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-			id := dc.ID()
-			if id == nil || *id == uint16(netcode.Reliable) || int(*id) >= numChannels || dc.Label() != channelSpecs[*id].label {
+			ch, ok := channelByLabel(dc.Label())
+			if !ok {
 				_ = dc.Close() // not one of ours
 				return
 			}
-			watch(int(*id), dc)
+			watch(int(ch), dc)
 		})
 	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
@@ -521,7 +524,7 @@ func (m *Mesh) handleSignal(from netcode.PeerID, payload []byte) {
 	}
 	s, err := parseSignal(payload)
 	if err != nil {
-		m.badSignals.Add(1)
+		m.rejectSignal(from, err)
 		return
 	}
 	if s.T == sigBye {
@@ -558,8 +561,30 @@ func (m *Mesh) handleSignal(from netcode.PeerID, payload []byte) {
 		return
 	}
 	if err := m.applySignal(p, &s); err != nil {
-		m.badSignals.Add(1)
+		m.rejectSignal(from, err)
 	}
+}
+
+// rejectInterval bounds EventSignalRejected to one per peer per interval;
+// BadSignals counts every rejected signal.
+const rejectInterval = time.Second
+
+// rejectSignal runs on the loop: it counts a signal that was not acted on
+// and reports it, at most once per rejectInterval per peer.
+func (m *Mesh) rejectSignal(from netcode.PeerID, err error) {
+	m.badSignals.Add(1)
+	now := time.Now()
+	if m.rejectedAt == nil || len(m.rejectedAt) > 256 {
+		m.rejectedAt = map[netcode.PeerID]time.Time{}
+	}
+	if last, ok := m.rejectedAt[from]; ok && now.Sub(last) < rejectInterval {
+		return
+	}
+	m.rejectedAt[from] = now
+	if !errors.Is(err, ErrBadSignal) {
+		err = fmt.Errorf("%w: %w", ErrBadSignal, err)
+	}
+	m.emit(EventSignalRejected{Peer: from, Err: err})
 }
 
 func (m *Mesh) applySignal(p *peer, s *signal) error {

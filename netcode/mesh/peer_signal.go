@@ -18,7 +18,10 @@ import (
 //
 // g, the attempt number, starts at 1 and only grows; a signal of an older
 // attempt is ignored. Unknown fields are ignored so that later versions may
-// add some.
+// add some. A signal whose v is not signalVersion, or whose type is
+// unknown, is rejected: counted (BadSignals) and reported as
+// EventSignalRejected (ErrSignalVersion for a version mismatch).
+// docs/mesh-wire.md is the full description.
 const signalVersion = 2
 
 // maxSignalSize bounds a signal payload; larger ones are rejected before
@@ -73,7 +76,7 @@ func parseSignal(b []byte) (signal, error) {
 		return s, fmt.Errorf("%w: %v", ErrBadSignal, err)
 	}
 	if s.V != signalVersion {
-		return s, fmt.Errorf("%w: version %d", ErrBadSignal, s.V)
+		return s, fmt.Errorf("%w: %w: version %d, want %d", ErrBadSignal, ErrSignalVersion, s.V, signalVersion)
 	}
 	switch s.T {
 	case sigOffer, sigAnswer:
