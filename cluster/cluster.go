@@ -88,6 +88,7 @@ type Node struct {
 const (
 	subjHeartbeat = "rp.hb"    // payload: node name
 	subjNodePfx   = "rp.node." // + node name: node-addressed messages
+	subjAll       = "rp.all"   // messages to every node
 )
 
 var _ signaling.Backplane = (*Node)(nil)
@@ -184,6 +185,18 @@ func Start(ctx context.Context, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: subscribe: %w", err)
 	}
 	sub.SetPendingLimits(1<<20, 256<<20)
+	all, err := n.nc.Subscribe(subjAll, func(m *nats.Msg) {
+		n.mu.Lock()
+		fn := n.recv
+		n.mu.Unlock()
+		if fn != nil {
+			fn(m.Data)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cluster: subscribe: %w", err)
+	}
+	n.subs = append(n.subs, all)
 	hb, err := n.nc.Subscribe(subjHeartbeat, func(m *nats.Msg) { n.heard(string(m.Data)) })
 	if err != nil {
 		return nil, fmt.Errorf("cluster: subscribe: %w", err)
@@ -440,6 +453,11 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 // Send implements signaling.Backplane.
 func (n *Node) Send(node string, msg []byte) error {
 	return n.nc.Publish(subjNodePfx+node, msg)
+}
+
+// Broadcast implements signaling.Backplane.
+func (n *Node) Broadcast(msg []byte) error {
+	return n.nc.Publish(subjAll, msg)
 }
 
 // Receive implements signaling.Backplane.

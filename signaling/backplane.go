@@ -45,6 +45,9 @@ type Backplane interface {
 	// Send delivers msg to node's Receive handler, at most once, in order
 	// per sender.
 	Send(node string, msg []byte) error
+	// Broadcast delivers msg to every node's Receive handler (this one's
+	// included), at most once.
+	Broadcast(msg []byte) error
 	// Receive sets the handler of the messages sent to this node; it runs
 	// on one goroutine, one message at a time.
 	Receive(fn func(msg []byte))

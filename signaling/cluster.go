@@ -59,7 +59,7 @@ type sessRec struct {
 
 // nodeMsg is a message between nodes (Backplane.Send).
 type nodeMsg struct {
-	T        string          `json:"t"` // sig, ack, takeover, send
+	T        string          `json:"t"` // sig, ack, takeover, send, moved
 	From     string          `json:"from,omitempty"`
 	FromNode string          `json:"fn,omitempty"`
 	To       string          `json:"to,omitempty"`
@@ -108,6 +108,7 @@ type clusterState struct {
 	mu       sync.Mutex
 	rooms    map[string]*croom
 	peerRoom map[string]string // member id -> room, from the replica
+	moved    map[string]string // member id -> node that took it over, until the replica shows it
 	live     map[string]bool   // other nodes heard from
 	dead     map[string]time.Time
 	marked   map[string]bool // dead nodes whose members are marked away
@@ -130,7 +131,7 @@ func roomKeyName(key string) (string, bool) {
 // the cluster's token key and a replica of the rooms before it returns.
 func NewClusterServer(ctx context.Context, cfg Config, bp Backplane) (*Server, error) {
 	s := NewServer(cfg)
-	cl := &clusterState{bp: bp, node: bp.Node(), rooms: map[string]*croom{}, peerRoom: map[string]string{},
+	cl := &clusterState{bp: bp, node: bp.Node(), rooms: map[string]*croom{}, peerRoom: map[string]string{}, moved: map[string]string{},
 		live: map[string]bool{}, dead: map[string]time.Time{}, marked: map[string]bool{}}
 	key := []byte(randomHex(32))
 	if _, err := bp.Create(ctx, "key.token", key); err != nil {
@@ -444,6 +445,9 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 	if r := cl.rooms[name]; r != nil && name != "" {
 		if i := memberIndex(&r.rec, env.To); i >= 0 {
 			target, found = r.rec.Members[i], true
+			if n, ok := cl.moved[target.ID]; ok {
+				target.Node = n
+			}
 		}
 	}
 	cl.mu.Unlock()
@@ -534,6 +538,20 @@ func (s *Server) onNodeMsg(b []byte) {
 			b, _ = encodeWith(Envelope{Type: TypeError, Cid: m.Cid}, ErrorData{Code: m.Code, Message: m.Msg})
 		}
 		sess.enqueue(b, 0)
+	case "moved":
+		if m.FromNode != s.cl.node {
+			s.cl.mu.Lock()
+			if s.cl.peerRoom[m.To] != "" {
+				s.cl.moved[m.To] = m.FromNode
+			}
+			s.cl.mu.Unlock()
+		}
+		s.mu.RLock()
+		sess := s.sessions[m.To]
+		s.mu.RUnlock()
+		if sess != nil && m.FromNode != s.cl.node {
+			s.dropMoved(sess)
+		}
 	case "takeover":
 		s.mu.RLock()
 		sess := s.sessions[m.To]
@@ -638,6 +656,14 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 	for _, m := range nm {
 		newBy[m.ID] = m
 		cl.peerRoom[m.ID] = name
+		if n, ok := cl.moved[m.ID]; ok && n == m.Node {
+			delete(cl.moved, m.ID)
+		}
+	}
+	for _, m := range om {
+		if _, ok := newBy[m.ID]; !ok {
+			delete(cl.moved, m.ID)
+		}
 	}
 	for _, m := range om {
 		if _, ok := newBy[m.ID]; !ok && cl.peerRoom[m.ID] == name {
@@ -855,12 +881,16 @@ func (c *conn) cresume(env Envelope, id, nonce string) {
 	c.sess.Store(sess)
 	cl.mu.Lock()
 	sess.croom = cl.peerRoom[id]
+	if sess.croom != "" {
+		cl.moved[id] = cl.node
+	}
 	cl.mu.Unlock()
 	w := s.welcomeLocked(sess, true)
 	s.mu.Unlock()
 	if oldNode != cl.node {
-		m := encodeNodeMsg(nodeMsg{T: "takeover", To: id})
-		cl.bp.Send(oldNode, m)
+		// Until the room record names this node (its store may be
+		// electing a leader), every node routes id's signals here.
+		cl.bp.Broadcast(encodeNodeMsg(nodeMsg{T: "moved", To: id, FromNode: cl.node}))
 	}
 	s.background(func(ctx context.Context) { s.setMember(ctx, id, false, "") })
 	s.stats.resumes.Add(1)
