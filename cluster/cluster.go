@@ -82,6 +82,7 @@ type Node struct {
 	up       map[string]bool
 	closed   bool
 	subs     []*nats.Subscription
+	kicks    []chan struct{} // one per Watch: a node went down
 }
 
 // Subjects.
@@ -331,6 +332,20 @@ func (n *Node) Routes() int {
 	return n.ns.NumRoutes()
 }
 
+// KVLeader names the node that leads the KV bucket's stream now, or ""
+// when it has none (an election, no quorum) or cannot be asked.
+func (n *Node) KVLeader(ctx context.Context) string {
+	st, err := n.js.Stream(ctx, "KV_"+n.cfg.Bucket)
+	if err != nil {
+		return ""
+	}
+	info, err := st.Info(ctx)
+	if err != nil || info.Cluster == nil {
+		return ""
+	}
+	return info.Cluster.Leader
+}
+
 // LiveNodes returns the nodes heard from within the failure-detection
 // delay, this one included.
 func (n *Node) LiveNodes() []string {
@@ -411,18 +426,44 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 	if err != nil {
 		return mapErr(err)
 	}
+	kick := make(chan struct{}, 1)
+	n.mu.Lock()
+	n.kicks = append(n.kicks, kick)
+	n.mu.Unlock()
 	ready := make(chan struct{})
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		defer w.Stop()
+		defer func() { w.Stop() }()
 		initial := true
+		var last uint64
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-n.ctx.Done():
 				return
+			case <-kick:
+				// A node died: it may have held the watch's consumer,
+				// which would stall until the client library notices.
+				// Watch again from the next revision.
+				for {
+					w.Stop()
+					nw, err := n.kv.Watch(ctx, prefix+">", jetstream.ResumeFromRevision(last+1))
+					if err == nil {
+						w = nw
+						break
+					}
+					n.log.Debug("rewatch failed", "err", err)
+					select {
+					case <-ctx.Done():
+						return
+					case <-n.ctx.Done():
+						return
+					case <-time.After(250 * time.Millisecond):
+					}
+				}
+				continue
 			case e, ok := <-w.Updates():
 				if !ok {
 					return
@@ -434,6 +475,10 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 					}
 					continue
 				}
+				if e.Revision() <= last {
+					continue
+				}
+				last = e.Revision()
 				op := e.Operation()
 				fn(signaling.BackplaneEntry{Key: e.Key(), Value: e.Value(), Rev: e.Revision(),
 					Deleted: op == jetstream.KeyValueDelete || op == jetstream.KeyValuePurge})
@@ -518,6 +563,14 @@ func (n *Node) liveness() {
 			}
 		}
 		fn := n.onNode
+		if len(down) > 0 {
+			for _, k := range n.kicks {
+				select {
+				case k <- struct{}{}:
+				default:
+				}
+			}
+		}
 		n.mu.Unlock()
 		for _, node := range down {
 			n.log.Info("node down", "node", node)

@@ -455,6 +455,20 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 		c.replyError(env.Cid, CodeNotInRoom, "join a room first")
 		return
 	}
+	if !found && name != "" {
+		// This node's replica may not show a member that has just joined
+		// through another node: ask the store.
+		ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+		if e, err := cl.bp.Get(ctx, roomKey(name)); err == nil {
+			var rec roomRec
+			if json.Unmarshal(e.Value, &rec) == nil && memberIndex(&rec, sess.id) >= 0 {
+				if i := memberIndex(&rec, env.To); i >= 0 {
+					target, found = rec.Members[i], true
+				}
+			}
+		}
+		cancel()
+	}
 	if !found {
 		c.replyError(env.Cid, CodeUnknownPeer, fmt.Sprintf("no peer %q in room %q", env.To, name))
 		return
@@ -827,7 +841,31 @@ func (s *Server) cstore(sess *session, nonce string) {
 		_, err = s.cl.bp.Update(ctx, key, b, e.Rev)
 	}
 	if err != nil {
-		s.log.Warn("cluster: session record not stored", "peer", sess.id, "err", err)
+		s.log.Warn("cluster: session record not stored; retrying", "peer", sess.id, "err", err)
+		s.background(func(ctx context.Context) {
+			for ctx.Err() == nil {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(250 * time.Millisecond):
+				}
+				s.mu.RLock()
+				cur := s.sessions[sess.id] == sess && sess.nonce == nonce
+				s.mu.RUnlock()
+				if !cur {
+					return
+				}
+				if e, err := s.cl.bp.Get(ctx, key); errors.Is(err, ErrBackplaneNotFound) {
+					if _, err := s.cl.bp.Create(ctx, key, b); err == nil {
+						return
+					}
+				} else if err == nil {
+					if _, err := s.cl.bp.Update(ctx, key, b, e.Rev); err == nil {
+						return
+					}
+				}
+			}
+		})
 	}
 }
 

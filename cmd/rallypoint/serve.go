@@ -111,11 +111,13 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv)
 	mux.Handle("/metrics", metrics.Handler(reg))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
 		if bp := cfg.backplane; bp != nil {
-			fmt.Fprintf(w, "node %s\nlive_nodes %d\nroutes %d\nsessions %d\n", bp.Node(), len(bp.LiveNodes()), bp.Routes(), srv.Sessions())
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			fmt.Fprintf(w, "node %s\nlive_nodes %d\nroutes %d\nsessions %d\nkv_leader %s\n", bp.Node(), len(bp.LiveNodes()), bp.Routes(), srv.Sessions(), bp.KVLeader(ctx))
 		}
 	})
 	mm := metrics.NewMatchmaker()
