@@ -4,7 +4,10 @@
 // processes, and connect times of both through cone and symmetric NATs
 // in network namespaces with coturn, when run as root), rollback (a session's cost per frame against the game's own,
 // and its bytes on the wire over pion), matchmaker (passes, insert/cancel,
-// time to match, rating updates) and lobby (listing and fan-out).
+// time to match, rating updates), lobby (listing and fan-out) and cluster
+// (nodes over embedded NATS, all in this process for now: idle sessions,
+// relay across nodes against relay within one and a bare NATS
+// request/reply, and resume on another node when one stops).
 //
 // Each bench is a function taking its Config, the flags cmd/rallypoint
 // parses, and printing one report on stdout: a table, or one JSON object
