@@ -49,6 +49,12 @@ type ClientConfig struct {
 	// A LAN lobby client (lobby.DialLAN) sets a few seconds, against a
 	// host that pings every second.
 	IdleTimeout time.Duration
+	// URLs lists more servers of the same cluster (ws:// or wss://). Dial
+	// tries its own URL first and then these in order; a reconnect tries
+	// the server it was connected to first and then the others, so a
+	// client whose node died or was drained resumes its session on
+	// another node. Empty means the one URL given to Dial.
+	URLs []string
 	// DisableReconnect turns automatic reconnection off: after a drop the
 	// client stays disconnected and its calls return ErrDisconnected.
 	DisableReconnect bool
@@ -94,7 +100,8 @@ type RoomInfo struct {
 // its own), and the Events channel (everything else, for the application,
 // dropped and counted when the application does not keep up).
 type Client struct {
-	url  string
+	url  string   // the server of the current (or last) connection
+	urls []string // every server to try, Dial's first
 	cfg  ClientConfig
 	log  *slog.Logger
 	ctx  context.Context
@@ -214,7 +221,16 @@ func Dial(ctx context.Context, rawURL string, cfg *ClientConfig) (*Client, error
 	c.evWake = make(chan struct{}, 1)
 	c.evSpace = make(chan struct{}, 1)
 	c.up = make(chan struct{})
-	ws, w, _, err := c.handshake(ctx, "")
+	c.urls = append([]string{rawURL}, c.cfg.URLs...)
+	var ws wsConn
+	var w WelcomeData
+	var err error
+	for _, u := range c.urls {
+		c.url = u
+		if ws, w, _, err = c.handshake(ctx, ""); err == nil || ctx.Err() != nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -392,6 +408,14 @@ func (c *Client) reconnect() wsConn {
 		tok := c.resume
 		c.mu.Unlock()
 		ws, w, resumed, err := c.handshake(c.ctx, tok)
+		for i := 1; err != nil && i < len(c.urls) && c.ctx.Err() == nil; i++ {
+			// The next server of the list: the current one is down or
+			// draining.
+			c.mu.Lock()
+			c.url = c.urls[(slices.Index(c.urls, c.url)+1)%len(c.urls)]
+			c.mu.Unlock()
+			ws, w, resumed, err = c.handshake(c.ctx, tok)
+		}
 		if err == nil {
 			left, gone, came, subs, ok := c.attach(ws, w)
 			if !ok {

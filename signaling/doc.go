@@ -32,6 +32,16 @@
 // push messages with Send, put matched peers in a room with CreateRoom and
 // learn of departures through OnPeerGone.
 //
+// # Cluster
+//
+// NewClusterServer makes the server one node of a cluster: rooms, next=N
+// groups, signals and resume state are shared with the other nodes
+// through a Backplane (package cluster implements it over NATS), so a
+// peer on one node signals a peer on another and a client whose node dies
+// resumes on another with the same id and room (ClientConfig.URLs lists
+// the nodes to try). Services built with Handle stay per node. Package
+// cluster's documentation gives the records, subjects and failure model.
+//
 // # Client
 //
 // Dial connects and says hello; Join, JoinNext, Leave, Signal and Request

@@ -37,11 +37,17 @@ func (s *Server) ticketMAC(room, peer, exp, subject string) string {
 // rejoinTicketLocked issues sess's ticket for its seat in r, or "" when
 // tickets are off.
 func (s *Server) rejoinTicketLocked(sess *session, r *room) string {
+	return s.ticketFor(sess, r.name)
+}
+
+// ticketFor issues sess's ticket for its seat in the room called name, or
+// "" when tickets are off.
+func (s *Server) ticketFor(sess *session, name string) string {
 	if s.cfg.RejoinTTL < 0 {
 		return ""
 	}
 	exp := strconv.FormatInt(time.Now().Add(s.cfg.RejoinTTL).Unix(), 10)
-	return ticketVersion + "." + base64.RawURLEncoding.EncodeToString([]byte(r.name)) + "." + sess.id + "." + exp + "." + s.ticketMAC(r.name, sess.id, exp, sess.identity.Subject)
+	return ticketVersion + "." + base64.RawURLEncoding.EncodeToString([]byte(name)) + "." + sess.id + "." + exp + "." + s.ticketMAC(name, sess.id, exp, sess.identity.Subject)
 }
 
 // rejoinTicket is a parsed ticket.
@@ -83,6 +89,10 @@ func (s *Server) parseRejoinTicket(tok, subject string) (rejoinTicket, error) {
 // replaces naming the seat's previous holder.
 func (c *conn) rejoin(sess *session, env Envelope) {
 	s := c.srv
+	if s.cl != nil {
+		c.replyError(env.Cid, CodeBadRequest, "rejoin is not served by a cluster node yet; resume instead")
+		return
+	}
 	var rd RejoinData
 	if len(env.Data) == 0 || json.Unmarshal(env.Data, &rd) != nil || rd.Ticket == "" {
 		c.replyError(env.Cid, CodeBadRequest, "rejoin needs data {\"ticket\": TICKET}")

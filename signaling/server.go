@@ -244,6 +244,8 @@ type Server struct {
 	tokenKey []byte
 	log      *slog.Logger
 
+	cl *clusterState // nil for a single node; set before serving
+
 	mu       sync.RWMutex
 	closed   bool
 	sessions map[string]*session
@@ -354,6 +356,9 @@ func (s *Server) Send(peer string, msgType string, data any) error {
 	if closed {
 		return ErrClosed
 	}
+	if sess == nil && s.cl != nil {
+		return s.csend(peer, b)
+	}
 	if sess == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
 	}
@@ -368,6 +373,9 @@ func (s *Server) Send(peer string, msgType string, data any) error {
 func (s *Server) CreateRoom(name string, peers []string) error {
 	if !validRoomName(name) {
 		return fmt.Errorf("%w: %q", ErrInvalidRoom, name)
+	}
+	if s.cl != nil && len(peers) > 0 {
+		return s.ccreateRoom(name, peers, false)
 	}
 	if len(peers) == 0 {
 		return fmt.Errorf("signaling: CreateRoom %q: no peers", name)
@@ -417,6 +425,9 @@ func (s *Server) CreateRoom(name string, peers []string) error {
 // members before it, and the members before it receive peer_joined. Peers
 // already in the room are left alone. Nothing changes on error.
 func (s *Server) AddToRoom(name string, peers []string) error {
+	if s.cl != nil {
+		return s.ccreateRoom(name, peers, true)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -468,6 +479,11 @@ func (s *Server) PeerRoom(peer string) (room string, ok bool) {
 	}
 	if sess.room != nil {
 		room = sess.room.name
+	}
+	if s.cl != nil {
+		s.cl.mu.Lock()
+		room = s.cl.peerRoom[peer]
+		s.cl.mu.Unlock()
 	}
 	return room, true
 }
@@ -800,6 +816,9 @@ func (s *Server) removeSession(sess *session) {
 	sess.dropQueueLocked()
 	sess.mu.Unlock()
 	deliver(out)
+	if s.cl != nil && !closed {
+		s.cgone(sess)
+	}
 	if closed {
 		return
 	}

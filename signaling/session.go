@@ -62,6 +62,10 @@ type session struct {
 	interruptedAt int64 // unix nanoseconds; 0 while a connection is attached
 	nonce         string
 
+	// cluster mode, guarded by srv.cl.mu: the room the peer is in (as its
+	// client was told) and a join waiting for the replica to show it.
+	croom, pendRoom, pendCid string
+
 	mu      sync.Mutex // guards the fields below
 	c       *conn      // attached connection; nil while interrupted
 	queue   []outFrame
@@ -327,6 +331,12 @@ func (c *conn) teardown(err error) {
 		s.mu.Unlock()
 		return
 	}
+	if s.cl != nil && s.closed && !normal {
+		// A cluster node that stops hands its sessions to the others: they
+		// resume there, or the cluster removes them after ResumeGrace.
+		s.mu.Unlock()
+		return
+	}
 	if normal || s.cfg.ResumeGrace < 0 || s.closed {
 		s.mu.Unlock()
 		s.removeSession(sess)
@@ -343,6 +353,9 @@ func (c *conn) teardown(err error) {
 		}
 	}
 	s.mu.Unlock()
+	if s.cl != nil {
+		s.cinterrupted(sess)
+	}
 	s.log.Debug("session interrupted", "peer", sess.id, "err", err)
 	deliver(out)
 }
@@ -395,6 +408,23 @@ func (c *conn) handleFrame(frame []byte, now int64) {
 		return
 	}
 	env.From = sess.id
+	if s.cl != nil {
+		switch env.Type {
+		case TypeJoin:
+			c.join(sess, env)
+			return
+		case TypeLeave:
+			c.cleave(sess, env)
+			return
+		case TypeSignal:
+			if env.To == "" || len(env.Data) == 0 {
+				c.replyError(env.Cid, CodeBadRequest, "signal needs to and data")
+				return
+			}
+			c.csignal(sess, env, now)
+			return
+		}
+	}
 	switch env.Type {
 	case TypeJoin:
 		c.join(sess, env)
@@ -490,8 +520,12 @@ func (c *conn) hello(env Envelope) {
 	sess.c = c
 	c.sess.Store(sess)
 	w := s.welcomeLocked(sess, false)
+	nonce := sess.nonce
 	s.mu.Unlock()
 	s.stats.sessionsOpened.Add(1)
+	if s.cl != nil {
+		s.cstore(sess, nonce)
+	}
 	s.log.Debug("session opened", "peer", sess.id, "remote", c.remote, "subject", c.identity.Subject)
 	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
 	sess.enqueue(b, 0)
@@ -516,6 +550,9 @@ func (s *Server) welcomeLocked(sess *session, resumed bool) WelcomeData {
 		w.Room = sess.room.name
 		w.Peers = sess.room.peerIDs(sess)
 	}
+	if s.cl != nil {
+		s.cwelcomeRoom(sess, &w)
+	}
 	return w
 }
 
@@ -528,6 +565,11 @@ func (c *conn) resume(env Envelope, tok string) {
 	}
 	s.mu.Lock()
 	sess := s.sessions[id]
+	if sess == nil && s.cl != nil && s.cfg.ResumeGrace >= 0 {
+		s.mu.Unlock()
+		c.cresume(env, id, nonce)
+		return
+	}
 	if sess == nil || s.cfg.ResumeGrace < 0 {
 		s.mu.Unlock()
 		c.replyError(env.Cid, CodeResumeExpired, "the session is gone")
@@ -547,6 +589,7 @@ func (c *conn) resume(env Envelope, tok string) {
 	sess.mu.Unlock()
 	c.sess.Store(sess)
 	w := s.welcomeLocked(sess, true)
+	nonce = sess.nonce
 	var out []delivery
 	if r := sess.room; r != nil {
 		if !wasInterrupted {
@@ -569,6 +612,10 @@ func (c *conn) resume(env Envelope, tok string) {
 		old.closeAsync(websocket.ClosePolicyViolation, CodeReplaced)
 	}
 	s.stats.resumes.Add(1)
+	if s.cl != nil {
+		s.cstore(sess, nonce)
+		s.background(func(ctx context.Context) { s.setMember(ctx, sess.id, false, "") })
+	}
 	s.log.Debug("session resumed", "peer", sess.id, "remote", c.remote)
 	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
 	sess.enqueueFront(b)
@@ -590,6 +637,10 @@ func (c *conn) join(sess *session, env Envelope) {
 	}
 	if jd.Next != 0 && (jd.Next < 2 || jd.Next > s.cfg.MaxRoomSize) {
 		c.replyError(env.Cid, CodeInvalidRoom, fmt.Sprintf("next must be between 2 and %d", s.cfg.MaxRoomSize))
+		return
+	}
+	if s.cl != nil {
+		c.cjoin(sess, env, jd.Next)
 		return
 	}
 	s.mu.Lock()

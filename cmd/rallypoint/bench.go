@@ -13,6 +13,7 @@ import (
 // The bench commands: flags here, the harnesses in internal/bench.
 func init() {
 	registerCommand("bench", "run a benchmark", runBench)
+	registerBench("cluster", "a cluster of nodes over embedded NATS in one process: idle sessions, relay across nodes vs within one vs bare NATS, failover resume", benchClusterCommand)
 	registerBench("lobby", "listing 10,000 lobbies with filters; a state change fanned out to 100 members", benchLobbyCommand)
 	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
 	registerBench("rollback", "rollback session cost per frame and wire budget", benchRollbackCommand)
@@ -144,4 +145,23 @@ func benchBrowserCommand(args []string) error {
 		return err
 	}
 	return bench.Browser(cfg)
+}
+
+func benchClusterCommand(args []string) error {
+	var cfg bench.ClusterConfig
+	fs := flag.NewFlagSet("bench cluster", flag.ContinueOnError)
+	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster nodes")
+	fs.IntVar(&cfg.Sessions, "sessions", 3000, "idle sessions, spread over the nodes")
+	fs.IntVar(&cfg.Pairs, "pairs", 20, "relaying pairs of peers")
+	fs.Float64Var(&cfg.Rate, "rate", 1000, "relayed messages per second, over all pairs")
+	fs.DurationVar(&cfg.RelayDuration, "relay-duration", 5*time.Second, "length of each relay measurement")
+	fs.IntVar(&cfg.Failover, "failover", 50, "clients on the node that is stopped")
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Cluster(cfg)
 }

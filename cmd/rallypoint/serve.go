@@ -20,6 +20,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rallypoint/rallypoint/cluster"
 	"github.com/rallypoint/rallypoint/internal/metrics"
 	"github.com/rallypoint/rallypoint/internal/webdemo"
 	"github.com/rallypoint/rallypoint/lobby"
@@ -56,6 +57,17 @@ type serveConfig struct {
 	// WebDemo builds the demo for browsers (internal/webdemo) into a
 	// temporary directory and serves it as Web.
 	WebDemo bool
+
+	// Cluster: with ClusterListen or NATSURL set the node joins a cluster
+	// (package cluster); otherwise it is a single node, all in memory.
+	Cluster cluster.Config
+	// backplane is the started cluster node, if any.
+	backplane *cluster.Node
+}
+
+// clustered reports whether the flags ask for a cluster node.
+func (cfg serveConfig) clustered() bool {
+	return cfg.Cluster.Listen != "" || cfg.Cluster.NATSURL != ""
 }
 
 // newServeMux wires the server: the signaling Server at /ws, /healthz,
@@ -87,7 +99,18 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 		return nil, nil, nil, errors.New("-turn-secret needs -turn-urls")
 	}
 	sc.TURNSecret, sc.TURNURLs = cfg.TURNSecret, cfg.TURNURLs
-	srv := signaling.NewServer(sc)
+	var srv *signaling.Server
+	if cfg.backplane != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		var err error
+		srv, err = signaling.NewClusterServer(ctx, sc, cfg.backplane)
+		cancel()
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	} else {
+		srv = signaling.NewServer(sc)
+	}
 
 	reg := metrics.NewRegistry()
 	if err := metrics.RegisterSignaling(reg, srv); err != nil {
@@ -101,9 +124,14 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 	if cfg.Web != "" {
 		mux.Handle("/", webHandler(cfg.Web))
 	}
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
+		if bp := cfg.backplane; bp != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			fmt.Fprintf(w, "node %s\nlive_nodes %d\nroutes %d\nsessions %d\nkv_leader %s\n", bp.Node(), len(bp.LiveNodes()), bp.Routes(), srv.Sessions(), bp.KVLeader(ctx))
+		}
 	})
 	mm := metrics.NewMatchmaker()
 	mc := cfg.Matchmaker
@@ -264,6 +292,13 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.Web, "web", "", "serve the static files of `DIR` at / (a web game, e.g. the web demo), next to /ws")
 	fs.BoolVar(&cfg.WebDemo, "web-demo", false, "build the demo game for browsers (needs the go command and the repository's source) and serve it at /: open http://ADDR/ to play")
 	fs.DurationVar(&cfg.ShutdownWait, "shutdown-wait", 10*time.Second, "how long graceful shutdown waits")
+	fs.StringVar(&cfg.Cluster.Name, "node", "", "cluster node name, unique in the cluster (default: random)")
+	fs.StringVar(&cfg.Cluster.Listen, "cluster-listen", "", "embedded NATS cluster (route) address HOST:PORT; makes this node part of a cluster")
+	fs.Var((*listFlag)(&cfg.Cluster.Routes), "cluster-routes", "comma-separated route URLs of the cluster's nodes (nats://host:port,...; may include this node's)")
+	fs.StringVar(&cfg.Cluster.NATSURL, "nats", "", "external NATS cluster URL(s) with JetStream, instead of an embedded NATS server")
+	fs.StringVar(&cfg.Cluster.ClientListen, "nats-listen", "", "embedded NATS client address HOST:PORT, for NATS tools (default: a random local port)")
+	fs.StringVar(&cfg.Cluster.StoreDir, "nats-dir", "", "embedded JetStream directory (default: a temporary directory)")
+	fs.IntVar(&cfg.Cluster.Replicas, "cluster-replicas", 0, "replicas of the cluster's KV bucket (default: 3, or the cluster's size below three; 1 with -nats)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -355,6 +390,17 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 		kind = "postgres"
 	}
 	cfg.Logger.Info("database open", "kind", kind)
+	if cfg.clustered() {
+		cc := cfg.Cluster
+		cc.Logger = cfg.Logger
+		node, err := cluster.Start(ctx, cc)
+		if err != nil {
+			return err
+		}
+		defer node.Close()
+		cfg.backplane = node
+		cfg.Logger.Info("cluster joined", "node", node.Node(), "nats", node.ClientURL())
+	}
 	mux, srv, _, err := newServeMuxDB(cfg, db)
 	if err != nil {
 		return err
@@ -389,7 +435,7 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 		return err
 	case <-ctx.Done():
 	}
-	cfg.Logger.Info("shutting down", "sessions", srv.Sessions())
+	cfg.Logger.Info("shutting down", "sessions", srv.Sessions(), "node", srv.Node())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownWait)
 	defer cancel()
 	herr := hs.Shutdown(sctx)  // stops accepting; does not touch hijacked WebSockets

@@ -42,20 +42,20 @@ func TestServeNearby(t *testing.T) {
 		ns = append(ns, n)
 	}
 	ann, ben := ns[0], ns[1]
-	nextEvent(t, ctx, ben, func(ev nearby.Event) bool {
+	nextNearbyEvent(t, ctx, ben, func(ev nearby.Event) bool {
 		j, ok := ev.(nearby.PlayerJoined)
 		return ok && j.Player.ID == ann.ID() && j.Player.Name == "Ann"
 	})
 	if err := ben.Send(ctx, ann.ID(), "hello"); err != nil {
 		t.Fatal(err)
 	}
-	m := nextEvent(t, ctx, ann, func(ev nearby.Event) bool { _, ok := ev.(nearby.MessageReceived); return ok }).(nearby.MessageReceived)
+	m := nextNearbyEvent(t, ctx, ann, func(ev nearby.Event) bool { _, ok := ev.(nearby.MessageReceived); return ok }).(nearby.MessageReceived)
 	if m.Text != "hello" || m.From.ID != ben.ID() {
 		t.Fatalf("got %+v", m)
 	}
 }
 
-func nextEvent(t *testing.T, ctx context.Context, n *nearby.Nearby, ok func(nearby.Event) bool) nearby.Event {
+func nextNearbyEvent(t *testing.T, ctx context.Context, n *nearby.Nearby, ok func(nearby.Event) bool) nearby.Event {
 	t.Helper()
 	for {
 		select {

@@ -4,10 +4,13 @@
 // processes, and connect times of both through cone and symmetric NATs
 // in network namespaces with coturn, when run as root), rollback (a session's cost per frame against the game's own,
 // and its bytes on the wire over pion), matchmaker (passes, insert/cancel,
-// time to match, rating updates), lobby (listing and fan-out) and browser
+// time to match, rating updates), lobby (listing and fan-out), browser
 // (pages running web/meshjs in headless Chromium against native meshes and
 // each other: connect time and RTT, with the native pair as baseline; it
-// needs chromium, see internal/browser).
+// needs chromium, see internal/browser) and cluster (nodes over embedded
+// NATS, all in this process for now: idle sessions, relay across nodes
+// against relay within one and a bare NATS request/reply, and resume on
+// another node when one stops).
 //
 // Each bench is a function taking its Config, the flags cmd/rallypoint
 // parses, and printing one report on stdout: a table, or one JSON object

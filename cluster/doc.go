@@ -1,0 +1,90 @@
+// Package cluster makes several `rallypoint serve` nodes act as one over
+// NATS. A Node is this process's membership: it embeds a NATS server
+// (routed to the other nodes' servers) or connects to an external NATS
+// cluster, and implements signaling.Backplane, through which a
+// signaling.Server made with signaling.NewClusterServer shares its rooms,
+// resume state and signals. A single node needs none of this: a Server
+// without a backplane keeps everything in memory.
+//
+//	node, err := cluster.Start(ctx, cluster.Config{
+//		Name:   "a",
+//		Listen: "10.0.0.1:6222",
+//		Routes: []string{"nats://10.0.0.1:6222", "nats://10.0.0.2:6222", "nats://10.0.0.3:6222"},
+//	})
+//	srv, err := signaling.NewClusterServer(ctx, signaling.Config{}, node)
+//
+// # What goes over NATS
+//
+// State lives in one JetStream key/value bucket (Config.Bucket,
+// "rallypoint"), in memory storage, replicated on Config.Replicas nodes (3
+// in an embedded cluster of three or more), with history 1. Every write is
+// a compare-and-set on the key's revision. The keys:
+//
+//	key.token          32 random bytes, created by the first node: the HMAC key of
+//	                   resume tokens and rejoin tickets, so any node checks them
+//	room.<hex(name)>   {"cap":16,"private":false,"members":[{"id":"…","node":"a","away":false}],"seats":["…"]}
+//	open.<hex(name)>.N the name of the next=N group of name that is still filling
+//	sess.<id>          {"node":"a","nonce":"…","subject":"…"}: who holds a session, and the
+//	                   nonce its current resume token carries
+//
+// Core NATS subjects (not JetStream):
+//
+//	rp.hb              every node publishes its name every Config.Heartbeat (250 ms)
+//	rp.node.<name>     messages to one node: a JSON header, a newline, then the
+//	                   payload byte for byte. Header "t" is one of
+//	                   sig      {"from","fn","to","room","cid","t0"} + the signal's data
+//	                   ack      {"to","cid","code","msg"}: the result of a sig, for its sender
+//	                   takeover {"to"}: another node resumed this session; drop it
+//	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes)
+//
+// # Ownership
+//
+// A session belongs to the node that holds its connection: its member
+// entries and its sess record name that node. Only the owner changes a
+// member's away flag; a resume on another node takes the session over by
+// compare-and-set on its sess record (the old token's nonce must match, so
+// a token resumes once), then rewrites the member entry, and the old
+// node, if it is alive, drops its copy when it sees that (or on takeover).
+// Room records have no owner: any node changes one with compare-and-set,
+// and every node applies the changes, in revision order, from one watch
+// of room.> — the only source of joined replies and room events, so all
+// members see a room's history in the same order.
+//
+// # Failure model
+//
+// A node that stops heart-beating for Config.DeadAfter (2 s) is down.
+// The live node with the smallest name then marks the dead node's members
+// away (the others get peer_interrupted) and, after the signaling
+// Server's ResumeGrace, removes them (peer_left) and their sess records.
+// A client of the dead node reconnects to another (signaling.ClientConfig.URLs)
+// and resumes there with the same peer id and room: the resume reads the
+// sess record from any replica and the room from the local replica, so it
+// does not wait for the KV bucket to elect a new leader if the dead node
+// held it (JetStream elects one within about 4 to 9 s; meanwhile writes,
+// such as joins, fail or wait). Signals queued on the dead node for its
+// clients are lost, as with any dropped TCP connection; a match's own
+// traffic is peer-to-peer and never passes through a node.
+//
+// A node cut off from the others (a route cut) keeps its local sessions
+// but cannot write to the bucket without a quorum: joins there fail until
+// the routes heal, and the other nodes see it down and mark its members
+// away. Once healed, its heartbeats mark it up again and its members'
+// entries are still its own.
+//
+// # Limits
+//
+// Per-connection rate limits and message sizes are enforced by the node
+// that holds the connection, as on a single node; a relayed signal is
+// checked again by the target's node (membership, send queue). Session
+// limits (MaxSessions, per IP, per subject) are per node. A join costs a
+// few KV round trips (about a millisecond); a cross-node signal one NATS
+// hop each way for its ack. Every node keeps a replica of all room
+// records (a few hundred bytes per room). Rejoin tickets are not served
+// by cluster nodes yet (resume is).
+//
+// # Concurrency
+//
+// Node's methods are safe for concurrent use. It owns a heartbeat
+// goroutine and one goroutine per Watch; Close stops them and shuts the
+// embedded server down.
+package cluster
