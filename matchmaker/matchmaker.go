@@ -38,8 +38,8 @@ type Matchmaker struct {
 	rater     *Rater
 	queues    map[string]*queue
 	names     []string // queue names, sorted
-	tickets   index // by ticket id
-	players   index // by player id
+	tickets   index    // by ticket id
+	players   index    // by player id
 	backfills map[string]*backfill
 	seq       uint64
 
