@@ -187,7 +187,7 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	// skip its position), so a seed that finds nobody writes nothing.
 	self := -1
 	if bf == nil {
-		self = seed.pos
+		self = int(bk.posOf[seed.rank])
 	}
 	skillV, skillOn := math.Inf(1), false
 	for i, r := range q.cfg.Rules {
@@ -222,8 +222,8 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 				// Every member lies within the window, the seed too: search
 				// outwards from the seed, in steps that double, so a narrow
 				// window costs a few reads whatever the pool's size.
-				l = gallopDown(skills, seed.pos, a)
-				r = gallopUp(skills, seed.pos, b)
+				l = gallopDown(skills, self, a)
+				r = gallopUp(skills, self, b)
 			} else {
 				l = sort.SearchFloat64s(skills, a)
 				r = sort.Search(len(skills), func(i int) bool { return skills[i] > b })

@@ -47,6 +47,7 @@ type Matchmaker struct {
 	removed []int
 	keys    []uint32
 	sorted  []sortKey
+	byRank  []*entry
 	assign  []int
 	counts  []int
 	slab    slab
@@ -128,7 +129,6 @@ type entry struct {
 	part    string    // partition key (hard RuleEqual values)
 	dead    bool
 	bucket  *bucket
-	pos     int
 	// solo holds the player of a one-player ticket (t.Players points
 	// into it), so a pass reads the ticket's player from the entry's own
 	// memory rather than from an allocation of its own.
@@ -145,15 +145,16 @@ type entry struct {
 type bucket struct {
 	ents   []*entry  // sorted by skill, then seq
 	skills []float64 // ents[i].skill, so window searches read one array
+	posOf  []int32   // by rank: the entry's index in ents
 	tree   segtree
 }
 
-// sortKey is what a bucket sorts: the keys next to the entry, so the sort
-// compares contiguous values instead of following pointers.
+// sortKey is what a bucket sorts: the keys alone, 16 bytes, so the sort
+// compares and moves contiguous values instead of following pointers; the
+// rank names the entry.
 type sortKey struct {
 	skill float64
 	rank  uint32
-	e     *entry
 }
 
 type backfill struct {
@@ -642,27 +643,40 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			delete(q.buckets, k)
 			continue
 		}
-		m.sorted = slices.Grow(m.sorted[:0], len(b.ents))
-		m.keys = slices.Grow(m.keys[:0], len(b.ents))
-		b.skills = slices.Grow(b.skills[:0], len(b.ents))
+		n := len(b.ents)
+		m.sorted = slices.Grow(m.sorted[:0], n)
+		m.keys = slices.Grow(m.keys[:0], n)
+		b.skills = slices.Grow(b.skills[:0], n)
+		if cap(b.posOf) < n {
+			b.posOf = make([]int32, n)
+		}
+		b.posOf = b.posOf[:n]
+		// b.ents is in rank order here: keep it as the map from rank to
+		// entry while it is rewritten in skill order. Positions go to an
+		// array by rank rather than into the entries, so this loop writes
+		// to small arrays, not to 100,000 scattered entries.
+		m.byRank = append(m.byRank[:0], b.ents...)
 		for _, e := range b.ents {
-			m.sorted = append(m.sorted, sortKey{e.skill, e.rank, e})
+			m.sorted = append(m.sorted, sortKey{e.skill, e.rank})
 		}
 		slices.SortFunc(m.sorted, func(x, y sortKey) int {
-			if c := cmp.Compare(x.skill, y.skill); c != 0 {
-				return c
+			switch {
+			case x.skill < y.skill:
+				return -1
+			case x.skill > y.skill:
+				return 1
 			}
 			return cmp.Compare(x.rank, y.rank)
 		})
 		for i, k := range m.sorted {
-			k.e.pos = i
-			b.ents[i] = k.e
+			b.posOf[k.rank] = int32(i)
+			b.ents[i] = m.byRank[k.rank]
 			b.skills = append(b.skills, k.skill)
 			m.keys = append(m.keys, k.rank)
 		}
 		b.tree.reset(m.keys)
 	}
-	clear(m.sorted)
+	clear(m.byRank)
 	// Backfill first, oldest request first.
 	q.backfills = liveBackfills(q.backfills)
 	for _, bf := range q.backfills {
