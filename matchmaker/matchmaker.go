@@ -1,7 +1,6 @@
 package matchmaker
 
 import (
-	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -47,6 +46,7 @@ type Matchmaker struct {
 	removed []int
 	keys    []uint32
 	sorted  []sortKey
+	sortBuf []sortKey
 	byRank  []*entry
 	assign  []int
 	counts  []int
@@ -147,14 +147,6 @@ type bucket struct {
 	skills []float64 // ents[i].skill, so window searches read one array
 	posOf  []int32   // by rank: the entry's index in ents
 	tree   segtree
-}
-
-// sortKey is what a bucket sorts: the keys alone, 16 bytes, so the sort
-// compares and moves contiguous values instead of following pointers; the
-// rank names the entry.
-type sortKey struct {
-	skill float64
-	rank  uint32
 }
 
 type backfill struct {
@@ -645,6 +637,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		}
 		n := len(b.ents)
 		m.sorted = slices.Grow(m.sorted[:0], n)
+		m.sortBuf = slices.Grow(m.sortBuf[:0], n)[:n]
 		m.keys = slices.Grow(m.keys[:0], n)
 		b.skills = slices.Grow(b.skills[:0], n)
 		if cap(b.posOf) < n {
@@ -657,21 +650,12 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		// to small arrays, not to 100,000 scattered entries.
 		m.byRank = append(m.byRank[:0], b.ents...)
 		for _, e := range b.ents {
-			m.sorted = append(m.sorted, sortKey{e.skill, e.rank})
+			m.sorted = append(m.sorted, sortKey{skillKey(e.skill), e.rank})
 		}
-		slices.SortFunc(m.sorted, func(x, y sortKey) int {
-			switch {
-			case x.skill < y.skill:
-				return -1
-			case x.skill > y.skill:
-				return 1
-			}
-			return cmp.Compare(x.rank, y.rank)
-		})
-		for i, k := range m.sorted {
+		for i, k := range sortKeys(m.sorted, m.sortBuf) {
 			b.posOf[k.rank] = int32(i)
 			b.ents[i] = m.byRank[k.rank]
-			b.skills = append(b.skills, k.skill)
+			b.skills = append(b.skills, keySkill(k.key))
 			m.keys = append(m.keys, k.rank)
 		}
 		b.tree.reset(m.keys)
