@@ -217,17 +217,8 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		}
 		l, r := 0, len(ents)
 		if skillOn {
-			a, b := g.hi-skillV, g.lo+skillV
-			if bf == nil {
-				// Every member lies within the window, the seed too: search
-				// outwards from the seed, in steps that double, so a narrow
-				// window costs a few reads whatever the pool's size.
-				l = gallopDown(skills, self, a)
-				r = gallopUp(skills, self, b)
-			} else {
-				l = sort.SearchFloat64s(skills, a)
-				r = sort.Search(len(skills), func(i int) bool { return skills[i] > b })
-			}
+			l = firstFrom(skills, bk.coarse, g.hi-skillV, true)
+			r = firstFrom(skills, bk.coarse, g.lo+skillV, false)
 		}
 		p := bk.tree.minExcept(l, r, self)
 		if p < 0 {
@@ -286,40 +277,6 @@ func naiveNext(bk *bucket, g *group, self int, skillOn bool, skillV float64) int
 		}
 	}
 	return best
-}
-
-// gallopDown returns the first index i <= pos with s[i] >= a, for s sorted
-// ascending and s[pos] >= a, in O(log(pos-i)).
-func gallopDown(s []float64, pos int, a float64) int {
-	hi, step := pos, 1 // s[hi] >= a
-	for {
-		lo := hi - step
-		if lo < 0 {
-			lo = -1
-		} else if s[lo] >= a {
-			hi, step = lo, step*2
-			continue
-		}
-		// s[lo] < a (or lo is before the start): the answer is in (lo, hi].
-		return lo + 1 + sort.Search(hi-lo-1, func(i int) bool { return s[lo+1+i] >= a })
-	}
-}
-
-// gallopUp returns the first index i > pos with s[i] > b (len(s) if none),
-// for s sorted ascending and s[pos] <= b, in O(log(i-pos)).
-func gallopUp(s []float64, pos int, b float64) int {
-	lo, step := pos, 1 // s[lo] <= b
-	for {
-		hi := lo + step
-		if hi >= len(s) {
-			hi = len(s)
-		} else if s[hi] <= b {
-			lo, step = hi, step*2
-			continue
-		}
-		// s[hi] > b (or hi is past the end): the answer is in (lo, hi].
-		return lo + 1 + sort.Search(hi-lo-1, func(i int) bool { return s[lo+1+i] > b })
-	}
 }
 
 // relax returns the number of teams of a smaller match the group can form

@@ -145,6 +145,7 @@ type entry struct {
 type bucket struct {
 	ents   []*entry  // sorted by skill, then seq
 	skills []float64 // ents[i].skill, so window searches read one array
+	coarse []float64 // every skillBlock-th of skills, for firstFrom
 	posOf  []int32   // by rank: the entry's index in ents
 	tree   segtree
 }
@@ -657,6 +658,10 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			b.ents[i] = m.byRank[k.rank]
 			b.skills = append(b.skills, keySkill(k.key))
 			m.keys = append(m.keys, k.rank)
+		}
+		b.coarse = b.coarse[:0]
+		for i := 0; i < n; i += skillBlock {
+			b.coarse = append(b.coarse, b.skills[i])
 		}
 		b.tree.reset(m.keys)
 	}
