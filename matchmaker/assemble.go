@@ -217,8 +217,8 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		}
 		l, r := 0, len(ents)
 		if skillOn {
-			l = firstFrom(skills, bk.coarse, g.hi-skillV, true)
-			r = firstFrom(skills, bk.coarse, g.lo+skillV, false)
+			l = firstFrom(skills, bk.coarse, skillKey(g.hi-skillV), true)
+			r = firstFrom(skills, bk.coarse, skillKey(g.lo+skillV), false)
 		}
 		p := bk.tree.minExcept(l, r, self)
 		if p < 0 {

@@ -144,8 +144,8 @@ type entry struct {
 
 type bucket struct {
 	ents   []*entry  // sorted by skill, then seq
-	skills []float64 // ents[i].skill, so window searches read one array
-	coarse []float64 // every skillBlock-th of skills, for firstFrom
+	skills []uint64 // skillKey(ents[i].skill), so window searches read one array
+	coarse []uint64 // every skillBlock-th of skills, for firstFrom
 	posOf  []int32   // by rank: the entry's index in ents
 	tree   segtree
 }
@@ -656,7 +656,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		for i, k := range sortKeys(m.sorted, m.sortBuf) {
 			b.posOf[k.rank] = int32(i)
 			b.ents[i] = m.byRank[k.rank]
-			b.skills = append(b.skills, keySkill(k.key))
+			b.skills = append(b.skills, k.key)
 			m.keys = append(m.keys, k.rank)
 		}
 		b.coarse = b.coarse[:0]

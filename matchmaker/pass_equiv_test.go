@@ -101,16 +101,16 @@ func TestFirstFrom(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
 	for _, n := range []int{0, 1, 2, 63, 64, 65, 127, 128, 129, 300, 1000} {
 		for _, vals := range []int{3, 20, 1000} {
-			s := make([]float64, n)
+			s := make([]uint64, n)
 			for i := range s {
-				s[i] = float64(rng.Intn(vals))
+				s[i] = uint64(rng.Intn(vals))
 			}
 			slices.Sort(s)
-			var c []float64
+			var c []uint64
 			for i := 0; i < n; i += skillBlock {
 				c = append(c, s[i])
 			}
-			for x := -1.0; x <= float64(vals); x += 0.5 {
+			for x := uint64(0); x <= uint64(vals); x++ {
 				for _, orEqual := range []bool{false, true} {
 					want := 0
 					for want < n && !(s[want] > x || orEqual && s[want] == x) {

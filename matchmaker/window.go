@@ -4,34 +4,65 @@ package matchmaker
 const skillBlock = 64
 
 // firstFrom returns the first index i with s[i] > x, or s[i] >= x if
-// orEqual, and len(s) if there is none; s is sorted ascending and c holds
+// orEqual, and len(s) if there is none; s is sorted ascending (skills as
+// skillKey, so comparisons are of integers) and c holds
 // s[0], s[skillBlock], s[2*skillBlock], ... A window's edges are found by
 // a binary search over c, small enough to stay in cache (1,600 values for
 // 100,000 tickets), and then one over a single block of s: a few reads of
 // the large array instead of a logarithm's worth scattered over it.
-func firstFrom(s, c []float64, x float64, orEqual bool) int {
-	in := func(v float64) bool { return v > x || orEqual && v == x }
-	lo, hi := 0, len(c) // the first block whose first value is in
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if in(c[mid]) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+func firstFrom(s, c []uint64, x uint64, orEqual bool) int {
+	var j int // the number of blocks whose first value is out
+	if orEqual {
+		j = countBelow(c, x)
+	} else {
+		j = countAtMost(c, x)
 	}
-	if lo == 0 {
+	if j == 0 {
 		return 0
 	}
-	// s[(lo-1)*skillBlock] is out; s[lo*skillBlock] is in, or past the end.
-	lo, hi = (lo-1)*skillBlock+1, min(lo*skillBlock, len(s))
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if in(s[mid]) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
+	// s[(j-1)*skillBlock] is out; s[j*skillBlock] is in, or past the end.
+	lo := (j-1)*skillBlock + 1
+	blk := s[lo:min(j*skillBlock, len(s))]
+	if orEqual {
+		return lo + countBelow(blk, x)
 	}
-	return lo
+	return lo + countAtMost(blk, x)
+}
+
+// countBelow returns the number of values of the sorted s below x.
+func countBelow(s []uint64, x uint64) int {
+	if len(s) == 0 {
+		return 0
+	}
+	base, n := 0, len(s)
+	for n > 1 {
+		half := n >> 1
+		if s[base+half-1] < x {
+			base += half
+		}
+		n -= half
+	}
+	if s[base] < x {
+		base++
+	}
+	return base
+}
+
+// countAtMost returns the number of values of the sorted s at most x.
+func countAtMost(s []uint64, x uint64) int {
+	if len(s) == 0 {
+		return 0
+	}
+	base, n := 0, len(s)
+	for n > 1 {
+		half := n >> 1
+		if s[base+half-1] <= x {
+			base += half
+		}
+		n -= half
+	}
+	if s[base] <= x {
+		base++
+	}
+	return base
 }
