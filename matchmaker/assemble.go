@@ -185,16 +185,26 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	m.removed = m.removed[:0]
 	// The seed stays in the tree while the match is built (the searches
 	// skip its position), so a seed that finds nobody writes nothing.
-	self := -1
-	if bf == nil {
-		self = int(bk.posOf[seed.rank])
-	}
 	skillV, skillOn := math.Inf(1), false
 	for i, r := range q.cfg.Rules {
 		if r.Kind == RuleSkill && g.on[i] {
 			skillOn = true
 			skillV = math.Min(skillV, g.val[i])
 		}
+	}
+	if bf == nil && skillOn && !m.naive {
+		// A seed whose neighbours in skill order at the start of the pass
+		// lie outside its window has no candidate (the pass only takes
+		// tickets away), and a seed alone makes no match: it is done
+		// without touching the bucket's arrays.
+		nb := bk.near[seed.rank]
+		if nb.below < skillKey(seed.skill-skillV) && nb.above > skillKey(seed.skill+skillV) {
+			return false
+		}
+	}
+	self := -1
+	if bf == nil {
+		self = int(bk.posOf[seed.rank])
 	}
 	ents, skills := bk.ents, bk.skills
 	scans := 0

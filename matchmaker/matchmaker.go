@@ -142,11 +142,16 @@ type entry struct {
 	psolo    [1]int32
 }
 
+// near holds the skills (as skillKey) next to an entry's in its bucket's
+// skill order: 0 and MaxUint64 where there is none.
+type near struct{ below, above uint64 }
+
 type bucket struct {
 	ents   []*entry  // sorted by skill, then seq
 	skills []uint64 // skillKey(ents[i].skill), so window searches read one array
 	coarse []uint64 // every skillBlock-th of skills, for firstFrom
 	posOf  []int32   // by rank: the entry's index in ents
+	near   []near    // by rank: the skills next to the entry's in ents
 	tree   segtree
 }
 
@@ -658,6 +663,20 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			b.ents[i] = m.byRank[k.rank]
 			b.skills = append(b.skills, k.key)
 			m.keys = append(m.keys, k.rank)
+		}
+		if cap(b.near) < n {
+			b.near = make([]near, n)
+		}
+		b.near = b.near[:n]
+		for i := range b.skills {
+			nb := near{below: 0, above: math.MaxUint64}
+			if i > 0 {
+				nb.below = b.skills[i-1]
+			}
+			if i+1 < n {
+				nb.above = b.skills[i+1]
+			}
+			b.near[m.keys[i]] = nb
 		}
 		b.coarse = b.coarse[:0]
 		for i := 0; i < n; i += skillBlock {
