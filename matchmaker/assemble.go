@@ -43,7 +43,7 @@ func (g *group) init(q *queue, seed *entry, bf *backfill, w time.Duration) {
 	g.on = g.on[:n]
 	for i := range q.cfg.Rules {
 		g.val[i], g.on[i] = q.cfg.Rules[i].at(w)
-		if seed.num != nil {
+		if q.numbers && seed.num != nil {
 			g.dmin[i], g.dmax[i] = seed.num[i], seed.num[i]
 		}
 	}
@@ -85,7 +85,7 @@ func (g *group) add(c *entry) {
 	}
 	g.lo = math.Min(g.lo, c.skill)
 	g.hi = math.Max(g.hi, c.skill)
-	if c.num != nil {
+	if g.q.numbers && c.num != nil {
 		for i := range g.dmin {
 			g.dmin[i] = math.Min(g.dmin[i], c.num[i])
 			g.dmax[i] = math.Max(g.dmax[i], c.num[i])

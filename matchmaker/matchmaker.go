@@ -102,6 +102,7 @@ type queue struct {
 	dead      int
 	players   int
 	hardEqual []int // indices of RuleEqual rules without steps: partition keys
+	numbers   bool  // a RuleDifference or RuleRange reads entries' num
 	tags      map[string]uint8
 	regions   []string
 	regionIdx map[string]int
@@ -178,6 +179,9 @@ func (m *Matchmaker) AddQueue(cfg QueueConfig) error {
 	for i, r := range cfg.Rules {
 		if r.Kind == RuleEqual && len(r.Steps) == 0 {
 			q.hardEqual = append(q.hardEqual, i)
+		}
+		if r.Kind == RuleDifference || r.Kind == RuleRange {
+			q.numbers = true
 		}
 	}
 	m.queues[cfg.Name] = q
