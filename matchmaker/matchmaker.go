@@ -148,11 +148,11 @@ type entry struct {
 type near struct{ below, above uint64 }
 
 type bucket struct {
-	ents   []*entry  // sorted by skill, then seq
+	ents   []*entry // sorted by skill, then seq
 	skills []uint64 // skillKey(ents[i].skill), so window searches read one array
 	coarse []uint64 // every skillBlock-th of skills, for firstFrom
-	posOf  []int32   // by rank: the entry's index in ents
-	near   []near    // by rank: the skills next to the entry's in ents
+	posOf  []int32  // by rank: the entry's index in ents
+	near   []near   // by rank: the skills next to the entry's in ents
 	tree   segtree
 }
 
