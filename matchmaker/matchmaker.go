@@ -634,6 +634,10 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b := q.buckets[e.part]
 		if b == nil {
 			b = &bucket{}
+			if len(q.hardEqual) == 0 {
+				// The only bucket: room for the pool at once.
+				b.ents = make([]*entry, 0, len(q.entries))
+			}
 			q.buckets[e.part] = b
 		}
 		e.rank = uint32(len(b.ents)) // entries are in enqueue order
