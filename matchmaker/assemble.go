@@ -43,7 +43,7 @@ func (g *group) init(q *queue, seed *entry, bf *backfill, w time.Duration) {
 	g.on = g.on[:n]
 	for i := range q.cfg.Rules {
 		g.val[i], g.on[i] = q.cfg.Rules[i].at(w)
-		if seed.num != nil {
+		if q.numbers && seed.num != nil {
 			g.dmin[i], g.dmax[i] = seed.num[i], seed.num[i]
 		}
 	}
@@ -85,7 +85,7 @@ func (g *group) add(c *entry) {
 	}
 	g.lo = math.Min(g.lo, c.skill)
 	g.hi = math.Max(g.hi, c.skill)
-	if c.num != nil {
+	if g.q.numbers && c.num != nil {
 		for i := range g.dmin {
 			g.dmin[i] = math.Min(g.dmin[i], c.num[i])
 			g.dmax[i] = math.Max(g.dmax[i], c.num[i])
@@ -185,16 +185,26 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	m.removed = m.removed[:0]
 	// The seed stays in the tree while the match is built (the searches
 	// skip its position), so a seed that finds nobody writes nothing.
-	self := -1
-	if bf == nil {
-		self = seed.pos
-	}
 	skillV, skillOn := math.Inf(1), false
 	for i, r := range q.cfg.Rules {
 		if r.Kind == RuleSkill && g.on[i] {
 			skillOn = true
 			skillV = math.Min(skillV, g.val[i])
 		}
+	}
+	if bf == nil && skillOn && !m.naive {
+		// A seed whose neighbours in skill order at the start of the pass
+		// lie outside its window has no candidate (the pass only takes
+		// tickets away), and a seed alone makes no match: it is done
+		// without touching the bucket's arrays.
+		nb := bk.near[seed.rank]
+		if nb.below < skillKey(seed.skill-skillV) && nb.above > skillKey(seed.skill+skillV) {
+			return false
+		}
+	}
+	self := -1
+	if bf == nil {
+		self = int(bk.posOf[seed.rank])
 	}
 	ents, skills := bk.ents, bk.skills
 	scans := 0
@@ -217,17 +227,8 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		}
 		l, r := 0, len(ents)
 		if skillOn {
-			a, b := g.hi-skillV, g.lo+skillV
-			if bf == nil {
-				// Every member lies within the window, the seed too: search
-				// outwards from the seed, in steps that double, so a narrow
-				// window costs a few reads whatever the pool's size.
-				l = gallopDown(skills, seed.pos, a)
-				r = gallopUp(skills, seed.pos, b)
-			} else {
-				l = sort.SearchFloat64s(skills, a)
-				r = sort.Search(len(skills), func(i int) bool { return skills[i] > b })
-			}
+			l = firstFrom(skills, bk.coarse, skillKey(g.hi-skillV), true)
+			r = firstFrom(skills, bk.coarse, skillKey(g.lo+skillV), false)
 		}
 		p := bk.tree.minExcept(l, r, self)
 		if p < 0 {
@@ -286,40 +287,6 @@ func naiveNext(bk *bucket, g *group, self int, skillOn bool, skillV float64) int
 		}
 	}
 	return best
-}
-
-// gallopDown returns the first index i <= pos with s[i] >= a, for s sorted
-// ascending and s[pos] >= a, in O(log(pos-i)).
-func gallopDown(s []float64, pos int, a float64) int {
-	hi, step := pos, 1 // s[hi] >= a
-	for {
-		lo := hi - step
-		if lo < 0 {
-			lo = -1
-		} else if s[lo] >= a {
-			hi, step = lo, step*2
-			continue
-		}
-		// s[lo] < a (or lo is before the start): the answer is in (lo, hi].
-		return lo + 1 + sort.Search(hi-lo-1, func(i int) bool { return s[lo+1+i] >= a })
-	}
-}
-
-// gallopUp returns the first index i > pos with s[i] > b (len(s) if none),
-// for s sorted ascending and s[pos] <= b, in O(log(i-pos)).
-func gallopUp(s []float64, pos int, b float64) int {
-	lo, step := pos, 1 // s[lo] <= b
-	for {
-		hi := lo + step
-		if hi >= len(s) {
-			hi = len(s)
-		} else if s[hi] <= b {
-			lo, step = hi, step*2
-			continue
-		}
-		// s[hi] > b (or hi is past the end): the answer is in (lo, hi].
-		return lo + 1 + sort.Search(hi-lo-1, func(i int) bool { return s[lo+1+i] > b })
-	}
 }
 
 // relax returns the number of teams of a smaller match the group can form

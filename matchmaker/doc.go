@@ -55,22 +55,26 @@
 //
 // # Cost of a pass
 //
-// A pass sorts each partition of the pool by skill once (O(n log n), over
-// keys copied next to each other) and keeps a segment tree over it keyed by
-// enqueue order, each node one word (key and position), so "the
-// longest-waiting ticket inside this skill window that was not examined
-// yet" costs O(log n) reads of adjacent words; the window's ends are found
-// by searching outwards from the seed in doubling steps, so a narrow
-// window in a sparse pool costs a few reads, and a seed that finds nobody
-// writes nothing. Tickets a seed examined and rejected go back into the
-// tree for later seeds. Matches are built in place in the Result, with
-// their slices carved from a few shared allocations. What remains grows
-// with the pool's memory rather than its count: at 100,000 tickets a
-// pass's random reads (the entries, the ticket and player maps that matched
-// tickets leave) mostly miss the processor's caches. `rallypoint bench
-// matchmaker` measures passes over 10,000 and 100,000 tickets (wall and
-// CPU time); tests check that the indexes pick the same matches as a scan
-// of every ticket.
+// A pass sorts each partition of the pool by skill once (by radix on an
+// integer form of the skill, a few sequential passes over 16-byte keys) and
+// keeps a 16-ary segment tree over it keyed by enqueue order, each value
+// one word (key and position), so "the longest-waiting ticket inside this
+// skill window that was not examined yet" costs reads of a few contiguous
+// cache lines on each of O(log n) levels (6 at 100,000 tickets). A window's
+// ends are found over every 64th skill (a small array that stays in cache)
+// and then within one block. A seed whose neighbours in skill order lie
+// outside its window is done without a search, and a seed that finds
+// nobody writes nothing. Tickets a seed examined and rejected go back into
+// the tree for later seeds. Matches are built in place in the Result, with
+// their slices carved from a few shared allocations. Tickets and players
+// are found through an open-addressing index whose slots keep their keys'
+// hashes; an entry holds its slots' handles, so a matched ticket leaves the
+// index with one store per ticket and player. What remains grows with the
+// pool's memory rather than its count: at 100,000 tickets the entries a
+// pass reads at random mostly miss the processor's caches. `rallypoint
+// bench matchmaker` measures passes over 10,000 and 100,000 tickets (wall
+// and CPU time); tests check that the indexes pick the same matches as a
+// scan of every ticket.
 //
 // # Limits
 //

@@ -1,7 +1,6 @@
 package matchmaker
 
 import (
-	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -38,8 +37,8 @@ type Matchmaker struct {
 	rater     *Rater
 	queues    map[string]*queue
 	names     []string // queue names, sorted
-	tickets   map[string]*entry
-	players   map[string]*entry
+	tickets   index    // by ticket id
+	players   index    // by player id
 	backfills map[string]*backfill
 	seq       uint64
 
@@ -47,6 +46,8 @@ type Matchmaker struct {
 	removed []int
 	keys    []uint32
 	sorted  []sortKey
+	sortBuf []sortKey
+	byRank  []*entry
 	assign  []int
 	counts  []int
 	slab    slab
@@ -62,23 +63,36 @@ func New(cfg Config) *Matchmaker {
 		newID:     cfg.NewID,
 		rater:     NewRater(cfg.Rating),
 		queues:    map[string]*queue{},
-		tickets:   map[string]*entry{},
-		players:   map[string]*entry{},
+		tickets:   newIndex(),
+		players:   newIndex(),
 		backfills: map[string]*backfill{},
 	}
 	if m.now == nil {
 		m.now = time.Now
 	}
 	if m.newID == nil {
-		m.newID = randomID
+		m.newID = (&randomIDs{}).next
 	}
 	return m
 }
 
-func randomID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+// randomIDs makes ids of 96 random bits in hex, drawing the bits from the
+// system 64 ids at a time (a pass that makes 50,000 matches would
+// otherwise make 50,000 system calls). Its user holds the Matchmaker's lock.
+type randomIDs struct {
+	buf [64 * 12]byte
+	off int
+}
+
+func (r *randomIDs) next() string {
+	if r.off == 0 || r.off == len(r.buf) {
+		_, _ = rand.Read(r.buf[:])
+		r.off = 0
+	}
+	var h [24]byte
+	hex.Encode(h[:], r.buf[r.off:r.off+12])
+	r.off += 12
+	return string(h[:])
 }
 
 type queue struct {
@@ -88,6 +102,7 @@ type queue struct {
 	dead      int
 	players   int
 	hardEqual []int // indices of RuleEqual rules without steps: partition keys
+	numbers   bool  // a RuleDifference or RuleRange reads entries' num
 	tags      map[string]uint8
 	regions   []string
 	regionIdx map[string]int
@@ -115,26 +130,30 @@ type entry struct {
 	part    string    // partition key (hard RuleEqual values)
 	dead    bool
 	bucket  *bucket
-	pos     int
 	// solo holds the player of a one-player ticket (t.Players points
 	// into it), so a pass reads the ticket's player from the entry's own
 	// memory rather than from an allocation of its own.
 	solo [1]Player
 	rank uint32 // enqueue order within its bucket, the bucket's tree key
+	// handle is the entry's slot in the Matchmaker's ticket index and
+	// phandles[j] its player j's slot in the player index (in psolo for a
+	// one-player ticket), so leaving the pool costs no lookup.
+	handle   int32
+	phandles []int32
+	psolo    [1]int32
 }
+
+// near holds the skills (as skillKey) next to an entry's in its bucket's
+// skill order: 0 and MaxUint64 where there is none.
+type near struct{ below, above uint64 }
 
 type bucket struct {
-	ents   []*entry  // sorted by skill, then seq
-	skills []float64 // ents[i].skill, so window searches read one array
+	ents   []*entry // sorted by skill, then seq
+	skills []uint64 // skillKey(ents[i].skill), so window searches read one array
+	coarse []uint64 // every skillBlock-th of skills, for firstFrom
+	posOf  []int32  // by rank: the entry's index in ents
+	near   []near   // by rank: the skills next to the entry's in ents
 	tree   segtree
-}
-
-// sortKey is what a bucket sorts: the keys next to the entry, so the sort
-// compares contiguous values instead of following pointers.
-type sortKey struct {
-	skill float64
-	rank  uint32
-	e     *entry
 }
 
 type backfill struct {
@@ -160,6 +179,9 @@ func (m *Matchmaker) AddQueue(cfg QueueConfig) error {
 	for i, r := range cfg.Rules {
 		if r.Kind == RuleEqual && len(r.Steps) == 0 {
 			q.hardEqual = append(q.hardEqual, i)
+		}
+		if r.Kind == RuleDifference || r.Kind == RuleRange {
+			q.numbers = true
 		}
 	}
 	m.queues[cfg.Name] = q
@@ -196,12 +218,12 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 		return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("%d tickets waiting", q.live), Err: ErrPoolFull}
 	}
 	if t.ID != "" {
-		if _, dup := m.tickets[t.ID]; dup {
+		if m.tickets.get(t.ID) != nil {
 			return "", &TicketError{Ticket: t.ID, Reason: "already waiting", Err: ErrDuplicateTicket}
 		}
 	}
 	for _, p := range t.Players {
-		if _, dup := m.players[p.ID]; dup {
+		if m.players.get(p.ID) != nil {
 			return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("player %q", p.ID), Err: ErrAlreadyQueued}
 		}
 	}
@@ -212,16 +234,21 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 	}
 	if e.t.ID == "" {
 		e.t.ID = m.newID()
-		for m.tickets[e.t.ID] != nil {
+		for m.tickets.get(e.t.ID) != nil {
 			e.t.ID = m.newID()
 		}
 	}
 	m.seq++
 	e.seq = m.seq
 	e.skill = e.t.Skill()
-	m.tickets[e.t.ID] = e
-	for _, p := range e.t.Players {
-		m.players[p.ID] = e
+	m.tickets.put(e.t.ID, e, -1)
+	e.phandles = e.psolo[:0]
+	if len(e.t.Players) > 1 {
+		e.phandles = make([]int32, 0, len(e.t.Players))
+	}
+	e.phandles = e.phandles[:len(e.t.Players)]
+	for j, p := range e.t.Players {
+		m.players.put(p.ID, e, j)
 	}
 	q.entries = append(q.entries, e)
 	q.live++
@@ -308,8 +335,8 @@ func (e *entry) latency(r int) float64 {
 func (m *Matchmaker) Cancel(id string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.tickets[id]
-	if !ok {
+	e := m.tickets.get(id)
+	if e == nil {
 		return &TicketError{Ticket: id, Reason: "not waiting", Err: ErrNotFound}
 	}
 	q := m.queues[e.t.Queue]
@@ -323,9 +350,9 @@ func (m *Matchmaker) Cancel(id string) error {
 
 func (m *Matchmaker) drop(q *queue, e *entry) {
 	e.dead = true
-	delete(m.tickets, e.t.ID)
-	for _, p := range e.t.Players {
-		delete(m.players, p.ID)
+	m.tickets.del(e.handle)
+	for _, h := range e.phandles {
+		m.players.del(h)
 	}
 	q.live--
 	q.dead++
@@ -350,8 +377,8 @@ func (q *queue) compact() {
 func (m *Matchmaker) Status(id string) (TicketStatus, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.tickets[id]
-	if !ok {
+	e := m.tickets.get(id)
+	if e == nil {
 		return TicketStatus{}, &TicketError{Ticket: id, Reason: "not waiting", Err: ErrNotFound}
 	}
 	q := m.queues[e.t.Queue]
@@ -372,8 +399,8 @@ func (m *Matchmaker) Status(id string) (TicketStatus, error) {
 func (m *Matchmaker) Ticket(id string) (Ticket, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	e, ok := m.tickets[id]
-	if !ok {
+	e := m.tickets.get(id)
+	if e == nil {
 		return Ticket{}, &TicketError{Ticket: id, Reason: "not waiting", Err: ErrNotFound}
 	}
 	return e.t.clone(), nil
@@ -383,7 +410,7 @@ func (m *Matchmaker) Ticket(id string) (Ticket, error) {
 func (m *Matchmaker) TicketOf(player string) string {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if e, ok := m.players[player]; ok {
+	if e := m.players.get(player); e != nil {
 		return e.t.ID
 	}
 	return ""
@@ -607,6 +634,10 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b := q.buckets[e.part]
 		if b == nil {
 			b = &bucket{}
+			if len(q.hardEqual) == 0 {
+				// The only bucket: room for the pool at once.
+				b.ents = make([]*entry, 0, len(q.entries))
+			}
 			q.buckets[e.part] = b
 		}
 		e.rank = uint32(len(b.ents)) // entries are in enqueue order
@@ -618,27 +649,50 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			delete(q.buckets, k)
 			continue
 		}
-		m.sorted = slices.Grow(m.sorted[:0], len(b.ents))
-		m.keys = slices.Grow(m.keys[:0], len(b.ents))
-		b.skills = slices.Grow(b.skills[:0], len(b.ents))
-		for _, e := range b.ents {
-			m.sorted = append(m.sorted, sortKey{e.skill, e.rank, e})
+		n := len(b.ents)
+		m.sorted = slices.Grow(m.sorted[:0], n)
+		m.sortBuf = slices.Grow(m.sortBuf[:0], n)[:n]
+		m.keys = slices.Grow(m.keys[:0], n)
+		b.skills = slices.Grow(b.skills[:0], n)
+		if cap(b.posOf) < n {
+			b.posOf = make([]int32, n)
 		}
-		slices.SortFunc(m.sorted, func(x, y sortKey) int {
-			if c := cmp.Compare(x.skill, y.skill); c != 0 {
-				return c
-			}
-			return cmp.Compare(x.rank, y.rank)
-		})
-		for i, k := range m.sorted {
-			k.e.pos = i
-			b.ents[i] = k.e
-			b.skills = append(b.skills, k.skill)
+		b.posOf = b.posOf[:n]
+		// b.ents is in rank order here: keep it as the map from rank to
+		// entry while it is rewritten in skill order. Positions go to an
+		// array by rank rather than into the entries, so this loop writes
+		// to small arrays, not to 100,000 scattered entries.
+		m.byRank = append(m.byRank[:0], b.ents...)
+		for _, e := range b.ents {
+			m.sorted = append(m.sorted, sortKey{skillKey(e.skill), e.rank})
+		}
+		for i, k := range sortKeys(m.sorted, m.sortBuf) {
+			b.posOf[k.rank] = int32(i)
+			b.ents[i] = m.byRank[k.rank]
+			b.skills = append(b.skills, k.key)
 			m.keys = append(m.keys, k.rank)
+		}
+		if cap(b.near) < n {
+			b.near = make([]near, n)
+		}
+		b.near = b.near[:n]
+		for i := range b.skills {
+			nb := near{below: 0, above: math.MaxUint64}
+			if i > 0 {
+				nb.below = b.skills[i-1]
+			}
+			if i+1 < n {
+				nb.above = b.skills[i+1]
+			}
+			b.near[m.keys[i]] = nb
+		}
+		b.coarse = b.coarse[:0]
+		for i := 0; i < n; i += skillBlock {
+			b.coarse = append(b.coarse, b.skills[i])
 		}
 		b.tree.reset(m.keys)
 	}
-	clear(m.sorted)
+	clear(m.byRank)
 	// Backfill first, oldest request first.
 	q.backfills = liveBackfills(q.backfills)
 	for _, bf := range q.backfills {

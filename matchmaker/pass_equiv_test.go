@@ -97,31 +97,28 @@ func TestPassMatchesNaiveScan(t *testing.T) {
 	}
 }
 
-func TestGallop(t *testing.T) {
+func TestFirstFrom(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
-	for n := 1; n < 200; n++ {
-		s := make([]float64, n)
-		for i := range s {
-			s[i] = float64(rng.Intn(20))
-		}
-		slices.Sort(s)
-		for pos := 0; pos < n; pos++ {
-			for _, a := range []float64{-1, s[pos] - 3, s[pos] - 1, s[pos]} {
-				want := 0
-				for want < n && s[want] < a {
-					want++
-				}
-				if got := gallopDown(s, pos, a); got != want {
-					t.Fatalf("gallopDown(%v, %d, %v) = %d, want %d", s, pos, a, got, want)
-				}
+	for _, n := range []int{0, 1, 2, 63, 64, 65, 127, 128, 129, 300, 1000} {
+		for _, vals := range []int{3, 20, 1000} {
+			s := make([]uint64, n)
+			for i := range s {
+				s[i] = uint64(rng.Intn(vals))
 			}
-			for _, b := range []float64{s[pos], s[pos] + 1, s[pos] + 3, 100} {
-				want := 0
-				for want < n && s[want] <= b {
-					want++
-				}
-				if got := gallopUp(s, pos, b); got != want {
-					t.Fatalf("gallopUp(%v, %d, %v) = %d, want %d", s, pos, b, got, want)
+			slices.Sort(s)
+			var c []uint64
+			for i := 0; i < n; i += skillBlock {
+				c = append(c, s[i])
+			}
+			for x := uint64(0); x <= uint64(vals); x++ {
+				for _, orEqual := range []bool{false, true} {
+					want := 0
+					for want < n && !(s[want] > x || orEqual && s[want] == x) {
+						want++
+					}
+					if got := firstFrom(s, c, x, orEqual); got != want {
+						t.Fatalf("n %d: firstFrom(%v, orEqual %v) = %d, want %d", n, x, orEqual, got, want)
+					}
 				}
 			}
 		}

@@ -9,7 +9,7 @@ import (
 // every query against a scan.
 func TestSegtreeAgainstScan(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
-	for _, n := range []int{1, 2, 3, 7, 64, 100, 257} {
+	for _, n := range []int{1, 2, 3, 7, 16, 17, 64, 100, 257, 5000} {
 		keys := make([]uint32, n)
 		for i, k := range rng.Perm(n) {
 			keys[i] = uint32(k)

@@ -1,18 +1,21 @@
 package bench
 
 import (
-	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// threadCPU returns the CPU time the calling OS thread has used (user and
-// system), or false where the system cannot tell. With the goroutine
-// locked to its thread, the difference over a call is the call's own
-// compute time, whatever else the machine runs.
+// threadCPU returns the CPU time the calling OS thread has used, or false
+// where the system cannot tell. With the goroutine locked to its thread,
+// the difference over a call is the call's own compute time, whatever else
+// the machine runs. It reads CLOCK_THREAD_CPUTIME_ID, which counts in
+// nanoseconds (getrusage's per-thread times advance in scheduler ticks of
+// several milliseconds, too coarse for a pass of a few).
 func threadCPU() (time.Duration, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
 		return 0, false
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+	return time.Duration(ts.Nano()), true
 }

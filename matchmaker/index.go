@@ -1,0 +1,115 @@
+package matchmaker
+
+import "hash/maphash"
+
+// index maps ticket ids (or player ids) to waiting entries. It is an
+// open-addressing table with linear probing whose slots keep each key's
+// hash; an entry remembers the slot that names it (its handle), so taking
+// an entry out is one write to that slot (a tombstone), with no hashing, no
+// probing and no string comparison. A pass that matches most of a large
+// pool thus leaves the index at the cost of a store per ticket and player.
+//
+// Keys are not stored: a slot holds the entry and which of its strings is
+// the key (the ticket's id, or the id of its player j), so the table costs
+// 24 bytes a slot. Tombstones are swept when an insert finds the table
+// three quarters used, by rebuilding it at a size of at least twice the
+// live keys (the table may shrink then), which costs O(live) amortised over
+// as many inserts.
+type index struct {
+	seed  maphash.Seed
+	slots []islot // len is 0 or a power of two
+	live  int     // keys present
+	used  int     // live keys and tombstones
+}
+
+type islot struct {
+	h uint64 // slotEmpty, slotDead, or the key's hash with bit 1 set
+	e *entry
+	j int32 // -1: the key is e.t.ID; else e.t.Players[j].ID
+}
+
+const (
+	slotEmpty = 0
+	slotDead  = 1
+)
+
+func (s *islot) key() string {
+	if s.j < 0 {
+		return s.e.t.ID
+	}
+	return s.e.t.Players[s.j].ID
+}
+
+func newIndex() index { return index{seed: maphash.MakeSeed()} }
+
+func (x *index) hash(k string) uint64 { return maphash.String(x.seed, k) | 2 }
+
+// get returns the entry named k, or nil.
+func (x *index) get(k string) *entry {
+	if x.live == 0 {
+		return nil
+	}
+	h := x.hash(k)
+	mask := uint64(len(x.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &x.slots[i]
+		switch {
+		case s.h == slotEmpty:
+			return nil
+		case s.h == h && s.key() == k:
+			return s.e
+		}
+	}
+}
+
+// put adds k (which must be absent), naming e's ticket (j < 0) or e's
+// player j, and records the slot's handle in e.
+func (x *index) put(k string, e *entry, j int) {
+	if (x.used+1)*4 > len(x.slots)*3 {
+		x.rebuild(x.live + 1)
+	}
+	h := x.hash(k)
+	x.place(h, e, int32(j))
+	x.live++
+}
+
+// place writes a slot for a key known to be absent into the first free or
+// dead slot of its probe sequence.
+func (x *index) place(h uint64, e *entry, j int32) {
+	mask := uint64(len(x.slots) - 1)
+	i := h & mask
+	for x.slots[i].h > slotDead {
+		i = (i + 1) & mask
+	}
+	if x.slots[i].h == slotEmpty {
+		x.used++
+	}
+	x.slots[i] = islot{h: h, e: e, j: j}
+	if j < 0 {
+		e.handle = int32(i)
+	} else {
+		e.phandles[j] = int32(i)
+	}
+}
+
+// del takes out the key whose slot is handle.
+func (x *index) del(handle int32) {
+	x.slots[handle] = islot{h: slotDead}
+	x.live--
+}
+
+// rebuild moves the live keys to a table of at least twice need slots.
+func (x *index) rebuild(need int) {
+	n := 16
+	for n < 2*need {
+		n *= 2
+	}
+	old := x.slots
+	x.slots = make([]islot, n)
+	x.used = 0
+	for i := range old {
+		if s := &old[i]; s.h > slotDead {
+			x.place(s.h, s.e, s.j)
+		}
+	}
+}
