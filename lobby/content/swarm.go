@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -14,7 +15,9 @@ import (
 // Sender is what a swarm needs to reach its peers: netcode.Transport's
 // Send, which a mesh.Mesh (and netcode/netsim) implements. Send must not
 // block and must not call back into the swarm; the swarm sends only on
-// netcode.Reliable.
+// netcode.Reliable. A Sender that also has a LocalID() netcode.PeerID
+// method (mesh.Mesh does) lets fetching peers share out the pieces they
+// ask of a source (see the package documentation).
 type Sender interface {
 	Send(to netcode.PeerID, ch netcode.Channel, data []byte) error
 }
@@ -124,8 +127,9 @@ type Progress struct {
 // Swarm shares content with the peers of a mesh. See the package
 // documentation.
 type Swarm struct {
-	cfg Config
-	t   Sender
+	cfg  Config
+	t    Sender
+	self netcode.PeerID // the Sender's LocalID, when it has one
 
 	mu       sync.Mutex
 	closed   bool
@@ -145,6 +149,7 @@ type peer struct {
 	id       netcode.PeerID
 	has      map[ID]bitset // pieces the peer announced, per content
 	hasList  map[ID]bool   // the peer can serve the piece-hash list
+	source   map[ID]bool   // the peer seeded the content
 	inflight int           // our requests outstanding to it
 	busy     time.Time     // not asked again before this
 }
@@ -160,6 +165,7 @@ type item struct {
 	reqs    map[int]*request
 	listReq *request
 	order   []int32 // this swarm's own random order of the pieces
+	source  bool    // this swarm seeded the content
 }
 
 type request struct {
@@ -172,7 +178,12 @@ type request struct {
 // goroutine: call Tick periodically, or Run.
 func New(t Sender, cfg Config) *Swarm {
 	cfg = cfg.withDefaults()
+	var self netcode.PeerID
+	if l, ok := t.(interface{ LocalID() netcode.PeerID }); ok {
+		self = l.LocalID()
+	}
 	return &Swarm{
+		self:    self,
 		cfg:     cfg,
 		t:       t,
 		done:    make(chan struct{}),
@@ -224,7 +235,7 @@ func (s *Swarm) Seed(data []byte) (Ref, error) {
 	} else if err := s.admit(ref.Size); err != nil {
 		return Ref{}, err
 	}
-	it = &item{ref: ref, list: list, data: data, have: newBitset(ref.Pieces()), nHave: ref.Pieces(), bytes: ref.Size, done: true}
+	it = &item{ref: ref, list: list, data: data, have: newBitset(ref.Pieces()), nHave: ref.Pieces(), bytes: ref.Size, done: true, source: true}
 	it.have.fill()
 	it.have.trim(ref.Pieces())
 	s.items[ref.ID] = it
@@ -302,6 +313,7 @@ func (s *Swarm) forget(it *item) {
 	for _, p := range s.peers {
 		delete(p.has, it.ref.ID)
 		delete(p.hasList, it.ref.ID)
+		delete(p.source, it.ref.ID)
 	}
 }
 
@@ -326,6 +338,28 @@ func (s *Swarm) Progress(id ID) (Progress, error) {
 		return Progress{}, ErrUnknown
 	}
 	return Progress{Ref: it.ref, Have: it.nHave, Bytes: it.bytes, Complete: it.done}, nil
+}
+
+// debug describes the swarm's view of id, for test failures.
+func (s *Swarm) debug(id ID) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it := s.items[id]
+	if it == nil {
+		return "unknown"
+	}
+	out := fmt.Sprintf("have %d/%d list %v reqs %d buffered %d listReq %v;", it.nHave, it.ref.Pieces(), it.list != nil, len(it.reqs), s.buffered, it.listReq != nil)
+	now := s.cfg.Now()
+	for pid, p := range s.peers {
+		b, ok := p.has[id]
+		n := -1
+		if ok {
+			n = b.count()
+		}
+		_, bad := s.avoided[pid]
+		out += fmt.Sprintf(" %s: has %d inflight %d busy %v avoided %v;", pid, n, p.inflight, p.busy.After(now), bad)
+	}
+	return out
 }
 
 // PeerPieces returns, for every connected peer that told this swarm about
@@ -356,25 +390,24 @@ func (s *Swarm) Avoided() map[netcode.PeerID]error {
 
 // PeerUp tells the swarm that a peer is connected (mesh.EventConnected,
 // or a reconnection): the swarm tells it what it has and wants, and
-// resumes fetching from it. A message from an unknown peer also counts as
-// PeerUp.
+// resumes fetching from it. A message from an unknown peer adds it too,
+// without that exchange.
 func (s *Swarm) PeerUp(id netcode.PeerID) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return
 	}
-	if _, ok := s.peers[id]; ok {
-		return
+	if _, ok := s.peers[id]; !ok {
+		s.addPeer(id)
 	}
-	s.addPeer(id)
 	for _, it := range s.items {
 		s.sendBitfield(id, it, true)
 	}
 }
 
 func (s *Swarm) addPeer(id netcode.PeerID) *peer {
-	p := &peer{id: id, has: make(map[ID]bitset), hasList: make(map[ID]bool)}
+	p := &peer{id: id, has: make(map[ID]bitset), hasList: make(map[ID]bool), source: make(map[ID]bool)}
 	s.peers[id] = p
 	return p
 }
@@ -477,6 +510,7 @@ func (s *Swarm) onBitfield(p *peer, it *item, m *message) {
 	b.trim(m.Count)
 	p.has[it.ref.ID] = b
 	p.hasList[it.ref.ID] = m.Flags&flagHasList != 0
+	p.source[it.ref.ID] = m.Flags&flagSource != 0
 	if m.Flags&flagReply != 0 {
 		s.sendBitfield(p.id, it, false)
 	}
@@ -595,8 +629,8 @@ func (s *Swarm) Tick() {
 				p.busy = now.Add(s.cfg.RequestTimeout)
 			}
 		}
+		s.scheduleIdle(it, true)
 	}
-	s.scheduleAll()
 }
 
 // Run calls Tick every Config.TickInterval until ctx ends or the swarm is
@@ -667,6 +701,9 @@ func (s *Swarm) sendBitfield(to netcode.PeerID, it *item, reply bool) {
 	if it.list != nil {
 		flags |= flagHasList
 	}
+	if it.source {
+		flags |= flagSource
+	}
 	s.send(to, &message{Type: msgBitfield, ID: it.ref.ID, Flags: flags, Count: it.ref.Pieces(), Bits: it.have})
 }
 
@@ -707,16 +744,18 @@ func (s *Swarm) scheduleAll() {
 
 // schedule asks peers with room for pieces of it: first the piece-hash
 // list, then pieces, rarest first (fewest holders among the peers the
-// swarm may ask), ties broken at random. Peers that do not have the whole
-// content are asked first, and a peer that has it whole is asked only for
-// pieces no such peer holds (unless nothing else is outstanding), and for
-// at most seedRequests at a time while such peers have pieces, so the
-// source's upload stays near one copy as the others pass pieces on. Among
-// equally rare pieces the first in this swarm's own random order of the
-// pieces wins, so members that start together ask the source for
-// different pieces.
-func (s *Swarm) schedule(it *item) {
-	const seedRequests = 1
+// swarm may ask). Peers that did not seed the content are asked first,
+// and a source (a peer that seeded it) only for pieces no other peer
+// holds and that fall to this peer's share among the fetching peers
+// (unless, at a Tick, nothing else is outstanding), so a source uploads
+// about one copy while the others pass pieces on. Among equally rare pieces the
+// first in this swarm's own random order of the pieces wins, so members
+// that start together ask a source for different pieces.
+func (s *Swarm) schedule(it *item) { s.scheduleIdle(it, false) }
+
+// scheduleIdle is schedule; idle (from Tick) lets a swarm with nothing
+// outstanding ask a source for any piece.
+func (s *Swarm) scheduleIdle(it *item, idle bool) {
 	if it.done || s.closed {
 		return
 	}
@@ -751,35 +790,44 @@ func (s *Swarm) schedule(it *item) {
 	}
 	n := it.ref.Pieces()
 	avail := make([]int, n)
-	partial := make([]bool, n) // held by a peer that lacks some piece
-	seed := make([]bool, len(cands))
-	anyPartial := false
+	relayed := make([]bool, n) // held by a peer that is not a source
+	source := make([]bool, len(cands))
 	for k, p := range cands {
 		b := p.has[it.ref.ID]
-		seed[k] = b.count() == n
+		source[k] = p.source[it.ref.ID]
 		for i := range n {
 			if b.get(i) {
 				avail[i]++
-				if !seed[k] {
-					partial[i] = true
-					anyPartial = true
+				if !source[k] {
+					relayed[i] = true
 				}
 			}
 		}
 	}
-	// Partial holders first, in random order.
+	// Among the fetching peers (not sources, not whole), each asks a
+	// source only for its share of the pieces: piece i belongs to the
+	// fetcher of rank i mod len(fetchers) in id order.
+	fetchers := []netcode.PeerID{s.self}
+	for k, p := range cands {
+		if !source[k] && p.has[it.ref.ID].count() < n {
+			fetchers = append(fetchers, p.id)
+		}
+	}
+	slices.Sort(fetchers)
+	rank := slices.Index(fetchers, s.self)
+	// Peers that are not sources first, in random order.
 	s.rng.Shuffle(len(cands), func(a, b int) {
 		cands[a], cands[b] = cands[b], cands[a]
-		seed[a], seed[b] = seed[b], seed[a]
+		source[a], source[b] = source[b], source[a]
 	})
 	order := make([]int, 0, len(cands))
 	for k := range cands {
-		if !seed[k] {
+		if !source[k] {
 			order = append(order, k)
 		}
 	}
 	for k := range cands {
-		if seed[k] {
+		if source[k] {
 			order = append(order, k)
 		}
 	}
@@ -791,16 +839,13 @@ func (s *Swarm) schedule(it *item) {
 				continue
 			}
 			b := p.has[it.ref.ID]
-			if seed[k] && anyPartial && p.inflight >= seedRequests {
-				continue
-			}
 			best := -1
 			for _, i32 := range it.order {
 				i := int(i32)
 				if it.have.get(i) || !b.get(i) || it.reqs[i] != nil {
 					continue
 				}
-				if seed[k] && partial[i] && len(it.reqs) > 0 {
+				if source[k] && !(idle && len(it.reqs) == 0) && (relayed[i] || (s.self != "" && i%len(fetchers) != rank)) {
 					continue
 				}
 				if best < 0 || avail[i] < avail[best] {

@@ -64,6 +64,8 @@ type fakeLink struct {
 	self netcode.PeerID
 }
 
+func (l fakeLink) LocalID() netcode.PeerID { return l.self }
+
 func (l fakeLink) Send(to netcode.PeerID, ch netcode.Channel, data []byte) error {
 	if ch != netcode.Reliable {
 		return errors.New("fake: not reliable")

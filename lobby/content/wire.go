@@ -45,6 +45,7 @@ const (
 const (
 	flagReply   = 0x01 // the receiver should answer with its own bitfield
 	flagHasList = 0x02 // the sender can serve the piece-hash list
+	flagSource  = 0x04 // the sender seeded the content: ask it last
 )
 
 // Codes of msgReject. Only append to this list.
