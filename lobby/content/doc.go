@@ -47,11 +47,14 @@
 // or start tracking a content, then one message per new piece). A
 // fetching swarm asks every peer that has pieces, in parallel, for the
 // rarest piece it has (fewest holders), ties broken in the swarm's own
-// random order of the pieces, so members that start together ask for
-// different pieces. Peers that have part of the content are asked first;
-// a peer that has all of it (the source) is asked only for pieces no
-// partial holder has, one at a time while others can serve, so the
-// source uploads about one copy and the members pass pieces on. A
+// random order of the pieces. Peers that did not seed the content are
+// asked first; a source (a peer that seeded it) is asked only for pieces
+// no other peer holds, and each fetching peer asks it only for its share
+// of those (the fetchers, sorted by id, split the pieces by index), so
+// the source uploads about one copy and the members pass pieces on. A
+// fetcher with nothing outstanding at a Tick asks a source for anything,
+// so a slow fetcher delays the others by one tick at most. (The share
+// needs the Sender's LocalID, which a mesh.Mesh has.) A
 // request unanswered for Config.RequestTimeout goes to another peer; a
 // peer that disconnects (PeerDown) loses its requests to others, and the
 // pieces already verified are kept, so a fetch resumes where it stopped

@@ -162,7 +162,7 @@ type item struct {
 	nHave   int
 	bytes   int64
 	done    bool
-	reqs    map[int]*request
+	reqs    map[int][]*request // outstanding requests per piece: one, or two in the endgame
 	listReq *request
 	order   []int32 // this swarm's own random order of the pieces
 	source  bool    // this swarm seeded the content
@@ -279,7 +279,7 @@ func (s *Swarm) Fetch(ref Ref) error {
 	if err := s.admit(ref.Size); err != nil {
 		return err
 	}
-	it := &item{ref: ref, data: make([]byte, ref.Size), have: newBitset(ref.Pieces()), reqs: make(map[int]*request)}
+	it := &item{ref: ref, data: make([]byte, ref.Size), have: newBitset(ref.Pieces()), reqs: make(map[int][]*request)}
 	it.order = make([]int32, ref.Pieces())
 	for i := range it.order {
 		it.order[i] = int32(i)
@@ -485,8 +485,8 @@ func (s *Swarm) Handle(from netcode.PeerID, ch netcode.Channel, data []byte) boo
 	case msgPiece:
 		s.onPiece(p, it, &m)
 	case msgReject:
-		if r := it.reqs[m.Index]; r != nil && r.peer == from {
-			s.release(it, m.Index, r)
+		if reqFrom(it, m.Index, from) != nil {
+			s.dropReq(it, m.Index, from)
 			if m.Code == rejectMissing {
 				if b := p.has[it.ref.ID]; b != nil {
 					b.clear(m.Index)
@@ -553,17 +553,17 @@ func (s *Swarm) onRequest(p *peer, it *item, m *message) {
 }
 
 func (s *Swarm) onPiece(p *peer, it *item, m *message) {
-	r := it.reqs[m.Index]
-	if r == nil || r.peer != p.id {
+	if reqFrom(it, m.Index, p.id) == nil {
 		s.stats.Unsolicited++
 		return
 	}
-	s.release(it, m.Index, r)
+	s.dropReq(it, m.Index, p.id)
 	if len(m.Data) != it.ref.pieceLen(m.Index) || sha256.Sum256(m.Data) != it.list[m.Index] {
 		s.avoid(p.id, it, fmt.Errorf("%w: piece %d", ErrCorruptPiece, m.Index))
 		s.schedule(it)
 		return
 	}
+	s.dropAll(it, m.Index) // an endgame duplicate's answer will be unsolicited
 	off := m.Index * it.ref.PieceSize
 	copy(it.data[off:], m.Data)
 	it.have.set(m.Index)
@@ -613,12 +613,14 @@ func (s *Swarm) Tick() {
 	}
 	now := s.cfg.Now()
 	for _, it := range s.items {
-		for i, r := range it.reqs {
-			if now.After(r.deadline) {
-				s.stats.Timeouts++
-				s.release(it, i, r)
-				if p := s.peers[r.peer]; p != nil {
-					p.busy = now.Add(s.cfg.RequestTimeout)
+		for i, rs := range it.reqs {
+			for _, r := range slices.Clone(rs) {
+				if now.After(r.deadline) {
+					s.stats.Timeouts++
+					s.dropReq(it, i, r.peer)
+					if p := s.peers[r.peer]; p != nil {
+						p.busy = now.Add(s.cfg.RequestTimeout)
+					}
 				}
 			}
 		}
@@ -707,27 +709,56 @@ func (s *Swarm) sendBitfield(to netcode.PeerID, it *item, reply bool) {
 	s.send(to, &message{Type: msgBitfield, ID: it.ref.ID, Flags: flags, Count: it.ref.Pieces(), Bits: it.have})
 }
 
-// release ends request r for piece i.
-func (s *Swarm) release(it *item, i int, r *request) {
-	delete(it.reqs, i)
-	s.buffered -= r.n
-	if p := s.peers[r.peer]; p != nil {
-		p.inflight--
+// reqFrom returns the outstanding request of piece i to peer, or nil.
+func reqFrom(it *item, i int, peer netcode.PeerID) *request {
+	for _, r := range it.reqs[i] {
+		if r.peer == peer {
+			return r
+		}
+	}
+	return nil
+}
+
+// dropReq ends the request of piece i to peer.
+func (s *Swarm) dropReq(it *item, i int, peer netcode.PeerID) {
+	rs := it.reqs[i]
+	for k, r := range rs {
+		if r.peer != peer {
+			continue
+		}
+		s.buffered -= r.n
+		if p := s.peers[r.peer]; p != nil {
+			p.inflight--
+		}
+		rs = slices.Delete(rs, k, k+1)
+		break
+	}
+	if len(rs) == 0 {
+		delete(it.reqs, i)
+	} else {
+		it.reqs[i] = rs
+	}
+}
+
+// dropAll ends every request of piece i.
+func (s *Swarm) dropAll(it *item, i int) {
+	for len(it.reqs[i]) > 0 {
+		s.dropReq(it, i, it.reqs[i][0].peer)
 	}
 }
 
 func (s *Swarm) cancelAll(it *item) {
-	for i, r := range it.reqs {
-		s.release(it, i, r)
+	for i := range it.reqs {
+		s.dropAll(it, i)
 	}
 	it.listReq = nil
 }
 
 func (s *Swarm) cancelPeer(id netcode.PeerID) {
 	for _, it := range s.items {
-		for i, r := range it.reqs {
-			if r.peer == id {
-				s.release(it, i, r)
+		for i := range it.reqs {
+			if reqFrom(it, i, id) != nil {
+				s.dropReq(it, i, id)
 			}
 		}
 		if it.listReq != nil && it.listReq.peer == id {
@@ -842,7 +873,7 @@ func (s *Swarm) scheduleIdle(it *item, idle bool) {
 			best := -1
 			for _, i32 := range it.order {
 				i := int(i32)
-				if it.have.get(i) || !b.get(i) || it.reqs[i] != nil {
+				if it.have.get(i) || !b.get(i) || len(it.reqs[i]) > 0 {
 					continue
 				}
 				if source[k] && !(idle && len(it.reqs) == 0) && (relayed[i] || (s.self != "" && i%len(fetchers) != rank)) {
@@ -860,10 +891,42 @@ func (s *Swarm) scheduleIdle(it *item, idle bool) {
 				continue
 			}
 			r := &request{peer: p.id, deadline: now.Add(s.cfg.RequestTimeout), n: it.ref.pieceLen(best)}
-			it.reqs[best] = r
+			it.reqs[best] = append(it.reqs[best], r)
 			p.inflight++
 			s.buffered += r.n
 			progress = true
+		}
+	}
+	// The endgame: when every piece some peer has is asked for, peers with
+	// room are asked for pieces outstanding elsewhere, one duplicate per
+	// piece, so that one slow peer does not hold up the end. Sources are
+	// spared this unless the swarm is idle at a Tick.
+	for i := range n {
+		if !it.have.get(i) && avail[i] > 0 && len(it.reqs[i]) == 0 {
+			return
+		}
+	}
+	for _, k := range order {
+		p := cands[k]
+		if p.inflight >= s.cfg.MaxRequestsPerPeer || s.buffered+it.ref.PieceSize > s.cfg.MaxBufferedBytes || (source[k] && !idle) {
+			continue
+		}
+		b := p.has[it.ref.ID]
+		for _, i32 := range it.order {
+			i := int(i32)
+			if p.inflight >= s.cfg.MaxRequestsPerPeer || s.buffered+it.ref.PieceSize > s.cfg.MaxBufferedBytes {
+				break
+			}
+			if rs := it.reqs[i]; len(rs) != 1 || rs[0].peer == p.id || !b.get(i) {
+				continue
+			}
+			if s.send(p.id, &message{Type: msgRequest, ID: it.ref.ID, Index: i}) != nil {
+				break
+			}
+			r := &request{peer: p.id, deadline: now.Add(s.cfg.RequestTimeout), n: it.ref.pieceLen(i)}
+			it.reqs[i] = append(it.reqs[i], r)
+			p.inflight++
+			s.buffered += r.n
 		}
 	}
 }

@@ -24,8 +24,7 @@ type fakeNet struct {
 	deaf    map[netcode.PeerID]bool    // peers that never answer requests
 	corrupt map[netcode.PeerID]bool    // peers whose pieces are altered
 	badList map[netcode.PeerID]bool    // peers whose piece-hash lists are altered
-	// outstanding requests per (from, to), and the most seen at once.
-	reqs    map[[2]netcode.PeerID]int
+	// the most requests a swarm had outstanding to one peer
 	maxReqs int
 	spy     func(from, to netcode.PeerID, b []byte)
 }
@@ -43,7 +42,6 @@ func newFakeNet() *fakeNet {
 		deaf:    map[netcode.PeerID]bool{},
 		corrupt: map[netcode.PeerID]bool{},
 		badList: map[netcode.PeerID]bool{},
-		reqs:    map[[2]netcode.PeerID]int{},
 	}
 }
 
@@ -79,17 +77,10 @@ func (l fakeLink) Send(to netcode.PeerID, ch netcode.Channel, data []byte) error
 		if n.corrupt[l.self] {
 			b[len(b)-1] ^= 0x55
 		}
-		n.reqs[[2]netcode.PeerID{to, l.self}]--
-	case msgReject:
-		n.reqs[[2]netcode.PeerID{to, l.self}]--
 	case msgList:
 		if n.badList[l.self] {
 			b[len(b)-1] ^= 0x55
 		}
-	case msgRequest:
-		k := [2]netcode.PeerID{l.self, to}
-		n.reqs[k]++
-		n.maxReqs = max(n.maxReqs, n.reqs[k])
 	}
 	if n.spy != nil {
 		n.spy(l.self, to, b)
@@ -137,6 +128,11 @@ func (n *fakeNet) pump(limit int) int {
 		if !s.Handle(m.from, netcode.Reliable, m.data) {
 			panic("content message not handled")
 		}
+		s.mu.Lock()
+		for _, p := range s.peers {
+			n.maxReqs = max(n.maxReqs, p.inflight)
+		}
+		s.mu.Unlock()
 	}
 	return done
 }
@@ -292,9 +288,11 @@ func TestSwarmResumesAfterDisconnect(t *testing.T) {
 	}
 }
 
-// TestSwarmRequestTimeout: a peer that never answers holds its requests
-// only for RequestTimeout; then other peers serve them.
-func TestSwarmRequestTimeout(t *testing.T) {
+// TestSwarmEndgame: requests stuck at a peer that never answers are asked
+// again of another peer once nothing else is left to ask for (of a source
+// at the next Tick), so the fetch completes without waiting for the
+// timeout.
+func TestSwarmEndgame(t *testing.T) {
 	n := newFakeNet()
 	data := randomContent(3, 10*MinPieceSize)
 	b := n.add(t, "b", Config{PieceSize: MinPieceSize})
@@ -303,26 +301,53 @@ func TestSwarmRequestTimeout(t *testing.T) {
 	m := n.add(t, "m", Config{RequestTimeout: 3 * time.Second})
 	m.Fetch(ref)
 	n.pump(0) // m asks b for pieces, which never come
+	if p, _ := m.Progress(ref.ID); p.Have != 0 {
+		t.Fatalf("%+v", p)
+	}
 	a := n.add(t, "a", Config{PieceSize: MinPieceSize})
 	a.Seed(data)
 	n.pump(0)
-	p, _ := m.Progress(ref.ID)
-	if p.Complete || p.Have == 0 {
-		t.Fatalf("before the timeout: %+v", p)
+	// a is a source too: it is asked for the duplicates at the next Tick.
+	n.advance(100 * time.Millisecond)
+	m.Tick()
+	n.pump(0)
+	checkComplete(t, m, "m", ref, data)
+	if st := m.Stats(); st.Timeouts != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// TestSwarmRequestTimeout: a request unanswered for RequestTimeout is
+// given up and its peer is not asked again for as long; then it is.
+func TestSwarmRequestTimeout(t *testing.T) {
+	n := newFakeNet()
+	data := randomContent(3, 10*MinPieceSize)
+	b := n.add(t, "b", Config{PieceSize: MinPieceSize})
+	ref, _ := b.Seed(data)
+	n.deaf["b"] = true
+	m := n.add(t, "m", Config{RequestTimeout: 3 * time.Second})
+	m.Fetch(ref)
+	n.pump(0)
+	n.advance(2 * time.Second)
+	m.Tick()
+	if st := m.Stats(); st.Timeouts != 0 || n.pump(0) != 0 {
+		t.Fatalf("timed out early: %+v", st)
 	}
 	n.advance(2 * time.Second)
 	m.Tick()
-	n.pump(0)
-	if p, _ := m.Progress(ref.ID); p.Complete {
-		t.Fatal("completed before the timeout")
+	if st := m.Stats(); st.Timeouts != 4 || n.pump(0) != 0 {
+		t.Fatalf("after the timeout: %+v", st)
 	}
+	n.advance(2 * time.Second)
+	m.Tick()
+	if n.pump(0) != 0 {
+		t.Fatal("the silent peer was asked again during its backoff")
+	}
+	n.deaf["b"] = false
 	n.advance(2 * time.Second)
 	m.Tick()
 	n.pump(0)
 	checkComplete(t, m, "m", ref, data)
-	if m.Stats().Timeouts == 0 {
-		t.Fatal("no timeout counted")
-	}
 }
 
 // TestSwarmCorruptList: a peer that serves a piece-hash list that does not
@@ -331,14 +356,21 @@ func TestSwarmCorruptList(t *testing.T) {
 	n := newFakeNet()
 	data := randomContent(4, 5*MinPieceSize)
 	ref, _, _ := MakeRef(data, MinPieceSize)
-	// b answers first, so it is asked for the list first.
 	b := n.add(t, "b", Config{PieceSize: MinPieceSize})
 	b.Seed(data)
 	n.badList["b"] = true
 	a := n.add(t, "a", Config{PieceSize: MinPieceSize})
 	a.Seed(data)
 	m := n.add(t, "m", Config{})
+	// a is cut off at first, so the list is asked of b.
+	n.down[[2]netcode.PeerID{"a", "m"}] = true
 	m.Fetch(ref)
+	n.pump(0)
+	if p, _ := m.Progress(ref.ID); p.Have != 0 {
+		t.Fatalf("%+v", p)
+	}
+	n.down[[2]netcode.PeerID{"a", "m"}] = false
+	m.PeerUp("a") // a reconnects
 	n.pump(0)
 	checkComplete(t, m, "m", ref, data)
 	if err := m.Avoided()["b"]; !errors.Is(err, ErrCorruptPiece) {
