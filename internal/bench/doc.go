@@ -4,7 +4,9 @@
 // processes, and connect times of both through cone and symmetric NATs
 // in network namespaces with coturn, when run as root), rollback (a session's cost per frame against the game's own,
 // and its bytes on the wire over pion), matchmaker (passes, insert/cancel,
-// time to match, rating updates) and lobby (listing and fan-out).
+// time to match, rating updates), lobby (listing and fan-out) and content
+// (a lobby's content delivered by the swarm of lobby/content against each
+// member fetching from the host alone, over meshes in this process).
 //
 // Each bench is a function taking its Config, the flags cmd/rallypoint
 // parses, and printing one report on stdout: a table, or one JSON object
