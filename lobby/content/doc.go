@@ -60,6 +60,20 @@
 // pieces already verified are kept, so a fetch resumes where it stopped
 // when peers come back (PeerUp).
 //
+// # In a lobby
+//
+// A lobby carries the offer and everyone's progress in its metadata (see
+// docs/content.md): the host calls Offer with the references (lobby
+// metadata keys "content.0" to "content.3"), each member fetches what
+// Offered returns and calls ReportProgress now and then (member metadata,
+// same keys, "<id12> <have>/<pieces>"), so every member sees every other's
+// progress in the lobby state. Missing says who lacks content (a
+// *MissingError with each member's pieces), and Start starts the match
+// only when nobody does. The swarm needs a mesh among the lobby's members
+// before the match: each joins a signaling room of its own for it (the
+// tests use "content:" and the lobby id) on the same server, or on the LAN
+// host, which serves signaling too.
+//
 // # Events and state
 //
 // Events delivers EventProgress for each verified piece, EventComplete,

@@ -129,10 +129,11 @@ func runLANChild(role string, args []string) error {
 	return nil
 }
 
-// lanContent is the host's content: 1 MiB and a bit.
+// lanContent is the host's content: 512 KiB and a bit (33 pieces of
+// 16 KiB), light enough for eight -race processes on a loaded machine.
 func lanContent() []byte {
 	r := rand.New(rand.NewPCG(11, 11))
-	b := make([]byte, 1<<20+333)
+	b := make([]byte, 512<<10+333)
 	for i := range b {
 		b[i] = byte(r.Uint32())
 	}
@@ -142,7 +143,7 @@ func lanContent() []byte {
 // TestLANHostToSevenMembers: eight players on one Ethernet segment (a
 // bridge between network namespaces), no server: the host's process serves
 // the lobby, found over DNS-SD, and the match's signaling. The host offers
-// 1 MiB to seven members, one of which serves corrupt pieces; every member
+// 512 KiB to seven members, one of which serves corrupt pieces; every member
 // ends with content that hashes to the id, and the corrupt member is
 // avoided.
 func TestLANHostToSevenMembers(t *testing.T) {
