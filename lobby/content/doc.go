@@ -74,6 +74,12 @@
 // tests use "content:" and the lobby id) on the same server, or on the LAN
 // host, which serves signaling too.
 //
+// # Cache
+//
+// Cache keeps received content on disk by id (one file per content,
+// checked on Load), so a game seeds what it already has instead of
+// fetching it again.
+//
 // # Events and state
 //
 // Events delivers EventProgress for each verified piece, EventComplete,
