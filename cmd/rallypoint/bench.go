@@ -14,6 +14,7 @@ import (
 func init() {
 	registerCommand("bench", "run a benchmark", runBench)
 	registerBench("cluster", "a cluster of nodes over embedded NATS in one process: idle sessions, relay across nodes vs within one vs bare NATS, failover resume", benchClusterCommand)
+	registerBench("content", "deliver 16 MiB to 8 members over the mesh: the swarm against each member fetching from the host alone, and the host's upload", benchContentCommand)
 	registerBench("lobby", "listing 10,000 lobbies with filters; a state change fanned out to 100 members", benchLobbyCommand)
 	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
 	registerBench("rollback", "rollback session cost per frame and wire budget", benchRollbackCommand)
@@ -44,6 +45,22 @@ func parseBenchFlags(fs *flag.FlagSet, args []string) error {
 
 // errHelped ends a bench command after -h printed its flags.
 var errHelped = errors.New("help printed")
+
+func benchContentCommand(args []string) error {
+	var cfg bench.ContentConfig
+	fs := flag.NewFlagSet("bench content", flag.ContinueOnError)
+	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
+	fs.IntVar(&cfg.Members, "members", 8, "peers that fetch the content (the host is one more)")
+	fs.IntVar(&cfg.SizeMiB, "size", 16, "content size in MiB (at most 64)")
+	fs.IntVar(&cfg.Runs, "runs", 3, "deliveries of each kind (the median is reported)")
+	if err := parseBenchFlags(fs, args); err != nil {
+		if err == errHelped {
+			return nil
+		}
+		return err
+	}
+	return bench.Content(cfg)
+}
 
 func benchLobbyCommand(args []string) error {
 	var cfg bench.LobbyConfig

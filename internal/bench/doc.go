@@ -7,10 +7,12 @@
 // time to match, rating updates), lobby (listing and fan-out), browser
 // (pages running web/meshjs in headless Chromium against native meshes and
 // each other: connect time and RTT, with the native pair as baseline; it
-// needs chromium, see internal/browser) and cluster (nodes over embedded
+// needs chromium, see internal/browser), cluster (nodes over embedded
 // NATS, all in this process for now: idle sessions, relay across nodes
 // against relay within one and a bare NATS request/reply, and resume on
-// another node when one stops).
+// another node when one stops) and content (a lobby's content delivered by
+// the swarm of lobby/content against each member fetching from the host
+// alone, over meshes in this process).
 //
 // Each bench is a function taking its Config, the flags cmd/rallypoint
 // parses, and printing one report on stdout: a table, or one JSON object
