@@ -73,8 +73,8 @@ const (
 	recvWindow  = 64                     // out-of-order packets a receiver buffers
 	initialRTO  = 200 * time.Millisecond // the least retransmission timeout
 	maxRTO      = time.Second            // the most
-	maxStreams  = 256  // receive streams, conversations, routes kept
-	packetRate  = 2000 // packets per second verified (all senders)
+	maxStreams  = 256                    // receive streams, conversations, routes kept
+	packetRate  = 2000                   // packets per second verified (all senders)
 	packetBurst = 500
 )
 
