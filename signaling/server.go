@@ -794,19 +794,7 @@ func (s *Server) removeSession(sess *session) {
 		s.mu.Unlock()
 		return
 	}
-	delete(s.sessions, sess.id)
-	if n := s.sessIP[sess.ip]; n <= 1 {
-		delete(s.sessIP, sess.ip)
-	} else {
-		s.sessIP[sess.ip] = n - 1
-	}
-	if sub := sess.identity.Subject; sub != "" {
-		if n := s.sessSub[sub]; n <= 1 {
-			delete(s.sessSub, sub)
-		} else {
-			s.sessSub[sub] = n - 1
-		}
-	}
+	s.forgetSessionLocked(sess)
 	out := s.leaveLocked(sess, nil)
 	fns := s.goneFns
 	closed := s.closed

@@ -99,15 +99,7 @@ func (p *lanPresence) close() {
 // listens for messages on a UDP port. The player is advertised only when
 // cfg.Visible is set or after SetVisible(true). Close stops everything.
 func StartLAN(ctx context.Context, cfg LANConfig) (*Nearby, error) {
-	if cfg.Identity == nil {
-		id, err := NewIdentity()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Identity = id
-	}
-	prof := cfg.Profile.withDefaults()
-	if err := prof.check(); err != nil && (cfg.Visible || cfg.Profile.Name != "") {
+	if err := cfg.Config.prepare(); err != nil {
 		return nil, err
 	}
 	ttl := cfg.TTL

@@ -97,15 +97,7 @@ func (p *onlinePresence) close() {
 // authenticates, else its peer id; the server vouches for the sender of
 // every relayed packet. c stays the caller's; Close does not close it.
 func StartOnline(ctx context.Context, c *signaling.Client, cfg Config) (*Nearby, error) {
-	if cfg.Identity == nil {
-		id, err := NewIdentity()
-		if err != nil {
-			return nil, err
-		}
-		cfg.Identity = id
-	}
-	prof := cfg.Profile.withDefaults()
-	if err := prof.check(); err != nil && (cfg.Visible || cfg.Profile.Name != "") {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
 	}
 	sub := c.Subscribe(TypePresence, TypePacket)

@@ -71,6 +71,23 @@ type Profile struct {
 	Game string
 }
 
+// prepare gives c an identity when it has none and checks its profile
+// (with defaults), which must be valid when the player is to be visible or
+// was named.
+func (c *Config) prepare() error {
+	if c.Identity == nil {
+		id, err := NewIdentity()
+		if err != nil {
+			return err
+		}
+		c.Identity = id
+	}
+	if err := c.Profile.withDefaults().check(); err != nil && (c.Visible || c.Profile.Name != "") {
+		return err
+	}
+	return nil
+}
+
 func (p Profile) withDefaults() Profile {
 	if p.Status == 0 {
 		p.Status = Idle
