@@ -135,21 +135,32 @@ func CreateLobby(ctx context.Context, serverURL string, cfg LobbyConfig) (*Lobby
 	return newLobby(c, nil, st, loop || cfg.Loopback), nil
 }
 
+// dialForCode checks a join code and the server's URL, and connects to the
+// server: the lobby client, the normalized code, and whether the server is
+// on a loopback address.
+func dialForCode(ctx context.Context, serverURL, code string) (*lobby.Client, string, bool, error) {
+	norm := lobby.NormalizeCode(code)
+	if norm == "" {
+		return nil, "", false, fmt.Errorf("%w: join code %q, want %d characters of %s", ErrBadConfig, code, lobby.CodeLen, lobby.CodeAlphabet)
+	}
+	loop, err := checkURL(serverURL)
+	if err != nil {
+		return nil, "", false, err
+	}
+	c, err := lobby.Dial(ctx, serverURL, nil)
+	if err != nil {
+		return nil, "", false, fmt.Errorf("match: dialing the server: %w", err)
+	}
+	return c, norm, loop, nil
+}
+
 // JoinLobbyByCode connects to a rallypoint server and joins the lobby
 // whose join code is code (6 characters of lobby.CodeAlphabet; case,
 // spaces and dashes do not matter).
 func JoinLobbyByCode(ctx context.Context, serverURL, code string, cfg LobbyConfig) (*Lobby, error) {
-	norm := lobby.NormalizeCode(code)
-	if norm == "" {
-		return nil, fmt.Errorf("%w: join code %q, want %d characters of %s", ErrBadConfig, code, lobby.CodeLen, lobby.CodeAlphabet)
-	}
-	loop, err := checkURL(serverURL)
+	c, norm, loop, err := dialForCode(ctx, serverURL, code)
 	if err != nil {
 		return nil, err
-	}
-	c, err := lobby.Dial(ctx, serverURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
 	st, err := c.JoinByCode(ctx, norm, lobby.JoinOptions{Member: cfg.member()})
 	if err != nil {

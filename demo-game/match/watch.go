@@ -99,17 +99,9 @@ func (r WatchResult) JSON() string {
 // SpectateCode connects to a rallypoint server and watches the running
 // match of the lobby whose join code is code.
 func SpectateCode(ctx context.Context, serverURL, code string, cfg LobbyConfig) (*Watch, error) {
-	norm := lobby.NormalizeCode(code)
-	if norm == "" {
-		return nil, fmt.Errorf("%w: join code %q, want %d characters of %s", ErrBadConfig, code, lobby.CodeLen, lobby.CodeAlphabet)
-	}
-	loop, err := checkURL(serverURL)
+	c, norm, loop, err := dialForCode(ctx, serverURL, code)
 	if err != nil {
 		return nil, err
-	}
-	c, err := lobby.Dial(ctx, serverURL, nil)
-	if err != nil {
-		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
 	for {
 		w, err := spectate(ctx, c, "", norm, loop || cfg.Loopback, cfg)
