@@ -687,12 +687,12 @@ func (s *Service) listLocked(d ListData) ListReply {
 			continue
 		}
 		sum := l.summary()
-		b, _ := signaling.MarshalJSON(sum)
-		if n := len(out.Lobbies); n == limit || (n > 0 && size+len(b)+1 > MaxListBytes) {
+		b, _ := signaling.JSONSize(sum)
+		if n := len(out.Lobbies); n == limit || (n > 0 && size+b+1 > MaxListBytes) {
 			out.Next = out.Lobbies[n-1].cursor
 			break
 		}
-		size += len(b) + 1
+		size += b + 1
 		out.Lobbies = append(out.Lobbies, sum)
 		out.Lobbies[len(out.Lobbies)-1].cursor = l.seq
 	}

@@ -285,6 +285,26 @@ func marshalJSON(v any) ([]byte, error) {
 // it to count the bytes that will go out.
 func MarshalJSON(v any) ([]byte, error) { return marshalJSON(v) }
 
+// JSONSize returns len(MarshalJSON(v)) without keeping the encoding: the
+// bytes go through a counter, so measuring a reply's parts makes no garbage
+// of their size.
+func JSONSize(v any) (int, error) {
+	var n byteCounter
+	enc := json.NewEncoder(&n)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return 0, err
+	}
+	return int(n) - 1, nil // Encode's trailing newline
+}
+
+type byteCounter int
+
+func (c *byteCounter) Write(p []byte) (int, error) {
+	*c += byteCounter(len(p))
+	return len(p), nil
+}
+
 // encodeWith marshals data into e.Data and encodes e.
 func encodeWith(e Envelope, data any) ([]byte, error) {
 	if data != nil {
