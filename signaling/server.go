@@ -61,7 +61,7 @@ type Config struct {
 	SendQueueLen int
 	// SendQueueBytes bounds the bytes waiting for one peer in the same way,
 	// whether its connection is live or it waits to resume; a message
-	// always fits an empty queue. Zero means 256 KiB.
+	// always fits an empty queue. Zero means 128 KiB.
 	SendQueueBytes int
 	// MaxQueuedBytes is the server-wide budget of the send queues: once
 	// the queues together hold this much, a message is accepted only by an
@@ -150,7 +150,7 @@ func (c Config) withDefaults() Config {
 		c.SendQueueLen = 256
 	}
 	if c.SendQueueBytes <= 0 {
-		c.SendQueueBytes = 256 << 10
+		c.SendQueueBytes = 128 << 10
 	}
 	if c.MaxQueuedBytes <= 0 {
 		c.MaxQueuedBytes = 32 << 20

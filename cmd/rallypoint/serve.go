@@ -280,7 +280,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.Float64Var(&sc.RatePerSec, "rate", 50, "messages per second per connection")
 	fs.IntVar(&sc.RateBurst, "burst", 100, "message burst per connection")
 	fs.IntVar(&sc.SendQueueLen, "send-queue", 256, "messages queued per connection before it is dropped as a slow consumer")
-	fs.IntVar(&sc.SendQueueBytes, "send-queue-bytes", 256<<10, "bytes queued per session (live or waiting to resume) before it is dropped as a slow consumer")
+	fs.IntVar(&sc.SendQueueBytes, "send-queue-bytes", 128<<10, "bytes queued per session (live or waiting to resume) before it is dropped as a slow consumer")
 	fs.Int64Var(&sc.MaxQueuedBytes, "max-queued-bytes", 32<<20, "bytes queued for all sessions together; over it only empty queues take a message")
 	fs.IntVar(&sc.MaxSessionsPerSubject, "max-sessions-per-player", 8, "most sessions, live or waiting to resume, of one authenticated player (-1: no limit)")
 	fs.IntVar(&sc.MaxSessionsPerIP, "max-sessions-per-ip", 0, "most sessions, live or waiting to resume, opened from one IP (0: twice -max-conns-per-ip; -1: no limit)")
