@@ -178,13 +178,16 @@ func TestOnlineTimeSync(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, err := range errs {
+	for i, err := range errs {
 		if err != nil {
-			t.Fatal(err)
+			t.Errorf("peer %d: %v", i, err)
+		} else {
+			defer peers[i].Close()
 		}
 	}
-	defer peers[0].Close()
-	defer peers[1].Close()
+	if t.Failed() {
+		t.FailNow()
+	}
 	rates := []time.Duration{time.Second / 60, time.Second / 30}
 	for i, p := range peers {
 		wg.Go(func() {
