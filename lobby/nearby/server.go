@@ -189,6 +189,24 @@ func parseSend(b []byte) (sendData, error) {
 	return d, nil
 }
 
+// admitLocked returns the session of req's sender when its request may go
+// on, s.mu still held; otherwise it unlocks s.mu, answers req with the
+// reason (an over-long player id, the rate limit) and returns nil.
+func (s *Service) admitLocked(req *signaling.Request) *svcSession {
+	ss := s.session(req)
+	if ss == nil {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeInvalid, "player id longer than 64 bytes")
+		return nil
+	}
+	if !ss.lim.Allow() {
+		s.mu.Unlock()
+		_ = req.ReplyError(CodeRateLimited, "nearby: too many requests")
+		return nil
+	}
+	return ss
+}
+
 func (s *Service) show(req *signaling.Request) {
 	prof, err := parseShow(req.Envelope.Data)
 	if err != nil {
@@ -196,15 +214,8 @@ func (s *Service) show(req *signaling.Request) {
 		return
 	}
 	s.mu.Lock()
-	ss := s.session(req)
+	ss := s.admitLocked(req)
 	if ss == nil {
-		s.mu.Unlock()
-		_ = req.ReplyError(CodeInvalid, "player id longer than 64 bytes")
-		return
-	}
-	if !ss.lim.Allow() {
-		s.mu.Unlock()
-		_ = req.ReplyError(CodeRateLimited, "nearby: too many requests")
 		return
 	}
 	p := &WirePlayer{ID: ss.player, Name: prof.Name, Status: prof.Status.String(), Game: prof.Game, At: time.Now().UnixMilli()}
@@ -248,15 +259,8 @@ func (s *Service) send(req *signaling.Request) {
 		return
 	}
 	s.mu.Lock()
-	ss := s.session(req)
+	ss := s.admitLocked(req)
 	if ss == nil {
-		s.mu.Unlock()
-		_ = req.ReplyError(CodeInvalid, "player id longer than 64 bytes")
-		return
-	}
-	if !ss.lim.Allow() {
-		s.mu.Unlock()
-		_ = req.ReplyError(CodeRateLimited, "nearby: too many requests")
 		return
 	}
 	peer, ok := s.byPlayer[d.To]
