@@ -5,6 +5,7 @@
 //	go run ./demo-game -headless -bot         a match without a window; prints one JSON line
 //	go run ./demo-game -server ws://HOST/ws   enables Quick match online, online lobbies, Join by code; Nearby players lists the server's
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -quick -frames 600   a 1v1 through the matchmaker
+//	go run ./demo-game -headless -bot -server ws://A/ws,ws://B/ws -players 3 -frames 600   several nodes of a cluster: fails over
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -lobby -players 3 -frames 600   (and -code CODE elsewhere)
 //	go run ./demo-game -headless -bot -lan host -frames 600   (and -lan join elsewhere)
 //	go run ./demo-game -headless -bot -lan join -spectate -frames 600   watch a running LAN match (online: -server URL -code CODE -spectate)
@@ -39,7 +40,7 @@ const quickQueue = "1v1"
 
 func main() {
 	var (
-		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play")
+		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play; several nodes of one cluster separated by commas (ws://a:7000/ws,ws://b:7000/ws): when the node dies or is drained the client resumes on another")
 		relayOnly  = flag.Bool("relay-only", false, "online play: reach every peer through the server's TURN relay only, so no player learns your IP address")
 		room       = flag.String("room", "arena", "online headless without -quick: the queue name; the server groups the next -players arrivals")
 		quick      = flag.Bool("quick", false, "online headless: queue on the server's matchmaker (its 1v1 queue) instead of -room")
@@ -228,7 +229,8 @@ func nearbyOnline(server string) (func(context.Context, nearby.Config) (*nearby.
 	var mu sync.Mutex
 	var conns []*signaling.Client
 	start := func(ctx context.Context, cfg nearby.Config) (*nearby.Nearby, error) {
-		c, err := signaling.Dial(ctx, server, nil)
+		first, more := match.SplitServers(server)
+		c, err := signaling.Dial(ctx, first, &signaling.ClientConfig{URLs: more})
 		if err != nil {
 			return nil, err
 		}
@@ -383,6 +385,12 @@ func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.
 	}
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast, OnStart: func(after time.Duration) {
 		fmt.Fprintf(os.Stderr, "demo-game: match started (%.3f s at the start barrier)\n", after.Seconds())
+	}, OnReconnect: func(rc match.SignalingReconnect) {
+		how := "new session"
+		if rc.Resumed {
+			how = "session resumed"
+		}
+		fmt.Fprintf(os.Stderr, "demo-game: signaling reconnected to %s, %s (%.3f s without a server)\n", rc.URL, how, time.Duration(rc.Down).Seconds())
 	}, OnInSync: func(frame int, after time.Duration) {
 		fmt.Fprintf(os.Stderr, "demo-game: back in sync at frame %d (%.3f s)\n", frame, after.Seconds())
 	}})

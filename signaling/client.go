@@ -436,8 +436,11 @@ func (c *Client) reconnect() wsConn {
 			for _, p := range came {
 				c.post(appEvent{subs: subs, isPeer: true, peer: p, joined: true, ev: PeerJoined{Room: w.Room, Peer: p}})
 			}
-			c.toSubs(Reconnected{ID: w.ID, Resumed: resumed})
-			c.emit(Reconnected{ID: w.ID, Resumed: resumed})
+			c.mu.Lock()
+			ev := Reconnected{ID: w.ID, Resumed: resumed, URL: c.url}
+			c.mu.Unlock()
+			c.toSubs(ev)
+			c.emit(ev)
 			return ws
 		}
 		c.log.Debug("reconnect failed", "err", err, "backoff", backoff)

@@ -119,14 +119,15 @@ func CreateLobby(ctx context.Context, serverURL string, cfg LobbyConfig) (*Lobby
 	if err != nil {
 		return nil, err
 	}
-	loop, err := checkURL(serverURL)
+	srv, err := parseServers(serverURL)
 	if err != nil {
 		return nil, err
 	}
-	c, err := lobby.Dial(ctx, serverURL, nil)
+	c, err := lobby.Dial(ctx, srv.first, &lobby.ClientConfig{Signaling: srv.client()})
 	if err != nil {
 		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
+	loop := srv.loop
 	st, err := c.Create(ctx, d)
 	if err != nil {
 		c.Close()
@@ -143,15 +144,15 @@ func dialForCode(ctx context.Context, serverURL, code string) (*lobby.Client, st
 	if norm == "" {
 		return nil, "", false, fmt.Errorf("%w: join code %q, want %d characters of %s", ErrBadConfig, code, lobby.CodeLen, lobby.CodeAlphabet)
 	}
-	loop, err := checkURL(serverURL)
+	srv, err := parseServers(serverURL)
 	if err != nil {
 		return nil, "", false, err
 	}
-	c, err := lobby.Dial(ctx, serverURL, nil)
+	c, err := lobby.Dial(ctx, srv.first, &lobby.ClientConfig{Signaling: srv.client()})
 	if err != nil {
 		return nil, "", false, fmt.Errorf("match: dialing the server: %w", err)
 	}
-	return c, norm, loop, nil
+	return c, norm, srv.loop, nil
 }
 
 // JoinLobbyByCode connects to a rallypoint server and joins the lobby
