@@ -112,6 +112,7 @@ type clusterState struct {
 	live     map[string]bool   // other nodes heard from
 	dead     map[string]time.Time
 	marked   map[string]bool // dead nodes whose members are marked away
+	minority bool            // this node heard no majority of the nodes it knows (a cut)
 }
 
 func roomKey(name string) string { return "room." + hex.EncodeToString([]byte(name)) }
@@ -643,6 +644,7 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 	s.log.Debug("cluster: room record", "room", name, "rev", e.Rev, "deleted", e.Deleted, "value", string(e.Value))
 	var out []delivery
 	var drop []*session
+	var unaway []string
 	s.mu.RLock()
 	cl.mu.Lock()
 	old := cl.rooms[name]
@@ -712,6 +714,11 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 			drop = append(drop, sess)
 			continue
 		}
+		if m.Away && sess.interruptedAt == 0 {
+			// Another node took this one for dead (a network cut) and
+			// marked its member away, but its connection is here.
+			unaway = append(unaway, m.ID)
+		}
 		if _, was := oldBy[m.ID]; !was || (sess.croom != name && sess.pendRoom == name) {
 			cid := ""
 			if sess.pendRoom == name {
@@ -755,6 +762,58 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 	deliver(out)
 	for _, sess := range drop {
 		s.dropMoved(sess)
+	}
+	for _, id := range unaway {
+		s.background(func(ctx context.Context) { s.syncAway(ctx, id) })
+	}
+}
+
+// syncAway makes a local session's member entry say what its connection
+// says: away while interrupted, not away while connected. Only the owner
+// writes that flag, except for a node that takes the owner for dead, and
+// when the owner was only cut off, it sets the flag back after the heal
+// (peer_resumed for the others). The flag is read from the session at the
+// time of each write, so a drop or resume racing with it wins. It retries
+// until ctx ends.
+func (s *Server) syncAway(ctx context.Context, id string) {
+	cl := s.cl
+	for ctx.Err() == nil {
+		cl.mu.Lock()
+		name := cl.peerRoom[id]
+		cl.mu.Unlock()
+		if name == "" {
+			return
+		}
+		// Each attempt is bounded: right after a heal the store may
+		// leave a write unanswered.
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := cl.casRoom(actx, name, func(rec *roomRec) (*roomRec, error) {
+			if rec == nil {
+				return nil, errCASNoop
+			}
+			i := memberIndex(rec, id)
+			if i < 0 || rec.Members[i].Node != cl.node {
+				return nil, errCASNoop
+			}
+			s.mu.RLock()
+			sess := s.sessions[id]
+			away := sess != nil && sess.interruptedAt != 0
+			s.mu.RUnlock()
+			if sess == nil || rec.Members[i].Away == away {
+				return nil, errCASNoop
+			}
+			rec.Members[i].Away = away
+			return rec, nil
+		})
+		cancel()
+		if err == nil {
+			return
+		}
+		s.log.Debug("cluster: member update failed; retrying", "peer", id, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 }
 
@@ -958,7 +1017,6 @@ func (s *Server) cwelcomeRoom(sess *session, w *WelcomeData) {
 func (s *Server) onNode(node string, up bool) {
 	cl := s.cl
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
 	cl.live[node] = up
 	if up {
 		delete(cl.dead, node)
@@ -966,6 +1024,38 @@ func (s *Server) onNode(node string, up bool) {
 	} else if _, ok := cl.dead[node]; !ok {
 		cl.dead[node] = time.Now()
 	}
+	was := cl.minority
+	cl.minority = !cl.majorityLocked()
+	var ids []string
+	if was && !cl.minority {
+		// Back with the majority after a cut: the others took this node
+		// for dead and marked its members away. Set each connected one
+		// back now, without waiting for this node's watch to catch up.
+		for id, name := range cl.peerRoom {
+			if r := cl.rooms[name]; r != nil {
+				if i := memberIndex(&r.rec, id); i >= 0 && r.rec.Members[i].Node == cl.node {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	cl.mu.Unlock()
+	for _, id := range ids {
+		s.background(func(ctx context.Context) { s.syncAway(ctx, id) })
+	}
+}
+
+// majorityLocked reports whether this node hears a majority of the nodes
+// it knows, itself included. cl.mu held.
+func (cl *clusterState) majorityLocked() bool {
+	heard, known := 1, 1
+	for _, up := range cl.live {
+		known++
+		if up {
+			heard++
+		}
+	}
+	return 2*heard > known
 }
 
 // reaper cleans up after dead nodes, on the live node with the smallest
@@ -996,6 +1086,14 @@ func (s *Server) reaper() {
 				leader = false
 			}
 		}
+		if !cl.majorityLocked() {
+			// This node hears no majority of the nodes it knows: it is
+			// likely on the small side of a network cut, where the store
+			// has no quorum. Reaping is the majority's job; a write queued
+			// here could land after the heal and mark live nodes' members
+			// away or remove them.
+			leader = false
+		}
 		if leader {
 			for node, since := range cl.dead {
 				purge := time.Since(since) > grace
@@ -1018,10 +1116,14 @@ func (s *Server) reaper() {
 		for _, j := range jobs {
 			ok := s.reap(j.node, j.purge, j.rooms)
 			cl.mu.Lock()
-			if ok && j.purge {
+			_, still := cl.dead[j.node] // not back up meanwhile
+			if ok && still && j.purge {
+				// Forgotten: a node that never comes back must not count
+				// against the majority for ever.
 				delete(cl.dead, j.node)
 				delete(cl.marked, j.node)
-			} else if ok {
+				delete(cl.live, j.node)
+			} else if ok && still {
 				cl.marked[j.node] = true
 			}
 			cl.mu.Unlock()
