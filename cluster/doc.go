@@ -68,8 +68,17 @@
 // A node cut off from the others (a route cut) keeps its local sessions
 // but cannot write to the bucket without a quorum: joins there fail until
 // the routes heal, and the other nodes see it down and mark its members
-// away. Once healed, its heartbeats mark it up again and its members'
-// entries are still its own.
+// away. A node that hears no majority of the nodes it knows takes itself
+// for the small side and reaps nobody. The embedded server pings its
+// routes every second and redials one that misses 4 pings, so a healed
+// cut reconnects within about a second. Once healed, its heartbeats mark
+// it up again, its members' entries are still its own, and it sets its
+// connected members back from away (peer_resumed); after a cut longer
+// than the resume grace the majority has removed them instead. A Watch
+// that a node's death kicks into watching again keeps reading its old
+// watcher until the new one exists (creating one needs JetStream's meta
+// leader, which may be on the other side). docs/operations.md gives the
+// figures measured.
 //
 // # Limits
 //
