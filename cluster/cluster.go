@@ -454,6 +454,7 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 		initial := true
 		var last uint64
 		var fresh chan jetstream.KeyWatcher // a rewatch under way, or nil
+		updates := w.Updates()              // nil once closed, until the rewatch
 		for {
 			select {
 			case <-ctx.Done():
@@ -477,11 +478,18 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 				continue
 			case nw := <-fresh:
 				w.Stop()
-				w, fresh = nw, nil
+				w, fresh, updates = nw, nil, nw.Updates()
 				continue
-			case e, ok := <-w.Updates():
+			case e, ok := <-updates:
 				if !ok {
-					return
+					// The client library gave the watch up: watch again.
+					updates = nil
+					if fresh == nil {
+						fresh = make(chan jetstream.KeyWatcher)
+						n.wg.Add(1)
+						go n.rewatch(ctx, prefix, last+1, fresh, quit)
+					}
+					continue
 				}
 				if e == nil {
 					if initial {
