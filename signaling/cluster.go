@@ -181,15 +181,27 @@ var (
 // write succeeds; fn returns the new record (nil deletes the room),
 // errCASNoop to write nothing, or an error to abort.
 func (cl *clusterState) casRoom(ctx context.Context, name string, fn func(*roomRec) (*roomRec, error)) error {
+	return cl.casRoomSince(ctx, name, 0, fn)
+}
+
+// casRoomSince is casRoom on a record at least as new as revision since:
+// an older read (a replica that has not caught up) is read again.
+func (cl *clusterState) casRoomSince(ctx context.Context, name string, since uint64, fn func(*roomRec) (*roomRec, error)) error {
 	key := roomKey(name)
 	for attempt := range 64 {
 		var cur *roomRec
 		var rev uint64
 		e, err := cl.bp.Get(ctx, key)
 		switch {
+		case errors.Is(err, ErrBackplaneNotFound) && since == 0:
 		case errors.Is(err, ErrBackplaneNotFound):
+			conflictBackoff(ctx, attempt)
+			continue
 		case err != nil:
 			return err
+		case e.Rev < since:
+			conflictBackoff(ctx, attempt)
+			continue
 		default:
 			cur = new(roomRec)
 			if err := json.Unmarshal(e.Value, cur); err != nil {
@@ -780,14 +792,19 @@ func (s *Server) syncAway(ctx context.Context, id string) {
 	for ctx.Err() == nil {
 		cl.mu.Lock()
 		name := cl.peerRoom[id]
+		var since uint64
+		if r := cl.rooms[name]; r != nil {
+			since = r.rev
+		}
 		cl.mu.Unlock()
 		if name == "" {
 			return
 		}
 		// Each attempt is bounded: right after a heal the store may
-		// leave a write unanswered.
+		// leave a write unanswered, and this node's copy of it may be
+		// behind its watch (hence since).
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		err := cl.casRoom(actx, name, func(rec *roomRec) (*roomRec, error) {
+		err := cl.casRoomSince(actx, name, since, func(rec *roomRec) (*roomRec, error) {
 			if rec == nil {
 				return nil, errCASNoop
 			}

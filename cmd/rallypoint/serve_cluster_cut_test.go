@@ -234,7 +234,7 @@ func TestServeClusterRouteCut(t *testing.T) {
 		seenDown = append(seenDown, waitHealth(nd, "live_nodes", "2", 20*time.Second).Sub(cutAt))
 	}
 	waitHealth(cn, "live_nodes", "1", 20*time.Second)
-	nextEvent(t, p, 10*time.Second, func(e signaling.PeerInterrupted) bool { return e.Peer == q.ID() })
+	nextEvent(t, p, 30*time.Second, func(e signaling.PeerInterrupted) bool { return e.Peer == q.ID() })
 	awayAfter := time.Since(cutAt)
 	// A join through the cut node needs the bucket's quorum: it fails
 	// with a coded error.
@@ -256,7 +256,7 @@ func TestServeClusterRouteCut(t *testing.T) {
 	for _, nd := range nodes {
 		seenUp = append(seenUp, waitHealth(nd, "live_nodes", "3", 30*time.Second).Sub(healAt))
 	}
-	nextEvent(t, p, 15*time.Second, func(e signaling.PeerResumed) bool { return e.Peer == q.ID() })
+	nextEvent(t, p, 30*time.Second, func(e signaling.PeerResumed) bool { return e.Peer == q.ID() })
 	resumedAfter := time.Since(healAt)
 	signalOnce(t, q, p, gp, `"after"`)
 	signalOnce(t, p, q, gq, `"back"`)
