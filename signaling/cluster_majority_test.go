@@ -11,7 +11,7 @@ func TestClusterMajority(t *testing.T) {
 		live map[string]bool
 		want bool
 	}{
-		{nil, true},                                    // a single node
+		{nil, true}, // a single node
 		{map[string]bool{"b": true, "c": true}, true},  // all three
 		{map[string]bool{"b": true, "c": false}, true}, // two of three
 		{map[string]bool{"b": false, "c": false}, false},
