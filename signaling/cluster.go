@@ -238,6 +238,15 @@ func (cl *clusterState) casRoomSince(ctx context.Context, name string, since uin
 	return errors.New("signaling: room record: too much contention")
 }
 
+// clusterErrMsg is the message of an internal error a cluster operation
+// answers with: the backplane's error, said to come from the cluster once.
+func clusterErrMsg(err error) string {
+	if m := err.Error(); strings.HasPrefix(m, "cluster: ") {
+		return m
+	}
+	return "cluster: " + err.Error()
+}
+
 // conflictBackoff waits a little longer after each conflict, with jitter.
 func conflictBackoff(ctx context.Context, attempt int) {
 	d := time.Duration(min(attempt+1, 20)) * time.Millisecond
@@ -308,7 +317,7 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 	cl.mu.Unlock()
 	if cur != "" {
 		if err := cl.casRoom(ctx, cur, removeMember(sess.id, "")); err != nil {
-			c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+			c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
 			return
 		}
 	}
@@ -327,7 +336,7 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 			c.replyError(env.Cid, e.Code, e.Message)
 			return
 		}
-		c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
 	}
 	if next == 0 {
 		pend(env.Room)
@@ -441,7 +450,7 @@ func (c *conn) cleave(sess *session, env Envelope) {
 	ctx, cancel := s.opCtx()
 	defer cancel()
 	if err := cl.casRoom(ctx, name, removeMember(sess.id, "")); err != nil {
-		c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
 		return
 	}
 	b, _ := encodeWith(Envelope{Type: TypeLeft, Cid: env.Cid, Room: name}, nil)
