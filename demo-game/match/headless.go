@@ -58,6 +58,9 @@ type Result struct {
 	// Confirmed is set for a networked session: the last frame every peer
 	// confirmed, its checksum, and whether every peer agrees on it.
 	Confirmed *ConfirmedResult `json:"confirmed,omitempty"`
+	// Map is, for a lobby's match on a map the lobby offered, that map
+	// and where this player got it.
+	Map *MapResult `json:"map,omitempty"`
 }
 
 // RejoinResult is a player back in the match after a restart: its new
@@ -219,6 +222,9 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 			if d := o.connectTime(); d > 0 {
 				c := JSONSeconds(d)
 				r.Connect = &c
+			}
+			if on, ok := sess.(*Online); ok {
+				r.Map = on.mapInfo
 			}
 		} else if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()
