@@ -49,12 +49,12 @@ type Map struct {
 }
 
 type mapFile struct {
-	Arena   *int     `json:"arena"`
-	Name    string   `json:"name,omitempty"`
-	Size    []int    `json:"size"`
-	Walls   [][]int  `json:"walls"`
-	Spawns  [][]int  `json:"spawns"`
-	Pickups [][]int  `json:"pickups"`
+	Arena   *int    `json:"arena"`
+	Name    string  `json:"name,omitempty"`
+	Size    []int   `json:"size"`
+	Walls   [][]int `json:"walls"`
+	Spawns  [][]int `json:"spawns"`
+	Pickups [][]int `json:"pickups"`
 }
 
 // ParseMap decodes and validates a map file. Errors are *MapError values
