@@ -204,6 +204,8 @@ func main() {
 		Loss:          *loss,
 		NewSession:    newSession,
 		Name:          *name,
+		Map:           mapData,
+		MapCache:      mapCacheDir,
 		LobbyCode: func(code string) {
 			fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", code)
 		},
