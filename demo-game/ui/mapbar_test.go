@@ -81,7 +81,10 @@ func TestLobbyScreenMap(t *testing.T) {
 	n := newNetLobby(g, host)
 	g.screen = n
 	view := func() mapView { return mapViewOf(host.MapStatus(), host.MapMissing(n.st), n.name) }
-	until(t, g, func() bool { v := view(); return v.Title == "Map: Crossfire" && v.Frac == 1 && strings.Contains(v.Detail, "offered by you") })
+	until(t, g, func() bool {
+		v := view()
+		return v.Title == "Map: Crossfire" && v.Frac == 1 && strings.Contains(v.Detail, "offered by you")
+	})
 
 	// A member that joins, gets ready and never fetches the map: the
 	// host's panel names it.
