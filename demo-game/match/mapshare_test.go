@@ -138,7 +138,10 @@ func TestLobbyMapMissing(t *testing.T) {
 	missing := make(chan *content.MissingError, 16)
 	host, err := CreateLobby(ctx, url, LobbyConfig{Players: 2, Map: data, OnMap: func(s MapStatus) {
 		if s.Missing != nil {
-			missing <- s.Missing
+			select {
+			case missing <- s.Missing:
+			default: // OnMap must not block
+			}
 		}
 	}})
 	if err != nil {
