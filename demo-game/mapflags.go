@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
@@ -71,14 +72,22 @@ func withMap(cfg match.LobbyConfig, host, headless bool) match.LobbyConfig {
 // from), who lacks it, errors.
 func mapLogger() func(match.MapStatus) {
 	var mu sync.Mutex
-	last := ""
+	last, waited := "", false
 	return func(s match.MapStatus) {
+		mu.Lock()
+		defer mu.Unlock()
 		var line string
 		switch {
 		case s.Err != nil:
 			line = fmt.Sprintf("map error: %v", s.Err)
 		case s.Missing != nil:
-			line = fmt.Sprintf("waiting for the map at: %v", s.Missing)
+			who := make([]string, len(s.Missing.Members))
+			for i, m := range s.Missing.Members {
+				who[i] = fmt.Sprintf("%s (%d/%d pieces)", m, s.Missing.Have[m], s.Missing.Pieces)
+			}
+			line, waited = "waiting for the map at: "+strings.Join(who, ", "), true
+		case waited:
+			line, waited = "every member has the map", false
 		case !s.Offered:
 			return
 		case s.Complete && s.Source == match.MapSourceOffered:
@@ -93,8 +102,6 @@ func mapLogger() func(match.MapStatus) {
 		default:
 			line = fmt.Sprintf("map %s: %d/%d pieces, %d/%d bytes", s.ID.Short(), s.Have, s.Pieces, s.Bytes, s.Size)
 		}
-		mu.Lock()
-		defer mu.Unlock()
 		if line != last {
 			last = line
 			fmt.Fprintf(os.Stderr, "demo-game: %s\n", line)
