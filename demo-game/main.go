@@ -124,7 +124,7 @@ func main() {
 				}
 				if *spectate {
 					runWatch(func(ctx context.Context) (*match.Watch, error) {
-						return match.SpectateLAN(ctx, match.LobbyConfig{Player: *name})
+						return match.SpectateLAN(ctx, withMap(match.LobbyConfig{Player: *name}, true, false))
 					}, *wait, *frames)
 				} else {
 					runRejoinLAN(*rejoin, *wait, *frames, *fast)
@@ -146,7 +146,7 @@ func main() {
 			}
 			if *code != "" && *spectate {
 				runWatch(func(ctx context.Context) (*match.Watch, error) {
-					return match.SpectateCode(ctx, *server, *code, match.LobbyConfig{Player: *name})
+					return match.SpectateCode(ctx, *server, *code, withMap(match.LobbyConfig{Player: *name}, true, false))
 				}, *wait, *frames)
 				return
 			}

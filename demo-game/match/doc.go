@@ -101,6 +101,9 @@
 // state, its encoding and its checksum carry it), closes the map's mesh,
 // and fails with ErrMapMissing when this player lacks it. The headless
 // Result's map block says which map was played and where it came from.
+// A spectator (a Watch) is no member and fetches nothing: it plays the
+// offered map from LobbyConfig.Map when that is the same file, or from
+// its MapCache, and refuses to watch (ErrMapMissing) without it.
 //
 // Game adapts an arena.State to rollback.Game: one input byte per
 // player, the state's binary encoding as the saved state, and a checksum per

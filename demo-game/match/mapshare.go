@@ -495,3 +495,34 @@ type MapResult struct {
 	CacheFile string       `json:"cache_file,omitempty"`
 	Fetch     *JSONSeconds `json:"fetch_s,omitempty"`
 }
+
+// spectatorMap returns the arena of the map the lobby state st offers, for
+// a spectator, who is no member and fetches nothing: the map file given
+// (LobbyConfig.Map) when it is that content, else the copy in the cache
+// (LobbyConfig.MapCache). Nil is the default arena (no map offered);
+// ErrMapMissing says the spectator has no copy, rather than letting it
+// simulate another arena.
+func spectatorMap(st lobby.State, cfg LobbyConfig) (*arena.Layout, error) {
+	refs, err := content.Offered(st)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMapMissing, err)
+	}
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	ref := refs[0]
+	var data []byte
+	if r, _, err := content.MakeRef(cfg.Map, mapPieceSize); cfg.Map != nil && err == nil && r == ref {
+		data = cfg.Map
+	} else if cfg.MapCache != "" {
+		data, _ = content.Cache{Dir: cfg.MapCache}.Load(ref)
+	}
+	if data == nil {
+		return nil, fmt.Errorf("%w: the match plays map %s, which is neither the -map file nor in the cache", ErrMapMissing, ref.ID.Short())
+	}
+	m, err := arena.ParseMap(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrMapMissing, err)
+	}
+	return &m.Layout, nil
+}

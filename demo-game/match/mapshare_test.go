@@ -211,3 +211,33 @@ func TestLobbyMapMissing(t *testing.T) {
 }
 
 func sha(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// TestSpectatorMap: a spectator plays the lobby's map from its -map file
+// or its cache, and refuses to watch without it.
+func TestSpectatorMap(t *testing.T) {
+	data, m := crossfire(t)
+	ref, _, err := content.MakeRef(data, mapPieceSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := lobby.State{Meta: map[string]string{content.MetaKeyPrefix + "0": ref.String()}}
+	if l, err := spectatorMap(lobby.State{}, LobbyConfig{}); l != nil || err != nil {
+		t.Fatalf("no map offered: %v %v", l, err)
+	}
+	if _, err := spectatorMap(st, LobbyConfig{}); !errors.Is(err, ErrMapMissing) {
+		t.Fatalf("no copy: %v", err)
+	}
+	if _, err := spectatorMap(st, LobbyConfig{Map: append([]byte(" "), data...)}); !errors.Is(err, ErrMapMissing) {
+		t.Fatalf("another file: %v", err)
+	}
+	if l, err := spectatorMap(st, LobbyConfig{Map: data}); err != nil || *l != m.Layout {
+		t.Fatalf("the -map file: %v", err)
+	}
+	dir := t.TempDir()
+	if err := (content.Cache{Dir: dir}).Store(ref.ID, data); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := spectatorMap(st, LobbyConfig{MapCache: dir}); err != nil || *l != m.Layout {
+		t.Fatalf("the cache: %v", err)
+	}
+}
