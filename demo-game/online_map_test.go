@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -79,4 +81,30 @@ func TestOnlineMapContent(t *testing.T) {
 		}
 	}
 	t.Logf("3 players met in lobby %s, 2 fetched map %s over the server's content room, and agree on %s", code, id[:12], res[0].Checksum)
+}
+
+// TestMapFlag: -map plays the file's arena in a local match (the checksum
+// differs from the default arena's), and a file that is missing or not a
+// map stops the demo with status 2 and the error, naming the field.
+func TestMapFlag(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := []string{"-headless", "-bot", "-fast", "-frames", "300", "-seed", "3"}
+	def, _ := runDemo(t, ctx, args...)
+	custom, _ := runDemo(t, ctx, append(args, "-map", filepath.Join("maps", "crossfire.json"))...)
+	again, _ := runDemo(t, ctx, append(args, "-map", filepath.Join("maps", "crossfire.json"))...)
+	if def.Frames != 300 || custom.Frames != 300 || custom.Checksum == def.Checksum || again.Checksum != custom.Checksum {
+		t.Fatalf("default %s, map %s, map again %s", def.Checksum, custom.Checksum, again.Checksum)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"arena":1,"size":[400,300],"spawns":[[5,5],[370,270],[370,30],[30,270]],"pickups":[[200,150]]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{bad: "spawns[0]", filepath.Join(t.TempDir(), "none.json"): "no such file"} {
+		out, err := exec.CommandContext(ctx, binary, "-headless", "-bot", "-map", file).CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), want) {
+			t.Errorf("-map %s: %v, %q; want exit 2 naming %q", file, err, out, want)
+		}
+	}
 }
