@@ -66,8 +66,11 @@ func main() {
 		network    = flag.String("net", "sim", "what carries a local match: sim (rollback sessions over the network simulator) or none")
 		lag        = flag.Duration("lag", 0, "sim: one-way lag between peers")
 		loss       = flag.Float64("loss", 0, "sim: loss ratio between peers, 0 to 1")
+		mapFile    = flag.String("map", "", "play the arena of the map `FILE` (JSON, see the README); a lobby's host offers it to the members, who fetch it from each other")
+		mapCache   = flag.String("map-cache", defaultMapCache(), "the `DIR` where maps received in lobbies are kept by content id (empty: keep none)")
 	)
 	flag.Parse()
+	loadMapFlag(*mapFile, *mapCache)
 	if *name == "" {
 		*name = os.Getenv("USER")
 	}
@@ -94,9 +97,9 @@ func main() {
 	}
 	newSession := func(players int, seed uint64, allBots bool) (match.Session, error) {
 		if *network == "none" {
-			return match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: allBots})
+			return match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: allBots, Map: mapLayout})
 		}
-		return match.NewSimulated(match.SimConfig{Players: players, Seed: seed, AllBots: allBots, Lag: *lag, Loss: *loss})
+		return match.NewSimulated(match.SimConfig{Players: players, Seed: seed, AllBots: allBots, Lag: *lag, Loss: *loss, Map: mapLayout})
 	}
 	if *duration > 0 {
 		f := int(*duration * arena.TickRate / time.Second)
@@ -122,7 +125,7 @@ func main() {
 				}
 				if *spectate {
 					runWatch(func(ctx context.Context) (*match.Watch, error) {
-						return match.SpectateLAN(ctx, match.LobbyConfig{Player: *name})
+						return match.SpectateLAN(ctx, withMap(match.LobbyConfig{Player: *name}, true, false))
 					}, *wait, *frames)
 				} else {
 					runRejoinLAN(*rejoin, *wait, *frames, *fast)
@@ -144,7 +147,7 @@ func main() {
 			}
 			if *code != "" && *spectate {
 				runWatch(func(ctx context.Context) (*match.Watch, error) {
-					return match.SpectateCode(ctx, *server, *code, match.LobbyConfig{Player: *name})
+					return match.SpectateCode(ctx, *server, *code, withMap(match.LobbyConfig{Player: *name}, true, false))
 				}, *wait, *frames)
 				return
 			}
@@ -156,7 +159,7 @@ func main() {
 				runLobbyHost(*server, *players, *seed, *name, *wait, *frames, *fast)
 				return
 			}
-			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true, RelayOnly: *relayOnly, Rejoin: *rejoin}
+			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true, RelayOnly: *relayOnly, Rejoin: *rejoin, Map: mapLayout}
 			if *quick {
 				if *players != 2 {
 					fail(2, "-quick queues for a 1v1 match: -players must be 2")
@@ -202,6 +205,8 @@ func main() {
 		Loss:          *loss,
 		NewSession:    newSession,
 		Name:          *name,
+		Map:           mapData,
+		MapCache:      mapCacheDir,
 		LobbyCode: func(code string) {
 			fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", code)
 		},
@@ -277,7 +282,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	)
 	switch mode {
 	case "host":
-		l, err = match.HostLAN(wctx, match.LobbyConfig{Players: players, Seed: seed, Player: "host"})
+		l, err = match.HostLAN(wctx, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: "host"}, true, true))
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "demo-game: hosting %q (lobby %s) for %d players on port %d\n", l.Host().Instance(), l.Host().LobbyID(), players, netPort(l.Host().Addr()))
 		}
@@ -288,7 +293,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 			fail(1, "%v", err)
 		}
 		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s (%d of %d players)\n", found.Name, found.URL, found.Players, found.Max)
-		l, err = match.JoinLAN(wctx, found, match.LobbyConfig{Player: "bot"})
+		l, err = match.JoinLAN(wctx, found, withMap(match.LobbyConfig{Player: "bot"}, false, true))
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "demo-game: in lobby %s\n", found.ID)
 		}
@@ -308,7 +313,7 @@ func runLobbyHost(server string, players int, seed uint64, name string, wait tim
 	defer stop()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	l, err := match.CreateLobby(wctx, server, match.LobbyConfig{Players: players, Seed: seed, Player: name})
+	l, err := match.CreateLobby(wctx, server, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: name}, true, true))
 	if err != nil {
 		fail(1, "%v", err)
 	}
@@ -324,7 +329,7 @@ func runCode(server, code, name string, wait time.Duration, frames int, fast boo
 	defer stop()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	l, err := match.JoinLobbyByCode(wctx, server, code, match.LobbyConfig{Player: name})
+	l, err := match.JoinLobbyByCode(wctx, server, code, withMap(match.LobbyConfig{Player: name}, false, true))
 	if err != nil {
 		fail(1, "%v", err)
 	}

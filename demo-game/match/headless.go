@@ -66,6 +66,9 @@ type Result struct {
 	// Reconnects lists, for a session with peers in other processes, the
 	// reconnects of its signaling client during the match (at most 32).
 	Reconnects []SignalingReconnect `json:"reconnects,omitempty"`
+	// Map is, for a lobby's match on a map the lobby offered, that map
+	// and where this player got it.
+	Map *MapResult `json:"map,omitempty"`
 }
 
 // RejoinResult is a player back in the match after a restart: its new
@@ -230,6 +233,9 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 				r.Connect = &c
 			}
 			r.Reconnects = o.signalingReconnects(0)
+			if on, ok := sess.(*Online); ok {
+				r.Map = on.mapInfo
+			}
 		} else if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()
 			r.Confirmed = &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: agree, RosterFull: c.RosterFull()}

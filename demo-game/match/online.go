@@ -67,6 +67,10 @@ type OnlineConfig struct {
 	// match's peers and starts a rollback session that rejoins the match
 	// in progress (rollback.Config.Rejoin). Only for Queue groupings.
 	Rejoin string
+	// Map is the arena (arena.ParseMap); every peer must play the same
+	// (the state's checksum covers it). Nil means arena.DefaultLayout.
+	// A lobby's match takes it from the lobby's offered map instead.
+	Map *arena.Layout
 }
 
 // Online is a match with peers in other processes: it queues on a signaling
@@ -101,6 +105,7 @@ type Online struct {
 	inSyncAt     time.Time     // when a rejoined session was back in sync (zero: not yet, or not rejoined)
 	stopErr      error         // the session stopped: ErrDroppedByPeers or ErrStartFailed
 	connectTook  time.Duration // mesh.Connect: from the roster to every peer connected
+	mapInfo      *MapResult    // the lobby's map this match plays, or nil
 
 	connSub    *signaling.Subscription // the signaling connection's Disconnected and Reconnected, or nil
 	connDone   chan struct{}           // closed when the goroutine reading connSub ends
@@ -398,7 +403,7 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 	o.connectTook = time.Since(connecting)
 	h := fnv.New64a()
 	h.Write([]byte(r.Session))
-	if o.game, err = NewGame(n, cfg.Seed^h.Sum64()); err != nil {
+	if o.game, err = NewGameIn(cfg.Map, n, cfg.Seed^h.Sum64()); err != nil {
 		return nil, err
 	}
 	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
