@@ -53,6 +53,7 @@ type Matchmaker struct {
 	slab    slab
 	naive   bool // tests: find candidates by scanning every ticket
 	grp     group
+	bal     balancer
 	ratings [][]Rating
 }
 
@@ -78,21 +79,26 @@ func New(cfg Config) *Matchmaker {
 
 // randomIDs makes ids of 96 random bits in hex, drawing the bits from the
 // system 64 ids at a time (a pass that makes 50,000 matches would
-// otherwise make 50,000 system calls). Its user holds the Matchmaker's lock.
+// otherwise make 50,000 system calls) and handing out the ids as parts of
+// one string per 64 (one allocation instead of 64; an id kept keeps its 1.5
+// KiB batch). Its user holds the Matchmaker's lock.
 type randomIDs struct {
-	buf [64 * 12]byte
-	off int
+	batch string
+	off   int
 }
 
+const idsPerBatch = 64
+
 func (r *randomIDs) next() string {
-	if r.off == 0 || r.off == len(r.buf) {
-		_, _ = rand.Read(r.buf[:])
+	if r.off == len(r.batch) {
+		var raw [idsPerBatch * 12]byte
+		_, _ = rand.Read(raw[:])
+		r.batch = hex.EncodeToString(raw[:])
 		r.off = 0
 	}
-	var h [24]byte
-	hex.Encode(h[:], r.buf[r.off:r.off+12])
-	r.off += 12
-	return string(h[:])
+	id := r.batch[r.off : r.off+24]
+	r.off += 24
+	return id
 }
 
 type queue struct {
