@@ -53,6 +53,7 @@ type Matchmaker struct {
 	slab    slab
 	naive   bool // tests: find candidates by scanning every ticket
 	grp     group
+	inPass  bool // Process runs: drop defers the indexes' deletions to the end of the pass
 	bal     balancer
 	ratings [][]Rating
 }
@@ -356,9 +357,16 @@ func (m *Matchmaker) Cancel(id string) error {
 
 func (m *Matchmaker) drop(q *queue, e *entry) {
 	e.dead = true
-	m.tickets.del(e.handle)
-	for _, h := range e.phandles {
-		m.players.del(h)
+	if m.inPass {
+		m.tickets.delLater(e.handle)
+		for _, h := range e.phandles {
+			m.players.delLater(h)
+		}
+	} else {
+		m.tickets.del(e.handle)
+		for _, h := range e.phandles {
+			m.players.del(h)
+		}
 	}
 	q.live--
 	q.dead++
@@ -605,9 +613,13 @@ func (m *Matchmaker) Process() Result {
 	defer m.mu.Unlock()
 	now := m.now()
 	var res Result
+	m.inPass = true
 	for _, name := range m.names {
 		m.processQueue(m.queues[name], now, &res)
 	}
+	m.inPass = false
+	m.tickets.flush()
+	m.players.flush()
 	return res
 }
 
