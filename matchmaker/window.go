@@ -37,15 +37,10 @@ func countBelow(s []uint64, x uint64) int {
 	base, n := 0, len(s)
 	for n > 1 {
 		half := n >> 1
-		if s[base+half-1] < x {
-			base += half
-		}
+		base += half & -b2i(s[base+half-1] < x) // no branch to mispredict
 		n -= half
 	}
-	if s[base] < x {
-		base++
-	}
-	return base
+	return base + b2i(s[base] < x)
 }
 
 // countAtMost returns the number of values of the sorted s at most x.
@@ -56,13 +51,16 @@ func countAtMost(s []uint64, x uint64) int {
 	base, n := 0, len(s)
 	for n > 1 {
 		half := n >> 1
-		if s[base+half-1] <= x {
-			base += half
-		}
+		base += half & -b2i(s[base+half-1] <= x)
 		n -= half
 	}
-	if s[base] <= x {
-		base++
+	return base + b2i(s[base] <= x)
+}
+
+// b2i is 1 for true and 0 for false, without a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
 	}
-	return base
+	return 0
 }
