@@ -204,12 +204,18 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 			return false
 		}
 	}
+	// The seed leaves the tree while it searches (it would leave it anyway
+	// on success) so that searches need not step around it.
 	self := -1
 	if bf == nil {
 		self = int(bk.posOf[seed.rank])
+		bk.tree.remove(self)
 	}
 	ents, skills := bk.ents, bk.skills
 	scans := 0
+	// The window's ends move only when a member widens the group's skills.
+	l, r := 0, len(ents)
+	winLo, winHi := math.NaN(), math.NaN()
 	for g.players < g.target && scans < q.cfg.MaxScan {
 		if m.naive {
 			// The reference the indexes must agree with (tests only).
@@ -227,12 +233,12 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 			}
 			continue
 		}
-		l, r := 0, len(ents)
-		if skillOn {
+		if skillOn && (g.lo != winLo || g.hi != winHi) {
+			winLo, winHi = g.lo, g.hi
 			l = firstFrom(skills, bk.coarse, skillKey(g.hi-skillV), true)
 			r = firstFrom(skills, bk.coarse, skillKey(g.lo+skillV), false)
 		}
-		p := bk.tree.minExcept(l, r, self)
+		p := bk.tree.min(l, r)
 		if p < 0 {
 			break
 		}
@@ -255,14 +261,14 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		for _, p := range m.removed {
 			bk.tree.restore(p, ents[p].rank)
 		}
+		if self >= 0 {
+			bk.tree.restore(self, seed.rank)
+		}
 		return false
 	}
 	m.finish(q, g, teams, now, out)
 	// Members (now dropped) stay out of the tree; everything else examined
 	// goes back.
-	if self >= 0 {
-		bk.tree.remove(self)
-	}
 	for _, p := range m.removed {
 		if !ents[p].dead {
 			bk.tree.restore(p, ents[p].rank)
