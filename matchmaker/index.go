@@ -110,9 +110,6 @@ func (x *index) del(handle int32) {
 // delLater marks the key whose slot is handle to be taken out by flush;
 // until then get still finds it. Nothing may be put in between.
 func (x *index) delLater(handle int32) {
-	if words := (len(x.slots) + 63) / 64; len(x.pending) < words {
-		x.pending = make([]uint64, words) // only ever grows with the table; nothing is pending
-	}
 	x.pending[handle>>6] |= 1 << (handle & 63)
 	x.npend++
 }
@@ -143,6 +140,7 @@ func (x *index) rebuild(need int) {
 	}
 	old := x.slots
 	x.slots = make([]islot, n)
+	x.pending = make([]uint64, (n+63)/64) // nothing is pending: puts come between passes
 	x.used = 0
 	for i := range old {
 		if s := &old[i]; s.h > slotDead {

@@ -29,16 +29,30 @@ const segWidth = 16
 // empty marks a removed position (and an empty subtree).
 const empty = math.MaxUint64
 
-// reset builds the tree over keys; a key is below 2³², and so is len(keys).
-func (s *segtree) reset(keys []uint32) {
-	s.n = len(keys)
+// nodes returns the number of values of a tree over n keys.
+func nodes(n int) int {
 	total := 0
-	for n := s.n; ; n = (n + segWidth - 1) / segWidth {
+	for ; ; n = (n + segWidth - 1) / segWidth {
 		total += n
 		if n <= 1 {
 			break
 		}
 	}
+	return total
+}
+
+// reserve makes room for a tree over n keys.
+func (s *segtree) reserve(n int) {
+	if total := nodes(n); cap(s.buf) < total {
+		s.buf = make([]uint64, total)
+		s.level = s.level[:0]
+	}
+}
+
+// reset builds the tree over keys; a key is below 2³², and so is len(keys).
+func (s *segtree) reset(keys []uint32) {
+	s.n = len(keys)
+	total := nodes(s.n)
 	if cap(s.buf) < total {
 		s.buf = make([]uint64, total)
 	}
