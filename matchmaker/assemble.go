@@ -182,16 +182,13 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	if bf == nil && !eligible(q, seed, now) {
 		return false
 	}
-	g := &m.grp
-	g.init(q, seed, bf, w)
-	m.removed = m.removed[:0]
-	// The seed stays in the tree while the match is built (the searches
-	// skip its position), so a seed that finds nobody writes nothing.
 	skillV, skillOn := math.Inf(1), false
-	for i, r := range q.cfg.Rules {
-		if r.Kind == RuleSkill && g.on[i] {
-			skillOn = true
-			skillV = math.Min(skillV, g.val[i])
+	for i := range q.cfg.Rules {
+		if r := &q.cfg.Rules[i]; r.Kind == RuleSkill {
+			if v, on := r.at(w); on {
+				skillOn = true
+				skillV = math.Min(skillV, v)
+			}
 		}
 	}
 	if bf == nil && skillOn && !m.naive {
@@ -204,6 +201,9 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 			return false
 		}
 	}
+	g := &m.grp
+	g.init(q, seed, bf, w)
+	m.removed = m.removed[:0]
 	// The seed leaves the tree while it searches (it would leave it anyway
 	// on success) so that searches need not step around it.
 	self := -1

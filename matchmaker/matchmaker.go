@@ -130,29 +130,32 @@ type queue struct {
 }
 
 type entry struct {
-	t       Ticket
-	seq     uint64
-	at      time.Time
-	skill   float64
-	size    int
-	num     []float64 // per rule index (RuleDifference, RuleRange)
-	str     []string  // per rule index (RuleEqual)
-	tagMask uint64
-	lat     []float64 // per region index; nil: any region
-	part    string    // partition key (hard RuleEqual values)
-	dead    bool
-	bucket  *bucket
-	// solo holds the player of a one-player ticket (t.Players points
-	// into it), so a pass reads the ticket's player from the entry's own
-	// memory rather than from an allocation of its own.
-	solo [1]Player
+	// What a pass reads of every ticket comes first, so that its sweeps
+	// over the pool read one or two cache lines of each entry.
+	dead bool
 	rank uint32 // enqueue order within its bucket, the bucket's tree key
 	// handle is the entry's slot in the Matchmaker's ticket index and
 	// phandles[j] its player j's slot in the player index (in psolo for a
 	// one-player ticket), so leaving the pool costs no lookup.
-	handle   int32
+	handle  int32
+	size    int
+	skill   float64
+	at      time.Time
+	bucket  *bucket
+	seq     uint64
+	tagMask uint64
+	num     []float64 // per rule index (RuleDifference, RuleRange)
+	str     []string  // per rule index (RuleEqual)
+	lat     []float64 // per region index; nil: any region
+	part    string    // partition key (hard RuleEqual values)
+
 	phandles []int32
 	psolo    [1]int32
+	t        Ticket
+	// solo holds the player of a one-player ticket (t.Players points
+	// into it), so a pass reads the ticket's player from the entry's own
+	// memory rather than from an allocation of its own.
+	solo [1]Player
 }
 
 // near holds the skills (as skillKey) next to an entry's in its bucket's
