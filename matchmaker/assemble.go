@@ -235,8 +235,8 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		}
 		if skillOn && (g.lo != winLo || g.hi != winHi) {
 			winLo, winHi = g.lo, g.hi
-			l = firstFrom(skills, bk.coarse, skillKey(g.hi-skillV), true)
-			r = firstFrom(skills, bk.coarse, skillKey(g.lo+skillV), false)
+			l = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.hi-skillV), true)
+			r = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.lo+skillV), false)
 		}
 		p := bk.tree.min(l, r)
 		if p < 0 {

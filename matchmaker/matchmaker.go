@@ -172,6 +172,7 @@ type bucket struct {
 	ents   []*entry  // sorted by skill, then seq
 	skills []uint64  // skillKey(ents[i].skill), so window searches read one array
 	coarse []uint64  // every skillBlock-th of skills, for firstFrom
+	mid    []uint64  // every skillLine-th of skills, for firstFrom
 	posOf  []int32   // by rank: the entry's index in ents
 	near   []near    // by rank: the skills next to the entry's in ents
 	tree   segtree
@@ -737,6 +738,10 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b.coarse = b.coarse[:0]
 		for i := 0; i < n; i += skillBlock {
 			b.coarse = append(b.coarse, b.skills[i])
+		}
+		b.mid = b.mid[:0]
+		for i := 0; i < n; i += skillLine {
+			b.mid = append(b.mid, b.skills[i])
 		}
 		b.tree.reset(m.keys)
 	}

@@ -102,6 +102,7 @@ func (m *Matchmaker) reserveBucket(b *bucket) {
 	b.posOf = slices.Grow(b.posOf[:0], n)
 	b.near = slices.Grow(b.near[:0], n)
 	b.coarse = slices.Grow(b.coarse[:0], n/skillBlock+1)
+	b.mid = slices.Grow(b.mid[:0], n/skillLine+1)
 	b.tree.reserve(n)
 	m.sortBuf = slices.Grow(m.sortBuf[:0], n)
 	m.keys = slices.Grow(m.keys[:0], n)
