@@ -60,7 +60,8 @@
 // of every ticket in its first 64 bytes), sorts each partition by skill
 // (by radix on an integer form of the skill, a few sequential passes over
 // 16-byte keys) and keeps a 16-ary segment tree over it keyed by enqueue
-// order, each value one word (key and position), so "the longest-waiting
+// order (a leaf node is 16 keys of 32 bits, one cache line; a value above
+// is one word, key and position), so "the longest-waiting
 // ticket inside this skill window that was not examined yet" costs reads of
 // a few contiguous cache lines on each of O(log n) levels (6 at 100,000
 // tickets). A window's ends are found by a branch-free binary search over
