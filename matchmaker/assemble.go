@@ -93,7 +93,9 @@ func (g *group) add(c *entry) {
 			g.dmax[i] = math.Max(g.dmax[i], c.num[i])
 		}
 	}
-	g.mask &= c.tagMask
+	if g.q.hasTags {
+		g.mask &= c.tagMask
+	}
 	for r := range g.lat {
 		g.lat[r] = math.Max(g.lat[r], c.latency(r))
 	}

@@ -115,6 +115,7 @@ type queue struct {
 	// relaxed, times TeamSize).
 	minPlayers int
 	numbers    bool // a RuleDifference or RuleRange reads entries' num
+	hasTags    bool // a RuleTags reads entries' tagMask
 	tags       map[string]uint8
 	regions    []string
 	regionIdx  map[string]int
@@ -130,32 +131,34 @@ type queue struct {
 }
 
 type entry struct {
-	// What a pass reads of every ticket comes first, so that its sweeps
-	// over the pool read one or two cache lines of each entry.
+	// What a pass reads of every ticket comes first, in 64 bytes, so that
+	// its sweeps over the pool read one or two cache lines of each entry;
+	// then what it reads of the tickets it matches.
 	dead bool
 	rank uint32 // enqueue order within its bucket, the bucket's tree key
 	// handle is the entry's slot in the Matchmaker's ticket index and
-	// phandles[j] its player j's slot in the player index (in psolo for a
+	// phandles[j] its player j's slot in the player index (psolo[0] for a
 	// one-player ticket), so leaving the pool costs no lookup.
-	handle  int32
-	size    int
-	skill   float64
-	at      time.Time
-	bucket  *bucket
+	handle int32
+	psolo  [1]int32
+	size   int
+	skill  float64
+	at     time.Time
+	bucket *bucket
+
+	t Ticket
+	// solo holds the player of a one-player ticket (t.Players points
+	// into it), so a pass reads the ticket's player from the entry's own
+	// memory rather than from an allocation of its own.
+	solo     [1]Player
+	phandles []int32
+
 	seq     uint64
 	tagMask uint64
 	num     []float64 // per rule index (RuleDifference, RuleRange)
 	str     []string  // per rule index (RuleEqual)
 	lat     []float64 // per region index; nil: any region
 	part    string    // partition key (hard RuleEqual values)
-
-	phandles []int32
-	psolo    [1]int32
-	t        Ticket
-	// solo holds the player of a one-player ticket (t.Players points
-	// into it), so a pass reads the ticket's player from the entry's own
-	// memory rather than from an allocation of its own.
-	solo [1]Player
 }
 
 // near holds the skills (as skillKey) next to an entry's in its bucket's
@@ -209,6 +212,9 @@ func (m *Matchmaker) AddQueue(cfg QueueConfig) error {
 		}
 		if r.Kind == RuleDifference || r.Kind == RuleRange {
 			q.numbers = true
+		}
+		if r.Kind == RuleTags {
+			q.hasTags = true
 		}
 	}
 	m.queues[cfg.Name] = q
@@ -394,8 +400,12 @@ func (m *Matchmaker) drop(q *queue, e *entry) {
 	e.dead = true
 	if m.inPass {
 		m.tickets.delLater(e.handle)
-		for _, h := range e.phandles {
-			m.players.delLater(h)
+		if e.size == 1 {
+			m.players.delLater(e.psolo[0]) // without reading phandles' line
+		} else {
+			for _, h := range e.phandles {
+				m.players.delLater(h)
+			}
 		}
 	} else {
 		m.tickets.del(e.handle)
