@@ -102,6 +102,41 @@ func TestEarlyPairSelectsTheBestPairOnce(t *testing.T) {
 	})
 }
 
+// Candidates of equal priority (pion gives every host candidate the
+// same) make pairs of equal priority: both sides must still pick the same
+// one, the smallest offering-side address first.
+func TestEarlyPairBreaksTiesAlike(t *testing.T) {
+	const prio = 2130706431
+	offerer := &earlyPair{offerer: true}
+	answerer := &earlyPair{}
+	offerAddrs := []string{"192.0.2.2", "127.0.0.1"}
+	answerAddrs := []string{"192.0.2.3", "127.0.0.1"}
+	for _, a := range offerAddrs {
+		offerer.addLocal(&webrtc.ICECandidate{Address: a, Port: 1000, Priority: prio, Protocol: webrtc.ICEProtocolUDP})
+		answerer.addRemote("candidate:1 1 udp 2130706431 " + a + " 1000 typ host")
+	}
+	for _, a := range answerAddrs {
+		answerer.addLocal(&webrtc.ICECandidate{Address: a, Port: 2000, Priority: prio, Protocol: webrtc.ICEProtocolUDP})
+		offerer.addRemote("candidate:1 1 udp 2130706431 " + a + " 2000 typ host")
+	}
+	var offBest, ansBest []string
+	for _, o := range offerAddrs {
+		for _, a := range answerAddrs {
+			oc := earlyCand{addr: o, port: 1000, prio: prio}
+			ac := earlyCand{addr: a, port: 2000, prio: prio}
+			if offerer.isBest(oc, ac) {
+				offBest = append(offBest, o+"-"+a)
+			}
+			if answerer.isBest(ac, oc) {
+				ansBest = append(ansBest, o+"-"+a)
+			}
+		}
+	}
+	if len(offBest) != 1 || len(ansBest) != 1 || offBest[0] != ansBest[0] || offBest[0] != "127.0.0.1-127.0.0.1" {
+		t.Fatalf("best pairs: offering side %v, answering side %v; want both [127.0.0.1-127.0.0.1]", offBest, ansBest)
+	}
+}
+
 func TestPairPriority(t *testing.T) {
 	// RFC 8445 §6.1.2.3: 2^32*MIN(G,D) + 2*MAX(G,D) + (G>D?1:0).
 	if got, want := pairPriority(7, 5), uint64(5)<<32+14+1; got != want {

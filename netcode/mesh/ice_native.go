@@ -5,6 +5,7 @@ package mesh
 import (
 	"context"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -186,9 +187,9 @@ const earlySelection = true
 //
 // Both sides select early only the pair that the candidates each has
 // signaled make the best one (the highest pair priority of RFC 8445
-// §6.1.2.3, computed alike on both sides), so that they pick the same
-// pair; pion's own nomination picks it too when it works. Any other pair
-// (peer-reflexive ones through NATs included) waits for pion's rules.
+// §6.1.2.3, ties broken by address; computed alike on both sides), so
+// that they pick the same pair. Any other pair (peer-reflexive ones
+// through NATs included) waits for pion's rules.
 //
 //   - Answering (ICE-controlled) side: the first connectivity check that
 //     arrives on the best pair, authenticated with this side's ICE
@@ -272,19 +273,33 @@ func pairPriority(g, d uint32) uint64 {
 }
 
 // isBest reports whether local-remote is the best pair of the signaled
-// candidates (both must be among them).
+// candidates (both must be among them): the highest pair priority, and
+// among pairs of equal priority (pion gives every host candidate the
+// same) the smallest controlling, then controlled, address, so that both
+// sides pick the same one.
 func (e *earlyPair) isBest(l, r earlyCand) bool {
-	prio := func(l, r earlyCand) uint64 {
+	// g and d are the controlling (offering) and controlled sides'
+	// candidates of a pair.
+	gd := func(local, remote earlyCand) (g, d earlyCand) {
 		if e.offerer {
-			return pairPriority(l.prio, r.prio)
+			return local, remote
 		}
-		return pairPriority(r.prio, l.prio)
+		return remote, local
+	}
+	better := func(g1, d1, g2, d2 earlyCand) bool {
+		if p1, p2 := pairPriority(g1.prio, d1.prio), pairPriority(g2.prio, d2.prio); p1 != p2 {
+			return p1 > p2
+		}
+		if k1, k2 := g1.key(), g2.key(); k1 != k2 {
+			return k1 < k2
+		}
+		return d1.key() < d2.key()
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	known := func(list []earlyCand, c earlyCand) bool {
 		for _, x := range list {
-			if x.addr == c.addr && x.port == c.port && x.v6 == c.v6 {
+			if x.key() == c.key() && x.v6 == c.v6 {
 				return true
 			}
 		}
@@ -293,16 +308,22 @@ func (e *earlyPair) isBest(l, r earlyCand) bool {
 	if !known(e.local, l) || !known(e.remote, r) {
 		return false
 	}
-	p := prio(l, r)
+	g, d := gd(l, r)
 	for _, a := range e.local {
 		for _, b := range e.remote {
-			if a.v6 == b.v6 && prio(a, b) > p {
+			if a.v6 != b.v6 {
+				continue
+			}
+			if g2, d2 := gd(a, b); better(g2, d2, g, d) {
 				return false
 			}
 		}
 	}
 	return true
 }
+
+// key names a candidate's transport address.
+func (c earlyCand) key() string { return net.JoinHostPort(c.addr, strconv.Itoa(c.port)) }
 
 // handle is pion's binding request handler: true selects pair. It runs
 // on the ICE agent's goroutine after the request was authenticated and
