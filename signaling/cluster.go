@@ -573,6 +573,8 @@ func (s *Server) onNodeMsg(b []byte) {
 		if sess != nil {
 			s.dropMoved(sess)
 		}
+	case "svc":
+		s.onServiceMsg(m)
 	case "send":
 		s.mu.RLock()
 		sess := s.sessions[m.To]
@@ -1087,20 +1089,16 @@ func (s *Server) reap(node string, purge bool, rooms []string) bool {
 	return true
 }
 
-// ccreateRoom is CreateRoom in cluster mode: the peers must be sessions
-// of this node.
+// ccreateRoom is CreateRoom in cluster mode: the peers may be sessions
+// of any node.
 func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 	cl := s.cl
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	s.mu.RLock()
-	for _, p := range peers {
-		if s.sessions[p] == nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("%w: %q", ErrUnknownPeer, p)
-		}
+	nodes, err := s.peerNodes(ctx, peers)
+	if err != nil {
+		return err
 	}
-	s.mu.RUnlock()
 	for _, p := range peers {
 		cl.mu.Lock()
 		cur := cl.peerRoom[p]
@@ -1131,7 +1129,7 @@ func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 		}
 		for _, p := range peers {
 			if memberIndex(rec, p) < 0 {
-				rec.Members = append(rec.Members, memberRec{ID: p, Node: cl.node})
+				rec.Members = append(rec.Members, memberRec{ID: p, Node: nodes[p]})
 				rec.Seats = append(rec.Seats, p)
 			}
 		}
