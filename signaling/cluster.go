@@ -42,6 +42,9 @@ type roomRec struct {
 	Private bool        `json:"private,omitempty"`
 	Members []memberRec `json:"members"`
 	Seats   []string    `json:"seats,omitempty"`
+	// Replaced maps a seat's earlier holders to the seat, for their
+	// rejoin tickets (a rejoin replaced them).
+	Replaced map[string]int `json:"replaced,omitempty"`
 }
 
 type memberRec struct {

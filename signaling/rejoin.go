@@ -89,10 +89,6 @@ func (s *Server) parseRejoinTicket(tok, subject string) (rejoinTicket, error) {
 // replaces naming the seat's previous holder.
 func (c *conn) rejoin(sess *session, env Envelope) {
 	s := c.srv
-	if s.cl != nil {
-		c.replyError(env.Cid, CodeBadRequest, "rejoin is not served by a cluster node yet; resume instead")
-		return
-	}
 	var rd RejoinData
 	if len(env.Data) == 0 || json.Unmarshal(env.Data, &rd) != nil || rd.Ticket == "" {
 		c.replyError(env.Cid, CodeBadRequest, "rejoin needs data {\"ticket\": TICKET}")
@@ -106,6 +102,10 @@ func (c *conn) rejoin(sess *session, env Envelope) {
 	}
 	if time.Now().Unix() > t.expiry {
 		c.replyError(env.Cid, CodeTicketExpired, "rejoin ticket expired")
+		return
+	}
+	if s.cl != nil {
+		c.crejoin(sess, env, t)
 		return
 	}
 	s.mu.Lock()
