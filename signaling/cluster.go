@@ -108,6 +108,8 @@ type clusterState struct {
 	bp   Backplane
 	node string
 
+	applyMu sync.Mutex // one applyRoom at a time: the watch's, or one ahead of it
+
 	mu       sync.Mutex
 	rooms    map[string]*croom
 	peerRoom map[string]string // member id -> room, from the replica
@@ -578,6 +580,8 @@ func (s *Server) onNodeMsg(b []byte) {
 		}
 	case "svc":
 		s.onServiceMsg(m)
+	case "room":
+		s.onRoomMsg(m)
 	case "send":
 		s.mu.RLock()
 		sess := s.sessions[m.To]
@@ -645,6 +649,8 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 		}
 	}
 	cl := s.cl
+	cl.applyMu.Lock()
+	defer cl.applyMu.Unlock()
 	s.log.Debug("cluster: room record", "room", name, "rev", e.Rev, "deleted", e.Deleted, "value", string(e.Value))
 	var out []delivery
 	var drop []*session
@@ -1112,7 +1118,7 @@ func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 			}
 		}
 	}
-	return cl.casRoom(ctx, name, func(rec *roomRec) (*roomRec, error) {
+	err = cl.casRoom(ctx, name, func(rec *roomRec) (*roomRec, error) {
 		switch {
 		case !add && rec != nil:
 			return nil, fmt.Errorf("%w: %q", ErrRoomExists, name)
@@ -1138,6 +1144,10 @@ func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 		}
 		return rec, nil
 	})
+	if err == nil {
+		s.pushRoom(ctx, name, nodes)
+	}
+	return err
 }
 
 // csend pushes a frame to a session of another node.

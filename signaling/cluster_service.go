@@ -811,3 +811,42 @@ func (s *Server) cpeerRoom(peer string) (string, bool) {
 	}
 	return room, true
 }
+
+// pushRoom makes the nodes of a room's new members (this one included)
+// apply its record now, before anything this node sends them next (node
+// messages keep their order per sender): a member gets joined before the
+// lobby's started or the matchmaker's matched, as on a single node.
+func (s *Server) pushRoom(ctx context.Context, name string, nodes map[string]string) {
+	sent := map[string]bool{}
+	for _, n := range nodes {
+		if sent[n] {
+			continue
+		}
+		sent[n] = true
+		if n == s.cl.node {
+			s.applyRoomNow(ctx, name)
+			continue
+		}
+		s.cl.bp.Send(n, encodeNodeMsg(nodeMsg{T: "room", Room: name}))
+	}
+}
+
+// onRoomMsg serves "room": apply a room's latest record now.
+func (s *Server) onRoomMsg(m nodeMsg) {
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	s.applyRoomNow(ctx, m.Room)
+}
+
+// applyRoomNow applies the room's latest record ahead of the watch, which
+// skips it (and anything older) when it gets there.
+func (s *Server) applyRoomNow(ctx context.Context, name string) {
+	if !validRoomName(name) {
+		return
+	}
+	e, err := s.cl.bp.Get(ctx, roomKey(name))
+	if err != nil {
+		return
+	}
+	s.applyRoom(e)
+}

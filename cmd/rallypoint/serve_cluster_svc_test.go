@@ -159,18 +159,15 @@ func TestServeClusterServices(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Every member, whatever its node, is in the session's signaling
+		// room when it learns of the start (its joined came first).
 		for _, cl := range []*lobby.Client{host, b, c} {
 			s := nextLobbyEvent[lobby.Started](t, cl, 10*time.Second, nil)
 			if s.Session.ID != sess.ID || len(s.Session.Peers) != 3 {
 				t.Fatalf("started %+v, want %+v", s.Session, sess)
 			}
-		}
-		// Every member is in the session's signaling room, whatever its node.
-		for _, cl := range []*lobby.Client{host, b, c} {
-			for deadline := time.Now().Add(10 * time.Second); cl.Signaling().Room() != sess.ID; time.Sleep(20 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s is in room %q, want %q", cl.ID(), cl.Signaling().Room(), sess.ID)
-				}
+			if r := cl.Signaling().Room(); r != sess.ID {
+				t.Fatalf("%s is in room %q at the start, want %q", cl.ID(), r, sess.ID)
 			}
 		}
 	})
@@ -180,6 +177,7 @@ func TestServeClusterServices(t *testing.T) {
 		q := mmOn(t, nodes[2].url)
 		var wg sync.WaitGroup
 		got := make([]mmclient.Matched, 2)
+		roomAtMatch := make([]string, 2)
 		for i, c := range []*mmclient.Client{p, q} {
 			wg.Add(1)
 			go func() {
@@ -188,7 +186,7 @@ func TestServeClusterServices(t *testing.T) {
 				if err != nil {
 					t.Error(err)
 				}
-				got[i] = m
+				got[i], roomAtMatch[i] = m, c.Signaling().Room()
 			}()
 		}
 		wg.Wait()
@@ -198,11 +196,10 @@ func TestServeClusterServices(t *testing.T) {
 		if got[0].Session == "" || got[0].Session != got[1].Session {
 			t.Fatalf("matched into sessions %q and %q", got[0].Session, got[1].Session)
 		}
-		for _, c := range []*mmclient.Client{p, q} {
-			for deadline := time.Now().Add(10 * time.Second); c.Signaling().Room() != got[0].Room; time.Sleep(20 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatalf("%s is in room %q, want %q", c.Signaling().ID(), c.Signaling().Room(), got[0].Room)
-				}
+		// Both are in the match's room when they learn of it.
+		for i, c := range []*mmclient.Client{p, q} {
+			if r := roomAtMatch[i]; r != got[0].Room {
+				t.Fatalf("%s was in room %q when matched, want %q", c.Signaling().ID(), r, got[0].Room)
 			}
 		}
 	})
