@@ -157,8 +157,9 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 		if s.byID[l.id] != l {
 			continue
 		}
-		// An empty change at the raised version: every member's client
+		// An empty change past the raised version: every member's client
 		// sees a gap and fetches the state again.
+		l.version++
 		s.pushLocked(l, TypeDelta, Delta{ID: l.id, Version: l.version})
 		s.saveLocked(l)
 	}

@@ -23,7 +23,10 @@ import (
 // HMAC-SHA256(server key, "rejoin" 0 room 0 peer 0 expiry 0 subject), where
 // subject is the authenticated identity's (empty when anonymous). Only the
 // server that issued a ticket can check it: its key is random per process,
-// so tickets do not outlive a server restart (nor do the rooms).
+// so tickets do not outlive a server restart (nor do the rooms). The nodes
+// of a cluster share one key (key.token in the backplane), so any node
+// checks a ticket any other issued, and crejoin moves the seat in the
+// room's record.
 
 const ticketVersion = "1"
 
