@@ -179,3 +179,7 @@ func (s *Service) follow() {
 // Leader returns the cluster node that serves the lobbies ("" on a single
 // node, or while one is elected).
 func (s *Service) Leader() string { return s.svc.Leader() }
+
+// Pending returns how many lobby records this node, as the leader, has
+// not written to the cluster's store yet.
+func (s *Service) Pending() int { return s.svc.Pending() }

@@ -103,6 +103,7 @@ type Service struct {
 	renewedAt time.Time
 	revs      map[string]uint64     // record key -> revision this leader wrote or loaded
 	dirty     map[string]svcPending // records waiting to be written
+	inflight  int                   // records the writer is writing now
 	gone      []string              // peers gone, for OnPeerGone
 	kick      chan struct{}         // the writer has work
 	goneKick  chan struct{}
@@ -194,6 +195,14 @@ func (v *Service) Leader() string {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.leader
+}
+
+// Pending returns how many saved records have not reached the store yet
+// (0 on a single node).
+func (v *Service) Pending() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.dirty) + v.inflight
 }
 
 // Leading reports whether this node leads the service and serves it.
@@ -691,8 +700,12 @@ func (v *Service) writer() {
 		v.dirty = map[string]svcPending{}
 		lctx := v.lctx
 		leading := v.leading
+		v.inflight = len(batch)
 		v.mu.Unlock()
 		if !leading || len(batch) == 0 {
+			v.mu.Lock()
+			v.inflight = 0
+			v.mu.Unlock()
 			continue
 		}
 		failed := false
@@ -710,6 +723,9 @@ func (v *Service) writer() {
 				v.mu.Unlock()
 			}
 		}
+		v.mu.Lock()
+		v.inflight = 0
+		v.mu.Unlock()
 		if failed {
 			retry.Reset(serviceTick)
 		}

@@ -135,7 +135,7 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 			defer cancel()
 			fmt.Fprintf(w, "node %s\nlive_nodes %d\nroutes %d\nsessions %d\nkv_leader %s\n", bp.Node(), len(bp.LiveNodes()), bp.Routes(), srv.Sessions(), bp.KVLeader(ctx))
 			if lobbies != nil && mms != nil {
-				fmt.Fprintf(w, "lobby_leader %s\nmm_leader %s\n", lobbies.Leader(), mms.Leader())
+				fmt.Fprintf(w, "lobby_leader %s\nmm_leader %s\nsvc_pending %d\n", lobbies.Leader(), mms.Leader(), lobbies.Pending()+mms.Pending())
 			}
 		}
 	})

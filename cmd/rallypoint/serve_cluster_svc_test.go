@@ -234,7 +234,13 @@ func TestServeClusterServices(t *testing.T) {
 			}
 			return true, nil
 		})
-		time.Sleep(300 * time.Millisecond) // the leader writes its records behind (within milliseconds)
+		// The leader writes its records behind: wait until they are all out.
+		retry(ctx, t, "records written", func(context.Context) (bool, error) {
+			if healthField(t, nodes[lead], "svc_pending") != "0" {
+				return false, errors.New("records pending")
+			}
+			return true, nil
+		})
 
 		killed := time.Now()
 		if err := nodes[lead].cmd.Process.Signal(syscall.SIGKILL); err != nil {

@@ -177,3 +177,7 @@ func (s *Service) resetLocked() {
 // Leader returns the cluster node that runs the pool ("" on a single
 // node, or while one is elected).
 func (s *Service) Leader() string { return s.svc.Leader() }
+
+// Pending returns how many ticket and session records this node, as the
+// leader, has not written to the cluster's store yet.
+func (s *Service) Pending() int { return s.svc.Pending() }
