@@ -24,7 +24,7 @@ func TestLobbyRecordRoundTrip(t *testing.T) {
 		autoHost: true, meta: map[string]string{"map": "x"}, numbers: map[string]float64{"elo": 3}, version: 12,
 		chat: []ChatMessage{{Seq: 1, From: "p1", Text: "hi", At: 5}}, chatSeq: 1, banned: map[string]bool{"sub:bad": true},
 		session: &Session{ID: "s1", Lobby: "labc", Peers: []string{"p1", "p2"}, Host: "p1", Spectators: []string{"w"}},
-		owners: []string{"ip:1.2.3.4"}}
+		owners:  []string{"ip:1.2.3.4"}}
 	for _, id := range []string{"p1", "p2"} {
 		m := s.newMember(id, "sub-"+id, map[string]string{"c": id})
 		m.ip, m.ready, m.joined = "1.2.3.4", id == "p2", time.UnixMilli(1000)
