@@ -3,7 +3,6 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -72,27 +71,21 @@ type ctrReply struct {
 	Peer string `json:"peer"`
 }
 
-// ask sends a request, retrying while the service has no leader.
+// ask sends a request; the client retries it while the service has no
+// leader.
 func ask(t *testing.T, c *signaling.Client, typ string) ctrReply {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		raw, err := c.Request(ctx, typ, nil)
-		var se *signaling.Error
-		if errors.As(err, &se) && se.Code == signaling.CodeUnavailable {
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", typ, err)
-		}
-		var r ctrReply
-		if err := json.Unmarshal(raw, &r); err != nil {
-			t.Fatal(err)
-		}
-		return r
+	raw, err := c.Request(ctx, typ, nil)
+	if err != nil {
+		t.Fatalf("%s: %v", typ, err)
 	}
+	var r ctrReply
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 // TestClusterService checks Server.Service on three nodes in this process:

@@ -123,7 +123,8 @@
 // ended meanwhile, and raises each lobby's version by 1000 with an empty
 // lobby.delta, so every member's Client resyncs (a Resynced event) and
 // stays in its lobby. Requests in between are answered with
-// signaling.CodeUnavailable; retry them. Lost with the leader: changes of
+// signaling.CodeUnavailable, which the Client retries until the call's
+// context ends. Lost with the leader: changes of
 // its last milliseconds, and the chat, update and join-failure budgets
 // (they start full). Stats and Lobbies count on the leader only.
 //

@@ -59,7 +59,8 @@
 // back in their queues under the same ids (their wait, and so the
 // widening of the rules, starts again; clients notice nothing but the
 // delay) and accepts results for the matches as before. Requests in
-// between are answered with signaling.CodeUnavailable: retry. Not kept:
+// between are answered with signaling.CodeUnavailable, which mmclient
+// retries until the call's context ends. Not kept:
 // party consents (mm.party: ask again) and backfill requests in progress
 // (mm.backfill: ask again). Matchmaker().Stats counts on the leader only.
 //
