@@ -546,7 +546,9 @@ func (s *Service) handleCreate(req *signaling.Request) {
 // lobby.create: for servers that make lobbies themselves (tournaments,
 // benchmarks). d is checked as on the wire. The owner is its host and
 // first member; pushes to an owner without a signaling session are
-// dropped, and the lobby ends when its last member leaves or is gone.
+// dropped, and the lobby ends when its last member leaves or is gone. On
+// a cluster only the node that leads the service (Leader) holds lobbies:
+// call Create, List and State there.
 func (s *Service) Create(owner string, d CreateData) (State, error) {
 	b, err := json.Marshal(d)
 	if err != nil {

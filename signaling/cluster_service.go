@@ -533,8 +533,11 @@ func (v *Service) become(rev uint64, at time.Time) {
 			if lctx.Err() == nil {
 				s.log.Error("service: lead failed; giving it up", "service", v.name, "err", err)
 				v.stepDown()
+				v.mu.Lock()
+				mine := v.myRev
+				v.mu.Unlock()
 				ctx, cancel := context.WithTimeout(s.ctx, time.Second)
-				s.cl.bp.Delete(ctx, v.leadKey, 0)
+				s.cl.bp.Delete(ctx, v.leadKey, mine) // only if nobody took it meanwhile
 				cancel()
 			}
 			return

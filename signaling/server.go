@@ -483,13 +483,14 @@ func (s *Server) AddToRoom(name string, peers []string) error {
 // to resume is still in its room.
 func (s *Server) PeerRoom(peer string) (room string, ok bool) {
 	s.mu.RLock()
+	local := s.sessions[peer] != nil
+	s.mu.RUnlock()
+	if !local && s.cl != nil {
+		return s.cpeerRoom(peer) // a session of another node
+	}
+	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sess := s.sessions[peer]
-	if sess == nil && s.cl != nil {
-		s.mu.RUnlock()
-		defer s.mu.RLock()
-		return s.cpeerRoom(peer)
-	}
 	if sess == nil {
 		return "", false
 	}
