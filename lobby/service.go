@@ -826,7 +826,7 @@ func (s *Service) handleRejoin(req *signaling.Request) {
 		fail(req, CodeNotFound, "no lobby plays session "+room)
 		return
 	}
-	if cur, _ := s.srv.PeerRoom(req.Peer); cur != room {
+	if !s.srv.InRoom(req.Peer, room) {
 		fail(req, CodeNotMember, "take the seat back in the session's room first (signaling rejoin)")
 		return
 	}
@@ -839,7 +839,7 @@ func (s *Service) handleRejoin(req *signaling.Request) {
 		fail(req, CodeNotMember, "the ticket names no player of the session")
 		return
 	}
-	if cur, _ := s.srv.PeerRoom(old); cur == room {
+	if s.srv.InRoom(old, room) {
 		fail(req, CodeNotMember, "the seat's player is still in the session's room")
 		return
 	}

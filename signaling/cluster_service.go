@@ -869,3 +869,22 @@ func (s *Server) applyRoomNow(ctx context.Context, name string) {
 	}
 	s.applyRoom(e)
 }
+
+// InRoom reports whether peer is a member of the room called room (one
+// waiting to resume included). On a cluster it reads the room's record
+// from the store, so a change made through another node a moment ago
+// counts even before this node's replica shows it.
+func (s *Server) InRoom(peer, room string) bool {
+	if s.cl == nil {
+		cur, ok := s.PeerRoom(peer)
+		return ok && cur == room
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	e, err := s.cl.bp.Get(ctx, roomKey(room))
+	if err != nil {
+		return false
+	}
+	var rec roomRec
+	return json.Unmarshal(e.Value, &rec) == nil && memberIndex(&rec, peer) >= 0
+}

@@ -91,7 +91,8 @@ func memberIDs(st lobby.State) []string {
 
 // TestServeClusterServices runs three `rallypoint serve` processes as one
 // cluster: a lobby made on one node is listed, joined, chatted in and
-// started from the others; two players on different nodes are matched in
+// started from the others; a restarted member takes its seat back on
+// another node with its rejoin ticket; two players on different nodes are matched in
 // one 1v1 pool; and when the node leading the lobbies and the pool is
 // SIGKILLed, another node takes both over: the lobby's members are still
 // in it and a ticket that waited is matched.
@@ -169,6 +170,44 @@ func TestServeClusterServices(t *testing.T) {
 			if r := cl.Signaling().Room(); r != sess.ID {
 				t.Fatalf("%s is in room %q at the start, want %q", cl.ID(), r, sess.ID)
 			}
+		}
+	})
+
+	t.Run("RejoinAcrossNodes", func(t *testing.T) {
+		// A started lobby's member restarts (a new process, a new peer
+		// id) on another node and takes its seat back with its ticket.
+		host := lobbyOn(t, nodes[0].url)
+		b := lobbyOn(t, nodes[1].url)
+		st, err := host.Create(ctx, lobby.CreateData{Name: "rejoin", Private: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.JoinByCode(ctx, st.Code, lobby.JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.SetReady(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		sess, err := host.Start(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nextLobbyEvent[lobby.Started](t, b, 10*time.Second, nil)
+		ticket := b.Signaling().RejoinTicket()
+		if ticket == "" {
+			t.Fatal("no rejoin ticket from a cluster node")
+		}
+		b2 := lobbyOn(t, nodes[2].url)
+		got, roster, err := b2.Rejoin(ctx, ticket, lobby.JoinOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Session == nil || got.Session.ID != sess.ID || !slices.Contains(got.Session.Peers, b2.ID()) ||
+			slices.Contains(got.Session.Peers, b.ID()) || string(roster.Self) != b2.ID() {
+			t.Fatalf("rejoined %+v (roster self %s), want session %s with %s for %s", got.Session, roster.Self, sess.ID, b2.ID(), b.ID())
+		}
+		if r := b2.Signaling().Room(); r != sess.ID {
+			t.Fatalf("rejoined client in room %q, want %q", r, sess.ID)
 		}
 	})
 
