@@ -93,7 +93,7 @@ func ask(t *testing.T, c *signaling.Client, typ string) ctrReply {
 // gone on other nodes, a rejoin ticket works across nodes, and when the
 // leader stops another node takes over with the saved records.
 func TestClusterService(t *testing.T) {
-	nodes := startCluster(t, 3, signaling.Config{ResumeGrace: 5 * time.Second})
+	nodes := startCluster(t, 3, signaling.Config{ResumeGrace: 5 * time.Second, RatePerSec: 10000, RateBurst: 10000})
 	ctrs := make([]*counter, len(nodes))
 	for i, n := range nodes {
 		ctrs[i] = newCounter(n.srv, n.node.Node())
@@ -121,6 +121,20 @@ func TestClusterService(t *testing.T) {
 		if c.svc.Leader() != leader {
 			t.Fatalf("node %d names leader %q, want %q", i, c.svc.Leader(), leader)
 		}
+	}
+
+	// The cost of forwarding, for the record: round trips of a request
+	// from the leader's node and from another.
+	for _, i := range []int{li, (li + 1) % 3} {
+		const n = 200
+		d := make([]time.Duration, n)
+		for k := range d {
+			start := time.Now()
+			ask(t, clients[i], "ctr.get")
+			d[k] = time.Since(start)
+		}
+		slices.Sort(d)
+		t.Logf("request from node %d (leader %v): p50 %v p99 %v", i, i == li, d[n/2], d[n*99/100])
 	}
 
 	t.Run("PeerGoneOnAnotherNode", func(t *testing.T) {
@@ -210,3 +224,4 @@ func TestClusterService(t *testing.T) {
 		}
 	})
 }
+
