@@ -224,4 +224,3 @@ func TestClusterService(t *testing.T) {
 		}
 	})
 }
-
