@@ -47,10 +47,6 @@ const (
 	serviceQueue   = 1024 // forwarded requests waiting per worker
 )
 
-// CodeUnavailable answers a request of a cluster-wide service while it has
-// no live leader (it is being elected after a node died): retry shortly.
-const CodeUnavailable = "unavailable"
-
 // ServiceConfig configures a cluster-wide service (Server.Service).
 type ServiceConfig struct {
 	// Lead is called when this node becomes the service's leader, before
