@@ -43,8 +43,9 @@
 //	                            and a service leader's replies)
 //	                   svc      {"from","fn"} + {"svc","id","addr","env"}: a request of a
 //	                            cluster-wide service forwarded to its leader
-//	                   room     {"room"}: apply the room's record now (sent by CreateRoom
-//	                            to the new members' nodes before anything else)
+//	                   room     {"room"} + a JSON list of peers: apply the room's record now,
+//	                            once it shows them (sent by CreateRoom to the new
+//	                            members' nodes before anything else)
 //
 // # Services on one leader
 //

@@ -832,39 +832,70 @@ func (s *Server) cpeerRoom(peer string) (string, bool) {
 // messages keep their order per sender): a member gets joined before the
 // lobby's started or the matchmaker's matched, as on a single node.
 func (s *Server) pushRoom(ctx context.Context, name string, nodes map[string]string) {
-	sent := map[string]bool{}
-	for _, n := range nodes {
-		if sent[n] {
-			continue
-		}
-		sent[n] = true
+	byNode := map[string][]string{}
+	for p, n := range nodes {
+		byNode[n] = append(byNode[n], p)
+	}
+	for n, peers := range byNode {
 		if n == s.cl.node {
-			s.applyRoomNow(ctx, name)
+			s.applyRoomNow(ctx, name, peers)
 			continue
 		}
-		s.cl.bp.Send(n, encodeNodeMsg(nodeMsg{T: "room", Room: name}))
+		b, _ := json.Marshal(peers)
+		s.cl.bp.Send(n, encodeNodeMsg(nodeMsg{T: "room", Room: name, Data: b}))
 	}
 }
 
 // onRoomMsg serves "room": apply a room's latest record now.
 func (s *Server) onRoomMsg(m nodeMsg) {
+	var peers []string
+	if json.Unmarshal(m.Data, &peers) != nil || len(peers) > 4*s.cfg.MaxRoomSize {
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
-	s.applyRoomNow(ctx, m.Room)
+	s.applyRoomNow(ctx, m.Room, peers)
 }
 
-// applyRoomNow applies the room's latest record ahead of the watch, which
-// skips it (and anything older) when it gets there.
-func (s *Server) applyRoomNow(ctx context.Context, name string) {
+// applyRoomNow applies the room's record ahead of the watch (which skips
+// it, and anything older, when it gets there), once the store shows the
+// peers in it: a read may come from a replica a little behind the write.
+// It gives up after roomWait and leaves it to the watch.
+func (s *Server) applyRoomNow(ctx context.Context, name string, peers []string) {
 	if !validRoomName(name) {
 		return
 	}
-	e, err := s.cl.bp.Get(ctx, roomKey(name))
-	if err != nil {
-		return
+	deadline := time.Now().Add(roomWait)
+	for {
+		e, err := s.cl.bp.Get(ctx, roomKey(name))
+		if err != nil {
+			return
+		}
+		var rec roomRec
+		if json.Unmarshal(e.Value, &rec) != nil {
+			return
+		}
+		all := true
+		for _, p := range peers {
+			all = all && memberIndex(&rec, p) >= 0
+		}
+		if all {
+			s.applyRoom(e)
+			return
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
-	s.applyRoom(e)
 }
+
+// roomWait bounds applyRoomNow's wait for a replica to catch up.
+const roomWait = 250 * time.Millisecond
 
 // InRoom reports whether peer is a member of the room called room (one
 // waiting to resume included). On a cluster it reads the room's record
