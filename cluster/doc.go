@@ -40,7 +40,10 @@
 //	                   ack      {"to","cid","code","msg"}: the result of a sig, for its sender
 //	                   takeover {"to"}: another node resumed this session; drop it
 //	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes,
-//	                            and a service leader's replies)
+//	                            and a service leader's replies). With "fn" it was sent
+//	                            to the node the peer's last service request came from,
+//	                            without reading its sess record; that node forwards
+//	                            it once if the peer has moved
 //	                   svc      {"from","fn"} + {"svc","id","addr","env"}: a request of a
 //	                            cluster-wide service forwarded to its leader
 //	                   room     {"room"} + a JSON list of peers: apply the room's record now,

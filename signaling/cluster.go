@@ -593,6 +593,8 @@ func (s *Server) onNodeMsg(b []byte) {
 		s.mu.RUnlock()
 		if sess != nil && json.Valid(m.Data) {
 			sess.enqueue(m.Data, 0)
+		} else if sess == nil && m.FromNode != "" {
+			s.sendMissed(m) // sent on a hint: the peer may have moved
 		}
 	}
 }

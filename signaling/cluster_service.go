@@ -363,6 +363,7 @@ func (s *Server) onServiceMsg(m nodeMsg) {
 		return
 	}
 	env.From = m.From
+	s.hint(m.From, m.FromNode)
 	s.mu.RLock()
 	v := s.services[f.Svc]
 	var h Handler
@@ -585,6 +586,7 @@ func (v *Service) load(lctx context.Context) (ServiceState, error) {
 		}
 		mu.Unlock()
 		if e.Deleted {
+			v.srv.dropHint(id)
 			v.mu.Lock()
 			if v.lctx == lctx {
 				v.gone = append(v.gone, id)
@@ -914,4 +916,57 @@ func (s *Server) InRoom(peer, room string) bool {
 	}
 	var rec roomRec
 	return json.Unmarshal(e.Value, &rec) == nil && memberIndex(&rec, peer) >= 0
+}
+
+// maxHints bounds the peer-to-node hints a node keeps; past it they are
+// forgotten all at once and learned again.
+const maxHints = 100_000
+
+// hint records that peer's session was on node (a service request came
+// from there), so that Send need not read its sess record.
+func (s *Server) hint(peer, node string) {
+	s.hintMu.Lock()
+	if s.hints == nil || len(s.hints) >= maxHints {
+		s.hints = map[string]string{}
+	}
+	s.hints[peer] = node
+	s.hintMu.Unlock()
+}
+
+func (s *Server) dropHint(peer string) {
+	s.hintMu.Lock()
+	delete(s.hints, peer)
+	s.hintMu.Unlock()
+}
+
+// csendHinted is csend through the node a hint names, when it is alive:
+// that node forwards the frame if the peer has moved on (sendMissed).
+func (s *Server) csendHinted(peer string, frame []byte) error {
+	s.hintMu.Lock()
+	node := s.hints[peer]
+	s.hintMu.Unlock()
+	if node == "" || node == s.cl.node || !s.nodeLive(node) {
+		return s.csend(peer, frame)
+	}
+	return s.cl.bp.Send(node, encodeNodeMsg(nodeMsg{T: "send", To: peer, FromNode: s.cl.node, Data: frame}))
+}
+
+// sendMissed forwards a frame sent here on a hint to the node that holds
+// the peer's session now, once.
+func (s *Server) sendMissed(m nodeMsg) {
+	if !json.Valid(m.Data) {
+		return
+	}
+	frame := m.Data
+	s.background(func(ctx context.Context) {
+		e, err := s.cl.bp.Get(ctx, sessKey(m.To))
+		if err != nil {
+			return
+		}
+		var r sessRec
+		if json.Unmarshal(e.Value, &r) != nil || r.Node == s.cl.node || r.Node == "" {
+			return
+		}
+		s.cl.bp.Send(r.Node, encodeNodeMsg(nodeMsg{T: "send", To: m.To, Data: frame}))
+	})
 }

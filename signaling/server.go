@@ -268,6 +268,8 @@ type Server struct {
 	handlers map[string]Handler
 	goneFns  []func(string)
 	services map[string]*Service // cluster-wide services by name
+	hintMu   sync.Mutex
+	hints    map[string]string // cluster: peer -> the node its last service request came from
 
 	queued atomic.Int64   // bytes in every session's send queue
 	wg     sync.WaitGroup // every goroutine the server owns
@@ -368,7 +370,7 @@ func (s *Server) Send(peer string, msgType string, data any) error {
 		return ErrClosed
 	}
 	if sess == nil && s.cl != nil {
-		return s.csend(peer, b)
+		return s.csendHinted(peer, b)
 	}
 	if sess == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
