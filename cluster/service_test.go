@@ -62,6 +62,7 @@ func newCounter(srv *signaling.Server, node string) *counter {
 		c.mu.Unlock()
 		req.Reply(map[string]any{"n": n, "node": node})
 	})
+	c.svc.Start()
 	return c
 }
 

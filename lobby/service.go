@@ -233,6 +233,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	} {
 		s.svc.Handle(t, h)
 	}
+	s.svc.Start()
 	return s, nil
 }
 

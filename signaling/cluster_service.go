@@ -85,6 +85,7 @@ type Service struct {
 	cfg     ServiceConfig
 	leadKey string
 	prefix  string
+	start   sync.Once
 
 	mu        sync.Mutex
 	handlers  map[string]Handler
@@ -128,8 +129,9 @@ type svcFwd struct {
 // '-' and '_'): on a cluster node its handlers (Service.Handle) run on the
 // service's leader, one node of the cluster elected through the
 // backplane, and the leader keeps its state there (see ServiceConfig); on
-// a single node it is served locally, like Server.Handle. It panics if
-// name is invalid or registered twice.
+// a single node it is served locally, like Server.Handle. Register the
+// handlers, then call Start. It panics if name is invalid or registered
+// twice.
 func (s *Server) Service(name string, cfg ServiceConfig) *Service {
 	if name == "" || len(name) > 32 || strings.ContainsFunc(name, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
@@ -152,27 +154,43 @@ func (s *Server) Service(name string, cfg ServiceConfig) *Service {
 	if s.cl == nil {
 		v.leading = true
 		v.lctx = s.ctx
-		close(v.ready)
-		if cfg.OnPeerGone != nil {
-			s.OnPeerGone(cfg.OnPeerGone)
-		}
-		if cfg.Lead != nil {
-			if err := cfg.Lead(s.ctx, ServiceState{Records: map[string][]byte{}}); err != nil {
-				s.log.Error("service: lead failed", "service", name, "err", err)
-			}
-		}
 		return v
 	}
 	for i := range v.work {
 		v.work[i] = make(chan svcJob, serviceQueue)
-		s.wg.Add(1)
-		go v.worker(v.work[i])
 	}
-	s.wg.Add(3)
-	go v.elect()
-	go v.writer()
-	go v.goner()
 	return v
+}
+
+// Start begins serving the service once its handlers are registered: on
+// a single node it calls Lead (at once, on this goroutine); on a cluster
+// node it joins the election of the service's leader. Until then a
+// cluster node forwards requests to the leader, if there is one. Start is
+// idempotent.
+func (v *Service) Start() {
+	v.start.Do(func() {
+		s := v.srv
+		if s.cl == nil {
+			if v.cfg.OnPeerGone != nil {
+				s.OnPeerGone(v.cfg.OnPeerGone)
+			}
+			if v.cfg.Lead != nil {
+				if err := v.cfg.Lead(s.ctx, ServiceState{Records: map[string][]byte{}}); err != nil {
+					s.log.Error("service: lead failed", "service", v.name, "err", err)
+				}
+			}
+			close(v.ready)
+			return
+		}
+		for i := range v.work {
+			s.wg.Add(1)
+			go v.worker(v.work[i])
+		}
+		s.wg.Add(3)
+		go v.elect()
+		go v.writer()
+		go v.goner()
+	})
 }
 
 // Name returns the service's name.
@@ -554,9 +572,13 @@ func (v *Service) load(lctx context.Context) (ServiceState, error) {
 	st := ServiceState{Records: map[string][]byte{}, live: map[string]bool{}}
 	revs := map[string]uint64{}
 	rctx, cancel := context.WithCancel(lctx)
+	var rmu sync.Mutex // the watch's goroutine may still deliver after Watch returns
+	sealed := false
 	err := bp.Watch(rctx, v.prefix, func(e BackplaneEntry) {
 		k, ok := strings.CutPrefix(e.Key, v.prefix)
-		if !ok || rctx.Err() != nil {
+		rmu.Lock()
+		defer rmu.Unlock()
+		if !ok || sealed {
 			return
 		}
 		if e.Deleted {
@@ -567,6 +589,9 @@ func (v *Service) load(lctx context.Context) (ServiceState, error) {
 		st.Records[k] = e.Value
 		revs[k] = e.Rev
 	})
+	rmu.Lock()
+	sealed = true
+	rmu.Unlock()
 	cancel()
 	if err != nil {
 		return st, err

@@ -170,6 +170,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 	s.svc.Handle(TypeResult, s.handleResult)
 	s.svc.Handle(TypeParty, s.handleParty)
 	s.svc.Handle(TypeBackfill, s.handleBackfill)
+	s.svc.Start()
 	go s.run()
 	return s, nil
 }
