@@ -52,7 +52,7 @@ type ServiceConfig struct {
 	// Lead is called when this node becomes the service's leader, before
 	// any request is served, with the service's records and the live
 	// sessions; ctx ends when the node stops leading. On a single node it
-	// is called once, from Server.Service, with no records. An error gives
+	// is called once, from Service.Start, with no records. An error gives
 	// the leadership up.
 	Lead func(ctx context.Context, st ServiceState) error
 	// Follow is called when this node stops leading after Lead: the
