@@ -836,11 +836,23 @@ func (s *Server) cgone(sess *session) {
 		if name != "" {
 			cl.casRoom(ctx, name, removeMember(sess.id, cl.node))
 		}
-		if e, err := cl.bp.Get(ctx, sessKey(sess.id)); err == nil {
-			var r sessRec
-			if json.Unmarshal(e.Value, &r) == nil && r.Node == cl.node {
-				cl.bp.Delete(ctx, sessKey(sess.id), e.Rev)
+		// A replica may not show a record written a moment ago (a
+		// short session): look again for a while rather than leave it.
+		for range 50 {
+			e, err := cl.bp.Get(ctx, sessKey(sess.id))
+			if err == nil {
+				var r sessRec
+				if json.Unmarshal(e.Value, &r) != nil || r.Node != cl.node {
+					return // taken over by another node
+				}
+				if err = cl.bp.Delete(ctx, sessKey(sess.id), e.Rev); err == nil {
+					return
+				}
 			}
+			if ctx.Err() != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
