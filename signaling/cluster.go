@@ -42,6 +42,9 @@ type roomRec struct {
 	Private bool        `json:"private,omitempty"`
 	Members []memberRec `json:"members"`
 	Seats   []string    `json:"seats,omitempty"`
+	// Replaced maps a seat's earlier holders to the seat, for their
+	// rejoin tickets (a rejoin replaced them).
+	Replaced map[string]int `json:"replaced,omitempty"`
 }
 
 type memberRec struct {
@@ -105,6 +108,8 @@ type clusterState struct {
 	bp   Backplane
 	node string
 
+	applyMu sync.Mutex // one applyRoom at a time: the watch's, or one ahead of it
+
 	mu       sync.Mutex
 	rooms    map[string]*croom
 	peerRoom map[string]string // member id -> room, from the replica
@@ -140,7 +145,12 @@ func NewClusterServer(ctx context.Context, cfg Config, bp Backplane) (*Server, e
 			s.Close()
 			return nil, fmt.Errorf("signaling: cluster token key: %w", err)
 		}
+		// Another node created it; a replica may not show it yet.
 		e, err := bp.Get(ctx, "key.token")
+		for i := 0; errors.Is(err, ErrBackplaneNotFound) && i < 100 && ctx.Err() == nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+			e, err = bp.Get(ctx, "key.token")
+		}
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("signaling: cluster token key: %w", err)
@@ -595,12 +605,18 @@ func (s *Server) onNodeMsg(b []byte) {
 		if sess != nil {
 			s.dropMoved(sess)
 		}
+	case "svc":
+		s.onServiceMsg(m)
+	case "room":
+		s.onRoomMsg(m)
 	case "send":
 		s.mu.RLock()
 		sess := s.sessions[m.To]
 		s.mu.RUnlock()
 		if sess != nil && json.Valid(m.Data) {
 			sess.enqueue(m.Data, 0)
+		} else if sess == nil && m.FromNode != "" {
+			s.sendMissed(m) // sent on a hint: the peer may have moved
 		}
 	}
 }
@@ -662,6 +678,8 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 		}
 	}
 	cl := s.cl
+	cl.applyMu.Lock()
+	defer cl.applyMu.Unlock()
 	s.log.Debug("cluster: room record", "room", name, "rev", e.Rev, "deleted", e.Deleted, "value", string(e.Value))
 	var out []delivery
 	var drop []*session
@@ -903,11 +921,23 @@ func (s *Server) cgone(sess *session) {
 		if name != "" {
 			cl.casRoom(ctx, name, removeMember(sess.id, cl.node))
 		}
-		if e, err := cl.bp.Get(ctx, sessKey(sess.id)); err == nil {
-			var r sessRec
-			if json.Unmarshal(e.Value, &r) == nil && r.Node == cl.node {
-				cl.bp.Delete(ctx, sessKey(sess.id), e.Rev)
+		// A replica may not show a record written a moment ago (a
+		// short session): look again for a while rather than leave it.
+		for range 50 {
+			e, err := cl.bp.Get(ctx, sessKey(sess.id))
+			if err == nil {
+				var r sessRec
+				if json.Unmarshal(e.Value, &r) != nil || r.Node != cl.node {
+					return // taken over by another node
+				}
+				if err = cl.bp.Delete(ctx, sessKey(sess.id), e.Rev); err == nil {
+					return
+				}
 			}
+			if ctx.Err() != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
@@ -1215,20 +1245,16 @@ func (s *Server) reap(node string, purge bool, rooms []string) bool {
 	return true
 }
 
-// ccreateRoom is CreateRoom in cluster mode: the peers must be sessions
-// of this node.
+// ccreateRoom is CreateRoom in cluster mode: the peers may be sessions
+// of any node.
 func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 	cl := s.cl
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	s.mu.RLock()
-	for _, p := range peers {
-		if s.sessions[p] == nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("%w: %q", ErrUnknownPeer, p)
-		}
+	nodes, err := s.peerNodes(ctx, peers)
+	if err != nil {
+		return err
 	}
-	s.mu.RUnlock()
 	for _, p := range peers {
 		cl.mu.Lock()
 		cur := cl.peerRoom[p]
@@ -1239,7 +1265,7 @@ func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 			}
 		}
 	}
-	return cl.casRoom(ctx, name, func(rec *roomRec) (*roomRec, error) {
+	err = cl.casRoom(ctx, name, func(rec *roomRec) (*roomRec, error) {
 		switch {
 		case !add && rec != nil:
 			return nil, fmt.Errorf("%w: %q", ErrRoomExists, name)
@@ -1259,12 +1285,16 @@ func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 		}
 		for _, p := range peers {
 			if memberIndex(rec, p) < 0 {
-				rec.Members = append(rec.Members, memberRec{ID: p, Node: cl.node})
+				rec.Members = append(rec.Members, memberRec{ID: p, Node: nodes[p]})
 				rec.Seats = append(rec.Seats, p)
 			}
 		}
 		return rec, nil
 	})
+	if err == nil {
+		s.pushRoom(ctx, name, nodes)
+	}
+	return err
 }
 
 // csend pushes a frame to a session of another node.
