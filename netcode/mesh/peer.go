@@ -199,7 +199,9 @@ func (m *Mesh) handlePeer(id netcode.PeerID, joined bool) {
 		m.members[id] = true
 	} else {
 		delete(m.members, id)
+		delete(m.wanted, id)
 	}
+	wanted := !m.cfg.OnDemand || m.wanted[id]
 	m.mu.Unlock()
 	if !joined {
 		m.mu.Lock()
@@ -216,7 +218,9 @@ func (m *Mesh) handlePeer(id netcode.PeerID, joined bool) {
 		}
 		return
 	}
-	m.ensurePeer(id)
+	if wanted {
+		m.ensurePeer(id)
+	}
 }
 
 // ensurePeer returns the peer, creating it (and starting the offer when
@@ -895,7 +899,7 @@ func (m *Mesh) endPeer(p *peer, r DisconnectReason, err error, retry bool) {
 	// A peer still in the room that timed out, could not be reached or
 	// dropped the connection without a goodbye is tried again: its
 	// offering side starts over after a pause.
-	if retry && p.offerer && !m.cfg.NoReconnect && m.members[p.id] {
+	if retry && p.offerer && !m.cfg.NoReconnect && m.members[p.id] && (!m.cfg.OnDemand || m.wanted[p.id]) {
 		m.reconnectAt[p.id] = time.Now().Add(m.cfg.ReconnectAfter)
 	}
 	m.mu.Unlock()
