@@ -80,6 +80,11 @@ type Config struct {
 	// so that a spectator connects only to its parent and children). Nil:
 	// the transport reaches every peer already.
 	Dial func(peer netcode.PeerID)
+	// Hangup, when set, is called when this node no longer needs its
+	// connection to a peer (a node that only redirected it, a parent it
+	// left, a child that left): mesh.Mesh.Hangup, so that the connections
+	// a node keeps are its parent's and its children's. Nil: none.
+	Hangup func(peer netcode.PeerID)
 	// Players and InputSize describe the match's inputs (a Spectator needs
 	// them; a Source takes them from its session). InputSize zero means 1.
 	Players   int

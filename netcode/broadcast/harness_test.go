@@ -151,6 +151,7 @@ type player struct {
 }
 
 type viewer struct {
+	mu      sync.Mutex // held while it ticks (pion tests tick viewers on goroutines of their own)
 	id      netcode.PeerID
 	sp      *broadcast.Spectator
 	g       *toyGame
@@ -163,12 +164,10 @@ type viewer struct {
 
 // newMatch starts players n players over the transports tr returns
 // (game half, broadcast half).
-func newMatch(t testing.TB, n int, clock func() time.Time, base broadcast.Config,
-	tr func(id netcode.PeerID) (game, bcast netcode.Transport)) *match {
-	m := &match{t: t, clock: clock, base: base}
-	for i := range n {
-		m.ids = append(m.ids, netcode.PeerID(fmt.Sprintf("p%d", i)))
-	}
+func newMatch(t testing.TB, ids []netcode.PeerID, clock func() time.Time, base broadcast.Config,
+	tr func(id netcode.PeerID) (game, bcast netcode.Transport), mod func(netcode.PeerID, *broadcast.Config)) *match {
+	m := &match{t: t, clock: clock, base: base, ids: ids}
+	n := len(ids)
 	m.base.Roots = m.ids
 	for i, id := range m.ids {
 		players := make([]rollback.Player, n)
@@ -179,12 +178,16 @@ func newMatch(t testing.TB, n int, clock func() time.Time, base broadcast.Config
 		}
 		gt, bt := tr(id)
 		g := newToyGame(n)
-		s, err := rollback.New(gt, g, rollback.Config{Players: players, Clock: clock, ChecksumInterval: 30})
+		s, err := rollback.New(gt, g, rollback.Config{Players: players, Clock: clock, ChecksumInterval: 30,
+			DisconnectTimeout: 15 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg := m.base
 		cfg.Self = id
+		if mod != nil {
+			mod(id, &cfg)
+		}
 		src, err := broadcast.NewSource(bt, s, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -213,6 +216,14 @@ func (m *match) addViewer(id netcode.PeerID, t netcode.Transport, mod func(*broa
 
 // step runs one tick of every live player and spectator.
 func (m *match) step() {
+	m.stepPlayers()
+	for _, v := range m.viewers {
+		v.tick(m.t)
+	}
+}
+
+// stepPlayers runs one tick of every live player.
+func (m *match) stepPlayers() {
 	m.ticks++
 	for _, p := range m.players {
 		if p.dead {
@@ -236,30 +247,34 @@ func (m *match) step() {
 			}
 		}
 	}
-	for _, v := range m.viewers {
-		if v.dead || v.sp == nil {
-			continue
-		}
-		if err := v.sp.Tick(); err != nil && !errors.Is(err, broadcast.ErrWaiting) {
-			m.t.Fatalf("%s: %v", v.id, err)
-		}
-		for drained := false; !drained; {
-			select {
-			case ev := <-v.sp.Events():
-				switch e := ev.(type) {
-				case broadcast.EventAttached:
-					v.attachs++
-					if v.attachs > 1 {
-						v.gaps = append(v.gaps, e.Gap)
-					}
-				case broadcast.EventEnded:
-					v.ended = &e
-				case broadcast.EventRejected:
-					m.t.Errorf("%s: %v", v.id, e.Err)
+}
+
+// tick runs one tick of the spectator and collects its events.
+func (v *viewer) tick(t testing.TB) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.dead || v.sp == nil {
+		return
+	}
+	if err := v.sp.Tick(); err != nil && !errors.Is(err, broadcast.ErrWaiting) {
+		t.Errorf("%s: %v", v.id, err)
+	}
+	for {
+		select {
+		case ev := <-v.sp.Events():
+			switch e := ev.(type) {
+			case broadcast.EventAttached:
+				v.attachs++
+				if v.attachs > 1 {
+					v.gaps = append(v.gaps, e.Gap)
 				}
-			default:
-				drained = true
+			case broadcast.EventEnded:
+				v.ended = &e
+			case broadcast.EventRejected:
+				t.Errorf("%s: %v", v.id, e.Err)
 			}
+		default:
+			return
 		}
 	}
 }
@@ -305,7 +320,10 @@ func (m *match) final() (uint64, bool) {
 // its end.
 func (m *match) allEnded() bool {
 	for _, v := range m.viewers {
-		if !v.dead && v.ended == nil {
+		v.mu.Lock()
+		done := v.dead || v.ended != nil
+		v.mu.Unlock()
+		if !done {
 			return false
 		}
 	}
@@ -315,12 +333,16 @@ func (m *match) allEnded() bool {
 // relays returns the live spectators that have children, deepest last.
 func (m *match) relays() []*viewer {
 	var out []*viewer
+	depth := map[*viewer]int{}
 	for _, v := range m.viewers {
+		v.mu.Lock()
 		if !v.dead && v.sp != nil && len(v.sp.Children()) > 0 {
 			out = append(out, v)
+			depth[v] = len(v.sp.Path())
 		}
+		v.mu.Unlock()
 	}
-	sort.SliceStable(out, func(i, j int) bool { return len(out[i].sp.Path()) < len(out[j].sp.Path()) })
+	sort.SliceStable(out, func(i, j int) bool { return depth[out[i]] < depth[out[j]] })
 	return out
 }
 
@@ -332,11 +354,12 @@ func (m *match) checkShape(fanout, rootFanout int) {
 		}
 	}
 	for _, v := range m.viewers {
-		if v.sp == nil || v.dead {
-			continue
+		v.mu.Lock()
+		if v.sp != nil && !v.dead {
+			if c := len(v.sp.Children()); c > fanout {
+				m.t.Errorf("%s relays to %d, more than %d", v.id, c, fanout)
+			}
 		}
-		if c := len(v.sp.Children()); c > fanout {
-			m.t.Errorf("%s relays to %d, more than %d", v.id, c, fanout)
-		}
+		v.mu.Unlock()
 	}
 }

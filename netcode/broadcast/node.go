@@ -73,6 +73,9 @@ type node struct {
 	tried    map[netcode.PeerID]bool
 	target   netcode.PeerID
 	targetAt time.Time
+	// targetSent: the transport took a join for target (targetAt is then
+	// the time of that send, before it the time of the dial).
+	targetSent bool
 	joinAt   time.Time
 	rounds   int
 
@@ -107,6 +110,15 @@ func (n *node) send(to netcode.PeerID, m *msg) error {
 		n.stats.MessagesSent++
 	}
 	return err
+}
+
+// hangup drops the connection to a peer this node no longer talks to.
+func (n *node) hangup(peer netcode.PeerID) {
+	if n.cfg.Hangup == nil || n.attached && peer == n.parent || n.kid(peer) != nil || peer == n.target ||
+		n.root && slices.Contains(n.cfg.Roots, peer) {
+		return
+	}
+	n.cfg.Hangup(peer)
 }
 
 func (n *node) dial(to netcode.PeerID) {
@@ -147,12 +159,15 @@ func (n *node) keepParent() {
 	}
 	if n.target != "" {
 		switch {
-		case n.now.Sub(n.targetAt) >= n.cfg.JoinTimeout:
-			n.tried[n.target] = true
+		case n.targetSent && n.now.Sub(n.targetAt) >= n.cfg.JoinTimeout,
+			!n.targetSent && n.now.Sub(n.targetAt) >= connectWait*n.cfg.JoinTimeout:
+			old := n.target
+			n.tried[old] = true
 			n.target = ""
+			n.hangup(old)
 		case n.now.Sub(n.joinAt) >= n.cfg.FlushInterval:
-			n.joinAt = n.now // the first send may have found no connection yet
-			_ = n.send(n.target, &msg{typ: msgJoin, have: n.hi})
+			n.joinAt = n.now
+			n.sendJoin()
 		}
 	}
 	if n.target == "" {
@@ -160,9 +175,23 @@ func (n *node) keepParent() {
 		if c == "" {
 			return
 		}
-		n.target, n.targetAt, n.joinAt = c, n.now, n.now
+		n.target, n.targetAt, n.joinAt, n.targetSent = c, n.now, n.now, false
 		n.dial(c)
-		_ = n.send(c, &msg{typ: msgJoin, have: n.hi})
+		n.sendJoin()
+	}
+}
+
+// connectWait is how many JoinTimeouts a join waits for the connection to
+// the candidate before it moves on.
+const connectWait = 10
+
+// sendJoin sends the target a join; the answer is awaited for
+// JoinTimeout from the first send the transport took (a connection made
+// on demand takes a moment), and the join is repeated every FlushInterval
+// meanwhile.
+func (n *node) sendJoin() {
+	if err := n.send(n.target, &msg{typ: msgJoin, have: n.hi}); err == nil && !n.targetSent {
+		n.targetSent, n.targetAt = true, n.now
 	}
 }
 
@@ -233,6 +262,7 @@ func (n *node) detach(why DetachReason) {
 	n.tried[old] = true
 	n.rounds = 1
 	n.target = ""
+	n.hangup(old)
 	n.events.emit(EventDetached{Parent: old, Reason: why})
 }
 
@@ -264,6 +294,7 @@ func (n *node) dropKid(id netcode.PeerID, bye bool) {
 	if bye {
 		_ = n.send(id, &msg{typ: msgLeave})
 	}
+	n.hangup(id)
 	n.events.emit(EventChildLeft{Peer: id})
 }
 
@@ -325,6 +356,7 @@ func (n *node) handle(from netcode.PeerID, _ netcode.Channel, data []byte) {
 		if len(n.cands) > 4*maxCandidates {
 			n.cands = n.cands[:4*maxCandidates]
 		}
+		n.hangup(from)
 	case msgFrames:
 		if n.root || !n.attached || from != n.parent {
 			return // a previous parent's late message
@@ -440,6 +472,7 @@ func (n *node) handleAccept(from netcode.PeerID, path []netcode.PeerID) {
 	case !n.attached && from == n.target:
 	default:
 		_ = n.send(from, &msg{typ: msgLeave}) // a late answer: free the slot
+		n.hangup(from)
 		return
 	}
 	if path[len(path)-1] != from || slices.Contains(path, n.cfg.Self) || len(path) > n.cfg.MaxDepth {
@@ -449,6 +482,7 @@ func (n *node) handleAccept(from netcode.PeerID, path []netcode.PeerID) {
 			n.tried[from] = true
 			n.target = ""
 			_ = n.send(from, &msg{typ: msgLeave})
+			n.hangup(from)
 		}
 		return
 	}

@@ -20,9 +20,13 @@ func memMatch(t *testing.T, players int, base broadcast.Config) (*match, *memNet
 	net := newMemNet()
 	clk := &fakeClock{now: time.Unix(1000, 0)}
 	base.Clock = clk.Now
-	m := newMatch(t, players, clk.Now, base, func(id netcode.PeerID) (netcode.Transport, netcode.Transport) {
+	var ids []netcode.PeerID
+	for i := range players {
+		ids = append(ids, netcode.PeerID(fmt.Sprintf("p%d", i)))
+	}
+	m := newMatch(t, ids, clk.Now, base, func(id netcode.PeerID) (netcode.Transport, netcode.Transport) {
 		return broadcast.Split(net.transport(id))
-	})
+	}, nil)
 	return m, net, clk
 }
 

@@ -481,6 +481,40 @@ func (m *Mesh) Dial(peer netcode.PeerID) error {
 	return nil
 }
 
+// Hangup ends the connection to peer, saying goodbye over its reliable
+// channel (the peer reports ReasonLeft and does not reconnect), and
+// forgets a Dial of it; unlike Kick it accepts the peer's signals again,
+// so either side may connect anew later. It returns at once. A mesh with
+// Config.OnDemand uses it to drop connections it no longer needs (a
+// spectator tree drops a node that only redirected it).
+func (m *Mesh) Hangup(peer netcode.PeerID) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	if !m.post(func() { m.hangup(peer) }) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// hangup runs on the loop.
+func (m *Mesh) hangup(id netcode.PeerID) {
+	m.mu.Lock()
+	delete(m.wanted, id)
+	p := m.peers[id]
+	m.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	rw := p.rw[netcode.Reliable]
+	p.mu.Unlock()
+	if rw != nil {
+		_, _ = rw.Write([]byte{frameBye, byeCodeLeft})
+	}
+	m.disconnect(p, ReasonLeft, nil)
+}
+
 // Stats returns the statistics of a peer. They are filled within one ping
 // round trip of connecting (Config.PingInterval is the upper bound for
 // the first sample).

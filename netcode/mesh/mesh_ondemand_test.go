@@ -67,4 +67,29 @@ func TestMeshOnDemand(t *testing.T) {
 	if err := ms["a"].Dial("a"); err == nil {
 		t.Fatal("dialing itself succeeded")
 	}
+	// Hangup ends the pair for good (the other side reports it left and
+	// does not reconnect); a new Dial connects it again.
+	if err := ms["c"].Hangup("a"); err != nil {
+		t.Fatal(err)
+	}
+	for ms["c"].Peers()["a"] == mesh.PeerStateConnected {
+		select {
+		case <-ctx.Done():
+			t.Fatal("c still connected to a after Hangup")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	for ms["a"].Peers()["c"] == mesh.PeerStateConnected {
+		select {
+		case <-ctx.Done():
+			t.Fatal("a still connected to c after c hung up")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if err := ms["c"].Dial("a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms["c"].WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
 }
