@@ -76,8 +76,8 @@ type node struct {
 	// targetSent: the transport took a join for target (targetAt is then
 	// the time of that send, before it the time of the dial).
 	targetSent bool
-	joinAt   time.Time
-	rounds   int
+	joinAt     time.Time
+	rounds     int
 
 	kids []*child
 
