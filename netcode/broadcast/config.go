@@ -15,9 +15,9 @@ const (
 	DefaultDelay            = 180 // frames: 3 s at 60 frames a second
 	DefaultSnapshotInterval = 60
 	DefaultBufferFrames     = 1024
-	DefaultParentTimeout    = 400 * time.Millisecond
+	DefaultParentTimeout    = 300 * time.Millisecond
 	DefaultHoldTimeout      = 3 * time.Second
-	DefaultJoinTimeout      = 300 * time.Millisecond
+	DefaultJoinTimeout      = 250 * time.Millisecond
 	DefaultFlushInterval    = 50 * time.Millisecond
 	DefaultMaxDepth         = 16
 )
@@ -58,7 +58,7 @@ type Config struct {
 	BufferFrames int
 	// ParentTimeout is how long a spectator's parent may go without
 	// relaying a newer beat before the spectator looks for another
-	// parent. Zero means DefaultParentTimeout (400 ms), which with the
+	// parent. Zero means DefaultParentTimeout (300 ms), which with the
 	// joins that follow keeps a re-attach under a second.
 	ParentTimeout time.Duration
 	// HoldTimeout is how long a spectator keeps a parent that says it is
@@ -66,7 +66,7 @@ type Config struct {
 	HoldTimeout time.Duration
 	// JoinTimeout is how long a join waits for an answer before the
 	// spectator asks its next candidate. Zero means DefaultJoinTimeout
-	// (300 ms).
+	// (250 ms).
 	JoinTimeout time.Duration
 	// FlushInterval is how often a node sends its children the frames it
 	// gained (and a heartbeat when it has none); a child acknowledges as

@@ -25,7 +25,7 @@
 //
 // Failure: a parent relays a beat that its root increments every tick. A
 // spectator whose parent's beat has not grown for Config.ParentTimeout
-// (400 ms), or whose parent says goodbye, or whose connection the game
+// (300 ms), or whose parent says goodbye, or whose connection the game
 // reports gone (PeerGone), asks its grandparent and then the players
 // for a new place, keeping its frame: the new parent resends from that
 // frame out of its buffer (Config.BufferFrames, 1024 frames), or sends a

@@ -159,7 +159,7 @@ type viewer struct {
 	gaps    []time.Duration
 	ended   *broadcast.EventEnded
 	attachs int
-	kill    func() // set by tests whose viewer runs elsewhere
+	trace   []string // events with times, for failure reports
 }
 
 // newMatch starts players n players over the transports tr returns
@@ -262,6 +262,9 @@ func (v *viewer) tick(t testing.TB) {
 	for {
 		select {
 		case ev := <-v.sp.Events():
+			if len(v.trace) < 64 {
+				v.trace = append(v.trace, fmt.Sprintf("%s %T%+v", time.Now().Format("05.000"), ev, ev))
+			}
 			switch e := ev.(type) {
 			case broadcast.EventAttached:
 				v.attachs++

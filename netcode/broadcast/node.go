@@ -28,6 +28,7 @@ type child struct {
 	lastSent time.Time
 	free     int // spare slots it reports in its subtree
 	size     int
+	holder   netcode.PeerID // a node of its subtree with a free slot, as it reports
 	endSent  bool
 }
 
@@ -64,6 +65,7 @@ type node struct {
 	attached  bool
 	path      []netcode.PeerID // ancestors, root first, ending with parent
 	beatAt    time.Time        // when the parent's beat last grew
+	heardAt   time.Time        // when the parent last sent frames or a heartbeat
 	holdSince time.Time        // the parent said it holds (zero: it does not)
 	ackAt     time.Time
 	gapFrom   time.Time // last sign of the previous parent (zero: none yet)
@@ -76,6 +78,8 @@ type node struct {
 	// targetSent: the transport took a join for target (targetAt is then
 	// the time of that send, before it the time of the dial).
 	targetSent bool
+	lost       netcode.PeerID // the parent this node lost, named in its joins
+	standby    netcode.PeerID // the grandparent it keeps a connection to
 	joinAt     time.Time
 	rounds     int
 
@@ -114,7 +118,7 @@ func (n *node) send(to netcode.PeerID, m *msg) error {
 
 // hangup drops the connection to a peer this node no longer talks to.
 func (n *node) hangup(peer netcode.PeerID) {
-	if n.cfg.Hangup == nil || n.attached && peer == n.parent || n.kid(peer) != nil || peer == n.target ||
+	if n.cfg.Hangup == nil || n.attached && peer == n.parent || n.kid(peer) != nil || peer == n.target || peer == n.standby ||
 		n.root && slices.Contains(n.cfg.Roots, peer) {
 		return
 	}
@@ -144,14 +148,17 @@ func (n *node) tick() {
 // parent while detached.
 func (n *node) keepParent() {
 	if n.attached {
-		live := n.now.Sub(n.beatAt) < n.cfg.ParentTimeout ||
-			!n.holdSince.IsZero() && n.now.Sub(n.holdSince) < n.cfg.HoldTimeout
+		// The parent is alive while it speaks (a heartbeat every
+		// FlushInterval); the stream is alive while the beat grows. A
+		// parent that speaks while its beat is frozen is itself looking
+		// for a parent (or in a cycle): keep it for HoldTimeout.
+		live := n.now.Sub(n.heardAt) < n.cfg.ParentTimeout && n.now.Sub(n.beatAt) < n.cfg.HoldTimeout
 		if !live {
 			n.detach(DetachSilent)
 		} else if n.now.Sub(n.ackAt) >= n.cfg.FlushInterval {
 			n.ackAt = n.now
 			free, size := n.capacity()
-			_ = n.send(n.parent, &msg{typ: msgAck, have: n.hi, free: free, size: size})
+			_ = n.send(n.parent, &msg{typ: msgAck, have: n.hi, free: free, size: size, holder: n.holder()})
 		}
 	}
 	if n.attached {
@@ -161,10 +168,12 @@ func (n *node) keepParent() {
 		switch {
 		case n.targetSent && n.now.Sub(n.targetAt) >= n.cfg.JoinTimeout,
 			!n.targetSent && n.now.Sub(n.targetAt) >= connectWait*n.cfg.JoinTimeout:
-			old := n.target
+			old, sent := n.target, n.targetSent
 			n.tried[old] = true
 			n.target = ""
-			n.hangup(old)
+			if sent {
+				n.hangup(old) // a connection still being made is left to finish
+			}
 		case n.now.Sub(n.joinAt) >= n.cfg.FlushInterval:
 			n.joinAt = n.now
 			n.sendJoin()
@@ -183,14 +192,14 @@ func (n *node) keepParent() {
 
 // connectWait is how many JoinTimeouts a join waits for the connection to
 // the candidate before it moves on.
-const connectWait = 10
+const connectWait = 20
 
 // sendJoin sends the target a join; the answer is awaited for
 // JoinTimeout from the first send the transport took (a connection made
 // on demand takes a moment), and the join is repeated every FlushInterval
 // meanwhile.
 func (n *node) sendJoin() {
-	if err := n.send(n.target, &msg{typ: msgJoin, have: n.hi}); err == nil && !n.targetSent {
+	if err := n.send(n.target, &msg{typ: msgJoin, have: n.hi, lost: n.lost}); err == nil && !n.targetSent {
 		n.targetSent, n.targetAt = true, n.now
 	}
 }
@@ -240,6 +249,50 @@ func (n *node) capacity() (free, size int) {
 	return min(free, maxCount), min(size, maxCount)
 }
 
+// keepStandby keeps a connection to the grandparent when it is a
+// spectator, so that a re-attach after the parent's loss needs no new
+// connection (a player's connections are left to its children).
+func (n *node) keepStandby() {
+	var want netcode.PeerID
+	if len(n.path) >= 2 && !slices.Contains(n.cfg.Roots, n.path[len(n.path)-2]) {
+		want = n.path[len(n.path)-2]
+	}
+	if want == n.standby {
+		return
+	}
+	old := n.standby
+	n.standby = want
+	if old != "" {
+		n.hangup(old)
+	}
+	if want != "" {
+		n.dial(want)
+	}
+}
+
+// hasSlot reports whether this node accepts a child now.
+func (n *node) hasSlot() bool {
+	return n.attached && len(n.kids) < n.cap && (n.root || len(n.path) < n.cfg.MaxDepth)
+}
+
+// holder names the node of this subtree a joiner should go to: this one
+// when it has a free slot, else the one its roomiest child reports.
+func (n *node) holder() netcode.PeerID {
+	if n.hasSlot() {
+		return n.cfg.Self
+	}
+	var best *child
+	for _, k := range n.kids {
+		if k.holder != "" && k.free > 0 && n.now.Sub(k.lastAck) < n.cfg.ParentTimeout/2 && (best == nil || k.free > best.free) {
+			best = k
+		}
+	}
+	if best == nil {
+		return ""
+	}
+	return best.holder
+}
+
 // detach drops the parent and starts looking for another: its
 // grandparent first, then the roots.
 func (n *node) detach(why DetachReason) {
@@ -247,8 +300,9 @@ func (n *node) detach(why DetachReason) {
 		return
 	}
 	old := n.parent
+	n.lost = old
 	n.attached = false
-	n.gapFrom = n.beatAt
+	n.gapFrom = n.heardAt
 	n.holdSince = time.Time{}
 	if why != DetachLeft && why != DetachGone {
 		_ = n.send(old, &msg{typ: msgLeave})
@@ -324,11 +378,16 @@ func (n *node) handle(from netcode.PeerID, _ netcode.Channel, data []byte) {
 	}
 	switch m.typ {
 	case msgJoin:
+		if m.lost != "" && m.lost != from && n.kid(m.lost) != nil {
+			// A child of that child lost it: it is gone (or cut off)
+			// for its subtree; its slot goes to the orphans.
+			n.dropKid(m.lost, true)
+		}
 		n.handleJoin(from, m.have)
 	case msgAck:
 		if k := n.kid(from); k != nil {
 			k.lastAck = n.now
-			k.free, k.size = m.free, m.size
+			k.free, k.size, k.holder = m.free, m.size, m.holder
 			k.have = max(k.have, m.have)
 		} else {
 			_ = n.send(from, &msg{typ: msgLeave}) // not (or no longer) our child
@@ -361,6 +420,7 @@ func (n *node) handle(from netcode.PeerID, _ netcode.Channel, data []byte) {
 		if n.root || !n.attached || from != n.parent {
 			return // a previous parent's late message
 		}
+		n.heardAt = n.now
 		if m.beat > n.beat || n.beatAt.IsZero() {
 			n.beat, n.beatAt = m.beat, n.now
 		}
@@ -451,8 +511,16 @@ func (n *node) handleJoin(from netcode.PeerID, have int) {
 		reason = redirectFull
 		kids := slices.Clone(n.kids)
 		slices.SortStableFunc(kids, func(a, b *child) int { return b.free - a.free })
+		// Nodes with a free slot first (one hop), then the children
+		// with the most room. A child that has not acknowledged lately
+		// may be gone: do not send a joiner to wait on it.
 		for _, k := range kids {
-			if len(cands) < maxCandidates {
+			if k.holder != "" && k.holder != from && k.free > 0 && n.now.Sub(k.lastAck) < n.cfg.ParentTimeout/2 && !slices.Contains(cands, k.holder) {
+				cands = append(cands, k.holder)
+			}
+		}
+		for _, k := range kids {
+			if n.now.Sub(k.lastAck) < n.cfg.ParentTimeout/2 && !slices.Contains(cands, k.id) {
 				cands = append(cands, k.id)
 			}
 		}
@@ -487,9 +555,10 @@ func (n *node) handleAccept(from netcode.PeerID, path []netcode.PeerID) {
 		return
 	}
 	n.path = append(n.path[:0], path...)
+	n.keepStandby()
 	if !n.attached {
-		n.attached, n.parent, n.target = true, from, ""
-		n.beatAt, n.beat, n.holdSince, n.ackAt = n.now, 0, time.Time{}, time.Time{}
+		n.attached, n.parent, n.target, n.lost = true, from, "", ""
+		n.beatAt, n.heardAt, n.beat, n.holdSince, n.ackAt = n.now, n.now, 0, time.Time{}, time.Time{}
 		n.stats.Attaches++
 		var gap time.Duration
 		if !n.gapFrom.IsZero() {

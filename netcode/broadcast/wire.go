@@ -19,12 +19,12 @@ const (
 
 // Message types: only append to this list.
 const (
-	msgJoin     = 1 // child → node: uvarint have
+	msgJoin     = 1 // child → node: uvarint have, the parent it lost
 	msgAccept   = 2 // node → child: the path (ancestors, root first, ending with the sender)
 	msgRedirect = 3 // node → joiner: reason byte, candidate ids
 	msgFrames   = 4 // parent → child: flags, beat, start, count, records
 	msgState    = 5 // parent → child: frame, state bytes
-	msgAck      = 6 // child → parent: have, free slots, subtree size
+	msgAck      = 6 // child → parent: have, free slots, subtree size, a node with a free slot
 	msgEnd      = 7 // parent → child: end frame, 8-byte checksum
 	msgLeave    = 8 // either way: the link ends (reason byte)
 )
@@ -57,9 +57,11 @@ const (
 // msg is one decoded message. Slices alias the decoded bytes.
 type msg struct {
 	typ      byte
-	have     int // join, ack
-	free     int // ack
-	size     int // ack
+	have     int            // join, ack
+	lost     netcode.PeerID // join: the parent the joiner lost ("" none)
+	free     int            // ack
+	size     int            // ack
+	holder   netcode.PeerID // ack: a node of the sender's subtree with a free slot ("" none)
 	reason   byte
 	flags    byte             // frames: flagHold
 	ids      []netcode.PeerID // accept (path), redirect (candidates)
@@ -88,6 +90,8 @@ func appendMsg(b []byte, m *msg) []byte {
 	switch m.typ {
 	case msgJoin:
 		b = appendUvarint(b, m.have)
+		b = appendUvarint(b, len(m.lost))
+		b = append(b, m.lost...)
 	case msgAccept:
 		b = appendIDs(b, m.ids)
 	case msgRedirect:
@@ -110,6 +114,8 @@ func appendMsg(b []byte, m *msg) []byte {
 		b = appendUvarint(b, m.have)
 		b = appendUvarint(b, min(m.free, maxCount))
 		b = appendUvarint(b, min(m.size, maxCount))
+		b = appendUvarint(b, len(m.holder))
+		b = append(b, m.holder...)
 	case msgEnd:
 		b = appendUvarint(b, m.frame)
 		b = binary.LittleEndian.AppendUint64(b, m.checksum)
@@ -210,6 +216,7 @@ func parseMsg(data []byte, m *msg) error {
 	switch m.typ {
 	case msgJoin:
 		m.have = int(r.uvarint(maxFrame))
+		m.lost = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
 	case msgAccept:
 		m.ids = r.ids(maxPath, m.ids)
 		if r.err == nil && len(m.ids) == 0 {
@@ -243,6 +250,7 @@ func parseMsg(data []byte, m *msg) error {
 		m.have = int(r.uvarint(maxFrame))
 		m.free = int(r.uvarint(maxCount))
 		m.size = int(r.uvarint(maxCount))
+		m.holder = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
 	case msgEnd:
 		m.frame = int(r.uvarint(maxFrame))
 		if v := r.bytes(8); v != nil {

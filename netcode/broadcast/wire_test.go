@@ -13,12 +13,12 @@ var goldenMsgs = []struct {
 	m   msg
 	hex string
 }{
-	{msg{typ: msgJoin, have: 300}, "bc0101ac02"},
+	{msg{typ: msgJoin, have: 300, lost: "s3"}, "bc0101ac02027333"},
 	{msg{typ: msgAccept, ids: []netcode.PeerID{"p0", "s1"}}, "bc010202027030027331"},
 	{msg{typ: msgRedirect, reason: redirectFull, ids: []netcode.PeerID{"s2"}}, "bc0103010102733" + "2"},
 	{msg{typ: msgFrames, flags: flagHold, beat: 7, start: 300, records: [][]byte{{0, 5, 6}, {2, 0, 0}}}, "bc01040107ac020203000506030200" + "00"},
 	{msg{typ: msgState, frame: 60, state: []byte{1, 2}}, "bc01053c020102"},
-	{msg{typ: msgAck, have: 301, free: 3, size: 5}, "bc0106ad020305"},
+	{msg{typ: msgAck, have: 301, free: 3, size: 5, holder: "s7"}, "bc0106ad020305027337"},
 	{msg{typ: msgEnd, frame: 900, checksum: 0x1122334455667788}, "bc010784078877665544332211"},
 	{msg{typ: msgLeave}, "bc010800"},
 }
@@ -55,6 +55,7 @@ func TestWireErrors(t *testing.T) {
 		{"bc0201ac02", ErrVersion},
 		{"bc0163", ErrUnknownType},
 		{"bc0101", ErrTruncated},
+		{"bc0101ac02", ErrTruncated},
 		{"bc010200", ErrTruncated},                    // an empty path
 		{"bc01040007ac028101", ErrTooLarge},           // 129 records
 		{"bc0105008080808001", ErrTooLarge},           // a state over the limit

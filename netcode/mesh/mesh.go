@@ -497,7 +497,9 @@ func (m *Mesh) Hangup(peer netcode.PeerID) error {
 	return nil
 }
 
-// hangup runs on the loop.
+// hangup runs on the loop: like kick, the connection closes once the
+// goodbye is acknowledged (at most byeLinger later), so that the peer
+// learns of it at once instead of after its disconnect timeout.
 func (m *Mesh) hangup(id netcode.PeerID) {
 	m.mu.Lock()
 	delete(m.wanted, id)
@@ -506,12 +508,8 @@ func (m *Mesh) hangup(id netcode.PeerID) {
 	if p == nil {
 		return
 	}
-	p.mu.Lock()
-	rw := p.rw[netcode.Reliable]
-	p.mu.Unlock()
-	if rw != nil {
-		_, _ = rw.Write([]byte{frameBye, byeCodeLeft})
-	}
+	m.sayBye(p, byeCodeLeft)
+	m.sendSignal(id, &signal{T: sigBye}) // ends an attempt still connecting too
 	m.disconnect(p, ReasonLeft, nil)
 }
 
