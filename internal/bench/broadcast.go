@@ -159,19 +159,24 @@ func runAudience(players, n, seconds int, kill bool) (bps float64, depth int, re
 		}
 		ps[i] = player{s, src}
 	}
-	specs := make([]*broadcast.Spectator, n)
+	specs := make([]*broadcast.Spectator, 0, n)
 	dead := make([]bool, n)
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
-	for i := range specs {
+	// addSpectator starts spectator i, told of one earlier spectator (as a
+	// lobby would name one); they arrive one every other tick.
+	addSpectator := func(i int) error {
 		id := netcode.PeerID(fmt.Sprintf("s%03d", i))
 		c := base
 		c.Self = id
 		if i > 0 {
 			c.Entry = []netcode.PeerID{netcode.PeerID(fmt.Sprintf("s%03d", rng.IntN(i)))}
 		}
-		if specs[i], err = broadcast.NewSpectator(net.transport(id), newSpectGame(players), c); err != nil {
-			return 0, 0, 0, err
+		sp, err := broadcast.NewSpectator(net.transport(id), newSpectGame(players), c)
+		if err != nil {
+			return err
 		}
+		specs = append(specs, sp)
+		return nil
 	}
 	step := func() {
 		now = now.Add(tick)
@@ -209,6 +214,13 @@ func runAudience(players, n, seconds int, kill bool) (bps float64, depth int, re
 			}
 		}
 		return true
+	}
+	for i := range n {
+		if err := addSpectator(i); err != nil {
+			return 0, 0, 0, err
+		}
+		step()
+		step()
 	}
 	for t := 0; !attached(); t++ {
 		if t > 60*60 {

@@ -28,7 +28,8 @@ type child struct {
 	lastSent time.Time
 	free     int // spare slots it reports in its subtree
 	size     int
-	holder   netcode.PeerID // a node of its subtree with a free slot, as it reports
+	holder   netcode.PeerID // the shallowest node of its subtree with a free slot, as it reports
+	hdepth   int            // how far below the child that node is
 	endSent  bool
 }
 
@@ -80,8 +81,11 @@ type node struct {
 	targetSent bool
 	lost       netcode.PeerID // the parent this node lost, named in its joins
 	standby    netcode.PeerID // the grandparent it keeps a connection to
-	joinAt     time.Time
-	rounds     int
+	// upHolder is the node with a free slot its root's tree names (the
+	// root's holder, passed down in frames): where a new joiner goes.
+	upHolder netcode.PeerID
+	joinAt   time.Time
+	rounds   int
 
 	kids []*child
 
@@ -158,7 +162,8 @@ func (n *node) keepParent() {
 		} else if n.now.Sub(n.ackAt) >= n.cfg.FlushInterval {
 			n.ackAt = n.now
 			free, size := n.capacity()
-			_ = n.send(n.parent, &msg{typ: msgAck, have: n.hi, free: free, size: size, holder: n.holder()})
+			h, d := n.holderAt()
+			_ = n.send(n.parent, &msg{typ: msgAck, have: n.hi, free: free, size: size, holder: h, hdepth: d})
 		}
 	}
 	if n.attached {
@@ -275,22 +280,30 @@ func (n *node) hasSlot() bool {
 	return n.attached && len(n.kids) < n.cap && (n.root || len(n.path) < n.cfg.MaxDepth)
 }
 
-// holder names the node of this subtree a joiner should go to: this one
-// when it has a free slot, else the one its roomiest child reports.
-func (n *node) holder() netcode.PeerID {
+// holder names the node of this subtree a joiner should go to.
+func (n *node) holder() netcode.PeerID { h, _ := n.holderAt(); return h }
+
+// holderAt returns the shallowest node of this subtree with a free slot
+// (this one when it has one; among equals the child with the most free
+// slots), and how far below this node it is, so that the tree fills
+// breadth-first.
+func (n *node) holderAt() (netcode.PeerID, int) {
 	if n.hasSlot() {
-		return n.cfg.Self
+		return n.cfg.Self, 0
 	}
 	var best *child
 	for _, k := range n.kids {
-		if k.holder != "" && k.free > 0 && n.now.Sub(k.lastAck) < n.cfg.ParentTimeout/2 && (best == nil || k.free > best.free) {
+		if k.holder == "" || n.now.Sub(k.lastAck) >= n.cfg.ParentTimeout/2 {
+			continue
+		}
+		if best == nil || k.hdepth < best.hdepth || k.hdepth == best.hdepth && k.free > best.free {
 			best = k
 		}
 	}
 	if best == nil {
-		return ""
+		return "", 0
 	}
-	return best.holder
+	return best.holder, min(best.hdepth+1, maxPath)
 }
 
 // detach drops the parent and starts looking for another: its
@@ -383,11 +396,11 @@ func (n *node) handle(from netcode.PeerID, _ netcode.Channel, data []byte) {
 			// for its subtree; its slot goes to the orphans.
 			n.dropKid(m.lost, true)
 		}
-		n.handleJoin(from, m.have)
+		n.handleJoin(from, m.have, m.lost)
 	case msgAck:
 		if k := n.kid(from); k != nil {
 			k.lastAck = n.now
-			k.free, k.size, k.holder = m.free, m.size, m.holder
+			k.free, k.size, k.holder, k.hdepth = m.free, m.size, m.holder, m.hdepth
 			k.have = max(k.have, m.have)
 		} else {
 			_ = n.send(from, &msg{typ: msgLeave}) // not (or no longer) our child
@@ -421,6 +434,7 @@ func (n *node) handle(from netcode.PeerID, _ netcode.Channel, data []byte) {
 			return // a previous parent's late message
 		}
 		n.heardAt = n.now
+		n.upHolder = m.holder
 		if m.beat > n.beat || n.beatAt.IsZero() {
 			n.beat, n.beatAt = m.beat, n.now
 		}
@@ -487,7 +501,7 @@ func (n *node) store(f int, rec []byte) bool {
 
 func (n *node) record(f int) []byte { return n.recs[f%len(n.recs)] }
 
-func (n *node) handleJoin(from netcode.PeerID, have int) {
+func (n *node) handleJoin(from netcode.PeerID, have int, lost netcode.PeerID) {
 	if k := n.kid(from); k != nil {
 		k.have, k.lastAck, k.endSent = have, n.now, false
 		_ = n.send(from, &msg{typ: msgAccept, ids: n.myPath()})
@@ -498,6 +512,11 @@ func (n *node) handleJoin(from netcode.PeerID, have int) {
 	switch {
 	case !n.attached:
 		reason = redirectDetached
+	case !n.root && lost == "" && n.upHolder != "" && n.upHolder != n.cfg.Self && n.upHolder != from &&
+		!slices.Contains(n.path, from):
+		// A new spectator: send it where the tree has room nearest the
+		// root, so that the tree stays shallow whoever it asked.
+		reason, cands = redirectFull, []netcode.PeerID{n.upHolder}
 	case slices.Contains(n.path, from):
 		reason, cands = redirectCycle, n.rootOrder()
 	case !n.root && len(n.path) >= n.cfg.MaxDepth:
@@ -599,6 +618,10 @@ func (n *node) feed() {
 
 func (n *node) feedKid(k *child, flags byte) error {
 	k.lastSent = n.now
+	up := n.upHolder
+	if n.root {
+		up = n.holder()
+	}
 	if k.have < n.lo && n.stateFn != nil {
 		f, st, ok := n.stateFn(n.stBuf[:0])
 		n.stBuf = st
@@ -617,7 +640,7 @@ func (n *node) feedKid(k *child, flags byte) error {
 			for f := k.have; f < k.have+cnt; f++ {
 				n.batch = append(n.batch, n.record(f))
 			}
-			if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: k.have, records: n.batch}); err != nil {
+			if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: k.have, records: n.batch, holder: up}); err != nil {
 				return err
 			}
 			k.have += cnt
@@ -625,7 +648,7 @@ func (n *node) feedKid(k *child, flags byte) error {
 		}
 	}
 	if !sent {
-		if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: min(k.have, n.hi)}); err != nil && !errors.Is(err, ErrClosed) {
+		if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: min(k.have, n.hi), holder: up}); err != nil && !errors.Is(err, ErrClosed) {
 			return err
 		}
 	}

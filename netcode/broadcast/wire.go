@@ -22,9 +22,9 @@ const (
 	msgJoin     = 1 // child → node: uvarint have, the parent it lost
 	msgAccept   = 2 // node → child: the path (ancestors, root first, ending with the sender)
 	msgRedirect = 3 // node → joiner: reason byte, candidate ids
-	msgFrames   = 4 // parent → child: flags, beat, start, count, records
+	msgFrames   = 4 // parent → child: flags, beat, start, count, records, the tree's free slot
 	msgState    = 5 // parent → child: frame, state bytes
-	msgAck      = 6 // child → parent: have, free slots, subtree size, a node with a free slot
+	msgAck      = 6 // child → parent: have, free slots, subtree size, the shallowest free slot and its depth
 	msgEnd      = 7 // parent → child: end frame, 8-byte checksum
 	msgLeave    = 8 // either way: the link ends (reason byte)
 )
@@ -61,7 +61,8 @@ type msg struct {
 	lost     netcode.PeerID // join: the parent the joiner lost ("" none)
 	free     int            // ack
 	size     int            // ack
-	holder   netcode.PeerID // ack: a node of the sender's subtree with a free slot ("" none)
+	holder   netcode.PeerID // ack: a node of the sender's subtree with a free slot; frames: the tree's ("" none)
+	hdepth   int            // ack: how far below the sender the holder is
 	reason   byte
 	flags    byte             // frames: flagHold
 	ids      []netcode.PeerID // accept (path), redirect (candidates)
@@ -106,6 +107,8 @@ func appendMsg(b []byte, m *msg) []byte {
 			b = appendUvarint(b, len(r))
 			b = append(b, r...)
 		}
+		b = appendUvarint(b, len(m.holder))
+		b = append(b, m.holder...)
 	case msgState:
 		b = appendUvarint(b, m.frame)
 		b = appendUvarint(b, len(m.state))
@@ -116,6 +119,7 @@ func appendMsg(b []byte, m *msg) []byte {
 		b = appendUvarint(b, min(m.size, maxCount))
 		b = appendUvarint(b, len(m.holder))
 		b = append(b, m.holder...)
+		b = appendUvarint(b, m.hdepth)
 	case msgEnd:
 		b = appendUvarint(b, m.frame)
 		b = binary.LittleEndian.AppendUint64(b, m.checksum)
@@ -242,6 +246,7 @@ func parseMsg(data []byte, m *msg) error {
 		if r.err == nil && m.start+n > maxFrame {
 			r.fail(ErrTooLarge)
 		}
+		m.holder = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
 	case msgState:
 		m.frame = int(r.uvarint(maxFrame))
 		l := int(r.uvarint(maxState))
@@ -251,6 +256,7 @@ func parseMsg(data []byte, m *msg) error {
 		m.free = int(r.uvarint(maxCount))
 		m.size = int(r.uvarint(maxCount))
 		m.holder = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
+		m.hdepth = int(r.uvarint(maxPath))
 	case msgEnd:
 		m.frame = int(r.uvarint(maxFrame))
 		if v := r.bytes(8); v != nil {

@@ -16,9 +16,9 @@ var goldenMsgs = []struct {
 	{msg{typ: msgJoin, have: 300, lost: "s3"}, "bc0101ac02027333"},
 	{msg{typ: msgAccept, ids: []netcode.PeerID{"p0", "s1"}}, "bc010202027030027331"},
 	{msg{typ: msgRedirect, reason: redirectFull, ids: []netcode.PeerID{"s2"}}, "bc0103010102733" + "2"},
-	{msg{typ: msgFrames, flags: flagHold, beat: 7, start: 300, records: [][]byte{{0, 5, 6}, {2, 0, 0}}}, "bc01040107ac020203000506030200" + "00"},
+	{msg{typ: msgFrames, flags: flagHold, beat: 7, start: 300, records: [][]byte{{0, 5, 6}, {2, 0, 0}}, holder: "s4"}, "bc01040107ac020203000506030200" + "00" + "027334"},
 	{msg{typ: msgState, frame: 60, state: []byte{1, 2}}, "bc01053c020102"},
-	{msg{typ: msgAck, have: 301, free: 3, size: 5, holder: "s7"}, "bc0106ad020305027337"},
+	{msg{typ: msgAck, have: 301, free: 3, size: 5, holder: "s7", hdepth: 2}, "bc0106ad02030502733702"},
 	{msg{typ: msgEnd, frame: 900, checksum: 0x1122334455667788}, "bc010784078877665544332211"},
 	{msg{typ: msgLeave}, "bc010800"},
 }
@@ -62,6 +62,7 @@ func TestWireErrors(t *testing.T) {
 		{"bc0102018101" + "7030", ErrTooLarge},        // an id of 128+ bytes
 		{"bc01030121" + "0000", ErrTooLarge},          // 33 candidates
 		{"bc01040007ac020105" + "0102", ErrTruncated}, // a record cut short
+		{"bc01040007ac0200", ErrTruncated},            // no holder
 	}
 	for _, c := range cases {
 		b, _ := hex.DecodeString(c.hex)
