@@ -15,28 +15,36 @@
 // publishes the same frames, so a spectator may hang under any of them.
 //
 // Placement: a joining spectator asks Config.Entry (any node a lobby
-// named) or the players. A node with a free slot accepts it; a full one
-// redirects it to its children, those with the most free slots in their
-// subtrees first (each child reports its subtree's free slots and size
-// in its acknowledgements), so the tree fills breadth-first and its
-// depth stays near log_Fanout of the audience. A node refuses a joiner
-// that is one of its ancestors (it knows its path to the root), and one
-// that would exceed Config.MaxDepth.
+// named) or the players. Every node knows the shallowest node of its
+// subtree with a free slot (its holder: itself when it has a slot, else
+// the holder its children report nearest to them), the players pass
+// theirs down the tree with the stream, and a node sends a new joiner to
+// that holder: the tree fills breadth-first whichever node a joiner asks
+// (TestTreeShallow: 100 spectators under 2 players take 4 levels). A node
+// with a free slot accepts; a full one redirects to its children's
+// holders. A node refuses a joiner that is one of its ancestors (it knows
+// its path to the root), and one that would exceed Config.MaxDepth.
 //
-// Failure: a parent relays a beat that its root increments every tick. A
-// spectator whose parent's beat has not grown for Config.ParentTimeout
-// (300 ms), or whose parent says goodbye, or whose connection the game
-// reports gone (PeerGone), asks its grandparent and then the players
-// for a new place, keeping its frame: the new parent resends from that
-// frame out of its buffer (Config.BufferFrames, 1024 frames), or sends a
-// state first when its buffer no longer reaches it (a spectator sends its
-// own state, a player its newest delayed snapshot, taken every
-// Config.SnapshotInterval frames). Meanwhile the orphan tells its own
-// children that it holds (they keep it for Config.HoldTimeout, 3 s), so
-// only the direct children of a dead relay move. With the defaults a
-// child is back in the stream well within a second (TestTreeRelaysKilled
-// in process; TestBroadcastOverPion over real pion measures it). A beat
-// that stops growing also breaks any cycle that stale paths let form.
+// Failure: a parent sends its children frames or a heartbeat every
+// Config.FlushInterval (50 ms), carrying a beat that its root increments
+// every tick. A spectator whose parent says nothing for
+// Config.ParentTimeout (300 ms), says goodbye, whose connection the game
+// reports gone (PeerGone), or whose beat has not grown for
+// Config.HoldTimeout (3 s: the parent speaks but is itself looking for a
+// parent, or a cycle of stale paths formed) asks its grandparent and then
+// the players for a new place, keeping its frame. Its join names the
+// parent it lost, so a grandparent that still counts that child drops it
+// and gives the slot to the orphan; a spectator keeps a standby
+// connection to a grandparent that is a spectator, so that join needs no
+// new connection. The new parent resends from the orphan's frame out of
+// its buffer (Config.BufferFrames, 1024 frames), or sends a state first
+// when its buffer no longer reaches it (a spectator sends its own state, a
+// player its newest delayed snapshot, taken every Config.SnapshotInterval
+// frames). Only the direct children of a dead relay move: their own
+// children keep them (their beat stops but they still speak). With an
+// injectable clock (TestTreeRelaysKilled) every orphan is back in the
+// stream within a second of its parent's last message; over pion on a
+// loaded machine (TestBroadcastOverPion) it takes longer.
 //
 // Since every spectator runs Delay behind the players, the stream has
 // seconds of slack: a re-attach delays nothing the viewer sees as long as
@@ -74,6 +82,13 @@
 // different goroutines.
 //
 // # Limits
+//
+// Joins: a join waits for the answer JoinTimeout (250 ms) from the moment
+// the transport took it, and up to 20 JoinTimeouts for an on-demand
+// connection to come up. Many spectators joining at once through the
+// players make the players set up many connections at once; a lobby that
+// admits spectators one after the other and names a spectator already
+// watching as Entry keeps the players' connections to their K relays.
 //
 // Per node: Fanout children (at most 64); BufferFrames frames held (at
 // most 65,536) of at most 4 KiB each; one state of at most 256 KiB;

@@ -77,7 +77,9 @@ func TestBroadcastOverPion(t *testing.T) {
 	}
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	const players, spectators = 3, 30
-	srv := signaling.NewServer(signaling.Config{MaxRoomSize: 64})
+	// One process plays 33 peers: the per-connection signal rate (50/s by
+	// default) is not under test.
+	srv := signaling.NewServer(signaling.Config{MaxRoomSize: 64, RatePerSec: 1000, RateBurst: 2000})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	url := "ws" + strings.TrimPrefix(hs.URL, "http")
@@ -184,6 +186,11 @@ func TestBroadcastOverPion(t *testing.T) {
 			_, ok := v.sp.Parent()
 			return ok
 		}) {
+			for _, r := range ids {
+				st := peers[r].m.Peers()[v.id]
+				t.Logf("root %s sees %s as %v (%d peers)", r, v.id, st, len(peers[r].m.Peers()))
+			}
+			t.Logf("%s sees %v", v.id, peers[v.id].m.Peers())
 			t.Fatalf("spectator %d not attached after 20 s: %s", i, v.sp.DebugState())
 		}
 	}
