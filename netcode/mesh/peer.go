@@ -260,7 +260,9 @@ func (m *Mesh) ensurePeer(id netcode.PeerID) *peer {
 		// The offering side may have offered before this mesh subscribed
 		// to the signaler, and that offer is gone: ask for it now rather
 		// than wait for the repeat.
-		m.sendSignal(id, &signal{T: sigHello})
+		// G names the last attempt this side knew of the pair: an
+		// on-demand offerer still holding it starts a new one.
+		m.sendSignal(id, &signal{T: sigHello, G: p.nextGen})
 		p.helloAt, p.helloSends = time.Now(), 1
 	}
 	if p.offerer {
@@ -601,6 +603,17 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 	switch s.T {
 	case sigHello:
 		c := p.c
+		if m.cfg.OnDemand && p.offerer && c != nil && s.G >= c.gen {
+			// The answering side no longer holds this attempt (it hung up,
+			// or dropped the pair without our hearing): start over with
+			// an attempt it cannot take for an old one.
+			m.disconnect(p, ReasonLeft, nil)
+			m.mu.Lock()
+			m.lastGen[p.id] = max(m.lastGen[p.id], s.G)
+			m.mu.Unlock()
+			m.ensurePeer(p.id)
+			return nil
+		}
 		if !p.offerer || c == nil || c.offer == nil || c.pc.RemoteDescription() != nil {
 			return nil
 		}
@@ -1043,7 +1056,7 @@ func (m *Mesh) tick(now time.Time) {
 			if !p.offerer && c == nil && cfg.OnDemand && now.Sub(p.helloAt) > offerResend<<min(p.helloSends, 4) {
 				p.helloAt = now
 				p.helloSends++
-				m.sendSignal(p.id, &signal{T: sigHello})
+				m.sendSignal(p.id, &signal{T: sigHello, G: p.nextGen})
 			}
 			if !p.offerer || c == nil {
 				continue
