@@ -122,8 +122,8 @@ func RunSpectatorBench(cfg SpectatorBenchConfig) (spectatorBenchResult, error) {
 
 // runAudience plays a match of players with n spectators and returns one
 // player's mean broadcast upload per second once every spectator is
-// attached; with kill set it also kills a fifth of the relays midway and
-// reports the longest re-attach.
+// attached; with kill set it then kills a twentieth of the audience among
+// the relays and reports the longest re-attach.
 func runAudience(players, n, seconds int, kill bool) (bps float64, depth int, reattach time.Duration, err error) {
 	const tick = time.Second / 60
 	now := time.Unix(1_000_000, 0)
@@ -233,22 +233,26 @@ func runAudience(players, n, seconds int, kill bool) (bps float64, depth int, re
 		step()
 	}
 	before := net.usage(ids)
-	ticks := seconds * 60
-	for t := range ticks {
-		if kill && t == ticks/2 {
-			k := 0
-			for i, sp := range specs {
-				if len(sp.Children()) > 0 && k < n/20 {
-					dead[i] = true
-					net.kill(netcode.PeerID(fmt.Sprintf("s%03d", i)))
-					k++
-				}
-			}
-		}
+	for range seconds * 60 {
 		step()
 	}
 	after := net.usage(ids)
 	bps = float64(after-before) / float64(players) / float64(seconds)
+	if kill {
+		// After the measurement: kill a twentieth of the audience among
+		// the relays, and time the orphans' re-attach (match time).
+		k := 0
+		for i, sp := range specs {
+			if len(sp.Children()) > 0 && k < max(1, n/20) {
+				dead[i] = true
+				net.kill(netcode.PeerID(fmt.Sprintf("s%03d", i)))
+				k++
+			}
+		}
+		for range 3 * 60 {
+			step()
+		}
+	}
 	for i, sp := range specs {
 		if !dead[i] {
 			depth = max(depth, len(sp.Path()))
