@@ -197,7 +197,7 @@ func (n *node) keepParent() {
 
 // connectWait is how many JoinTimeouts a join waits for the connection to
 // the candidate before it moves on.
-const connectWait = 20
+const connectWait = 8
 
 // sendJoin sends the target a join; the answer is awaited for
 // JoinTimeout from the first send the transport took (a connection made
