@@ -192,6 +192,12 @@ func (n *node) keepParent() {
 		n.target, n.targetAt, n.joinAt, n.targetSent = c, n.now, n.now, false
 		n.dial(c)
 		n.sendJoin()
+		if !n.targetSent && c == n.standby {
+			// The connection kept to the grandparent is gone: so is it,
+			// most likely. Ask the next candidate on the next tick.
+			n.tried[c] = true
+			n.target = ""
+		}
 	}
 }
 
@@ -323,6 +329,9 @@ func (n *node) detach(why DetachReason) {
 	n.cands = n.cands[:0]
 	if len(n.path) >= 2 {
 		n.cands = append(n.cands, n.path[len(n.path)-2])
+	}
+	if h := n.upHolder; h != "" && h != n.cfg.Self && h != old && !slices.Contains(n.cands, h) {
+		n.cands = append(n.cands, h) // where the tree had room, as the root last said
 	}
 	n.cands = append(n.cands, n.rootOrder()...)
 	clear(n.tried)
