@@ -50,7 +50,7 @@ func joinPion(ctx context.Context, t *testing.T, url string) *pionPeer {
 }
 
 // maxGap bounds a re-attach over pion in this test (see the test).
-const maxGap = 10 * time.Second
+const maxGap = 15 * time.Second
 
 func loadAvg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
