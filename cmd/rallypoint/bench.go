@@ -14,7 +14,7 @@ import (
 func init() {
 	registerCommand("bench", "run a benchmark", runBench)
 	registerBench("cluster", "a cluster of nodes over embedded NATS in one process: idle sessions, relay across nodes vs within one vs bare NATS, failover resume", benchClusterCommand)
-	registerBench("content", "deliver 16 MiB to 8 members over the mesh: the swarm against each member fetching from the host alone, and the host's upload", benchContentCommand)
+	registerBench("content", "deliver 16 MiB to 8 members over the mesh: the swarm against each member fetching from the host alone, and the host's upload; -spectators: the players' upload as a broadcast's audience grows", benchContentCommand)
 	registerBench("lobby", "listing 10,000 lobbies with filters; a state change fanned out to 100 members", benchLobbyCommand)
 	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
 	registerBench("rollback", "rollback session cost per frame and wire budget", benchRollbackCommand)
@@ -53,11 +53,16 @@ func benchContentCommand(args []string) error {
 	fs.IntVar(&cfg.Members, "members", 8, "peers that fetch the content (the host is one more)")
 	fs.IntVar(&cfg.SizeMiB, "size", 16, "content size in MiB (at most 64)")
 	fs.IntVar(&cfg.Runs, "runs", 3, "deliveries of each kind (the median is reported)")
+	spect := fs.Bool("spectators", false, "measure instead one player's broadcast upload as spectators grow 1, 10, 30, 100 (netcode/broadcast, in process)")
+	seconds := fs.Int("seconds", 20, "with -spectators: match seconds measured per audience")
 	if err := parseBenchFlags(fs, args); err != nil {
 		if err == errHelped {
 			return nil
 		}
 		return err
+	}
+	if *spect {
+		return bench.Spectators(bench.SpectatorBenchConfig{JSON: cfg.JSON, Seconds: *seconds})
 	}
 	return bench.Content(cfg)
 }

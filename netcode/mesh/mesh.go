@@ -118,6 +118,13 @@ type Config struct {
 	// NoReconnect turns those new attempts off: a peer that timed out stays
 	// disconnected until it leaves and joins again.
 	NoReconnect bool
+	// OnDemand connects only to the peers this mesh names with Dial and to
+	// those that dial it, instead of every member of the room: a
+	// spectator tree (netcode/broadcast) joins one room with many
+	// spectators but connects each only to its parent and children. A
+	// peer that timed out is tried again only if this side dialed it.
+	// False: every member of the room.
+	OnDemand bool
 	// SCTPRTOMax caps SCTP's retransmission timeout, which bounds the
 	// latency of the reliable channel under loss. Zero means 200 ms.
 	SCTPRTOMax time.Duration
@@ -220,6 +227,7 @@ type Mesh struct {
 	peers       map[netcode.PeerID]*peer
 	blocked     map[netcode.PeerID]DisconnectReason
 	members     map[netcode.PeerID]bool      // in the room, per the signaler
+	wanted      map[netcode.PeerID]bool      // dialed (Config.OnDemand)
 	lastGen     map[netcode.PeerID]uint32    // last attempt number per peer
 	reconnectAt map[netcode.PeerID]time.Time // pending reconnections
 	closed      bool
@@ -285,6 +293,7 @@ func New(sig netcode.Signaler, cfg Config) (*Mesh, error) {
 		peers:       make(map[netcode.PeerID]*peer),
 		blocked:     make(map[netcode.PeerID]DisconnectReason),
 		members:     make(map[netcode.PeerID]bool),
+		wanted:      make(map[netcode.PeerID]bool),
 		lastGen:     make(map[netcode.PeerID]uint32),
 		reconnectAt: make(map[netcode.PeerID]time.Time),
 		taskWake:    make(chan struct{}, 1),
@@ -444,6 +453,64 @@ func (m *Mesh) Kick(peer netcode.PeerID) error {
 	case <-m.loopDone:
 		return ErrClosed
 	}
+}
+
+// Dial asks the mesh to connect to peer, a member of its room (now or
+// later), when Config.OnDemand is set; without it the mesh connects to
+// every member anyway and Dial only marks the peer as wanted. It returns at
+// once: EventConnected reports the connection, and Send fails with
+// ErrPeerNotConnected until then. Dialing a connected peer does nothing.
+func (m *Mesh) Dial(peer netcode.PeerID) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	if peer == m.localID || peer == "" {
+		return &PeerError{Peer: peer, Op: "dial", Err: ErrUnknownPeer}
+	}
+	if !m.post(func() {
+		m.mu.Lock()
+		m.wanted[peer] = true
+		member := m.members[peer]
+		m.mu.Unlock()
+		if member {
+			m.ensurePeer(peer)
+		}
+	}) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Hangup ends the connection to peer, saying goodbye over its reliable
+// channel (the peer reports ReasonLeft and does not reconnect), and
+// forgets a Dial of it; unlike Kick it accepts the peer's signals again,
+// so either side may connect anew later. It returns at once. A mesh with
+// Config.OnDemand uses it to drop connections it no longer needs (a
+// spectator tree drops a node that only redirected it).
+func (m *Mesh) Hangup(peer netcode.PeerID) error {
+	if m.isClosed() {
+		return ErrClosed
+	}
+	if !m.post(func() { m.hangup(peer) }) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// hangup runs on the loop: like kick, the connection closes once the
+// goodbye is acknowledged (at most byeLinger later), so that the peer
+// learns of it at once instead of after its disconnect timeout.
+func (m *Mesh) hangup(id netcode.PeerID) {
+	m.mu.Lock()
+	delete(m.wanted, id)
+	p := m.peers[id]
+	m.mu.Unlock()
+	if p == nil {
+		return
+	}
+	m.sayBye(p, byeCodeLeft)
+	m.sendSignal(id, &signal{T: sigBye}) // ends an attempt still connecting too
+	m.disconnect(p, ReasonLeft, nil)
 }
 
 // Stats returns the statistics of a peer. They are filled within one ping

@@ -156,6 +156,11 @@ type peer struct {
 	lastRestart   time.Time
 	lastPing      time.Time
 	connectedOnce bool
+	// helloAt and helloSends pace the answering side's hellos while no
+	// offer came (Config.OnDemand: the offering side offers only when
+	// asked, so a lost hello must be repeated).
+	helloAt    time.Time
+	helloSends int
 	// localTypes and remoteTypes are the candidate types gathered and
 	// signaled over every attempt; relayTried is set once an attempt with
 	// TURN servers ran; pendingRelay marks a TURN attempt that waits for
@@ -201,7 +206,9 @@ func (m *Mesh) handlePeer(id netcode.PeerID, joined bool) {
 		m.members[id] = true
 	} else {
 		delete(m.members, id)
+		delete(m.wanted, id)
 	}
+	wanted := !m.cfg.OnDemand || m.wanted[id]
 	m.mu.Unlock()
 	if !joined {
 		m.mu.Lock()
@@ -218,7 +225,9 @@ func (m *Mesh) handlePeer(id netcode.PeerID, joined bool) {
 		}
 		return
 	}
-	m.ensurePeer(id)
+	if wanted {
+		m.ensurePeer(id)
+	}
 }
 
 // ensurePeer returns the peer, creating it (and starting the offer when
@@ -253,7 +262,10 @@ func (m *Mesh) ensurePeer(id netcode.PeerID) *peer {
 		// The offering side may have offered before this mesh subscribed
 		// to the signaler, and that offer is gone: ask for it now rather
 		// than wait for the repeat.
-		m.sendSignal(id, &signal{T: sigHello})
+		// G names the last attempt this side knew of the pair: an
+		// on-demand offerer still holding it starts a new one.
+		m.sendSignal(id, &signal{T: sigHello, G: p.nextGen})
+		p.helloAt, p.helloSends = time.Now(), 1
 	}
 	if p.offerer {
 		relay := m.cfg.RelayOnly || m.cfg.TURNFallbackAfter < 0 && hasRelay(m.ice)
@@ -598,6 +610,17 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 	switch s.T {
 	case sigHello:
 		c := p.c
+		if m.cfg.OnDemand && p.offerer && c != nil && s.G >= c.gen {
+			// The answering side no longer holds this attempt (it hung up,
+			// or dropped the pair without our hearing): start over with
+			// an attempt it cannot take for an old one.
+			m.disconnect(p, ReasonLeft, nil)
+			m.mu.Lock()
+			m.lastGen[p.id] = max(m.lastGen[p.id], s.G)
+			m.mu.Unlock()
+			m.ensurePeer(p.id)
+			return nil
+		}
 		if !p.offerer || c == nil || c.offer == nil || c.pc.RemoteDescription() != nil {
 			return nil
 		}
@@ -905,7 +928,7 @@ func (m *Mesh) endPeer(p *peer, r DisconnectReason, err error, retry bool) {
 	// A peer still in the room that timed out, could not be reached or
 	// dropped the connection without a goodbye is tried again: its
 	// offering side starts over after a pause.
-	if retry && p.offerer && !m.cfg.NoReconnect && m.members[p.id] {
+	if retry && p.offerer && !m.cfg.NoReconnect && m.members[p.id] && (!m.cfg.OnDemand || m.wanted[p.id]) {
 		m.reconnectAt[p.id] = time.Now().Add(m.cfg.ReconnectAfter)
 	}
 	m.mu.Unlock()
@@ -928,42 +951,47 @@ func (m *Mesh) kick(id netcode.PeerID) error {
 	if p == nil {
 		return &PeerError{Peer: id, Op: "kick", Err: ErrUnknownPeer}
 	}
+	m.sayBye(p, byeCodeKicked)
+	m.sendSignal(id, &signal{T: sigBye, Reason: byeKicked})
+	m.disconnect(p, ReasonKicked, nil)
+	return nil
+}
+
+// sayBye runs on the loop before a disconnect: it sends a goodbye frame
+// with code on the reliable channel, mutes the connection and keeps it
+// open until the frame is acknowledged (at most byeLinger), then closes
+// it.
+func (m *Mesh) sayBye(p *peer, code byte) {
 	p.mu.Lock()
 	rw, dc := p.rw[netcode.Reliable], p.dcs[netcode.Reliable]
 	p.mu.Unlock()
 	c := p.c
-	var flushed chan struct{}
-	if rw != nil && dc != nil {
-		// The connection closes once the goodbye is acknowledged: closing
-		// at once may abort the association before the frame leaves, and
-		// the peer would take the kick for a peer that left.
-		flushed = make(chan struct{})
-		var once sync.Once
-		dc.SetBufferedAmountLowThreshold(0)
-		dc.OnBufferedAmountLow(func() { once.Do(func() { close(flushed) }) })
-		if _, err := rw.Write([]byte{frameBye, byeCodeKicked}); err != nil || dc.BufferedAmount() == 0 {
-			once.Do(func() { close(flushed) })
+	if rw == nil || dc == nil || c == nil {
+		return
+	}
+	// The connection closes once the goodbye is acknowledged: closing at
+	// once may abort the association before the frame leaves.
+	flushed := make(chan struct{})
+	var once sync.Once
+	dc.SetBufferedAmountLowThreshold(0)
+	dc.OnBufferedAmountLow(func() { once.Do(func() { close(flushed) }) })
+	if _, err := rw.Write([]byte{frameBye, code}); err != nil || dc.BufferedAmount() == 0 {
+		once.Do(func() { close(flushed) })
+	}
+	c.muted.Store(true) // nothing more from the peer is delivered
+	c.linger = true
+	m.readers.Add(1)
+	go func() {
+		defer m.readers.Done()
+		t := time.NewTimer(byeLinger)
+		defer t.Stop()
+		select {
+		case <-flushed:
+		case <-t.C:
+		case <-m.ctx.Done():
 		}
-		c.muted.Store(true) // nothing more from the kicked peer is delivered
-		c.linger = true
-	}
-	m.sendSignal(id, &signal{T: sigBye, Reason: byeKicked})
-	m.disconnect(p, ReasonKicked, nil)
-	if flushed != nil {
-		m.readers.Add(1)
-		go func() {
-			defer m.readers.Done()
-			t := time.NewTimer(byeLinger)
-			defer t.Stop()
-			select {
-			case <-flushed:
-			case <-t.C:
-			case <-m.ctx.Done():
-			}
-			m.closeConn(c)
-		}()
-	}
-	return nil
+		m.closeConn(c)
+	}()
 }
 
 // byeLinger bounds the wait for a kicked peer's acknowledgement of its
@@ -1035,6 +1063,11 @@ func (m *Mesh) tick(now time.Time) {
 				continue
 			}
 			c := p.c
+			if !p.offerer && c == nil && cfg.OnDemand && now.Sub(p.helloAt) > offerResend<<min(p.helloSends, 4) {
+				p.helloAt = now
+				p.helloSends++
+				m.sendSignal(p.id, &signal{T: sigHello, G: p.nextGen})
+			}
 			if !p.offerer || c == nil {
 				continue
 			}
