@@ -33,7 +33,8 @@
 //	rp.node.<name>     messages to one node: a JSON header, a newline, then the
 //	                   payload byte for byte. Header "t" is one of
 //	                   sig      {"from","fn","to","room","cid","t0"} + the signal's data
-//	                   ack      {"to","cid","code","msg"}: the result of a sig, for its sender
+//	                   ack      {"to","cid","code","msg","t0"}: the result of a sig, for its sender
+//	                            (t0 echoes the sig's, so the sender times the round trip)
 //	                   takeover {"to"}: another node resumed this session; drop it
 //	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes)
 //

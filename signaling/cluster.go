@@ -68,7 +68,7 @@ type nodeMsg struct {
 	Code     string          `json:"code,omitempty"`
 	Msg      string          `json:"msg,omitempty"`
 	Data     json.RawMessage `json:"-"`            // after the header's newline, byte for byte
-	T0       int64           `json:"t0,omitempty"` // unix ns the sender's node read the signal
+	T0       int64           `json:"t0,omitempty"` // unix ns the sender's node read the signal (sig, and echoed in its ack)
 }
 
 // encodeNodeMsg frames m as its JSON header, a newline and its data.
@@ -481,7 +481,9 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 		b := encodeNodeMsg(nodeMsg{T: "sig", From: sess.id, FromNode: cl.node, To: target.ID, Room: name, Cid: env.Cid, Data: env.Data, T0: now})
 		if err := cl.bp.Send(target.Node, b); err != nil {
 			c.replyError(env.Cid, CodePeerUnavailable, fmt.Sprintf("peer %q: %v", target.ID, err))
+			return
 		}
+		s.stats.clusterSent.Add(1)
 		return
 	}
 	code, msg := s.deliverSignal(sess.id, target.ID, name, env.Data, now)
@@ -532,12 +534,18 @@ func (s *Server) onNodeMsg(b []byte) {
 		if d := now - t0; d < 0 || d > int64(time.Second) {
 			t0 = now
 		}
+		s.stats.clusterRecv.Add(1)
 		code, msg := s.deliverSignal(m.From, m.To, m.Room, m.Data, t0)
 		if m.Cid != "" || code != "" {
-			b := encodeNodeMsg(nodeMsg{T: "ack", To: m.From, Cid: m.Cid, Code: code, Msg: msg})
+			// The ack carries the sender node's own t0 back, for its
+			// round-trip histogram.
+			b := encodeNodeMsg(nodeMsg{T: "ack", To: m.From, Cid: m.Cid, Code: code, Msg: msg, T0: m.T0})
 			s.cl.bp.Send(m.FromNode, b)
 		}
 	case "ack":
+		if m.T0 != 0 {
+			s.stats.observeClusterRTT(time.Now().UnixNano() - m.T0)
+		}
 		s.mu.RLock()
 		sess := s.sessions[m.To]
 		s.mu.RUnlock()
