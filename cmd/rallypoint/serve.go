@@ -120,6 +120,12 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 		srv.Close()
 		return nil, nil, nil, err
 	}
+	if cfg.backplane != nil {
+		if err := metrics.RegisterCluster(reg, cfg.backplane, srv); err != nil {
+			srv.Close()
+			return nil, nil, nil, err
+		}
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", srv)
