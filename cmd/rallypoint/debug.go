@@ -36,8 +36,8 @@ func serveDebug(ctx context.Context, addr string, log *slog.Logger) (net.Addr, e
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintf(w, "heap_alloc %d\nheap_sys %d\nheap_released %d\nstack_inuse %d\nsys %d\ngoroutines %d\n",
-			ms.HeapAlloc, ms.HeapSys, ms.HeapReleased, ms.StackInuse, ms.Sys, runtime.NumGoroutine())
+		fmt.Fprintf(w, "heap_alloc %d\nheap_inuse %d\nheap_sys %d\nheap_released %d\nstack_inuse %d\nother_sys %d\ngc_sys %d\nsys %d\ngoroutines %d\n",
+			ms.HeapAlloc, ms.HeapInuse, ms.HeapSys, ms.HeapReleased, ms.StackInuse, ms.OtherSys, ms.GCSys, ms.Sys, runtime.NumGoroutine())
 	})
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go hs.Serve(ln)

@@ -37,7 +37,7 @@ type ClusterConfig struct {
 	Rate            float64       // -rate: relayed messages per second, over all pairs
 	RelayDuration   time.Duration // -relay-duration: each relay measurement
 	Failover        int           // -failover: clients on the node that is killed
-	Profile         string        // -profile: directory for CPU profiles of two nodes during the cross-node relay
+	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, and CPU profiles of two nodes during the cross-node relay
 	JSON            bool          // -json
 }
 
@@ -48,6 +48,12 @@ type ClusterNodeResult struct {
 	RSSBeforeBytes     int64   `json:"rss_before_bytes"`
 	RSSAfterBytes      int64   `json:"rss_after_bytes"`
 	RSSBytesPerSession float64 `json:"rss_bytes_per_session"`
+	// From the node's /metrics after the relay measurements.
+	MetricsNode     string  `json:"metrics_node"` // rallypoint_node_info's node label
+	LiveNodes       float64 `json:"live_nodes"`
+	Routes          float64 `json:"routes"`
+	SignalsSent     float64 `json:"cluster_signals_sent"`
+	SignalsReceived float64 `json:"cluster_signals_received"`
 }
 
 type benchClusterResult struct {
@@ -133,10 +139,12 @@ func Cluster(cfg ClusterConfig) error {
 
 	// Memory before the sessions.
 	for _, n := range nodes {
-		if err := n.gc(); err != nil {
+		mem, err := n.gc()
+		if err != nil {
 			return err
 		}
 		n.rssBefore, _ = procRSS(n.cmd.Process.Pid)
+		n.memBefore = mem
 	}
 
 	// Idle sessions from the client processes.
@@ -190,7 +198,8 @@ func Cluster(cfg ClusterConfig) error {
 	// Memory after the sessions.
 	var delta int64
 	for _, n := range nodes {
-		if err := n.gc(); err != nil {
+		mem, err := n.gc()
+		if err != nil {
 			return err
 		}
 		n.rssAfter, _ = procRSS(n.cmd.Process.Pid)
@@ -206,10 +215,23 @@ func Cluster(cfg ClusterConfig) error {
 		res.PerNode = append(res.PerNode, r)
 		res.Sessions += n.sessions
 		delta += n.rssAfter - n.rssBefore
-		logf("node %s: %d sessions, RSS %.1f -> %.1f MiB (%.0f B per session)", n.name, n.sessions, mib(n.rssBefore), mib(n.rssAfter), r.RSSBytesPerSession)
+		d := func(k string) float64 { return float64(mem[k]-n.memBefore[k]) / float64(max(n.sessions, 1)) }
+		logf("node %s: %d sessions, RSS %.1f -> %.1f MiB (%.0f B per session); per session: heap alloc %.0f B, heap in use %.0f B, stacks %.0f B, other %.0f B, gc %.0f B, goroutines %.2f",
+			n.name, n.sessions, mib(n.rssBefore), mib(n.rssAfter), r.RSSBytesPerSession,
+			d("heap_alloc"), d("heap_inuse"), d("stack_inuse"), d("other_sys"), d("gc_sys"), d("goroutines"))
 	}
 	if res.Sessions > 0 {
 		res.RSSBytesPerSession = float64(delta) / float64(res.Sessions)
+	}
+	if cfg.Profile != "" {
+		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if b, err := n.get("http://"+n.debugAddr+"/debug/pprof/heap", time.Minute); err == nil {
+				os.WriteFile(filepath.Join(cfg.Profile, "heap-"+n.name+".pprof"), b, 0o644)
+			}
+		}
 	}
 
 	// Bare NATS request/reply across the route, from node 0 to node 1.
@@ -284,11 +306,6 @@ func Cluster(cfg ClusterConfig) error {
 		}
 		return st, nil
 	}
-	if cfg.Profile != "" {
-		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
-			return err
-		}
-	}
 	x, err := relay(1, "x", true)
 	if err != nil {
 		return err
@@ -306,6 +323,21 @@ func Cluster(cfg ClusterConfig) error {
 	}
 	if rr.p99 > 0 {
 		res.RatioCrossNATSP99 = x.p99 / rr.p99
+	}
+
+	for i, n := range nodes {
+		m, err := n.metrics()
+		if err != nil {
+			return err
+		}
+		r := &res.PerNode[i]
+		r.LiveNodes, r.Routes = m["rallypoint_cluster_live_nodes"], m["rallypoint_cluster_routes"]
+		r.SignalsSent, r.SignalsReceived = m["rallypoint_cluster_signals_sent_total"], m["rallypoint_cluster_signals_received_total"]
+		for k := range m {
+			if v, ok := strings.CutPrefix(k, `rallypoint_node_info{node="`); ok {
+				r.MetricsNode = strings.TrimSuffix(v, `"}`)
+			}
+		}
 	}
 
 	// Failover: SIGKILL a node that does not lead the KV bucket (when one
@@ -421,6 +453,7 @@ type clusterNode struct {
 	url, natsURL, debugAddr string
 	rssBefore, rssAfter     int64
 	sessions                int
+	memBefore               map[string]int64
 	done                    chan struct{}
 	once                    sync.Once
 	tailMu                  sync.Mutex
@@ -457,6 +490,7 @@ func startClusterNodes(ctx context.Context, n int, dir string, logf func(string,
 			"-data-dir", ndir, "-nats-dir", filepath.Join(ndir, "nats"), "-debug-addr", "127.0.0.1:0",
 			"-log-format", "json", "-max-conns-per-ip", "-1", "-max-sessions-per-ip", "-1",
 			"-rate", "10000", "-burst", "10000", "-max-rooms", "1000000")
+		dieWithParent(nd.cmd)
 		stderr, err := nd.cmd.StderrPipe()
 		if err != nil {
 			return nodes, err
@@ -552,10 +586,21 @@ func (n *clusterNode) get(path string, timeout time.Duration) ([]byte, error) {
 	return b, err
 }
 
-// gc asks the node to collect garbage and return freed memory to the OS.
-func (n *clusterNode) gc() error {
-	_, err := n.get("http://"+n.debugAddr+"/debug/gc", time.Minute)
-	return err
+// gc asks the node to collect garbage and return freed memory to the OS;
+// it returns the node's memory figures after that (heap_alloc,
+// stack_inuse, goroutines, ...).
+func (n *clusterNode) gc() (map[string]int64, error) {
+	b, err := n.get("http://"+n.debugAddr+"/debug/gc", time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, " "); ok {
+			out[k], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return out, nil
 }
 
 // health reads the node's /healthz lines as key/value pairs.
@@ -568,6 +613,29 @@ func (n *clusterNode) health() (map[string]string, error) {
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, _ := strings.Cut(line, " ")
 		out[k] = v
+	}
+	return out, nil
+}
+
+// metrics reads the node's /metrics: the value of each series, by its
+// name and labels as written there.
+func (n *clusterNode) metrics() (map[string]float64, error) {
+	b, err := n.get("http"+strings.TrimSuffix(strings.TrimPrefix(n.url, "ws"), "/ws")+"/metrics", 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
 	}
 	return out, nil
 }
@@ -667,6 +735,7 @@ func startClusterClients(spec clusterClientsSpec) (*clusterClientProc, error) {
 	b, _ := json.Marshal(spec)
 	cmd := exec.Command(exe, "bench", "cluster")
 	cmd.Env = append(os.Environ(), clusterClientsEnv+"="+string(b))
+	dieWithParent(cmd)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
