@@ -79,6 +79,7 @@ type benchClusterResult struct {
 	FailoverResumeMaxms   float64             `json:"failover_resume_max_ms"`
 	FailoverResumed       int                 `json:"failover_resumed"`
 	FailoverClients       int                 `json:"failover_clients"`
+	FailoverNewSessions   int                 `json:"failover_new_sessions"` // reconnected without their session
 	FailoverKilled        string              `json:"failover_killed_node"`
 	FailoverKilledLeader  bool                `json:"failover_killed_kv_leader"`
 	TargetSessionsMet     bool                `json:"target_sessions_met"`
@@ -369,6 +370,7 @@ func Cluster(cfg ClusterConfig) error {
 			movers = append(movers, c)
 		}
 		times := make([]float64, len(movers))
+		var fresh atomic.Int64
 		killed := time.Now()
 		victim.kill()
 		logf("killed node %s (SIGKILL) with %d bench clients and %d idle sessions on it", victim.name, len(movers), victim.sessions)
@@ -380,7 +382,11 @@ func Cluster(cfg ClusterConfig) error {
 				for {
 					select {
 					case ev := <-c.Events():
-						if r, ok := ev.(signaling.Reconnected); ok && r.Resumed {
+						if r, ok := ev.(signaling.Reconnected); ok {
+							if !r.Resumed {
+								fresh.Add(1) // a new session: the old one could not be resumed
+								return
+							}
 							times[i] = float64(time.Since(killed).Microseconds()) / 1e3
 							return
 						}
@@ -398,8 +404,9 @@ func Cluster(cfg ClusterConfig) error {
 			}
 		}
 		res.FailoverResumed = len(ok)
+		res.FailoverNewSessions = int(fresh.Load())
 		res.FailoverResumeP50ms, res.FailoverResumeMaxms = pct(ok, 50), pct(ok, 100)
-		logf("failover: %d/%d resumed, p50 %.1f ms, max %.1f ms", len(ok), len(movers), res.FailoverResumeP50ms, res.FailoverResumeMaxms)
+		logf("failover: %d/%d resumed, p50 %.1f ms, max %.1f ms; %d reconnected with a new session", len(ok), len(movers), res.FailoverResumeP50ms, res.FailoverResumeMaxms, res.FailoverNewSessions)
 	}
 
 	res.TargetSessionsMet = res.Sessions >= 50_000
