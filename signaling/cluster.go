@@ -835,18 +835,26 @@ func (s *Server) cgone(sess *session) {
 	})
 }
 
-// cstore writes a local session's record (new session or new nonce).
-func (s *Server) cstore(sess *session, nonce string) {
+// cstore writes a local session's record: for a new session (fresh) it
+// creates it in one round trip, else it updates it with the new nonce.
+func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
 	b, _ := json.Marshal(sessRec{Node: s.cl.node, Nonce: nonce, Subject: sess.identity.Subject})
 	key := sessKey(sess.id)
-	e, err := s.cl.bp.Get(ctx, key)
-	switch {
-	case errors.Is(err, ErrBackplaneNotFound):
+	err := ErrBackplaneConflict
+	if fresh {
 		_, err = s.cl.bp.Create(ctx, key, b)
-	case err == nil:
-		_, err = s.cl.bp.Update(ctx, key, b, e.Rev)
+	}
+	if errors.Is(err, ErrBackplaneConflict) {
+		var e BackplaneEntry
+		e, err = s.cl.bp.Get(ctx, key)
+		switch {
+		case errors.Is(err, ErrBackplaneNotFound):
+			_, err = s.cl.bp.Create(ctx, key, b)
+		case err == nil:
+			_, err = s.cl.bp.Update(ctx, key, b, e.Rev)
+		}
 	}
 	if err != nil {
 		s.log.Warn("cluster: session record not stored; retrying", "peer", sess.id, "err", err)
@@ -906,7 +914,7 @@ func (c *conn) cresume(env Envelope, id, nonce string) {
 		// The store has no quorum right now (its leader died with the
 		// node, say): take the session anyway and store it later.
 		s.log.Info("cluster: session record update failed; resuming anyway", "peer", id, "err", err)
-		s.background(func(ctx context.Context) { s.cstore(sess, sess.nonce) })
+		s.background(func(ctx context.Context) { s.cstore(sess, sess.nonce, false) })
 	}
 	s.mu.Lock()
 	if s.closed {

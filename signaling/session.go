@@ -524,7 +524,7 @@ func (c *conn) hello(env Envelope) {
 	s.mu.Unlock()
 	s.stats.sessionsOpened.Add(1)
 	if s.cl != nil {
-		s.cstore(sess, nonce)
+		s.cstore(sess, nonce, true)
 	}
 	s.log.Debug("session opened", "peer", sess.id, "remote", c.remote, "subject", c.identity.Subject)
 	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
@@ -613,7 +613,7 @@ func (c *conn) resume(env Envelope, tok string) {
 	}
 	s.stats.resumes.Add(1)
 	if s.cl != nil {
-		s.cstore(sess, nonce)
+		s.cstore(sess, nonce, false)
 		s.background(func(ctx context.Context) { s.setMember(ctx, sess.id, false, "") })
 	}
 	s.log.Debug("session resumed", "peer", sess.id, "remote", c.remote)
