@@ -367,6 +367,7 @@ func Cluster(cfg ClusterConfig) error {
 			if _, err := c.Join(ctx, fmt.Sprintf("f-%d", i)); err != nil {
 				return err
 			}
+			c.Events() // queue events from now on: the Reconnected may come before the wait below starts
 			movers = append(movers, c)
 		}
 		times := make([]float64, len(movers))
