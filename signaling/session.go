@@ -315,6 +315,7 @@ func (c *conn) teardown(err error) {
 	normal := websocket.IsCloseError(err, websocket.CloseNormalClosure)
 	s.mu.Lock()
 	delete(s.conns, c)
+	delete(s.slots[c.slot], c)
 	s.releaseIPLocked(c.ip)
 	sess := c.sess.Load()
 	if sess == nil {
