@@ -139,7 +139,15 @@ func NewClusterServer(ctx context.Context, cfg Config, bp Backplane) (*Server, e
 			s.Close()
 			return nil, fmt.Errorf("signaling: cluster token key: %w", err)
 		}
-		e, err := bp.Get(ctx, "key.token")
+		// Another node created it. A read may be served by a replica
+		// that has not applied that create yet: retry until ctx ends.
+		var e BackplaneEntry
+		for attempt := 0; ; attempt++ {
+			if e, err = bp.Get(ctx, "key.token"); !errors.Is(err, ErrBackplaneNotFound) || ctx.Err() != nil {
+				break
+			}
+			conflictBackoff(ctx, attempt)
+		}
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("signaling: cluster token key: %w", err)
