@@ -83,16 +83,18 @@ type benchClusterResult struct {
 	// killed process with thousands of sockets comes well after the kill)
 	// to its Reconnected.
 	FailoverReconnectP50ms float64 `json:"failover_reconnect_p50_ms"`
-	FailoverResumed        int     `json:"failover_resumed"`
-	FailoverClients        int     `json:"failover_clients"`
-	FailoverNewSessions    int     `json:"failover_new_sessions"` // reconnected without their session
-	FailoverKilled         string  `json:"failover_killed_node"`
-	FailoverKilledLeader   bool    `json:"failover_killed_kv_leader"`
-	TargetSessionsMet      bool    `json:"target_sessions_met"`
-	TargetMemoryMet        bool    `json:"target_memory_met"`
-	TargetRelayP99Met      bool    `json:"target_relay_p99_met"`
-	LoadAvg                string  `json:"loadavg"`
-	Seconds                float64 `json:"seconds"`
+	// From the SIGKILL to the killed process reaped.
+	FailoverNodeExitms   float64 `json:"failover_node_exit_ms"`
+	FailoverResumed      int     `json:"failover_resumed"`
+	FailoverClients      int     `json:"failover_clients"`
+	FailoverNewSessions  int     `json:"failover_new_sessions"` // reconnected without their session
+	FailoverKilled       string  `json:"failover_killed_node"`
+	FailoverKilledLeader bool    `json:"failover_killed_kv_leader"`
+	TargetSessionsMet    bool    `json:"target_sessions_met"`
+	TargetMemoryMet      bool    `json:"target_memory_met"`
+	TargetRelayP99Met    bool    `json:"target_relay_p99_met"`
+	LoadAvg              string  `json:"loadavg"`
+	Seconds              float64 `json:"seconds"`
 }
 
 // Cluster runs rallypoint bench cluster: Nodes `rallypoint serve`
@@ -382,9 +384,16 @@ func Cluster(cfg ClusterConfig) error {
 		times := make([]float64, len(movers))
 		since := make([]float64, len(movers)) // from the client's Disconnected
 		var fresh atomic.Int64
+		// SIGKILL, and wait for the clients' events while the kernel tears
+		// the process down (seconds for thousands of sockets).
 		killed := time.Now()
-		victim.kill()
-		logf("killed node %s (SIGKILL) with %d bench clients and %d idle sessions on it", victim.name, len(movers), victim.sessions)
+		victim.cmd.Process.Signal(syscall.SIGKILL)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			victim.kill() // reaps it
+			res.FailoverNodeExitms = float64(time.Since(killed).Microseconds()) / 1e3
+		}()
 		for i, c := range movers {
 			wg.Add(1)
 			go func() {
@@ -414,6 +423,7 @@ func Cluster(cfg ClusterConfig) error {
 				}
 			}()
 		}
+		logf("killed node %s (SIGKILL) with %d bench clients and %d idle sessions on it", victim.name, len(movers), victim.sessions)
 		wg.Wait()
 		var ok []float64
 		for _, t := range times {
@@ -431,8 +441,8 @@ func Cluster(cfg ClusterConfig) error {
 		res.FailoverResumed = len(ok)
 		res.FailoverNewSessions = int(fresh.Load())
 		res.FailoverResumeP50ms, res.FailoverResumeMaxms = pct(ok, 50), pct(ok, 100)
-		logf("failover: %d/%d resumed, p50 %.1f ms, max %.1f ms after the kill, p50 %.1f ms after the client saw its connection drop; %d reconnected with a new session",
-			len(ok), len(movers), res.FailoverResumeP50ms, res.FailoverResumeMaxms, res.FailoverReconnectP50ms, res.FailoverNewSessions)
+		logf("failover: %d/%d resumed, p50 %.1f ms, max %.1f ms after the kill, p50 %.1f ms after the client saw its connection drop; %d reconnected with a new session; the killed process was reaped %.1f ms after the kill",
+			len(ok), len(movers), res.FailoverResumeP50ms, res.FailoverResumeMaxms, res.FailoverReconnectP50ms, res.FailoverNewSessions, res.FailoverNodeExitms)
 	}
 
 	res.TargetSessionsMet = res.Sessions >= 50_000
