@@ -117,11 +117,21 @@ func Cluster(cfg ClusterConfig) error {
 	if cfg.ClientProcs <= 0 {
 		cfg.ClientProcs = max(1, (cfg.Sessions+12_499)/12_500)
 	}
+	// One socket per session in its node and in its client process, under
+	// an open-file limit that may be 20,000 per process.
+	if lim := raiseNoFile(1 << 20); lim > 0 {
+		room := int(lim) - 1_000
+		if per := (cfg.Sessions + cfg.Nodes - 1) / cfg.Nodes; per > room {
+			return fmt.Errorf("%d sessions per node exceed the open-file limit %d: use more -nodes", per, lim)
+		}
+		if per := (cfg.Sessions + cfg.ClientProcs - 1) / cfg.ClientProcs; per > room {
+			return fmt.Errorf("%d sessions per client process exceed the open-file limit %d: use more -client-procs", per, lim)
+		}
+	}
 	start := time.Now()
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
 	}
-	raiseNoFile(1 << 20)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "rallypoint-bench-cluster-")
