@@ -83,6 +83,14 @@
 // records (a few hundred bytes per room). Rejoin tickets are not served
 // by cluster nodes yet (resume is).
 //
+// # Observing a node
+//
+// LiveNodes, Routes and KVLeader answer for this node only; `rallypoint
+// serve` prints them on /healthz, and its /metrics (internal/metrics
+// RegisterCluster) adds the node's name (rallypoint_node_info{node}) and
+// the signals it exchanges with other nodes (docs/operations.md).
+// `rallypoint bench cluster` measures a cluster of serve processes.
+//
 // # Concurrency
 //
 // Node's methods are safe for concurrent use. It owns a heartbeat
