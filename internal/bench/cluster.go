@@ -253,14 +253,6 @@ func Cluster(cfg ClusterConfig) error {
 		}
 	}
 
-	// Bare NATS request/reply across the route, from node 0 to node 1.
-	rr, err := natsRequestReply(ctx, nodes[0].natsURL, nodes[1].natsURL, cfg.Rate, cfg.RelayDuration)
-	if err != nil {
-		return fmt.Errorf("nats request/reply: %w", err)
-	}
-	res.NATSRequestReplyP50us, res.NATSRequestReplyP99us = rr.p50, rr.p99
-	logf("bare NATS request/reply node %s -> %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, nodes[1].name, rr.n, rr.p50, rr.p99)
-
 	var clients []*signaling.Client
 	defer func() {
 		for _, c := range clients {
@@ -276,23 +268,22 @@ func Cluster(cfg ClusterConfig) error {
 		}
 		return c, err
 	}
-	relay := func(recvNode int, tag string, profile bool) (relayStats, error) {
-		var senders, receivers []*signaling.Client
+	pairs := func(recvNode int, tag string) (senders, receivers []*signaling.Client, err error) {
 		for i := range cfg.Pairs {
 			a, err := dial(urls[0])
 			if err != nil {
-				return relayStats{}, err
+				return nil, nil, err
 			}
 			b, err := dial(urls[recvNode])
 			if err != nil {
-				return relayStats{}, err
+				return nil, nil, err
 			}
 			room := fmt.Sprintf("%s-%d", tag, i)
 			if _, err := a.Join(ctx, room); err != nil {
-				return relayStats{}, err
+				return nil, nil, err
 			}
 			if _, err := b.Join(ctx, room); err != nil {
-				return relayStats{}, err
+				return nil, nil, err
 			}
 			senders, receivers = append(senders, a), append(receivers, b)
 		}
@@ -304,39 +295,70 @@ func Cluster(cfg ClusterConfig) error {
 			}
 			wcancel()
 		}
-		m := newRelayMeter(receivers)
-		var pwg sync.WaitGroup
-		if profile && cfg.Profile != "" {
-			secs := max(1, int(cfg.RelayDuration.Seconds()))
-			for _, n := range []*clusterNode{nodes[0], nodes[recvNode]} {
-				pwg.Add(1)
-				go func() {
-					defer pwg.Done()
-					if err := n.cpuProfile(filepath.Join(cfg.Profile, "cpu-"+n.name+".pprof"), secs); err != nil {
-						logf("profile of %s: %v", n.name, err)
-					}
-				}()
-			}
-		}
-		st := m.run(ctx, senders, receivers, cfg.Rate, cfg.RelayDuration)
-		pwg.Wait()
-		for _, cancel := range m.cancels {
+		return senders, receivers, nil
+	}
+	xS, xR, err := pairs(1, "x")
+	if err != nil {
+		return err
+	}
+	sS, sR, err := pairs(0, "s")
+	if err != nil {
+		return err
+	}
+	xm, sm := newRelayMeter(xR), newRelayMeter(sR)
+	defer func() {
+		for _, cancel := range append(xm.cancels, sm.cancels...) {
 			cancel()
 		}
-		return st, nil
-	}
-	x, err := relay(1, "x", true)
+	}()
+	echo, err := newNATSEcho(ctx, nodes[0].natsURL, nodes[1].natsURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("nats request/reply: %w", err)
 	}
+	defer echo.close()
+
+	// The three measurements take turns, a second each, so that the
+	// machine's load weighs on them alike and their ratios mean something.
+	var pwg sync.WaitGroup
+	if cfg.Profile != "" {
+		secs := max(1, int(3*cfg.RelayDuration.Seconds()))
+		for _, n := range []*clusterNode{nodes[0], nodes[1]} {
+			pwg.Add(1)
+			go func() {
+				defer pwg.Done()
+				if err := n.cpuProfile(filepath.Join(cfg.Profile, "cpu-"+n.name+".pprof"), secs); err != nil {
+					logf("profile of %s: %v", n.name, err)
+				}
+			}()
+		}
+	}
+	turns := max(1, int(cfg.RelayDuration/time.Second))
+	turn := cfg.RelayDuration / time.Duration(turns)
+	type acc struct {
+		s       []float64
+		sent    int
+		elapsed time.Duration
+	}
+	var xa, sa, ra acc
+	add := func(a *acc) func([]float64, int, time.Duration) {
+		return func(s []float64, sent int, el time.Duration) {
+			a.s, a.sent, a.elapsed = append(a.s, s...), a.sent+sent, a.elapsed+el
+		}
+	}
+	for range turns {
+		add(&xa)(xm.runSamples(ctx, xS, xR, cfg.Rate, turn))
+		add(&sa)(sm.runSamples(ctx, sS, sR, cfg.Rate, turn))
+		add(&ra)(echo.run(ctx, cfg.Rate, turn))
+	}
+	pwg.Wait()
+	x, s1, rr := statsOf(xa.s, xa.sent, xa.elapsed), statsOf(sa.s, sa.sent, sa.elapsed), statsOf(ra.s, ra.sent, ra.elapsed)
 	res.CrossNodeRelayP50us, res.CrossNodeRelayP99us, res.CrossNodeRelayMaxus, res.CrossNodeRelayRate, res.CrossNodeRelayLost = x.p50, x.p99, x.max, x.rate, x.lost
-	logf("relay across nodes %s -> %s: %d samples (%.0f/s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, lost %d", nodes[0].name, nodes[1].name, x.n, x.rate, x.p50, x.p99, x.max, x.lost)
-	s1, err := relay(0, "s", false)
-	if err != nil {
-		return err
-	}
 	res.SingleNodeRelayP50us, res.SingleNodeRelayP99us = s1.p50, s1.p99
-	logf("relay within node %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, s1.n, s1.p50, s1.p99)
+	res.NATSRequestReplyP50us, res.NATSRequestReplyP99us = rr.p50, rr.p99
+	logf("%d turns of %v each:", turns, turn)
+	logf("  relay across nodes %s -> %s: %d samples (%.0f/s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, lost %d", nodes[0].name, nodes[1].name, x.n, x.rate, x.p50, x.p99, x.max, x.lost)
+	logf("  relay within node %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, s1.n, s1.p50, s1.p99)
+	logf("  bare NATS request/reply node %s -> %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, nodes[1].name, rr.n, rr.p50, rr.p99)
 	if s1.p50 > 0 && s1.p99 > 0 {
 		res.RatioCrossSingleP50, res.RatioCrossSingleP99 = x.p50/s1.p50, x.p99/s1.p99
 	}
@@ -701,37 +723,54 @@ func (n *clusterNode) cpuProfile(path string, secs int) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// natsRequestReply measures request/reply between clients of two nodes'
-// embedded NATS servers, paced at rate for dur.
-func natsRequestReply(ctx context.Context, fromURL, toURL string, rate float64, dur time.Duration) (relayStats, error) {
-	to, err := nats.Connect(toURL)
-	if err != nil {
-		return relayStats{}, err
+// natsEcho is the bare NATS baseline: a client of one node's embedded
+// server requests, a client of another's echoes.
+type natsEcho struct {
+	from, to *nats.Conn
+}
+
+func newNATSEcho(ctx context.Context, fromURL, toURL string) (*natsEcho, error) {
+	e := &natsEcho{}
+	var err error
+	if e.to, err = nats.Connect(toURL); err != nil {
+		return nil, err
 	}
-	defer to.Close()
-	from, err := nats.Connect(fromURL)
-	if err != nil {
-		return relayStats{}, err
+	if e.from, err = nats.Connect(fromURL); err != nil {
+		e.close()
+		return nil, err
 	}
-	defer from.Close()
-	sub, err := to.Subscribe("bench.echo", func(m *nats.Msg) { m.Respond(m.Data) })
-	if err != nil {
-		return relayStats{}, err
+	if _, err := e.to.Subscribe("bench.echo", func(m *nats.Msg) { m.Respond(m.Data) }); err != nil {
+		e.close()
+		return nil, err
 	}
-	defer sub.Unsubscribe()
-	to.Flush()
+	e.to.Flush()
 	// Wait until the interest has crossed the route.
 	for i := 0; ; i++ {
-		if _, err := from.Request("bench.echo", []byte("x"), 200*time.Millisecond); err == nil {
-			break
+		if _, err := e.from.Request("bench.echo", []byte("x"), 200*time.Millisecond); err == nil {
+			return e, nil
 		}
 		if i > 50 || ctx.Err() != nil {
-			return relayStats{}, errors.New("no echo across the route")
+			e.close()
+			return nil, errors.New("no echo across the route")
 		}
 	}
+}
+
+func (e *natsEcho) close() {
+	if e.from != nil {
+		e.from.Close()
+	}
+	if e.to != nil {
+		e.to.Close()
+	}
+}
+
+// run sends requests paced at rate for dur, one at a time, and returns
+// their round trips (µs), the requests sent and the time taken.
+func (e *natsEcho) run(ctx context.Context, rate float64, dur time.Duration) ([]float64, int, time.Duration) {
 	interval := time.Duration(float64(time.Second) / rate)
 	var s []float64
-	lost := 0
+	sent := 0
 	start := time.Now()
 	next := start
 	for time.Since(start) < dur && ctx.Err() == nil {
@@ -739,16 +778,13 @@ func natsRequestReply(ctx context.Context, fromURL, toURL string, rate float64, 
 			time.Sleep(d)
 		}
 		t := time.Now()
-		if _, err := from.Request("bench.echo", []byte("x"), time.Second); err == nil {
+		sent++
+		if _, err := e.from.Request("bench.echo", []byte("x"), time.Second); err == nil {
 			s = append(s, float64(time.Since(t).Nanoseconds())/1e3)
-		} else {
-			lost++
 		}
 		next = next.Add(interval)
 	}
-	st := relayStats{n: len(s), lost: lost, rate: float64(len(s)) / time.Since(start).Seconds()}
-	st.p50, st.p99, st.max = pct(s, 50), pct(s, 99), pct(s, 100)
-	return st, nil
+	return s, sent, time.Since(start)
 }
 
 // The client processes of bench cluster: a copy of this binary with
