@@ -317,7 +317,7 @@ func Cluster(cfg ClusterConfig) error {
 	}
 	defer echo.close()
 
-	// The three measurements take turns, a second each, so that the
+	// The three measurements take turns, two seconds each, so that the
 	// machine's load weighs on them alike and their ratios mean something.
 	var pwg sync.WaitGroup
 	if cfg.Profile != "" {
@@ -332,7 +332,7 @@ func Cluster(cfg ClusterConfig) error {
 			}()
 		}
 	}
-	turns := max(1, int(cfg.RelayDuration/time.Second))
+	turns := max(1, int(cfg.RelayDuration/(2*time.Second)))
 	turn := cfg.RelayDuration / time.Duration(turns)
 	type acc struct {
 		s       []float64
