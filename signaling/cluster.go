@@ -139,14 +139,11 @@ func NewClusterServer(ctx context.Context, cfg Config, bp Backplane) (*Server, e
 			s.Close()
 			return nil, fmt.Errorf("signaling: cluster token key: %w", err)
 		}
-		// Another node created it. A read may be served by a replica
-		// that has not applied that create yet: retry until ctx ends.
-		var e BackplaneEntry
-		for attempt := 0; ; attempt++ {
-			if e, err = bp.Get(ctx, "key.token"); !errors.Is(err, ErrBackplaneNotFound) || ctx.Err() != nil {
-				break
-			}
-			conflictBackoff(ctx, attempt)
+		// Another node created it; a replica may not show it yet.
+		e, err := bp.Get(ctx, "key.token")
+		for i := 0; errors.Is(err, ErrBackplaneNotFound) && i < 100 && ctx.Err() == nil; i++ {
+			time.Sleep(20 * time.Millisecond)
+			e, err = bp.Get(ctx, "key.token")
 		}
 		if err != nil {
 			s.Close()
