@@ -85,6 +85,14 @@ type Node struct {
 	kicks    []chan struct{} // one per Watch: a node went down
 }
 
+// Route liveness of the embedded NATS server: a route that answers none
+// of routePingsOut pings sent routePingInterval apart is closed and
+// redialed.
+const (
+	routePingInterval = time.Second
+	routePingsOut     = 4
+)
+
 // Subjects.
 const (
 	subjHeartbeat = "rp.hb"    // payload: node name
@@ -271,7 +279,13 @@ func (n *Node) embed() error {
 		if err != nil {
 			return fmt.Errorf("cluster: listen: %w", err)
 		}
-		opts.Cluster = server.ClusterOpts{Name: "rallypoint", Host: host, Port: port}
+		// Routes ping every second and close after RoutePingsOut
+		// unanswered pings, to be redialed every second: a healed cut
+		// reconnects in about a second instead of waiting for TCP's
+		// retransmission backoff (tens of seconds after a long cut;
+		// NATS's own route pings default to 30 s).
+		opts.Cluster = server.ClusterOpts{Name: "rallypoint", Host: host, Port: port,
+			PingInterval: routePingInterval, MaxPingsOut: routePingsOut}
 		if len(cfg.Routes) > 0 {
 			opts.Routes = server.RoutesFromStr(strings.Join(cfg.Routes, ","))
 		}
@@ -435,8 +449,12 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 	go func() {
 		defer n.wg.Done()
 		defer func() { w.Stop() }()
+		quit := make(chan struct{})
+		defer close(quit)
 		initial := true
 		var last uint64
+		var fresh chan jetstream.KeyWatcher // a rewatch under way, or nil
+		updates := w.Updates()              // nil once closed, until the rewatch
 		for {
 			select {
 			case <-ctx.Done():
@@ -446,27 +464,32 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 			case <-kick:
 				// A node died: it may have held the watch's consumer,
 				// which would stall until the client library notices.
-				// Watch again from the next revision.
-				for {
-					w.Stop()
-					nw, err := n.kv.Watch(ctx, prefix+">", jetstream.ResumeFromRevision(last+1))
-					if err == nil {
-						w = nw
-						break
-					}
-					n.log.Debug("rewatch failed", "err", err)
-					select {
-					case <-ctx.Done():
-						return
-					case <-n.ctx.Done():
-						return
-					case <-time.After(250 * time.Millisecond):
-					}
+				// Watch again from the next revision, reading the old
+				// watch until the new one is there: creating a consumer
+				// waits for the cluster's JetStream meta leader, which
+				// takes seconds to elect when the dead node held it (or
+				// for ever on the small side of a network cut), while
+				// the old watch may well be alive.
+				if fresh == nil {
+					fresh = make(chan jetstream.KeyWatcher)
+					n.wg.Add(1)
+					go n.rewatch(ctx, prefix, last+1, fresh, quit)
 				}
 				continue
-			case e, ok := <-w.Updates():
+			case nw := <-fresh:
+				w.Stop()
+				w, fresh, updates = nw, nil, nw.Updates()
+				continue
+			case e, ok := <-updates:
 				if !ok {
-					return
+					// The client library gave the watch up: watch again.
+					updates = nil
+					if fresh == nil {
+						fresh = make(chan jetstream.KeyWatcher)
+						n.wg.Add(1)
+						go n.rewatch(ctx, prefix, last+1, fresh, quit)
+					}
+					continue
 				}
 				if e == nil {
 					if initial {
@@ -492,6 +515,29 @@ func (n *Node) Watch(ctx context.Context, prefix string, fn func(signaling.Backp
 		return ctx.Err()
 	case <-time.After(n.cfg.StartTimeout):
 		return errors.New("cluster: watch: initial values did not arrive")
+	}
+}
+
+// rewatch watches prefix again from revision from until it succeeds, and
+// hands the new watcher to out, or stops it when quit closes first.
+func (n *Node) rewatch(ctx context.Context, prefix string, from uint64, out chan<- jetstream.KeyWatcher, quit <-chan struct{}) {
+	defer n.wg.Done()
+	for {
+		nw, err := n.kv.Watch(ctx, prefix+">", jetstream.ResumeFromRevision(from))
+		if err == nil {
+			select {
+			case out <- nw:
+			case <-quit:
+				nw.Stop()
+			}
+			return
+		}
+		n.log.Debug("rewatch failed", "err", err)
+		select {
+		case <-quit:
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 }
 

@@ -26,6 +26,10 @@
 //	open.<hex(name)>.N the name of the next=N group of name that is still filling
 //	sess.<id>          {"node":"a","nonce":"…","subject":"…"}: who holds a session, and the
 //	                   nonce its current resume token carries
+//	lead.<service>     {"node":"a"}: the leader of a cluster-wide service (lobby, mm),
+//	                   renewed by compare-and-set every 500 ms
+//	svc.<service>.<k>  a service's own records, written by its leader: lobby
+//	                   l.<id> (a lobby), mm t.<id> (a waiting ticket) and s.<id> (a match)
 //
 // Core NATS subjects (not JetStream):
 //
@@ -36,7 +40,33 @@
 //	                   ack      {"to","cid","code","msg","t0"}: the result of a sig, for its sender
 //	                            (t0 echoes the sig's, so the sender times the round trip)
 //	                   takeover {"to"}: another node resumed this session; drop it
-//	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes)
+//	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes,
+//	                            and a service leader's replies). With "fn" it was sent
+//	                            to the node the peer's last service request came from,
+//	                            without reading its sess record; that node forwards
+//	                            it once if the peer has moved
+//	                   svc      {"from","fn"} + {"svc","id","addr","env"}: a request of a
+//	                            cluster-wide service forwarded to its leader
+//	                   room     {"room"} + a JSON list of peers: apply the room's record now,
+//	                            once it shows them (sent by CreateRoom to the new
+//	                            members' nodes before anything else)
+//
+// # Services on one leader
+//
+// signaling.Server.Service registers a cluster-wide service: the lobbies
+// (package lobby) and the matchmaker (package matchmaker/service) use it.
+// One node leads each service: it holds lead.<service> and renews it every
+// 500 ms; it steps down if it could not renew for 2 s. Another node takes
+// the key over (compare-and-set on the revision it saw) when the key is
+// gone, has not changed for 3 s, or names a node that stopped
+// heart-beating; a node that closes (a drain) deletes it, so the next
+// takes over at once. Requests reaching other nodes are forwarded to the
+// leader, which serves them on four goroutines (by peer, in order) and
+// answers through the sender's node; while no live leader is known they
+// are answered with the code unavailable. The leader saves its state in
+// svc.<service>.* (written behind, newest value per key) and learns that
+// a peer ended, on any node, from the deletion of its sess record. A new
+// leader starts from those records and the set of live sessions.
 //
 // # Ownership
 //
@@ -69,8 +99,17 @@
 // A node cut off from the others (a route cut) keeps its local sessions
 // but cannot write to the bucket without a quorum: joins there fail until
 // the routes heal, and the other nodes see it down and mark its members
-// away. Once healed, its heartbeats mark it up again and its members'
-// entries are still its own.
+// away. A node that hears no majority of the nodes it knows takes itself
+// for the small side and reaps nobody. The embedded server pings its
+// routes every second and redials one that misses 4 pings, so a healed
+// cut reconnects within about a second. Once healed, its heartbeats mark
+// it up again, its members' entries are still its own, and it sets its
+// connected members back from away (peer_resumed); after a cut longer
+// than the resume grace the majority has removed them instead. A Watch
+// that a node's death kicks into watching again keeps reading its old
+// watcher until the new one exists (creating one needs JetStream's meta
+// leader, which may be on the other side). docs/operations.md gives the
+// figures measured.
 //
 // # Limits
 //
@@ -80,8 +119,13 @@
 // limits (MaxSessions, per IP, per subject) are per node. A join costs a
 // few KV round trips (about a millisecond); a cross-node signal one NATS
 // hop each way for its ack. Every node keeps a replica of all room
-// records (a few hundred bytes per room). Rejoin tickets are not served
-// by cluster nodes yet (resume is).
+// records (a few hundred bytes per room). A lobby or matchmaker request
+// costs one NATS hop each way when it arrives at a node that does not lead
+// the service; the leader serves all of them, so a service scales with
+// one node's CPU (the engine's own limits: docs/matchmaker.md). Rejoin
+// tickets work on any node (the key is key.token): the seat changes hands
+// in the room's record, which remembers a seat's earlier holders (at most
+// four per seat of capacity) for their tickets.
 //
 // # Observing a node
 //

@@ -5,6 +5,7 @@
 //	go run ./demo-game -headless -bot         a match without a window; prints one JSON line
 //	go run ./demo-game -server ws://HOST/ws   enables Quick match online, online lobbies, Join by code; Nearby players lists the server's
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -quick -frames 600   a 1v1 through the matchmaker
+//	go run ./demo-game -headless -bot -server ws://A/ws,ws://B/ws -players 3 -frames 600   several nodes of a cluster: fails over
 //	go run ./demo-game -headless -bot -server ws://HOST/ws -lobby -players 3 -frames 600   (and -code CODE elsewhere)
 //	go run ./demo-game -headless -bot -lan host -frames 600   (and -lan join elsewhere)
 //	go run ./demo-game -headless -bot -lan join -spectate -frames 600   watch a running LAN match (online: -server URL -code CODE -spectate)
@@ -39,7 +40,7 @@ const quickQueue = "1v1"
 
 func main() {
 	var (
-		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play")
+		server     = flag.String("server", "", "rallypoint signaling `URL` (ws://HOST:PORT/ws) for online play; several nodes of one cluster separated by commas (ws://a:7000/ws,ws://b:7000/ws): when the node dies or is drained the client resumes on another")
 		relayOnly  = flag.Bool("relay-only", false, "online play: reach every peer through the server's TURN relay only, so no player learns your IP address")
 		room       = flag.String("room", "arena", "online headless without -quick: the queue name; the server groups the next -players arrivals")
 		quick      = flag.Bool("quick", false, "online headless: queue on the server's matchmaker (its 1v1 queue) instead of -room")
@@ -65,8 +66,11 @@ func main() {
 		network    = flag.String("net", "sim", "what carries a local match: sim (rollback sessions over the network simulator) or none")
 		lag        = flag.Duration("lag", 0, "sim: one-way lag between peers")
 		loss       = flag.Float64("loss", 0, "sim: loss ratio between peers, 0 to 1")
+		mapFile    = flag.String("map", "", "play the arena of the map `FILE` (JSON, see the README); a lobby's host offers it to the members, who fetch it from each other")
+		mapCache   = flag.String("map-cache", defaultMapCache(), "the `DIR` where maps received in lobbies are kept by content id (empty: keep none)")
 	)
 	flag.Parse()
+	loadMapFlag(*mapFile, *mapCache)
 	if *name == "" {
 		*name = os.Getenv("USER")
 	}
@@ -93,9 +97,9 @@ func main() {
 	}
 	newSession := func(players int, seed uint64, allBots bool) (match.Session, error) {
 		if *network == "none" {
-			return match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: allBots})
+			return match.NewLocal(match.LocalConfig{Players: players, Seed: seed, AllBots: allBots, Map: mapLayout})
 		}
-		return match.NewSimulated(match.SimConfig{Players: players, Seed: seed, AllBots: allBots, Lag: *lag, Loss: *loss})
+		return match.NewSimulated(match.SimConfig{Players: players, Seed: seed, AllBots: allBots, Lag: *lag, Loss: *loss, Map: mapLayout})
 	}
 	if *duration > 0 {
 		f := int(*duration * arena.TickRate / time.Second)
@@ -121,7 +125,7 @@ func main() {
 				}
 				if *spectate {
 					runWatch(func(ctx context.Context) (*match.Watch, error) {
-						return match.SpectateLAN(ctx, match.LobbyConfig{Player: *name})
+						return match.SpectateLAN(ctx, withMap(match.LobbyConfig{Player: *name}, true, false))
 					}, *wait, *frames)
 				} else {
 					runRejoinLAN(*rejoin, *wait, *frames, *fast)
@@ -143,7 +147,7 @@ func main() {
 			}
 			if *code != "" && *spectate {
 				runWatch(func(ctx context.Context) (*match.Watch, error) {
-					return match.SpectateCode(ctx, *server, *code, match.LobbyConfig{Player: *name})
+					return match.SpectateCode(ctx, *server, *code, withMap(match.LobbyConfig{Player: *name}, true, false))
 				}, *wait, *frames)
 				return
 			}
@@ -155,7 +159,7 @@ func main() {
 				runLobbyHost(*server, *players, *seed, *name, *wait, *frames, *fast)
 				return
 			}
-			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true, RelayOnly: *relayOnly, Rejoin: *rejoin}
+			cfg := match.OnlineConfig{ServerURL: *server, Queue: *room, Players: *players, Seed: *seed, AllBots: true, RelayOnly: *relayOnly, Rejoin: *rejoin, Map: mapLayout}
 			if *quick {
 				if *players != 2 {
 					fail(2, "-quick queues for a 1v1 match: -players must be 2")
@@ -201,6 +205,8 @@ func main() {
 		Loss:          *loss,
 		NewSession:    newSession,
 		Name:          *name,
+		Map:           mapData,
+		MapCache:      mapCacheDir,
 		LobbyCode: func(code string) {
 			fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", code)
 		},
@@ -228,7 +234,8 @@ func nearbyOnline(server string) (func(context.Context, nearby.Config) (*nearby.
 	var mu sync.Mutex
 	var conns []*signaling.Client
 	start := func(ctx context.Context, cfg nearby.Config) (*nearby.Nearby, error) {
-		c, err := signaling.Dial(ctx, server, nil)
+		first, more := match.SplitServers(server)
+		c, err := signaling.Dial(ctx, first, &signaling.ClientConfig{URLs: more})
 		if err != nil {
 			return nil, err
 		}
@@ -275,7 +282,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	)
 	switch mode {
 	case "host":
-		l, err = match.HostLAN(wctx, match.LobbyConfig{Players: players, Seed: seed, Player: "host"})
+		l, err = match.HostLAN(wctx, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: "host"}, true, true))
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "demo-game: hosting %q (lobby %s) for %d players on port %d\n", l.Host().Instance(), l.Host().LobbyID(), players, netPort(l.Host().Addr()))
 		}
@@ -286,7 +293,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 			fail(1, "%v", err)
 		}
 		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s (%d of %d players)\n", found.Name, found.URL, found.Players, found.Max)
-		l, err = match.JoinLAN(wctx, found, match.LobbyConfig{Player: "bot"})
+		l, err = match.JoinLAN(wctx, found, withMap(match.LobbyConfig{Player: "bot"}, false, true))
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "demo-game: in lobby %s\n", found.ID)
 		}
@@ -306,7 +313,7 @@ func runLobbyHost(server string, players int, seed uint64, name string, wait tim
 	defer stop()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	l, err := match.CreateLobby(wctx, server, match.LobbyConfig{Players: players, Seed: seed, Player: name})
+	l, err := match.CreateLobby(wctx, server, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: name}, true, true))
 	if err != nil {
 		fail(1, "%v", err)
 	}
@@ -322,7 +329,7 @@ func runCode(server, code, name string, wait time.Duration, frames int, fast boo
 	defer stop()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	l, err := match.JoinLobbyByCode(wctx, server, code, match.LobbyConfig{Player: name})
+	l, err := match.JoinLobbyByCode(wctx, server, code, withMap(match.LobbyConfig{Player: name}, false, true))
 	if err != nil {
 		fail(1, "%v", err)
 	}
@@ -383,6 +390,12 @@ func play(ctx context.Context, sess *match.Online, frames int, fast bool) match.
 	}
 	r, err := match.Run(ctx, sess, match.RunConfig{Frames: frames, Fast: fast, OnStart: func(after time.Duration) {
 		fmt.Fprintf(os.Stderr, "demo-game: match started (%.3f s at the start barrier)\n", after.Seconds())
+	}, OnReconnect: func(rc match.SignalingReconnect) {
+		how := "new session"
+		if rc.Resumed {
+			how = "session resumed"
+		}
+		fmt.Fprintf(os.Stderr, "demo-game: signaling reconnected to %s, %s (%.3f s without a server)\n", rc.URL, how, time.Duration(rc.Down).Seconds())
 	}, OnInSync: func(frame int, after time.Duration) {
 		fmt.Fprintf(os.Stderr, "demo-game: back in sync at frame %d (%.3f s)\n", frame, after.Seconds())
 	}})

@@ -341,9 +341,8 @@ var (
 	serveErr    error
 )
 
-// startServe builds `rallypoint serve` (once) and runs it on loopback until
-// the test ends, and returns its signaling URL.
-func startServe(t *testing.T) string {
+// buildServe builds the rallypoint binary (once) and returns its path.
+func buildServe(t *testing.T) string {
 	t.Helper()
 	serveOnce.Do(func() {
 		serveBinary = filepath.Join(filepath.Dir(binary), "rallypoint")
@@ -355,7 +354,14 @@ func startServe(t *testing.T) string {
 	if serveErr != nil {
 		t.Fatal(serveErr)
 	}
-	srv := exec.Command(serveBinary, "serve", "-addr", "127.0.0.1:0", "-log-format", "json")
+	return serveBinary
+}
+
+// startServe builds `rallypoint serve` (once) and runs it on loopback until
+// the test ends, and returns its signaling URL.
+func startServe(t *testing.T) string {
+	t.Helper()
+	srv := exec.Command(buildServe(t), "serve", "-addr", "127.0.0.1:0", "-log-format", "json")
 	logs, err := srv.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

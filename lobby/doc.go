@@ -108,12 +108,34 @@
 // joined first serves and advertises the lobby anew (TXT key TXTFrom names
 // the old lobby), one seat smaller, and the others join it there.
 //
+// # Cluster
+//
+// On a cluster of signaling servers (signaling.NewClusterServer, package
+// cluster) the Service is a cluster-wide signaling.Service named "lobby":
+// every node registers it, one node (its leader, Service.Leader) holds
+// every lobby, and the others forward lobby.* requests to it, so lobbies
+// are listed, joined, chatted in and started across nodes (the members of
+// one lobby may be on several nodes; lobby.start's room spans them). The
+// leader saves each lobby after every change in the cluster's store (key
+// svc.lobby.l.<id>, written behind) and learns of members gone on any
+// node. When it dies another node takes over within a few seconds (see
+// package cluster): it loads the lobbies, removes members whose sessions
+// ended meanwhile, and raises each lobby's version by 1000 with an empty
+// lobby.delta, so every member's Client resyncs (a Resynced event) and
+// stays in its lobby. Requests in between are answered with
+// signaling.CodeUnavailable, which the Client retries until the call's
+// context ends. Lost with the leader: changes of
+// its last milliseconds, and the chat, update and join-failure budgets
+// (they start full). Stats and Lobbies count on the leader only.
+//
 // # Concurrency
 //
 // All methods of Service, Client, Host and Browser are safe for concurrent
-// use. The Service has no goroutine: its handlers run on the signaling
-// server's connection goroutines under one lock that owns every lobby, and
-// push changes while holding it, so versions reach each member in order.
+// use. On a single node the Service has no goroutine: its handlers run on
+// the signaling server's connection goroutines (on a cluster, forwarded
+// requests run on the leader's service goroutines) under one lock that
+// owns every lobby, and push changes while holding it, so versions reach
+// each member in order.
 // A Client owns one goroutine that turns pushed messages into events (and
 // resyncs), a Browser one that turns DNS-SD events into lobby events, a
 // Host one that keeps the advertisement current plus the HTTP server; each

@@ -137,6 +137,7 @@ func (c Config) withDefaults() Config {
 // documentation.
 type Service struct {
 	srv *signaling.Server
+	svc *signaling.Service // the lobby.* handlers, served by a cluster's leader
 	cfg Config
 	log *slog.Logger
 
@@ -217,6 +218,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		byGame:  map[string][]*lobby{},
 		buckets: map[string]*rate.Limiter{},
 	}
+	s.svc = srv.Service("lobby", signaling.ServiceConfig{Lead: s.lead, Follow: s.follow, OnPeerGone: s.peerGone})
 	for t, h := range map[string]signaling.Handler{
 		TypeCreate: s.handleCreate, TypeList: s.handleList, TypeJoin: s.handleJoin,
 		TypeLeave:    memberHandler(s, CodeBadRequest, noData, false, s.leave),
@@ -229,9 +231,9 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		TypeSync:     memberHandler(s, CodeBadRequest, decodeAs[SyncData], false, s.sync),
 		TypeRejoin:   s.handleRejoin,
 	} {
-		srv.Handle(t, h)
+		s.svc.Handle(t, h)
 	}
-	srv.OnPeerGone(s.peerGone)
+	s.svc.Start()
 	return s, nil
 }
 
@@ -342,6 +344,7 @@ func (s *Service) changedLocked(l *lobby, d Delta) {
 	l.version++
 	d.ID, d.Version = l.id, l.version
 	s.pushLocked(l, TypeDelta, d)
+	s.saveLocked(l)
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(l.summary(), false)
 	}
@@ -403,6 +406,7 @@ func (s *Service) deleteLocked(l *lobby) {
 		}
 	}
 	l.owners = nil
+	s.removeRecordLocked(l)
 	delete(s.byID, l.id)
 	delete(s.byCode, l.code)
 	if l.session != nil {
@@ -529,6 +533,7 @@ func (s *Service) handleCreate(req *signaling.Request) {
 		for _, o := range owners {
 			s.owners[o]++
 		}
+		s.saveLocked(l)
 	}
 	s.mu.Unlock()
 	if code != "" {
@@ -542,7 +547,9 @@ func (s *Service) handleCreate(req *signaling.Request) {
 // lobby.create: for servers that make lobbies themselves (tournaments,
 // benchmarks). d is checked as on the wire. The owner is its host and
 // first member; pushes to an owner without a signaling session are
-// dropped, and the lobby ends when its last member leaves or is gone.
+// dropped, and the lobby ends when its last member leaves or is gone. On
+// a cluster only the node that leads the service (Leader) holds lobbies:
+// call Create, List and State there.
 func (s *Service) Create(owner string, d CreateData) (State, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
@@ -560,6 +567,7 @@ func (s *Service) Create(owner string, d CreateData) (State, error) {
 	if code != "" {
 		return st, codedError(code, msg)
 	}
+	s.saveLocked(s.byID[st.ID])
 	return st, nil
 }
 
@@ -819,7 +827,7 @@ func (s *Service) handleRejoin(req *signaling.Request) {
 		fail(req, CodeNotFound, "no lobby plays session "+room)
 		return
 	}
-	if cur, _ := s.srv.PeerRoom(req.Peer); cur != room {
+	if !s.srv.InRoom(req.Peer, room) {
 		fail(req, CodeNotMember, "take the seat back in the session's room first (signaling rejoin)")
 		return
 	}
@@ -832,7 +840,7 @@ func (s *Service) handleRejoin(req *signaling.Request) {
 		fail(req, CodeNotMember, "the ticket names no player of the session")
 		return
 	}
-	if cur, _ := s.srv.PeerRoom(old); cur == room {
+	if s.srv.InRoom(old, room) {
 		fail(req, CodeNotMember, "the seat's player is still in the session's room")
 		return
 	}
@@ -910,6 +918,10 @@ func (s *Service) leave(req *signaling.Request, l *lobby, _ *member, _ struct{})
 func (s *Service) peerGone(peer string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.peerGoneLocked(peer)
+}
+
+func (s *Service) peerGoneLocked(peer string) {
 	delete(s.buckets, peer)
 	delete(s.updates, peer)
 	if l := s.byPeer[peer]; l != nil {
@@ -1036,6 +1048,7 @@ func (s *Service) chat(req *signaling.Request, l *lobby, m *member, d ChatData) 
 		l.chat = append(l.chat, msg)
 	}
 	s.pushLocked(l, TypeChat, msg)
+	s.saveLocked(l)
 	_ = req.Reply(msg)
 }
 

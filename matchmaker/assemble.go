@@ -1,8 +1,9 @@
 package matchmaker
 
 import (
+	"cmp"
 	"math"
-	"sort"
+	"slices"
 	"time"
 )
 
@@ -24,6 +25,7 @@ type group struct {
 	mask    uint64
 	lat     []float64 // worst latency per region so far
 	parties bool      // a member or candidate larger than one player
+	pk      packer
 }
 
 func (g *group) init(q *queue, seed *entry, bf *backfill, w time.Duration) {
@@ -91,7 +93,9 @@ func (g *group) add(c *entry) {
 			g.dmax[i] = math.Max(g.dmax[i], c.num[i])
 		}
 	}
-	g.mask &= c.tagMask
+	if g.q.hasTags {
+		g.mask &= c.tagMask
+	}
 	for r := range g.lat {
 		g.lat[r] = math.Max(g.lat[r], c.latency(r))
 	}
@@ -163,7 +167,7 @@ func (g *group) accepts(c *entry, now time.Time) bool {
 	}
 	if (g.parties || c.size > 1) && (g.bf != nil || g.q.cfg.Shape.TeamSize > 1) {
 		sizes := append(g.sizes, c.size)
-		ok := pack(sizes, g.caps, nil)
+		ok := g.pk.pack(sizes, g.caps, nil)
 		g.sizes = sizes[:len(sizes)-1]
 		if !ok {
 			return false
@@ -180,16 +184,13 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	if bf == nil && !eligible(q, seed, now) {
 		return false
 	}
-	g := &m.grp
-	g.init(q, seed, bf, w)
-	m.removed = m.removed[:0]
-	// The seed stays in the tree while the match is built (the searches
-	// skip its position), so a seed that finds nobody writes nothing.
 	skillV, skillOn := math.Inf(1), false
-	for i, r := range q.cfg.Rules {
-		if r.Kind == RuleSkill && g.on[i] {
-			skillOn = true
-			skillV = math.Min(skillV, g.val[i])
+	for i := range q.cfg.Rules {
+		if r := &q.cfg.Rules[i]; r.Kind == RuleSkill {
+			if v, on := r.at(w); on {
+				skillOn = true
+				skillV = math.Min(skillV, v)
+			}
 		}
 	}
 	if bf == nil && skillOn && !m.naive {
@@ -202,12 +203,21 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 			return false
 		}
 	}
+	g := &m.grp
+	g.init(q, seed, bf, w)
+	m.removed = m.removed[:0]
+	// The seed leaves the tree while it searches (it would leave it anyway
+	// on success) so that searches need not step around it.
 	self := -1
 	if bf == nil {
 		self = int(bk.posOf[seed.rank])
+		bk.tree.remove(self)
 	}
 	ents, skills := bk.ents, bk.skills
 	scans := 0
+	// The window's ends move only when a member widens the group's skills.
+	l, r := 0, len(ents)
+	winLo, winHi := math.NaN(), math.NaN()
 	for g.players < g.target && scans < q.cfg.MaxScan {
 		if m.naive {
 			// The reference the indexes must agree with (tests only).
@@ -225,12 +235,12 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 			}
 			continue
 		}
-		l, r := 0, len(ents)
-		if skillOn {
-			l = firstFrom(skills, bk.coarse, skillKey(g.hi-skillV), true)
-			r = firstFrom(skills, bk.coarse, skillKey(g.lo+skillV), false)
+		if skillOn && (g.lo != winLo || g.hi != winHi) {
+			winLo, winHi = g.lo, g.hi
+			l = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.hi-skillV), true)
+			r = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.lo+skillV), false)
 		}
-		p := bk.tree.minExcept(l, r, self)
+		p := bk.tree.min(l, r)
 		if p < 0 {
 			break
 		}
@@ -253,14 +263,14 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		for _, p := range m.removed {
 			bk.tree.restore(p, ents[p].rank)
 		}
+		if self >= 0 {
+			bk.tree.restore(self, seed.rank)
+		}
 		return false
 	}
 	m.finish(q, g, teams, now, out)
 	// Members (now dropped) stay out of the tree; everything else examined
 	// goes back.
-	if self >= 0 {
-		bk.tree.remove(self)
-	}
 	for _, p := range m.removed {
 		if !ents[p].dead {
 			bk.tree.restore(p, ents[p].rank)
@@ -304,7 +314,7 @@ func (g *group) relax(w time.Duration) int {
 			return 0
 		}
 		// Keep the k longest-waiting members.
-		sort.SliceStable(g.members, func(i, j int) bool { return g.members[i].seq < g.members[j].seq })
+		slices.SortStableFunc(g.members, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
 		g.members = g.members[:k]
 		g.players = k
 		g.caps = g.caps[:k]
@@ -322,7 +332,7 @@ func (g *group) relax(w time.Duration) int {
 	for _, e := range g.members {
 		sizes = append(sizes, e.size)
 	}
-	if !pack(sizes, g.caps, nil) {
+	if !g.pk.pack(sizes, g.caps, nil) {
 		return 0
 	}
 	return k
@@ -333,6 +343,17 @@ func (g *group) relax(w time.Duration) int {
 // the bin of each party. Backtracking over parties, largest first; bins
 // with equal remaining room are tried once.
 func pack(sizes, caps []int, assign []int) bool {
+	var p packer
+	return p.pack(sizes, caps, assign)
+}
+
+// packer is pack with its scratch kept between calls: a pass asks it about
+// every candidate of a match with parties.
+type packer struct {
+	order, free, bins, sizes []int
+}
+
+func (p *packer) pack(sizes, caps []int, assign []int) bool {
 	total, room := 0, 0
 	for _, s := range sizes {
 		total += s
@@ -343,49 +364,51 @@ func pack(sizes, caps []int, assign []int) bool {
 	if total > room {
 		return false
 	}
-	order := make([]int, len(sizes))
-	for i := range order {
-		order[i] = i
+	p.order = p.order[:0]
+	for i := range sizes {
+		p.order = append(p.order, i)
 	}
-	sort.SliceStable(order, func(a, b int) bool { return sizes[order[a]] > sizes[order[b]] })
-	free := append([]int(nil), caps...)
-	bins := make([]int, len(sizes))
-	var place func(k int) bool
-	place = func(k int) bool {
-		if k == len(order) {
-			return true
-		}
-		s := sizes[order[k]]
-		for b := range free {
-			if free[b] < s {
-				continue
-			}
-			dup := false
-			for b2 := 0; b2 < b; b2++ {
-				if free[b2] == free[b] {
-					dup = true
-					break
-				}
-			}
-			if dup {
-				continue
-			}
-			free[b] -= s
-			bins[order[k]] = b
-			if place(k + 1) {
-				return true
-			}
-			free[b] += s
-		}
-		return false
-	}
-	if !place(0) {
+	slices.SortStableFunc(p.order, func(a, b int) int { return cmp.Compare(sizes[b], sizes[a]) })
+	p.free = append(p.free[:0], caps...)
+	p.bins = append(p.bins[:0], sizes...) // overwritten: one int per party
+	p.sizes = sizes
+	if !p.place(0) {
 		return false
 	}
 	if assign != nil {
-		copy(assign, bins)
+		copy(assign, p.bins)
 	}
 	return true
+}
+
+func (p *packer) place(k int) bool {
+	if k == len(p.order) {
+		return true
+	}
+	free := p.free
+	s := p.sizes[p.order[k]]
+	for b := range free {
+		if free[b] < s {
+			continue
+		}
+		dup := false
+		for b2 := 0; b2 < b; b2++ {
+			if free[b2] == free[b] {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		free[b] -= s
+		p.bins[p.order[k]] = b
+		if p.place(k + 1) {
+			return true
+		}
+		free[b] += s
+	}
+	return false
 }
 
 func muSum(e *entry) float64 {
@@ -399,16 +422,22 @@ func muSum(e *entry) float64 {
 // balance assigns members to k teams of size each, keeping parties whole
 // and team rating sums close. Two teams of up to 16 tickets are solved
 // exactly; otherwise greedily (the weakest team with room takes the next
-// strongest party), falling back to any exact packing.
-func balance(members []*entry, k, size int) []int {
-	assign := make([]int, len(members))
+// strongest party), falling back to any exact packing. The result is in
+// b's scratch, valid until the next call.
+func (b *balancer) balance(members []*entry, k, size int) []int {
 	n := len(members)
+	b.assign = resizeInts(b.assign, n)
+	assign := b.assign
+	clear(assign)
+	b.mus = resize(b.mus, n)
+	mus := b.mus
+	for i, e := range members {
+		mus[i] = muSum(e)
+	}
 	if k == 2 && n <= 16 {
 		best, bestDiff := -1, math.Inf(1)
 		var total float64
-		mus := make([]float64, n)
-		for i, e := range members {
-			mus[i] = muSum(e)
+		for i := range members {
 			total += mus[i]
 		}
 		for mask := 1; mask < 1<<n; mask += 2 { // member 0 always in team 0
@@ -436,29 +465,31 @@ func balance(members []*entry, k, size int) []int {
 			return assign
 		}
 	}
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+	b.order = b.order[:0]
+	for i := range members {
+		b.order = append(b.order, i)
 	}
-	sort.SliceStable(order, func(a, b int) bool {
-		ea, eb := members[order[a]], members[order[b]]
-		if ea.size != eb.size {
-			return ea.size > eb.size
+	slices.SortStableFunc(b.order, func(x, y int) int {
+		ex, ey := members[x], members[y]
+		if ex.size != ey.size {
+			return cmp.Compare(ey.size, ex.size)
 		}
-		return muSum(ea) > muSum(eb)
+		return cmp.Compare(mus[y], mus[x])
 	})
-	free := make([]int, k)
-	sums := make([]float64, k)
+	b.free = resizeInts(b.free, k)
+	b.sums = resize(b.sums, k)
+	free, sums := b.free, b.sums
 	for i := range free {
 		free[i] = size
+		sums[i] = 0
 	}
 	ok := true
-	for _, i := range order {
+	for _, i := range b.order {
 		e := members[i]
 		t := -1
-		for b := 0; b < k; b++ {
-			if free[b] >= e.size && (t < 0 || sums[b] < sums[t]) {
-				t = b
+		for j := 0; j < k; j++ {
+			if free[j] >= e.size && (t < 0 || sums[j] < sums[t]) {
+				t = j
 			}
 		}
 		if t < 0 {
@@ -467,20 +498,34 @@ func balance(members []*entry, k, size int) []int {
 		}
 		assign[i] = t
 		free[t] -= e.size
-		sums[t] += muSum(e)
+		sums[t] += mus[i]
 	}
 	if !ok {
-		sizes := make([]int, n)
-		caps := make([]int, k)
-		for i, e := range members {
-			sizes[i] = e.size
+		b.sizes = b.sizes[:0]
+		for _, e := range members {
+			b.sizes = append(b.sizes, e.size)
 		}
-		for i := range caps {
-			caps[i] = size
+		b.caps = b.caps[:0]
+		for j := 0; j < k; j++ {
+			b.caps = append(b.caps, size)
 		}
-		pack(sizes, caps, assign)
+		b.pk.pack(b.sizes, b.caps, assign)
 	}
 	return assign
+}
+
+// balancer holds balance's scratch.
+type balancer struct {
+	assign, order, free, sizes, caps []int
+	mus, sums                        []float64
+	pk                               packer
+}
+
+func resizeInts(s []int, n int) []int {
+	if cap(s) < n {
+		return make([]int, n)
+	}
+	return s[:n]
 }
 
 // finish turns the group into a match in *match (a zero Match) and drops
@@ -491,12 +536,14 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Mat
 	var assign []int
 	switch {
 	case g.bf != nil:
-		assign = make([]int, len(g.members))
-		sizes := make([]int, len(g.members))
-		for i, e := range g.members {
-			sizes[i] = e.size
+		assign = resizeInts(m.assign, len(g.members))
+		m.assign = assign
+		sizes := g.sizes[:0]
+		for _, e := range g.members {
+			sizes = append(sizes, e.size)
 		}
-		pack(sizes, g.caps, assign)
+		g.sizes = sizes
+		g.pk.pack(sizes, g.caps, assign)
 		match.Backfill = g.bf.req.ID
 		match.Session = g.bf.req.Session
 		match.Host = g.bf.req.Host
@@ -507,7 +554,7 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Mat
 		}
 		m.assign = assign
 	default:
-		assign = balance(g.members, k, s.TeamSize)
+		assign = m.bal.balance(g.members, k, s.TeamSize)
 	}
 	if match.Session == "" {
 		match.Session = match.ID
@@ -588,56 +635,4 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Mat
 	}
 	q.matches++
 	q.matched += uint64(len(g.members))
-}
-
-// slab hands out the slices of the matches a pass makes from a few large
-// allocations instead of several small ones per match. It only moves
-// forward: a part handed out is never handed out again, and the Matchmaker
-// keeps at most one partly used chunk of each kind. Each slice has its
-// capacity cut at its length, so a caller that appends to one copies it
-// rather than writing into a neighbour.
-type slab struct {
-	p []Player
-	t []MatchedTicket
-	h [][]Player
-	f []float64
-}
-
-const slabLen = 512
-
-func (s *slab) players(n int) []Player {
-	if len(s.p) < n {
-		s.p = make([]Player, max(n, slabLen))
-	}
-	out := s.p[:n:n]
-	s.p = s.p[n:]
-	return out
-}
-
-// tickets returns an empty slice with room for n.
-func (s *slab) tickets(n int) []MatchedTicket {
-	if len(s.t) < n {
-		s.t = make([]MatchedTicket, max(n, slabLen))
-	}
-	out := s.t[:0:n]
-	s.t = s.t[n:]
-	return out
-}
-
-func (s *slab) teams(n int) [][]Player {
-	if len(s.h) < n {
-		s.h = make([][]Player, max(n, slabLen))
-	}
-	out := s.h[:n:n]
-	s.h = s.h[n:]
-	return out
-}
-
-func (s *slab) floats(n int) []float64 {
-	if len(s.f) < n {
-		s.f = make([]float64, max(n, slabLen))
-	}
-	out := s.f[:n:n]
-	s.f = s.f[n:]
-	return out
 }

@@ -10,11 +10,11 @@ import (
 
 // spreadPool enqueues tickets holding players players, ratings of standard
 // deviation spread, spaced so the pool spans span of wait times.
-func spreadPool(b *testing.B, q QueueConfig, players int, parties bool, spread float64, span time.Duration) *Matchmaker {
+func spreadPool(tb testing.TB, q QueueConfig, players int, parties bool, spread float64, span time.Duration) *Matchmaker {
 	clk := &fakeClock{t: time.Unix(0, 0)}
 	m := New(Config{Now: clk.Now, NewID: func() string { return "" }})
 	if err := m.AddQueue(q); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	rng := rand.New(rand.NewSource(7))
 	n := 0
@@ -30,7 +30,7 @@ func spreadPool(b *testing.B, q QueueConfig, players int, parties bool, spread f
 			tk.Players = append(tk.Players, Player{ID: fmt.Sprintf("p%d", p+j), Rating: Rating{Mu: 25 + rng.NormFloat64()*spread, Sigma: 3}})
 		}
 		if _, err := m.Enqueue(tk); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		clk.t = clk.t.Add(step * time.Duration(size))
 		p += size
@@ -40,6 +40,7 @@ func spreadPool(b *testing.B, q QueueConfig, players int, parties bool, spread f
 }
 
 func benchSpread(b *testing.B, q QueueConfig, players int, parties bool, spread float64) {
+	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		m := spreadPool(b, q, players, parties, spread, 10*time.Second)

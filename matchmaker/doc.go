@@ -55,26 +55,45 @@
 //
 // # Cost of a pass
 //
-// A pass sorts each partition of the pool by skill once (by radix on an
-// integer form of the skill, a few sequential passes over 16-byte keys) and
-// keeps a 16-ary segment tree over it keyed by enqueue order, each value
-// one word (key and position), so "the longest-waiting ticket inside this
-// skill window that was not examined yet" costs reads of a few contiguous
-// cache lines on each of O(log n) levels (6 at 100,000 tickets). A window's
-// ends are found over every 64th skill (a small array that stays in cache)
-// and then within one block. A seed whose neighbours in skill order lie
-// outside its window is done without a search, and a seed that finds
-// nobody writes nothing. Tickets a seed examined and rejected go back into
-// the tree for later seeds. Matches are built in place in the Result, with
-// their slices carved from a few shared allocations. Tickets and players
+// A pass sweeps the pool once in enqueue order (expiring, compacting and
+// gathering each partition's sort keys; an entry keeps what a pass reads
+// of every ticket in its first 64 bytes), sorts each partition by skill
+// (by radix on an integer form of the skill, a few sequential passes over
+// 16-byte keys) and keeps a 16-ary segment tree over it keyed by enqueue
+// order (a leaf node is 16 keys of 32 bits, one cache line; a value above
+// is one word, key and position), so "the longest-waiting
+// ticket inside this skill window that was not examined yet" costs reads of
+// a few contiguous cache lines on each of O(log n) levels (6 at 100,000
+// tickets). A window's ends are found by a branch-free binary search over
+// every 64th skill (a small array that stays in cache), then by counting
+// over one cache line of every 8th skill and one line of skills, and are
+// searched again only when a member widens the group. A seed whose
+// neighbours in skill order lie outside its window is set aside without a
+// search; a seed leaves the tree while it searches. Tickets a seed examined
+// and rejected go back into the tree for later seeds. Tickets and players
 // are found through an open-addressing index whose slots keep their keys'
-// hashes; an entry holds its slots' handles, so a matched ticket leaves the
-// index with one store per ticket and player. What remains grows with the
-// pool's memory rather than its count: at 100,000 tickets the entries a
-// pass reads at random mostly miss the processor's caches. `rallypoint
-// bench matchmaker` measures passes over 10,000 and 100,000 tickets (wall
-// and CPU time); tests check that the indexes pick the same matches as a
-// scan of every ticket.
+// hashes; an entry holds its slots' handles, and a pass marks the slots of
+// the tickets it takes out in a bitmap and writes their tombstones in slot
+// order at its end.
+//
+// Memory for a pass is reserved as tickets arrive, the way a slice grows
+// with appends: Enqueue keeps each partition's arrays, the search's
+// scratch, and chunks for the matches' teams, players and tickets ready
+// for the waiting pool. A pass then allocates little besides its Result's
+// Matches array (10 MB for the 50,000 matches of 100,000 waiting 1v1
+// tickets, where it allocated 39 MB), so the collector has nothing to do
+// while it runs, and packing parties and balancing teams reuse their
+// scratch too. The price is memory held while tickets wait: about 320
+// bytes per waiting 1v1 ticket besides the ticket itself (100,000 tickets
+// take 84 MB instead of 52 MB), most of which the next pass would have
+// allocated anyway.
+//
+// What remains grows with the pool's memory rather than its count: at
+// 100,000 tickets the entries a pass reads at random mostly miss the
+// processor's caches. `rallypoint bench matchmaker` measures passes over
+// 10,000 and 100,000 tickets (wall and CPU time, the collector's share and
+// what the pass allocated); tests check that the indexes pick the same
+// matches as a scan of every ticket and bound what a pass allocates.
 //
 // # Limits
 //

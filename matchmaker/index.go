@@ -1,6 +1,9 @@
 package matchmaker
 
-import "hash/maphash"
+import (
+	"hash/maphash"
+	bits64 "math/bits"
+)
 
 // index maps ticket ids (or player ids) to waiting entries. It is an
 // open-addressing table with linear probing whose slots keep each key's
@@ -15,11 +18,17 @@ import "hash/maphash"
 // three quarters used, by rebuilding it at a size of at least twice the
 // live keys (the table may shrink then), which costs O(live) amortised over
 // as many inserts.
+//
+// A pass takes out most of a large pool at once; it marks the slots in a
+// bitmap (delLater) and flush writes the tombstones in slot order, so the
+// table is written front to back instead of at a random place per key.
 type index struct {
-	seed  maphash.Seed
-	slots []islot // len is 0 or a power of two
-	live  int     // keys present
-	used  int     // live keys and tombstones
+	seed    maphash.Seed
+	slots   []islot  // len is 0 or a power of two
+	live    int      // keys present
+	used    int      // live keys and tombstones
+	pending []uint64 // bit i: slot i is to be taken out by flush
+	npend   int
 }
 
 type islot struct {
@@ -98,6 +107,31 @@ func (x *index) del(handle int32) {
 	x.live--
 }
 
+// delLater marks the key whose slot is handle to be taken out by flush;
+// until then get still finds it. Nothing may be put in between.
+func (x *index) delLater(handle int32) {
+	x.pending[handle>>6] |= 1 << (handle & 63)
+	x.npend++
+}
+
+// flush takes out the keys marked by delLater, in slot order.
+func (x *index) flush() {
+	if x.npend == 0 {
+		return
+	}
+	for w, bits := range x.pending {
+		if bits == 0 {
+			continue
+		}
+		x.pending[w] = 0
+		for ; bits != 0; bits &= bits - 1 {
+			x.slots[w*64+bits64.TrailingZeros64(bits)] = islot{h: slotDead}
+		}
+	}
+	x.live -= x.npend
+	x.npend = 0
+}
+
 // rebuild moves the live keys to a table of at least twice need slots.
 func (x *index) rebuild(need int) {
 	n := 16
@@ -106,6 +140,7 @@ func (x *index) rebuild(need int) {
 	}
 	old := x.slots
 	x.slots = make([]islot, n)
+	x.pending = make([]uint64, (n+63)/64) // nothing is pending: puts come between passes
 	x.used = 0
 	for i := range old {
 		if s := &old[i]; s.h > slotDead {

@@ -42,10 +42,12 @@ type Matchmaker struct {
 	backfills map[string]*backfill
 	seq       uint64
 
+	// What the waiting pool could take from the slab (reserveResults).
+	poolPlayers, poolTickets, poolTeams int
+
 	// scratch reused across passes
 	removed []int
 	keys    []uint32
-	sorted  []sortKey
 	sortBuf []sortKey
 	byRank  []*entry
 	assign  []int
@@ -53,6 +55,8 @@ type Matchmaker struct {
 	slab    slab
 	naive   bool // tests: find candidates by scanning every ticket
 	grp     group
+	inPass  bool // Process runs: drop defers the indexes' deletions to the end of the pass
+	bal     balancer
 	ratings [][]Rating
 }
 
@@ -78,21 +82,26 @@ func New(cfg Config) *Matchmaker {
 
 // randomIDs makes ids of 96 random bits in hex, drawing the bits from the
 // system 64 ids at a time (a pass that makes 50,000 matches would
-// otherwise make 50,000 system calls). Its user holds the Matchmaker's lock.
+// otherwise make 50,000 system calls) and handing out the ids as parts of
+// one string per 64 (one allocation instead of 64; an id kept keeps its 1.5
+// KiB batch). Its user holds the Matchmaker's lock.
 type randomIDs struct {
-	buf [64 * 12]byte
-	off int
+	batch string
+	off   int
 }
 
+const idsPerBatch = 64
+
 func (r *randomIDs) next() string {
-	if r.off == 0 || r.off == len(r.buf) {
-		_, _ = rand.Read(r.buf[:])
+	if r.off == len(r.batch) {
+		var raw [idsPerBatch * 12]byte
+		_, _ = rand.Read(raw[:])
+		r.batch = hex.EncodeToString(raw[:])
 		r.off = 0
 	}
-	var h [24]byte
-	hex.Encode(h[:], r.buf[r.off:r.off+12])
-	r.off += 12
-	return string(h[:])
+	id := r.batch[r.off : r.off+24]
+	r.off += 24
+	return id
 }
 
 type queue struct {
@@ -102,12 +111,16 @@ type queue struct {
 	dead      int
 	players   int
 	hardEqual []int // indices of RuleEqual rules without steps: partition keys
-	numbers   bool  // a RuleDifference or RuleRange reads entries' num
-	tags      map[string]uint8
-	regions   []string
-	regionIdx map[string]int
-	backfills []*backfill
-	buckets   map[string]*bucket
+	// minPlayers is the fewest players of a match (MinTeams at its most
+	// relaxed, times TeamSize).
+	minPlayers int
+	numbers    bool // a RuleDifference or RuleRange reads entries' num
+	hasTags    bool // a RuleTags reads entries' tagMask
+	tags       map[string]uint8
+	regions    []string
+	regionIdx  map[string]int
+	backfills  []*backfill
+	buckets    map[string]*bucket
 
 	ring    [1024]time.Duration
 	ringN   int
@@ -118,41 +131,53 @@ type queue struct {
 }
 
 type entry struct {
-	t       Ticket
-	seq     uint64
-	at      time.Time
-	skill   float64
-	size    int
-	num     []float64 // per rule index (RuleDifference, RuleRange)
-	str     []string  // per rule index (RuleEqual)
-	tagMask uint64
-	lat     []float64 // per region index; nil: any region
-	part    string    // partition key (hard RuleEqual values)
-	dead    bool
-	bucket  *bucket
+	// What a pass reads of every ticket comes first, in 64 bytes, so that
+	// its sweeps over the pool read one or two cache lines of each entry;
+	// then what it reads of the tickets it matches.
+	dead bool
+	rank uint32 // enqueue order within its bucket, the bucket's tree key
+	// handle is the entry's slot in the Matchmaker's ticket index and
+	// phandles[j] its player j's slot in the player index (psolo[0] for a
+	// one-player ticket), so leaving the pool costs no lookup.
+	handle int32
+	psolo  [1]int32
+	size   int
+	skill  float64
+	at     time.Time
+	bucket *bucket
+
+	t Ticket
 	// solo holds the player of a one-player ticket (t.Players points
 	// into it), so a pass reads the ticket's player from the entry's own
 	// memory rather than from an allocation of its own.
-	solo [1]Player
-	rank uint32 // enqueue order within its bucket, the bucket's tree key
-	// handle is the entry's slot in the Matchmaker's ticket index and
-	// phandles[j] its player j's slot in the player index (in psolo for a
-	// one-player ticket), so leaving the pool costs no lookup.
-	handle   int32
+	solo     [1]Player
 	phandles []int32
-	psolo    [1]int32
+
+	seq     uint64
+	tagMask uint64
+	num     []float64 // per rule index (RuleDifference, RuleRange)
+	str     []string  // per rule index (RuleEqual)
+	lat     []float64 // per region index; nil: any region
+	part    string    // partition key (hard RuleEqual values)
 }
 
 // near holds the skills (as skillKey) next to an entry's in its bucket's
 // skill order: 0 and MaxUint64 where there is none.
 type near struct{ below, above uint64 }
 
+// A bucket is the tickets of a queue's partition (the values of its
+// RuleEqual rules without steps). A ticket joins its bucket at Enqueue; a
+// pass builds the arrays below, in the room Enqueue reserved.
 type bucket struct {
-	ents   []*entry // sorted by skill, then seq
-	skills []uint64 // skillKey(ents[i].skill), so window searches read one array
-	coarse []uint64 // every skillBlock-th of skills, for firstFrom
-	posOf  []int32  // by rank: the entry's index in ents
-	near   []near   // by rank: the skills next to the entry's in ents
+	live   int       // waiting tickets
+	room   int       // tickets the arrays below have room for
+	keys   []sortKey // scratch of a pass: sort keys in rank order
+	ents   []*entry  // sorted by skill, then seq
+	skills []uint64  // skillKey(ents[i].skill), so window searches read one array
+	coarse []uint64  // every skillBlock-th of skills, for firstFrom
+	mid    []uint64  // every skillLine-th of skills, for firstFrom
+	posOf  []int32   // by rank: the entry's index in ents
+	near   []near    // by rank: the skills next to the entry's in ents
 	tree   segtree
 }
 
@@ -175,13 +200,21 @@ func (m *Matchmaker) AddQueue(cfg QueueConfig) error {
 	if _, ok := m.queues[cfg.Name]; ok {
 		return &QueueError{Queue: cfg.Name, Reason: "added twice", Err: ErrQueueExists}
 	}
-	q := &queue{cfg: cfg, tags: map[string]uint8{}, regionIdx: map[string]int{}}
+	q := &queue{cfg: cfg, tags: map[string]uint8{}, regionIdx: map[string]int{}, buckets: map[string]*bucket{}}
+	q.minPlayers = cfg.Shape.MinTeams
+	for _, st := range cfg.Shape.MinTeamsSteps {
+		q.minPlayers = min(q.minPlayers, int(st.Value))
+	}
+	q.minPlayers *= cfg.Shape.TeamSize
 	for i, r := range cfg.Rules {
 		if r.Kind == RuleEqual && len(r.Steps) == 0 {
 			q.hardEqual = append(q.hardEqual, i)
 		}
 		if r.Kind == RuleDifference || r.Kind == RuleRange {
 			q.numbers = true
+		}
+		if r.Kind == RuleTags {
+			q.hasTags = true
 		}
 	}
 	m.queues[cfg.Name] = q
@@ -251,8 +284,23 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 		m.players.put(p.ID, e, j)
 	}
 	q.entries = append(q.entries, e)
+	b := q.buckets[e.part]
+	if b == nil {
+		b = &bucket{}
+		q.buckets[e.part] = b
+	}
+	e.bucket = b
+	b.live++
+	if b.live > b.room {
+		m.reserveBucket(b)
+	}
+	m.poolTeams -= q.teamSlots()
 	q.live++
 	q.players += e.size
+	m.poolTeams += q.teamSlots()
+	m.poolTickets++
+	m.poolPlayers += e.size
+	m.reserveResults()
 	return e.t.ID, nil
 }
 
@@ -350,13 +398,29 @@ func (m *Matchmaker) Cancel(id string) error {
 
 func (m *Matchmaker) drop(q *queue, e *entry) {
 	e.dead = true
-	m.tickets.del(e.handle)
-	for _, h := range e.phandles {
-		m.players.del(h)
+	if m.inPass {
+		m.tickets.delLater(e.handle)
+		if e.size == 1 {
+			m.players.delLater(e.psolo[0]) // without reading phandles' line
+		} else {
+			for _, h := range e.phandles {
+				m.players.delLater(h)
+			}
+		}
+	} else {
+		m.tickets.del(e.handle)
+		for _, h := range e.phandles {
+			m.players.del(h)
+		}
 	}
+	e.bucket.live--
+	m.poolTeams -= q.teamSlots()
 	q.live--
 	q.dead++
 	q.players -= e.size
+	m.poolTeams += q.teamSlots()
+	m.poolTickets--
+	m.poolPlayers -= e.size
 }
 
 func (q *queue) compact() {
@@ -599,58 +663,56 @@ func (m *Matchmaker) Process() Result {
 	defer m.mu.Unlock()
 	now := m.now()
 	var res Result
+	m.inPass = true
 	for _, name := range m.names {
 		m.processQueue(m.queues[name], now, &res)
 	}
+	m.inPass = false
+	m.tickets.flush()
+	m.players.flush()
 	return res
 }
 
 func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
-	// Expire.
-	if q.cfg.TTL > 0 {
-		for _, e := range q.entries {
-			if !e.dead && now.Sub(e.at) >= q.cfg.TTL {
-				m.drop(q, e)
-				q.expired++
-				res.Expired = append(res.Expired, e.t)
-			}
+	// One sweep over the pool, in enqueue order: expire, compact, and
+	// gather each bucket's tickets and sort keys in rank order, so each
+	// entry is read once here.
+	for _, b := range q.buckets {
+		b.ents = b.ents[:0]
+		b.keys = b.keys[:0]
+	}
+	ttl := q.cfg.TTL
+	kept := q.entries[:0]
+	for _, e := range q.entries {
+		if e.dead {
+			continue
 		}
+		if ttl > 0 && now.Sub(e.at) >= ttl {
+			m.drop(q, e)
+			q.expired++
+			res.Expired = append(res.Expired, e.t)
+			continue
+		}
+		b := e.bucket
+		e.rank = uint32(len(b.ents)) // entries are in enqueue order
+		b.ents = append(b.ents, e)
+		b.keys = append(b.keys, sortKey{skillKey(e.skill), e.rank})
+		kept = append(kept, e)
 	}
-	if q.dead > 0 {
-		q.compact()
-	}
+	clear(q.entries[len(kept):])
+	q.entries = kept
+	q.dead = 0
 	if q.live == 0 {
 		q.backfills = liveBackfills(q.backfills)
 		return
 	}
-	// Partition and sort by skill.
-	if q.buckets == nil {
-		q.buckets = map[string]*bucket{}
-	}
-	for _, b := range q.buckets {
-		b.ents = b.ents[:0]
-	}
-	for _, e := range q.entries {
-		b := q.buckets[e.part]
-		if b == nil {
-			b = &bucket{}
-			if len(q.hardEqual) == 0 {
-				// The only bucket: room for the pool at once.
-				b.ents = make([]*entry, 0, len(q.entries))
-			}
-			q.buckets[e.part] = b
-		}
-		e.rank = uint32(len(b.ents)) // entries are in enqueue order
-		b.ents = append(b.ents, e)
-		e.bucket = b
-	}
+	// Sort each bucket by skill.
 	for k, b := range q.buckets {
 		if len(b.ents) == 0 {
 			delete(q.buckets, k)
 			continue
 		}
 		n := len(b.ents)
-		m.sorted = slices.Grow(m.sorted[:0], n)
 		m.sortBuf = slices.Grow(m.sortBuf[:0], n)[:n]
 		m.keys = slices.Grow(m.keys[:0], n)
 		b.skills = slices.Grow(b.skills[:0], n)
@@ -663,10 +725,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		// array by rank rather than into the entries, so this loop writes
 		// to small arrays, not to 100,000 scattered entries.
 		m.byRank = append(m.byRank[:0], b.ents...)
-		for _, e := range b.ents {
-			m.sorted = append(m.sorted, sortKey{skillKey(e.skill), e.rank})
-		}
-		for i, k := range sortKeys(m.sorted, m.sortBuf) {
+		for i, k := range sortKeys(b.keys, m.sortBuf) {
 			b.posOf[k.rank] = int32(i)
 			b.ents[i] = m.byRank[k.rank]
 			b.skills = append(b.skills, k.key)
@@ -690,6 +749,10 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		for i := 0; i < n; i += skillBlock {
 			b.coarse = append(b.coarse, b.skills[i])
 		}
+		b.mid = b.mid[:0]
+		for i := 0; i < n; i += skillLine {
+			b.mid = append(b.mid, b.skills[i])
+		}
 		b.tree.reset(m.keys)
 	}
 	clear(m.byRank)
@@ -711,13 +774,8 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	// New matches, seeded by the longest-waiting tickets, built in place in
 	// the result: its room is reserved up front for as many matches as the
 	// pool's players could make, so no match is copied as the slice grows.
-	minPlayers := q.cfg.Shape.MinTeams
-	for _, st := range q.cfg.Shape.MinTeamsSteps {
-		minPlayers = min(minPlayers, int(st.Value))
-	}
-	minPlayers *= q.cfg.Shape.TeamSize
 	start := len(res.Matches)
-	res.Matches = slices.Grow(res.Matches, min(q.live, q.players/minPlayers))
+	res.Matches = slices.Grow(res.Matches, min(q.live, q.players/q.minPlayers))
 	for _, e := range q.entries {
 		if e.dead {
 			continue

@@ -99,16 +99,19 @@ func TestPassMatchesNaiveScan(t *testing.T) {
 
 func TestFirstFrom(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
-	for _, n := range []int{0, 1, 2, 63, 64, 65, 127, 128, 129, 300, 1000} {
+	for _, n := range []int{0, 1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 71, 72, 73, 127, 128, 129, 300, 1000} {
 		for _, vals := range []int{3, 20, 1000} {
 			s := make([]uint64, n)
 			for i := range s {
 				s[i] = uint64(rng.Intn(vals))
 			}
 			slices.Sort(s)
-			var c []uint64
+			var c, mid []uint64
 			for i := 0; i < n; i += skillBlock {
 				c = append(c, s[i])
+			}
+			for i := 0; i < n; i += skillLine {
+				mid = append(mid, s[i])
 			}
 			for x := uint64(0); x <= uint64(vals); x++ {
 				for _, orEqual := range []bool{false, true} {
@@ -116,9 +119,14 @@ func TestFirstFrom(t *testing.T) {
 					for want < n && !(s[want] > x || orEqual && s[want] == x) {
 						want++
 					}
-					if got := firstFrom(s, c, x, orEqual); got != want {
+					if got := firstFrom(s, mid, c, x, orEqual); got != want {
 						t.Fatalf("n %d: firstFrom(%v, orEqual %v) = %d, want %d", n, x, orEqual, got, want)
 					}
+				}
+			}
+			for _, orEqual := range []bool{false, true} {
+				if got := firstFrom(s, mid, c, ^uint64(0), orEqual); got != n {
+					t.Fatalf("n %d: firstFrom(max, orEqual %v) = %d, want %d", n, orEqual, got, n)
 				}
 			}
 		}

@@ -115,6 +115,10 @@ type Rater struct {
 	delta    []float64
 	sigmas   []float64 // original sigmas, flattened, for LimitSigma
 	scoreBuf []float64
+	// margins[n] is the draw margin of a game of n players (predictDraw),
+	// NaN until computed: it costs an inverse error function, and a pass
+	// asks for the same few sizes for every match.
+	margins []float64
 }
 
 // NewRater returns a Rater for cfg.
@@ -451,6 +455,22 @@ func (r *Rater) PredictDraw(teams [][]Rating) (float64, error) {
 	return r.predictDraw(teams), nil
 }
 
+// margin returns the draw margin of a game of total players.
+func (r *Rater) margin(total int) float64 {
+	if total < len(r.margins) && !math.IsNaN(r.margins[total]) {
+		return r.margins[total]
+	}
+	drawP := 1 / float64(total)
+	m := math.Sqrt(float64(total)) * r.cfg.Beta * phiInv((1+drawP)/2)
+	if total <= MaxTeams*MaxTeamSize {
+		for len(r.margins) <= total {
+			r.margins = append(r.margins, math.NaN())
+		}
+		r.margins[total] = m
+	}
+	return m
+}
+
 func (r *Rater) predictDraw(teams [][]Rating) float64 {
 	k := len(teams)
 	beta2 := r.cfg.Beta * r.cfg.Beta
@@ -458,8 +478,7 @@ func (r *Rater) predictDraw(teams [][]Rating) float64 {
 	for _, t := range teams {
 		total += len(t)
 	}
-	drawP := 1 / float64(total)
-	margin := math.Sqrt(float64(total)) * r.cfg.Beta * phiInv((1+drawP)/2)
+	margin := r.margin(total)
 	var sum float64
 	for a := 0; a < k; a++ {
 		ma, sa := teamSums(teams[a])

@@ -8,59 +8,101 @@ import "math"
 // enqueue order, so "the longest-waiting ticket within this skill window"
 // costs a logarithm rather than a scan.
 //
-// The tree is segWidth-ary: level 0 holds the keys, and each value of level
-// k+1 is the smallest of segWidth neighbours of level k, up to a level of
-// one value. A node's children are two cache lines side by side, so a query
-// or an update reads a few contiguous words a level over few levels (6 for
-// 100,000 keys) instead of one word a level scattered over 17: what costs
-// at that size is the number of cache lines touched, not comparisons.
+// The tree is segWidth-ary: the leaves hold the keys, and each value of
+// level k+1 is the smallest of segWidth neighbours of level k, up to a
+// level of one value. A node's children are side by side (a leaf node's 16
+// keys are one cache line), so a query or an update reads a few contiguous
+// words a level over few levels (6 for 100,000 keys) instead of one word a
+// level scattered over 17: what costs at that size is the number of cache
+// lines touched, not comparisons.
 //
-// Each value packs a key and its position (key << 32 | position), so
-// comparing two reads nothing else.
+// A leaf is the key alone (its position is its index); each value above
+// packs a key and its position (key << 32 | position), so comparing two
+// reads nothing else.
 type segtree struct {
 	n     int
-	level [][]uint64 // level[0] has n values; empty is math.MaxUint64
-	buf   []uint64   // the levels' storage
+	leaf  []uint32   // n keys; emptyLeaf is a removed position
+	level [][]uint64 // level[0] is unused; level[k] for k >= 1 as above, empty for an empty subtree
+	buf   []uint64   // the storage of the levels above the leaves
 }
 
 // segWidth is the number of children of a node.
 const segWidth = 16
 
-// empty marks a removed position (and an empty subtree).
-const empty = math.MaxUint64
+// empty marks an empty subtree; emptyLeaf a removed position.
+const (
+	empty     = math.MaxUint64
+	emptyLeaf = math.MaxUint32
+)
 
-// reset builds the tree over keys; a key is below 2³², and so is len(keys).
-func (s *segtree) reset(keys []uint32) {
-	s.n = len(keys)
+// nodes returns the number of values above the leaves of a tree over n
+// keys.
+func nodes(n int) int {
 	total := 0
-	for n := s.n; ; n = (n + segWidth - 1) / segWidth {
+	for n > 1 {
+		n = (n + segWidth - 1) / segWidth
 		total += n
-		if n <= 1 {
-			break
-		}
 	}
-	if cap(s.buf) < total {
+	return total
+}
+
+// reserve makes room for a tree over n keys.
+func (s *segtree) reserve(n int) {
+	if cap(s.leaf) < n {
+		s.leaf = make([]uint32, 0, n)
+	}
+	if total := nodes(n); cap(s.buf) < total {
 		s.buf = make([]uint64, total)
 	}
-	s.buf = s.buf[:total]
-	s.level = s.level[:0]
+}
+
+// reset builds the tree over keys; a key is below 2³²-1, and len(keys)
+// below 2³².
+func (s *segtree) reset(keys []uint32) {
+	s.n = len(keys)
+	s.reserve(s.n)
+	s.leaf = append(s.leaf[:0], keys...)
+	s.buf = s.buf[:nodes(s.n)]
+	s.level = append(s.level[:0], nil)
 	off := 0
-	for n := s.n; ; n = (n + segWidth - 1) / segWidth {
+	for n := s.n; n > 1; {
+		n = (n + segWidth - 1) / segWidth
 		s.level = append(s.level, s.buf[off:off+n])
 		off += n
-		if n <= 1 {
-			break
-		}
-	}
-	for i, k := range keys {
-		s.level[0][i] = uint64(k)<<32 | uint64(i)
 	}
 	for lv := 1; lv < len(s.level); lv++ {
-		below, up := s.level[lv-1], s.level[lv]
+		up := s.level[lv]
 		for j := range up {
-			up[j] = minOf(below[j*segWidth : min((j+1)*segWidth, len(below))])
+			up[j] = s.child(lv, j)
 		}
 	}
+}
+
+// child returns the smallest value among the children of node j of level
+// lv (lv >= 1).
+func (s *segtree) child(lv, j int) uint64 {
+	lo := j * segWidth
+	if lv == 1 {
+		hi := min(lo+segWidth, len(s.leaf))
+		return leafMin(s.leaf[lo:hi], lo)
+	}
+	below := s.level[lv-1]
+	return minOf(below[lo:min(lo+segWidth, len(below))])
+}
+
+// leafMin returns the smallest of the leaves vs, which start at position
+// base, as a packed value.
+func leafMin(vs []uint32, base int) uint64 {
+	m, at := uint32(emptyLeaf), 0
+	for i, v := range vs {
+		if v < m {
+			m, at = v, i
+		}
+	}
+	if m == emptyLeaf {
+		return empty
+	}
+	return uint64(m)<<32 | uint64(base+at)
 }
 
 func minOf(vs []uint64) uint64 {
@@ -72,20 +114,19 @@ func minOf(vs []uint64) uint64 {
 }
 
 // remove takes position i out of the tree.
-func (s *segtree) remove(i int) { s.update(i, empty) }
+func (s *segtree) remove(i int) { s.update(i, emptyLeaf) }
 
 // restore puts position i back with key k.
-func (s *segtree) restore(i int, k uint32) { s.update(i, uint64(k)<<32|uint64(i)) }
+func (s *segtree) restore(i int, k uint32) { s.update(i, k) }
 
 // removed reports whether position i is out of the tree.
-func (s *segtree) removed(i int) bool { return s.level[0][i] == empty }
+func (s *segtree) removed(i int) bool { return s.leaf[i] == emptyLeaf }
 
-func (s *segtree) update(i int, v uint64) {
-	s.level[0][i] = v
+func (s *segtree) update(i int, k uint32) {
+	s.leaf[i] = k
 	for lv := 1; lv < len(s.level); lv++ {
-		below := s.level[lv-1]
 		j := i / segWidth
-		m := minOf(below[j*segWidth : min((j+1)*segWidth, len(below))])
+		m := s.child(lv, j)
 		if s.level[lv][j] == m {
 			break // nothing above changes
 		}
@@ -117,7 +158,19 @@ func (s *segtree) pos(node uint64) int {
 // the level above, and goes up with the rest.
 func (s *segtree) minNode(l, r int) uint64 {
 	best := uint64(empty)
-	for lv := 0; l < r; lv++ {
+	if l >= r {
+		return best
+	}
+	// The leaves: the partial nodes at both ends.
+	lo := min(r, (l+segWidth-1)/segWidth*segWidth)
+	best = min(best, leafMin(s.leaf[l:lo], l))
+	if lo == r {
+		return best
+	}
+	hi := max(lo, r/segWidth*segWidth)
+	best = min(best, leafMin(s.leaf[hi:r], hi))
+	l, r = lo/segWidth, hi/segWidth
+	for lv := 1; l < r; lv++ {
 		vs := s.level[lv]
 		for ; l < r && l%segWidth != 0; l++ {
 			best = min(best, vs[l])

@@ -3,9 +3,11 @@ package matchmaker
 import (
 	"fmt"
 	"math/rand"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // TestStatsWaitPercentiles compares the wait percentiles of Stats with a
@@ -91,5 +93,40 @@ func BenchmarkStats100k(b *testing.B) {
 		if _, err := m.Stats("q"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// A pass over a pool that Enqueue filled allocates little besides the
+// Result's Matches array: the slices of the matches and the pass's scratch
+// were reserved as the tickets arrived.
+func TestPassAllocatesLittle(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		q       QueueConfig
+		parties bool
+	}{
+		{"1v1", q1v1, false},
+		{"5v5 parties", q5v5, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := spreadPool(t, c.q, 20_000, c.parties, 5, 10*time.Second)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			res := m.Process()
+			runtime.ReadMemStats(&after)
+			if len(res.Matches) < 1000 {
+				t.Fatalf("%d matches", len(res.Matches))
+			}
+			matchesBytes := uint64(cap(res.Matches)) * uint64(unsafe.Sizeof(Match{}))
+			mallocs, bytes := after.Mallocs-before.Mallocs, after.TotalAlloc-before.TotalAlloc
+			if raceEnabled {
+				bytes /= 2
+			}
+			t.Logf("%d matches: %d allocations, %d bytes (the Matches array %d)", len(res.Matches), mallocs, bytes, matchesBytes)
+			if mallocs > 100 || bytes > matchesBytes+256<<10 {
+				t.Fatalf("the pass allocated %d times, %d bytes; want at most 100 and the Matches array (%d bytes) + 256 KiB", mallocs, bytes, matchesBytes)
+			}
+		})
 	}
 }

@@ -19,6 +19,8 @@ import (
 //	room.<hex name>    a room: capacity, members (id, node, away), seats
 //	open.<hex name>.N  the next=N group of a name that is still filling
 //	sess.<id>          a session: its node, resume nonce, subject, room
+//	lead.<service>     the node leading a cluster-wide service (Server.Service)
+//	svc.<service>.<k>  the records of a cluster-wide service
 //
 // Every method is safe for concurrent use.
 type Backplane interface {

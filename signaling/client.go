@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -436,8 +437,11 @@ func (c *Client) reconnect() wsConn {
 			for _, p := range came {
 				c.post(appEvent{subs: subs, isPeer: true, peer: p, joined: true, ev: PeerJoined{Room: w.Room, Peer: p}})
 			}
-			c.toSubs(Reconnected{ID: w.ID, Resumed: resumed})
-			c.emit(Reconnected{ID: w.ID, Resumed: resumed})
+			c.mu.Lock()
+			ev := Reconnected{ID: w.ID, Resumed: resumed, URL: c.url}
+			c.mu.Unlock()
+			c.toSubs(ev)
+			c.emit(ev)
 			return ws
 		}
 		c.log.Debug("reconnect failed", "err", err, "backoff", backoff)
@@ -1046,7 +1050,9 @@ func (c *Client) DroppedSignals() uint64 {
 // Request sends an extension message of type msgType (for example
 // "mm.enqueue") with data and waits for the server's answer: the data of a
 // reply (or of any other answer carrying the request's cid), or a *Error for
-// an error reply.
+// an error reply. A request answered with CodeUnavailable (a cluster
+// service electing a new leader; the server did not act on it) is sent
+// again, after 50 ms doubling up to 1 s, until ctx ends.
 func (c *Client) Request(ctx context.Context, msgType string, data any) (json.RawMessage, error) {
 	env := Envelope{Type: msgType}
 	if data != nil {
@@ -1064,11 +1070,24 @@ func (c *Client) Request(ctx context.Context, msgType string, data any) (json.Ra
 		}
 		env.Data = b
 	}
-	r, err := c.call(ctx, env)
-	if err != nil {
-		return nil, err
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		r, err := c.call(ctx, env)
+		var se *Error
+		if errors.As(err, &se) && se.Code == CodeUnavailable {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, err
+			case <-t.C:
+				continue
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r.Data, nil
 	}
-	return r.Data, nil
 }
 
 // Ping measures one round trip to the server.

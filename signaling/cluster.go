@@ -42,6 +42,9 @@ type roomRec struct {
 	Private bool        `json:"private,omitempty"`
 	Members []memberRec `json:"members"`
 	Seats   []string    `json:"seats,omitempty"`
+	// Replaced maps a seat's earlier holders to the seat, for their
+	// rejoin tickets (a rejoin replaced them).
+	Replaced map[string]int `json:"replaced,omitempty"`
 }
 
 type memberRec struct {
@@ -105,6 +108,8 @@ type clusterState struct {
 	bp   Backplane
 	node string
 
+	applyMu sync.Mutex // one applyRoom at a time: the watch's, or one ahead of it
+
 	mu       sync.Mutex
 	rooms    map[string]*croom
 	peerRoom map[string]string // member id -> room, from the replica
@@ -112,6 +117,7 @@ type clusterState struct {
 	live     map[string]bool   // other nodes heard from
 	dead     map[string]time.Time
 	marked   map[string]bool // dead nodes whose members are marked away
+	minority bool            // this node heard no majority of the nodes it knows (a cut)
 }
 
 func roomKey(name string) string { return "room." + hex.EncodeToString([]byte(name)) }
@@ -185,15 +191,27 @@ var (
 // write succeeds; fn returns the new record (nil deletes the room),
 // errCASNoop to write nothing, or an error to abort.
 func (cl *clusterState) casRoom(ctx context.Context, name string, fn func(*roomRec) (*roomRec, error)) error {
+	return cl.casRoomSince(ctx, name, 0, fn)
+}
+
+// casRoomSince is casRoom on a record at least as new as revision since:
+// an older read (a replica that has not caught up) is read again.
+func (cl *clusterState) casRoomSince(ctx context.Context, name string, since uint64, fn func(*roomRec) (*roomRec, error)) error {
 	key := roomKey(name)
 	for attempt := range 64 {
 		var cur *roomRec
 		var rev uint64
 		e, err := cl.bp.Get(ctx, key)
 		switch {
+		case errors.Is(err, ErrBackplaneNotFound) && since == 0:
 		case errors.Is(err, ErrBackplaneNotFound):
+			conflictBackoff(ctx, attempt)
+			continue
 		case err != nil:
 			return err
+		case e.Rev < since:
+			conflictBackoff(ctx, attempt)
+			continue
 		default:
 			cur = new(roomRec)
 			if err := json.Unmarshal(e.Value, cur); err != nil {
@@ -228,6 +246,15 @@ func (cl *clusterState) casRoom(ctx context.Context, name string, fn func(*roomR
 		return err
 	}
 	return errors.New("signaling: room record: too much contention")
+}
+
+// clusterErrMsg is the message of an internal error a cluster operation
+// answers with: the backplane's error, said to come from the cluster once.
+func clusterErrMsg(err error) string {
+	if m := err.Error(); strings.HasPrefix(m, "cluster: ") {
+		return m
+	}
+	return "cluster: " + err.Error()
 }
 
 // conflictBackoff waits a little longer after each conflict, with jitter.
@@ -300,7 +327,7 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 	cl.mu.Unlock()
 	if cur != "" {
 		if err := cl.casRoom(ctx, cur, removeMember(sess.id, "")); err != nil {
-			c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+			c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
 			return
 		}
 	}
@@ -319,7 +346,7 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 			c.replyError(env.Cid, e.Code, e.Message)
 			return
 		}
-		c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
 	}
 	if next == 0 {
 		pend(env.Room)
@@ -433,7 +460,7 @@ func (c *conn) cleave(sess *session, env Envelope) {
 	ctx, cancel := s.opCtx()
 	defer cancel()
 	if err := cl.casRoom(ctx, name, removeMember(sess.id, "")); err != nil {
-		c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
 		return
 	}
 	b, _ := encodeWith(Envelope{Type: TypeLeft, Cid: env.Cid, Room: name}, nil)
@@ -586,12 +613,18 @@ func (s *Server) onNodeMsg(b []byte) {
 		if sess != nil {
 			s.dropMoved(sess)
 		}
+	case "svc":
+		s.onServiceMsg(m)
+	case "room":
+		s.onRoomMsg(m)
 	case "send":
 		s.mu.RLock()
 		sess := s.sessions[m.To]
 		s.mu.RUnlock()
 		if sess != nil && json.Valid(m.Data) {
 			sess.enqueue(m.Data, 0)
+		} else if sess == nil && m.FromNode != "" {
+			s.sendMissed(m) // sent on a hint: the peer may have moved
 		}
 	}
 }
@@ -653,9 +686,12 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 		}
 	}
 	cl := s.cl
+	cl.applyMu.Lock()
+	defer cl.applyMu.Unlock()
 	s.log.Debug("cluster: room record", "room", name, "rev", e.Rev, "deleted", e.Deleted, "value", string(e.Value))
 	var out []delivery
 	var drop []*session
+	var unaway []string
 	s.mu.RLock()
 	cl.mu.Lock()
 	old := cl.rooms[name]
@@ -725,6 +761,11 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 			drop = append(drop, sess)
 			continue
 		}
+		if m.Away && sess.interruptedAt == 0 {
+			// Another node took this one for dead (a network cut) and
+			// marked its member away, but its connection is here.
+			unaway = append(unaway, m.ID)
+		}
 		if _, was := oldBy[m.ID]; !was || (sess.croom != name && sess.pendRoom == name) {
 			cid := ""
 			if sess.pendRoom == name {
@@ -768,6 +809,63 @@ func (s *Server) applyRoom(e BackplaneEntry) {
 	deliver(out)
 	for _, sess := range drop {
 		s.dropMoved(sess)
+	}
+	for _, id := range unaway {
+		s.background(func(ctx context.Context) { s.syncAway(ctx, id) })
+	}
+}
+
+// syncAway makes a local session's member entry say what its connection
+// says: away while interrupted, not away while connected. Only the owner
+// writes that flag, except for a node that takes the owner for dead, and
+// when the owner was only cut off, it sets the flag back after the heal
+// (peer_resumed for the others). The flag is read from the session at the
+// time of each write, so a drop or resume racing with it wins. It retries
+// until ctx ends.
+func (s *Server) syncAway(ctx context.Context, id string) {
+	cl := s.cl
+	for ctx.Err() == nil {
+		cl.mu.Lock()
+		name := cl.peerRoom[id]
+		var since uint64
+		if r := cl.rooms[name]; r != nil {
+			since = r.rev
+		}
+		cl.mu.Unlock()
+		if name == "" {
+			return
+		}
+		// Each attempt is bounded: right after a heal the store may
+		// leave a write unanswered, and this node's copy of it may be
+		// behind its watch (hence since).
+		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := cl.casRoomSince(actx, name, since, func(rec *roomRec) (*roomRec, error) {
+			if rec == nil {
+				return nil, errCASNoop
+			}
+			i := memberIndex(rec, id)
+			if i < 0 || rec.Members[i].Node != cl.node {
+				return nil, errCASNoop
+			}
+			s.mu.RLock()
+			sess := s.sessions[id]
+			away := sess != nil && sess.interruptedAt != 0
+			s.mu.RUnlock()
+			if sess == nil || rec.Members[i].Away == away {
+				return nil, errCASNoop
+			}
+			rec.Members[i].Away = away
+			return rec, nil
+		})
+		cancel()
+		if err == nil {
+			return
+		}
+		s.log.Debug("cluster: member update failed; retrying", "peer", id, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 }
 
@@ -831,11 +929,23 @@ func (s *Server) cgone(sess *session) {
 		if name != "" {
 			cl.casRoom(ctx, name, removeMember(sess.id, cl.node))
 		}
-		if e, err := cl.bp.Get(ctx, sessKey(sess.id)); err == nil {
-			var r sessRec
-			if json.Unmarshal(e.Value, &r) == nil && r.Node == cl.node {
-				cl.bp.Delete(ctx, sessKey(sess.id), e.Rev)
+		// A replica may not show a record written a moment ago (a
+		// short session): look again for a while rather than leave it.
+		for range 50 {
+			e, err := cl.bp.Get(ctx, sessKey(sess.id))
+			if err == nil {
+				var r sessRec
+				if json.Unmarshal(e.Value, &r) != nil || r.Node != cl.node {
+					return // taken over by another node
+				}
+				if err = cl.bp.Delete(ctx, sessKey(sess.id), e.Rev); err == nil {
+					return
+				}
 			}
+			if ctx.Err() != nil {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
@@ -979,7 +1089,6 @@ func (s *Server) cwelcomeRoom(sess *session, w *WelcomeData) {
 func (s *Server) onNode(node string, up bool) {
 	cl := s.cl
 	cl.mu.Lock()
-	defer cl.mu.Unlock()
 	cl.live[node] = up
 	if up {
 		delete(cl.dead, node)
@@ -987,6 +1096,38 @@ func (s *Server) onNode(node string, up bool) {
 	} else if _, ok := cl.dead[node]; !ok {
 		cl.dead[node] = time.Now()
 	}
+	was := cl.minority
+	cl.minority = !cl.majorityLocked()
+	var ids []string
+	if was && !cl.minority {
+		// Back with the majority after a cut: the others took this node
+		// for dead and marked its members away. Set each connected one
+		// back now, without waiting for this node's watch to catch up.
+		for id, name := range cl.peerRoom {
+			if r := cl.rooms[name]; r != nil {
+				if i := memberIndex(&r.rec, id); i >= 0 && r.rec.Members[i].Node == cl.node {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	cl.mu.Unlock()
+	for _, id := range ids {
+		s.background(func(ctx context.Context) { s.syncAway(ctx, id) })
+	}
+}
+
+// majorityLocked reports whether this node hears a majority of the nodes
+// it knows, itself included. cl.mu held.
+func (cl *clusterState) majorityLocked() bool {
+	heard, known := 1, 1
+	for _, up := range cl.live {
+		known++
+		if up {
+			heard++
+		}
+	}
+	return 2*heard > known
 }
 
 // reaper cleans up after dead nodes, on the live node with the smallest
@@ -1017,6 +1158,14 @@ func (s *Server) reaper() {
 				leader = false
 			}
 		}
+		if !cl.majorityLocked() {
+			// This node hears no majority of the nodes it knows: it is
+			// likely on the small side of a network cut, where the store
+			// has no quorum. Reaping is the majority's job; a write queued
+			// here could land after the heal and mark live nodes' members
+			// away or remove them.
+			leader = false
+		}
 		if leader {
 			for node, since := range cl.dead {
 				purge := time.Since(since) > grace
@@ -1039,10 +1188,14 @@ func (s *Server) reaper() {
 		for _, j := range jobs {
 			ok := s.reap(j.node, j.purge, j.rooms)
 			cl.mu.Lock()
-			if ok && j.purge {
+			_, still := cl.dead[j.node] // not back up meanwhile
+			if ok && still && j.purge {
+				// Forgotten: a node that never comes back must not count
+				// against the majority for ever.
 				delete(cl.dead, j.node)
 				delete(cl.marked, j.node)
-			} else if ok {
+				delete(cl.live, j.node)
+			} else if ok && still {
 				cl.marked[j.node] = true
 			}
 			cl.mu.Unlock()
@@ -1108,20 +1261,16 @@ func (s *Server) reap(node string, purge bool, rooms []string) bool {
 	return true
 }
 
-// ccreateRoom is CreateRoom in cluster mode: the peers must be sessions
-// of this node.
+// ccreateRoom is CreateRoom in cluster mode: the peers may be sessions
+// of any node.
 func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 	cl := s.cl
 	ctx, cancel := s.opCtx()
 	defer cancel()
-	s.mu.RLock()
-	for _, p := range peers {
-		if s.sessions[p] == nil {
-			s.mu.RUnlock()
-			return fmt.Errorf("%w: %q", ErrUnknownPeer, p)
-		}
+	nodes, err := s.peerNodes(ctx, peers)
+	if err != nil {
+		return err
 	}
-	s.mu.RUnlock()
 	for _, p := range peers {
 		cl.mu.Lock()
 		cur := cl.peerRoom[p]
@@ -1132,7 +1281,7 @@ func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 			}
 		}
 	}
-	return cl.casRoom(ctx, name, func(rec *roomRec) (*roomRec, error) {
+	err = cl.casRoom(ctx, name, func(rec *roomRec) (*roomRec, error) {
 		switch {
 		case !add && rec != nil:
 			return nil, fmt.Errorf("%w: %q", ErrRoomExists, name)
@@ -1152,12 +1301,16 @@ func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
 		}
 		for _, p := range peers {
 			if memberIndex(rec, p) < 0 {
-				rec.Members = append(rec.Members, memberRec{ID: p, Node: cl.node})
+				rec.Members = append(rec.Members, memberRec{ID: p, Node: nodes[p]})
 				rec.Seats = append(rec.Seats, p)
 			}
 		}
 		return rec, nil
 	})
+	if err == nil {
+		s.pushRoom(ctx, name, nodes)
+	}
+	return err
 }
 
 // csend pushes a frame to a session of another node.

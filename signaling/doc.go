@@ -39,7 +39,14 @@
 // through a Backplane (package cluster implements it over NATS), so a
 // peer on one node signals a peer on another and a client whose node dies
 // resumes on another with the same id and room (ClientConfig.URLs lists
-// the nodes to try). Services built with Handle stay per node. Package
+// the nodes to try). Services built with Handle stay per node; a service
+// registered with Server.Service is cluster-wide: its handlers run on one
+// node, the service's leader (elected through the backplane's store with
+// a renewed lease), other nodes forward its requests there (answering
+// CodeUnavailable while there is no live leader), and its state survives
+// the leader in records it saves (Service.Save) that the next leader
+// loads (ServiceConfig.Lead). Send, CreateRoom, AddToRoom and PeerRoom
+// take peers of any node; rejoin tickets work on every node. Package
 // cluster's documentation gives the records, subjects and failure model.
 //
 // # Client

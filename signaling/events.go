@@ -59,10 +59,12 @@ type Disconnected struct{ Err error }
 
 // Reconnected reports a new connection. Resumed tells whether the session
 // (ID, room seat) was taken back; if not, ID is a fresh id and the client is
-// in no room.
+// in no room. URL is the server of the new connection: with several
+// (ClientConfig.URLs), the one the client failed over to.
 type Reconnected struct {
 	ID      string
 	Resumed bool
+	URL     string
 }
 
 // Overflow reports, on a Subscription's channel, that the subscription's

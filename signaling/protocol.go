@@ -213,6 +213,7 @@ const (
 	CodeInvalidUTF8        = "invalid_utf8"         // close reason (1007): a text frame that is not UTF-8
 	CodeInvalidTicket      = "invalid_ticket"       // a rejoin ticket the server did not issue, or for another identity
 	CodeTicketExpired      = "ticket_expired"       // a valid rejoin ticket past its expiry, or its room is gone
+	CodeUnavailable        = "unavailable"          // a cluster-wide service has no live leader now (one is elected): not acted on, retry
 )
 
 // Decode parses one text frame into an Envelope and checks the fields every

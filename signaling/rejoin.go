@@ -23,7 +23,10 @@ import (
 // HMAC-SHA256(server key, "rejoin" 0 room 0 peer 0 expiry 0 subject), where
 // subject is the authenticated identity's (empty when anonymous). Only the
 // server that issued a ticket can check it: its key is random per process,
-// so tickets do not outlive a server restart (nor do the rooms).
+// so tickets do not outlive a server restart (nor do the rooms). The nodes
+// of a cluster share one key (key.token in the backplane), so any node
+// checks a ticket any other issued, and crejoin moves the seat in the
+// room's record.
 
 const ticketVersion = "1"
 
@@ -89,10 +92,6 @@ func (s *Server) parseRejoinTicket(tok, subject string) (rejoinTicket, error) {
 // replaces naming the seat's previous holder.
 func (c *conn) rejoin(sess *session, env Envelope) {
 	s := c.srv
-	if s.cl != nil {
-		c.replyError(env.Cid, CodeBadRequest, "rejoin is not served by a cluster node yet; resume instead")
-		return
-	}
 	var rd RejoinData
 	if len(env.Data) == 0 || json.Unmarshal(env.Data, &rd) != nil || rd.Ticket == "" {
 		c.replyError(env.Cid, CodeBadRequest, "rejoin needs data {\"ticket\": TICKET}")
@@ -106,6 +105,10 @@ func (c *conn) rejoin(sess *session, env Envelope) {
 	}
 	if time.Now().Unix() > t.expiry {
 		c.replyError(env.Cid, CodeTicketExpired, "rejoin ticket expired")
+		return
+	}
+	if s.cl != nil {
+		c.crejoin(sess, env, t)
 		return
 	}
 	s.mu.Lock()

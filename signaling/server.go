@@ -203,9 +203,10 @@ type Request struct {
 	// Envelope is the decoded message, From already stamped with Peer.
 	Envelope Envelope
 
-	ctx  context.Context
-	srv  *Server
-	sess *session
+	ctx    context.Context
+	srv    *Server
+	sess   *session
+	origin string // the sender's node, for a request a cluster service's leader serves for another node
 }
 
 // Context returns a context that is canceled when the sender's connection
@@ -219,6 +220,15 @@ func (r *Request) Reply(data any) error {
 	if err != nil {
 		return err
 	}
+	return r.send(b)
+}
+
+// send queues a reply frame for the sender, through its node when the
+// request was forwarded.
+func (r *Request) send(b []byte) error {
+	if r.origin != "" {
+		return r.srv.replyVia(r.origin, r.Peer, b)
+	}
 	return r.sess.enqueue(b, 0)
 }
 
@@ -230,7 +240,7 @@ func (r *Request) ReplyError(code, msg string) error {
 	if err != nil {
 		return err
 	}
-	return r.sess.enqueue(b, 0)
+	return r.send(b)
 }
 
 // Server is the signaling rendezvous point: an http.Handler that upgrades
@@ -258,6 +268,9 @@ type Server struct {
 	sessSub  map[string]int // sessions by authenticated subject
 	handlers map[string]Handler
 	goneFns  []func(string)
+	services map[string]*Service // cluster-wide services by name
+	hintMu   sync.Mutex
+	hints    map[string]string // cluster: peer -> the node its last service request came from
 
 	queued atomic.Int64   // bytes in every session's send queue
 	wg     sync.WaitGroup // every goroutine the server owns
@@ -361,7 +374,7 @@ func (s *Server) Send(peer string, msgType string, data any) error {
 		return ErrClosed
 	}
 	if sess == nil && s.cl != nil {
-		return s.csend(peer, b)
+		return s.csendHinted(peer, b)
 	}
 	if sess == nil {
 		return fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
@@ -475,6 +488,12 @@ func (s *Server) AddToRoom(name string, peers []string) error {
 // session (it left for good, or its resume grace ran out). A peer waiting
 // to resume is still in its room.
 func (s *Server) PeerRoom(peer string) (room string, ok bool) {
+	s.mu.RLock()
+	local := s.sessions[peer] != nil
+	s.mu.RUnlock()
+	if !local && s.cl != nil {
+		return s.cpeerRoom(peer) // a session of another node
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sess := s.sessions[peer]

@@ -189,9 +189,16 @@ func (s *session) flush(c *conn) {
 			s.srv.stats.observeRelay(time.Now().UnixNano() - f.t)
 		}
 		s.mu.Lock()
-		if len(s.queue) > 0 && &s.queue[0].b[0] == &f.b[0] {
-			s.queue[0] = outFrame{}
-			s.queue = s.queue[1:]
+		// The frame written is at the head unless a resume put its welcome
+		// in front meanwhile (enqueueFront): find it behind those, so a
+		// frame the client already read is not sent again after the resume.
+		if i := slices.IndexFunc(s.queue, func(q outFrame) bool { return &q.b[0] == &f.b[0] }); i >= 0 {
+			if i == 0 {
+				s.queue[0] = outFrame{}
+				s.queue = s.queue[1:]
+			} else {
+				s.queue = slices.Delete(s.queue, i, i+1)
+			}
 			s.queued -= int64(len(f.b))
 			s.srv.queued.Add(-int64(len(f.b)))
 			if len(s.queue) == 0 {

@@ -139,6 +139,8 @@ func benchTransportCommand(args []string) error {
 	fs.IntVar(&cfg.Pings, "n", 2000, "round trips per RTT measurement")
 	fs.IntVar(&cfg.Runs, "runs", 15, "connections per connect-time measurement and transfers")
 	nat := fs.Bool("nat", true, "also measure connect times through cone and symmetric NATs in network namespaces with coturn (needs root, iptables, coturn)")
+	fs.BoolVar(&cfg.RTT50Only, "rtt50-only", false, "measure only the connect times at 50 ms RTT on pion's virtual network")
+	fs.BoolVar(&cfg.Trace, "trace", false, "also print every packet and signal of one traced 2-peer connection at 50 ms RTT, kit and bare pion (on stderr with -json)")
 	if err := parseBenchFlags(fs, args); err != nil {
 		if err == errHelped {
 			return nil

@@ -66,4 +66,25 @@ func TestBenchTransportJSON(t *testing.T) {
 	if num("pings") != 40 || num("runs") != 3 {
 		t.Errorf("pings/runs not as asked: %s", out)
 	}
+	// Connect times at 50 ms RTT: measured, in round trips of 50 ms, and
+	// each traced connection's steps end with every channel open.
+	for _, k := range []string{"connect2_rtt50", "connect4_rtt50", "pion_connect2_rtt50"} {
+		ms := num(k + "_ms")
+		if ms < 100 {
+			t.Errorf("%s_ms = %v: under 2 round trips of 50 ms", k, ms)
+		}
+		if rtts := num(k + "_rtts"); math.Abs(rtts-ms/50) > 1e-9 {
+			t.Errorf("%s_rtts %v, want %v", k, rtts, ms/50)
+		}
+	}
+	for _, k := range []string{"connect2_rtt50_steps", "pion_connect2_rtt50_steps"} {
+		steps, _ := r[k].([]any)
+		if len(steps) < 5 {
+			t.Fatalf("%s: %v", k, r[k])
+		}
+		last, _ := steps[len(steps)-1].(map[string]any)
+		if last["step"] != "every channel open on both sides" || last["ms"].(float64) <= 0 {
+			t.Errorf("%s ends with %v", k, last)
+		}
+	}
 }

@@ -133,6 +133,9 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 	if cfg.Web != "" {
 		mux.Handle("/", webHandler(cfg.Web))
 	}
+	var lobbies *lobby.Service
+	var mms *mmservice.Service
+	var err error
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintln(w, "ok")
@@ -140,6 +143,9 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
 			defer cancel()
 			fmt.Fprintf(w, "node %s\nlive_nodes %d\nroutes %d\nsessions %d\nkv_leader %s\n", bp.Node(), len(bp.LiveNodes()), bp.Routes(), srv.Sessions(), bp.KVLeader(ctx))
+			if lobbies != nil && mms != nil {
+				fmt.Fprintf(w, "lobby_leader %s\nmm_leader %s\nsvc_pending %d\n", lobbies.Leader(), mms.Leader(), lobbies.Pending()+mms.Pending())
+			}
 		}
 	})
 	mm := metrics.NewMatchmaker()
@@ -148,7 +154,7 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 	if db != nil {
 		mc.Store = dbStore{db}
 	}
-	mms, err := mmservice.New(srv, mc) // stops when srv closes
+	mms, err = mmservice.New(srv, mc) // stops when srv closes
 	if err != nil {
 		srv.Close()
 		return nil, nil, nil, err
@@ -156,7 +162,7 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 	mm.Watch(mms.Matchmaker())
 	lc := cfg.Lobby
 	lc.Logger = cfg.Logger
-	lobbies, err := lobby.New(srv, lc) // lives as long as srv
+	lobbies, err = lobby.New(srv, lc) // lives as long as srv
 	if err != nil {
 		srv.Close()
 		return nil, nil, nil, err

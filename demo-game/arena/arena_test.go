@@ -63,19 +63,23 @@ func TestNewPanicsOnBadPlayerCount(t *testing.T) {
 }
 
 func TestNewStartsCountdown(t *testing.T) {
+	def := DefaultLayout()
+	if err := def.Validate(); err != nil {
+		t.Fatalf("the default layout: %v", err)
+	}
 	for n := MinPlayers; n <= MaxPlayers; n++ {
 		s := New(n, 7)
 		if s.Phase != PhaseCountdown || s.Round != 1 || s.MatchWinner != -1 || s.Alive() != n {
 			t.Fatalf("New(%d): phase %v round %d winner %d alive %d", n, s.Phase, s.Round, s.MatchWinner, s.Alive())
 		}
 		for i := 0; i < n; i++ {
-			if inWall(s.Players[i].X, s.Players[i].Y, TankRadius) {
+			if def.inWall(s.Players[i].X, s.Players[i].Y, TankRadius) {
 				t.Errorf("player %d spawns in a wall", i)
 			}
 		}
 	}
 	for _, spot := range pickupSpots {
-		if inWall(spot[0], spot[1], PickupRadius) {
+		if def.inWall(spot[0], spot[1], PickupRadius) {
 			t.Errorf("pickup spot %v is in a wall", spot)
 		}
 	}

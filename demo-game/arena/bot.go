@@ -58,7 +58,7 @@ func BotInput(s *State, player int) Input {
 		}
 	}
 
-	clear := lineOfSight(me.X, me.Y, t.X, t.Y)
+	clear := s.Map.lineOfSight(me.X, me.Y, t.X, t.Y)
 	threat, threatAngle := s.threatened(player)
 	// A slow cycle of moods, offset per player: aim and shoot, or circle
 	// the target one way or the other while shooting when lined up.
@@ -85,8 +85,8 @@ func BotInput(s *State, player int) Input {
 	// Steer around walls: if the way ahead is blocked, pick the freer side.
 	// The preference alternates every few seconds so that two bots never
 	// lock into the same dance.
-	if drive && blocked(me.X, me.Y, heading, 40*One) {
-		left, right := !blocked(me.X, me.Y, heading-48, 48*One), !blocked(me.X, me.Y, heading+48, 48*One)
+	if drive && s.Map.blocked(me.X, me.Y, heading, 40*One) {
+		left, right := !s.Map.blocked(me.X, me.Y, heading-48, 48*One), !s.Map.blocked(me.X, me.Y, heading+48, 48*One)
 		preferLeft := (uint32(player)+s.Frame/180)%2 == 0
 		switch {
 		case left && (preferLeft || !right):
@@ -102,7 +102,7 @@ func BotInput(s *State, player int) Input {
 	if diff < 0 {
 		diff = -diff
 	}
-	if drive && diff < 40 && !blocked(me.X, me.Y, me.Angle, 30*One) {
+	if drive && diff < 40 && !s.Map.blocked(me.X, me.Y, me.Angle, 30*One) {
 		in |= InputUp
 		// Dash out of a bullet's way once lined up across it.
 		if threat && diff < 16 && me.DashCooldown == 0 {
@@ -153,11 +153,11 @@ func (s *State) nearestEnemy(player int) (int, int64) {
 
 // lineOfSight reports whether a bullet could fly straight between the points
 // without touching a wall, sampling every 6 pixels.
-func lineOfSight(x0, y0, x1, y1 Fixed) bool {
+func (l *Layout) lineOfSight(x0, y0, x1, y1 Fixed) bool {
 	dx, dy := int64(x1-x0), int64(y1-y0)
 	n := isqrt(dx*dx+dy*dy)/int64(6*One) + 1
 	for k := int64(1); k < n; k++ {
-		if inWall(x0+Fixed(dx*k/n), y0+Fixed(dy*k/n), BulletRadius) {
+		if l.inWall(x0+Fixed(dx*k/n), y0+Fixed(dy*k/n), BulletRadius) {
 			return false
 		}
 	}
@@ -166,10 +166,10 @@ func lineOfSight(x0, y0, x1, y1 Fixed) bool {
 
 // blocked reports whether a tank at (x, y) would hit a wall within reach
 // along a.
-func blocked(x, y Fixed, a Angle, reach Fixed) bool {
+func (l *Layout) blocked(x, y Fixed, a Angle, reach Fixed) bool {
 	for _, f := range [...]Fixed{reach / 2, reach} {
 		dx, dy := dir(a, TankRadius+f)
-		if inWall(x+dx, y+dy, TankRadius/2) {
+		if l.inWall(x+dx, y+dy, TankRadius/2) {
 			return true
 		}
 	}

@@ -14,6 +14,9 @@ import (
 //	magic "RA", version (1 byte)
 //	frame u32, players u8, phase u8, phaseTicks u16, round u8,
 //	roundWinner i8, matchWinner i8, nextBlast u8, pickupTimer u16, rng u64
+//	map: width, height i32; walls u8; spots u8; MaxWalls × wall x0, y0,
+//	    x1, y1 i32; MaxPlayers × spawn x, y i32; MaxSpots × spot x, y i32
+//	    (unused slots zero; the layout must pass Layout.Validate)
 //	MaxPlayers × player: x, y, vx, vy i32; angle u8; hp i8; flags u8
 //	    (1 alive, 2 shield); fireCooldown, dashCooldown, hitFlash u8;
 //	    rapidTicks u16; wins u8; kills u16
@@ -25,17 +28,18 @@ const (
 	// the encoding and with any rule change that makes old states
 	// meaningless.
 	//
-	// History: 1, the first.
-	EncodingVersion = 1
+	// History: 1, the first; 2, the map (Layout) after the header.
+	EncodingVersion = 2
 
 	headerSize = 2 + 1 + 4 + 1 + 1 + 2 + 1 + 1 + 1 + 1 + 2 + 8
 	playerSize = 16 + 1 + 1 + 1 + 3 + 2 + 1 + 2
 	bulletSize = 16 + 4
 	pickupSize = 8 + 1
 	blastSize  = 8 + 2
+	layoutSize = 8 + 2 + MaxWalls*16 + MaxPlayers*8 + MaxSpots*8
 
 	// EncodedSize is the length of every state encoding.
-	EncodedSize = headerSize + MaxPlayers*playerSize + MaxBullets*bulletSize +
+	EncodedSize = headerSize + layoutSize + MaxPlayers*playerSize + MaxBullets*bulletSize +
 		MaxPickups*pickupSize + MaxBlasts*blastSize
 )
 
@@ -64,6 +68,7 @@ func (s *State) appendBinary(b []byte) []byte {
 	b = append(b, s.Round, byte(s.RoundWinner), byte(s.MatchWinner), s.NextBlast)
 	b = binary.LittleEndian.AppendUint16(b, s.PickupTimer)
 	b = binary.LittleEndian.AppendUint64(b, s.Rng)
+	b = s.Map.appendBinary(b)
 	for i := range s.Players {
 		p := &s.Players[i]
 		b = appendFixed(b, p.X)
@@ -103,6 +108,27 @@ func (s *State) appendBinary(b []byte) []byte {
 		b = appendFixed(b, x.Y)
 		b = append(b, x.TTL)
 		b = appendBool(b, x.Big)
+	}
+	return b
+}
+
+func (l *Layout) appendBinary(b []byte) []byte {
+	b = appendFixed(b, l.Width)
+	b = appendFixed(b, l.Height)
+	b = append(b, l.NumWalls, l.NumSpots)
+	for _, w := range l.Walls {
+		b = appendFixed(b, w.X0)
+		b = appendFixed(b, w.Y0)
+		b = appendFixed(b, w.X1)
+		b = appendFixed(b, w.Y1)
+	}
+	for _, p := range l.Spawns {
+		b = appendFixed(b, p.X)
+		b = appendFixed(b, p.Y)
+	}
+	for _, p := range l.Spots {
+		b = appendFixed(b, p.X)
+		b = appendFixed(b, p.Y)
 	}
 	return b
 }
@@ -227,10 +253,31 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	d.check(t.NextBlast < MaxBlasts, field{name: "nextBlast"}, 1)
 	t.PickupTimer = d.u16()
 	t.Rng = uint64(d.u32()) | uint64(d.u32())<<32
+	mapAt := d.off
+	l := &t.Map
+	l.Width, l.Height = Fixed(d.u32()), Fixed(d.u32())
+	l.NumWalls, l.NumSpots = d.u8(), d.u8()
+	for i := range l.Walls {
+		w := &l.Walls[i]
+		w.X0, w.Y0, w.X1, w.Y1 = Fixed(d.u32()), Fixed(d.u32()), Fixed(d.u32()), Fixed(d.u32())
+	}
+	for i := range l.Spawns {
+		l.Spawns[i] = Point{Fixed(d.u32()), Fixed(d.u32())}
+	}
+	for i := range l.Spots {
+		l.Spots[i] = Point{Fixed(d.u32()), Fixed(d.u32())}
+	}
+	if err := l.Validate(); err != nil {
+		if d.err == nil {
+			d.err = &DecodeError{Field: "map", Offset: mapAt, Err: ErrInvalidState}
+		}
+		l.Width, l.Height = Width, Height // bounds for the checks below
+	}
+	W, H := l.Width, l.Height
 	for i := range t.Players {
 		p := &t.Players[i]
-		p.X = d.fixed(field{"players", i, "x"}, 0, Width)
-		p.Y = d.fixed(field{"players", i, "y"}, 0, Height)
+		p.X = d.fixed(field{"players", i, "x"}, 0, W)
+		p.Y = d.fixed(field{"players", i, "y"}, 0, H)
 		p.VX = d.fixed(field{"players", i, "vx"}, -maxVelocity, maxVelocity)
 		p.VY = d.fixed(field{"players", i, "vy"}, -maxVelocity, maxVelocity)
 		p.Angle = Angle(d.u8())
@@ -251,8 +298,8 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	}
 	for i := range t.Bullets {
 		u := &t.Bullets[i]
-		u.X = d.fixed(field{"bullets", i, "x"}, 0, Width)
-		u.Y = d.fixed(field{"bullets", i, "y"}, 0, Height)
+		u.X = d.fixed(field{"bullets", i, "x"}, 0, W)
+		u.Y = d.fixed(field{"bullets", i, "y"}, 0, H)
 		u.VX = d.fixed(field{"bullets", i, "vx"}, -maxVelocity, maxVelocity)
 		u.VY = d.fixed(field{"bullets", i, "vy"}, -maxVelocity, maxVelocity)
 		u.TTL = d.u8()
@@ -266,8 +313,8 @@ func (s *State) UnmarshalBinary(data []byte) error {
 	}
 	for i := range t.Pickups {
 		p := &t.Pickups[i]
-		p.X = d.fixed(field{"pickups", i, "x"}, 0, Width)
-		p.Y = d.fixed(field{"pickups", i, "y"}, 0, Height)
+		p.X = d.fixed(field{"pickups", i, "x"}, 0, W)
+		p.Y = d.fixed(field{"pickups", i, "y"}, 0, H)
 		p.Kind = PickupKind(d.u8())
 		d.check(p.Kind < pickupKinds, field{"pickups", i, "kind"}, 1)
 		if p.Kind == PickupNone {

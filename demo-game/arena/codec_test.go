@@ -75,8 +75,8 @@ func TestUnmarshalErrors(t *testing.T) {
 		copy(b[off:], v)
 		return b
 	}
-	player := func(i, field int) int { return headerSize + i*playerSize + field }
-	bullet := func(i, field int) int { return headerSize + MaxPlayers*playerSize + i*bulletSize + field }
+	player := func(i, field int) int { return headerSize + layoutSize + i*playerSize + field }
+	bullet := func(i, field int) int { return headerSize + layoutSize + MaxPlayers*playerSize + i*bulletSize + field }
 	var freeBullet int
 	for i := range s.Bullets {
 		if s.Bullets[i].TTL == 0 {
@@ -102,6 +102,9 @@ func TestUnmarshalErrors(t *testing.T) {
 		{"round winner", patch(12, 2), ErrInvalidState, "roundWinner"},
 		{"match winner", patch(13, 0x80), ErrInvalidState, "matchWinner"},
 		{"next blast", patch(14, MaxBlasts), ErrInvalidState, "nextBlast"},
+		{"map width", patch(headerSize, 0, 0, 0, 0), ErrInvalidState, "map"},
+		{"map walls", patch(headerSize+8, MaxWalls+1), ErrInvalidState, "map"},
+		{"unused wall", patch(headerSize+10+(MaxWalls-1)*16, 1), ErrInvalidState, "map"},
 		{"x outside", patch(player(1, 0), 0xff, 0xff, 0xff, 0x7f), ErrInvalidState, "players[1].x"},
 		{"negative y", patch(player(0, 4), 0xff, 0xff, 0xff, 0xff), ErrInvalidState, "players[0].y"},
 		{"hp", patch(player(0, 17), MaxHP+1), ErrInvalidState, "players[0].hp"},

@@ -50,7 +50,7 @@ func TestDeterministic(t *testing.T) {
 // (a bot change does not: peers send the bot's inputs, not its code).
 func TestGoldenChecksum(t *testing.T) {
 	s, _ := run(4, 1, 2000)
-	const goldenChecksum = 0x80afaef09ee50f92
+	const goldenChecksum = 0x856ed66eadcde08d
 	if got := s.Checksum(); got != goldenChecksum {
 		t.Errorf("checksum after 2000 frames = %#x, want %#x (frame %d, round %d, phase %v)", got, uint64(goldenChecksum), s.Frame, s.Round, s.Phase)
 	}

@@ -22,6 +22,18 @@
 // TestGoldenChecksum pins a checksum after 2,000 frames of a 4-player match,
 // and it passes on 64-bit and 32-bit platforms alike.
 //
+// # Maps
+//
+// The arena a match is played in is a Layout: a size from MinWidth ×
+// MinHeight to Width × Height, up to MaxWalls walls, MaxPlayers spawn
+// points and up to MaxSpots pickup spots. It is a flat value inside the
+// State (State.Map), set by New (DefaultLayout, the demo's own arena) or
+// NewWithLayout, so Save, Load, the encoding and Checksum all carry it:
+// peers that play different maps see their checksums differ at once.
+// ParseMap reads a map file (a small JSON object, described at MapVersion)
+// and rejects anything the rules cannot play with a *MapError naming the
+// field; MarshalMap writes one. FuzzParseMap fuzzes the decoder.
+//
 // # Driving a match
 //
 // Create a match with New, call Step once per frame (TickRate per second)

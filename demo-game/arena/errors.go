@@ -36,3 +36,41 @@ func (e *DecodeError) Error() string {
 
 // Unwrap returns the sentinel.
 func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Errors of a map file (ParseMap) and of Layout.Validate, wrapped in a
+// *MapError.
+var (
+	// ErrMapTooLarge means the file is larger than MaxMapFile.
+	ErrMapTooLarge = errors.New("arena: map file too large")
+	// ErrMapSyntax means the file is not a map: not JSON, an unknown or
+	// mistyped field, a list of the wrong length, data after the object.
+	ErrMapSyntax = errors.New("arena: map file malformed")
+	// ErrMapVersion means the file's "arena" version is not MapVersion.
+	ErrMapVersion = errors.New("arena: unsupported map version")
+	// ErrMapInvalid means the map cannot be played: a size out of range,
+	// a wall outside the arena, a spawn in a wall, too many walls...
+	ErrMapInvalid = errors.New("arena: invalid map")
+)
+
+// MapError says what is wrong with a map and where. It unwraps to one of
+// the ErrMap sentinels.
+type MapError struct {
+	Field  string // the field, e.g. "walls[3]"; "" for the whole file
+	Err    error  // the sentinel
+	Detail string // what is wrong, for people
+}
+
+// Error says what is wrong and where.
+func (e *MapError) Error() string {
+	s := e.Err.Error()
+	if e.Field != "" {
+		s += ": " + e.Field
+	}
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	return s
+}
+
+// Unwrap returns the sentinel.
+func (e *MapError) Unwrap() error { return e.Err }

@@ -112,6 +112,11 @@ type State struct {
 	Bullets [MaxBullets]Bullet
 	Pickups [MaxPickups]Pickup
 	Blasts  [MaxBlasts]Blast
+
+	// Map is the arena the match is played in, fixed by New or
+	// NewWithLayout. It is part of the state so that every copy, encoding
+	// and checksum carries it.
+	Map Layout
 }
 
 // New returns a match of players players (MinPlayers to MaxPlayers) at the
@@ -120,10 +125,20 @@ type State struct {
 // game. New panics if players is out of range, like make with a negative
 // length: check user input with ValidPlayers first.
 func New(players int, seed uint64) *State {
+	return NewWithLayout(DefaultLayout(), players, seed)
+}
+
+// NewWithLayout is New in the arena l, which must be valid (see
+// Layout.Validate; ParseMap returns only valid layouts). It panics if
+// players is out of range or l is invalid.
+func NewWithLayout(l Layout, players int, seed uint64) *State {
 	if !ValidPlayers(players) {
 		panic(fmt.Sprintf("arena: New with %d players, want %d to %d", players, MinPlayers, MaxPlayers))
 	}
-	s := &State{NumPlayers: uint8(players), Rng: seed, MatchWinner: -1}
+	if err := l.Validate(); err != nil {
+		panic(fmt.Sprintf("arena: New with an invalid layout: %v", err))
+	}
+	s := &State{NumPlayers: uint8(players), Rng: seed, MatchWinner: -1, Map: l}
 	s.startRound()
 	return s
 }
@@ -167,10 +182,10 @@ func (s *State) startRound() {
 	s.Pickups = [MaxPickups]Pickup{}
 	s.Blasts = [MaxBlasts]Blast{}
 	s.NextBlast = 0
-	cx, cy := Width/2, Height/2
+	cx, cy := s.Map.Width/2, s.Map.Height/2
 	for i := 0; i < int(s.NumPlayers); i++ {
 		p := &s.Players[i]
-		x, y := spawns[i][0], spawns[i][1]
+		x, y := s.Map.Spawns[i].X, s.Map.Spawns[i].Y
 		*p = Player{
 			X: x, Y: y,
 			Angle: AngleTo(cx-x, cy-y),
@@ -310,14 +325,15 @@ func (s *State) move(p *Player, in Input) {
 	p.VY = clamp(p.VY, -maxSpeed, maxSpeed)
 	p.X += p.VX
 	p.Y += p.VY
-	collideWalls(p)
+	s.collideWalls(p)
 }
 
 // collideWalls pushes a tank out of the walls and the arena's edges. For
 // walls the tank counts as a square, which keeps the rule exact and simple.
-func collideWalls(p *Player) {
-	for i := range Walls {
-		w := &Walls[i]
+func (s *State) collideWalls(p *Player) {
+	l := &s.Map
+	for i := range l.WallList() {
+		w := &l.Walls[i]
 		x0, y0, x1, y1 := w.X0-TankRadius, w.Y0-TankRadius, w.X1+TankRadius, w.Y1+TankRadius
 		if p.X <= x0 || p.X >= x1 || p.Y <= y0 || p.Y >= y1 {
 			continue
@@ -343,14 +359,14 @@ func collideWalls(p *Player) {
 	if p.X < TankRadius {
 		p.X, p.VX = TankRadius, 0
 	}
-	if p.X > Width-TankRadius {
-		p.X, p.VX = Width-TankRadius, 0
+	if p.X > l.Width-TankRadius {
+		p.X, p.VX = l.Width-TankRadius, 0
 	}
 	if p.Y < TankRadius {
 		p.Y, p.VY = TankRadius, 0
 	}
-	if p.Y > Height-TankRadius {
-		p.Y, p.VY = Height-TankRadius, 0
+	if p.Y > l.Height-TankRadius {
+		p.Y, p.VY = l.Height-TankRadius, 0
 	}
 }
 
@@ -383,8 +399,8 @@ func (s *State) separate() {
 			a.Y -= py
 			b.X += px
 			b.Y += py
-			collideWalls(a)
-			collideWalls(b)
+			s.collideWalls(a)
+			s.collideWalls(b)
 		}
 	}
 }
@@ -398,7 +414,7 @@ func (s *State) fire(i int) {
 	}
 	mx, my := dir(p.Angle, muzzle)
 	x, y := p.X+mx, p.Y+my
-	if inWall(x, y, 0) {
+	if s.Map.inWall(x, y, 0) {
 		return // the muzzle is against a wall: the shot is smothered
 	}
 	for k := range s.Bullets {
@@ -441,15 +457,15 @@ func (s *State) moveBullets() {
 // reports whether it survives.
 func (s *State) bounce(b *Bullet, px, py Fixed) bool {
 	hitX, hitY := false, false
-	if b.X < 0 || b.X >= Width {
+	if b.X < 0 || b.X >= s.Map.Width {
 		hitX = true
 	}
-	if b.Y < 0 || b.Y >= Height {
+	if b.Y < 0 || b.Y >= s.Map.Height {
 		hitY = true
 	}
 	if !hitX && !hitY {
-		for i := range Walls {
-			w := &Walls[i]
+		for i := range s.Map.WallList() {
+			w := &s.Map.Walls[i]
 			if !w.contains(b.X, b.Y) {
 				continue
 			}
@@ -571,9 +587,10 @@ func (s *State) spawnPickup() {
 		return
 	}
 	r := s.rand()
-	spot := int(r % uint64(len(pickupSpots)))
-	for tries := 0; tries < len(pickupSpots); tries++ {
-		x, y := pickupSpots[spot][0], pickupSpots[spot][1]
+	spots := s.Map.SpotList()
+	spot := int(r % uint64(len(spots)))
+	for tries := 0; tries < len(spots); tries++ {
+		x, y := spots[spot].X, spots[spot].Y
 		free := true
 		for k := range s.Pickups {
 			if s.Pickups[k].Kind != PickupNone && s.Pickups[k].X == x && s.Pickups[k].Y == y {
@@ -585,7 +602,7 @@ func (s *State) spawnPickup() {
 			s.Pickups[slot] = Pickup{X: x, Y: y, Kind: kind}
 			return
 		}
-		spot = (spot + 1) % len(pickupSpots)
+		spot = (spot + 1) % len(spots)
 	}
 }
 

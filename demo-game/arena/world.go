@@ -97,18 +97,3 @@ var pickupSpots = [...][2]Fixed{
 	{Px(380), Px(80)},
 	{Px(580), Px(560)},
 }
-
-// inWall reports whether the point is inside a wall inflated by pad, or
-// closer than pad to the arena's edge.
-func inWall(x, y, pad Fixed) bool {
-	if x < pad || y < pad || x >= Width-pad || y >= Height-pad {
-		return true
-	}
-	for i := range Walls {
-		w := &Walls[i]
-		if x >= w.X0-pad && x < w.X1+pad && y >= w.Y0-pad && y < w.Y1+pad {
-			return true
-		}
-	}
-	return false
-}

@@ -81,6 +81,30 @@
 // Watch.Run returns a WatchResult whose confirmed frame and checksum
 // compare with the players'.
 //
+// # A lobby's map
+//
+// A lobby created with LobbyConfig.Map (a map file, arena.ParseMap) plays
+// that arena. The host's Lobby seeds the file in a content swarm
+// (lobby/content) and offers its reference in the lobby's metadata
+// (content.Offer). Every member's Lobby (CreateLobby, JoinLobbyByCode,
+// HostLAN, JoinLAN) follows the offer on a goroutine of its own: it joins
+// the signaling room MapContentRoom + the lobby id on the lobby's server
+// (or LAN host) with a second connection, connects a mesh among the
+// members there, and loads the map from LobbyConfig.MapCache (a
+// content.Cache, checked on load) or fetches it in verified pieces from
+// the members that have it, then stores it in the cache. Its progress
+// goes into its member metadata (content.ReportProgress, at most four
+// times a second) and to LobbyConfig.OnMap as a MapStatus. AwaitStart on
+// the host starts only when every member reports the map whole
+// (Lobby.MapMissing, content.Missing), and tells OnMap who lacks it
+// meanwhile. Lobby.Play plays the offered map (OnlineConfig.Map, so the
+// state, its encoding and its checksum carry it), closes the map's mesh,
+// and fails with ErrMapMissing when this player lacks it. The headless
+// Result's map block says which map was played and where it came from.
+// A spectator (a Watch) is no member and fetches nothing: it plays the
+// offered map from LobbyConfig.Map when that is the same file, or from
+// its MapCache, and refuses to watch (ErrMapMissing) without it.
+//
 // Game adapts an arena.State to rollback.Game: one input byte per
 // player, the state's binary encoding as the saved state, and a checksum per
 // simulated frame so that peers can be compared.
@@ -107,7 +131,9 @@
 // not safe for concurrent use. Local and Simulated own no goroutine; Online
 // owns the signaling client's, the mesh's and, from the matchmaker, the
 // mmclient Client's (from a lobby, the Lobby's), and Close waits for them.
-// A Lobby is safe for concurrent use. Blocking calls (DialOnline,
+// A Lobby is safe for concurrent use; its map sharing runs on one
+// goroutine that owns the map's signaling connection, mesh and swarm, and
+// Close (or Play) waits for it. Blocking calls (DialOnline,
 // CreateLobby, JoinLobbyByCode, HostLAN, FindLAN, JoinLAN, RejoinLAN,
 // SpectateCode, SpectateLAN, Lobby.Play, Lobby.AwaitStart,
 // Online.ReportResult, Run, Watch.Run) take a context and return an
@@ -121,5 +147,7 @@
 // parse counts as 0 for every member alike, and a roster whose player
 // count is outside arena.MinPlayers to arena.MaxPlayers, or where this
 // peer holds no seat, is refused with ErrBadConfig before anything is
-// connected.
+// connected. A lobby's map is at most arena.MaxMapFile (16 KiB, one piece
+// of content.MinPieceSize); an offer larger than that is refused, and the
+// map's swarm holds at most two contents.
 package match

@@ -27,6 +27,11 @@ type RunConfig struct {
 	// OnStart, if set, is called once when a networked match starts (every
 	// peer reaches every other), with the time since Run began.
 	OnStart func(after time.Duration)
+	// OnReconnect, if set, is called for each reconnect of a networked
+	// session's signaling client to a server during the match (its node
+	// died or was drained: with several servers it resumes on another),
+	// on Run's goroutine, within a frame of the reconnect.
+	OnReconnect func(SignalingReconnect)
 	// OnInSync, if set, is called once when a networked session that
 	// rejoined a match in progress is back in sync (rollback.EventInSync),
 	// with the frame that showed it and the time since Run began.
@@ -58,6 +63,12 @@ type Result struct {
 	// Confirmed is set for a networked session: the last frame every peer
 	// confirmed, its checksum, and whether every peer agrees on it.
 	Confirmed *ConfirmedResult `json:"confirmed,omitempty"`
+	// Reconnects lists, for a session with peers in other processes, the
+	// reconnects of its signaling client during the match (at most 32).
+	Reconnects []SignalingReconnect `json:"reconnects,omitempty"`
+	// Map is, for a lobby's match on a map the lobby offered, that map
+	// and where this player got it.
+	Map *MapResult `json:"map,omitempty"`
 }
 
 // RejoinResult is a player back in the match after a restart: its new
@@ -112,6 +123,7 @@ type outcomer interface {
 	startedAfter(start time.Time) (time.Duration, bool)
 	inSyncAfter(start time.Time) (int, time.Duration, bool)
 	connectTime() time.Duration
+	signalingReconnects(from int) []SignalingReconnect
 }
 
 // confirmer is a session that can report its last confirmed frame.
@@ -220,12 +232,17 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 				c := JSONSeconds(d)
 				r.Connect = &c
 			}
+			r.Reconnects = o.signalingReconnects(0)
+			if on, ok := sess.(*Online); ok {
+				r.Map = on.mapInfo
+			}
 		} else if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()
 			r.Confirmed = &ConfirmedResult{Frame: f, Checksum: fmt.Sprintf("%016x", sum), PeersAgree: agree, RosterFull: c.RosterFull()}
 		}
 		return r
 	}
+	reconnects := 0 // reported to cfg.OnReconnect
 	for ticks := 0; ; ticks++ {
 		s := sess.State()
 		if (limit > 0 && int(s.Frame) >= limit) || (!networked && s.Phase == arena.PhaseMatchOver) {
@@ -258,6 +275,12 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 			if d, ok := o.startedAfter(start); ok {
 				cfg.OnStart(d)
 				cfg.OnStart = nil
+			}
+		}
+		if o, ok := sess.(outcomer); ok && cfg.OnReconnect != nil {
+			for _, rc := range o.signalingReconnects(reconnects) {
+				cfg.OnReconnect(rc)
+				reconnects++
 			}
 		}
 		if o, ok := sess.(outcomer); ok && cfg.OnInSync != nil {

@@ -32,7 +32,9 @@ func HostLAN(ctx context.Context, cfg LobbyConfig) (*Lobby, error) {
 	}
 	st, _ := h.Client().State()
 	// The host's own client dials its server on loopback.
-	return newLobby(h.Client(), h, st, true), nil
+	l := newLobby(h.Client(), h, st, true)
+	l.share = startMapShare(h.Client(), h.URL(), true, cfg, cfg.Map)
+	return l, nil
 }
 
 // BrowseLAN starts a live list of the arena lobbies hosted on the LAN
@@ -93,7 +95,9 @@ func JoinLAN(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby, er
 			return nil, fmt.Errorf("match: joining %q: %w", l.Name, err)
 		}
 		loop, _ := checkURL(l.URLFor(ap))
-		return newLobby(c, nil, st, loop || cfg.Loopback), nil
+		lb := newLobby(c, nil, st, loop || cfg.Loopback)
+		lb.share = startMapShare(c, l.URLFor(ap), lb.loop, cfg, nil)
+		return lb, nil
 	}
 	return nil, fmt.Errorf("match: joining %q: no address answered: %w", l.Name, errors.Join(errs...))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/lobby"
+	"github.com/rallypoint/rallypoint/lobby/content"
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/signaling"
 )
@@ -55,6 +56,22 @@ type LobbyConfig struct {
 	// on one host). False still gathers them when the server is on a
 	// loopback address.
 	Loopback bool
+	// Map is a map file (arena.ParseMap) that a lobby this player creates
+	// plays: it is offered to the members as lobby content, which the
+	// members that lack it fetch from the others before the match (see
+	// MapStatus), and the host starts only when every member has it. Nil:
+	// the default arena. Ignored when joining: a member plays the map its
+	// lobby offers.
+	Map []byte
+	// MapCache is the directory where a member keeps the maps it
+	// received, by content id (content.Cache), and finds them the next
+	// time a lobby offers them. Empty: maps are fetched every time and
+	// kept nowhere.
+	MapCache string
+	// OnMap, if set, is called when this player's MapStatus changes (the
+	// offer, each verified piece, the map whole, who lacks it on the
+	// host), on a goroutine of the lobby's: it must not block.
+	OnMap func(MapStatus)
 }
 
 func (c LobbyConfig) member() map[string]string {
@@ -75,6 +92,11 @@ func (c LobbyConfig) create(defaultName string) (lobby.CreateData, error) {
 	}
 	if !arena.ValidPlayers(n) {
 		return lobby.CreateData{}, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
+	}
+	if c.Map != nil {
+		if _, err := arena.ParseMap(c.Map); err != nil {
+			return lobby.CreateData{}, fmt.Errorf("%w: %w", ErrBadConfig, err)
+		}
 	}
 	name := c.Name
 	if name == "" {
@@ -103,6 +125,7 @@ type Lobby struct {
 	host   *lobby.Host // hosting on the LAN
 	loop   bool
 	seed   uint64
+	share  *mapShare // the lobby's map among its members; nil for a spectator or a rejoin
 	once   sync.Once
 }
 
@@ -119,20 +142,23 @@ func CreateLobby(ctx context.Context, serverURL string, cfg LobbyConfig) (*Lobby
 	if err != nil {
 		return nil, err
 	}
-	loop, err := checkURL(serverURL)
+	srv, err := parseServers(serverURL)
 	if err != nil {
 		return nil, err
 	}
-	c, err := lobby.Dial(ctx, serverURL, nil)
+	c, err := lobby.Dial(ctx, srv.first, &lobby.ClientConfig{Signaling: srv.client()})
 	if err != nil {
 		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
+	loop := srv.loop
 	st, err := c.Create(ctx, d)
 	if err != nil {
 		c.Close()
 		return nil, fmt.Errorf("match: creating a lobby: %w", err)
 	}
-	return newLobby(c, nil, st, loop || cfg.Loopback), nil
+	l := newLobby(c, nil, st, loop || cfg.Loopback)
+	l.share = startMapShare(c, serverURL, l.loop, cfg, cfg.Map)
+	return l, nil
 }
 
 // dialForCode checks a join code and the server's URL, and connects to the
@@ -143,15 +169,15 @@ func dialForCode(ctx context.Context, serverURL, code string) (*lobby.Client, st
 	if norm == "" {
 		return nil, "", false, fmt.Errorf("%w: join code %q, want %d characters of %s", ErrBadConfig, code, lobby.CodeLen, lobby.CodeAlphabet)
 	}
-	loop, err := checkURL(serverURL)
+	srv, err := parseServers(serverURL)
 	if err != nil {
 		return nil, "", false, err
 	}
-	c, err := lobby.Dial(ctx, serverURL, nil)
+	c, err := lobby.Dial(ctx, srv.first, &lobby.ClientConfig{Signaling: srv.client()})
 	if err != nil {
 		return nil, "", false, fmt.Errorf("match: dialing the server: %w", err)
 	}
-	return c, norm, loop, nil
+	return c, norm, srv.loop, nil
 }
 
 // JoinLobbyByCode connects to a rallypoint server and joins the lobby
@@ -171,7 +197,9 @@ func JoinLobbyByCode(ctx context.Context, serverURL, code string, cfg LobbyConfi
 		c.Close()
 		return nil, fmt.Errorf("%w: lobby %s is for the game %q, not %q", ErrBadConfig, norm, st.Game, LobbyGame)
 	}
-	return newLobby(c, nil, st, loop || cfg.Loopback), nil
+	l := newLobby(c, nil, st, loop || cfg.Loopback)
+	l.share = startMapShare(c, serverURL, l.loop, cfg, nil)
+	return l, nil
 }
 
 // Client returns the lobby client: State, Events, Chat, SetReady,
@@ -183,6 +211,28 @@ func (l *Lobby) Host() *lobby.Host { return l.host }
 
 // Seed returns the match seed the lobby was created with.
 func (l *Lobby) Seed() uint64 { return l.seed }
+
+// MapStatus returns where this player stands with the lobby's map: the
+// zero MapStatus when the lobby offers none.
+func (l *Lobby) MapStatus() MapStatus {
+	if l.share == nil {
+		return MapStatus{}
+	}
+	return l.share.Status()
+}
+
+// MapMissing says which members lack the map the lobby offers (a
+// *content.MissingError naming them with their progress), or nil when
+// every member has it or it offers none. The host starts only when it is
+// nil.
+func (l *Lobby) MapMissing(st lobby.State) error {
+	if l.share != nil && l.share.offering() {
+		if refs, _ := content.Offered(st); len(refs) == 0 {
+			return fmt.Errorf("%w: the map's offer is not in the lobby yet", content.ErrMissing)
+		}
+	}
+	return content.Missing(st)
+}
 
 // IsHost reports whether this player is the lobby's host now (the host
 // role can move when a host leaves).
@@ -198,7 +248,22 @@ func (l *Lobby) IsHost() bool {
 // connected or ctx is done. The match owns l from then on: closing the
 // match closes l, and so does a failure of Play.
 func (l *Lobby) Play(ctx context.Context, r netcode.Roster, allBots bool) (*Online, error) {
-	o, err := startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots}, l)
+	st, _ := l.client.State()
+	m, err := l.share.layoutFor(st)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	ms := l.MapStatus()
+	l.share.stop() // every member has the map: its mesh is no longer needed
+	o, err := startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots, Map: m}, l)
+	if err == nil && m != nil {
+		o.mapInfo = &MapResult{ID: ms.ID.String(), Name: ms.Name, Source: ms.Source, CacheFile: ms.CacheFile}
+		if ms.Source == MapSourceFetched {
+			f := JSONSeconds(ms.Fetch)
+			o.mapInfo.Fetch = &f
+		}
+	}
 	if err == nil {
 		// The match room's seats and this player's rejoin ticket
 		// (RejoinTicket; a restarted process comes back with RejoinLAN
@@ -249,6 +314,18 @@ func (l *Lobby) AwaitStart(ctx context.Context, allBots bool) (*Online, error) {
 			if m.ID != st.Host && !m.Ready {
 				return nil
 			}
+		}
+		if err := l.MapMissing(st); err != nil {
+			// Members fetch the map; their progress reports change the
+			// state, and the check runs again.
+			var me *content.MissingError
+			if errors.As(err, &me) && l.share != nil {
+				l.share.setMissing(me)
+			}
+			return nil
+		}
+		if l.share != nil {
+			l.share.setMissing(nil)
 		}
 		_, err := c.Start(ctx)
 		switch {
@@ -304,6 +381,7 @@ func (l *Lobby) AwaitStart(ctx context.Context, allBots bool) (*Online, error) {
 // (with a DNS-SD goodbye). Close is idempotent.
 func (l *Lobby) Close() error {
 	l.once.Do(func() {
+		l.share.stop()
 		l.client.Close()
 		if l.host != nil {
 			l.host.Close()

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
@@ -24,7 +25,11 @@ import (
 // OnlineConfig configures a match through a rallypoint signaling server and
 // the WebRTC mesh. Only ServerURL is required.
 type OnlineConfig struct {
-	// ServerURL is the signaling endpoint, ws://HOST:PORT/ws.
+	// ServerURL is the signaling endpoint, ws://HOST:PORT/ws, or several
+	// nodes of one rallypoint cluster separated by commas: the client
+	// dials them in order and, when its node dies or is drained, resumes
+	// its session on another (signaling.ClientConfig.URLs); a match in
+	// progress carries on meanwhile.
 	ServerURL string
 	// Queue is the name players queue under: the server groups the next
 	// Players arrivals into a room of their own. Empty means "arena".
@@ -62,6 +67,10 @@ type OnlineConfig struct {
 	// match's peers and starts a rollback session that rejoins the match
 	// in progress (rollback.Config.Rejoin). Only for Queue groupings.
 	Rejoin string
+	// Map is the arena (arena.ParseMap); every peer must play the same
+	// (the state's checksum covers it). Nil means arena.DefaultLayout.
+	// A lobby's match takes it from the lobby's offered map instead.
+	Map *arena.Layout
 }
 
 // Online is a match with peers in other processes: it queues on a signaling
@@ -96,6 +105,69 @@ type Online struct {
 	inSyncAt     time.Time     // when a rejoined session was back in sync (zero: not yet, or not rejoined)
 	stopErr      error         // the session stopped: ErrDroppedByPeers or ErrStartFailed
 	connectTook  time.Duration // mesh.Connect: from the roster to every peer connected
+	mapInfo      *MapResult    // the lobby's map this match plays, or nil
+
+	connSub    *signaling.Subscription // the signaling connection's Disconnected and Reconnected, or nil
+	connDone   chan struct{}           // closed when the goroutine reading connSub ends
+	connMu     sync.Mutex
+	reconnects []SignalingReconnect // at most maxReconnects
+	reconnectN int                  // every reconnect, also those past maxReconnects
+}
+
+// maxReconnects bounds the reconnects an Online keeps for its result.
+const maxReconnects = 32
+
+// SignalingReconnect is a new connection of a match's signaling client to a
+// server after it lost the last one: the server's URL (with several
+// servers, the one it failed over to), whether it resumed its session
+// (the same peer id and room), and how long it was without a server, from
+// noticing the drop to the server's welcome.
+type SignalingReconnect struct {
+	URL     string      `json:"url"`
+	Resumed bool        `json:"resumed"`
+	Down    JSONSeconds `json:"down_s"`
+}
+
+// watchSignaling records the reconnects of c, the match's signaling
+// client, until Close.
+func (o *Online) watchSignaling(c *signaling.Client) {
+	sub := c.SubscribeWith(signaling.SubscriptionConfig{Queue: 16})
+	o.connSub, o.connDone = sub, make(chan struct{})
+	go func() {
+		defer close(o.connDone)
+		var down time.Time
+		for ev := range sub.Events() {
+			switch e := ev.(type) {
+			case signaling.Disconnected:
+				if down.IsZero() {
+					down = time.Now()
+				}
+			case signaling.Reconnected:
+				r := SignalingReconnect{URL: e.URL, Resumed: e.Resumed}
+				if !down.IsZero() {
+					r.Down = JSONSeconds(time.Since(down))
+				}
+				down = time.Time{}
+				o.connMu.Lock()
+				if len(o.reconnects) < maxReconnects {
+					o.reconnects = append(o.reconnects, r)
+				}
+				o.reconnectN++
+				o.connMu.Unlock()
+			}
+		}
+	}()
+}
+
+// signalingReconnects returns the reconnects recorded so far, from the
+// from-th on.
+func (o *Online) signalingReconnects(from int) []SignalingReconnect {
+	o.connMu.Lock()
+	defer o.connMu.Unlock()
+	if from >= len(o.reconnects) {
+		return nil
+	}
+	return slices.Clone(o.reconnects[from:])
 }
 
 var _ Session = (*Online)(nil)
@@ -113,15 +185,16 @@ func DialOnline(ctx context.Context, cfg OnlineConfig) (_ *Online, err error) {
 	if !arena.ValidPlayers(n) {
 		return nil, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
 	}
-	loop, err := checkURL(cfg.ServerURL)
+	srv, err := parseServers(cfg.ServerURL)
 	if err != nil {
 		return nil, err
 	}
+	loop := srv.loop
 	queue := cfg.Queue
 	if queue == "" {
 		queue = "arena"
 	}
-	client, err := signaling.Dial(ctx, cfg.ServerURL, nil)
+	client, err := signaling.Dial(ctx, srv.first, srv.client())
 	if err != nil {
 		return nil, fmt.Errorf("match: dialing the server: %w", err)
 	}
@@ -313,6 +386,9 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 			o.Close()
 		}
 	}()
+	if c, ok := sig.(*signaling.Client); ok {
+		o.watchSignaling(c)
+	}
 	n := len(r.Players)
 	if !arena.ValidPlayers(n) {
 		return nil, fmt.Errorf("%w: a match of %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
@@ -327,7 +403,7 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 	o.connectTook = time.Since(connecting)
 	h := fnv.New64a()
 	h.Write([]byte(r.Session))
-	if o.game, err = NewGame(n, cfg.Seed^h.Sum64()); err != nil {
+	if o.game, err = NewGameIn(cfg.Map, n, cfg.Seed^h.Sum64()); err != nil {
 		return nil, err
 	}
 	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
@@ -636,6 +712,10 @@ func (o *Online) Close() error {
 	}
 	if o.mesh != nil {
 		o.mesh.Close()
+	}
+	if o.connSub != nil {
+		o.connSub.Close()
+		<-o.connDone
 	}
 	for _, c := range o.owners {
 		c.Close()

@@ -36,12 +36,19 @@ type frameSum struct {
 
 var _ rollback.Game = (*Game)(nil)
 
-// NewGame returns a Game at the start of a match.
-func NewGame(players int, seed uint64) (*Game, error) {
+// NewGame returns a Game at the start of a match in the default arena.
+func NewGame(players int, seed uint64) (*Game, error) { return NewGameIn(nil, players, seed) }
+
+// NewGameIn returns a Game at the start of a match in the arena m (nil:
+// arena.DefaultLayout).
+func NewGameIn(m *arena.Layout, players int, seed uint64) (*Game, error) {
 	if !arena.ValidPlayers(players) {
 		return nil, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, players, arena.MinPlayers, arena.MaxPlayers)
 	}
-	g := &Game{State: *arena.New(players, seed)}
+	if err := checkMap(m); err != nil {
+		return nil, err
+	}
+	g := &Game{State: *arena.NewWithLayout(layoutOf(m), players, seed)}
 	for i := range g.sums {
 		g.sums[i].frame = -1
 	}
@@ -97,6 +104,8 @@ type SimConfig struct {
 	Loss float64
 	// InputDelay is the input delay in frames of every peer. Zero: none.
 	InputDelay int
+	// Map is the arena (arena.ParseMap). Nil means arena.DefaultLayout.
+	Map *arena.Layout
 }
 
 // Simulated is a rollback match with one rollback.Session per seat, all in
@@ -164,7 +173,7 @@ func NewSimulated(cfg SimConfig) (*Simulated, error) {
 		roster.Players = append(roster.Players, netcode.Seat{Peer: netcode.PeerID(fmt.Sprintf("p%d", i))})
 	}
 	for k, seat := range roster.Players {
-		game, err := NewGame(n, cfg.Seed)
+		game, err := NewGameIn(cfg.Map, n, cfg.Seed)
 		if err != nil {
 			return nil, err
 		}
@@ -361,6 +370,25 @@ func (s *Simulated) Close() error {
 	for _, p := range s.peers {
 		p.sess.Close()
 		p.ep.Close()
+	}
+	return nil
+}
+
+// layoutOf returns *m, or the default arena for nil.
+func layoutOf(m *arena.Layout) arena.Layout {
+	if m == nil {
+		return arena.DefaultLayout()
+	}
+	return *m
+}
+
+// checkMap checks a configured map (nil is the default arena).
+func checkMap(m *arena.Layout) error {
+	if m == nil {
+		return nil
+	}
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	return nil
 }

@@ -85,6 +85,8 @@ type LocalConfig struct {
 	// AllBots makes every seat a bot, including seat 0 (a headless bot or
 	// an attract mode). False means seat 0 is the local player.
 	AllBots bool
+	// Map is the arena (arena.ParseMap). Nil means arena.DefaultLayout.
+	Map *arena.Layout
 }
 
 // Local is a match in this process with no network: the local player (or a
@@ -107,7 +109,10 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if !arena.ValidPlayers(n) {
 		return nil, fmt.Errorf("%w: %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
 	}
-	l := &Local{state: arena.New(n, cfg.Seed), inputs: make([]arena.Input, n)}
+	if err := checkMap(cfg.Map); err != nil {
+		return nil, err
+	}
+	l := &Local{state: arena.NewWithLayout(layoutOf(cfg.Map), n, cfg.Seed), inputs: make([]arena.Input, n)}
 	if cfg.AllBots {
 		l.local = -1
 	}

@@ -204,7 +204,14 @@ func spectate(ctx context.Context, c *lobby.Client, id, code string, loop bool, 
 	}
 	h := fnv.New64a()
 	h.Write([]byte(r.Session))
-	if w.game, err = NewGame(n, w.lobby.seed^h.Sum64()); err != nil {
+	// The lobby's map: a spectator in from the first frame simulates on
+	// it (one that comes in later loads a player's state, which carries
+	// it too).
+	m, err := spectatorMap(st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if w.game, err = NewGameIn(m, n, w.lobby.seed^h.Sum64()); err != nil {
 		return nil, err
 	}
 	// Feeders: the players from the seat after the lobby's host on, so

@@ -38,7 +38,7 @@ func (c *codeEntry) update(g *Game) error {
 			return nil
 		}
 		code, url := string(c.code), g.cfg.ServerURL
-		cfg := match.LobbyConfig{Player: g.cfg.Name}
+		cfg := g.lobbyConfig(match.LobbyConfig{Player: g.cfg.Name}, false)
 		g.screen = newLobbyConnect(g, "Join by code", "Joining lobby "+code,
 			func(ctx context.Context, _ func(string)) (*match.Lobby, error) {
 				return match.JoinLobbyByCode(ctx, url, code, cfg)

@@ -30,6 +30,14 @@ type Config struct {
 	Players int
 	// Seed seeds matches. Zero is a valid seed.
 	Seed uint64
+	// Map is the map file (arena.ParseMap) of the lobbies this player
+	// hosts: offered to their members, who fetch it before the match
+	// (match.LobbyConfig.Map). Nil: the default arena. Local matches take
+	// their map from NewSession.
+	Map []byte
+	// MapCache is where maps received in lobbies are kept
+	// (match.LobbyConfig.MapCache). Empty: nowhere.
+	MapCache string
 	// Bot plays the local seat with the bot, and starts a match at once
 	// (attract mode, and screenshots of a real match).
 	Bot bool

@@ -15,7 +15,7 @@ import (
 // hostLAN hosts a LAN lobby (this process serves it and advertises it)
 // and opens the lobby screen.
 func hostLAN(g *Game, players int) {
-	cfg := match.LobbyConfig{Players: players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+	cfg := g.lobbyConfig(match.LobbyConfig{Players: players, Seed: g.cfg.Seed, Player: g.cfg.Name}, true)
 	g.screen = newLobbyConnect(g, "Host on LAN", "Starting the server and advertising the lobby",
 		func(ctx context.Context, _ func(string)) (*match.Lobby, error) { return match.HostLAN(ctx, cfg) })
 }
@@ -73,7 +73,7 @@ func (b *browse) update(g *Game) error {
 	case inpututil.IsKeyJustPressed(ebiten.KeyEnter) && len(b.lobbies) > 0:
 		b.close()
 		l := b.lobbies[b.sel]
-		cfg := match.LobbyConfig{Player: g.cfg.Name}
+		cfg := g.lobbyConfig(match.LobbyConfig{Player: g.cfg.Name}, false)
 		g.screen = newLobbyConnect(g, "Join on LAN", fmt.Sprintf("Joining %q", l.Name),
 			func(ctx context.Context, _ func(string)) (*match.Lobby, error) { return match.JoinLAN(ctx, l, cfg) })
 	}

@@ -58,7 +58,7 @@ func newMenu(g *Game) *menu {
 		}
 		create = fmt.Sprintf("A lobby on %s; friends join with its code (-players sets the size).", g.cfg.ServerURL)
 		createRun = func(g *Game) error {
-			cfg := match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+			cfg := g.lobbyConfig(match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}, true)
 			url := g.cfg.ServerURL
 			g.screen = newLobbyConnect(g, "Create online lobby", "Creating a lobby on "+url,
 				func(ctx context.Context, _ func(string)) (*match.Lobby, error) {
@@ -226,7 +226,7 @@ func (m *menu) draw(g *Game, dst *ebiten.Image) {
 // createOnline creates a lobby on the server, with the local player as
 // host, and opens it.
 func createOnline(g *Game) *connect {
-	cfg := match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+	cfg := g.lobbyConfig(match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}, true)
 	url := g.cfg.ServerURL
 	return newLobbyConnect(g, "Create online lobby", "Creating a lobby on "+url,
 		func(ctx context.Context, _ func(string)) (*match.Lobby, error) {

@@ -148,7 +148,7 @@ func (g *Game) who(s nearby.Sender) string {
 // opens once the invitation is delivered.
 func (g *Game) inviteTo(p nearby.Player) {
 	n := g.nearby.n
-	cfg := match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}
+	cfg := g.lobbyConfig(match.LobbyConfig{Players: g.cfg.Players, Seed: g.cfg.Seed, Player: g.cfg.Name}, true)
 	if g.nearby.online {
 		url := g.cfg.ServerURL
 		g.screen = newLobbyConnect(g, "Invite "+p.Name, "Creating a lobby on "+url,
@@ -199,7 +199,7 @@ func (g *Game) answerInvite(accept bool) {
 		go n.Answer(context.Background(), inv.From.ID, inv.Invitation.ID, false)
 		return
 	}
-	cfg := match.LobbyConfig{Player: g.cfg.Name}
+	cfg := g.lobbyConfig(match.LobbyConfig{Player: g.cfg.Name}, false)
 	if url, code := inv.Invitation.URL, inv.Invitation.Code; url != "" && code != "" {
 		g.screen = newLobbyConnect(g, "Join "+inv.Invitation.Name, "Accepting the invitation of "+g.who(inv.From),
 			func(ctx context.Context, _ func(string)) (*match.Lobby, error) {

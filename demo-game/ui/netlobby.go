@@ -210,6 +210,13 @@ func (n *netLobby) update(g *Game) error {
 			g.say("Waiting for the host to start")
 		case len(n.st.Members) < arena.MinPlayers:
 			g.say("Waiting for another player")
+		case n.l.MapMissing(n.st) != nil:
+			// The members fetch the map; the panel shows their progress.
+			msg := mapViewOf(n.l.MapStatus(), n.l.MapMissing(n.st), n.name).Waiting
+			if msg == "" {
+				msg = "Offering the map"
+			}
+			g.say("%s", msg)
 		default:
 			n.call(func(ctx context.Context, c *lobby.Client) error {
 				_, err := c.Start(ctx) // everyone, the host included, gets Started
@@ -265,6 +272,9 @@ func (n *netLobby) draw(g *Game, dst *ebiten.Image) {
 		vector.StrokeCircle(dst, ArenaX+30, y+14, 10, 2, ColorDim, true)
 		drawText(dst, "open seat", g.fonts.body, ArenaX+52, float64(y)+2, ColorDim, left)
 	}
+
+	// The lobby's map: this player's progress, and who lacks it.
+	drawMapPanel(g, dst, mapViewOf(n.l.MapStatus(), n.l.MapMissing(n.st), n.name), ArenaX, 410, 420)
 
 	// Chat.
 	cx := float32(ArenaX + 440)

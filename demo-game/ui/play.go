@@ -163,7 +163,8 @@ func sx(f arena.Fixed) float32 { return ArenaX + float32(f.Float()) }
 func sy(f arena.Fixed) float32 { return ArenaY + float32(f.Float()) }
 
 func drawArena(dst *ebiten.Image, s *arena.State) {
-	w, h := float32(arena.Width.Float()), float32(arena.Height.Float())
+	// A map smaller than the largest arena sits in its top left corner.
+	w, h := float32(s.Map.Width.Float()), float32(s.Map.Height.Float())
 	vector.FillRect(dst, ArenaX, ArenaY, w, h, ColorFloor, false)
 	for x := float32(40); x < w; x += 40 {
 		vector.StrokeLine(dst, ArenaX+x, ArenaY, ArenaX+x, ArenaY+h, 1, ColorGrid, false)
@@ -172,7 +173,7 @@ func drawArena(dst *ebiten.Image, s *arena.State) {
 		vector.StrokeLine(dst, ArenaX, ArenaY+y, ArenaX+w, ArenaY+y, 1, ColorGrid, false)
 	}
 	vector.StrokeRect(dst, ArenaX-2, ArenaY-2, w+4, h+4, 3, ColorWall, false)
-	for _, r := range arena.Walls {
+	for _, r := range s.Map.WallList() {
 		x, y := sx(r.X0), sy(r.Y0)
 		rw, rh := float32((r.X1 - r.X0).Float()), float32((r.Y1 - r.Y0).Float())
 		vector.FillRect(dst, x+3, y+4, rw, rh, darker(ColorBackground, 0.6), false) // shadow
@@ -328,7 +329,7 @@ func drawHUD(g *Game, dst *ebiten.Image, s *arena.State, me int) {
 }
 
 func drawBanner(g *Game, dst *ebiten.Image, s *arena.State) {
-	cx, cy := float64(ArenaX)+arena.Width.Float()/2, float64(ArenaY)+arena.Height.Float()/2
+	cx, cy := float64(ArenaX)+s.Map.Width.Float()/2, float64(ArenaY)+s.Map.Height.Float()/2
 	switch s.Phase {
 	case arena.PhaseCountdown:
 		n := int(s.PhaseTicks)/arena.TickRate + 1

@@ -1,8 +1,10 @@
 // Package bench holds the harnesses behind rallypoint bench: signaling
 // (idle sessions and relay latency against a server in a child process),
 // transport (the mesh against bare pion and raw UDP, each in child
-// processes, and connect times of both through cone and symmetric NATs
-// in network namespaces with coturn, when run as root), rollback (a session's cost per frame against the game's own,
+// processes; connect times of both at 50 ms RTT on pion's virtual network,
+// with one connection of each traced packet by packet (connect_trace.go);
+// and connect times through cone and symmetric NATs in network
+// namespaces with coturn, when run as root), rollback (a session's cost per frame against the game's own,
 // and its bytes on the wire over pion), matchmaker (passes, insert/cancel,
 // time to match, rating updates), lobby (listing and fan-out), browser
 // (pages running web/meshjs in headless Chromium against native meshes and

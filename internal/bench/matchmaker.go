@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"sort"
 	"strings"
 	"sync"
@@ -52,26 +54,47 @@ type mmBenchResult struct {
 	Growth1v1CPU       float64 `json:"growth_1v1_cpu"`
 	Growth1v1SparseCPU float64 `json:"growth_1v1_sparse_cpu"`
 	Growth5v5CPU       float64 `json:"growth_5v5_cpu"`
-	InsertCancelOps    float64 `json:"insert_cancel_ops_per_s"`
-	MapBaselineOps     float64 `json:"map_insert_delete_ops_per_s"`
-	WaitP50Ms          float64 `json:"wait_p50_ms"`
-	WaitP95Ms          float64 `json:"wait_p95_ms"`
-	WaitTargetMs       float64 `json:"wait_target_ms"`
-	PassIntervalMs     float64 `json:"pass_interval_ms"`
-	WaitMatched        int     `json:"wait_matched_tickets"`
-	ServedWaitP50Ms    float64 `json:"served_wait_p50_ms"`
-	ServedWaitP95Ms    float64 `json:"served_wait_p95_ms"`
-	ServedMatched      int     `json:"served_matched_players"`
-	RatingUpdates      float64 `json:"rating_updates_per_s"`
-	RatingBaselineOps  float64 `json:"rating_baseline_predict_per_s"`
-	Runs               int     `json:"runs"`
-	TargetsMet         bool    `json:"targets_met"`
-	TargetTick1v1Ms    float64 `json:"target_tick_1v1_10k_ms"`
-	TargetTick5v5Ms    float64 `json:"target_tick_5v5_10k_ms"`
-	TargetTick100kMs   float64 `json:"target_tick_100k_ms"`
-	TargetGrowth       float64 `json:"target_growth"`
-	TargetInsertCancel float64 `json:"target_insert_cancel_ops_per_s"`
-	TargetRating       float64 `json:"target_rating_updates_per_s"`
+	// The collector's CPU time during each pass (see timePass), the
+	// cycles that ended in it, and what the pass allocated.
+	Tick1v1GCMs         float64 `json:"tick_1v1_10k_gc_ms"`
+	SparseGCMs          float64 `json:"tick_1v1_10k_sparse_gc_ms"`
+	Tick5v5GCMs         float64 `json:"tick_5v5_10k_gc_ms"`
+	Tick1v1100kGCMs     float64 `json:"tick_1v1_100k_gc_ms"`
+	Sparse100kGCMs      float64 `json:"tick_1v1_100k_sparse_gc_ms"`
+	Tick5v5100kGCMs     float64 `json:"tick_5v5_100k_gc_ms"`
+	Tick1v1GCCycles     float64 `json:"tick_1v1_10k_gc_cycles"`
+	SparseGCCycles      float64 `json:"tick_1v1_10k_sparse_gc_cycles"`
+	Tick5v5GCCycles     float64 `json:"tick_5v5_10k_gc_cycles"`
+	Tick1v1100kGCCycles float64 `json:"tick_1v1_100k_gc_cycles"`
+	Sparse100kGCCycles  float64 `json:"tick_1v1_100k_sparse_gc_cycles"`
+	Tick5v5100kGCCycles float64 `json:"tick_5v5_100k_gc_cycles"`
+	Tick1v1AllocMB      float64 `json:"tick_1v1_10k_alloc_mb"`
+	SparseAllocMB       float64 `json:"tick_1v1_10k_sparse_alloc_mb"`
+	Tick5v5AllocMB      float64 `json:"tick_5v5_10k_alloc_mb"`
+	Tick1v1100kAllocMB  float64 `json:"tick_1v1_100k_alloc_mb"`
+	Sparse100kAllocMB   float64 `json:"tick_1v1_100k_sparse_alloc_mb"`
+	Tick5v5100kAllocMB  float64 `json:"tick_5v5_100k_alloc_mb"`
+	LoadAvg             string  `json:"loadavg"`
+	InsertCancelOps     float64 `json:"insert_cancel_ops_per_s"`
+	MapBaselineOps      float64 `json:"map_insert_delete_ops_per_s"`
+	WaitP50Ms           float64 `json:"wait_p50_ms"`
+	WaitP95Ms           float64 `json:"wait_p95_ms"`
+	WaitTargetMs        float64 `json:"wait_target_ms"`
+	PassIntervalMs      float64 `json:"pass_interval_ms"`
+	WaitMatched         int     `json:"wait_matched_tickets"`
+	ServedWaitP50Ms     float64 `json:"served_wait_p50_ms"`
+	ServedWaitP95Ms     float64 `json:"served_wait_p95_ms"`
+	ServedMatched       int     `json:"served_matched_players"`
+	RatingUpdates       float64 `json:"rating_updates_per_s"`
+	RatingBaselineOps   float64 `json:"rating_baseline_predict_per_s"`
+	Runs                int     `json:"runs"`
+	TargetsMet          bool    `json:"targets_met"`
+	TargetTick1v1Ms     float64 `json:"target_tick_1v1_10k_ms"`
+	TargetTick5v5Ms     float64 `json:"target_tick_5v5_10k_ms"`
+	TargetTick100kMs    float64 `json:"target_tick_100k_ms"`
+	TargetGrowth        float64 `json:"target_growth"`
+	TargetInsertCancel  float64 `json:"target_insert_cancel_ops_per_s"`
+	TargetRating        float64 `json:"target_rating_updates_per_s"`
 }
 
 var benchSkill1v1 = matchmaker.Rule{Kind: matchmaker.RuleSkill, Value: 1, Steps: []matchmaker.Step{
@@ -118,19 +141,60 @@ func benchPoolSpread(q matchmaker.QueueConfig, players int, parties bool, seed i
 	return m
 }
 
-// timePass builds pools with make and measures one Process over each, runs
-// times; it returns the median wall time and the median CPU time of the
-// pass's own thread (0 where unknown) in ms, and the last pass's matches.
-// Process runs on the calling goroutine alone, so its thread's CPU time is
-// what the pass costs on an idle machine; wall time also counts the time
-// other processes hold the CPU.
-func timePass(runs int, make func(run int) *matchmaker.Matchmaker) (wall, cpu float64, matches int) {
+// passTime is what timePass measured: medians over the runs.
+type passTime struct {
+	wall, cpu float64 // ms; cpu is 0 where the thread's CPU time is unknown
+	gc        float64 // ms of CPU time the collector spent during the pass
+	cycles    float64 // collections that ended during the pass (or were under way at its end)
+	allocMB   float64 // MB the pass allocated
+	matches   int     // of the last run
+}
+
+// gcMetrics are the runtime/metrics that timePass reads around a pass: the
+// collector's CPU time (assists, dedicated and fractional marking, pauses;
+// not the marking it does on otherwise idle processors), completed cycles
+// and bytes allocated.
+var gcMetrics = []string{
+	"/cpu/classes/gc/mark/assist:cpu-seconds",
+	"/cpu/classes/gc/mark/dedicated:cpu-seconds",
+	"/cpu/classes/gc/pause:cpu-seconds",
+	"/gc/cycles/total:gc-cycles",
+	"/gc/heap/allocs:bytes",
+}
+
+func readGC(s []metrics.Sample) (gcSec float64, cycles, alloc uint64) {
+	metrics.Read(s)
+	for _, x := range s[:3] {
+		if x.Value.Kind() == metrics.KindFloat64 {
+			gcSec += x.Value.Float64()
+		}
+	}
+	if s[3].Value.Kind() == metrics.KindUint64 {
+		cycles = s[3].Value.Uint64()
+	}
+	if s[4].Value.Kind() == metrics.KindUint64 {
+		alloc = s[4].Value.Uint64()
+	}
+	return gcSec, cycles, alloc
+}
+
+// timePass builds pools with pool and measures one Process over each, runs
+// times. Process runs on the calling goroutine alone, so its thread's CPU
+// time is what the pass costs on an idle machine; wall time also counts the
+// time other processes hold the CPU. The collector's share is read from
+// runtime/metrics, which counts a cycle's CPU time when the cycle ends: after
+// the pass, timePass waits for a cycle under way to end (disabling the
+// collector for a moment starts none) before reading them.
+func timePass(runs int, pool func(run int) *matchmaker.Matchmaker) passTime {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var ws, cs []float64
+	samples := gcSamples()
+	var ws, cs, gs, ns, as []float64
+	var pt passTime
 	for i := 0; i < runs; i++ {
-		m := make(i)
+		m := pool(i)
 		runtime.GC() // the pool's construction garbage is not the pass's
+		g0, n0, a0 := readGC(samples)
 		c0, ok := threadCPU()
 		start := time.Now()
 		res := m.Process()
@@ -138,12 +202,32 @@ func timePass(runs int, make func(run int) *matchmaker.Matchmaker) (wall, cpu fl
 		if c1, ok1 := threadCPU(); ok && ok1 {
 			cs = append(cs, float64((c1-c0).Microseconds())/1e3)
 		}
-		matches = len(res.Matches)
+		old := debug.SetGCPercent(-1) // returns once no cycle is under way
+		g1, n1, a1 := readGC(samples)
+		debug.SetGCPercent(old)
+		gs = append(gs, (g1-g0)*1e3)
+		ns = append(ns, float64(n1-n0))
+		as = append(as, float64(a1-a0)/1e6)
+		pt.matches = len(res.Matches)
 	}
 	if len(cs) > 0 {
-		cpu = median(cs)
+		pt.cpu = median(cs)
 	}
-	return median(ws), cpu, matches
+	pt.wall, pt.gc, pt.cycles, pt.allocMB = median(ws), median(gs), median(ns), median(as)
+	return pt
+}
+
+// fields returns the measurements in the order of mmBenchResult's fields.
+func (p passTime) fields() (wall, cpu, gc, cycles, allocMB float64, matches int) {
+	return p.wall, p.cpu, p.gc, p.cycles, p.allocMB, p.matches
+}
+
+func gcSamples() []metrics.Sample {
+	s := make([]metrics.Sample, len(gcMetrics))
+	for i, n := range gcMetrics {
+		s[i].Name = n
+	}
+	return s
 }
 
 // naivePass is the baseline: the O(n²) pass a straightforward matchmaker
@@ -194,17 +278,17 @@ func Matchmaker(cfg MatchmakerConfig) error {
 
 	// Our passes over 10,000 tickets, and the naive scan over the same
 	// ratings in enqueue order.
-	r.Tick1v1Ms, r.Tick1v1CPUMs, r.Tick1v1Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+	r.Tick1v1Ms, r.Tick1v1CPUMs, r.Tick1v1GCMs, r.Tick1v1GCCycles, r.Tick1v1AllocMB, r.Tick1v1Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
 		return benchPool(q1, 10_000, false, int64(i))
-	})
+	}).fields()
 	// A sparse pool: ratings spread so wide that most tickets have no
 	// partner in their window, where a scan of every pair costs O(n²).
-	r.SparseMs, r.SparseCPUMs, r.SparseMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+	r.SparseMs, r.SparseCPUMs, r.SparseGCMs, r.SparseGCCycles, r.SparseAllocMB, r.SparseMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
 		return benchPoolSpread(q1, 10_000, false, int64(i), 20_000)
-	})
-	r.Tick5v5Ms, r.Tick5v5CPUMs, r.Tick5v5Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+	}).fields()
+	r.Tick5v5Ms, r.Tick5v5CPUMs, r.Tick5v5GCMs, r.Tick5v5GCCycles, r.Tick5v5AllocMB, r.Tick5v5Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
 		return benchPool(q5, 10_000, true, int64(i))
-	})
+	}).fields()
 	var tn, tsn []float64
 	for i := 0; i < cfg.Runs; i++ {
 		rng := rand.New(rand.NewSource(int64(i)))
@@ -231,19 +315,19 @@ func Matchmaker(cfg MatchmakerConfig) error {
 	// 100,000 tickets over the same span of waits: the time of a pass
 	// and its growth over the 10,000-ticket pass (10x the tickets; n log n
 	// allows about 12x).
-	r.Tick1v1100kMs, r.Tick1v1100kCPUMs, r.Tick1v1100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+	r.Tick1v1100kMs, r.Tick1v1100kCPUMs, r.Tick1v1100kGCMs, r.Tick1v1100kGCCycles, r.Tick1v1100kAllocMB, r.Tick1v1100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
 		return benchPool(q1, 100_000, false, int64(i))
-	})
+	}).fields()
 	// The sparse pool stays sparse: ratings spread ten times as wide, so
 	// tickets are as far apart as at 10,000 and as few have a partner (at
 	// the same spread, 100,000 tickets would be a dense pool where three in
 	// four match).
-	r.Sparse100kMs, r.Sparse100kCPUMs, r.Sparse100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+	r.Sparse100kMs, r.Sparse100kCPUMs, r.Sparse100kGCMs, r.Sparse100kGCCycles, r.Sparse100kAllocMB, r.Sparse100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
 		return benchPoolSpread(q1, 100_000, false, int64(i), 200_000)
-	})
-	r.Tick5v5100kMs, r.Tick5v5100kCPUMs, r.Tick5v5100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
+	}).fields()
+	r.Tick5v5100kMs, r.Tick5v5100kCPUMs, r.Tick5v5100kGCMs, r.Tick5v5100kGCCycles, r.Tick5v5100kAllocMB, r.Tick5v5100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
 		return benchPool(q5, 100_000, true, int64(i))
-	})
+	}).fields()
 	r.Growth1v1 = r.Tick1v1100kMs / r.Tick1v1Ms
 	r.Growth1v1Sparse = r.Sparse100kMs / r.SparseMs
 	r.Growth5v5 = r.Tick5v5100kMs / r.Tick5v5Ms
@@ -372,17 +456,18 @@ func Matchmaker(cfg MatchmakerConfig) error {
 		r.Tick1v1100kMs <= r.TargetTick100kMs && r.Sparse100kMs <= r.TargetTick100kMs && r.Tick5v5100kMs <= r.TargetTick100kMs &&
 		r.Growth1v1 <= r.TargetGrowth && r.Growth1v1Sparse <= r.TargetGrowth && r.Growth5v5 <= r.TargetGrowth
 
+	r.LoadAvg = "unknown"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			r.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
 	if cfg.JSON {
 		enc := json.NewEncoder(os.Stdout)
 		return enc.Encode(r)
 	}
 	w := os.Stdout
-	load := "unknown"
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		if f := strings.Fields(string(b)); len(f) >= 3 {
-			load = strings.Join(f[:3], " ")
-		}
-	}
+	load := r.LoadAvg
 	fmt.Fprintf(w, "matchmaker benchmark (median of %d runs where repeated; load average %s)\n", r.Runs, load)
 	fmt.Fprintf(w, "%-34s %14s %14s %s\n", "measure", "value", "target", "notes")
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches; naive scan %.2f ms (%.2fx: a dense pool, first neighbour fits)\n", "tick_1v1_10k_ms", r.Tick1v1Ms, "<= 50", r.Tick1v1Matches, r.Naive1v1Ms, r.Naive1v1Ratio)
@@ -391,6 +476,19 @@ func Matchmaker(cfg MatchmakerConfig) error {
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, 100,000 tickets over the same %v of waits; CPU %.2f ms (10k: %.2f)\n", "tick_1v1_100k_ms", r.Tick1v1100kMs, "<= 100", r.Tick1v1100kMatches, benchSpan, r.Tick1v1100kCPUMs, r.Tick1v1CPUMs)
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, ratings spread 10x (same density as at 10k); CPU %.2f ms (10k: %.2f)\n", "tick_1v1_100k_sparse_ms", r.Sparse100kMs, "<= 100", r.Sparse100kMatches, r.Sparse100kCPUMs, r.SparseCPUMs)
 	fmt.Fprintf(w, "%-34s %14.2f %14s %d matches, parties of 1-5; CPU %.2f ms (10k: %.2f)\n", "tick_5v5_100k_ms", r.Tick5v5100kMs, "<= 100", r.Tick5v5100kMatches, r.Tick5v5100kCPUMs, r.Tick5v5CPUMs)
+	for _, g := range []struct {
+		name                string
+		ms, cycles, allocMB float64
+	}{
+		{"tick_1v1_10k_gc_ms", r.Tick1v1GCMs, r.Tick1v1GCCycles, r.Tick1v1AllocMB},
+		{"tick_1v1_10k_sparse_gc_ms", r.SparseGCMs, r.SparseGCCycles, r.SparseAllocMB},
+		{"tick_5v5_10k_gc_ms", r.Tick5v5GCMs, r.Tick5v5GCCycles, r.Tick5v5AllocMB},
+		{"tick_1v1_100k_gc_ms", r.Tick1v1100kGCMs, r.Tick1v1100kGCCycles, r.Tick1v1100kAllocMB},
+		{"tick_1v1_100k_sparse_gc_ms", r.Sparse100kGCMs, r.Sparse100kGCCycles, r.Sparse100kAllocMB},
+		{"tick_5v5_100k_gc_ms", r.Tick5v5100kGCMs, r.Tick5v5100kGCCycles, r.Tick5v5100kAllocMB},
+	} {
+		fmt.Fprintf(w, "%-34s %14.2f %14s collector CPU during the pass; %.0f cycles, %.1f MB allocated\n", g.name, g.ms, "", g.cycles, g.allocMB)
+	}
 	fmt.Fprintf(w, "%-34s %14.2f %14s 100k over 10k pass (10x the tickets); in CPU time %.2f\n", "growth_1v1", r.Growth1v1, "<= 12", r.Growth1v1CPU)
 	fmt.Fprintf(w, "%-34s %14.2f %14s in CPU time %.2f\n", "growth_1v1_sparse", r.Growth1v1Sparse, "<= 12", r.Growth1v1SparseCPU)
 	fmt.Fprintf(w, "%-34s %14.2f %14s in CPU time %.2f\n", "growth_5v5", r.Growth5v5, "<= 12", r.Growth5v5CPU)

@@ -88,6 +88,12 @@ type TransportConfig struct {
 	// network namespaces with coturn (they need root, iptables and coturn,
 	// and are skipped with a note without them).
 	NoNAT bool
+	// RTT50Only (-rtt50-only) measures only the connect times at 50 ms
+	// RTT on the virtual network.
+	RTT50Only bool
+	// Trace (-trace) also prints the whole timeline of the traced
+	// connections at 50 ms RTT (to stderr with -json).
+	Trace bool
 }
 
 // Transport runs rallypoint bench transport and prints its report on stdout (one
@@ -101,6 +107,9 @@ func Transport(cfg TransportConfig) error {
 		if !cfg.JSON {
 			fmt.Fprintf(os.Stderr, "bench transport: "+f+"\n", a...)
 		}
+	}
+	if cfg.RTT50Only {
+		return transportRTT50(cfg, progress)
 	}
 
 	// Each path sets up in turn (the others idle) and then holds its
@@ -204,6 +213,9 @@ func Transport(cfg TransportConfig) error {
 		return fmt.Errorf("connect at 50 ms RTT: %w", err)
 	}
 	res.rttResult = rtt
+	if cfg.Trace {
+		printConnectTraces(os.Stderr, &res.rttResult)
+	}
 
 	if cfg.NoNAT {
 		res.Skipped = "-nat=false"
@@ -310,6 +322,7 @@ func printTransportTable(w io.Writer, r *benchTransportResult) {
 	fmt.Fprintf(w, "at 50 ms RTT (vnet, 25 ms each way, signals too; from match found to every channel open): connect2 %.1f ms = %.1f RTT (target <= 4: %s), connect4 %.1f ms = %.1f RTT (target <= 5: %s); bare pion's defaults, 2 peers: %.1f ms = %.1f RTT\n",
 		r.Connect2RTT50Ms, r.Connect2RTTs, ok(r.TargetConnect2RTT50), r.Connect4RTT50Ms, r.Connect4RTTs, ok(r.TargetConnect4RTT50), r.PionConnect2RTT50Ms, r.PionConnect2RTTs)
 	fmt.Fprintf(w, "1 MiB transfer p50 %.2f ms, %.1f MB/s (target < 200 ms: %s)\n", r.Transfer1MiBMs, r.Transfer1MiBMBps, ok(r.TargetTransfer))
+	printConnectSteps(w, &r.rttResult)
 	if r.Skipped != "" {
 		fmt.Fprintf(w, "NAT connect times skipped: %s\n", r.Skipped)
 	} else {
@@ -998,5 +1011,25 @@ func kitEchoChild(lines <-chan string, say func(string, ...any)) error {
 		}
 		say("left")
 	}
+	return nil
+}
+
+// transportRTT50 runs -rtt50-only: the connect times at 50 ms RTT alone.
+func transportRTT50(cfg TransportConfig, progress func(string, ...any)) error {
+	r, err := benchConnectRTT(cfg.Runs, progress)
+	if err != nil {
+		return fmt.Errorf("connect at 50 ms RTT: %w", err)
+	}
+	if cfg.Trace {
+		printConnectTraces(os.Stderr, &r)
+	}
+	if cfg.JSON {
+		return json.NewEncoder(os.Stdout).Encode(r)
+	}
+	ok := map[bool]string{true: "met", false: "MISSED"}
+	fmt.Printf("at 50 ms RTT (vnet, 25 ms each way, signals too; from match found to every channel open; medians of %d runs):\n", cfg.Runs)
+	fmt.Printf("connect2 %.1f ms = %.1f RTT (target <= 4: %s), connect4 %.1f ms = %.1f RTT (target <= 5: %s); bare pion's defaults, 2 peers: %.1f ms = %.1f RTT\n",
+		r.Connect2RTT50Ms, r.Connect2RTTs, ok[r.TargetConnect2RTT50], r.Connect4RTT50Ms, r.Connect4RTTs, ok[r.TargetConnect4RTT50], r.PionConnect2RTT50Ms, r.PionConnect2RTTs)
+	printConnectSteps(os.Stdout, &r)
 	return nil
 }

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -16,12 +17,21 @@ import (
 
 // Connect time over latency: peers on pion's virtual network (vnet), one
 // router that holds every packet oneWay before it forwards it, so every
-// path between two peers has an RTT of 2×oneWay; signals between peers
-// take oneWay too, as through a rendezvous point halfway between them.
-// The clock starts at "match found": every peer learns the roster at the
-// same moment and starts its mesh; it stops when the last peer has all
-// its channels open to every other.
-
+// path between two peers has an RTT of 2×oneWay.
+//
+// The rendezvous point (the signaling server, or the matchmaker that
+// announces the match) sits on the router, halfway between every two
+// peers: a signal from one peer to another takes oneWay (oneWay/2 to the
+// server, oneWay/2 on to the addressee), as long as a packet on the
+// direct path and never less; a server elsewhere only adds to that. Every
+// signal pays it, repeats and hellos included, in order per sender.
+//
+// The clock starts at "match found": the server's announcement reaches
+// every peer at the same moment (each already holds its signaling
+// connection and is in the match's room, so each learns its roster from
+// it) and each starts its mesh then. It stops when the last peer has all
+// its channels open to every other (the mesh's four, or bare pion's one).
+// Certificates, candidate gathering and every handshake are inside.
 // rttOneWay is the one-way delay of the connect-over-latency measurement:
 // 25 ms each way, a 50 ms RTT.
 const rttOneWay = 25 * time.Millisecond
@@ -35,19 +45,28 @@ type rttResult struct {
 	PionConnect2RTTs    float64 `json:"pion_connect2_rtt50_rtts"`
 	TargetConnect2RTT50 bool    `json:"target_connect2_rtt50_met"`
 	TargetConnect4RTT50 bool    `json:"target_connect4_rtt50_met"`
+	// The steps of one traced 2-peer connection of each, from its
+	// timeline of packet and signal arrivals (see connectTrace).
+	Connect2Steps     []traceStep `json:"connect2_rtt50_steps"`
+	PionConnect2Steps []traceStep `json:"pion_connect2_rtt50_steps"`
+	// The traced connections' whole timelines, for -trace.
+	kitTrace, pionTrace []traceEvent
 }
 
 // newDelayLab starts a vnet router delaying each packet by oneWay, with n
-// hosts on it.
-func newDelayLab(n int, oneWay time.Duration) (*vnet.Router, []*vnet.Net, error) {
+// hosts on it; tr, when set, records every packet.
+func newDelayLab(n int, oneWay time.Duration, tr *connectTrace) (*vnet.Router, []*vnet.Net, error) {
 	r, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "10.77.0.0/24", MinDelay: oneWay,
 		LoggerFactory: logging.NewDefaultLoggerFactory()})
 	if err != nil {
 		return nil, nil, err
 	}
+	if tr != nil {
+		r.AddChunkFilter(tr.filter)
+	}
 	var nets []*vnet.Net
 	for i := 0; i < n; i++ {
-		nw, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{fmt.Sprintf("10.77.0.%d", 10+i)}})
+		nw, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{labIP(i)}})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -136,17 +155,24 @@ func (d *delayLine) close() {
 type slowSignaler struct {
 	*memsignal.Signaler
 	line *delayLine
+	tr   *connectTrace // nil: not traced
 }
 
 func (s *slowSignaler) SendSignal(ctx context.Context, to string, payload []byte) error {
 	p := append([]byte(nil), payload...)
-	s.line.push(func() { _ = s.Signaler.SendSignal(context.Background(), to, p) })
+	s.line.push(func() {
+		if s.tr != nil {
+			s.tr.signal(s.LocalID(), to, p)
+		}
+		_ = s.Signaler.SendSignal(context.Background(), to, p)
+	})
 	return nil
 }
 
-// kitConnectRTT measures one mesh of size peers over the delay lab.
-func kitConnectRTT(size int, oneWay time.Duration) (float64, error) {
-	router, nets, err := newDelayLab(size, oneWay)
+// kitConnectRTT measures one mesh of size peers over the delay lab; tr,
+// when set, records the connection.
+func kitConnectRTT(size int, oneWay time.Duration, tr *connectTrace) (float64, error) {
+	router, nets, err := newDelayLab(size, oneWay, tr)
 	if err != nil {
 		return 0, err
 	}
@@ -164,10 +190,13 @@ func kitConnectRTT(size int, oneWay time.Duration) (float64, error) {
 		if err != nil {
 			return 0, err
 		}
-		sigs = append(sigs, &slowSignaler{Signaler: s, line: newDelayLine(oneWay)})
+		sigs = append(sigs, &slowSignaler{Signaler: s, line: newDelayLine(oneWay), tr: tr})
 	}
 	// Match found: every peer knows the roster; now each starts its mesh.
 	start := time.Now()
+	if tr != nil {
+		tr.begin()
+	}
 	meshes := make([]*mesh.Mesh, size)
 	defer func() {
 		for _, m := range meshes {
@@ -212,8 +241,8 @@ func kitConnectRTT(size int, oneWay time.Duration) (float64, error) {
 // candidates trickled through the same delayed signaling, from "match
 // found" (both sides create their PeerConnections) to the channel open on
 // both sides.
-func pionConnectRTT(oneWay time.Duration) (float64, error) {
-	router, nets, err := newDelayLab(2, oneWay)
+func pionConnectRTT(oneWay time.Duration, tr *connectTrace) (float64, error) {
+	router, nets, err := newDelayLab(2, oneWay, tr)
 	if err != nil {
 		return 0, err
 	}
@@ -221,7 +250,15 @@ func pionConnectRTT(oneWay time.Duration) (float64, error) {
 	line := [2]*delayLine{newDelayLine(oneWay), newDelayLine(oneWay)}
 	defer line[0].close()
 	defer line[1].close()
+	note := func(from int, what string) {
+		if tr != nil {
+			tr.add(fmt.Sprintf("p%d", from), fmt.Sprintf("p%d", 1-from), what)
+		}
+	}
 	start := time.Now()
+	if tr != nil {
+		tr.begin()
+	}
 	var pcs [2]*webrtc.PeerConnection
 	for i := range pcs {
 		var se webrtc.SettingEngine
@@ -275,7 +312,10 @@ func pionConnectRTT(oneWay time.Duration) (float64, error) {
 				return
 			}
 			init := c.ToJSON()
-			line[from].push(func() { addCand(to, init) })
+			line[from].push(func() {
+				note(from, "signal cand (1 candidate)")
+				addCand(to, init)
+			})
 		})
 	}
 	errc := make(chan error, 2)
@@ -288,6 +328,7 @@ func pionConnectRTT(oneWay time.Duration) (float64, error) {
 		return 0, err
 	}
 	line[0].push(func() {
+		note(0, "signal offer")
 		if err := setRemote(1, offer); err != nil {
 			errc <- err
 			return
@@ -301,6 +342,7 @@ func pionConnectRTT(oneWay time.Duration) (float64, error) {
 			return
 		}
 		line[1].push(func() {
+			note(1, "signal answer")
 			if err := setRemote(0, answer); err != nil {
 				errc <- err
 			}
@@ -328,15 +370,15 @@ func benchConnectRTT(runs int, progress func(string, ...any)) (rttResult, error)
 	var r rttResult
 	var k2, k4, p2 []float64
 	for i := 0; i < runs+1; i++ { // the first run warms up
-		a, err := kitConnectRTT(2, rttOneWay)
+		a, err := kitConnectRTT(2, rttOneWay, nil)
 		if err != nil {
 			return r, fmt.Errorf("kit, 2 peers: %w", err)
 		}
-		b, err := kitConnectRTT(4, rttOneWay)
+		b, err := kitConnectRTT(4, rttOneWay, nil)
 		if err != nil {
 			return r, fmt.Errorf("kit, 4 peers: %w", err)
 		}
-		c, err := pionConnectRTT(rttOneWay)
+		c, err := pionConnectRTT(rttOneWay, nil)
 		if err != nil {
 			return r, fmt.Errorf("bare pion: %w", err)
 		}
@@ -350,5 +392,39 @@ func benchConnectRTT(runs int, progress func(string, ...any)) (rttResult, error)
 	r.Connect2RTTs, r.Connect4RTTs, r.PionConnect2RTTs = r.Connect2RTT50Ms/rtt, r.Connect4RTT50Ms/rtt, r.PionConnect2RTT50Ms/rtt
 	r.TargetConnect2RTT50 = r.Connect2RTT50Ms <= 4*rtt
 	r.TargetConnect4RTT50 = r.Connect4RTT50Ms <= 5*rtt
+	// One more connection of each, traced.
+	tr := newConnectTrace(2)
+	ms, err := kitConnectRTT(2, rttOneWay, tr)
+	if err != nil {
+		return r, fmt.Errorf("kit, traced: %w", err)
+	}
+	r.kitTrace = tr.events()
+	r.Connect2Steps = milestones(r.kitTrace, time.Duration(ms*float64(time.Millisecond)), 2*rttOneWay)
+	tr = newConnectTrace(2)
+	ms, err = pionConnectRTT(rttOneWay, tr)
+	if err != nil {
+		return r, fmt.Errorf("bare pion, traced: %w", err)
+	}
+	r.pionTrace = tr.events()
+	r.PionConnect2Steps = milestones(r.pionTrace, time.Duration(ms*float64(time.Millisecond)), 2*rttOneWay)
 	return r, nil
+}
+
+// printConnectSteps writes the steps of the traced connections.
+func printConnectSteps(w io.Writer, r *rttResult) {
+	for _, c := range []struct {
+		name  string
+		steps []traceStep
+	}{{"kit", r.Connect2Steps}, {"bare pion (defaults)", r.PionConnect2Steps}} {
+		fmt.Fprintf(w, "%s, one traced 2-peer connection at 50 ms RTT (p0 offers, p1 answers and is the DTLS client; first arrival of each):\n", c.name)
+		for _, st := range c.steps {
+			fmt.Fprintf(w, "  %7.1f ms  %4.2f RTT  %s\n", st.Ms, st.RTTs, st.Step)
+		}
+	}
+}
+
+// printConnectTraces writes the traced connections' whole timelines.
+func printConnectTraces(w io.Writer, r *rttResult) {
+	printTrace(w, "kit, 2 peers at 50 ms RTT, every arrival:", r.kitTrace, 2*rttOneWay)
+	printTrace(w, "bare pion (defaults), 2 peers at 50 ms RTT, every arrival:", r.pionTrace, 2*rttOneWay)
 }

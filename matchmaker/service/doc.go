@@ -42,6 +42,28 @@
 // wire format is in docs/matchmaker.md; games use the typed client in
 // package matchmaker/mmclient rather than these wire types.
 //
+// # Cluster
+//
+// On a cluster of signaling servers (signaling.NewClusterServer, package
+// cluster) the Service is a cluster-wide signaling.Service named "mm":
+// every node registers it and runs its loop, but only its leader
+// (Service.Leader) holds the pools and runs passes, so each queue is one
+// pool for the whole cluster; the other nodes forward mm.* requests to
+// it, and its pushes (mm.matched and the rest) reach players on any node.
+// A match's room spans the players' nodes, and each player is in it
+// before mm.matched arrives. Ratings come from the Store, which a
+// cluster shares (PostgreSQL). The leader saves each waiting ticket
+// (svc.mm.t.<id>) and each running match (svc.mm.s.<id>, with its
+// reports) in the cluster's store. When it dies, another node takes over
+// within a few seconds: it puts the tickets of players still connected
+// back in their queues under the same ids (their wait, and so the
+// widening of the rules, starts again; clients notice nothing but the
+// delay) and accepts results for the matches as before. Requests in
+// between are answered with signaling.CodeUnavailable, which mmclient
+// retries until the call's context ends. Not kept:
+// party consents (mm.party: ask again) and backfill requests in progress
+// (mm.backfill: ask again). Matchmaker().Stats counts on the leader only.
+//
 // # Concurrency and lifetime
 //
 // New registers the handlers and starts one goroutine, the matching loop,

@@ -67,6 +67,7 @@ func DefaultQueues() []matchmaker.QueueConfig {
 // fresh room, and applies reported results to the rating store.
 type Service struct {
 	srv   *signaling.Server
+	svc   *signaling.Service // the mm.* handlers, served by a cluster's leader
 	mm    *matchmaker.Matchmaker
 	cfg   Config
 	log   *slog.Logger
@@ -161,14 +162,15 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 			return nil, err
 		}
 	}
-	srv.Handle(TypeEnqueue, s.handleEnqueue)
-	srv.Handle(TypeCancel, s.handleCancel)
-	srv.Handle(TypeStatus, s.handleStatus)
-	srv.Handle(TypeStats, s.handleStats)
-	srv.Handle(TypeResult, s.handleResult)
-	srv.Handle(TypeParty, s.handleParty)
-	srv.Handle(TypeBackfill, s.handleBackfill)
-	srv.OnPeerGone(s.peerGone)
+	s.svc = srv.Service("mm", signaling.ServiceConfig{Lead: s.lead, Follow: s.follow, OnPeerGone: s.peerGone})
+	s.svc.Handle(TypeEnqueue, s.handleEnqueue)
+	s.svc.Handle(TypeCancel, s.handleCancel)
+	s.svc.Handle(TypeStatus, s.handleStatus)
+	s.svc.Handle(TypeStats, s.handleStats)
+	s.svc.Handle(TypeResult, s.handleResult)
+	s.svc.Handle(TypeParty, s.handleParty)
+	s.svc.Handle(TypeBackfill, s.handleBackfill)
+	s.svc.Start()
 	go s.run()
 	return s, nil
 }
@@ -203,7 +205,9 @@ func (s *Service) run() {
 			s.mu.Unlock()
 			return
 		case <-t.C:
-			s.pass()
+			if s.svc.Leading() {
+				s.pass()
+			}
 		}
 	}
 }
@@ -247,6 +251,7 @@ func (s *Service) pass() {
 				_ = s.mm.CancelBackfill(ss.backfill)
 			}
 			delete(s.sessions, id)
+			s.removeRecord("s." + id)
 		}
 	}
 	s.mu.Unlock()
@@ -277,6 +282,7 @@ func (s *Service) deliver(m matchmaker.Match) {
 	}
 	s.sessions[m.Session] = &session{host: m.Host, queue: m.Queue, teams: teams, capacity: capacity, keys: keys,
 		reports: map[string]string{}, ranks: map[string][]float64{}, at: s.cfg.Now()}
+	s.saveSessionLocked(m.Session, s.sessions[m.Session])
 	s.mu.Unlock()
 	for _, p := range peers {
 		d := MatchedData{Session: m.Session, Room: m.Session, Queue: m.Queue, Peers: peers, Host: m.Host,
@@ -392,6 +398,7 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 	ss.reports = map[string]string{}
 	ss.ranks = map[string][]float64{}
 	host := ss.host
+	s.saveSessionLocked(m.Session, ss)
 	s.mu.Unlock()
 	for _, p := range peers {
 		if _, isNew := keys[p]; isNew {
@@ -533,6 +540,7 @@ func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
 			s.bySubject[k] = id
 		}
 	}
+	s.saveTicketLocked(t)
 	s.mu.Unlock()
 	for _, p := range t.Players {
 		if err := s.srv.Send(p.ID, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
@@ -545,6 +553,9 @@ func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
 
 // releaseTicketLocked takes ticket id off its address's count.
 func (s *Service) releaseTicketLocked(id string) {
+	if id != "" {
+		s.removeRecord("t." + id)
+	}
 	ip, ok := s.ticketIP[id]
 	if !ok {
 		return
@@ -716,6 +727,8 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 		delete(s.consent, p.ID)
 		delete(s.consentKey, p.ID)
 	}
+	s.saveTicketLocked(matchmaker.Ticket{ID: id, Queue: d.Queue, Players: players,
+		Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
 	_ = req.Reply(TicketData{Ticket: id, Queue: d.Queue, Rating: &rating, Party: d.Party})
 	for _, p := range d.Party {
 		_ = s.srv.Send(p, TypeEnqueued, TicketData{Ticket: id, Queue: d.Queue, Party: append([]string{req.Peer}, d.Party...)})
@@ -873,6 +886,7 @@ func (s *Service) handleResult(req *signaling.Request) {
 			// Reports disagree: the session is disputed for good and
 			// nobody's rating changes.
 			ss.disputed = true
+			s.saveSessionLocked(d.Session, ss)
 			s.mu.Unlock()
 			s.log.Info("matchmaker: result disputed", "session", d.Session)
 			_ = req.ReplyError(CodeDisputed, "another player reported a different result: the session is not rated")
@@ -889,11 +903,13 @@ func (s *Service) handleResult(req *signaling.Request) {
 	needed := len(players)/2 + 1
 	reply := ResultReply{Accepted: true, Reports: agree, Needed: needed}
 	if agree < needed {
+		s.saveSessionLocked(d.Session, ss)
 		s.mu.Unlock()
 		_ = req.Reply(reply)
 		return
 	}
 	ss.applied = true
+	s.saveSessionLocked(d.Session, ss)
 	// Rate the players who played this game: a backfill delivered while
 	// the result is applied changes ss.teams and ss.keys.
 	teams := make([][]string, len(ss.teams))
@@ -910,6 +926,7 @@ func (s *Service) handleResult(req *signaling.Request) {
 	if err != nil {
 		s.mu.Lock()
 		ss.applied = false
+		s.saveSessionLocked(d.Session, ss)
 		s.mu.Unlock()
 		_ = req.ReplyError(CodeInternal, err.Error())
 		return

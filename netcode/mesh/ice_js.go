@@ -24,3 +24,15 @@ func tuneTURN(*webrtc.SettingEngine, *Config, context.Context, []netcode.ICEServ
 type attemptSockets struct{}
 
 func (*attemptSockets) closeAll() {}
+
+// earlySelection is false in a browser, whose stack runs ICE itself.
+const earlySelection = false
+
+// earlyPair has nothing to do in a browser.
+type earlyPair struct{ offerer bool }
+
+func (*earlyPair) connected()                     {}
+func (*earlyPair) addLocal(*webrtc.ICECandidate)  {}
+func (*earlyPair) addRemote(string)               {}
+func (*earlyPair) setPeerEarly(bool)              {}
+func tuneEarly(*webrtc.SettingEngine, *earlyPair) {}

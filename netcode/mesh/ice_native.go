@@ -5,12 +5,16 @@ package mesh
 import (
 	"context"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v4"
 	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
@@ -168,4 +172,190 @@ func onlyLoopback() bool {
 		}
 	}
 	return true
+}
+
+// earlySelection reports whether this build's answering side uses the
+// first checked candidate pair without waiting for nomination (see
+// earlyPair); the answer says so ("early").
+const earlySelection = true
+
+// earlyPair lets ICE use a candidate pair as soon as it is known to work
+// rather than after the controlling (offering) side's nomination, which
+// pion sends only after a check of its own succeeded and acts on only
+// when the nomination is answered: one round trip on each side before
+// DTLS may start.
+//
+// Both sides select early only the pair that the candidates each has
+// signaled make the best one (the highest pair priority of RFC 8445
+// §6.1.2.3, ties broken by address; computed alike on both sides), so
+// that they pick the same pair. Any other pair (peer-reflexive ones
+// through NATs included) waits for pion's rules.
+//
+//   - Answering (ICE-controlled) side: the first connectivity check that
+//     arrives on the best pair, authenticated with this side's ICE
+//     password (which only the peer learned, from this side's answer),
+//     selects it. The check came over that pair, so the path toward this
+//     side works, and responses and DTLS go back over the same addresses.
+//     A nomination of another pair later replaces it (pion switches to a
+//     nominated pair), so a standard offerer (a browser) still decides.
+//   - Offering (ICE-controlling) side, only when the answer said the
+//     answering side selects early too: the first check from the peer on
+//     the best pair, once its own check on that pair has been answered
+//     (the pair works both ways), selects it. pion stops sending
+//     nominations once a pair is selected, which a peer that waits for
+//     one (a browser answering) would never get; a mesh peer that selects
+//     early does not need it.
+//
+// Once a pair is selected (early or by nomination), the handler leaves
+// ICE alone, ICE restarts included.
+type earlyPair struct {
+	offerer bool
+	// peerEarly is set, before the answer is applied, when the answer
+	// says its side selects early.
+	peerEarly atomic.Bool
+	selected  atomic.Bool
+
+	mu     sync.Mutex
+	local  []earlyCand
+	remote []earlyCand
+}
+
+// earlyCand is a signaled UDP candidate.
+type earlyCand struct {
+	addr string
+	port int
+	prio uint32
+	v6   bool
+}
+
+func newEarlyCand(c ice.Candidate) (earlyCand, bool) {
+	nt := c.NetworkType()
+	if nt != ice.NetworkTypeUDP4 && nt != ice.NetworkTypeUDP6 {
+		return earlyCand{}, false
+	}
+	return earlyCand{addr: c.Address(), port: c.Port(), prio: c.Priority(), v6: nt == ice.NetworkTypeUDP6}, true
+}
+
+// addLocal records a candidate this side gathered.
+func (e *earlyPair) addLocal(c *webrtc.ICECandidate) {
+	if c.Protocol != webrtc.ICEProtocolUDP {
+		return
+	}
+	e.mu.Lock()
+	e.local = append(e.local, earlyCand{addr: c.Address, port: int(c.Port), prio: c.Priority, v6: strings.Contains(c.Address, ":")})
+	e.mu.Unlock()
+}
+
+// addRemote records a candidate line the peer signaled.
+func (e *earlyPair) addRemote(line string) {
+	c, err := ice.UnmarshalCandidate(line)
+	if err != nil {
+		return
+	}
+	ec, ok := newEarlyCand(c)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	e.remote = append(e.remote, ec)
+	e.mu.Unlock()
+}
+
+// pairPriority is RFC 8445's pair priority, g the controlling side's
+// candidate priority and d the controlled side's.
+func pairPriority(g, d uint32) uint64 {
+	lo, hi := min(g, d), max(g, d)
+	p := uint64(lo)<<32 + 2*uint64(hi)
+	if g > d {
+		p++
+	}
+	return p
+}
+
+// isBest reports whether local-remote is the best pair of the signaled
+// candidates (both must be among them): the highest pair priority, and
+// among pairs of equal priority (pion gives every host candidate the
+// same) the smallest controlling, then controlled, address, so that both
+// sides pick the same one.
+func (e *earlyPair) isBest(l, r earlyCand) bool {
+	// g and d are the controlling (offering) and controlled sides'
+	// candidates of a pair.
+	gd := func(local, remote earlyCand) (g, d earlyCand) {
+		if e.offerer {
+			return local, remote
+		}
+		return remote, local
+	}
+	better := func(g1, d1, g2, d2 earlyCand) bool {
+		if p1, p2 := pairPriority(g1.prio, d1.prio), pairPriority(g2.prio, d2.prio); p1 != p2 {
+			return p1 > p2
+		}
+		if k1, k2 := g1.key(), g2.key(); k1 != k2 {
+			return k1 < k2
+		}
+		return d1.key() < d2.key()
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	known := func(list []earlyCand, c earlyCand) bool {
+		for _, x := range list {
+			if x.key() == c.key() && x.v6 == c.v6 {
+				return true
+			}
+		}
+		return false
+	}
+	if !known(e.local, l) || !known(e.remote, r) {
+		return false
+	}
+	g, d := gd(l, r)
+	for _, a := range e.local {
+		for _, b := range e.remote {
+			if a.v6 != b.v6 {
+				continue
+			}
+			if g2, d2 := gd(a, b); better(g2, d2, g, d) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// key names a candidate's transport address.
+func (c earlyCand) key() string { return net.JoinHostPort(c.addr, strconv.Itoa(c.port)) }
+
+// handle is pion's binding request handler: true selects pair. It runs
+// on the ICE agent's goroutine after the request was authenticated and
+// answered.
+func (e *earlyPair) handle(m *stun.Message, local, remote ice.Candidate, pair *ice.CandidatePair) bool {
+	if e.selected.Load() || pair == nil || local == nil || remote == nil {
+		return false
+	}
+	if e.offerer {
+		if !e.peerEarly.Load() || pair.ResponsesReceived() == 0 {
+			return false
+		}
+	} else if m.Contains(stun.AttrUseCandidate) {
+		// A nomination: pion's own rules apply.
+		return false
+	}
+	l, ok1 := newEarlyCand(local)
+	r, ok2 := newEarlyCand(remote)
+	if !ok1 || !ok2 || !e.isBest(l, r) {
+		return false
+	}
+	e.selected.Store(true)
+	return true
+}
+
+// setPeerEarly records what the answer said.
+func (e *earlyPair) setPeerEarly(v bool) { e.peerEarly.Store(v) }
+
+// connected records that ICE selected a pair by itself.
+func (e *earlyPair) connected() { e.selected.Store(true) }
+
+// tuneEarly installs e on the setting engine.
+func tuneEarly(s *webrtc.SettingEngine, e *earlyPair) {
+	s.SetICEBindingRequestHandler(e.handle)
 }

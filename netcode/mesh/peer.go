@@ -116,8 +116,10 @@ type conn struct {
 	pc    *webrtc.PeerConnection
 	// cancel ends the attempt's TURN dials and socks are its packet
 	// sockets; closeConn ends both before pion's Close.
-	cancel  context.CancelFunc
-	socks   attemptSockets
+	cancel context.CancelFunc
+	socks  attemptSockets
+	// early selects a candidate pair before nomination (earlyPair).
+	early   *earlyPair
 	dcs     [numChannels]*webrtc.DataChannel
 	rw      [numChannels]datachannel.ReadWriteCloser
 	opened  int
@@ -267,10 +269,11 @@ func (m *Mesh) ensurePeer(id netcode.PeerID) *peer {
 func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 	relay = relay || m.cfg.RelayOnly
 	ctx, cancel := context.WithCancel(m.ctx)
-	c := &conn{gen: gen, relay: relay, cancel: cancel, started: time.Now()}
+	c := &conn{gen: gen, relay: relay, cancel: cancel, started: time.Now(), early: &earlyPair{offerer: p.offerer}}
 	var se webrtc.SettingEngine
 	tuneEngine(&se, &m.cfg, relay, &c.socks)
 	tuneTURN(&se, &m.cfg, ctx, m.ice, &p.turn, c.dead.Load)
+	tuneEarly(&se, c.early)
 	if m.cfg.Tune != nil {
 		m.cfg.Tune(p.id, relay, &se)
 	}
@@ -328,6 +331,7 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 			return
 		}
 		init := cand.ToJSON()
+		c.early.addLocal(cand)
 		typ := candTypeOf(cand.Typ.String())
 		if typ == candRelay {
 			p.turn.gotRelay()
@@ -349,6 +353,9 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 		})
 	})
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected {
+			c.early.connected()
+		}
 		m.post(func() { m.iceState(p, c, s) })
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -646,7 +653,7 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			}
 			m.updateServers(c)
 		}
-		m.noteSDPCandidates(p, s.SDP)
+		m.noteSDPCandidates(p, c, s.SDP)
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
 			return err
 		}
@@ -659,14 +666,15 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			return err
 		}
 		c.remoteOffer = s.SDP
-		c.answer = &signal{T: sigAnswer, G: c.gen, SDP: answer.SDP}
+		c.answer = &signal{T: sigAnswer, G: c.gen, SDP: answer.SDP, Early: earlySelection}
 		m.sendSignal(p.id, c.answer)
 	case sigAnswer:
 		c := p.c
 		if !p.offerer || c == nil || s.G != c.gen || c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 			return nil // stale, or a repeat of an answer already applied
 		}
-		m.noteSDPCandidates(p, s.SDP)
+		m.noteSDPCandidates(p, c, s.SDP)
+		c.early.setPeerEarly(s.Early)
 		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
 			return err
 		}
@@ -720,6 +728,7 @@ func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit
 		p.st.remoteCandidate(addr, typ)
 	}
 	p.remoteTypes |= candTypeOf(candLineType(init.Candidate))
+	c.early.addRemote(init.Candidate)
 	if c.pc.RemoteDescription() == nil {
 		c.pending = append(c.pending, init)
 		return nil
@@ -737,8 +746,9 @@ func (m *Mesh) addSDPCandidates(p *peer, c *conn, sdp string) {
 // noteSDPCandidates records the types of the candidates in a description
 // about to be applied (SetRemoteDescription hands them to ICE), for the
 // statistics.
-func (m *Mesh) noteSDPCandidates(p *peer, sdp string) {
+func (m *Mesh) noteSDPCandidates(p *peer, c *conn, sdp string) {
 	for _, cand := range sdpCandidates(sdp) {
+		c.early.addRemote(cand)
 		if addr, typ, ok := candidateAddr(cand); ok {
 			p.st.remoteCandidate(addr, typ)
 		}

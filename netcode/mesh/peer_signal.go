@@ -12,6 +12,7 @@ import (
 //	{"v":2,"t":"offer","g":1,"sdp":"...","restart":true}  ICE restart of attempt g
 //	{"v":2,"t":"offer","g":2,"sdp":"...","relay":true}    TURN fallback attempt
 //	{"v":2,"t":"answer","g":1,"sdp":"v=0..."}
+//	{"v":2,"t":"answer","g":1,"sdp":"v=0...","early":true}  the answering side selects a pair before nomination
 //	{"v":2,"t":"cand","g":1,"cands":[{"candidate":"candidate:...","sdpMid":"0","sdpMLineIndex":0}]}
 //	{"v":2,"t":"bye","reason":"kicked"}
 //	{"v":2,"t":"hello"}   answering side: "I am subscribed, offer now"
@@ -53,6 +54,7 @@ type signal struct {
 	SDP     string            `json:"sdp,omitempty"`
 	Restart bool              `json:"restart,omitempty"`
 	Relay   bool              `json:"relay,omitempty"`
+	Early   bool              `json:"early,omitempty"`
 	Cands   []signalCandidate `json:"cands,omitempty"`
 	Reason  string            `json:"reason,omitempty"`
 }

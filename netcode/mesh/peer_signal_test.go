@@ -15,6 +15,7 @@ func realSignals() []*signal {
 		{T: sigOffer, G: 2, SDP: "v=0\r\n", Relay: true},
 		{T: sigOffer, G: 1, SDP: "v=0\r\n", Restart: true},
 		{T: sigAnswer, G: 1, SDP: "v=0\r\n"},
+		{T: sigAnswer, G: 1, SDP: "v=0\r\n", Early: true},
 		{T: sigCand, G: 1, Cands: []signalCandidate{
 			{Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host", SDPMid: &mid, SDPMLineIndex: &idx},
 			{Candidate: "candidate:2 1 udp 16777215 10.0.0.1 3478 typ relay raddr 0.0.0.0 rport 0"},
@@ -31,6 +32,11 @@ func TestSignalGolden(t *testing.T) {
 	const want = `{"v":2,"t":"cand","g":3,"cands":[{"candidate":"candidate:1 1 udp 1 127.0.0.1 9 typ host"}]}`
 	if got := string(s.marshal()); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	a := &signal{T: sigAnswer, G: 1, SDP: "v=0", Early: true}
+	const wantAnswer = `{"v":2,"t":"answer","g":1,"sdp":"v=0","early":true}`
+	if got := string(a.marshal()); got != wantAnswer {
+		t.Fatalf("got  %s\nwant %s", got, wantAnswer)
 	}
 	// Unknown fields are ignored (forward compatibility).
 	if _, err := parseSignal([]byte(`{"v":2,"t":"hello","future":[1,2]}`)); err != nil {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package matchmaker
+
+const raceEnabled = false

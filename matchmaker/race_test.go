@@ -1,0 +1,6 @@
+//go:build race
+
+package matchmaker
+
+// raceEnabled: the race detector doubles what each allocation takes.
+const raceEnabled = true

@@ -1,0 +1,183 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/rallypoint/rallypoint/matchmaker"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// On a cluster of signaling servers the service is a signaling.Service
+// called "mm": one node, the leader, holds the pool of every queue, runs
+// the passes and serves every mm.* request (the other nodes forward them).
+// The leader saves each waiting ticket (key "t."+id, ticketRec) and each
+// running session (key "s."+id, sessionRec) in the cluster's store; a node
+// that takes the leadership over puts the tickets of live players back in
+// their queues under the same ids (their wait, and with it the widening
+// of the rules, starts again) and takes the sessions' results from there.
+// Party consents (mm.party) and backfill requests in progress are not
+// kept: they are asked again.
+
+// ticketRec is a waiting ticket as the cluster's store keeps it.
+type ticketRec struct {
+	Ticket matchmaker.Ticket `json:"ticket"`
+	Keys   map[string]string `json:"keys,omitempty"` // peer -> store key
+	IP     string            `json:"ip,omitempty"`
+}
+
+// sessionRec is a running session as the cluster's store keeps it.
+type sessionRec struct {
+	Host     string               `json:"host"`
+	Queue    string               `json:"queue"`
+	Teams    [][]string           `json:"teams"`
+	Capacity []int                `json:"capacity"`
+	Keys     map[string]string    `json:"keys"`
+	Reports  map[string]string    `json:"reports,omitempty"`
+	Ranks    map[string][]float64 `json:"ranks,omitempty"`
+	At       int64                `json:"at"` // unix ms
+	Applied  bool                 `json:"applied,omitempty"`
+	Disputed bool                 `json:"disputed,omitempty"`
+}
+
+func (s *Service) clustered() bool { return s.svc != nil && s.svc.Clustered() }
+
+// saveTicketLocked stores waiting ticket t for the next leader.
+func (s *Service) saveTicketLocked(t matchmaker.Ticket) {
+	if !s.clustered() {
+		return
+	}
+	r := ticketRec{Ticket: t, Keys: map[string]string{}, IP: s.ticketIP[t.ID]}
+	for _, p := range t.Players {
+		if k := s.subject[p.ID]; k != "" {
+			r.Keys[p.ID] = k
+		}
+	}
+	b, err := json.Marshal(r)
+	if err == nil {
+		s.svc.Save("t."+t.ID, b)
+	}
+}
+
+// saveSessionLocked stores session id for the next leader.
+func (s *Service) saveSessionLocked(id string, ss *session) {
+	if !s.clustered() {
+		return
+	}
+	b, err := json.Marshal(sessionRec{Host: ss.host, Queue: ss.queue, Teams: ss.teams, Capacity: ss.capacity,
+		Keys: ss.keys, Reports: ss.reports, Ranks: ss.ranks, At: ss.at.UnixMilli(), Applied: ss.applied, Disputed: ss.disputed})
+	if err == nil {
+		s.svc.Save("s."+id, b)
+	}
+}
+
+func (s *Service) removeRecord(key string) {
+	if s.clustered() {
+		s.svc.Remove(key)
+	}
+}
+
+// lead loads the pool and the sessions when this node becomes the
+// service's leader.
+func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetLocked()
+	tickets, sessions := 0, 0
+	for k, b := range st.Records {
+		switch {
+		case strings.HasPrefix(k, "t."):
+			var r ticketRec
+			if json.Unmarshal(b, &r) != nil || r.Ticket.ID == "" {
+				s.svc.Remove(k)
+				continue
+			}
+			live := true
+			for _, p := range r.Ticket.Players {
+				live = live && st.Live(p.ID)
+			}
+			if !live {
+				s.svc.Remove(k)
+				continue
+			}
+			if _, err := s.mm.Enqueue(r.Ticket); err != nil {
+				s.log.Info("matchmaker: ticket not restored", "ticket", r.Ticket.ID, "err", err)
+				s.svc.Remove(k)
+				continue
+			}
+			id := r.Ticket.ID
+			if r.IP != "" {
+				s.ticketIP[id] = r.IP
+				s.perIP[r.IP]++
+			}
+			for _, p := range r.Ticket.Players {
+				s.byPeer[p.ID] = id
+				s.subject[p.ID] = r.Keys[p.ID]
+				if key := r.Keys[p.ID]; key != "" {
+					s.bySubject[key] = id
+				}
+			}
+			tickets++
+		case strings.HasPrefix(k, "s."):
+			var r sessionRec
+			if json.Unmarshal(b, &r) != nil {
+				s.svc.Remove(k)
+				continue
+			}
+			ss := &session{host: r.Host, queue: r.Queue, teams: r.Teams, capacity: r.Capacity, keys: r.Keys,
+				reports: r.Reports, ranks: r.Ranks, at: time.UnixMilli(r.At), applied: r.Applied, disputed: r.Disputed}
+			if ss.keys == nil {
+				ss.keys = map[string]string{}
+			}
+			if ss.reports == nil {
+				ss.reports = map[string]string{}
+			}
+			if ss.ranks == nil {
+				ss.ranks = map[string][]float64{}
+			}
+			s.sessions[strings.TrimPrefix(k, "s.")] = ss
+			sessions++
+		}
+	}
+	if tickets+sessions > 0 {
+		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions)
+	}
+	return nil
+}
+
+// follow empties the pool when this node stops leading.
+func (s *Service) follow() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.resetLocked()
+}
+
+// resetLocked cancels every waiting ticket and forgets the sessions.
+func (s *Service) resetLocked() {
+	seen := map[string]bool{}
+	for _, id := range s.byPeer {
+		if !seen[id] {
+			seen[id] = true
+			_ = s.mm.Cancel(id)
+		}
+	}
+	for _, ss := range s.sessions {
+		if ss.backfill != "" {
+			_ = s.mm.CancelBackfill(ss.backfill)
+		}
+	}
+	s.byPeer, s.subject, s.bySubject = map[string]string{}, map[string]string{}, map[string]string{}
+	s.ticketIP, s.perIP = map[string]string{}, map[string]int{}
+	s.consent, s.consentKey = map[string]string{}, map[string]string{}
+	s.sessions = map[string]*session{}
+}
+
+// Leader returns the cluster node that runs the pool ("" on a single
+// node, or while one is elected).
+func (s *Service) Leader() string { return s.svc.Leader() }
+
+// Pending returns how many ticket and session records this node, as the
+// leader, has not written to the cluster's store yet.
+func (s *Service) Pending() int { return s.svc.Pending() }

@@ -1,0 +1,68 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/rallypoint/rallypoint/matchmaker"
+	"github.com/rallypoint/rallypoint/signaling"
+)
+
+// A new leader puts the saved tickets back in their queues under the same
+// ids and takes the saved sessions' results from there.
+func TestLeaderLoadsTicketsAndSessions(t *testing.T) {
+	srv := signaling.NewServer(signaling.Config{})
+	defer srv.Close()
+	s, err := New(srv, Config{Interval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tr, _ := json.Marshal(ticketRec{Ticket: matchmaker.Ticket{ID: "t1", Queue: "1v1",
+		Players: []matchmaker.Player{{ID: "p1", Rating: matchmaker.Rating{Mu: 30, Sigma: 5}}}},
+		Keys: map[string]string{"p1": "alice"}, IP: "1.2.3.4"})
+	sr, _ := json.Marshal(sessionRec{Host: "a", Queue: "1v1", Teams: [][]string{{"a"}, {"b"}}, Capacity: []int{1, 1},
+		Keys: map[string]string{"a": "ka", "b": "kb"}, Reports: map[string]string{"sub:ka": "[0 1]"}, At: time.Now().UnixMilli()})
+	recs := map[string][]byte{"t.t1": tr, "s.s1": sr, "t.bad": []byte("[")}
+	if err := s.lead(context.Background(), signaling.ServiceState{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.mm.Status("t1")
+	if err != nil || st.Queue != "1v1" {
+		t.Fatalf("ticket t1 after load: %+v %v", st, err)
+	}
+	s.mu.Lock()
+	ok := s.byPeer["p1"] == "t1" && s.bySubject["alice"] == "t1" && s.perIP["1.2.3.4"] == 1 &&
+		s.sessions["s1"] != nil && s.sessions["s1"].reports["sub:ka"] == "[0 1]"
+	s.mu.Unlock()
+	if !ok {
+		t.Fatal("maps not rebuilt")
+	}
+	// Stepping down empties the pool.
+	s.follow()
+	if _, err := s.mm.Status("t1"); err == nil {
+		t.Fatal("ticket still waiting after follow")
+	}
+}
+
+// FuzzTicketRecord: a new leader loads any record without panicking.
+func FuzzTicketRecord(f *testing.F) {
+	tr, _ := json.Marshal(ticketRec{Ticket: matchmaker.Ticket{ID: "t1", Queue: "1v1", Players: []matchmaker.Player{{ID: "p1"}}}})
+	f.Add("t.t1", tr)
+	f.Add("s.s1", []byte(`{"teams":[["a"],["b"]],"keys":{"a":""}}`))
+	f.Fuzz(func(t *testing.T, key string, data []byte) {
+		srv := signaling.NewServer(signaling.Config{})
+		defer srv.Close()
+		s, err := New(srv, Config{Interval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.lead(context.Background(), signaling.ServiceState{Records: map[string][]byte{key: data}}); err != nil {
+			t.Fatal(err)
+		}
+		s.follow()
+	})
+}
