@@ -37,7 +37,8 @@
 //	rp.node.<name>     messages to one node: a JSON header, a newline, then the
 //	                   payload byte for byte. Header "t" is one of
 //	                   sig      {"from","fn","to","room","cid","t0"} + the signal's data
-//	                   ack      {"to","cid","code","msg"}: the result of a sig, for its sender
+//	                   ack      {"to","cid","code","msg","t0"}: the result of a sig, for its sender
+//	                            (t0 echoes the sig's, so the sender times the round trip)
 //	                   takeover {"to"}: another node resumed this session; drop it
 //	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes,
 //	                            and a service leader's replies). With "fn" it was sent
@@ -125,6 +126,14 @@
 // tickets work on any node (the key is key.token): the seat changes hands
 // in the room's record, which remembers a seat's earlier holders (at most
 // four per seat of capacity) for their tickets.
+//
+// # Observing a node
+//
+// LiveNodes, Routes and KVLeader answer for this node only; `rallypoint
+// serve` prints them on /healthz, and its /metrics (internal/metrics
+// RegisterCluster) adds the node's name (rallypoint_node_info{node}) and
+// the signals it exchanges with other nodes (docs/operations.md).
+// `rallypoint bench cluster` measures a cluster of serve processes.
 //
 // # Concurrency
 //

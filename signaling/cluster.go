@@ -71,7 +71,7 @@ type nodeMsg struct {
 	Code     string          `json:"code,omitempty"`
 	Msg      string          `json:"msg,omitempty"`
 	Data     json.RawMessage `json:"-"`            // after the header's newline, byte for byte
-	T0       int64           `json:"t0,omitempty"` // unix ns the sender's node read the signal
+	T0       int64           `json:"t0,omitempty"` // unix ns the sender's node read the signal (sig, and echoed in its ack)
 }
 
 // encodeNodeMsg frames m as its JSON header, a newline and its data.
@@ -513,7 +513,9 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 		b := encodeNodeMsg(nodeMsg{T: "sig", From: sess.id, FromNode: cl.node, To: target.ID, Room: name, Cid: env.Cid, Data: env.Data, T0: now})
 		if err := cl.bp.Send(target.Node, b); err != nil {
 			c.replyError(env.Cid, CodePeerUnavailable, fmt.Sprintf("peer %q: %v", target.ID, err))
+			return
 		}
+		s.stats.clusterSent.Add(1)
 		return
 	}
 	code, msg := s.deliverSignal(sess.id, target.ID, name, env.Data, now)
@@ -564,12 +566,18 @@ func (s *Server) onNodeMsg(b []byte) {
 		if d := now - t0; d < 0 || d > int64(time.Second) {
 			t0 = now
 		}
+		s.stats.clusterRecv.Add(1)
 		code, msg := s.deliverSignal(m.From, m.To, m.Room, m.Data, t0)
 		if m.Cid != "" || code != "" {
-			b := encodeNodeMsg(nodeMsg{T: "ack", To: m.From, Cid: m.Cid, Code: code, Msg: msg})
+			// The ack carries the sender node's own t0 back, for its
+			// round-trip histogram.
+			b := encodeNodeMsg(nodeMsg{T: "ack", To: m.From, Cid: m.Cid, Code: code, Msg: msg, T0: m.T0})
 			s.cl.bp.Send(m.FromNode, b)
 		}
 	case "ack":
+		if m.T0 != 0 {
+			s.stats.observeClusterRTT(time.Now().UnixNano() - m.T0)
+		}
 		s.mu.RLock()
 		sess := s.sessions[m.To]
 		s.mu.RUnlock()
@@ -942,18 +950,26 @@ func (s *Server) cgone(sess *session) {
 	})
 }
 
-// cstore writes a local session's record (new session or new nonce).
-func (s *Server) cstore(sess *session, nonce string) {
+// cstore writes a local session's record: for a new session (fresh) it
+// creates it in one round trip, else it updates it with the new nonce.
+func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
 	b, _ := json.Marshal(sessRec{Node: s.cl.node, Nonce: nonce, Subject: sess.identity.Subject})
 	key := sessKey(sess.id)
-	e, err := s.cl.bp.Get(ctx, key)
-	switch {
-	case errors.Is(err, ErrBackplaneNotFound):
+	err := ErrBackplaneConflict
+	if fresh {
 		_, err = s.cl.bp.Create(ctx, key, b)
-	case err == nil:
-		_, err = s.cl.bp.Update(ctx, key, b, e.Rev)
+	}
+	if errors.Is(err, ErrBackplaneConflict) {
+		var e BackplaneEntry
+		e, err = s.cl.bp.Get(ctx, key)
+		switch {
+		case errors.Is(err, ErrBackplaneNotFound):
+			_, err = s.cl.bp.Create(ctx, key, b)
+		case err == nil:
+			_, err = s.cl.bp.Update(ctx, key, b, e.Rev)
+		}
 	}
 	if err != nil {
 		s.log.Warn("cluster: session record not stored; retrying", "peer", sess.id, "err", err)
@@ -1013,7 +1029,7 @@ func (c *conn) cresume(env Envelope, id, nonce string) {
 		// The store has no quorum right now (its leader died with the
 		// node, say): take the session anyway and store it later.
 		s.log.Info("cluster: session record update failed; resuming anyway", "peer", id, "err", err)
-		s.background(func(ctx context.Context) { s.cstore(sess, sess.nonce) })
+		s.background(func(ctx context.Context) { s.cstore(sess, sess.nonce, false) })
 	}
 	s.mu.Lock()
 	if s.closed {

@@ -262,6 +262,7 @@ type Server struct {
 	rooms    map[string]*room
 	open     map[string]*room // next=N groups still filling, by name+"\x00"+N
 	conns    map[*conn]struct{}
+	slots    [sweepSlots]map[*conn]struct{} // conns by sweep slot, so a sweep tick visits only its own
 	perIP    map[string]int // open connections by IP
 	sessIP   map[string]int // sessions by the IP that opened them
 	sessSub  map[string]int // sessions by authenticated subject
@@ -299,6 +300,9 @@ func NewServer(cfg Config) *Server {
 		sessIP:   make(map[string]int),
 		sessSub:  make(map[string]int),
 		handlers: make(map[string]Handler),
+	}
+	for i := range s.slots {
+		s.slots[i] = make(map[*conn]struct{})
 	}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:   1024,
@@ -602,6 +606,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.conns[c] = struct{}{}
+	s.slots[c.slot][c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
 	s.stats.connsOpened.Add(1)
@@ -899,10 +904,8 @@ func (s *Server) sweep() {
 		slot := uint8(tick % sweepSlots)
 		conns, expired = conns[:0], expired[:0]
 		s.mu.RLock()
-		for c := range s.conns {
-			if c.slot == slot {
-				conns = append(conns, c)
-			}
+		for c := range s.slots[slot] {
+			conns = append(conns, c)
 		}
 		if slot == 0 {
 			for _, sess := range s.sessions {

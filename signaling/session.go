@@ -322,6 +322,7 @@ func (c *conn) teardown(err error) {
 	normal := websocket.IsCloseError(err, websocket.CloseNormalClosure)
 	s.mu.Lock()
 	delete(s.conns, c)
+	delete(s.slots[c.slot], c)
 	s.releaseIPLocked(c.ip)
 	sess := c.sess.Load()
 	if sess == nil {
@@ -531,7 +532,7 @@ func (c *conn) hello(env Envelope) {
 	s.mu.Unlock()
 	s.stats.sessionsOpened.Add(1)
 	if s.cl != nil {
-		s.cstore(sess, nonce)
+		s.cstore(sess, nonce, true)
 	}
 	s.log.Debug("session opened", "peer", sess.id, "remote", c.remote, "subject", c.identity.Subject)
 	b, _ := encodeWith(Envelope{Type: TypeWelcome, Cid: env.Cid}, w)
@@ -620,7 +621,7 @@ func (c *conn) resume(env Envelope, tok string) {
 	}
 	s.stats.resumes.Add(1)
 	if s.cl != nil {
-		s.cstore(sess, nonce)
+		s.cstore(sess, nonce, false)
 		s.background(func(ctx context.Context) { s.setMember(ctx, sess.id, false, "") })
 	}
 	s.log.Debug("session resumed", "peer", sess.id, "remote", c.remote)

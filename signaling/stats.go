@@ -28,6 +28,16 @@ type Stats struct {
 	// the last element counts the rest. RelaySumMicros is their total.
 	RelayCounts    []uint64
 	RelaySumMicros float64
+
+	// Cluster nodes only (NewClusterServer): signals sent to a peer on
+	// another node and received from another node for a peer here, and
+	// the round trip of the sent ones (this node reads the signal, the
+	// target's node queues it and its ack comes back), in the buckets of
+	// RelayBucketsMicros like RelayCounts. The round trip is timed on this
+	// node's clock alone.
+	ClusterSent, ClusterReceived uint64
+	ClusterRTTCounts             []uint64
+	ClusterRTTSumMicros          float64
 }
 
 type serverStats struct {
@@ -38,21 +48,31 @@ type serverStats struct {
 
 	relayBuckets []atomic.Uint64
 	relaySumNs   atomic.Uint64
+
+	clusterSent, clusterRecv atomic.Uint64
+	rttBuckets               []atomic.Uint64
+	rttSumNs                 atomic.Uint64
 }
 
 func (st *serverStats) init() {
 	st.errors = make(map[string]uint64)
 	st.relayBuckets = make([]atomic.Uint64, len(RelayBucketsMicros)+1)
+	st.rttBuckets = make([]atomic.Uint64, len(RelayBucketsMicros)+1)
 }
 
-func (st *serverStats) observeRelay(ns int64) {
+func (st *serverStats) observeRelay(ns int64) { observe(st.relayBuckets, &st.relaySumNs, ns) }
+
+// observeClusterRTT records the round trip of a signal sent to another node.
+func (st *serverStats) observeClusterRTT(ns int64) { observe(st.rttBuckets, &st.rttSumNs, ns) }
+
+func observe(buckets []atomic.Uint64, sum *atomic.Uint64, ns int64) {
 	if ns < 0 {
 		ns = 0
 	}
 	us := float64(ns) / 1e3
 	i := sort.SearchFloat64s(RelayBucketsMicros, us)
-	st.relayBuckets[i].Add(1)
-	st.relaySumNs.Add(uint64(ns))
+	buckets[i].Add(1)
+	sum.Add(uint64(ns))
 }
 
 func (s *Server) countError(code string) {
@@ -84,5 +104,14 @@ func (s *Server) Stats() Stats {
 		out.RelayCounts[i] = st.relayBuckets[i].Load()
 	}
 	out.RelaySumMicros = float64(st.relaySumNs.Load()) / 1e3
+	if s.cl != nil {
+		out.ClusterSent = st.clusterSent.Load()
+		out.ClusterReceived = st.clusterRecv.Load()
+		out.ClusterRTTCounts = make([]uint64, len(st.rttBuckets))
+		for i := range st.rttBuckets {
+			out.ClusterRTTCounts[i] = st.rttBuckets[i].Load()
+		}
+		out.ClusterRTTSumMicros = float64(st.rttSumNs.Load()) / 1e3
+	}
 	return out
 }

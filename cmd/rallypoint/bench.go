@@ -13,7 +13,7 @@ import (
 // The bench commands: flags here, the harnesses in internal/bench.
 func init() {
 	registerCommand("bench", "run a benchmark", runBench)
-	registerBench("cluster", "a cluster of nodes over embedded NATS in one process: idle sessions, relay across nodes vs within one vs bare NATS, failover resume", benchClusterCommand)
+	registerBench("cluster", "3 `rallypoint serve` processes over embedded NATS, idle sessions from client processes: RSS per session, relay across nodes vs within one vs bare NATS request/reply, resume after SIGKILL", benchClusterCommand)
 	registerBench("content", "deliver 16 MiB to 8 members over the mesh: the swarm against each member fetching from the host alone, and the host's upload; -spectators: the players' upload as a broadcast's audience grows", benchContentCommand)
 	registerBench("lobby", "listing 10,000 lobbies with filters; a state change fanned out to 100 members", benchLobbyCommand)
 	registerBench("matchmaker", "matching passes, insert/cancel, time to match, rating updates", benchMatchmakerCommand)
@@ -174,12 +174,17 @@ func benchBrowserCommand(args []string) error {
 func benchClusterCommand(args []string) error {
 	var cfg bench.ClusterConfig
 	fs := flag.NewFlagSet("bench cluster", flag.ContinueOnError)
-	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster nodes")
-	fs.IntVar(&cfg.Sessions, "sessions", 3000, "idle sessions, spread over the nodes")
+	fs.IntVar(&cfg.Nodes, "nodes", 3, "node processes (rallypoint serve)")
+	fs.IntVar(&cfg.Sessions, "sessions", 50_000, "idle sessions, spread over the nodes")
+	fs.IntVar(&cfg.ClientProcs, "client-procs", 0, "processes holding the idle sessions (0: one per 12,500 sessions)")
+	fs.IntVar(&cfg.Addrs, "addrs", 8, "source addresses 127.0.0.2..127.0.0.(addrs+1) to spread the client sockets over")
+	fs.IntVar(&cfg.DialConcurrency, "dial-concurrency", 32, "concurrent connection attempts per client process")
+	fs.IntVar(&cfg.RoomSize, "room-size", 4, "idle sessions per room (rooms span nodes; 0: no rooms)")
 	fs.IntVar(&cfg.Pairs, "pairs", 20, "relaying pairs of peers")
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "relayed messages per second, over all pairs")
-	fs.DurationVar(&cfg.RelayDuration, "relay-duration", 5*time.Second, "length of each relay measurement")
-	fs.IntVar(&cfg.Failover, "failover", 50, "clients on the node that is stopped")
+	fs.DurationVar(&cfg.RelayDuration, "relay-duration", 8*time.Second, "length of each relay measurement")
+	fs.IntVar(&cfg.Failover, "failover", 50, "clients on the node that is SIGKILLed (0: no failover)")
+	fs.StringVar(&cfg.Profile, "profile", "", "write heap profiles of the nodes with their sessions, and CPU profiles of the two relaying nodes during the cross-node relay, to this directory")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
 	if err := parseBenchFlags(fs, args); err != nil {
 		if err == errHelped {

@@ -63,6 +63,9 @@ type serveConfig struct {
 	Cluster cluster.Config
 	// backplane is the started cluster node, if any.
 	backplane *cluster.Node
+	// DebugAddr, when set, serves the profiler and /debug/gc there
+	// (serveDebug).
+	DebugAddr string
 }
 
 // clustered reports whether the flags ask for a cluster node.
@@ -116,6 +119,12 @@ func newServeMuxDB(cfg serveConfig, db *store.DB) (*http.ServeMux, *signaling.Se
 	if err := metrics.RegisterSignaling(reg, srv); err != nil {
 		srv.Close()
 		return nil, nil, nil, err
+	}
+	if cfg.backplane != nil {
+		if err := metrics.RegisterCluster(reg, cfg.backplane, srv); err != nil {
+			srv.Close()
+			return nil, nil, nil, err
+		}
 	}
 
 	mux := http.NewServeMux()
@@ -305,6 +314,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.Cluster.ClientListen, "nats-listen", "", "embedded NATS client address HOST:PORT, for NATS tools (default: a random local port)")
 	fs.StringVar(&cfg.Cluster.StoreDir, "nats-dir", "", "embedded JetStream directory (default: a temporary directory)")
 	fs.IntVar(&cfg.Cluster.Replicas, "cluster-replicas", 0, "replicas of the cluster's KV bucket (default: 3, or the cluster's size below three; 1 with -nats)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "serve the Go profiler (/debug/pprof/) and /debug/gc on this HOST:PORT (keep it private; default: off)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	format := fs.String("log-format", "text", "log format: text or json")
 	if err := fs.Parse(args); err != nil {
@@ -382,6 +392,11 @@ func serve(ctx context.Context, cfg serveConfig, ready func(net.Addr)) error {
 	if cfg.Web != "" {
 		if _, err := os.Stat(filepath.Join(cfg.Web, "index.html")); err != nil {
 			return fmt.Errorf("-web %s: no index.html: %w", cfg.Web, err)
+		}
+	}
+	if cfg.DebugAddr != "" {
+		if _, err := serveDebug(ctx, cfg.DebugAddr, cfg.Logger); err != nil {
+			return err
 		}
 	}
 	octx, ocancel := context.WithTimeout(ctx, 30*time.Second)

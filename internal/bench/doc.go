@@ -9,10 +9,11 @@
 // time to match, rating updates), lobby (listing and fan-out), browser
 // (pages running web/meshjs in headless Chromium against native meshes and
 // each other: connect time and RTT, with the native pair as baseline; it
-// needs chromium, see internal/browser), cluster (nodes over embedded
-// NATS, all in this process for now: idle sessions, relay across nodes
-// against relay within one and a bare NATS request/reply, and resume on
-// another node when one stops) and content (a lobby's content delivered by
+// needs chromium, see internal/browser), cluster (`rallypoint serve`
+// processes over embedded NATS with client processes holding the idle
+// sessions: each node's RSS per session, relay across nodes against relay
+// within one and a bare NATS request/reply, and resume on another node
+// when one is SIGKILLed) and content (a lobby's content delivered by
 // the swarm of lobby/content against each member fetching from the host
 // alone, over meshes in this process).
 //
@@ -22,10 +23,12 @@
 // Every figure comes with a baseline measured in the same run, because the
 // machines these run on are noisy: compare ratios, not absolute times.
 //
-// The transport and signaling benches start copies of the running binary
-// as child processes, so they work only from the rallypoint command (its
-// main dispatches TransportChildRole); their end-to-end tests live in
-// cmd/rallypoint. RunRollbackBench needs no child and is tested here.
+// The transport, signaling and cluster benches start copies of the
+// running binary as child processes (cluster runs `rallypoint serve`
+// itself, with -debug-addr for a GC before each RSS reading), so they work
+// only from the rallypoint command (its main dispatches
+// TransportChildRole); their end-to-end tests live in cmd/rallypoint. On
+// Linux the children die with the bench. RunRollbackBench needs no child and is tested here.
 //
 // Nothing here is part of the kit's API; nothing in the library packages
 // imports it.

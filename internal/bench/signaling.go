@@ -323,6 +323,13 @@ func newRelayMeter(receivers []*signaling.Client) *relayMeter {
 }
 
 func (m *relayMeter) run(ctx context.Context, senders, receivers []*signaling.Client, rate float64, dur time.Duration) relayStats {
+	s, sent, elapsed := m.runSamples(ctx, senders, receivers, rate, dur)
+	return statsOf(s, sent, elapsed)
+}
+
+// runSamples is run returning the samples (µs), the signals sent and the
+// time taken.
+func (m *relayMeter) runSamples(ctx context.Context, senders, receivers []*signaling.Client, rate float64, dur time.Duration) ([]float64, int, time.Duration) {
 	m.mu.Lock()
 	m.samples = m.samples[:0]
 	m.mu.Unlock()
@@ -360,8 +367,14 @@ func (m *relayMeter) run(ctx context.Context, senders, receivers []*signaling.Cl
 	m.mu.Lock()
 	s := slices.Clone(m.samples)
 	m.mu.Unlock()
+	return s, int(sent.Load()), elapsed
+}
+
+// statsOf summarizes samples (µs) of sent signals taken over elapsed.
+func statsOf(s []float64, sent int, elapsed time.Duration) relayStats {
+	s = slices.Clone(s)
 	slices.Sort(s)
-	st := relayStats{n: len(s), lost: int(sent.Load()) - len(s), rate: float64(len(s)) / elapsed.Seconds()}
+	st := relayStats{n: len(s), lost: sent - len(s), rate: float64(len(s)) / elapsed.Seconds()}
 	if len(s) > 0 {
 		st.p50 = s[len(s)*50/100]
 		st.p99 = s[min(len(s)-1, len(s)*99/100)]

@@ -15,6 +15,7 @@
 //
 //	reg := metrics.NewRegistry() // with the Go runtime and process collectors
 //	metrics.RegisterSignaling(reg, srv)
+//	metrics.RegisterCluster(reg, node, srv) // cluster nodes only
 //	mm := metrics.NewMatchmaker()
 //	svc, _ := mmservice.New(srv, mmservice.Config{OnPass: mm.ObservePass})
 //	mm.Watch(svc.Matchmaker())
@@ -34,6 +35,18 @@
 // rallypoint_signaling_relayed_total and
 // rallypoint_signaling_errors_total{code}; the histogram
 // rallypoint_signaling_relay_seconds.
+//
+// Cluster nodes (RegisterCluster, read from the cluster.Node and the
+// node's Server.Stats at each scrape): rallypoint_node_info{node} (always
+// 1; its label names the node, so that each node's scrape says which node
+// it is), the gauges rallypoint_cluster_live_nodes (nodes heard, itself
+// included) and rallypoint_cluster_routes (embedded NATS routes), the
+// counters rallypoint_cluster_signals_sent_total and
+// rallypoint_cluster_signals_received_total (signals between a peer here
+// and a peer on another node), and the histogram
+// rallypoint_cluster_relay_round_trip_seconds (a signal sent to another
+// node, from reading it to that node's ack; timed on this node's clock
+// alone).
 //
 // Lobbies: the gauges rallypoint_lobby_lobbies (open),
 // rallypoint_lobby_listed and rallypoint_lobby_members.

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rallypoint/rallypoint/cluster"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/matchmaker"
 	"github.com/rallypoint/rallypoint/signaling"
@@ -88,18 +89,64 @@ func (c *signalingCollector) Collect(ch chan<- prometheus.Metric) {
 	for code, n := range st.Errors {
 		counter(sigErrors, n, code)
 	}
+	ch <- relayHistogram(sigRelaySeconds, st.RelayCounts, st.RelaySumMicros)
+}
+
+// relayHistogram turns counts in the buckets of
+// signaling.RelayBucketsMicros (the last one counting the rest) into a
+// histogram in seconds.
+func relayHistogram(d *prometheus.Desc, counts []uint64, sumMicros float64) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(signaling.RelayBucketsMicros))
 	var cum uint64
 	for i, b := range signaling.RelayBucketsMicros {
-		if i < len(st.RelayCounts) {
-			cum += st.RelayCounts[i]
+		if i < len(counts) {
+			cum += counts[i]
 		}
 		buckets[b/1e6] = cum
 	}
-	if n := len(signaling.RelayBucketsMicros); len(st.RelayCounts) > n {
-		cum += st.RelayCounts[n]
+	if n := len(signaling.RelayBucketsMicros); len(counts) > n {
+		cum += counts[n]
 	}
-	ch <- prometheus.MustNewConstHistogram(sigRelaySeconds, cum, st.RelaySumMicros/1e6, buckets)
+	return prometheus.MustNewConstHistogram(d, cum, sumMicros/1e6, buckets)
+}
+
+// RegisterCluster registers the metrics of a cluster node and of srv, its
+// cluster server (signaling.NewClusterServer): the node's name as the
+// label of rallypoint_node_info, the nodes it hears and its NATS routes,
+// and the signals it exchanges with other nodes. All are read at each
+// scrape.
+func RegisterCluster(reg prometheus.Registerer, node *cluster.Node, srv *signaling.Server) error {
+	return reg.Register(&clusterCollector{node: node, stats: srv.Stats})
+}
+
+var (
+	nodeInfo          = prometheus.NewDesc("rallypoint_node_info", "Always 1; its node label names this cluster node.", []string{"node"}, nil)
+	clusterLiveNodes  = prometheus.NewDesc("rallypoint_cluster_live_nodes", "Cluster nodes this node hears (heartbeats within the failure-detection delay), itself included.", nil, nil)
+	clusterRoutes     = prometheus.NewDesc("rallypoint_cluster_routes", "Routes of this node's embedded NATS server to the other nodes' (0 with an external NATS).", nil, nil)
+	clusterSent       = prometheus.NewDesc("rallypoint_cluster_signals_sent_total", "Signals relayed from a peer here to a peer on another node.", nil, nil)
+	clusterReceived   = prometheus.NewDesc("rallypoint_cluster_signals_received_total", "Signals received from another node for a peer here.", nil, nil)
+	clusterRTTSeconds = prometheus.NewDesc("rallypoint_cluster_relay_round_trip_seconds", "Signals sent to another node: from reading the signal to receiving the target node's ack (one NATS hop each way plus the target node's delivery), on this node's clock.", nil, nil)
+)
+
+type clusterCollector struct {
+	node  *cluster.Node
+	stats func() signaling.Stats
+}
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{nodeInfo, clusterLiveNodes, clusterRoutes, clusterSent, clusterReceived, clusterRTTSeconds} {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.stats()
+	ch <- prometheus.MustNewConstMetric(nodeInfo, prometheus.GaugeValue, 1, c.node.Node())
+	ch <- prometheus.MustNewConstMetric(clusterLiveNodes, prometheus.GaugeValue, float64(len(c.node.LiveNodes())))
+	ch <- prometheus.MustNewConstMetric(clusterRoutes, prometheus.GaugeValue, float64(c.node.Routes()))
+	ch <- prometheus.MustNewConstMetric(clusterSent, prometheus.CounterValue, float64(st.ClusterSent))
+	ch <- prometheus.MustNewConstMetric(clusterReceived, prometheus.CounterValue, float64(st.ClusterReceived))
+	ch <- relayHistogram(clusterRTTSeconds, st.ClusterRTTCounts, st.ClusterRTTSumMicros)
 }
 
 // RegisterLobby registers the metrics of svc, read from one svc.Stats

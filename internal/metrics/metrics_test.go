@@ -1,10 +1,13 @@
 package metrics
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rallypoint/rallypoint/cluster"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -53,5 +56,68 @@ func TestSignalingRelayHistogram(t *testing.T) {
 	}
 	if len(got) != 11 {
 		t.Errorf("%d families: %v", len(got), got)
+	}
+}
+
+// TestClusterMetrics: a cluster node's registry names the node in
+// rallypoint_node_info and carries its cluster gauges, counters and the
+// round-trip histogram (a single embedded node: one live node, no routes).
+func TestClusterMetrics(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	node, err := cluster.Start(ctx, cluster.Config{Name: "m1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	srv, err := signaling.NewClusterServer(ctx, signaling.Config{}, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	if err := RegisterCluster(reg, node, srv); err != nil {
+		t.Fatal(err)
+	}
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		"rallypoint_node_info":                        1,
+		"rallypoint_cluster_live_nodes":               1,
+		"rallypoint_cluster_routes":                   0,
+		"rallypoint_cluster_signals_sent_total":       0,
+		"rallypoint_cluster_signals_received_total":   0,
+		"rallypoint_cluster_relay_round_trip_seconds": 0,
+	}
+	for _, f := range fams {
+		w, ok := want[f.GetName()]
+		if !ok {
+			t.Errorf("unexpected family %s", f.GetName())
+			continue
+		}
+		delete(want, f.GetName())
+		m := f.GetMetric()[0]
+		var v float64
+		switch {
+		case m.GetGauge() != nil:
+			v = m.GetGauge().GetValue()
+		case m.GetCounter() != nil:
+			v = m.GetCounter().GetValue()
+		case m.GetHistogram() != nil:
+			v = float64(m.GetHistogram().GetSampleCount())
+		}
+		if v != w {
+			t.Errorf("%s = %v, want %v", f.GetName(), v, w)
+		}
+		if f.GetName() == "rallypoint_node_info" {
+			if l := m.GetLabel(); len(l) != 1 || l[0].GetName() != "node" || l[0].GetValue() != "m1" {
+				t.Errorf("node_info labels %v", l)
+			}
+		}
+	}
+	for name := range want {
+		t.Errorf("no %s", name)
 	}
 }

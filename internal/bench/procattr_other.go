@@ -1,0 +1,9 @@
+//go:build !linux
+
+package bench
+
+import "os/exec"
+
+// dieWithParent does nothing here: only Linux kills children with their
+// parent.
+func dieWithParent(cmd *exec.Cmd) {}
