@@ -135,7 +135,7 @@ func startServeCluster(t *testing.T, n int, extra ...string) []*serveNode {
 	nodes := make([]*serveNode, n)
 	for i := range n {
 		nd := &serveNode{name: fmt.Sprintf("n%d", i)}
-		args := append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json", "-data-dir", t.TempDir(),
+		args := append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json", "-data-dir", t.TempDir(), "-nats-dir", t.TempDir(),
 			"-node", nd.name, "-cluster-listen", addrs[i], "-cluster-routes", strings.Join(routes, ",")}, extra...)
 		nd.cmd = exec.Command(bin, args...)
 		nd.logs = startLogged(t, nd.cmd)

@@ -47,7 +47,7 @@ func startNSCluster(t *testing.T, ifcs []netns.Iface, extra ...string) []*nsNode
 	for i, ifc := range ifcs {
 		nd := &nsNode{name: string(rune('a' + i)), ns: ifc.NS, ip: ifc.IPv4}
 		args := append([]string{"serve", "-addr", net.JoinHostPort(ifc.IPv4, "7000"), "-log-format", "json",
-			"-data-dir", t.TempDir(), "-node", nd.name, "-cluster-listen", net.JoinHostPort(ifc.IPv4, routePort),
+			"-data-dir", t.TempDir(), "-nats-dir", t.TempDir(), "-node", nd.name, "-cluster-listen", net.JoinHostPort(ifc.IPv4, routePort),
 			"-cluster-routes", strings.Join(routes, ",")}, extra...)
 		nd.cmd = ifc.NS.Command(binary(t), args...)
 		pr, pw, err := os.Pipe()

@@ -47,7 +47,7 @@ func startClusterProcs(t *testing.T, n int, extra ...string) []*clusterNode {
 	found := make(chan int, n)
 	for i := range n {
 		nd := &clusterNode{name: fmt.Sprintf("n%d", i)}
-		args := append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json", "-data-dir", t.TempDir(),
+		args := append([]string{"serve", "-addr", "127.0.0.1:0", "-log-format", "json", "-data-dir", t.TempDir(), "-nats-dir", t.TempDir(),
 			"-node", nd.name, "-cluster-listen", addrs[i], "-cluster-routes", strings.Join(routes, ",")}, extra...)
 		nd.cmd = exec.Command(binary(t), args...)
 		stderr, pw := io.Pipe()
