@@ -46,10 +46,9 @@ type Matchmaker struct {
 	poolPlayers, poolTickets, poolTeams int
 
 	// scratch reused across passes
-	removed []int
+	removed []examined
 	keys    []uint32
 	sortBuf []sortKey
-	byRank  []*entry
 	assign  []int
 	counts  []int
 	slab    slab
@@ -161,6 +160,10 @@ type entry struct {
 	part    string    // partition key (hard RuleEqual values)
 }
 
+// examined is a candidate a seed took out of its bucket's tree: its
+// position in skill order and its rank.
+type examined struct{ pos, rank uint32 }
+
 // near holds the skills (as skillKey) next to an entry's in its bucket's
 // skill order: 0 and MaxUint64 where there is none.
 type near struct{ below, above uint64 }
@@ -172,12 +175,16 @@ type bucket struct {
 	live   int       // waiting tickets
 	room   int       // tickets the arrays below have room for
 	keys   []sortKey // scratch of a pass: sort keys in rank order
-	ents   []*entry  // sorted by skill, then seq
-	skills []uint64  // skillKey(ents[i].skill), so window searches read one array
+	// ents is in rank (enqueue) order: the tree gives a candidate's rank
+	// with its position, and the candidate's entry is then read from an
+	// array the pass walks in the same order as its seeds, which is mostly
+	// in cache, instead of from an array in skill order read at random.
+	ents   []*entry
+	skills []uint64  // sorted: skillKey of the entries' skills, so window searches read one array
 	coarse []uint64  // every skillBlock-th of skills, for firstFrom
 	mid    []uint64  // every skillLine-th of skills, for firstFrom
-	posOf  []int32   // by rank: the entry's index in ents
-	near   []near    // by rank: the skills next to the entry's in ents
+	posOf  []int32   // by rank: the entry's position in skill order
+	near   []near    // by rank: the skills next to the entry's in skill order
 	tree   segtree
 }
 
@@ -720,14 +727,11 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			b.posOf = make([]int32, n)
 		}
 		b.posOf = b.posOf[:n]
-		// b.ents is in rank order here: keep it as the map from rank to
-		// entry while it is rewritten in skill order. Positions go to an
-		// array by rank rather than into the entries, so this loop writes
-		// to small arrays, not to 100,000 scattered entries.
-		m.byRank = append(m.byRank[:0], b.ents...)
+		// Positions go to an array by rank rather than into the entries,
+		// so this loop writes to small arrays, not to 100,000 scattered
+		// entries.
 		for i, k := range sortKeys(b.keys, m.sortBuf) {
 			b.posOf[k.rank] = int32(i)
-			b.ents[i] = m.byRank[k.rank]
 			b.skills = append(b.skills, k.key)
 			m.keys = append(m.keys, k.rank)
 		}
@@ -755,7 +759,6 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		}
 		b.tree.reset(m.keys)
 	}
-	clear(m.byRank)
 	// Backfill first, oldest request first.
 	q.backfills = liveBackfills(q.backfills)
 	for _, bf := range q.backfills {

@@ -106,5 +106,4 @@ func (m *Matchmaker) reserveBucket(b *bucket) {
 	b.tree.reserve(n)
 	m.sortBuf = slices.Grow(m.sortBuf[:0], n)
 	m.keys = slices.Grow(m.keys[:0], n)
-	m.byRank = slices.Grow(m.byRank[:0], n)
 }
