@@ -184,24 +184,21 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	if bf == nil && !eligible(q, seed, now) {
 		return false
 	}
-	skillV, skillOn := math.Inf(1), false
-	for i := range q.cfg.Rules {
-		if r := &q.cfg.Rules[i]; r.Kind == RuleSkill {
-			if v, on := r.at(w); on {
-				skillOn = true
-				skillV = math.Min(skillV, v)
-			}
-		}
-	}
+	skillV, skillOn := q.skillWindow(w)
+	// The window's ends move only when a member widens the group's skills.
+	l, r := 0, len(bk.skills)
+	winLo, winHi := math.NaN(), math.NaN()
 	if bf == nil && skillOn && !m.naive {
-		// A seed whose neighbours in skill order at the start of the pass
-		// lie outside its window has no candidate (the pass only takes
-		// tickets away), and a seed alone makes no match: it is done
-		// without touching the bucket's arrays.
-		nb := bk.near[seed.rank]
-		if nb.below < skillKey(seed.skill-skillV) && nb.above > skillKey(seed.skill+skillV) {
+		// The seed's first window was found for the whole pool at the start
+		// of the pass (the pass only takes tickets away). A seed alone in
+		// it has no candidate, and a seed alone makes no match: it is done
+		// without touching the bucket's other arrays.
+		win := bk.win[seed.rank]
+		if win.r-win.l == 1 {
 			return false
 		}
+		l, r = int(win.l), int(win.r)
+		winLo, winHi = seed.skill, seed.skill
 	}
 	g := &m.grp
 	g.init(q, seed, bf, w)
@@ -215,9 +212,6 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	}
 	ents, skills := bk.ents, bk.skills
 	scans := 0
-	// The window's ends move only when a member widens the group's skills.
-	l, r := 0, len(skills)
-	winLo, winHi := math.NaN(), math.NaN()
 	for g.players < g.target && scans < q.cfg.MaxScan {
 		var p int
 		var rank uint32

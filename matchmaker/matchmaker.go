@@ -47,6 +47,8 @@ type Matchmaker struct {
 
 	// scratch reused across passes
 	removed []examined
+	widths  []float64 // the distinct skill windows of a pass's seeds
+	ends    []int     // scratch of the windows' sweep: two ends per width
 	keys    []uint32
 	sortBuf []sortKey
 	assign  []int
@@ -164,9 +166,9 @@ type entry struct {
 // position in skill order and its rank.
 type examined struct{ pos, rank uint32 }
 
-// near holds the skills (as skillKey) next to an entry's in its bucket's
-// skill order: 0 and MaxUint64 where there is none.
-type near struct{ below, above uint64 }
+// span is the positions [l, r) of a bucket's skill order whose skills lie
+// in an entry's skill window as a seed at the start of the pass.
+type span struct{ l, r int32 }
 
 // A bucket is the tickets of a queue's partition (the values of its
 // RuleEqual rules without steps). A ticket joins its bucket at Enqueue; a
@@ -184,7 +186,7 @@ type bucket struct {
 	coarse []uint64  // every skillBlock-th of skills, for firstFrom
 	mid    []uint64  // every skillLine-th of skills, for firstFrom
 	posOf  []int32   // by rank: the entry's position in skill order
-	near   []near    // by rank: the skills next to the entry's in skill order
+	win    []span    // by rank: the entry's first window as a seed
 	tree   segtree
 }
 
@@ -689,6 +691,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b.keys = b.keys[:0]
 	}
 	ttl := q.cfg.TTL
+	m.widths = m.widths[:0]
 	kept := q.entries[:0]
 	for _, e := range q.entries {
 		if e.dead {
@@ -703,7 +706,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b := e.bucket
 		e.rank = uint32(len(b.ents)) // entries are in enqueue order
 		b.ents = append(b.ents, e)
-		b.keys = append(b.keys, sortKey{skillKey(e.skill), e.rank})
+		b.keys = append(b.keys, sortKey{skillKey(e.skill), e.rank, m.widthOf(q, now.Sub(e.at))})
 		kept = append(kept, e)
 	}
 	clear(q.entries[len(kept):])
@@ -730,25 +733,13 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		// Positions go to an array by rank rather than into the entries,
 		// so this loop writes to small arrays, not to 100,000 scattered
 		// entries.
-		for i, k := range sortKeys(b.keys, m.sortBuf) {
+		sorted := sortKeys(b.keys, m.sortBuf)
+		for i, k := range sorted {
 			b.posOf[k.rank] = int32(i)
 			b.skills = append(b.skills, k.key)
 			m.keys = append(m.keys, k.rank)
 		}
-		if cap(b.near) < n {
-			b.near = make([]near, n)
-		}
-		b.near = b.near[:n]
-		for i := range b.skills {
-			nb := near{below: 0, above: math.MaxUint64}
-			if i > 0 {
-				nb.below = b.skills[i-1]
-			}
-			if i+1 < n {
-				nb.above = b.skills[i+1]
-			}
-			b.near[m.keys[i]] = nb
-		}
+		b.windows(sorted, m.widths, &m.ends)
 		b.coarse = b.coarse[:0]
 		for i := 0; i < n; i += skillBlock {
 			b.coarse = append(b.coarse, b.skills[i])
@@ -793,6 +784,73 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		res.Matches = slices.Clone(res.Matches)
 	}
 	q.compact()
+}
+
+// widthOf returns the index in m.widths of the skill window of a seed that
+// waited w, adding it if new, or noWindow if no skill rule is on.
+func (m *Matchmaker) widthOf(q *queue, w time.Duration) uint32 {
+	v, on := q.skillWindow(w)
+	if !on {
+		return noWindow
+	}
+	for i, x := range m.widths {
+		if x == v {
+			return uint32(i)
+		}
+	}
+	m.widths = append(m.widths, v)
+	return uint32(len(m.widths) - 1)
+}
+
+// skillWindow returns the narrowest skill window of the queue's rules for
+// a seed that waited w, and whether any skill rule is on.
+func (q *queue) skillWindow(w time.Duration) (float64, bool) {
+	v, on := math.Inf(1), false
+	for i := range q.cfg.Rules {
+		if r := &q.cfg.Rules[i]; r.Kind == RuleSkill {
+			if x, ok := r.at(w); ok {
+				on = true
+				v = math.Min(v, x)
+			}
+		}
+	}
+	return v, on
+}
+
+// windows finds each entry's first window as a seed (what firstFrom would
+// find for its skill and width) in one sweep over the bucket's sorted keys:
+// for a given width both ends only move up as the skill grows, so each
+// width's ends walk the skills once. The windows are then read in the
+// seeds' order, not searched for at random places of the skills.
+func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) {
+	n := len(b.skills)
+	if cap(b.win) < n {
+		b.win = make([]span, n)
+	}
+	b.win = b.win[:n]
+	e := (*ends)[:0]
+	for range widths {
+		e = append(e, 0, 0)
+	}
+	*ends = e
+	skills := b.skills
+	for _, k := range sorted {
+		if k.win == noWindow {
+			b.win[k.rank] = span{0, int32(n)}
+			continue
+		}
+		s, v := keySkill(k.key), widths[k.win]
+		lo, hi := skillKey(s-v), skillKey(s+v)
+		l, r := e[2*k.win], e[2*k.win+1]
+		for l < n && skills[l] < lo {
+			l++
+		}
+		for r < n && skills[r] <= hi {
+			r++
+		}
+		e[2*k.win], e[2*k.win+1] = l, r
+		b.win[k.rank] = span{int32(l), int32(r)}
+	}
 }
 
 func liveBackfills(bs []*backfill) []*backfill {
