@@ -117,6 +117,9 @@ type queue struct {
 	minPlayers int
 	numbers    bool // a RuleDifference or RuleRange reads entries' num
 	hasTags    bool // a RuleTags reads entries' tagMask
+	// skillAfters are the waits at which a skill rule's window changes,
+	// sorted: a seed's window is the same between two of them.
+	skillAfters []time.Duration
 	tags       map[string]uint8
 	regions    []string
 	regionIdx  map[string]int
@@ -225,7 +228,13 @@ func (m *Matchmaker) AddQueue(cfg QueueConfig) error {
 		if r.Kind == RuleTags {
 			q.hasTags = true
 		}
+		if r.Kind == RuleSkill {
+			for _, st := range r.Steps {
+				q.skillAfters = append(q.skillAfters, st.After)
+			}
+		}
 	}
+	slices.Sort(q.skillAfters)
 	m.queues[cfg.Name] = q
 	m.names = append(m.names, cfg.Name)
 	sort.Strings(m.names)
@@ -692,6 +701,9 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	}
 	ttl := q.cfg.TTL
 	m.widths = m.widths[:0]
+	// The window width of the seeds waiting in [wFrom, wTo).
+	var width uint32
+	wFrom, wTo := time.Duration(1), time.Duration(0)
 	kept := q.entries[:0]
 	for _, e := range q.entries {
 		if e.dead {
@@ -706,7 +718,11 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b := e.bucket
 		e.rank = uint32(len(b.ents)) // entries are in enqueue order
 		b.ents = append(b.ents, e)
-		b.keys = append(b.keys, sortKey{skillKey(e.skill), e.rank, m.widthOf(q, now.Sub(e.at))})
+		if w := now.Sub(e.at); w < wFrom || w >= wTo {
+			width = m.widthOf(q, w)
+			wFrom, wTo = q.skillSteps(w)
+		}
+		b.keys = append(b.keys, sortKey{skillKey(e.skill), e.rank, width})
 		kept = append(kept, e)
 	}
 	clear(q.entries[len(kept):])
@@ -800,6 +816,21 @@ func (m *Matchmaker) widthOf(q *queue, w time.Duration) uint32 {
 	}
 	m.widths = append(m.widths, v)
 	return uint32(len(m.widths) - 1)
+}
+
+// skillSteps returns the waits [from, to) around w over which a seed's
+// skill window stays the same.
+func (q *queue) skillSteps(w time.Duration) (from, to time.Duration) {
+	from, to = math.MinInt64, math.MaxInt64
+	for _, a := range q.skillAfters {
+		if a <= w {
+			from = a
+		} else {
+			to = a
+			break
+		}
+	}
+	return from, to
 }
 
 // skillWindow returns the narrowest skill window of the queue's rules for
