@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Config configures a Matchmaker. The zero value is valid.
@@ -786,7 +787,23 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	// pool's players could make, so no match is copied as the slice grows.
 	start := len(res.Matches)
 	res.Matches = slices.Grow(res.Matches, min(q.live, q.players/q.minPlayers))
-	for _, e := range q.entries {
+	ents := q.entries
+	for i, e := range ents {
+		// A large pool does not fit the caches: ask for what the seeds a
+		// few places on will read (the entry's first two lines, then the
+		// tree leaf the seed leaves), so those loads overlap with this
+		// seed's work. The candidates a seed takes are mostly tickets
+		// enqueued shortly after it, so their entries are warm too.
+		if j := i + seedsAhead; j < len(ents) {
+			prefetch2(unsafe.Pointer(ents[j]))
+		}
+		if j := i + seedsAhead/2; j < len(ents) {
+			if f := ents[j]; !f.dead {
+				t := &f.bucket.tree
+				pos := f.bucket.posOf[f.rank]
+				prefetch(unsafe.Pointer(&t.leaf[pos]))
+			}
+		}
 		if e.dead {
 			continue
 		}
@@ -883,6 +900,9 @@ func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) {
 		b.win[k.rank] = span{int32(l), int32(r)}
 	}
 }
+
+// seedsAhead is how many seeds ahead a pass prefetches an entry.
+const seedsAhead = 16
 
 func liveBackfills(bs []*backfill) []*backfill {
 	out := bs[:0]
