@@ -791,7 +791,8 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	for i, e := range ents {
 		// A large pool does not fit the caches: ask for what the seeds a
 		// few places on will read (the entry's first two lines, then the
-		// tree leaf the seed leaves), so those loads overlap with this
+		// tree leaf the seed leaves and the tree's nodes at the ends of its
+		// first window), so those loads overlap with this
 		// seed's work. The candidates a seed takes are mostly tickets
 		// enqueued shortly after it, so their entries are warm too.
 		if j := i + seedsAhead; j < len(ents) {
@@ -799,9 +800,20 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		}
 		if j := i + seedsAhead/2; j < len(ents) {
 			if f := ents[j]; !f.dead {
-				t := &f.bucket.tree
-				pos := f.bucket.posOf[f.rank]
-				prefetch(unsafe.Pointer(&t.leaf[pos]))
+				b := f.bucket
+				t := &b.tree
+				prefetch(unsafe.Pointer(&t.leaf[b.posOf[f.rank]]))
+				// The ends of its first window, where the tree's search
+				// reads partial nodes.
+				if w := b.win[f.rank]; w.r-w.l > 1 {
+					prefetch(unsafe.Pointer(&t.leaf[w.l]))
+					prefetch(unsafe.Pointer(&t.leaf[w.r-1]))
+					if len(t.level) > 2 {
+						lv := t.level[1]
+						prefetch(unsafe.Pointer(&lv[w.l/segWidth]))
+						prefetch(unsafe.Pointer(&lv[(w.r-1)/segWidth]))
+					}
+				}
 			}
 		}
 		if e.dead {
