@@ -733,7 +733,9 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		q.backfills = liveBackfills(q.backfills)
 		return
 	}
-	// Sort each bucket by skill.
+	// Sort each bucket by skill, and count the seeds that could make a
+	// match: those whose first skill window holds another ticket.
+	seeds := 0
 	for k, b := range q.buckets {
 		if len(b.ents) == 0 {
 			delete(q.buckets, k)
@@ -756,7 +758,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			b.skills = append(b.skills, k.key)
 			m.keys = append(m.keys, k.rank)
 		}
-		b.windows(sorted, m.widths, &m.ends)
+		seeds += b.windows(sorted, m.widths, &m.ends)
 		b.coarse = b.coarse[:0]
 		for i := 0; i < n; i += skillBlock {
 			b.coarse = append(b.coarse, b.skills[i])
@@ -786,7 +788,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	// the result: its room is reserved up front for as many matches as the
 	// pool's players could make, so no match is copied as the slice grows.
 	start := len(res.Matches)
-	res.Matches = slices.Grow(res.Matches, min(q.live, q.players/q.minPlayers))
+	res.Matches = slices.Grow(res.Matches, min(seeds, q.players/q.minPlayers))
 	ents := q.entries
 	for i, e := range ents {
 		// A large pool does not fit the caches: ask for what the seeds a
@@ -882,7 +884,10 @@ func (q *queue) skillWindow(w time.Duration) (float64, bool) {
 // for a given width both ends only move up as the skill grows, so each
 // width's ends walk the skills once. The windows are then read in the
 // seeds' order, not searched for at random places of the skills.
-func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) {
+//
+// It returns the number of entries that could seed a match: those with no
+// skill window or another ticket in theirs.
+func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) int {
 	n := len(b.skills)
 	if cap(b.win) < n {
 		b.win = make([]span, n)
@@ -894,9 +899,11 @@ func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) {
 	}
 	*ends = e
 	skills := b.skills
+	seeds := 0
 	for _, k := range sorted {
 		if k.win == noWindow {
 			b.win[k.rank] = span{0, int32(n)}
+			seeds++
 			continue
 		}
 		s, v := keySkill(k.key), widths[k.win]
@@ -910,7 +917,9 @@ func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) {
 		}
 		e[2*k.win], e[2*k.win+1] = l, r
 		b.win[k.rank] = span{int32(l), int32(r)}
+		seeds += b2i(r-l > 1)
 	}
+	return seeds
 }
 
 // seedsAhead is how many seeds ahead a pass prefetches an entry.
