@@ -792,16 +792,22 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	ents := q.entries
 	for i, e := range ents {
 		// A large pool does not fit the caches: ask for what the seeds a
-		// few places on will read (the entry's first two lines, then the
-		// tree leaf the seed leaves and the tree's nodes at the ends of its
-		// first window), so those loads overlap with this
-		// seed's work. The candidates a seed takes are mostly tickets
-		// enqueued shortly after it, so their entries are warm too.
+		// few places on will read (the entry up to its player handles;
+		// then a party's players and handles, the tree leaf the seed
+		// leaves and the tree's nodes at the ends of its first window), so
+		// those loads overlap with this seed's work. The candidates a seed
+		// takes are mostly tickets enqueued shortly after it, so their
+		// entries are warm too.
 		if j := i + seedsAhead; j < len(ents) {
-			prefetch2(unsafe.Pointer(ents[j]))
+			prefetch4(unsafe.Pointer(ents[j])) // up to its player handles
 		}
 		if j := i + seedsAhead/2; j < len(ents) {
 			if f := ents[j]; !f.dead {
+				if f.size > 1 {
+					// A party's players and their handles live apart.
+					prefetch2(unsafe.Pointer(unsafe.SliceData(f.t.Players)))
+					prefetch(unsafe.Pointer(unsafe.SliceData(f.phandles)))
+				}
 				b := f.bucket
 				t := &b.tree
 				prefetch(unsafe.Pointer(&t.leaf[b.posOf[f.rank]]))

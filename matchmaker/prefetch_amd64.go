@@ -14,3 +14,8 @@ func prefetch(p unsafe.Pointer)
 //
 //go:noescape
 func prefetch2(p unsafe.Pointer)
+
+// prefetch4 is prefetch of the line at p and the three after it.
+//
+//go:noescape
+func prefetch4(p unsafe.Pointer)

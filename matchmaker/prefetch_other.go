@@ -10,3 +10,6 @@ func prefetch(p unsafe.Pointer) {}
 
 // prefetch2 does nothing, like prefetch.
 func prefetch2(p unsafe.Pointer) {}
+
+// prefetch4 does nothing, like prefetch.
+func prefetch4(p unsafe.Pointer) {}
