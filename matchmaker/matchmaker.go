@@ -121,11 +121,11 @@ type queue struct {
 	// skillAfters are the waits at which a skill rule's window changes,
 	// sorted: a seed's window is the same between two of them.
 	skillAfters []time.Duration
-	tags       map[string]uint8
-	regions    []string
-	regionIdx  map[string]int
-	backfills  []*backfill
-	buckets    map[string]*bucket
+	tags        map[string]uint8
+	regions     []string
+	regionIdx   map[string]int
+	backfills   []*backfill
+	buckets     map[string]*bucket
 
 	ring    [1024]time.Duration
 	ringN   int
@@ -178,19 +178,19 @@ type span struct{ l, r int32 }
 // RuleEqual rules without steps). A ticket joins its bucket at Enqueue; a
 // pass builds the arrays below, in the room Enqueue reserved.
 type bucket struct {
-	live   int       // waiting tickets
-	room   int       // tickets the arrays below have room for
-	keys   []sortKey // scratch of a pass: sort keys in rank order
+	live int       // waiting tickets
+	room int       // tickets the arrays below have room for
+	keys []sortKey // scratch of a pass: sort keys in rank order
 	// ents is in rank (enqueue) order: the tree gives a candidate's rank
 	// with its position, and the candidate's entry is then read from an
 	// array the pass walks in the same order as its seeds, which is mostly
 	// in cache, instead of from an array in skill order read at random.
 	ents   []*entry
-	skills []uint64  // sorted: skillKey of the entries' skills, so window searches read one array
-	coarse []uint64  // every skillBlock-th of skills, for firstFrom
-	mid    []uint64  // every skillLine-th of skills, for firstFrom
-	posOf  []int32   // by rank: the entry's position in skill order
-	win    []span    // by rank: the entry's first window as a seed
+	skills []uint64 // sorted: skillKey of the entries' skills, so window searches read one array
+	coarse []uint64 // every skillBlock-th of skills, for firstFrom
+	mid    []uint64 // every skillLine-th of skills, for firstFrom
+	posOf  []int32  // by rank: the entry's position in skill order
+	win    []span   // by rank: the entry's first window as a seed
 	tree   segtree
 }
 
