@@ -824,6 +824,15 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 				}
 			}
 		}
+		// A seed with few tickets in its window (a sparse pool) takes
+		// candidates enqueued at any time: their entries, named by the tree
+		// leaves prefetched above, are asked for two steps later.
+		if j := i + seedsAhead/4; j < len(ents) {
+			m.prefetchWindow(ents[j], false)
+		}
+		if j := i + seedsAhead/8; j < len(ents) {
+			m.prefetchWindow(ents[j], true)
+		}
 		if e.dead {
 			continue
 		}
@@ -926,6 +935,33 @@ func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) int {
 		seeds += b2i(r-l > 1)
 	}
 	return seeds
+}
+
+// smallWindow is the most tickets in a seed's first window whose entries
+// a pass prefetches.
+const smallWindow = 4
+
+// prefetchWindow asks for the entries in f's first window if it holds few
+// (entries), or else for their places in the bucket's entries.
+func (m *Matchmaker) prefetchWindow(f *entry, entries bool) {
+	if f.dead {
+		return
+	}
+	b := f.bucket
+	w := b.win[f.rank]
+	if w.r-w.l > smallWindow || w.r-w.l < 2 {
+		return
+	}
+	for _, rank := range b.tree.leaf[w.l:w.r] {
+		if rank == emptyLeaf || rank == f.rank {
+			continue
+		}
+		if entries {
+			prefetch4(unsafe.Pointer(b.ents[rank]))
+		} else {
+			prefetch(unsafe.Pointer(&b.ents[rank]))
+		}
+	}
 }
 
 // seedsAhead is how many seeds ahead a pass prefetches an entry.
