@@ -581,6 +581,7 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Mat
 		q.ring[q.ringN%len(q.ring)] = waited
 		q.ringN++
 		m.drop(q, e)
+		e.bucket.gone[e.rank/64] |= 1 << (e.rank % 64)
 	}
 	if match.Host == "" && len(g.members) > 0 {
 		match.Host = g.members[0].t.Players[0].ID

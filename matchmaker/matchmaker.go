@@ -191,6 +191,7 @@ type bucket struct {
 	mid    []uint64 // every skillLine-th of skills, for firstFrom
 	posOf  []int32  // by rank: the entry's position in skill order
 	win    []span   // by rank: the entry's first window as a seed
+	gone   []uint64 // by rank: bit set once the pass matched the entry
 	tree   segtree
 }
 
@@ -706,7 +707,10 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	var width uint32
 	wFrom, wTo := time.Duration(1), time.Duration(0)
 	kept := q.entries[:0]
-	for _, e := range q.entries {
+	for i, e := range q.entries {
+		if j := i + seedsAhead; j < len(q.entries) {
+			prefetch2(unsafe.Pointer(q.entries[j]))
+		}
 		if e.dead {
 			continue
 		}
@@ -759,6 +763,8 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			m.keys = append(m.keys, k.rank)
 		}
 		seeds += b.windows(sorted, m.widths, &m.ends)
+		b.gone = slices.Grow(b.gone[:0], (n+63)/64)[:(n+63)/64]
+		clear(b.gone)
 		b.coarse = b.coarse[:0]
 		for i := 0; i < n; i += skillBlock {
 			b.coarse = append(b.coarse, b.skills[i])
@@ -845,7 +851,38 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		// A sparse pool made far fewer matches than it had room for.
 		res.Matches = slices.Clone(res.Matches)
 	}
-	q.compact()
+	if len(q.buckets) == 1 {
+		// The bucket's entries are the queue's in the same order, and the
+		// pass marked those it matched: keep the others without reading
+		// every entry again.
+		for _, b := range q.buckets {
+			q.compactFrom(b)
+		}
+	} else {
+		q.compact()
+	}
+}
+
+// compactFrom keeps the entries of b the pass did not match, as the
+// queue's entries; b holds all of the queue's waiting entries.
+func (q *queue) compactFrom(b *bucket) {
+	out := q.entries[:0]
+	for w, bits := range b.gone {
+		base := w * 64
+		ents := b.ents[base:min(base+64, len(b.ents))]
+		if bits == 0 {
+			out = append(out, ents...)
+			continue
+		}
+		for i, e := range ents {
+			if bits&(1<<i) == 0 {
+				out = append(out, e)
+			}
+		}
+	}
+	clear(q.entries[len(out):])
+	q.entries = out
+	q.dead = 0
 }
 
 // widthOf returns the index in m.widths of the skill window of a seed that

@@ -101,6 +101,7 @@ func (m *Matchmaker) reserveBucket(b *bucket) {
 	b.skills = slices.Grow(b.skills[:0], n)
 	b.posOf = slices.Grow(b.posOf[:0], n)
 	b.win = slices.Grow(b.win[:0], n)
+	b.gone = slices.Grow(b.gone[:0], n/64+1)
 	b.coarse = slices.Grow(b.coarse[:0], n/skillBlock+1)
 	b.mid = slices.Grow(b.mid[:0], n/skillLine+1)
 	b.tree.reserve(n)
