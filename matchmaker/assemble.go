@@ -184,24 +184,21 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	if bf == nil && !eligible(q, seed, now) {
 		return false
 	}
-	skillV, skillOn := math.Inf(1), false
-	for i := range q.cfg.Rules {
-		if r := &q.cfg.Rules[i]; r.Kind == RuleSkill {
-			if v, on := r.at(w); on {
-				skillOn = true
-				skillV = math.Min(skillV, v)
-			}
-		}
-	}
+	skillV, skillOn := q.skillWindow(w)
+	// The window's ends move only when a member widens the group's skills.
+	l, r := 0, len(bk.skills)
+	winLo, winHi := math.NaN(), math.NaN()
 	if bf == nil && skillOn && !m.naive {
-		// A seed whose neighbours in skill order at the start of the pass
-		// lie outside its window has no candidate (the pass only takes
-		// tickets away), and a seed alone makes no match: it is done
-		// without touching the bucket's arrays.
-		nb := bk.near[seed.rank]
-		if nb.below < skillKey(seed.skill-skillV) && nb.above > skillKey(seed.skill+skillV) {
+		// The seed's first window was found for the whole pool at the start
+		// of the pass (the pass only takes tickets away). A seed alone in
+		// it has no candidate, and a seed alone makes no match: it is done
+		// without touching the bucket's other arrays.
+		win := bk.win[seed.rank]
+		if win.r-win.l == 1 {
 			return false
 		}
+		l, r = int(win.l), int(win.r)
+		winLo, winHi = seed.skill, seed.skill
 	}
 	g := &m.grp
 	g.init(q, seed, bf, w)
@@ -215,38 +212,26 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	}
 	ents, skills := bk.ents, bk.skills
 	scans := 0
-	// The window's ends move only when a member widens the group's skills.
-	l, r := 0, len(ents)
-	winLo, winHi := math.NaN(), math.NaN()
 	for g.players < g.target && scans < q.cfg.MaxScan {
+		var p int
+		var rank uint32
 		if m.naive {
 			// The reference the indexes must agree with (tests only).
-			p := naiveNext(bk, g, self, skillOn, skillV)
-			if p < 0 {
-				break
+			p, rank = naiveNext(bk, g, self, skillOn, skillV)
+		} else {
+			if skillOn && (g.lo != winLo || g.hi != winHi) {
+				winLo, winHi = g.lo, g.hi
+				l = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.hi-skillV), true)
+				r = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.lo+skillV), false)
 			}
-			c := ents[p]
-			bk.tree.remove(p)
-			m.removed = append(m.removed, p)
-			if g.accepts(c, now) {
-				g.add(c)
-			} else {
-				scans++
-			}
-			continue
+			p, rank = bk.tree.minAt(l, r)
 		}
-		if skillOn && (g.lo != winLo || g.hi != winHi) {
-			winLo, winHi = g.lo, g.hi
-			l = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.hi-skillV), true)
-			r = firstFrom(skills, bk.mid, bk.coarse, skillKey(g.lo+skillV), false)
-		}
-		p := bk.tree.min(l, r)
 		if p < 0 {
 			break
 		}
-		c := ents[p]
+		c := ents[rank]
 		bk.tree.remove(p)
-		m.removed = append(m.removed, p)
+		m.removed = append(m.removed, examined{uint32(p), rank})
 		if g.accepts(c, now) {
 			g.add(c)
 		} else {
@@ -260,8 +245,8 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 		teams = g.relax(w)
 	}
 	if teams == 0 {
-		for _, p := range m.removed {
-			bk.tree.restore(p, ents[p].rank)
+		for _, x := range m.removed {
+			bk.tree.restore(int(x.pos), x.rank)
 		}
 		if self >= 0 {
 			bk.tree.restore(self, seed.rank)
@@ -271,9 +256,9 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 	m.finish(q, g, teams, now, out)
 	// Members (now dropped) stay out of the tree; everything else examined
 	// goes back.
-	for _, p := range m.removed {
-		if !ents[p].dead {
-			bk.tree.restore(p, ents[p].rank)
+	for _, x := range m.removed {
+		if !ents[x.rank].dead {
+			bk.tree.restore(int(x.pos), x.rank)
 		}
 	}
 	return true
@@ -281,22 +266,23 @@ func (m *Matchmaker) assemble(q *queue, bk *bucket, seed *entry, bf *backfill, n
 
 // naiveNext is the scan the indexes replace: it looks at every ticket of
 // the bucket for the longest-waiting one not yet examined whose skill
-// keeps the group's spread within skillV. Tests run passes both ways on
-// random pools and compare the matches.
-func naiveNext(bk *bucket, g *group, self int, skillOn bool, skillV float64) int {
-	best := -1
-	for i, e := range bk.ents {
+// keeps the group's spread within skillV, and returns its position in
+// skill order and its rank, or -1. Tests run passes both ways on random
+// pools and compare the matches.
+func naiveNext(bk *bucket, g *group, self int, skillOn bool, skillV float64) (int, uint32) {
+	// Ranks are in enqueue order: the first ticket that qualifies has
+	// waited longest.
+	for rank, e := range bk.ents {
+		i := int(bk.posOf[rank])
 		if i == self || bk.tree.removed(i) {
 			continue
 		}
 		if skillOn && (e.skill < g.hi-skillV || e.skill > g.lo+skillV) {
 			continue
 		}
-		if best < 0 || e.seq < bk.ents[best].seq {
-			best = i
-		}
+		return i, uint32(rank)
 	}
-	return best
+	return -1, 0
 }
 
 // relax returns the number of teams of a smaller match the group can form
@@ -595,6 +581,7 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Mat
 		q.ring[q.ringN%len(q.ring)] = waited
 		q.ringN++
 		m.drop(q, e)
+		e.bucket.gone[e.rank/64] |= 1 << (e.rank % 64)
 	}
 	if match.Host == "" && len(g.members) > 0 {
 		match.Host = g.members[0].t.Players[0].ID

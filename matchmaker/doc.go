@@ -64,34 +64,47 @@
 // is one word, key and position), so "the longest-waiting
 // ticket inside this skill window that was not examined yet" costs reads of
 // a few contiguous cache lines on each of O(log n) levels (6 at 100,000
-// tickets). A window's ends are found by a branch-free binary search over
-// every 64th skill (a small array that stays in cache), then by counting
-// over one cache line of every 8th skill and one line of skills, and are
-// searched again only when a member widens the group. A seed whose
-// neighbours in skill order lie outside its window is set aside without a
-// search; a seed leaves the tree while it searches. Tickets a seed examined
-// and rejected go back into the tree for later seeds. Tickets and players
+// tickets), and gives the ticket's enqueue rank with its position. Each
+// seed's first window is found for the whole partition after the sort, in
+// one sequential sweep over the skills per window width, and read in the
+// seeds' order; a seed alone in it is set aside without a search. A
+// window is searched again (a branch-free binary search over every 64th
+// skill, a small array that stays in cache, then one cache line of every
+// 8th skill and one line of skills) only when a member widens the group.
+// A seed leaves the tree while it searches; tickets a seed examined and
+// rejected go back into the tree for later seeds. Tickets and players
 // are found through an open-addressing index whose slots keep their keys'
 // hashes; an entry holds its slots' handles, and a pass marks the slots of
 // the tickets it takes out in a bitmap and writes their tombstones in slot
 // order at its end.
 //
+// Entries are read in enqueue order wherever the pass can: a partition's
+// entries are kept by rank, and the candidates of a dense pool are mostly
+// tickets enqueued shortly after their seed. On amd64 the pass prefetches
+// what the seeds 16 places ahead will read (their entries, a party's
+// players, the tree leaf the seed leaves, the tree's nodes at the ends of
+// its first window and, when that window holds few tickets, their
+// entries), so those cache misses overlap with the current seed's work
+// instead of each waiting in turn. A pass marks the tickets it matches in a
+// bitmap by rank and keeps the others without reading every entry again.
+//
 // Memory for a pass is reserved as tickets arrive, the way a slice grows
 // with appends: Enqueue keeps each partition's arrays, the search's
 // scratch, and chunks for the matches' teams, players and tickets ready
 // for the waiting pool. A pass then allocates little besides its Result's
-// Matches array (10 MB for the 50,000 matches of 100,000 waiting 1v1
-// tickets, where it allocated 39 MB), so the collector has nothing to do
-// while it runs, and packing parties and balancing teams reuse their
+// Matches array (room for the seeds whose first window holds another
+// ticket: 10 MB for the 50,000 matches of 100,000 waiting 1v1 tickets),
+// so the collector has nothing to do while it runs, and packing parties and balancing teams reuse their
 // scratch too. The price is memory held while tickets wait: about 320
 // bytes per waiting 1v1 ticket besides the ticket itself (100,000 tickets
 // take 84 MB instead of 52 MB), most of which the next pass would have
 // allocated anyway.
 //
-// What remains grows with the pool's memory rather than its count: at
-// 100,000 tickets the entries a pass reads at random mostly miss the
-// processor's caches. `rallypoint bench matchmaker` measures passes over
-// 10,000 and 100,000 tickets (wall and CPU time, the collector's share and
+// A pool of 100,000 entries (about 35 MB) does not fit the processor's
+// caches where 10,000 do, so a pass over it still waits for memory more
+// than one over 10,000 (docs/matchmaker.md has figures).
+// `rallypoint bench matchmaker` measures passes over 10,000 and 100,000
+// tickets (wall and CPU time, the collector's share and
 // what the pass allocated); tests check that the indexes pick the same
 // matches as a scan of every ticket and bound what a pass allocates.
 //

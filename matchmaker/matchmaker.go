@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Config configures a Matchmaker. The zero value is valid.
@@ -46,10 +47,11 @@ type Matchmaker struct {
 	poolPlayers, poolTickets, poolTeams int
 
 	// scratch reused across passes
-	removed []int
+	removed []examined
+	widths  []float64 // the distinct skill windows of a pass's seeds
+	ends    []int     // scratch of the windows' sweep: two ends per width
 	keys    []uint32
 	sortBuf []sortKey
-	byRank  []*entry
 	assign  []int
 	counts  []int
 	slab    slab
@@ -116,11 +118,14 @@ type queue struct {
 	minPlayers int
 	numbers    bool // a RuleDifference or RuleRange reads entries' num
 	hasTags    bool // a RuleTags reads entries' tagMask
-	tags       map[string]uint8
-	regions    []string
-	regionIdx  map[string]int
-	backfills  []*backfill
-	buckets    map[string]*bucket
+	// skillAfters are the waits at which a skill rule's window changes,
+	// sorted: a seed's window is the same between two of them.
+	skillAfters []time.Duration
+	tags        map[string]uint8
+	regions     []string
+	regionIdx   map[string]int
+	backfills   []*backfill
+	buckets     map[string]*bucket
 
 	ring    [1024]time.Duration
 	ringN   int
@@ -161,23 +166,32 @@ type entry struct {
 	part    string    // partition key (hard RuleEqual values)
 }
 
-// near holds the skills (as skillKey) next to an entry's in its bucket's
-// skill order: 0 and MaxUint64 where there is none.
-type near struct{ below, above uint64 }
+// examined is a candidate a seed took out of its bucket's tree: its
+// position in skill order and its rank.
+type examined struct{ pos, rank uint32 }
+
+// span is the positions [l, r) of a bucket's skill order whose skills lie
+// in an entry's skill window as a seed at the start of the pass.
+type span struct{ l, r int32 }
 
 // A bucket is the tickets of a queue's partition (the values of its
 // RuleEqual rules without steps). A ticket joins its bucket at Enqueue; a
 // pass builds the arrays below, in the room Enqueue reserved.
 type bucket struct {
-	live   int       // waiting tickets
-	room   int       // tickets the arrays below have room for
-	keys   []sortKey // scratch of a pass: sort keys in rank order
-	ents   []*entry  // sorted by skill, then seq
-	skills []uint64  // skillKey(ents[i].skill), so window searches read one array
-	coarse []uint64  // every skillBlock-th of skills, for firstFrom
-	mid    []uint64  // every skillLine-th of skills, for firstFrom
-	posOf  []int32   // by rank: the entry's index in ents
-	near   []near    // by rank: the skills next to the entry's in ents
+	live int       // waiting tickets
+	room int       // tickets the arrays below have room for
+	keys []sortKey // scratch of a pass: sort keys in rank order
+	// ents is in rank (enqueue) order: the tree gives a candidate's rank
+	// with its position, and the candidate's entry is then read from an
+	// array the pass walks in the same order as its seeds, which is mostly
+	// in cache, instead of from an array in skill order read at random.
+	ents   []*entry
+	skills []uint64 // sorted: skillKey of the entries' skills, so window searches read one array
+	coarse []uint64 // every skillBlock-th of skills, for firstFrom
+	mid    []uint64 // every skillLine-th of skills, for firstFrom
+	posOf  []int32  // by rank: the entry's position in skill order
+	win    []span   // by rank: the entry's first window as a seed
+	gone   []uint64 // by rank: bit set once the pass matched the entry
 	tree   segtree
 }
 
@@ -216,7 +230,13 @@ func (m *Matchmaker) AddQueue(cfg QueueConfig) error {
 		if r.Kind == RuleTags {
 			q.hasTags = true
 		}
+		if r.Kind == RuleSkill {
+			for _, st := range r.Steps {
+				q.skillAfters = append(q.skillAfters, st.After)
+			}
+		}
 	}
+	slices.Sort(q.skillAfters)
 	m.queues[cfg.Name] = q
 	m.names = append(m.names, cfg.Name)
 	sort.Strings(m.names)
@@ -682,8 +702,15 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b.keys = b.keys[:0]
 	}
 	ttl := q.cfg.TTL
+	m.widths = m.widths[:0]
+	// The window width of the seeds waiting in [wFrom, wTo).
+	var width uint32
+	wFrom, wTo := time.Duration(1), time.Duration(0)
 	kept := q.entries[:0]
-	for _, e := range q.entries {
+	for i, e := range q.entries {
+		if j := i + seedsAhead; j < len(q.entries) {
+			prefetch2(unsafe.Pointer(q.entries[j]))
+		}
 		if e.dead {
 			continue
 		}
@@ -696,7 +723,11 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		b := e.bucket
 		e.rank = uint32(len(b.ents)) // entries are in enqueue order
 		b.ents = append(b.ents, e)
-		b.keys = append(b.keys, sortKey{skillKey(e.skill), e.rank})
+		if w := now.Sub(e.at); w < wFrom || w >= wTo {
+			width = m.widthOf(q, w)
+			wFrom, wTo = q.skillSteps(w)
+		}
+		b.keys = append(b.keys, sortKey{skillKey(e.skill), e.rank, width})
 		kept = append(kept, e)
 	}
 	clear(q.entries[len(kept):])
@@ -706,7 +737,9 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		q.backfills = liveBackfills(q.backfills)
 		return
 	}
-	// Sort each bucket by skill.
+	// Sort each bucket by skill, and count the seeds that could make a
+	// match: those whose first skill window holds another ticket.
+	seeds := 0
 	for k, b := range q.buckets {
 		if len(b.ents) == 0 {
 			delete(q.buckets, k)
@@ -720,31 +753,18 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 			b.posOf = make([]int32, n)
 		}
 		b.posOf = b.posOf[:n]
-		// b.ents is in rank order here: keep it as the map from rank to
-		// entry while it is rewritten in skill order. Positions go to an
-		// array by rank rather than into the entries, so this loop writes
-		// to small arrays, not to 100,000 scattered entries.
-		m.byRank = append(m.byRank[:0], b.ents...)
-		for i, k := range sortKeys(b.keys, m.sortBuf) {
+		// Positions go to an array by rank rather than into the entries,
+		// so this loop writes to small arrays, not to 100,000 scattered
+		// entries.
+		sorted := sortKeys(b.keys, m.sortBuf)
+		for i, k := range sorted {
 			b.posOf[k.rank] = int32(i)
-			b.ents[i] = m.byRank[k.rank]
 			b.skills = append(b.skills, k.key)
 			m.keys = append(m.keys, k.rank)
 		}
-		if cap(b.near) < n {
-			b.near = make([]near, n)
-		}
-		b.near = b.near[:n]
-		for i := range b.skills {
-			nb := near{below: 0, above: math.MaxUint64}
-			if i > 0 {
-				nb.below = b.skills[i-1]
-			}
-			if i+1 < n {
-				nb.above = b.skills[i+1]
-			}
-			b.near[m.keys[i]] = nb
-		}
+		seeds += b.windows(sorted, m.widths, &m.ends)
+		b.gone = slices.Grow(b.gone[:0], (n+63)/64)[:(n+63)/64]
+		clear(b.gone)
 		b.coarse = b.coarse[:0]
 		for i := 0; i < n; i += skillBlock {
 			b.coarse = append(b.coarse, b.skills[i])
@@ -755,7 +775,6 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		}
 		b.tree.reset(m.keys)
 	}
-	clear(m.byRank)
 	// Backfill first, oldest request first.
 	q.backfills = liveBackfills(q.backfills)
 	for _, bf := range q.backfills {
@@ -775,8 +794,51 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	// the result: its room is reserved up front for as many matches as the
 	// pool's players could make, so no match is copied as the slice grows.
 	start := len(res.Matches)
-	res.Matches = slices.Grow(res.Matches, min(q.live, q.players/q.minPlayers))
-	for _, e := range q.entries {
+	res.Matches = slices.Grow(res.Matches, min(seeds, q.players/q.minPlayers))
+	ents := q.entries
+	for i, e := range ents {
+		// A large pool does not fit the caches: ask for what the seeds a
+		// few places on will read (the entry up to its player handles;
+		// then a party's players and handles, the tree leaf the seed
+		// leaves and the tree's nodes at the ends of its first window), so
+		// those loads overlap with this seed's work. The candidates a seed
+		// takes are mostly tickets enqueued shortly after it, so their
+		// entries are warm too.
+		if j := i + seedsAhead; j < len(ents) {
+			prefetch4(unsafe.Pointer(ents[j])) // up to its player handles
+		}
+		if j := i + seedsAhead/2; j < len(ents) {
+			if f := ents[j]; !f.dead {
+				if f.size > 1 {
+					// A party's players and their handles live apart.
+					prefetch2(unsafe.Pointer(unsafe.SliceData(f.t.Players)))
+					prefetch(unsafe.Pointer(unsafe.SliceData(f.phandles)))
+				}
+				b := f.bucket
+				t := &b.tree
+				prefetch(unsafe.Pointer(&t.leaf[b.posOf[f.rank]]))
+				// The ends of its first window, where the tree's search
+				// reads partial nodes.
+				if w := b.win[f.rank]; w.r-w.l > 1 {
+					prefetch(unsafe.Pointer(&t.leaf[w.l]))
+					prefetch(unsafe.Pointer(&t.leaf[w.r-1]))
+					if len(t.level) > 2 {
+						lv := t.level[1]
+						prefetch(unsafe.Pointer(&lv[w.l/segWidth]))
+						prefetch(unsafe.Pointer(&lv[(w.r-1)/segWidth]))
+					}
+				}
+			}
+		}
+		// A seed with few tickets in its window (a sparse pool) takes
+		// candidates enqueued at any time: their entries, named by the tree
+		// leaves prefetched above, are asked for two steps later.
+		if j := i + seedsAhead/4; j < len(ents) {
+			m.prefetchWindow(ents[j], false)
+		}
+		if j := i + seedsAhead/8; j < len(ents) {
+			m.prefetchWindow(ents[j], true)
+		}
 		if e.dead {
 			continue
 		}
@@ -789,8 +851,158 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		// A sparse pool made far fewer matches than it had room for.
 		res.Matches = slices.Clone(res.Matches)
 	}
-	q.compact()
+	if len(q.buckets) == 1 {
+		// The bucket's entries are the queue's in the same order, and the
+		// pass marked those it matched: keep the others without reading
+		// every entry again.
+		for _, b := range q.buckets {
+			q.compactFrom(b)
+		}
+	} else {
+		q.compact()
+	}
 }
+
+// compactFrom keeps the entries of b the pass did not match, as the
+// queue's entries; b holds all of the queue's waiting entries.
+func (q *queue) compactFrom(b *bucket) {
+	out := q.entries[:0]
+	for w, bits := range b.gone {
+		base := w * 64
+		ents := b.ents[base:min(base+64, len(b.ents))]
+		if bits == 0 {
+			out = append(out, ents...)
+			continue
+		}
+		for i, e := range ents {
+			if bits&(1<<i) == 0 {
+				out = append(out, e)
+			}
+		}
+	}
+	clear(q.entries[len(out):])
+	q.entries = out
+	q.dead = 0
+}
+
+// widthOf returns the index in m.widths of the skill window of a seed that
+// waited w, adding it if new, or noWindow if no skill rule is on.
+func (m *Matchmaker) widthOf(q *queue, w time.Duration) uint32 {
+	v, on := q.skillWindow(w)
+	if !on {
+		return noWindow
+	}
+	for i, x := range m.widths {
+		if x == v {
+			return uint32(i)
+		}
+	}
+	m.widths = append(m.widths, v)
+	return uint32(len(m.widths) - 1)
+}
+
+// skillSteps returns the waits [from, to) around w over which a seed's
+// skill window stays the same.
+func (q *queue) skillSteps(w time.Duration) (from, to time.Duration) {
+	from, to = math.MinInt64, math.MaxInt64
+	for _, a := range q.skillAfters {
+		if a <= w {
+			from = a
+		} else {
+			to = a
+			break
+		}
+	}
+	return from, to
+}
+
+// skillWindow returns the narrowest skill window of the queue's rules for
+// a seed that waited w, and whether any skill rule is on.
+func (q *queue) skillWindow(w time.Duration) (float64, bool) {
+	v, on := math.Inf(1), false
+	for i := range q.cfg.Rules {
+		if r := &q.cfg.Rules[i]; r.Kind == RuleSkill {
+			if x, ok := r.at(w); ok {
+				on = true
+				v = math.Min(v, x)
+			}
+		}
+	}
+	return v, on
+}
+
+// windows finds each entry's first window as a seed (what firstFrom would
+// find for its skill and width) in one sweep over the bucket's sorted keys:
+// for a given width both ends only move up as the skill grows, so each
+// width's ends walk the skills once. The windows are then read in the
+// seeds' order, not searched for at random places of the skills.
+//
+// It returns the number of entries that could seed a match: those with no
+// skill window or another ticket in theirs.
+func (b *bucket) windows(sorted []sortKey, widths []float64, ends *[]int) int {
+	n := len(b.skills)
+	if cap(b.win) < n {
+		b.win = make([]span, n)
+	}
+	b.win = b.win[:n]
+	e := (*ends)[:0]
+	for range widths {
+		e = append(e, 0, 0)
+	}
+	*ends = e
+	skills := b.skills
+	seeds := 0
+	for _, k := range sorted {
+		if k.win == noWindow {
+			b.win[k.rank] = span{0, int32(n)}
+			seeds++
+			continue
+		}
+		s, v := keySkill(k.key), widths[k.win]
+		lo, hi := skillKey(s-v), skillKey(s+v)
+		l, r := e[2*k.win], e[2*k.win+1]
+		for l < n && skills[l] < lo {
+			l++
+		}
+		for r < n && skills[r] <= hi {
+			r++
+		}
+		e[2*k.win], e[2*k.win+1] = l, r
+		b.win[k.rank] = span{int32(l), int32(r)}
+		seeds += b2i(r-l > 1)
+	}
+	return seeds
+}
+
+// smallWindow is the most tickets in a seed's first window whose entries
+// a pass prefetches.
+const smallWindow = 4
+
+// prefetchWindow asks for the entries in f's first window if it holds few
+// (entries), or else for their places in the bucket's entries.
+func (m *Matchmaker) prefetchWindow(f *entry, entries bool) {
+	if f.dead {
+		return
+	}
+	b := f.bucket
+	w := b.win[f.rank]
+	if w.r-w.l > smallWindow || w.r-w.l < 2 {
+		return
+	}
+	for _, rank := range b.tree.leaf[w.l:w.r] {
+		if rank == emptyLeaf || rank == f.rank {
+			continue
+		}
+		if entries {
+			prefetch4(unsafe.Pointer(b.ents[rank]))
+		} else {
+			prefetch(unsafe.Pointer(&b.ents[rank]))
+		}
+	}
+}
+
+// seedsAhead is how many seeds ahead a pass prefetches an entry.
+const seedsAhead = 16
 
 func liveBackfills(bs []*backfill) []*backfill {
 	out := bs[:0]

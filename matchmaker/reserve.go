@@ -100,11 +100,11 @@ func (m *Matchmaker) reserveBucket(b *bucket) {
 	b.keys = slices.Grow(b.keys[:0], n)
 	b.skills = slices.Grow(b.skills[:0], n)
 	b.posOf = slices.Grow(b.posOf[:0], n)
-	b.near = slices.Grow(b.near[:0], n)
+	b.win = slices.Grow(b.win[:0], n)
+	b.gone = slices.Grow(b.gone[:0], n/64+1)
 	b.coarse = slices.Grow(b.coarse[:0], n/skillBlock+1)
 	b.mid = slices.Grow(b.mid[:0], n/skillLine+1)
 	b.tree.reserve(n)
 	m.sortBuf = slices.Grow(m.sortBuf[:0], n)
 	m.keys = slices.Grow(m.keys[:0], n)
-	m.byRank = slices.Grow(m.byRank[:0], n)
 }

@@ -138,6 +138,17 @@ func (s *segtree) update(i int, k uint32) {
 // min returns the position in [l, r) with the smallest key, or -1.
 func (s *segtree) min(l, r int) int { return s.pos(s.minNode(l, r)) }
 
+// minAt returns the position in [l, r) with the smallest key and that
+// key, or -1: the key comes with the position in the tree's values, so the
+// caller learns it without reading the leaf.
+func (s *segtree) minAt(l, r int) (int, uint32) {
+	v := s.minNode(l, r)
+	if v == empty {
+		return -1, 0
+	}
+	return int(uint32(v)), uint32(v >> 32)
+}
+
 // minExcept is min over [l, r) without position x.
 func (s *segtree) minExcept(l, r, x int) int {
 	if x < l || x >= r {

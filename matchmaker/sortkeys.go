@@ -11,7 +11,14 @@ import (
 type sortKey struct {
 	key  uint64 // skillKey of the entry's skill
 	rank uint32
+	// win is the entry's skill window as a seed at the start of the pass:
+	// an index into the pass's distinct window widths, or noWindow. It
+	// rides in what would be padding.
+	win uint32
 }
+
+// noWindow marks a sortKey whose seed has no skill rule switched on.
+const noWindow = math.MaxUint32
 
 // skillKey maps a finite skill to an integer of the same order (-0 and +0
 // map alike, as they compare equal).

@@ -35,7 +35,7 @@ func TestSortKeysMatchesComparison(t *testing.T) {
 				if rng.Intn(50) == 0 {
 					s = -s
 				}
-				keys[i] = sortKey{skillKey(s), uint32(i)}
+				keys[i] = sortKey{skillKey(s), uint32(i), 0}
 			}
 			want := slices.Clone(keys)
 			slices.SortStableFunc(want, func(x, y sortKey) int {
