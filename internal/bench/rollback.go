@@ -111,10 +111,11 @@ func RunRollbackBench(cfg RollbackBenchConfig) (RollbackBenchResult, error) {
 				return res, err
 			}
 		}
-		frames := float64(hi - lo)
-		sessionNs = append(sessionNs, float64(time.Since(t0).Nanoseconds())/frames)
-		runtime.ReadMemStats(&m1)
+		took := time.Since(t0)
+		runtime.ReadMemStats(&m1) // before the append below, which allocates
 		mallocs += m1.Mallocs - m0.Mallocs
+		frames := float64(hi - lo)
+		sessionNs = append(sessionNs, float64(took.Nanoseconds())/frames)
 		t0 = time.Now()
 		for k := lo; k < hi; k++ {
 			if err := flat.step(k); err != nil {
