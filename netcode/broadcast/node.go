@@ -260,12 +260,13 @@ func (n *node) capacity() (free, size int) {
 	return min(free, maxCount), min(size, maxCount)
 }
 
-// keepStandby keeps a connection to the grandparent when it is a
-// spectator, so that a re-attach after the parent's loss needs no new
-// connection (a player's connections are left to its children).
+// keepStandby keeps a connection to the grandparent, so that a re-attach
+// after the parent's loss needs no new connection (over WebRTC a new one
+// costs hundreds of milliseconds). A player so holds connections to at
+// most RootFanout × Fanout grandchildren besides its relays.
 func (n *node) keepStandby() {
 	var want netcode.PeerID
-	if len(n.path) >= 2 && !slices.Contains(n.cfg.Roots, n.path[len(n.path)-2]) {
+	if len(n.path) >= 2 {
 		want = n.path[len(n.path)-2]
 	}
 	if want == n.standby {
