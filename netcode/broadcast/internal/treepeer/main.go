@@ -16,7 +16,8 @@
 // learned its parent was lost), detached (parent, reason), ended (frame,
 // sum, match), rejected (err).
 //
-// Both roles exit when stdin closes.
+// A spectator passes the peers the signaling server reports interrupted
+// to Spectator.PeerSuspect (unless -no-suspect). Both roles exit when stdin closes.
 package main
 
 import (
@@ -51,6 +52,7 @@ var (
 	delay         = flag.Int("delay", 15, "Config.Delay")
 	parentTimeout = flag.Duration("parent-timeout", broadcast.DefaultParentTimeout, "Config.ParentTimeout")
 	rootsFlag     = flag.String("roots", "", "the players' ids, comma-separated (spectators)")
+	noSuspect     = flag.Bool("no-suspect", false, "do not pass the signaling server's interrupted peers to Spectator.PeerSuspect")
 	flush         = flag.Duration("flush", broadcast.DefaultFlushInterval, "Config.FlushInterval")
 )
 
@@ -124,6 +126,24 @@ func goneFrom(m *mesh.Mesh, fn func(netcode.PeerID)) {
 			}
 			if d, ok := ev.(mesh.EventDisconnected); ok {
 				fn(d.Peer)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// suspects reports the peers whose signaling connection dropped (a
+// process that dies drops it at once).
+func suspects(c *signaling.Client, fn func(netcode.PeerID)) {
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				return
+			}
+			if pi, ok := ev.(signaling.PeerInterrupted); ok {
+				fn(netcode.PeerID(pi.Peer))
 			}
 		default:
 			return
@@ -285,7 +305,7 @@ func runSpectators(lines <-chan string) error {
 			defer wg.Done()
 			defer c.Close()
 			defer m.Close()
-			watch(sp, m, cfg.Self, stop)
+			watch(sp, c, m, cfg.Self, stop)
 		}()
 	}
 	return nil
@@ -303,7 +323,7 @@ func roots() []netcode.PeerID {
 }
 
 // watch ticks one spectator until stop closes.
-func watch(sp *broadcast.Spectator, m *mesh.Mesh, id netcode.PeerID, stop <-chan struct{}) {
+func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcode.PeerID, stop <-chan struct{}) {
 	tk := time.NewTicker(time.Second / time.Duration(*hz))
 	defer tk.Stop()
 	var lost time.Time
@@ -314,6 +334,9 @@ func watch(sp *broadcast.Spectator, m *mesh.Mesh, id netcode.PeerID, stop <-chan
 		case <-tk.C:
 		}
 		goneFrom(m, sp.PeerGone)
+		if !*noSuspect {
+			suspects(c, sp.PeerSuspect)
+		}
 		if err := sp.Tick(); err != nil && !errors.Is(err, broadcast.ErrWaiting) {
 			emit(map[string]any{"ev": "error", "id": id, "err": err.Error()})
 		}
