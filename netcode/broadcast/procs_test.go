@@ -253,7 +253,7 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 		attachs: map[string]int{}, ended: map[string]procEvent{}, trace: map[string][]string{},
 		lostP: map[string]string{}, grand: map[string]string{}}
 	defer pt.stopAll()
-	common := []string{"-url", url, "-players", "2", "-hz", "30", "-delay", "30"}
+	common := []string{"-url", url, "-players", "2", "-hz", "60", "-delay", "60"}
 	players := pt.start(bin, append([]string{"-role", "players"}, common...)...)
 	if !pt.until(30*time.Second, func() bool { return pt.players != nil }) {
 		pt.dump()
@@ -332,6 +332,9 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 		for _, id := range orphans {
 			for _, r := range pt.re {
 				if r.id == id && r.at.After(killed) {
+					if r.gap > 1000 {
+						t.Logf("slow re-attach of %s: %v", id, pt.trace[id])
+					}
 					killGaps = append(killGaps, r.gap)
 					killSince = append(killSince, r.since)
 					break
