@@ -383,6 +383,13 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	t.Logf("%d orphans of the kills over pion, separate processes: gap from the parent's last message p50 %d ms, max %d ms (all %v); from the detach p50 %d ms, max %d ms; load %s",
 		len(gaps), gaps[len(gaps)/2], gaps[len(gaps)-1], gaps, since[len(since)/2], since[len(since)-1], loadAvg())
 	t.Logf("re-attaches: %v", pt.moves)
+	// The target: children re-attach within 1 s. The median is
+	// held to it (measured 0.2 to 0.4 s at load average 8 to 11); a single
+	// re-attach may wait for a slow new connection, so each is only held
+	// to the stuck bound.
+	if p50 := time.Duration(gaps[len(gaps)/2]) * time.Millisecond; p50 > time.Second {
+		t.Errorf("median re-attach %v, more than 1 s (load %s)", p50, loadAvg())
+	}
 	for _, g := range gaps {
 		if time.Duration(g)*time.Millisecond > maxGap {
 			pt.dump()
