@@ -72,6 +72,7 @@ type procTree struct {
 	parent  map[string]string // current parent
 	attachs map[string]int    // attachments so far
 	ended   map[string]procEvent
+	left    map[string]bool // spectators that said goodbye
 	joined  []string
 	players []string
 	final   string
@@ -191,6 +192,8 @@ func (pt *procTree) apply(ev procEvent) {
 		delete(pt.parent, ev.ID)
 		pt.lostP[ev.ID] = ev.Parent
 		pt.grand[ev.ID] = pt.parent[ev.Parent]
+	case "left":
+		pt.left[ev.ID] = true
 	case "ended":
 		pt.ended[ev.ID] = ev
 	case "rejected", "error":
@@ -211,7 +214,7 @@ func (pt *procTree) alive(id string) bool {
 		return true
 	}
 	h, ok := pt.host[id]
-	return ok && !pt.procs[h].killed
+	return ok && !pt.procs[h].killed && !pt.left[id]
 }
 
 func (pt *procTree) dump() {
@@ -250,7 +253,7 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	defer func() { hs.Close(); srv.Close() }()
 	url := "ws" + strings.TrimPrefix(hs.URL, "http")
 	pt := &procTree{t: t, evs: make(chan procEvent, 256), host: map[string]int{}, parent: map[string]string{},
-		attachs: map[string]int{}, ended: map[string]procEvent{}, trace: map[string][]string{},
+		attachs: map[string]int{}, ended: map[string]procEvent{}, left: map[string]bool{}, trace: map[string][]string{},
 		lostP: map[string]string{}, grand: map[string]string{}}
 	defer pt.stopAll()
 	common := []string{"-url", url, "-players", "2", "-hz", "60", "-delay", "60"}
@@ -344,6 +347,65 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 		t.Logf("round %d: killed %s, its %d orphans in other processes all back %v after the kill",
 			round, pt.procs[victim].name, len(orphans), time.Since(killed).Round(time.Millisecond))
 	}
+	// A relay leaves with a goodbye: its children move at once.
+	var relay string
+	for _, id := range pt.joined {
+		if !pt.alive(id) {
+			continue
+		}
+		for kid, par := range pt.parent {
+			if par == id && pt.alive(kid) && pt.host[kid] != pt.host[id] {
+				relay = id
+			}
+		}
+		if relay != "" {
+			break
+		}
+	}
+	if relay == "" {
+		pt.dump()
+		t.Fatal("no live relay left")
+	}
+	var kids []string
+	base := map[string]int{}
+	for kid, par := range pt.parent {
+		if par == relay && pt.alive(kid) {
+			kids = append(kids, kid)
+			base[kid] = pt.attachs[kid]
+		}
+	}
+	fmt.Fprintf(pt.procs[pt.host[relay]].stdin, "leave %s\n", relay)
+	left := time.Now()
+	if !pt.until(15*time.Second, func() bool {
+		if !pt.left[relay] {
+			return false
+		}
+		for _, id := range kids {
+			if par, ok := pt.parent[id]; !ok || !pt.alive(par) || pt.attachs[id] == base[id] {
+				return false
+			}
+		}
+		return true
+	}) {
+		pt.dump()
+		t.Fatalf("the children %v of %s, which left, not back within 15 s", kids, relay)
+	}
+	var leaveGaps []int64
+	for _, id := range kids {
+		for _, r := range pt.re {
+			if r.id == id && r.at.After(left) {
+				leaveGaps = append(leaveGaps, r.gap)
+				break
+			}
+		}
+	}
+	t.Logf("a relay left with a goodbye: its %d children back %v later, gaps %v ms", len(kids),
+		time.Since(left).Round(time.Millisecond), leaveGaps)
+	for _, g := range leaveGaps {
+		if time.Duration(g)*time.Millisecond > maxGap {
+			t.Errorf("a child of a relay that left re-attached after %d ms", g)
+		}
+	}
 	fmt.Fprintln(players.stdin, "finish")
 	var survivors []string
 	for _, id := range pt.joined {
@@ -370,8 +432,8 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 			t.Errorf("%s ended with %s (match %v), players %s", id, e.Sum, e.Match, pt.final)
 		}
 	}
-	if len(survivors) != spectators-2*spectators/nprocs {
-		t.Errorf("%d survivors, want %d", len(survivors), spectators-2*spectators/nprocs)
+	if len(survivors) != spectators-2*spectators/nprocs-1 {
+		t.Errorf("%d survivors, want %d", len(survivors), spectators-2*spectators/nprocs-1)
 	}
 	gaps, since := slices.Clone(killGaps), slices.Clone(killSince)
 	slices.Sort(gaps)

@@ -14,7 +14,8 @@
 // {"ev":"joined","id":ID} and then its events: attached (parent, depth,
 // frame, gap_ms: the stream's pause, ms_since_lost: time since the node
 // learned its parent was lost), detached (parent, reason), ended (frame,
-// sum, match), rejected (err).
+// sum, match), rejected (err). "leave ID" makes that spectator say
+// goodbye and leave the room ({"ev":"left","id":ID}).
 //
 // A spectator passes the peers the signaling server reports interrupted
 // to Spectator.PeerSuspect (unless -no-suspect). Both roles exit when stdin closes.
@@ -275,7 +276,15 @@ func runSpectators(lines <-chan string) error {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	defer func() { close(stop); wg.Wait() }()
+	leave := map[netcode.PeerID]chan struct{}{}
 	for l := range lines {
+		if id, ok := strings.CutPrefix(l, "leave "); ok {
+			if ch := leave[netcode.PeerID(id)]; ch != nil {
+				close(ch)
+				delete(leave, netcode.PeerID(id))
+			}
+			continue
+		}
 		entry, ok := strings.CutPrefix(l, "add ")
 		if !ok {
 			continue
@@ -300,12 +309,14 @@ func runSpectators(lines <-chan string) error {
 			return err
 		}
 		emit(map[string]any{"ev": "joined", "id": cfg.Self})
+		bye := make(chan struct{})
+		leave[cfg.Self] = bye
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer c.Close()
 			defer m.Close()
-			watch(sp, c, m, cfg.Self, stop)
+			watch(sp, c, m, cfg.Self, stop, bye)
 		}()
 	}
 	return nil
@@ -323,13 +334,18 @@ func roots() []netcode.PeerID {
 }
 
 // watch ticks one spectator until stop closes.
-func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcode.PeerID, stop <-chan struct{}) {
+// On bye it says goodbye (Close) and returns, leaving the room.
+func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcode.PeerID, stop, bye <-chan struct{}) {
 	tk := time.NewTicker(time.Second / time.Duration(*hz))
 	defer tk.Stop()
 	var lost time.Time
 	for {
 		select {
 		case <-stop:
+			return
+		case <-bye:
+			_ = sp.Close()
+			emit(map[string]any{"ev": "left", "id": id})
 			return
 		case <-tk.C:
 		}
