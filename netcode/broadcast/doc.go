@@ -56,16 +56,16 @@
 // re-attach. The stream's pause (EventAttached.Gap, from the parent's last
 // message), eleven runs: p50 0.2 to 0.47 s, max 0.35 to 0.8 s, except in
 // two runs where one orphan took 2.2 s (a join waits up to 2 s for a new
-// connection before it asks the next candidate). A relay that leaves with a goodbye: its children's gaps 50
-// to 200 ms. Where it goes: 100 ms of silence before a suspected parent is
-// dropped (300 ms unsuspected); then an orphan that gets its
-// grandparent's freed slot is back within 40 ms over the standby
-// connection, while its siblings are redirected and each waits for a new
-// WebRTC connection (100 to 500 ms under that load). At 30 ticks a
-// second without the suspicion and the player standby, the same test
-// measured p50 0.73 s, max 0.93 s; with all 33 peers in one race-built process
-// (TestBroadcastOverPionSmall, TestBroadcastOverPion by hand) 1.2 to 2.8 s,
-// since a starved goroutine looks silent too.
+// connection before it asks the next candidate). A relay that leaves with
+// a goodbye: its children's gaps 50 to 200 ms. Where it goes: 100 ms of
+// silence before a suspected parent is dropped (300 ms unsuspected); then
+// an orphan that gets its grandparent's freed slot is back within 40 ms
+// over the standby connection, while its siblings are redirected and each
+// waits for a new WebRTC connection (100 to 500 ms under that load). At 30
+// ticks a second without the suspicion and the player standby, the same
+// test measured p50 0.73 s, max 0.93 s; with all 33 peers in one
+// race-built process (TestBroadcastOverPionSmall, TestBroadcastOverPion by
+// hand) 1.2 to 2.8 s, since a starved goroutine looks silent too.
 //
 // Since every spectator runs Delay behind the players, the stream has
 // seconds of slack: a re-attach delays nothing the viewer sees as long as
