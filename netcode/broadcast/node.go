@@ -86,6 +86,9 @@ type node struct {
 	upHolder netcode.PeerID
 	joinAt   time.Time
 	rounds   int
+	// suspects: peers the game said may be gone without a word
+	// (PeerSuspect), with when; at most maxSuspects, each for HoldTimeout.
+	suspects map[netcode.PeerID]time.Time
 
 	kids []*child
 
@@ -99,7 +102,7 @@ type node struct {
 
 func newNode(t netcode.Transport, cfg Config, root bool) *node {
 	n := &node{t: t, cfg: cfg, root: root, recs: make([][]byte, cfg.BufferFrames),
-		tried: map[netcode.PeerID]bool{}, events: newEventQueue(cfg.EventBuffer), now: cfg.Clock()}
+		tried: map[netcode.PeerID]bool{}, suspects: map[netcode.PeerID]time.Time{}, events: newEventQueue(cfg.EventBuffer), now: cfg.Clock()}
 	n.cap = cfg.Fanout
 	if root {
 		n.cap = cfg.RootFanout
@@ -156,7 +159,7 @@ func (n *node) keepParent() {
 		// FlushInterval); the stream is alive while the beat grows. A
 		// parent that speaks while its beat is frozen is itself looking
 		// for a parent (or in a cycle): keep it for HoldTimeout.
-		live := n.now.Sub(n.heardAt) < n.cfg.ParentTimeout && n.now.Sub(n.beatAt) < n.cfg.HoldTimeout
+		live := n.now.Sub(n.heardAt) < n.parentTimeout() && n.now.Sub(n.beatAt) < n.cfg.HoldTimeout
 		if !live {
 			n.detach(DetachSilent)
 		} else if n.now.Sub(n.ackAt) >= n.cfg.FlushInterval {
@@ -221,7 +224,7 @@ func (n *node) nextCandidate() netcode.PeerID {
 	for len(n.cands) > 0 {
 		c := n.cands[0]
 		n.cands = n.cands[1:]
-		if !n.tried[c] && c != n.cfg.Self {
+		if !n.tried[c] && c != n.cfg.Self && !n.suspected(c) {
 			return c
 		}
 	}
@@ -260,12 +263,13 @@ func (n *node) capacity() (free, size int) {
 	return min(free, maxCount), min(size, maxCount)
 }
 
-// keepStandby keeps a connection to the grandparent when it is a
-// spectator, so that a re-attach after the parent's loss needs no new
-// connection (a player's connections are left to its children).
+// keepStandby keeps a connection to the grandparent, so that a re-attach
+// after the parent's loss needs no new connection (over WebRTC a new one
+// costs hundreds of milliseconds). A player so holds connections to at
+// most RootFanout × Fanout grandchildren besides its relays.
 func (n *node) keepStandby() {
 	var want netcode.PeerID
-	if len(n.path) >= 2 && !slices.Contains(n.cfg.Roots, n.path[len(n.path)-2]) {
+	if len(n.path) >= 2 {
 		want = n.path[len(n.path)-2]
 	}
 	if want == n.standby {
@@ -340,6 +344,37 @@ func (n *node) detach(why DetachReason) {
 	n.target = ""
 	n.hangup(old)
 	n.events.emit(EventDetached{Parent: old, Reason: why})
+}
+
+// maxSuspects bounds the peers a node remembers as suspected.
+const maxSuspects = 64
+
+// peerSuspect notes that peer may be gone without a word.
+func (n *node) peerSuspect(peer netcode.PeerID) {
+	now := n.cfg.Clock()
+	for id, at := range n.suspects {
+		if now.Sub(at) >= n.cfg.HoldTimeout {
+			delete(n.suspects, id)
+		}
+	}
+	if _, ok := n.suspects[peer]; ok || len(n.suspects) < maxSuspects {
+		n.suspects[peer] = now
+	}
+}
+
+// suspected reports whether peer was suspected within HoldTimeout.
+func (n *node) suspected(peer netcode.PeerID) bool {
+	at, ok := n.suspects[peer]
+	return ok && n.now.Sub(at) < n.cfg.HoldTimeout
+}
+
+// parentTimeout is how long the parent may be silent: ParentTimeout, or
+// two FlushIntervals (two missed heartbeats) once it is suspected.
+func (n *node) parentTimeout() time.Duration {
+	if n.suspected(n.parent) {
+		return min(n.cfg.ParentTimeout, 2*n.cfg.FlushInterval)
+	}
+	return n.cfg.ParentTimeout
 }
 
 // PeerGone tells the node that peer left the match or its connection

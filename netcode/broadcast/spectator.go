@@ -113,6 +113,15 @@ func (sp *Spectator) Ended() (frame int, checksum uint64, ok bool) {
 // another at once instead of after ParentTimeout.
 func (sp *Spectator) PeerGone(peer netcode.PeerID) { sp.n.peerGone(peer) }
 
+// PeerSuspect tells the spectator that peer may be gone without a word:
+// the signaling server reports its connection dropped
+// (signaling.PeerInterrupted), as it does at once when a process dies.
+// For HoldTimeout from then, a parent that is peer is replaced once it
+// has been silent for two FlushIntervals (instead of ParentTimeout), and
+// a search for a parent does not ask peer. A peer that still speaks keeps
+// its children.
+func (sp *Spectator) PeerSuspect(peer netcode.PeerID) { sp.n.peerSuspect(peer) }
+
 // Tick handles what arrived, keeps the tree (parent, children) and
 // simulates the next frame, or up to CatchUpSpeed frames when more than
 // CatchUpThreshold behind. It returns ErrWaiting when no frame was

@@ -2,6 +2,7 @@ package broadcast_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -145,5 +146,69 @@ func TestTreeDelay(t *testing.T) {
 	lead := m.players[0].s.ConfirmedFrame() - v.sp.Frame()
 	if lead < 115 || lead > 140 {
 		t.Fatalf("spectator %d frames behind the confirmed frame, want about 120", lead)
+	}
+}
+
+// TestTreeSuspect: a parent the game suspects (PeerSuspect: the signaling
+// server saw its connection drop) is replaced after two missed
+// heartbeats instead of ParentTimeout once it falls silent, and kept while
+// it speaks.
+func TestTreeSuspect(t *testing.T) {
+	for _, suspect := range []bool{false, true} {
+		t.Run(fmt.Sprint("suspect=", suspect), func(t *testing.T) {
+			m, net, clk := memMatch(t, 2, broadcast.Config{Delay: 30, RootFanout: 1, Fanout: 2})
+			for i := range 6 {
+				id := netcode.PeerID(fmt.Sprintf("s%d", i))
+				m.addViewer(id, net.transport(id), nil)
+			}
+			m.run(clk, 240, nil)
+			relays := m.relays()
+			if len(relays) == 0 {
+				t.Fatal("no relay")
+			}
+			r := relays[0]
+			kids := r.sp.Children()
+			if suspect {
+				// A live parent under suspicion keeps its children.
+				for _, v := range m.viewers {
+					if slices.Contains(kids, v.id) {
+						v.sp.PeerSuspect(r.id)
+					}
+				}
+				m.run(clk, 60, nil)
+				if c := r.sp.Children(); len(c) != len(kids) {
+					t.Fatalf("a suspected parent that speaks lost children: %v, was %v", c, kids)
+				}
+			}
+			r.dead = true
+			net.kill(r.id)
+			for _, v := range m.viewers {
+				if suspect && slices.Contains(kids, v.id) {
+					v.sp.PeerSuspect(r.id)
+				}
+			}
+			m.run(clk, 120, nil)
+			n := 0
+			for _, v := range m.viewers {
+				if !slices.Contains(kids, v.id) {
+					continue
+				}
+				if len(v.gaps) != 1 {
+					t.Fatalf("%s: re-attaches %v", v.id, v.gaps)
+				}
+				n++
+				g := v.gaps[0]
+				if suspect && g >= broadcast.DefaultParentTimeout {
+					t.Errorf("%s re-attached after %v with its parent suspected", v.id, g)
+				}
+				if !suspect && g < broadcast.DefaultParentTimeout {
+					t.Errorf("%s re-attached after %v, less than ParentTimeout with no suspicion", v.id, g)
+				}
+				t.Logf("%s: gap %v", v.id, g)
+			}
+			if n == 0 {
+				t.Fatal("the relay had no children")
+			}
+		})
 	}
 }
