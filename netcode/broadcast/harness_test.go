@@ -1,7 +1,6 @@
 package broadcast_test
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -12,55 +11,9 @@ import (
 
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/broadcast"
+	"github.com/rallypoint/rallypoint/netcode/broadcast/internal/toygame"
 	"github.com/rallypoint/rallypoint/netcode/rollback"
 )
-
-// toyGame is deterministic: players move by their inputs and a hash folds
-// in every input and status.
-type toyGame struct {
-	frame int32
-	hash  uint64
-	pos   []int32
-}
-
-func newToyGame(players int) *toyGame { return &toyGame{pos: make([]int32, players)} }
-
-func (g *toyGame) SaveState(dst []byte) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(g.frame))
-	dst = binary.LittleEndian.AppendUint64(dst, g.hash)
-	for _, p := range g.pos {
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(p))
-	}
-	return dst
-}
-
-func (g *toyGame) LoadState(b []byte) error {
-	if len(b) != 12+4*len(g.pos) {
-		return errors.New("toy: bad state size")
-	}
-	g.frame = int32(binary.LittleEndian.Uint32(b))
-	g.hash = binary.LittleEndian.Uint64(b[4:])
-	for i := range g.pos {
-		g.pos[i] = int32(binary.LittleEndian.Uint32(b[12+4*i:]))
-	}
-	return nil
-}
-
-func (g *toyGame) AdvanceFrame(in *rollback.Inputs) {
-	if int(g.frame) != in.Frame {
-		panic(fmt.Sprintf("toy: frame %d in state of frame %d", in.Frame, g.frame))
-	}
-	for h := range g.pos {
-		for _, c := range in.Input(h) {
-			g.pos[h] += int32(c&7) - 3
-			g.hash = (g.hash ^ uint64(c)) * 1099511628211
-		}
-		if in.Status(h) == rollback.InputDisconnected { // predicted and confirmed must not differ
-			g.hash = (g.hash ^ 0xd15c) * 1099511628211
-		}
-	}
-	g.frame++
-}
 
 // memNet is an in-process network: messages arrive at the next Poll. A
 // dead peer's messages vanish both ways (a process gone without goodbye).
@@ -145,7 +98,7 @@ type player struct {
 	id   netcode.PeerID
 	s    *rollback.Session
 	src  *broadcast.Source
-	g    *toyGame
+	g    *toygame.Game
 	rng  *rand.Rand
 	dead bool
 }
@@ -154,7 +107,7 @@ type viewer struct {
 	mu      sync.Mutex // held while it ticks (pion tests tick viewers on goroutines of their own)
 	id      netcode.PeerID
 	sp      *broadcast.Spectator
-	g       *toyGame
+	g       *toygame.Game
 	dead    bool
 	gaps    []time.Duration
 	ended   *broadcast.EventEnded
@@ -177,7 +130,7 @@ func newMatch(t testing.TB, ids []netcode.PeerID, clock func() time.Time, base b
 			}
 		}
 		gt, bt := tr(id)
-		g := newToyGame(n)
+		g := toygame.New(n)
 		s, err := rollback.New(gt, g, rollback.Config{Players: players, Clock: clock, ChecksumInterval: 30,
 			DisconnectTimeout: 15 * time.Second})
 		if err != nil {
@@ -204,7 +157,7 @@ func (m *match) addViewer(id netcode.PeerID, t netcode.Transport, mod func(*broa
 	if mod != nil {
 		mod(&cfg)
 	}
-	g := newToyGame(len(m.players))
+	g := toygame.New(len(m.players))
 	sp, err := broadcast.NewSpectator(t, g, cfg)
 	if err != nil {
 		m.t.Fatal(err)

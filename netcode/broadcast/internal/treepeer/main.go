@@ -24,7 +24,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/rallypoint/rallypoint/netcode"
 	"github.com/rallypoint/rallypoint/netcode/broadcast"
+	"github.com/rallypoint/rallypoint/netcode/broadcast/internal/toygame"
 	"github.com/rallypoint/rallypoint/netcode/mesh"
 	"github.com/rallypoint/rallypoint/netcode/rollback"
 	"github.com/rallypoint/rallypoint/signaling"
@@ -198,7 +198,7 @@ func runPlayers(lines <-chan string) error {
 			}
 		}
 		gt, bt := broadcast.Split(meshes[id])
-		s, err := rollback.New(gt, newToyGame(len(ids)), rollback.Config{Players: seats, ChecksumInterval: 30,
+		s, err := rollback.New(gt, toygame.New(len(ids)), rollback.Config{Players: seats, ChecksumInterval: 30,
 			DisconnectTimeout: 15 * time.Second})
 		if err != nil {
 			return err
@@ -304,7 +304,7 @@ func runSpectators(lines <-chan string) error {
 			cfg.Entry = []netcode.PeerID{netcode.PeerID(entry)}
 		}
 		cfg.Roots = roots()
-		sp, err := broadcast.NewSpectator(m, newToyGame(*nplayers), cfg)
+		sp, err := broadcast.NewSpectator(m, toygame.New(*nplayers), cfg)
 		if err != nil {
 			return err
 		}
@@ -381,51 +381,4 @@ func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcod
 			}
 		}
 	}
-}
-
-// toyGame is deterministic: players move by their inputs and a hash folds
-// in every input and status (the same game as the package's tests).
-type toyGame struct {
-	frame int32
-	hash  uint64
-	pos   []int32
-}
-
-func newToyGame(players int) *toyGame { return &toyGame{pos: make([]int32, players)} }
-
-func (g *toyGame) SaveState(dst []byte) []byte {
-	dst = binary.LittleEndian.AppendUint32(dst, uint32(g.frame))
-	dst = binary.LittleEndian.AppendUint64(dst, g.hash)
-	for _, p := range g.pos {
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(p))
-	}
-	return dst
-}
-
-func (g *toyGame) LoadState(b []byte) error {
-	if len(b) != 12+4*len(g.pos) {
-		return errors.New("toy: bad state size")
-	}
-	g.frame = int32(binary.LittleEndian.Uint32(b))
-	g.hash = binary.LittleEndian.Uint64(b[4:])
-	for i := range g.pos {
-		g.pos[i] = int32(binary.LittleEndian.Uint32(b[12+4*i:]))
-	}
-	return nil
-}
-
-func (g *toyGame) AdvanceFrame(in *rollback.Inputs) {
-	if int(g.frame) != in.Frame {
-		panic(fmt.Sprintf("toy: frame %d in state of frame %d", in.Frame, g.frame))
-	}
-	for h := range g.pos {
-		for _, c := range in.Input(h) {
-			g.pos[h] += int32(c&7) - 3
-			g.hash = (g.hash ^ uint64(c)) * 1099511628211
-		}
-		if in.Status(h) == rollback.InputDisconnected {
-			g.hash = (g.hash ^ 0xd15c) * 1099511628211
-		}
-	}
-	g.frame++
 }
