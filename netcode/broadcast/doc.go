@@ -108,7 +108,8 @@
 //
 // Joins: a join waits for the answer JoinTimeout (250 ms) from the moment
 // the transport took it, and up to 8 JoinTimeouts (2 s) for an on-demand
-// connection to come up. Many spectators joining at once through the
+// connection to come up (none for a candidate suspected meanwhile:
+// PeerSuspect). Many spectators joining at once through the
 // players make the players set up many connections at once; a lobby that
 // admits spectators one after the other and names a spectator already
 // watching as Entry keeps the players' connections to their K relays.

@@ -175,7 +175,11 @@ func (n *node) keepParent() {
 	if n.target != "" {
 		switch {
 		case n.targetSent && n.now.Sub(n.targetAt) >= n.cfg.JoinTimeout,
-			!n.targetSent && n.now.Sub(n.targetAt) >= connectWait*n.cfg.JoinTimeout:
+			!n.targetSent && n.now.Sub(n.targetAt) >= connectWait*n.cfg.JoinTimeout,
+			// A candidate suspected while its connection is still being
+			// made (its process died with the relay's, typically) is not
+			// waited for.
+			!n.targetSent && n.suspected(n.target):
 			old, sent := n.target, n.targetSent
 			n.tried[old] = true
 			n.target = ""
