@@ -16,5 +16,13 @@ for pkg in ./signaling/... ./netcode/... ./demo-game/...; do
 	fi
 done
 
-echo "== go test -race" >&2
-go test -race -count=1 -timeout 20m ./...
+# The demo's field tests (4 to 6 processes in network namespaces under
+# packet loss, a window under Xvfb, cluster nodes killed mid-match) run on
+# their own after the rest: a peer starved of CPU for 2 s by other test
+# packages is dropped from its match, as the liveness rules say, and the
+# tests would measure the machine rather than the kit.
+mod=$(go list -m)
+echo "== go test -race (every package but ./demo-game)" >&2
+go test -race -count=1 -timeout 20m $(go list ./... | grep -vx "$mod/demo-game")
+echo "== go test -race ./demo-game" >&2
+go test -race -count=1 -timeout 20m ./demo-game
