@@ -263,9 +263,9 @@ type Server struct {
 	open     map[string]*room // next=N groups still filling, by name+"\x00"+N
 	conns    map[*conn]struct{}
 	slots    [sweepSlots]map[*conn]struct{} // conns by sweep slot, so a sweep tick visits only its own
-	perIP    map[string]int // open connections by IP
-	sessIP   map[string]int // sessions by the IP that opened them
-	sessSub  map[string]int // sessions by authenticated subject
+	perIP    map[string]int                 // open connections by IP
+	sessIP   map[string]int                 // sessions by the IP that opened them
+	sessSub  map[string]int                 // sessions by authenticated subject
 	handlers map[string]Handler
 	goneFns  []func(string)
 	services map[string]*Service // cluster-wide services by name
