@@ -850,17 +850,7 @@ func (p *clusterClientProc) waitReady() error {
 
 // stop closes the process's stdin and waits; it kills it after 10 s.
 func (p *clusterClientProc) stop() {
-	p.once.Do(func() {
-		p.in.Close()
-		done := make(chan struct{})
-		go func() { p.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-done
-		}
-	})
+	p.once.Do(func() { closeAndWait(p.in, p.cmd, 10*time.Second) })
 }
 
 // clusterClientsChild is the client process: session i (global index)

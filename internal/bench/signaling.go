@@ -432,17 +432,21 @@ func (c *benchChild) gc() (string, error) {
 }
 
 func (c *benchChild) stop() {
-	c.once.Do(func() {
-		c.in.Close() // the child shuts down when its stdin closes
-		done := make(chan struct{})
-		go func() { c.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			c.cmd.Process.Kill()
-			<-done
-		}
-	})
+	c.once.Do(func() { closeAndWait(c.in, c.cmd, 15*time.Second) })
+}
+
+// closeAndWait closes a child's stdin, on which it shuts down, and waits
+// for it to exit; it kills the child after grace.
+func closeAndWait(stdin io.Closer, cmd *exec.Cmd, grace time.Duration) {
+	stdin.Close()
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		cmd.Process.Kill()
+		<-done
+	}
 }
 
 // benchSignalingChild runs the server with limits opened up for the load,
