@@ -32,10 +32,13 @@
 //	}
 //
 // Of each pair, the peer with the smaller id makes the offer, so two peers
-// never offer to each other at once (no glare). Candidates trickle as they
-// are gathered (those gathered together share one signal). Signals leave
-// from a goroutine of their own, in order, and are retried while the
-// signaler refuses them (a rate limit, a reconnecting client). A signal
+// never offer to each other at once (no glare). An offer waits for the
+// first candidates (up to 40 ms) and carries them; later ones trickle as
+// they are gathered (those gathered together share one signal). Signals
+// leave from a goroutine of their own, in order for each peer, and are
+// retried while the signaler refuses them (a rate limit, a reconnecting
+// client, a peer that left the room): a peer whose signals are refused
+// waits alone, and signals to the others go past it. A signal
 // that reaches a peer before its mesh subscribed is lost, so the answering
 // side says hello when it learns of a peer and the offering side repeats
 // an unanswered offer (after 150 ms, doubling). An attempt that fails

@@ -3,16 +3,19 @@ package mesh
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/memsignal"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -191,4 +194,80 @@ func TestKilledPeerProcess(t *testing.T) {
 	}
 	for range lines {
 	}
+}
+
+// refusingSignaler refuses every signal to one peer, as a rendezvous
+// point refuses signals to a peer that left the room.
+type refusingSignaler struct {
+	*memsignal.Signaler
+	to       string
+	refused  atomic.Int32
+	firstAt  atomic.Int64 // unix nanoseconds of the first refusal
+	refusals chan struct{}
+}
+
+func (s *refusingSignaler) SendSignal(ctx context.Context, to string, payload []byte) error {
+	if to == s.to {
+		s.firstAt.CompareAndSwap(0, time.Now().UnixNano())
+		if s.refused.Add(1) == 1 {
+			close(s.refusals)
+		}
+		return errors.New("not in the room")
+	}
+	return s.Signaler.SendSignal(ctx, to, payload)
+}
+
+// Signals to one peer that the rendezvous point refuses (it left the
+// room while its connection still ran) are retried, but on their own:
+// signals to the other peers go past them. Before, they waited behind
+// the refused one for up to signalGiveUp, so a rejoining player's
+// connection stalled behind the ICE restarts sent to the player it
+// replaced.
+func TestRefusedSignalsDoNotHoldUpOthers(t *testing.T) {
+	checkLeaks(t)
+	// p01 and p02 do not connect to each other: p02's only peer is p00.
+	hub := &memsignal.Hub{Filter: func(from, to string, _ []byte) bool {
+		return !(from == "p01" && to == "p02" || from == "p02" && to == "p01")
+	}}
+	join := func(id string) *memsignal.Signaler {
+		s, err := hub.Join(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s.Leave)
+		return s
+	}
+	s0 := &refusingSignaler{Signaler: join("p00"), to: "p01", refusals: make(chan struct{})}
+	m0, err := New(s0, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m0.Close() })
+	s1 := join("p01")
+	m1, err := New(s1, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m1.Close() })
+	<-s0.refusals // p00's offer to p01 is refused and waits for a retry
+	s2 := join("p02")
+	m2, err := New(s2, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m2.Close() })
+
+	ctx, cancel := context.WithTimeout(context.Background(), signalGiveUp)
+	defer cancel()
+	if err := m2.WaitConnected(ctx, 1); err != nil { // to p00
+		t.Fatalf("p02 did not connect to p00 while p00's signals to p01 were refused: %v", err)
+	}
+	if n := s0.refused.Load(); n < 2 {
+		t.Fatalf("p00 tried its refused signal %d times, want retries", n)
+	}
+	if st := m0.Peers()["p01"]; st != PeerStateConnecting {
+		t.Fatalf("p01 is %v to p00, want still connecting", st)
+	}
+	t.Logf("p02 connected %v after the first refusal; p00 tried p01 %d times meanwhile",
+		time.Since(time.Unix(0, s0.firstAt.Load())).Round(time.Millisecond), s0.refused.Load())
 }

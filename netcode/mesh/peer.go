@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -107,6 +108,18 @@ const attemptTimeout = 5 * time.Second
 // sent again; it doubles up to eight times this.
 const offerResend = 150 * time.Millisecond
 
+// offerHold is how long a new offer waits for this side's first
+// candidates, so that it carries them. The answering side then knows the
+// offering side's candidates before the first connectivity check can
+// reach it: a check from a candidate it has not been told of is
+// peer-reflexive, which early selection (earlyPair) cannot rank, and an
+// offering side that selected early sends its next check only after
+// pion's 2 s keepalive interval. Host candidates are gathered within a
+// few milliseconds; an offer whose candidates take longer (a relay-only
+// attempt waiting for its TURN allocation) leaves after offerHold and
+// its candidates trickle after it.
+const offerHold = 40 * time.Millisecond
+
 // conn is one connection attempt to a peer: a PeerConnection and its three
 // negotiated data channels. A TURN fallback replaces the conn; an ICE
 // restart keeps it.
@@ -130,8 +143,9 @@ type conn struct {
 	// signal sent before the peer subscribed is lost); the answering side
 	// answers a repeated offer with its answer again.
 	offer       *signal
-	offerSentAt time.Time
+	offerSentAt time.Time // when it was last sent (when it was made, while held)
 	offerSends  int
+	offerHeld   bool // waiting for the first candidates (offerHold)
 	remoteOffer string
 	answer      *signal
 	started     time.Time
@@ -402,9 +416,26 @@ func (m *Mesh) startOffer(p *peer, relay bool) error {
 		return err
 	}
 	c.offer = &signal{T: sigOffer, G: c.gen, SDP: offer.SDP, Relay: relay}
+	c.offerSentAt, c.offerHeld = time.Now(), true
+	return nil
+}
+
+// releaseOffer sends a held offer with the candidates gathered so far;
+// those leave the queue of candidates to signal.
+func (m *Mesh) releaseOffer(p *peer, c *conn) {
+	c.offerHeld = false
+	if ld := c.pc.LocalDescription(); ld != nil {
+		c.offer.SDP = ld.SDP
+	}
+	if len(c.outCands) > 0 {
+		in := make(map[string]bool)
+		for _, line := range sdpCandidates(c.offer.SDP) {
+			in[line] = true
+		}
+		c.outCands = slices.DeleteFunc(c.outCands, func(sc signalCandidate) bool { return in[sc.Candidate] })
+	}
 	c.offerSentAt, c.offerSends = time.Now(), 1
 	m.sendSignal(p.id, c.offer)
-	return nil
 }
 
 // replaceConn installs c as p's attempt, closing the previous one.
@@ -472,48 +503,87 @@ type outSignal struct {
 const signalGiveUp = 10 * time.Second
 
 // sender is the goroutine that hands signals to the signaler, one at a
-// time and in order, retrying with backoff while the addressee is still
-// a peer of the mesh.
+// time and in order for each addressee, retrying with backoff while the
+// addressee is still a peer of the mesh. An addressee whose signals are
+// refused (one that left the room while its connection still runs, and
+// gets ICE restarts nobody can deliver) waits alone: signals to the others
+// go past it, so one gone peer cannot hold up a rejoining one's answer.
 func (m *Mesh) sender() {
 	defer m.readers.Done()
-	backoff := 10 * time.Millisecond
+	const firstBackoff = 10 * time.Millisecond
+	type retry struct {
+		at      time.Time     // not before
+		backoff time.Duration // the next pause
+	}
+	waiting := map[netcode.PeerID]*retry{}
+	wake := time.NewTimer(time.Hour)
+	defer wake.Stop()
 	for {
-		m.outMu.Lock()
+		// The first signal whose addressee is not waiting out a refusal.
+		now := time.Now()
 		var next outSignal
-		have := len(m.outQ) > 0
-		if have {
-			next = m.outQ[0]
+		idx, soonest := -1, time.Time{}
+		m.outMu.Lock()
+		for i, o := range m.outQ {
+			r := waiting[o.to]
+			if r == nil || !now.Before(r.at) {
+				next, idx = o, i
+				break
+			}
+			if soonest.IsZero() || r.at.Before(soonest) {
+				soonest = r.at
+			}
+		}
+		if len(m.outQ) == 0 {
+			clear(waiting)
 		}
 		m.outMu.Unlock()
-		if !have {
+		if idx < 0 {
+			var timer <-chan time.Time
+			if !soonest.IsZero() {
+				wake.Reset(time.Until(soonest))
+				timer = wake.C
+			}
 			select {
 			case <-m.ctx.Done():
 				return
 			case <-m.outWake:
-				continue
+			case <-timer:
 			}
+			if !wake.Stop() {
+				select {
+				case <-wake.C:
+				default:
+				}
+			}
+			continue
 		}
 		ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
 		err := m.sig.SendSignal(ctx, string(next.to), next.payload)
 		cancel()
-		if err != nil && m.ctx.Err() == nil && time.Since(next.queued) < signalGiveUp {
+		if m.ctx.Err() != nil {
+			return
+		}
+		if err != nil && time.Since(next.queued) < signalGiveUp {
 			m.mu.Lock()
 			_, known := m.peers[next.to]
 			m.mu.Unlock()
 			if known {
-				select {
-				case <-m.ctx.Done():
-					return
-				case <-time.After(backoff):
+				r := waiting[next.to]
+				if r == nil {
+					r = &retry{backoff: firstBackoff}
+					waiting[next.to] = r
 				}
-				backoff = min(2*backoff, 500*time.Millisecond)
+				r.at = time.Now().Add(r.backoff)
+				r.backoff = min(2*r.backoff, 500*time.Millisecond)
 				continue
 			}
 		}
-		backoff = 10 * time.Millisecond
+		delete(waiting, next.to)
 		m.outMu.Lock()
-		m.outQ[0] = outSignal{}
-		m.outQ = m.outQ[1:]
+		// Only the sender removes entries, and only appends happen
+		// meanwhile: idx still names next.
+		m.outQ = slices.Delete(m.outQ, idx, idx+1)
 		m.outMu.Unlock()
 	}
 }
@@ -527,6 +597,9 @@ type candFlush struct {
 // flushCandidateSignals runs on the loop after each batch of tasks.
 func (m *Mesh) flushCandidateSignals() {
 	for i, f := range m.candFlush {
+		if !f.c.dead.Load() && f.c.offerHeld && f.p.c == f.c {
+			m.releaseOffer(f.p, f.c)
+		}
 		if !f.c.dead.Load() && len(f.c.outCands) > 0 {
 			m.sendSignal(f.p.id, &signal{T: sigCand, G: f.c.gen, Cands: f.c.outCands})
 		}
@@ -621,7 +694,7 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			m.ensurePeer(p.id)
 			return nil
 		}
-		if !p.offerer || c == nil || c.offer == nil || c.pc.RemoteDescription() != nil {
+		if !p.offerer || c == nil || c.offer == nil || c.offerHeld || c.pc.RemoteDescription() != nil {
 			return nil
 		}
 		// The offer went out before the peer listened: repeat it now.
@@ -676,8 +749,8 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 			}
 			m.updateServers(c)
 		}
-		m.noteSDPCandidates(p, c, s.SDP)
-		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: s.SDP}); err != nil {
+		m.noteSDPCandidates(p, c, m.testDrop(p, s.SDP))
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m.testDrop(p, s.SDP)}); err != nil {
 			return err
 		}
 		m.flushCandidates(p, c)
@@ -696,9 +769,9 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		if !p.offerer || c == nil || s.G != c.gen || c.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
 			return nil // stale, or a repeat of an answer already applied
 		}
-		m.noteSDPCandidates(p, c, s.SDP)
+		m.noteSDPCandidates(p, c, m.testDrop(p, s.SDP))
 		c.early.setPeerEarly(s.Early)
-		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: s.SDP}); err != nil {
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.testDrop(p, s.SDP)}); err != nil {
 			return err
 		}
 		m.flushCandidates(p, c)
@@ -739,6 +812,20 @@ func (m *Mesh) updateServers(c *conn) {
 	cfg := c.pc.GetConfiguration()
 	cfg.ICEServers = iceServers(m.ice, c.relay, m.cfg.HostOnly)
 	_ = c.pc.SetConfiguration(cfg)
+}
+
+// testDrop removes from a remote description the candidate lines that
+// Config.dropCandidate (set by tests) drops.
+func (m *Mesh) testDrop(p *peer, sdp string) string {
+	if m.cfg.dropCandidate == nil {
+		return sdp
+	}
+	lines := strings.SplitAfter(sdp, "\n")
+	lines = slices.DeleteFunc(lines, func(line string) bool {
+		cand, ok := strings.CutPrefix(strings.TrimSpace(line), "a=")
+		return ok && strings.HasPrefix(cand, "candidate:") && m.cfg.dropCandidate(p.id, cand)
+	})
+	return strings.Join(lines, "")
 }
 
 // addRemoteCandidate hands one of the peer's candidates to ICE, or keeps
@@ -1071,7 +1158,10 @@ func (m *Mesh) tick(now time.Time) {
 			if !p.offerer || c == nil {
 				continue
 			}
-			if c.offer != nil && c.pc.RemoteDescription() == nil &&
+			if c.offerHeld && now.Sub(c.offerSentAt) >= offerHold {
+				m.releaseOffer(p, c)
+			}
+			if c.offer != nil && !c.offerHeld && c.pc.RemoteDescription() == nil &&
 				now.Sub(c.offerSentAt) > offerResend<<min(c.offerSends-1, 3) {
 				c.offerSentAt = now
 				c.offerSends++
