@@ -1,0 +1,69 @@
+package matchmaker
+
+import (
+	"fmt"
+	"math/rand"
+	"testing"
+	"time"
+)
+
+// Passes build their matches in room that Enqueue reserved and hand each
+// Result only the part it filled. A caller may keep every Result and
+// append to its slices: no later pass writes into a Result handed out, and
+// nothing a caller appends reaches a later pass. A twin matchmaker whose
+// Results nobody touches makes the same matches.
+func TestResultsHeldAcrossPasses(t *testing.T) {
+	duo := QueueConfig{Name: "duo", Shape: Shape{TeamSize: 2}, Rules: []Rule{{Kind: RuleSkill, Value: 3}}}
+	duel := QueueConfig{Name: "duel", Rules: []Rule{{Kind: RuleSkill, Value: 1, Steps: []Step{{After: 2 * time.Second, Value: 3}}}}}
+	m, clk := newTestMM(t, duel, duo)
+	twin, twinClk := newTestMM(t, duel, duo)
+	rng := rand.New(rand.NewSource(1))
+	type held struct {
+		res  Result
+		snap string
+	}
+	var kept []held
+	n := 0
+	for round := 0; round < 12; round++ {
+		// Bursts of different sizes, so the room is sometimes used up and
+		// made anew, and sometimes left partly filled.
+		for i := 0; i < 50+rng.Intn(400); i++ {
+			n++
+			tk := solo("duel", fmt.Sprintf("d%d", n), 25+rng.NormFloat64()*4)
+			if rng.Intn(3) == 0 {
+				tk = Ticket{ID: fmt.Sprintf("u%d", n), Queue: "duo", Players: []Player{
+					{ID: fmt.Sprintf("u%d-a", n), Rating: Rating{Mu: 25 + rng.NormFloat64()*4, Sigma: 5}},
+					{ID: fmt.Sprintf("u%d-b", n), Rating: Rating{Mu: 25 + rng.NormFloat64()*4, Sigma: 5}}}}
+				if rng.Intn(2) == 0 {
+					tk.Players = tk.Players[:1]
+				}
+			}
+			mustEnqueue(t, m, tk)
+			mustEnqueue(t, twin, tk)
+		}
+		clk.Advance(time.Second)
+		twinClk.Advance(time.Second)
+		res, want := m.Process(), twin.Process()
+		if got, w := fmt.Sprint(res), fmt.Sprint(want); got != w {
+			t.Fatalf("round %d: a pass after Results were kept and appended to differs:\n got %.300s\nwant %.300s", round, got, w)
+		}
+		if len(res.Matches) == 0 {
+			t.Fatalf("round %d: no match", round)
+		}
+		if cap(res.Matches) != len(res.Matches) {
+			t.Fatalf("round %d: Matches has room past its length (%d of %d): an append would write where a later pass builds", round, len(res.Matches), cap(res.Matches))
+		}
+		// The caller writes to what it was handed, and keeps it.
+		first := &res.Matches[0]
+		first.Teams[0] = append(first.Teams[0], Player{ID: "intruder"})
+		first.Tickets = append(first.Tickets, MatchedTicket{Ticket: Ticket{ID: "intruder"}})
+		first.WinProbability = append(first.WinProbability, 1)
+		more := append(res.Matches, Match{ID: "intruder"})
+		kept = append(kept, held{res, fmt.Sprint(res)}, held{Result{Matches: more}, fmt.Sprint(Result{Matches: more})})
+	}
+	for i, h := range kept {
+		if got := fmt.Sprint(h.res); got != h.snap {
+			t.Fatalf("held Result %d changed after later passes:\n got %.300s\nwant %.300s", i, got, h.snap)
+		}
+	}
+}
