@@ -817,11 +817,16 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		// few places on will read (the entry up to its player handles;
 		// then a party's players and handles, the tree leaf the seed
 		// leaves and the tree's nodes at the ends of its first window), so
-		// those loads overlap with this seed's work. The candidates a seed
-		// takes are mostly tickets enqueued shortly after it, so their
-		// entries are warm too.
+		// those loads overlap with this seed's work.
 		if j := i + seedsAhead; j < len(ents) {
 			prefetch4(unsafe.Pointer(ents[j])) // up to its player handles
+		}
+		// The candidates a seed takes in a dense pool are mostly tickets
+		// enqueued shortly after it: about three in four within 16
+		// places, nearly all within 64. Asking for the entries 64 places
+		// on warms those the prefetch of seeds has not reached.
+		if j := i + candidatesAhead; j < len(ents) {
+			prefetch4(unsafe.Pointer(ents[j]))
 		}
 		if j := i + seedsAhead/2; j < len(ents) {
 			if f := ents[j]; !f.dead {
@@ -1020,6 +1025,10 @@ func (m *Matchmaker) prefetchWindow(f *entry, entries bool) {
 
 // seedsAhead is how many seeds ahead a pass prefetches an entry.
 const seedsAhead = 16
+
+// candidatesAhead is how many places ahead a pass prefetches the entries
+// of its seeds' candidates.
+const candidatesAhead = 64
 
 func liveBackfills(bs []*backfill) []*backfill {
 	out := bs[:0]
