@@ -84,7 +84,8 @@
 // what the seeds 16 places ahead will read (their entries, a party's
 // players, the tree leaf the seed leaves, the tree's nodes at the ends of
 // its first window and, when that window holds few tickets, their
-// entries), so those cache misses overlap with the current seed's work
+// entries) and the entries 64 places ahead (where nearly all candidates
+// lie), so those cache misses overlap with the current seed's work
 // instead of each waiting in turn. A pass marks the tickets it matches in a
 // bitmap by rank and keeps the others without reading every entry again.
 //
