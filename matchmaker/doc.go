@@ -51,7 +51,9 @@
 // # Concurrency
 //
 // A Matchmaker is safe for concurrent use; Process holds its lock for the
-// pass. A Rater is not: use one per goroutine.
+// pass. The Result of a pass belongs to its caller: no later pass writes
+// to it, so it may be read or kept on another goroutine. A Rater is not
+// safe for concurrent use: use one per goroutine.
 //
 // # Cost of a pass
 //
