@@ -808,8 +808,9 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	}
 	q.backfills = liveBackfills(q.backfills)
 	// New matches, seeded by the longest-waiting tickets, built in place in
-	// the result: its room is reserved up front for as many matches as the
-	// pool's players could make, so no match is copied as the slice grows.
+	// the result: Enqueue reserved room for as many matches as the pool's
+	// players could make (it grows here only if passes ran with no Enqueue
+	// in between and used it up), so no match is copied as the slice grows.
 	res.Matches = slices.Grow(res.Matches, min(seeds, q.players/q.minPlayers))
 	ents := q.entries
 	for i, e := range ents {
