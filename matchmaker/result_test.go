@@ -24,10 +24,16 @@ func TestResultsHeldAcrossPasses(t *testing.T) {
 	}
 	var kept []held
 	n := 0
-	for round := 0; round < 12; round++ {
+	for round := 0; round < 16; round++ {
 		// Bursts of different sizes, so the room is sometimes used up and
-		// made anew, and sometimes left partly filled.
-		for i := 0; i < 50+rng.Intn(400); i++ {
+		// made anew, and sometimes left partly filled; the last rounds
+		// enqueue nothing, so passes whose windows widened must find room
+		// of their own.
+		burst := 50 + rng.Intn(400)
+		if round >= 12 {
+			burst = 0
+		}
+		for i := 0; i < burst; i++ {
 			n++
 			tk := solo("duel", fmt.Sprintf("d%d", n), 25+rng.NormFloat64()*4)
 			if rng.Intn(3) == 0 {
@@ -48,7 +54,10 @@ func TestResultsHeldAcrossPasses(t *testing.T) {
 			t.Fatalf("round %d: a pass after Results were kept and appended to differs:\n got %.300s\nwant %.300s", round, got, w)
 		}
 		if len(res.Matches) == 0 {
-			t.Fatalf("round %d: no match", round)
+			if round < 12 {
+				t.Fatalf("round %d: no match", round)
+			}
+			continue
 		}
 		if cap(res.Matches) != len(res.Matches) {
 			t.Fatalf("round %d: Matches has room past its length (%d of %d): an append would write where a later pass builds", round, len(res.Matches), cap(res.Matches))
@@ -65,5 +74,39 @@ func TestResultsHeldAcrossPasses(t *testing.T) {
 		if got := fmt.Sprint(h.res); got != h.snap {
 			t.Fatalf("held Result %d changed after later passes:\n got %.300s\nwant %.300s", i, got, h.snap)
 		}
+	}
+}
+
+// Backfills take room that Enqueue reserved for new matches (it counts
+// only what the waiting players could make on their own): a pass that
+// serves one and then makes new matches finds room of its own, and the
+// next pass writes nowhere in the Result it handed out.
+func TestBackfillAndNewMatchesShareRoom(t *testing.T) {
+	m, clk := newTestMM(t, QueueConfig{Name: "duel"})
+	for i := 0; i < 3; i++ {
+		mustEnqueue(t, m, solo("duel", fmt.Sprint(i), 25))
+		clk.Advance(tick)
+	}
+	if _, err := m.RequestBackfill(BackfillRequest{Queue: "duel", Session: "s1",
+		Teams: [][]Player{{}, {{ID: "y"}}}, OpenSlots: []int{1}}); err != nil {
+		t.Fatal(err)
+	}
+	res := m.Process()
+	if len(res.Matches) != 2 || res.Matches[0].Backfill == "" || fmt.Sprint(ticketIDs(res.Matches[0])) != "[0]" ||
+		fmt.Sprint(ticketIDs(res.Matches[1])) != "[1 2]" {
+		t.Fatalf("want the backfill with 0, then 1 with 2; got %+v", res.Matches)
+	}
+	if cap(res.Matches) != len(res.Matches) {
+		t.Fatalf("Matches has room past its length (%d of %d)", len(res.Matches), cap(res.Matches))
+	}
+	snap := fmt.Sprint(res)
+	for i := 3; i < 9; i++ {
+		mustEnqueue(t, m, solo("duel", fmt.Sprint(i), 25))
+	}
+	if next := m.Process(); len(next.Matches) != 3 {
+		t.Fatalf("%d matches in the next pass, want 3", len(next.Matches))
+	}
+	if got := fmt.Sprint(res); got != snap {
+		t.Fatalf("a held Result changed:\n got %s\nwant %s", got, snap)
 	}
 }
