@@ -51,7 +51,9 @@
 // # Concurrency
 //
 // A Matchmaker is safe for concurrent use; Process holds its lock for the
-// pass. A Rater is not: use one per goroutine.
+// pass. The Result of a pass belongs to its caller: no later pass writes
+// to it, so it may be read or kept on another goroutine. A Rater is not
+// safe for concurrent use: use one per goroutine.
 //
 // # Cost of a pass
 //
@@ -84,21 +86,29 @@
 // what the seeds 16 places ahead will read (their entries, a party's
 // players, the tree leaf the seed leaves, the tree's nodes at the ends of
 // its first window and, when that window holds few tickets, their
-// entries), so those cache misses overlap with the current seed's work
+// entries) and the entries 64 places ahead (where nearly all candidates
+// lie), so those cache misses overlap with the current seed's work
 // instead of each waiting in turn. A pass marks the tickets it matches in a
 // bitmap by rank and keeps the others without reading every entry again.
 //
 // Memory for a pass is reserved as tickets arrive, the way a slice grows
 // with appends: Enqueue keeps each partition's arrays, the search's
-// scratch, and chunks for the matches' teams, players and tickets ready
-// for the waiting pool. A pass then allocates little besides its Result's
-// Matches array (room for the seeds whose first window holds another
-// ticket: 10 MB for the 50,000 matches of 100,000 waiting 1v1 tickets),
-// so the collector has nothing to do while it runs, and packing parties and balancing teams reuse their
-// scratch too. The price is memory held while tickets wait: about 320
-// bytes per waiting 1v1 ticket besides the ticket itself (100,000 tickets
-// take 84 MB instead of 52 MB), most of which the next pass would have
-// allocated anyway.
+// scratch, chunks for the matches' teams, players and tickets, and an
+// array with room for as many Matches as the waiting pool could make
+// (half as much again when it is made anew) ready. A pass then
+// allocates almost nothing: it builds its matches in that room and its
+// Result takes the part it filled, with Matches' capacity cut at its
+// length; the rest stays for later passes. No part of the room is ever
+// handed out twice, so a caller may keep a Result, and append to its
+// slices, for as long as it likes. A kept Result keeps the array it was
+// built in alive (200 to 300 bytes per match the pool could make when the
+// array was made). Packing parties and balancing teams reuse their scratch too, so
+// the collector has nothing to do while a pass runs. The price is memory
+// held while tickets wait: about 440 bytes per waiting 1v1 ticket besides
+// the ticket itself (100,000 tickets take about 96 MB instead of 52 MB),
+// most of which the next pass would have allocated anyway, and a pass that
+// used the room up makes the next Enqueue allocate it anew (15 MB for
+// 100,000 waiting 1v1 tickets).
 //
 // A pool of 100,000 entries (about 35 MB) does not fit the processor's
 // caches where 10,000 do, so a pass over it still waits for memory more

@@ -43,8 +43,12 @@ type Matchmaker struct {
 	backfills map[string]*backfill
 	seq       uint64
 
-	// What the waiting pool could take from the slab (reserveResults).
-	poolPlayers, poolTickets, poolTeams int
+	// What the waiting pool could take from the slab and the matches'
+	// room (reserveResults).
+	poolPlayers, poolTickets, poolTeams, poolMatches int
+	// matchRoom is zero Matches kept for the next pass's Result (len 0):
+	// the part of an array that no Result has been handed.
+	matchRoom []Match
 
 	// scratch reused across passes
 	removed []examined
@@ -315,9 +319,11 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 		m.reserveBucket(b)
 	}
 	m.poolTeams -= q.teamSlots()
+	m.poolMatches -= q.matchSlots()
 	q.live++
 	q.players += e.size
 	m.poolTeams += q.teamSlots()
+	m.poolMatches += q.matchSlots()
 	m.poolTickets++
 	m.poolPlayers += e.size
 	m.reserveResults()
@@ -435,10 +441,12 @@ func (m *Matchmaker) drop(q *queue, e *entry) {
 	}
 	e.bucket.live--
 	m.poolTeams -= q.teamSlots()
+	m.poolMatches -= q.matchSlots()
 	q.live--
 	q.dead++
 	q.players -= e.size
 	m.poolTeams += q.teamSlots()
+	m.poolMatches += q.matchSlots()
 	m.poolTickets--
 	m.poolPlayers -= e.size
 }
@@ -682,7 +690,10 @@ func (m *Matchmaker) Process() Result {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
-	var res Result
+	// Matches are built in the room Enqueue reserved; the Result takes the
+	// part the pass filled, with its capacity cut at its length, and the
+	// rest stays for the next pass. No part is handed out twice.
+	res := Result{Matches: m.matchRoom[:0]}
 	m.inPass = true
 	for _, name := range m.names {
 		m.processQueue(m.queues[name], now, &res)
@@ -690,6 +701,12 @@ func (m *Matchmaker) Process() Result {
 	m.inPass = false
 	m.tickets.flush()
 	m.players.flush()
+	n := len(res.Matches)
+	m.matchRoom = res.Matches[n:n]
+	res.Matches = res.Matches[:n:n]
+	if n == 0 {
+		res.Matches = nil
+	}
 	return res
 }
 
@@ -791,9 +808,9 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 	}
 	q.backfills = liveBackfills(q.backfills)
 	// New matches, seeded by the longest-waiting tickets, built in place in
-	// the result: its room is reserved up front for as many matches as the
-	// pool's players could make, so no match is copied as the slice grows.
-	start := len(res.Matches)
+	// the result: Enqueue reserved room for as many matches as the pool's
+	// players could make (it grows here only if passes ran with no Enqueue
+	// in between and used it up), so no match is copied as the slice grows.
 	res.Matches = slices.Grow(res.Matches, min(seeds, q.players/q.minPlayers))
 	ents := q.entries
 	for i, e := range ents {
@@ -801,11 +818,16 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		// few places on will read (the entry up to its player handles;
 		// then a party's players and handles, the tree leaf the seed
 		// leaves and the tree's nodes at the ends of its first window), so
-		// those loads overlap with this seed's work. The candidates a seed
-		// takes are mostly tickets enqueued shortly after it, so their
-		// entries are warm too.
+		// those loads overlap with this seed's work.
 		if j := i + seedsAhead; j < len(ents) {
 			prefetch4(unsafe.Pointer(ents[j])) // up to its player handles
+		}
+		// The candidates a seed takes in a dense pool are mostly tickets
+		// enqueued shortly after it: about three in four within 16
+		// places, nearly all within 64. Asking for the entries 64 places
+		// on warms those the prefetch of seeds has not reached.
+		if j := i + candidatesAhead; j < len(ents) {
+			prefetch4(unsafe.Pointer(ents[j]))
 		}
 		if j := i + seedsAhead/2; j < len(ents) {
 			if f := ents[j]; !f.dead {
@@ -842,14 +864,15 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		if e.dead {
 			continue
 		}
-		res.Matches = append(res.Matches, Match{})
-		if !m.assemble(q, e.bucket, e, nil, now, &res.Matches[len(res.Matches)-1]) {
-			res.Matches = res.Matches[:len(res.Matches)-1]
+		// The room past the length is zero and assemble writes a whole
+		// match or nothing.
+		k := len(res.Matches)
+		if k == cap(res.Matches) {
+			res.Matches = slices.Grow(res.Matches, 1)
 		}
-	}
-	if made := len(res.Matches) - start; cap(res.Matches) > 1024 && made < cap(res.Matches)/4 {
-		// A sparse pool made far fewer matches than it had room for.
-		res.Matches = slices.Clone(res.Matches)
+		if m.assemble(q, e.bucket, e, nil, now, &res.Matches[:k+1][k]) {
+			res.Matches = res.Matches[:k+1]
+		}
 	}
 	if len(q.buckets) == 1 {
 		// The bucket's entries are the queue's in the same order, and the
@@ -1003,6 +1026,10 @@ func (m *Matchmaker) prefetchWindow(f *entry, entries bool) {
 
 // seedsAhead is how many seeds ahead a pass prefetches an entry.
 const seedsAhead = 16
+
+// candidatesAhead is how many places ahead a pass prefetches the entries
+// of its seeds' candidates.
+const candidatesAhead = 64
 
 func liveBackfills(bs []*backfill) []*backfill {
 	out := bs[:0]

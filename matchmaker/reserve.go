@@ -82,7 +82,16 @@ func (m *Matchmaker) reserveResults() {
 	m.slab.t.reserve(m.poolTickets)
 	m.slab.h.reserve(m.poolTeams)
 	m.slab.f.reserve(m.poolTeams)
+	if cap(m.matchRoom) < m.poolMatches {
+		// Half as much again, so that tickets arriving one by one do not
+		// make a new array each; the old one was never handed out.
+		m.matchRoom = make([]Match, 0, m.poolMatches+m.poolMatches/2)
+	}
 }
+
+// matchSlots is the number of matches the queue's waiting players could
+// make at most.
+func (q *queue) matchSlots() int { return q.players / q.minPlayers }
 
 // teamSlots is the number of teams the queue's waiting players could fill
 // at most (in matches of the fewest players the queue allows).

@@ -224,7 +224,9 @@ type QueueStats struct {
 	Canceled uint64 `json:"canceled"`
 }
 
-// Result is what one pass produced.
+// Result is what one pass produced. It belongs to the caller: later
+// passes never write to it. Matches has no capacity past its length (an
+// append copies it).
 type Result struct {
 	Matches []Match
 	// Expired are the tickets whose TTL ran out in this pass.
