@@ -183,6 +183,7 @@ func benchClusterCommand(args []string) error {
 	fs.IntVar(&cfg.Pairs, "pairs", 20, "relaying pairs of peers")
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "relayed messages per second, over all pairs")
 	fs.DurationVar(&cfg.RelayDuration, "relay-duration", 8*time.Second, "length of each relay measurement")
+	fs.DurationVar(&cfg.IdleWindow, "idle-window", 5*time.Second, "how long the CPU of the nodes and client processes is measured with only the idle sessions, before the relay (0: not measured)")
 	fs.IntVar(&cfg.Failover, "failover", 50, "clients on the node that is SIGKILLed (0: no failover)")
 	fs.StringVar(&cfg.Profile, "profile", "", "write heap profiles of the nodes with their sessions, and CPU profiles of the two relaying nodes during the cross-node relay, to this directory")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")

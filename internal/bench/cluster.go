@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +38,8 @@ type ClusterConfig struct {
 	Rate            float64       // -rate: relayed messages per second, over all pairs
 	RelayDuration   time.Duration // -relay-duration: each relay measurement
 	Failover        int           // -failover: clients on the node that is killed
-	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, and CPU profiles of two nodes during the cross-node relay
+	IdleWindow      time.Duration // -idle-window: how long the CPU of the idle processes is measured before the relay (0: not measured)
+	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, CPU profiles of the nodes during the idle window, of two nodes during the relay and of the client processes
 	JSON            bool          // -json
 }
 
@@ -54,31 +56,50 @@ type ClusterNodeResult struct {
 	Routes          float64 `json:"routes"`
 	SignalsSent     float64 `json:"cluster_signals_sent"`
 	SignalsReceived float64 `json:"cluster_signals_received"`
+	// CPU the node used with only its idle sessions (IdleCPU, in cores:
+	// seconds of CPU per second) and during the relay measurements
+	// (RelayCPU), with its garbage collections during the relay.
+	IdleCPU  float64 `json:"idle_cpu_cores"`
+	RelayCPU float64 `json:"relay_cpu_cores"`
+	RelayGCs int64   `json:"relay_gcs"`
+}
+
+// ClusterClientProcResult is one client process's CPU, as for the nodes.
+type ClusterClientProcResult struct {
+	Sessions int     `json:"sessions"`
+	IdleCPU  float64 `json:"idle_cpu_cores"`
+	RelayCPU float64 `json:"relay_cpu_cores"`
 }
 
 type benchClusterResult struct {
-	Nodes                 int                 `json:"nodes"`
-	Sessions              int                 `json:"sessions"`
-	SessionsTarget        int                 `json:"sessions_target"`
-	ClientProcs           int                 `json:"client_procs"`
-	ConnectSeconds        float64             `json:"connect_seconds"`
-	RSSBytesPerSession    float64             `json:"rss_bytes_per_session"`
-	PerNode               []ClusterNodeResult `json:"per_node"`
-	CrossNodeRelayP50us   float64             `json:"cross_node_relay_p50_us"`
-	CrossNodeRelayP99us   float64             `json:"cross_node_relay_p99_us"`
-	CrossNodeRelayMaxus   float64             `json:"cross_node_relay_max_us"`
-	CrossNodeRelayRate    float64             `json:"cross_node_relay_rate"`
-	CrossNodeRelayLost    int                 `json:"cross_node_relay_lost"`
-	SingleNodeRelayP50us  float64             `json:"single_node_relay_p50_us"`
-	SingleNodeRelayP99us  float64             `json:"single_node_relay_p99_us"`
-	NATSRequestReplyP50us float64             `json:"nats_request_reply_p50_us"`
-	NATSRequestReplyP99us float64             `json:"nats_request_reply_p99_us"`
-	RatioCrossSingleP50   float64             `json:"ratio_p50_cross_to_single_node"`
-	RatioCrossNATSP50     float64             `json:"ratio_p50_cross_to_nats_request_reply"`
-	RatioCrossSingleP99   float64             `json:"ratio_p99_cross_to_single_node"`
-	RatioCrossNATSP99     float64             `json:"ratio_p99_cross_to_nats_request_reply"`
-	FailoverResumeP50ms   float64             `json:"failover_resume_p50_ms"`
-	FailoverResumeMaxms   float64             `json:"failover_resume_max_ms"`
+	Nodes              int                       `json:"nodes"`
+	Sessions           int                       `json:"sessions"`
+	SessionsTarget     int                       `json:"sessions_target"`
+	ClientProcs        int                       `json:"client_procs"`
+	ConnectSeconds     float64                   `json:"connect_seconds"`
+	RSSBytesPerSession float64                   `json:"rss_bytes_per_session"`
+	PerNode            []ClusterNodeResult       `json:"per_node"`
+	PerClientProc      []ClusterClientProcResult `json:"per_client_proc"`
+	// CPU (in cores) of the nodes and client processes together with
+	// only the idle sessions, and of every process of the bench (this
+	// one, which measures the relay, included) during the relay.
+	IdleCPU               float64 `json:"idle_cpu_cores"`
+	RelayCPU              float64 `json:"relay_cpu_cores"`
+	CrossNodeRelayP50us   float64 `json:"cross_node_relay_p50_us"`
+	CrossNodeRelayP99us   float64 `json:"cross_node_relay_p99_us"`
+	CrossNodeRelayMaxus   float64 `json:"cross_node_relay_max_us"`
+	CrossNodeRelayRate    float64 `json:"cross_node_relay_rate"`
+	CrossNodeRelayLost    int     `json:"cross_node_relay_lost"`
+	SingleNodeRelayP50us  float64 `json:"single_node_relay_p50_us"`
+	SingleNodeRelayP99us  float64 `json:"single_node_relay_p99_us"`
+	NATSRequestReplyP50us float64 `json:"nats_request_reply_p50_us"`
+	NATSRequestReplyP99us float64 `json:"nats_request_reply_p99_us"`
+	RatioCrossSingleP50   float64 `json:"ratio_p50_cross_to_single_node"`
+	RatioCrossNATSP50     float64 `json:"ratio_p50_cross_to_nats_request_reply"`
+	RatioCrossSingleP99   float64 `json:"ratio_p99_cross_to_single_node"`
+	RatioCrossNATSP99     float64 `json:"ratio_p99_cross_to_nats_request_reply"`
+	FailoverResumeP50ms   float64 `json:"failover_resume_p50_ms"`
+	FailoverResumeMaxms   float64 `json:"failover_resume_max_ms"`
 	// From each client's Disconnected (its socket closed, which for a
 	// killed process with thousands of sockets comes well after the kill)
 	// to its Reconnected.
@@ -126,6 +147,11 @@ func Cluster(cfg ClusterConfig) error {
 		}
 		if per := (cfg.Sessions + cfg.ClientProcs - 1) / cfg.ClientProcs; per > room {
 			return fmt.Errorf("%d sessions per client process exceed the open-file limit %d: use more -client-procs", per, lim)
+		}
+	}
+	if cfg.Profile != "" {
+		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
+			return err
 		}
 	}
 	start := time.Now()
@@ -186,7 +212,7 @@ func Cluster(cfg ClusterConfig) error {
 			continue
 		}
 		p, err := startClusterClients(clusterClientsSpec{URLs: urls, First: first, Count: count, Addrs: cfg.Addrs,
-			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize})
+			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize, Profile: cfg.Profile})
 		if err != nil {
 			return err
 		}
@@ -243,14 +269,57 @@ func Cluster(cfg ClusterConfig) error {
 		res.RSSBytesPerSession = float64(delta) / float64(res.Sessions)
 	}
 	if cfg.Profile != "" {
-		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
-			return err
-		}
 		for _, n := range nodes {
 			if b, err := n.get("http://"+n.debugAddr+"/debug/pprof/heap", time.Minute); err == nil {
 				os.WriteFile(filepath.Join(cfg.Profile, "heap-"+n.name+".pprof"), b, 0o644)
 			}
 		}
+	}
+
+	// CPU with only the idle sessions: what the machine spends on them
+	// (pings, timers, the runtime) before any relay.
+	var pids []int // nodes, then client processes
+	for _, n := range nodes {
+		pids = append(pids, n.cmd.Process.Pid)
+	}
+	var live []*clusterClientProc
+	for _, p := range procs {
+		if p != nil {
+			pids = append(pids, p.cmd.Process.Pid)
+			live = append(live, p)
+			res.PerClientProc = append(res.PerClientProc, ClusterClientProcResult{Sessions: p.ready.Sessions})
+		}
+	}
+	cpuOf := func(i int) *float64 {
+		if i < len(nodes) {
+			return &res.PerNode[i].IdleCPU
+		}
+		return &res.PerClientProc[i-len(nodes)].IdleCPU
+	}
+	if cfg.IdleWindow > 0 {
+		var iwg sync.WaitGroup
+		if cfg.Profile != "" {
+			for _, n := range nodes {
+				iwg.Add(1)
+				go func() {
+					defer iwg.Done()
+					if err := n.cpuProfile(filepath.Join(cfg.Profile, "cpu-idle-"+n.name+".pprof"), max(1, int(cfg.IdleWindow.Seconds()))); err != nil {
+						logf("profile of %s: %v", n.name, err)
+					}
+				}()
+			}
+		}
+		c0, t0 := procsCPU(pids), time.Now()
+		time.Sleep(cfg.IdleWindow)
+		c1, el := procsCPU(pids), time.Since(t0).Seconds()
+		iwg.Wait()
+		for i := range pids {
+			*cpuOf(i) = (c1[i] - c0[i]) / el
+			res.IdleCPU += *cpuOf(i)
+		}
+		logf("CPU with %d idle sessions, over %v: %.3f cores in all (nodes %s; client processes %s)", res.Sessions, cfg.IdleWindow, res.IdleCPU,
+			fmtFigs(res.PerNode, 3, func(r ClusterNodeResult) float64 { return r.IdleCPU }),
+			fmtFigs(res.PerClientProc, 3, func(r ClusterClientProcResult) float64 { return r.IdleCPU }))
 	}
 
 	var clients []*signaling.Client
@@ -345,10 +414,34 @@ func Cluster(cfg ClusterConfig) error {
 			a.s, a.sent, a.elapsed = append(a.s, s...), a.sent+sent, a.elapsed+el
 		}
 	}
+	gcs := func() []int64 {
+		out := make([]int64, len(nodes))
+		for i, n := range nodes {
+			if m, err := n.metrics(); err == nil {
+				out[i] = int64(m["go_gc_duration_seconds_count"])
+			}
+		}
+		return out
+	}
+	allPids := append(slices.Clone(pids), os.Getpid())
+	g0 := gcs()
+	c0, rt0 := procsCPU(allPids), time.Now()
 	for range turns {
 		add(&xa)(xm.runSamples(ctx, xS, xR, cfg.Rate, turn))
 		add(&sa)(sm.runSamples(ctx, sS, sR, cfg.Rate, turn))
 		add(&ra)(echo.run(ctx, cfg.Rate, turn))
+	}
+	c1, rel := procsCPU(allPids), time.Since(rt0).Seconds()
+	g1 := gcs()
+	for i := range allPids {
+		d := (c1[i] - c0[i]) / rel
+		res.RelayCPU += d
+		switch {
+		case i < len(nodes):
+			res.PerNode[i].RelayCPU, res.PerNode[i].RelayGCs = d, g1[i]-g0[i]
+		case i < len(pids):
+			res.PerClientProc[i-len(nodes)].RelayCPU = d
+		}
 	}
 	pwg.Wait()
 	x, s1, rr := statsOf(xa.s, xa.sent, xa.elapsed), statsOf(sa.s, sa.sent, sa.elapsed), statsOf(ra.s, ra.sent, ra.elapsed)
@@ -359,6 +452,11 @@ func Cluster(cfg ClusterConfig) error {
 	logf("  relay across nodes %s -> %s: %d samples (%.0f/s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, lost %d", nodes[0].name, nodes[1].name, x.n, x.rate, x.p50, x.p99, x.max, x.lost)
 	logf("  relay within node %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, s1.n, s1.p50, s1.p99)
 	logf("  bare NATS request/reply node %s -> %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, nodes[1].name, rr.n, rr.p50, rr.p99)
+	logf("  CPU during the relay: %.3f cores in all (nodes %s, with %s garbage collections; client processes %s; this process %.3f)", res.RelayCPU,
+		fmtFigs(res.PerNode, 3, func(r ClusterNodeResult) float64 { return r.RelayCPU }),
+		fmtFigs(res.PerNode, 0, func(r ClusterNodeResult) float64 { return float64(r.RelayGCs) }),
+		fmtFigs(res.PerClientProc, 3, func(r ClusterClientProcResult) float64 { return r.RelayCPU }),
+		(c1[len(allPids)-1]-c0[len(allPids)-1])/rel)
 	if s1.p50 > 0 && s1.p99 > 0 {
 		res.RatioCrossSingleP50, res.RatioCrossSingleP99 = x.p50/s1.p50, x.p99/s1.p99
 	}
@@ -493,6 +591,45 @@ func Cluster(cfg ClusterConfig) error {
 	return nil
 }
 
+// procsCPU returns the CPU seconds (user and system) each process has
+// used, from /proc/PID/stat; 0 for one that cannot be read.
+func procsCPU(pids []int) []float64 {
+	out := make([]float64, len(pids))
+	for i, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// The fields after the command name (which may hold spaces):
+		// state is field 3, utime 14 and stime 15.
+		j := strings.LastIndexByte(string(b), ')')
+		if j < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		out[i] = (u + st) / clockTicks
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// Linux's every architecture that Go supports.
+const clockTicks = 100
+
+// fmtFigs formats f of each of rs with prec decimals, separated by spaces.
+func fmtFigs[T any](rs []T, prec int, f func(T) float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = strconv.FormatFloat(f(r), 'f', prec, 64)
+	}
+	return strings.Join(parts, " ")
+}
+
 func pct(s []float64, p int) float64 {
 	if len(s) == 0 {
 		return 0
@@ -594,6 +731,9 @@ func startClusterNodes(ctx context.Context, n int, dir string, logf func(string,
 					Addr      string `json:"addr"`
 				}
 				if json.Unmarshal([]byte(line), &rec) != nil {
+					// Not the node's log: the runtime's (GODEBUG=gctrace=1
+					// traces, a panic).
+					fmt.Fprintf(os.Stderr, "%s: %s\n", nd.name, line)
 					continue
 				}
 				switch rec.Msg {
@@ -800,6 +940,7 @@ type clusterClientsSpec struct {
 	Addrs           int      `json:"addrs"`
 	DialConcurrency int      `json:"dial_concurrency"`
 	RoomSize        int      `json:"room_size"`
+	Profile         string   `json:"profile,omitempty"` // a directory: profile the CPU while the sessions are held
 }
 
 type clusterClientsReady struct {
@@ -906,6 +1047,14 @@ func clusterClientsChild() error {
 	for _, c := range clients {
 		if c != nil {
 			r.Sessions++
+		}
+	}
+	if spec.Profile != "" {
+		if f, err := os.Create(filepath.Join(spec.Profile, fmt.Sprintf("cpu-clients-%d.pprof", spec.First))); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
 		}
 	}
 	b, _ := json.Marshal(r)
