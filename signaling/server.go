@@ -592,6 +592,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return // Upgrade already wrote the HTTP error.
 	}
+	noTCPKeepAlive(ws.NetConn())
 	now := time.Now().UnixNano()
 	c := &conn{srv: s, ws: ws, ip: ip, remote: r.RemoteAddr, identity: id, created: now, limiter: s.newLimiter()}
 	c.lastSeen.Store(now)
