@@ -184,6 +184,8 @@ func benchClusterCommand(args []string) error {
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "relayed messages per second, over all pairs")
 	fs.DurationVar(&cfg.RelayDuration, "relay-duration", 8*time.Second, "length of each relay measurement")
 	fs.DurationVar(&cfg.IdleWindow, "idle-window", 5*time.Second, "how long the CPU of the nodes and client processes is measured with only the idle sessions, before the relay (0: not measured)")
+	fs.IntVar(&cfg.NodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of each node process (-1: cores / nodes, at least 1, as docs/operations.md advises for nodes sharing a machine; 0: the runtime's default, every core)")
+	fs.IntVar(&cfg.ClientGoProcs, "client-gomaxprocs", 1, "GOMAXPROCS of each client process (0: the runtime's default)")
 	fs.IntVar(&cfg.Failover, "failover", 50, "clients on the node that is SIGKILLed (0: no failover)")
 	fs.StringVar(&cfg.Profile, "profile", "", "write heap profiles of the nodes with their sessions, and CPU profiles of the two relaying nodes during the cross-node relay, to this directory")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -39,6 +40,8 @@ type ClusterConfig struct {
 	RelayDuration   time.Duration // -relay-duration: each relay measurement
 	Failover        int           // -failover: clients on the node that is killed
 	IdleWindow      time.Duration // -idle-window: how long the CPU of the idle processes is measured before the relay (0: not measured)
+	NodeProcs       int           // -node-gomaxprocs: GOMAXPROCS of each node (0: the runtime's default, all cores; -1: cores / nodes, at least 1)
+	ClientGoProcs   int           // -client-gomaxprocs: GOMAXPROCS of each client process (0: the runtime's default)
 	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, CPU profiles of the nodes during the idle window, of two nodes during the relay and of the client processes
 	JSON            bool          // -json
 }
@@ -73,6 +76,8 @@ type ClusterClientProcResult struct {
 
 type benchClusterResult struct {
 	Nodes              int                       `json:"nodes"`
+	NodeGOMAXPROCS     int                       `json:"node_gomaxprocs"`   // 0: the runtime's default
+	ClientGOMAXPROCS   int                       `json:"client_gomaxprocs"` // of the client processes; 0: the runtime's default
 	Sessions           int                       `json:"sessions"`
 	SessionsTarget     int                       `json:"sessions_target"`
 	ClientProcs        int                       `json:"client_procs"`
@@ -167,7 +172,11 @@ func Cluster(cfg ClusterConfig) error {
 	defer os.RemoveAll(dir)
 
 	res := benchClusterResult{Nodes: cfg.Nodes, SessionsTarget: cfg.Sessions, ClientProcs: cfg.ClientProcs, FailoverClients: cfg.Failover}
-	nodes, err := startClusterNodes(ctx, cfg.Nodes, dir, logf)
+	if cfg.NodeProcs < 0 {
+		cfg.NodeProcs = max(1, runtime.NumCPU()/cfg.Nodes)
+	}
+	res.NodeGOMAXPROCS, res.ClientGOMAXPROCS = cfg.NodeProcs, cfg.ClientGoProcs
+	nodes, err := startClusterNodes(ctx, cfg.Nodes, cfg.NodeProcs, dir, logf)
 	defer func() {
 		for _, n := range nodes {
 			n.kill()
@@ -212,7 +221,7 @@ func Cluster(cfg ClusterConfig) error {
 			continue
 		}
 		p, err := startClusterClients(clusterClientsSpec{URLs: urls, First: first, Count: count, Addrs: cfg.Addrs,
-			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize, Profile: cfg.Profile})
+			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize, Profile: cfg.Profile, GoProcs: cfg.ClientGoProcs})
 		if err != nil {
 			return err
 		}
@@ -425,6 +434,17 @@ func Cluster(cfg ClusterConfig) error {
 	}
 	allPids := append(slices.Clone(pids), os.Getpid())
 	g0 := gcs()
+	stopProfile := func() {}
+	if cfg.Profile != "" {
+		// This process: the relaying clients and the NATS baseline's.
+		if f, err := os.Create(filepath.Join(cfg.Profile, "cpu-relay-clients.pprof")); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			} else {
+				f.Close()
+			}
+		}
+	}
 	c0, rt0 := procsCPU(allPids), time.Now()
 	for range turns {
 		add(&xa)(xm.runSamples(ctx, xS, xR, cfg.Rate, turn))
@@ -432,6 +452,7 @@ func Cluster(cfg ClusterConfig) error {
 		add(&ra)(echo.run(ctx, cfg.Rate, turn))
 	}
 	c1, rel := procsCPU(allPids), time.Since(rt0).Seconds()
+	stopProfile()
 	g1 := gcs()
 	for i := range allPids {
 		d := (c1[i] - c0[i]) / rel
@@ -674,7 +695,7 @@ type clusterNode struct {
 
 // startClusterNodes starts n serve processes routed to each other and
 // waits until each listens.
-func startClusterNodes(ctx context.Context, n int, dir string, logf func(string, ...any)) ([]*clusterNode, error) {
+func startClusterNodes(ctx context.Context, n, procs int, dir string, logf func(string, ...any)) ([]*clusterNode, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -702,6 +723,9 @@ func startClusterNodes(ctx context.Context, n int, dir string, logf func(string,
 			"-data-dir", ndir, "-nats-dir", filepath.Join(ndir, "nats"), "-debug-addr", "127.0.0.1:0",
 			"-log-format", "json", "-max-conns-per-ip", "-1", "-max-sessions-per-ip", "-1",
 			"-rate", "10000", "-burst", "10000", "-max-rooms", "1000000")
+		if procs > 0 {
+			nd.cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
+		}
 		dieWithParent(nd.cmd)
 		stderr, err := nd.cmd.StderrPipe()
 		if err != nil {
@@ -941,6 +965,7 @@ type clusterClientsSpec struct {
 	DialConcurrency int      `json:"dial_concurrency"`
 	RoomSize        int      `json:"room_size"`
 	Profile         string   `json:"profile,omitempty"` // a directory: profile the CPU while the sessions are held
+	GoProcs         int      `json:"-"`                 // GOMAXPROCS of the process; 0: the runtime's default
 }
 
 type clusterClientsReady struct {
@@ -965,6 +990,9 @@ func startClusterClients(spec clusterClientsSpec) (*clusterClientProc, error) {
 	b, _ := json.Marshal(spec)
 	cmd := exec.Command(exe, "bench", "cluster")
 	cmd.Env = append(os.Environ(), clusterClientsEnv+"="+string(b))
+	if spec.GoProcs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(spec.GoProcs))
+	}
 	dieWithParent(cmd)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
