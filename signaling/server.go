@@ -893,14 +893,20 @@ func (s *Server) sweep() {
 	}
 	interval = max(interval, 5*time.Millisecond)
 	// The connections are split into sweepSlots slots, and the slots are
-	// visited one after another, evenly over each interval: the pings of
-	// an interval go out a few at a time, so that no burst of ping
-	// writes, and of the pongs they bring back, stands in the way of a
-	// relay. The ticker may run slower than a slot's share of the
-	// interval (not under a millisecond); a tick then visits every slot
-	// that has come due, so that a round still takes one interval.
+	// visited one after another, evenly over each interval, by ticks of
+	// the housekeeping goroutine; a tick visits every slot that has come
+	// due since the last, so that a round takes one interval whatever the
+	// ticks' period. That period decides how the pings of an interval go
+	// out: in bursts of about sweepBurst per tick, so that no burst of ping
+	// writes, and of the pongs they bring back, holds up a relay for long,
+	// and no more ticks than that needs, since every tick wakes this
+	// process and the clients' with it. It is set again at each round from
+	// the number of connections: between interval/sweepSlots (at least a
+	// millisecond) and interval/16.
 	slotDur := interval / sweepSlots
-	t := time.NewTicker(max(slotDur, time.Millisecond))
+	minTick, maxTick := max(slotDur, time.Millisecond), max(interval/16, time.Millisecond)
+	tick := maxTick
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	var conns []*conn
 	var expired []*session
@@ -917,9 +923,33 @@ func (s *Server) sweep() {
 		// once, not once per round missed.
 		visited = max(visited, due-sweepSlots)
 		for ; visited < due; visited++ {
-			s.sweepSlot(uint8(visited%sweepSlots), &conns, &expired)
+			slot := uint8(visited % sweepSlots)
+			if slot == 0 {
+				s.mu.RLock()
+				n := len(s.conns)
+				s.mu.RUnlock()
+				if d := sweepTick(n, s.cfg.PingInterval, minTick, maxTick); d != tick {
+					tick = d
+					t.Reset(tick)
+				}
+			}
+			s.sweepSlot(slot, &conns, &expired)
 		}
 	}
+}
+
+// sweepBurst is about how many pings one tick of the housekeeping
+// goroutine sends.
+const sweepBurst = 8
+
+// sweepTick is the period of the housekeeping goroutine's ticks with n
+// connections pinged every ping interval: sweepBurst pings' worth of
+// time, within [lo, hi].
+func sweepTick(n int, ping, lo, hi time.Duration) time.Duration {
+	if n <= 0 {
+		return hi
+	}
+	return min(max(time.Duration(int64(ping)*sweepBurst/int64(n)), lo), hi)
 }
 
 // sweepSlot is one step of sweep: it visits the connections of one slot
@@ -971,7 +1001,7 @@ func (s *Server) sweepSlot(slot uint8, conns *[]*conn, expired *[]*session) {
 
 // sweepSlots is how many batches the housekeeping goroutine splits the
 // connections into: with the default interval of a second, a slot every
-// 4 ms.
+// 4 ms, so that a tick can be as short as that.
 const sweepSlots = 250
 
 var errTooLarge = errors.New("too large")

@@ -88,7 +88,11 @@ type benchClusterResult struct {
 	// CPU (in cores) of the nodes and client processes together with
 	// only the idle sessions, and of every process of the bench (this
 	// one, which measures the relay, included) during the relay.
-	IdleCPU               float64 `json:"idle_cpu_cores"`
+	IdleCPU float64 `json:"idle_cpu_cores"`
+	// Context switches a second of the same processes with only the idle
+	// sessions (their threads' sleeps and preemptions: a count that the
+	// machine's load distorts less than CPU time).
+	IdleSwitches          float64 `json:"idle_context_switches_per_s"`
 	RelayCPU              float64 `json:"relay_cpu_cores"`
 	CrossNodeRelayP50us   float64 `json:"cross_node_relay_p50_us"`
 	CrossNodeRelayP99us   float64 `json:"cross_node_relay_p99_us"`
@@ -318,17 +322,18 @@ func Cluster(cfg ClusterConfig) error {
 				}()
 			}
 		}
-		c0, t0 := procsCPU(pids), time.Now()
+		c0, w0, t0 := procsCPU(pids), procsSwitches(pids), time.Now()
 		time.Sleep(cfg.IdleWindow)
-		c1, el := procsCPU(pids), time.Since(t0).Seconds()
+		c1, w1, el := procsCPU(pids), procsSwitches(pids), time.Since(t0).Seconds()
 		iwg.Wait()
 		for i := range pids {
 			*cpuOf(i) = (c1[i] - c0[i]) / el
 			res.IdleCPU += *cpuOf(i)
+			res.IdleSwitches += float64(w1[i]-w0[i]) / el
 		}
-		logf("CPU with %d idle sessions, over %v: %.3f cores in all (nodes %s; client processes %s)", res.Sessions, cfg.IdleWindow, res.IdleCPU,
+		logf("CPU with %d idle sessions, over %v: %.3f cores in all (nodes %s; client processes %s); %.0f context switches a second", res.Sessions, cfg.IdleWindow, res.IdleCPU,
 			fmtFigs(res.PerNode, 3, func(r ClusterNodeResult) float64 { return r.IdleCPU }),
-			fmtFigs(res.PerClientProc, 3, func(r ClusterClientProcResult) float64 { return r.IdleCPU }))
+			fmtFigs(res.PerClientProc, 3, func(r ClusterClientProcResult) float64 { return r.IdleCPU }), res.IdleSwitches)
 	}
 
 	var clients []*signaling.Client
@@ -634,6 +639,28 @@ func procsCPU(pids []int) []float64 {
 		u, _ := strconv.ParseFloat(f[11], 64)
 		st, _ := strconv.ParseFloat(f[12], 64)
 		out[i] = (u + st) / clockTicks
+	}
+	return out
+}
+
+// procsSwitches returns the context switches (voluntary and not) of
+// every thread of each process so far; 0 for one that cannot be read.
+func procsSwitches(pids []int) []int64 {
+	out := make([]int64, len(pids))
+	for i, pid := range pids {
+		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/status")
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					out[i] += n
+				}
+			}
+		}
 	}
 	return out
 }
