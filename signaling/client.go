@@ -457,6 +457,14 @@ func (c *Client) reconnect() wsConn {
 
 func (c *Client) readLoop(ws wsConn) error {
 	ws.onPing(c.readDeadline)
+	c.mu.Lock()
+	pinged := c.pingEvery > 0
+	c.mu.Unlock()
+	if pinged {
+		// The server's pings and the read deadline watch the connection:
+		// TCP keep-alive probes would only add packets.
+		ws.noKeepAlive()
+	}
 	if !serverPingsVisible {
 		stop := c.keepAlive(ws)
 		defer stop()

@@ -653,6 +653,7 @@ func (s *Server) dropMoved(sess *session) {
 // forgetSessionLocked removes sess from the session tables. s.mu held.
 func (s *Server) forgetSessionLocked(sess *session) {
 	delete(s.sessions, sess.id)
+	delete(s.interrupted, sess)
 	if n := s.sessIP[sess.ip]; n <= 1 {
 		delete(s.sessIP, sess.ip)
 	} else {

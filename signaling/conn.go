@@ -31,4 +31,7 @@ type wsConn interface {
 	// transport lets the program see them) to extend the read deadline to
 	// the time fn returns.
 	onPing(fn func() time.Time)
+	// noKeepAlive turns the transport's TCP keep-alive off, when the
+	// program can: the server's pings watch the connection instead.
+	noKeepAlive()
 }

@@ -101,3 +101,5 @@ func (b *browserConn) close() error {
 }
 
 func (b *browserConn) onPing(func() time.Time) {}
+
+func (b *browserConn) noKeepAlive() {} // the browser owns the socket

@@ -112,6 +112,8 @@ func (g *gorillaConn) closeNormal(timeout time.Duration) {
 
 func (g *gorillaConn) close() error { return g.ws.Close() }
 
+func (g *gorillaConn) noKeepAlive() { noTCPKeepAlive(g.ws.NetConn()) }
+
 func (g *gorillaConn) onPing(fn func() time.Time) {
 	g.ws.SetPingHandler(func(data string) error {
 		g.ws.SetReadDeadline(fn())

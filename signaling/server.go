@@ -259,18 +259,21 @@ type Server struct {
 	mu       sync.RWMutex
 	closed   bool
 	sessions map[string]*session
-	rooms    map[string]*room
-	open     map[string]*room // next=N groups still filling, by name+"\x00"+N
-	conns    map[*conn]struct{}
-	slots    [sweepSlots]map[*conn]struct{} // conns by sweep slot, so a sweep tick visits only its own
-	perIP    map[string]int                 // open connections by IP
-	sessIP   map[string]int                 // sessions by the IP that opened them
-	sessSub  map[string]int                 // sessions by authenticated subject
-	handlers map[string]Handler
-	goneFns  []func(string)
-	services map[string]*Service // cluster-wide services by name
-	hintMu   sync.Mutex
-	hints    map[string]string // cluster: peer -> the node its last service request came from
+	// interrupted holds the sessions waiting for a resume (interruptedAt
+	// set), so that the sweeper looks for expired ones among them only.
+	interrupted map[*session]struct{}
+	rooms       map[string]*room
+	open        map[string]*room // next=N groups still filling, by name+"\x00"+N
+	conns       map[*conn]struct{}
+	slots       [sweepSlots]map[*conn]struct{} // conns by sweep slot, so a sweep tick visits only its own
+	perIP       map[string]int                 // open connections by IP
+	sessIP      map[string]int                 // sessions by the IP that opened them
+	sessSub     map[string]int                 // sessions by authenticated subject
+	handlers    map[string]Handler
+	goneFns     []func(string)
+	services    map[string]*Service // cluster-wide services by name
+	hintMu      sync.Mutex
+	hints       map[string]string // cluster: peer -> the node its last service request came from
 
 	queued atomic.Int64   // bytes in every session's send queue
 	wg     sync.WaitGroup // every goroutine the server owns
@@ -287,19 +290,20 @@ func NewServer(cfg Config) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:      cfg,
-		ctx:      ctx,
-		cancel:   cancel,
-		tokenKey: key,
-		log:      cfg.Logger,
-		sessions: make(map[string]*session),
-		rooms:    make(map[string]*room),
-		open:     make(map[string]*room),
-		conns:    make(map[*conn]struct{}),
-		perIP:    make(map[string]int),
-		sessIP:   make(map[string]int),
-		sessSub:  make(map[string]int),
-		handlers: make(map[string]Handler),
+		cfg:         cfg,
+		ctx:         ctx,
+		cancel:      cancel,
+		tokenKey:    key,
+		log:         cfg.Logger,
+		sessions:    make(map[string]*session),
+		interrupted: make(map[*session]struct{}),
+		rooms:       make(map[string]*room),
+		open:        make(map[string]*room),
+		conns:       make(map[*conn]struct{}),
+		perIP:       make(map[string]int),
+		sessIP:      make(map[string]int),
+		sessSub:     make(map[string]int),
+		handlers:    make(map[string]Handler),
 	}
 	for i := range s.slots {
 		s.slots[i] = make(map[*conn]struct{})
@@ -588,6 +592,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 		return // Upgrade already wrote the HTTP error.
 	}
+	noTCPKeepAlive(ws.NetConn())
 	now := time.Now().UnixNano()
 	c := &conn{srv: s, ws: ws, ip: ip, remote: r.RemoteAddr, identity: id, created: now, limiter: s.newLimiter()}
 	c.lastSeen.Store(now)
@@ -887,64 +892,117 @@ func (s *Server) sweep() {
 		interval = min(interval, s.cfg.ResumeGrace/4)
 	}
 	interval = max(interval, 5*time.Millisecond)
-	// Each tick visits one slot of connections, so that the pings of one
-	// interval go out in sweepSlots small batches rather than one burst
-	// that would delay the relays behind it.
-	t := time.NewTicker(max(interval/sweepSlots, time.Millisecond))
+	// The connections are split into sweepSlots slots, and the slots are
+	// visited one after another, evenly over each interval, by ticks of
+	// the housekeeping goroutine; a tick visits every slot that has come
+	// due since the last, so that a round takes one interval whatever the
+	// ticks' period. That period decides how the pings of an interval go
+	// out: in bursts of about sweepBurst per tick, so that no burst of ping
+	// writes, and of the pongs they bring back, holds up a relay for long,
+	// and no more ticks than that needs, since every tick wakes this
+	// process and the clients' with it. It is set again at each round from
+	// the number of connections: between interval/sweepSlots (at least a
+	// millisecond) and interval/16.
+	slotDur := interval / sweepSlots
+	minTick, maxTick := max(slotDur, time.Millisecond), max(interval/16, time.Millisecond)
+	tick := maxTick
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	var conns []*conn
 	var expired []*session
-	for tick := 0; ; tick++ {
+	start := time.Now()
+	visited := int64(0) // slots visited since start
+	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
 		}
-		now := time.Now().UnixNano()
-		slot := uint8(tick % sweepSlots)
-		conns, expired = conns[:0], expired[:0]
-		s.mu.RLock()
-		for c := range s.slots[slot] {
-			conns = append(conns, c)
-		}
-		if slot == 0 {
-			for _, sess := range s.sessions {
-				if sess.interruptedAt != 0 && now-sess.interruptedAt > int64(s.cfg.ResumeGrace) {
-					expired = append(expired, sess)
+		due := int64(time.Since(start) / slotDur)
+		// A sweeper that was held up longer than a round visits each slot
+		// once, not once per round missed.
+		visited = max(visited, due-sweepSlots)
+		for ; visited < due; visited++ {
+			slot := uint8(visited % sweepSlots)
+			if slot == 0 {
+				s.mu.RLock()
+				n := len(s.conns)
+				s.mu.RUnlock()
+				if d := sweepTick(n, s.cfg.PingInterval, minTick, maxTick); d != tick {
+					tick = d
+					t.Reset(tick)
 				}
 			}
-		}
-		s.mu.RUnlock()
-		for _, c := range conns {
-			switch {
-			case c.sess.Load() == nil && now-c.created > int64(s.cfg.HelloTimeout),
-				now-c.lastSeen.Load() > int64(s.cfg.IdleTimeout):
-				if c.timedOut.CompareAndSwap(false, true) {
-					s.countError(CodeTimeout)
-					c.closeAsync(websocket.ClosePolicyViolation, CodeTimeout)
-				}
-			case now-c.lastPing >= int64(s.cfg.PingInterval):
-				c.lastPing = now // only this goroutine reads or writes lastPing after creation
-				if sess := c.sess.Load(); sess != nil {
-					sess.ping(c)
-				}
-			}
-		}
-		for _, sess := range expired {
-			s.mu.Lock()
-			still := sess.interruptedAt != 0 && now-sess.interruptedAt > int64(s.cfg.ResumeGrace)
-			s.mu.Unlock()
-			if still {
-				s.log.Debug("resume grace expired", "peer", sess.id)
-				s.removeSession(sess)
-			}
+			s.sweepSlot(slot, &conns, &expired)
 		}
 	}
 }
 
+// sweepBurst is about how many pings one tick of the housekeeping
+// goroutine sends.
+const sweepBurst = 8
+
+// sweepTick is the period of the housekeeping goroutine's ticks with n
+// connections pinged every ping interval: sweepBurst pings' worth of
+// time, within [lo, hi].
+func sweepTick(n int, ping, lo, hi time.Duration) time.Duration {
+	if n <= 0 {
+		return hi
+	}
+	return min(max(time.Duration(int64(ping)*sweepBurst/int64(n)), lo), hi)
+}
+
+// sweepSlot is one step of sweep: it visits the connections of one slot
+// (and, for slot 0, the interrupted sessions). conns and expired are
+// scratch space, kept from one call to the next.
+func (s *Server) sweepSlot(slot uint8, conns *[]*conn, expired *[]*session) {
+	cs, ex := (*conns)[:0], (*expired)[:0]
+	now := time.Now().UnixNano()
+	s.mu.RLock()
+	for c := range s.slots[slot] {
+		cs = append(cs, c)
+	}
+	if slot == 0 {
+		for sess := range s.interrupted {
+			if now-sess.interruptedAt > int64(s.cfg.ResumeGrace) {
+				ex = append(ex, sess)
+			}
+		}
+	}
+	s.mu.RUnlock()
+	for _, c := range cs {
+		switch {
+		case c.sess.Load() == nil && now-c.created > int64(s.cfg.HelloTimeout),
+			now-c.lastSeen.Load() > int64(s.cfg.IdleTimeout):
+			if c.timedOut.CompareAndSwap(false, true) {
+				s.countError(CodeTimeout)
+				c.closeAsync(websocket.ClosePolicyViolation, CodeTimeout)
+			}
+		case now-c.lastPing >= int64(s.cfg.PingInterval):
+			c.lastPing = now // only the sweeper reads or writes lastPing after creation
+			if sess := c.sess.Load(); sess != nil {
+				sess.ping(c)
+			}
+		}
+	}
+	for _, sess := range ex {
+		s.mu.Lock()
+		still := sess.interruptedAt != 0 && now-sess.interruptedAt > int64(s.cfg.ResumeGrace)
+		s.mu.Unlock()
+		if still {
+			s.log.Debug("resume grace expired", "peer", sess.id)
+			s.removeSession(sess)
+		}
+	}
+	clear(cs) // no references kept to closed connections
+	clear(ex)
+	*conns, *expired = cs[:0], ex[:0]
+}
+
 // sweepSlots is how many batches the housekeeping goroutine splits the
-// connections into.
-const sweepSlots = 16
+// connections into: with the default interval of a second, a slot every
+// 4 ms, so that a tick can be as short as that.
+const sweepSlots = 250
 
 var errTooLarge = errors.New("too large")
 

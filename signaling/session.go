@@ -351,6 +351,7 @@ func (c *conn) teardown(err error) {
 		return
 	}
 	sess.interruptedAt = time.Now().UnixNano()
+	s.interrupted[sess] = struct{}{}
 	var out []delivery
 	if r := sess.room; r != nil {
 		ev := peerEvent(TypePeerInterrupted, r.name, sess.id)
@@ -591,6 +592,7 @@ func (c *conn) resume(env Envelope, tok string) {
 	sess.nonce = randomHex(8)
 	wasInterrupted := sess.interruptedAt != 0
 	sess.interruptedAt = 0
+	delete(s.interrupted, sess)
 	sess.mu.Lock()
 	old := sess.c
 	sess.c = c

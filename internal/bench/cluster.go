@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +39,10 @@ type ClusterConfig struct {
 	Rate            float64       // -rate: relayed messages per second, over all pairs
 	RelayDuration   time.Duration // -relay-duration: each relay measurement
 	Failover        int           // -failover: clients on the node that is killed
-	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, and CPU profiles of two nodes during the cross-node relay
+	IdleWindow      time.Duration // -idle-window: how long the CPU of the idle processes is measured before the relay (0: not measured)
+	NodeProcs       int           // -node-gomaxprocs: GOMAXPROCS of each node (0: the runtime's default, all cores; -1: cores / nodes, at least 1)
+	ClientGoProcs   int           // -client-gomaxprocs: GOMAXPROCS of each client process (0: the runtime's default)
+	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, CPU profiles of the nodes during the idle window, of two nodes during the relay and of the client processes
 	JSON            bool          // -json
 }
 
@@ -54,31 +59,56 @@ type ClusterNodeResult struct {
 	Routes          float64 `json:"routes"`
 	SignalsSent     float64 `json:"cluster_signals_sent"`
 	SignalsReceived float64 `json:"cluster_signals_received"`
+	// CPU the node used with only its idle sessions (IdleCPU, in cores:
+	// seconds of CPU per second) and during the relay measurements
+	// (RelayCPU), with its garbage collections during the relay.
+	IdleCPU  float64 `json:"idle_cpu_cores"`
+	RelayCPU float64 `json:"relay_cpu_cores"`
+	RelayGCs int64   `json:"relay_gcs"`
+}
+
+// ClusterClientProcResult is one client process's CPU, as for the nodes.
+type ClusterClientProcResult struct {
+	Sessions int     `json:"sessions"`
+	IdleCPU  float64 `json:"idle_cpu_cores"`
+	RelayCPU float64 `json:"relay_cpu_cores"`
 }
 
 type benchClusterResult struct {
-	Nodes                 int                 `json:"nodes"`
-	Sessions              int                 `json:"sessions"`
-	SessionsTarget        int                 `json:"sessions_target"`
-	ClientProcs           int                 `json:"client_procs"`
-	ConnectSeconds        float64             `json:"connect_seconds"`
-	RSSBytesPerSession    float64             `json:"rss_bytes_per_session"`
-	PerNode               []ClusterNodeResult `json:"per_node"`
-	CrossNodeRelayP50us   float64             `json:"cross_node_relay_p50_us"`
-	CrossNodeRelayP99us   float64             `json:"cross_node_relay_p99_us"`
-	CrossNodeRelayMaxus   float64             `json:"cross_node_relay_max_us"`
-	CrossNodeRelayRate    float64             `json:"cross_node_relay_rate"`
-	CrossNodeRelayLost    int                 `json:"cross_node_relay_lost"`
-	SingleNodeRelayP50us  float64             `json:"single_node_relay_p50_us"`
-	SingleNodeRelayP99us  float64             `json:"single_node_relay_p99_us"`
-	NATSRequestReplyP50us float64             `json:"nats_request_reply_p50_us"`
-	NATSRequestReplyP99us float64             `json:"nats_request_reply_p99_us"`
-	RatioCrossSingleP50   float64             `json:"ratio_p50_cross_to_single_node"`
-	RatioCrossNATSP50     float64             `json:"ratio_p50_cross_to_nats_request_reply"`
-	RatioCrossSingleP99   float64             `json:"ratio_p99_cross_to_single_node"`
-	RatioCrossNATSP99     float64             `json:"ratio_p99_cross_to_nats_request_reply"`
-	FailoverResumeP50ms   float64             `json:"failover_resume_p50_ms"`
-	FailoverResumeMaxms   float64             `json:"failover_resume_max_ms"`
+	Nodes              int                       `json:"nodes"`
+	NodeGOMAXPROCS     int                       `json:"node_gomaxprocs"`   // 0: the runtime's default
+	ClientGOMAXPROCS   int                       `json:"client_gomaxprocs"` // of the client processes; 0: the runtime's default
+	Sessions           int                       `json:"sessions"`
+	SessionsTarget     int                       `json:"sessions_target"`
+	ClientProcs        int                       `json:"client_procs"`
+	ConnectSeconds     float64                   `json:"connect_seconds"`
+	RSSBytesPerSession float64                   `json:"rss_bytes_per_session"`
+	PerNode            []ClusterNodeResult       `json:"per_node"`
+	PerClientProc      []ClusterClientProcResult `json:"per_client_proc"`
+	// CPU (in cores) of the nodes and client processes together with
+	// only the idle sessions, and of every process of the bench (this
+	// one, which measures the relay, included) during the relay.
+	IdleCPU float64 `json:"idle_cpu_cores"`
+	// Context switches a second of the same processes with only the idle
+	// sessions (their threads' sleeps and preemptions: a count that the
+	// machine's load distorts less than CPU time).
+	IdleSwitches          float64 `json:"idle_context_switches_per_s"`
+	RelayCPU              float64 `json:"relay_cpu_cores"`
+	CrossNodeRelayP50us   float64 `json:"cross_node_relay_p50_us"`
+	CrossNodeRelayP99us   float64 `json:"cross_node_relay_p99_us"`
+	CrossNodeRelayMaxus   float64 `json:"cross_node_relay_max_us"`
+	CrossNodeRelayRate    float64 `json:"cross_node_relay_rate"`
+	CrossNodeRelayLost    int     `json:"cross_node_relay_lost"`
+	SingleNodeRelayP50us  float64 `json:"single_node_relay_p50_us"`
+	SingleNodeRelayP99us  float64 `json:"single_node_relay_p99_us"`
+	NATSRequestReplyP50us float64 `json:"nats_request_reply_p50_us"`
+	NATSRequestReplyP99us float64 `json:"nats_request_reply_p99_us"`
+	RatioCrossSingleP50   float64 `json:"ratio_p50_cross_to_single_node"`
+	RatioCrossNATSP50     float64 `json:"ratio_p50_cross_to_nats_request_reply"`
+	RatioCrossSingleP99   float64 `json:"ratio_p99_cross_to_single_node"`
+	RatioCrossNATSP99     float64 `json:"ratio_p99_cross_to_nats_request_reply"`
+	FailoverResumeP50ms   float64 `json:"failover_resume_p50_ms"`
+	FailoverResumeMaxms   float64 `json:"failover_resume_max_ms"`
 	// From each client's Disconnected (its socket closed, which for a
 	// killed process with thousands of sockets comes well after the kill)
 	// to its Reconnected.
@@ -128,6 +158,11 @@ func Cluster(cfg ClusterConfig) error {
 			return fmt.Errorf("%d sessions per client process exceed the open-file limit %d: use more -client-procs", per, lim)
 		}
 	}
+	if cfg.Profile != "" {
+		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	logf := func(format string, a ...any) {
 		fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, a...))
@@ -141,7 +176,11 @@ func Cluster(cfg ClusterConfig) error {
 	defer os.RemoveAll(dir)
 
 	res := benchClusterResult{Nodes: cfg.Nodes, SessionsTarget: cfg.Sessions, ClientProcs: cfg.ClientProcs, FailoverClients: cfg.Failover}
-	nodes, err := startClusterNodes(ctx, cfg.Nodes, dir, logf)
+	if cfg.NodeProcs < 0 {
+		cfg.NodeProcs = max(1, runtime.NumCPU()/cfg.Nodes)
+	}
+	res.NodeGOMAXPROCS, res.ClientGOMAXPROCS = cfg.NodeProcs, cfg.ClientGoProcs
+	nodes, err := startClusterNodes(ctx, cfg.Nodes, cfg.NodeProcs, dir, logf)
 	defer func() {
 		for _, n := range nodes {
 			n.kill()
@@ -186,7 +225,7 @@ func Cluster(cfg ClusterConfig) error {
 			continue
 		}
 		p, err := startClusterClients(clusterClientsSpec{URLs: urls, First: first, Count: count, Addrs: cfg.Addrs,
-			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize})
+			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize, Profile: cfg.Profile, GoProcs: cfg.ClientGoProcs})
 		if err != nil {
 			return err
 		}
@@ -243,14 +282,58 @@ func Cluster(cfg ClusterConfig) error {
 		res.RSSBytesPerSession = float64(delta) / float64(res.Sessions)
 	}
 	if cfg.Profile != "" {
-		if err := os.MkdirAll(cfg.Profile, 0o755); err != nil {
-			return err
-		}
 		for _, n := range nodes {
 			if b, err := n.get("http://"+n.debugAddr+"/debug/pprof/heap", time.Minute); err == nil {
 				os.WriteFile(filepath.Join(cfg.Profile, "heap-"+n.name+".pprof"), b, 0o644)
 			}
 		}
+	}
+
+	// CPU with only the idle sessions: what the machine spends on them
+	// (pings, timers, the runtime) before any relay.
+	var pids []int // nodes, then client processes
+	for _, n := range nodes {
+		pids = append(pids, n.cmd.Process.Pid)
+	}
+	var live []*clusterClientProc
+	for _, p := range procs {
+		if p != nil {
+			pids = append(pids, p.cmd.Process.Pid)
+			live = append(live, p)
+			res.PerClientProc = append(res.PerClientProc, ClusterClientProcResult{Sessions: p.ready.Sessions})
+		}
+	}
+	cpuOf := func(i int) *float64 {
+		if i < len(nodes) {
+			return &res.PerNode[i].IdleCPU
+		}
+		return &res.PerClientProc[i-len(nodes)].IdleCPU
+	}
+	if cfg.IdleWindow > 0 {
+		var iwg sync.WaitGroup
+		if cfg.Profile != "" {
+			for _, n := range nodes {
+				iwg.Add(1)
+				go func() {
+					defer iwg.Done()
+					if err := n.cpuProfile(filepath.Join(cfg.Profile, "cpu-idle-"+n.name+".pprof"), max(1, int(cfg.IdleWindow.Seconds()))); err != nil {
+						logf("profile of %s: %v", n.name, err)
+					}
+				}()
+			}
+		}
+		c0, w0, t0 := procsCPU(pids), procsSwitches(pids), time.Now()
+		time.Sleep(cfg.IdleWindow)
+		c1, w1, el := procsCPU(pids), procsSwitches(pids), time.Since(t0).Seconds()
+		iwg.Wait()
+		for i := range pids {
+			*cpuOf(i) = (c1[i] - c0[i]) / el
+			res.IdleCPU += *cpuOf(i)
+			res.IdleSwitches += float64(w1[i]-w0[i]) / el
+		}
+		logf("CPU with %d idle sessions, over %v: %.3f cores in all (nodes %s; client processes %s); %.0f context switches a second", res.Sessions, cfg.IdleWindow, res.IdleCPU,
+			fmtFigs(res.PerNode, 3, func(r ClusterNodeResult) float64 { return r.IdleCPU }),
+			fmtFigs(res.PerClientProc, 3, func(r ClusterClientProcResult) float64 { return r.IdleCPU }), res.IdleSwitches)
 	}
 
 	var clients []*signaling.Client
@@ -345,10 +428,46 @@ func Cluster(cfg ClusterConfig) error {
 			a.s, a.sent, a.elapsed = append(a.s, s...), a.sent+sent, a.elapsed+el
 		}
 	}
+	gcs := func() []int64 {
+		out := make([]int64, len(nodes))
+		for i, n := range nodes {
+			if m, err := n.metrics(); err == nil {
+				out[i] = int64(m["go_gc_duration_seconds_count"])
+			}
+		}
+		return out
+	}
+	allPids := append(slices.Clone(pids), os.Getpid())
+	g0 := gcs()
+	stopProfile := func() {}
+	if cfg.Profile != "" {
+		// This process: the relaying clients and the NATS baseline's.
+		if f, err := os.Create(filepath.Join(cfg.Profile, "cpu-relay-clients.pprof")); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+			} else {
+				f.Close()
+			}
+		}
+	}
+	c0, rt0 := procsCPU(allPids), time.Now()
 	for range turns {
 		add(&xa)(xm.runSamples(ctx, xS, xR, cfg.Rate, turn))
 		add(&sa)(sm.runSamples(ctx, sS, sR, cfg.Rate, turn))
 		add(&ra)(echo.run(ctx, cfg.Rate, turn))
+	}
+	c1, rel := procsCPU(allPids), time.Since(rt0).Seconds()
+	stopProfile()
+	g1 := gcs()
+	for i := range allPids {
+		d := (c1[i] - c0[i]) / rel
+		res.RelayCPU += d
+		switch {
+		case i < len(nodes):
+			res.PerNode[i].RelayCPU, res.PerNode[i].RelayGCs = d, g1[i]-g0[i]
+		case i < len(pids):
+			res.PerClientProc[i-len(nodes)].RelayCPU = d
+		}
 	}
 	pwg.Wait()
 	x, s1, rr := statsOf(xa.s, xa.sent, xa.elapsed), statsOf(sa.s, sa.sent, sa.elapsed), statsOf(ra.s, ra.sent, ra.elapsed)
@@ -359,6 +478,11 @@ func Cluster(cfg ClusterConfig) error {
 	logf("  relay across nodes %s -> %s: %d samples (%.0f/s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, lost %d", nodes[0].name, nodes[1].name, x.n, x.rate, x.p50, x.p99, x.max, x.lost)
 	logf("  relay within node %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, s1.n, s1.p50, s1.p99)
 	logf("  bare NATS request/reply node %s -> %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, nodes[1].name, rr.n, rr.p50, rr.p99)
+	logf("  CPU during the relay: %.3f cores in all (nodes %s, with %s garbage collections; client processes %s; this process %.3f)", res.RelayCPU,
+		fmtFigs(res.PerNode, 3, func(r ClusterNodeResult) float64 { return r.RelayCPU }),
+		fmtFigs(res.PerNode, 0, func(r ClusterNodeResult) float64 { return float64(r.RelayGCs) }),
+		fmtFigs(res.PerClientProc, 3, func(r ClusterClientProcResult) float64 { return r.RelayCPU }),
+		(c1[len(allPids)-1]-c0[len(allPids)-1])/rel)
 	if s1.p50 > 0 && s1.p99 > 0 {
 		res.RatioCrossSingleP50, res.RatioCrossSingleP99 = x.p50/s1.p50, x.p99/s1.p99
 	}
@@ -493,6 +617,67 @@ func Cluster(cfg ClusterConfig) error {
 	return nil
 }
 
+// procsCPU returns the CPU seconds (user and system) each process has
+// used, from /proc/PID/stat; 0 for one that cannot be read.
+func procsCPU(pids []int) []float64 {
+	out := make([]float64, len(pids))
+	for i, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		// The fields after the command name (which may hold spaces):
+		// state is field 3, utime 14 and stime 15.
+		j := strings.LastIndexByte(string(b), ')')
+		if j < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[j+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		out[i] = (u + st) / clockTicks
+	}
+	return out
+}
+
+// procsSwitches returns the context switches (voluntary and not) of
+// every thread of each process so far; 0 for one that cannot be read.
+func procsSwitches(pids []int) []int64 {
+	out := make([]int64, len(pids))
+	for i, pid := range pids {
+		tasks, _ := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/status")
+		for _, t := range tasks {
+			b, err := os.ReadFile(t)
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "ctxt_switches") {
+					n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+					out[i] += n
+				}
+			}
+		}
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times: 100 on
+// Linux's every architecture that Go supports.
+const clockTicks = 100
+
+// fmtFigs formats f of each of rs with prec decimals, separated by spaces.
+func fmtFigs[T any](rs []T, prec int, f func(T) float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = strconv.FormatFloat(f(r), 'f', prec, 64)
+	}
+	return strings.Join(parts, " ")
+}
+
 func pct(s []float64, p int) float64 {
 	if len(s) == 0 {
 		return 0
@@ -537,7 +722,7 @@ type clusterNode struct {
 
 // startClusterNodes starts n serve processes routed to each other and
 // waits until each listens.
-func startClusterNodes(ctx context.Context, n int, dir string, logf func(string, ...any)) ([]*clusterNode, error) {
+func startClusterNodes(ctx context.Context, n, procs int, dir string, logf func(string, ...any)) ([]*clusterNode, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -565,6 +750,9 @@ func startClusterNodes(ctx context.Context, n int, dir string, logf func(string,
 			"-data-dir", ndir, "-nats-dir", filepath.Join(ndir, "nats"), "-debug-addr", "127.0.0.1:0",
 			"-log-format", "json", "-max-conns-per-ip", "-1", "-max-sessions-per-ip", "-1",
 			"-rate", "10000", "-burst", "10000", "-max-rooms", "1000000")
+		if procs > 0 {
+			nd.cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs))
+		}
 		dieWithParent(nd.cmd)
 		stderr, err := nd.cmd.StderrPipe()
 		if err != nil {
@@ -594,6 +782,9 @@ func startClusterNodes(ctx context.Context, n int, dir string, logf func(string,
 					Addr      string `json:"addr"`
 				}
 				if json.Unmarshal([]byte(line), &rec) != nil {
+					// Not the node's log: the runtime's (GODEBUG=gctrace=1
+					// traces, a panic).
+					fmt.Fprintf(os.Stderr, "%s: %s\n", nd.name, line)
 					continue
 				}
 				switch rec.Msg {
@@ -800,6 +991,8 @@ type clusterClientsSpec struct {
 	Addrs           int      `json:"addrs"`
 	DialConcurrency int      `json:"dial_concurrency"`
 	RoomSize        int      `json:"room_size"`
+	Profile         string   `json:"profile,omitempty"` // a directory: profile the CPU while the sessions are held
+	GoProcs         int      `json:"-"`                 // GOMAXPROCS of the process; 0: the runtime's default
 }
 
 type clusterClientsReady struct {
@@ -824,6 +1017,9 @@ func startClusterClients(spec clusterClientsSpec) (*clusterClientProc, error) {
 	b, _ := json.Marshal(spec)
 	cmd := exec.Command(exe, "bench", "cluster")
 	cmd.Env = append(os.Environ(), clusterClientsEnv+"="+string(b))
+	if spec.GoProcs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(spec.GoProcs))
+	}
 	dieWithParent(cmd)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
@@ -906,6 +1102,14 @@ func clusterClientsChild() error {
 	for _, c := range clients {
 		if c != nil {
 			r.Sessions++
+		}
+	}
+	if spec.Profile != "" {
+		if f, err := os.Create(filepath.Join(spec.Profile, fmt.Sprintf("cpu-clients-%d.pprof", spec.First))); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer f.Close()
+				defer pprof.StopCPUProfile()
+			}
 		}
 	}
 	b, _ := json.Marshal(r)

@@ -11,9 +11,10 @@
 // each other: connect time and RTT, with the native pair as baseline; it
 // needs chromium, see internal/browser), cluster (`rallypoint serve`
 // processes over embedded NATS with client processes holding the idle
-// sessions: each node's RSS per session, relay across nodes against relay
-// within one and a bare NATS request/reply, and resume on another node
-// when one is SIGKILLed) and content (a lobby's content delivered by
+// sessions: each node's RSS per session, the CPU and context switches of
+// every process with only the idle sessions and during the relay, relay
+// across nodes against relay within one and a bare NATS request/reply,
+// and resume on another node when one is SIGKILLed) and content (a lobby's content delivered by
 // the swarm of lobby/content against each member fetching from the host
 // alone, over meshes in this process).
 //
