@@ -402,8 +402,8 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	t.Logf("a relay left with a goodbye: its %d children back %v later, gaps %v ms", len(kids),
 		time.Since(left).Round(time.Millisecond), leaveGaps)
 	for _, g := range leaveGaps {
-		if time.Duration(g)*time.Millisecond > maxGap {
-			t.Errorf("a child of a relay that left re-attached after %d ms", g)
+		if time.Duration(g)*time.Millisecond > time.Second {
+			t.Errorf("a child of a relay that left re-attached after %d ms, more than 1 s (load %s)", g, loadAvg())
 		}
 	}
 	fmt.Fprintln(players.stdin, "finish")
@@ -445,17 +445,10 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	t.Logf("%d orphans of the kills over pion, separate processes: gap from the parent's last message p50 %d ms, max %d ms (all %v); from the detach p50 %d ms, max %d ms; load %s",
 		len(gaps), gaps[len(gaps)/2], gaps[len(gaps)-1], gaps, since[len(since)/2], since[len(since)-1], loadAvg())
 	t.Logf("re-attaches: %v", pt.moves)
-	// The target: children re-attach within 1 s. The median is
-	// held to it (measured 0.2 to 0.4 s at load average 8 to 11); a single
-	// re-attach may wait for a slow new connection, so each is only held
-	// to the stuck bound.
-	if p50 := time.Duration(gaps[len(gaps)/2]) * time.Millisecond; p50 > time.Second {
-		t.Errorf("median re-attach %v, more than 1 s (load %s)", p50, loadAvg())
-	}
-	for _, g := range gaps {
-		if time.Duration(g)*time.Millisecond > maxGap {
-			pt.dump()
-			t.Errorf("a re-attach took %d ms, more than %v", g, maxGap)
-		}
+	// The target: children re-attach within 1 s, every one of them (the
+	// slowest, not the median).
+	if max := time.Duration(gaps[len(gaps)-1]) * time.Millisecond; max > time.Second {
+		pt.dump()
+		t.Errorf("the slowest re-attach took %v, more than 1 s (median %d ms, load %s)", max, gaps[len(gaps)/2], loadAvg())
 	}
 }

@@ -22,7 +22,7 @@ const (
 	msgJoin     = 1 // child → node: uvarint have, the parent it lost
 	msgAccept   = 2 // node → child: the path (ancestors, root first, ending with the sender)
 	msgRedirect = 3 // node → joiner: reason byte, candidate ids
-	msgFrames   = 4 // parent → child: flags, beat, start, count, records, the tree's free slot
+	msgFrames   = 4 // parent → child: flags, beat, start, count, records, the tree's free slot (and a second one, optional)
 	msgState    = 5 // parent → child: frame, state bytes
 	msgAck      = 6 // child → parent: have, free slots, subtree size, the shallowest free slot and its depth
 	msgEnd      = 7 // parent → child: end frame, 8-byte checksum
@@ -62,6 +62,7 @@ type msg struct {
 	free     int            // ack
 	size     int            // ack
 	holder   netcode.PeerID // ack: a node of the sender's subtree with a free slot; frames: the tree's ("" none)
+	alt      netcode.PeerID // frames: another node with a free slot, under another child of the root ("" none)
 	hdepth   int            // ack: how far below the sender the holder is
 	reason   byte
 	flags    byte             // frames: flagHold
@@ -109,6 +110,8 @@ func appendMsg(b []byte, m *msg) []byte {
 		}
 		b = appendUvarint(b, len(m.holder))
 		b = append(b, m.holder...)
+		b = appendUvarint(b, len(m.alt))
+		b = append(b, m.alt...)
 	case msgState:
 		b = appendUvarint(b, m.frame)
 		b = appendUvarint(b, len(m.state))
@@ -247,6 +250,10 @@ func parseMsg(data []byte, m *msg) error {
 			r.fail(ErrTooLarge)
 		}
 		m.holder = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
+		m.alt = ""
+		if r.err == nil && r.off < len(r.b) { // absent from the first encoders
+			m.alt = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
+		}
 	case msgState:
 		m.frame = int(r.uvarint(maxFrame))
 		l := int(r.uvarint(maxState))
