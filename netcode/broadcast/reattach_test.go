@@ -118,6 +118,7 @@ func TestTreeReattachDeadCandidates(t *testing.T) {
 				byID[id].dead = true
 				net.kill(id)
 			}
+			dials := net.dials
 			for range 120 { // 2 s, one tick at a time
 				m.run(clk, 1, nil)
 				m.checkShape(broadcast.DefaultFanout, broadcast.DefaultRootFanout)
@@ -138,7 +139,8 @@ func TestTreeReattachDeadCandidates(t *testing.T) {
 			if len(orphan.gaps) == 0 {
 				t.Fatalf("%s did not re-attach", orphan.id)
 			}
-			t.Logf("the orphan behind dead candidates re-attached after %v; the slowest of %d orphans after %v", orphan.gaps[0], len(orphans), worst)
+			t.Logf("the orphan behind dead candidates re-attached after %v; the slowest of %d orphans after %v; %d connections made meanwhile",
+				orphan.gaps[0], len(orphans), worst, net.dials-dials)
 			m.finish(m.players[0].s.Frame() + 30)
 			m.run(clk, 1200, m.allEnded)
 			sum, ok := m.final()

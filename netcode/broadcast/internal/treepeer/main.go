@@ -13,7 +13,8 @@
 // spectator's id, or "-" to ask the players) joins a spectator, prints
 // {"ev":"joined","id":ID} and then its events: attached (parent, depth,
 // frame, gap_ms: the stream's pause, ms_since_lost: time since the node
-// learned its parent was lost), detached (parent, reason), ended (frame,
+// learned its parent was lost), detached (parent, reason), connected
+// (parent: a peer it dialed, gap_ms: how long the connection took), ended (frame,
 // sum, match), rejected (err). "leave ID" makes that spectator say
 // goodbye and leave the room ({"ev":"left","id":ID}).
 //
@@ -132,6 +133,47 @@ func goneFrom(m *mesh.Mesh, fn func(netcode.PeerID)) {
 			return
 		}
 	}
+}
+
+// meshEvents passes the mesh's pending events to fn.
+func meshEvents(m *mesh.Mesh, fn func(mesh.Event)) {
+	for {
+		select {
+		case ev, ok := <-m.Events():
+			if !ok {
+				return
+			}
+			fn(ev)
+		default:
+			return
+		}
+	}
+}
+
+// dialLog remembers when a spectator dialed each peer, so that the time
+// a new connection took can be reported ({"ev":"connected"}).
+type dialLog struct {
+	mu sync.Mutex
+	at map[netcode.PeerID]time.Time
+}
+
+func (d *dialLog) dialed(p netcode.PeerID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if at, ok := d.at[p]; ok && time.Since(at) < 3*time.Second || !ok && len(d.at) >= 256 {
+		return // a connection under way (Dial is repeated), or too many
+	}
+	{
+		d.at[p] = time.Now()
+	}
+}
+
+func (d *dialLog) connected(p netcode.PeerID) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	at, ok := d.at[p]
+	delete(d.at, p)
+	return at, ok
 }
 
 // suspects reports the peers whose signaling connection dropped (a
@@ -298,7 +340,11 @@ func runSpectators(lines <-chan string) error {
 		cfg := baseConfig()
 		cfg.Players = *nplayers
 		cfg.Self = m.LocalID()
-		cfg.Dial = func(to netcode.PeerID) { _ = m.Dial(to) }
+		dials := &dialLog{at: map[netcode.PeerID]time.Time{}}
+		cfg.Dial = func(to netcode.PeerID) {
+			dials.dialed(to)
+			_ = m.Dial(to)
+		}
 		cfg.Hangup = func(to netcode.PeerID) { _ = m.Hangup(to) }
 		if entry != "-" {
 			cfg.Entry = []netcode.PeerID{netcode.PeerID(entry)}
@@ -316,7 +362,7 @@ func runSpectators(lines <-chan string) error {
 			defer wg.Done()
 			defer c.Close()
 			defer m.Close()
-			watch(sp, c, m, cfg.Self, stop, bye)
+			watch(sp, c, m, dials, cfg.Self, stop, bye)
 		}()
 	}
 	return nil
@@ -335,7 +381,7 @@ func roots() []netcode.PeerID {
 
 // watch ticks one spectator until stop closes.
 // On bye it says goodbye (Close) and returns, leaving the room.
-func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcode.PeerID, stop, bye <-chan struct{}) {
+func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, dials *dialLog, id netcode.PeerID, stop, bye <-chan struct{}) {
 	tk := time.NewTicker(time.Second / time.Duration(*hz))
 	defer tk.Stop()
 	var lost time.Time
@@ -349,7 +395,16 @@ func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcod
 			return
 		case <-tk.C:
 		}
-		goneFrom(m, sp.PeerGone)
+		meshEvents(m, func(ev mesh.Event) {
+			switch e := ev.(type) {
+			case mesh.EventDisconnected:
+				sp.PeerGone(e.Peer)
+			case mesh.EventConnected:
+				if at, ok := dials.connected(e.Peer); ok {
+					emit(map[string]any{"ev": "connected", "id": id, "parent": e.Peer, "gap_ms": time.Since(at).Milliseconds()})
+				}
+			}
+		})
 		if !*noSuspect {
 			suspects(c, sp.PeerSuspect)
 		}
