@@ -1,25 +1,31 @@
 // Command treepeer runs players or spectators of a broadcast tree over the
 // WebRTC mesh, in a process of their own, for the multi-process tests of
-// package broadcast (TestBroadcastOverPionProcesses). It reads commands on
-// stdin and writes one JSON object a line on stdout.
+// package broadcast (TestBroadcastOverPionProcesses, on loopback, and
+// TestBroadcastLAN, in network namespaces). It reads commands on stdin
+// and writes one JSON object a line on stdout.
 //
 // -role players starts -players players (a toy game under rollback, a
 // Source each), connects them, prints {"ev":"players","ids":[...]} and
-// plays at -hz ticks a second. The command "finish" ends the match 30
-// frames later; once the players agree on the final checksum it prints
-// {"ev":"final","frame":F,"sum":"hex"}.
+// plays at -hz ticks a second. With -serve ADDR it first serves a
+// signaling server on ADDR, as a LAN host does, prints
+// {"ev":"serving","url":URL} and joins that. The command "finish" ends
+// the match 30 frames later; once the players agree on the final checksum
+// it prints {"ev":"final","frame":F,"sum":"hex"}.
 //
-// -role spectators (with -roots, the players' ids) starts no spectator until told: "add ENTRY" (ENTRY a
-// spectator's id, or "-" to ask the players) joins a spectator, prints
-// {"ev":"joined","id":ID} and then its events: attached (parent, depth,
-// frame, gap_ms: the stream's pause, ms_since_lost: time since the node
-// learned its parent was lost), detached (parent, reason), connected
-// (parent: a peer it dialed, gap_ms: how long the connection took), ended (frame,
-// sum, match), rejected (err). "leave ID" makes that spectator say
-// goodbye and leave the room ({"ev":"left","id":ID}).
+// -role spectators (with -roots, the players' ids) starts no spectator
+// until told: "add ENTRY" (ENTRY a spectator's id, or "-" to ask the
+// players) joins a spectator, prints {"ev":"joined","id":ID} and then its
+// events: attached (parent, depth, frame, gap_ms: the stream's pause,
+// ms_since_lost: time since the node learned its parent was lost),
+// detached (parent, reason), connected (parent: a peer it dialed, gap_ms:
+// how long the new connection took), ended (frame, sum, match), rejected
+// (err). "leave ID" makes that spectator say goodbye and leave the room
+// ({"ev":"left","id":ID}).
 //
 // A spectator passes the peers the signaling server reports interrupted
-// to Spectator.PeerSuspect (unless -no-suspect). Both roles exit when stdin closes.
+// to Spectator.PeerSuspect (unless -no-suspect). -loopback=false leaves
+// out loopback candidates (peers on separate hosts or namespaces). Both
+// roles exit when stdin closes.
 package main
 
 import (
@@ -31,6 +37,8 @@ import (
 	"fmt"
 	"log"
 	"math/rand"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -56,6 +64,8 @@ var (
 	rootsFlag     = flag.String("roots", "", "the players' ids, comma-separated (spectators)")
 	noSuspect     = flag.Bool("no-suspect", false, "do not pass the signaling server's interrupted peers to Spectator.PeerSuspect")
 	flush         = flag.Duration("flush", broadcast.DefaultFlushInterval, "Config.FlushInterval")
+	serve         = flag.String("serve", "", "players: serve a signaling server on this address (host:port) and use it")
+	loopback      = flag.Bool("loopback", true, "gather loopback candidates (mesh.Config.Loopback): all peers on one host")
 )
 
 var outMu sync.Mutex
@@ -107,7 +117,7 @@ func join(ctx context.Context) (*signaling.Client, *mesh.Mesh, error) {
 		c.Close()
 		return nil, nil, err
 	}
-	m, err := mesh.New(c, mesh.Config{Loopback: true, OnDemand: true, ConnectTimeout: 30 * time.Second,
+	m, err := mesh.New(c, mesh.Config{Loopback: *loopback, OnDemand: true, ConnectTimeout: 30 * time.Second,
 		// The players' liveness is not under test; the tree's own
 		// silence detection is.
 		InterruptAfter: 3 * time.Second, DisconnectAfter: 20 * time.Second})
@@ -205,6 +215,19 @@ type player struct {
 func runPlayers(lines <-chan string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if *serve != "" {
+		// A signaling server of our own, as a LAN host serves one.
+		ln, err := net.Listen("tcp", *serve)
+		if err != nil {
+			return err
+		}
+		srv := signaling.NewServer(signaling.Config{MaxRoomSize: 64, RatePerSec: 1000, RateBurst: 2000})
+		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		defer func() { hs.Close(); srv.Close() }()
+		*url = "ws://" + ln.Addr().String()
+		emit(map[string]any{"ev": "serving", "url": *url})
+	}
 	var ids []netcode.PeerID
 	meshes := map[netcode.PeerID]*mesh.Mesh{}
 	for range *nplayers {
