@@ -13,7 +13,9 @@ const (
 	// broadcast shares a transport with a rollback session (whose messages
 	// start with their version, 1 to 3): see Split.
 	Magic = 0xBC
-	// WireVersion is the second byte. History: 1, first version.
+	// WireVersion is the second byte. History: 1, first version; frames
+	// later gained a trailing second holder, which the first decoders
+	// ignore (bytes after the last field) and which is optional here.
 	WireVersion = 1
 )
 
