@@ -79,6 +79,7 @@ type node struct {
 	tries   []*attempt
 	hedgeAt time.Time      // when the newest join started
 	burst   int            // joins to start without waiting for hedge
+	lostAt  time.Time      // when the node lost its parent
 	lost    netcode.PeerID // the parent this node lost, named in its joins
 	standby netcode.PeerID // the grandparent it keeps a connection to
 	// upHolder is the node with a free slot its root's tree names (the
@@ -195,6 +196,11 @@ const (
 	connectWait = 8
 	// maxAttempts bounds the joins in flight while re-attaching.
 	maxAttempts = 4
+	// hedgeWindow is how many JoinTimeouts after the loss of its parent a
+	// node hedges its joins (1 s by default); after that it asks one
+	// candidate at a time again, so that a machine too starved to set up
+	// connections in time is not flooded with more of them.
+	hedgeWindow = 4
 )
 
 // hedge is how long a re-attaching node waits for an answer before it
@@ -215,9 +221,10 @@ func (n *node) hedge() time.Duration {
 // process died with the parent's, typically), and after 2 JoinTimeouts
 // when every place in flight is taken. A first join asks one candidate at
 // a time. A re-attaching node (it lost a parent) asks the next candidate
-// too whenever hedge passes without an answer, up to maxAttempts at once,
-// so that a dead candidate that nobody suspects yet costs it hedge, not
-// seconds; the first accept wins and the others are told leave.
+// too whenever hedge passes without an answer, up to maxAttempts at once
+// and for hedgeWindow JoinTimeouts, so that a dead candidate that nobody
+// suspects yet costs it hedge, not seconds; the first accept wins and the
+// others are told leave.
 func (n *node) keepJoins() {
 	for i := 0; i < len(n.tries); i++ {
 		a := n.tries[i]
@@ -235,13 +242,19 @@ func (n *node) keepJoins() {
 		}
 	}
 	for range maxAttempts {
-		if len(n.tries) > 0 && (n.lost == "" || len(n.tries) >= maxAttempts || n.burst <= 0 && n.now.Sub(n.hedgeAt) < n.hedge()) {
+		hedging := n.lost != "" && n.now.Sub(n.lostAt) < hedgeWindow*n.cfg.JoinTimeout
+		if len(n.tries) > 0 && (!hedging || len(n.tries) >= maxAttempts || n.burst <= 0 && n.now.Sub(n.hedgeAt) < n.hedge()) {
 			return
 		}
 		if n.burst > 0 {
 			n.burst--
 		}
-		c := n.nextCandidate()
+		var c netcode.PeerID
+		if len(n.tries) == 0 {
+			c = n.nextCandidate()
+		} else {
+			c = n.hedgeCandidate()
+		}
 		if c == "" {
 			return
 		}
@@ -305,6 +318,26 @@ func (n *node) sendJoin(a *attempt) {
 	if err := n.send(a.peer, &msg{typ: msgJoin, have: n.hi, lost: n.lost}); err == nil && !a.sent {
 		a.sent, a.sentAt = true, n.now
 	}
+}
+
+// hedgeCandidate pops the next peer to ask besides the joins in flight:
+// as nextCandidate, but a player only once the newest join has waited
+// JoinTimeout/2, so that the orphans of a relay do not all make new
+// connections to the players at once (a player that sets up dozens of
+// WebRTC connections at once falls silent to its own relays).
+func (n *node) hedgeCandidate() netcode.PeerID {
+	if n.now.Sub(n.hedgeAt) >= n.cfg.JoinTimeout/2 {
+		return n.nextCandidate()
+	}
+	i := slices.IndexFunc(n.cands, func(c netcode.PeerID) bool {
+		return !slices.Contains(n.cfg.Roots, c) && c != n.cfg.Self && n.trying(c) == nil && !n.tried[c] && !n.suspected(c)
+	})
+	if i < 0 {
+		return ""
+	}
+	c := n.cands[i]
+	n.cands = slices.Delete(n.cands, i, i+1)
+	return c
 }
 
 // nextCandidate pops the next peer to ask, skipping those tried this
@@ -445,7 +478,7 @@ func (n *node) detach(why DetachReason) {
 		return
 	}
 	old := n.parent
-	n.lost = old
+	n.lost, n.lostAt = old, n.now
 	n.attached = false
 	n.gapFrom = n.heardAt
 	n.holdSince = time.Time{}
