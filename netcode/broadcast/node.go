@@ -194,8 +194,11 @@ const (
 	// connectWait is how many JoinTimeouts a join waits for the
 	// connection to its candidate before it gives up on it.
 	connectWait = 8
-	// maxAttempts bounds the joins in flight while re-attaching.
+	// maxAttempts bounds the joins in flight while re-attaching, and
+	// maxDialing those of them still waiting for a new connection (each
+	// costs both ends a WebRTC handshake).
 	maxAttempts = 4
+	maxDialing  = 3
 	// hedgeWindow is how many JoinTimeouts after the loss of its parent a
 	// node hedges its joins (1 s by default); after that it asks one
 	// candidate at a time again, so that a machine too starved to set up
@@ -226,16 +229,19 @@ func (n *node) hedge() time.Duration {
 // suspects yet costs it hedge, not seconds; the first accept wins and the
 // others are told leave.
 func (n *node) keepJoins() {
+	full := len(n.tries) >= maxAttempts || n.dialing() >= maxDialing
 	for i := 0; i < len(n.tries); i++ {
 		a := n.tries[i]
 		wait := connectWait * n.cfg.JoinTimeout
-		if len(n.tries) >= maxAttempts {
+		if full {
 			wait = 2 * n.cfg.JoinTimeout
 		}
 		switch {
 		case a.sent && n.now.Sub(a.sentAt) >= n.cfg.JoinTimeout,
 			!a.sent && (n.now.Sub(a.start) >= wait || n.suspected(a.peer)):
-			n.dropAttempt(a.peer, a.sent) // a connection still being made is left to finish
+			// A connection still being made is ended too: nobody would
+			// use it (nor hang it up) once it came up.
+			n.dropAttempt(a.peer, true)
 			i--
 		case n.now.Sub(a.joinAt) >= n.cfg.FlushInterval:
 			n.sendJoin(a)
@@ -243,7 +249,8 @@ func (n *node) keepJoins() {
 	}
 	for range maxAttempts {
 		hedging := n.lost != "" && n.now.Sub(n.lostAt) < hedgeWindow*n.cfg.JoinTimeout
-		if len(n.tries) > 0 && (!hedging || len(n.tries) >= maxAttempts || n.burst <= 0 && n.now.Sub(n.hedgeAt) < n.hedge()) {
+		if len(n.tries) > 0 && (!hedging || len(n.tries) >= maxAttempts || n.dialing() >= maxDialing ||
+			n.burst <= 0 && n.now.Sub(n.hedgeAt) < n.hedge()) {
 			return
 		}
 		if n.burst > 0 {
@@ -270,6 +277,17 @@ func (n *node) keepJoins() {
 			n.burst++
 		}
 	}
+}
+
+// dialing counts the joins in flight still waiting for their connection.
+func (n *node) dialing() int {
+	d := 0
+	for _, a := range n.tries {
+		if !a.sent {
+			d++
+		}
+	}
+	return d
 }
 
 // trying returns the join in flight to peer, or nil.

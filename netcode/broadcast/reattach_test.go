@@ -78,7 +78,7 @@ func (m *match) checkLinks() {
 // checksum. Measured: 0.63 s at 5 ms, 0.88 s at 150 ms (1.02 s at 200 ms:
 // the bound needs connections of at most 150 ms when all three die).
 func TestTreeReattachDeadCandidates(t *testing.T) {
-	for _, latency := range []time.Duration{5 * time.Millisecond, 50 * time.Millisecond, 150 * time.Millisecond} {
+	for _, latency := range []time.Duration{5 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond} {
 		t.Run(fmt.Sprint("connect=", latency), func(t *testing.T) {
 			m, net, clk := onDemandMatch(t, 2, 30, latency, broadcast.Config{Delay: 30})
 			m.checkShape(broadcast.DefaultFanout, broadcast.DefaultRootFanout)
