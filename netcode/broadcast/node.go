@@ -79,6 +79,9 @@ type node struct {
 	tries   []*attempt
 	hedgeAt time.Time      // when the newest join started
 	burst   int            // joins to start without waiting for hedge
+	// abandoned: candidates given up while their connection was being
+	// made, hung up once the node has a parent (at most maxAbandoned).
+	abandoned []netcode.PeerID
 	lostAt  time.Time      // when the node lost its parent
 	lost    netcode.PeerID // the parent this node lost, named in its joins
 	standby netcode.PeerID // the grandparent it keeps a connection to
@@ -207,15 +210,8 @@ const (
 )
 
 // hedge is how long a re-attaching node waits for an answer before it
-// asks the next candidate too: two FlushIntervals (at most JoinTimeout/2)
-// once the newest join went out, one while its connection is still being
-// made.
-func (n *node) hedge() time.Duration {
-	if a := n.tries[len(n.tries)-1]; !a.sent {
-		return min(n.cfg.FlushInterval, n.cfg.JoinTimeout/2)
-	}
-	return min(2*n.cfg.FlushInterval, n.cfg.JoinTimeout/2)
-}
+// asks the next candidate too: two FlushIntervals, at most JoinTimeout/2.
+func (n *node) hedge() time.Duration { return min(2*n.cfg.FlushInterval, n.cfg.JoinTimeout/2) }
 
 // keepJoins drives the joins of a detached node. A join is answered
 // within JoinTimeout of the transport taking it, or given up; a join
@@ -239,9 +235,13 @@ func (n *node) keepJoins() {
 		switch {
 		case a.sent && n.now.Sub(a.sentAt) >= n.cfg.JoinTimeout,
 			!a.sent && (n.now.Sub(a.start) >= wait || n.suspected(a.peer)):
-			// A connection still being made is ended too: nobody would
-			// use it (nor hang it up) once it came up.
-			n.dropAttempt(a.peer, true)
+			// A connection still being made is left to finish (on a
+			// starved machine one may take seconds, and the next round
+			// may need it); it is ended once the node has a parent.
+			if !a.sent {
+				n.abandon(a.peer)
+			}
+			n.dropAttempt(a.peer, a.sent)
 			i--
 		case n.now.Sub(a.joinAt) >= n.cfg.FlushInterval:
 			n.sendJoin(a)
@@ -290,6 +290,16 @@ func (n *node) dialing() int {
 	return d
 }
 
+// maxAbandoned bounds the connections a node leaves to finish.
+const maxAbandoned = 16
+
+// abandon notes a connection left to finish.
+func (n *node) abandon(peer netcode.PeerID) {
+	if !slices.Contains(n.abandoned, peer) && len(n.abandoned) < maxAbandoned {
+		n.abandoned = append(n.abandoned, peer)
+	}
+}
+
 // trying returns the join in flight to peer, or nil.
 func (n *node) trying(peer netcode.PeerID) *attempt {
 	for _, a := range n.tries {
@@ -325,6 +335,12 @@ func (n *node) endAttempts(keep netcode.PeerID) {
 		}
 		n.hangup(a.peer)
 	}
+	for _, p := range n.abandoned {
+		if p != keep {
+			n.hangup(p)
+		}
+	}
+	n.abandoned = n.abandoned[:0]
 }
 
 // sendJoin sends a join for attempt a; the answer is awaited for
