@@ -77,14 +77,14 @@ type node struct {
 	// tries are the joins in flight, oldest first: one at a time for a
 	// first join, up to maxAttempts while re-attaching (hedged joins).
 	tries   []*attempt
-	hedgeAt time.Time      // when the newest join started
-	burst   int            // joins to start without waiting for hedge
+	hedgeAt time.Time // when the newest join started
+	burst   int       // joins to start without waiting for hedge
 	// abandoned: candidates given up while their connection was being
 	// made, hung up once the node has a parent (at most maxAbandoned).
 	abandoned []netcode.PeerID
-	lostAt  time.Time      // when the node lost its parent
-	lost    netcode.PeerID // the parent this node lost, named in its joins
-	standby netcode.PeerID // the grandparent it keeps a connection to
+	lostAt    time.Time      // when the node lost its parent
+	lost      netcode.PeerID // the parent this node lost, named in its joins
+	standby   netcode.PeerID // the grandparent it keeps a connection to
 	// upHolder is the node with a free slot its root's tree names (the
 	// root's holder, passed down in frames): where a new joiner goes.
 	upHolder netcode.PeerID
