@@ -52,9 +52,10 @@
 // free slot nearest the root (the holder the root passes down in frames)
 // at once, then the second free slot the root names (under another of
 // its children) and the nodes redirects name (the first of a redirect at
-// once), the next one whenever 100 ms pass without an answer, and a player only
-// once the newest join has waited JoinTimeout/2 (the orphans of a whole
-// process must not all make new connections to the players at once). At
+// once), the next one whenever 100 ms pass without an answer, and a
+// player only once the newest join has waited JoinTimeout/2 (the orphans
+// of a whole process must not all make new connections to the players at
+// once). At
 // most 4 joins are in flight, at most 3 of them waiting for a new
 // connection, and only for the first 4 JoinTimeouts (1 s) after the loss:
 // after that the node asks one candidate at a time again, so that a
@@ -64,11 +65,10 @@
 // JoinTimeouts without a connection (2 once the places are taken); a
 // connection still being made is then left to finish (a starved machine
 // may need seconds, and the next round may want it) and ended once the
-// node has a parent. The first accept wins; every
-// other candidate that was sent a join is told leave, so a slot it gave
-// is free again at once, and a late accept is answered with leave. A node
-// never holds more children than its fan-out: it accepts a join only into
-// a free slot. A first join asks one candidate at a time (a crowd of new
+// node has a parent. The first accept wins; every other candidate that
+// was sent a join is told leave, so a slot it gave is free again at once,
+// and a late accept is answered with leave. A node never holds more
+// children than its fan-out: it accepts a join only into a free slot. A first join asks one candidate at a time (a crowd of new
 // spectators would otherwise dial the players all at once). A search
 // skips suspected peers.
 //
