@@ -17,12 +17,81 @@ import (
 
 // memNet is an in-process network: messages arrive at the next Poll. A
 // dead peer's messages vanish both ways (a process gone without goodbye).
+//
+// With connect set (onDemand), a message passes only over a connection,
+// as over an on-demand mesh: players are connected to each other from the
+// start, any other pair once one side dialed the other (Config.Dial) and
+// latency has passed on clock. A connection to a peer that dies before it
+// is up never comes up; one that was up stays up (a send to the dead peer
+// succeeds and vanishes) until a hangup.
 type memNet struct {
 	mu    sync.Mutex
 	boxes map[netcode.PeerID][]memMsg
 	dead  map[netcode.PeerID]bool
 	sent  map[netcode.PeerID]uint64 // payload bytes sent
 	msgs  map[netcode.PeerID]uint64 // messages sent
+
+	onDemand bool
+	latency  time.Duration
+	clock    func() time.Time
+	conns    map[[2]netcode.PeerID]time.Time // when the connection is up
+	dials    uint64
+}
+
+var errNotConnected = errors.New("memnet: not connected")
+
+func pairOf(a, b netcode.PeerID) [2]netcode.PeerID {
+	if a > b {
+		a, b = b, a
+	}
+	return [2]netcode.PeerID{a, b}
+}
+
+// connect makes the network on-demand, with connections up latency after
+// a dial; the peers given are connected to each other at once.
+func (n *memNet) connect(clock func() time.Time, latency time.Duration, peers ...netcode.PeerID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onDemand, n.latency, n.clock = true, latency, clock
+	n.conns = map[[2]netcode.PeerID]time.Time{}
+	for _, a := range peers {
+		for _, b := range peers {
+			if a < b {
+				n.conns[pairOf(a, b)] = time.Time{}
+			}
+		}
+	}
+}
+
+// dial starts a connection from a to b (nothing if one exists).
+func (n *memNet) dial(a, b netcode.PeerID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.onDemand || n.dead[a] || n.dead[b] || a == b {
+		return
+	}
+	if _, ok := n.conns[pairOf(a, b)]; !ok {
+		n.conns[pairOf(a, b)] = n.clock().Add(n.latency)
+		n.dials++
+	}
+}
+
+// hangup ends the connection between a and b.
+func (n *memNet) hangup(a, b netcode.PeerID) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.onDemand && !n.dead[a] {
+		delete(n.conns, pairOf(a, b))
+	}
+}
+
+// up reports whether a and b are connected (n.mu held).
+func (n *memNet) up(a, b netcode.PeerID) bool {
+	if !n.onDemand {
+		return true
+	}
+	at, ok := n.conns[pairOf(a, b)]
+	return ok && !n.clock().Before(at)
 }
 
 type memMsg struct {
@@ -41,6 +110,11 @@ func (n *memNet) kill(id netcode.PeerID) {
 	defer n.mu.Unlock()
 	n.dead[id] = true
 	delete(n.boxes, id)
+	for p, at := range n.conns {
+		if (p[0] == id || p[1] == id) && n.clock().Before(at) {
+			delete(n.conns, p) // still being made: never comes up
+		}
+	}
 }
 
 func (n *memNet) usage(id netcode.PeerID) (bytes, msgs uint64) {
@@ -61,6 +135,9 @@ func (t *memTransport) Send(to netcode.PeerID, ch netcode.Channel, data []byte) 
 	defer t.n.mu.Unlock()
 	if t.n.dead[t.id] {
 		return nil
+	}
+	if !t.n.up(t.id, to) {
+		return errNotConnected
 	}
 	t.n.sent[t.id] += uint64(len(data))
 	t.n.msgs[t.id]++

@@ -72,20 +72,28 @@ type node struct {
 	gapFrom   time.Time // last sign of the previous parent (zero: none yet)
 	resyncAt  time.Time
 
-	cands    []netcode.PeerID
-	tried    map[netcode.PeerID]bool
-	target   netcode.PeerID
-	targetAt time.Time
-	// targetSent: the transport took a join for target (targetAt is then
-	// the time of that send, before it the time of the dial).
-	targetSent bool
-	lost       netcode.PeerID // the parent this node lost, named in its joins
-	standby    netcode.PeerID // the grandparent it keeps a connection to
+	cands []netcode.PeerID
+	tried map[netcode.PeerID]bool
+	// tries are the joins in flight, oldest first: one at a time for a
+	// first join, up to maxAttempts while re-attaching (hedged joins).
+	tries   []*attempt
+	hedgeAt time.Time // when the newest join started
+	burst   int       // joins to start without waiting for hedge
+	// abandoned: candidates given up while their connection was being
+	// made, hung up once the node has a parent (at most maxAbandoned).
+	abandoned []netcode.PeerID
+	lostAt    time.Time      // when the node lost its parent
+	lost      netcode.PeerID // the parent this node lost, named in its joins
+	standby   netcode.PeerID // the grandparent it keeps a connection to
 	// upHolder is the node with a free slot its root's tree names (the
 	// root's holder, passed down in frames): where a new joiner goes.
 	upHolder netcode.PeerID
-	joinAt   time.Time
-	rounds   int
+	// upAlt is a second one, under another child of the root (the
+	// root's alternate holder, passed down too): asked after upHolder
+	// when the node re-attaches, in case upHolder went down with its
+	// parent.
+	upAlt  netcode.PeerID
+	rounds int
 	// suspects: peers the game said may be gone without a word
 	// (PeerSuspect), with when; at most maxSuspects, each for HoldTimeout.
 	suspects map[netcode.PeerID]time.Time
@@ -125,7 +133,7 @@ func (n *node) send(to netcode.PeerID, m *msg) error {
 
 // hangup drops the connection to a peer this node no longer talks to.
 func (n *node) hangup(peer netcode.PeerID) {
-	if n.cfg.Hangup == nil || n.attached && peer == n.parent || n.kid(peer) != nil || peer == n.target || peer == n.standby ||
+	if n.cfg.Hangup == nil || n.attached && peer == n.parent || n.kid(peer) != nil || n.trying(peer) != nil || peer == n.standby ||
 		n.root && slices.Contains(n.cfg.Roots, peer) {
 		return
 	}
@@ -172,63 +180,210 @@ func (n *node) keepParent() {
 	if n.attached {
 		return
 	}
-	if n.target != "" {
+	n.keepJoins()
+}
+
+// attempt is one join in flight: the candidate, when it was dialed, and
+// whether (since when) the transport took a join for it.
+type attempt struct {
+	peer   netcode.PeerID
+	start  time.Time
+	sent   bool
+	sentAt time.Time // the first join the transport took
+	joinAt time.Time // the latest join sent
+}
+
+const (
+	// connectWait is how many JoinTimeouts a join waits for the
+	// connection to its candidate before it gives up on it.
+	connectWait = 8
+	// maxAttempts bounds the joins in flight while re-attaching, and
+	// maxDialing those of them still waiting for a new connection (each
+	// costs both ends a WebRTC handshake).
+	maxAttempts = 4
+	maxDialing  = 3
+	// hedgeWindow is how many JoinTimeouts after the loss of its parent a
+	// node hedges its joins (1 s by default); after that it asks one
+	// candidate at a time again, so that a machine too starved to set up
+	// connections in time is not flooded with more of them.
+	hedgeWindow = 4
+)
+
+// hedge is how long a re-attaching node waits for an answer before it
+// asks the next candidate too: two FlushIntervals, at most JoinTimeout/2.
+func (n *node) hedge() time.Duration { return min(2*n.cfg.FlushInterval, n.cfg.JoinTimeout/2) }
+
+// keepJoins drives the joins of a detached node. A join is answered
+// within JoinTimeout of the transport taking it, or given up; a join
+// whose connection is still being made is given up after connectWait
+// JoinTimeouts, at once when its candidate is suspected meanwhile (its
+// process died with the parent's, typically), and after 2 JoinTimeouts
+// when every place in flight is taken. A first join asks one candidate at
+// a time. A re-attaching node (it lost a parent) asks the next candidate
+// too whenever hedge passes without an answer, up to maxAttempts at once
+// and for hedgeWindow JoinTimeouts, so that a dead candidate that nobody
+// suspects yet costs it hedge, not seconds; the first accept wins and the
+// others are told leave.
+func (n *node) keepJoins() {
+	full := len(n.tries) >= maxAttempts || n.dialing() >= maxDialing
+	for i := 0; i < len(n.tries); i++ {
+		a := n.tries[i]
+		wait := connectWait * n.cfg.JoinTimeout
+		if full {
+			wait = 2 * n.cfg.JoinTimeout
+		}
 		switch {
-		case n.targetSent && n.now.Sub(n.targetAt) >= n.cfg.JoinTimeout,
-			!n.targetSent && n.now.Sub(n.targetAt) >= connectWait*n.cfg.JoinTimeout,
-			// A candidate suspected while its connection is still being
-			// made (its process died with the relay's, typically) is not
-			// waited for.
-			!n.targetSent && n.suspected(n.target):
-			old, sent := n.target, n.targetSent
-			n.tried[old] = true
-			n.target = ""
-			if sent {
-				n.hangup(old) // a connection still being made is left to finish
+		case a.sent && n.now.Sub(a.sentAt) >= n.cfg.JoinTimeout,
+			!a.sent && (n.now.Sub(a.start) >= wait || n.suspected(a.peer)):
+			// A connection still being made is left to finish (on a
+			// starved machine one may take seconds, and the next round
+			// may need it); it is ended once the node has a parent.
+			if !a.sent {
+				n.abandon(a.peer)
 			}
-		case n.now.Sub(n.joinAt) >= n.cfg.FlushInterval:
-			n.joinAt = n.now
-			n.sendJoin()
+			n.dropAttempt(a.peer, a.sent)
+			i--
+		case n.now.Sub(a.joinAt) >= n.cfg.FlushInterval:
+			n.sendJoin(a)
 		}
 	}
-	if n.target == "" {
-		c := n.nextCandidate()
+	for range maxAttempts {
+		hedging := n.lost != "" && n.now.Sub(n.lostAt) < hedgeWindow*n.cfg.JoinTimeout
+		if len(n.tries) > 0 && (!hedging || len(n.tries) >= maxAttempts || n.dialing() >= maxDialing ||
+			n.burst <= 0 && n.now.Sub(n.hedgeAt) < n.hedge()) {
+			return
+		}
+		if n.burst > 0 {
+			n.burst--
+		}
+		var c netcode.PeerID
+		if len(n.tries) == 0 {
+			c = n.nextCandidate()
+		} else {
+			c = n.hedgeCandidate()
+		}
 		if c == "" {
 			return
 		}
-		n.target, n.targetAt, n.joinAt, n.targetSent = c, n.now, n.now, false
+		a := &attempt{peer: c, start: n.now, joinAt: n.now}
+		n.tries = append(n.tries, a)
+		n.hedgeAt = n.now
 		n.dial(c)
-		n.sendJoin()
-		if !n.targetSent && c == n.standby {
+		n.sendJoin(a)
+		if !a.sent && c == n.standby {
 			// The connection kept to the grandparent is gone: so is it,
-			// most likely. Ask the next candidate on the next tick.
-			n.tried[c] = true
-			n.target = ""
+			// most likely. Ask the next candidate now.
+			n.dropAttempt(c, false)
+			n.burst++
 		}
 	}
 }
 
-// connectWait is how many JoinTimeouts a join waits for the connection to
-// the candidate before it moves on.
-const connectWait = 8
+// dialing counts the joins in flight still waiting for their connection.
+func (n *node) dialing() int {
+	d := 0
+	for _, a := range n.tries {
+		if !a.sent {
+			d++
+		}
+	}
+	return d
+}
 
-// sendJoin sends the target a join; the answer is awaited for
-// JoinTimeout from the first send the transport took (a connection made
-// on demand takes a moment), and the join is repeated every FlushInterval
-// meanwhile.
-func (n *node) sendJoin() {
-	if err := n.send(n.target, &msg{typ: msgJoin, have: n.hi, lost: n.lost}); err == nil && !n.targetSent {
-		n.targetSent, n.targetAt = true, n.now
+// maxAbandoned bounds the connections a node leaves to finish.
+const maxAbandoned = 16
+
+// abandon notes a connection left to finish.
+func (n *node) abandon(peer netcode.PeerID) {
+	if !slices.Contains(n.abandoned, peer) && len(n.abandoned) < maxAbandoned {
+		n.abandoned = append(n.abandoned, peer)
 	}
 }
 
-// nextCandidate pops the next peer to ask; when none is left it starts a
-// new round with the entry points (or the roots).
+// trying returns the join in flight to peer, or nil.
+func (n *node) trying(peer netcode.PeerID) *attempt {
+	for _, a := range n.tries {
+		if a.peer == peer {
+			return a
+		}
+	}
+	return nil
+}
+
+// dropAttempt gives up the join to peer (it is not asked again this
+// round); hang: also drop the connection to it.
+func (n *node) dropAttempt(peer netcode.PeerID, hang bool) {
+	n.tries = slices.DeleteFunc(n.tries, func(a *attempt) bool { return a.peer == peer })
+	n.tried[peer] = true
+	if hang {
+		n.hangup(peer)
+	}
+}
+
+// endAttempts ends every join in flight but the one to keep (the parent
+// that accepted): a candidate that was sent a join is told leave, so a
+// slot it gave is free again at once.
+func (n *node) endAttempts(keep netcode.PeerID) {
+	tries := n.tries
+	n.tries = nil
+	for _, a := range tries {
+		if a.peer == keep {
+			continue
+		}
+		if a.sent {
+			_ = n.send(a.peer, &msg{typ: msgLeave})
+		}
+		n.hangup(a.peer)
+	}
+	for _, p := range n.abandoned {
+		if p != keep {
+			n.hangup(p)
+		}
+	}
+	n.abandoned = n.abandoned[:0]
+}
+
+// sendJoin sends a join for attempt a; the answer is awaited for
+// JoinTimeout from the first send the transport took (a connection made
+// on demand takes a moment), and the join is repeated every FlushInterval
+// meanwhile.
+func (n *node) sendJoin(a *attempt) {
+	a.joinAt = n.now
+	if err := n.send(a.peer, &msg{typ: msgJoin, have: n.hi, lost: n.lost}); err == nil && !a.sent {
+		a.sent, a.sentAt = true, n.now
+	}
+}
+
+// hedgeCandidate pops the next peer to ask besides the joins in flight:
+// as nextCandidate, but a player only once the newest join has waited
+// JoinTimeout/2, so that the orphans of a relay do not all make new
+// connections to the players at once (a player that sets up dozens of
+// WebRTC connections at once falls silent to its own relays).
+func (n *node) hedgeCandidate() netcode.PeerID {
+	if n.now.Sub(n.hedgeAt) >= n.cfg.JoinTimeout/2 {
+		return n.nextCandidate()
+	}
+	i := slices.IndexFunc(n.cands, func(c netcode.PeerID) bool {
+		return !slices.Contains(n.cfg.Roots, c) && c != n.cfg.Self && n.trying(c) == nil && !n.tried[c] && !n.suspected(c)
+	})
+	if i < 0 {
+		return ""
+	}
+	c := n.cands[i]
+	n.cands = slices.Delete(n.cands, i, i+1)
+	return c
+}
+
+// nextCandidate pops the next peer to ask, skipping those tried this
+// round, suspected or asked already; when none is left it starts a new
+// round with the entry points (or the roots), where it takes a suspected
+// one rather than none. "": every candidate is being asked.
 func (n *node) nextCandidate() netcode.PeerID {
+	ok := func(c netcode.PeerID) bool { return c != n.cfg.Self && n.trying(c) == nil }
 	for len(n.cands) > 0 {
 		c := n.cands[0]
 		n.cands = n.cands[1:]
-		if !n.tried[c] && c != n.cfg.Self && !n.suspected(c) {
+		if ok(c) && !n.tried[c] && !n.suspected(c) {
 			return c
 		}
 	}
@@ -238,9 +393,19 @@ func (n *node) nextCandidate() netcode.PeerID {
 		n.cands = append(n.cands[:0], n.cfg.Entry...)
 	}
 	n.cands = append(n.cands, n.rootOrder()...)
-	c := n.cands[0]
-	n.cands = n.cands[1:]
-	return c
+	if i := slices.IndexFunc(n.cands, func(c netcode.PeerID) bool { return ok(c) && !n.suspected(c) }); i >= 0 {
+		c := n.cands[i]
+		n.cands = slices.Delete(n.cands, 0, i+1)
+		return c
+	}
+	for len(n.cands) > 0 {
+		c := n.cands[0]
+		n.cands = n.cands[1:]
+		if ok(c) {
+			return c
+		}
+	}
+	return ""
 }
 
 // rootOrder lists the roots starting at one picked by this node's id, so
@@ -320,6 +485,26 @@ func (n *node) holderAt() (netcode.PeerID, int) {
 	return best.holder, min(best.hdepth+1, maxPath)
 }
 
+// rootHolders returns a root's holder and an alternate: the best holder
+// among the children other than the one that gave the first, so that
+// the two lie in different subtrees ("" when there is none).
+func (n *node) rootHolders() (best, alt netcode.PeerID) {
+	best = n.holder()
+	var pick *child
+	for _, k := range n.kids {
+		if k.holder == "" || k.holder == best || k.id == best || n.now.Sub(k.lastAck) >= n.cfg.ParentTimeout/2 {
+			continue
+		}
+		if pick == nil || k.hdepth < pick.hdepth || k.hdepth == pick.hdepth && k.free > pick.free {
+			pick = k
+		}
+	}
+	if pick != nil {
+		alt = pick.holder
+	}
+	return best, alt
+}
+
 // detach drops the parent and starts looking for another: its
 // grandparent first, then the roots.
 func (n *node) detach(why DetachReason) {
@@ -327,7 +512,7 @@ func (n *node) detach(why DetachReason) {
 		return
 	}
 	old := n.parent
-	n.lost = old
+	n.lost, n.lostAt = old, n.now
 	n.attached = false
 	n.gapFrom = n.heardAt
 	n.holdSince = time.Time{}
@@ -338,14 +523,20 @@ func (n *node) detach(why DetachReason) {
 	if len(n.path) >= 2 {
 		n.cands = append(n.cands, n.path[len(n.path)-2])
 	}
-	if h := n.upHolder; h != "" && h != n.cfg.Self && h != old && !slices.Contains(n.cands, h) {
-		n.cands = append(n.cands, h) // where the tree had room, as the root last said
+	for _, h := range []netcode.PeerID{n.upHolder, n.upAlt} {
+		if h != "" && h != n.cfg.Self && h != old && !slices.Contains(n.cands, h) {
+			n.cands = append(n.cands, h) // where the tree had room, as the root last said
+		}
 	}
 	n.cands = append(n.cands, n.rootOrder()...)
 	clear(n.tried)
 	n.tried[old] = true
 	n.rounds = 1
-	n.target = ""
+	n.tries = nil
+	// The grandparent and the tree's free slot are asked at once: the
+	// grandparent may have gone down with the parent (one process, one
+	// machine), and it has one slot for the parent's children.
+	n.burst = 2
 	n.hangup(old)
 	n.events.emit(EventDetached{Parent: old, Reason: why})
 }
@@ -461,11 +652,11 @@ func (n *node) handle(from netcode.PeerID, _ netcode.Channel, data []byte) {
 	case msgAccept:
 		n.handleAccept(from, m.ids)
 	case msgRedirect:
-		if n.root || n.attached || from != n.target {
+		if n.root || n.attached || n.trying(from) == nil {
 			return
 		}
-		n.tried[from] = true
-		n.target = ""
+		n.dropAttempt(from, false)
+		n.burst = 1 // its first candidate is asked at once
 		var front []netcode.PeerID
 		for _, id := range m.ids {
 			if !n.tried[id] && id != n.cfg.Self && !slices.Contains(front, id) {
@@ -482,7 +673,7 @@ func (n *node) handle(from netcode.PeerID, _ netcode.Channel, data []byte) {
 			return // a previous parent's late message
 		}
 		n.heardAt = n.now
-		n.upHolder = m.holder
+		n.upHolder, n.upAlt = m.holder, m.alt
 		if m.beat > n.beat || n.beatAt.IsZero() {
 			n.beat, n.beatAt = m.beat, n.now
 		}
@@ -604,7 +795,7 @@ func (n *node) handleAccept(from netcode.PeerID, path []netcode.PeerID) {
 	}
 	switch {
 	case n.attached && from == n.parent:
-	case !n.attached && from == n.target:
+	case !n.attached && n.trying(from) != nil:
 	default:
 		_ = n.send(from, &msg{typ: msgLeave}) // a late answer: free the slot
 		n.hangup(from)
@@ -614,8 +805,7 @@ func (n *node) handleAccept(from netcode.PeerID, path []netcode.PeerID) {
 		if n.attached {
 			n.detach(DetachCycle)
 		} else {
-			n.tried[from] = true
-			n.target = ""
+			n.dropAttempt(from, false)
 			_ = n.send(from, &msg{typ: msgLeave})
 			n.hangup(from)
 		}
@@ -624,7 +814,8 @@ func (n *node) handleAccept(from netcode.PeerID, path []netcode.PeerID) {
 	n.path = append(n.path[:0], path...)
 	n.keepStandby()
 	if !n.attached {
-		n.attached, n.parent, n.target, n.lost = true, from, "", ""
+		n.attached, n.parent, n.lost = true, from, ""
+		n.endAttempts(from)
 		n.beatAt, n.heardAt, n.beat, n.holdSince, n.ackAt = n.now, n.now, 0, time.Time{}, time.Time{}
 		n.stats.Attaches++
 		var gap time.Duration
@@ -666,9 +857,9 @@ func (n *node) feed() {
 
 func (n *node) feedKid(k *child, flags byte) error {
 	k.lastSent = n.now
-	up := n.upHolder
+	up, alt := n.upHolder, n.upAlt
 	if n.root {
-		up = n.holder()
+		up, alt = n.rootHolders()
 	}
 	if k.have < n.lo && n.stateFn != nil {
 		f, st, ok := n.stateFn(n.stBuf[:0])
@@ -688,7 +879,7 @@ func (n *node) feedKid(k *child, flags byte) error {
 			for f := k.have; f < k.have+cnt; f++ {
 				n.batch = append(n.batch, n.record(f))
 			}
-			if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: k.have, records: n.batch, holder: up}); err != nil {
+			if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: k.have, records: n.batch, holder: up, alt: alt}); err != nil {
 				return err
 			}
 			k.have += cnt
@@ -696,7 +887,7 @@ func (n *node) feedKid(k *child, flags byte) error {
 		}
 	}
 	if !sent {
-		if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: min(k.have, n.hi), holder: up}); err != nil && !errors.Is(err, ErrClosed) {
+		if err := n.send(k.id, &msg{typ: msgFrames, flags: flags, beat: n.beat, start: min(k.have, n.hi), holder: up, alt: alt}); err != nil && !errors.Is(err, ErrClosed) {
 			return err
 		}
 	}
@@ -714,6 +905,7 @@ func (n *node) leave() {
 	if !n.root && n.attached {
 		_ = n.send(n.parent, &msg{typ: msgLeave})
 	}
+	n.endAttempts("")
 	for _, k := range n.kids {
 		_ = n.send(k.id, &msg{typ: msgLeave})
 	}

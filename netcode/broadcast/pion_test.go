@@ -57,6 +57,13 @@ func loadAvg() string {
 	return strings.TrimSpace(string(b))
 }
 
+// load1 returns the load average over the last minute (0 when unknown).
+func load1() float64 {
+	var v float64
+	_, _ = fmt.Sscan(loadAvg(), &v)
+	return v
+}
+
 func (p *pionPeer) close() {
 	p.m.Close()
 	p.c.Close()

@@ -9,24 +9,30 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rallypoint/rallypoint/internal/netns"
 	"github.com/rallypoint/rallypoint/signaling"
 	"go.uber.org/goleak"
 )
 
-// treeProc is one treepeer process.
+// treeProc is one treepeer process, started directly (procTree.start) or
+// in a network namespace (procTree.startIn).
 type treeProc struct {
-	name   string
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	stderr *lockedBuffer
-	done   chan struct{} // closed once its stdout is read to the end
-	killed bool
+	name    string
+	send    func(line string) // a command on its stdin
+	kill    func() error      // SIGKILL
+	closeIn func()            // close its stdin (it exits)
+	wait    func()            // wait for it to exit
+	stderr  func() string
+	done    chan struct{} // closed once its stdout is read to the end
+	killed  bool
 }
 
 type lockedBuffer struct {
@@ -61,6 +67,7 @@ type procEvent struct {
 	Sum    string   `json:"sum"`
 	Match  bool     `json:"match"`
 	Err    string   `json:"err"`
+	URL    string   `json:"url"`
 }
 
 // procTree is what the test knows of the tree from the processes' lines.
@@ -83,6 +90,17 @@ type procTree struct {
 	lostP   map[string]string // the parent a spectator lost last
 	moves   []string          // every re-attach: old parent -> new, time from the detach
 	re      []reattach
+	conns   []connTime // new connections the spectators made
+	url     string     // the signaling server a players process serves (-serve)
+	// The first re-attach of every orphan of the kills, and of every child
+	// of the relay that left, in ms.
+	gapsKill, gapsLeave []int64
+}
+
+// connTime is one new connection: when it came up and how long it took.
+type connTime struct {
+	at time.Time
+	ms int64
 }
 
 // reattach is one EventAttached after the first.
@@ -92,9 +110,9 @@ type reattach struct {
 	gap, since int64
 }
 
+// start runs bin with args as a child of the test.
 func (pt *procTree) start(bin string, args ...string) *treeProc {
 	t := pt.t
-	idx := len(pt.procs)
 	cmd := exec.Command(bin, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -104,39 +122,76 @@ func (pt *procTree) start(bin string, args ...string) *treeProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &treeProc{name: fmt.Sprintf("%s#%d", args[1], idx), cmd: cmd, stdin: stdin, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
+	errBuf := &lockedBuffer{}
+	cmd.Stderr = errBuf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	p := &treeProc{name: fmt.Sprintf("%s#%d", args[1], len(pt.procs)), done: make(chan struct{}),
+		send:    func(l string) { _, _ = io.WriteString(stdin, l+"\n") },
+		kill:    func() error { return cmd.Process.Kill() },
+		closeIn: func() { stdin.Close() },
+		wait:    func() { _ = cmd.Wait() },
+		stderr:  errBuf.String}
 	pt.procs = append(pt.procs, p)
-	go func() {
-		defer close(p.done)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			var ev procEvent
-			if json.Unmarshal(sc.Bytes(), &ev) != nil {
-				continue
-			}
-			ev.proc, ev.at = idx, time.Now()
-			pt.evs <- ev
-		}
-	}()
+	go pt.read(len(pt.procs)-1, p, nil, stdout)
 	return p
+}
+
+// startIn runs bin with args in network namespace ns.
+func (pt *procTree) startIn(ns *netns.NS, bin string, args ...string) *treeProc {
+	c := ns.StartProcess(nil, bin, args...)
+	p := &treeProc{name: fmt.Sprintf("%s#%d", args[1], len(pt.procs)), done: make(chan struct{}),
+		send:    func(l string) { _ = c.Send(l) },
+		kill:    func() error { return c.Signal(syscall.SIGKILL) },
+		closeIn: func() { go func() { _ = c.Wait() }() },
+		wait:    func() { _ = c.Wait() },
+		stderr:  c.Stderr}
+	pt.procs = append(pt.procs, p)
+	go pt.read(len(pt.procs)-1, p, func() ([]byte, bool) {
+		l, err := c.Next(time.Hour)
+		return []byte(l.Text), err == nil
+	}, nil)
+	return p
+}
+
+// read passes a process's JSON lines to pt.evs, from r or, when r is nil,
+// from next, until its output ends.
+func (pt *procTree) read(idx int, p *treeProc, next func() ([]byte, bool), r io.Reader) {
+	defer close(p.done)
+	if r != nil {
+		sc := bufio.NewScanner(r)
+		next = func() ([]byte, bool) {
+			ok := sc.Scan()
+			return sc.Bytes(), ok
+		}
+	}
+	for {
+		line, ok := next()
+		if !ok {
+			return
+		}
+		var ev procEvent
+		if json.Unmarshal(line, &ev) != nil {
+			continue
+		}
+		ev.proc, ev.at = idx, time.Now()
+		pt.evs <- ev
+	}
 }
 
 // stopAll ends every process (closing stdin, then SIGKILL after 5 s) and
 // waits for their output.
 func (pt *procTree) stopAll() {
 	for _, p := range pt.procs {
-		p.stdin.Close()
+		p.closeIn()
 	}
 	deadline := time.After(5 * time.Second)
 	for _, p := range pt.procs {
 		select {
 		case <-p.done:
 		case <-deadline:
-			_ = p.cmd.Process.Kill()
+			_ = p.kill()
 		}
 	}
 	for _, p := range pt.procs {
@@ -147,7 +202,7 @@ func (pt *procTree) stopAll() {
 				drained = true
 			}
 		}
-		_ = p.cmd.Wait()
+		p.wait()
 	}
 }
 
@@ -173,11 +228,15 @@ func (pt *procTree) apply(ev procEvent) {
 	switch ev.Ev {
 	case "players":
 		pt.players = ev.IDs
+	case "serving":
+		pt.url = ev.URL
 	case "final":
 		pt.final = ev.Sum
 	case "joined":
 		pt.host[ev.ID] = ev.proc
 		pt.joined = append(pt.joined, ev.ID)
+	case "connected":
+		pt.conns = append(pt.conns, connTime{ev.at, ev.GapMS})
 	case "attached":
 		pt.parent[ev.ID] = ev.Parent
 		pt.attachs[ev.ID]++
@@ -222,7 +281,7 @@ func (pt *procTree) dump() {
 		pt.t.Logf("%s (proc %d): %v", id, pt.host[id], pt.trace[id])
 	}
 	for _, p := range pt.procs {
-		if s := p.stderr.String(); s != "" {
+		if s := p.stderr(); s != "" {
 			pt.t.Logf("%s stderr: %s", p.name, s)
 		}
 	}
@@ -231,40 +290,71 @@ func (pt *procTree) dump() {
 // TestBroadcastOverPionProcesses: 2 players in one process and 30
 // spectators spread over 5 processes (6 each, interleaved in joining
 // order), all on WebRTC meshes (pion, loopback) through a signaling
-// server, with the package's default timings at 30 ticks a second. Two
+// server, with the package's default timings at 60 ticks a second. Two
 // processes hosting relays are killed with SIGKILL one after the other,
-// mid-match: 12 spectators die without a word, every surviving orphan
-// re-attaches (the gaps are logged), and every survivor ends with the
-// players' final checksum.
+// mid-match, and a relay leaves with a goodbye: every surviving orphan
+// re-attaches within 1 s (2 s on a machine loaded beyond 2 per core; the
+// gaps and the new connections' setup times are logged), and every
+// survivor ends with the players' final checksum.
 func TestBroadcastOverPionProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs processes")
 	}
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 	const spectators, nprocs = 30, 5
-	bin := filepath.Join(t.TempDir(), "treepeer")
-	// A binary without -race: 33 WebRTC peers under the race detector do
-	// not keep time on a small machine.
-	if out, err := exec.Command("go", "build", "-o", bin, "./internal/treepeer").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildTreepeer(t)
 	srv := signaling.NewServer(signaling.Config{MaxRoomSize: 64, RatePerSec: 1000, RateBurst: 2000})
 	hs := httptest.NewServer(srv)
 	defer func() { hs.Close(); srv.Close() }()
 	url := "ws" + strings.TrimPrefix(hs.URL, "http")
-	pt := &procTree{t: t, evs: make(chan procEvent, 256), host: map[string]int{}, parent: map[string]string{},
+	pt := newProcTree(t)
+	defer pt.stopAll()
+	pt.run(procCase{spectators: spectators, nprocs: nprocs, common: []string{"-url", url},
+		players:   func(args ...string) *treeProc { return pt.start(bin, args...) },
+		spectator: func(_ int, args ...string) *treeProc { return pt.start(bin, args...) }})
+}
+
+// buildTreepeer builds internal/treepeer without -race (33 WebRTC peers
+// under the race detector do not keep time on a small machine).
+func buildTreepeer(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "treepeer")
+	if out, err := exec.Command("go", "build", "-o", bin, "./internal/treepeer").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func newProcTree(t *testing.T) *procTree {
+	return &procTree{t: t, evs: make(chan procEvent, 256), host: map[string]int{}, parent: map[string]string{},
 		attachs: map[string]int{}, ended: map[string]procEvent{}, left: map[string]bool{}, trace: map[string][]string{},
 		lostP: map[string]string{}, grand: map[string]string{}}
-	defer pt.stopAll()
-	common := []string{"-url", url, "-players", "2", "-hz", "60", "-delay", "60"}
-	players := pt.start(bin, append([]string{"-role", "players"}, common...)...)
+}
+
+// procCase is a run of treepeer processes: players (a process that
+// plays the match), and spectators in nprocs processes.
+type procCase struct {
+	spectators, nprocs int
+	common             []string // flags for every process
+	players            func(args ...string) *treeProc
+	spectator          func(i int, args ...string) *treeProc
+}
+
+// run plays the match: the spectators join one at a time, two processes
+// hosting relays are killed, a relay leaves with a goodbye, and every
+// survivor must end with the players' final checksum, each orphan back
+// within the re-attach bound.
+func (pt *procTree) run(pc procCase) {
+	t := pt.t
+	spectators, nprocs := pc.spectators, pc.nprocs
+	common := append([]string{"-players", "2", "-hz", "60", "-delay", "60"}, pc.common...)
+	players := pc.players(append([]string{"-role", "players"}, common...)...)
 	if !pt.until(30*time.Second, func() bool { return pt.players != nil }) {
 		pt.dump()
 		t.Fatal("players not up within 30 s")
 	}
 	var specProcs []*treeProc
-	for range nprocs {
-		specProcs = append(specProcs, pt.start(bin, append([]string{"-role", "spectators", "-roots", strings.Join(pt.players, ",")}, common...)...))
+	for i := range nprocs {
+		specProcs = append(specProcs, pc.spectator(i, append([]string{"-role", "spectators", "-roots", strings.Join(pt.players, ",")}, common...)...))
 	}
 	start := time.Now()
 	for i := range spectators {
@@ -272,7 +362,7 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 		if i > 0 {
 			entry = pt.joined[(i*7)%i]
 		}
-		fmt.Fprintf(specProcs[i%nprocs].stdin, "add %s\n", entry)
+		specProcs[i%nprocs].send("add " + entry)
 		// One at a time, as a lobby admits them.
 		if !pt.until(20*time.Second, func() bool { return len(pt.joined) == i+1 && pt.parent[pt.joined[i]] != "" }) {
 			pt.dump()
@@ -281,6 +371,8 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	}
 	t.Logf("%d spectators in %d processes attached in %v (load %s)", spectators, nprocs, time.Since(start).Round(time.Millisecond), loadAvg())
 	var killGaps, killSince []int64 // the orphans' first re-attach after each kill
+	var firstKill time.Time
+	var loadAtKill float64
 	for round := range 2 {
 		// Kill the live process whose spectators have the most children
 		// in other live processes.
@@ -311,11 +403,14 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 				base[id] = pt.attachs[id]
 			}
 		}
-		if err := pt.procs[victim].cmd.Process.Kill(); err != nil {
+		if err := pt.procs[victim].kill(); err != nil {
 			t.Fatal(err)
 		}
 		pt.procs[victim].killed = true
 		killed := time.Now()
+		if round == 0 {
+			firstKill, loadAtKill = killed, load1()
+		}
 		back := func() bool {
 			for _, id := range pt.joined {
 				if !pt.alive(id) {
@@ -374,7 +469,7 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 			base[kid] = pt.attachs[kid]
 		}
 	}
-	fmt.Fprintf(pt.procs[pt.host[relay]].stdin, "leave %s\n", relay)
+	pt.procs[pt.host[relay]].send("leave " + relay)
 	left := time.Now()
 	if !pt.until(15*time.Second, func() bool {
 		if !pt.left[relay] {
@@ -401,12 +496,7 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	}
 	t.Logf("a relay left with a goodbye: its %d children back %v later, gaps %v ms", len(kids),
 		time.Since(left).Round(time.Millisecond), leaveGaps)
-	for _, g := range leaveGaps {
-		if time.Duration(g)*time.Millisecond > maxGap {
-			t.Errorf("a child of a relay that left re-attached after %d ms", g)
-		}
-	}
-	fmt.Fprintln(players.stdin, "finish")
+	players.send("finish")
 	var survivors []string
 	for _, id := range pt.joined {
 		if pt.alive(id) {
@@ -435,6 +525,7 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	if len(survivors) != spectators-2*spectators/nprocs-1 {
 		t.Errorf("%d survivors, want %d", len(survivors), spectators-2*spectators/nprocs-1)
 	}
+	pt.gapsKill, pt.gapsLeave = killGaps, leaveGaps
 	gaps, since := slices.Clone(killGaps), slices.Clone(killSince)
 	slices.Sort(gaps)
 	slices.Sort(since)
@@ -445,17 +536,35 @@ func TestBroadcastOverPionProcesses(t *testing.T) {
 	t.Logf("%d orphans of the kills over pion, separate processes: gap from the parent's last message p50 %d ms, max %d ms (all %v); from the detach p50 %d ms, max %d ms; load %s",
 		len(gaps), gaps[len(gaps)/2], gaps[len(gaps)-1], gaps, since[len(since)/2], since[len(since)-1], loadAvg())
 	t.Logf("re-attaches: %v", pt.moves)
-	// The issue's target: children re-attach within 1 s. The median is
-	// held to it (measured 0.2 to 0.4 s at load average 8 to 11); a single
-	// re-attach may wait for a slow new connection, so each is only held
-	// to the stuck bound.
-	if p50 := time.Duration(gaps[len(gaps)/2]) * time.Millisecond; p50 > time.Second {
-		t.Errorf("median re-attach %v, more than 1 s (load %s)", p50, loadAvg())
+	var setup []int64
+	for _, c := range pt.conns {
+		if c.at.After(firstKill) {
+			setup = append(setup, c.ms)
+		}
 	}
-	for _, g := range gaps {
-		if time.Duration(g)*time.Millisecond > maxGap {
-			pt.dump()
-			t.Errorf("a re-attach took %d ms, more than %v", g, maxGap)
+	slices.Sort(setup)
+	if len(setup) > 0 {
+		t.Logf("%d new connections after the first kill took p50 %d ms, max %d ms", len(setup), setup[len(setup)/2], setup[len(setup)-1])
+	}
+	// The target: children re-attach within 1 s, every one of them (the
+	// slowest, not the median). The tree keeps it while a new WebRTC
+	// connection comes up within about 150 ms (TestTreeReattachDeadCandidates
+	// pins that with an injectable clock). On a machine loaded well beyond
+	// a CI run (a load average above 2 per core: other jobs) new
+	// connections were measured at 0.5 to 1 s, and an orphan that needs
+	// one cannot be back within 1 s: the bound is then 2 s.
+	bound := time.Second
+	if l := max(loadAtKill, load1()); l > 2*float64(runtime.NumCPU()) {
+		bound = 2 * time.Second
+		t.Logf("load average %.1f on %d cores: re-attaches held to %v", l, runtime.NumCPU(), bound)
+	}
+	if worst := time.Duration(gaps[len(gaps)-1]) * time.Millisecond; worst > bound {
+		pt.dump()
+		t.Errorf("the slowest re-attach took %v, more than %v (median %d ms, load %s)", worst, bound, gaps[len(gaps)/2], loadAvg())
+	}
+	for _, g := range leaveGaps {
+		if d := time.Duration(g) * time.Millisecond; d > bound {
+			t.Errorf("a child of a relay that left re-attached after %v, more than %v (load %s)", d, bound, loadAvg())
 		}
 	}
 }

@@ -13,7 +13,9 @@ const (
 	// broadcast shares a transport with a rollback session (whose messages
 	// start with their version, 1 to 3): see Split.
 	Magic = 0xBC
-	// WireVersion is the second byte. History: 1, first version.
+	// WireVersion is the second byte. History: 1, first version; frames
+	// later gained a trailing second holder, which the first decoders
+	// ignore (bytes after the last field) and which is optional here.
 	WireVersion = 1
 )
 
@@ -22,7 +24,7 @@ const (
 	msgJoin     = 1 // child → node: uvarint have, the parent it lost
 	msgAccept   = 2 // node → child: the path (ancestors, root first, ending with the sender)
 	msgRedirect = 3 // node → joiner: reason byte, candidate ids
-	msgFrames   = 4 // parent → child: flags, beat, start, count, records, the tree's free slot
+	msgFrames   = 4 // parent → child: flags, beat, start, count, records, the tree's free slot (and a second one, optional)
 	msgState    = 5 // parent → child: frame, state bytes
 	msgAck      = 6 // child → parent: have, free slots, subtree size, the shallowest free slot and its depth
 	msgEnd      = 7 // parent → child: end frame, 8-byte checksum
@@ -62,6 +64,7 @@ type msg struct {
 	free     int            // ack
 	size     int            // ack
 	holder   netcode.PeerID // ack: a node of the sender's subtree with a free slot; frames: the tree's ("" none)
+	alt      netcode.PeerID // frames: another node with a free slot, under another child of the root ("" none)
 	hdepth   int            // ack: how far below the sender the holder is
 	reason   byte
 	flags    byte             // frames: flagHold
@@ -109,6 +112,8 @@ func appendMsg(b []byte, m *msg) []byte {
 		}
 		b = appendUvarint(b, len(m.holder))
 		b = append(b, m.holder...)
+		b = appendUvarint(b, len(m.alt))
+		b = append(b, m.alt...)
 	case msgState:
 		b = appendUvarint(b, m.frame)
 		b = appendUvarint(b, len(m.state))
@@ -247,6 +252,10 @@ func parseMsg(data []byte, m *msg) error {
 			r.fail(ErrTooLarge)
 		}
 		m.holder = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
+		m.alt = ""
+		if r.err == nil && r.off < len(r.b) { // absent from the first encoders
+			m.alt = netcode.PeerID(r.bytes(int(r.uvarint(maxIDLen))))
+		}
 	case msgState:
 		m.frame = int(r.uvarint(maxFrame))
 		l := int(r.uvarint(maxState))

@@ -16,7 +16,7 @@ var goldenMsgs = []struct {
 	{msg{typ: msgJoin, have: 300, lost: "s3"}, "bc0101ac02027333"},
 	{msg{typ: msgAccept, ids: []netcode.PeerID{"p0", "s1"}}, "bc010202027030027331"},
 	{msg{typ: msgRedirect, reason: redirectFull, ids: []netcode.PeerID{"s2"}}, "bc0103010102733" + "2"},
-	{msg{typ: msgFrames, flags: flagHold, beat: 7, start: 300, records: [][]byte{{0, 5, 6}, {2, 0, 0}}, holder: "s4"}, "bc01040107ac020203000506030200" + "00" + "027334"},
+	{msg{typ: msgFrames, flags: flagHold, beat: 7, start: 300, records: [][]byte{{0, 5, 6}, {2, 0, 0}}, holder: "s4", alt: "s5"}, "bc01040107ac020203000506030200" + "00" + "027334" + "027335"},
 	{msg{typ: msgState, frame: 60, state: []byte{1, 2}}, "bc01053c020102"},
 	{msg{typ: msgAck, have: 301, free: 3, size: 5, holder: "s7", hdepth: 2}, "bc0106ad02030502733702"},
 	{msg{typ: msgEnd, frame: 900, checksum: 0x1122334455667788}, "bc010784078877665544332211"},
@@ -45,6 +45,16 @@ func TestWireGolden(t *testing.T) {
 	}
 }
 
+// TestWireFramesWithoutAlt: a frames message of the first encoders,
+// which end after the holder, decodes with no second holder.
+func TestWireFramesWithoutAlt(t *testing.T) {
+	b, _ := hex.DecodeString("bc01040007ac0200" + "027334")
+	var m msg
+	if err := parseMsg(b, &m); err != nil || m.holder != "s4" || m.alt != "" || m.start != 300 {
+		t.Fatalf("%+v, %v", m, err)
+	}
+}
+
 func TestWireErrors(t *testing.T) {
 	cases := []struct {
 		hex string
@@ -63,6 +73,7 @@ func TestWireErrors(t *testing.T) {
 		{"bc01030121" + "0000", ErrTooLarge},          // 33 candidates
 		{"bc01040007ac020105" + "0102", ErrTruncated}, // a record cut short
 		{"bc01040007ac0200", ErrTruncated},            // no holder
+		{"bc01040007ac020000" + "0573", ErrTruncated}, // a second holder cut short
 	}
 	for _, c := range cases {
 		b, _ := hex.DecodeString(c.hex)

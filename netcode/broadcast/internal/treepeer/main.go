@@ -1,24 +1,31 @@
 // Command treepeer runs players or spectators of a broadcast tree over the
 // WebRTC mesh, in a process of their own, for the multi-process tests of
-// package broadcast (TestBroadcastOverPionProcesses). It reads commands on
-// stdin and writes one JSON object a line on stdout.
+// package broadcast (TestBroadcastOverPionProcesses, on loopback, and
+// TestBroadcastLAN, in network namespaces). It reads commands on stdin
+// and writes one JSON object a line on stdout.
 //
 // -role players starts -players players (a toy game under rollback, a
 // Source each), connects them, prints {"ev":"players","ids":[...]} and
-// plays at -hz ticks a second. The command "finish" ends the match 30
-// frames later; once the players agree on the final checksum it prints
-// {"ev":"final","frame":F,"sum":"hex"}.
+// plays at -hz ticks a second. With -serve ADDR it first serves a
+// signaling server on ADDR, as a LAN host does, prints
+// {"ev":"serving","url":URL} and joins that. The command "finish" ends
+// the match 30 frames later; once the players agree on the final checksum
+// it prints {"ev":"final","frame":F,"sum":"hex"}.
 //
-// -role spectators (with -roots, the players' ids) starts no spectator until told: "add ENTRY" (ENTRY a
-// spectator's id, or "-" to ask the players) joins a spectator, prints
-// {"ev":"joined","id":ID} and then its events: attached (parent, depth,
-// frame, gap_ms: the stream's pause, ms_since_lost: time since the node
-// learned its parent was lost), detached (parent, reason), ended (frame,
-// sum, match), rejected (err). "leave ID" makes that spectator say
-// goodbye and leave the room ({"ev":"left","id":ID}).
+// -role spectators (with -roots, the players' ids) starts no spectator
+// until told: "add ENTRY" (ENTRY a spectator's id, or "-" to ask the
+// players) joins a spectator, prints {"ev":"joined","id":ID} and then its
+// events: attached (parent, depth, frame, gap_ms: the stream's pause,
+// ms_since_lost: time since the node learned its parent was lost),
+// detached (parent, reason), connected (parent: a peer it dialed, gap_ms:
+// how long the new connection took), ended (frame, sum, match), rejected
+// (err). "leave ID" makes that spectator say goodbye and leave the room
+// ({"ev":"left","id":ID}).
 //
 // A spectator passes the peers the signaling server reports interrupted
-// to Spectator.PeerSuspect (unless -no-suspect). Both roles exit when stdin closes.
+// to Spectator.PeerSuspect (unless -no-suspect). -loopback=false leaves
+// out loopback candidates (peers on separate hosts or namespaces). Both
+// roles exit when stdin closes.
 package main
 
 import (
@@ -30,6 +37,8 @@ import (
 	"fmt"
 	"log"
 	"math/rand"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -55,6 +64,8 @@ var (
 	rootsFlag     = flag.String("roots", "", "the players' ids, comma-separated (spectators)")
 	noSuspect     = flag.Bool("no-suspect", false, "do not pass the signaling server's interrupted peers to Spectator.PeerSuspect")
 	flush         = flag.Duration("flush", broadcast.DefaultFlushInterval, "Config.FlushInterval")
+	serve         = flag.String("serve", "", "players: serve a signaling server on this address (host:port) and use it")
+	loopback      = flag.Bool("loopback", true, "gather loopback candidates (mesh.Config.Loopback): all peers on one host")
 )
 
 var outMu sync.Mutex
@@ -106,7 +117,7 @@ func join(ctx context.Context) (*signaling.Client, *mesh.Mesh, error) {
 		c.Close()
 		return nil, nil, err
 	}
-	m, err := mesh.New(c, mesh.Config{Loopback: true, OnDemand: true, ConnectTimeout: 30 * time.Second,
+	m, err := mesh.New(c, mesh.Config{Loopback: *loopback, OnDemand: true, ConnectTimeout: 30 * time.Second,
 		// The players' liveness is not under test; the tree's own
 		// silence detection is.
 		InterruptAfter: 3 * time.Second, DisconnectAfter: 20 * time.Second})
@@ -132,6 +143,47 @@ func goneFrom(m *mesh.Mesh, fn func(netcode.PeerID)) {
 			return
 		}
 	}
+}
+
+// meshEvents passes the mesh's pending events to fn.
+func meshEvents(m *mesh.Mesh, fn func(mesh.Event)) {
+	for {
+		select {
+		case ev, ok := <-m.Events():
+			if !ok {
+				return
+			}
+			fn(ev)
+		default:
+			return
+		}
+	}
+}
+
+// dialLog remembers when a spectator dialed each peer, so that the time
+// a new connection took can be reported ({"ev":"connected"}).
+type dialLog struct {
+	mu sync.Mutex
+	at map[netcode.PeerID]time.Time
+}
+
+func (d *dialLog) dialed(p netcode.PeerID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if at, ok := d.at[p]; ok && time.Since(at) < 3*time.Second || !ok && len(d.at) >= 256 {
+		return // a connection under way (Dial is repeated), or too many
+	}
+	{
+		d.at[p] = time.Now()
+	}
+}
+
+func (d *dialLog) connected(p netcode.PeerID) (time.Time, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	at, ok := d.at[p]
+	delete(d.at, p)
+	return at, ok
 }
 
 // suspects reports the peers whose signaling connection dropped (a
@@ -163,6 +215,19 @@ type player struct {
 func runPlayers(lines <-chan string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	if *serve != "" {
+		// A signaling server of our own, as a LAN host serves one.
+		ln, err := net.Listen("tcp", *serve)
+		if err != nil {
+			return err
+		}
+		srv := signaling.NewServer(signaling.Config{MaxRoomSize: 64, RatePerSec: 1000, RateBurst: 2000})
+		hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(ln) }()
+		defer func() { hs.Close(); srv.Close() }()
+		*url = "ws://" + ln.Addr().String()
+		emit(map[string]any{"ev": "serving", "url": *url})
+	}
 	var ids []netcode.PeerID
 	meshes := map[netcode.PeerID]*mesh.Mesh{}
 	for range *nplayers {
@@ -298,7 +363,11 @@ func runSpectators(lines <-chan string) error {
 		cfg := baseConfig()
 		cfg.Players = *nplayers
 		cfg.Self = m.LocalID()
-		cfg.Dial = func(to netcode.PeerID) { _ = m.Dial(to) }
+		dials := &dialLog{at: map[netcode.PeerID]time.Time{}}
+		cfg.Dial = func(to netcode.PeerID) {
+			dials.dialed(to)
+			_ = m.Dial(to)
+		}
 		cfg.Hangup = func(to netcode.PeerID) { _ = m.Hangup(to) }
 		if entry != "-" {
 			cfg.Entry = []netcode.PeerID{netcode.PeerID(entry)}
@@ -316,7 +385,7 @@ func runSpectators(lines <-chan string) error {
 			defer wg.Done()
 			defer c.Close()
 			defer m.Close()
-			watch(sp, c, m, cfg.Self, stop, bye)
+			watch(sp, c, m, dials, cfg.Self, stop, bye)
 		}()
 	}
 	return nil
@@ -335,7 +404,7 @@ func roots() []netcode.PeerID {
 
 // watch ticks one spectator until stop closes.
 // On bye it says goodbye (Close) and returns, leaving the room.
-func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcode.PeerID, stop, bye <-chan struct{}) {
+func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, dials *dialLog, id netcode.PeerID, stop, bye <-chan struct{}) {
 	tk := time.NewTicker(time.Second / time.Duration(*hz))
 	defer tk.Stop()
 	var lost time.Time
@@ -349,7 +418,16 @@ func watch(sp *broadcast.Spectator, c *signaling.Client, m *mesh.Mesh, id netcod
 			return
 		case <-tk.C:
 		}
-		goneFrom(m, sp.PeerGone)
+		meshEvents(m, func(ev mesh.Event) {
+			switch e := ev.(type) {
+			case mesh.EventDisconnected:
+				sp.PeerGone(e.Peer)
+			case mesh.EventConnected:
+				if at, ok := dials.connected(e.Peer); ok {
+					emit(map[string]any{"ev": "connected", "id": id, "parent": e.Peer, "gap_ms": time.Since(at).Milliseconds()})
+				}
+			}
+		})
 		if !*noSuspect {
 			suspects(c, sp.PeerSuspect)
 		}
