@@ -183,6 +183,8 @@ func TestLANRejoinAndSpectate(t *testing.T) {
 
 	line, err := tv.WaitFor(time.Minute, func(s string) bool { return strings.HasPrefix(s, "{") })
 	if err != nil {
+		_ = tv.Signal(syscall.SIGQUIT)
+		time.Sleep(time.Second)
 		t.Fatalf("spectator: %v\nstderr: %s\nplayers: %s\n%s\n%s\n%s", err, tv.Stderr(), procs[0].line.Text, procs[1].line.Text, procs[2].line.Text, procs[3].line.Text)
 	}
 	var w watchResult

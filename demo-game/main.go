@@ -454,7 +454,7 @@ func runWatch(open func(context.Context) (*match.Watch, error), wait time.Durati
 		fail(1, "%v", err)
 	}
 	defer w.Close()
-	fmt.Fprintf(os.Stderr, "demo-game: watching session %s through the broadcast tree\n", w.Room())
+	fmt.Fprintf(os.Stderr, "demo-game: watching session %s as %s through the broadcast tree\n", w.Room(), w.ID())
 	r, err := w.Run(wctx, frames, func(c match.ParentChange) {
 		if c.To == "" {
 			fmt.Fprintf(os.Stderr, "demo-game: lost parent %s (seat %d) at frame %d (%s)\n", c.From, c.FromSeat, c.Frame, c.Reason)

@@ -114,6 +114,7 @@ type Online struct {
 	connectTook  time.Duration // mesh.Connect: from the roster to every peer connected
 	mapInfo      *MapResult    // the lobby's map this match plays, or nil
 	src          *broadcast.Source
+	lastRelay    time.Time // the last tick the source had a relay
 	bcast        BroadcastResult
 
 	connSub    *signaling.Subscription // the signaling connection's Disconnected and Reconnected, or nil
@@ -508,7 +509,10 @@ func (o *Online) tickBroadcast() {
 		}
 	}
 	o.bcast.Released = o.src.Released()
-	o.bcast.RelaysMax = max(o.bcast.RelaysMax, len(o.src.Children()))
+	if k := len(o.src.Children()); k > 0 {
+		o.bcast.RelaysMax = max(o.bcast.RelaysMax, k)
+		o.lastRelay = time.Now()
+	}
 	o.bcast.BytesSent = o.src.Stats().BytesSent
 }
 
@@ -801,13 +805,19 @@ func (o *Online) settle(ctx context.Context, linger time.Duration) (*arena.State
 // feedingRelays reports whether the broadcast still feeds relays, after
 // waiting for them for over: they leave once they simulated the match's
 // end (and their own children left), and until they do, the frames and the
-// end sent to them may still be in flight.
+// end sent to them may still be in flight. A relay dropped meanwhile (it
+// stalled past the tree's acknowledgement timeout) gets relayGrace to
+// come back.
 func (o *Online) feedingRelays(over time.Duration) bool {
-	if o.src == nil || len(o.src.Children()) == 0 {
+	if o.src == nil || over >= time.Duration(o.bcast.DelayFrames)*time.Second/arena.TickRate+5*time.Second {
 		return false
 	}
-	return over < time.Duration(o.bcast.DelayFrames)*time.Second/arena.TickRate+5*time.Second
+	return len(o.src.Children()) > 0 || !o.lastRelay.IsZero() && time.Since(o.lastRelay) < relayGrace
 }
+
+// relayGrace is how long a player lingering for its relays waits for one
+// that was dropped to come back.
+const relayGrace = 3 * time.Second
 
 // Close ends the session, the mesh, the matchmaker client and the server
 // connection (or the lobby).

@@ -286,6 +286,9 @@ func spectate(ctx context.Context, c *lobby.Client, id, code string, loop bool, 
 // Room returns the match's session name.
 func (w *Watch) Room() string { return w.roster.Session }
 
+// ID returns the spectator's peer id in the match's room.
+func (w *Watch) ID() netcode.PeerID { return w.roster.Self }
+
 // Parent returns the spectator's parent in the tree and its seat (-1: a
 // spectator), and whether it is attached.
 func (w *Watch) Parent() (netcode.PeerID, int, bool) {
@@ -296,12 +299,17 @@ func (w *Watch) Parent() (netcode.PeerID, int, bool) {
 // State returns the spectator's view of the game.
 func (w *Watch) State() *arena.State { return &w.game.State }
 
+// orphanTimeout is how long a spectator that lost its parent looks for
+// another before it gives up (every player and relay is gone).
+const orphanTimeout = 15 * time.Second
+
 // Run watches until the match's end arrives through the tree (the
 // players' -frames: their last frame is frames-1), or ctx ends, advancing
 // the spectator 60 times a second (it catches up faster while behind),
 // and returns what it saw. When the game reached frames but the end does
 // not come within 5 s (no player or relay is left to send it), it stops
-// without it. Past the end it keeps relaying until its children left (at
+// without it; it also stops when it finds no parent for 15 s. Past the
+// end it keeps relaying until its children left (at
 // most 5 s), so that they get the end too. onParent, if set, is called
 // with the first parent (From empty), when the parent is lost (To empty)
 // and at every change of parent.
@@ -310,9 +318,18 @@ func (w *Watch) Run(ctx context.Context, frames int, onParent func(ParentChange)
 	t := time.NewTicker(time.Second / arena.TickRate)
 	defer t.Stop()
 	var err error
-	var reached, ended time.Time
+	var reached, ended, detached time.Time
 	for {
 		now := time.Now()
+		if _, ok := w.sp.Parent(); ok || w.first == "" {
+			detached = time.Time{}
+		} else if detached.IsZero() {
+			detached = now
+		}
+		if !detached.IsZero() && now.Sub(detached) > orphanTimeout {
+			err = fmt.Errorf("match: no parent in the broadcast tree for %v (frame %d)", orphanTimeout, w.game.State.Frame)
+			break
+		}
 		if w.ended != nil && ended.IsZero() {
 			ended = now
 		}
@@ -357,8 +374,9 @@ func (w *Watch) Run(ctx context.Context, frames int, onParent func(ParentChange)
 
 // drain handles the signaling client's, the mesh's and the spectator's
 // events: a peer whose signaling connection dropped (a process that dies
-// drops it at once) or whose mesh connection went silent is suspected, so
-// a parent that is gone is replaced after two missed heartbeats and not
+// drops it at once), that left the room (or whose seat a restarted player
+// took back) or whose mesh connection went silent is suspected, so a
+// parent that is gone is replaced after two missed heartbeats and not
 // asked again; one whose connection ended is gone.
 func (w *Watch) drain(onParent func(ParentChange)) {
 	for {
@@ -368,8 +386,16 @@ func (w *Watch) drain(onParent func(ParentChange)) {
 				w.sigEvents = nil // closed with the client
 				continue
 			}
-			if pi, ok := ev.(signaling.PeerInterrupted); ok {
-				w.sp.PeerSuspect(netcode.PeerID(pi.Peer))
+			switch e := ev.(type) {
+			case signaling.PeerInterrupted:
+				w.sp.PeerSuspect(netcode.PeerID(e.Peer))
+			case signaling.PeerLeft:
+				// Gone from the room: no longer a parent to ask.
+				w.sp.PeerSuspect(netcode.PeerID(e.Peer))
+			case signaling.PeerJoined:
+				if e.Replaces != "" { // a restarted player took the seat back
+					w.sp.PeerSuspect(netcode.PeerID(e.Replaces))
+				}
 			}
 			continue
 		case ev := <-w.mesh.Events():
