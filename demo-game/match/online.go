@@ -817,7 +817,7 @@ func (o *Online) feedingRelays(over time.Duration) bool {
 
 // relayGrace is how long a player lingering for its relays waits for one
 // that was dropped to come back.
-const relayGrace = 3 * time.Second
+const relayGrace = 1500 * time.Millisecond
 
 // Close ends the session, the mesh, the matchmaker client and the server
 // connection (or the lobby).
