@@ -121,20 +121,20 @@ func TestLANRejoinAndSpectate(t *testing.T) {
 		tickets[i] = m[1]
 		awaitStderr(t, p, startedLine, time.Minute)
 	}
-	// The spectator comes in mid-match: it gets a feeder's state and
-	// catches up.
+	// The spectator comes in mid-match and attaches to a player's
+	// broadcast, which runs 3 s behind.
 	time.Sleep(time.Second)
 	tv := spaces[4].StartProcess(nil, binary, append(common, "-lan", "join", "-spectate")...)
 	m, _ = awaitStderr(t, tv, watchLine, time.Minute)
-	feeder, _ := strconv.Atoi(m[2])
+	parent, _ := strconv.Atoi(m[2])
 	victim := -1
 	for i, s := range seatOf {
-		if s == feeder {
+		if s == parent {
 			victim = i
 		}
 	}
 	if victim <= 0 {
-		t.Fatalf("the spectator's parent is seat %d, held by process %d (seats %v): want a joiner", feeder, victim, seatOf)
+		t.Fatalf("the spectator's parent is seat %d, held by process %d (seats %v): want a joiner", parent, victim, seatOf)
 	}
 	time.Sleep(1500 * time.Millisecond) // mid-match, the spectator receives the stream
 
@@ -197,8 +197,8 @@ func TestLANRejoinAndSpectate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err != nil || !w.Spectator || w.Frames != frames || w.Confirmed.Frame != frames-1 || w.Confirmed.Checksum != ref.Confirmed.Checksum ||
-		w.Ended == nil || !w.Ended.Match || w.Ended.Frame != frames || w.DelayFrames != 180 || w.ParentSeat != feeder ||
-		len(w.ParentChanges) == 0 || w.ParentChanges[0].FromSeat != feeder || w.ParentChanges[0].ToSeat < 0 || w.ParentChanges[0].Gap > 3 {
+		w.Ended == nil || !w.Ended.Match || w.Ended.Frame != frames || w.DelayFrames != 180 || w.ParentSeat != parent ||
+		len(w.ParentChanges) == 0 || w.ParentChanges[0].FromSeat != parent || w.ParentChanges[0].ToSeat < 0 || w.ParentChanges[0].Gap > 3 {
 		t.Fatalf("spectator (%v): %s\nplayers: %s\nstderr: %s", err, line.Text, procs[0].line.Text, tv.Stderr())
 	}
 	t.Logf("4 players and the spectator agree on %s at frame %d; the spectator watched %d frames behind from frame %d and changed parents %+v (load %s)",
