@@ -19,9 +19,10 @@ var (
 )
 
 // treeParent returns the parent (and its depth) a spectator process last
-// reported attaching to, or "" before its first attach.
-func treeParent(c *netns.Child) (parent string, depth int) {
-	for _, m := range treeLine.FindAllStringSubmatch(c.Stderr(), -1) {
+// reported attaching to in its standard error, or "" before its first
+// attach.
+func treeParent(stderr string) (parent string, depth int) {
+	for _, m := range treeLine.FindAllStringSubmatch(stderr, -1) {
 		parent = m[1]
 		depth, _ = strconv.Atoi(m[3])
 	}
@@ -82,7 +83,7 @@ func TestLANSpectatorTree(t *testing.T) {
 	for victim < 0 {
 		shape := make([]string, watchers)
 		for i, tv := range tvs {
-			p, d := treeParent(tv)
+			p, d := treeParent(tv.Stderr())
 			shape[i] = p + "@" + strconv.Itoa(d)
 			if j, ok := byID[p]; ok && victim < 0 {
 				victim, orphan = j, i
@@ -99,7 +100,7 @@ func TestLANSpectatorTree(t *testing.T) {
 	}
 	var orphans []int // the victim's children
 	for i, tv := range tvs {
-		if p, _ := treeParent(tv); p == ids[victim] {
+		if p, _ := treeParent(tv.Stderr()); p == ids[victim] {
 			orphans = append(orphans, i)
 		}
 	}
