@@ -31,8 +31,13 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/ui"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/lobby/nearby"
+	"github.com/rallypoint/rallypoint/netcode/broadcast"
 	"github.com/rallypoint/rallypoint/signaling"
 )
+
+// spectateDelay is the -spectate-delay of the lobbies this process
+// creates, as match.LobbyConfig.SpectateDelay takes it.
+var spectateDelay time.Duration
 
 // quickQueue is the matchmaker queue of quick matches, one of the queues
 // rallypoint serve has by default.
@@ -48,7 +53,8 @@ func main() {
 		hostLobby  = flag.Bool("lobby", false, "online headless: create a lobby of -players, print its join code and start once the others are ready")
 		name       = flag.String("name", "", "your name in lobbies (empty: $USER)")
 		rejoin     = flag.String("rejoin", "", "headless (-server, or -lan join): take back a seat in a match in progress with the rejoin `TICKET` a player printed (\"demo-game: rejoin ticket ...\") before it was killed")
-		spectate   = flag.Bool("spectate", false, "headless: watch a running match as a spectator (with -lan join, or -server and -code) until -frames, and print what it saw as one JSON line")
+		spectate   = flag.Bool("spectate", false, "headless: watch a running match as a spectator (with -lan join, or -server and -code) through the players' broadcast tree, relaying it to other spectators, until its end (-frames), and print what it saw as one JSON line")
+		specDelay  = flag.Duration("spectate-delay", time.Duration(broadcast.DefaultDelay)*time.Second/arena.TickRate, "a lobby you create (-lobby, -lan host, the lobby screens): how far behind the match its spectators watch it; every player holds the broadcast back that long, so a stream does not help a cheater (0: no delay, at most 1m)")
 		lan        = flag.String("lan", "", "headless LAN play with no server: host (serve and advertise the match) or join (find one)")
 		wait       = flag.Duration("wait", 2*time.Minute, "online headless: how long to wait for the other players")
 		headless   = flag.Bool("headless", false, "run without a window (needs -bot) and print the result as one JSON line")
@@ -71,6 +77,12 @@ func main() {
 	)
 	flag.Parse()
 	loadMapFlag(*mapFile, *mapCache)
+	if *specDelay < 0 || *specDelay > time.Minute {
+		fail(2, "-spectate-delay %v: want 0 to 1m", *specDelay)
+	}
+	if spectateDelay = *specDelay; spectateDelay == 0 {
+		spectateDelay = -1 // none (match.LobbyConfig: zero is the default)
+	}
 	if *name == "" {
 		*name = os.Getenv("USER")
 	}
@@ -207,6 +219,7 @@ func main() {
 		Name:          *name,
 		Map:           mapData,
 		MapCache:      mapCacheDir,
+		SpectateDelay: spectateDelay,
 		LobbyCode: func(code string) {
 			fmt.Fprintf(os.Stderr, "demo-game: lobby code %s\n", code)
 		},
@@ -282,7 +295,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	)
 	switch mode {
 	case "host":
-		l, err = match.HostLAN(wctx, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: "host"}, true, true))
+		l, err = match.HostLAN(wctx, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: "host", SpectateDelay: spectateDelay}, true, true))
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "demo-game: hosting %q (lobby %s) for %d players on port %d\n", l.Host().Instance(), l.Host().LobbyID(), players, netPort(l.Host().Addr()))
 		}
@@ -313,7 +326,7 @@ func runLobbyHost(server string, players int, seed uint64, name string, wait tim
 	defer stop()
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	l, err := match.CreateLobby(wctx, server, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: name}, true, true))
+	l, err := match.CreateLobby(wctx, server, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: name, SpectateDelay: spectateDelay}, true, true))
 	if err != nil {
 		fail(1, "%v", err)
 	}
@@ -441,10 +454,18 @@ func runWatch(open func(context.Context) (*match.Watch, error), wait time.Durati
 		fail(1, "%v", err)
 	}
 	defer w.Close()
-	p, seat := w.Feeder()
-	fmt.Fprintf(os.Stderr, "demo-game: watching session %s, fed by seat %d (%s)\n", w.Room(), seat, p)
-	r, err := w.Run(wctx, frames, func(c match.FeederChange) {
-		fmt.Fprintf(os.Stderr, "demo-game: feeder seat %d -> seat %d at frame %d (%s)\n", c.FromSeat, c.ToSeat, c.Frame, c.Reason)
+	fmt.Fprintf(os.Stderr, "demo-game: watching session %s as %s through the broadcast tree\n", w.Room(), w.ID())
+	r, err := w.Run(wctx, frames, func(c match.ParentChange) {
+		if c.To == "" {
+			fmt.Fprintf(os.Stderr, "demo-game: lost parent %s (seat %d) at frame %d (%s)\n", c.From, c.FromSeat, c.Frame, c.Reason)
+			return
+		}
+		if c.From == "" {
+			fmt.Fprintf(os.Stderr, "demo-game: attached to %s (seat %d) at depth %d, frame %d\n", c.To, c.ToSeat, c.Depth, c.Frame)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "demo-game: parent %s (seat %d) -> %s (seat %d) at depth %d, frame %d (%s, stream stopped %.3f s)\n",
+			c.From, c.FromSeat, c.To, c.ToSeat, c.Depth, c.Frame, c.Reason, time.Duration(c.Gap).Seconds())
 	})
 	fmt.Println(r.JSON())
 	if err != nil {

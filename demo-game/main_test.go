@@ -174,6 +174,8 @@ func TestBadFlags(t *testing.T) {
 		{"-headless", "-bot", "-server", "ws://127.0.0.1:1/ws", "-code", "ABCDEF", "-rejoin", "T", "-frames", "10"},
 		{"-headless", "-bot", "-lan", "host", "-rejoin", "T", "-frames", "10"},
 		{"-headless", "-bot", "-lan", "host", "-spectate", "-frames", "10"},
+		{"-headless", "-bot", "-lan", "host", "-spectate-delay", "-1s", "-frames", "10"},
+		{"-headless", "-bot", "-lan", "host", "-spectate-delay", "2m", "-frames", "10"},
 	} {
 		cmd := exec.Command(binary, args...)
 		out, err := cmd.CombinedOutput()

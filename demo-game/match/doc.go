@@ -73,13 +73,33 @@
 // match comes back through lobby.Client.Rejoin (roster and seed from the
 // lobby); a grouping's from the room's seats. The rejoined session reports
 // the frame it was back in sync at (rollback.EventInSync) in its rejoins
-// and to RunConfig.OnInSync. Players' sessions accept spectators: a Watch
+// and to RunConfig.OnInSync.
+//
+// # Spectators
+//
+// A lobby's match is broadcast to its spectators through a tree of peers
+// (netcode/broadcast). Every player's Online runs a broadcast.Source over
+// its half of the mesh (broadcast.Split; the session has the other): it
+// holds the confirmed frames back by the lobby's delay (MetaSpectateDelay,
+// set from LobbyConfig.SpectateDelay by the lobby's creator: 3 s by
+// default) and feeds at most broadcast.DefaultRootFanout relays; the
+// player's Result reports it (BroadcastResult). The players' mesh is on
+// demand (mesh.Config.OnDemand): it connects the roster's players and
+// whoever dials it, not every spectator in the room. A Watch
 // (SpectateCode online, SpectateLAN on a LAN) joins a running lobby match
-// as a spectator (lobby.Client.Spectate), connects the mesh, receives a
-// player's state and catches up, fed by the player after the lobby's host
-// and failing over to the next when its feeder leaves or goes silent;
-// Watch.Run returns a WatchResult whose confirmed frame and checksum
-// compare with the players'.
+// as a spectator (lobby.Client.Spectate) and runs a broadcast.Spectator
+// on an on-demand mesh: it asks the players after the lobby's host first,
+// attaches where the tree has room, simulates the frames and relays them
+// to up to broadcast.DefaultFanout spectators. It passes the peers the
+// signaling server (or LAN host) reports interrupted, and those its mesh
+// reports interrupted, to PeerSuspect, and those its mesh disconnects to
+// PeerGone, so a dead parent is replaced within a fraction of a second.
+// Watch.Run ends when the match's end comes down the tree, and returns a
+// WatchResult whose confirmed frame and checksum compare with the
+// players', with its parent changes and their gaps. A player relaying to
+// spectators lingers after the match until they have the end and left
+// (at most the delay and 5 s). A player that rejoined after a restart
+// runs no Source (its session holds no frames from the start).
 //
 // # A lobby's map
 //

@@ -69,6 +69,9 @@ type Result struct {
 	// Map is, for a lobby's match on a map the lobby offered, that map
 	// and where this player got it.
 	Map *MapResult `json:"map,omitempty"`
+	// Broadcast is, for a lobby's match, this player's share of the
+	// broadcast to its spectators.
+	Broadcast *BroadcastResult `json:"broadcast,omitempty"`
 }
 
 // RejoinResult is a player back in the match after a restart: its new
@@ -235,6 +238,7 @@ func Run(ctx context.Context, sess Session, cfg RunConfig) (Result, error) {
 			r.Reconnects = o.signalingReconnects(0)
 			if on, ok := sess.(*Online); ok {
 				r.Map = on.mapInfo
+				r.Broadcast = on.broadcastResult()
 			}
 		} else if c, ok := sess.(confirmer); ok {
 			f, sum, agree := c.Confirmed()

@@ -166,7 +166,7 @@ func rejoinAt(ctx context.Context, l lobby.LANLobby, ap netip.AddrPort, ticket s
 	}
 	loop, _ := checkURL(l.URLFor(ap))
 	lb := newLobby(c, nil, st, loop || cfg.Loopback)
-	o, err := startOnline(ctx, c.Signaling(), r, lb.loop, OnlineConfig{Seed: lb.seed, AllBots: allBots, Rejoin: ticket}, lb)
+	o, err := startOnline(ctx, c.Signaling(), r, lb.loop, OnlineConfig{Seed: lb.seed, AllBots: allBots, Rejoin: ticket, broadcast: true}, lb)
 	if err != nil {
 		return nil, err
 	}

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/lobby/content"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/broadcast"
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
@@ -24,7 +26,14 @@ const (
 	MetaSeed = "seed"
 	// MemberName is the member metadata key holding a player's name.
 	MemberName = "name"
+	// MetaSpectateDelay is the lobby metadata key holding how many frames
+	// the players' broadcast to spectators runs behind the match (0:
+	// none); every player holds the stream back that long.
+	MetaSpectateDelay = "spectate_delay"
 )
+
+// maxSpectateDelay bounds a lobby's spectator delay: one minute of frames.
+const maxSpectateDelay = 60 * arena.TickRate
 
 // LobbyConfig configures creating or joining a lobby, online or on the LAN.
 // The zero value is valid.
@@ -68,6 +77,14 @@ type LobbyConfig struct {
 	// time a lobby offers them. Empty: maps are fetched every time and
 	// kept nowhere.
 	MapCache string
+	// SpectateDelay is how far behind the match the spectators of a
+	// lobby this player creates watch it: every player holds the
+	// broadcast back that long (in frames, rounded down), so that a
+	// stream does not tell a player what the others do now. Zero means
+	// broadcast.DefaultDelay (180 frames, 3 s); negative means none; at
+	// most one minute. Ignored when joining: a member takes the lobby's
+	// (MetaSpectateDelay).
+	SpectateDelay time.Duration
 	// OnMap, if set, is called when this player's MapStatus changes (the
 	// offer, each verified piece, the map whole, who lacks it on the
 	// host), on a goroutine of the lobby's: it must not block.
@@ -105,11 +122,36 @@ func (c LobbyConfig) create(defaultName string) (lobby.CreateData, error) {
 	if len(name) > lobby.MaxNameLen {
 		name = name[:lobby.MaxNameLen]
 	}
+	delay := broadcast.DefaultDelay
+	switch {
+	case c.SpectateDelay < 0:
+		delay = 0
+	case c.SpectateDelay > 0:
+		delay = int(c.SpectateDelay * arena.TickRate / time.Second)
+	}
+	if delay > maxSpectateDelay {
+		return lobby.CreateData{}, fmt.Errorf("%w: a spectator delay of %v, want at most a minute", ErrBadConfig, c.SpectateDelay)
+	}
 	return lobby.CreateData{
 		Name: name, Game: LobbyGame, Private: c.Private, MaxMembers: n,
-		Meta:   map[string]string{MetaSeed: strconv.FormatUint(c.Seed, 10)},
+		Meta: map[string]string{MetaSeed: strconv.FormatUint(c.Seed, 10),
+			MetaSpectateDelay: strconv.Itoa(delay)},
 		Member: c.member(),
 	}, nil
+}
+
+// spectateDelayOf returns the spectator delay a lobby state holds
+// (MetaSpectateDelay, in frames), as broadcast.Config.Delay takes it (-1:
+// none). Untrusted: a missing or malformed value is the default.
+func spectateDelayOf(st lobby.State) int {
+	d, err := strconv.Atoi(st.Meta[MetaSpectateDelay])
+	switch {
+	case err != nil || d < 0 || d > maxSpectateDelay:
+		return broadcast.DefaultDelay
+	case d == 0:
+		return -1
+	}
+	return d
 }
 
 // Lobby is this player's place in a lobby before a match, online (on a
@@ -125,6 +167,7 @@ type Lobby struct {
 	host   *lobby.Host // hosting on the LAN
 	loop   bool
 	seed   uint64
+	delay  int       // the broadcast's delay (broadcast.Config.Delay)
 	share  *mapShare // the lobby's map among its members; nil for a spectator or a rejoin
 	once   sync.Once
 }
@@ -132,6 +175,7 @@ type Lobby struct {
 func newLobby(c *lobby.Client, h *lobby.Host, st lobby.State, loop bool) *Lobby {
 	l := &Lobby{client: c, host: h, loop: loop}
 	l.seed, _ = strconv.ParseUint(st.Meta[MetaSeed], 10, 64) // untrusted: a missing seed is 0 for every member alike
+	l.delay = spectateDelayOf(st)
 	return l
 }
 
@@ -256,7 +300,8 @@ func (l *Lobby) Play(ctx context.Context, r netcode.Roster, allBots bool) (*Onli
 	}
 	ms := l.MapStatus()
 	l.share.stop() // every member has the map: its mesh is no longer needed
-	o, err := startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots, Map: m}, l)
+	o, err := startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots, Map: m,
+		broadcast: true, spectateDelay: l.delay}, l)
 	if err == nil && m != nil {
 		o.mapInfo = &MapResult{ID: ms.ID.String(), Name: ms.Name, Source: ms.Source, CacheFile: ms.CacheFile}
 		if ms.Source == MapSourceFetched {

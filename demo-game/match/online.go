@@ -16,6 +16,7 @@ import (
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/matchmaker/mmclient"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/broadcast"
 	"github.com/rallypoint/rallypoint/netcode/mesh"
 	"github.com/rallypoint/rallypoint/netcode/netsim"
 	"github.com/rallypoint/rallypoint/netcode/rollback"
@@ -71,6 +72,12 @@ type OnlineConfig struct {
 	// (the state's checksum covers it). Nil means arena.DefaultLayout.
 	// A lobby's match takes it from the lobby's offered map instead.
 	Map *arena.Layout
+
+	// broadcast runs a broadcast.Source beside the session (a lobby's
+	// match, which spectators may watch), with the mesh on demand.
+	broadcast bool
+	// spectateDelay is the Source's Config.Delay (frames; negative: none).
+	spectateDelay int
 }
 
 // Online is a match with peers in other processes: it queues on a signaling
@@ -106,6 +113,9 @@ type Online struct {
 	stopErr      error         // the session stopped: ErrDroppedByPeers or ErrStartFailed
 	connectTook  time.Duration // mesh.Connect: from the roster to every peer connected
 	mapInfo      *MapResult    // the lobby's map this match plays, or nil
+	src          *broadcast.Source
+	lastRelay    time.Time // the last tick the source had a relay
+	bcast        BroadcastResult
 
 	connSub    *signaling.Subscription // the signaling connection's Disconnected and Reconnected, or nil
 	connDone   chan struct{}           // closed when the goroutine reading connSub ends
@@ -303,6 +313,7 @@ func rejoinOnline(ctx context.Context, client *signaling.Client, loop bool, cfg 
 	if err == nil {
 		l := newLobby(lc, nil, st, loop)
 		cfg.Seed = l.seed
+		cfg.broadcast = true
 		o, err := startOnline(ctx, client, r, loop, cfg, l, client)
 		if err == nil {
 			o.client = client
@@ -396,8 +407,17 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 	if o.seat = r.SeatOf(r.Self); o.seat < 0 {
 		return nil, fmt.Errorf("%w: this peer (%s) holds no seat in match %s", ErrBadConfig, r.Self, r.Session)
 	}
+	mcfg := &mesh.Config{Loopback: loop, RelayOnly: cfg.RelayOnly}
+	if cfg.broadcast {
+		// Spectators watch through the tree (netcode/broadcast), not
+		// from the session: the players connect to each other and to
+		// the spectators that dial them (their relays), not to every
+		// spectator in the room.
+		o.roster.Spectators = nil
+		mcfg.OnDemand = true
+	}
 	connecting := time.Now()
-	if o.mesh, err = mesh.Connect(ctx, sig, r, &mesh.Config{Loopback: loop, RelayOnly: cfg.RelayOnly}); err != nil {
+	if o.mesh, err = mesh.Connect(ctx, sig, o.roster, mcfg); err != nil {
 		return nil, fmt.Errorf("match: connecting to %d peers: %w", n-1, err)
 	}
 	o.connectTook = time.Since(connecting)
@@ -406,7 +426,11 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 	if o.game, err = NewGameIn(cfg.Map, n, cfg.Seed^h.Sum64()); err != nil {
 		return nil, err
 	}
-	o.cond = netsim.NewConditioner(o.mesh, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
+	var gameT, bcastT netcode.Transport = o.mesh, nil
+	if cfg.broadcast && cfg.Rejoin == "" {
+		gameT, bcastT = broadcast.Split(o.mesh)
+	}
+	o.cond = netsim.NewConditioner(gameT, netsim.ConditionerConfig{Seed: int64(cfg.Seed)})
 	// The start barrier waits for the slowest peer's mesh as long as the
 	// caller waits for the match (under heavy loss meshes connect tens of
 	// seconds apart), and at least rollback's default.
@@ -423,13 +447,83 @@ func startOnline(ctx context.Context, sig netcode.Signaler, r netcode.Roster, lo
 		Rejoin:          cfg.Rejoin != "",
 		RejoinToken:     []byte(cfg.Rejoin),
 		AuthorizeRejoin: o.authorizeRejoin,
-		// Anyone in the match's room may watch (a lobby's spectators).
-		AcceptSpectators: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("match: starting the session: %w", err)
 	}
+	if bcastT != nil {
+		// The broadcast to spectators: the confirmed frames, Delay ticks
+		// late, to at most RootFanout relays. A player that rejoined
+		// holds no frames from the start and runs none.
+		roots := make([]netcode.PeerID, n)
+		for i, s := range r.Players {
+			roots[i] = s.Peer
+		}
+		m := o.mesh
+		o.src, err = broadcast.NewSource(bcastT, o.sess, broadcast.Config{Self: r.Self, Roots: roots, Delay: cfg.spectateDelay,
+			Hangup: func(p netcode.PeerID) { _ = m.Hangup(p) }})
+		if err != nil {
+			return nil, fmt.Errorf("match: starting the broadcast: %w", err)
+		}
+		o.bcast.DelayFrames = max(cfg.spectateDelay, 0)
+		if cfg.spectateDelay == 0 {
+			o.bcast.DelayFrames = broadcast.DefaultDelay
+		}
+	}
 	return o, nil
+}
+
+// BroadcastResult is a player's share of the broadcast to spectators: how
+// many frames it holds the stream back, the most relays it fed at once
+// (at most broadcast.DefaultRootFanout however many watch) and the bytes
+// it sent them.
+type BroadcastResult struct {
+	DelayFrames int    `json:"delay_frames"`
+	RelaysMax   int    `json:"relays_max"`
+	BytesSent   uint64 `json:"bytes_sent"`
+	// Released is the next frame the broadcast had not released to the
+	// tree at the end; Errors counts the problems it reported
+	// (broadcast.EventRejected) and Error is the first.
+	Released int    `json:"released"`
+	Errors   int    `json:"errors,omitempty"`
+	Error    string `json:"error,omitempty"`
+}
+
+// tickBroadcast passes the frames confirmed meanwhile to the broadcast
+// and drains its events.
+func (o *Online) tickBroadcast() {
+	if o.src == nil {
+		return
+	}
+	_ = o.src.Tick() // ErrBehind is reported as an event; the source carries on
+	for drained := false; !drained; {
+		select {
+		case ev := <-o.src.Events():
+			if e, ok := ev.(broadcast.EventRejected); ok {
+				if o.bcast.Errors++; o.bcast.Error == "" {
+					o.bcast.Error = e.Err.Error()
+				}
+			}
+		default:
+			drained = true
+		}
+	}
+	o.bcast.Released = o.src.Released()
+	if k := len(o.src.Children()); k > 0 {
+		o.bcast.RelaysMax = max(o.bcast.RelaysMax, k)
+		o.lastRelay = time.Now()
+	}
+	o.bcast.BytesSent = o.src.Stats().BytesSent
+}
+
+// broadcastResult returns the player's broadcast figures, or nil when it
+// runs no broadcast.
+func (o *Online) broadcastResult() *BroadcastResult {
+	if o.src == nil {
+		return nil
+	}
+	b := o.bcast
+	return &b
 }
 
 // ReportResult reports the outcome of a match the server's matchmaker made
@@ -513,6 +607,7 @@ func (o *Online) Tick(local arena.Input) error {
 		}
 	}
 	o.drain()
+	o.tickBroadcast()
 	st := o.sess.Stats()
 	if d := st.RolledBack - o.lastRolled; d > 0 {
 		o.lastRollback = int(d)
@@ -544,7 +639,10 @@ func (o *Online) drain() {
 				o.rejoins = append(o.rejoins, RejoinResult{Peer: string(e.Peer), Seats: e.Handles, Frame: e.Frame})
 			}
 			continue
-		case <-o.mesh.Events():
+		case ev := <-o.mesh.Events():
+			if d, ok := ev.(mesh.EventDisconnected); ok && o.src != nil {
+				o.src.PeerGone(d.Peer)
+			}
 			continue
 		default:
 		}
@@ -665,7 +763,10 @@ func (o *Online) finish(end int) error { return o.sess.Finish(end) }
 // settle keeps the session running until every peer reported its final
 // state and holds every report (or, after every report arrived here, for
 // 3 s at most), then for linger more so that the others get this peer's
-// last report, and returns the final state.
+// last report, and returns the final state. A player that feeds relays
+// of the broadcast keeps going until they received the match's end, which
+// leaves its source the broadcast delay after the players agreed on it,
+// and left (for at most the delay and 5 s more).
 func (o *Online) settle(ctx context.Context, linger time.Duration) (*arena.State, error) {
 	t := time.NewTicker(time.Second / arena.TickRate)
 	defer t.Stop()
@@ -679,7 +780,7 @@ func (o *Online) settle(ctx context.Context, linger time.Duration) (*arena.State
 		if until.IsZero() && (out.Settled || !reported.IsZero() && now.Sub(reported) > 3*time.Second) {
 			until = now.Add(linger)
 		}
-		if !until.IsZero() && now.After(until) {
+		if !until.IsZero() && now.After(until) && !o.feedingRelays(now.Sub(until)) {
 			break
 		}
 		select {
@@ -692,6 +793,7 @@ func (o *Online) settle(ctx context.Context, linger time.Duration) (*arena.State
 		o.sess.AddLocalInput(o.seat, o.in[:])
 		err := o.sess.AdvanceFrame()
 		o.drain()
+		o.tickBroadcast()
 		if err != nil && !errors.Is(err, rollback.ErrPredictionThreshold) {
 			o.stopErr = err
 			return nil, err
@@ -700,6 +802,23 @@ func (o *Online) settle(ctx context.Context, linger time.Duration) (*arena.State
 	return &o.game.State, nil
 }
 
+// feedingRelays reports whether the broadcast still feeds relays, after
+// waiting for them for over: they leave once they simulated the match's
+// end (and their own children left), and until they do, the frames and the
+// end sent to them may still be in flight. A relay dropped meanwhile (it
+// stalled past the tree's acknowledgement timeout) gets relayGrace to
+// come back.
+func (o *Online) feedingRelays(over time.Duration) bool {
+	if o.src == nil || over >= time.Duration(o.bcast.DelayFrames)*time.Second/arena.TickRate+5*time.Second {
+		return false
+	}
+	return len(o.src.Children()) > 0 || !o.lastRelay.IsZero() && time.Since(o.lastRelay) < relayGrace
+}
+
+// relayGrace is how long a player lingering for its relays waits for one
+// that was dropped to come back.
+const relayGrace = 1500 * time.Millisecond
+
 // Close ends the session, the mesh, the matchmaker client and the server
 // connection (or the lobby).
 func (o *Online) Close() error {
@@ -707,6 +826,9 @@ func (o *Online) Close() error {
 		return ErrClosed
 	}
 	o.closed = true
+	if o.src != nil {
+		o.src.Close() // its relays re-attach elsewhere at once
+	}
 	if o.sess != nil {
 		o.sess.Close()
 	}

@@ -13,32 +13,46 @@ import (
 	"github.com/rallypoint/rallypoint/demo-game/arena"
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/netcode"
+	"github.com/rallypoint/rallypoint/netcode/broadcast"
 	"github.com/rallypoint/rallypoint/netcode/mesh"
-	"github.com/rallypoint/rallypoint/netcode/rollback"
+	"github.com/rallypoint/rallypoint/signaling"
 )
 
 // Watch is a spectator of a running match: it joined the match's lobby as
-// a spectator (lobby.Client.Spectate), connected the mesh to the players
-// and runs a rollback.Spectator over it, fed by one player at a time with
-// failover to the next when that player leaves or goes silent. The players'
-// sessions accept spectators (the demo's players do by default).
+// a spectator (lobby.Client.Spectate) and watches through the players'
+// broadcast tree (netcode/broadcast): it attaches to a player or to
+// another spectator, simulates the confirmed frames it receives the
+// lobby's delay behind the match, relays them to up to
+// broadcast.DefaultFanout spectators of its own, and re-attaches when its
+// parent leaves or dies. Its mesh connects on demand, to its parent, its
+// children and the nodes that redirect it.
 //
 // A Watch is not safe for concurrent use.
 type Watch struct {
-	lobby   *Lobby
-	roster  netcode.Roster
-	session lobby.Session
-	mesh    *mesh.Mesh
-	sp      *rollback.Spectator
-	game    *Game
-	joined  int // the first frame simulated here, -1 until then
-	changes []FeederChange
-	feeders []netcode.PeerID
-	closed  bool
+	lobby     *Lobby
+	roster    netcode.Roster
+	session   lobby.Session
+	sigEvents <-chan signaling.Event // the lobby connection's: peers interrupted
+	mesh      *mesh.Mesh
+	sp        *broadcast.Spectator
+	game      *Game
+	delay     int // the lobby's delay in frames
+	joined    int // the first frame simulated here, -1 until then
+	parent    netcode.PeerID
+	first     netcode.PeerID // the first parent
+	lost      *ParentChange  // the parent lost, until the next attach
+	changes   []ParentChange
+	nchange   int // every change, also those past maxParentChanges
+	kids      int // the most children at once
+	ended     *TreeEnd
+	closed    bool
 }
 
+// maxParentChanges bounds the parent changes a Watch keeps for its result.
+const maxParentChanges = 64
+
 // watchedGame is the spectator's game: it notes the frame of the first
-// state a feeder sent.
+// state a parent sent.
 type watchedGame struct {
 	*Game
 	w *Watch
@@ -52,15 +66,29 @@ func (g watchedGame) LoadState(b []byte) error {
 	return err
 }
 
-// FeederChange is a change of the player feeding a spectator
-// (rollback.EventFeederChanged).
-type FeederChange struct {
-	From     string `json:"from"`
-	FromSeat int    `json:"from_seat"`
-	To       string `json:"to"`
-	ToSeat   int    `json:"to_seat"`
-	Frame    int    `json:"frame"`
-	Reason   string `json:"reason"`
+// ParentChange is a spectator's move from one parent in the broadcast
+// tree to another: the parents (a seat of -1 is a spectator), why the
+// first was lost (broadcast.DetachReason: silent, left, gone...), the
+// frame the spectator needed next and Gap, how long its stream stopped
+// (broadcast.EventAttached.Gap: from the old parent's last growing beat
+// to the new parent's acceptance).
+type ParentChange struct {
+	From     string      `json:"from"`
+	FromSeat int         `json:"from_seat"`
+	To       string      `json:"to"`
+	ToSeat   int         `json:"to_seat"`
+	Frame    int         `json:"frame"`
+	Depth    int         `json:"depth"`
+	Reason   string      `json:"reason"`
+	Gap      JSONSeconds `json:"gap_s"`
+}
+
+// TreeEnd is the match's end as a spectator saw it through the tree: the
+// end frame and whether its state there has the players' final checksum,
+// which the stream carries (broadcast.EventEnded).
+type TreeEnd struct {
+	Frame int  `json:"frame"`
+	Match bool `json:"match"`
 }
 
 // WatchResult is what a spectator saw, printed by the headless mode as one
@@ -75,16 +103,34 @@ type WatchResult struct {
 	Phase     string `json:"phase"`
 	Winner    int    `json:"winner"`
 	// JoinedFrame is the frame the spectator's game started from: the
-	// state a feeder sent (0 when it watched from the start).
+	// state a parent sent (0 when it watched from the start).
 	JoinedFrame int `json:"joined_frame"`
 	Confirmed   struct {
 		Frame    int    `json:"frame"`
 		Checksum string `json:"checksum"`
 	} `json:"confirmed"`
-	// FeederChanges lists the failovers from one feeding player to the
-	// next.
-	FeederChanges []FeederChange `json:"feeder_changes,omitempty"`
-	Elapsed       JSONSeconds    `json:"elapsed_s"`
+	// Ended is the match's end as it came through the tree; nil when the
+	// end did not arrive.
+	Ended *TreeEnd `json:"ended,omitempty"`
+	// DelayFrames and Delay are how far the spectator ran behind the
+	// match: the lobby's delay, which the players hold the broadcast
+	// back by.
+	DelayFrames int         `json:"delay_frames"`
+	Delay       JSONSeconds `json:"delay_s"`
+	// Parent is the first parent in the tree and ParentSeat its seat (-1:
+	// a spectator); ParentChanges lists the moves to another (at most
+	// 64; ParentChangeCount counts them all).
+	Parent            string         `json:"parent"`
+	ParentSeat        int            `json:"parent_seat"`
+	ParentChanges     []ParentChange `json:"parent_changes,omitempty"`
+	ParentChangeCount int            `json:"parent_change_count"`
+	// Depth is the spectator's depth in the tree at the end (1: a
+	// player's relay); ChildrenMax the most spectators it relayed to at
+	// once, and BytesSent what it sent them.
+	Depth       int         `json:"depth"`
+	ChildrenMax int         `json:"children_max"`
+	BytesSent   uint64      `json:"bytes_sent"`
+	Elapsed     JSONSeconds `json:"elapsed_s"`
 }
 
 // JSON returns r as one line of JSON.
@@ -189,7 +235,7 @@ func spectate(ctx context.Context, c *lobby.Client, id, code string, loop bool, 
 	sess := *st.Session
 	// The lobby's seed: a spectator in from the first frame simulates the
 	// match from the initial state.
-	w := &Watch{lobby: newLobby(c, nil, st, loop), roster: r, session: sess, joined: -1}
+	w := &Watch{lobby: newLobby(c, nil, st, loop), roster: r, session: sess, sigEvents: c.Signaling().Events(), joined: -1}
 	defer func() {
 		if err != nil {
 			w.Close()
@@ -199,13 +245,15 @@ func spectate(ctx context.Context, c *lobby.Client, id, code string, loop bool, 
 	if !arena.ValidPlayers(n) {
 		return nil, fmt.Errorf("%w: a match of %d players, want %d to %d", ErrBadConfig, n, arena.MinPlayers, arena.MaxPlayers)
 	}
-	if w.mesh, err = mesh.Connect(ctx, c.Signaling(), r, &mesh.Config{Loopback: loop}); err != nil {
-		return nil, fmt.Errorf("match: connecting to the match's %d peers: %w", len(r.Remotes()), err)
+	// On demand: the spectator connects to the nodes of the tree it
+	// talks to, not to the whole room.
+	if w.mesh, err = mesh.New(c.Signaling(), mesh.Config{Loopback: loop, OnDemand: true, ICEServers: r.ICEServers}); err != nil {
+		return nil, fmt.Errorf("match: starting the mesh: %w", err)
 	}
 	h := fnv.New64a()
 	h.Write([]byte(r.Session))
 	// The lobby's map: a spectator in from the first frame simulates on
-	// it (one that comes in later loads a player's state, which carries
+	// it (one that comes in later loads a parent's state, which carries
 	// it too).
 	m, err := spectatorMap(st, cfg)
 	if err != nil {
@@ -214,13 +262,22 @@ func spectate(ctx context.Context, c *lobby.Client, id, code string, loop bool, 
 	if w.game, err = NewGameIn(m, n, w.lobby.seed^h.Sum64()); err != nil {
 		return nil, err
 	}
-	// Feeders: the players from the seat after the lobby's host on, so
-	// that the host, which also serves a LAN lobby, feeds last.
-	first := max(0, slices.Index(sess.Peers, sess.Host)+1) % n
-	for i := range n {
-		w.feeders = append(w.feeders, r.Players[(first+i)%n].Peer)
+	roots := make([]netcode.PeerID, n)
+	for i, s := range r.Players {
+		roots[i] = s.Peer
 	}
-	if w.sp, err = rollback.NewSpectator(w.mesh, watchedGame{w.game, w}, rollback.SpectatorConfig{Feeders: w.feeders, Players: n, InputSize: 1}); err != nil {
+	// Ask the players from the seat after the lobby's host on, so that
+	// the host, which also serves a LAN lobby, feeds last; they redirect
+	// to a free slot in the tree.
+	first := max(0, slices.Index(sess.Peers, sess.Host)+1) % n
+	entry := append(slices.Clone(roots[first:]), roots[:first]...)
+	w.delay = w.lobby.delay
+	mm := w.mesh
+	if w.sp, err = broadcast.NewSpectator(w.mesh, watchedGame{w.game, w}, broadcast.Config{
+		Self: r.Self, Roots: roots, Entry: entry, Players: n, InputSize: 1,
+		Dial:   func(p netcode.PeerID) { _ = mm.Dial(p) },
+		Hangup: func(p netcode.PeerID) { _ = mm.Hangup(p) },
+	}); err != nil {
 		return nil, fmt.Errorf("match: starting the spectator: %w", err)
 	}
 	return w, nil
@@ -229,25 +286,60 @@ func spectate(ctx context.Context, c *lobby.Client, id, code string, loop bool, 
 // Room returns the match's session name.
 func (w *Watch) Room() string { return w.roster.Session }
 
-// Feeder returns the player feeding the spectator now and its seat.
-func (w *Watch) Feeder() (netcode.PeerID, int) {
-	p := w.sp.Feeder()
-	return p, w.roster.SeatOf(p)
+// ID returns the spectator's peer id in the match's room.
+func (w *Watch) ID() netcode.PeerID { return w.roster.Self }
+
+// Parent returns the spectator's parent in the tree and its seat (-1: a
+// spectator), and whether it is attached.
+func (w *Watch) Parent() (netcode.PeerID, int, bool) {
+	p, ok := w.sp.Parent()
+	return p, w.roster.SeatOf(p), ok
 }
 
 // State returns the spectator's view of the game.
 func (w *Watch) State() *arena.State { return &w.game.State }
 
-// Run watches until the game reaches frame frames (the players' -frames:
-// their last frame is frames-1), or ctx ends, advancing the spectator 60
-// times a second (it catches up faster while behind), and returns what it
-// saw. onFeeder, if set, is called at every change of feeder.
-func (w *Watch) Run(ctx context.Context, frames int, onFeeder func(FeederChange)) (WatchResult, error) {
+// orphanTimeout is how long a spectator that lost its parent looks for
+// another before it gives up (every player and relay is gone).
+const orphanTimeout = 15 * time.Second
+
+// Run watches until the match's end arrives through the tree (the
+// players' -frames: their last frame is frames-1), or ctx ends, advancing
+// the spectator 60 times a second (it catches up faster while behind),
+// and returns what it saw. When the game reached frames but the end does
+// not come within 5 s (no player or relay is left to send it), it stops
+// without it; it also stops when it finds no parent for 15 s. Past the
+// end it keeps relaying until its children left (at
+// most 5 s), so that they get the end too. onParent, if set, is called
+// with the first parent (From empty), when the parent is lost (To empty)
+// and at every change of parent.
+func (w *Watch) Run(ctx context.Context, frames int, onParent func(ParentChange)) (WatchResult, error) {
 	start := time.Now()
 	t := time.NewTicker(time.Second / arena.TickRate)
 	defer t.Stop()
 	var err error
-	for int(w.game.State.Frame) < frames {
+	var reached, ended, detached time.Time
+	for {
+		now := time.Now()
+		if _, ok := w.sp.Parent(); ok || w.first == "" {
+			detached = time.Time{}
+		} else if detached.IsZero() {
+			detached = now
+		}
+		if !detached.IsZero() && now.Sub(detached) > orphanTimeout {
+			err = fmt.Errorf("match: no parent in the broadcast tree for %v (frame %d)", orphanTimeout, w.game.State.Frame)
+			break
+		}
+		if w.ended != nil && ended.IsZero() {
+			ended = now
+		}
+		if frames > 0 && reached.IsZero() && int(w.game.State.Frame) >= frames {
+			reached = now
+		}
+		if !ended.IsZero() && (len(w.sp.Children()) == 0 || now.Sub(ended) > 5*time.Second) ||
+			ended.IsZero() && !reached.IsZero() && now.Sub(reached) > 5*time.Second {
+			break
+		}
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("match: watching stopped at frame %d: %w", w.game.State.Frame, ctx.Err())
@@ -256,43 +348,66 @@ func (w *Watch) Run(ctx context.Context, frames int, onFeeder func(FeederChange)
 		if err != nil {
 			break
 		}
-		w.drain(onFeeder)
-		if e := w.sp.AdvanceFrame(); e != nil && !errors.Is(e, rollback.ErrSpectatorWaiting) {
+		w.drain(onParent)
+		if e := w.sp.Tick(); e != nil && !errors.Is(e, broadcast.ErrWaiting) {
 			err = e
 			break
 		}
 		if w.joined < 0 && w.sp.Frame() > 0 {
 			w.joined = 0 // fed from the start, no state
 		}
-		w.drain(onFeeder)
+		w.drain(onParent)
 	}
 	s := &w.game.State
+	st := w.sp.Stats()
 	r := WatchResult{Spectator: true, Frames: s.Frame, Checksum: fmt.Sprintf("%016x", s.Checksum()), Players: int(s.NumPlayers),
-		Phase: s.Phase.String(), Winner: int(s.MatchWinner), JoinedFrame: max(w.joined, 0), FeederChanges: w.changes,
-		Elapsed: JSONSeconds(time.Since(start))}
+		Phase: s.Phase.String(), Winner: int(s.MatchWinner), JoinedFrame: max(w.joined, 0), Ended: w.ended,
+		DelayFrames: max(w.delay, 0), Delay: JSONSeconds(time.Duration(max(w.delay, 0)) * time.Second / arena.TickRate),
+		Parent: string(w.first), ParentSeat: w.roster.SeatOf(w.first), ParentChanges: w.changes, ParentChangeCount: w.nchange,
+		Depth: len(w.sp.Path()), ChildrenMax: w.kids, BytesSent: st.BytesSent, Elapsed: JSONSeconds(time.Since(start))}
 	r.Confirmed.Frame, r.Confirmed.Checksum = int(s.Frame)-1, r.Checksum
+	if err == nil && w.ended == nil {
+		err = fmt.Errorf("match: the match's end did not come through the tree (frame %d)", s.Frame)
+	}
 	return r, err
 }
 
-// drain handles the mesh's and the spectator's events: a player the mesh
-// disconnects is a feeder that left.
-func (w *Watch) drain(onFeeder func(FeederChange)) {
+// drain handles the signaling client's, the mesh's and the spectator's
+// events: a peer whose signaling connection dropped (a process that dies
+// drops it at once), that left the room (or whose seat a restarted player
+// took back) or whose mesh connection went silent is suspected, so a
+// parent that is gone is replaced after two missed heartbeats and not
+// asked again; one whose connection ended is gone.
+func (w *Watch) drain(onParent func(ParentChange)) {
 	for {
 		select {
+		case ev, ok := <-w.sigEvents:
+			if !ok {
+				w.sigEvents = nil // closed with the client
+				continue
+			}
+			switch e := ev.(type) {
+			case signaling.PeerInterrupted:
+				w.sp.PeerSuspect(netcode.PeerID(e.Peer))
+			case signaling.PeerLeft:
+				// Gone from the room: no longer a parent to ask.
+				w.sp.PeerSuspect(netcode.PeerID(e.Peer))
+			case signaling.PeerJoined:
+				if e.Replaces != "" { // a restarted player took the seat back
+					w.sp.PeerSuspect(netcode.PeerID(e.Replaces))
+				}
+			}
+			continue
 		case ev := <-w.mesh.Events():
-			if d, ok := ev.(mesh.EventDisconnected); ok {
-				w.sp.FeederLeft(d.Peer)
+			switch e := ev.(type) {
+			case mesh.EventDisconnected:
+				w.sp.PeerGone(e.Peer)
+			case mesh.EventInterrupted:
+				w.sp.PeerSuspect(e.Peer)
 			}
 			continue
 		case ev := <-w.sp.Events():
-			if e, ok := ev.(rollback.EventFeederChanged); ok {
-				fc := FeederChange{From: string(e.From), FromSeat: w.roster.SeatOf(e.From), To: string(e.To),
-					ToSeat: w.roster.SeatOf(e.To), Frame: e.Frame, Reason: e.Reason.String()}
-				w.changes = append(w.changes, fc)
-				if onFeeder != nil {
-					onFeeder(fc)
-				}
-			}
+			w.handle(ev, onParent)
 			continue
 		default:
 		}
@@ -300,7 +415,46 @@ func (w *Watch) drain(onFeeder func(FeederChange)) {
 	}
 }
 
-// Close stops watching: the spectator, the mesh and the lobby connection.
+// handle records the tree's events: parents, the most children, the end.
+func (w *Watch) handle(ev broadcast.Event, onParent func(ParentChange)) {
+	switch e := ev.(type) {
+	case broadcast.EventDetached:
+		if w.lost == nil {
+			w.lost = &ParentChange{From: string(e.Parent), FromSeat: w.roster.SeatOf(e.Parent), Reason: e.Reason.String(),
+				Frame: w.sp.Frame(), ToSeat: -1}
+			if onParent != nil {
+				onParent(*w.lost)
+			}
+		}
+		w.parent = ""
+	case broadcast.EventAttached:
+		c := ParentChange{To: string(e.Parent), ToSeat: w.roster.SeatOf(e.Parent), Frame: e.Frame, Depth: e.Depth,
+			Gap: JSONSeconds(e.Gap), FromSeat: -1}
+		w.parent = e.Parent
+		if w.first == "" {
+			w.first = e.Parent
+		} else {
+			if w.lost != nil {
+				c.From, c.FromSeat, c.Reason = w.lost.From, w.lost.FromSeat, w.lost.Reason
+			}
+			if len(w.changes) < maxParentChanges {
+				w.changes = append(w.changes, c)
+			}
+			w.nchange++
+		}
+		w.lost = nil
+		if onParent != nil {
+			onParent(c)
+		}
+	case broadcast.EventChildJoined:
+		w.kids = max(w.kids, len(w.sp.Children()))
+	case broadcast.EventEnded:
+		w.ended = &TreeEnd{Frame: e.Frame, Match: e.Match}
+	}
+}
+
+// Close stops watching: the spectator (its parent and children hear
+// goodbye), the mesh and the lobby connection.
 func (w *Watch) Close() error {
 	if w.closed {
 		return ErrClosed

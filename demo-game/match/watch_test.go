@@ -11,16 +11,18 @@ import (
 )
 
 // TestWatchLobbyMatch: a spectator asks to watch an online lobby before
-// its match starts (SpectateCode waits), gets in once it runs, watches
-// from the first frames (from the lobby's seed, or from a player's state
-// when it came in later) and ends on the players' final confirmed checksum
-// for the same frame. TestLANRejoinAndSpectate covers a spectator coming in
-// mid-match and changing feeders.
+// its match starts (SpectateCode waits), gets in once it runs, attaches to
+// a player's broadcast, watches from the first frames (the lobby's seed)
+// the lobby's delay behind, and ends on the players' final confirmed
+// checksum for the same frame, which the tree's end confirms; the player
+// feeding it reports the relay and the bytes it sent.
+// TestLANRejoinAndSpectate and TestLANSpectatorTree cover spectators in
+// processes, relays and parents killed.
 func TestWatchLobbyMatch(t *testing.T) {
 	url := lobbyServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	host, err := CreateLobby(ctx, url, LobbyConfig{Players: 2, Seed: 8, Player: "ann"})
+	host, err := CreateLobby(ctx, url, LobbyConfig{Players: 2, Seed: 8, Player: "ann", SpectateDelay: 500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,8 +86,14 @@ func TestWatchLobbyMatch(t *testing.T) {
 	if c == nil || !c.PeersAgree || results[1].ChecksumHex != results[0].ChecksumHex {
 		t.Fatalf("players: %s / %s", results[0].JSON(), results[1].JSON())
 	}
-	if !watched.Spectator || watched.Frames != frames || watched.Confirmed.Frame != c.Frame || watched.Confirmed.Checksum != c.Checksum {
+	if !watched.Spectator || watched.Frames != frames || watched.Confirmed.Frame != c.Frame || watched.Confirmed.Checksum != c.Checksum ||
+		watched.Ended == nil || !watched.Ended.Match || watched.Ended.Frame != frames || watched.DelayFrames != 30 ||
+		watched.ParentSeat < 0 || watched.Depth != 1 {
 		t.Fatalf("spectator: %s, players: %s", watched.JSON(), results[0].JSON())
+	}
+	b := results[watched.ParentSeat].Broadcast
+	if b == nil || b.RelaysMax != 1 || b.DelayFrames != 30 || b.BytesSent == 0 {
+		t.Fatalf("the parent's broadcast: %s", results[watched.ParentSeat].JSON())
 	}
 	t.Logf("the spectator started from frame %d and ended on %s at frame %d", watched.JoinedFrame, watched.Confirmed.Checksum, watched.Confirmed.Frame)
 }

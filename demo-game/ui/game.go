@@ -38,6 +38,10 @@ type Config struct {
 	// MapCache is where maps received in lobbies are kept
 	// (match.LobbyConfig.MapCache). Empty: nowhere.
 	MapCache string
+	// SpectateDelay is how far behind the match the spectators of the
+	// lobbies this player hosts watch (match.LobbyConfig.SpectateDelay:
+	// zero means 3 s, negative none).
+	SpectateDelay time.Duration
 	// Bot plays the local seat with the bot, and starts a match at once
 	// (attract mode, and screenshots of a real match).
 	Bot bool

@@ -13,10 +13,11 @@ import (
 )
 
 // lobbyConfig adds the map settings to a lobby configuration: a host
-// offers Config.Map; everyone keeps received maps in Config.MapCache.
+// offers Config.Map (and sets Config.SpectateDelay); everyone keeps received maps in Config.MapCache.
 func (g *Game) lobbyConfig(cfg match.LobbyConfig, host bool) match.LobbyConfig {
 	if host {
 		cfg.Map = g.cfg.Map
+		cfg.SpectateDelay = g.cfg.SpectateDelay
 	}
 	cfg.MapCache = g.cfg.MapCache
 	return cfg

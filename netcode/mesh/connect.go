@@ -12,7 +12,9 @@ import (
 // other peer of the roster (r.Remotes(): players and spectators) is
 // connected. The mesh uses cfg (nil: the zero Config) with r.ICEServers
 // added after cfg.ICEServers. sig must be in the match's room under the id
-// r.Self.
+// r.Self. With cfg.OnDemand, Connect dials those peers (Dial), so the
+// mesh connects to the roster and to whoever dials it, not to every
+// member of the room (a match whose room also holds a spectator tree).
 //
 // On success the caller owns the mesh and closes it. If ctx ends first,
 // Connect closes the mesh and returns an error that wraps ctx.Err() (so
@@ -37,6 +39,14 @@ func Connect(ctx context.Context, sig netcode.Signaler, r netcode.Roster, cfg *C
 	m, err := New(sig, c)
 	if err != nil {
 		return nil, err
+	}
+	if c.OnDemand {
+		for _, id := range r.Remotes() {
+			if err := m.Dial(id); err != nil {
+				m.Close()
+				return nil, err
+			}
+		}
 	}
 	if err := m.waitPeers(ctx, r.Remotes()); err != nil {
 		m.Close()

@@ -115,3 +115,62 @@ func TestConnectChecksRoster(t *testing.T) {
 		}
 	}
 }
+
+// TestConnectOnDemand: two players connect from their roster with
+// Config.OnDemand (Connect dials the roster), while a third member of the
+// room that nobody dials stays unconnected until it dials a player itself.
+func TestConnectOnDemand(t *testing.T) {
+	checkLeaks(t)
+	hub := &memsignal.Hub{}
+	roster := netcode.Roster{Session: "m2", Players: []netcode.Seat{{Peer: "p1"}, {Peer: "p2"}}}
+	sigs := map[netcode.PeerID]*memsignal.Signaler{}
+	for _, id := range []netcode.PeerID{"p1", "p2", "a0"} {
+		s, err := hub.Join(string(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Leave()
+		sigs[id] = s
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := testConfig()
+	cfg.OnDemand = true
+	watcher, err := New(sigs["a0"], cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	ms := make([]*Mesh, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, id := range []netcode.PeerID{"p1", "p2"} {
+		wg.Go(func() {
+			r := roster
+			r.Self = id
+			ms[i], errs[i] = Connect(ctx, sigs[id], r, &cfg)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("p%d: %v", i+1, err)
+		}
+		defer ms[i].Close()
+	}
+	if got := ms[0].Connected(); !slices.Equal(got, []netcode.PeerID{"p2"}) {
+		t.Fatalf("p1 connected to %v, want [p2]", got)
+	}
+	if got := watcher.Connected(); len(got) != 0 {
+		t.Fatalf("the watcher connected to %v before dialing", got)
+	}
+	if err := watcher.Dial("p2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := watcher.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := ms[1].WaitConnected(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+}
