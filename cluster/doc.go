@@ -92,13 +92,15 @@
 // sess record from any replica and the room from the local replica, so it
 // does not wait for the KV bucket to elect a new leader if the dead node
 // held it (JetStream elects one within about 4 to 9 s; meanwhile writes,
-// such as joins, fail or wait). Signals queued on the dead node for its
+// such as joins, wait or are answered with the code unavailable and a
+// retry hint, which clients retry). Signals queued on the dead node for its
 // clients are lost, as with any dropped TCP connection; a match's own
 // traffic is peer-to-peer and never passes through a node.
 //
 // A node cut off from the others (a route cut) keeps its local sessions
-// but cannot write to the bucket without a quorum: joins there fail until
-// the routes heal, and the other nodes see it down and mark its members
+// but cannot write to the bucket without a quorum: joins there are
+// answered at once with the code unavailable (retry after 1 s) until the
+// routes heal, and the other nodes see it down and mark its members
 // away. A node that hears no majority of the nodes it knows takes itself
 // for the small side and reaps nobody. The embedded server pings its
 // routes every second and redials one that misses 4 pings, so a healed

@@ -248,13 +248,48 @@ func (cl *clusterState) casRoomSince(ctx context.Context, name string, since uin
 	return errors.New("signaling: room record: too much contention")
 }
 
-// clusterErrMsg is the message of an internal error a cluster operation
-// answers with: the backplane's error, said to come from the cluster once.
+// clusterErrMsg is the message of an error a cluster operation answers
+// with: the backplane's error, said to come from the cluster once.
 func clusterErrMsg(err error) string {
 	if m := err.Error(); strings.HasPrefix(m, "cluster: ") {
 		return m
 	}
 	return "cluster: " + err.Error()
+}
+
+// storeRetry is the wait suggested with CodeUnavailable when the store
+// could not be written (no quorum: a network cut, or JetStream electing
+// a leader for the bucket after a node died).
+const storeRetry = time.Second
+
+// replyClusterErr answers cid with the failure of a cluster operation: a
+// coded *Error as it is; anything else is a cluster condition (the store
+// unreachable or without quorum, a timeout, contention), answered with
+// CodeUnavailable and a retry hint, never CodeInternal. The request was
+// not applied, or its write may land later, which a retry tolerates
+// (joining a room one is in answers joined).
+func (c *conn) replyClusterErr(cid string, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		c.replyError(cid, e.Code, e.Message)
+		return
+	}
+	c.replyRetry(cid, "the cluster's store is unavailable now, retry: "+clusterErrMsg(err), storeRetry)
+}
+
+// refuseOnMinority answers cid with CodeUnavailable, at once, and returns
+// true when this node hears no majority of the nodes it knows: it is on
+// the small side of a network cut, where the store has no quorum and a
+// write would only time out.
+func (c *conn) refuseOnMinority(cid string) bool {
+	cl := c.srv.cl
+	cl.mu.Lock()
+	minority := cl.minority
+	cl.mu.Unlock()
+	if minority {
+		c.replyRetry(cid, "this node is cut off from most of the cluster, retry (or connect to another node)", storeRetry)
+	}
+	return minority
 }
 
 // conflictBackoff waits a little longer after each conflict, with jitter.
@@ -323,11 +358,21 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 		c.cjoinedAgain(sess, env.Cid, cur)
 		return
 	}
+	cl.mu.Unlock()
+	if c.refuseOnMinority(env.Cid) {
+		return
+	}
+	cl.mu.Lock()
 	sess.croom = ""
 	cl.mu.Unlock()
 	if cur != "" {
 		if err := cl.casRoom(ctx, cur, removeMember(sess.id, "")); err != nil {
-			c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
+			cl.mu.Lock()
+			if sess.croom == "" && cl.peerRoom[sess.id] == cur {
+				sess.croom = cur // still a member: a retry leaves it again
+			}
+			cl.mu.Unlock()
+			c.replyClusterErr(env.Cid, err)
 			return
 		}
 	}
@@ -341,12 +386,7 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 		cl.mu.Lock()
 		sess.pendRoom, sess.pendCid = "", ""
 		cl.mu.Unlock()
-		var e *Error
-		if errors.As(err, &e) {
-			c.replyError(env.Cid, e.Code, e.Message)
-			return
-		}
-		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
+		c.replyClusterErr(env.Cid, err)
 	}
 	if next == 0 {
 		pend(env.Room)
@@ -451,16 +491,26 @@ func (c *conn) cleave(sess *session, env Envelope) {
 	cl := s.cl
 	cl.mu.Lock()
 	name := sess.croom
-	sess.croom = ""
 	cl.mu.Unlock()
 	if name == "" {
 		c.replyError(env.Cid, CodeNotInRoom, "not in a room")
 		return
 	}
+	if c.refuseOnMinority(env.Cid) {
+		return
+	}
+	cl.mu.Lock()
+	sess.croom = ""
+	cl.mu.Unlock()
 	ctx, cancel := s.opCtx()
 	defer cancel()
 	if err := cl.casRoom(ctx, name, removeMember(sess.id, "")); err != nil {
-		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
+		cl.mu.Lock()
+		if sess.croom == "" && cl.peerRoom[sess.id] == name {
+			sess.croom = name // still a member: a retry leaves it again
+		}
+		cl.mu.Unlock()
+		c.replyClusterErr(env.Cid, err)
 		return
 	}
 	b, _ := encodeWith(Envelope{Type: TypeLeft, Cid: env.Cid, Room: name}, nil)
@@ -510,6 +560,12 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 		return
 	}
 	if target.Node != cl.node {
+		if !s.nodeLive(target.Node) {
+			// Its node is down or cut off from this one: nothing would
+			// answer. The peer may resume on another node meanwhile.
+			c.replyRetry(env.Cid, fmt.Sprintf("peer %q is on node %s, which is unreachable now: retry", target.ID, target.Node), storeRetry)
+			return
+		}
 		b := encodeNodeMsg(nodeMsg{T: "sig", From: sess.id, FromNode: cl.node, To: target.ID, Room: name, Cid: env.Cid, Data: env.Data, T0: now})
 		if err := cl.bp.Send(target.Node, b); err != nil {
 			c.replyError(env.Cid, CodePeerUnavailable, fmt.Sprintf("peer %q: %v", target.ID, err))
@@ -1009,8 +1065,14 @@ func (c *conn) cresume(env Envelope, id, nonce string) {
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
 	e, err := cl.bp.Get(ctx, sessKey(id))
-	if err != nil {
+	if errors.Is(err, ErrBackplaneNotFound) {
 		c.replyError(env.Cid, CodeResumeExpired, "the session is gone")
+		return
+	}
+	if err != nil {
+		// The store cannot tell now: the client tries again (another
+		// node, or this one after its backoff) with the same token.
+		c.replyClusterErr(env.Cid, err)
 		return
 	}
 	var rec sessRec

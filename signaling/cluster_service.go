@@ -44,7 +44,8 @@ const (
 	serviceLease   = 3 * time.Second // a key unchanged for this long may be taken over
 	serviceTick    = 250 * time.Millisecond
 	serviceWorkers = 4
-	serviceQueue   = 1024 // forwarded requests waiting per worker
+	serviceQueue   = 1024                   // forwarded requests waiting per worker
+	serviceRetry   = 250 * time.Millisecond // the wait suggested with CodeUnavailable
 )
 
 // ServiceConfig configures a cluster-wide service (Server.Service).
@@ -305,7 +306,7 @@ func (v *Service) dispatch(h Handler, req *Request) {
 		return
 	}
 	if leader == "" || !s.nodeLive(leader) {
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service is electing a leader: retry", v.name))
+		req.replyRetry(fmt.Sprintf("the %s service is electing a leader: retry", v.name), serviceRetry)
 		return
 	}
 	env, err := Encode(req.Envelope)
@@ -316,7 +317,7 @@ func (v *Service) dispatch(h Handler, req *Request) {
 	body, _ := json.Marshal(svcFwd{Svc: v.name, Identity: req.Identity, Addr: req.RemoteAddr, Env: env})
 	b := encodeNodeMsg(nodeMsg{T: "svc", From: req.Peer, FromNode: s.cl.node, Data: body})
 	if err := s.cl.bp.Send(leader, b); err != nil {
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service's leader is unreachable: retry", v.name))
+		req.replyRetry(fmt.Sprintf("the %s service's leader is unreachable: retry", v.name), serviceRetry)
 	}
 }
 
@@ -324,7 +325,7 @@ func (v *Service) queue(h Handler, req *Request) {
 	select {
 	case v.work[shard(req.Peer)] <- svcJob{h, req}:
 	default:
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service is busy: retry", v.name))
+		req.replyRetry(fmt.Sprintf("the %s service is busy: retry", v.name), serviceRetry)
 	}
 }
 
@@ -350,7 +351,7 @@ func (v *Service) worker(ch chan svcJob) {
 			}
 		}
 		if !leading {
-			j.req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service's leader changed: retry", v.name))
+			j.req.replyRetry(fmt.Sprintf("the %s service's leader changed: retry", v.name), serviceRetry)
 			continue
 		}
 		j.req.ctx = lctx
@@ -400,7 +401,7 @@ func (s *Server) onServiceMsg(m nodeMsg) {
 	leading := v.leading
 	v.mu.Unlock()
 	if !leading {
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service's leader changed: retry", v.name))
+		req.replyRetry(fmt.Sprintf("the %s service's leader changed: retry", v.name), serviceRetry)
 		return
 	}
 	v.queue(h, req)

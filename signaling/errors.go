@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"strconv"
+	"time"
 )
 
 // Sentinel errors. Errors from the server arrive as *Error; the sentinels
@@ -48,6 +49,9 @@ var (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter is the wait the server suggested before a retry
+	// (ErrorData.RetryMs; with CodeUnavailable), or 0.
+	RetryAfter time.Duration
 }
 
 // Error implements error.

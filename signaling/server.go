@@ -243,6 +243,17 @@ func (r *Request) ReplyError(code, msg string) error {
 	return r.send(b)
 }
 
+// replyRetry answers the request with CodeUnavailable and a suggested
+// wait before a retry (ErrorData.RetryMs).
+func (r *Request) replyRetry(msg string, after time.Duration) error {
+	r.srv.countError(CodeUnavailable)
+	b, err := encodeWith(Envelope{Type: TypeError, Cid: r.Envelope.Cid}, ErrorData{Code: CodeUnavailable, Message: msg, RetryMs: int(after / time.Millisecond)})
+	if err != nil {
+		return err
+	}
+	return r.send(b)
+}
+
 // Server is the signaling rendezvous point: an http.Handler that upgrades
 // requests to WebSocket sessions. Create it with NewServer; all methods are
 // safe for concurrent use.

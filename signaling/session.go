@@ -387,6 +387,13 @@ func (c *conn) replyError(cid, code, msg string) {
 	c.send(b)
 }
 
+// replyRetry answers cid with CodeUnavailable and a retry hint.
+func (c *conn) replyRetry(cid, msg string, after time.Duration) {
+	c.srv.countError(CodeUnavailable)
+	b, _ := encodeWith(Envelope{Type: TypeError, Cid: cid}, ErrorData{Code: CodeUnavailable, Message: msg, RetryMs: int(after / time.Millisecond)})
+	c.send(b)
+}
+
 func (c *conn) reply(typ, cid string, data any) {
 	b, _ := encodeWith(Envelope{Type: typ, Cid: cid}, data)
 	c.send(b)
