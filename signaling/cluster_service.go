@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -192,6 +193,18 @@ func (v *Service) Start() {
 		go v.writer()
 		go v.goner()
 	})
+}
+
+// Services returns the services registered with Service, by name.
+func (s *Server) Services() []*Service {
+	s.mu.RLock()
+	out := make([]*Service, 0, len(s.services))
+	for _, v := range s.services {
+		out = append(out, v)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Service) int { return strings.Compare(a.name, b.name) })
+	return out
 }
 
 // Name returns the service's name.
