@@ -106,8 +106,13 @@
 // routes every second and redials one that misses 4 pings, so a healed
 // cut reconnects within about a second. Once healed, its heartbeats mark
 // it up again, its members' entries are still its own, and it sets its
-// connected members back from away (peer_resumed); after a cut longer
-// than the resume grace the majority has removed them instead. A Watch
+// connected members back from away (peer_resumed). While it hears no
+// majority it refuses hellos (code unavailable), and once cut off for half
+// the resume grace it closes its clients' connections, so that a client
+// that knows another node resumes there before the majority removes it.
+// After a cut longer than the resume grace the majority has removed the
+// rest, and their sessions end: a resume on the healed node finds the
+// record gone and answers resume_expired, and the client starts anew. A Watch
 // that a node's death kicks into watching again keeps reading its old
 // watcher until the new one exists (creating one needs JetStream's meta
 // leader, which may be on the other side). docs/operations.md gives the

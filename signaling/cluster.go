@@ -118,6 +118,14 @@ type clusterState struct {
 	dead     map[string]time.Time
 	marked   map[string]bool // dead nodes whose members are marked away
 	minority bool            // this node heard no majority of the nodes it knows (a cut)
+	minSince time.Time       // since when minority holds
+	shed     bool            // the local clients were told to move during this minority
+}
+
+func (cl *clusterState) isMinority() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.minority
 }
 
 func roomKey(name string) string { return "room." + hex.EncodeToString([]byte(name)) }
@@ -1021,6 +1029,9 @@ func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 		var e BackplaneEntry
 		e, err = s.cl.bp.Get(ctx, key)
 		switch {
+		case errors.Is(err, ErrBackplaneNotFound) && !fresh:
+			s.expireRemoved(sess)
+			return
 		case errors.Is(err, ErrBackplaneNotFound):
 			_, err = s.cl.bp.Create(ctx, key, b)
 		case err == nil:
@@ -1043,6 +1054,10 @@ func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 					return
 				}
 				if e, err := s.cl.bp.Get(ctx, key); errors.Is(err, ErrBackplaneNotFound) {
+					if !fresh {
+						s.expireRemoved(sess)
+						return
+					}
 					if _, err := s.cl.bp.Create(ctx, key, b); err == nil {
 						return
 					}
@@ -1054,6 +1069,40 @@ func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 			}
 		})
 	}
+}
+
+// expireRemoved ends a local session whose record the cluster removed
+// (the majority side of a cut longer than the resume grace did, while
+// this node was cut off) although it resumed here: its connection is
+// closed with CodeResumeExpired, and the client's resume then fails the
+// same way, so it starts a new session and joins its room again.
+func (s *Server) expireRemoved(sess *session) {
+	sess.mu.Lock()
+	c := sess.c
+	sess.mu.Unlock()
+	s.log.Info("cluster: session removed by the cluster while this node was cut off; ending it", "peer", sess.id)
+	s.removeSession(sess)
+	if c != nil {
+		c.closeAsync(websocket.ClosePolicyViolation, CodeResumeExpired)
+	}
+}
+
+// cresumeStale serves a resume whose token is newer than this node's copy
+// of the session: when the session's record shows another node holding
+// it with the token's nonce (it was taken over while this node was cut
+// off), the stale copy is dropped and the session taken over again here.
+func (c *conn) cresumeStale(env Envelope, sess *session, nonce string) {
+	s := c.srv
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	e, err := s.cl.bp.Get(ctx, sessKey(sess.id))
+	cancel()
+	var rec sessRec
+	if err != nil || json.Unmarshal(e.Value, &rec) != nil || rec.Nonce != nonce || rec.Node == s.cl.node {
+		c.replyError(env.Cid, CodeInvalidToken, "resume token superseded or for another identity")
+		return
+	}
+	s.dropMoved(sess)
+	c.cresume(env, sess.id, nonce)
 }
 
 // cresume takes over a session another node held (it died, or the client
@@ -1160,6 +1209,12 @@ func (s *Server) onNode(node string, up bool) {
 	}
 	was := cl.minority
 	cl.minority = !cl.majorityLocked()
+	if cl.minority && !was {
+		cl.minSince = time.Now()
+	}
+	if !cl.minority {
+		cl.shed = false
+	}
 	var ids []string
 	if was && !cl.minority {
 		// Back with the majority after a cut: the others took this node
@@ -1228,6 +1283,14 @@ func (s *Server) reaper() {
 			// away or remove them.
 			leader = false
 		}
+		shed := false
+		if cl.minority && !cl.shed && grace > 0 && time.Since(cl.minSince) >= grace/2 {
+			// Cut off for half the resume grace: the majority will remove
+			// this node's members when the grace ends. Close the clients'
+			// connections so that those that know another node resume
+			// there in time (hello is refused here meanwhile).
+			cl.shed, shed = true, true
+		}
 		if leader {
 			for node, since := range cl.dead {
 				purge := time.Since(since) > grace
@@ -1247,6 +1310,9 @@ func (s *Server) reaper() {
 			}
 		}
 		cl.mu.Unlock()
+		if shed {
+			s.shedClients()
+		}
 		for _, j := range jobs {
 			ok := s.reap(j.node, j.purge, j.rooms)
 			cl.mu.Lock()
@@ -1262,6 +1328,26 @@ func (s *Server) reaper() {
 			}
 			cl.mu.Unlock()
 		}
+	}
+}
+
+// shedClients closes every local client connection with
+// CodeUnavailable (1013, try again later): the clients reconnect, to
+// another node when they know one, and resume there.
+func (s *Server) shedClients() {
+	var conns []*conn
+	s.mu.RLock()
+	for _, sess := range s.sessions {
+		sess.mu.Lock()
+		if sess.c != nil {
+			conns = append(conns, sess.c)
+		}
+		sess.mu.Unlock()
+	}
+	s.mu.RUnlock()
+	s.log.Warn("cluster: cut off from most of the cluster for half the resume grace; closing client connections so that they move", "connections", len(conns))
+	for _, c := range conns {
+		c.closeAsync(websocket.CloseTryAgainLater, CodeUnavailable)
 	}
 }
 

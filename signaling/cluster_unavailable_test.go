@@ -262,3 +262,76 @@ func TestRequestRetryHint(t *testing.T) {
 		t.Errorf("request answered after %v in %d calls, want 2 calls at least 300 ms apart", took, calls.Load())
 	}
 }
+
+// TestClusterHelloOnMinority: a node cut off from most of the cluster
+// refuses hellos with CodeUnavailable, so that a client goes to another
+// node; it accepts them again once it hears the majority.
+func TestClusterHelloOnMinority(t *testing.T) {
+	bp := newMemBackplane()
+	ts := newMemClusterServer(t, bp)
+	for _, n := range []string{"b", "c"} {
+		ts.onNode(n, true)
+		ts.onNode(n, false)
+	}
+	_, err := Dial(testCtx(t), ts.URL, &ClientConfig{DisableReconnect: true})
+	var se *Error
+	if !errors.As(err, &se) || se.Code != CodeUnavailable {
+		t.Fatalf("dial on the minority: %v, want code %s", err, CodeUnavailable)
+	}
+	ts.onNode("b", true)
+	dialT(t, ts.URL, nil)
+}
+
+// TestClusterResumeOfRemovedSession: a session that resumes on its own
+// node after the cluster removed its record (the majority did, when this
+// node was cut off for longer than the resume grace) is ended: the client
+// starts a new session rather than live on unknown to the cluster.
+func TestClusterResumeOfRemovedSession(t *testing.T) {
+	bp := newMemBackplane()
+	ts := newMemClusterServer(t, bp)
+	c := dialT(t, ts.URL, &ClientConfig{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if _, err := c.Join(testCtx(t), "r"); err != nil {
+		t.Fatal(err)
+	}
+	id := c.ID()
+	for {
+		if _, err := bp.Get(testCtx(t), sessKey(id)); err == nil {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The majority's purge: the member and the session's record go.
+	if err := ts.cl.casRoom(testCtx(t), "r", removeMember(id, "")); err != nil {
+		t.Fatal(err)
+	}
+	if err := bp.Delete(testCtx(t), sessKey(id), 0); err != nil {
+		t.Fatal(err)
+	}
+	ts.mu.RLock()
+	sess := ts.sessions[id]
+	ts.mu.RUnlock()
+	sess.mu.Lock()
+	conn := sess.c
+	sess.mu.Unlock()
+	conn.closeAsync(1011, "test") // the client reconnects and resumes here
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-c.Events():
+			if rc, ok := ev.(Reconnected); ok && !rc.Resumed {
+				if rc.ID == id {
+					t.Fatalf("new session with the old id %s", id)
+				}
+				ts.mu.RLock()
+				_, still := ts.sessions[id]
+				ts.mu.RUnlock()
+				if still {
+					t.Errorf("the removed session %s is still held", id)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("the client never started a new session")
+		}
+	}
+}
