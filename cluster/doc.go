@@ -41,7 +41,8 @@
 //	                            (t0 echoes the sig's, so the sender times the round trip)
 //	                   takeover {"to"}: another node resumed this session; drop it
 //	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes,
-//	                            and a service leader's replies). With "fn" it was sent
+//	                            and a service leader's replies, which carry the request's
+//	                            "cid": the forwarding node stops waiting for it). With "fn" it was sent
 //	                            to the node the peer's last service request came from,
 //	                            without reading its sess record; that node forwards
 //	                            it once if the peer has moved
@@ -63,7 +64,10 @@
 // takes over at once. Requests reaching other nodes are forwarded to the
 // leader, which serves them on four goroutines (by peer, in order) and
 // answers through the sender's node; while no live leader is known they
-// are answered with the code unavailable. The leader saves its state in
+// are answered with the code unavailable, and so is a request in flight
+// when its leader is seen down (the forwarding node remembers those it
+// forwarded until their reply passes through, at most 100,000, each at
+// most a minute). The leader saves its state in
 // svc.<service>.* (written behind, newest value per key) and learns that
 // a peer ended, on any node, from the deletion of its sess record. A new
 // leader starts from those records and the set of live sessions.

@@ -682,6 +682,9 @@ func (s *Server) onNodeMsg(b []byte) {
 	case "room":
 		s.onRoomMsg(m)
 	case "send":
+		if m.Cid != "" {
+			s.answeredFwd(m.To, m.Cid)
+		}
 		s.mu.RLock()
 		sess := s.sessions[m.To]
 		s.mu.RUnlock()
@@ -1229,6 +1232,9 @@ func (s *Server) onNode(node string, up bool) {
 		}
 	}
 	cl.mu.Unlock()
+	if !up {
+		s.failFwds(node)
+	}
 	for _, id := range ids {
 		s.background(func(ctx context.Context) { s.syncAway(ctx, id) })
 	}
@@ -1256,11 +1262,14 @@ func (s *Server) reaper() {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	grace := max(s.cfg.ResumeGrace, 0)
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%40 == 0 {
+			s.failFwds("") // only forgets those unanswered for fwdTTL
 		}
 		type job struct {
 			node  string

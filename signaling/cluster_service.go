@@ -28,8 +28,10 @@ import (
 // the leader (node message "svc": the peer, its identity, remote address
 // and envelope), which serves it on one of serviceWorkers goroutines
 // (chosen by peer, so one peer's requests keep their order) and answers
-// through the caller's node (node message "send"). While no live leader is
-// known the caller gets CodeUnavailable and retries.
+// through the caller's node (node message "send", with the request's
+// cid). While no live leader is known the caller gets CodeUnavailable and
+// retries; a request in flight to a leader that is then seen down is
+// answered with CodeUnavailable by the node that forwarded it.
 //
 // The leader persists what must survive it in the store, under
 // svc.<name>.<key> (Service.Save, written behind, newest value per key),
@@ -329,8 +331,22 @@ func (v *Service) dispatch(h Handler, req *Request) {
 	}
 	body, _ := json.Marshal(svcFwd{Svc: v.name, Identity: req.Identity, Addr: req.RemoteAddr, Env: env})
 	b := encodeNodeMsg(nodeMsg{T: "svc", From: req.Peer, FromNode: s.cl.node, Data: body})
+	cid := req.Envelope.Cid
+	if cid != "" && !s.trackFwd(req.Peer, cid, leader, v.name) {
+		req.replyRetry(fmt.Sprintf("the %s service is busy: retry", v.name), serviceRetry)
+		return
+	}
 	if err := s.cl.bp.Send(leader, b); err != nil {
+		if cid != "" {
+			s.answeredFwd(req.Peer, cid)
+		}
 		req.replyRetry(fmt.Sprintf("the %s service's leader is unreachable: retry", v.name), serviceRetry)
+		return
+	}
+	if cid != "" && !s.nodeLive(leader) {
+		// Seen down while the request was on its way: answer it here
+		// (its reply, should one come, is ignored by the client).
+		s.failFwds(leader)
 	}
 }
 
@@ -420,8 +436,9 @@ func (s *Server) onServiceMsg(m nodeMsg) {
 	v.queue(h, req)
 }
 
-// replyVia delivers a reply frame to peer through node.
-func (s *Server) replyVia(node, peer string, frame []byte) error {
+// replyVia delivers a reply frame to peer through node; cid names the
+// request it answers, so that node stops waiting for it.
+func (s *Server) replyVia(node, peer, cid string, frame []byte) error {
 	if node == s.cl.node {
 		s.mu.RLock()
 		sess := s.sessions[peer]
@@ -431,7 +448,90 @@ func (s *Server) replyVia(node, peer string, frame []byte) error {
 		}
 		return sess.enqueue(frame, 0)
 	}
-	return s.cl.bp.Send(node, encodeNodeMsg(nodeMsg{T: "send", To: peer, Data: frame}))
+	return s.cl.bp.Send(node, encodeNodeMsg(nodeMsg{T: "send", To: peer, Cid: cid, Data: frame}))
+}
+
+// Forwarded requests in flight
+//
+// A node that forwards a service request to the leader remembers it
+// (peer, cid) until the leader's reply passes through (node message
+// "send" with the cid). When the leader is seen down first (it died,
+// or a cut), the request is answered here with CodeUnavailable, which
+// the client retries with the next leader, instead of waiting for a
+// reply that will never come.
+
+type fwdKey struct{ peer, cid string }
+
+type fwdReq struct {
+	node, svc string
+	at        time.Time
+}
+
+// Bounds of the forwarded requests a node remembers: past maxFwds a
+// request is refused (CodeUnavailable) rather than remembered, and one
+// unanswered after fwdTTL (a handler that never replies) is forgotten.
+const (
+	maxFwds = 100_000
+	fwdTTL  = time.Minute
+)
+
+// trackFwd remembers a request forwarded to node; false when too many
+// are in flight.
+func (s *Server) trackFwd(peer, cid, node, svc string) bool {
+	s.fwdMu.Lock()
+	defer s.fwdMu.Unlock()
+	if s.fwds == nil {
+		s.fwds = map[fwdKey]fwdReq{}
+	}
+	if len(s.fwds) >= maxFwds {
+		return false
+	}
+	s.fwds[fwdKey{peer, cid}] = fwdReq{node: node, svc: svc, at: time.Now()}
+	return true
+}
+
+// answeredFwd forgets a forwarded request once its reply came through.
+func (s *Server) answeredFwd(peer, cid string) {
+	s.fwdMu.Lock()
+	delete(s.fwds, fwdKey{peer, cid})
+	s.fwdMu.Unlock()
+}
+
+// failFwds answers every request forwarded to node (a node seen down)
+// with CodeUnavailable, and forgets those older than fwdTTL.
+func (s *Server) failFwds(node string) {
+	type fail struct {
+		k fwdKey
+		r fwdReq
+	}
+	var out []fail
+	now := time.Now()
+	s.fwdMu.Lock()
+	for k, r := range s.fwds {
+		switch {
+		case r.node == node:
+			out = append(out, fail{k, r})
+			delete(s.fwds, k)
+		case now.Sub(r.at) > fwdTTL:
+			delete(s.fwds, k)
+		}
+	}
+	s.fwdMu.Unlock()
+	for _, f := range out {
+		s.mu.RLock()
+		sess := s.sessions[f.k.peer]
+		s.mu.RUnlock()
+		if sess == nil {
+			continue
+		}
+		s.countError(CodeUnavailable)
+		b, _ := encodeWith(Envelope{Type: TypeError, Cid: f.k.cid}, ErrorData{Code: CodeUnavailable,
+			Message: fmt.Sprintf("the %s service's leader %s went down with the request in flight: retry", f.r.svc, node), RetryMs: int(serviceRetry / time.Millisecond)})
+		sess.enqueue(b, 0)
+	}
+	if len(out) > 0 {
+		s.log.Info("cluster: requests in flight to a leader that went down answered unavailable", "node", node, "requests", len(out))
+	}
 }
 
 type leadRec struct {

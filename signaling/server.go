@@ -227,7 +227,7 @@ func (r *Request) Reply(data any) error {
 // request was forwarded.
 func (r *Request) send(b []byte) error {
 	if r.origin != "" {
-		return r.srv.replyVia(r.origin, r.Peer, b)
+		return r.srv.replyVia(r.origin, r.Peer, r.Envelope.Cid, b)
 	}
 	return r.sess.enqueue(b, 0)
 }
@@ -282,6 +282,8 @@ type Server struct {
 	services map[string]*Service // cluster-wide services by name
 	hintMu   sync.Mutex
 	hints    map[string]string // cluster: peer -> the node its last service request came from
+	fwdMu    sync.Mutex
+	fwds     map[fwdKey]fwdReq // cluster: service requests forwarded to a leader, not answered yet
 
 	queued atomic.Int64   // bytes in every session's send queue
 	wg     sync.WaitGroup // every goroutine the server owns
