@@ -287,9 +287,11 @@ func TestServeClusterServices(t *testing.T) {
 		want := slices.Sorted(slices.Values([]string{host.ID(), m2.ID(), m3.ID()}))
 		// A ticket waits in the 1v1 pool.
 		waiter := mmOn(t, nodes[other].url)
+		enqueuedAt := time.Now()
 		if _, err := waiter.Enqueue(ctx, mmclient.Ticket{Queue: "1v1"}); err != nil {
 			t.Fatal(err)
 		}
+		enqueued := time.Now()
 		mmLeader := healthField(t, nodes[other], "mm_leader")
 		// Let the records reach the store before the leader dies.
 		retry(ctx, t, "records stored", func(ctx context.Context) (bool, error) {
@@ -342,8 +344,18 @@ func TestServeClusterServices(t *testing.T) {
 			t.Logf("the pool was led by %s, not the killed node: its failover is not tested here", mmLeader)
 			return
 		}
-		// The waiting ticket was put back in the pool by the new leader:
-		// a newcomer on another node is matched with it.
+		// The waiting ticket was put back in the pool by the new leader
+		// with its wait: it counts from the enqueue, not the takeover.
+		var asked time.Time
+		ws := retry(ctx, t, "status after failover", func(ctx context.Context) (mmclient.Status, error) {
+			asked = time.Now()
+			return waiter.Status(ctx)
+		})
+		if low, high := asked.Sub(enqueued), time.Since(enqueuedAt); ws.Waited < low || ws.Waited > high {
+			t.Fatalf("ticket after failover: waited %v, want %v to %v (since its enqueue, %v before the kill)", ws.Waited, low, high, killed.Sub(enqueued))
+		}
+		t.Logf("ticket after failover: waited %v (enqueued %v before the kill)", ws.Waited.Round(time.Millisecond), killed.Sub(enqueued).Round(time.Millisecond))
+		// A newcomer on another node is matched with it.
 		late := mmOn(t, nodes[(lead+2)%3].url)
 		m := retry(ctx, t, "match after failover", func(ctx context.Context) (mmclient.Matched, error) {
 			return late.Match(ctx, mmclient.Ticket{Queue: "1v1"})
