@@ -110,9 +110,10 @@
 // routes every second and redials one that misses 4 pings, so a healed
 // cut reconnects within about a second. Once healed, its heartbeats mark
 // it up again, its members' entries are still its own, and it sets its
-// connected members back from away (peer_resumed). While it hears no
-// majority it refuses hellos (code unavailable), and once cut off for half
-// the resume grace it closes its clients' connections, so that a client
+// connected members back from away (peer_resumed). While the nodes it
+// does not hear are a majority (the cluster goes on without it) it refuses
+// hellos (code unavailable), and once cut off for half the resume grace it
+// closes its clients' connections, so that a client
 // that knows another node resumes there before the majority removes it.
 // After a cut longer than the resume grace the majority has removed the
 // rest, and their sessions end: a resume on the healed node finds the

@@ -118,14 +118,33 @@ type clusterState struct {
 	dead     map[string]time.Time
 	marked   map[string]bool // dead nodes whose members are marked away
 	minority bool            // this node heard no majority of the nodes it knows (a cut)
-	minSince time.Time       // since when minority holds
-	shed     bool            // the local clients were told to move during this minority
+	cutOff   bool            // and the nodes it does not hear are a majority: the cluster goes on without it
+	cutSince time.Time       // since when cutOff holds
+	shed     bool            // the local clients were told to move during this cut
 }
 
-func (cl *clusterState) isMinority() bool {
+// isCutOff reports whether the nodes this one does not hear form a
+// majority of those it knows: a cut leaves the cluster working on the
+// other side, so its clients are better served there. (In a cluster of
+// two, or a cut into halves, no side has a majority: the node keeps its
+// clients.)
+func (cl *clusterState) isCutOff() bool {
 	cl.mu.Lock()
 	defer cl.mu.Unlock()
-	return cl.minority
+	return cl.cutOff
+}
+
+// othersMajorityLocked reports whether the nodes this one knows but does
+// not hear are a majority of those it knows, itself included. cl.mu held.
+func (cl *clusterState) othersMajorityLocked() bool {
+	silent, known := 0, 1
+	for _, up := range cl.live {
+		known++
+		if !up {
+			silent++
+		}
+	}
+	return 2*silent > known
 }
 
 func roomKey(name string) string { return "room." + hex.EncodeToString([]byte(name)) }
@@ -1210,12 +1229,13 @@ func (s *Server) onNode(node string, up bool) {
 	} else if _, ok := cl.dead[node]; !ok {
 		cl.dead[node] = time.Now()
 	}
-	was := cl.minority
+	was, wasCut := cl.minority, cl.cutOff
 	cl.minority = !cl.majorityLocked()
-	if cl.minority && !was {
-		cl.minSince = time.Now()
+	cl.cutOff = cl.othersMajorityLocked()
+	if cl.cutOff && !wasCut {
+		cl.cutSince = time.Now()
 	}
-	if !cl.minority {
+	if !cl.cutOff {
 		cl.shed = false
 	}
 	var ids []string
@@ -1293,7 +1313,7 @@ func (s *Server) reaper() {
 			leader = false
 		}
 		shed := false
-		if cl.minority && !cl.shed && grace > 0 && time.Since(cl.minSince) >= grace/2 {
+		if cl.cutOff && !cl.shed && grace > 0 && time.Since(cl.cutSince) >= grace/2 {
 			// Cut off for half the resume grace: the majority will remove
 			// this node's members when the grace ends. Close the clients'
 			// connections so that those that know another node resume

@@ -496,7 +496,7 @@ func (c *conn) hello(env Envelope) {
 		c.closeAsync(websocket.CloseProtocolError, CodeUnsupportedVersion)
 		return
 	}
-	if s.cl != nil && s.cl.isMinority() {
+	if s.cl != nil && s.cl.isCutOff() {
 		// Cut off from most of the cluster: a session opened or resumed
 		// here could not be stored. The client tries its next server.
 		c.replyRetry(env.Cid, "this node is cut off from most of the cluster: connect to another node, or retry", storeRetry)
