@@ -143,8 +143,10 @@
 //
 // LiveNodes, Routes and KVLeader answer for this node only; `rallypoint
 // serve` prints them on /healthz, and its /metrics (internal/metrics
-// RegisterCluster) adds the node's name (rallypoint_node_info{node}) and
-// the signals it exchanges with other nodes (docs/operations.md).
+// RegisterCluster) adds the node's name (rallypoint_node_info{node}),
+// the signals it exchanges with other nodes and whether it leads each
+// cluster-wide service (rallypoint_service_leader{service}: the lobby and
+// matchmaker metrics of that node are the cluster's; docs/operations.md).
 // `rallypoint bench cluster` measures a cluster of serve processes.
 //
 // # Concurrency
