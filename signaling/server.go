@@ -282,12 +282,13 @@ type Server struct {
 	services map[string]*Service // cluster-wide services by name
 	hintMu   sync.Mutex
 	hints    map[string]string // cluster: peer -> the node its last service request came from
-	fwdMu    sync.Mutex
-	fwds     map[fwdKey]fwdReq // cluster: service requests forwarded to a leader, not answered yet
 
 	queued atomic.Int64   // bytes in every session's send queue
 	wg     sync.WaitGroup // every goroutine the server owns
 	stats  serverStats
+
+	fwdMu sync.Mutex
+	fwds  map[fwdKey]fwdReq // cluster: service requests forwarded to a leader, not answered yet
 }
 
 // NewServer returns a Server for cfg and starts its housekeeping goroutine
