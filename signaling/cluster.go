@@ -1441,6 +1441,14 @@ func (s *Server) reap(node string, purge bool, rooms []string) bool {
 // ccreateRoom is CreateRoom in cluster mode: the peers may be sessions
 // of any node.
 func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
+	err := s.ccreateRoomStore(name, peers, add)
+	if err == nil || errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrRoomExists) || errors.Is(err, ErrUnknownRoom) || errors.Is(err, ErrRoomFull) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func (s *Server) ccreateRoomStore(name string, peers []string, add bool) error {
 	cl := s.cl
 	ctx, cancel := s.opCtx()
 	defer cancel()

@@ -942,8 +942,11 @@ func (s *Server) peerNodes(ctx context.Context, peers []string) (map[string]stri
 	s.mu.RUnlock()
 	for _, p := range remote {
 		e, err := s.cl.bp.Get(ctx, sessKey(p))
-		if err != nil {
+		if errors.Is(err, ErrBackplaneNotFound) {
 			return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: session of %q: %w", ErrUnavailable, p, err)
 		}
 		var r sessRec
 		if json.Unmarshal(e.Value, &r) != nil || r.Node == "" {

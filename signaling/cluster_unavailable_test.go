@@ -335,3 +335,28 @@ func TestClusterResumeOfRemovedSession(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterCreateRoomUnavailable: CreateRoom and AddToRoom on a node
+// whose store cannot be written fail with ErrUnavailable (a service
+// answers CodeUnavailable), not with an unknown peer or an internal error.
+func TestClusterCreateRoomUnavailable(t *testing.T) {
+	bp := newMemBackplane()
+	ts := newMemClusterServer(t, bp)
+	a, b := dialT(t, ts.URL, nil), dialT(t, ts.URL, nil)
+	bp.down.Store(true)
+	if err := ts.CreateRoom("m", []string{a.ID(), b.ID()}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("CreateRoom with the store down: %v, want ErrUnavailable", err)
+	}
+	bp.down.Store(false)
+	if err := ts.CreateRoom("m", []string{a.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	bp.down.Store(true)
+	if err := ts.AddToRoom("m", []string{b.ID()}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("AddToRoom with the store down: %v, want ErrUnavailable", err)
+	}
+	bp.down.Store(false)
+	if err := ts.AddToRoom("m", []string{"nobody"}); !errors.Is(err, ErrUnknownPeer) {
+		t.Fatalf("AddToRoom of an unknown peer: %v, want ErrUnknownPeer", err)
+	}
+}
