@@ -41,7 +41,8 @@
 //	                            (t0 echoes the sig's, so the sender times the round trip)
 //	                   takeover {"to"}: another node resumed this session; drop it
 //	                   send     {"to"} + a complete frame (signaling.Server.Send across nodes,
-//	                            and a service leader's replies). With "fn" it was sent
+//	                            and a service leader's replies, which carry the request's
+//	                            "cid": the forwarding node stops waiting for it). With "fn" it was sent
 //	                            to the node the peer's last service request came from,
 //	                            without reading its sess record; that node forwards
 //	                            it once if the peer has moved
@@ -63,7 +64,10 @@
 // takes over at once. Requests reaching other nodes are forwarded to the
 // leader, which serves them on four goroutines (by peer, in order) and
 // answers through the sender's node; while no live leader is known they
-// are answered with the code unavailable. The leader saves its state in
+// are answered with the code unavailable, and so is a request in flight
+// when its leader is seen down (the forwarding node remembers those it
+// forwarded until their reply passes through, at most 100,000, each at
+// most a minute). The leader saves its state in
 // svc.<service>.* (written behind, newest value per key) and learns that
 // a peer ended, on any node, from the deletion of its sess record. A new
 // leader starts from those records and the set of live sessions.
@@ -92,20 +96,28 @@
 // sess record from any replica and the room from the local replica, so it
 // does not wait for the KV bucket to elect a new leader if the dead node
 // held it (JetStream elects one within about 4 to 9 s; meanwhile writes,
-// such as joins, fail or wait). Signals queued on the dead node for its
+// such as joins, wait or are answered with the code unavailable and a
+// retry hint, which clients retry). Signals queued on the dead node for its
 // clients are lost, as with any dropped TCP connection; a match's own
 // traffic is peer-to-peer and never passes through a node.
 //
 // A node cut off from the others (a route cut) keeps its local sessions
-// but cannot write to the bucket without a quorum: joins there fail until
-// the routes heal, and the other nodes see it down and mark its members
+// but cannot write to the bucket without a quorum: joins there are
+// answered at once with the code unavailable (retry after 1 s) until the
+// routes heal, and the other nodes see it down and mark its members
 // away. A node that hears no majority of the nodes it knows takes itself
 // for the small side and reaps nobody. The embedded server pings its
 // routes every second and redials one that misses 4 pings, so a healed
 // cut reconnects within about a second. Once healed, its heartbeats mark
 // it up again, its members' entries are still its own, and it sets its
-// connected members back from away (peer_resumed); after a cut longer
-// than the resume grace the majority has removed them instead. A Watch
+// connected members back from away (peer_resumed). While the nodes it
+// does not hear are a majority (the cluster goes on without it) it refuses
+// hellos (code unavailable), and once cut off for half the resume grace it
+// closes its clients' connections, so that a client
+// that knows another node resumes there before the majority removes it.
+// After a cut longer than the resume grace the majority has removed the
+// rest, and their sessions end: a resume on the healed node finds the
+// record gone and answers resume_expired, and the client starts anew. A Watch
 // that a node's death kicks into watching again keeps reading its old
 // watcher until the new one exists (creating one needs JetStream's meta
 // leader, which may be on the other side). docs/operations.md gives the
@@ -131,8 +143,10 @@
 //
 // LiveNodes, Routes and KVLeader answer for this node only; `rallypoint
 // serve` prints them on /healthz, and its /metrics (internal/metrics
-// RegisterCluster) adds the node's name (rallypoint_node_info{node}) and
-// the signals it exchanges with other nodes (docs/operations.md).
+// RegisterCluster) adds the node's name (rallypoint_node_info{node}),
+// the signals it exchanges with other nodes and whether it leads each
+// cluster-wide service (rallypoint_service_leader{service}: the lobby and
+// matchmaker metrics of that node are the cluster's; docs/operations.md).
 // `rallypoint bench cluster` measures a cluster of serve processes.
 //
 // # Concurrency

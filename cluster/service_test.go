@@ -225,3 +225,66 @@ func TestClusterService(t *testing.T) {
 		}
 	})
 }
+
+// TestClusterServiceLeaderDiesInFlight: a request forwarded to the leader
+// that dies before answering it is answered with CodeUnavailable by the
+// forwarding node once it sees the leader down, and Client.Request sends
+// it again to the next leader, instead of waiting for ever.
+func TestClusterServiceLeaderDiesInFlight(t *testing.T) {
+	nodes := startCluster(t, 3, signaling.Config{ResumeGrace: 5 * time.Second})
+	started := make(chan string, 1)
+	var first sync.Once
+	svcs := make([]*signaling.Service, len(nodes))
+	for i, n := range nodes {
+		name := n.node.Node()
+		v := n.srv.Service("slow", signaling.ServiceConfig{})
+		v.Handle("slow.op", func(req *signaling.Request) {
+			blocked := false
+			first.Do(func() { blocked = true })
+			if blocked {
+				// The leader takes the request and dies before it
+				// answers: no reply ever comes from here.
+				started <- name
+				<-req.Context().Done()
+				return
+			}
+			req.Reply(map[string]string{"node": name})
+		})
+		v.Start()
+		svcs[i] = v
+	}
+	li := -1
+	for deadline := time.Now().Add(30 * time.Second); li < 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader")
+		}
+		li = slices.IndexFunc(svcs, func(v *signaling.Service) bool { return v.Leading() })
+	}
+	c := dial(t, nodes[(li+1)%3].url)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	type result struct {
+		raw json.RawMessage
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		raw, err := c.Request(ctx, "slow.op", nil)
+		done <- result{raw, err}
+	}()
+	if got := <-started; got != nodes[li].node.Node() {
+		t.Fatalf("request served by %s, want the leader %s", got, nodes[li].node.Node())
+	}
+	killed := time.Now()
+	nodes[li].close()
+	r := <-done
+	if r.err != nil {
+		t.Fatalf("request whose leader died: %v", r.err)
+	}
+	var rep struct{ Node string }
+	json.Unmarshal(r.raw, &rep)
+	if rep.Node == "" || rep.Node == nodes[li].node.Node() {
+		t.Fatalf("answered by %q, want the next leader", rep.Node)
+	}
+	t.Logf("the request in flight was answered by the next leader %s %v after the leader closed", rep.Node, time.Since(killed).Round(time.Millisecond))
+}

@@ -792,7 +792,7 @@ func (s *Service) spectateLocked(req *signaling.Request, l *lobby) {
 			return
 		}
 		if err := s.srv.AddToRoom(l.session.ID, []string{req.Peer}); err != nil {
-			fail(req, CodeInternal, "joining the session's room: "+err.Error())
+			fail(req, roomErrCode(err), "joining the session's room: "+err.Error())
 			return
 		}
 		sess := *l.session // pushed sessions are never changed in place
@@ -1103,7 +1103,7 @@ func (s *Service) start(req *signaling.Request, l *lobby, _ *member, _ struct{})
 	// The members move into a fresh signaling room named by the session
 	// (each gets joined before lobby.started), where the mesh connects.
 	if err := s.srv.CreateRoom(sess.ID, peers); err != nil {
-		fail(req, CodeInternal, "creating the session's room: "+err.Error())
+		fail(req, roomErrCode(err), "creating the session's room: "+err.Error())
 		return
 	}
 	l.session = sess
@@ -1116,4 +1116,14 @@ func (s *Service) start(req *signaling.Request, l *lobby, _ *member, _ struct{})
 
 func (s *Service) sync(req *signaling.Request, l *lobby, _ *member, _ SyncData) {
 	_ = req.Reply(l.state(true))
+}
+
+// roomErrCode is the code of a failed CreateRoom or AddToRoom: a cluster
+// condition (signaling.ErrUnavailable) is signaling.CodeUnavailable, which
+// clients retry; anything else (a member vanished) CodeInternal.
+func roomErrCode(err error) string {
+	if errors.Is(err, signaling.ErrUnavailable) {
+		return signaling.CodeUnavailable
+	}
+	return CodeInternal
 }

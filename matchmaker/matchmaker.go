@@ -262,6 +262,33 @@ func (m *Matchmaker) Queues() []QueueConfig {
 // keeps its own copy of t. A zero player rating is replaced by a new
 // player's rating.
 func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
+	return m.enqueue(t, time.Time{})
+}
+
+// EnqueueSince is Enqueue for a ticket that has waited since since
+// elsewhere (a cluster's new leader putting back the tickets of the old
+// one): its wait, and with it the widening of its queue's rules and its
+// place among the longest-waiting, go on from there. Tickets wait in
+// enqueue order, so since is moved up to the enqueue time of the newest
+// ticket waiting in the queue, and down to now: restore tickets oldest
+// first, before new ones arrive. A zero since means now.
+func (m *Matchmaker) EnqueueSince(t Ticket, since time.Time) (string, error) {
+	return m.enqueue(t, since)
+}
+
+// EnqueuedAt returns when a waiting ticket was enqueued (on the
+// Matchmaker's clock, Config.Now), or false when it is not waiting.
+func (m *Matchmaker) EnqueuedAt(id string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.tickets.get(id)
+	if e == nil {
+		return time.Time{}, false
+	}
+	return e.at, true
+}
+
+func (m *Matchmaker) enqueue(t Ticket, since time.Time) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q, ok := m.queues[t.Queue]
@@ -284,7 +311,19 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 			return "", &TicketError{Ticket: t.ID, Reason: fmt.Sprintf("player %q", p.ID), Err: ErrAlreadyQueued}
 		}
 	}
-	e := &entry{at: m.now(), size: len(t.Players)}
+	at := m.now()
+	if !since.IsZero() && since.Before(at) {
+		at = since
+		for i := len(q.entries) - 1; i >= 0; i-- {
+			if o := q.entries[i]; !o.dead {
+				if o.at.After(at) {
+					at = o.at
+				}
+				break
+			}
+		}
+	}
+	e := &entry{at: at, size: len(t.Players)}
 	e.t = t.cloneInto(e.solo[:0])
 	if err := q.describe(e, &e.t); err != nil {
 		return "", err

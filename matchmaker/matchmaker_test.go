@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"testing"
 	"time"
 )
@@ -629,5 +630,44 @@ func TestSeedsInAgeOrder(t *testing.T) {
 		if got, want := fmt.Sprint(ticketIDs(mt)), fmt.Sprint(order[2*i:2*i+2]); got != want {
 			t.Fatalf("match %d = %s, want %s", i, got, want)
 		}
+	}
+}
+
+// TestEnqueueSince: a ticket put back with the time it was first enqueued
+// keeps its wait: its skill window is as wide as that wait allows at
+// once, and Status and EnqueuedAt report it. Enqueue order stays wait
+// order: an older time than the newest waiting ticket's is moved up to
+// it, a future one down to now.
+func TestEnqueueSince(t *testing.T) {
+	q := QueueConfig{Name: "ranked", Rules: []Rule{{Kind: RuleSkill, Value: 100, Steps: []Step{
+		{After: 10 * time.Second, Value: 200}, {After: 30 * time.Second, Value: 400}}}}}
+	m, clk := newTestMM(t, q)
+	now := clk.Now()
+	if _, err := m.EnqueueSince(solo("ranked", "a", 1000), now.Add(-40*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.EnqueueSince(solo("ranked", "old", 5000), now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.EnqueueSince(solo("ranked", "future", 9000), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]time.Duration{"a": 40 * time.Second, "old": 40 * time.Second, "future": 0} {
+		st, err := m.Status(id)
+		if err != nil || st.Waited != want {
+			t.Errorf("%s: waited %v (%v), want %v", id, st.Waited, err, want)
+		}
+		if at, ok := m.EnqueuedAt(id); !ok || !at.Equal(now.Add(-want)) {
+			t.Errorf("%s: enqueued at %v %v, want %v", id, at, ok, now.Add(-want))
+		}
+	}
+	// a has waited 40 s: its window is 400 wide, not the first 100.
+	mustEnqueue(t, m, solo("ranked", "b", 1350))
+	res := m.Process()
+	if len(res.Matches) != 1 || !slices.Equal(slices.Sorted(slices.Values(ticketIDs(res.Matches[0]))), []string{"a", "b"}) {
+		t.Fatalf("matches %+v, want a with b (a's wait went on)", res.Matches)
+	}
+	if _, ok := m.EnqueuedAt("a"); ok {
+		t.Error("a matched but still has an enqueue time")
 	}
 }

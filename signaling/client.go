@@ -319,8 +319,15 @@ func decodeError(env Envelope) *Error {
 	if err := json.Unmarshal(env.Data, &ed); err != nil || ed.Code == "" {
 		return &Error{Code: CodeInternal, Message: "malformed error from server"}
 	}
-	return &Error{Code: ed.Code, Message: ed.Message}
+	e := &Error{Code: ed.Code, Message: ed.Message}
+	if ed.RetryMs > 0 {
+		e.RetryAfter = time.Duration(min(ed.RetryMs, maxRetryMs)) * time.Millisecond
+	}
+	return e
 }
+
+// maxRetryMs caps the retry wait a server may suggest.
+const maxRetryMs = 10_000
 
 // attach makes ws the live connection and applies w. It returns the room
 // the client lost (a failed resume) and, for a resume, the members that
@@ -919,7 +926,7 @@ func (c *Client) join(ctx context.Context, name string, n int) (RoomInfo, error)
 	if n > 0 {
 		env.Data = marshalData(JoinData{Next: n})
 	}
-	r, err := c.call(ctx, env)
+	r, err := c.callRetry(ctx, env)
 	if err != nil {
 		return RoomInfo{}, err
 	}
@@ -959,7 +966,7 @@ func (c *Client) Seats() []string {
 // ticket. Errors carry CodeInvalidTicket, CodeTicketExpired (the ticket
 // expired, or the room is gone) or CodeRoomFull.
 func (c *Client) Rejoin(ctx context.Context, ticket string) (RoomInfo, error) {
-	r, err := c.call(ctx, Envelope{Type: TypeRejoin, Data: marshalData(RejoinData{Ticket: ticket})})
+	r, err := c.callRetry(ctx, Envelope{Type: TypeRejoin, Data: marshalData(RejoinData{Ticket: ticket})})
 	if err != nil {
 		return RoomInfo{}, err
 	}
@@ -972,7 +979,7 @@ func (c *Client) Rejoin(ctx context.Context, ticket string) (RoomInfo, error) {
 
 // Leave leaves the current room.
 func (c *Client) Leave(ctx context.Context) error {
-	_, err := c.call(ctx, Envelope{Type: TypeLeave})
+	_, err := c.callRetry(ctx, Envelope{Type: TypeLeave})
 	return err
 }
 
@@ -1060,7 +1067,8 @@ func (c *Client) DroppedSignals() uint64 {
 // reply (or of any other answer carrying the request's cid), or a *Error for
 // an error reply. A request answered with CodeUnavailable (a cluster
 // service electing a new leader; the server did not act on it) is sent
-// again, after 50 ms doubling up to 1 s, until ctx ends.
+// again, after the server's suggested wait (Error.RetryAfter) or 50 ms
+// doubling up to 1 s, until ctx ends.
 func (c *Client) Request(ctx context.Context, msgType string, data any) (json.RawMessage, error) {
 	env := Envelope{Type: msgType}
 	if data != nil {
@@ -1078,23 +1086,35 @@ func (c *Client) Request(ctx context.Context, msgType string, data any) (json.Ra
 		}
 		env.Data = b
 	}
+	r, err := c.callRetry(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	return r.Data, nil
+}
+
+// callRetry is call, sending the request again while the server answers
+// CodeUnavailable (a cluster condition; the server did not act on it):
+// after the server's RetryAfter when it gave one, else after 50 ms
+// doubling up to 1 s, until ctx ends, when it returns the last error.
+func (c *Client) callRetry(ctx context.Context, env Envelope) (Envelope, error) {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		r, err := c.call(ctx, env)
 		var se *Error
-		if errors.As(err, &se) && se.Code == CodeUnavailable {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, err
-			case <-t.C:
-				continue
-			}
+		if !errors.As(err, &se) || se.Code != CodeUnavailable {
+			return r, err
 		}
-		if err != nil {
-			return nil, err
+		d := wait
+		if se.RetryAfter > 0 {
+			d = se.RetryAfter
 		}
-		return r.Data, nil
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return r, err
+		case <-t.C:
+		}
 	}
 }
 

@@ -118,6 +118,33 @@ type clusterState struct {
 	dead     map[string]time.Time
 	marked   map[string]bool // dead nodes whose members are marked away
 	minority bool            // this node heard no majority of the nodes it knows (a cut)
+	cutOff   bool            // and the nodes it does not hear are a majority: the cluster goes on without it
+	cutSince time.Time       // since when cutOff holds
+	shed     bool            // the local clients were told to move during this cut
+}
+
+// isCutOff reports whether the nodes this one does not hear form a
+// majority of those it knows: a cut leaves the cluster working on the
+// other side, so its clients are better served there. (In a cluster of
+// two, or a cut into halves, no side has a majority: the node keeps its
+// clients.)
+func (cl *clusterState) isCutOff() bool {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.cutOff
+}
+
+// othersMajorityLocked reports whether the nodes this one knows but does
+// not hear are a majority of those it knows, itself included. cl.mu held.
+func (cl *clusterState) othersMajorityLocked() bool {
+	silent, known := 0, 1
+	for _, up := range cl.live {
+		known++
+		if !up {
+			silent++
+		}
+	}
+	return 2*silent > known
 }
 
 func roomKey(name string) string { return "room." + hex.EncodeToString([]byte(name)) }
@@ -248,13 +275,48 @@ func (cl *clusterState) casRoomSince(ctx context.Context, name string, since uin
 	return errors.New("signaling: room record: too much contention")
 }
 
-// clusterErrMsg is the message of an internal error a cluster operation
-// answers with: the backplane's error, said to come from the cluster once.
+// clusterErrMsg is the message of an error a cluster operation answers
+// with: the backplane's error, said to come from the cluster once.
 func clusterErrMsg(err error) string {
 	if m := err.Error(); strings.HasPrefix(m, "cluster: ") {
 		return m
 	}
 	return "cluster: " + err.Error()
+}
+
+// storeRetry is the wait suggested with CodeUnavailable when the store
+// could not be written (no quorum: a network cut, or JetStream electing
+// a leader for the bucket after a node died).
+const storeRetry = time.Second
+
+// replyClusterErr answers cid with the failure of a cluster operation: a
+// coded *Error as it is; anything else is a cluster condition (the store
+// unreachable or without quorum, a timeout, contention), answered with
+// CodeUnavailable and a retry hint, never CodeInternal. The request was
+// not applied, or its write may land later, which a retry tolerates
+// (joining a room one is in answers joined).
+func (c *conn) replyClusterErr(cid string, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		c.replyError(cid, e.Code, e.Message)
+		return
+	}
+	c.replyRetry(cid, "the cluster's store is unavailable now, retry: "+clusterErrMsg(err), storeRetry)
+}
+
+// refuseOnMinority answers cid with CodeUnavailable, at once, and returns
+// true when this node hears no majority of the nodes it knows: it is on
+// the small side of a network cut, where the store has no quorum and a
+// write would only time out.
+func (c *conn) refuseOnMinority(cid string) bool {
+	cl := c.srv.cl
+	cl.mu.Lock()
+	minority := cl.minority
+	cl.mu.Unlock()
+	if minority {
+		c.replyRetry(cid, "this node is cut off from most of the cluster, retry (or connect to another node)", storeRetry)
+	}
+	return minority
 }
 
 // conflictBackoff waits a little longer after each conflict, with jitter.
@@ -323,11 +385,21 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 		c.cjoinedAgain(sess, env.Cid, cur)
 		return
 	}
+	cl.mu.Unlock()
+	if c.refuseOnMinority(env.Cid) {
+		return
+	}
+	cl.mu.Lock()
 	sess.croom = ""
 	cl.mu.Unlock()
 	if cur != "" {
 		if err := cl.casRoom(ctx, cur, removeMember(sess.id, "")); err != nil {
-			c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
+			cl.mu.Lock()
+			if sess.croom == "" && cl.peerRoom[sess.id] == cur {
+				sess.croom = cur // still a member: a retry leaves it again
+			}
+			cl.mu.Unlock()
+			c.replyClusterErr(env.Cid, err)
 			return
 		}
 	}
@@ -341,12 +413,7 @@ func (c *conn) cjoin(sess *session, env Envelope, next int) {
 		cl.mu.Lock()
 		sess.pendRoom, sess.pendCid = "", ""
 		cl.mu.Unlock()
-		var e *Error
-		if errors.As(err, &e) {
-			c.replyError(env.Cid, e.Code, e.Message)
-			return
-		}
-		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
+		c.replyClusterErr(env.Cid, err)
 	}
 	if next == 0 {
 		pend(env.Room)
@@ -451,16 +518,26 @@ func (c *conn) cleave(sess *session, env Envelope) {
 	cl := s.cl
 	cl.mu.Lock()
 	name := sess.croom
-	sess.croom = ""
 	cl.mu.Unlock()
 	if name == "" {
 		c.replyError(env.Cid, CodeNotInRoom, "not in a room")
 		return
 	}
+	if c.refuseOnMinority(env.Cid) {
+		return
+	}
+	cl.mu.Lock()
+	sess.croom = ""
+	cl.mu.Unlock()
 	ctx, cancel := s.opCtx()
 	defer cancel()
 	if err := cl.casRoom(ctx, name, removeMember(sess.id, "")); err != nil {
-		c.replyError(env.Cid, CodeInternal, clusterErrMsg(err))
+		cl.mu.Lock()
+		if sess.croom == "" && cl.peerRoom[sess.id] == name {
+			sess.croom = name // still a member: a retry leaves it again
+		}
+		cl.mu.Unlock()
+		c.replyClusterErr(env.Cid, err)
 		return
 	}
 	b, _ := encodeWith(Envelope{Type: TypeLeft, Cid: env.Cid, Room: name}, nil)
@@ -510,6 +587,12 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 		return
 	}
 	if target.Node != cl.node {
+		if !s.nodeLive(target.Node) {
+			// Its node is down or cut off from this one: nothing would
+			// answer. The peer may resume on another node meanwhile.
+			c.replyRetry(env.Cid, fmt.Sprintf("peer %q is on node %s, which is unreachable now: retry", target.ID, target.Node), storeRetry)
+			return
+		}
 		b := encodeNodeMsg(nodeMsg{T: "sig", From: sess.id, FromNode: cl.node, To: target.ID, Room: name, Cid: env.Cid, Data: env.Data, T0: now})
 		if err := cl.bp.Send(target.Node, b); err != nil {
 			c.replyError(env.Cid, CodePeerUnavailable, fmt.Sprintf("peer %q: %v", target.ID, err))
@@ -618,6 +701,9 @@ func (s *Server) onNodeMsg(b []byte) {
 	case "room":
 		s.onRoomMsg(m)
 	case "send":
+		if m.Cid != "" {
+			s.answeredFwd(m.To, m.Cid)
+		}
 		s.mu.RLock()
 		sess := s.sessions[m.To]
 		s.mu.RUnlock()
@@ -966,6 +1052,9 @@ func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 		var e BackplaneEntry
 		e, err = s.cl.bp.Get(ctx, key)
 		switch {
+		case errors.Is(err, ErrBackplaneNotFound) && !fresh:
+			s.expireRemoved(sess)
+			return
 		case errors.Is(err, ErrBackplaneNotFound):
 			_, err = s.cl.bp.Create(ctx, key, b)
 		case err == nil:
@@ -988,6 +1077,10 @@ func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 					return
 				}
 				if e, err := s.cl.bp.Get(ctx, key); errors.Is(err, ErrBackplaneNotFound) {
+					if !fresh {
+						s.expireRemoved(sess)
+						return
+					}
 					if _, err := s.cl.bp.Create(ctx, key, b); err == nil {
 						return
 					}
@@ -1001,6 +1094,40 @@ func (s *Server) cstore(sess *session, nonce string, fresh bool) {
 	}
 }
 
+// expireRemoved ends a local session whose record the cluster removed
+// (the majority side of a cut longer than the resume grace did, while
+// this node was cut off) although it resumed here: its connection is
+// closed with CodeResumeExpired, and the client's resume then fails the
+// same way, so it starts a new session and joins its room again.
+func (s *Server) expireRemoved(sess *session) {
+	sess.mu.Lock()
+	c := sess.c
+	sess.mu.Unlock()
+	s.log.Info("cluster: session removed by the cluster while this node was cut off; ending it", "peer", sess.id)
+	s.removeSession(sess)
+	if c != nil {
+		c.closeAsync(websocket.ClosePolicyViolation, CodeResumeExpired)
+	}
+}
+
+// cresumeStale serves a resume whose token is newer than this node's copy
+// of the session: when the session's record shows another node holding
+// it with the token's nonce (it was taken over while this node was cut
+// off), the stale copy is dropped and the session taken over again here.
+func (c *conn) cresumeStale(env Envelope, sess *session, nonce string) {
+	s := c.srv
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	e, err := s.cl.bp.Get(ctx, sessKey(sess.id))
+	cancel()
+	var rec sessRec
+	if err != nil || json.Unmarshal(e.Value, &rec) != nil || rec.Nonce != nonce || rec.Node == s.cl.node {
+		c.replyError(env.Cid, CodeInvalidToken, "resume token superseded or for another identity")
+		return
+	}
+	s.dropMoved(sess)
+	c.cresume(env, sess.id, nonce)
+}
+
 // cresume takes over a session another node held (it died, or the client
 // moved): the session record proves the token's nonce, the replica gives
 // its room.
@@ -1010,8 +1137,14 @@ func (c *conn) cresume(env Envelope, id, nonce string) {
 	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
 	defer cancel()
 	e, err := cl.bp.Get(ctx, sessKey(id))
-	if err != nil {
+	if errors.Is(err, ErrBackplaneNotFound) {
 		c.replyError(env.Cid, CodeResumeExpired, "the session is gone")
+		return
+	}
+	if err != nil {
+		// The store cannot tell now: the client tries again (another
+		// node, or this one after its backoff) with the same token.
+		c.replyClusterErr(env.Cid, err)
 		return
 	}
 	var rec sessRec
@@ -1097,8 +1230,15 @@ func (s *Server) onNode(node string, up bool) {
 	} else if _, ok := cl.dead[node]; !ok {
 		cl.dead[node] = time.Now()
 	}
-	was := cl.minority
+	was, wasCut := cl.minority, cl.cutOff
 	cl.minority = !cl.majorityLocked()
+	cl.cutOff = cl.othersMajorityLocked()
+	if cl.cutOff && !wasCut {
+		cl.cutSince = time.Now()
+	}
+	if !cl.cutOff {
+		cl.shed = false
+	}
 	var ids []string
 	if was && !cl.minority {
 		// Back with the majority after a cut: the others took this node
@@ -1113,6 +1253,9 @@ func (s *Server) onNode(node string, up bool) {
 		}
 	}
 	cl.mu.Unlock()
+	if !up {
+		s.failFwds(node)
+	}
 	for _, id := range ids {
 		s.background(func(ctx context.Context) { s.syncAway(ctx, id) })
 	}
@@ -1140,11 +1283,14 @@ func (s *Server) reaper() {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	grace := max(s.cfg.ResumeGrace, 0)
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%40 == 0 {
+			s.failFwds("") // only forgets those unanswered for fwdTTL
 		}
 		type job struct {
 			node  string
@@ -1167,6 +1313,14 @@ func (s *Server) reaper() {
 			// away or remove them.
 			leader = false
 		}
+		shed := false
+		if cl.cutOff && !cl.shed && grace > 0 && time.Since(cl.cutSince) >= grace/2 {
+			// Cut off for half the resume grace: the majority will remove
+			// this node's members when the grace ends. Close the clients'
+			// connections so that those that know another node resume
+			// there in time (hello is refused here meanwhile).
+			cl.shed, shed = true, true
+		}
 		if leader {
 			for node, since := range cl.dead {
 				purge := time.Since(since) > grace
@@ -1186,6 +1340,9 @@ func (s *Server) reaper() {
 			}
 		}
 		cl.mu.Unlock()
+		if shed {
+			s.shedClients()
+		}
 		for _, j := range jobs {
 			ok := s.reap(j.node, j.purge, j.rooms)
 			cl.mu.Lock()
@@ -1201,6 +1358,26 @@ func (s *Server) reaper() {
 			}
 			cl.mu.Unlock()
 		}
+	}
+}
+
+// shedClients closes every local client connection with
+// CodeUnavailable (1013, try again later): the clients reconnect, to
+// another node when they know one, and resume there.
+func (s *Server) shedClients() {
+	var conns []*conn
+	s.mu.RLock()
+	for _, sess := range s.sessions {
+		sess.mu.Lock()
+		if sess.c != nil {
+			conns = append(conns, sess.c)
+		}
+		sess.mu.Unlock()
+	}
+	s.mu.RUnlock()
+	s.log.Warn("cluster: cut off from most of the cluster for half the resume grace; closing client connections so that they move", "connections", len(conns))
+	for _, c := range conns {
+		c.closeAsync(websocket.CloseTryAgainLater, CodeUnavailable)
 	}
 }
 
@@ -1265,6 +1442,14 @@ func (s *Server) reap(node string, purge bool, rooms []string) bool {
 // ccreateRoom is CreateRoom in cluster mode: the peers may be sessions
 // of any node.
 func (s *Server) ccreateRoom(name string, peers []string, add bool) error {
+	err := s.ccreateRoomStore(name, peers, add)
+	if err == nil || errors.Is(err, ErrUnknownPeer) || errors.Is(err, ErrRoomExists) || errors.Is(err, ErrUnknownRoom) || errors.Is(err, ErrRoomFull) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func (s *Server) ccreateRoomStore(name string, peers []string, add bool) error {
 	cl := s.cl
 	ctx, cancel := s.opCtx()
 	defer cancel()

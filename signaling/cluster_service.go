@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +28,10 @@ import (
 // the leader (node message "svc": the peer, its identity, remote address
 // and envelope), which serves it on one of serviceWorkers goroutines
 // (chosen by peer, so one peer's requests keep their order) and answers
-// through the caller's node (node message "send"). While no live leader is
-// known the caller gets CodeUnavailable and retries.
+// through the caller's node (node message "send", with the request's
+// cid). While no live leader is known the caller gets CodeUnavailable and
+// retries; a request in flight to a leader that is then seen down is
+// answered with CodeUnavailable by the node that forwarded it.
 //
 // The leader persists what must survive it in the store, under
 // svc.<name>.<key> (Service.Save, written behind, newest value per key),
@@ -44,7 +47,8 @@ const (
 	serviceLease   = 3 * time.Second // a key unchanged for this long may be taken over
 	serviceTick    = 250 * time.Millisecond
 	serviceWorkers = 4
-	serviceQueue   = 1024 // forwarded requests waiting per worker
+	serviceQueue   = 1024                   // forwarded requests waiting per worker
+	serviceRetry   = 250 * time.Millisecond // the wait suggested with CodeUnavailable
 )
 
 // ServiceConfig configures a cluster-wide service (Server.Service).
@@ -193,6 +197,18 @@ func (v *Service) Start() {
 	})
 }
 
+// Services returns the services registered with Service, by name.
+func (s *Server) Services() []*Service {
+	s.mu.RLock()
+	out := make([]*Service, 0, len(s.services))
+	for _, v := range s.services {
+		out = append(out, v)
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Service) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
 // Name returns the service's name.
 func (v *Service) Name() string { return v.name }
 
@@ -305,7 +321,7 @@ func (v *Service) dispatch(h Handler, req *Request) {
 		return
 	}
 	if leader == "" || !s.nodeLive(leader) {
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service is electing a leader: retry", v.name))
+		req.replyRetry(fmt.Sprintf("the %s service is electing a leader: retry", v.name), serviceRetry)
 		return
 	}
 	env, err := Encode(req.Envelope)
@@ -315,8 +331,22 @@ func (v *Service) dispatch(h Handler, req *Request) {
 	}
 	body, _ := json.Marshal(svcFwd{Svc: v.name, Identity: req.Identity, Addr: req.RemoteAddr, Env: env})
 	b := encodeNodeMsg(nodeMsg{T: "svc", From: req.Peer, FromNode: s.cl.node, Data: body})
+	cid := req.Envelope.Cid
+	if cid != "" && !s.trackFwd(req.Peer, cid, leader, v.name) {
+		req.replyRetry(fmt.Sprintf("the %s service is busy: retry", v.name), serviceRetry)
+		return
+	}
 	if err := s.cl.bp.Send(leader, b); err != nil {
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service's leader is unreachable: retry", v.name))
+		if cid != "" {
+			s.answeredFwd(req.Peer, cid)
+		}
+		req.replyRetry(fmt.Sprintf("the %s service's leader is unreachable: retry", v.name), serviceRetry)
+		return
+	}
+	if cid != "" && !s.nodeLive(leader) {
+		// Seen down while the request was on its way: answer it here
+		// (its reply, should one come, is ignored by the client).
+		s.failFwds(leader)
 	}
 }
 
@@ -324,7 +354,7 @@ func (v *Service) queue(h Handler, req *Request) {
 	select {
 	case v.work[shard(req.Peer)] <- svcJob{h, req}:
 	default:
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service is busy: retry", v.name))
+		req.replyRetry(fmt.Sprintf("the %s service is busy: retry", v.name), serviceRetry)
 	}
 }
 
@@ -350,7 +380,7 @@ func (v *Service) worker(ch chan svcJob) {
 			}
 		}
 		if !leading {
-			j.req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service's leader changed: retry", v.name))
+			j.req.replyRetry(fmt.Sprintf("the %s service's leader changed: retry", v.name), serviceRetry)
 			continue
 		}
 		j.req.ctx = lctx
@@ -400,14 +430,15 @@ func (s *Server) onServiceMsg(m nodeMsg) {
 	leading := v.leading
 	v.mu.Unlock()
 	if !leading {
-		req.ReplyError(CodeUnavailable, fmt.Sprintf("the %s service's leader changed: retry", v.name))
+		req.replyRetry(fmt.Sprintf("the %s service's leader changed: retry", v.name), serviceRetry)
 		return
 	}
 	v.queue(h, req)
 }
 
-// replyVia delivers a reply frame to peer through node.
-func (s *Server) replyVia(node, peer string, frame []byte) error {
+// replyVia delivers a reply frame to peer through node; cid names the
+// request it answers, so that node stops waiting for it.
+func (s *Server) replyVia(node, peer, cid string, frame []byte) error {
 	if node == s.cl.node {
 		s.mu.RLock()
 		sess := s.sessions[peer]
@@ -417,7 +448,90 @@ func (s *Server) replyVia(node, peer string, frame []byte) error {
 		}
 		return sess.enqueue(frame, 0)
 	}
-	return s.cl.bp.Send(node, encodeNodeMsg(nodeMsg{T: "send", To: peer, Data: frame}))
+	return s.cl.bp.Send(node, encodeNodeMsg(nodeMsg{T: "send", To: peer, Cid: cid, Data: frame}))
+}
+
+// Forwarded requests in flight
+//
+// A node that forwards a service request to the leader remembers it
+// (peer, cid) until the leader's reply passes through (node message
+// "send" with the cid). When the leader is seen down first (it died,
+// or a cut), the request is answered here with CodeUnavailable, which
+// the client retries with the next leader, instead of waiting for a
+// reply that will never come.
+
+type fwdKey struct{ peer, cid string }
+
+type fwdReq struct {
+	node, svc string
+	at        time.Time
+}
+
+// Bounds of the forwarded requests a node remembers: past maxFwds a
+// request is refused (CodeUnavailable) rather than remembered, and one
+// unanswered after fwdTTL (a handler that never replies) is forgotten.
+const (
+	maxFwds = 100_000
+	fwdTTL  = time.Minute
+)
+
+// trackFwd remembers a request forwarded to node; false when too many
+// are in flight.
+func (s *Server) trackFwd(peer, cid, node, svc string) bool {
+	s.fwdMu.Lock()
+	defer s.fwdMu.Unlock()
+	if s.fwds == nil {
+		s.fwds = map[fwdKey]fwdReq{}
+	}
+	if len(s.fwds) >= maxFwds {
+		return false
+	}
+	s.fwds[fwdKey{peer, cid}] = fwdReq{node: node, svc: svc, at: time.Now()}
+	return true
+}
+
+// answeredFwd forgets a forwarded request once its reply came through.
+func (s *Server) answeredFwd(peer, cid string) {
+	s.fwdMu.Lock()
+	delete(s.fwds, fwdKey{peer, cid})
+	s.fwdMu.Unlock()
+}
+
+// failFwds answers every request forwarded to node (a node seen down)
+// with CodeUnavailable, and forgets those older than fwdTTL.
+func (s *Server) failFwds(node string) {
+	type fail struct {
+		k fwdKey
+		r fwdReq
+	}
+	var out []fail
+	now := time.Now()
+	s.fwdMu.Lock()
+	for k, r := range s.fwds {
+		switch {
+		case r.node == node:
+			out = append(out, fail{k, r})
+			delete(s.fwds, k)
+		case now.Sub(r.at) > fwdTTL:
+			delete(s.fwds, k)
+		}
+	}
+	s.fwdMu.Unlock()
+	for _, f := range out {
+		s.mu.RLock()
+		sess := s.sessions[f.k.peer]
+		s.mu.RUnlock()
+		if sess == nil {
+			continue
+		}
+		s.countError(CodeUnavailable)
+		b, _ := encodeWith(Envelope{Type: TypeError, Cid: f.k.cid}, ErrorData{Code: CodeUnavailable,
+			Message: fmt.Sprintf("the %s service's leader %s went down with the request in flight: retry", f.r.svc, node), RetryMs: int(serviceRetry / time.Millisecond)})
+		sess.enqueue(b, 0)
+	}
+	if len(out) > 0 {
+		s.log.Info("cluster: requests in flight to a leader that went down answered unavailable", "node", node, "requests", len(out))
+	}
 }
 
 type leadRec struct {
@@ -828,8 +942,11 @@ func (s *Server) peerNodes(ctx context.Context, peers []string) (map[string]stri
 	s.mu.RUnlock()
 	for _, p := range remote {
 		e, err := s.cl.bp.Get(ctx, sessKey(p))
-		if err != nil {
+		if errors.Is(err, ErrBackplaneNotFound) {
 			return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, p)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: session of %q: %w", ErrUnavailable, p, err)
 		}
 		var r sessRec
 		if json.Unmarshal(e.Value, &r) != nil || r.Node == "" {

@@ -53,7 +53,10 @@
 //
 // Dial connects and says hello; Join, JoinNext, Leave, Signal and Request
 // are blocking calls that take a context and return the server's coded
-// error as *Error. When the connection drops, the client reconnects with backoff and
+// error as *Error. Join, JoinNext, Leave, Rejoin and Request send a
+// request answered with CodeUnavailable (a cluster condition: no store
+// quorum, no service leader) again, after the server's hint
+// (Error.RetryAfter), until their context ends. When the connection drops, the client reconnects with backoff and
 // resumes its session: it keeps its id and room seat, and the other members
 // see PeerInterrupted then PeerResumed instead of leave and join.
 //

@@ -3,6 +3,7 @@ package signaling
 import (
 	"errors"
 	"strconv"
+	"time"
 )
 
 // Sentinel errors. Errors from the server arrive as *Error; the sentinels
@@ -33,6 +34,12 @@ var (
 	// ErrRoomFull is returned by Server.AddToRoom when the peers would not
 	// fit the room's capacity.
 	ErrRoomFull = errors.New("signaling: room is full")
+	// ErrUnavailable is returned (wrapped) by Server.CreateRoom and
+	// AddToRoom on a cluster node when the cluster's store cannot be read
+	// or written now (no quorum: a network cut, an election after a node
+	// died): nothing was changed, retry later. A service answers its
+	// request with CodeUnavailable.
+	ErrUnavailable = errors.New("signaling: cluster store unavailable")
 	// ErrBadToken is returned by HMACAuth for a token that is malformed,
 	// badly signed or expired.
 	ErrBadToken = errors.New("signaling: invalid auth token")
@@ -48,6 +55,9 @@ var (
 type Error struct {
 	Code    string
 	Message string
+	// RetryAfter is the wait the server suggested before a retry
+	// (ErrorData.RetryMs; with CodeUnavailable), or 0.
+	RetryAfter time.Duration
 }
 
 // Error implements error.

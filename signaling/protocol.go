@@ -178,6 +178,9 @@ type PeerData struct {
 type ErrorData struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryMs, when set (with CodeUnavailable), is how long the server
+	// suggests waiting before sending the request again, in milliseconds.
+	RetryMs int `json:"retry_ms,omitempty"`
 }
 
 // Error codes carried by ErrorData.Code, by close frames and by the JSON
@@ -213,7 +216,7 @@ const (
 	CodeInvalidUTF8        = "invalid_utf8"         // close reason (1007): a text frame that is not UTF-8
 	CodeInvalidTicket      = "invalid_ticket"       // a rejoin ticket the server did not issue, or for another identity
 	CodeTicketExpired      = "ticket_expired"       // a valid rejoin ticket past its expiry, or its room is gone
-	CodeUnavailable        = "unavailable"          // a cluster-wide service has no live leader now (one is elected): not acted on, retry
+	CodeUnavailable        = "unavailable"          // a cluster condition (no store quorum, no live service leader, a node unreachable): retry, after ErrorData.RetryMs when set
 )
 
 // Decode parses one text frame into an Envelope and checks the fields every

@@ -17,6 +17,9 @@ var errRejoinedAlready = errors.New("holds the seat")
 func (c *conn) crejoin(sess *session, env Envelope, t rejoinTicket) {
 	s := c.srv
 	cl := s.cl
+	if c.refuseOnMinority(env.Cid) {
+		return
+	}
 	ctx, cancel := s.opCtx()
 	defer cancel()
 	cl.mu.Lock()
@@ -24,7 +27,7 @@ func (c *conn) crejoin(sess *session, env Envelope, t rejoinTicket) {
 	cl.mu.Unlock()
 	if cur != "" && cur != t.room {
 		if err := cl.casRoom(ctx, cur, removeMember(sess.id, "")); err != nil {
-			c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+			c.replyClusterErr(env.Cid, err)
 			return
 		}
 		cl.mu.Lock()
@@ -85,10 +88,5 @@ func (c *conn) crejoin(sess *session, env Envelope, t rejoinTicket) {
 		c.cjoinedAgain(sess, env.Cid, t.room)
 		return
 	}
-	var e *Error
-	if errors.As(err, &e) {
-		c.replyError(env.Cid, e.Code, e.Message)
-		return
-	}
-	c.replyError(env.Cid, CodeInternal, "cluster: "+err.Error())
+	c.replyClusterErr(env.Cid, err)
 }

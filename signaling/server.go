@@ -227,7 +227,7 @@ func (r *Request) Reply(data any) error {
 // request was forwarded.
 func (r *Request) send(b []byte) error {
 	if r.origin != "" {
-		return r.srv.replyVia(r.origin, r.Peer, b)
+		return r.srv.replyVia(r.origin, r.Peer, r.Envelope.Cid, b)
 	}
 	return r.sess.enqueue(b, 0)
 }
@@ -237,6 +237,17 @@ func (r *Request) send(b []byte) error {
 func (r *Request) ReplyError(code, msg string) error {
 	r.srv.countError(code)
 	b, err := encodeWith(Envelope{Type: TypeError, Cid: r.Envelope.Cid}, ErrorData{Code: code, Message: msg})
+	if err != nil {
+		return err
+	}
+	return r.send(b)
+}
+
+// replyRetry answers the request with CodeUnavailable and a suggested
+// wait before a retry (ErrorData.RetryMs).
+func (r *Request) replyRetry(msg string, after time.Duration) error {
+	r.srv.countError(CodeUnavailable)
+	b, err := encodeWith(Envelope{Type: TypeError, Cid: r.Envelope.Cid}, ErrorData{Code: CodeUnavailable, Message: msg, RetryMs: int(after / time.Millisecond)})
 	if err != nil {
 		return err
 	}
@@ -278,6 +289,9 @@ type Server struct {
 	queued atomic.Int64   // bytes in every session's send queue
 	wg     sync.WaitGroup // every goroutine the server owns
 	stats  serverStats
+
+	fwdMu sync.Mutex
+	fwds  map[fwdKey]fwdReq // cluster: service requests forwarded to a leader, not answered yet
 }
 
 // NewServer returns a Server for cfg and starts its housekeeping goroutine

@@ -388,6 +388,13 @@ func (c *conn) replyError(cid, code, msg string) {
 	c.send(b)
 }
 
+// replyRetry answers cid with CodeUnavailable and a retry hint.
+func (c *conn) replyRetry(cid, msg string, after time.Duration) {
+	c.srv.countError(CodeUnavailable)
+	b, _ := encodeWith(Envelope{Type: TypeError, Cid: cid}, ErrorData{Code: CodeUnavailable, Message: msg, RetryMs: int(after / time.Millisecond)})
+	c.send(b)
+}
+
 func (c *conn) reply(typ, cid string, data any) {
 	b, _ := encodeWith(Envelope{Type: typ, Cid: cid}, data)
 	c.send(b)
@@ -490,6 +497,13 @@ func (c *conn) hello(env Envelope) {
 		c.closeAsync(websocket.CloseProtocolError, CodeUnsupportedVersion)
 		return
 	}
+	if s.cl != nil && s.cl.isCutOff() {
+		// Cut off from most of the cluster: a session opened or resumed
+		// here could not be stored. The client tries its next server.
+		c.replyRetry(env.Cid, "this node is cut off from most of the cluster: connect to another node, or retry", storeRetry)
+		c.closeAsync(websocket.CloseTryAgainLater, CodeUnavailable)
+		return
+	}
 	if h.Resume != "" {
 		c.resume(env, h.Resume)
 		return
@@ -582,6 +596,14 @@ func (c *conn) resume(env Envelope, tok string) {
 	if sess == nil || s.cfg.ResumeGrace < 0 {
 		s.mu.Unlock()
 		c.replyError(env.Cid, CodeResumeExpired, "the session is gone")
+		return
+	}
+	if sess.nonce != nonce && s.cl != nil && sess.identity.Subject == c.identity.Subject {
+		// A newer token: another node may have taken the session over
+		// while this one was cut off, and this copy is stale. The
+		// session's record decides.
+		s.mu.Unlock()
+		c.cresumeStale(env, sess, nonce)
 		return
 	}
 	if sess.nonce != nonce || sess.identity.Subject != c.identity.Subject {

@@ -132,8 +132,8 @@ func nsHealth(ns *netns.NS, nd *nsNode) (map[string]string, error) {
 // (every TCP packet to or from the route port dropped in its namespace,
 // while its clients stay connected), then heals the cut. During the cut
 // the other two see the node down (live_nodes 2) and mark its room members
-// away (peer_interrupted), and a join through the cut node fails with a
-// coded error; after the heal every node sees three again, the cut node's
+// away (peer_interrupted), and a join through the cut node is answered
+// with unavailable and a retry hint; after the heal every node sees three again, the cut node's
 // members come back (peer_resumed), signals cross the healed routes both
 // ways and joins through the node work.
 func TestServeClusterRouteCut(t *testing.T) {
@@ -210,6 +210,7 @@ func TestServeClusterRouteCut(t *testing.T) {
 	}
 	p := dial(others[0]) // on a node that stays with the majority
 	q := dial(cn)        // on the node to cut
+	q2 := dial(cn)       // joins there during the cut
 	for _, c := range []*signaling.Client{p, q} {
 		if _, err := c.Join(ctx, "cut"); err != nil {
 			t.Fatal(err)
@@ -236,19 +237,17 @@ func TestServeClusterRouteCut(t *testing.T) {
 	waitHealth(cn, "live_nodes", "1", 20*time.Second)
 	nextEvent(t, p, 30*time.Second, func(e signaling.PeerInterrupted) bool { return e.Peer == q.ID() })
 	awayAfter := time.Since(cutAt)
-	// A join through the cut node needs the bucket's quorum: it fails
-	// with a coded error.
-	q2 := dial(cn)
-	jctx, jcancel := context.WithTimeout(ctx, 20*time.Second)
-	joinStart := time.Now()
+	// A join through the cut node needs the bucket's quorum: it is
+	// answered with the retryable code unavailable and a retry hint (the
+	// client retries it until its context ends), never internal.
+	jctx, jcancel := context.WithTimeout(ctx, 2*time.Second)
 	_, err := q2.Join(jctx, "during-cut")
 	jcancel()
-	joinFailed := time.Since(joinStart)
 	var se *signaling.Error
-	if !errors.As(err, &se) || se.Code == "" {
-		t.Fatalf("join on the cut node: %v, want a coded signaling error", err)
+	if !errors.As(err, &se) || se.Code != signaling.CodeUnavailable || se.RetryAfter <= 0 {
+		t.Fatalf("join on the cut node: %v, want code %s with a retry hint", err, signaling.CodeUnavailable)
 	}
-	t.Logf("join on the cut node: %v after %v", err, joinFailed.Round(time.Millisecond))
+	t.Logf("join on the cut node: %v (retry after %v)", err, se.RetryAfter)
 
 	rule("-D")
 	healAt := time.Now()
@@ -279,8 +278,8 @@ func TestServeClusterRouteCut(t *testing.T) {
 	if len(ri.Peers) != 2 {
 		t.Fatalf("join on the healed node sees peers %v, want %s and %s", ri.Peers, p.ID(), q.ID())
 	}
-	t.Logf("cut %s: the others saw it down after %v, its member away after %v, a join there failed after %v; healed: live_nodes 3 everywhere after %v, its member resumed after %v, joins there work after %v",
-		cn.name, durs(seenDown), awayAfter.Round(time.Millisecond), joinFailed.Round(time.Millisecond), durs(seenUp), resumedAfter.Round(time.Millisecond), joinAfter.Round(time.Millisecond))
+	t.Logf("cut %s: the others saw it down after %v, its member away after %v; healed: live_nodes 3 everywhere after %v, its member resumed after %v, joins there work after %v",
+		cn.name, durs(seenDown), awayAfter.Round(time.Millisecond), durs(seenUp), resumedAfter.Round(time.Millisecond), joinAfter.Round(time.Millisecond))
 }
 
 func durs(ds []time.Duration) string {
@@ -289,4 +288,151 @@ func durs(ds []time.Duration) string {
 		s = append(s, d.Round(time.Millisecond).String())
 	}
 	return strings.Join(s, ", ")
+}
+
+// TestServeClusterLongCut cuts one node's routes for longer than the
+// resume grace (6 s here). Half a grace into the cut, the cut node closes
+// its clients' connections and refuses hellos: a client that knows
+// another node resumes there with its id and room (its peers see
+// peer_resumed) and signals its peers; a client that knows only the cut
+// node cannot, the majority removes it when the grace ends (peer_left),
+// and after the heal its resume fails with resume_expired: it starts a
+// new session and joins again. The cut node keeps no stale copy of
+// either session.
+func TestServeClusterLongCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three server processes in namespaces: skipped in -short")
+	}
+	if _, err := exec.LookPath("iptables"); err != nil {
+		t.Skip("iptables not found (scripts/setup.sh installs it)")
+	}
+	lab := netns.New(t)
+	spaces := []*netns.NS{lab.NS("cgla"), lab.NS("cglb"), lab.NS("cglc"), lab.NS("cglx")}
+	ifcs := lab.Bridge(netns.LinkOptions{}, spaces...)
+	cli := spaces[3]
+	const grace = 6 * time.Second
+	nodes := startNSCluster(t, ifcs[:3], "-resume-grace", grace.String())
+	health := func(nd *nsNode) map[string]string {
+		h, err := nsHealth(cli, nd)
+		if err != nil {
+			t.Fatalf("node %s: %v", nd.name, err)
+		}
+		return h
+	}
+	waitHealth := func(nd *nsNode, field, want string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			h := health(nd)
+			if h[field] == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: %s %q after %v, want %q (healthz %v)", nd.name, field, h[field], within, want, h)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	for _, nd := range nodes {
+		waitHealth(nd, "live_nodes", "3", 30*time.Second)
+	}
+	cut := -1
+	for deadline := time.Now().Add(20 * time.Second); cut < 0; {
+		leader := health(nodes[0])["kv_leader"]
+		for i := len(nodes) - 1; i >= 0 && leader != ""; i-- {
+			if nodes[i].name != leader {
+				cut = i
+				break
+			}
+		}
+		if cut < 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the bucket has no leader")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	cn := nodes[cut]
+	others := []*nsNode{nodes[(cut+1)%3], nodes[(cut+2)%3]}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	dial := func(nd *nsNode, more ...string) *signaling.Client {
+		t.Helper()
+		c, err := signaling.Dial(ctx, nd.url, &signaling.ClientConfig{NetDialContext: nsDialer(cli), URLs: more,
+			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Events()
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	p := dial(others[0])
+	q := dial(cn, others[1].url) // knows another node
+	r := dial(cn)                // knows only the cut node
+	for _, c := range []*signaling.Client{p, q, r} {
+		if _, err := c.Join(ctx, "long"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []*signaling.Client{q, r} {
+		nextEvent(t, p, 10*time.Second, func(e signaling.PeerJoined) bool { return e.Peer == c.ID() })
+	}
+	qid, rid := q.ID(), r.ID()
+	gq := signalSink(q)
+
+	rule := func(op string) {
+		for _, chain := range []string{"INPUT", "OUTPUT"} {
+			for _, port := range []string{"--dport", "--sport"} {
+				cn.ns.IPTables(op, chain, "-p", "tcp", port, routePort, "-j", "DROP")
+			}
+		}
+	}
+	rule("-I")
+	cutAt := time.Now()
+	healed := false
+	defer func() {
+		if !healed {
+			rule("-D")
+		}
+	}()
+	// q moves to the other node it knows and resumes there.
+	rc := nextEvent(t, q, 30*time.Second, func(e signaling.Reconnected) bool { return true })
+	movedAfter := time.Since(cutAt)
+	if !rc.Resumed || rc.ID != qid || rc.URL != others[1].url {
+		t.Fatalf("q reconnected %+v, want resumed as %s on %s", rc, qid, others[1].url)
+	}
+	if q.Room() != "long" {
+		t.Fatalf("q in room %q after moving", q.Room())
+	}
+	nextEvent(t, p, 30*time.Second, func(e signaling.PeerResumed) bool { return e.Peer == qid })
+	signalOnce(t, p, q, gq, `"moved"`)
+	// r cannot move: the majority removes it once the grace has passed.
+	nextEvent(t, p, 40*time.Second, func(e signaling.PeerLeft) bool { return e.Peer == rid })
+	leftAfter := time.Since(cutAt)
+	if leftAfter < grace {
+		t.Errorf("r removed %v after the cut, within the resume grace %v", leftAfter, grace)
+	}
+
+	rule("-D")
+	healed = true
+	healAt := time.Now()
+	// r comes back to the healed node: its session is gone, it starts
+	// a new one and joins again.
+	rr := nextEvent(t, r, 40*time.Second, func(e signaling.Reconnected) bool { return !e.Resumed })
+	if rr.ID == rid || r.Room() != "" {
+		t.Fatalf("r after the heal: %+v in room %q, want a new session outside the room", rr, r.Room())
+	}
+	backAfter := time.Since(healAt)
+	if _, err := r.Join(ctx, "long"); err != nil {
+		t.Fatal(err)
+	}
+	nextEvent(t, p, 20*time.Second, func(e signaling.PeerJoined) bool { return e.Peer == rr.ID })
+	// The cut node holds r's new session only: q's copy went when the
+	// store showed q on the other node, r's old one expired.
+	waitHealth(cn, "sessions", "1", 30*time.Second)
+	t.Logf("cut %s for %v (grace %v): q resumed on %s %v after the cut; r removed after %v, back as a new session %v after the heal",
+		cn.name, healAt.Sub(cutAt).Round(time.Millisecond), grace, others[1].name, movedAfter.Round(time.Millisecond),
+		leftAfter.Round(time.Millisecond), backAfter.Round(time.Millisecond))
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -34,6 +36,23 @@ func retry[T any](ctx context.Context, t *testing.T, what string, fn func(ctx co
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// leaderMetrics checks rallypoint_service_leader{service} on every node:
+// 1 on the node called leader, 0 on the others.
+func leaderMetrics(t *testing.T, nodes []*clusterNode, service, leader string) error {
+	t.Helper()
+	for _, n := range nodes {
+		fams := scrape(t, "http"+strings.TrimPrefix(strings.TrimSuffix(n.url, "/ws"), "ws"))
+		want := 0.0
+		if n.name == leader {
+			want = 1
+		}
+		if got := value(t, fams, "rallypoint_service_leader", "service", service); got != want {
+			return fmt.Errorf("node %s: rallypoint_service_leader{service=%q} %v, want %v (leader %s)", n.name, service, got, want, leader)
+		}
+	}
+	return nil
 }
 
 func lobbyOn(t *testing.T, url string, more ...string) *lobby.Client {
@@ -117,6 +136,13 @@ func TestServeClusterServices(t *testing.T) {
 		return index(l), nil
 	})
 	t.Logf("lobby leader %s, matchmaker leader %s", nodes[lead].name, healthField(t, nodes[0], "mm_leader"))
+	// Each node's /metrics says whether it leads each service: exactly
+	// the node /healthz names.
+	for _, svc := range []string{"lobby", "mm"} {
+		retry(ctx, t, svc+" leader metric", func(context.Context) (bool, error) {
+			return true, leaderMetrics(t, nodes, svc, healthField(t, nodes[0], svc+"_leader"))
+		})
+	}
 
 	t.Run("LobbyAcrossNodes", func(t *testing.T) {
 		host := lobbyOn(t, nodes[0].url)
@@ -261,9 +287,11 @@ func TestServeClusterServices(t *testing.T) {
 		want := slices.Sorted(slices.Values([]string{host.ID(), m2.ID(), m3.ID()}))
 		// A ticket waits in the 1v1 pool.
 		waiter := mmOn(t, nodes[other].url)
+		enqueuedAt := time.Now()
 		if _, err := waiter.Enqueue(ctx, mmclient.Ticket{Queue: "1v1"}); err != nil {
 			t.Fatal(err)
 		}
+		enqueued := time.Now()
 		mmLeader := healthField(t, nodes[other], "mm_leader")
 		// Let the records reach the store before the leader dies.
 		retry(ctx, t, "records stored", func(ctx context.Context) (bool, error) {
@@ -302,6 +330,10 @@ func TestServeClusterServices(t *testing.T) {
 			}
 		}
 		t.Logf("members in their lobby %v after SIGKILL", time.Since(killed))
+		// The new leader serves: its /metrics says so, the others' not.
+		retry(ctx, t, "lobby leader metric after failover", func(context.Context) (bool, error) {
+			return true, leaderMetrics(t, slices.Delete(slices.Clone(nodes), lead, lead+1), "lobby", healthField(t, nodes[other], "lobby_leader"))
+		})
 		retry(ctx, t, "chat after failover", func(ctx context.Context) (lobby.ChatMessage, error) {
 			return m2.Chat(ctx, "still here")
 		})
@@ -312,8 +344,18 @@ func TestServeClusterServices(t *testing.T) {
 			t.Logf("the pool was led by %s, not the killed node: its failover is not tested here", mmLeader)
 			return
 		}
-		// The waiting ticket was put back in the pool by the new leader:
-		// a newcomer on another node is matched with it.
+		// The waiting ticket was put back in the pool by the new leader
+		// with its wait: it counts from the enqueue, not the takeover.
+		var asked time.Time
+		ws := retry(ctx, t, "status after failover", func(ctx context.Context) (mmclient.Status, error) {
+			asked = time.Now()
+			return waiter.Status(ctx)
+		})
+		if low, high := asked.Sub(enqueued), time.Since(enqueuedAt); ws.Waited < low || ws.Waited > high {
+			t.Fatalf("ticket after failover: waited %v, want %v to %v (since its enqueue, %v before the kill)", ws.Waited, low, high, killed.Sub(enqueued))
+		}
+		t.Logf("ticket after failover: waited %v (enqueued %v before the kill)", ws.Waited.Round(time.Millisecond), killed.Sub(enqueued).Round(time.Millisecond))
+		// A newcomer on another node is matched with it.
 		late := mmOn(t, nodes[(lead+2)%3].url)
 		m := retry(ctx, t, "match after failover", func(ctx context.Context) (mmclient.Matched, error) {
 			return late.Match(ctx, mmclient.Ticket{Queue: "1v1"})

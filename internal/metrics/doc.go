@@ -46,7 +46,10 @@
 // and a peer on another node), and the histogram
 // rallypoint_cluster_relay_round_trip_seconds (a signal sent to another
 // node, from reading it to that node's ack; timed on this node's clock
-// alone).
+// alone), and rallypoint_service_leader{service} (1 on the node that
+// leads and serves a cluster-wide service, lobby or mm, 0 on the others:
+// the lobby and matchmaker metrics below describe the cluster only on
+// that node; elsewhere their gauges are 0).
 //
 // Lobbies: the gauges rallypoint_lobby_lobbies (open),
 // rallypoint_lobby_listed and rallypoint_lobby_members.

@@ -113,10 +113,11 @@ func relayHistogram(d *prometheus.Desc, counts []uint64, sumMicros float64) prom
 // RegisterCluster registers the metrics of a cluster node and of srv, its
 // cluster server (signaling.NewClusterServer): the node's name as the
 // label of rallypoint_node_info, the nodes it hears and its NATS routes,
-// and the signals it exchanges with other nodes. All are read at each
-// scrape.
+// the signals it exchanges with other nodes, and whether it leads each
+// cluster-wide service of srv (rallypoint_service_leader{service}, for
+// services registered before or after). All are read at each scrape.
 func RegisterCluster(reg prometheus.Registerer, node *cluster.Node, srv *signaling.Server) error {
-	return reg.Register(&clusterCollector{node: node, stats: srv.Stats})
+	return reg.Register(&clusterCollector{node: node, stats: srv.Stats, services: srv.Services})
 }
 
 var (
@@ -125,16 +126,18 @@ var (
 	clusterRoutes     = prometheus.NewDesc("rallypoint_cluster_routes", "Routes of this node's embedded NATS server to the other nodes' (0 with an external NATS).", nil, nil)
 	clusterSent       = prometheus.NewDesc("rallypoint_cluster_signals_sent_total", "Signals relayed from a peer here to a peer on another node.", nil, nil)
 	clusterReceived   = prometheus.NewDesc("rallypoint_cluster_signals_received_total", "Signals received from another node for a peer here.", nil, nil)
+	serviceLeader     = prometheus.NewDesc("rallypoint_service_leader", "1 on the node that leads and serves the cluster-wide service (lobby, mm) now, 0 on the others: the lobby and matchmaker metrics of the node where it is 1 are the cluster's.", []string{"service"}, nil)
 	clusterRTTSeconds = prometheus.NewDesc("rallypoint_cluster_relay_round_trip_seconds", "Signals sent to another node: from reading the signal to receiving the target node's ack (one NATS hop each way plus the target node's delivery), on this node's clock.", nil, nil)
 )
 
 type clusterCollector struct {
-	node  *cluster.Node
-	stats func() signaling.Stats
+	node     *cluster.Node
+	stats    func() signaling.Stats
+	services func() []*signaling.Service
 }
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{nodeInfo, clusterLiveNodes, clusterRoutes, clusterSent, clusterReceived, clusterRTTSeconds} {
+	for _, d := range []*prometheus.Desc{nodeInfo, clusterLiveNodes, clusterRoutes, clusterSent, clusterReceived, clusterRTTSeconds, serviceLeader} {
 		ch <- d
 	}
 }
@@ -147,6 +150,13 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(clusterSent, prometheus.CounterValue, float64(st.ClusterSent))
 	ch <- prometheus.MustNewConstMetric(clusterReceived, prometheus.CounterValue, float64(st.ClusterReceived))
 	ch <- relayHistogram(clusterRTTSeconds, st.ClusterRTTCounts, st.ClusterRTTSumMicros)
+	for _, v := range c.services() {
+		lead := 0.0
+		if v.Leading() {
+			lead = 1
+		}
+		ch <- prometheus.MustNewConstMetric(serviceLeader, prometheus.GaugeValue, lead, v.Name())
+	}
 }
 
 // RegisterLobby registers the metrics of svc, read from one svc.Stats

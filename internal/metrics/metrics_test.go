@@ -121,3 +121,55 @@ func TestClusterMetrics(t *testing.T) {
 		t.Errorf("no %s", name)
 	}
 }
+
+// TestClusterServiceLeaderMetric: rallypoint_service_leader{service} is 1
+// on a node once it leads and serves the service (registered after the
+// metrics), for each cluster-wide service of the server.
+func TestClusterServiceLeaderMetric(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	node, err := cluster.Start(ctx, cluster.Config{Name: "m2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	srv, err := signaling.NewClusterServer(ctx, signaling.Config{}, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	reg := prometheus.NewRegistry()
+	if err := RegisterCluster(reg, node, srv); err != nil {
+		t.Fatal(err)
+	}
+	svc := srv.Service("x", signaling.ServiceConfig{})
+	leaderOf := func() map[string]float64 {
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]float64{}
+		for _, f := range fams {
+			if f.GetName() != "rallypoint_service_leader" {
+				continue
+			}
+			for _, m := range f.GetMetric() {
+				out[m.GetLabel()[0].GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+		return out
+	}
+	if got := leaderOf(); got["x"] != 0 || len(got) != 1 {
+		t.Fatalf("before Start: %v, want x at 0", got)
+	}
+	svc.Start()
+	for !svc.Leading() {
+		if ctx.Err() != nil {
+			t.Fatal("the only node never led the service")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := leaderOf(); got["x"] != 1 {
+		t.Fatalf("leading: %v, want x at 1", got)
+	}
+}

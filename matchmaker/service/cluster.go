@@ -1,8 +1,11 @@
 package service
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,8 +19,9 @@ import (
 // The leader saves each waiting ticket (key "t."+id, ticketRec) and each
 // running session (key "s."+id, sessionRec) in the cluster's store; a node
 // that takes the leadership over puts the tickets of live players back in
-// their queues under the same ids (their wait, and with it the widening
-// of the rules, starts again) and takes the sessions' results from there.
+// their queues under the same ids, oldest first, each with its enqueue
+// time (ticketRec.At: its wait, and with it the widening of the rules,
+// goes on where it was) and takes the sessions' results from there.
 // Party consents (mm.party) and backfill requests in progress are not
 // kept: they are asked again.
 
@@ -26,6 +30,7 @@ type ticketRec struct {
 	Ticket matchmaker.Ticket `json:"ticket"`
 	Keys   map[string]string `json:"keys,omitempty"` // peer -> store key
 	IP     string            `json:"ip,omitempty"`
+	At     int64             `json:"at,omitempty"` // enqueued at, unix ms (the engine's clock)
 }
 
 // sessionRec is a running session as the cluster's store keeps it.
@@ -50,6 +55,9 @@ func (s *Service) saveTicketLocked(t matchmaker.Ticket) {
 		return
 	}
 	r := ticketRec{Ticket: t, Keys: map[string]string{}, IP: s.ticketIP[t.ID]}
+	if at, ok := s.mm.EnqueuedAt(t.ID); ok {
+		r.At = at.UnixMilli()
+	}
 	for _, p := range t.Players {
 		if k := s.subject[p.ID]; k != "" {
 			r.Keys[p.ID] = k
@@ -86,40 +94,68 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 	defer s.mu.Unlock()
 	s.resetLocked()
 	tickets, sessions := 0, 0
+	type saved struct {
+		key string
+		rec ticketRec
+	}
+	var waiting []saved
+	for k, b := range st.Records {
+		if !strings.HasPrefix(k, "t.") {
+			continue
+		}
+		var r ticketRec
+		if json.Unmarshal(b, &r) != nil || r.Ticket.ID == "" {
+			s.svc.Remove(k)
+			continue
+		}
+		waiting = append(waiting, saved{k, r})
+	}
+	// Oldest first: each ticket's wait goes on from its enqueue time
+	// (records without one, from an older version, last: they start now).
+	at := func(r ticketRec) int64 {
+		if r.At <= 0 {
+			return math.MaxInt64
+		}
+		return r.At
+	}
+	slices.SortFunc(waiting, func(a, b saved) int {
+		return cmp.Or(cmp.Compare(at(a.rec), at(b.rec)), strings.Compare(a.key, b.key))
+	})
+	for _, w := range waiting {
+		k, r := w.key, w.rec
+		live := true
+		for _, p := range r.Ticket.Players {
+			live = live && st.Live(p.ID)
+		}
+		if !live {
+			s.svc.Remove(k)
+			continue
+		}
+		var since time.Time
+		if r.At > 0 {
+			since = time.UnixMilli(r.At)
+		}
+		if _, err := s.mm.EnqueueSince(r.Ticket, since); err != nil {
+			s.log.Info("matchmaker: ticket not restored", "ticket", r.Ticket.ID, "err", err)
+			s.svc.Remove(k)
+			continue
+		}
+		id := r.Ticket.ID
+		if r.IP != "" {
+			s.ticketIP[id] = r.IP
+			s.perIP[r.IP]++
+		}
+		for _, p := range r.Ticket.Players {
+			s.byPeer[p.ID] = id
+			s.subject[p.ID] = r.Keys[p.ID]
+			if key := r.Keys[p.ID]; key != "" {
+				s.bySubject[key] = id
+			}
+		}
+		tickets++
+	}
 	for k, b := range st.Records {
 		switch {
-		case strings.HasPrefix(k, "t."):
-			var r ticketRec
-			if json.Unmarshal(b, &r) != nil || r.Ticket.ID == "" {
-				s.svc.Remove(k)
-				continue
-			}
-			live := true
-			for _, p := range r.Ticket.Players {
-				live = live && st.Live(p.ID)
-			}
-			if !live {
-				s.svc.Remove(k)
-				continue
-			}
-			if _, err := s.mm.Enqueue(r.Ticket); err != nil {
-				s.log.Info("matchmaker: ticket not restored", "ticket", r.Ticket.ID, "err", err)
-				s.svc.Remove(k)
-				continue
-			}
-			id := r.Ticket.ID
-			if r.IP != "" {
-				s.ticketIP[id] = r.IP
-				s.perIP[r.IP]++
-			}
-			for _, p := range r.Ticket.Players {
-				s.byPeer[p.ID] = id
-				s.subject[p.ID] = r.Keys[p.ID]
-				if key := r.Keys[p.ID]; key != "" {
-					s.bySubject[key] = id
-				}
-			}
-			tickets++
 		case strings.HasPrefix(k, "s."):
 			var r sessionRec
 			if json.Unmarshal(b, &r) != nil {

@@ -11,7 +11,8 @@ import (
 )
 
 // A new leader puts the saved tickets back in their queues under the same
-// ids and takes the saved sessions' results from there.
+// ids, with the wait they had, and takes the saved sessions' results from
+// there.
 func TestLeaderLoadsTicketsAndSessions(t *testing.T) {
 	srv := signaling.NewServer(signaling.Config{})
 	defer srv.Close()
@@ -22,7 +23,7 @@ func TestLeaderLoadsTicketsAndSessions(t *testing.T) {
 	defer s.Close()
 	tr, _ := json.Marshal(ticketRec{Ticket: matchmaker.Ticket{ID: "t1", Queue: "1v1",
 		Players: []matchmaker.Player{{ID: "p1", Rating: matchmaker.Rating{Mu: 30, Sigma: 5}}}},
-		Keys: map[string]string{"p1": "alice"}, IP: "1.2.3.4"})
+		Keys: map[string]string{"p1": "alice"}, IP: "1.2.3.4", At: time.Now().Add(-20 * time.Second).UnixMilli()})
 	sr, _ := json.Marshal(sessionRec{Host: "a", Queue: "1v1", Teams: [][]string{{"a"}, {"b"}}, Capacity: []int{1, 1},
 		Keys: map[string]string{"a": "ka", "b": "kb"}, Reports: map[string]string{"sub:ka": "[0 1]"}, At: time.Now().UnixMilli()})
 	recs := map[string][]byte{"t.t1": tr, "s.s1": sr, "t.bad": []byte("[")}
@@ -32,6 +33,9 @@ func TestLeaderLoadsTicketsAndSessions(t *testing.T) {
 	st, err := s.mm.Status("t1")
 	if err != nil || st.Queue != "1v1" {
 		t.Fatalf("ticket t1 after load: %+v %v", st, err)
+	}
+	if st.Waited < 20*time.Second || st.Waited > time.Minute {
+		t.Errorf("ticket t1 waited %v after load, want its 20 s and on", st.Waited)
 	}
 	s.mu.Lock()
 	ok := s.byPeer["p1"] == "t1" && s.bySubject["alice"] == "t1" && s.perIP["1.2.3.4"] == 1 &&

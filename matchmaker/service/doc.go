@@ -56,9 +56,10 @@
 // (svc.mm.t.<id>) and each running match (svc.mm.s.<id>, with its
 // reports) in the cluster's store. When it dies, another node takes over
 // within a few seconds: it puts the tickets of players still connected
-// back in their queues under the same ids (their wait, and so the
-// widening of the rules, starts again; clients notice nothing but the
-// delay) and accepts results for the matches as before. Requests in
+// back in their queues under the same ids, oldest first, with the time
+// they were enqueued (their wait, and so the widening of the rules, goes
+// on: matchmaker.EnqueueSince; clients notice nothing but the delay) and
+// accepts results for the matches as before. Requests in
 // between are answered with signaling.CodeUnavailable, which mmclient
 // retries until the call's context ends. Not kept:
 // party consents (mm.party: ask again) and backfill requests in progress
