@@ -193,13 +193,40 @@ func TestStatsSoonAfterConnect(t *testing.T) {
 	}
 }
 
+// An outage shorter than restartAfter (three interrupt periods, 1.5 s) but
+// longer than an interrupt period: the old candidate pair resumes by
+// itself, without an ICE restart, which would have dropped it and left the
+// peer unreachable until the new checks completed.
+func TestNoICERestartShortOutage(t *testing.T) {
+	checkLeaks(t)
+	lab, a, b := vnetPair(t) // a offers: its id is smaller
+	lab.setFilter(func(vnet.Chunk) bool { return false })
+	waitEvent[EventInterrupted](t, a.Mesh, b.LocalID(), 5*time.Second)
+	time.Sleep(700 * time.Millisecond) // 1.2 s of silence in all
+	lab.setFilter(nil)
+	waitEvent[EventResumed](t, a.Mesh, b.LocalID(), 5*time.Second)
+	st, err := a.Stats(b.LocalID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ICERestarts != 0 {
+		t.Fatalf("%d ICE restart(s) during a 1.2 s outage", st.ICERestarts)
+	}
+	if err := a.Send(b.LocalID(), netcode.Reliable, []byte("the old pair")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 {
+		t.Fatal("no message after the outage")
+	}
+}
+
 func TestICERestartAfterOutage(t *testing.T) {
 	checkLeaks(t)
 	lab, a, b := vnetPair(t) // a offers: its id is smaller
-	// Longer than ICE's disconnected timeout (two interrupt periods), shorter
+	// Longer than restartAfter (three interrupt periods, 1.5 s), shorter
 	// than the mesh's 2.5 s: ICE restarts and the pair comes back.
 	lab.setFilter(func(vnet.Chunk) bool { return false })
-	time.Sleep(1700 * time.Millisecond)
+	time.Sleep(1800 * time.Millisecond)
 	lab.setFilter(nil)
 	waitEvent[EventResumed](t, a.Mesh, b.LocalID(), 5*time.Second)
 	st, err := a.Stats(b.LocalID())
