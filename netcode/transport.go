@@ -43,9 +43,10 @@ const MaxDatagramMessage = 1152
 // 2 s): its peers agree on the frame at which they drop the silent player
 // while the mesh still holds the connection open, and the mesh tears the
 // connection down half a second later (DefaultDisconnectAfter, 2.5 s). In
-// between the mesh restarts ICE after two interrupt periods (1 s) of
+// between the mesh restarts ICE after three interrupt periods (1.5 s) of
 // silence, so a path that recovers within the session's window keeps the
-// player in the match.
+// player in the match; a shorter silence (a peer process paused for a
+// second) ends on the old path, which a restart would have dropped.
 const (
 	// DefaultInterruptAfter is how long a peer may be silent before the
 	// mesh (mesh.EventInterrupted) and the session

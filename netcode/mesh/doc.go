@@ -125,8 +125,12 @@
 // open the data path alone decides, so a signaling server going away does
 // not end a match), timed out (nothing for
 // Config.DisconnectAfter, netcode.DefaultDisconnectAfter = 2.5 s by
-// default; the offering side restarts ICE after twice InterruptAfter of
-// silence, before that), ICE failed (no working
+// default; the offering side restarts ICE after three times
+// InterruptAfter of silence, 1.5 s by default, before that: a restart
+// drops the working candidate pair at once, so a silence that may still
+// end by itself, a peer process paused for a second on a loaded machine
+// or a burst of loss, is left to end on the old pair, and time this
+// process itself did not run does not count), ICE failed (no working
 // candidate pair within Config.ConnectTimeout; the event's Err is a
 // *ConnectError, see "Networks that fight back"), kicked, kicked by peer,
 // protocol error. Pings every Config.PingInterval keep an idle pair

@@ -32,10 +32,11 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool, socks *attempt
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	// The mesh judges liveness from its own traffic and restarts ICE after
-	// two interrupt periods of silence (Mesh.restartICE), so ICE's timers
-	// only back it up. They also set the pace of ICE's consent checks,
-	// which go out once per the shortest of the three: every 2 s, as
-	// pion's default keep-alive, each check costing about 230 bytes.
+	// three interrupt periods of silence (restartAfter); ICE's own
+	// disconnected and failed states restart nothing (see Mesh.iceState).
+	// These timers set the pace of ICE's consent checks, which go out once
+	// per the shortest of the three: every 2 s, as pion's default
+	// keep-alive, each check costing about 230 bytes.
 	s.SetICETimeouts(cfg.DisconnectAfter, 2*cfg.DisconnectAfter, max(2*time.Second, cfg.PingInterval))
 	s.SetPrflxAcceptanceMinWait(0)
 	// pion waits 500 ms before it accepts a server-reflexive pair, which

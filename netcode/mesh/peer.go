@@ -184,6 +184,11 @@ type peer struct {
 	relayTried    bool
 	pendingRelay  bool
 	restartQueued bool // an ICE restart waits for fresh credentials
+	// tickAt is when tick last looked at the peer; resumedAt is when it
+	// last found that this process had not run for an interrupt period
+	// (see restartSilence).
+	tickAt    time.Time
+	resumedAt int64 // mesh clock (ns)
 	// turn collects what pion says about the TURN servers.
 	turn turnReport
 
@@ -906,9 +911,18 @@ func retryPause(gen uint32) time.Duration {
 
 // iceState runs on the loop. The offering side restarts ICE when a
 // connected pair stops answering; a failure before the first connection is
-// left to the fallback and connect timers.
+// left to the fallback and connect timers. ICE's own verdict is not enough:
+// its disconnected state does not follow the data (with its 2.5 s timeout
+// it was seen to report disconnected after 0.85 s without data, around a
+// one-second pause of a peer's process, as if only its consent checks,
+// every 2 s, counted), and a restart drops the pair at once. Only the
+// mesh's silence (restartSilence past restartAfter, as tick applies it)
+// restarts ICE.
 func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
 	if c.dead.Load() || p.c != c || !p.offerer || !p.connectedOnce {
+		return
+	}
+	if m.restartSilence(p) <= restartAfter(&m.cfg) {
 		return
 	}
 	if s != webrtc.ICEConnectionStateDisconnected && s != webrtc.ICEConnectionStateFailed {
@@ -917,14 +931,39 @@ func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
 	m.restartICE(p, c)
 }
 
+// restartAfter is how long a connected peer must be silent before the
+// offering side restarts ICE: three interrupt periods (1.5 s by default).
+// pion's ICE restart drops the selected pair and closes its sockets at
+// once, so a restart turns a silence that would have ended by itself (a
+// peer process that did not run for a second on a loaded machine, a
+// burst of loss) into an outage that lasts until the new checks and the
+// signaling round trip complete. Waiting longer lets such a silence end on
+// the old pair; only a path that stays dead gets restarted.
+func restartAfter(cfg *Config) time.Duration { return 3 * cfg.InterruptAfter }
+
+// restartEvery is the least time between two ICE restarts of a peer: two
+// interrupt periods (1 s by default), so that a restart under way, which
+// needs a signaling round trip and new checks, is not torn down by the
+// next one.
+func restartEvery(cfg *Config) time.Duration { return 2 * cfg.InterruptAfter }
+
+// restartSilence is how long the peer has been silent as far as the
+// decision to restart ICE goes: not counting a time during which this
+// process did not run (tick found it had not looked at the peer for an
+// interrupt period), since the peer's packets of that time wait unread
+// in the socket.
+func (m *Mesh) restartSilence(p *peer) time.Duration {
+	return time.Duration(m.now() - max(p.lastRecv.Load(), p.resumedAt))
+}
+
 // restartICE runs on the loop: the offering side of a pair that stopped
 // answering restarts ICE on the same connection, at most once per
-// interrupt period.
+// restartEvery.
 func (m *Mesh) restartICE(p *peer, c *conn) {
 	if c == nil || c.dead.Load() || p.c != c || !p.offerer || !p.connectedOnce {
 		return
 	}
-	if time.Since(p.lastRestart) < m.cfg.InterruptAfter {
+	if time.Since(p.lastRestart) < restartEvery(&m.cfg) {
 		return
 	}
 	if c.relay {
@@ -1187,6 +1226,12 @@ func (m *Mesh) tick(now time.Time) {
 				m.disconnect(p, ReasonICEFailed, err)
 			}
 		case PeerStateConnected, PeerStateInterrupted:
+			if !p.tickAt.IsZero() && now.Sub(p.tickAt) > cfg.InterruptAfter {
+				// This process did not run (stopped, or starved of
+				// CPU): the silence is its own, not the path's.
+				p.resumedAt = m.now()
+			}
+			p.tickAt = now
 			silent := time.Duration(m.now() - p.lastRecv.Load())
 			switch {
 			case silent > cfg.DisconnectAfter:
@@ -1195,7 +1240,7 @@ func (m *Mesh) tick(now time.Time) {
 			case silent > cfg.InterruptAfter && st == PeerStateConnected:
 				p.setState(PeerStateInterrupted)
 				m.emit(EventInterrupted{Peer: p.id})
-			case silent > 2*cfg.InterruptAfter:
+			case m.restartSilence(p) > restartAfter(cfg):
 				// The mesh's own silence decides, not ICE's consent
 				// checks, which go out only every two seconds.
 				m.restartICE(p, p.c)

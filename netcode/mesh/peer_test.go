@@ -193,13 +193,59 @@ func TestStatsSoonAfterConnect(t *testing.T) {
 	}
 }
 
+// An outage shorter than restartAfter (three interrupt periods, here 3 s
+// of 1 s periods) but longer than two: the old candidate pair resumes by
+// itself, without an ICE restart, which would have dropped it and left the
+// peer unreachable until the new checks completed.
+func TestNoICERestartShortOutage(t *testing.T) {
+	checkLeaks(t)
+	lab := newVNetLab(t, 2)
+	a, b := connectedPair(t, func(i int) Config {
+		c := lab.config(i)
+		c.InterruptAfter = time.Second
+		c.DisconnectAfter = 10 * time.Second
+		return c
+	}) // a offers: its id is smaller
+	lab.setFilter(func(vnet.Chunk) bool { return false })
+	cut := time.Now()
+	waitEvent[EventInterrupted](t, a.Mesh, b.LocalID(), 5*time.Second)
+	time.Sleep(2400*time.Millisecond - time.Since(cut)) // 2.4 s of silence in all
+	lab.setFilter(nil)
+	outage := time.Since(cut)
+	waitEvent[EventResumed](t, a.Mesh, b.LocalID(), 5*time.Second)
+	st, err := a.Stats(b.LocalID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ICERestarts != 0 {
+		t.Fatalf("%d ICE restart(s) during a %v outage", st.ICERestarts, outage.Round(time.Millisecond))
+	}
+	if err := a.Send(b.LocalID(), netcode.Reliable, []byte("the old pair")); err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, b.Mesh, 1, 5*time.Second); len(got) != 1 {
+		t.Fatal("no message after the outage")
+	}
+}
+
 func TestICERestartAfterOutage(t *testing.T) {
 	checkLeaks(t)
 	lab, a, b := vnetPair(t) // a offers: its id is smaller
-	// Longer than ICE's disconnected timeout (two interrupt periods), shorter
-	// than the mesh's 2.5 s: ICE restarts and the pair comes back.
+	// Longer than restartAfter (three interrupt periods, 1.5 s), shorter
+	// than the mesh's 2.5 s: ICE restarts and the pair comes back. The
+	// outage ends as soon as the restart began.
 	lab.setFilter(func(vnet.Chunk) bool { return false })
-	time.Sleep(1700 * time.Millisecond)
+	cut := time.Now()
+	for {
+		if st, err := a.Stats(b.LocalID()); err == nil && st.ICERestarts > 0 {
+			break
+		}
+		if time.Since(cut) > 2300*time.Millisecond {
+			t.Fatal("no ICE restart within 2.3 s of the outage")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("ICE restarted %v into the outage", time.Since(cut).Round(time.Millisecond))
 	lab.setFilter(nil)
 	waitEvent[EventResumed](t, a.Mesh, b.LocalID(), 5*time.Second)
 	st, err := a.Stats(b.LocalID())
