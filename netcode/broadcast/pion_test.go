@@ -37,9 +37,10 @@ func joinPion(ctx context.Context, t *testing.T, url string) *pionPeer {
 	m, err := mesh.New(c, mesh.Config{Loopback: true, OnDemand: true, ConnectTimeout: 30 * time.Second,
 		// The players' liveness is not under test: a loaded machine
 		// (-race, other jobs) must not drop a player.
-		// The mesh restarts ICE after two interrupt periods of silence,
-		// which a starved process mistakes for a broken path: the tree's
-		// own silence detection is under test here, not the mesh's.
+		// The mesh restarts ICE after three interrupt periods of a
+		// peer's silence, which a peer starved of CPU can cause: the
+		// tree's own silence detection is under test here, not the
+		// mesh's.
 		InterruptAfter: 3 * time.Second, DisconnectAfter: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
