@@ -546,7 +546,7 @@ func (s *Server) deliverSignal(from, to, room string, data json.RawMessage, t0 i
 	if err != nil {
 		return CodeBadRequest, "signal data is not valid JSON"
 	}
-	if err := target.enqueue(b, t0); err != nil {
+	if err := target.writeThrough(b, t0); err != nil {
 		return CodePeerUnavailable, fmt.Sprintf("peer %q cannot take more messages now", to)
 	}
 	s.stats.relayed.Add(1)
