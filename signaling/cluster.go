@@ -524,7 +524,7 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 		return
 	}
 	if env.Cid != "" {
-		c.reply(TypeAck, env.Cid, nil)
+		c.ack(sess, env.Cid)
 	}
 }
 
@@ -591,7 +591,7 @@ func (s *Server) onNodeMsg(b []byte) {
 			s.countError(m.Code)
 			b, _ = encodeWith(Envelope{Type: TypeError, Cid: m.Cid}, ErrorData{Code: m.Code, Message: m.Msg})
 		}
-		sess.enqueue(b, 0)
+		sess.writeThrough(b, 0)
 	case "moved":
 		if m.FromNode != s.cl.node {
 			s.cl.mu.Lock()

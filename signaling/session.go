@@ -809,6 +809,13 @@ func (c *conn) signal(sess *session, env Envelope, now int64) {
 	}
 	s.stats.relayed.Add(1)
 	if env.Cid != "" {
-		c.reply(TypeAck, env.Cid, nil)
+		c.ack(sess, env.Cid)
 	}
+}
+
+// ack answers a relayed signal: written through like the signal, on the
+// goroutine that routed it.
+func (c *conn) ack(sess *session, cid string) {
+	b, _ := encodeWith(Envelope{Type: TypeAck, Cid: cid}, nil)
+	sess.writeThrough(b, 0)
 }
