@@ -159,13 +159,47 @@ func (s *session) enqueueFront(frame []byte) {
 	s.mu.Unlock()
 }
 
+// ping sends c a keep-alive ping. When nothing is queued and no writer
+// runs, the caller (the sweeper) writes it itself, within
+// inlineWriteTimeout, instead of starting a writer goroutine for it;
+// otherwise the writer sends it before the next frame.
 func (s *session) ping(c *conn) {
 	s.mu.Lock()
-	if s.c == c {
+	if s.c != c || s.gone {
+		s.mu.Unlock()
+		return
+	}
+	if s.writing || len(s.queue) > 0 {
 		s.pingDue = true
 		s.startWriterLocked()
+		s.mu.Unlock()
+		return
+	}
+	s.writing = true
+	s.mu.Unlock()
+	err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(min(s.srv.cfg.WriteTimeout, inlineWriteTimeout)))
+	s.mu.Lock()
+	s.writing = false
+	if err == nil {
+		s.startWriterLocked() // frames queued meanwhile
 	}
 	s.mu.Unlock()
+	if err != nil {
+		s.writeFailed(c, err)
+	}
+}
+
+// writeFailed closes c after a failed write: a write that timed out
+// within inlineWriteTimeout found the peer's socket full, a slow consumer.
+func (s *session) writeFailed(c *conn, err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.srv.log.Info("slow consumer disconnected", "peer", s.id)
+		s.srv.countError(CodeSlowConsumer)
+		c.closeAsync(websocket.ClosePolicyViolation, CodeSlowConsumer)
+		return
+	}
+	c.closeAsync(websocket.CloseAbnormalClosure, "write failed")
 }
 
 func (s *session) startWriterLocked() {
@@ -222,11 +256,8 @@ func (s *session) writeLoop(c *conn, inline bool) {
 			s.mu.Lock()
 			s.writing = false
 			s.mu.Unlock()
-			var ne net.Error
-			if inline && errors.As(err, &ne) && ne.Timeout() {
-				s.srv.log.Info("slow consumer disconnected", "peer", s.id)
-				s.srv.countError(CodeSlowConsumer)
-				c.closeAsync(websocket.ClosePolicyViolation, CodeSlowConsumer)
+			if inline {
+				s.writeFailed(c, err)
 				return
 			}
 			c.closeAsync(websocket.CloseAbnormalClosure, "write failed")
