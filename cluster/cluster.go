@@ -39,8 +39,9 @@ type Config struct {
 	// may list itself; NATS ignores that route.
 	Routes []string
 	// ClientListen is the embedded server's client address, host:port,
-	// for NATS tools and benchmarks. Empty means a random port on
-	// 127.0.0.1 (the node itself connects in-process).
+	// for NATS tools and benchmarks; the node itself connects there too
+	// (loopback for a wildcard host). Empty means a random port on
+	// 127.0.0.1.
 	ClientListen string
 	// StoreDir is the embedded JetStream's directory. Empty means a fresh
 	// temporary directory, removed by Close.
@@ -299,12 +300,32 @@ func (n *Node) embed() error {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		return errors.New("cluster: embedded nats server did not start")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("rallypoint-"+cfg.Name), nats.MaxReconnects(-1))
+	// The node's own connection goes over loopback TCP rather than the
+	// in-process pipe: a net.Pipe write waits until the other side has
+	// read it, so every message between the node and its server took
+	// several goroutine rendezvous, each a wait behind whatever else was
+	// runnable (cross-node relay tails several times those of a bare NATS
+	// client under load); a socket lets either side go on.
+	nc, err := nats.Connect(loopbackURL(ns), nats.Name("rallypoint-"+cfg.Name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
-		return fmt.Errorf("cluster: connect in-process: %w", err)
+		return fmt.Errorf("cluster: connect to the embedded server: %w", err)
 	}
 	n.nc = nc
 	return nil
+}
+
+// loopbackURL is the embedded server's client URL as this process
+// reaches it: a wildcard listen address becomes the loopback address.
+func loopbackURL(ns *server.Server) string {
+	a, ok := ns.Addr().(*net.TCPAddr)
+	if !ok {
+		return ns.ClientURL()
+	}
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = net.IPv4(127, 0, 0, 1)
+	}
+	return "nats://" + net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
 }
 
 func splitHostPort(hp string) (string, int, error) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -489,4 +490,43 @@ func TestShutdownClosesWebSockets(t *testing.T) {
 	if err := s.Send("x", "mm.x", nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after shutdown: %v", err)
 	}
+}
+
+// A relayed signal is written by the sender's reader when the target has
+// nothing queued: a target whose socket is full holds that reader for at
+// most inlineWriteTimeout, far below WriteTimeout, and is disconnected as
+// a slow consumer.
+func TestRelayToFullSocketBounded(t *testing.T) {
+	ts := newTestServer(t, Config{WriteTimeout: 60 * time.Second, RatePerSec: 1e6, RateBurst: 1e6})
+	target := rawDial(t, ts.URL) // reads nothing once in the room
+	target.send(`{"v":1,"type":"join","cid":"j","room":"full"}`)
+	target.expect(TypeJoined)
+	sender := rawDial(t, ts.URL)
+	sender.send(`{"v":1,"type":"join","cid":"j","room":"full"}`)
+	sender.expect(TypeJoined)
+	data := `"` + strings.Repeat("z", DefaultMaxMessageSize-1024) + `"`
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; ts.Stats().Errors[CodeSlowConsumer] == 0; i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("target still connected after %d signals: %+v", i, ts.Stats())
+		}
+		cid := "s" + strconv.Itoa(i)
+		t0 := time.Now()
+		sender.send(`{"v":1,"type":"signal","cid":"` + cid + `","to":"` + target.id + `","data":` + data + `}`)
+		env := sender.expect(TypeAck)
+		if env.Cid != cid {
+			t.Fatalf("ack %q, want %q", env.Cid, cid)
+		}
+		// Generous for a loaded machine, and still far below WriteTimeout.
+		if d := time.Since(t0); d > 20*time.Second {
+			t.Fatalf("signal %d answered after %v", i, d)
+		}
+	}
+	for ts.Stats().Connections != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := ts.Stats().Connections; n != 1 {
+		t.Fatalf("%d connections, want the sender's only", n)
+	}
+	sender.alive()
 }

@@ -607,7 +607,7 @@ func (c *conn) csignal(sess *session, env Envelope, now int64) {
 		return
 	}
 	if env.Cid != "" {
-		c.reply(TypeAck, env.Cid, nil)
+		c.ack(sess, env.Cid)
 	}
 }
 
@@ -629,7 +629,7 @@ func (s *Server) deliverSignal(from, to, room string, data json.RawMessage, t0 i
 	if err != nil {
 		return CodeBadRequest, "signal data is not valid JSON"
 	}
-	if err := target.enqueue(b, t0); err != nil {
+	if err := target.writeThrough(b, t0); err != nil {
 		return CodePeerUnavailable, fmt.Sprintf("peer %q cannot take more messages now", to)
 	}
 	s.stats.relayed.Add(1)
@@ -674,7 +674,7 @@ func (s *Server) onNodeMsg(b []byte) {
 			s.countError(m.Code)
 			b, _ = encodeWith(Envelope{Type: TypeError, Cid: m.Cid}, ErrorData{Code: m.Code, Message: m.Msg})
 		}
-		sess.enqueue(b, 0)
+		sess.writeThrough(b, 0)
 	case "moved":
 		if m.FromNode != s.cl.node {
 			s.cl.mu.Lock()

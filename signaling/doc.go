@@ -117,6 +117,12 @@
 // runs one reader goroutine per connection, a writer goroutine only while a
 // connection has messages queued, and one housekeeping goroutine for
 // keep-alives and timeouts; Close and Shutdown wait for all of them.
+// A relayed signal (and its ack) to a connection with nothing queued is
+// written by the goroutine that routes it, the sender's reader or a
+// cluster node's message handler, with no hand-off, the signal before the
+// ack; so is a ping the housekeeping goroutine sends to an idle
+// connection. Such a write waits at most 100 ms (only a full socket makes
+// it wait): a connection that takes longer is closed as a slow consumer.
 // That goroutine visits the connections in 250 slots spread evenly over
 // each second (or a quarter of the ping interval, if shorter), ticking
 // often enough that a tick sends about 8 pings (every 12 ms with 16,700

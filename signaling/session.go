@@ -110,6 +110,37 @@ func (s *session) enqueue(frame []byte, t int64) error {
 	return nil
 }
 
+// inlineWriteTimeout bounds a relayed signal written on the goroutine that
+// routes it (writeThrough): only a peer whose socket buffer is full makes
+// that write wait, and such a peer is disconnected as a slow consumer
+// rather than holding up the sender or a cluster node's message handler.
+const inlineWriteTimeout = 100 * time.Millisecond
+
+// writeThrough is enqueue for a relayed signal: when the session's queue
+// is empty and no writer runs, the caller writes the frame to the socket
+// itself (a frame the kernel takes at once), which saves the hand-off to
+// a writer goroutine and puts the signal on the wire before the sender's
+// ack. Otherwise it queues the frame behind the others, as enqueue does.
+// The frame stays in the queue while it is written, so that a failed
+// write leaves it there for a resume.
+func (s *session) writeThrough(frame []byte, t int64) error {
+	s.mu.Lock()
+	c := s.c
+	if c == nil || s.gone || s.writing || s.pingDue || len(s.queue) > 0 {
+		s.mu.Unlock()
+		return s.enqueue(frame, t)
+	}
+	n := int64(len(frame))
+	s.queue = append(s.queue, outFrame{frame, t})
+	s.queued += n
+	s.srv.queued.Add(n)
+	s.writing = true
+	s.mu.Unlock()
+	s.srv.wg.Add(1)
+	s.writeLoop(c, true)
+	return nil
+}
+
 // dropQueueLocked empties the queue and gives its bytes back to the
 // server's budget. s.mu must be held.
 func (s *session) dropQueueLocked() {
@@ -128,13 +159,47 @@ func (s *session) enqueueFront(frame []byte) {
 	s.mu.Unlock()
 }
 
+// ping sends c a keep-alive ping. When nothing is queued and no writer
+// runs, the caller (the sweeper) writes it itself, within
+// inlineWriteTimeout, instead of starting a writer goroutine for it;
+// otherwise the writer sends it before the next frame.
 func (s *session) ping(c *conn) {
 	s.mu.Lock()
-	if s.c == c {
+	if s.c != c || s.gone {
+		s.mu.Unlock()
+		return
+	}
+	if s.writing || len(s.queue) > 0 {
 		s.pingDue = true
 		s.startWriterLocked()
+		s.mu.Unlock()
+		return
+	}
+	s.writing = true
+	s.mu.Unlock()
+	err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(min(s.srv.cfg.WriteTimeout, inlineWriteTimeout)))
+	s.mu.Lock()
+	s.writing = false
+	if err == nil {
+		s.startWriterLocked() // frames queued meanwhile
 	}
 	s.mu.Unlock()
+	if err != nil {
+		s.writeFailed(c, err)
+	}
+}
+
+// writeFailed closes c after a failed write: a write that timed out
+// within inlineWriteTimeout found the peer's socket full, a slow consumer.
+func (s *session) writeFailed(c *conn, err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.srv.log.Info("slow consumer disconnected", "peer", s.id)
+		s.srv.countError(CodeSlowConsumer)
+		c.closeAsync(websocket.ClosePolicyViolation, CodeSlowConsumer)
+		return
+	}
+	c.closeAsync(websocket.CloseAbnormalClosure, "write failed")
 }
 
 func (s *session) startWriterLocked() {
@@ -143,20 +208,32 @@ func (s *session) startWriterLocked() {
 	}
 	s.writing = true
 	s.srv.wg.Add(1)
-	go s.flush(s.c)
+	go s.writeLoop(s.c, false)
 }
 
-// flush writes queued frames to c until the queue is empty, c is no longer
-// the session's connection, or a write fails. A frame leaves the queue only
-// once written.
-func (s *session) flush(c *conn) {
+// writeLoop writes queued frames to c until the queue is empty, c is no
+// longer the session's connection, or a write fails. A frame leaves the
+// queue only once written. With inline set it runs on writeThrough's
+// caller: it writes the head frame within inlineWriteTimeout and hands
+// whatever else is queued to a writer goroutine.
+func (s *session) writeLoop(c *conn, inline bool) {
 	defer s.srv.wg.Done()
 	wt := s.srv.cfg.WriteTimeout
-	for {
+	if inline {
+		wt = min(wt, inlineWriteTimeout)
+	}
+	for first := true; ; first = false {
 		s.mu.Lock()
 		if s.c != c || s.gone || (len(s.queue) == 0 && !s.pingDue) {
 			s.writing = false
 			s.startWriterLocked() // a resume may have attached a new connection meanwhile
+			s.mu.Unlock()
+			return
+		}
+		if inline && !first {
+			// More came meanwhile: a writer goroutine takes it on.
+			s.srv.wg.Add(1)
+			go s.writeLoop(c, false)
 			s.mu.Unlock()
 			return
 		}
@@ -179,6 +256,10 @@ func (s *session) flush(c *conn) {
 			s.mu.Lock()
 			s.writing = false
 			s.mu.Unlock()
+			if inline {
+				s.writeFailed(c, err)
+				return
+			}
 			c.closeAsync(websocket.CloseAbnormalClosure, "write failed")
 			return
 		}
@@ -775,12 +856,19 @@ func (c *conn) signal(sess *session, env Envelope, now int64) {
 		c.replyError(env.Cid, CodeBadRequest, "signal data is not valid JSON")
 		return
 	}
-	if err := target.enqueue(b, now); err != nil {
+	if err := target.writeThrough(b, now); err != nil {
 		c.replyError(env.Cid, CodePeerUnavailable, fmt.Sprintf("peer %q cannot take more messages now", target.id))
 		return
 	}
 	s.stats.relayed.Add(1)
 	if env.Cid != "" {
-		c.reply(TypeAck, env.Cid, nil)
+		c.ack(sess, env.Cid)
 	}
+}
+
+// ack answers a relayed signal: written through like the signal, on the
+// goroutine that routed it.
+func (c *conn) ack(sess *session, cid string) {
+	b, _ := encodeWith(Envelope{Type: TypeAck, Cid: cid}, nil)
+	sess.writeThrough(b, 0)
 }
