@@ -189,26 +189,79 @@ func timePass(runs int, pool func(run int) *matchmaker.Matchmaker) passTime {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	samples := gcSamples()
+	var ss []passSample
+	for i := 0; i < runs; i++ {
+		ss = append(ss, samplePass(pool(i), samples))
+	}
+	return aggregate(ss)
+}
+
+// timeGrowth measures passes over small and large pools alternately, a
+// pair of pools each run, and returns both sizes' times and the growth:
+// the median over the runs of the large pass's time over the small one's,
+// wall and CPU. A pair's two passes run seconds apart at most, so a
+// machine whose speed drifts (other virtual machines on its host, clock
+// changes) slows both alike, where timing every small pass before every
+// large one would put the drift into the ratio.
+func timeGrowth(runs int, small, large func(run int) *matchmaker.Matchmaker) (ps, pl passTime, growth, growthCPU float64) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	samples := gcSamples()
+	var ss, ls []passSample
+	var gw, gc []float64
+	for i := 0; i < runs; i++ {
+		s := samplePass(small(i), samples)
+		l := samplePass(large(i), samples)
+		ss, ls = append(ss, s), append(ls, l)
+		gw = append(gw, l.wall/s.wall)
+		if s.cpu > 0 && l.cpu > 0 {
+			gc = append(gc, l.cpu/s.cpu)
+		}
+	}
+	growth = median(gw)
+	if len(gc) == runs {
+		growthCPU = median(gc)
+	}
+	return aggregate(ss), aggregate(ls), growth, growthCPU
+}
+
+// passSample is one pass's measurements.
+type passSample struct {
+	wall, cpu, gc, cycles, allocMB float64 // cpu 0: unknown
+	matches                        int
+}
+
+// samplePass measures one Process over m on the calling goroutine, which
+// is locked to its thread.
+func samplePass(m *matchmaker.Matchmaker, samples []metrics.Sample) passSample {
+	runtime.GC() // the pool's construction garbage is not the pass's
+	g0, n0, a0 := readGC(samples)
+	c0, ok := threadCPU()
+	start := time.Now()
+	res := m.Process()
+	ps := passSample{wall: msSince(start), matches: len(res.Matches)}
+	if c1, ok1 := threadCPU(); ok && ok1 {
+		ps.cpu = float64((c1 - c0).Microseconds()) / 1e3
+	}
+	old := debug.SetGCPercent(-1) // returns once no cycle is under way
+	g1, n1, a1 := readGC(samples)
+	debug.SetGCPercent(old)
+	ps.gc = (g1 - g0) * 1e3
+	ps.cycles = float64(n1 - n0)
+	ps.allocMB = float64(a1-a0) / 1e6
+	return ps
+}
+
+// aggregate returns the medians of ss.
+func aggregate(ss []passSample) passTime {
 	var ws, cs, gs, ns, as []float64
 	var pt passTime
-	for i := 0; i < runs; i++ {
-		m := pool(i)
-		runtime.GC() // the pool's construction garbage is not the pass's
-		g0, n0, a0 := readGC(samples)
-		c0, ok := threadCPU()
-		start := time.Now()
-		res := m.Process()
-		ws = append(ws, msSince(start))
-		if c1, ok1 := threadCPU(); ok && ok1 {
-			cs = append(cs, float64((c1-c0).Microseconds())/1e3)
+	for _, s := range ss {
+		ws, gs, ns, as = append(ws, s.wall), append(gs, s.gc), append(ns, s.cycles), append(as, s.allocMB)
+		if s.cpu > 0 {
+			cs = append(cs, s.cpu)
 		}
-		old := debug.SetGCPercent(-1) // returns once no cycle is under way
-		g1, n1, a1 := readGC(samples)
-		debug.SetGCPercent(old)
-		gs = append(gs, (g1-g0)*1e3)
-		ns = append(ns, float64(n1-n0))
-		as = append(as, float64(a1-a0)/1e6)
-		pt.matches = len(res.Matches)
+		pt.matches = s.matches
 	}
 	if len(cs) > 0 {
 		pt.cpu = median(cs)
@@ -276,19 +329,33 @@ func Matchmaker(cfg MatchmakerConfig) error {
 	q5 := matchmaker.QueueConfig{Name: "5v5", Shape: matchmaker.Shape{TeamSize: 5},
 		Rules: []matchmaker.Rule{{Kind: matchmaker.RuleSkill, Value: 2, Steps: []matchmaker.Step{{After: 10 * time.Second, Value: 4}}}}}
 
-	// Our passes over 10,000 tickets, and the naive scan over the same
-	// ratings in enqueue order.
-	r.Tick1v1Ms, r.Tick1v1CPUMs, r.Tick1v1GCMs, r.Tick1v1GCCycles, r.Tick1v1AllocMB, r.Tick1v1Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
-		return benchPool(q1, 10_000, false, int64(i))
-	}).fields()
+	// Our passes over 10,000 tickets and over 100,000 over the same span
+	// of waits, a pool of each size in turn (timeGrowth): their times and
+	// the growth (10x the tickets; n log n allows about 12x).
+	var small, large passTime
+	small, large, r.Growth1v1, r.Growth1v1CPU = timeGrowth(cfg.Runs,
+		func(i int) *matchmaker.Matchmaker { return benchPool(q1, 10_000, false, int64(i)) },
+		func(i int) *matchmaker.Matchmaker { return benchPool(q1, 100_000, false, int64(i)) })
+	r.Tick1v1Ms, r.Tick1v1CPUMs, r.Tick1v1GCMs, r.Tick1v1GCCycles, r.Tick1v1AllocMB, r.Tick1v1Matches = small.fields()
+	r.Tick1v1100kMs, r.Tick1v1100kCPUMs, r.Tick1v1100kGCMs, r.Tick1v1100kGCCycles, r.Tick1v1100kAllocMB, r.Tick1v1100kMatches = large.fields()
 	// A sparse pool: ratings spread so wide that most tickets have no
-	// partner in their window, where a scan of every pair costs O(n²).
-	r.SparseMs, r.SparseCPUMs, r.SparseGCMs, r.SparseGCCycles, r.SparseAllocMB, r.SparseMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
-		return benchPoolSpread(q1, 10_000, false, int64(i), 20_000)
-	}).fields()
-	r.Tick5v5Ms, r.Tick5v5CPUMs, r.Tick5v5GCMs, r.Tick5v5GCCycles, r.Tick5v5AllocMB, r.Tick5v5Matches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
-		return benchPool(q5, 10_000, true, int64(i))
-	}).fields()
+	// partner in their window, where a scan of every pair costs O(n²). It
+	// stays sparse at 100,000: ratings spread ten times as wide, so
+	// tickets are as far apart as at 10,000 and as few have a partner (at
+	// the same spread, 100,000 tickets would be a dense pool where three in
+	// four match).
+	small, large, r.Growth1v1Sparse, r.Growth1v1SparseCPU = timeGrowth(cfg.Runs,
+		func(i int) *matchmaker.Matchmaker { return benchPoolSpread(q1, 10_000, false, int64(i), 20_000) },
+		func(i int) *matchmaker.Matchmaker { return benchPoolSpread(q1, 100_000, false, int64(i), 200_000) })
+	r.SparseMs, r.SparseCPUMs, r.SparseGCMs, r.SparseGCCycles, r.SparseAllocMB, r.SparseMatches = small.fields()
+	r.Sparse100kMs, r.Sparse100kCPUMs, r.Sparse100kGCMs, r.Sparse100kGCCycles, r.Sparse100kAllocMB, r.Sparse100kMatches = large.fields()
+	small, large, r.Growth5v5, r.Growth5v5CPU = timeGrowth(cfg.Runs,
+		func(i int) *matchmaker.Matchmaker { return benchPool(q5, 10_000, true, int64(i)) },
+		func(i int) *matchmaker.Matchmaker { return benchPool(q5, 100_000, true, int64(i)) })
+	r.Tick5v5Ms, r.Tick5v5CPUMs, r.Tick5v5GCMs, r.Tick5v5GCCycles, r.Tick5v5AllocMB, r.Tick5v5Matches = small.fields()
+	r.Tick5v5100kMs, r.Tick5v5100kCPUMs, r.Tick5v5100kGCMs, r.Tick5v5100kGCCycles, r.Tick5v5100kAllocMB, r.Tick5v5100kMatches = large.fields()
+	// The naive scan over the 10,000-ticket pools' ratings in enqueue
+	// order.
 	var tn, tsn []float64
 	for i := 0; i < cfg.Runs; i++ {
 		rng := rand.New(rand.NewSource(int64(i)))
@@ -311,31 +378,6 @@ func Matchmaker(cfg MatchmakerConfig) error {
 	r.Naive1v1Ratio = r.Naive1v1Ms / r.Tick1v1Ms
 	r.SparseNaiveMs = median(tsn)
 	r.SparseRatio = r.SparseNaiveMs / r.SparseMs
-
-	// 100,000 tickets over the same span of waits: the time of a pass
-	// and its growth over the 10,000-ticket pass (10x the tickets; n log n
-	// allows about 12x).
-	r.Tick1v1100kMs, r.Tick1v1100kCPUMs, r.Tick1v1100kGCMs, r.Tick1v1100kGCCycles, r.Tick1v1100kAllocMB, r.Tick1v1100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
-		return benchPool(q1, 100_000, false, int64(i))
-	}).fields()
-	// The sparse pool stays sparse: ratings spread ten times as wide, so
-	// tickets are as far apart as at 10,000 and as few have a partner (at
-	// the same spread, 100,000 tickets would be a dense pool where three in
-	// four match).
-	r.Sparse100kMs, r.Sparse100kCPUMs, r.Sparse100kGCMs, r.Sparse100kGCCycles, r.Sparse100kAllocMB, r.Sparse100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
-		return benchPoolSpread(q1, 100_000, false, int64(i), 200_000)
-	}).fields()
-	r.Tick5v5100kMs, r.Tick5v5100kCPUMs, r.Tick5v5100kGCMs, r.Tick5v5100kGCCycles, r.Tick5v5100kAllocMB, r.Tick5v5100kMatches = timePass(cfg.Runs, func(i int) *matchmaker.Matchmaker {
-		return benchPool(q5, 100_000, true, int64(i))
-	}).fields()
-	r.Growth1v1 = r.Tick1v1100kMs / r.Tick1v1Ms
-	r.Growth1v1Sparse = r.Sparse100kMs / r.SparseMs
-	r.Growth5v5 = r.Tick5v5100kMs / r.Tick5v5Ms
-	if r.Tick1v1CPUMs > 0 && r.SparseCPUMs > 0 && r.Tick5v5CPUMs > 0 {
-		r.Growth1v1CPU = r.Tick1v1100kCPUMs / r.Tick1v1CPUMs
-		r.Growth1v1SparseCPU = r.Sparse100kCPUMs / r.SparseCPUMs
-		r.Growth5v5CPU = r.Tick5v5100kCPUMs / r.Tick5v5CPUMs
-	}
 
 	// Insert + cancel, against bare map insert + delete in the same run.
 	{
@@ -489,7 +531,7 @@ func Matchmaker(cfg MatchmakerConfig) error {
 	} {
 		fmt.Fprintf(w, "%-34s %14.2f %14s collector CPU during the pass; %.0f cycles, %.1f MB allocated\n", g.name, g.ms, "", g.cycles, g.allocMB)
 	}
-	fmt.Fprintf(w, "%-34s %14.2f %14s 100k over 10k pass (10x the tickets); in CPU time %.2f\n", "growth_1v1", r.Growth1v1, "<= 12", r.Growth1v1CPU)
+	fmt.Fprintf(w, "%-34s %14.2f %14s 100k over 10k pass (10x the tickets; median of paired runs); in CPU time %.2f\n", "growth_1v1", r.Growth1v1, "<= 12", r.Growth1v1CPU)
 	fmt.Fprintf(w, "%-34s %14.2f %14s in CPU time %.2f\n", "growth_1v1_sparse", r.Growth1v1Sparse, "<= 12", r.Growth1v1SparseCPU)
 	fmt.Fprintf(w, "%-34s %14.2f %14s in CPU time %.2f\n", "growth_5v5", r.Growth5v5, "<= 12", r.Growth5v5CPU)
 	fmt.Fprintf(w, "%-34s %14.0f %14s bare map insert+delete %.0f/s (%.1fx)\n", "insert_cancel_ops_per_s", r.InsertCancelOps, ">= 20000", r.MapBaselineOps, r.MapBaselineOps/r.InsertCancelOps)
