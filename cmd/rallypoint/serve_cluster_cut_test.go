@@ -149,65 +149,15 @@ func TestServeClusterRouteCut(t *testing.T) {
 	cli := spaces[3] // the clients' namespace
 	nodes := startNSCluster(t, ifcs[:3], "-log-level", "debug")
 
-	health := func(nd *nsNode) map[string]string {
-		h, err := nsHealth(cli, nd)
-		if err != nil {
-			t.Fatalf("node %s: %v", nd.name, err)
-		}
-		return h
-	}
-	// waitHealth polls a node's /healthz until field has the value want.
-	waitHealth := func(nd *nsNode, field, want string, within time.Duration) time.Time {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
-			h := health(nd)
-			if h[field] == want {
-				return time.Now()
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s: %s %q after %v, want %q (healthz %v)", nd.name, field, h[field], within, want, h)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	for _, nd := range nodes {
-		waitHealth(nd, "live_nodes", "3", 30*time.Second)
-	}
-	// The node to cut does not lead the KV bucket's stream: the other two
-	// would first elect a new leader (4 to 9 s without writes), which is
-	// not what this test measures.
-	cut := -1
-	for deadline := time.Now().Add(20 * time.Second); cut < 0; {
-		leader := health(nodes[0])["kv_leader"]
-		for i := len(nodes) - 1; i >= 0 && leader != ""; i-- {
-			if nodes[i].name != leader {
-				cut = i
-				break
-			}
-		}
-		if cut < 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("the bucket has no leader")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	cc := &cutCluster{t: t, cli: cli, nodes: nodes}
+	waitHealth := cc.waitHealth
+	cut := cc.pickCut()
 	cn := nodes[cut]
 	others := []*nsNode{nodes[(cut+1)%3], nodes[(cut+2)%3]}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	dial := func(nd *nsNode) *signaling.Client {
-		t.Helper()
-		c, err := signaling.Dial(ctx, nd.url, &signaling.ClientConfig{NetDialContext: nsDialer(cli), MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Events()
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	dial := func(nd *nsNode) *signaling.Client { return cc.dial(ctx, nd) }
 	p := dial(others[0]) // on a node that stays with the majority
 	q := dial(cn)        // on the node to cut
 	q2 := dial(cn)       // joins there during the cut
@@ -220,13 +170,7 @@ func TestServeClusterRouteCut(t *testing.T) {
 	gp, gq := signalSink(p), signalSink(q)
 	signalOnce(t, q, p, gp, `"before"`)
 
-	rule := func(op string) {
-		for _, chain := range []string{"INPUT", "OUTPUT"} {
-			for _, port := range []string{"--dport", "--sport"} {
-				cn.ns.IPTables(op, chain, "-p", "tcp", port, routePort, "-j", "DROP")
-			}
-		}
-	}
+	rule := func(op string) { cc.cutRoutes(cn, op) }
 	rule("-I")
 	cutAt := time.Now()
 	t.Logf("routes of node %s cut", cn.name)
@@ -312,62 +256,15 @@ func TestServeClusterLongCut(t *testing.T) {
 	cli := spaces[3]
 	const grace = 6 * time.Second
 	nodes := startNSCluster(t, ifcs[:3], "-resume-grace", grace.String())
-	health := func(nd *nsNode) map[string]string {
-		h, err := nsHealth(cli, nd)
-		if err != nil {
-			t.Fatalf("node %s: %v", nd.name, err)
-		}
-		return h
-	}
-	waitHealth := func(nd *nsNode, field, want string, within time.Duration) {
-		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
-			h := health(nd)
-			if h[field] == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %s: %s %q after %v, want %q (healthz %v)", nd.name, field, h[field], within, want, h)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	for _, nd := range nodes {
-		waitHealth(nd, "live_nodes", "3", 30*time.Second)
-	}
-	cut := -1
-	for deadline := time.Now().Add(20 * time.Second); cut < 0; {
-		leader := health(nodes[0])["kv_leader"]
-		for i := len(nodes) - 1; i >= 0 && leader != ""; i-- {
-			if nodes[i].name != leader {
-				cut = i
-				break
-			}
-		}
-		if cut < 0 {
-			if time.Now().After(deadline) {
-				t.Fatal("the bucket has no leader")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	cc := &cutCluster{t: t, cli: cli, nodes: nodes}
+	waitHealth := cc.waitHealth
+	cut := cc.pickCut()
 	cn := nodes[cut]
 	others := []*nsNode{nodes[(cut+1)%3], nodes[(cut+2)%3]}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	dial := func(nd *nsNode, more ...string) *signaling.Client {
-		t.Helper()
-		c, err := signaling.Dial(ctx, nd.url, &signaling.ClientConfig{NetDialContext: nsDialer(cli), URLs: more,
-			MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Events()
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	dial := func(nd *nsNode, more ...string) *signaling.Client { return cc.dial(ctx, nd, more...) }
 	p := dial(others[0])
 	q := dial(cn, others[1].url) // knows another node
 	r := dial(cn)                // knows only the cut node
@@ -382,13 +279,7 @@ func TestServeClusterLongCut(t *testing.T) {
 	qid, rid := q.ID(), r.ID()
 	gq := signalSink(q)
 
-	rule := func(op string) {
-		for _, chain := range []string{"INPUT", "OUTPUT"} {
-			for _, port := range []string{"--dport", "--sport"} {
-				cn.ns.IPTables(op, chain, "-p", "tcp", port, routePort, "-j", "DROP")
-			}
-		}
-	}
+	rule := func(op string) { cc.cutRoutes(cn, op) }
 	rule("-I")
 	cutAt := time.Now()
 	healed := false
@@ -435,4 +326,87 @@ func TestServeClusterLongCut(t *testing.T) {
 	t.Logf("cut %s for %v (grace %v): q resumed on %s %v after the cut; r removed after %v, back as a new session %v after the heal",
 		cn.name, healAt.Sub(cutAt).Round(time.Millisecond), grace, others[1].name, movedAfter.Round(time.Millisecond),
 		leftAfter.Round(time.Millisecond), backAfter.Round(time.Millisecond))
+}
+
+// cutCluster is a three-node cluster in namespaces whose NATS routes a
+// test cuts, seen from the clients' namespace cli.
+type cutCluster struct {
+	t     *testing.T
+	cli   *netns.NS
+	nodes []*nsNode
+}
+
+// health returns a node's /healthz fields.
+func (c *cutCluster) health(nd *nsNode) map[string]string {
+	c.t.Helper()
+	h, err := nsHealth(c.cli, nd)
+	if err != nil {
+		c.t.Fatalf("node %s: %v", nd.name, err)
+	}
+	return h
+}
+
+// waitHealth polls a node's /healthz until field has the value want, and
+// returns when it did.
+func (c *cutCluster) waitHealth(nd *nsNode, field, want string, within time.Duration) time.Time {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		h := c.health(nd)
+		if h[field] == want {
+			return time.Now()
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("node %s: %s %q after %v, want %q (healthz %v)", nd.name, field, h[field], within, want, h)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// pickCut waits until every node sees the three, and returns the index of
+// a node to cut: one that does not lead the KV bucket's stream, since the
+// other two would first elect a new leader (4 to 9 s without writes),
+// which is not what the tests measure.
+func (c *cutCluster) pickCut() int {
+	c.t.Helper()
+	for _, nd := range c.nodes {
+		c.waitHealth(nd, "live_nodes", "3", 30*time.Second)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		leader := c.health(c.nodes[0])["kv_leader"]
+		for i := len(c.nodes) - 1; i >= 0 && leader != ""; i-- {
+			if c.nodes[i].name != leader {
+				return i
+			}
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("the bucket has no leader")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dial connects a client from the clients' namespace to nd (and to the
+// nodes of more when nd fails), closed at the test's end.
+func (c *cutCluster) dial(ctx context.Context, nd *nsNode, more ...string) *signaling.Client {
+	c.t.Helper()
+	cl, err := signaling.Dial(ctx, nd.url, &signaling.ClientConfig{NetDialContext: nsDialer(c.cli), URLs: more,
+		MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cl.Events()
+	c.t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// cutRoutes inserts (op "-I") or deletes ("-D") the rules that drop every
+// TCP packet to or from the route port in nd's namespace, while its
+// clients stay connected.
+func (c *cutCluster) cutRoutes(nd *nsNode, op string) {
+	for _, chain := range []string{"INPUT", "OUTPUT"} {
+		for _, port := range []string{"--dport", "--sport"} {
+			nd.ns.IPTables(op, chain, "-p", "tcp", port, routePort, "-j", "DROP")
+		}
+	}
 }
