@@ -133,7 +133,7 @@ func rejoinLobbySession(t *testing.T, url string, host *lobby.Client) {
 	want[2] = r2.ID()
 	i = slices.IndexFunc(st4.Members, func(m lobby.Member) bool { return m.ID == r2.ID() })
 	if !slices.Equal(st4.Session.Peers, want) || i < 0 || st4.Members[i].Meta["name"] != "carol2" || len(st4.Members) != 3 {
-		t.Fatalf("after the second rejoin: %+v", st4)
+		t.Fatalf("after the second rejoin (r2 %s, gone %s, want %v, peers %v): %+v", r2.ID(), gone, want, st4.Session.Peers, st4)
 	}
 	// A spectator's own ticket does not take a player's place.
 	w := dial(t, url, nil)
