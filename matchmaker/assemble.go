@@ -49,7 +49,9 @@ func (g *group) init(q *queue, seed *entry, bf *backfill, w time.Duration) {
 			g.dmin[i], g.dmax[i] = seed.num[i], seed.num[i]
 		}
 	}
-	g.mask = seed.tagMask
+	if q.hasTags { // the line of the entry that holds it is read only then
+		g.mask = seed.tagMask
+	}
 	g.lat = resize(g.lat, len(q.regions))
 	for r := range g.lat {
 		g.lat[r] = seed.latency(r)
@@ -80,9 +82,9 @@ func resize(s []float64, n int) []float64 {
 
 func (g *group) add(c *entry) {
 	g.members = append(g.members, c)
-	g.sizes = append(g.sizes, c.size)
-	g.players += c.size
-	if c.size > 1 {
+	g.sizes = append(g.sizes, int(c.size))
+	g.players += int(c.size)
+	if int(c.size) > 1 {
 		g.parties = true
 	}
 	g.lo = math.Min(g.lo, c.skill)
@@ -117,7 +119,7 @@ func eligible(q *queue, e *entry, now time.Time) bool {
 }
 
 func (g *group) accepts(c *entry, now time.Time) bool {
-	if g.players+c.size > g.target {
+	if g.players+int(c.size) > g.target {
 		return false
 	}
 	rules := g.q.cfg.Rules
@@ -165,8 +167,8 @@ func (g *group) accepts(c *entry, now time.Time) bool {
 	if !eligible(g.q, c, now) {
 		return false
 	}
-	if (g.parties || c.size > 1) && (g.bf != nil || g.q.cfg.Shape.TeamSize > 1) {
-		sizes := append(g.sizes, c.size)
+	if (g.parties || int(c.size) > 1) && (g.bf != nil || g.q.cfg.Shape.TeamSize > 1) {
+		sizes := append(g.sizes, int(c.size))
 		ok := g.pk.pack(sizes, g.caps, nil)
 		g.sizes = sizes[:len(sizes)-1]
 		if !ok {
@@ -316,7 +318,7 @@ func (g *group) relax(w time.Duration) int {
 	g.caps = g.caps[:k]
 	sizes := g.sizes[:0]
 	for _, e := range g.members {
-		sizes = append(sizes, e.size)
+		sizes = append(sizes, int(e.size))
 	}
 	if !g.pk.pack(sizes, g.caps, nil) {
 		return 0
@@ -431,7 +433,7 @@ func (b *balancer) balance(members []*entry, k, size int) []int {
 			var sum float64
 			for i := 0; i < n; i++ {
 				if mask&(1<<i) != 0 {
-					players += members[i].size
+					players += int(members[i].size)
 					sum += mus[i]
 				}
 			}
@@ -457,8 +459,8 @@ func (b *balancer) balance(members []*entry, k, size int) []int {
 	}
 	slices.SortStableFunc(b.order, func(x, y int) int {
 		ex, ey := members[x], members[y]
-		if ex.size != ey.size {
-			return cmp.Compare(ey.size, ex.size)
+		if int(ex.size) != int(ey.size) {
+			return cmp.Compare(int(ey.size), int(ex.size))
 		}
 		return cmp.Compare(mus[y], mus[x])
 	})
@@ -474,7 +476,7 @@ func (b *balancer) balance(members []*entry, k, size int) []int {
 		e := members[i]
 		t := -1
 		for j := 0; j < k; j++ {
-			if free[j] >= e.size && (t < 0 || sums[j] < sums[t]) {
+			if free[j] >= int(e.size) && (t < 0 || sums[j] < sums[t]) {
 				t = j
 			}
 		}
@@ -483,13 +485,13 @@ func (b *balancer) balance(members []*entry, k, size int) []int {
 			break
 		}
 		assign[i] = t
-		free[t] -= e.size
+		free[t] -= int(e.size)
 		sums[t] += mus[i]
 	}
 	if !ok {
 		b.sizes = b.sizes[:0]
 		for _, e := range members {
-			b.sizes = append(b.sizes, e.size)
+			b.sizes = append(b.sizes, int(e.size))
 		}
 		b.caps = b.caps[:0]
 		for j := 0; j < k; j++ {
@@ -526,7 +528,7 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Mat
 		m.assign = assign
 		sizes := g.sizes[:0]
 		for _, e := range g.members {
-			sizes = append(sizes, e.size)
+			sizes = append(sizes, int(e.size))
 		}
 		g.sizes = sizes
 		g.pk.pack(sizes, g.caps, assign)
@@ -557,7 +559,7 @@ func (m *Matchmaker) finish(q *queue, g *group, k int, now time.Time, match *Mat
 		counts = append(counts, n)
 	}
 	for i, e := range g.members {
-		counts[assign[i]] += e.size
+		counts[assign[i]] += int(e.size)
 	}
 	m.counts = counts
 	total := 0

@@ -58,8 +58,10 @@
 // # Cost of a pass
 //
 // A pass sweeps the pool once in enqueue order (expiring, compacting and
-// gathering each partition's sort keys; an entry keeps what a pass reads
-// of every ticket in its first 64 bytes), sorts each partition by skill
+// gathering each partition's sort keys; an entry is 320 bytes, a size
+// class whose objects start on a cache line, and keeps what a sweep reads
+// of every ticket in its first line and what a pass reads of the tickets
+// it tries and matches in its first four), sorts each partition by skill
 // (by radix on an integer form of the skill, a few sequential passes over
 // 16-byte keys) and keeps a 16-ary segment tree over it keyed by enqueue
 // order (a leaf node is 16 keys of 32 bits, one cache line; a value above
@@ -74,8 +76,10 @@
 // skill, a small array that stays in cache, then one cache line of every
 // 8th skill and one line of skills) only when a member widens the group.
 // A seed leaves the tree while it searches; tickets a seed examined and
-// rejected go back into the tree for later seeds. Tickets and players
-// are found through an open-addressing index whose slots keep their keys'
+// rejected go back into the tree for later seeds. Taking a ticket out
+// recomputes only the nodes whose smallest key it was, and putting one
+// back only compares on the way up. Tickets and players are found through
+// an open-addressing index whose 16-byte slots keep 56 bits of their keys'
 // hashes; an entry holds its slots' handles, and a pass marks the slots of
 // the tickets it takes out in a bitmap and writes their tombstones in slot
 // order at its end.
@@ -105,14 +109,16 @@
 // array was made). Packing parties and balancing teams reuse their scratch too, so
 // the collector has nothing to do while a pass runs. The price is memory
 // held while tickets wait: about 440 bytes per waiting 1v1 ticket besides
-// the ticket itself (100,000 tickets take about 96 MB instead of 52 MB),
-// most of which the next pass would have allocated anyway, and a pass that
+// the ticket itself (100,000 waiting 1v1 tickets take about 86 MB, about
+// 44 MB of it this room), most of which the next pass would have
+// allocated anyway, and a pass that
 // used the room up makes the next Enqueue allocate it anew (15 MB for
 // 100,000 waiting 1v1 tickets).
 //
-// A pool of 100,000 entries (about 35 MB) does not fit the processor's
-// caches where 10,000 do, so a pass over it still waits for memory more
-// than one over 10,000 (docs/matchmaker.md has figures).
+// A pool of 100,000 entries (about 32 MB) and the Result a pass writes for
+// it (about 584 bytes per 1v1 match) do not fit the processor's caches
+// where 10,000 do, so a pass over it still waits for memory more than one
+// over 10,000 (docs/matchmaker.md has figures).
 // `rallypoint bench matchmaker` measures passes over 10,000 and 100,000
 // tickets (wall and CPU time, the collector's share and
 // what the pass allocated); tests check that the indexes pick the same

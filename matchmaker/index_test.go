@@ -46,7 +46,7 @@ func TestIndexMatchesMap(t *testing.T) {
 				if x.get(k) != e {
 					t.Fatalf("op %d: %q not found", op, k)
 				}
-				if s := x.slots[e.handle]; s.e != e || s.j != -1 {
+				if s := x.slots[e.handle]; s.e != e || s.j() != -1 {
 					t.Fatalf("op %d: %q: handle %d names another slot", op, k, e.handle)
 				}
 			}
@@ -70,5 +70,29 @@ func TestIndexMatchesMap(t *testing.T) {
 		if x.get(k) != ref[k] {
 			t.Fatalf("%q lost in churn", k)
 		}
+	}
+}
+
+// A slot keeps 56 bits of its key's hash and which key of the entry it is
+// (the ticket's id or player j's) in one word; both come back as put.
+func TestIndexPlayerSlots(t *testing.T) {
+	x := newIndex()
+	e := &entry{t: Ticket{ID: "t"}}
+	for j := 0; j < MaxPartySize; j++ {
+		e.t.Players = append(e.t.Players, Player{ID: fmt.Sprintf("p%d", j)})
+	}
+	e.phandles = make([]int32, MaxPartySize)
+	x.put("t", e, -1)
+	for j, p := range e.t.Players {
+		x.put(p.ID, e, j)
+	}
+	for j, p := range e.t.Players {
+		s := x.slots[e.phandles[j]]
+		if x.get(p.ID) != e || s.j() != int32(j) || s.key() != p.ID || s.h() != x.hash(p.ID) {
+			t.Fatalf("player %d: slot %+v, key %q", j, s, s.key())
+		}
+	}
+	if s := x.slots[e.handle]; x.get("t") != e || s.j() != -1 || s.key() != "t" {
+		t.Fatalf("ticket slot %+v", s)
 	}
 }

@@ -140,20 +140,23 @@ type queue struct {
 }
 
 type entry struct {
-	// What a pass reads of every ticket comes first, in 64 bytes, so that
-	// its sweeps over the pool read one or two cache lines of each entry;
-	// then what it reads of the tickets it matches.
-	dead bool
+	// What a pass reads of every ticket comes first, in one cache line
+	// (entries are 320 bytes, a size class whose objects start on a line),
+	// so that its sweeps over the pool read one line of each entry; then
+	// what it reads of the tickets it matches, within the first four
+	// lines, which a pass prefetches.
 	rank uint32 // enqueue order within its bucket, the bucket's tree key
 	// handle is the entry's slot in the Matchmaker's ticket index and
 	// phandles[j] its player j's slot in the player index (psolo[0] for a
 	// one-player ticket), so leaving the pool costs no lookup.
 	handle int32
 	psolo  [1]int32
-	size   int
+	size   uint16 // players; at most MaxPartySize
+	dead   bool
 	skill  float64
 	at     time.Time
 	bucket *bucket
+	seq    uint64
 
 	t Ticket
 	// solo holds the player of a one-player ticket (t.Players points
@@ -161,13 +164,12 @@ type entry struct {
 	// memory rather than from an allocation of its own.
 	solo     [1]Player
 	phandles []int32
+	tagMask  uint64
 
-	seq     uint64
-	tagMask uint64
-	num     []float64 // per rule index (RuleDifference, RuleRange)
-	str     []string  // per rule index (RuleEqual)
-	lat     []float64 // per region index; nil: any region
-	part    string    // partition key (hard RuleEqual values)
+	num  []float64 // per rule index (RuleDifference, RuleRange)
+	str  []string  // per rule index (RuleEqual)
+	lat  []float64 // per region index; nil: any region
+	part string    // partition key (hard RuleEqual values)
 }
 
 // examined is a candidate a seed took out of its bucket's tree: its
@@ -323,7 +325,7 @@ func (m *Matchmaker) enqueue(t Ticket, since time.Time) (string, error) {
 			}
 		}
 	}
-	e := &entry{at: at, size: len(t.Players)}
+	e := &entry{at: at, size: uint16(len(t.Players))}
 	e.t = t.cloneInto(e.solo[:0])
 	if err := q.describe(e, &e.t); err != nil {
 		return "", err
@@ -360,11 +362,11 @@ func (m *Matchmaker) enqueue(t Ticket, since time.Time) (string, error) {
 	m.poolTeams -= q.teamSlots()
 	m.poolMatches -= q.matchSlots()
 	q.live++
-	q.players += e.size
+	q.players += int(e.size)
 	m.poolTeams += q.teamSlots()
 	m.poolMatches += q.matchSlots()
 	m.poolTickets++
-	m.poolPlayers += e.size
+	m.poolPlayers += int(e.size)
 	m.reserveResults()
 	return e.t.ID, nil
 }
@@ -465,7 +467,7 @@ func (m *Matchmaker) drop(q *queue, e *entry) {
 	e.dead = true
 	if m.inPass {
 		m.tickets.delLater(e.handle)
-		if e.size == 1 {
+		if int(e.size) == 1 {
 			m.players.delLater(e.psolo[0]) // without reading phandles' line
 		} else {
 			for _, h := range e.phandles {
@@ -483,11 +485,11 @@ func (m *Matchmaker) drop(q *queue, e *entry) {
 	m.poolMatches -= q.matchSlots()
 	q.live--
 	q.dead++
-	q.players -= e.size
+	q.players -= int(e.size)
 	m.poolTeams += q.teamSlots()
 	m.poolMatches += q.matchSlots()
 	m.poolTickets--
-	m.poolPlayers -= e.size
+	m.poolPlayers -= int(e.size)
 }
 
 func (q *queue) compact() {
@@ -870,7 +872,7 @@ func (m *Matchmaker) processQueue(q *queue, now time.Time, res *Result) {
 		}
 		if j := i + seedsAhead/2; j < len(ents) {
 			if f := ents[j]; !f.dead {
-				if f.size > 1 {
+				if int(f.size) > 1 {
 					// A party's players and their handles live apart.
 					prefetch2(unsafe.Pointer(unsafe.SliceData(f.t.Players)))
 					prefetch(unsafe.Pointer(unsafe.SliceData(f.phandles)))

@@ -91,18 +91,18 @@ func (s *segtree) child(lv, j int) uint64 {
 }
 
 // leafMin returns the smallest of the leaves vs, which start at position
-// base, as a packed value.
+// base, as a packed value. It packs each leaf with its position and keeps
+// the smallest, a conditional move per leaf rather than a branch that a
+// random order of keys mispredicts.
 func leafMin(vs []uint32, base int) uint64 {
-	m, at := uint32(emptyLeaf), 0
+	m := uint64(empty)
 	for i, v := range vs {
-		if v < m {
-			m, at = v, i
-		}
+		m = min(m, uint64(v)<<32|uint64(base+i))
 	}
-	if m == emptyLeaf {
+	if uint32(m>>32) == emptyLeaf {
 		return empty
 	}
-	return uint64(m)<<32 | uint64(base+at)
+	return m
 }
 
 func minOf(vs []uint64) uint64 {
@@ -113,27 +113,43 @@ func minOf(vs []uint64) uint64 {
 	return m
 }
 
-// remove takes position i out of the tree.
-func (s *segtree) remove(i int) { s.update(i, emptyLeaf) }
+// remove takes position i out of the tree. A value above changes only
+// where the removed key was the smallest: the walk up stops at the first
+// node whose value is another position's, and recomputes from their
+// children only the nodes whose value was the removed one.
+func (s *segtree) remove(i int) {
+	k := s.leaf[i]
+	s.leaf[i] = emptyLeaf
+	if k == emptyLeaf {
+		return
+	}
+	v := uint64(k)<<32 | uint64(i)
+	for lv := 1; lv < len(s.level); lv++ {
+		i /= segWidth
+		if s.level[lv][i] != v {
+			break
+		}
+		s.level[lv][i] = s.child(lv, i)
+	}
+}
 
-// restore puts position i back with key k.
-func (s *segtree) restore(i int, k uint32) { s.update(i, k) }
+// restore puts the removed position i back with key k. Only a smaller
+// value can take a node over, so the walk up compares and stops at the
+// first node whose value stays smaller, reading no other children.
+func (s *segtree) restore(i int, k uint32) {
+	s.leaf[i] = k
+	v := uint64(k)<<32 | uint64(i)
+	for lv := 1; lv < len(s.level); lv++ {
+		i /= segWidth
+		if s.level[lv][i] <= v {
+			break
+		}
+		s.level[lv][i] = v
+	}
+}
 
 // removed reports whether position i is out of the tree.
 func (s *segtree) removed(i int) bool { return s.leaf[i] == emptyLeaf }
-
-func (s *segtree) update(i int, k uint32) {
-	s.leaf[i] = k
-	for lv := 1; lv < len(s.level); lv++ {
-		j := i / segWidth
-		m := s.child(lv, j)
-		if s.level[lv][j] == m {
-			break // nothing above changes
-		}
-		s.level[lv][j] = m
-		i = j
-	}
-}
 
 // min returns the position in [l, r) with the smallest key, or -1.
 func (s *segtree) min(l, r int) int { return s.pos(s.minNode(l, r)) }

@@ -9,7 +9,7 @@ import (
 // every query against a scan.
 func TestSegtreeAgainstScan(t *testing.T) {
 	rng := rand.New(rand.NewSource(9))
-	for _, n := range []int{1, 2, 3, 7, 16, 17, 64, 100, 257, 5000} {
+	for _, n := range []int{1, 2, 3, 7, 16, 17, 64, 100, 257, 5000, 70_000} {
 		keys := make([]uint32, n)
 		for i, k := range rng.Perm(n) {
 			keys[i] = uint32(k)
@@ -39,6 +39,17 @@ func TestSegtreeAgainstScan(t *testing.T) {
 			in[i] = !in[i]
 			if s.removed(i) == in[i] {
 				t.Fatalf("n %d: removed(%d) = %v", n, i, s.removed(i))
+			}
+			if n <= 5000 || op%100 == 0 {
+				// Every value above the leaves is the smallest of its
+				// children, as a tree built anew would have it.
+				for lv := 1; lv < len(s.level); lv++ {
+					for j, v := range s.level[lv] {
+						if want := s.child(lv, j); v != want {
+							t.Fatalf("n %d, op %d: level %d node %d = %x, want %x", n, op, lv, j, v, want)
+						}
+					}
+				}
 			}
 			l := rng.Intn(n + 1)
 			r := l + rng.Intn(n-l+1)
