@@ -306,8 +306,13 @@ func (n *Node) embed() error {
 	// risk a wait for a thread. nats.go writes while holding its
 	// connection's lock and a bare net.Pipe write waits for the server to
 	// read it, so the node's end buffers its writes (inprocConn) and
-	// a publish returns at once as on a socket.
-	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(inprocProvider{ns}), nats.Name("rallypoint-"+cfg.Name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	// a publish returns at once as on a socket. Since such a write costs
+	// no system call, nats.go's write buffer is one byte: a publish writes
+	// on the publishing goroutine (a session's reader relaying a signal, a
+	// node message's handler sending its ack) rather than waking nats.go's
+	// flusher goroutine to do it, one hand-off less per message.
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(inprocProvider{ns}), nats.WriteBufferSize(1),
+		nats.Name("rallypoint-"+cfg.Name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("cluster: connect to the embedded server: %w", err)
 	}
