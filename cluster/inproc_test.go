@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -129,4 +130,57 @@ func TestInprocConnPeerClosed(t *testing.T) {
 	if _, err := c.Write([]byte("y")); err == nil {
 		t.Fatal("write to a closed pipe succeeded")
 	}
+}
+
+// When the embedded server drops the node's in-process connection, nats.go
+// dials a new one through the provider and node messages flow again.
+func TestNodeInprocReconnect(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n, err := Start(ctx, Config{Name: "solo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	got := make(chan string, 16)
+	n.Receive(func(b []byte) {
+		select {
+		case got <- string(b):
+		default:
+		}
+	})
+	// until sends msg to this node until it arrives.
+	until := func(msg string) {
+		t.Helper()
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			n.Send("solo", []byte(msg))
+			select {
+			case m := <-got:
+				if m == msg {
+					return
+				}
+			case <-tick.C:
+			case <-ctx.Done():
+				t.Fatalf("%q never arrived", msg)
+			}
+		}
+	}
+	until("before")
+	cid, err := n.nc.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ns.DisconnectClientByID(cid); err != nil {
+		t.Fatal(err)
+	}
+	for n.nc.Stats().Reconnects == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the node's connection never reconnected")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	until("after")
 }
