@@ -300,32 +300,24 @@ func (n *Node) embed() error {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		return errors.New("cluster: embedded nats server did not start")
 	}
-	// The node's own connection goes over loopback TCP rather than the
-	// in-process pipe: a net.Pipe write waits until the other side has
-	// read it, so every message between the node and its server took
-	// several goroutine rendezvous, each a wait behind whatever else was
-	// runnable (cross-node relay tails several times those of a bare NATS
-	// client under load); a socket lets either side go on.
-	nc, err := nats.Connect(loopbackURL(ns), nats.Name("rallypoint-"+cfg.Name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	// The node's own connection is in-process, without a socket: no
+	// system call and no network poller wake-up for the messages between
+	// the node and its server, which on a machine with busy cores each
+	// risk a wait for a thread. nats.go writes while holding its
+	// connection's lock and a bare net.Pipe write waits for the server to
+	// read it, so the node's end buffers its writes (inprocConn) and
+	// a publish returns at once as on a socket. Since such a write costs
+	// no system call, nats.go's write buffer is one byte: a publish writes
+	// on the publishing goroutine (a session's reader relaying a signal, a
+	// node message's handler sending its ack) rather than waking nats.go's
+	// flusher goroutine to do it, one hand-off less per message.
+	nc, err := nats.Connect(ns.ClientURL(), nats.InProcessServer(inprocProvider{ns}), nats.WriteBufferSize(1),
+		nats.Name("rallypoint-"+cfg.Name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("cluster: connect to the embedded server: %w", err)
 	}
 	n.nc = nc
 	return nil
-}
-
-// loopbackURL is the embedded server's client URL as this process
-// reaches it: a wildcard listen address becomes the loopback address.
-func loopbackURL(ns *server.Server) string {
-	a, ok := ns.Addr().(*net.TCPAddr)
-	if !ok {
-		return ns.ClientURL()
-	}
-	ip := a.IP
-	if ip == nil || ip.IsUnspecified() {
-		ip = net.IPv4(127, 0, 0, 1)
-	}
-	return "nats://" + net.JoinHostPort(ip.String(), strconv.Itoa(a.Port))
 }
 
 func splitHostPort(hp string) (string, int, error) {

@@ -154,4 +154,14 @@
 // Node's methods are safe for concurrent use. It owns a heartbeat
 // goroutine and one goroutine per Watch; Close stops them and shuts the
 // embedded server down.
+//
+// An embedding node reaches its own NATS server in-process, not over a
+// socket: through the server's pipe, whose node end buffers writes (up
+// to 8 MiB, then a write waits) and has one goroutine feed the pipe, so
+// that a publish returns at once and costs no system call. Every publish
+// is written through on the publishing goroutine (nats.go's write buffer
+// is one byte), so a signal for another node leaves on the goroutine that
+// routes it, and arrives there on the NATS subscription's goroutine,
+// which writes it to its target's socket (package signaling). Send and
+// Broadcast therefore never wait for the network, only for that buffer.
 package cluster

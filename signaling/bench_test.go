@@ -68,3 +68,31 @@ func BenchmarkRelayRoundTrip(b *testing.B) {
 		<-back
 	}
 }
+
+// BenchmarkClusterRelayCodec measures the encoding work of one signal
+// relayed between nodes, as the two nodes do it: the sender's node frames
+// the signal for NATS, the target's node reads it, encodes it for the
+// target's socket and frames its ack, and the sender's node reads the ack
+// and encodes it for the sender (NATS and the sockets excluded).
+func BenchmarkClusterRelayCodec(b *testing.B) {
+	data := json.RawMessage(`{"candidate":"candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host"}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		sig := encodeNodeMsg(nodeMsg{T: "sig", From: "p0123456789abcdef", FromNode: "b0", To: "p fedcba9876543210", Room: "room-1", Cid: "42", Data: data, T0: 1733370000000000000})
+		m, err := decodeNodeMsg(sig)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Encode(Envelope{Type: TypeSignal, From: m.From, To: m.To, Room: m.Room, Data: m.Data}); err != nil {
+			b.Fatal(err)
+		}
+		ack := encodeNodeMsg(nodeMsg{T: "ack", To: m.From, Cid: m.Cid, T0: m.T0})
+		a, err := decodeNodeMsg(ack)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := encodeWith(Envelope{Type: TypeAck, Cid: a.Cid}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

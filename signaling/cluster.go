@@ -77,9 +77,7 @@ type nodeMsg struct {
 // encodeNodeMsg frames m as its JSON header, a newline and its data.
 func encodeNodeMsg(m nodeMsg) []byte {
 	h, _ := marshalJSON(m)
-	b := make([]byte, 0, len(h)+1+len(m.Data))
-	b = append(append(h, '\n'), m.Data...)
-	return b
+	return append(append(h, '\n'), m.Data...)
 }
 
 func decodeNodeMsg(b []byte) (nodeMsg, error) {
