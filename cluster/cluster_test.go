@@ -43,6 +43,13 @@ func (n *testNode) close() {
 // startCluster starts k nodes in this process, routed to each other.
 func startCluster(t *testing.T, k int, cfg signaling.Config) []*testNode {
 	t.Helper()
+	return startClusterWith(t, k, cfg, nil)
+}
+
+// startClusterWith is startCluster with each node's backplane passed
+// through wrap (when not nil) before its server uses it.
+func startClusterWith(t *testing.T, k int, cfg signaling.Config, wrap func(i int, bp signaling.Backplane) signaling.Backplane) []*testNode {
+	t.Helper()
 	addrs := make([]string, k)
 	routes := make([]string, k)
 	for i := range addrs {
@@ -69,7 +76,11 @@ func startCluster(t *testing.T, k int, cfg signaling.Config) []*testNode {
 			if cfg.Logger != nil {
 				cfg.Logger = cfg.Logger.With("node", i)
 			}
-			srv, err := signaling.NewClusterServer(ctx, cfg, n)
+			var bp signaling.Backplane = n
+			if wrap != nil {
+				bp = wrap(i, n)
+			}
+			srv, err := signaling.NewClusterServer(ctx, cfg, bp)
 			if err != nil {
 				n.Close()
 				errs[i] = err
