@@ -1056,6 +1056,28 @@ func (v *Service) release() {
 	v.mu.Unlock()
 }
 
+// Flush waits until everything the service saved before the call is
+// written (see Save). It returns ErrUnavailable when this node stops
+// leading first, or ctx's error; on a single node it returns nil at once.
+func (v *Service) Flush(ctx context.Context) error {
+	if v.srv.cl == nil {
+		return nil
+	}
+	done := make(chan error, 1)
+	err := v.hold(func() { done <- nil }, func() {
+		done <- fmt.Errorf("%w: the %s service's leader stepped down", ErrUnavailable, v.name)
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Send pushes a message to peer as Server.Send does, after everything the
 // service saved before the call is written (see Save): a peer is never
 // told of a change that a next leader would not know. On a single node it

@@ -21,8 +21,11 @@ import (
 // that takes the leadership over puts the tickets of live players back in
 // their queues under the same ids, oldest first, each with its enqueue
 // time (ticketRec.At: its wait, and with it the widening of the rules,
-// goes on where it was) and takes the sessions' results from there.
-// Party consents (mm.party) and backfill requests in progress are not
+// goes on where it was) and takes the sessions' results from there. It
+// also saves each party consent not yet used by an enqueue (key
+// "c."+member, consentRec), which a new leader keeps for live members.
+// Every reply and push waits until the records saved before it are
+// written (signaling.Service). Backfill requests in progress are not
 // kept: they are asked again.
 
 // ticketRec is a waiting ticket as the cluster's store keeps it.
@@ -31,6 +34,13 @@ type ticketRec struct {
 	Keys   map[string]string `json:"keys,omitempty"` // peer -> store key
 	IP     string            `json:"ip,omitempty"`
 	At     int64             `json:"at,omitempty"` // enqueued at, unix ms (the engine's clock)
+}
+
+// consentRec is a party member's consent (mm.party) as the cluster's
+// store keeps it.
+type consentRec struct {
+	Leader string `json:"leader"`
+	Key    string `json:"key,omitempty"` // the member's store key
 }
 
 // sessionRec is a running session as the cluster's store keeps it.
@@ -78,6 +88,23 @@ func (s *Service) saveSessionLocked(id string, ss *session) {
 		Keys: ss.keys, Reports: ss.reports, Ranks: ss.ranks, At: ss.at.UnixMilli(), Applied: ss.applied, Disputed: ss.disputed})
 	if err == nil {
 		s.svc.Save("s."+id, b)
+	}
+}
+
+// saveConsentLocked stores member's consent for the next leader, or
+// removes it when the member has none.
+func (s *Service) saveConsentLocked(member string) {
+	if !s.clustered() {
+		return
+	}
+	leader, ok := s.consent[member]
+	if !ok {
+		s.svc.Remove("c." + member)
+		return
+	}
+	b, err := json.Marshal(consentRec{Leader: leader, Key: s.consentKey[member]})
+	if err == nil {
+		s.svc.Save("c."+member, b)
 	}
 }
 
@@ -154,8 +181,19 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 		}
 		tickets++
 	}
+	consents := 0
 	for k, b := range st.Records {
 		switch {
+		case strings.HasPrefix(k, "c."):
+			var r consentRec
+			member := strings.TrimPrefix(k, "c.")
+			if json.Unmarshal(b, &r) != nil || r.Leader == "" || !st.Live(member) || !st.Live(r.Leader) || s.byPeer[member] != "" {
+				s.svc.Remove(k)
+				continue
+			}
+			s.consent[member] = r.Leader
+			s.consentKey[member] = r.Key
+			consents++
 		case strings.HasPrefix(k, "s."):
 			var r sessionRec
 			if json.Unmarshal(b, &r) != nil {
@@ -177,8 +215,8 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			sessions++
 		}
 	}
-	if tickets+sessions > 0 {
-		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions)
+	if tickets+sessions+consents > 0 {
+		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions, "consents", consents)
 	}
 	return nil
 }

@@ -228,6 +228,7 @@ func (s *Service) Pass() error {
 
 func (s *Service) pass() {
 	start := time.Now()
+	at := s.cfg.Now() // the pass's time: a requeued ticket's wait is reckoned from it
 	res := s.mm.Process()
 	if s.cfg.OnPass != nil {
 		s.cfg.OnPass(time.Since(start), res)
@@ -237,11 +238,29 @@ func (s *Service) pass() {
 		s.forgetLocked(t)
 		s.mu.Unlock()
 		for _, p := range t.Players {
-			_ = s.srv.Send(p.ID, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
+			_ = s.send(p.ID, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
 		}
 	}
-	for _, m := range res.Matches {
-		s.deliver(m)
+	// The matches' tickets leave the store, and their sessions enter it,
+	// before any player hears of a match (its room included): a next
+	// leader never puts a matched ticket back in its queue.
+	claimed := make([]map[string]string, len(res.Matches))
+	for i, m := range res.Matches {
+		claimed[i] = s.prepare(m)
+	}
+	if len(res.Matches) > 0 && s.clustered() {
+		ctx, cancel := context.WithTimeout(context.Background(), flushWait)
+		err := s.svc.Flush(ctx)
+		cancel()
+		if err != nil {
+			// No longer the leader: the pool went with the leadership,
+			// and the next leader starts from the store.
+			s.log.Warn("matchmaker: matches not delivered: records not written", "matches", len(res.Matches), "err", err)
+			return
+		}
+	}
+	for i, m := range res.Matches {
+		s.deliver(m, claimed[i], at)
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -257,24 +276,29 @@ func (s *Service) pass() {
 	s.mu.Unlock()
 }
 
-func (s *Service) deliver(m matchmaker.Match) {
-	if m.Backfill != "" {
-		s.deliverBackfill(m)
-		return
-	}
-	teams, peers, team := roster(m)
-	keys := s.claim(peers)
+// flushWait bounds a pass's wait for its records to be written (a leader
+// whose writes fail steps down sooner).
+const flushWait = 10 * time.Second
 
-	if err := s.srv.CreateRoom(m.Session, peers); err != nil {
-		// A player left between the pass and now. Put every ticket back in
-		// the queue rather than lose the request, and tell its players;
-		// a ticket whose player cannot be told is gone and is cancelled.
-		s.log.Info("matchmaker: match not delivered, requeueing", "session", m.Session, "err", err)
+// send pushes a message to peer: on a cluster once the records saved
+// before are written (signaling.Service.Send).
+func (s *Service) send(peer, typ string, v any) error { return s.svc.Send(peer, typ, v) }
+
+// prepare takes the players of match m out of the waiting maps (their
+// tickets' records removed) and, for a new match, records its session. It
+// returns the players' store keys.
+func (s *Service) prepare(m matchmaker.Match) map[string]string {
+	if m.Backfill != "" {
+		var added []string
 		for _, mt := range m.Tickets {
-			s.requeue(mt.Ticket, keys)
+			for _, p := range mt.Ticket.Players {
+				added = append(added, p.ID)
+			}
 		}
-		return
+		return s.claim(added)
 	}
+	teams, peers, _ := roster(m)
+	keys := s.claim(peers)
 	s.mu.Lock()
 	capacity := make([]int, len(teams))
 	for i, t := range teams {
@@ -284,10 +308,44 @@ func (s *Service) deliver(m matchmaker.Match) {
 		reports: map[string]string{}, ranks: map[string][]float64{}, at: s.cfg.Now()}
 	s.saveSessionLocked(m.Session, s.sessions[m.Session])
 	s.mu.Unlock()
+	return keys
+}
+
+// deliver puts the players of a prepared match into its room and tells
+// them; at is the time of the pass that made it.
+func (s *Service) deliver(m matchmaker.Match, keys map[string]string, at time.Time) {
+	if m.Backfill != "" {
+		s.deliverBackfill(m, keys, at)
+		return
+	}
+	_, peers, team := roster(m)
+	s.mu.Lock()
+	ss := s.sessions[m.Session]
+	s.mu.Unlock()
+	if ss == nil {
+		return // the leadership (and the pool) went meanwhile
+	}
+	if err := s.srv.CreateRoom(m.Session, peers); err != nil {
+		// A player left between the pass and now. Put every ticket back in
+		// the queue rather than lose the request, and tell its players;
+		// a ticket whose player cannot be told is gone and is cancelled.
+		s.log.Info("matchmaker: match not delivered, requeueing", "session", m.Session, "err", err)
+		s.mu.Lock()
+		delete(s.sessions, m.Session)
+		s.removeRecord("s." + m.Session)
+		s.mu.Unlock()
+		for _, mt := range m.Tickets {
+			s.requeue(mt, keys, at)
+		}
+		return
+	}
+	s.mu.Lock()
+	teams := ss.teams
+	s.mu.Unlock()
 	for _, p := range peers {
 		d := MatchedData{Session: m.Session, Room: m.Session, Queue: m.Queue, Peers: peers, Host: m.Host,
 			Teams: teams, Team: team[p], Region: m.Region, Quality: m.Quality}
-		if err := s.srv.Send(p, TypeMatched, d); err != nil {
+		if err := s.send(p, TypeMatched, d); err != nil {
 			s.log.Info("matchmaker: matched not sent", "peer", p, "err", err)
 		}
 	}
@@ -329,7 +387,7 @@ func (s *Service) claim(players []string) map[string]string {
 
 // deliverBackfill puts the players of a backfill match into the running
 // session's room and tells everyone.
-func (s *Service) deliverBackfill(m matchmaker.Match) {
+func (s *Service) deliverBackfill(m matchmaker.Match, keys map[string]string, at time.Time) {
 	var added []string
 	for _, mt := range m.Tickets {
 		for _, p := range mt.Ticket.Players {
@@ -337,7 +395,6 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 		}
 	}
 	teams, peers, team := roster(m)
-	keys := s.claim(added)
 	s.mu.Lock()
 	ss := s.sessions[m.Session]
 	ok := ss != nil && ss.backfill == m.Backfill
@@ -371,14 +428,14 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 		// The session is gone or over, or this backfill was superseded by
 		// a later request: the newcomers wait again.
 		for _, mt := range m.Tickets {
-			s.requeue(mt.Ticket, keys)
+			s.requeue(mt, keys, at)
 		}
 		return
 	}
 	if err := s.srv.AddToRoom(m.Session, added); err != nil {
 		s.log.Info("matchmaker: backfill not delivered, requeueing", "session", m.Session, "err", err)
 		for _, mt := range m.Tickets {
-			s.requeue(mt.Ticket, keys)
+			s.requeue(mt, keys, at)
 		}
 		return
 	}
@@ -404,9 +461,9 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 		if _, isNew := keys[p]; isNew {
 			d := MatchedData{Session: m.Session, Room: m.Session, Queue: m.Queue, Peers: peers, Host: host,
 				Teams: teams, Team: team[p], Region: m.Region, Quality: m.Quality}
-			_ = s.srv.Send(p, TypeMatched, d)
+			_ = s.send(p, TypeMatched, d)
 		} else {
-			_ = s.srv.Send(p, TypeBackfilled, BackfilledData{Session: m.Session, Added: added, Teams: teams})
+			_ = s.send(p, TypeBackfilled, BackfilledData{Session: m.Session, Added: added, Teams: teams})
 		}
 	}
 }
@@ -524,9 +581,13 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 	_ = req.Reply(BackfillReply{Backfill: id, OpenSlots: open})
 }
 
-func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
+// requeue puts a matched ticket back in its queue, under a new id, with
+// the wait it had when pass at matched it: its rules' widening and its
+// place among the longest-waiting go on from there.
+func (s *Service) requeue(mt matchmaker.MatchedTicket, keys map[string]string, at time.Time) {
+	t := mt.Ticket
 	t.ID = ""
-	id, err := s.mm.Enqueue(t)
+	id, err := s.mm.EnqueueSince(t, at.Add(-mt.Waited))
 	if err != nil {
 		s.log.Info("matchmaker: requeue failed", "players", len(t.Players), "err", err)
 		return
@@ -543,7 +604,7 @@ func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
 	s.saveTicketLocked(t)
 	s.mu.Unlock()
 	for _, p := range t.Players {
-		if err := s.srv.Send(p.ID, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
+		if err := s.send(p.ID, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
 			// That player is gone: the ticket (its whole party) is off.
 			s.dropTicket(id, p.ID)
 			return
@@ -597,7 +658,7 @@ func (s *Service) dropTicket(id, by string) (matchmaker.Ticket, error) {
 	s.mu.Unlock()
 	for _, p := range t.Players {
 		if p.ID != by {
-			_ = s.srv.Send(p.ID, TypeCanceled, CanceledData{Ticket: id, Queue: t.Queue, By: by})
+			_ = s.send(p.ID, TypeCanceled, CanceledData{Ticket: id, Queue: t.Queue, By: by})
 		}
 	}
 	return t, nil
@@ -724,14 +785,17 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 		if k := keys[p.ID]; k != "" {
 			s.bySubject[k] = id
 		}
-		delete(s.consent, p.ID)
-		delete(s.consentKey, p.ID)
+		if _, agreed := s.consent[p.ID]; agreed {
+			delete(s.consent, p.ID)
+			delete(s.consentKey, p.ID)
+			s.saveConsentLocked(p.ID)
+		}
 	}
 	s.saveTicketLocked(matchmaker.Ticket{ID: id, Queue: d.Queue, Players: players,
 		Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
 	_ = req.Reply(TicketData{Ticket: id, Queue: d.Queue, Rating: &rating, Party: d.Party})
 	for _, p := range d.Party {
-		_ = s.srv.Send(p, TypeEnqueued, TicketData{Ticket: id, Queue: d.Queue, Party: append([]string{req.Peer}, d.Party...)})
+		_ = s.send(p, TypeEnqueued, TicketData{Ticket: id, Queue: d.Queue, Party: append([]string{req.Peer}, d.Party...)})
 	}
 }
 
@@ -787,6 +851,7 @@ func (s *Service) handleParty(req *signaling.Request) {
 		s.consent[req.Peer] = d.Leader
 		s.consentKey[req.Peer] = subjectOf(req)
 	}
+	s.saveConsentLocked(req.Peer)
 	_ = req.Reply(d)
 }
 
@@ -946,7 +1011,7 @@ func (s *Service) handleResult(req *signaling.Request) {
 	_ = req.Reply(reply)
 	for _, team := range teams {
 		for _, p := range team {
-			_ = s.srv.Send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
+			_ = s.send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
 		}
 	}
 }
@@ -1013,8 +1078,11 @@ func (s *Service) apply(ctx context.Context, players [][]string, keys map[string
 func (s *Service) peerGone(peer string) {
 	s.mu.Lock()
 	id, ok := s.byPeer[peer]
-	delete(s.consent, peer)
-	delete(s.consentKey, peer)
+	if _, agreed := s.consent[peer]; agreed {
+		delete(s.consent, peer)
+		delete(s.consentKey, peer)
+		s.saveConsentLocked(peer)
+	}
 	s.mu.Unlock()
 	if ok {
 		_, _ = s.dropTicket(id, peer)
