@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -13,9 +14,10 @@ import (
 )
 
 // TestLeaderDiesAfterReply: the lobby and matchmaker leader (one node)
-// answers a lobby.create, an mm.party and an mm.enqueue while its writes
-// are slow, and dies right after the replies: the next leader has the
-// lobby, the consent and the ticket.
+// answers a lobby.create, an mm.party and an mm.enqueue, and matches two
+// players, while its writes are slow, and dies right after the replies
+// and mm.matched: the next leader has the lobby, the consent and the
+// ticket, and does not put the matched players' tickets back.
 func TestLeaderDiesAfterReply(t *testing.T) {
 	stores := make([]*slowStore, 3)
 	nodes := startClusterWith(t, 3, signaling.Config{ResumeGrace: 5 * time.Second, RatePerSec: 10000, RateBurst: 10000},
@@ -30,7 +32,7 @@ func TestLeaderDiesAfterReply(t *testing.T) {
 		if lobbies[i], err = lobby.New(nodes[i].srv, lobby.Config{}); err != nil {
 			t.Fatal(err)
 		}
-		q := []matchmaker.QueueConfig{{Name: "2v2", Shape: matchmaker.Shape{TeamSize: 2}}}
+		q := []matchmaker.QueueConfig{{Name: "2v2", Shape: matchmaker.Shape{TeamSize: 2}}, {Name: "1v1"}}
 		if mms[i], err = mmservice.New(nodes[i].srv, mmservice.Config{Queues: q, Interval: 50 * time.Millisecond}); err != nil {
 			t.Fatal(err)
 		}
@@ -46,10 +48,6 @@ func TestLeaderDiesAfterReply(t *testing.T) {
 	start(1)
 	start(2)
 	a, b, c := dial(t, nodes[1].url), dial(t, nodes[2].url), dial(t, nodes[1].url)
-	const delay = 300 * time.Millisecond
-	for _, s := range stores {
-		s.set(func(st *slowStore) { st.delay = delay })
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	request := func(c *signaling.Client, typ string, data, out any) error {
@@ -58,6 +56,32 @@ func TestLeaderDiesAfterReply(t *testing.T) {
 			err = json.Unmarshal(raw, out)
 		}
 		return err
+	}
+	// d and e are matched: they hear of it once the match's records (d's
+	// ticket removed: it was written before the writes became slow) are
+	// written.
+	d, e := dial(t, nodes[1].url), dial(t, nodes[2].url)
+	dm, em := d.Subscribe("mm.matched"), e.Subscribe("mm.matched")
+	var dt mmservice.TicketData
+	if err := request(d, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}, &dt); err != nil {
+		t.Fatalf("enqueue 1v1: %v", err)
+	}
+	for mms[0].Pending() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	const delay = 300 * time.Millisecond
+	for _, s := range stores {
+		s.set(func(st *slowStore) { st.delay = delay })
+	}
+	if err := request(e, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}, &dt); err != nil {
+		t.Fatalf("enqueue 1v1: %v", err)
+	}
+	for _, sub := range []*signaling.Subscription{dm, em} {
+		select {
+		case <-sub.Events():
+		case <-ctx.Done():
+			t.Fatal("no mm.matched")
+		}
 	}
 	var st lobby.State
 	if err := request(a, lobby.TypeCreate, lobby.CreateData{Name: "kept"}, &st); err != nil || st.ID == "" {
@@ -86,6 +110,14 @@ func TestLeaderDiesAfterReply(t *testing.T) {
 	var ss mmservice.StatusData
 	if err := request(c, mmservice.TypeStatus, nil, &ss); err != nil || ss.Ticket != tk.Ticket {
 		t.Fatalf("status after the leader died: %+v %v, want ticket %s", ss, err, tk.Ticket)
+	}
+	for _, p := range []*signaling.Client{d, e} {
+		var st mmservice.StatusData
+		err := request(p, mmservice.TypeStatus, nil, &st)
+		var se *signaling.Error
+		if !errors.As(err, &se) || se.Code != mmservice.CodeNotFound {
+			t.Fatalf("status of a matched player after the leader died: %+v %v, want %s", st, err, mmservice.CodeNotFound)
+		}
 	}
 	var party mmservice.TicketData
 	if err := request(a, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "2v2", Party: []string{b.ID()}}, &party); err != nil {
