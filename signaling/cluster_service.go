@@ -810,13 +810,6 @@ func (v *Service) stepDown() {
 	v.dirty = map[string]svcPending{}
 	held := v.held
 	v.held, v.seq, v.durable = nil, 0, 0
-	defer func() {
-		for _, h := range held {
-			if h.fail != nil {
-				h.fail()
-			}
-		}
-	}()
 	v.gone = nil
 	var loaded bool
 	select {
@@ -825,6 +818,13 @@ func (v *Service) stepDown() {
 	default:
 	}
 	v.mu.Unlock()
+	// Before Follow, which takes the service's own lock: a caller of
+	// Flush may hold it.
+	for _, h := range held {
+		if h.fail != nil {
+			h.fail()
+		}
+	}
 	v.srv.log.Info("service: no longer leading", "service", v.name)
 	if loaded && v.cfg.Follow != nil {
 		v.cfg.Follow()
@@ -954,7 +954,7 @@ func (v *Service) writeBatch(ctx, lctx context.Context, batch map[string]svcPend
 	for k, p := range batch {
 		sem <- struct{}{}
 		wg.Add(1)
-		go func() {
+		one := func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			err := v.write(ctx, lctx, k, p)
@@ -970,7 +970,12 @@ func (v *Service) writeBatch(ctx, lctx context.Context, batch map[string]svcPend
 				v.dirty[k] = p
 			}
 			v.mu.Unlock()
-		}()
+		}
+		if len(batch) == 1 {
+			one() // the common case at a low rate: no goroutine
+		} else {
+			go one()
+		}
 	}
 	wg.Wait()
 	return failed
