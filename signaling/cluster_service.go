@@ -280,7 +280,9 @@ func (v *Service) Leading() bool {
 // on a cluster node the messages are served by the service's leader,
 // wherever they arrive. A forwarded request's Context ends when the
 // leader stops leading; its Reply and ReplyError go back through the
-// sender's node.
+// sender's node. On the leader a reply waits until the records the
+// service saved before it are written (Save); Reply then returns nil
+// without knowing whether the frame reached the sender's queue.
 func (v *Service) Handle(msgType string, h Handler) {
 	if h == nil {
 		panic("signaling: nil service handler")
