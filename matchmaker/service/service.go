@@ -241,23 +241,23 @@ func (s *Service) pass() {
 			_ = s.send(p.ID, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
 		}
 	}
-	// The matches' tickets leave the store, and their sessions enter it,
+	// The matches' sessions enter the store, then their tickets leave it,
 	// before any player hears of a match (its room included): a next
-	// leader never puts a matched ticket back in its queue.
+	// leader never puts a matched ticket back in its queue, and never
+	// finds a ticket gone without its match (a session whose tickets are
+	// still there was never made known: its players wait again).
+	for _, m := range res.Matches {
+		s.recordSession(m)
+	}
+	if !s.flush(len(res.Matches)) {
+		return
+	}
 	claimed := make([]map[string]string, len(res.Matches))
 	for i, m := range res.Matches {
-		claimed[i] = s.prepare(m)
+		claimed[i] = s.claim(matchPlayers(m))
 	}
-	if len(res.Matches) > 0 && s.clustered() {
-		ctx, cancel := context.WithTimeout(context.Background(), flushWait)
-		err := s.svc.Flush(ctx)
-		cancel()
-		if err != nil {
-			// No longer the leader: the pool went with the leadership,
-			// and the next leader starts from the store.
-			s.log.Warn("matchmaker: matches not delivered: records not written", "matches", len(res.Matches), "err", err)
-			return
-		}
+	if !s.flush(len(res.Matches)) {
+		return
 	}
 	for i, m := range res.Matches {
 		s.deliver(m, claimed[i], at)
@@ -284,22 +284,47 @@ const flushWait = 10 * time.Second
 // before are written (signaling.Service.Send).
 func (s *Service) send(peer, typ string, v any) error { return s.svc.Send(peer, typ, v) }
 
-// prepare takes the players of match m out of the waiting maps (their
-// tickets' records removed) and, for a new match, records its session. It
-// returns the players' store keys.
-func (s *Service) prepare(m matchmaker.Match) map[string]string {
-	if m.Backfill != "" {
-		var added []string
-		for _, mt := range m.Tickets {
-			for _, p := range mt.Ticket.Players {
-				added = append(added, p.ID)
-			}
+// flush waits until a pass's records are written; false when this node
+// no longer leads (the pool went with the leadership, and the next leader
+// starts from the store).
+func (s *Service) flush(matches int) bool {
+	if matches == 0 || !s.clustered() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), flushWait)
+	defer cancel()
+	if err := s.svc.Flush(ctx); err != nil {
+		s.log.Warn("matchmaker: matches not delivered: records not written", "matches", matches, "err", err)
+		return false
+	}
+	return true
+}
+
+// matchPlayers returns the peers a match takes out of the queue: all of
+// a new match's, a backfill's newcomers.
+func matchPlayers(m matchmaker.Match) []string {
+	var out []string
+	for _, mt := range m.Tickets {
+		for _, p := range mt.Ticket.Players {
+			out = append(out, p.ID)
 		}
-		return s.claim(added)
+	}
+	return out
+}
+
+// recordSession records the session of new match m (a backfill's session
+// exists already).
+func (s *Service) recordSession(m matchmaker.Match) {
+	if m.Backfill != "" {
+		return
 	}
 	teams, peers, _ := roster(m)
-	keys := s.claim(peers)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make(map[string]string, len(peers))
+	for _, p := range peers {
+		keys[p] = s.subject[p]
+	}
 	capacity := make([]int, len(teams))
 	for i, t := range teams {
 		capacity[i] = len(t)
@@ -307,8 +332,6 @@ func (s *Service) prepare(m matchmaker.Match) map[string]string {
 	s.sessions[m.Session] = &session{host: m.Host, queue: m.Queue, teams: teams, capacity: capacity, keys: keys,
 		reports: map[string]string{}, ranks: map[string][]float64{}, at: s.cfg.Now()}
 	s.saveSessionLocked(m.Session, s.sessions[m.Session])
-	s.mu.Unlock()
-	return keys
 }
 
 // deliver puts the players of a prepared match into its room and tells
