@@ -66,8 +66,10 @@ func TestLeaderDiesAfterReply(t *testing.T) {
 	if err := request(d, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}, &dt); err != nil {
 		t.Fatalf("enqueue 1v1: %v", err)
 	}
-	for mms[0].Pending() > 0 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(20 * time.Second); mms[0].Pending() > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the leader's records are not written")
+		}
 	}
 	const delay = 300 * time.Millisecond
 	for _, s := range stores {
