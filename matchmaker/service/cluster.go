@@ -21,7 +21,10 @@ import (
 // that takes the leadership over puts the tickets of live players back in
 // their queues under the same ids, oldest first, each with its enqueue
 // time (ticketRec.At: its wait, and with it the widening of the rules,
-// goes on where it was) and takes the sessions' results from there. It
+// goes on where it was), except the tickets of a match made known (their
+// players are in the room of a session recorded after their enqueue: the
+// old leader made the room but its removal of the tickets was not
+// written), and takes the sessions' results from there. It
 // also saves each party consent not yet used by an enqueue (key
 // "c."+member, consentRec), which a new leader keeps for live members.
 // Every reply and push waits until the records saved before it are
@@ -126,6 +129,42 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 		rec ticketRec
 	}
 	var waiting []saved
+	// The sessions' players, for the tickets of a match made known (its
+	// room made) whose removal was not written.
+	type made struct {
+		id string
+		at int64
+	}
+	inSession := map[string][]made{}
+	for k, b := range st.Records {
+		if id, ok := strings.CutPrefix(k, "s."); ok {
+			var r sessionRec
+			if json.Unmarshal(b, &r) == nil {
+				for p := range r.Keys {
+					inSession[p] = append(inSession[p], made{id, r.At})
+				}
+			}
+		}
+	}
+	matched := func(r ticketRec) bool {
+		if len(r.Ticket.Players) == 0 {
+			return false
+		}
+		first := r.Ticket.Players[0].ID
+		for _, m := range inSession[first] {
+			if m.at < r.At {
+				continue // a session before this ticket's enqueue
+			}
+			all := true
+			for _, p := range r.Ticket.Players[1:] {
+				all = all && slices.ContainsFunc(inSession[p.ID], func(o made) bool { return o.id == m.id })
+			}
+			if all && s.srv.InRoom(first, m.id) {
+				return true
+			}
+		}
+		return false
+	}
 	for k, b := range st.Records {
 		if !strings.HasPrefix(k, "t.") {
 			continue
@@ -155,6 +194,11 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			live = live && st.Live(p.ID)
 		}
 		if !live {
+			s.svc.Remove(k)
+			continue
+		}
+		if matched(r) {
+			s.log.Info("matchmaker: ticket of a match made known dropped", "ticket", r.Ticket.ID)
 			s.svc.Remove(k)
 			continue
 		}

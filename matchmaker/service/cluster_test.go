@@ -76,3 +76,44 @@ func FuzzTicketRecord(f *testing.F) {
 		s.follow()
 	})
 }
+
+// A new leader drops the ticket of a match made known (its players are in
+// the room of a session recorded after the ticket's enqueue) whose
+// removal the old leader had not written, and keeps a ticket enqueued
+// after such a session.
+func TestLeaderDropsTicketsOfMatchMadeKnown(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a, b := dial(t, e.url), dial(t, e.url)
+	if err := e.srv.CreateRoom("s1", []string{a.ID(), b.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.srv.InRoom(a.ID(), "s1") {
+		t.Fatal("a is not in the session's room")
+	}
+	now := time.Now()
+	ticket := func(id string, at time.Time, peers ...string) []byte {
+		r := ticketRec{Ticket: matchmaker.Ticket{ID: id, Queue: "1v1"}, At: at.UnixMilli()}
+		for _, p := range peers {
+			r.Ticket.Players = append(r.Ticket.Players, matchmaker.Player{ID: p})
+		}
+		b, _ := json.Marshal(r)
+		return b
+	}
+	sr, _ := json.Marshal(sessionRec{Host: a.ID(), Queue: "1v1", Teams: [][]string{{a.ID()}, {b.ID()}}, Capacity: []int{1, 1},
+		Keys: map[string]string{a.ID(): "", b.ID(): ""}, At: now.UnixMilli()})
+	recs := map[string][]byte{
+		"s.s1":  sr,
+		"t.old": ticket("old", now.Add(-5*time.Second), a.ID()), // matched into s1
+		"t.new": ticket("new", now.Add(time.Second), b.ID()),    // enqueued after s1
+	}
+	e.svc.follow()
+	if err := e.svc.lead(context.Background(), signaling.ServiceState{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.mm.Status("old"); err == nil {
+		t.Error("the ticket of the match made known waits again")
+	}
+	if _, err := e.svc.mm.Status("new"); err != nil {
+		t.Errorf("the ticket enqueued after the session: %v", err)
+	}
+}

@@ -241,26 +241,20 @@ func (s *Service) pass() {
 			_ = s.send(p.ID, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
 		}
 	}
-	// The matches' sessions enter the store, then their tickets leave it,
-	// before any player hears of a match (its room included): a next
-	// leader never puts a matched ticket back in its queue, and never
-	// finds a ticket gone without its match (a session whose tickets are
-	// still there was never made known: its players wait again).
+	// A match's session enters the store before its room is made (the
+	// room makes the match known); its tickets leave the store once the
+	// room exists, and mm.matched waits for that. A next leader that finds
+	// a ticket whose players are in the room of a session recorded after
+	// the ticket was enqueued drops the ticket (see lead): a matched ticket
+	// never waits again, and a ticket never goes without its match.
 	for _, m := range res.Matches {
 		s.recordSession(m)
 	}
 	if !s.flush(len(res.Matches)) {
 		return
 	}
-	claimed := make([]map[string]string, len(res.Matches))
-	for i, m := range res.Matches {
-		claimed[i] = s.claim(matchPlayers(m))
-	}
-	if !s.flush(len(res.Matches)) {
-		return
-	}
-	for i, m := range res.Matches {
-		s.deliver(m, claimed[i], at)
+	for _, m := range res.Matches {
+		s.deliver(m, at)
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -300,18 +294,6 @@ func (s *Service) flush(matches int) bool {
 	return true
 }
 
-// matchPlayers returns the peers a match takes out of the queue: all of
-// a new match's, a backfill's newcomers.
-func matchPlayers(m matchmaker.Match) []string {
-	var out []string
-	for _, mt := range m.Tickets {
-		for _, p := range mt.Ticket.Players {
-			out = append(out, p.ID)
-		}
-	}
-	return out
-}
-
 // recordSession records the session of new match m (a backfill's session
 // exists already).
 func (s *Service) recordSession(m matchmaker.Match) {
@@ -334,11 +316,12 @@ func (s *Service) recordSession(m matchmaker.Match) {
 	s.saveSessionLocked(m.Session, s.sessions[m.Session])
 }
 
-// deliver puts the players of a prepared match into its room and tells
-// them; at is the time of the pass that made it.
-func (s *Service) deliver(m matchmaker.Match, keys map[string]string, at time.Time) {
+// deliver puts the players of a match (its session recorded) into its
+// room, takes their tickets out of the waiting maps and the store, and
+// tells them; at is the time of the pass that made it.
+func (s *Service) deliver(m matchmaker.Match, at time.Time) {
 	if m.Backfill != "" {
-		s.deliverBackfill(m, keys, at)
+		s.deliverBackfill(m, at)
 		return
 	}
 	_, peers, team := roster(m)
@@ -353,6 +336,7 @@ func (s *Service) deliver(m matchmaker.Match, keys map[string]string, at time.Ti
 		// the queue rather than lose the request, and tell its players;
 		// a ticket whose player cannot be told is gone and is cancelled.
 		s.log.Info("matchmaker: match not delivered, requeueing", "session", m.Session, "err", err)
+		keys := s.claim(peers)
 		s.mu.Lock()
 		delete(s.sessions, m.Session)
 		s.removeRecord("s." + m.Session)
@@ -362,6 +346,7 @@ func (s *Service) deliver(m matchmaker.Match, keys map[string]string, at time.Ti
 		}
 		return
 	}
+	s.claim(peers)
 	s.mu.Lock()
 	teams := ss.teams
 	s.mu.Unlock()
@@ -410,13 +395,14 @@ func (s *Service) claim(players []string) map[string]string {
 
 // deliverBackfill puts the players of a backfill match into the running
 // session's room and tells everyone.
-func (s *Service) deliverBackfill(m matchmaker.Match, keys map[string]string, at time.Time) {
+func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
 	var added []string
 	for _, mt := range m.Tickets {
 		for _, p := range mt.Ticket.Players {
 			added = append(added, p.ID)
 		}
 	}
+	keys := s.claim(added)
 	teams, peers, team := roster(m)
 	s.mu.Lock()
 	ss := s.sessions[m.Session]
