@@ -17,7 +17,7 @@ import (
 	"github.com/rallypoint/rallypoint/signaling"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,6 +42,13 @@ func (n *testNode) close() {
 
 // startCluster starts k nodes in this process, routed to each other.
 func startCluster(t *testing.T, k int, cfg signaling.Config) []*testNode {
+	t.Helper()
+	return startClusterWith(t, k, cfg, nil)
+}
+
+// startClusterWith is startCluster with each node's backplane passed
+// through wrap (when not nil) before its server uses it.
+func startClusterWith(t testing.TB, k int, cfg signaling.Config, wrap func(i int, bp signaling.Backplane) signaling.Backplane) []*testNode {
 	t.Helper()
 	addrs := make([]string, k)
 	routes := make([]string, k)
@@ -69,7 +76,11 @@ func startCluster(t *testing.T, k int, cfg signaling.Config) []*testNode {
 			if cfg.Logger != nil {
 				cfg.Logger = cfg.Logger.With("node", i)
 			}
-			srv, err := signaling.NewClusterServer(ctx, cfg, n)
+			var bp signaling.Backplane = n
+			if wrap != nil {
+				bp = wrap(i, n)
+			}
+			srv, err := signaling.NewClusterServer(ctx, cfg, bp)
 			if err != nil {
 				n.Close()
 				errs[i] = err
@@ -98,7 +109,7 @@ func startCluster(t *testing.T, k int, cfg signaling.Config) []*testNode {
 	return nodes
 }
 
-func dial(t *testing.T, url string, more ...string) *signaling.Client {
+func dial(t testing.TB, url string, more ...string) *signaling.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -68,7 +68,11 @@
 // when its leader is seen down (the forwarding node remembers those it
 // forwarded until their reply passes through, at most 100,000, each at
 // most a minute). The leader saves its state in
-// svc.<service>.* (written behind, newest value per key) and learns that
+// svc.<service>.* (newest value per key, the records saved while a write
+// is in flight going out together in the next) and answers a request, or
+// pushes a change, only once the records saved before are written; a
+// leader whose writes fail for 2 s steps down, answering the requests
+// waiting with unavailable. It learns that
 // a peer ended, on any node, from the deletion of its sess record. A new
 // leader starts from those records and the set of live sessions.
 //

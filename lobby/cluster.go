@@ -14,9 +14,10 @@ import (
 // On a cluster of signaling servers the service is a signaling.Service:
 // one node, the leader, holds the lobbies and serves every lobby.*
 // request, which the other nodes forward to it. The leader saves each
-// lobby as a record (key "l."+id, lobbyRec) after every change, written
-// behind; a node that takes the leadership over rebuilds the lobbies
-// from the records, drops the members whose sessions ended meanwhile,
+// lobby as a record (key "l."+id, lobbyRec) after every change; the reply
+// and the pushes of the change wait until it is written
+// (signaling.Service). A node that takes the leadership over rebuilds the
+// lobbies from the records, drops the members whose sessions ended meanwhile,
 // and raises every lobby's version by versionJump with an empty change,
 // so that each member's client sees a gap and fetches the state again
 // (lobby.sync). Rate limiters and join-failure budgets start afresh.
@@ -160,8 +161,8 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 		// An empty change past the raised version: every member's client
 		// sees a gap and fetches the state again.
 		l.version++
-		s.pushLocked(l, TypeDelta, Delta{ID: l.id, Version: l.version})
 		s.saveLocked(l)
+		s.pushLocked(l, TypeDelta, Delta{ID: l.id, Version: l.version})
 	}
 	if len(loaded) > 0 {
 		s.log.Info("lobby: lobbies loaded by a new leader", "lobbies", len(loaded))

@@ -117,8 +117,9 @@
 // are listed, joined, chatted in and started across nodes (the members of
 // one lobby may be on several nodes; lobby.start's room spans them). The
 // leader saves each lobby after every change in the cluster's store (key
-// svc.lobby.l.<id>, written behind) and learns of members gone on any
-// node. When it dies another node takes over within a few seconds (see
+// svc.lobby.l.<id>), answers the request and pushes the change only once
+// that record is written, so a change a member was told of survives the
+// leader, and learns of members gone on any node. When it dies another node takes over within a few seconds (see
 // package cluster): it loads the lobbies, removes members whose sessions
 // ended meanwhile, and raises each lobby's version by 1000 with an empty
 // lobby.delta, so every member's Client resyncs (a Resynced event) and

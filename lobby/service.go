@@ -338,13 +338,15 @@ func (l *lobby) member(peer string) (int, *member) {
 	return -1, nil
 }
 
-// changedLocked raises the lobby's version and pushes the change to every
-// member. Pushing under the lock keeps the versions in order on the wire.
+// changedLocked raises the lobby's version, saves the lobby and pushes
+// the change to every member. Pushing under the lock keeps the versions
+// in order on the wire; on a cluster the push waits until the record is
+// written (signaling.Service.Send), so save first.
 func (s *Service) changedLocked(l *lobby, d Delta) {
 	l.version++
 	d.ID, d.Version = l.id, l.version
-	s.pushLocked(l, TypeDelta, d)
 	s.saveLocked(l)
+	s.pushLocked(l, TypeDelta, d)
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(l.summary(), false)
 	}
@@ -359,10 +361,19 @@ func (s *Service) pushLocked(l *lobby, typ string, v any) {
 		return
 	}
 	for _, m := range l.members {
-		if err := s.srv.Send(m.id, typ, json.RawMessage(b)); err != nil {
+		if err := s.send(m.id, typ, json.RawMessage(b)); err != nil {
 			s.log.Info("lobby: push not sent", "peer", m.id, "type", typ, "err", err)
 		}
 	}
+}
+
+// send pushes a message to peer: on a cluster once the records saved
+// before are written (signaling.Service.Send).
+func (s *Service) send(peer, typ string, v any) error {
+	if s.svc != nil {
+		return s.svc.Send(peer, typ, v)
+	}
+	return s.srv.Send(peer, typ, v)
 }
 
 func (s *Service) setListedLocked(l *lobby) {
@@ -900,8 +911,8 @@ func (s *Service) removeLocked(l *lobby, peer string) {
 	d := Delta{Left: peer}
 	if l.host == peer {
 		if !l.autoHost {
+			s.deleteLocked(l) // the record's removal goes before the push
 			s.pushLocked(l, TypeKicked, KickedData{Lobby: l.id, By: peer, Closed: true})
-			s.deleteLocked(l)
 			return
 		}
 		l.host = l.members[0].id
@@ -1004,8 +1015,8 @@ func (s *Service) kick(req *signaling.Request, l *lobby, _ *member, d KickData) 
 			l.banned["ip:"+m.ip] = true
 		}
 	}
-	_ = s.srv.Send(m.id, TypeKicked, KickedData{Lobby: l.id, By: req.Peer, Banned: d.Ban})
-	s.removeLocked(l, m.id)
+	s.removeLocked(l, m.id) // saved before the push
+	_ = s.send(m.id, TypeKicked, KickedData{Lobby: l.id, By: req.Peer, Banned: d.Ban})
 	_ = req.Reply(OKReply{Version: l.version})
 }
 
@@ -1047,8 +1058,8 @@ func (s *Service) chat(req *signaling.Request, l *lobby, m *member, d ChatData) 
 		}
 		l.chat = append(l.chat, msg)
 	}
-	s.pushLocked(l, TypeChat, msg)
 	s.saveLocked(l)
+	s.pushLocked(l, TypeChat, msg)
 	_ = req.Reply(msg)
 }
 

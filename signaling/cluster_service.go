@@ -34,9 +34,19 @@ import (
 // answered with CodeUnavailable by the node that forwarded it.
 //
 // The leader persists what must survive it in the store, under
-// svc.<name>.<key> (Service.Save, written behind, newest value per key),
-// and a new leader is handed those records and the set of live sessions
-// before it serves anything (ServiceConfig.Lead). The leader learns that
+// svc.<name>.<key> (Service.Save, newest value per key), and a new leader
+// is handed those records and the set of live sessions before it serves
+// anything (ServiceConfig.Lead). Nothing the leader changed is made known
+// before its records are in the store: a reply (Request.Reply,
+// ReplyError) and a push (Service.Send) wait until everything saved before
+// them is written (acked by the store), so a change a client was told of
+// survives the leader's death. Writes are grouped: the records saved
+// while a write is in flight go out together in the next one, and the
+// replies and pushes waiting for them are released, in order, when it is
+// acked. A leader whose writes keep failing for serviceHold (no quorum)
+// steps down: the replies waiting are answered CodeUnavailable, the pushes
+// dropped, and the next leader starts from the store, so a change that
+// was never acknowledged is not half kept. The leader learns that
 // a peer has ended, on any node, from the deletion of its sess.<id>
 // record (ServiceConfig.OnPeerGone).
 
@@ -49,6 +59,9 @@ const (
 	serviceWorkers = 4
 	serviceQueue   = 1024                   // forwarded requests waiting per worker
 	serviceRetry   = 250 * time.Millisecond // the wait suggested with CodeUnavailable
+	serviceWriters = 32                     // records of one batch written at once
+	maxHeld        = 100_000                // replies and pushes waiting for writes; past it, refused
+	serviceFlush   = time.Second            // a closing leader's last write
 )
 
 // ServiceConfig configures a cluster-wide service (Server.Service).
@@ -105,6 +118,11 @@ type Service struct {
 	revs      map[string]uint64     // record key -> revision this leader wrote or loaded
 	dirty     map[string]svcPending // records waiting to be written
 	inflight  int                   // records the writer is writing now
+	seq       uint64                // records saved in this leadership
+	durable   uint64                // of those, how many are known written (a prefix)
+	held      []svcHeld             // replies and pushes waiting for seq <= durable, in order
+	releasing bool                  // a goroutine is delivering held replies and pushes
+	flushed   chan struct{}         // closed when the writer has exited (after its last write)
 	gone      []string              // peers gone, for OnPeerGone
 	kick      chan struct{}         // the writer has work
 	goneKick  chan struct{}
@@ -114,6 +132,14 @@ type Service struct {
 type svcPending struct {
 	value []byte
 	del   bool
+}
+
+// svcHeld is a reply or push waiting until the records saved before it
+// are written: send delivers it, fail (nil for a push) answers it
+// CodeUnavailable instead.
+type svcHeld struct {
+	seq        uint64
+	send, fail func()
 }
 
 type svcJob struct {
@@ -144,7 +170,7 @@ func (s *Server) Service(name string, cfg ServiceConfig) *Service {
 	}
 	v := &Service{srv: s, name: name, cfg: cfg, leadKey: "lead." + name, prefix: "svc." + name + ".",
 		handlers: map[string]Handler{}, revs: map[string]uint64{}, dirty: map[string]svcPending{},
-		kick: make(chan struct{}, 1), goneKick: make(chan struct{}, 1), ready: make(chan struct{})}
+		kick: make(chan struct{}, 1), goneKick: make(chan struct{}, 1), ready: make(chan struct{}), flushed: make(chan struct{})}
 	s.mu.Lock()
 	if s.services == nil {
 		s.services = map[string]*Service{}
@@ -254,7 +280,9 @@ func (v *Service) Leading() bool {
 // on a cluster node the messages are served by the service's leader,
 // wherever they arrive. A forwarded request's Context ends when the
 // leader stops leading; its Reply and ReplyError go back through the
-// sender's node.
+// sender's node. On the leader a reply waits until the records the
+// service saved before it are written (Save); Reply then returns nil
+// without knowing whether the frame reached the sender's queue.
 func (v *Service) Handle(msgType string, h Handler) {
 	if h == nil {
 		panic("signaling: nil service handler")
@@ -266,10 +294,11 @@ func (v *Service) Handle(msgType string, h Handler) {
 }
 
 // Save stores value under key (letters, digits, '-', '_', '=' and '.') in
-// the cluster's store, for the next leader. Writes happen behind, on a
-// goroutine of the service, newest value per key first; a value saved
-// while the node does not lead is dropped. On a single node Save does
-// nothing.
+// the cluster's store, for the next leader. Writes happen on a goroutine
+// of the service, newest value per key, several at once; the replies to
+// requests this leader serves and the pushes sent with Service.Send after
+// Save wait until it is written. A value saved while the node does not
+// lead is dropped. On a single node Save does nothing.
 func (v *Service) Save(key string, value []byte) {
 	v.pend(key, svcPending{value: value})
 }
@@ -286,6 +315,7 @@ func (v *Service) pend(key string, p svcPending) {
 	v.mu.Lock()
 	if v.leading {
 		v.dirty[key] = p
+		v.seq++
 	}
 	v.mu.Unlock()
 	select {
@@ -314,6 +344,7 @@ func (v *Service) dispatch(h Handler, req *Request) {
 	if leading {
 		select {
 		case <-ready:
+			req.svc = v
 			h(req)
 		default:
 			v.queue(h, req)
@@ -384,6 +415,7 @@ func (v *Service) worker(ch chan svcJob) {
 			continue
 		}
 		j.req.ctx = lctx
+		j.req.svc = v
 		j.h(j.req)
 	}
 }
@@ -571,6 +603,7 @@ func (v *Service) elect() {
 	for {
 		select {
 		case <-s.ctx.Done():
+			<-v.flushed // the writer's last write, bounded by serviceFlush
 			v.mu.Lock()
 			leading, rev := v.leading, v.myRev
 			v.mu.Unlock()
@@ -648,6 +681,7 @@ func (v *Service) become(rev uint64, at time.Time) {
 	v.lctx, v.lcancel = context.WithCancel(s.ctx)
 	v.revs = map[string]uint64{}
 	v.gone = nil
+	v.seq, v.durable, v.held = 0, 0, nil
 	lctx, ready := v.lctx, v.ready
 	v.mu.Unlock()
 	s.log.Info("service: leading", "service", v.name, "node", s.cl.node)
@@ -761,7 +795,9 @@ func (v *Service) load(lctx context.Context) (ServiceState, error) {
 }
 
 // stepDown stops leading: requests waiting are refused, pending writes
-// dropped, and the service told to drop its state.
+// dropped, the replies waiting for them answered CodeUnavailable (their
+// changes may or may not be in the store: a retry finds out), the pushes
+// waiting dropped, and the service told to drop its state.
 func (v *Service) stepDown() {
 	v.mu.Lock()
 	if !v.leading {
@@ -774,6 +810,8 @@ func (v *Service) stepDown() {
 	}
 	v.lcancel()
 	v.dirty = map[string]svcPending{}
+	held := v.held
+	v.held, v.seq, v.durable = nil, 0, 0
 	v.gone = nil
 	var loaded bool
 	select {
@@ -782,6 +820,13 @@ func (v *Service) stepDown() {
 	default:
 	}
 	v.mu.Unlock()
+	// Before Follow, which takes the service's own lock: a caller of
+	// Flush may hold it.
+	for _, h := range held {
+		if h.fail != nil {
+			h.fail()
+		}
+	}
 	v.srv.log.Info("service: no longer leading", "service", v.name)
 	if loaded && v.cfg.Follow != nil {
 		v.cfg.Follow()
@@ -822,59 +867,287 @@ func (v *Service) goner() {
 	}
 }
 
-// writer writes saved records behind the service, newest value per key.
+// writer writes the saved records, newest value per key, the keys of a
+// batch at once; records saved meanwhile wait for the next batch. When a
+// batch is written, the replies and pushes waiting for it are released.
+// Failed keys are written again every serviceTick; after serviceHold of
+// failures the leader steps down. When the server closes, the writer
+// writes what is pending one last time (bounded by serviceFlush).
 func (v *Service) writer() {
 	s := v.srv
 	defer s.wg.Done()
+	defer close(v.flushed)
 	retry := time.NewTimer(time.Hour)
 	defer retry.Stop()
+	var failingSince time.Time
 	for {
+		closing := false
 		select {
 		case <-s.ctx.Done():
-			return
+			closing = true
 		case <-v.kick:
 		case <-retry.C:
 		}
+		closing = closing || s.ctx.Err() != nil
 		v.mu.Lock()
 		batch := v.dirty
 		v.dirty = map[string]svcPending{}
+		upto := v.seq
 		lctx := v.lctx
 		leading := v.leading
 		v.inflight = len(batch)
 		v.mu.Unlock()
-		if !leading || len(batch) == 0 {
+		if !leading {
 			v.mu.Lock()
 			v.inflight = 0
 			v.mu.Unlock()
+			if closing {
+				return
+			}
+			failingSince = time.Time{}
 			continue
 		}
-		failed := false
-		for k, p := range batch {
-			if err := v.write(lctx, k, p); err != nil {
-				if lctx.Err() != nil {
-					break
-				}
-				s.log.Debug("service: record not written; retrying", "service", v.name, "key", k, "err", err)
-				failed = true
-				v.mu.Lock()
-				if _, newer := v.dirty[k]; !newer && v.leading && v.lctx == lctx {
-					v.dirty[k] = p
-				}
-				v.mu.Unlock()
-			}
+		ctx, cancel := lctx, context.CancelFunc(func() {})
+		if closing {
+			// The leadership's context has ended with the server's: the
+			// last write gets a short one of its own.
+			ctx, cancel = context.WithTimeout(context.Background(), serviceFlush)
 		}
+		failed := v.writeBatch(ctx, lctx, batch)
+		cancel()
 		v.mu.Lock()
 		v.inflight = 0
+		if !failed && v.lctx == lctx && v.leading && upto > v.durable {
+			v.durable = upto
+		}
 		v.mu.Unlock()
-		if failed {
+		if !failed {
+			failingSince = time.Time{}
+			v.release()
+		}
+		if closing {
+			return
+		}
+		if failed && lctx.Err() == nil {
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			}
+			if time.Since(failingSince) >= serviceHold {
+				s.log.Warn("service: records not written; stepping down", "service", v.name)
+				failingSince = time.Time{}
+				v.giveUp()
+				continue
+			}
 			retry.Reset(serviceTick)
 		}
 	}
 }
 
-func (v *Service) write(lctx context.Context, key string, p svcPending) error {
+// writeBatch writes batch, serviceWriters keys at once. A key that fails
+// goes back to the pending records unless a newer value is there; it
+// reports whether one failed.
+func (v *Service) writeBatch(ctx, lctx context.Context, batch map[string]svcPending) bool {
+	var (
+		wg     sync.WaitGroup
+		fmu    sync.Mutex
+		failed bool
+	)
+	sem := make(chan struct{}, serviceWriters)
+	for k, p := range batch {
+		sem <- struct{}{}
+		wg.Add(1)
+		one := func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			err := v.write(ctx, lctx, k, p)
+			if err == nil {
+				return
+			}
+			fmu.Lock()
+			failed = true
+			fmu.Unlock()
+			v.srv.log.Debug("service: record not written; retrying", "service", v.name, "key", k, "err", err)
+			v.mu.Lock()
+			if _, newer := v.dirty[k]; !newer && v.leading && v.lctx == lctx {
+				v.dirty[k] = p
+			}
+			v.mu.Unlock()
+		}
+		if len(batch) == 1 {
+			one() // the common case at a low rate: no goroutine
+		} else {
+			go one()
+		}
+	}
+	wg.Wait()
+	return failed
+}
+
+// giveUp steps down and deletes the lead key, if this node still holds
+// it, so that the next leader need not wait for the lease.
+func (v *Service) giveUp() {
+	s := v.srv
+	v.stepDown()
+	v.mu.Lock()
+	mine := v.myRev
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.ctx, time.Second)
+	s.cl.bp.Delete(ctx, v.leadKey, mine)
+	cancel()
+}
+
+// hold delivers a reply or push now, when nothing saved before it is
+// still to be written, or else keeps it until it is. It fails with
+// ErrUnavailable when the node no longer leads or too much waits.
+func (v *Service) hold(send, fail func()) error {
+	v.mu.Lock()
+	switch {
+	case !v.leading || len(v.held) >= maxHeld:
+		v.mu.Unlock()
+		return fmt.Errorf("%w: the %s service's leader changed or is busy", ErrUnavailable, v.name)
+	case len(v.held) == 0 && !v.releasing && v.seq <= v.durable:
+		v.mu.Unlock()
+		send()
+		return nil
+	}
+	v.held = append(v.held, svcHeld{seq: v.seq, send: send, fail: fail})
+	v.mu.Unlock()
+	return nil
+}
+
+// holdReply holds reply frame b to req (see hold); a reply that cannot
+// wait is answered CodeUnavailable at once.
+func (v *Service) holdReply(req *Request, b []byte) error {
+	fail := func() {
+		v.srv.countError(CodeUnavailable)
+		eb, _ := encodeWith(Envelope{Type: TypeError, Cid: req.Envelope.Cid}, ErrorData{Code: CodeUnavailable,
+			Message: fmt.Sprintf("the %s service's leader could not store the change: retry", v.name), RetryMs: int(serviceRetry / time.Millisecond)})
+		req.deliver(eb)
+	}
+	if err := v.hold(func() { req.deliver(b) }, fail); err != nil {
+		fail()
+	}
+	return nil
+}
+
+// release delivers, in order, the held replies and pushes whose records
+// are written. One goroutine delivers at a time; others leave theirs to it.
+func (v *Service) release() {
+	v.mu.Lock()
+	if v.releasing {
+		v.mu.Unlock()
+		return
+	}
+	v.releasing = true
+	for {
+		n := 0
+		for n < len(v.held) && v.held[n].seq <= v.durable {
+			n++
+		}
+		if n == 0 {
+			break
+		}
+		out := v.held[:n:n]
+		if n == len(v.held) {
+			v.held = nil
+		} else {
+			v.held = slices.Clone(v.held[n:])
+		}
+		v.mu.Unlock()
+		for _, h := range out {
+			h.send()
+		}
+		v.mu.Lock()
+	}
+	v.releasing = false
+	v.mu.Unlock()
+}
+
+// Flush waits until everything the service saved before the call is
+// written (see Save). It returns ErrUnavailable when this node stops
+// leading first, or ctx's error; on a single node it returns nil at once.
+func (v *Service) Flush(ctx context.Context) error {
+	if v.srv.cl == nil {
+		return nil
+	}
+	done := make(chan error, 1)
+	err := v.hold(func() { done <- nil }, func() {
+		done <- fmt.Errorf("%w: the %s service's leader stepped down", ErrUnavailable, v.name)
+	})
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Send pushes a message to peer as Server.Send does, after everything the
+// service saved before the call is written (see Save): a peer is never
+// told of a change that a next leader would not know. On a single node it
+// is Server.Send. It returns ErrUnknownPeer when the peer has no session,
+// ErrUnavailable when this node does not lead the service; whether the
+// message then reaches the peer's queue is not reported.
+func (v *Service) Send(peer, msgType string, data any) error {
+	s := v.srv
+	if s.cl == nil {
+		return s.Send(peer, msgType, data)
+	}
+	if msgType == "" {
+		return fmt.Errorf("signaling: Send: empty type")
+	}
+	b, err := encodeWith(Envelope{Type: msgType}, data)
+	if err != nil {
+		return err
+	}
+	deliver, err := s.route(peer)
+	if err != nil {
+		return err
+	}
+	return v.hold(func() { deliver(b) }, nil)
+}
+
+// route finds where a frame for peer goes: its session here, the node its
+// last service request came from (which forwards it if the peer moved),
+// or the node its sess record names.
+func (s *Server) route(peer string) (func([]byte), error) {
+	s.mu.RLock()
+	closed := s.closed
+	sess := s.sessions[peer]
+	s.mu.RUnlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	if sess != nil {
+		return func(b []byte) { sess.enqueue(b, 0) }, nil
+	}
+	s.hintMu.Lock()
+	node := s.hints[peer]
+	s.hintMu.Unlock()
+	if node != "" && node != s.cl.node && s.nodeLive(node) {
+		return func(b []byte) {
+			s.cl.bp.Send(node, encodeNodeMsg(nodeMsg{T: "send", To: peer, FromNode: s.cl.node, Data: b}))
+		}, nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 2*time.Second)
+	defer cancel()
+	e, err := s.cl.bp.Get(ctx, sessKey(peer))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
+	}
+	var r sessRec
+	if json.Unmarshal(e.Value, &r) != nil || r.Node == s.cl.node || r.Node == "" {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownPeer, peer)
+	}
+	return func(b []byte) { s.cl.bp.Send(r.Node, encodeNodeMsg(nodeMsg{T: "send", To: peer, Data: b})) }, nil
+}
+
+func (v *Service) write(ctx, lctx context.Context, key string, p svcPending) error {
 	bp := v.srv.cl.bp
-	ctx, cancel := context.WithTimeout(lctx, serviceHold)
+	ctx, cancel := context.WithTimeout(ctx, serviceHold)
 	defer cancel()
 	full := v.prefix + key
 	v.mu.Lock()

@@ -45,7 +45,10 @@
 // a renewed lease), other nodes forward its requests there (answering
 // CodeUnavailable while there is no live leader), and its state survives
 // the leader in records it saves (Service.Save) that the next leader
-// loads (ServiceConfig.Lead). Send, CreateRoom, AddToRoom and PeerRoom
+// loads (ServiceConfig.Lead). The leader's replies, and its pushes sent
+// with Service.Send, wait until the records saved before them are
+// written (grouped: one write round trip per batch), so a client is never
+// told of a change the next leader would not know. Send, CreateRoom, AddToRoom and PeerRoom
 // take peers of any node; rejoin tickets work on every node. Package
 // cluster's documentation gives the records, subjects and failure model.
 //

@@ -206,7 +206,8 @@ type Request struct {
 	ctx    context.Context
 	srv    *Server
 	sess   *session
-	origin string // the sender's node, for a request a cluster service's leader serves for another node
+	origin string   // the sender's node, for a request a cluster service's leader serves for another node
+	svc    *Service // the cluster service whose leader serves it: replies wait for its saves (Service.Save)
 }
 
 // Context returns a context that is canceled when the sender's connection
@@ -224,8 +225,16 @@ func (r *Request) Reply(data any) error {
 }
 
 // send queues a reply frame for the sender, through its node when the
-// request was forwarded.
+// request was forwarded. A request a cluster service's leader serves is
+// answered once what the service saved before the reply is in the store.
 func (r *Request) send(b []byte) error {
+	if r.svc != nil {
+		return r.svc.holdReply(r, b)
+	}
+	return r.deliver(b)
+}
+
+func (r *Request) deliver(b []byte) error {
 	if r.origin != "" {
 		return r.srv.replyVia(r.origin, r.Peer, r.Envelope.Cid, b)
 	}

@@ -21,8 +21,14 @@ import (
 // that takes the leadership over puts the tickets of live players back in
 // their queues under the same ids, oldest first, each with its enqueue
 // time (ticketRec.At: its wait, and with it the widening of the rules,
-// goes on where it was) and takes the sessions' results from there.
-// Party consents (mm.party) and backfill requests in progress are not
+// goes on where it was), except the tickets of a match made known (their
+// players are in the room of a session recorded after their enqueue: the
+// old leader made the room but its removal of the tickets was not
+// written), and takes the sessions' results from there. It
+// also saves each party consent not yet used by an enqueue (key
+// "c."+member, consentRec), which a new leader keeps for live members.
+// Every reply and push waits until the records saved before it are
+// written (signaling.Service). Backfill requests in progress are not
 // kept: they are asked again.
 
 // ticketRec is a waiting ticket as the cluster's store keeps it.
@@ -31,6 +37,13 @@ type ticketRec struct {
 	Keys   map[string]string `json:"keys,omitempty"` // peer -> store key
 	IP     string            `json:"ip,omitempty"`
 	At     int64             `json:"at,omitempty"` // enqueued at, unix ms (the engine's clock)
+}
+
+// consentRec is a party member's consent (mm.party) as the cluster's
+// store keeps it.
+type consentRec struct {
+	Leader string `json:"leader"`
+	Key    string `json:"key,omitempty"` // the member's store key
 }
 
 // sessionRec is a running session as the cluster's store keeps it.
@@ -81,6 +94,23 @@ func (s *Service) saveSessionLocked(id string, ss *session) {
 	}
 }
 
+// saveConsentLocked stores member's consent for the next leader, or
+// removes it when the member has none.
+func (s *Service) saveConsentLocked(member string) {
+	if !s.clustered() {
+		return
+	}
+	leader, ok := s.consent[member]
+	if !ok {
+		s.svc.Remove("c." + member)
+		return
+	}
+	b, err := json.Marshal(consentRec{Leader: leader, Key: s.consentKey[member]})
+	if err == nil {
+		s.svc.Save("c."+member, b)
+	}
+}
+
 func (s *Service) removeRecord(key string) {
 	if s.clustered() {
 		s.svc.Remove(key)
@@ -99,6 +129,42 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 		rec ticketRec
 	}
 	var waiting []saved
+	// The sessions' players, for the tickets of a match made known (its
+	// room made) whose removal was not written.
+	type made struct {
+		id string
+		at int64
+	}
+	inSession := map[string][]made{}
+	for k, b := range st.Records {
+		if id, ok := strings.CutPrefix(k, "s."); ok {
+			var r sessionRec
+			if json.Unmarshal(b, &r) == nil {
+				for p := range r.Keys {
+					inSession[p] = append(inSession[p], made{id, r.At})
+				}
+			}
+		}
+	}
+	matched := func(r ticketRec) bool {
+		if len(r.Ticket.Players) == 0 {
+			return false
+		}
+		first := r.Ticket.Players[0].ID
+		for _, m := range inSession[first] {
+			if m.at < r.At {
+				continue // a session before this ticket's enqueue
+			}
+			all := true
+			for _, p := range r.Ticket.Players[1:] {
+				all = all && slices.ContainsFunc(inSession[p.ID], func(o made) bool { return o.id == m.id })
+			}
+			if all && s.srv.InRoom(first, m.id) {
+				return true
+			}
+		}
+		return false
+	}
 	for k, b := range st.Records {
 		if !strings.HasPrefix(k, "t.") {
 			continue
@@ -131,6 +197,11 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			s.svc.Remove(k)
 			continue
 		}
+		if matched(r) {
+			s.log.Info("matchmaker: ticket of a match made known dropped", "ticket", r.Ticket.ID)
+			s.svc.Remove(k)
+			continue
+		}
 		var since time.Time
 		if r.At > 0 {
 			since = time.UnixMilli(r.At)
@@ -154,8 +225,19 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 		}
 		tickets++
 	}
+	consents := 0
 	for k, b := range st.Records {
 		switch {
+		case strings.HasPrefix(k, "c."):
+			var r consentRec
+			member := strings.TrimPrefix(k, "c.")
+			if json.Unmarshal(b, &r) != nil || r.Leader == "" || !st.Live(member) || !st.Live(r.Leader) || s.byPeer[member] != "" {
+				s.svc.Remove(k)
+				continue
+			}
+			s.consent[member] = r.Leader
+			s.consentKey[member] = r.Key
+			consents++
 		case strings.HasPrefix(k, "s."):
 			var r sessionRec
 			if json.Unmarshal(b, &r) != nil {
@@ -177,8 +259,8 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			sessions++
 		}
 	}
-	if tickets+sessions > 0 {
-		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions)
+	if tickets+sessions+consents > 0 {
+		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions, "consents", consents)
 	}
 	return nil
 }

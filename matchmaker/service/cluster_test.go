@@ -11,8 +11,8 @@ import (
 )
 
 // A new leader puts the saved tickets back in their queues under the same
-// ids, with the wait they had, and takes the saved sessions' results from
-// there.
+// ids, with the wait they had, takes the saved sessions' results from
+// there, and keeps the saved party consents.
 func TestLeaderLoadsTicketsAndSessions(t *testing.T) {
 	srv := signaling.NewServer(signaling.Config{})
 	defer srv.Close()
@@ -26,7 +26,8 @@ func TestLeaderLoadsTicketsAndSessions(t *testing.T) {
 		Keys: map[string]string{"p1": "alice"}, IP: "1.2.3.4", At: time.Now().Add(-20 * time.Second).UnixMilli()})
 	sr, _ := json.Marshal(sessionRec{Host: "a", Queue: "1v1", Teams: [][]string{{"a"}, {"b"}}, Capacity: []int{1, 1},
 		Keys: map[string]string{"a": "ka", "b": "kb"}, Reports: map[string]string{"sub:ka": "[0 1]"}, At: time.Now().UnixMilli()})
-	recs := map[string][]byte{"t.t1": tr, "s.s1": sr, "t.bad": []byte("[")}
+	cr, _ := json.Marshal(consentRec{Leader: "p1", Key: "bob"})
+	recs := map[string][]byte{"t.t1": tr, "s.s1": sr, "t.bad": []byte("["), "c.m1": cr, "c.bad": []byte("["), "c.p1": cr}
 	if err := s.lead(context.Background(), signaling.ServiceState{Records: recs}); err != nil {
 		t.Fatal(err)
 	}
@@ -40,9 +41,13 @@ func TestLeaderLoadsTicketsAndSessions(t *testing.T) {
 	s.mu.Lock()
 	ok := s.byPeer["p1"] == "t1" && s.bySubject["alice"] == "t1" && s.perIP["1.2.3.4"] == 1 &&
 		s.sessions["s1"] != nil && s.sessions["s1"].reports["sub:ka"] == "[0 1]"
+	consents := len(s.consent) == 1 && s.consent["m1"] == "p1" && s.consentKey["m1"] == "bob"
 	s.mu.Unlock()
 	if !ok {
 		t.Fatal("maps not rebuilt")
+	}
+	if !consents {
+		t.Fatal("consent of m1 not loaded (or the consent of p1, who waits in a ticket, loaded)")
 	}
 	// Stepping down empties the pool.
 	s.follow()
@@ -56,6 +61,7 @@ func FuzzTicketRecord(f *testing.F) {
 	tr, _ := json.Marshal(ticketRec{Ticket: matchmaker.Ticket{ID: "t1", Queue: "1v1", Players: []matchmaker.Player{{ID: "p1"}}}})
 	f.Add("t.t1", tr)
 	f.Add("s.s1", []byte(`{"teams":[["a"],["b"]],"keys":{"a":""}}`))
+	f.Add("c.m1", []byte(`{"leader":"p1","key":"k"}`))
 	f.Fuzz(func(t *testing.T, key string, data []byte) {
 		srv := signaling.NewServer(signaling.Config{})
 		defer srv.Close()
@@ -69,4 +75,45 @@ func FuzzTicketRecord(f *testing.F) {
 		}
 		s.follow()
 	})
+}
+
+// A new leader drops the ticket of a match made known (its players are in
+// the room of a session recorded after the ticket's enqueue) whose
+// removal the old leader had not written, and keeps a ticket enqueued
+// after such a session.
+func TestLeaderDropsTicketsOfMatchMadeKnown(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a, b := dial(t, e.url), dial(t, e.url)
+	if err := e.srv.CreateRoom("s1", []string{a.ID(), b.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.srv.InRoom(a.ID(), "s1") {
+		t.Fatal("a is not in the session's room")
+	}
+	now := time.Now()
+	ticket := func(id string, at time.Time, peers ...string) []byte {
+		r := ticketRec{Ticket: matchmaker.Ticket{ID: id, Queue: "1v1"}, At: at.UnixMilli()}
+		for _, p := range peers {
+			r.Ticket.Players = append(r.Ticket.Players, matchmaker.Player{ID: p})
+		}
+		b, _ := json.Marshal(r)
+		return b
+	}
+	sr, _ := json.Marshal(sessionRec{Host: a.ID(), Queue: "1v1", Teams: [][]string{{a.ID()}, {b.ID()}}, Capacity: []int{1, 1},
+		Keys: map[string]string{a.ID(): "", b.ID(): ""}, At: now.UnixMilli()})
+	recs := map[string][]byte{
+		"s.s1":  sr,
+		"t.old": ticket("old", now.Add(-5*time.Second), a.ID()), // matched into s1
+		"t.new": ticket("new", now.Add(time.Second), b.ID()),    // enqueued after s1
+	}
+	e.svc.follow()
+	if err := e.svc.lead(context.Background(), signaling.ServiceState{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.mm.Status("old"); err == nil {
+		t.Error("the ticket of the match made known waits again")
+	}
+	if _, err := e.svc.mm.Status("new"); err != nil {
+		t.Errorf("the ticket enqueued after the session: %v", err)
+	}
 }

@@ -53,17 +53,19 @@
 // A match's room spans the players' nodes, and each player is in it
 // before mm.matched arrives. Ratings come from the Store, which a
 // cluster shares (PostgreSQL). The leader saves each waiting ticket
-// (svc.mm.t.<id>) and each running match (svc.mm.s.<id>, with its
-// reports) in the cluster's store. When it dies, another node takes over
+// (svc.mm.t.<id>), each running match (svc.mm.s.<id>, with its reports)
+// and each party consent not yet used (svc.mm.c.<member>) in the
+// cluster's store, and answers a request, or pushes a change (mm.matched
+// included, and the match's room is made), only once its records are
+// written. When it dies, another node takes over
 // within a few seconds: it puts the tickets of players still connected
 // back in their queues under the same ids, oldest first, with the time
 // they were enqueued (their wait, and so the widening of the rules, goes
 // on: matchmaker.EnqueueSince; clients notice nothing but the delay) and
 // accepts results for the matches as before. Requests in
 // between are answered with signaling.CodeUnavailable, which mmclient
-// retries until the call's context ends. Not kept:
-// party consents (mm.party: ask again) and backfill requests in progress
-// (mm.backfill: ask again). Matchmaker().Stats counts on the leader only.
+// retries until the call's context ends. Not kept: backfill requests in
+// progress (mm.backfill: ask again). Matchmaker().Stats counts on the leader only.
 //
 // # Concurrency and lifetime
 //

@@ -228,6 +228,7 @@ func (s *Service) Pass() error {
 
 func (s *Service) pass() {
 	start := time.Now()
+	at := s.cfg.Now() // the pass's time: a requeued ticket's wait is reckoned from it
 	res := s.mm.Process()
 	if s.cfg.OnPass != nil {
 		s.cfg.OnPass(time.Since(start), res)
@@ -237,11 +238,23 @@ func (s *Service) pass() {
 		s.forgetLocked(t)
 		s.mu.Unlock()
 		for _, p := range t.Players {
-			_ = s.srv.Send(p.ID, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
+			_ = s.send(p.ID, TypeExpired, TicketData{Ticket: t.ID, Queue: t.Queue})
 		}
 	}
+	// A match's session enters the store before its room is made (the
+	// room makes the match known); its tickets leave the store once the
+	// room exists, and mm.matched waits for that. A next leader that finds
+	// a ticket whose players are in the room of a session recorded after
+	// the ticket was enqueued drops the ticket (see lead): a matched ticket
+	// never waits again, and a ticket never goes without its match.
 	for _, m := range res.Matches {
-		s.deliver(m)
+		s.recordSession(m)
+	}
+	if !s.flush(len(res.Matches)) {
+		return
+	}
+	for _, m := range res.Matches {
+		s.deliver(m, at)
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -257,25 +270,43 @@ func (s *Service) pass() {
 	s.mu.Unlock()
 }
 
-func (s *Service) deliver(m matchmaker.Match) {
-	if m.Backfill != "" {
-		s.deliverBackfill(m)
-		return
-	}
-	teams, peers, team := roster(m)
-	keys := s.claim(peers)
+// flushWait bounds a pass's wait for its records to be written (a leader
+// whose writes fail steps down sooner).
+const flushWait = 10 * time.Second
 
-	if err := s.srv.CreateRoom(m.Session, peers); err != nil {
-		// A player left between the pass and now. Put every ticket back in
-		// the queue rather than lose the request, and tell its players;
-		// a ticket whose player cannot be told is gone and is cancelled.
-		s.log.Info("matchmaker: match not delivered, requeueing", "session", m.Session, "err", err)
-		for _, mt := range m.Tickets {
-			s.requeue(mt.Ticket, keys)
-		}
+// send pushes a message to peer: on a cluster once the records saved
+// before are written (signaling.Service.Send).
+func (s *Service) send(peer, typ string, v any) error { return s.svc.Send(peer, typ, v) }
+
+// flush waits until a pass's records are written; false when this node
+// no longer leads (the pool went with the leadership, and the next leader
+// starts from the store).
+func (s *Service) flush(matches int) bool {
+	if matches == 0 || !s.clustered() {
+		return true
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), flushWait)
+	defer cancel()
+	if err := s.svc.Flush(ctx); err != nil {
+		s.log.Warn("matchmaker: matches not delivered: records not written", "matches", matches, "err", err)
+		return false
+	}
+	return true
+}
+
+// recordSession records the session of new match m (a backfill's session
+// exists already).
+func (s *Service) recordSession(m matchmaker.Match) {
+	if m.Backfill != "" {
 		return
 	}
+	teams, peers, _ := roster(m)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	keys := make(map[string]string, len(peers))
+	for _, p := range peers {
+		keys[p] = s.subject[p]
+	}
 	capacity := make([]int, len(teams))
 	for i, t := range teams {
 		capacity[i] = len(t)
@@ -283,11 +314,46 @@ func (s *Service) deliver(m matchmaker.Match) {
 	s.sessions[m.Session] = &session{host: m.Host, queue: m.Queue, teams: teams, capacity: capacity, keys: keys,
 		reports: map[string]string{}, ranks: map[string][]float64{}, at: s.cfg.Now()}
 	s.saveSessionLocked(m.Session, s.sessions[m.Session])
+}
+
+// deliver puts the players of a match (its session recorded) into its
+// room, takes their tickets out of the waiting maps and the store, and
+// tells them; at is the time of the pass that made it.
+func (s *Service) deliver(m matchmaker.Match, at time.Time) {
+	if m.Backfill != "" {
+		s.deliverBackfill(m, at)
+		return
+	}
+	_, peers, team := roster(m)
+	s.mu.Lock()
+	ss := s.sessions[m.Session]
+	s.mu.Unlock()
+	if ss == nil {
+		return // the leadership (and the pool) went meanwhile
+	}
+	if err := s.srv.CreateRoom(m.Session, peers); err != nil {
+		// A player left between the pass and now. Put every ticket back in
+		// the queue rather than lose the request, and tell its players;
+		// a ticket whose player cannot be told is gone and is cancelled.
+		s.log.Info("matchmaker: match not delivered, requeueing", "session", m.Session, "err", err)
+		keys := s.claim(peers)
+		s.mu.Lock()
+		delete(s.sessions, m.Session)
+		s.removeRecord("s." + m.Session)
+		s.mu.Unlock()
+		for _, mt := range m.Tickets {
+			s.requeue(mt, keys, at)
+		}
+		return
+	}
+	s.claim(peers)
+	s.mu.Lock()
+	teams := ss.teams
 	s.mu.Unlock()
 	for _, p := range peers {
 		d := MatchedData{Session: m.Session, Room: m.Session, Queue: m.Queue, Peers: peers, Host: m.Host,
 			Teams: teams, Team: team[p], Region: m.Region, Quality: m.Quality}
-		if err := s.srv.Send(p, TypeMatched, d); err != nil {
+		if err := s.send(p, TypeMatched, d); err != nil {
 			s.log.Info("matchmaker: matched not sent", "peer", p, "err", err)
 		}
 	}
@@ -329,15 +395,15 @@ func (s *Service) claim(players []string) map[string]string {
 
 // deliverBackfill puts the players of a backfill match into the running
 // session's room and tells everyone.
-func (s *Service) deliverBackfill(m matchmaker.Match) {
+func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
 	var added []string
 	for _, mt := range m.Tickets {
 		for _, p := range mt.Ticket.Players {
 			added = append(added, p.ID)
 		}
 	}
-	teams, peers, team := roster(m)
 	keys := s.claim(added)
+	teams, peers, team := roster(m)
 	s.mu.Lock()
 	ss := s.sessions[m.Session]
 	ok := ss != nil && ss.backfill == m.Backfill
@@ -371,14 +437,14 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 		// The session is gone or over, or this backfill was superseded by
 		// a later request: the newcomers wait again.
 		for _, mt := range m.Tickets {
-			s.requeue(mt.Ticket, keys)
+			s.requeue(mt, keys, at)
 		}
 		return
 	}
 	if err := s.srv.AddToRoom(m.Session, added); err != nil {
 		s.log.Info("matchmaker: backfill not delivered, requeueing", "session", m.Session, "err", err)
 		for _, mt := range m.Tickets {
-			s.requeue(mt.Ticket, keys)
+			s.requeue(mt, keys, at)
 		}
 		return
 	}
@@ -404,9 +470,9 @@ func (s *Service) deliverBackfill(m matchmaker.Match) {
 		if _, isNew := keys[p]; isNew {
 			d := MatchedData{Session: m.Session, Room: m.Session, Queue: m.Queue, Peers: peers, Host: host,
 				Teams: teams, Team: team[p], Region: m.Region, Quality: m.Quality}
-			_ = s.srv.Send(p, TypeMatched, d)
+			_ = s.send(p, TypeMatched, d)
 		} else {
-			_ = s.srv.Send(p, TypeBackfilled, BackfilledData{Session: m.Session, Added: added, Teams: teams})
+			_ = s.send(p, TypeBackfilled, BackfilledData{Session: m.Session, Added: added, Teams: teams})
 		}
 	}
 }
@@ -524,9 +590,13 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 	_ = req.Reply(BackfillReply{Backfill: id, OpenSlots: open})
 }
 
-func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
+// requeue puts a matched ticket back in its queue, under a new id, with
+// the wait it had when pass at matched it: its rules' widening and its
+// place among the longest-waiting go on from there.
+func (s *Service) requeue(mt matchmaker.MatchedTicket, keys map[string]string, at time.Time) {
+	t := mt.Ticket
 	t.ID = ""
-	id, err := s.mm.Enqueue(t)
+	id, err := s.mm.EnqueueSince(t, at.Add(-mt.Waited))
 	if err != nil {
 		s.log.Info("matchmaker: requeue failed", "players", len(t.Players), "err", err)
 		return
@@ -543,7 +613,7 @@ func (s *Service) requeue(t matchmaker.Ticket, keys map[string]string) {
 	s.saveTicketLocked(t)
 	s.mu.Unlock()
 	for _, p := range t.Players {
-		if err := s.srv.Send(p.ID, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
+		if err := s.send(p.ID, TypeRequeued, TicketData{Ticket: id, Queue: t.Queue}); err != nil {
 			// That player is gone: the ticket (its whole party) is off.
 			s.dropTicket(id, p.ID)
 			return
@@ -597,7 +667,7 @@ func (s *Service) dropTicket(id, by string) (matchmaker.Ticket, error) {
 	s.mu.Unlock()
 	for _, p := range t.Players {
 		if p.ID != by {
-			_ = s.srv.Send(p.ID, TypeCanceled, CanceledData{Ticket: id, Queue: t.Queue, By: by})
+			_ = s.send(p.ID, TypeCanceled, CanceledData{Ticket: id, Queue: t.Queue, By: by})
 		}
 	}
 	return t, nil
@@ -724,14 +794,17 @@ func (s *Service) handleEnqueue(req *signaling.Request) {
 		if k := keys[p.ID]; k != "" {
 			s.bySubject[k] = id
 		}
-		delete(s.consent, p.ID)
-		delete(s.consentKey, p.ID)
+		if _, agreed := s.consent[p.ID]; agreed {
+			delete(s.consent, p.ID)
+			delete(s.consentKey, p.ID)
+			s.saveConsentLocked(p.ID)
+		}
 	}
 	s.saveTicketLocked(matchmaker.Ticket{ID: id, Queue: d.Queue, Players: players,
 		Strings: d.Strings, Numbers: d.Numbers, Tags: d.Tags, Latencies: d.Latencies})
 	_ = req.Reply(TicketData{Ticket: id, Queue: d.Queue, Rating: &rating, Party: d.Party})
 	for _, p := range d.Party {
-		_ = s.srv.Send(p, TypeEnqueued, TicketData{Ticket: id, Queue: d.Queue, Party: append([]string{req.Peer}, d.Party...)})
+		_ = s.send(p, TypeEnqueued, TicketData{Ticket: id, Queue: d.Queue, Party: append([]string{req.Peer}, d.Party...)})
 	}
 }
 
@@ -787,6 +860,7 @@ func (s *Service) handleParty(req *signaling.Request) {
 		s.consent[req.Peer] = d.Leader
 		s.consentKey[req.Peer] = subjectOf(req)
 	}
+	s.saveConsentLocked(req.Peer)
 	_ = req.Reply(d)
 }
 
@@ -946,7 +1020,7 @@ func (s *Service) handleResult(req *signaling.Request) {
 	_ = req.Reply(reply)
 	for _, team := range teams {
 		for _, p := range team {
-			_ = s.srv.Send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
+			_ = s.send(p, TypeRated, RatedData{Session: d.Session, Ratings: rated})
 		}
 	}
 }
@@ -1013,8 +1087,11 @@ func (s *Service) apply(ctx context.Context, players [][]string, keys map[string
 func (s *Service) peerGone(peer string) {
 	s.mu.Lock()
 	id, ok := s.byPeer[peer]
-	delete(s.consent, peer)
-	delete(s.consentKey, peer)
+	if _, agreed := s.consent[peer]; agreed {
+		delete(s.consent, peer)
+		delete(s.consentKey, peer)
+		s.saveConsentLocked(peer)
+	}
 	s.mu.Unlock()
 	if ok {
 		_, _ = s.dropTicket(id, peer)

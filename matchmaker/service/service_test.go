@@ -357,12 +357,22 @@ func FuzzDecodeResult(f *testing.F) {
 
 // TestMatchWithDepartedPlayerRequeues: a match whose other player has no
 // session any more is not lost: the live player is told and waits again,
-// and the departed player's ticket does not linger.
+// with the wait it had, and the departed player's ticket does not linger.
 func TestMatchWithDepartedPlayerRequeues(t *testing.T) {
-	e := newEnv(t, Config{Interval: time.Hour})
+	var clockMu sync.Mutex
+	now := time.Unix(1_000_000, 0)
+	clock := func() time.Time {
+		clockMu.Lock()
+		defer clockMu.Unlock()
+		return now
+	}
+	e := newEnv(t, Config{Interval: time.Hour, Now: clock})
 	a := dial(t, e.url)
 	aev := a.Events()
 	first := enqueue(t, a, EnqueueData{Queue: "1v1"})
+	clockMu.Lock()
+	now = now.Add(7 * time.Second)
+	clockMu.Unlock()
 	// A ticket for a peer the signaling server does not know, as if it left
 	// right after the pass.
 	if _, err := e.svc.Matchmaker().Enqueue(matchmaker.Ticket{Queue: "1v1", Players: []matchmaker.Player{{ID: "ghost"}}}); err != nil {
@@ -382,8 +392,8 @@ func TestMatchWithDepartedPlayerRequeues(t *testing.T) {
 	}
 	var st StatusData
 	_ = json.Unmarshal(raw, &st)
-	if st.Ticket != rq.Ticket {
-		t.Errorf("status %+v, want ticket %s", st, rq.Ticket)
+	if st.Ticket != rq.Ticket || st.WaitedMs != 7000 {
+		t.Errorf("status %+v, want ticket %s that waited 7000 ms (since its first enqueue)", st, rq.Ticket)
 	}
 	if qs, _ := e.svc.Matchmaker().Stats("1v1"); qs.Tickets != 1 || e.svc.Matchmaker().TicketOf("ghost") != "" {
 		t.Errorf("pool %+v, ghost ticket %q", qs, e.svc.Matchmaker().TicketOf("ghost"))
