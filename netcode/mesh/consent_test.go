@@ -4,6 +4,7 @@ package mesh
 
 import (
 	"bytes"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,4 +193,47 @@ func TestMismatchedPairsStayConnected(t *testing.T) {
 		t.Error("no STUN packet was dropped: the consent checks did not run")
 	}
 	t.Logf("received %v datagrams; %d STUN packets dropped", got, stunDropped.Load())
+}
+
+// TestAttemptFailsWithoutPair: pion's ICE never fails on its own, so the
+// mesh ends an attempt whose checks found no working pair within
+// iceCheckTimeout (3 × DisconnectAfter) itself and starts the next one
+// sooner than the attempt timeout (5 s) would.
+func TestAttemptFailsWithoutPair(t *testing.T) {
+	checkLeaks(t)
+	var mu sync.Mutex
+	offers := map[uint32]time.Duration{} // attempt -> when its first offer left p00
+	start := time.Now()
+	hub := &memsignal.Hub{Filter: func(from, to string, payload []byte) bool {
+		if s, err := parseSignal(payload); err == nil && from == "p00" && s.T == sigOffer && !s.Restart {
+			mu.Lock()
+			if _, ok := offers[s.G]; !ok {
+				offers[s.G] = time.Since(start)
+			}
+			mu.Unlock()
+		}
+		return true
+	}}
+	startMeshes(t, hub, 2, func(int) Config {
+		c := testConfig()
+		c.InterruptAfter, c.DisconnectAfter = 200*time.Millisecond, 600*time.Millisecond // checks fail after 1.8 s
+		c.dropCandidate = func(netcode.PeerID, string) bool { return true }              // no pair can work
+		return c
+	})
+	deadline := time.Now().Add(4500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		mu.Lock()
+		n := len(offers)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(offers) < 2 {
+		t.Fatalf("attempts offered within 4.5 s: %v; want a second one after the first one's checks failed at 1.8 s", offers)
+	}
+	t.Logf("first offers of each attempt: %v", offers)
 }
