@@ -95,11 +95,10 @@ func collect(t *testing.T, procs []*lanProc, timeout time.Duration) {
 // lobby and the meshes take from 25 s to well over a minute to connect
 // (measured here), hence the long -wait.
 //
-// At 25% one match in about four still ends with a player dropped (it
-// lost contact with two or three others at once for the drop timeout;
-// the others report the split, it reports being dropped): a defect under
-// investigation. That level gets a second match when the first split, and
-// the first one's outcome is logged; 10% gets one.
+// At 25% the two sides of a pair often select different ICE candidate
+// pairs (the signals that carry candidates are lost too), which the mesh
+// must survive: its liveness follows the data, not ICE's consent checks
+// (netcode/mesh TestMismatchedPairsStayConnected is the in-process case).
 func TestLANLossyMatch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("four processes on a lossy bridge: skipped in -short")
@@ -117,12 +116,7 @@ func TestLANLossyMatch(t *testing.T) {
 	for _, loss := range []float64{0.10, 0.25} {
 		for run := 1; run <= runs; run++ {
 			t.Run(fmt.Sprintf("loss%02d/run%d", int(loss*100), run), func(t *testing.T) {
-				err := lossyMatch(t, loss)
-				if err != nil && loss > 0.2 {
-					t.Logf("%d%% loss, first match split: %v; playing a second", int(loss*100), err)
-					err = lossyMatch(t, loss)
-				}
-				if err != nil {
+				if err := lossyMatch(t, loss); err != nil {
 					t.Fatal(err)
 				}
 			})

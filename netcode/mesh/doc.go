@@ -44,9 +44,21 @@
 // an unanswered offer (after 150 ms, doubling). An attempt that fails
 // (after a pause that grows from 100 ms) or has not connected after 5 s
 // (10 s, 15 s, 20 s for later ones) is replaced by a new one until
-// ConnectTimeout. When a connected pair's ICE state turns disconnected or
-// failed, the offering side restarts ICE on the same connection, which
-// keeps the channels and whatever they had queued.
+// ConnectTimeout; an attempt whose ICE checks have found no working pair
+// after 3 × DisconnectAfter (7.5 s) has failed. When a connected pair
+// stays silent (see Lifecycle), the offering side restarts ICE on the
+// same connection, which keeps the channels and whatever they had queued.
+//
+// pion's ICE agent never ends a connection on its own (its failed timeout
+// is off): it judges a pair only by the packets from the remote candidate
+// it selected, and the two sides of a pair may select different
+// candidate pairs (each the best of the candidates it knew when its
+// checks succeeded; lossy signaling leaves one side without some of the
+// other's). Data then arrives on a pair the receiver did not select, its
+// agent hears its own pair only in the answers to its consent checks
+// (every 2 s): at 25% loss a few lost in a row would make pion fail a
+// connection whose data flows both ways. Liveness is the mesh's: the
+// silence of the data and pings, on whichever pair they travel.
 //
 // # Channels
 //

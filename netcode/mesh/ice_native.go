@@ -33,11 +33,24 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool, socks *attempt
 	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	// The mesh judges liveness from its own traffic and restarts ICE after
 	// three interrupt periods of silence (restartAfter); ICE's own
-	// disconnected and failed states restart nothing (see Mesh.iceState).
-	// These timers set the pace of ICE's consent checks, which go out once
-	// per the shortest of the three: every 2 s, as pion's default
-	// keep-alive, each check costing about 230 bytes.
-	s.SetICETimeouts(cfg.DisconnectAfter, 2*cfg.DisconnectAfter, max(2*time.Second, cfg.PingInterval))
+	// disconnected state restarts nothing (see Mesh.iceState), and ICE
+	// never fails on its own (failed timeout 0). pion counts only packets
+	// from the remote candidate of its selected pair, and the two sides
+	// may select different pairs: each takes the best of the candidates
+	// it knew when its checks succeeded (lossy signaling leaves one side
+	// without some of the other's), and pion's answering side keeps its
+	// pair when a nomination names one of no higher priority. Each side's
+	// data then arrives on a pair the other did not select, so its ICE
+	// agent hears the selected pair only in the answers to its own
+	// consent checks, one every 2 s. At 25% loss each way nearly half of
+	// those round trips fail (1 − 0.75²); a few in a row exceed pion's
+	// disconnected plus failed timeouts, and its failed state would close
+	// every candidate of a connection whose data flows both ways.
+	// The mesh's silence timers (restartAfter, DisconnectAfter) and,
+	// before a pair is selected, iceCheckTimeout take that role. The remaining timers set the pace of ICE's consent
+	// checks, which go out once per the shorter of the two: every 2 s, as
+	// pion's default keep-alive, each check costing about 230 bytes.
+	s.SetICETimeouts(cfg.DisconnectAfter, 0, max(2*time.Second, cfg.PingInterval))
 	s.SetPrflxAcceptanceMinWait(0)
 	// pion waits 500 ms before it accepts a server-reflexive pair, which
 	// delays every direct connection through a NAT by that much; the

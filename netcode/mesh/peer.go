@@ -151,7 +151,12 @@ type conn struct {
 	started     time.Time
 	// failedAt is when ICE or DTLS failed (zero while the attempt runs).
 	failedAt time.Time
-	dead     atomic.Bool
+	// checkingAt is when ICE started its checks and iceUp is set once it
+	// selected a pair: an attempt whose checks find none within
+	// iceCheckTimeout has failed (see iceCheckTimeout).
+	checkingAt time.Time
+	iceUp      bool
+	dead       atomic.Bool
 	// muted stops delivery from a conn that lingers after a kick until
 	// its goodbye is acknowledged (linger; loop-owned).
 	muted  atomic.Bool
@@ -919,7 +924,18 @@ func retryPause(gen uint32) time.Duration {
 // mesh's silence (restartSilence past restartAfter, as tick applies it)
 // restarts ICE.
 func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
-	if c.dead.Load() || p.c != c || !p.offerer || !p.connectedOnce {
+	if c.dead.Load() || p.c != c {
+		return
+	}
+	switch s {
+	case webrtc.ICEConnectionStateChecking:
+		if c.checkingAt.IsZero() {
+			c.checkingAt = time.Now()
+		}
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		c.iceUp = true
+	}
+	if !p.offerer || !p.connectedOnce {
 		return
 	}
 	if m.restartSilence(p) <= restartAfter(&m.cfg) {
@@ -930,6 +946,13 @@ func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
 	}
 	m.restartICE(p, c)
 }
+
+// iceCheckTimeout is how long an attempt's ICE checks may run without
+// finding a working candidate pair before the attempt counts as failed
+// (attemptFailed): three times DisconnectAfter (7.5 s by default). pion's
+// ICE agent would fail it itself after its disconnected plus failed
+// timeouts, but the mesh turns its failed state off (see tuneEngine).
+func iceCheckTimeout(cfg *Config) time.Duration { return 3 * cfg.DisconnectAfter }
 
 // restartAfter is how long a connected peer must be silent before the
 // offering side restarts ICE: three interrupt periods (1.5 s by default).
@@ -1196,6 +1219,9 @@ func (m *Mesh) tick(now time.Time) {
 			}
 			if !p.offerer || c == nil {
 				continue
+			}
+			if !c.iceUp && !c.checkingAt.IsZero() && now.Sub(c.checkingAt) > iceCheckTimeout(cfg) {
+				m.attemptFailed(p, c)
 			}
 			if c.offerHeld && now.Sub(c.offerSentAt) >= offerHold {
 				m.releaseOffer(p, c)
