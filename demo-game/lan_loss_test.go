@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -105,14 +104,7 @@ func TestLANLossyMatch(t *testing.T) {
 	}
 	netns.Require(t)
 	netns.RequireLoss(t)
-	runs := 1
-	if v := os.Getenv("RALLYPOINT_LOSS_RUNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("RALLYPOINT_LOSS_RUNS=%q: want a positive count", v)
-		}
-		runs = n
-	}
+	runs := envRuns(t, "RALLYPOINT_LOSS_RUNS")
 	for _, loss := range []float64{0.10, 0.25} {
 		for run := 1; run <= runs; run++ {
 			t.Run(fmt.Sprintf("loss%02d/run%d", int(loss*100), run), func(t *testing.T) {

@@ -25,14 +25,7 @@ func TestLANPauseUnderLoss(t *testing.T) {
 	}
 	netns.Require(t)
 	netns.RequireLoss(t)
-	runs := 1
-	if v := os.Getenv("RALLYPOINT_PAUSE_RUNS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("RALLYPOINT_PAUSE_RUNS=%q: want a positive count", v)
-		}
-		runs = n
-	}
+	runs := envRuns(t, "RALLYPOINT_PAUSE_RUNS")
 	for run := 1; run <= runs; run++ {
 		t.Run("run"+strconv.Itoa(run), lanPause)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rallypoint/rallypoint/demo-game/match"
 	"github.com/rallypoint/rallypoint/internal/netns"
 )
 
@@ -152,7 +153,7 @@ func TestLANSpectatorTree(t *testing.T) {
 		if err != nil {
 			t.Fatalf("spectator %s: %v\nstderr: %s", ids[i], err, tv.Stderr())
 		}
-		var w watchResult
+		var w match.WatchResult
 		if err := json.Unmarshal([]byte(line.Text), &w); err != nil {
 			t.Fatalf("spectator %s printed %q: %v", ids[i], line.Text, err)
 		}

@@ -1000,3 +1000,19 @@ func lastLine(s string) string {
 	}
 	return s
 }
+
+// envRuns returns how many times to repeat a slow test: the positive
+// count in the environment variable name, 1 when it is unset. Anything
+// else fails the test.
+func envRuns(t *testing.T, name string) int {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return 1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive count", name, v)
+	}
+	return n
+}

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rallypoint/rallypoint/demo-game/match"
 )
 
 // outProc is a demo process on this host: its standard output (read after
@@ -156,7 +158,7 @@ func TestOnlineSpectatorTree(t *testing.T) {
 			continue
 		}
 		line, err := tv.wait(t, time.Minute)
-		var w watchResult
+		var w match.WatchResult
 		if jerr := json.Unmarshal([]byte(line), &w); err != nil || jerr != nil || w.Frames != frames || w.Confirmed.Frame != frames-1 ||
 			w.Confirmed.Checksum != ref.Confirmed.Checksum || w.Ended == nil || !w.Ended.Match || w.DelayFrames != 60 {
 			t.Fatalf("spectator %d (%v): %s\nplayers: %s\nstderr: %s", i, err, line, ref.Confirmed.Checksum, tv.stderr.String())

@@ -133,10 +133,14 @@ func waitEvent(t testing.TB, c *lobby.Client, match func(lobby.Event) bool) lobb
 // waitState waits for a state that satisfies ok: pushed as a change, or
 // fetched whole by a resync (which the client does when it sees a gap in
 // the versions, as a loaded machine can make happen around a join).
+// States older than the one the client holds on entry are skipped: events
+// an earlier wait left unread in the queue tell of the past, and one of
+// them passing ok says nothing about the state now.
 func waitState(t testing.TB, c *lobby.Client, ok func(lobby.State) bool) lobby.State {
 	t.Helper()
-	if st, in := c.State(); in && ok(st) {
-		return st
+	cur, in := c.State()
+	if in && ok(cur) {
+		return cur
 	}
 	var got lobby.State
 	waitEvent(t, c, func(ev lobby.Event) bool {
@@ -150,6 +154,9 @@ func waitState(t testing.TB, c *lobby.Client, ok func(lobby.State) bool) lobby.S
 			got = ev.State
 		default:
 			return false
+		}
+		if in && got.ID == cur.ID && got.Version < cur.Version {
+			return false // old news
 		}
 		return ok(got)
 	})

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,5 +169,95 @@ func TestRejoinOutsideLobbies(t *testing.T) {
 	wantCode(t, err, lobby.ErrNotFound, lobby.CodeNotFound)
 	if r.Signaling().Room() != room || len(r.Signaling().Seats()) != 2 {
 		t.Fatalf("after the refused lobby.rejoin: room %q seats %v", r.Signaling().Room(), r.Signaling().Seats())
+	}
+}
+
+// TestRejoinAfterSessionEnded: the signaling server has removed a
+// member's session for good but the lobby service has not had the
+// departure yet (OnPeerGone runs after the removal, on the departing
+// connection's goroutine; a hook registered before the service's holds it
+// there). A rejoin with that member's ticket arriving in between finds the
+// member still listed; it must treat it as gone, as it would a moment
+// later: the request's metadata, not ready, and the old member out. The
+// departure, let through afterwards, changes nothing.
+func TestRejoinAfterSessionEnded(t *testing.T) {
+	var target atomic.Value // the peer whose departure is held
+	target.Store("")
+	removed, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	sc := signaling.Config{ResumeGrace: time.Minute, OnPeerGone: func(p string) {
+		if p == target.Load().(string) {
+			close(removed)
+			<-release
+		}
+	}}
+	s := serve(t, sc, lobby.Config{StartWithoutReady: true})
+	// Before the server's Close, which waits for the held goroutine.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	after := make(chan string, 16) // runs after the service's hook
+	s.srv.OnPeerGone(func(p string) {
+		select {
+		case after <- p:
+		default:
+		}
+	})
+	ctx := tctx(t)
+	host := dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "cup"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.url, nil)
+	if _, err := c.JoinByCode(ctx, st.Code, lobby.JoinOptions{Member: map[string]string{"name": "carol"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetReady(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := host.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, c, func(ev lobby.Event) bool { _, ok := ev.(lobby.Started); return ok })
+	ticket, old := c.Signaling().RejoinTicket(), c.ID()
+	target.Store(old)
+	_ = c.Close() // a normal close: the session ends for good at once
+	select {
+	case <-removed:
+	case <-ctx.Done():
+		t.Fatal("the server did not remove the closed session")
+	}
+	if ls, _ := s.svc.State(st.ID); !slices.ContainsFunc(ls.Members, func(m lobby.Member) bool { return m.ID == old }) {
+		t.Fatalf("the service lost %s before its departure was let through: %+v", old, ls.Members)
+	}
+
+	r := dial(t, s.url, nil)
+	st2, _, err := r.Rejoin(ctx, ticket, lobby.JoinOptions{Member: map[string]string{"name": "carol2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{sess.Peers[0], r.ID()}
+	check := func(what string, got lobby.State) {
+		t.Helper()
+		i := slices.IndexFunc(got.Members, func(m lobby.Member) bool { return m.ID == r.ID() })
+		if !slices.Equal(got.Session.Peers, want) || i < 0 || got.Members[i].Meta["name"] != "carol2" ||
+			got.Members[i].Ready || len(got.Members) != 2 {
+			t.Fatalf("%s (old %s, new %s): %+v", what, old, r.ID(), got)
+		}
+	}
+	check("rejoined", st2)
+
+	once.Do(func() { close(release) })
+	for p := ""; p != old; {
+		select {
+		case p = <-after:
+		case <-ctx.Done():
+			t.Fatal("the departure did not pass the service")
+		}
+	}
+	ls, _ := s.svc.State(st.ID)
+	check("after the departure", ls)
+	if ls.Version != st2.Version {
+		t.Fatalf("the departure changed the lobby: version %d, the rejoin's %d", ls.Version, st2.Version)
 	}
 }

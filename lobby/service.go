@@ -818,7 +818,11 @@ func (s *Service) spectateLocked(req *signaling.Request, l *lobby) {
 // handleRejoin serves lobby.rejoin: a restarted player that took its
 // seat in the session's signaling room back (the signaling server checked
 // its ticket and moved the seat's previous holder out of the room) takes
-// that player's place in Session.Peers and among the members. The service
+// that player's place in Session.Peers and among the members. It keeps
+// the previous member's metadata and ready flag while that member's
+// signaling session lives (connected or waiting out its resume grace);
+// once the session has ended for good the request's metadata counts,
+// whether or not the service has had the departure (OnPeerGone) yet. The service
 // cannot check the ticket's MAC (the signaling server's key); it trusts the
 // room: the sender must be in the session's room, neither a player nor a
 // spectator of it, and the peer the ticket names a player no longer in it.
@@ -870,7 +874,13 @@ func (s *Service) handleRejoin(req *signaling.Request) {
 	meta := d.Member
 	var ready bool
 	if i, m := l.member(old); m != nil {
-		meta, ready = m.meta, m.ready
+		// A member whose signaling session ended for good is gone, even
+		// while the service has not heard of it yet (OnPeerGone comes
+		// after the server removed the session, from another goroutine,
+		// and on a cluster from another node): it passes nothing on.
+		if _, alive := s.srv.PeerRoom(old); alive {
+			meta, ready = m.meta, m.ready
+		}
 		l.members = append(l.members[:i], l.members[i+1:]...)
 		delete(s.byPeer, old)
 		delta.Left = old

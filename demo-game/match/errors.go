@@ -18,6 +18,9 @@ var (
 	// ErrNoMatchmaker is returned by Online.ReportResult for a match the
 	// server's matchmaker did not make.
 	ErrNoMatchmaker = errors.New("match: not a matchmaker's match")
+	// ErrBadResult is returned when a result line (Result, WatchResult)
+	// does not decode.
+	ErrBadResult = errors.New("match: bad result")
 )
 
 // Lost reports whether err, from Session.Tick, ends the match for this

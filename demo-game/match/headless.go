@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/rallypoint/rallypoint/demo-game/arena"
@@ -146,6 +147,28 @@ type JSONSeconds time.Duration
 func (d JSONSeconds) MarshalJSON() ([]byte, error) {
 	return []byte(fmt.Sprintf("%.3f", time.Duration(d).Seconds())), nil
 }
+
+// maxJSONSeconds bounds what UnmarshalJSON takes (about 285 years), so
+// that the duration cannot overflow.
+const maxJSONSeconds = 9e9
+
+// UnmarshalJSON reads a number of seconds, as MarshalJSON writes it,
+// rounded to the millisecond. Anything else, or more than 9e9 seconds
+// either way, is an error wrapping ErrBadResult.
+func (d *JSONSeconds) UnmarshalJSON(b []byte) error {
+	var s float64
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("%w: seconds: %v", ErrBadResult, err)
+	}
+	if s > maxJSONSeconds || s < -maxJSONSeconds {
+		return fmt.Errorf("%w: %g seconds out of range", ErrBadResult, s)
+	}
+	*d = JSONSeconds(time.Duration(math.Round(s*1e3)) * time.Millisecond)
+	return nil
+}
+
+// String formats the duration as time.Duration does.
+func (d JSONSeconds) String() string { return time.Duration(d).String() }
 
 // JSON returns r as one line of JSON.
 func (r Result) JSON() string {

@@ -327,8 +327,12 @@
 // protocol's ice request) checks the expiry in the username; within a
 // fifth of the credentials' lifetime of it (at least a minute), it asks
 // for fresh servers first, at most once per 5 s, and the attempt waits
-// for the answer (ICERefreshes counts the requests). A player who waited
-// an hour in a lobby still gets a relay.
+// for the answer (ICERefreshes counts the requests). An offer the
+// answering side holds for a refresh keeps the candidates that arrive for
+// it meanwhile (at most 256 per peer) and adds them once it is applied: an
+// ICE restart's belong to the new ICE generation, which the description
+// still applied does not know. A player who waited an hour in a lobby
+// still gets a relay.
 //
 // # Concurrency
 //

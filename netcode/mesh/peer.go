@@ -189,6 +189,15 @@ type peer struct {
 	relayTried    bool
 	pendingRelay  bool
 	restartQueued bool // an ICE restart waits for fresh credentials
+	// held counts the peer's offers that wait for fresh credentials
+	// (afterFreshICE), heldGen is the highest attempt among them, and
+	// heldCands keeps the candidates of attempt heldGen or later that
+	// arrive meanwhile: they belong to a held offer (a new attempt, or an
+	// ICE restart whose candidates carry a ufrag the description still
+	// applied lacks), so they wait for it (applyHeldCands).
+	held      int
+	heldGen   uint32
+	heldCands []heldCand
 	// tickAt is when tick last looked at the peer; resumedAt is when it
 	// last found that this process had not run for an interrupt period
 	// (see restartSilence).
@@ -786,6 +795,10 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 		}
 		m.flushCandidates(p, c)
 	case sigCand:
+		if p.held > 0 && s.G >= p.heldGen {
+			m.holdCands(p, s) // for an offer that waits for fresh credentials
+			return nil
+		}
 		c := p.c
 		if c == nil || s.G != c.gen {
 			return nil
@@ -800,20 +813,103 @@ func (m *Mesh) applySignal(p *peer, s *signal) error {
 	return nil
 }
 
-// afterFreshICE applies s again once the TURN credentials have been
-// refreshed (see iceReady), if p is still the mesh's peer then.
+// afterFreshICE applies s, an offer, again once the TURN credentials have
+// been refreshed (see iceReady), if p is still the mesh's peer then; the
+// candidates that came for it meanwhile follow it (applyHeldCands).
 func (m *Mesh) afterFreshICE(p *peer, s *signal) {
 	sc := *s
+	p.held++
+	p.heldGen = max(p.heldGen, sc.G)
 	m.afterRefresh = append(m.afterRefresh, func() {
+		p.held--
 		m.mu.Lock()
 		cur := m.peers[p.id]
 		m.mu.Unlock()
-		if cur == p {
-			if err := m.applySignal(p, &sc); err != nil {
-				m.badSignals.Add(1)
-			}
+		if cur != p {
+			return
 		}
+		if err := m.applySignal(p, &sc); err != nil {
+			m.badSignals.Add(1)
+		}
+		m.applyHeldCands(p)
 	})
+}
+
+// heldCand is a candidate of attempt gen kept while an offer is held.
+type heldCand struct {
+	gen  uint32
+	init webrtc.ICECandidateInit
+}
+
+// maxHeldCands bounds the candidates a peer keeps for held offers, and
+// those an attempt keeps until its remote description is set; past it the
+// oldest go.
+const maxHeldCands = 4 * maxSignalCands
+
+// holdCands keeps the candidates of s for a held offer.
+func (m *Mesh) holdCands(p *peer, s *signal) {
+	for _, sc := range s.Cands {
+		if len(p.heldCands) >= maxHeldCands {
+			p.heldCands = slices.Delete(p.heldCands, 0, 1)
+		}
+		p.heldCands = append(p.heldCands, heldCand{gen: s.G, init: webrtc.ICECandidateInit{
+			Candidate: sc.Candidate, SDPMid: sc.SDPMid, SDPMLineIndex: sc.SDPMLineIndex}})
+	}
+}
+
+// applyHeldCands runs after a held offer was applied: the kept candidates
+// of the current attempt and remote ICE generation go to it; those of a
+// later offer still held stay; the rest (an attempt or a generation that
+// is over) are dropped.
+func (m *Mesh) applyHeldCands(p *peer) {
+	if p.held == 0 {
+		p.heldGen = 0
+	}
+	c := p.c
+	var remote string
+	if c != nil {
+		if rd := c.pc.RemoteDescription(); rd != nil {
+			remote = sdpUfrag(rd.SDP)
+		}
+	}
+	keep := p.heldCands[:0]
+	for _, hc := range p.heldCands {
+		u, tagged := candUfrag(hc.init.Candidate)
+		switch {
+		case c != nil && hc.gen == c.gen && remote != "" && (!tagged || u == remote):
+			_ = m.addRemoteCandidate(p, c, hc.init)
+		case p.held > 0 && (c == nil || hc.gen >= c.gen):
+			keep = append(keep, hc)
+		}
+	}
+	clear(p.heldCands[len(keep):])
+	p.heldCands = keep
+	if len(keep) == 0 {
+		p.heldCands = nil
+	}
+}
+
+// sdpUfrag returns the first ICE username fragment of a description.
+func sdpUfrag(sdp string) string {
+	for _, line := range strings.Split(sdp, "\n") {
+		if u, ok := strings.CutPrefix(strings.TrimSpace(line), "a=ice-ufrag:"); ok {
+			return u
+		}
+	}
+	return ""
+}
+
+// candUfrag returns the ufrag extension of a candidate line (RFC 8839
+// §5.1: extension attributes follow the type and related address as name
+// and value pairs), which names the ICE generation it belongs to.
+func candUfrag(line string) (string, bool) {
+	f := strings.Fields(line)
+	for i := 8; i+1 < len(f); i += 2 {
+		if f[i] == "ufrag" {
+			return f[i+1], true
+		}
+	}
+	return "", false
 }
 
 // updateServers gives c's next candidate gathering (an ICE restart) the
@@ -850,6 +946,9 @@ func (m *Mesh) addRemoteCandidate(p *peer, c *conn, init webrtc.ICECandidateInit
 	p.remoteTypes |= candTypeOf(candLineType(init.Candidate))
 	c.early.addRemote(init.Candidate)
 	if c.pc.RemoteDescription() == nil {
+		if len(c.pending) >= maxHeldCands {
+			c.pending = slices.Delete(c.pending, 0, 1)
+		}
 		c.pending = append(c.pending, init)
 		return nil
 	}
