@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -115,5 +116,59 @@ func TestLeaderDropsTicketsOfMatchMadeKnown(t *testing.T) {
 	}
 	if _, err := e.svc.mm.Status("new"); err != nil {
 		t.Errorf("the ticket enqueued after the session: %v", err)
+	}
+}
+
+// A new leader orders a backfill like a new match: a newcomer in the
+// room of a session whose backfill was recorded after the newcomer's
+// enqueue has its ticket dropped (the removal was not written); a
+// newcomer of a backfill recorded but not delivered (not in the room) is
+// taken out of the session and its ticket waits again; a player of the
+// session from before the backfill keeps a ticket enqueued after the
+// session started.
+func TestLeaderOrdersBackfill(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a, b, c, d := dial(t, e.url), dial(t, e.url), dial(t, e.url), dial(t, e.url)
+	if err := e.srv.CreateRoom("s1", []string{a.ID(), b.ID(), c.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ticket := func(id string, at time.Time, peer string) []byte {
+		r := ticketRec{Ticket: matchmaker.Ticket{ID: id, Queue: "1v1", Players: []matchmaker.Player{{ID: peer}}}, At: at.UnixMilli()}
+		b, _ := json.Marshal(r)
+		return b
+	}
+	sr, _ := json.Marshal(sessionRec{Host: a.ID(), Queue: "2v2", Teams: [][]string{{a.ID(), c.ID()}, {b.ID(), d.ID()}},
+		Capacity: []int{2, 2}, Keys: map[string]string{a.ID(): "", b.ID(): "", c.ID(): "", d.ID(): ""},
+		At: now.Add(-time.Minute).UnixMilli(), Added: []string{c.ID(), d.ID()}, Backfilled: now.UnixMilli(), Pending: true})
+	recs := map[string][]byte{
+		"s.s1": sr,
+		"t.tc": ticket("tc", now.Add(-5*time.Second), c.ID()), // backfilled into s1, in its room
+		"t.td": ticket("td", now.Add(-5*time.Second), d.ID()), // backfill recorded, not in the room
+		"t.ta": ticket("ta", now.Add(-5*time.Second), a.ID()), // a player of s1 before the backfill
+	}
+	e.svc.follow()
+	if err := e.svc.lead(context.Background(), signaling.ServiceState{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.mm.Status("tc"); err == nil {
+		t.Error("the ticket of a newcomer in the room waits again")
+	}
+	for _, id := range []string{"td", "ta"} {
+		if _, err := e.svc.mm.Status(id); err != nil {
+			t.Errorf("ticket %s: %v", id, err)
+		}
+	}
+	e.svc.mu.Lock()
+	ss := e.svc.sessions["s1"]
+	_, hasD := ss.keys[d.ID()]
+	_, hasC := ss.keys[c.ID()]
+	teams := fmt.Sprint(ss.teams)
+	e.svc.mu.Unlock()
+	if hasD || !hasC {
+		t.Errorf("session keys %v: want c in, d (not in the room) out", ss.keys)
+	}
+	if want := fmt.Sprint([][]string{{a.ID(), c.ID()}, {b.ID()}}); teams != want {
+		t.Errorf("session teams %s, want %s", teams, want)
 	}
 }
