@@ -20,7 +20,10 @@ import (
 // lobbies from the records, drops the members whose sessions ended meanwhile,
 // and raises every lobby's version by versionJump with an empty change,
 // so that each member's client sees a gap and fetches the state again
-// (lobby.sync). Rate limiters and join-failure budgets start afresh.
+// (lobby.sync). A lobby.start saves the lobby started (lobbyRec.Starting)
+// and waits for the write before it makes the session's room: a new
+// leader keeps a start whose room has a member and drops one whose room
+// was never made. Rate limiters and join-failure budgets start afresh.
 
 // versionJump is how far a new leader raises the versions of the lobbies
 // it loads: more than the changes that can be lost with the old leader.

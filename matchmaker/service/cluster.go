@@ -28,8 +28,11 @@ import (
 // also saves each party consent not yet used by an enqueue (key
 // "c."+member, consentRec), which a new leader keeps for live members.
 // Every reply and push waits until the records saved before it are
-// written (signaling.Service). Backfill requests in progress are not
-// kept: they are asked again.
+// written (signaling.Service). A backfill's session is saved with its
+// newcomers (sessionRec.Added, Backfilled, Pending) before they enter the
+// room: a new leader drops the tickets of newcomers in the room and takes
+// those not in it out of the session. Backfill requests in progress are
+// not kept: they are asked again.
 
 // ticketRec is a waiting ticket as the cluster's store keeps it.
 type ticketRec struct {
