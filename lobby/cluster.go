@@ -20,7 +20,10 @@ import (
 // lobbies from the records, drops the members whose sessions ended meanwhile,
 // and raises every lobby's version by versionJump with an empty change,
 // so that each member's client sees a gap and fetches the state again
-// (lobby.sync). Rate limiters and join-failure budgets start afresh.
+// (lobby.sync). A lobby.start saves the lobby started (lobbyRec.Starting)
+// and waits for the write before it makes the session's room: a new
+// leader keeps a start whose room has a member and drops one whose room
+// was never made. Rate limiters and join-failure budgets start afresh.
 
 // versionJump is how far a new leader raises the versions of the lobbies
 // it loads: more than the changes that can be lost with the old leader.
@@ -47,6 +50,8 @@ type lobbyRec struct {
 	Banned   []string           `json:"banned,omitempty"`
 	Session  *Session           `json:"session,omitempty"`
 	Owners   []string           `json:"owners,omitempty"`
+	// Starting: Session is recorded but its room may not be made yet.
+	Starting bool `json:"starting,omitempty"`
 }
 
 type memberRec struct {
@@ -62,7 +67,7 @@ func (l *lobby) record() lobbyRec {
 	r := lobbyRec{Seq: l.seq, ID: l.id, Code: l.code, Name: l.name, Game: l.game, Private: l.private,
 		Password: l.password, Max: l.max, Host: l.host, AutoHost: l.autoHost, Meta: l.meta, Numbers: l.numbers,
 		Version: l.version, Chat: l.chat, ChatSeq: l.chatSeq, Session: l.session, Owners: l.owners,
-		Members: make([]memberRec, len(l.members))}
+		Starting: l.starting, Members: make([]memberRec, len(l.members))}
 	for i, m := range l.members {
 		r.Members[i] = memberRec{ID: m.id, Subject: m.subject, IP: m.ip, Meta: m.meta, Ready: m.ready, Joined: m.joined.UnixMilli()}
 	}
@@ -83,6 +88,21 @@ func (s *Service) saveLocked(l *lobby) {
 		return
 	}
 	s.svc.Save("l."+l.id, b)
+}
+
+// startWait bounds the wait of a lobby.start for the lobby's record to
+// be written (a leader whose writes fail steps down sooner).
+const startWait = 10 * time.Second
+
+// flushLocked waits until the records saved so far are written (clustered
+// only); an error when this node stopped leading first.
+func (s *Service) flushLocked() error {
+	if s.svc == nil || !s.svc.Clustered() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startWait)
+	defer cancel()
+	return s.svc.Flush(ctx)
 }
 
 func (s *Service) removeRecordLocked(l *lobby) {
@@ -124,6 +144,19 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			banned: map[string]bool{}}
 		for _, b := range r.Banned {
 			l.banned[b] = true
+		}
+		if r.Session != nil && r.Starting {
+			// Started in the old leader's last moments: kept if it made
+			// the room (a member is in it), dropped if not (the host's
+			// start was not answered: it is sent again).
+			made := false
+			for _, m := range r.Members {
+				made = made || s.srv.InRoom(m.ID, r.Session.ID)
+			}
+			if !made {
+				s.log.Info("lobby: start whose room was not made dropped", "lobby", r.ID, "session", r.Session.ID)
+				l.session = nil
+			}
 		}
 		for _, m := range r.Members {
 			nm := s.newMember(m.ID, m.Subject, m.Meta)

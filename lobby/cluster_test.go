@@ -3,7 +3,9 @@ package lobby
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +107,70 @@ func FuzzLobbyRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A lobby recorded as starting (its session written before its room was
+// made) is kept started by a new leader when its members are in the
+// room, and not started when the room was never made; a started lobby
+// whose match is over (no one in its room) stays started.
+func TestLobbyLoadStartingKeepsMadeRooms(t *testing.T) {
+	srv := signaling.NewServer(signaling.Config{})
+	hs := httptest.NewServer(srv)
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ids []string
+	for range 2 {
+		c, err := signaling.Dial(ctx, "ws"+strings.TrimPrefix(hs.URL, "http"), &signaling.ClientConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ids = append(ids, c.ID())
+	}
+	if err := srv.CreateRoom("s-made", ids); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(srv, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := func(id, session string, starting bool) []byte {
+		r := lobbyRec{Seq: 1, ID: id, Code: "C" + id, Max: 4, Host: ids[0], Version: 3, Starting: starting,
+			Members: []memberRec{{ID: ids[0]}, {ID: ids[1]}},
+			Session: &Session{ID: session, Lobby: id, Peers: ids, Host: ids[0]}}
+		b, _ := json.Marshal(r)
+		return b
+	}
+	st := signaling.ServiceState{Records: map[string][]byte{
+		"l.made":  rec("made", "s-made", true),
+		"l.never": rec("never", "s-never", true),
+		"l.over":  rec("over", "s-over", false),
+	}}
+	if err := s.lead(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, started := range map[string]bool{"made": true, "never": false, "over": true} {
+		l := s.byID[id]
+		if l == nil {
+			t.Fatalf("lobby %s not loaded", id)
+		}
+		if (l.session != nil) != started {
+			t.Errorf("lobby %s: started %v, want %v", id, l.session != nil, started)
+		}
+		if l.starting || l.record().Starting {
+			t.Errorf("lobby %s still starting after the load", id)
+		}
+	}
+	if s.bySession["s-never"] != nil || s.bySession["s-made"] == nil {
+		t.Error("session index not rebuilt from the kept starts")
+	}
 }

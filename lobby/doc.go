@@ -125,8 +125,10 @@
 // lobby.delta, so every member's Client resyncs (a Resynced event) and
 // stays in its lobby. Requests in between are answered with
 // signaling.CodeUnavailable, which the Client retries until the call's
-// context ends. Lost with the leader: changes of
-// its last milliseconds, and the chat, update and join-failure budgets
+// context ends. A start is saved (started, with its session) before the
+// session's room is made: a new leader keeps it if the room was made and
+// drops it if not (the host's unanswered lobby.start is sent again).
+// Lost with the leader: changes of its last milliseconds, and the chat, update and join-failure budgets
 // (they start full). Stats and Lobbies count on the leader only.
 //
 // # Concurrency

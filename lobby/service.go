@@ -180,6 +180,9 @@ type lobby struct {
 	chatSeq  uint64
 	banned   map[string]bool // peer ids and "sub:"+subject
 	session  *Session
+	// starting: the session is recorded but its room may not be made yet
+	// (a new leader keeps the start only if the members are in the room).
+	starting bool
 	owners   []string // keys in Service.owners this lobby counts for
 }
 
@@ -1121,14 +1124,32 @@ func (s *Service) start(req *signaling.Request, l *lobby, _ *member, _ struct{})
 		}
 	}
 	sess := &Session{ID: "s" + randomHex(8), Lobby: l.id, Peers: peers, Host: l.host}
+	// The lobby's record (started, with its session) is written before
+	// the room is made (the room makes the start known): a next leader
+	// that finds the members in the room keeps the start, and one that
+	// finds the room not made drops it (this request was not answered:
+	// the client sends it again).
+	l.session, l.starting = sess, true
+	s.bySession[sess.ID] = l
+	s.saveLocked(l)
+	undo := func() {
+		l.session, l.starting = nil, false
+		delete(s.bySession, sess.ID)
+		s.saveLocked(l)
+	}
+	if err := s.flushLocked(); err != nil {
+		undo()
+		fail(req, signaling.CodeUnavailable, "recording the start: "+err.Error())
+		return
+	}
 	// The members move into a fresh signaling room named by the session
 	// (each gets joined before lobby.started), where the mesh connects.
 	if err := s.srv.CreateRoom(sess.ID, peers); err != nil {
+		undo()
 		fail(req, roomErrCode(err), "creating the session's room: "+err.Error())
 		return
 	}
-	l.session = sess
-	s.bySession[sess.ID] = l
+	l.starting = false
 	s.setListedLocked(l)
 	s.changedLocked(l, Delta{Session: sess})
 	s.pushLocked(l, TypeStarted, sess)

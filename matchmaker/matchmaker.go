@@ -271,9 +271,11 @@ func (m *Matchmaker) Enqueue(t Ticket) (string, error) {
 // elsewhere (a cluster's new leader putting back the tickets of the old
 // one): its wait, and with it the widening of its queue's rules and its
 // place among the longest-waiting, go on from there. Tickets wait in
-// enqueue order, so since is moved up to the enqueue time of the newest
-// ticket waiting in the queue, and down to now: restore tickets oldest
-// first, before new ones arrive. A zero since means now.
+// enqueue order: the ticket is put at its place in it, after the tickets
+// enqueued at or before since (this moves the entries after it, cheap
+// for a ticket that waited a short time; restore many tickets oldest
+// first, so each lands at the end). A since in the future is moved down
+// to now; a zero since means now.
 func (m *Matchmaker) EnqueueSince(t Ticket, since time.Time) (string, error) {
 	return m.enqueue(t, since)
 }
@@ -314,15 +316,14 @@ func (m *Matchmaker) enqueue(t Ticket, since time.Time) (string, error) {
 		}
 	}
 	at := m.now()
+	pos := len(q.entries)
 	if !since.IsZero() && since.Before(at) {
 		at = since
-		for i := len(q.entries) - 1; i >= 0; i-- {
-			if o := q.entries[i]; !o.dead {
-				if o.at.After(at) {
-					at = o.at
-				}
-				break
-			}
+		// Its place in enqueue order: after the entries enqueued at or
+		// before since. A ticket put back lands among recent ones, so the
+		// walk and the move of the entries after it are short.
+		for pos > 0 && q.entries[pos-1].at.After(at) {
+			pos--
 		}
 	}
 	e := &entry{at: at, size: uint16(len(t.Players))}
@@ -336,8 +337,6 @@ func (m *Matchmaker) enqueue(t Ticket, since time.Time) (string, error) {
 			e.t.ID = m.newID()
 		}
 	}
-	m.seq++
-	e.seq = m.seq
 	e.skill = e.t.Skill()
 	m.tickets.put(e.t.ID, e, -1)
 	e.phandles = e.psolo[:0]
@@ -348,7 +347,7 @@ func (m *Matchmaker) enqueue(t Ticket, since time.Time) (string, error) {
 	for j, p := range e.t.Players {
 		m.players.put(p.ID, e, j)
 	}
-	q.entries = append(q.entries, e)
+	m.place(q, e, pos)
 	b := q.buckets[e.part]
 	if b == nil {
 		b = &bucket{}
@@ -369,6 +368,39 @@ func (m *Matchmaker) enqueue(t Ticket, since time.Time) (string, error) {
 	m.poolPlayers += int(e.size)
 	m.reserveResults()
 	return e.t.ID, nil
+}
+
+// seqStep spaces the seq of tickets enqueued in turn, so that a ticket
+// put back with an older enqueue time gets a seq between its neighbours'.
+const seqStep = 1 << 16
+
+// place puts e at index pos of q.entries (len(q.entries) for a new
+// ticket) and gives it a seq that keeps the entries' seqs increasing: the
+// queue's order is enqueue order, and Status and the pass's
+// longest-waiting order read it from seq.
+func (m *Matchmaker) place(q *queue, e *entry, pos int) {
+	if pos == len(q.entries) {
+		m.seq += seqStep
+		e.seq = m.seq
+		q.entries = append(q.entries, e)
+		return
+	}
+	var prev uint64
+	if pos > 0 {
+		prev = q.entries[pos-1].seq
+	}
+	next := q.entries[pos].seq
+	q.entries = slices.Insert(q.entries, pos, e)
+	if next-prev >= 2 {
+		e.seq = prev + (next-prev)/2
+		return
+	}
+	// No room left between them (many tickets put back at one place):
+	// number the queue's entries again, above every seq given so far.
+	for _, o := range q.entries {
+		m.seq += seqStep
+		o.seq = m.seq
+	}
 }
 
 // describe resolves the rule inputs of a ticket (or a backfill seed).
@@ -633,7 +665,7 @@ func (m *Matchmaker) RequestBackfill(req BackfillRequest) (string, error) {
 	} else {
 		b.seed.skill = m.rater.cfg.Mu
 	}
-	m.seq++
+	m.seq += seqStep
 	b.seed.seq = m.seq
 	m.backfills[req.ID] = b
 	q.backfills = append(q.backfills, b)

@@ -636,8 +636,8 @@ func TestSeedsInAgeOrder(t *testing.T) {
 // TestEnqueueSince: a ticket put back with the time it was first enqueued
 // keeps its wait: its skill window is as wide as that wait allows at
 // once, and Status and EnqueuedAt report it. Enqueue order stays wait
-// order: an older time than the newest waiting ticket's is moved up to
-// it, a future one down to now.
+// order: a ticket older than those waiting goes before them (Status's
+// Ahead, and it seeds first), a future time is moved down to now.
 func TestEnqueueSince(t *testing.T) {
 	q := QueueConfig{Name: "ranked", Rules: []Rule{{Kind: RuleSkill, Value: 100, Steps: []Step{
 		{After: 10 * time.Second, Value: 200}, {After: 30 * time.Second, Value: 400}}}}}
@@ -646,16 +646,20 @@ func TestEnqueueSince(t *testing.T) {
 	if _, err := m.EnqueueSince(solo("ranked", "a", 1000), now.Add(-40*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.EnqueueSince(solo("ranked", "old", 5000), now.Add(-time.Hour)); err != nil {
+	if _, err := m.EnqueueSince(solo("ranked", "old", 5000), now.Add(-50*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.EnqueueSince(solo("ranked", "future", 9000), now.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	for id, want := range map[string]time.Duration{"a": 40 * time.Second, "old": 40 * time.Second, "future": 0} {
+	ahead := map[string]int{"old": 0, "a": 1, "future": 2}
+	for id, want := range map[string]time.Duration{"a": 40 * time.Second, "old": 50 * time.Second, "future": 0} {
 		st, err := m.Status(id)
 		if err != nil || st.Waited != want {
 			t.Errorf("%s: waited %v (%v), want %v", id, st.Waited, err, want)
+		}
+		if st.Ahead != ahead[id] {
+			t.Errorf("%s: %d ahead, want %d", id, st.Ahead, ahead[id])
 		}
 		if at, ok := m.EnqueuedAt(id); !ok || !at.Equal(now.Add(-want)) {
 			t.Errorf("%s: enqueued at %v %v, want %v", id, at, ok, now.Add(-want))
@@ -669,5 +673,62 @@ func TestEnqueueSince(t *testing.T) {
 	}
 	if _, ok := m.EnqueuedAt("a"); ok {
 		t.Error("a matched but still has an enqueue time")
+	}
+}
+
+// TestEnqueueSinceBusyQueue: a ticket put back in a queue where younger
+// tickets wait goes at its place in enqueue order: it keeps its whole
+// wait and seeds before the younger ones. Many put back at one place
+// keep the order (Status's Ahead) once the seqs between two neighbours
+// run out.
+func TestEnqueueSinceBusyQueue(t *testing.T) {
+	m, clk := newTestMM(t, QueueConfig{Name: "duel"})
+	mustEnqueue(t, m, solo("duel", "x", 1000))
+	clk.Advance(20 * time.Second)
+	mustEnqueue(t, m, solo("duel", "y", 1000))
+	clk.Advance(10 * time.Second)
+	mustEnqueue(t, m, solo("duel", "z", 1000))
+	now := clk.Now()
+	if _, err := m.EnqueueSince(solo("duel", "r", 1000), now.Add(-25*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := m.Status("r")
+	if err != nil || st.Waited != 25*time.Second || st.Ahead != 1 {
+		t.Fatalf("r: %+v (%v), want 25s waited, 1 ahead", st, err)
+	}
+	if st, _ := m.Status("z"); st.Ahead != 3 {
+		t.Fatalf("z: %d ahead, want 3", st.Ahead)
+	}
+	res := m.Process()
+	var got []string
+	for _, mt := range res.Matches {
+		got = append(got, fmt.Sprint(slices.Sorted(slices.Values(ticketIDs(mt)))))
+	}
+	if want := []string{"[r x]", "[y z]"}; !slices.Equal(got, want) {
+		t.Fatalf("matches %v, want %v (r seeds right after x)", got, want)
+	}
+
+	// 40 tickets put back at one time, between two waiting ones.
+	m, clk = newTestMM(t, QueueConfig{Name: "duel", Rules: []Rule{{Kind: RuleSkill, Value: 1}}})
+	mustEnqueue(t, m, solo("duel", "first", 0))
+	clk.Advance(10 * time.Second)
+	mustEnqueue(t, m, solo("duel", "last", 1e6))
+	since := clk.Now().Add(-5 * time.Second)
+	for i := range 40 {
+		if _, err := m.EnqueueSince(solo("duel", fmt.Sprint("b", i), float64(10_000*(i+1))), since); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 40 {
+		if st, err := m.Status(fmt.Sprint("b", i)); err != nil || st.Ahead != i+1 || st.Waited != 5*time.Second {
+			t.Fatalf("b%d: %+v (%v), want %d ahead, 5s waited", i, st, err, i+1)
+		}
+	}
+	if st, _ := m.Status("last"); st.Ahead != 41 {
+		t.Fatalf("last: %d ahead, want 41", st.Ahead)
+	}
+	mustEnqueue(t, m, solo("duel", "new", 2e6))
+	if st, _ := m.Status("new"); st.Ahead != 42 {
+		t.Fatalf("new: %d ahead, want 42", st.Ahead)
 	}
 }

@@ -28,8 +28,11 @@ import (
 // also saves each party consent not yet used by an enqueue (key
 // "c."+member, consentRec), which a new leader keeps for live members.
 // Every reply and push waits until the records saved before it are
-// written (signaling.Service). Backfill requests in progress are not
-// kept: they are asked again.
+// written (signaling.Service). A backfill's session is saved with its
+// newcomers (sessionRec.Added, Backfilled, Pending) before they enter the
+// room: a new leader drops the tickets of newcomers in the room and takes
+// those not in it out of the session. Backfill requests in progress are
+// not kept: they are asked again.
 
 // ticketRec is a waiting ticket as the cluster's store keeps it.
 type ticketRec struct {
@@ -58,6 +61,12 @@ type sessionRec struct {
 	At       int64                `json:"at"` // unix ms
 	Applied  bool                 `json:"applied,omitempty"`
 	Disputed bool                 `json:"disputed,omitempty"`
+	// The last backfill: its newcomers, when it was recorded (unix ms),
+	// and whether the newcomers may not be in the room yet (recorded
+	// before they entered it).
+	Added      []string `json:"added,omitempty"`
+	Backfilled int64    `json:"backfilled,omitempty"`
+	Pending    bool     `json:"pending,omitempty"`
 }
 
 func (s *Service) clustered() bool { return s.svc != nil && s.svc.Clustered() }
@@ -87,8 +96,13 @@ func (s *Service) saveSessionLocked(id string, ss *session) {
 	if !s.clustered() {
 		return
 	}
-	b, err := json.Marshal(sessionRec{Host: ss.host, Queue: ss.queue, Teams: ss.teams, Capacity: ss.capacity,
-		Keys: ss.keys, Reports: ss.reports, Ranks: ss.ranks, At: ss.at.UnixMilli(), Applied: ss.applied, Disputed: ss.disputed})
+	r := sessionRec{Host: ss.host, Queue: ss.queue, Teams: ss.teams, Capacity: ss.capacity,
+		Keys: ss.keys, Reports: ss.reports, Ranks: ss.ranks, At: ss.at.UnixMilli(), Applied: ss.applied, Disputed: ss.disputed,
+		Added: ss.added, Pending: ss.prev != nil}
+	if !ss.backfilled.IsZero() {
+		r.Backfilled = ss.backfilled.UnixMilli()
+	}
+	b, err := json.Marshal(r)
 	if err == nil {
 		s.svc.Save("s."+id, b)
 	}
@@ -141,7 +155,11 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			var r sessionRec
 			if json.Unmarshal(b, &r) == nil {
 				for p := range r.Keys {
-					inSession[p] = append(inSession[p], made{id, r.At})
+					at := r.At
+					if r.Backfilled > at && slices.Contains(r.Added, p) {
+						at = r.Backfilled // joined by the backfill
+					}
+					inSession[p] = append(inSession[p], made{id, at})
 				}
 			}
 		}
@@ -255,7 +273,15 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			if ss.ranks == nil {
 				ss.ranks = map[string][]float64{}
 			}
-			s.sessions[strings.TrimPrefix(k, "s.")] = ss
+			id := strings.TrimPrefix(k, "s.")
+			ss.added = r.Added
+			if r.Backfilled > 0 {
+				ss.backfilled = time.UnixMilli(r.Backfilled)
+			}
+			if r.Pending && s.dropAbsentLocked(id, ss) {
+				s.saveSessionLocked(id, ss)
+			}
+			s.sessions[id] = ss
 			sessions++
 		}
 	}
@@ -263,6 +289,28 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions, "consents", consents)
 	}
 	return nil
+}
+
+// dropAbsentLocked takes the newcomers of session id's last backfill who
+// are not in its room out of the session: the old leader recorded the
+// backfill but died before they entered the room (their tickets wait
+// again). It reports whether the session changed.
+func (s *Service) dropAbsentLocked(id string, ss *session) bool {
+	changed := false
+	for _, p := range ss.added {
+		if _, ok := ss.keys[p]; !ok || s.srv.InRoom(p, id) {
+			continue
+		}
+		changed = true
+		delete(ss.keys, p)
+		for i, t := range ss.teams {
+			ss.teams[i] = slices.DeleteFunc(t, func(q string) bool { return q == p })
+		}
+	}
+	if changed {
+		ss.added = slices.DeleteFunc(ss.added, func(p string) bool { _, ok := ss.keys[p]; return !ok })
+	}
+	return changed
 }
 
 // follow empties the pool when this node stops leading.

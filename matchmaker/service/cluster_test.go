@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -115,5 +116,121 @@ func TestLeaderDropsTicketsOfMatchMadeKnown(t *testing.T) {
 	}
 	if _, err := e.svc.mm.Status("new"); err != nil {
 		t.Errorf("the ticket enqueued after the session: %v", err)
+	}
+}
+
+// A new leader orders a backfill like a new match: a newcomer in the
+// room of a session whose backfill was recorded after the newcomer's
+// enqueue has its ticket dropped (the removal was not written); a
+// newcomer of a backfill recorded but not delivered (not in the room) is
+// taken out of the session and its ticket waits again; a player of the
+// session from before the backfill keeps a ticket enqueued after the
+// session started.
+func TestLeaderOrdersBackfill(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a, b, c, d := dial(t, e.url), dial(t, e.url), dial(t, e.url), dial(t, e.url)
+	if err := e.srv.CreateRoom("s1", []string{a.ID(), b.ID(), c.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	ticket := func(id string, at time.Time, peer string) []byte {
+		r := ticketRec{Ticket: matchmaker.Ticket{ID: id, Queue: "1v1", Players: []matchmaker.Player{{ID: peer}}}, At: at.UnixMilli()}
+		b, _ := json.Marshal(r)
+		return b
+	}
+	sr, _ := json.Marshal(sessionRec{Host: a.ID(), Queue: "2v2", Teams: [][]string{{a.ID(), c.ID()}, {b.ID(), d.ID()}},
+		Capacity: []int{2, 2}, Keys: map[string]string{a.ID(): "", b.ID(): "", c.ID(): "", d.ID(): ""},
+		At: now.Add(-time.Minute).UnixMilli(), Added: []string{c.ID(), d.ID()}, Backfilled: now.UnixMilli(), Pending: true})
+	recs := map[string][]byte{
+		"s.s1": sr,
+		"t.tc": ticket("tc", now.Add(-5*time.Second), c.ID()), // backfilled into s1, in its room
+		"t.td": ticket("td", now.Add(-5*time.Second), d.ID()), // backfill recorded, not in the room
+		"t.ta": ticket("ta", now.Add(-5*time.Second), a.ID()), // a player of s1 before the backfill
+	}
+	e.svc.follow()
+	if err := e.svc.lead(context.Background(), signaling.ServiceState{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.mm.Status("tc"); err == nil {
+		t.Error("the ticket of a newcomer in the room waits again")
+	}
+	for _, id := range []string{"td", "ta"} {
+		if _, err := e.svc.mm.Status(id); err != nil {
+			t.Errorf("ticket %s: %v", id, err)
+		}
+	}
+	e.svc.mu.Lock()
+	ss := e.svc.sessions["s1"]
+	_, hasD := ss.keys[d.ID()]
+	_, hasC := ss.keys[c.ID()]
+	teams := fmt.Sprint(ss.teams)
+	e.svc.mu.Unlock()
+	if hasD || !hasC {
+		t.Errorf("session keys %v: want c in, d (not in the room) out", ss.keys)
+	}
+	if want := fmt.Sprint([][]string{{a.ID(), c.ID()}, {b.ID()}}); teams != want {
+		t.Errorf("session teams %s, want %s", teams, want)
+	}
+}
+
+// A backfill's session is recorded with its newcomers (pending) before
+// they enter the room; once they are in it is no longer pending, and
+// when the room refuses them (a newcomer gone) the session goes back to
+// its teams before the backfill.
+func TestBackfillRecordedBeforeRoom(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a, b, c := dial(t, e.url), dial(t, e.url), dial(t, e.url)
+	if err := e.srv.CreateRoom("s1", []string{a.ID(), b.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc.mu.Lock()
+	e.svc.sessions["s1"] = &session{host: a.ID(), queue: "2v2", teams: [][]string{{a.ID()}, {b.ID()}},
+		capacity: []int{2, 2}, keys: map[string]string{a.ID(): "ka", b.ID(): "kb"},
+		reports: map[string]string{}, ranks: map[string][]float64{}, at: time.Now(), backfill: "bf1"}
+	e.svc.mu.Unlock()
+	match := func(bf, newcomer string) matchmaker.Match {
+		return matchmaker.Match{Backfill: bf, Session: "s1", Queue: "2v2",
+			Teams:   [][]matchmaker.Player{{{ID: a.ID()}, {ID: newcomer}}, {{ID: b.ID()}}},
+			Tickets: []matchmaker.MatchedTicket{{Ticket: matchmaker.Ticket{ID: "t-" + newcomer, Queue: "2v2", Players: []matchmaker.Player{{ID: newcomer}}}}}}
+	}
+	state := func() (teams string, pending bool, added []string) {
+		e.svc.mu.Lock()
+		defer e.svc.mu.Unlock()
+		ss := e.svc.sessions["s1"]
+		return fmt.Sprint(ss.teams), ss.prev != nil, ss.added
+	}
+	before := fmt.Sprint([][]string{{a.ID()}, {b.ID()}})
+	after := fmt.Sprint([][]string{{a.ID(), c.ID()}, {b.ID()}})
+
+	// A newcomer gone before the room: the session goes back.
+	m := match("bf1", "ghost")
+	if !e.svc.recordBackfill(m, time.Now()) {
+		t.Fatal("backfill not recorded")
+	}
+	if teams, pending, _ := state(); !pending || teams != fmt.Sprint([][]string{{a.ID(), "ghost"}, {b.ID()}}) {
+		t.Fatalf("recorded: teams %s pending %v, want the backfill's teams, pending", teams, pending)
+	}
+	e.svc.deliverBackfill(m, time.Now())
+	if teams, pending, _ := state(); pending || teams != before {
+		t.Fatalf("refused: teams %s pending %v, want %s, not pending", teams, pending, before)
+	}
+
+	// A newcomer who enters the room.
+	e.svc.mu.Lock()
+	e.svc.sessions["s1"].backfill = "bf2"
+	e.svc.mu.Unlock()
+	m = match("bf2", c.ID())
+	if !e.svc.recordBackfill(m, time.Now()) {
+		t.Fatal("backfill not recorded")
+	}
+	if e.srv.InRoom(c.ID(), "s1") {
+		t.Fatal("the newcomer is in the room before its backfill was delivered")
+	}
+	e.svc.deliverBackfill(m, time.Now())
+	if !e.srv.InRoom(c.ID(), "s1") {
+		t.Fatal("the newcomer is not in the room")
+	}
+	if teams, pending, added := state(); pending || teams != after || len(added) != 1 || added[0] != c.ID() {
+		t.Fatalf("delivered: teams %s pending %v added %v, want %s, not pending, %s added", teams, pending, added, after, c.ID())
 	}
 }

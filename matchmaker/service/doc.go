@@ -62,7 +62,11 @@
 // back in their queues under the same ids, oldest first, with the time
 // they were enqueued (their wait, and so the widening of the rules, goes
 // on: matchmaker.EnqueueSince; clients notice nothing but the delay) and
-// accepts results for the matches as before. Requests in
+// accepts results for the matches as before. A match's session, and a
+// backfill's new teams, are written before the room takes the players,
+// and their tickets' removals once it has: a new leader drops the tickets
+// of players in the room and takes a backfill's newcomers who are not in
+// it out of the session (their tickets wait again). Requests in
 // between are answered with signaling.CodeUnavailable, which mmclient
 // retries until the call's context ends. Not kept: backfill requests in
 // progress (mm.backfill: ask again). Matchmaker().Stats counts on the leader only.
@@ -88,5 +92,5 @@
 // members are told with mm.enqueued, any member may cancel for the party,
 // and a member leaving cancels the ticket (the others get mm.canceled). If a matched player is gone before its
 // room can be created, the other players are put back in the queue (their
-// wait starts again).
+// wait goes on: each ticket goes back at its place among the waiting).
 package service

@@ -105,6 +105,23 @@ type session struct {
 
 	requesting bool // a backfill request is being prepared
 	gen        int  // backfills delivered; a backfill prepared at another gen is stale
+
+	// The last backfill: its newcomers, when it was recorded, and while
+	// it is recorded but its newcomers are not in the room yet, the
+	// session's players and teams before it (put back when the room
+	// refuses the newcomers; a new leader takes the newcomers not in the
+	// room out of the session).
+	added      []string
+	backfilled time.Time
+	prev       *backfillPrev
+}
+
+// backfillPrev is a session's state before a backfill not yet delivered.
+type backfillPrev struct {
+	teams   [][]string
+	keys    map[string]string
+	reports map[string]string
+	ranks   map[string][]float64
 }
 
 // voter is who a report counts for: the player (its store key), or the
@@ -247,14 +264,25 @@ func (s *Service) pass() {
 	// a ticket whose players are in the room of a session recorded after
 	// the ticket was enqueued drops the ticket (see lead): a matched ticket
 	// never waits again, and a ticket never goes without its match.
-	for _, m := range res.Matches {
-		s.recordSession(m)
+	// A backfill goes the same way: the session's new teams enter the
+	// store before the newcomers enter the room, their tickets leave it
+	// once they are in, and the pushes wait for both.
+	ready := make([]bool, len(res.Matches))
+	for i, m := range res.Matches {
+		if m.Backfill != "" {
+			ready[i] = s.recordBackfill(m, at)
+		} else {
+			s.recordSession(m)
+			ready[i] = true
+		}
 	}
 	if !s.flush(len(res.Matches)) {
 		return
 	}
-	for _, m := range res.Matches {
-		s.deliver(m, at)
+	for i, m := range res.Matches {
+		if ready[i] {
+			s.deliver(m, at)
+		}
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -393,20 +421,32 @@ func (s *Service) claim(players []string) map[string]string {
 	return keys
 }
 
-// deliverBackfill puts the players of a backfill match into the running
-// session's room and tells everyone.
-func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
+// backfillNewcomers returns the players of backfill match m.
+func backfillNewcomers(m matchmaker.Match) []string {
 	var added []string
 	for _, mt := range m.Tickets {
 		for _, p := range mt.Ticket.Players {
 			added = append(added, p.ID)
 		}
 	}
-	keys := s.claim(added)
-	teams, peers, team := roster(m)
+	return added
+}
+
+// recordBackfill checks backfill match m against its session and records
+// the session with the backfill's teams, before the newcomers enter the
+// room; false when the backfill is not delivered (the session is gone or
+// over, superseded by a later request, or a newcomer is one of its
+// players already): its newcomers wait again.
+func (s *Service) recordBackfill(m matchmaker.Match, at time.Time) bool {
+	added := backfillNewcomers(m)
+	teams, peers, _ := roster(m)
 	s.mu.Lock()
+	keys := make(map[string]string, len(added))
+	for _, p := range added {
+		keys[p] = s.subject[p]
+	}
 	ss := s.sessions[m.Session]
-	ok := ss != nil && ss.backfill == m.Backfill
+	ok := ss != nil && ss.backfill == m.Backfill && ss.prev == nil
 	if ok {
 		ss.backfill = ""
 		// A newcomer must not be a player of the session already (the
@@ -429,28 +469,18 @@ func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
 			}
 		}
 	}
-	if ok {
-		ss.gen++
-	}
-	s.mu.Unlock()
 	if !ok {
-		// The session is gone or over, or this backfill was superseded by
-		// a later request: the newcomers wait again.
+		s.mu.Unlock()
+		keys = s.claim(added)
 		for _, mt := range m.Tickets {
 			s.requeue(mt, keys, at)
 		}
-		return
+		return false
 	}
-	if err := s.srv.AddToRoom(m.Session, added); err != nil {
-		s.log.Info("matchmaker: backfill not delivered, requeueing", "session", m.Session, "err", err)
-		for _, mt := range m.Tickets {
-			s.requeue(mt, keys, at)
-		}
-		return
-	}
-	s.mu.Lock()
+	ss.gen++
 	// The session now has the backfill's teams: the players who stayed
 	// and the newcomers. Those who left no longer take part in results.
+	ss.prev = &backfillPrev{teams: ss.teams, keys: ss.keys, reports: ss.reports, ranks: ss.ranks}
 	old := ss.keys
 	ss.keys = make(map[string]string, len(peers))
 	for _, p := range peers {
@@ -463,6 +493,44 @@ func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
 	ss.teams = teams
 	ss.reports = map[string]string{}
 	ss.ranks = map[string][]float64{}
+	ss.added = added
+	ss.backfilled = s.cfg.Now()
+	s.saveSessionLocked(m.Session, ss)
+	s.mu.Unlock()
+	return true
+}
+
+// deliverBackfill puts the newcomers of backfill match m (its session
+// recorded with them by recordBackfill) into the running session's room,
+// takes their tickets out of the waiting maps and the store, and tells
+// everyone.
+func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
+	added := backfillNewcomers(m)
+	teams, peers, team := roster(m)
+	s.mu.Lock()
+	ss := s.sessions[m.Session]
+	s.mu.Unlock()
+	if ss == nil {
+		return // the leadership (and the pool) went meanwhile
+	}
+	if err := s.srv.AddToRoom(m.Session, added); err != nil {
+		s.log.Info("matchmaker: backfill not delivered, requeueing", "session", m.Session, "err", err)
+		s.mu.Lock()
+		if p := ss.prev; p != nil {
+			ss.teams, ss.keys, ss.reports, ss.ranks = p.teams, p.keys, p.reports, p.ranks
+		}
+		ss.prev, ss.added, ss.backfilled = nil, nil, time.Time{}
+		s.saveSessionLocked(m.Session, ss)
+		s.mu.Unlock()
+		keys := s.claim(added)
+		for _, mt := range m.Tickets {
+			s.requeue(mt, keys, at)
+		}
+		return
+	}
+	keys := s.claim(added)
+	s.mu.Lock()
+	ss.prev = nil
 	host := ss.host
 	s.saveSessionLocked(m.Session, ss)
 	s.mu.Unlock()
