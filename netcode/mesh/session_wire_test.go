@@ -61,13 +61,13 @@ func (g *wireGame) AdvanceFrame(in *rollback.Inputs) {
 
 func TestSessionWireBytesOverPion(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs 6 s of real time")
+		t.Skip("runs 6 to 16 s of real time")
 	}
 	checkLeaks(t)
 	lab := newVNetLab(t, 2)
 	var counting atomic.Bool
 	var mu sync.Mutex
-	pkts := make([]wirePacket, 0, 4096)
+	pkts := make([]wirePacket, 0, 8192)
 	lab.setFilter(func(c vnet.Chunk) bool {
 		if !counting.Load() || c.Network() != "udp" {
 			return true
@@ -87,7 +87,7 @@ func TestSessionWireBytesOverPion(t *testing.T) {
 		p.stun = len(b) >= 20 && b[0] < 2 && binary.BigEndian.Uint32(b[4:]) == 0x2112A442
 		p.ack, p.bundled, p.ping = wireRecords(b)
 		mu.Lock()
-		if len(pkts) < cap(pkts) { // bounded: about 1,000 a run
+		if len(pkts) < cap(pkts) { // bounded: about 2,200 in 900 ticks
 			pkts = append(pkts, p)
 		}
 		mu.Unlock()
@@ -109,12 +109,20 @@ func TestSessionWireBytesOverPion(t *testing.T) {
 		}
 		ss[i] = s
 	}
-	const warm, measured = 60, 300
+	// At least 300 ticks are measured, and whole seconds more (up to 900
+	// in all) while fewer than 240 came on time (see below), so that a
+	// loaded machine's figure rests on as many ticks as a quiet one's.
+	const warm, minTicks, maxTicks, wantOnTime = 60, 300, 900, 240
+	hold := ms[0].cfg.AckHold
 	tick := time.NewTicker(time.Second / 60)
 	defer tick.Stop()
 	var sent0, dgrams0 [2]uint64
-	ticks := make([]time.Time, 0, measured+1) // when each measured tick began, then the end
-	for k := 0; k < warm+measured; k++ {
+	ticks := make([]time.Time, 0, maxTicks+1) // when each measured tick began, then the end
+	for k := 0; ; k++ {
+		if n := k - warm; n >= minTicks && n%60 == 0 &&
+			(n >= maxTicks || measureWire(append(ticks[:n:n], time.Now()), nil, hold).onTime >= wantOnTime) {
+			break
+		}
 		if k == warm {
 			for i, s := range ss {
 				sent0[i], dgrams0[i] = s.Stats().BytesSent, s.Stats().DatagramsSent
@@ -134,14 +142,15 @@ func TestSessionWireBytesOverPion(t *testing.T) {
 		}
 		<-tick.C
 	}
+	measured := len(ticks)
 	ticks = append(ticks, time.Now())
 	counting.Store(false)
 	mu.Lock()
-	w := measureWire(ticks, pkts, ms[0].cfg.AckHold)
+	w := measureWire(ticks, pkts, hold)
 	mu.Unlock()
 	secs := ticks[len(ticks)-1].Sub(ticks[0]).Seconds()
 	t.Logf("%d ticks in %.2f s (load %s); %d ticks on time (this and the previous tick within %v of their predecessors)",
-		measured, secs, loadAvg(), w.onTime, ms[0].cfg.AckHold)
+		measured, secs, loadAvg(), w.onTime, hold)
 	// A tick that came late (this process starved of CPU) lets the
 	// time-based traffic pile up against fewer ticks, drops the sender
 	// below the mesh's busy ping rate (a ping after PingInterval without a
@@ -154,8 +163,23 @@ func TestSessionWireBytesOverPion(t *testing.T) {
 	// over the ticks that came on time. The pings a starved tick loop adds
 	// are counted (about 350 B/s instead of 260 at load average 9 with
 	// CPU burners); the acknowledgements it sends alone are not. At load
-	// average 12-14 on 2 cores about half of the ticks still came on time;
-	// fewer than a fifth make the per-tick figure meaningless and fail.
+	// average 12-14 on 2 cores a third to two thirds of the ticks still
+	// came on time; fewer than a fifth make the per-tick figure
+	// meaningless and fail.
+	// A run starved for more than a fifth of its time (its ticks took
+	// 20% longer than at 60 a second) also carries traffic that no tick
+	// rule removes: the peer's acknowledgements come late, so the session
+	// repeats inputs (its datagrams grow by up to a byte on average) and
+	// SCTP retransmits datagrams whose acknowledgement missed the
+	// retransmission timer. Such a run is held to 3% over the budget
+	// (8,240 B); seen at load average 11-14 on 2 cores: 7,740-8,262 B
+	// (8,009 at most once runs grew to 240 on-time ticks),
+	// while unstarved runs measure 7,750-7,800 B.
+	budget := 8000.0
+	starved := secs > 1.2*float64(measured)/60
+	if starved {
+		budget *= 1.03
+	}
 	if w.onTime < measured/5 {
 		t.Fatalf("only %d of %d ticks came on time: the machine is too loaded to measure", w.onTime, measured)
 	}
@@ -164,10 +188,10 @@ func TestSessionWireBytesOverPion(t *testing.T) {
 		if st.Desyncs != 0 || st.Compared == 0 {
 			t.Fatalf("peer %d: %d desyncs, %d checksums compared", i, st.Desyncs, st.Compared)
 		}
-		if n := st.DatagramsSent - dgrams0[i]; n != measured {
+		if n := st.DatagramsSent - dgrams0[i]; n != uint64(measured) {
 			t.Errorf("%s sent %d datagrams in %d ticks, want one a tick", ids[i], n, measured)
 		}
-		payload := float64(st.BytesSent-sent0[i]) / measured
+		payload := float64(st.BytesSent-sent0[i]) / float64(measured)
 		d := w.dir[i]
 		timedPerSec := float64(d.timedBytes) / secs
 		pk := float64(d.packets)/float64(w.onTime) + float64(d.timedPackets)/secs/60
@@ -182,8 +206,8 @@ func TestSessionWireBytesOverPion(t *testing.T) {
 		if bs.Bundled == 0 || d.bundled == 0 || d.bundled < (d.bundled+d.alone)*9/10 {
 			t.Errorf("%s: acks on time %d bundled, %d alone; in all %+v: fewer than 90%% rode in a datagram", ids[i], d.bundled, d.alone, bs)
 		}
-		if second > 8000 {
-			t.Errorf("%s -> %s: %.0f B per 60 ticks, over the 8,000 budget", ids[i], ids[1-i], second)
+		if second > budget {
+			t.Errorf("%s -> %s: %.0f B per 60 ticks, over the 8,000 budget (%.0f for a starved run: %v)", ids[i], ids[1-i], second, budget, starved)
 		}
 	}
 }
