@@ -3,6 +3,7 @@ package lobby_test
 import (
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,8 +36,25 @@ func TestAvahiListsHostedLobby(t *testing.T) {
 		t.Fatalf("avahi-browse never resolved the lobby: %v\n%s", err, browse.Stderr())
 	}
 	l, _ := netns.ParseAvahiLine(resolved.Text)
-	if l.Addr != ea.IPv4 {
-		t.Errorf("avahi resolved address %s, want %s", l.Addr, ea.IPv4)
+	// The line's protocol is the one mDNS ran over; avahi-browse resolves
+	// the host's address in either family and reports the first A or AAAA
+	// answer it has, which under load is at times the IPv6 link-local one
+	// (the host advertises every address of the interface, and Browse
+	// orders them: IPv4, routable IPv6, link-local with its zone). So the
+	// address may be any of the host's on the link, and the A record is
+	// checked on its own with avahi-resolve -4.
+	own := hostAddrs(t, ea)
+	t.Logf("avahi resolved %s; the host has %q", l.Addr, own)
+	if !slices.Contains(own, l.Addr) {
+		t.Errorf("avahi resolved address %s, not one of the host's %q", l.Addr, own)
+	}
+	res := b.StartProcess(env, "avahi-resolve", "-4", "-n", l.Host)
+	a4, err := res.WaitFor(15*time.Second, func(s string) bool { return strings.Contains(s, "\t") })
+	if err != nil {
+		t.Fatalf("avahi-resolve -4 %s: %v\n%s", l.Host, err, res.Stderr())
+	}
+	if f := strings.Fields(a4.Text); len(f) != 2 || f[1] != ea.IPv4 {
+		t.Errorf("avahi-resolve -4 %s: %q, want %s", l.Host, a4.Text, ea.IPv4)
 	}
 	for _, kv := range []string{"v=1", "game=arena", "name=Avahi sees us", "players=1", "max=4", "pw=1", "path=/ws"} {
 		if !slices.Contains(l.TXT, kv) {
@@ -56,6 +74,24 @@ func TestAvahiListsHostedLobby(t *testing.T) {
 	}
 	// avahi waits 1 s after a goodbye (RFC 6762 §10.1).
 	inTime(t, "avahi dropped the lobby", removed.At.Sub(closed.at()), time.Second)
+}
+
+// hostAddrs returns the addresses of ifc: its IPv4, unique-local IPv6 and
+// link-local IPv6 addresses.
+func hostAddrs(t *testing.T, ifc netns.Iface) []string {
+	t.Helper()
+	out, err := ifc.NS.Run("ip", "-6", "-o", "addr", "show", "dev", ifc.Name, "scope", "link")
+	if err != nil {
+		t.Fatalf("ip addr: %v\n%s", err, out)
+	}
+	own := []string{ifc.IPv4, ifc.IPv6}
+	for _, line := range strings.Split(out, "\n") {
+		// "2: eth0    inet6 fe80::1/64 scope link ..."
+		if f := strings.Fields(line); len(f) >= 4 && f[2] == "inet6" {
+			own = append(own, strings.Split(f[3], "/")[0])
+		}
+	}
+	return own
 }
 
 const avahiLobby = `<?xml version="1.0" standalone='no'?>
