@@ -79,9 +79,21 @@ func collect(t *testing.T, procs []*lanProc, timeout time.Duration) {
 			t.Fatalf("process %d: %v\nstderr: %s", i, err, p.child.Stderr())
 		}
 		if !p.output {
-			t.Fatalf("process %d printed no result (exit %d)\nstderr: %s", i, p.exit, p.child.Stderr())
+			t.Fatalf("process %d printed no result (exit %d)\nstderr: %s%s", i, p.exit, p.child.Stderr(), othersStderr(procs, i))
 		}
 	}
+}
+
+// othersStderr gives the standard error of every process but procs[skip],
+// so a process that waited in vain shows beside the one that gave up.
+func othersStderr(procs []*lanProc, skip int) string {
+	var b strings.Builder
+	for j, q := range procs {
+		if j != skip {
+			fmt.Fprintf(&b, "\nprocess %d stderr: %s", j, q.child.Stderr())
+		}
+	}
+	return b.String()
 }
 
 // TestLANLossyMatch plays four demo processes (a LAN host and three

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/rallypoint/rallypoint/lobby"
 	"github.com/rallypoint/rallypoint/signaling"
@@ -73,10 +74,44 @@ func FindLAN(ctx context.Context, cfg LobbyConfig) (lobby.LANLobby, error) {
 // JoinLAN joins a lobby found with BrowseLAN or FindLAN, trying the host's
 // addresses in order. The client is in LAN mode (lobby.DialLAN): when the
 // host closes the lobby or is gone, its events report lobby.Closed.
+//
+// A try that failed on the way (no address answered within the dial's
+// handshake timeout, the connection dropped before the join's reply) is
+// made again, after 250 ms and then twice as long each time up to 4 s,
+// until ctx ends: on a lossy LAN a TCP handshake alone can take longer
+// than a dial's timeout. A refusal by the host (a coded lobby error such
+// as lobby.ErrFull, or a refused upgrade) ends it at once.
 func JoinLAN(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby, error) {
 	if len(l.Addrs) == 0 {
 		return nil, fmt.Errorf("%w: LAN lobby %q has no address", ErrBadConfig, l.Name)
 	}
+	wait := 250 * time.Millisecond
+	for {
+		lb, err := joinLANOnce(ctx, l, cfg)
+		if err == nil || ctx.Err() != nil || refused(err) {
+			return lb, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w (then %w)", err, ctx.Err())
+		case <-t.C:
+		}
+		wait = min(2*wait, 4*time.Second)
+	}
+}
+
+// refused says whether err is the host's answer rather than a failure on
+// the way: a coded service error or a refused WebSocket upgrade.
+func refused(err error) bool {
+	var se *signaling.ServiceError
+	var he *signaling.HTTPError
+	return errors.As(err, &se) || errors.As(err, &he)
+}
+
+// joinLANOnce is one try of JoinLAN over the host's addresses.
+func joinLANOnce(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby, error) {
 	var errs []error
 	for _, ap := range l.Addrs {
 		one := l
