@@ -345,7 +345,11 @@
 // pion's callbacks, timers and kicks run on it, one at a time); each open
 // pair adds four reader goroutines, one per data channel including the
 // control channel, besides pion's own (about 23 per PeerConnection); one
-// more goroutine sends signals, and a kick holds one for at most 500 ms
+// more goroutine sends signals (one at a time, in order for each peer;
+// a queued signal drops the waiting ones it makes useless, such as
+// repeats of an offer or answer and candidates of a replaced attempt,
+// so that a slow signaler cannot hold up the current attempt behind
+// stale ones: docs/mesh-wire.md section 2.1), and a kick holds one for at most 500 ms
 // while the goodbye drains; closing connections and refreshing TURN
 // credentials take one each while they run. Close waits for all of them
 // (for the connections, at most 500 ms). The signaler's

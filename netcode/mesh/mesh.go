@@ -259,6 +259,7 @@ type Mesh struct {
 	// Outgoing signals, in order, for the sender goroutine.
 	outMu   sync.Mutex
 	outQ    []outSignal
+	outSeq  uint64 // numbers outQ's entries; under outMu
 	outWake chan struct{}
 	// candFlush lists attempts with candidates to signal; loop-owned.
 	candFlush []candFlush
