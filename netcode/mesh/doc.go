@@ -228,9 +228,10 @@
 // attempt and silence timers, with one side connected while the other
 // still waited for the final flight (demo-game TestLANLossyMatch, each
 // phase timed per pair: handshakes of 3 s and more, some failed; at
-// 100 ms each finished within 0.7 s of the pair being selected). On loopback with peers in separate processes
-// (rallypoint bench transport), two peers connect in about 9 ms from the
-// room filling up and four in about 40 ms.
+// 100 ms nearly all finished within 0.7 s of the pair being selected).
+// On loopback with peers in separate processes (rallypoint bench
+// transport), two peers connect in about 9 ms from the room filling up
+// and four in about 40 ms.
 //
 // Server-reflexive pairs are accepted as soon as their check succeeds:
 // pion's default 500 ms wait delayed every direct connection through a
