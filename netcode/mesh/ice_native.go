@@ -60,6 +60,7 @@ func tuneEngine(s *webrtc.SettingEngine, cfg *Config, relay bool, socks *attempt
 		s.SetRelayAcceptanceMinWait(0)
 	}
 	s.SetDTLSInsecureSkipHelloVerify(true)
+	s.SetDTLSRetransmissionInterval(cfg.DTLSRetransmitInterval)
 	// SCTP's INIT travels in the offer and answer (sctp-init, SNAP), which
 	// spares the association's two round trips after DTLS. A peer whose
 	// description has no sctp-init (a browser) gets the usual handshake.

@@ -128,6 +128,14 @@ type Config struct {
 	// SCTPRTOMax caps SCTP's retransmission timeout, which bounds the
 	// latency of the reliable channel under loss. Zero means 200 ms.
 	SCTPRTOMax time.Duration
+	// DTLSRetransmitInterval is how long the DTLS handshake waits for the
+	// peer's next flight before it sends its own again; each repeat
+	// doubles the wait until a new flight arrives. Zero means 100 ms
+	// (pion's default, 1 s, left a handshake that lost a flight waiting
+	// 1, 3 then 7 s, longer than the mesh's timers; see the package
+	// documentation). A path whose round trip exceeds it only repeats a
+	// flight early.
+	DTLSRetransmitInterval time.Duration
 	// Loopback gathers loopback candidates (peers on one host: tests,
 	// benchmarks). They are gathered anyway when lo is the only interface.
 	Loopback bool
@@ -181,6 +189,7 @@ func (c Config) withDefaults() Config {
 	def(&c.BusyPingInterval, 2*time.Second)
 	def(&c.AckHold, 20*time.Millisecond)
 	def(&c.SCTPRTOMax, 200*time.Millisecond)
+	def(&c.DTLSRetransmitInterval, 100*time.Millisecond)
 	def(&c.ReconnectAfter, time.Second)
 	def(&c.TURNDialTimeout, 3*time.Second)
 	if c.MaxMessageSize <= 0 {
@@ -250,6 +259,7 @@ type Mesh struct {
 	// Outgoing signals, in order, for the sender goroutine.
 	outMu   sync.Mutex
 	outQ    []outSignal
+	outSeq  uint64 // numbers outQ's entries; under outMu
 	outWake chan struct{}
 	// candFlush lists attempts with candidates to signal; loop-owned.
 	candFlush []candFlush

@@ -500,8 +500,17 @@ func (m *Mesh) closeConn(c *conn) {
 // sendSignal queues a signal for the sender goroutine, which delivers
 // signals in order without holding up the loop.
 func (m *Mesh) sendSignal(to netcode.PeerID, s *signal) {
+	o := outSignal{to: to, payload: s.marshal(), queued: time.Now(), t: s.T, gen: s.G, restart: s.Restart}
 	m.outMu.Lock()
-	m.outQ = append(m.outQ, outSignal{to: to, payload: s.marshal(), queued: time.Now()})
+	m.outSeq++
+	o.seq = m.outSeq
+	// Signals this one makes useless leave the queue: through a slow
+	// signaler (each signal waits for the server's acknowledgement, which
+	// loss on its connection delays by retransmission timeouts) repeated
+	// offers and answers and the candidates of replaced attempts would
+	// otherwise hold up the current ones for seconds.
+	m.outQ = slices.DeleteFunc(m.outQ, func(q outSignal) bool { return o.supersedes(q) })
+	m.outQ = append(m.outQ, o)
 	m.outMu.Unlock()
 	select {
 	case m.outWake <- struct{}{}:
@@ -514,6 +523,37 @@ type outSignal struct {
 	to      netcode.PeerID
 	payload []byte
 	queued  time.Time
+	seq     uint64 // names the entry while the sender hands it over
+	// t, gen and restart are the signal's type, attempt and restart flag.
+	t       string
+	gen     uint32
+	restart bool
+}
+
+// supersedes reports whether o, queued after old, makes old useless to
+// its addressee: for the same addressee, an offer replaces a waiting offer
+// of an earlier attempt or a repeat of the same one (a repeat carries
+// every candidate gathered so far), except that an ICE restart's offer
+// leaves the attempt's first offer alone; an answer replaces a waiting
+// answer of the same or an earlier attempt; an offer or answer replaces
+// the waiting candidates of earlier attempts; a hello replaces a waiting
+// hello. Nothing else is dropped (byes, the current attempt's
+// candidates).
+func (o *outSignal) supersedes(old outSignal) bool {
+	if o.to != old.to {
+		return false
+	}
+	switch {
+	case o.t == sigOffer && old.t == sigOffer:
+		return old.gen < o.gen || old.gen == o.gen && old.restart == o.restart
+	case o.t == sigAnswer && old.t == sigAnswer:
+		return old.gen <= o.gen
+	case (o.t == sigOffer || o.t == sigAnswer) && old.t == sigCand:
+		return old.gen < o.gen
+	case o.t == sigHello && old.t == sigHello:
+		return true
+	}
+	return false
 }
 
 // signalGiveUp is how long the sender keeps retrying a signal the
@@ -600,9 +640,8 @@ func (m *Mesh) sender() {
 		}
 		delete(waiting, next.to)
 		m.outMu.Lock()
-		// Only the sender removes entries, and only appends happen
-		// meanwhile: idx still names next.
-		m.outQ = slices.Delete(m.outQ, idx, idx+1)
+		// sendSignal may have dropped it meanwhile (superseded).
+		m.outQ = slices.DeleteFunc(m.outQ, func(q outSignal) bool { return q.seq == next.seq })
 		m.outMu.Unlock()
 	}
 }
