@@ -666,7 +666,9 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 
 // Close is Shutdown without a deadline: it closes every connection (with a
 // close frame carrying CodeShutdown, each write bounded by a second) and
-// waits for the server's goroutines. Neither Close nor Shutdown calls
+// waits for the server's goroutines. The frames queued before (a last
+// Send) are written first, while the queues keep shrinking: at most 0.5 s
+// without progress, 5 s in all. Neither Close nor Shutdown calls
 // OnPeerGone. Both are idempotent.
 func (s *Server) Close() error {
 	s.beginClose()
@@ -706,7 +708,12 @@ func (s *Server) beginClose() {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	queued := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		queued = append(queued, ss)
+	}
 	s.mu.Unlock()
+	drainQueues(queued)
 	s.cancel()
 	var wg sync.WaitGroup
 	// Close in parallel batches so that a few stuck peers cannot hold the
@@ -727,6 +734,49 @@ func (s *Server) beginClose() {
 	}
 	close(ch)
 	wg.Wait()
+}
+
+// Close and Shutdown first let the frames queued before them (a last
+// push, such as the lobby.kicked a LAN host sends every member as it
+// closes) be written, before the close frames go out: they wait while the
+// queues shrink, until closeStall passes without progress (a peer that
+// stopped reading) or closeDrain in all.
+const (
+	closeStall = 500 * time.Millisecond
+	closeDrain = 5 * time.Second
+)
+
+// drainQueues waits until none of sessions has a connection with frames
+// still to write, as long as those queues keep shrinking (see
+// closeStall, closeDrain). New frames cannot come: the server is closed
+// to Send.
+func drainQueues(sessions []*session) {
+	start := time.Now()
+	progress, last := start, int64(-1)
+	for {
+		var left int64
+		sessions = slices.DeleteFunc(sessions, func(ss *session) bool {
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			if ss.c == nil || ss.gone || len(ss.queue) == 0 {
+				return true
+			}
+			left += ss.queued
+			return false
+		})
+		now := time.Now()
+		if len(sessions) == 0 || now.Sub(start) >= closeDrain {
+			return
+		}
+		if last < 0 || left < last {
+			progress = now
+		}
+		last = left
+		if now.Sub(progress) >= closeStall {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // room is a set of sessions. Guarded by Server.mu.
