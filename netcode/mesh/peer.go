@@ -104,6 +104,19 @@ func (r DisconnectReason) String() string {
 // as long (ConnectTimeout still bounds the total).
 const attemptTimeout = 5 * time.Second
 
+// handshaking reports whether the attempt's ICE selected a candidate pair
+// at most attemptTimeout before now and neither ICE nor DTLS has failed
+// since: the path works and the DTLS handshake (and SCTP's, for a peer
+// without sctp-init) is under way. A loaded host or a lossy link can
+// stretch those past TURNFallbackAfter and the attempt timer; a new
+// attempt would throw the working path away and start over, so none is
+// started for such an attempt. One still handshaking attemptTimeout after
+// ICE came up has stalled (pion's DTLS handshake has no deadline of its
+// own) and is replaced as one that never came up.
+func (c *conn) handshaking(now time.Time) bool {
+	return c.iceUp && c.failedAt.IsZero() && now.Sub(c.iceUpAt) <= attemptTimeout
+}
+
 // offerResend is the first interval after which an unanswered offer is
 // sent again; it doubles up to eight times this.
 const offerResend = 150 * time.Millisecond
@@ -152,10 +165,11 @@ type conn struct {
 	// failedAt is when ICE or DTLS failed (zero while the attempt runs).
 	failedAt time.Time
 	// checkingAt is when ICE started its checks and iceUp is set once it
-	// selected a pair: an attempt whose checks find none within
-	// iceCheckTimeout has failed (see iceCheckTimeout).
+	// selected a pair (at iceUpAt): an attempt whose checks find none
+	// within iceCheckTimeout has failed (see iceCheckTimeout).
 	checkingAt time.Time
 	iceUp      bool
+	iceUpAt    time.Time
 	dead       atomic.Bool
 	// muted stops delivery from a conn that lingers after a kick until
 	// its goodbye is acknowledged (linger; loop-owned).
@@ -1071,7 +1085,9 @@ func (m *Mesh) iceState(p *peer, c *conn, s webrtc.ICEConnectionState) {
 			c.checkingAt = time.Now()
 		}
 	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
-		c.iceUp = true
+		if !c.iceUp {
+			c.iceUp, c.iceUpAt = true, time.Now()
+		}
 	}
 	if !p.offerer || !p.connectedOnce {
 		return
@@ -1376,12 +1392,13 @@ func (m *Mesh) tick(now time.Time) {
 				m.sendSignal(p.id, c.offer)
 			}
 			var err error
+			handshaking := c.handshaking(now)
 			switch age := now.Sub(c.started); {
-			case !c.relay && cfg.TURNFallbackAfter > 0 && hasRelay(m.ice) && age > cfg.TURNFallbackAfter:
+			case !c.relay && !handshaking && cfg.TURNFallbackAfter > 0 && hasRelay(m.ice) && age > cfg.TURNFallbackAfter:
 				err = m.startOffer(p, true)
 			case !c.failedAt.IsZero() && now.Sub(c.failedAt) > retryPause(c.gen):
 				err = m.startOffer(p, c.relay)
-			case age > attemptTimeout*time.Duration(min(c.gen, 4)):
+			case !handshaking && age > attemptTimeout*time.Duration(min(c.gen, 4)):
 				// A lost signal or a handshake lost on a loaded host:
 				// try again rather than wait for ConnectTimeout.
 				err = m.startOffer(p, c.relay)
