@@ -14,29 +14,32 @@ import (
 	"github.com/rallypoint/rallypoint/netcode/memsignal"
 )
 
-// handshakeLab is two meshes on pion's virtual network, a (p00, offering)
-// and b, whose packets to each other pass only when they are STUN until
-// the test opens the gate: ICE selects a pair while DTLS, SCTP and data
-// are held back, as on a host too loaded to finish the handshakes soon. A
-// TURN server runs on the network too (cfg is given it), so that a
-// mesh's TURN fallback can be armed.
+// handshakeLab is two meshes on pion's virtual network, a (p00, offering,
+// the DTLS server) and b, whose packets from a to b pass only when they
+// are STUN until the test opens the gate: ICE selects a pair and b's
+// ClientHello reaches a, while a's answer to it (and everything after)
+// is held back, as on a host too loaded to finish the handshakes soon.
+// With deaf set, b's packets to a are held back the same way (a hears
+// nothing of b's DTLS). A TURN server runs on the network too (cfg is
+// given it), so that a mesh's TURN fallback can be armed.
 type handshakeLab struct {
 	t    *testing.T
 	a, b *testMesh
 	open atomic.Bool
-	held atomic.Int64 // packets between a and b dropped (not STUN)
+	deaf bool
+	held atomic.Int64 // packets dropped (not STUN)
 }
 
-func newHandshakeLab(t *testing.T, cfg func(c Config, turn []netcode.ICEServer) Config) *handshakeLab {
+func newHandshakeLab(t *testing.T, deaf bool, cfg func(c Config, turn []netcode.ICEServer) Config) *handshakeLab {
 	t.Helper()
 	const aIP, bIP = "10.9.0.10", "10.9.0.11"
-	l := &handshakeLab{t: t}
+	l := &handshakeLab{t: t, deaf: deaf}
 	lab := newVNetLab(t, 3)
 	url, _ := startTURN(t, lab.nets[2], "10.9.0.12", "alice", "s3cret")
 	turn := []netcode.ICEServer{{URLs: []string{url}, Username: "alice", Credential: "s3cret"}}
 	lab.setFilter(func(c vnet.Chunk) bool {
 		src, dst := udpIP(c.SourceAddr()), udpIP(c.DestinationAddr())
-		if l.open.Load() || !(src == aIP && dst == bIP || src == bIP && dst == aIP) {
+		if l.open.Load() || !(src == aIP && dst == bIP || deaf && src == bIP && dst == aIP) {
 			return true
 		}
 		if c.Network() == "udp" && stun.IsMessage(c.UserData()) {
@@ -52,10 +55,10 @@ func newHandshakeLab(t *testing.T, cfg func(c Config, turn []netcode.ICEServer) 
 
 // attemptView is what a's loop knows of its current attempt with b.
 type attemptView struct {
-	gen              uint32
-	relay, iceUp     bool
-	started, iceUpAt time.Time
-	state            PeerState
+	gen                 uint32
+	relay, iceUp, hello bool
+	started, iceUpAt    time.Time
+	state               PeerState
 }
 
 // onLoop runs fn on m's loop and waits for it.
@@ -83,7 +86,8 @@ func attempt(t *testing.T, m *Mesh, peer netcode.PeerID) (v attemptView) {
 			return
 		}
 		c := p.c
-		v = attemptView{gen: c.gen, relay: c.relay, iceUp: c.iceUp, started: c.started, iceUpAt: c.iceUpAt, state: p.loadState()}
+		v = attemptView{gen: c.gen, relay: c.relay, iceUp: c.iceUp, hello: c.peerHello.Load(),
+			started: c.started, iceUpAt: c.iceUpAt, state: p.loadState()}
 	})
 	return v
 }
@@ -105,7 +109,8 @@ func (l *handshakeLab) awaitAttempt(what string, ok func(attemptView) bool) atte
 }
 
 // awaitHandshake waits until a's first attempt has selected a pair and the
-// handshake's first packets were held back, and returns that attempt.
+// handshake's first packets were held back, and returns that attempt:
+// unless deaf, a has had b's ClientHello and its answer was dropped.
 func (l *handshakeLab) awaitHandshake() attemptView {
 	l.t.Helper()
 	v := l.awaitAttempt("ICE up", func(v attemptView) bool { return v.iceUp })
@@ -116,6 +121,9 @@ func (l *handshakeLab) awaitHandshake() attemptView {
 		if time.Now().After(deadline) {
 			l.t.Fatal("no handshake packet within 20 s of ICE coming up")
 		}
+	}
+	if v = attempt(l.t, l.a.Mesh, l.b.LocalID()); v.hello == l.deaf {
+		l.t.Fatalf("attempt %+v: the peer's ClientHello arrived %v, want %v", v, v.hello, !l.deaf)
 	}
 	return v
 }
@@ -150,8 +158,9 @@ func (l *handshakeLab) connectedOn(gen uint32) {
 // slow is left to finish: neither the TURN fallback nor the attempt timer
 // replaces it within attemptTimeout of the selection, and it is the one
 // that connects. One whose handshake is still unfinished then has stalled
-// and is replaced (by the TURN fallback where there is a TURN server),
-// and ConnectTimeout still bounds the whole.
+// and is replaced (by the TURN fallback where there is a TURN server);
+// one whose peer's DTLS never arrived gets no such grace, and
+// ConnectTimeout still bounds the whole.
 func TestHandshakingAttemptIsKept(t *testing.T) {
 	const fallback = 3 * time.Second
 	withTURN := func(c Config, turn []netcode.ICEServer) Config {
@@ -161,7 +170,7 @@ func TestHandshakingAttemptIsKept(t *testing.T) {
 	}
 	t.Run("TURN fallback", func(t *testing.T) {
 		checkLeaks(t)
-		l := newHandshakeLab(t, withTURN)
+		l := newHandshakeLab(t, false, withTURN)
 		v := l.awaitHandshake()
 		// Past the fallback time: the old rule started a relay attempt.
 		if w := l.tickAt(v.started.Add(fallback + time.Millisecond)); w.gen != 1 {
@@ -178,7 +187,7 @@ func TestHandshakingAttemptIsKept(t *testing.T) {
 	})
 	t.Run("attempt timer", func(t *testing.T) {
 		checkLeaks(t)
-		l := newHandshakeLab(t, func(c Config, _ []netcode.ICEServer) Config { return c })
+		l := newHandshakeLab(t, false, func(c Config, _ []netcode.ICEServer) Config { return c })
 		v := l.awaitHandshake()
 		// Past the attempt timer, with ICE up for less than
 		// attemptTimeout: the old rule started a new attempt.
@@ -193,7 +202,7 @@ func TestHandshakingAttemptIsKept(t *testing.T) {
 	})
 	t.Run("stalled handshake", func(t *testing.T) {
 		checkLeaks(t)
-		l := newHandshakeLab(t, withTURN)
+		l := newHandshakeLab(t, false, withTURN)
 		v := l.awaitHandshake()
 		// The loop's own timers, in real time: the gate stays shut.
 		w := l.awaitAttempt("replaced", func(w attemptView) bool { return w.gen != v.gen })
@@ -204,10 +213,23 @@ func TestHandshakingAttemptIsKept(t *testing.T) {
 		t.Logf("attempt %d (relay) started %v after attempt 1 selected a pair", w.gen, w.started.Sub(v.iceUpAt).Round(time.Millisecond))
 		l.connectedOn(w.gen)
 	})
+	t.Run("peer not handshaking", func(t *testing.T) {
+		// a's ICE is up but nothing of b's DTLS arrives (an offering side
+		// alone in an early selection looks the same): the fallback
+		// starts at its time.
+		checkLeaks(t)
+		l := newHandshakeLab(t, true, withTURN)
+		v := l.awaitHandshake()
+		w := l.tickAt(v.started.Add(fallback + time.Millisecond))
+		if w.gen == v.gen || !w.relay {
+			t.Fatalf("attempt %d (relay %v) after the fallback time, want a relay attempt", w.gen, w.relay)
+		}
+		l.connectedOn(w.gen)
+	})
 	t.Run("connect timeout", func(t *testing.T) {
 		checkLeaks(t)
 		const timeout = 2 * time.Second
-		l := newHandshakeLab(t, func(c Config, turn []netcode.ICEServer) Config {
+		l := newHandshakeLab(t, false, func(c Config, turn []netcode.ICEServer) Config {
 			c = withTURN(c, turn)
 			c.ConnectTimeout = timeout
 			c.NoReconnect = true

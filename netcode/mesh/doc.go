@@ -46,11 +46,11 @@
 // (10 s, 15 s, 20 s for later ones) is replaced by a new one until
 // ConnectTimeout; an attempt whose ICE checks have found no working pair
 // after 3 × DisconnectAfter (7.5 s) has failed. An attempt whose ICE has
-// selected a pair is handshaking (DTLS, and SCTP for a peer without
-// sctp-init) for up to 5 s from then: while it is, and neither ICE nor
-// DTLS has failed, no timer replaces it (see ICE policy), since a new
-// attempt would throw a working path away and start over on a host whose
-// load is what made the handshake slow. When a connected pair
+// selected a pair and whose peer's first DTLS flight has arrived is
+// handshaking for up to 5 s from the selection: while it is, and neither
+// ICE nor DTLS has failed, no timer replaces it (see ICE policy), since a
+// new attempt would throw a working path away and start over on a host
+// whose load is what made the handshake slow. When a connected pair
 // stays silent (see Lifecycle), the offering side restarts ICE on the
 // same connection, which keeps the channels and whatever they had queued.
 //
@@ -216,11 +216,15 @@
 // HostOnly, server-reflexive candidates); if its ICE has selected no
 // candidate pair after Config.TURNFallbackAfter, its offering side starts
 // a second attempt that also gathers relay candidates. A direct attempt
-// whose ICE has selected a pair is not replaced while it handshakes: it
-// falls back to the relay attempt only once ICE or DTLS fails, or once
-// its handshake is still unfinished 5 s after the pair was selected (a
-// stalled handshake; pion's DTLS has no deadline of its own). The
-// decision is per pair: other pairs of the same mesh stay direct. With no servers (the zero value)
+// whose ICE has selected a pair, and whose peer's DTLS ClientHello has
+// arrived (so the peer's ICE is up too), is not replaced while it
+// handshakes: it falls back to the relay attempt only once ICE or DTLS
+// fails, or once its handshake is still unfinished 5 s after the pair was
+// selected (a stalled handshake; pion's DTLS has no deadline of its own).
+// An attempt whose ICE is up on this side only (nothing of the peer's
+// DTLS arrives) falls back at TURNFallbackAfter like one whose ICE is
+// not. The decision is per pair: other pairs of the same mesh stay
+// direct. With no servers (the zero value)
 // only host candidates are gathered and a LAN connects in milliseconds:
 // mDNS candidates are off, loopback candidates are used when lo is the
 // only interface (or Config.Loopback is set), peer-reflexive and

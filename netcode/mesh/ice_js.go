@@ -4,6 +4,7 @@ package mesh
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 
@@ -36,3 +37,6 @@ func (*earlyPair) addLocal(*webrtc.ICECandidate)  {}
 func (*earlyPair) addRemote(string)               {}
 func (*earlyPair) setPeerEarly(bool)              {}
 func tuneEarly(*webrtc.SettingEngine, *earlyPair) {}
+
+// tuneHandshake does nothing in a browser, whose stack runs DTLS itself.
+func tuneHandshake(*webrtc.SettingEngine, *atomic.Bool) {}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/dtls/v3"
+	"github.com/pion/dtls/v3/pkg/protocol/handshake"
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
@@ -373,4 +374,14 @@ func (e *earlyPair) connected() { e.selected.Store(true) }
 // tuneEarly installs e on the setting engine.
 func tuneEarly(s *webrtc.SettingEngine, e *earlyPair) {
 	s.SetICEBindingRequestHandler(e.handle)
+}
+
+// tuneHandshake sets heard once the peer's first DTLS flight (its
+// ClientHello) has arrived, when this side is the DTLS server: pion
+// builds the ServerHello only in answer to it.
+func tuneHandshake(s *webrtc.SettingEngine, heard *atomic.Bool) {
+	s.SetDTLSServerHelloMessageHook(func(m handshake.MessageServerHello) handshake.Message {
+		heard.Store(true)
+		return &m
+	})
 }

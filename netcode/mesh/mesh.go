@@ -41,8 +41,9 @@ type Config struct {
 	// TURNFallbackAfter is how long a pair tries to connect directly before
 	// its offering side starts a second attempt that also gathers TURN relay
 	// candidates. A direct attempt whose ICE has selected a candidate pair
-	// by then keeps running while its DTLS handshake does, for up to 5 s
-	// from the selection (see ICE policy in the package documentation). It
+	// by then, and whose peer's DTLS handshake has begun, keeps running
+	// while the handshake does, for up to 5 s from the selection (see ICE
+	// policy in the package documentation). It
 	// applies per pair: other pairs stay direct. Zero means 1.5 s; a
 	// negative value offers TURN servers from the first attempt. Without a
 	// TURN server in ICEServers there is no fallback.

@@ -104,17 +104,22 @@ func (r DisconnectReason) String() string {
 // as long (ConnectTimeout still bounds the total).
 const attemptTimeout = 5 * time.Second
 
-// handshaking reports whether the attempt's ICE selected a candidate pair
-// at most attemptTimeout before now and neither ICE nor DTLS has failed
-// since: the path works and the DTLS handshake (and SCTP's, for a peer
-// without sctp-init) is under way. A loaded host or a lossy link can
-// stretch those past TURNFallbackAfter and the attempt timer; a new
-// attempt would throw the working path away and start over, so none is
+// handshaking reports whether the attempt is in its DTLS handshake: ICE
+// selected a candidate pair at most attemptTimeout before now, the peer's
+// first DTLS flight has arrived since (so its ICE is up too: an offering
+// side that selected a pair early can be alone in it while the answering
+// side still waits for a nomination), and neither ICE nor DTLS has failed.
+// The path then works both ways; a loaded host or a lossy link can
+// stretch the handshakes past TURNFallbackAfter and the attempt timer,
+// and a new attempt would throw the path away and start over, so none is
 // started for such an attempt. One still handshaking attemptTimeout after
 // ICE came up has stalled (pion's DTLS handshake has no deadline of its
-// own) and is replaced as one that never came up.
+// own) and is replaced as one that never came up. The peer's flight is
+// seen when this side is the DTLS server, as the offering side is with a
+// mesh or a browser answering (a=setup:active); otherwise, and in a
+// browser build, no attempt counts as handshaking.
 func (c *conn) handshaking(now time.Time) bool {
-	return c.iceUp && c.failedAt.IsZero() && now.Sub(c.iceUpAt) <= attemptTimeout
+	return c.iceUp && c.peerHello.Load() && c.failedAt.IsZero() && now.Sub(c.iceUpAt) <= attemptTimeout
 }
 
 // offerResend is the first interval after which an unanswered offer is
@@ -170,7 +175,10 @@ type conn struct {
 	checkingAt time.Time
 	iceUp      bool
 	iceUpAt    time.Time
-	dead       atomic.Bool
+	// peerHello is set once the peer's first DTLS flight arrived (see
+	// handshaking).
+	peerHello atomic.Bool
+	dead      atomic.Bool
 	// muted stops delivery from a conn that lingers after a kick until
 	// its goodbye is acknowledged (linger; loop-owned).
 	muted  atomic.Bool
@@ -333,6 +341,7 @@ func (m *Mesh) newConn(p *peer, gen uint32, relay bool) (*conn, error) {
 	tuneEngine(&se, &m.cfg, relay, &c.socks)
 	tuneTURN(&se, &m.cfg, ctx, m.ice, &p.turn, c.dead.Load)
 	tuneEarly(&se, c.early)
+	tuneHandshake(&se, &c.peerHello)
 	if m.cfg.Tune != nil {
 		m.cfg.Tune(p.id, relay, &se)
 	}
