@@ -224,11 +224,11 @@
 // An attempt whose ICE is up on this side only (nothing of the peer's
 // DTLS arrives) falls back at TURNFallbackAfter like one whose ICE is
 // not. The decision is per pair: other pairs of the same mesh stay
-// direct. With no servers (the zero value)
-// only host candidates are gathered and a LAN connects in milliseconds:
-// mDNS candidates are off, loopback candidates are used when lo is the
-// only interface (or Config.Loopback is set), peer-reflexive and
-// relayed pairs are accepted without the default waits, DTLS skips
+// direct. With no servers (the zero value) only host candidates are
+// gathered and a LAN connects in milliseconds: mDNS candidates are off,
+// loopback candidates are used when lo is the only interface (or
+// Config.Loopback is set), peer-reflexive and relayed pairs are accepted
+// without the default waits, DTLS skips
 // HelloVerify (ICE has already checked the peer), SCTP's INIT travels in
 // the offer and answer (sctp-init, "SNAP": no association handshake after
 // DTLS; a peer without it, such as a browser, gets the usual one), SCTP
