@@ -527,7 +527,7 @@ func (c *Client) handleMessage(m signaling.Message) {
 		if json.Unmarshal(m.Data, &d) != nil {
 			return
 		}
-		c.emit(Backfilled{Session: d.Session, Added: d.Added, Teams: d.Teams})
+		c.emit(Backfilled{Session: d.Session, Backfill: d.Backfill, Added: d.Added, Teams: d.Teams})
 	}
 }
 
