@@ -359,3 +359,85 @@ func FuzzBackfillRecord(f *testing.F) {
 		s.follow()
 	})
 }
+
+// A backfill whose newcomer is gone before the room takes it waits again
+// under its id, with the time it was made: it ends filled or pending,
+// never dropped.
+func TestBackfillWaitsAgainWhenNewcomerGone(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a := dial(t, e.url)
+	if err := e.srv.CreateRoom("s1", []string{a.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	made := time.Now().Add(-5 * time.Second)
+	ss := &session{host: a.ID(), queue: "1v1", teams: [][]string{{a.ID()}, {"b"}}, capacity: []int{1, 1},
+		keys: map[string]string{a.ID(): "", "b": ""}, reports: map[string]string{}, ranks: map[string][]float64{}, at: time.Now()}
+	e.svc.mu.Lock()
+	e.svc.sessions["s1"] = ss
+	e.svc.setBackfillLocked("s1", ss, backfillRec{Request: matchmaker.BackfillRequest{ID: "bf1", Queue: "1v1", Session: "s1", Host: a.ID(),
+		Teams: [][]matchmaker.Player{{{ID: a.ID()}}}, OpenSlots: []int{0, 1}}, Peer: a.ID(), At: made.UnixMilli()})
+	e.svc.mu.Unlock()
+	m := matchmaker.Match{Backfill: "bf1", Session: "s1", Queue: "1v1", Host: a.ID(),
+		Teams:   [][]matchmaker.Player{{{ID: a.ID()}}, {{ID: "ghost"}}},
+		Tickets: []matchmaker.MatchedTicket{{Ticket: matchmaker.Ticket{ID: "t-ghost", Queue: "1v1", Players: []matchmaker.Player{{ID: "ghost"}}}}}}
+	if !e.svc.recordBackfill(m, time.Now()) {
+		t.Fatal("backfill not recorded")
+	}
+	e.svc.deliverBackfill(m, time.Now())
+	at, ok := e.svc.mm.BackfillRequestedAt("bf1")
+	if !ok || at.UnixMilli() != made.UnixMilli() {
+		t.Fatalf("bf1 requested at %v %v, want pending again since %v", at, ok, made)
+	}
+	e.svc.mu.Lock()
+	pending, fill, req := ss.backfill, ss.fill, ss.req != nil
+	e.svc.mu.Unlock()
+	if pending != "bf1" || fill != "" || !req {
+		t.Fatalf("session's backfill %q (fill %q, request kept %v), want bf1 pending", pending, fill, req)
+	}
+}
+
+// A requester that leaves for good withdraws its backfill request, as its
+// ticket would be: a fitting ticket then waits.
+func TestBackfillWithdrawnWhenRequesterGone(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	ctx := testCtx(t)
+	a, b := dial(t, e.url), dial(t, e.url)
+	aev := a.Events()
+	enqueue(t, a, EnqueueData{Queue: "1v1"})
+	enqueue(t, b, EnqueueData{Queue: "1v1"})
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	var md MatchedData
+	waitMessage(t, aev, TypeMatched, &md)
+	if err := b.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := a.Request(ctx, TypeBackfill, BackfillData{Session: md.Session, Missing: []string{b.ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var br BackfillReply
+	_ = json.Unmarshal(raw, &br)
+	if _, ok := e.svc.mm.BackfillRequestedAt(br.Backfill); !ok {
+		t.Fatalf("backfill %+v not pending", br)
+	}
+	e.svc.peerGone(a.ID())
+	if _, ok := e.svc.mm.BackfillRequestedAt(br.Backfill); ok {
+		t.Fatal("the backfill of a requester gone is still pending")
+	}
+	e.svc.mu.Lock()
+	pending, requesters := e.svc.sessions[md.Session].backfill, len(e.svc.requesters)
+	e.svc.mu.Unlock()
+	if pending != "" || requesters != 0 {
+		t.Fatalf("session's backfill %q, %d requesters, want none", pending, requesters)
+	}
+	n := dial(t, e.url)
+	td := enqueue(t, n, EnqueueData{Queue: "1v1"})
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.mm.Status(td.Ticket); err != nil {
+		t.Fatalf("the ticket fitting the withdrawn backfill: %v", err)
+	}
+}
