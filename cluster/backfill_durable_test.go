@@ -42,7 +42,32 @@ func startMMCluster(t *testing.T) *mmCluster {
 	}
 	start(1)
 	start(2)
+	for deadline := time.Now().Add(30 * time.Second); c.mms[1].Leader() != "node0" || c.mms[2].Leader() != "node0"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("nodes 1 and 2 see the leaders %q and %q, want node0", c.mms[1].Leader(), c.mms[2].Leader())
+		}
+	}
 	return c
+}
+
+// dial connects a client to node i, again while the node counts itself
+// cut off from the cluster (a loaded machine delays heartbeats).
+func (c *mmCluster) dial(i int) *signaling.Client {
+	c.t.Helper()
+	for {
+		ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+		p, err := signaling.Dial(ctx, c.nodes[i].url, &signaling.ClientConfig{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		cancel()
+		if err == nil {
+			c.t.Cleanup(func() { p.Close() })
+			p.Events() // from now on
+			return p
+		}
+		if !errors.Is(err, &signaling.Error{Code: signaling.CodeUnavailable}) || c.ctx.Err() != nil {
+			c.t.Fatalf("dial node %d: %v", i, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (c *mmCluster) request(p *signaling.Client, typ string, data, out any) error {
@@ -125,11 +150,11 @@ func (c *mmCluster) killLeader() {
 // session's room.
 func TestBackfillSurvivesLeader(t *testing.T) {
 	c := startMMCluster(t)
-	a, b := dial(t, c.nodes[1].url), dial(t, c.nodes[2].url)
+	a, b := c.dial(1), c.dial(2)
 	session := c.match("1v1", a, b)
 	id := c.backfill(a, session, b)
 	c.killLeader()
-	n := dial(t, c.nodes[2].url)
+	n := c.dial(2)
 	if err := c.request(n, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}, nil); err != nil {
 		t.Fatalf("enqueue after the takeover: %v", err)
 	}
@@ -152,8 +177,8 @@ func TestBackfillSurvivesLeader(t *testing.T) {
 // still pending then is.
 func TestBackfillNotResurrected(t *testing.T) {
 	c := startMMCluster(t)
-	a, b := dial(t, c.nodes[1].url), dial(t, c.nodes[2].url)
-	e, f := dial(t, c.nodes[2].url), dial(t, c.nodes[1].url)
+	a, b := c.dial(1), c.dial(2)
+	e, f := c.dial(2), c.dial(1)
 	s := c.match("1v1", a, b)
 	tt := c.match("duel", e, f)
 	old := c.backfill(a, s, b) // replaced by filled
@@ -162,7 +187,7 @@ func TestBackfillNotResurrected(t *testing.T) {
 	if old == filled {
 		t.Fatalf("a new request kept the id %s", old)
 	}
-	n := dial(t, c.nodes[2].url)
+	n := c.dial(2)
 	if err := c.request(n, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +199,7 @@ func TestBackfillNotResurrected(t *testing.T) {
 	c.killLeader()
 	// g fits s's requests (were one served again it would join s first:
 	// backfills go before new matches); d fits tt's, still pending.
-	g, d := dial(t, c.nodes[1].url), dial(t, c.nodes[2].url)
+	g, d := c.dial(1), c.dial(2)
 	var gt mmservice.TicketData
 	if err := c.request(g, mmservice.TypeEnqueue, mmservice.EnqueueData{Queue: "1v1"}, &gt); err != nil {
 		t.Fatal(err)
