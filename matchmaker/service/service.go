@@ -672,7 +672,10 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 	}
 	s.mu.Lock()
 	ss.requesting = false
-	if ss.gen != gen || ss.applied {
+	// A pass that took the request before it was the session's dropped
+	// it (recordBackfill): the engine no longer holds it.
+	made, held := s.mm.BackfillRequestedAt(id)
+	if ss.gen != gen || ss.applied || !held {
 		// A backfill was delivered (or the result applied) while this one
 		// was prepared from the teams before it: withdraw it.
 		s.withdrawnLocked(d.Session, ss, prev)
@@ -682,10 +685,7 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 		return
 	}
 	br.ID = id
-	rec := backfillRec{Request: br, Peer: req.Peer}
-	if t, ok := s.mm.BackfillRequestedAt(id); ok {
-		rec.At = t.UnixMilli()
-	}
+	rec := backfillRec{Request: br, Peer: req.Peer, At: made.UnixMilli()}
 	// The request's record, and the session's new host, are written
 	// before the reply.
 	s.setBackfillLocked(d.Session, ss, rec)
