@@ -29,7 +29,8 @@
 //	lead.<service>     {"node":"a"}: the leader of a cluster-wide service (lobby, mm),
 //	                   renewed by compare-and-set every 500 ms
 //	svc.<service>.<k>  a service's own records, written by its leader: lobby
-//	                   l.<id> (a lobby), mm t.<id> (a waiting ticket) and s.<id> (a match)
+//	                   l.<id> (a lobby), mm t.<id> (a waiting ticket), s.<id> (a match),
+//	                   c.<member> (a party consent) and b.<session> (a pending backfill request)
 //
 // Core NATS subjects (not JetStream):
 //

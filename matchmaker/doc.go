@@ -20,6 +20,9 @@
 // the matchmaker adds the longest-waiting compatible tickets until the
 // match is full. The caller decides the cadence (the service runs a ticker);
 // tests inject a clock through Config.Now and call Process to step time.
+// A ticket or a backfill request that waited elsewhere (on a cluster's
+// previous leader) is put back with EnqueueSince or RequestBackfillSince:
+// its wait, and with it its rules' widening, goes on from that time.
 //
 // # Rules and expansion
 //

@@ -586,6 +586,32 @@ func (m *Matchmaker) TicketOf(player string) string {
 // until a pass fills it (the Match has Backfill set) or it is cancelled; it
 // does not expire.
 func (m *Matchmaker) RequestBackfill(req BackfillRequest) (string, error) {
+	return m.requestBackfill(req, time.Time{})
+}
+
+// RequestBackfillSince is RequestBackfill for a request made at since
+// elsewhere (a cluster's new leader putting back the requests of the old
+// one, under their ids): its wait, and with it the widening of its
+// queue's rules and its place among the oldest requests, goes on from
+// there. A since in the future is moved down to now; a zero since means
+// now.
+func (m *Matchmaker) RequestBackfillSince(req BackfillRequest, since time.Time) (string, error) {
+	return m.requestBackfill(req, since)
+}
+
+// BackfillRequestedAt returns when a pending backfill request was made
+// (on the Matchmaker's clock), or false when it is not pending.
+func (m *Matchmaker) BackfillRequestedAt(id string) (time.Time, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, ok := m.backfills[id]
+	if !ok {
+		return time.Time{}, false
+	}
+	return b.seed.at, true
+}
+
+func (m *Matchmaker) requestBackfill(req BackfillRequest, since time.Time) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	q, ok := m.queues[req.Queue]
@@ -656,7 +682,11 @@ func (m *Matchmaker) RequestBackfill(req BackfillRequest) (string, error) {
 	for len(b.caps) < s.Teams {
 		b.caps = append(b.caps, 0)
 	}
-	b.seed = entry{t: pseudo.clone(), at: m.now()}
+	at := m.now()
+	if !since.IsZero() && since.Before(at) {
+		at = since
+	}
+	b.seed = entry{t: pseudo.clone(), at: at}
 	if err := q.describe(&b.seed, &b.seed.t); err != nil {
 		return "", err
 	}
@@ -668,7 +698,13 @@ func (m *Matchmaker) RequestBackfill(req BackfillRequest) (string, error) {
 	m.seq += seqStep
 	b.seed.seq = m.seq
 	m.backfills[req.ID] = b
-	q.backfills = append(q.backfills, b)
+	// Oldest request first: one made since an earlier time goes before
+	// the younger ones.
+	pos := len(q.backfills)
+	for pos > 0 && q.backfills[pos-1].seed.at.After(at) {
+		pos--
+	}
+	q.backfills = slices.Insert(q.backfills, pos, b)
 	return req.ID, nil
 }
 

@@ -732,3 +732,55 @@ func TestEnqueueSinceBusyQueue(t *testing.T) {
 		t.Fatalf("new: %d ahead, want 42", st.Ahead)
 	}
 }
+
+// TestRequestBackfillSince: a backfill request put back with the time it
+// was made keeps its wait (its rules widen from there), its id, and its
+// place before younger requests.
+func TestRequestBackfillSince(t *testing.T) {
+	q := QueueConfig{Name: "ranked", Shape: Shape{TeamSize: 2}, Rules: []Rule{{Kind: RuleSkill, Value: 100, Steps: []Step{
+		{After: 10 * time.Second, Value: 200}, {After: 30 * time.Second, Value: 400}}}}}
+	m, clk := newTestMM(t, q)
+	now := clk.Now()
+	req := func(id, session string) BackfillRequest {
+		return BackfillRequest{ID: id, Queue: "ranked", Session: session, Host: "h",
+			Teams: [][]Player{{{ID: "h-" + session, Rating: Rating{Mu: 1000, Sigma: 5}}, {ID: "x-" + session, Rating: Rating{Mu: 1000, Sigma: 5}}},
+				{{ID: "y-" + session, Rating: Rating{Mu: 1000, Sigma: 5}}}}, OpenSlots: []int{0, 1}}
+	}
+	// young is requested now, old 40 s ago (after young, in call order).
+	if id, err := m.RequestBackfill(req("young", "s1")); err != nil || id != "young" {
+		t.Fatalf("request young: %q %v", id, err)
+	}
+	if id, err := m.RequestBackfillSince(req("old", "s2"), now.Add(-40*time.Second)); err != nil || id != "old" {
+		t.Fatalf("request old: %q %v", id, err)
+	}
+	if _, err := m.RequestBackfillSince(req("old", "s3"), now); !errors.Is(err, ErrDuplicateTicket) {
+		t.Fatalf("a second request under the id old: %v", err)
+	}
+	for id, want := range map[string]time.Duration{"young": 0, "old": 40 * time.Second} {
+		if at, ok := m.BackfillRequestedAt(id); !ok || !at.Equal(now.Add(-want)) {
+			t.Errorf("%s: requested at %v %v, want %v", id, at, ok, now.Add(-want))
+		}
+	}
+	// A ticket 350 away fits only a window widened by 30 s of wait: old's.
+	mustEnqueue(t, m, solo("ranked", "b", 1350))
+	res := m.Process()
+	if len(res.Matches) != 1 || res.Matches[0].Backfill != "old" || res.Matches[0].Session != "s2" {
+		t.Fatalf("matches %+v, want the old request filled (its wait went on)", res.Matches)
+	}
+	if _, ok := m.BackfillRequestedAt("old"); ok {
+		t.Error("old filled but still pending")
+	}
+	// Both requests fit a ticket at their level: the one made earlier
+	// (put back after a younger one) is served first.
+	if _, err := m.RequestBackfillSince(req("old2", "s4"), now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	mustEnqueue(t, m, solo("ranked", "c", 1000))
+	res = m.Process()
+	if len(res.Matches) != 1 || res.Matches[0].Backfill != "old2" {
+		t.Fatalf("matches %+v, want old2 served before young", res.Matches)
+	}
+	if _, ok := m.BackfillRequestedAt("young"); !ok {
+		t.Error("young not pending")
+	}
+}

@@ -384,7 +384,10 @@ func (c *Client) Report(ctx context.Context, session string, ranks []float64) (R
 
 // RequestBackfill asks the matchmaker to replace the players of session
 // listed in missing, who left. Newcomers join the session's room and the
-// players get Backfilled. A new request replaces a pending one.
+// players get Backfilled, naming the request (Backfill.ID). A new request
+// replaces a pending one; the request is withdrawn if the client leaves
+// for good, and on a cluster it stays pending when the matchmaker's
+// leader changes.
 func (c *Client) RequestBackfill(ctx context.Context, session string, missing []string) (Backfill, error) {
 	var br service.BackfillReply
 	if err := c.request(ctx, service.TypeBackfill, service.BackfillData{Session: session, Missing: missing}, &br); err != nil {
@@ -527,7 +530,7 @@ func (c *Client) handleMessage(m signaling.Message) {
 		if json.Unmarshal(m.Data, &d) != nil {
 			return
 		}
-		c.emit(Backfilled{Session: d.Session, Added: d.Added, Teams: d.Teams})
+		c.emit(Backfilled{Session: d.Session, Backfill: d.Backfill, Added: d.Added, Teams: d.Teams})
 	}
 }
 

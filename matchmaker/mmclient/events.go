@@ -67,10 +67,12 @@ type Rated struct {
 
 // Backfilled reports that new players joined the client's running session
 // (they received Matched for it); Teams is the session's new line-up.
+// Backfill is the id of the request filled (Backfill.ID).
 type Backfilled struct {
-	Session string
-	Added   []string
-	Teams   [][]string
+	Session  string
+	Backfill string
+	Added    []string
+	Teams    [][]string
 }
 
 // Overflowed reports that pushed matchmaker messages were dropped because

@@ -31,8 +31,18 @@ import (
 // written (signaling.Service). A backfill's session is saved with its
 // newcomers (sessionRec.Added, Backfilled, Pending) before they enter the
 // room: a new leader drops the tickets of newcomers in the room and takes
-// those not in it out of the session. Backfill requests in progress are
-// not kept: they are asked again.
+// those not in it out of the session. It also saves each pending backfill
+// request (key "b."+session, backfillRec: one per session, a newer request
+// overwrites it) before mm.backfill is answered, and removes it when the
+// request is withdrawn, dropped or its session ends, or once it is filled:
+// after the session's record with the newcomers (sessionRec.Fill names the
+// request) is written and they are in the room. A new leader, once it has
+// the sessions and tickets, puts each request whose session it has and
+// whose requester is still connected back under its id and with the time
+// it was made (matchmaker.RequestBackfillSince), unless the session shows
+// it filled: its newcomers in the room. Newcomers of a filled request
+// taken out of the session (not in the room) make it pending again, so a
+// request ends filled or pending, never both or neither.
 
 // ticketRec is a waiting ticket as the cluster's store keeps it.
 type ticketRec struct {
@@ -40,6 +50,16 @@ type ticketRec struct {
 	Keys   map[string]string `json:"keys,omitempty"` // peer -> store key
 	IP     string            `json:"ip,omitempty"`
 	At     int64             `json:"at,omitempty"` // enqueued at, unix ms (the engine's clock)
+}
+
+// backfillRec is a pending backfill request (mm.backfill) as the
+// cluster's store keeps it: the request as the engine took it (its id,
+// the session's players who stay, with their ratings, and the open
+// slots), the peer that asked, and when.
+type backfillRec struct {
+	Request matchmaker.BackfillRequest `json:"request"`
+	Peer    string                     `json:"peer"`
+	At      int64                      `json:"at,omitempty"` // requested at, unix ms (the engine's clock)
 }
 
 // consentRec is a party member's consent (mm.party) as the cluster's
@@ -62,11 +82,12 @@ type sessionRec struct {
 	Applied  bool                 `json:"applied,omitempty"`
 	Disputed bool                 `json:"disputed,omitempty"`
 	// The last backfill: its newcomers, when it was recorded (unix ms),
-	// and whether the newcomers may not be in the room yet (recorded
-	// before they entered it).
+	// whether the newcomers may not be in the room yet (recorded before
+	// they entered it), and the id of the backfill request it filled.
 	Added      []string `json:"added,omitempty"`
 	Backfilled int64    `json:"backfilled,omitempty"`
 	Pending    bool     `json:"pending,omitempty"`
+	Fill       string   `json:"fill,omitempty"`
 }
 
 func (s *Service) clustered() bool { return s.svc != nil && s.svc.Clustered() }
@@ -98,7 +119,7 @@ func (s *Service) saveSessionLocked(id string, ss *session) {
 	}
 	r := sessionRec{Host: ss.host, Queue: ss.queue, Teams: ss.teams, Capacity: ss.capacity,
 		Keys: ss.keys, Reports: ss.reports, Ranks: ss.ranks, At: ss.at.UnixMilli(), Applied: ss.applied, Disputed: ss.disputed,
-		Added: ss.added, Pending: ss.prev != nil}
+		Added: ss.added, Pending: ss.prev != nil, Fill: ss.fill}
 	if !ss.backfilled.IsZero() {
 		r.Backfilled = ss.backfilled.UnixMilli()
 	}
@@ -106,6 +127,71 @@ func (s *Service) saveSessionLocked(id string, ss *session) {
 	if err == nil {
 		s.svc.Save("s."+id, b)
 	}
+}
+
+// setBackfillLocked makes r the pending backfill request of session id
+// (replacing any other) and stores it for the next leader.
+func (s *Service) setBackfillLocked(id string, ss *session, r backfillRec) {
+	if ss.req != nil {
+		s.unrequestLocked(ss.req.Peer)
+	}
+	ss.backfill = r.Request.ID
+	ss.req = &r
+	s.requesters[r.Peer]++
+	if !s.clustered() {
+		return
+	}
+	b, err := json.Marshal(r)
+	if err == nil {
+		s.svc.Save("b."+id, b)
+	}
+}
+
+// clearBackfillLocked forgets session id's backfill request (filled,
+// withdrawn or dropped; the caller cancels it in the engine if needed)
+// and removes its record.
+func (s *Service) clearBackfillLocked(id string, ss *session) {
+	ss.backfill = ""
+	if ss.req == nil {
+		return
+	}
+	s.unrequestLocked(ss.req.Peer)
+	ss.req = nil
+	s.removeRecord("b." + id)
+}
+
+func (s *Service) unrequestLocked(peer string) {
+	if s.requesters[peer] <= 1 {
+		delete(s.requesters, peer)
+	} else {
+		s.requesters[peer]--
+	}
+}
+
+// withdrawnLocked forgets session id's request prev, which the engine no
+// longer holds (a newer request cancelled it), unless it is being
+// delivered.
+func (s *Service) withdrawnLocked(id string, ss *session, prev string) {
+	if prev != "" && ss.backfill == prev {
+		s.clearBackfillLocked(id, ss)
+	}
+}
+
+// reissueBackfillLocked puts session id's request (ss.req) back in the
+// engine under its id, with the time it was made; false when the engine
+// refuses it.
+func (s *Service) reissueBackfillLocked(id string, ss *session) bool {
+	r := ss.req
+	var since time.Time
+	if r.At > 0 {
+		since = time.UnixMilli(r.At)
+	}
+	if _, err := s.mm.RequestBackfillSince(r.Request, since); err != nil {
+		s.log.Info("matchmaker: backfill request not restored", "session", id, "backfill", r.Request.ID, "err", err)
+		return false
+	}
+	ss.backfill = r.Request.ID
+	return true
 }
 
 // saveConsentLocked stores member's consent for the next leader, or
@@ -274,7 +360,7 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 				ss.ranks = map[string][]float64{}
 			}
 			id := strings.TrimPrefix(k, "s.")
-			ss.added = r.Added
+			ss.added, ss.fill = r.Added, r.Fill
 			if r.Backfilled > 0 {
 				ss.backfilled = time.UnixMilli(r.Backfilled)
 			}
@@ -285,8 +371,44 @@ func (s *Service) lead(_ context.Context, st signaling.ServiceState) error {
 			sessions++
 		}
 	}
-	if tickets+sessions+consents > 0 {
-		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions, "consents", consents)
+	// Backfill requests, once the sessions (their newcomers not in the
+	// room taken out) and the tickets are in.
+	backfills := 0
+	for k, b := range st.Records {
+		id, ok := strings.CutPrefix(k, "b.")
+		if !ok {
+			continue
+		}
+		var r backfillRec
+		if json.Unmarshal(b, &r) != nil || r.Request.ID == "" || r.Request.Session != id {
+			s.svc.Remove(k)
+			continue
+		}
+		ss := s.sessions[id]
+		switch {
+		case ss == nil:
+			// The session ended.
+		case ss.fill == r.Request.ID:
+			// Filled: its newcomers are in the session (and the room);
+			// the record's removal was not written.
+		case !st.Live(r.Peer):
+			// The requester is gone: its request is withdrawn, as its
+			// ticket would be.
+		default:
+			s.requesters[r.Peer]++
+			ss.req = &r
+			if !s.reissueBackfillLocked(id, ss) {
+				s.clearBackfillLocked(id, ss)
+				continue
+			}
+			ss.host = r.Request.Host
+			backfills++
+			continue
+		}
+		s.svc.Remove(k)
+	}
+	if tickets+sessions+consents+backfills > 0 {
+		s.log.Info("matchmaker: pool loaded by a new leader", "tickets", tickets, "sessions", sessions, "consents", consents, "backfills", backfills)
 	}
 	return nil
 }
@@ -309,6 +431,11 @@ func (s *Service) dropAbsentLocked(id string, ss *session) bool {
 	}
 	if changed {
 		ss.added = slices.DeleteFunc(ss.added, func(p string) bool { _, ok := ss.keys[p]; return !ok })
+		if len(ss.added) == 0 {
+			// None of the backfill's newcomers is in: its request was
+			// not filled and waits again (see lead).
+			ss.fill = ""
+		}
 	}
 	return changed
 }
@@ -338,6 +465,7 @@ func (s *Service) resetLocked() {
 	s.ticketIP, s.perIP = map[string]string{}, map[string]int{}
 	s.consent, s.consentKey = map[string]string{}, map[string]string{}
 	s.sessions = map[string]*session{}
+	s.requesters = map[string]int{}
 }
 
 // Leader returns the cluster node that runs the pool ("" on a single

@@ -63,6 +63,7 @@ func FuzzTicketRecord(f *testing.F) {
 	f.Add("t.t1", tr)
 	f.Add("s.s1", []byte(`{"teams":[["a"],["b"]],"keys":{"a":""}}`))
 	f.Add("c.m1", []byte(`{"leader":"p1","key":"k"}`))
+	f.Add("b.s1", []byte(`{"request":{"id":"bf","queue":"1v1","session":"s1","open_slots":[0,1]},"peer":"a"}`))
 	f.Fuzz(func(t *testing.T, key string, data []byte) {
 		srv := signaling.NewServer(signaling.Config{})
 		defer srv.Close()
@@ -232,5 +233,211 @@ func TestBackfillRecordedBeforeRoom(t *testing.T) {
 	}
 	if teams, pending, added := state(); pending || teams != after || len(added) != 1 || added[0] != c.ID() {
 		t.Fatalf("delivered: teams %s pending %v added %v, want %s, not pending, %s added", teams, pending, added, after, c.ID())
+	}
+}
+
+// A new leader puts the saved backfill requests whose session it has back
+// in the engine under their ids, with the time they were made, once it has
+// the sessions: a request whose session's last backfill filled it (its
+// newcomer in the room) is not put back, one whose newcomers are not in
+// the room waits again, and one for an unknown session is dropped. A
+// ticket that arrives then fills the oldest request, and its requester
+// hears of it under the request's id.
+func TestLeaderRestoresBackfill(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a, b, c, d, n := dial(t, e.url), dial(t, e.url), dial(t, e.url), dial(t, e.url), dial(t, e.url)
+	aev, nev := a.Events(), n.Events()
+	if err := e.srv.CreateRoom("s1", []string{a.ID()}); err != nil { // b left s1
+		t.Fatal(err)
+	}
+	if err := e.srv.CreateRoom("s2", []string{c.ID()}); err != nil { // c filled s2's backfill
+		t.Fatal(err)
+	}
+	now := time.Now()
+	r := matchmaker.Rating{Mu: 25, Sigma: 8}
+	session := func(teams [][]string, fill string, added ...string) []byte {
+		keys := map[string]string{}
+		for _, t := range teams {
+			for _, p := range t {
+				keys[p] = ""
+			}
+		}
+		sr := sessionRec{Host: teams[0][0], Queue: "1v1", Teams: teams, Capacity: []int{1, 1}, Keys: keys, At: now.Add(-time.Minute).UnixMilli()}
+		if fill != "" {
+			sr.Added, sr.Fill, sr.Backfilled, sr.Pending = added, fill, now.UnixMilli(), true
+		}
+		b, _ := json.Marshal(sr)
+		return b
+	}
+	backfill := func(id, sess, host string, at time.Time) []byte {
+		b, _ := json.Marshal(backfillRec{Request: matchmaker.BackfillRequest{ID: id, Queue: "1v1", Session: sess, Host: host,
+			Teams: [][]matchmaker.Player{{{ID: host, Rating: r}}}, OpenSlots: []int{0, 1}}, Peer: host, At: at.UnixMilli()})
+		return b
+	}
+	recs := map[string][]byte{
+		"s.s1": session([][]string{{a.ID()}, {b.ID()}}, ""),
+		"b.s1": backfill("bf1", "s1", a.ID(), now.Add(-20*time.Second)),
+		// Filled (c in the room), the record's removal not written.
+		"s.s2": session([][]string{{"x2"}, {c.ID()}}, "bf2", c.ID()),
+		"b.s2": backfill("bf2", "s2", "x2", now.Add(-30*time.Second)),
+		// Recorded as filled by d, who is not in the room: waits again.
+		"s.s3": session([][]string{{"x3"}, {d.ID()}}, "bf3", d.ID()),
+		"b.s3": backfill("bf3", "s3", "x3", now.Add(-10*time.Second)),
+		"b.s4": backfill("bf4", "s4", "x4", now), // no such session
+		"b.s5": backfill("bf5", "s1", a.ID(), now),
+		"b.s6": []byte("["),
+	}
+	e.svc.follow()
+	if err := e.svc.lead(context.Background(), signaling.ServiceState{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	for id, waited := range map[string]time.Duration{"bf1": 20 * time.Second, "bf3": 10 * time.Second} {
+		at, ok := e.svc.mm.BackfillRequestedAt(id)
+		if !ok {
+			t.Fatalf("backfill %s not put back", id)
+		}
+		if w := time.Since(at); w < waited || w > waited+time.Minute {
+			t.Errorf("backfill %s waited %v after load, want its %v and on", id, w, waited)
+		}
+	}
+	for _, id := range []string{"bf2", "bf4", "bf5"} {
+		if _, ok := e.svc.mm.BackfillRequestedAt(id); ok {
+			t.Errorf("backfill %s put back", id)
+		}
+	}
+	e.svc.mu.Lock()
+	got := e.svc.sessions["s1"].backfill + " " + e.svc.sessions["s2"].backfill + " " + e.svc.sessions["s3"].backfill
+	_, dIn := e.svc.sessions["s3"].keys[d.ID()]
+	e.svc.mu.Unlock()
+	if got != "bf1  bf3" {
+		t.Errorf("sessions' pending backfills %q, want %q", got, "bf1  bf3")
+	}
+	if dIn {
+		t.Error("d, not in s3's room, is still a player of s3")
+	}
+	// n fills the oldest pending request, bf1.
+	enqueue(t, n, EnqueueData{Queue: "1v1"})
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	var bd BackfilledData
+	waitMessage(t, aev, TypeBackfilled, &bd)
+	if bd.Session != "s1" || bd.Backfill != "bf1" || len(bd.Added) != 1 || bd.Added[0] != n.ID() {
+		t.Fatalf("backfilled %+v, want %s added to s1 by bf1", bd, n.ID())
+	}
+	var md MatchedData
+	waitMessage(t, nev, TypeMatched, &md)
+	if md.Session != "s1" || !e.srv.InRoom(n.ID(), "s1") {
+		t.Fatalf("newcomer matched %+v, in s1's room %v", md, e.srv.InRoom(n.ID(), "s1"))
+	}
+}
+
+// FuzzBackfillRecord: a new leader loads any backfill record of a session
+// it has without panicking.
+func FuzzBackfillRecord(f *testing.F) {
+	br, _ := json.Marshal(backfillRec{Request: matchmaker.BackfillRequest{ID: "bf", Queue: "1v1", Session: "s1", Host: "a",
+		Teams: [][]matchmaker.Player{{{ID: "a"}}}, OpenSlots: []int{0, 1}}, Peer: "a", At: 1})
+	f.Add(br)
+	f.Add([]byte(`{"request":{"id":"bf","queue":"5v5","session":"s1","open_slots":[9,-1]}}`))
+	f.Add([]byte(`{"request":{"id":"bf","queue":"1v1","session":"s1","teams":[[{"id":"a","rating":{"mu":1e999}}]],"open_slots":[0,1]},"at":-1}`))
+	sr, _ := json.Marshal(sessionRec{Host: "a", Queue: "1v1", Teams: [][]string{{"a"}, {"b"}}, Capacity: []int{1, 1},
+		Keys: map[string]string{"a": "", "b": ""}, Added: []string{"b"}, Fill: "bf", Pending: true})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		srv := signaling.NewServer(signaling.Config{})
+		defer srv.Close()
+		s, err := New(srv, Config{Interval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if err := s.lead(context.Background(), signaling.ServiceState{Records: map[string][]byte{"s.s1": sr, "b.s1": data}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Pass(); err != nil {
+			t.Fatal(err)
+		}
+		s.follow()
+	})
+}
+
+// A backfill whose newcomer is gone before the room takes it waits again
+// under its id, with the time it was made: it ends filled or pending,
+// never dropped.
+func TestBackfillWaitsAgainWhenNewcomerGone(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	a := dial(t, e.url)
+	if err := e.srv.CreateRoom("s1", []string{a.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	made := time.Now().Add(-5 * time.Second)
+	ss := &session{host: a.ID(), queue: "1v1", teams: [][]string{{a.ID()}, {"b"}}, capacity: []int{1, 1},
+		keys: map[string]string{a.ID(): "", "b": ""}, reports: map[string]string{}, ranks: map[string][]float64{}, at: time.Now()}
+	e.svc.mu.Lock()
+	e.svc.sessions["s1"] = ss
+	e.svc.setBackfillLocked("s1", ss, backfillRec{Request: matchmaker.BackfillRequest{ID: "bf1", Queue: "1v1", Session: "s1", Host: a.ID(),
+		Teams: [][]matchmaker.Player{{{ID: a.ID()}}}, OpenSlots: []int{0, 1}}, Peer: a.ID(), At: made.UnixMilli()})
+	e.svc.mu.Unlock()
+	m := matchmaker.Match{Backfill: "bf1", Session: "s1", Queue: "1v1", Host: a.ID(),
+		Teams:   [][]matchmaker.Player{{{ID: a.ID()}}, {{ID: "ghost"}}},
+		Tickets: []matchmaker.MatchedTicket{{Ticket: matchmaker.Ticket{ID: "t-ghost", Queue: "1v1", Players: []matchmaker.Player{{ID: "ghost"}}}}}}
+	if !e.svc.recordBackfill(m, time.Now()) {
+		t.Fatal("backfill not recorded")
+	}
+	e.svc.deliverBackfill(m, time.Now())
+	at, ok := e.svc.mm.BackfillRequestedAt("bf1")
+	if !ok || at.UnixMilli() != made.UnixMilli() {
+		t.Fatalf("bf1 requested at %v %v, want pending again since %v", at, ok, made)
+	}
+	e.svc.mu.Lock()
+	pending, fill, req := ss.backfill, ss.fill, ss.req != nil
+	e.svc.mu.Unlock()
+	if pending != "bf1" || fill != "" || !req {
+		t.Fatalf("session's backfill %q (fill %q, request kept %v), want bf1 pending", pending, fill, req)
+	}
+}
+
+// A requester that leaves for good withdraws its backfill request, as its
+// ticket would be: a fitting ticket then waits.
+func TestBackfillWithdrawnWhenRequesterGone(t *testing.T) {
+	e := newEnv(t, Config{Interval: time.Hour})
+	ctx := testCtx(t)
+	a, b := dial(t, e.url), dial(t, e.url)
+	aev := a.Events()
+	enqueue(t, a, EnqueueData{Queue: "1v1"})
+	enqueue(t, b, EnqueueData{Queue: "1v1"})
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	var md MatchedData
+	waitMessage(t, aev, TypeMatched, &md)
+	if err := b.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := a.Request(ctx, TypeBackfill, BackfillData{Session: md.Session, Missing: []string{b.ID()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var br BackfillReply
+	_ = json.Unmarshal(raw, &br)
+	if _, ok := e.svc.mm.BackfillRequestedAt(br.Backfill); !ok {
+		t.Fatalf("backfill %+v not pending", br)
+	}
+	e.svc.peerGone(a.ID())
+	if _, ok := e.svc.mm.BackfillRequestedAt(br.Backfill); ok {
+		t.Fatal("the backfill of a requester gone is still pending")
+	}
+	e.svc.mu.Lock()
+	pending, requesters := e.svc.sessions[md.Session].backfill, len(e.svc.requesters)
+	e.svc.mu.Unlock()
+	if pending != "" || requesters != 0 {
+		t.Fatalf("session's backfill %q, %d requesters, want none", pending, requesters)
+	}
+	n := dial(t, e.url)
+	td := enqueue(t, n, EnqueueData{Queue: "1v1"})
+	if err := e.svc.Pass(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.mm.Status(td.Ticket); err != nil {
+		t.Fatalf("the ticket fitting the withdrawn backfill: %v", err)
 	}
 }

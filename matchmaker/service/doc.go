@@ -38,7 +38,10 @@
 // whose peer leaves for good is cancelled; one whose TTL runs out is
 // answered with mm.expired. A player of a running session may ask with
 // mm.backfill to replace players who left: the newcomers join the session's
-// room (signaling's Server.AddToRoom) and the others get mm.backfilled. The
+// room (signaling's Server.AddToRoom) and the others get mm.backfilled,
+// naming the request. A request is withdrawn when its requester leaves
+// for good or its session ends, and waits again if a newcomer leaves
+// before the room takes it. The
 // wire format is in docs/matchmaker.md; games use the typed client in
 // package matchmaker/mmclient rather than these wire types.
 //
@@ -53,9 +56,9 @@
 // A match's room spans the players' nodes, and each player is in it
 // before mm.matched arrives. Ratings come from the Store, which a
 // cluster shares (PostgreSQL). The leader saves each waiting ticket
-// (svc.mm.t.<id>), each running match (svc.mm.s.<id>, with its reports)
-// and each party consent not yet used (svc.mm.c.<member>) in the
-// cluster's store, and answers a request, or pushes a change (mm.matched
+// (svc.mm.t.<id>), each running match (svc.mm.s.<id>, with its reports),
+// each party consent not yet used (svc.mm.c.<member>) and each pending
+// backfill request (svc.mm.b.<session>) in the cluster's store, and answers a request, or pushes a change (mm.matched
 // included, and the match's room is made), only once its records are
 // written. When it dies, another node takes over
 // within a few seconds: it puts the tickets of players still connected
@@ -66,10 +69,15 @@
 // backfill's new teams, are written before the room takes the players,
 // and their tickets' removals once it has: a new leader drops the tickets
 // of players in the room and takes a backfill's newcomers who are not in
-// it out of the session (their tickets wait again). Requests in
-// between are answered with signaling.CodeUnavailable, which mmclient
-// retries until the call's context ends. Not kept: backfill requests in
-// progress (mm.backfill: ask again). Matchmaker().Stats counts on the leader only.
+// it out of the session (their tickets wait again). A backfill request
+// that mm.backfill answered stays pending under its id, with its wait
+// (matchmaker.RequestBackfillSince), unless its requester is gone: the
+// new leader puts it back after the sessions and tickets, except one
+// that the session shows filled (its newcomers in the room); one whose
+// newcomers are not in the room waits again, so a request ends filled or
+// pending, never both or neither. Requests in between are answered with
+// signaling.CodeUnavailable, which mmclient retries until the call's
+// context ends. Matchmaker().Stats counts on the leader only.
 //
 // # Concurrency and lifetime
 //

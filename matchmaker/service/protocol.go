@@ -89,9 +89,11 @@ type BackfillReply struct {
 // BackfilledData is the payload of mm.backfilled, pushed to a session's
 // players when newcomers joined its room.
 type BackfilledData struct {
-	Session string     `json:"session"`
-	Added   []string   `json:"added"`
-	Teams   [][]string `json:"teams"`
+	Session string `json:"session"`
+	// Backfill is the id of the request filled (BackfillReply.Backfill).
+	Backfill string     `json:"backfill,omitempty"`
+	Added    []string   `json:"added"`
+	Teams    [][]string `json:"teams"`
 }
 
 // PartyData is the payload of mm.party: the sender agrees that Leader may

@@ -31,7 +31,7 @@ func TestWireGolden(t *testing.T) {
 		{RatedData{Session: "s", Ratings: map[string]matchmaker.Rating{"a": r}}, `{"session":"s","ratings":{"a":{"mu":25,"sigma":8.5}}}`},
 		{BackfillData{Session: "s", Missing: []string{"b"}}, `{"session":"s","missing":["b"]}`},
 		{BackfillReply{Backfill: "bf", OpenSlots: []int{0, 1}}, `{"backfill":"bf","open_slots":[0,1]}`},
-		{BackfilledData{Session: "s", Added: []string{"c"}, Teams: [][]string{{"a"}, {"c"}}}, `{"session":"s","added":["c"],"teams":[["a"],["c"]]}`},
+		{BackfilledData{Session: "s", Backfill: "bf", Added: []string{"c"}, Teams: [][]string{{"a"}, {"c"}}}, `{"session":"s","backfill":"bf","added":["c"],"teams":[["a"],["c"]]}`},
 	}
 	for _, c := range cases {
 		b, err := json.Marshal(c.v)

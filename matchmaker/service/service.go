@@ -86,13 +86,15 @@ type Service struct {
 	consent    map[string]string // party member -> leader it agreed to join
 	consentKey map[string]string // party member -> its store key
 	sessions   map[string]*session
+	requesters map[string]int // peer -> pending backfill requests it made (session.req)
 
 	applyMu sync.Mutex // serializes rating updates: read, rate and write as one step
 }
 
 type session struct {
 	host     string
-	backfill string // pending backfill request id
+	backfill string       // pending backfill request id
+	req      *backfillRec // the last backfill request accepted, until it is filled, withdrawn or dropped
 	queue    string
 	teams    [][]string        // peer ids per team
 	capacity []int             // players per team at the start: a backfill never goes past it
@@ -110,8 +112,9 @@ type session struct {
 	// it is recorded but its newcomers are not in the room yet, the
 	// session's players and teams before it (put back when the room
 	// refuses the newcomers; a new leader takes the newcomers not in the
-	// room out of the session).
+	// room out of the session), and the backfill request it filled.
 	added      []string
+	fill       string
 	backfilled time.Time
 	prev       *backfillPrev
 }
@@ -173,6 +176,7 @@ func New(srv *signaling.Server, cfg Config) (*Service, error) {
 		consent:    map[string]string{},
 		consentKey: map[string]string{},
 		sessions:   map[string]*session{},
+		requesters: map[string]int{},
 	}
 	for _, q := range cfg.Queues {
 		if err := s.mm.AddQueue(q); err != nil {
@@ -291,6 +295,7 @@ func (s *Service) pass() {
 			if ss.backfill != "" {
 				_ = s.mm.CancelBackfill(ss.backfill)
 			}
+			s.clearBackfillLocked(id, ss)
 			delete(s.sessions, id)
 			s.removeRecord("s." + id)
 		}
@@ -446,8 +451,11 @@ func (s *Service) recordBackfill(m matchmaker.Match, at time.Time) bool {
 		keys[p] = s.subject[p]
 	}
 	ss := s.sessions[m.Session]
-	ok := ss != nil && ss.backfill == m.Backfill && ss.prev == nil
+	mine := ss != nil && ss.backfill == m.Backfill
+	ok := mine && ss.prev == nil
 	if ok {
+		// The request's record stays until the newcomers are in the
+		// room (deliverBackfill), after the session's record with them.
 		ss.backfill = ""
 		// A newcomer must not be a player of the session already (the
 		// same player on another connection), and no team may pass its
@@ -470,6 +478,10 @@ func (s *Service) recordBackfill(m matchmaker.Match, at time.Time) bool {
 		}
 	}
 	if !ok {
+		if mine {
+			// The request is dropped with its match.
+			s.clearBackfillLocked(m.Session, ss)
+		}
 		s.mu.Unlock()
 		keys = s.claim(added)
 		for _, mt := range m.Tickets {
@@ -494,6 +506,7 @@ func (s *Service) recordBackfill(m matchmaker.Match, at time.Time) bool {
 	ss.reports = map[string]string{}
 	ss.ranks = map[string][]float64{}
 	ss.added = added
+	ss.fill = m.Backfill
 	ss.backfilled = s.cfg.Now()
 	s.saveSessionLocked(m.Session, ss)
 	s.mu.Unlock()
@@ -519,8 +532,16 @@ func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
 		if p := ss.prev; p != nil {
 			ss.teams, ss.keys, ss.reports, ss.ranks = p.teams, p.keys, p.reports, p.ranks
 		}
-		ss.prev, ss.added, ss.backfilled = nil, nil, time.Time{}
+		ss.prev, ss.added, ss.fill, ss.backfilled = nil, nil, "", time.Time{}
 		s.saveSessionLocked(m.Session, ss)
+		if r := ss.req; r != nil && r.Request.ID == m.Backfill {
+			// A newcomer left: the request waits again, under its id and
+			// with its wait (the others' tickets too; the newcomer's is
+			// dropped). The room gone or full: the request is dropped.
+			if !errors.Is(err, signaling.ErrUnknownPeer) || !s.reissueBackfillLocked(m.Session, ss) {
+				s.clearBackfillLocked(m.Session, ss)
+			}
+		}
 		s.mu.Unlock()
 		keys := s.claim(added)
 		for _, mt := range m.Tickets {
@@ -533,6 +554,9 @@ func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
 	ss.prev = nil
 	host := ss.host
 	s.saveSessionLocked(m.Session, ss)
+	if r := ss.req; r != nil && r.Request.ID == m.Backfill {
+		s.clearBackfillLocked(m.Session, ss) // filled: after the session's record with the newcomers
+	}
 	s.mu.Unlock()
 	for _, p := range peers {
 		if _, isNew := keys[p]; isNew {
@@ -540,7 +564,7 @@ func (s *Service) deliverBackfill(m matchmaker.Match, at time.Time) {
 				Teams: teams, Team: team[p], Region: m.Region, Quality: m.Quality}
 			_ = s.send(p, TypeMatched, d)
 		} else {
-			_ = s.send(p, TypeBackfilled, BackfilledData{Session: m.Session, Added: added, Teams: teams})
+			_ = s.send(p, TypeBackfilled, BackfilledData{Session: m.Session, Backfill: m.Backfill, Added: added, Teams: teams})
 		}
 	}
 }
@@ -636,24 +660,37 @@ func (s *Service) handleBackfill(req *signaling.Request) {
 	if prev != "" {
 		_ = s.mm.CancelBackfill(prev)
 	}
-	id, err := s.mm.RequestBackfill(matchmaker.BackfillRequest{Queue: queue, Session: d.Session, Host: host, Teams: teams, OpenSlots: open})
+	br := matchmaker.BackfillRequest{Queue: queue, Session: d.Session, Host: host, Teams: teams, OpenSlots: open}
+	id, err := s.mm.RequestBackfill(br)
 	if err != nil {
-		done()
+		s.mu.Lock()
+		ss.requesting = false
+		s.withdrawnLocked(d.Session, ss, prev)
+		s.mu.Unlock()
 		_ = req.ReplyError(CodeInvalidBackfill, err.Error())
 		return
 	}
 	s.mu.Lock()
 	ss.requesting = false
-	if ss.gen != gen || ss.applied {
+	// A pass that took the request before it was the session's dropped
+	// it (recordBackfill): the engine no longer holds it.
+	made, held := s.mm.BackfillRequestedAt(id)
+	if ss.gen != gen || ss.applied || !held {
 		// A backfill was delivered (or the result applied) while this one
 		// was prepared from the teams before it: withdraw it.
+		s.withdrawnLocked(d.Session, ss, prev)
 		s.mu.Unlock()
 		_ = s.mm.CancelBackfill(id)
 		_ = req.ReplyError(CodeInvalidBackfill, "the session changed meanwhile: ask again")
 		return
 	}
-	ss.backfill = id
+	br.ID = id
+	rec := backfillRec{Request: br, Peer: req.Peer, At: made.UnixMilli()}
+	// The request's record, and the session's new host, are written
+	// before the reply.
+	s.setBackfillLocked(d.Session, ss, rec)
 	ss.host = host
+	s.saveSessionLocked(d.Session, ss)
 	s.mu.Unlock()
 	_ = req.Reply(BackfillReply{Backfill: id, OpenSlots: open})
 }
@@ -1154,6 +1191,15 @@ func (s *Service) apply(ctx context.Context, players [][]string, keys map[string
 
 func (s *Service) peerGone(peer string) {
 	s.mu.Lock()
+	if s.requesters[peer] > 0 {
+		// Its pending backfill requests are withdrawn, as its ticket is.
+		for sid, ss := range s.sessions {
+			if r := ss.req; r != nil && r.Peer == peer && ss.backfill == r.Request.ID {
+				_ = s.mm.CancelBackfill(ss.backfill)
+				s.clearBackfillLocked(sid, ss)
+			}
+		}
+	}
 	id, ok := s.byPeer[peer]
 	if _, agreed := s.consent[peer]; agreed {
 		delete(s.consent, peer)

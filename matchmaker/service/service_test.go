@@ -541,8 +541,8 @@ func TestServedBackfill(t *testing.T) {
 	}
 	var bd BackfilledData
 	waitMessage(t, evs[asker], TypeBackfilled, &bd)
-	if len(bd.Added) != 1 || bd.Added[0] != n1.ID() {
-		t.Fatalf("backfilled %+v", bd)
+	if len(bd.Added) != 1 || bd.Added[0] != n1.ID() || bd.Backfill != br.Backfill {
+		t.Fatalf("backfilled %+v, want %s added by backfill %s", bd, n1.ID(), br.Backfill)
 	}
 	if n1.Room() != md[0].Room {
 		t.Fatalf("newcomer in room %q, want %q", n1.Room(), md[0].Room)
