@@ -103,6 +103,33 @@ func TestEarlyPairSelectsTheBestPairOnce(t *testing.T) {
 			t.Fatal("did not select the best answered pair")
 		}
 	})
+	// Behind a NAT the peer may know this side only as a peer-reflexive
+	// candidate, on which it cannot select early: the offering side must
+	// leave the pair to a nomination, which pion stops sending once a
+	// pair is selected.
+	t.Run("offering behind a NAT", func(t *testing.T) {
+		e := setup(true)
+		e.setPeerEarly(true)
+		// Its own public address: not a NAT.
+		e.addLocal(&webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeHost, Address: "10.0.0.1", Port: 1000, Priority: 2000, Protocol: webrtc.ICEProtocolUDP})
+		e.addLocal(&webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "10.0.0.1", Port: 1000, Priority: 100, Protocol: webrtc.ICEProtocolUDP})
+		if e.natted() {
+			t.Fatal("a reflexive address equal to a host address counted as a NAT")
+		}
+		e.addLocal(&webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "203.0.113.7", Port: 40000, Priority: 100, Protocol: webrtc.ICEProtocolUDP})
+		if !e.natted() {
+			t.Fatal("a reflexive address that is no host address did not count as a NAT")
+		}
+		if e.handle(plain, good, remote, pair(good, remote, true)) {
+			t.Fatal("selected a host pair early behind a NAT")
+		}
+		a := setup(false)
+		a.addLocal(&webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeHost, Address: "10.0.0.1", Port: 1000, Priority: 2000, Protocol: webrtc.ICEProtocolUDP})
+		a.addLocal(&webrtc.ICECandidate{Typ: webrtc.ICECandidateTypeSrflx, Address: "203.0.113.7", Port: 40000, Priority: 100, Protocol: webrtc.ICEProtocolUDP})
+		if !a.handle(plain, good, remote, pair(good, remote, false)) {
+			t.Fatal("the answering side stopped selecting early behind a NAT")
+		}
+	})
 }
 
 // Candidates of equal priority (pion gives every host candidate the

@@ -5,6 +5,7 @@ package mesh
 import (
 	"context"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,7 +221,13 @@ const earlySelection = true
 //     (the pair works both ways), selects it. pion stops sending
 //     nominations once a pair is selected, which a peer that waits for
 //     one (a browser answering) would never get; a mesh peer that selects
-//     early does not need it.
+//     early does not need it. Not on a host candidate while this side is
+//     behind a NAT (it gathered a server-reflexive candidate at an address
+//     none of its host candidates has): the peer may see this side at a
+//     NAT mapping it was never told of (a symmetric NAT maps each
+//     destination apart), a peer-reflexive candidate on which it cannot
+//     select early, so it waits for a nomination that pion would no
+//     longer send. Such a pair is left to pion's nomination.
 //
 // Once a pair is selected (early or by nomination), the handler leaves
 // ICE alone, ICE restarts included.
@@ -234,6 +241,9 @@ type earlyPair struct {
 	mu     sync.Mutex
 	local  []earlyCand
 	remote []earlyCand
+	// hosts and reflexive are the addresses of this side's host and
+	// server-reflexive candidates (natted).
+	hosts, reflexive []string
 }
 
 // earlyCand is a signaled UDP candidate.
@@ -259,7 +269,26 @@ func (e *earlyPair) addLocal(c *webrtc.ICECandidate) {
 	}
 	e.mu.Lock()
 	e.local = append(e.local, earlyCand{addr: c.Address, port: int(c.Port), prio: c.Priority, v6: strings.Contains(c.Address, ":")})
+	switch c.Typ {
+	case webrtc.ICECandidateTypeHost:
+		e.hosts = append(e.hosts, c.Address)
+	case webrtc.ICECandidateTypeSrflx:
+		e.reflexive = append(e.reflexive, c.Address)
+	}
 	e.mu.Unlock()
+}
+
+// natted reports whether this side is behind a NAT: a server-reflexive
+// candidate's address is none of its host candidates'.
+func (e *earlyPair) natted() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range e.reflexive {
+		if !slices.Contains(e.hosts, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // addRemote records a candidate line the peer signaled.
@@ -350,6 +379,9 @@ func (e *earlyPair) handle(m *stun.Message, local, remote ice.Candidate, pair *i
 	}
 	if e.offerer {
 		if !e.peerEarly.Load() || pair.ResponsesReceived() == 0 {
+			return false
+		}
+		if local.Type() == ice.CandidateTypeHost && e.natted() {
 			return false
 		}
 	} else if m.Contains(stun.AttrUseCandidate) {
