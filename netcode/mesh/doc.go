@@ -297,7 +297,10 @@
 //     answer says "early" (docs/mesh-wire.md); an offering mesh selects
 //     early only then, because pion stops nominating once a pair is
 //     selected and a standard answerer (a browser) waits for a
-//     nomination.
+//     nomination; and not on a host pair while it is behind a NAT (it
+//     gathered a server-reflexive address that is none of its host
+//     addresses), where the peer may know it only at a NAT mapping it was
+//     never told of and so cannot select early either.
 //   - DTLS skips HelloVerify (SetDTLSInsecureSkipHelloVerify): one round
 //     trip. HelloVerify's cookie keeps a DTLS server from sending its
 //     large first flight to a forged source address. Here DTLS runs only
