@@ -324,11 +324,12 @@ func TestLANClientWaitsOutASilentHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const grace = 100 * time.Millisecond
+	// Pings every 50 ms; silence is 0.5 s without one.
+	const grace, idle = 100 * time.Millisecond, 500 * time.Millisecond
 	member := func(silence time.Duration) (*lobby.Client, *hushable) {
 		h := newHushable(t)
 		c, err := lobby.Dial(ctx, s.url, &lobby.ClientConfig{LAN: true, HostGrace: grace, HostSilence: silence,
-			Signaling: &signaling.ClientConfig{NetDialContext: h.dial, IdleTimeout: 200 * time.Millisecond,
+			Signaling: &signaling.ClientConfig{NetDialContext: h.dial, IdleTimeout: idle,
 				HandshakeTimeout: 5 * time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
@@ -340,22 +341,22 @@ func TestLANClientWaitsOutASilentHost(t *testing.T) {
 		return c, h
 	}
 
-	// Silent for 2 s: the idle timeout (0.2 s) drops the connection, the
-	// reconnect hangs, and the host is back 1.8 s later, long after
+	// Silent for 2.5 s: the idle timeout (0.5 s) drops the connection,
+	// the reconnect hangs, and the host is back 2 s later, long after
 	// HostGrace.
 	waiter, h1 := member(time.Minute)
 	h1.hush(true)
 	var got []string
 	dropped := make(chan struct{})
 	go func() {
-		time.Sleep(2 * time.Second)
+		time.Sleep(2500 * time.Millisecond) // the silence under test
 		h1.hush(false)
 		close(dropped)
 	}()
 	waitEvent(t, waiter, func(ev lobby.Event) bool {
 		got = append(got, fmt.Sprintf("%T", ev))
 		if c, ok := ev.(lobby.Closed); ok {
-			t.Fatalf("a LAN client gave up on a host that was silent for 2 s: %v (events %v)", c.Err, got)
+			t.Fatalf("a LAN client gave up on a host that was silent for 2.5 s: %v (events %v)", c.Err, got)
 		}
 		_, ok := ev.(lobby.Resynced)
 		return ok
@@ -372,8 +373,8 @@ func TestLANClientWaitsOutASilentHost(t *testing.T) {
 		t.Fatalf("a call after the host came back: %v", err)
 	}
 
-	// Silent for good: HostSilence (0.5 s) after the drop it is gone.
-	quitter, h2 := member(500 * time.Millisecond)
+	// Silent for good: HostSilence (1 s) after the drop it is gone.
+	quitter, h2 := member(time.Second)
 	h2.hush(true)
 	hushed := time.Now()
 	var closed lobby.Closed
@@ -382,11 +383,11 @@ func TestLANClientWaitsOutASilentHost(t *testing.T) {
 		closed, ok = ev.(lobby.Closed)
 		return ok
 	})
-	if !errors.Is(closed.Err, lobby.ErrHostGone) || closed.Lobby != st.ID {
-		t.Fatalf("a LAN client whose host stayed silent: %+v, want ErrHostGone", closed)
+	if !errors.Is(closed.Err, lobby.ErrHostGone) || !strings.Contains(closed.Err.Error(), "for 1s") || closed.Lobby != st.ID {
+		t.Fatalf("a LAN client whose host stayed silent: %+v, want ErrHostGone after HostSilence (1s)", closed)
 	}
-	if d := time.Since(hushed); d < 700*time.Millisecond {
-		t.Fatalf("Closed %v after the host went silent, before the idle timeout and HostSilence (0.7 s)", d)
+	if d := time.Since(hushed); d < time.Second {
+		t.Fatalf("Closed %v after the host went silent, before HostSilence (1 s)", d)
 	}
 	if _, in := quitter.State(); in {
 		t.Fatal("the LAN client still holds the lobby of a host that stayed silent")
