@@ -119,10 +119,10 @@ func othersStderr(procs []*lanProc, skip int) string {
 // roster and peers_agree. RALLYPOINT_LOSS_RUNS (default 1) repeats each
 // level; the log gives the time to start (the start barrier passed on
 // every peer) and to finish, from the launch of the processes. At 25% the
-// lobby and the meshes take 4 to 31 s to connect: in 74 runs of the 25%
-// level on 2 busy cores (load average 2.5 to 17.5) the match started on
-// every peer 4.3 to 31.3 s after the launch and finished 11 s later (15.5
-// to 42.5 s), a run taking 19 to 50 s besides the demo's build; runs of
+// lobby and the meshes take 4 to 35 s to connect: in 104 runs of the 25%
+// level on 2 busy cores (load average 1.8 to 17.5) the match started on
+// every peer 4.3 to 34.9 s after the launch and finished 11 s later (15.5
+// to 46.1 s), a run taking 19 to 54 s besides the demo's build; runs of
 // up to 104 s were seen on a busier machine. Hence the long -wait.
 //
 // At 25% the two sides of a pair often select different ICE candidate
