@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,19 +42,32 @@ type lossResult struct {
 // lanProc is one demo process of a LAN match and what it printed.
 type lanProc struct {
 	child  *netns.Child
+	trace  string // its -trace file: the lobby connection's debug log
 	res    lossResult
 	line   netns.Line
 	exit   int
 	output bool
 }
 
+// logs returns the process's standard error and its -trace log, for a
+// failure's message.
+func (p *lanProc) logs() string {
+	tr, _ := os.ReadFile(p.trace)
+	return p.child.Stderr() + "\n-trace (lobby connection):\n" + string(tr)
+}
+
 // launch starts four headless demo bots, one in each of spaces: the host
-// of a 4-player LAN lobby and three joiners.
-func launch(spaces []*netns.NS, frames int) []*lanProc {
-	common := []string{"-headless", "-bot", "-frames", strconv.Itoa(frames), "-wait", "240s"}
-	procs := []*lanProc{{child: spaces[0].StartProcess(nil, binary, append(common, "-lan", "host", "-players", "4", "-seed", "9")...)}}
-	for _, ns := range spaces[1:] {
-		procs = append(procs, &lanProc{child: ns.StartProcess(nil, binary, append(common, "-lan", "join")...)})
+// of a 4-player LAN lobby and three joiners, each with a -trace file.
+func launch(t *testing.T, spaces []*netns.NS, frames int) []*lanProc {
+	dir := t.TempDir()
+	var procs []*lanProc
+	for i, ns := range spaces {
+		trace := filepath.Join(dir, fmt.Sprintf("trace%d", i))
+		args := []string{"-headless", "-bot", "-frames", strconv.Itoa(frames), "-wait", "240s", "-trace", trace, "-lan", "join"}
+		if i == 0 {
+			args = append(args[:len(args)-1], "host", "-players", "4", "-seed", "9")
+		}
+		procs = append(procs, &lanProc{child: ns.StartProcess(nil, binary, args...), trace: trace})
 	}
 	return procs
 }
@@ -76,21 +91,22 @@ func collect(t *testing.T, procs []*lanProc, timeout time.Duration) {
 		case errors.As(err, &ee):
 			p.exit = ee.ExitCode()
 		default:
-			t.Fatalf("process %d: %v\nstderr: %s", i, err, p.child.Stderr())
+			t.Fatalf("process %d: %v\nstderr: %s", i, err, p.logs())
 		}
 		if !p.output {
-			t.Fatalf("process %d printed no result (exit %d)\nstderr: %s%s", i, p.exit, p.child.Stderr(), othersStderr(procs, i))
+			t.Fatalf("process %d printed no result (exit %d)\nstderr: %s%s", i, p.exit, p.logs(), othersStderr(procs, i))
 		}
 	}
 }
 
-// othersStderr gives the standard error of every process but procs[skip],
-// so a process that waited in vain shows beside the one that gave up.
+// othersStderr gives the standard error (and -trace log) of every process
+// but procs[skip], so a process that waited in vain shows beside the one
+// that gave up.
 func othersStderr(procs []*lanProc, skip int) string {
 	var b strings.Builder
 	for j, q := range procs {
 		if j != skip {
-			fmt.Fprintf(&b, "\nprocess %d stderr: %s", j, q.child.Stderr())
+			fmt.Fprintf(&b, "\nprocess %d stderr: %s", j, q.logs())
 		}
 	}
 	return b.String()
@@ -103,8 +119,11 @@ func othersStderr(procs []*lanProc, skip int) string {
 // roster and peers_agree. RALLYPOINT_LOSS_RUNS (default 1) repeats each
 // level; the log gives the time to start (the start barrier passed on
 // every peer) and to finish, from the launch of the processes. At 25% the
-// lobby and the meshes take from 25 s to well over a minute to connect
-// (measured here), hence the long -wait.
+// lobby and the meshes take 4 to 35 s to connect: in 104 runs of the 25%
+// level on 2 busy cores (load average 1.8 to 17.5) the match started on
+// every peer 4.3 to 34.9 s after the launch and finished 11 s later (15.5
+// to 46.1 s), a run taking 19 to 54 s besides the demo's build; runs of
+// up to 104 s were seen on a busier machine. Hence the long -wait.
 //
 // At 25% the two sides of a pair often select different ICE candidate
 // pairs (the signals that carry candidates are lost too), which the mesh
@@ -141,14 +160,14 @@ func lossyMatch(t *testing.T, loss float64) error {
 	sw, _ := lab.BridgeSwitch(netns.LinkOptions{}, spaces...)
 	lab.SetLoss(sw, loss)
 	t0 := time.Now()
-	procs := launch(spaces, frames)
+	procs := launch(t, spaces, frames)
 	collect(t, procs, 6*time.Minute)
 	var started, finished []time.Duration
 	for i, p := range procs {
 		r, c := p.res, p.res.Confirmed
 		if p.exit != 0 || r.Frames != frames || r.Players != 4 || c == nil || !c.PeersAgree || !c.RosterFull ||
 			len(c.Remaining) != 4 || c.Reports != 3 || c.Frame != frames-1 {
-			return fmt.Errorf("process %d (exit %d): %s\nstderr: %s", i, p.exit, p.line.Text, p.child.Stderr())
+			return fmt.Errorf("process %d (exit %d): %s\nstderr: %s", i, p.exit, p.line.Text, p.logs())
 		}
 		if r.Checksum != procs[0].res.Checksum || c.Checksum != procs[0].res.Confirmed.Checksum {
 			return fmt.Errorf("process %d ended with %s, the host with %s", i, r.Checksum, procs[0].res.Checksum)
@@ -194,7 +213,7 @@ func lanStall(t *testing.T, blackout bool) {
 	if blackout {
 		lab.SetLoss(sw, 0) // bridge netfilter on, no loss
 	}
-	procs := launch(spaces, frames)
+	procs := launch(t, spaces, frames)
 	victim := procs[2]
 	// Wait until the victim's match runs, then a second more.
 	deadline := time.Now().Add(2 * time.Minute)

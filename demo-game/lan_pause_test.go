@@ -50,7 +50,7 @@ func lanPause(t *testing.T) {
 	sw, _ := lab.BridgeSwitch(netns.LinkOptions{}, spaces...)
 	lab.SetLoss(sw, 0.10)
 	t0 := time.Now()
-	procs := launch(spaces, frames)
+	procs := launch(t, spaces, frames)
 	victim := procs[2]
 	_, started := awaitStderr(t, victim.child, startedLine, 90*time.Second)
 	var pauses []time.Duration

@@ -19,6 +19,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -62,7 +63,7 @@ func main() {
 		players    = flag.Int("players", 2, fmt.Sprintf("players in the match, %d to %d", arena.MinPlayers, arena.MaxPlayers))
 		frames     = flag.Int("frames", 0, "stop after `N` frames (0: no limit)")
 		inMatch    = flag.Bool("frames-in-match", false, "with a window: count -frames and -duration only while a match is on screen")
-		traceFile  = flag.String("trace", "", "with a window: append the screens shown and the menu items selected to `FILE`, a line each (for scripts that drive the window)")
+		traceFile  = flag.String("trace", "", "with a window: append the screens shown and the menu items selected to `FILE`, a line each (for scripts that drive the window); headless with -lan: append debug logs of the lobby's connection (drops, reconnects, the lobby's events; a host's server sessions)")
 		duration   = flag.Duration("duration", 0, "stop after this much game time (0: no limit)")
 		fast       = flag.Bool("fast", false, "headless: run frames as fast as possible instead of 60 per second (online: as fast as the peers keep up)")
 		screenshot = flag.String("screenshot", "", "write a PNG of the screen to `FILE` when exiting after -frames or -duration")
@@ -144,7 +145,7 @@ func main() {
 				}
 				return
 			}
-			runLAN(*lan, *players, *seed, *wait, *frames, *fast)
+			runLAN(*lan, *players, *seed, *wait, *frames, *fast, traceLogger(*traceFile))
 			return
 		}
 		if *server != "" {
@@ -284,7 +285,7 @@ func runHeadless(newSession func(int, uint64, bool) (match.Session, error), play
 // runLAN hosts or joins a headless bot match on the LAN, through a lobby:
 // the host advertises it and starts once players members are ready; the
 // others find it, join and get ready; everyone plays on the start.
-func runLAN(mode string, players int, seed uint64, wait time.Duration, frames int, fast bool) {
+func runLAN(mode string, players int, seed uint64, wait time.Duration, frames int, fast bool, log *slog.Logger) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	wctx, cancel := context.WithTimeout(ctx, wait)
@@ -295,7 +296,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 	)
 	switch mode {
 	case "host":
-		l, err = match.HostLAN(wctx, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: "host", SpectateDelay: spectateDelay}, true, true))
+		l, err = match.HostLAN(wctx, withMap(match.LobbyConfig{Players: players, Seed: seed, Player: "host", SpectateDelay: spectateDelay, Logger: log}, true, true))
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "demo-game: hosting %q (lobby %s) for %d players on port %d\n", l.Host().Instance(), l.Host().LobbyID(), players, netPort(l.Host().Addr()))
 		}
@@ -306,7 +307,7 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 			fail(1, "%v", err)
 		}
 		fmt.Fprintf(os.Stderr, "demo-game: joining %q at %s (%d of %d players)\n", found.Name, found.URL, found.Players, found.Max)
-		l, err = match.JoinLAN(wctx, found, withMap(match.LobbyConfig{Player: "bot"}, false, true))
+		l, err = match.JoinLAN(wctx, found, withMap(match.LobbyConfig{Player: "bot", Logger: log}, false, true))
 		if err == nil {
 			fmt.Fprintf(os.Stderr, "demo-game: in lobby %s\n", found.ID)
 		}
@@ -317,6 +318,20 @@ func runLAN(mode string, players int, seed uint64, wait time.Duration, frames in
 		fail(1, "%v", err)
 	}
 	playLobby(ctx, wctx, l, players, frames, fast)
+}
+
+// traceLogger returns a debug logger appending to the -trace file of the
+// headless mode, or nil without one.
+func traceLogger(file string) *slog.Logger {
+	if file == "" {
+		return nil
+	}
+	f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		fail(2, "-trace: %v", err)
+	}
+	// Left open until the process exits: every line is written at once.
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
 // runLobbyHost creates an online lobby as a bot, prints its join code, and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -108,15 +109,29 @@ type ClientConfig struct {
 	// that cannot come. DialLAN sets it.
 	LAN bool
 	// HostGrace is how long a LAN client waits for its connection to the
-	// host to be resumed before it reports the lobby Closed. Zero means
-	// DefaultHostGrace (1.5 s): a host process that is alive is back
-	// within a few reconnect attempts on a LAN, one that died refuses
-	// them. It bounds how long members take to see a crashed host.
+	// host to be resumed, after the connection was closed under it (not
+	// silent: see HostSilence), before it reports the lobby Closed. Zero
+	// means DefaultHostGrace (1.5 s): a host process that is alive is
+	// back within a few reconnect attempts on a LAN, one that died (its
+	// kernel closed the connection) refuses them. It bounds how long
+	// members take to see a crashed host.
 	HostGrace time.Duration
+	// HostSilence replaces HostGrace when the connection dropped because
+	// the host went silent (the signaling client's idle timeout: no
+	// frame, not even a ping, for its IdleTimeout): a host switched off
+	// or stopped, or a live one behind a lossy link, where TCP's
+	// retransmissions hold the pings back for seconds and the reconnect's
+	// own handshake loses its packets too (at 25% loss, over a second in
+	// about half the tries, several seconds now and then). Zero means
+	// DefaultHostSilence (15 s).
+	HostSilence time.Duration
 }
 
 // DefaultHostGrace is ClientConfig.HostGrace's zero value.
 const DefaultHostGrace = 1500 * time.Millisecond
+
+// DefaultHostSilence is ClientConfig.HostSilence's zero value.
+const DefaultHostSilence = 15 * time.Second
 
 // Client is a lobby member's connection: typed calls over a
 // signaling.Client and the lobby's pushed changes as events. All methods
@@ -138,9 +153,13 @@ type Client struct {
 	resync  chan struct{}
 	started string // the session id last reported as Started
 
-	lan      bool
-	graceFor time.Duration
-	grace    *time.Timer // runs while a LAN client waits for its host; owned by run
+	lan        bool
+	graceFor   time.Duration
+	silenceFor time.Duration
+	grace      *time.Timer // runs while a LAN client waits for its host; owned by run
+	// graceTook is the wait grace runs for: graceFor, or silenceFor
+	// after a silent host. Owned by run.
+	graceTook time.Duration
 	// lost is canceled, with ErrHostGone as its cause, once a LAN
 	// client's host is gone for good: calls fail instead of waiting for
 	// a reconnect that cannot come.
@@ -188,6 +207,9 @@ func NewClient(sc *signaling.Client, cfg *ClientConfig) *Client {
 		resync: make(chan struct{}, 1), hold: make(chan chan struct{}), lan: cfg.LAN, graceFor: cfg.HostGrace}
 	if c.graceFor <= 0 {
 		c.graceFor = DefaultHostGrace
+	}
+	if c.silenceFor = cfg.HostSilence; c.silenceFor <= 0 {
+		c.silenceFor = DefaultHostSilence
 	}
 	c.lost, c.loseHost = context.WithCancelCause(context.Background())
 	go c.run()
@@ -319,7 +341,11 @@ func (c *Client) handle(ev signaling.Event) {
 	case signaling.Disconnected:
 		c.emit(Disconnected{Err: ev.Err})
 		if c.lan && c.grace == nil && c.lost.Err() == nil {
-			c.grace = time.NewTimer(c.graceFor)
+			c.graceTook = c.graceFor
+			if silent(ev.Err) {
+				c.graceTook = c.silenceFor
+			}
+			c.grace = time.NewTimer(c.graceTook)
 		}
 	case signaling.Reconnected:
 		c.stopGrace()
@@ -341,6 +367,14 @@ func (c *Client) handle(ev signaling.Event) {
 	}
 }
 
+// silent reports whether a signaling drop's error is a read timeout: the
+// server sent nothing for the client's idle timeout, rather than closing
+// the connection.
+func silent(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // stopGrace stops the wait for a LAN host. Only run calls it.
 func (c *Client) stopGrace() {
 	if c.grace != nil {
@@ -352,7 +386,7 @@ func (c *Client) stopGrace() {
 // hostGone ends the lobby of a LAN client whose host did not come back,
 // and fails its calls from then on.
 func (c *Client) hostGone() {
-	c.loseHost(fmt.Errorf("%w: no connection to the host for %v", ErrHostGone, c.graceFor))
+	c.loseHost(fmt.Errorf("%w: no connection to the host for %v", ErrHostGone, c.graceTook))
 	c.mu.Lock()
 	st := c.state
 	c.state, c.pending = nil, nil

@@ -1,10 +1,13 @@
 package lobby_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,5 +224,172 @@ func TestConnectionEvents(t *testing.T) {
 	})
 	if _, in := online.State(); !in {
 		t.Fatal("a client of a rendezvous server dropped its lobby while reconnecting")
+	}
+}
+
+// hushable dials the server through an in-process pipe that can go
+// silent: while hushed nothing crosses in either direction (what was
+// sent waits) and a new connection hangs before it is made, as behind a
+// link that loses every packet for a while. Unhushed, everything flows
+// again, the waiting frames first.
+type hushable struct {
+	ctx  context.Context // ends every relay and waiting dial
+	mu   sync.Mutex
+	open chan struct{} // closed while not hushed
+}
+
+func newHushable(t *testing.T) *hushable {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h := &hushable{ctx: ctx, open: make(chan struct{})}
+	close(h.open)
+	return h
+}
+
+func (h *hushable) hush(on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.open:
+		if on {
+			h.open = make(chan struct{})
+		}
+	default:
+		if !on {
+			close(h.open)
+		}
+	}
+}
+
+// wait blocks while hushed; false once the test is over.
+func (h *hushable) wait(ctx context.Context) bool {
+	h.mu.Lock()
+	open := h.open
+	h.mu.Unlock()
+	select {
+	case <-open:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-h.ctx.Done():
+		return false
+	}
+}
+
+func (h *hushable) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if !h.wait(ctx) {
+		return nil, errors.New("test: the dial gave up while the link was silent")
+	}
+	up, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	mine, theirs := net.Pipe()
+	relay := func(dst, src net.Conn) {
+		defer dst.Close()
+		defer src.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 && (!h.wait(h.ctx) || writeAll(dst, buf[:n]) != nil) {
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go relay(theirs, up)
+	go relay(up, theirs)
+	context.AfterFunc(h.ctx, func() { up.Close(); theirs.Close() })
+	return mine, nil
+}
+
+func writeAll(c net.Conn, b []byte) error {
+	_, err := c.Write(b)
+	return err
+}
+
+// TestLANClientWaitsOutASilentHost: a LAN client whose host goes silent
+// (no frame, not even a ping: a lossy link holding everything back) drops
+// the connection after its idle timeout and reconnects; a host that comes
+// back after longer than HostGrace, but within HostSilence, keeps the
+// client in its lobby (Reconnected, Resynced, no Closed). A host that stays
+// silent past HostSilence is gone (Closed with ErrHostGone).
+func TestLANClientWaitsOutASilentHost(t *testing.T) {
+	s := serve(t, signaling.Config{PingInterval: 50 * time.Millisecond}, lobby.Config{})
+	ctx := tctx(t)
+	host := dial(t, s.url, nil)
+	st, err := host.Create(ctx, lobby.CreateData{Name: "lossy", MaxMembers: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pings every 50 ms; silence is 0.5 s without one.
+	const grace, idle = 100 * time.Millisecond, 500 * time.Millisecond
+	member := func(silence time.Duration) (*lobby.Client, *hushable) {
+		h := newHushable(t)
+		c, err := lobby.Dial(ctx, s.url, &lobby.ClientConfig{LAN: true, HostGrace: grace, HostSilence: silence,
+			Signaling: &signaling.ClientConfig{NetDialContext: h.dial, IdleTimeout: idle,
+				HandshakeTimeout: 5 * time.Second, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		if _, err := c.Join(ctx, st.ID, lobby.JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return c, h
+	}
+
+	// Silent for 2.5 s: the idle timeout (0.5 s) drops the connection,
+	// the reconnect hangs, and the host is back 2 s later, long after
+	// HostGrace.
+	waiter, h1 := member(time.Minute)
+	h1.hush(true)
+	var got []string
+	dropped := make(chan struct{})
+	go func() {
+		time.Sleep(2500 * time.Millisecond) // the silence under test
+		h1.hush(false)
+		close(dropped)
+	}()
+	waitEvent(t, waiter, func(ev lobby.Event) bool {
+		got = append(got, fmt.Sprintf("%T", ev))
+		if c, ok := ev.(lobby.Closed); ok {
+			t.Fatalf("a LAN client gave up on a host that was silent for 2.5 s: %v (events %v)", c.Err, got)
+		}
+		_, ok := ev.(lobby.Resynced)
+		return ok
+	})
+	<-dropped
+	want := []string{"lobby.Disconnected", "lobby.Reconnected", "lobby.Resynced"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("events after a silent host came back: %v, want %v", got, want)
+	}
+	if _, in := waiter.State(); !in {
+		t.Fatal("the client lost its lobby while its host was silent")
+	}
+	if err := waiter.SetReady(ctx, true); err != nil {
+		t.Fatalf("a call after the host came back: %v", err)
+	}
+
+	// Silent for good: HostSilence (1 s) after the drop it is gone.
+	quitter, h2 := member(time.Second)
+	h2.hush(true)
+	hushed := time.Now()
+	var closed lobby.Closed
+	waitEvent(t, quitter, func(ev lobby.Event) bool {
+		var ok bool
+		closed, ok = ev.(lobby.Closed)
+		return ok
+	})
+	if !errors.Is(closed.Err, lobby.ErrHostGone) || !strings.Contains(closed.Err.Error(), "for 1s") || closed.Lobby != st.ID {
+		t.Fatalf("a LAN client whose host stayed silent: %+v, want ErrHostGone after HostSilence (1s)", closed)
+	}
+	if d := time.Since(hushed); d < time.Second {
+		t.Fatalf("Closed %v after the host went silent, before HostSilence (1 s)", d)
+	}
+	if _, in := quitter.State(); in {
+		t.Fatal("the LAN client still holds the lobby of a host that stayed silent")
 	}
 }

@@ -91,7 +91,9 @@
 // server closes the connections; ErrLobbyClosed); when its process dies,
 // HostGrace (1.5 s) after the kernel closed its connections (ErrHostGone);
 // when it stops answering, within LANIdleTimeout (5 s, against the Host's
-// pings every LANPingInterval, 1 s) plus HostGrace. Browsers drop a dead
+// pings every LANPingInterval, 1 s) plus HostSilence (15 s: a live host
+// behind a lossy link gets that long to answer the reconnect, whose
+// handshakes lose packets too). Browsers drop a dead
 // host's lobby when its records expire: every record, the PTR that
 // standard browsers such as avahi list included, has LANConfig.HostTTL,
 // 100 s by default. docs/lobby.md has the measured figures.

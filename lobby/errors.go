@@ -53,7 +53,8 @@ var (
 	ErrLobbyClosed = errors.New("lobby: the host closed the lobby")
 	// ErrHostGone is wrapped by the Err of a Closed event when a LAN
 	// lobby's host is gone: the connection to it dropped and was not
-	// resumed in time (ClientConfig.HostGrace).
+	// resumed in time (ClientConfig.HostGrace, or HostSilence after the
+	// host went silent).
 	ErrHostGone = errors.New("lobby: the LAN host is gone")
 	// ErrKicked is wrapped by MatchLAN's error when the host removed the
 	// player from the lobby before the match started.

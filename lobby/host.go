@@ -77,9 +77,9 @@ type HostConfig struct {
 // browsers drop the lobby within a second. When the process dies, the
 // kernel closes its connections: members' LAN clients report Closed with
 // ErrHostGone once ClientConfig.HostGrace (1.5 s) passes without the host
-// coming back, or LANIdleTimeout plus that grace after the host stops
-// answering (a machine switched off); browsers drop the lobby when its
-// records' TTL (LAN.HostTTL, 100 s) runs out.
+// coming back, or LANIdleTimeout plus ClientConfig.HostSilence (15 s)
+// after the host stops answering (a machine switched off); browsers drop
+// the lobby when its records' TTL (LAN.HostTTL, 100 s) runs out.
 type Host struct {
 	ln     net.Listener
 	hs     *http.Server

@@ -61,12 +61,13 @@ func (c LANConfig) node() dnssd.Config {
 // pings every member every LANPingInterval; a client dialed by DialLAN
 // drops a connection that stays silent for LANIdleTimeout, so that a host
 // that is gone without closing its connections (switched off, unplugged,
-// stopped) is noticed within LANIdleTimeout plus ClientConfig.HostGrace.
+// stopped) is noticed within LANIdleTimeout plus ClientConfig.HostSilence.
 // A host that closes or whose process dies closes its connections, which
-// members notice at once. LANIdleTimeout is several ping intervals, not
-// two: on a lossy LAN (10 to 25% of packets lost) TCP's retransmissions
-// hold a ping back for seconds now and then, and a member that dropped a
-// live host would have to win a reconnect within HostGrace.
+// members notice at once (then ClientConfig.HostGrace). LANIdleTimeout is
+// several ping intervals, not two: on a lossy LAN (10 to 25% of packets
+// lost) TCP's retransmissions hold a ping back for seconds now and then,
+// and a member that dropped a live host has to win a reconnect, whose
+// handshakes lose packets too, within HostSilence.
 const (
 	LANPingInterval = time.Second
 	LANIdleTimeout  = 5 * time.Second

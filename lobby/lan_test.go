@@ -566,7 +566,7 @@ func childMember(a childArgs) error {
 // (within 1 s, ErrLobbyClosed), is killed with SIGKILL (within 3 s: the
 // kernel closes its connections and DefaultHostGrace passes;
 // ErrHostGone), or is stopped with SIGSTOP (no packet at all: within
-// LANIdleTimeout plus the grace); after it, State shows no lobby.
+// LANIdleTimeout plus DefaultHostSilence); after it, State shows no lobby.
 func TestLANHostGone(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -586,7 +586,7 @@ func TestLANHostGone(t *testing.T) {
 			host.Kill()
 			return at
 		}},
-		{"stop", lobby.LANIdleTimeout + lobby.DefaultHostGrace, "the LAN host is gone", func(t *testing.T, host *netns.Child) time.Time {
+		{"stop", lobby.LANIdleTimeout + lobby.DefaultHostSilence, "the LAN host is gone", func(t *testing.T, host *netns.Child) time.Time {
 			at := time.Now()
 			if err := host.Signal(syscall.SIGSTOP); err != nil {
 				t.Error(err)

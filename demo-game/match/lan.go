@@ -23,17 +23,23 @@ func HostLAN(ctx context.Context, cfg LobbyConfig) (*Lobby, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := lobby.NewHost(ctx, lobby.HostConfig{
+	hc := lobby.HostConfig{
 		Addr:  cfg.Addr,
 		Lobby: d,
 		LAN:   lobby.LANConfig{Interfaces: cfg.Interfaces},
-	})
+	}
+	if cfg.Logger != nil {
+		hc.Signaling.Logger = cfg.Logger.With("side", "server")
+		hc.Client = &lobby.ClientConfig{Signaling: &signaling.ClientConfig{Logger: cfg.Logger.With("side", "client")}}
+	}
+	h, err := lobby.NewHost(ctx, hc)
 	if err != nil {
 		return nil, fmt.Errorf("match: hosting on the LAN: %w", err)
 	}
 	st, _ := h.Client().State()
 	// The host's own client dials its server on loopback.
 	l := newLobby(h.Client(), h, st, true)
+	l.setLogger(cfg.Logger)
 	l.share = startMapShare(h.Client(), h.URL(), true, cfg, cfg.Map)
 	return l, nil
 }
@@ -116,8 +122,15 @@ func joinLANOnce(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby
 	for _, ap := range l.Addrs {
 		one := l
 		one.Addrs = []netip.AddrPort{ap}
-		c, err := lobby.DialLAN(ctx, one, nil)
+		var lc *lobby.ClientConfig
+		if cfg.Logger != nil {
+			lc = &lobby.ClientConfig{Signaling: &signaling.ClientConfig{Logger: cfg.Logger.With("side", "client")}}
+		}
+		c, err := lobby.DialLAN(ctx, one, lc)
 		if err != nil {
+			if cfg.Logger != nil {
+				cfg.Logger.Debug("dialing the LAN lobby failed", "addr", ap, "err", err)
+			}
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("match: joining %q: %w", l.Name, err)
 			}
@@ -126,11 +139,15 @@ func joinLANOnce(ctx context.Context, l lobby.LANLobby, cfg LobbyConfig) (*Lobby
 		}
 		st, err := c.Join(ctx, l.ID, lobby.JoinOptions{Member: cfg.member()})
 		if err != nil {
+			if cfg.Logger != nil {
+				cfg.Logger.Debug("joining the LAN lobby failed", "addr", ap, "err", err)
+			}
 			c.Close()
 			return nil, fmt.Errorf("match: joining %q: %w", l.Name, err)
 		}
 		loop, _ := checkURL(l.URLFor(ap))
 		lb := newLobby(c, nil, st, loop || cfg.Loopback)
+		lb.setLogger(cfg.Logger)
 		lb.share = startMapShare(c, l.URLFor(ap), lb.loop, cfg, nil)
 		return lb, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -89,6 +90,11 @@ type LobbyConfig struct {
 	// offer, each verified piece, the map whole, who lacks it on the
 	// host), on a goroutine of the lobby's: it must not block.
 	OnMap func(MapStatus)
+	// Logger, when set, receives debug logs of the lobby's connection on
+	// the LAN: the signaling client's drops and reconnects, a hosting
+	// player's server's sessions, and the lobby events AwaitStart sees.
+	// Nil means none.
+	Logger *slog.Logger
 }
 
 func (c LobbyConfig) member() map[string]string {
@@ -169,11 +175,12 @@ type Lobby struct {
 	seed   uint64
 	delay  int       // the broadcast's delay (broadcast.Config.Delay)
 	share  *mapShare // the lobby's map among its members; nil for a spectator or a rejoin
+	log    *slog.Logger
 	once   sync.Once
 }
 
 func newLobby(c *lobby.Client, h *lobby.Host, st lobby.State, loop bool) *Lobby {
-	l := &Lobby{client: c, host: h, loop: loop}
+	l := &Lobby{client: c, host: h, loop: loop, log: slog.New(slog.DiscardHandler)}
 	l.seed, _ = strconv.ParseUint(st.Meta[MetaSeed], 10, 64) // untrusted: a missing seed is 0 for every member alike
 	l.delay = spectateDelayOf(st)
 	return l
@@ -300,8 +307,11 @@ func (l *Lobby) Play(ctx context.Context, r netcode.Roster, allBots bool) (*Onli
 	}
 	ms := l.MapStatus()
 	l.share.stop() // every member has the map: its mesh is no longer needed
+	l.log.Debug("connecting the match's mesh", "session", r.Session, "players", len(r.Players))
+	connecting := time.Now()
 	o, err := startOnline(ctx, l.client.Signaling(), r, l.loop, OnlineConfig{Seed: l.seed, AllBots: allBots, Map: m,
 		broadcast: true, spectateDelay: l.delay}, l)
+	l.log.Debug("the match's mesh is connected", "after", time.Since(connecting), "err", err)
 	if err == nil && m != nil {
 		o.mapInfo = &MapResult{ID: ms.ID.String(), Name: ms.Name, Source: ms.Source, CacheFile: ms.CacheFile}
 		if ms.Source == MapSourceFetched {
@@ -397,6 +407,7 @@ func (l *Lobby) AwaitStart(ctx context.Context, allBots bool) (*Online, error) {
 			if !ok {
 				return nil, fmt.Errorf("match: waiting for the lobby to start: %w", lobby.ErrClosed)
 			}
+			l.logEvent(ev)
 			var err error
 			switch ev := ev.(type) {
 			case lobby.StateChanged:
@@ -419,6 +430,39 @@ func (l *Lobby) AwaitStart(ctx context.Context, allBots bool) (*Online, error) {
 				return nil, err
 			}
 		}
+	}
+}
+
+// setLogger makes log the lobby's logger; nil keeps none.
+func (l *Lobby) setLogger(log *slog.Logger) {
+	if log != nil {
+		l.log = log
+	}
+}
+
+// logEvent logs a lobby event at debug level.
+func (l *Lobby) logEvent(ev lobby.Event) {
+	switch ev := ev.(type) {
+	case lobby.StateChanged:
+		ready := 0
+		for _, m := range ev.State.Members {
+			if m.Ready {
+				ready++
+			}
+		}
+		l.log.Debug("lobby state", "version", ev.State.Version, "members", len(ev.State.Members), "max", ev.State.MaxMembers, "ready", ready)
+	case lobby.Resynced:
+		l.log.Debug("lobby resynced", "version", ev.State.Version, "members", len(ev.State.Members), "err", ev.Err)
+	case lobby.Disconnected:
+		l.log.Debug("lobby connection dropped", "err", ev.Err)
+	case lobby.Reconnected:
+		l.log.Debug("lobby connection back", "resumed", ev.Resumed)
+	case lobby.Closed:
+		l.log.Debug("lobby closed", "err", ev.Err)
+	case lobby.Kicked:
+		l.log.Debug("kicked", "by", ev.By)
+	case lobby.Started:
+		l.log.Debug("lobby started", "session", ev.Session.ID, "peers", len(ev.Session.Peers))
 	}
 }
 
