@@ -186,6 +186,7 @@ func benchClusterCommand(args []string) error {
 	fs.DurationVar(&cfg.IdleWindow, "idle-window", 5*time.Second, "how long the CPU of the nodes and client processes is measured with only the idle sessions, before the relay (0: not measured)")
 	fs.IntVar(&cfg.NodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of each node process (-1: cores / nodes, at least 1, as docs/operations.md advises for nodes sharing a machine; 0: the runtime's default, every core)")
 	fs.IntVar(&cfg.ClientGoProcs, "client-gomaxprocs", 1, "GOMAXPROCS of each client process (0: the runtime's default)")
+	clientSched := fs.String("client-sched", "idle", "scheduling policy of the client processes, which stand for the players' machines: idle (SCHED_IDLE: they take no core the nodes want) or normal")
 	fs.IntVar(&cfg.Failover, "failover", 50, "clients on the node that is SIGKILLed (0: no failover)")
 	fs.StringVar(&cfg.Profile, "profile", "", "write heap profiles of the nodes with their sessions, and CPU profiles of the two relaying nodes during the cross-node relay, to this directory")
 	fs.BoolVar(&cfg.JSON, "json", false, "print one JSON object instead of a table")
@@ -194,6 +195,13 @@ func benchClusterCommand(args []string) error {
 			return nil
 		}
 		return err
+	}
+	switch *clientSched {
+	case "idle":
+	case "normal":
+		cfg.ClientNormal = true
+	default:
+		return fmt.Errorf("bench cluster: -client-sched %q: want idle or normal", *clientSched)
 	}
 	return bench.Cluster(cfg)
 }

@@ -16,7 +16,10 @@ func TestBenchClusterJSON(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary(t), "bench", "cluster", "-sessions", "300", "-addrs", "2", "-pairs", "4",
-		"-rate", "200", "-relay-duration", "500ms", "-failover", "5", "-json")
+		"-rate", "200", "-relay-duration", "500ms", "-failover", "5", "-json",
+		// Under SCHED_IDLE the client processes would starve while other
+		// tests keep both cores busy (idleSchedule has its own test).
+		"-client-sched", "normal")
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte
@@ -55,12 +58,16 @@ func TestBenchClusterJSON(t *testing.T) {
 		Resumed   int     `json:"failover_resumed"`
 		Clients   int     `json:"failover_clients"`
 		ResumeP50 float64 `json:"failover_resume_p50_ms"`
+		Sched     string  `json:"client_sched"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatal(err)
 	}
 	if r.Nodes != 3 || r.Sessions != 300 || len(r.PerNode) != 3 {
 		t.Fatalf("nodes %d, sessions %d, per node %d: %s", r.Nodes, r.Sessions, len(r.PerNode), out)
+	}
+	if r.Sched != "normal" {
+		t.Errorf("client_sched %q, want normal", r.Sched)
 	}
 	if r.RSS <= 0 {
 		t.Errorf("rss_bytes_per_session %v", r.RSS)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -42,6 +43,7 @@ type ClusterConfig struct {
 	IdleWindow      time.Duration // -idle-window: how long the CPU of the idle processes is measured before the relay (0: not measured)
 	NodeProcs       int           // -node-gomaxprocs: GOMAXPROCS of each node (0: the runtime's default, all cores; -1: cores / nodes, at least 1)
 	ClientGoProcs   int           // -client-gomaxprocs: GOMAXPROCS of each client process (0: the runtime's default)
+	ClientNormal    bool          // -client-sched normal: the client processes run under the normal policy, not SCHED_IDLE
 	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, CPU profiles of the nodes during the idle window, of two nodes during the relay and of the client processes
 	JSON            bool          // -json
 }
@@ -78,6 +80,7 @@ type benchClusterResult struct {
 	Nodes              int                       `json:"nodes"`
 	NodeGOMAXPROCS     int                       `json:"node_gomaxprocs"`   // 0: the runtime's default
 	ClientGOMAXPROCS   int                       `json:"client_gomaxprocs"` // of the client processes; 0: the runtime's default
+	ClientSched        string                    `json:"client_sched"`      // the client processes' scheduling policy: "idle" (SCHED_IDLE) or "normal"
 	Sessions           int                       `json:"sessions"`
 	SessionsTarget     int                       `json:"sessions_target"`
 	ClientProcs        int                       `json:"client_procs"`
@@ -180,6 +183,10 @@ func Cluster(cfg ClusterConfig) error {
 		cfg.NodeProcs = max(1, runtime.NumCPU()/cfg.Nodes)
 	}
 	res.NodeGOMAXPROCS, res.ClientGOMAXPROCS = cfg.NodeProcs, cfg.ClientGoProcs
+	res.ClientSched = "idle"
+	if cfg.ClientNormal {
+		res.ClientSched = "normal"
+	}
 	nodes, err := startClusterNodes(ctx, cfg.Nodes, cfg.NodeProcs, dir, logf)
 	defer func() {
 		for _, n := range nodes {
@@ -225,7 +232,7 @@ func Cluster(cfg ClusterConfig) error {
 			continue
 		}
 		p, err := startClusterClients(clusterClientsSpec{URLs: urls, First: first, Count: count, Addrs: cfg.Addrs,
-			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize, Profile: cfg.Profile, GoProcs: cfg.ClientGoProcs})
+			DialConcurrency: cfg.DialConcurrency, RoomSize: cfg.RoomSize, Profile: cfg.Profile, GoProcs: cfg.ClientGoProcs, Idle: !cfg.ClientNormal})
 		if err != nil {
 			return err
 		}
@@ -450,6 +457,14 @@ func Cluster(cfg ClusterConfig) error {
 			}
 		}
 	}
+	// This process holds the relaying clients, the players' side of the
+	// relay: it runs on one P and without collections while it measures
+	// (a collection only past 1 GiB of heap), so that it adds as few
+	// thread wake-ups and as little CPU to the machine as it can.
+	runtime.GC()
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 30))
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	c0, rt0 := procsCPU(allPids), time.Now()
 	for range turns {
 		add(&xa)(xm.runSamples(ctx, xS, xR, cfg.Rate, turn))
@@ -993,6 +1008,7 @@ type clusterClientsSpec struct {
 	RoomSize        int      `json:"room_size"`
 	Profile         string   `json:"profile,omitempty"` // a directory: profile the CPU while the sessions are held
 	GoProcs         int      `json:"-"`                 // GOMAXPROCS of the process; 0: the runtime's default
+	Idle            bool     `json:"idle,omitempty"`    // run under SCHED_IDLE (idleSchedule)
 }
 
 type clusterClientsReady struct {
@@ -1059,6 +1075,11 @@ func clusterClientsChild() error {
 		return fmt.Errorf("bench cluster clients: %w", err)
 	}
 	raiseNoFile(uint64(spec.Count) + 1000)
+	if spec.Idle {
+		if err := idleSchedule(); err != nil {
+			return fmt.Errorf("bench cluster clients: %w", err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	clients := make([]*signaling.Client, spec.Count)
