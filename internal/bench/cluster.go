@@ -462,9 +462,7 @@ func Cluster(cfg ClusterConfig) error {
 	// (a collection only past 1 GiB of heap), so that it adds as few
 	// thread wake-ups and as little CPU to the machine as it can.
 	runtime.GC()
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(1 << 30))
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	memLimit, gcPercent, goProcs := debug.SetMemoryLimit(1<<30), debug.SetGCPercent(-1), runtime.GOMAXPROCS(1)
 	c0, rt0 := procsCPU(allPids), time.Now()
 	for range turns {
 		add(&xa)(xm.runSamples(ctx, xS, xR, cfg.Rate, turn))
@@ -472,6 +470,9 @@ func Cluster(cfg ClusterConfig) error {
 		add(&ra)(echo.run(ctx, cfg.Rate, turn))
 	}
 	c1, rel := procsCPU(allPids), time.Since(rt0).Seconds()
+	runtime.GOMAXPROCS(goProcs)
+	debug.SetGCPercent(gcPercent)
+	debug.SetMemoryLimit(memLimit)
 	stopProfile()
 	g1 := gcs()
 	for i := range allPids {

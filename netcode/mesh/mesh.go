@@ -43,10 +43,10 @@ type Config struct {
 	// candidates. A direct attempt whose ICE has selected a candidate pair
 	// by then, and whose peer's DTLS handshake has begun, keeps running
 	// while the handshake does, for up to 5 s from the selection (see ICE
-	// policy in the package documentation). It
-	// applies per pair: other pairs stay direct. Zero means 1.5 s; a
-	// negative value offers TURN servers from the first attempt. Without a
-	// TURN server in ICEServers there is no fallback.
+	// policy in the package documentation). It applies per pair: other
+	// pairs stay direct. Zero means 1.5 s; a negative value offers TURN
+	// servers from the first attempt. Without a TURN server in ICEServers
+	// there is no fallback.
 	TURNFallbackAfter time.Duration
 	// ConnectTimeout bounds the time from learning of a peer to its
 	// channels being open; after it the peer is disconnected with
