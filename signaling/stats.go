@@ -9,7 +9,7 @@ import (
 // RelayBucketsMicros are the upper bounds, in microseconds, of the relay
 // latency histogram in Stats: the time from reading a signal off the
 // sender's socket to writing it to the target's.
-var RelayBucketsMicros = []float64{25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000}
+var RelayBucketsMicros = []float64{25, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 25000, 100000}
 
 // Stats is a snapshot of a Server's counters, for metrics exporters.
 type Stats struct {

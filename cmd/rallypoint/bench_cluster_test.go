@@ -59,6 +59,12 @@ func TestBenchClusterJSON(t *testing.T) {
 		Clients   int     `json:"failover_clients"`
 		ResumeP50 float64 `json:"failover_resume_p50_ms"`
 		Sched     string  `json:"client_sched"`
+		FloorP50  float64 `json:"loopback_floor_p50_us"`
+		FloorP99  float64 `json:"loopback_floor_p99_us"`
+		InCount   float64 `json:"cross_node_relay_in_cluster_count"`
+		InOver    float64 `json:"cross_node_relay_in_cluster_over_2ms"`
+		XOver     float64 `json:"cross_node_relay_over_2ms"`
+		FloorOver float64 `json:"loopback_floor_over_2ms"`
 	}
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatal(err)
@@ -88,6 +94,19 @@ func TestBenchClusterJSON(t *testing.T) {
 	}
 	if r.SP50 <= 0 || r.NATSP50 <= 0 {
 		t.Errorf("baselines: single node p50 %v, NATS request/reply p50 %v", r.SP50, r.NATSP50)
+	}
+	// The floor's frames went through its two forwarder processes; the
+	// target's node timed the cross-node relays it wrote.
+	if r.FloorP50 <= 0 || r.FloorP99 < r.FloorP50 {
+		t.Errorf("loopback floor: p50 %v µs, p99 %v µs", r.FloorP50, r.FloorP99)
+	}
+	if r.InCount < 50 || r.InCount > float64(r.PerNode[1].Received) {
+		t.Errorf("in-cluster relays timed by %s: %v (it received %v)", r.PerNode[1].Name, r.InCount, r.PerNode[1].Received)
+	}
+	for name, f := range map[string]float64{"cross": r.XOver, "in-cluster": r.InOver, "floor": r.FloorOver} {
+		if f < 0 || f > 1 {
+			t.Errorf("%s fraction over 2 ms: %v", name, f)
+		}
 	}
 	if r.Clients != 5 || r.Resumed != 5 || r.ResumeP50 <= 0 {
 		t.Errorf("failover: %d/%d resumed, p50 %v ms", r.Resumed, r.Clients, r.ResumeP50)

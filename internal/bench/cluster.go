@@ -106,12 +106,25 @@ type benchClusterResult struct {
 	SingleNodeRelayP99us  float64 `json:"single_node_relay_p99_us"`
 	NATSRequestReplyP50us float64 `json:"nats_request_reply_p50_us"`
 	NATSRequestReplyP99us float64 `json:"nats_request_reply_p99_us"`
-	RatioCrossSingleP50   float64 `json:"ratio_p50_cross_to_single_node"`
-	RatioCrossNATSP50     float64 `json:"ratio_p50_cross_to_nats_request_reply"`
-	RatioCrossSingleP99   float64 `json:"ratio_p99_cross_to_single_node"`
-	RatioCrossNATSP99     float64 `json:"ratio_p99_cross_to_nats_request_reply"`
-	FailoverResumeP50ms   float64 `json:"failover_resume_p50_ms"`
-	FailoverResumeMaxms   float64 `json:"failover_resume_max_ms"`
+	// The loopback floor: the same pairs and rate through two forwarder
+	// processes over plain TCP (cluster_floor.go).
+	LoopbackFloorP50us float64 `json:"loopback_floor_p50_us"`
+	LoopbackFloorP99us float64 `json:"loopback_floor_p99_us"`
+	// Fractions of the samples over 2 ms: of the relays across nodes end
+	// to end, of the same relays from the sender's node reading them to
+	// the target's node writing them (its relay histogram; of
+	// CrossNodeInClusterCount relays), and of the floor's frames.
+	CrossNodeRelayOver2ms     float64 `json:"cross_node_relay_over_2ms"`
+	CrossNodeInClusterOver2ms float64 `json:"cross_node_relay_in_cluster_over_2ms"`
+	CrossNodeInClusterCount   float64 `json:"cross_node_relay_in_cluster_count"`
+	LoopbackFloorOver2ms      float64 `json:"loopback_floor_over_2ms"`
+	RatioCrossSingleP50       float64 `json:"ratio_p50_cross_to_single_node"`
+	RatioCrossNATSP50         float64 `json:"ratio_p50_cross_to_nats_request_reply"`
+	RatioCrossSingleP99       float64 `json:"ratio_p99_cross_to_single_node"`
+	RatioCrossNATSP99         float64 `json:"ratio_p99_cross_to_nats_request_reply"`
+	RatioCrossFloorP99        float64 `json:"ratio_p99_cross_to_loopback_floor"`
+	FailoverResumeP50ms       float64 `json:"failover_resume_p50_ms"`
+	FailoverResumeMaxms       float64 `json:"failover_resume_max_ms"`
 	// From each client's Disconnected (its socket closed, which for a
 	// killed process with thousands of sockets comes well after the kill)
 	// to its Reconnected.
@@ -142,6 +155,9 @@ type benchClusterResult struct {
 func Cluster(cfg ClusterConfig) error {
 	if os.Getenv(clusterClientsEnv) != "" {
 		return clusterClientsChild()
+	}
+	if next := os.Getenv(clusterForwarderEnv); next != "" {
+		return clusterForwarderChild(next)
 	}
 	cfg.Nodes = max(cfg.Nodes, 2)
 	cfg.Addrs = max(cfg.Addrs, 1)
@@ -406,8 +422,13 @@ func Cluster(cfg ClusterConfig) error {
 		return fmt.Errorf("nats request/reply: %w", err)
 	}
 	defer echo.close()
+	floor, err := newLoopbackFloor(cfg.Pairs, cfg.NodeProcs)
+	if err != nil {
+		return err
+	}
+	defer floor.close()
 
-	// The three measurements take turns, two seconds each, so that the
+	// The four measurements take turns, two seconds each, so that the
 	// machine's load weighs on them alike and their ratios mean something.
 	var pwg sync.WaitGroup
 	if cfg.Profile != "" {
@@ -429,7 +450,7 @@ func Cluster(cfg ClusterConfig) error {
 		sent    int
 		elapsed time.Duration
 	}
-	var xa, sa, ra acc
+	var xa, sa, ra, fa acc
 	add := func(a *acc) func([]float64, int, time.Duration) {
 		return func(s []float64, sent int, el time.Duration) {
 			a.s, a.sent, a.elapsed = append(a.s, s...), a.sent+sent, a.elapsed+el
@@ -461,6 +482,17 @@ func Cluster(cfg ClusterConfig) error {
 	// relay: it runs on one P and without collections while it measures
 	// (a collection only past 1 GiB of heap), so that it adds as few
 	// thread wake-ups and as little CPU to the machine as it can.
+	// The target's node times each relay it writes from the sender's node
+	// reading it (its relay histogram): the part of a cross-node relay
+	// that the cluster's two processes take.
+	inCluster := func() (count, within float64) {
+		m, err := nodes[1].metrics()
+		if err != nil {
+			return 0, 0
+		}
+		return m["rallypoint_signaling_relay_seconds_count"], m[`rallypoint_signaling_relay_seconds_bucket{le="0.002"}`]
+	}
+	ic0, iw0 := inCluster()
 	runtime.GC()
 	memLimit, gcPercent, goProcs := debug.SetMemoryLimit(1<<30), debug.SetGCPercent(-1), runtime.GOMAXPROCS(1)
 	c0, rt0 := procsCPU(allPids), time.Now()
@@ -468,6 +500,7 @@ func Cluster(cfg ClusterConfig) error {
 		add(&xa)(xm.runSamples(ctx, xS, xR, cfg.Rate, turn))
 		add(&sa)(sm.runSamples(ctx, sS, sR, cfg.Rate, turn))
 		add(&ra)(echo.run(ctx, cfg.Rate, turn))
+		add(&fa)(floor.run(ctx, cfg.Rate, turn))
 	}
 	c1, rel := procsCPU(allPids), time.Since(rt0).Seconds()
 	runtime.GOMAXPROCS(goProcs)
@@ -475,6 +508,10 @@ func Cluster(cfg ClusterConfig) error {
 	debug.SetMemoryLimit(memLimit)
 	stopProfile()
 	g1 := gcs()
+	if ic1, iw1 := inCluster(); ic1 > ic0 {
+		res.CrossNodeInClusterCount = ic1 - ic0
+		res.CrossNodeInClusterOver2ms = 1 - (iw1-iw0)/(ic1-ic0)
+	}
 	for i := range allPids {
 		d := (c1[i] - c0[i]) / rel
 		res.RelayCPU += d
@@ -486,7 +523,12 @@ func Cluster(cfg ClusterConfig) error {
 		}
 	}
 	pwg.Wait()
-	x, s1, rr := statsOf(xa.s, xa.sent, xa.elapsed), statsOf(sa.s, sa.sent, sa.elapsed), statsOf(ra.s, ra.sent, ra.elapsed)
+	x, s1, rr, fl := statsOf(xa.s, xa.sent, xa.elapsed), statsOf(sa.s, sa.sent, sa.elapsed), statsOf(ra.s, ra.sent, ra.elapsed), statsOf(fa.s, fa.sent, fa.elapsed)
+	res.LoopbackFloorP50us, res.LoopbackFloorP99us = fl.p50, fl.p99
+	res.CrossNodeRelayOver2ms, res.LoopbackFloorOver2ms = overFrac(xa.s, 2000), overFrac(fa.s, 2000)
+	if fl.p99 > 0 {
+		res.RatioCrossFloorP99 = x.p99 / fl.p99
+	}
 	res.CrossNodeRelayP50us, res.CrossNodeRelayP99us, res.CrossNodeRelayMaxus, res.CrossNodeRelayRate, res.CrossNodeRelayLost = x.p50, x.p99, x.max, x.rate, x.lost
 	res.SingleNodeRelayP50us, res.SingleNodeRelayP99us = s1.p50, s1.p99
 	res.NATSRequestReplyP50us, res.NATSRequestReplyP99us = rr.p50, rr.p99
@@ -494,6 +536,9 @@ func Cluster(cfg ClusterConfig) error {
 	logf("  relay across nodes %s -> %s: %d samples (%.0f/s), p50 %.0f µs, p99 %.0f µs, max %.0f µs, lost %d", nodes[0].name, nodes[1].name, x.n, x.rate, x.p50, x.p99, x.max, x.lost)
 	logf("  relay within node %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, s1.n, s1.p50, s1.p99)
 	logf("  bare NATS request/reply node %s -> %s: %d samples, p50 %.0f µs, p99 %.0f µs", nodes[0].name, nodes[1].name, rr.n, rr.p50, rr.p99)
+	logf("  loopback floor (two forwarder processes): %d samples, p50 %.0f µs, p99 %.0f µs, max %.0f µs", fl.n, fl.p50, fl.p99, fl.max)
+	logf("  over 2 ms: %.2f%% of the relays across nodes (%.2f%% between the sender's node reading and the target's node writing, of %.0f), %.2f%% of the floor's frames",
+		100*res.CrossNodeRelayOver2ms, 100*res.CrossNodeInClusterOver2ms, res.CrossNodeInClusterCount, 100*res.LoopbackFloorOver2ms)
 	logf("  CPU during the relay: %.3f cores in all (nodes %s, with %s garbage collections; client processes %s; this process %.3f)", res.RelayCPU,
 		fmtFigs(res.PerNode, 3, func(r ClusterNodeResult) float64 { return r.RelayCPU }),
 		fmtFigs(res.PerNode, 0, func(r ClusterNodeResult) float64 { return float64(r.RelayGCs) }),
@@ -694,6 +739,20 @@ func fmtFigs[T any](rs []T, prec int, f func(T) float64) string {
 	return strings.Join(parts, " ")
 }
 
+// overFrac is the fraction of s over limit.
+func overFrac(s []float64, limit float64) float64 {
+	if len(s) == 0 {
+		return 0
+	}
+	n := 0
+	for _, v := range s {
+		if v > limit {
+			n++
+		}
+	}
+	return float64(n) / float64(len(s))
+}
+
 func pct(s []float64, p int) float64 {
 	if len(s) == 0 {
 		return 0
@@ -715,6 +774,9 @@ func printClusterTable(w io.Writer, r benchClusterResult) {
 	fmt.Fprintf(w, "%-36s %10.0f %10.0f %14s %14s  (%.0f msg/s, lost %d)\n", "relay across nodes", r.CrossNodeRelayP50us, r.CrossNodeRelayP99us, "", "", r.CrossNodeRelayRate, r.CrossNodeRelayLost)
 	fmt.Fprintf(w, "%-36s %10.0f %10.0f %14.2f %14.2f\n", "relay within one node (baseline)", r.SingleNodeRelayP50us, r.SingleNodeRelayP99us, r.RatioCrossSingleP50, r.RatioCrossSingleP99)
 	fmt.Fprintf(w, "%-36s %10.0f %10.0f %14.2f %14.2f\n", "bare NATS request/reply (baseline)", r.NATSRequestReplyP50us, r.NATSRequestReplyP99us, r.RatioCrossNATSP50, r.RatioCrossNATSP99)
+	fmt.Fprintf(w, "%-36s %10.0f %10.0f %14s %14.2f\n", "loopback floor (baseline)", r.LoopbackFloorP50us, r.LoopbackFloorP99us, "", r.RatioCrossFloorP99)
+	fmt.Fprintf(w, "over 2 ms: %.2f%% of the relays across nodes (%.2f%% within the cluster's two nodes), %.2f%% of the floor's frames\n",
+		100*r.CrossNodeRelayOver2ms, 100*r.CrossNodeInClusterOver2ms, 100*r.LoopbackFloorOver2ms)
 	fmt.Fprintf(w, "\nfailover: node %s SIGKILLed (KV leader: %v); %d/%d clients resumed on another node, p50 %.1f ms, max %.1f ms after the kill (p50 %.1f ms after their connection dropped)\n",
 		r.FailoverKilled, r.FailoverKilledLeader, r.FailoverResumed, r.FailoverClients, r.FailoverResumeP50ms, r.FailoverResumeMaxms, r.FailoverReconnectP50ms)
 	fmt.Fprintf(w, "targets: >=50,000 sessions %s; <=16 KiB per idle session %s; cross-node relay p99 <=2 ms at the rate %s\n",

@@ -333,19 +333,33 @@ func (m *relayMeter) runSamples(ctx context.Context, senders, receivers []*signa
 	m.mu.Lock()
 	m.samples = m.samples[:0]
 	m.mu.Unlock()
-	interval := time.Duration(float64(time.Second) * float64(len(senders)) / rate)
+	sent, elapsed := pace(ctx, len(senders), rate, dur, func(i int) bool {
+		payload := `{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`
+		return senders[i].Signal(ctx, receivers[i].ID(), json.RawMessage(payload)) == nil
+	})
+	time.Sleep(200 * time.Millisecond) // let the last relays land
+	m.mu.Lock()
+	s := slices.Clone(m.samples)
+	m.mu.Unlock()
+	return s, sent, elapsed
+}
+
+// pace calls send(i) for each of n senders from its own goroutine, at rate
+// calls a second over all of them, for dur: the senders are staggered over
+// one interval, then each is paced by absolute deadlines so that a slow
+// call does not lower the rate. It returns the calls that reported
+// success and the time taken.
+func pace(ctx context.Context, n int, rate float64, dur time.Duration, send func(i int) bool) (int, time.Duration) {
+	interval := time.Duration(float64(time.Second) * float64(n) / rate)
 	var sent atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	stop := start.Add(dur)
-	for i, s := range senders {
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			to := receivers[i].ID()
-			// Stagger the pairs over one interval, then pace by absolute
-			// deadlines so that a slow send does not lower the rate.
-			next := start.Add(interval * time.Duration(i) / time.Duration(len(senders)))
+			next := start.Add(interval * time.Duration(i) / time.Duration(n))
 			for {
 				if d := time.Until(next); d > 0 {
 					time.Sleep(d)
@@ -353,8 +367,7 @@ func (m *relayMeter) runSamples(ctx context.Context, senders, receivers []*signa
 				if time.Now().After(stop) || ctx.Err() != nil {
 					return
 				}
-				payload := `{"t":` + strconv.FormatInt(time.Now().UnixNano(), 10) + `}`
-				if s.Signal(ctx, to, json.RawMessage(payload)) == nil {
+				if send(i) {
 					sent.Add(1)
 				}
 				next = next.Add(interval)
@@ -362,12 +375,7 @@ func (m *relayMeter) runSamples(ctx context.Context, senders, receivers []*signa
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	time.Sleep(200 * time.Millisecond) // let the last relays land
-	m.mu.Lock()
-	s := slices.Clone(m.samples)
-	m.mu.Unlock()
-	return s, int(sent.Load()), elapsed
+	return int(sent.Load()), time.Since(start)
 }
 
 // statsOf summarizes samples (µs) of sent signals taken over elapsed.
