@@ -422,7 +422,7 @@ func Cluster(cfg ClusterConfig) error {
 		return fmt.Errorf("nats request/reply: %w", err)
 	}
 	defer echo.close()
-	floor, err := newLoopbackFloor(cfg.Pairs, cfg.NodeProcs)
+	floor, err := newLoopbackFloor(ctx, cfg.Pairs, cfg.NodeProcs)
 	if err != nil {
 		return err
 	}

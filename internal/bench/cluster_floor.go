@@ -44,15 +44,19 @@ type loopbackFloor struct {
 
 // newLoopbackFloor starts the two forwarders with GOMAXPROCS goProcs (0:
 // the runtime's default) and connects pairs senders through them.
-func newLoopbackFloor(pairs, goProcs int) (f *loopbackFloor, err error) {
-	f = &loopbackFloor{}
-	defer func() {
-		if err != nil {
-			f.close()
-		}
-	}()
-	if f.ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+func newLoopbackFloor(ctx context.Context, pairs, goProcs int) (*loopbackFloor, error) {
+	f := &loopbackFloor{}
+	if err := f.start(ctx, pairs, goProcs); err != nil {
+		f.close()
 		return nil, err
+	}
+	return f, nil
+}
+
+func (f *loopbackFloor) start(ctx context.Context, pairs, goProcs int) error {
+	var err error
+	if f.ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return err
 	}
 	f.wg.Add(1)
 	go f.accept()
@@ -60,28 +64,44 @@ func newLoopbackFloor(pairs, goProcs int) (f *loopbackFloor, err error) {
 	for range 2 {
 		p, err := startForwarder(next, goProcs)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		f.fwds = append([]*clusterClientProc{p}, f.fwds...)
 		line, err := p.out.ReadString('\n')
 		addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr ")
 		if err != nil || !ok {
-			return nil, fmt.Errorf("forwarder did not start: %q %v", line, err)
+			return fmt.Errorf("forwarder did not start: %q %v", line, err)
 		}
 		next = addr
 	}
+	frame := make([]byte, floorFrame)
 	for range pairs {
 		c, err := net.Dial("tcp", next)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		f.conns = append(f.conns, c)
+		// One frame through each path, before any measurement: the
+		// forwarders dial the next hop when they accept.
+		if _, err := c.Write(frame); err != nil {
+			return err
+		}
 	}
-	// One frame through each path: every connection of the chain is up.
-	if s, _, _ := f.run(context.Background(), float64(pairs)*50, 20*time.Millisecond); len(s) < pairs {
-		return nil, fmt.Errorf("loopback floor: %d of %d first frames came through", len(s), pairs)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		f.mu.Lock()
+		n := len(f.samples)
+		f.mu.Unlock()
+		if n == pairs {
+			return nil
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("loopback floor: %d of %d first frames came through", n, pairs)
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
-	return f, nil
 }
 
 func (f *loopbackFloor) accept() {
