@@ -184,6 +184,7 @@ func benchClusterCommand(args []string) error {
 	fs.Float64Var(&cfg.Rate, "rate", 1000, "relayed messages per second, over all pairs")
 	fs.DurationVar(&cfg.RelayDuration, "relay-duration", 8*time.Second, "length of each relay measurement")
 	fs.DurationVar(&cfg.IdleWindow, "idle-window", 5*time.Second, "how long the CPU of the nodes and client processes is measured with only the idle sessions, before the relay (0: not measured)")
+	fs.BoolVar(&cfg.PauseDAMON, "pause-damon", false, "turn the kernel's DAMON memory monitors (kdamond) off during the relay measurements and on again after them (root; see docs/operations.md)")
 	fs.IntVar(&cfg.NodeProcs, "node-gomaxprocs", -1, "GOMAXPROCS of each node process (-1: cores / nodes, at least 1, as docs/operations.md advises for nodes sharing a machine; 0: the runtime's default, every core)")
 	fs.IntVar(&cfg.ClientGoProcs, "client-gomaxprocs", 1, "GOMAXPROCS of each client process (0: the runtime's default)")
 	clientSched := fs.String("client-sched", "idle", "scheduling policy of the client processes, which stand for the players' machines: idle (SCHED_IDLE: they take no core the nodes want) or normal")

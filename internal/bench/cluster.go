@@ -44,6 +44,7 @@ type ClusterConfig struct {
 	NodeProcs       int           // -node-gomaxprocs: GOMAXPROCS of each node (0: the runtime's default, all cores; -1: cores / nodes, at least 1)
 	ClientGoProcs   int           // -client-gomaxprocs: GOMAXPROCS of each client process (0: the runtime's default)
 	ClientNormal    bool          // -client-sched normal: the client processes run under the normal policy, not SCHED_IDLE
+	PauseDAMON      bool          // -pause-damon: turn the kernel's DAMON monitors off during the relay measurements (root)
 	Profile         string        // -profile: directory for heap profiles of the nodes with their sessions, CPU profiles of the nodes during the idle window, of two nodes during the relay and of the client processes
 	JSON            bool          // -json
 }
@@ -136,11 +137,15 @@ type benchClusterResult struct {
 	FailoverNewSessions  int     `json:"failover_new_sessions"` // reconnected without their session
 	FailoverKilled       string  `json:"failover_killed_node"`
 	FailoverKilledLeader bool    `json:"failover_killed_kv_leader"`
-	TargetSessionsMet    bool    `json:"target_sessions_met"`
-	TargetMemoryMet      bool    `json:"target_memory_met"`
-	TargetRelayP99Met    bool    `json:"target_relay_p99_met"`
-	LoadAvg              string  `json:"loadavg"`
-	Seconds              float64 `json:"seconds"`
+	// DAMON monitors running when the relay measurements began, and
+	// those that -pause-damon turned off for them (damon.go).
+	DAMONRunning      int     `json:"damon_running"`
+	DAMONPaused       int     `json:"damon_paused"`
+	TargetSessionsMet bool    `json:"target_sessions_met"`
+	TargetMemoryMet   bool    `json:"target_memory_met"`
+	TargetRelayP99Met bool    `json:"target_relay_p99_met"`
+	LoadAvg           string  `json:"loadavg"`
+	Seconds           float64 `json:"seconds"`
 }
 
 // Cluster runs rallypoint bench cluster: Nodes `rallypoint serve`
@@ -493,6 +498,28 @@ func Cluster(cfg ClusterConfig) error {
 		return m["rallypoint_signaling_relay_seconds_count"], m[`rallypoint_signaling_relay_seconds_bucket{le="0.002"}`]
 	}
 	ic0, iw0 := inCluster()
+	// DAMON, when it runs and -pause-damon asks, is off for the relay
+	// measurements only; it is on again before the failover, and if this
+	// returns early.
+	res.DAMONRunning = len(damonRunning())
+	resumeDAMON := func() {}
+	if cfg.PauseDAMON && res.DAMONRunning > 0 {
+		n, resume, err := pauseDAMON()
+		if err != nil {
+			return err
+		}
+		res.DAMONPaused = n
+		logf("paused %d DAMON monitor(s) for the relay measurements", n)
+		var once sync.Once
+		resumeDAMON = func() {
+			once.Do(func() {
+				if err := resume(); err != nil {
+					logf("%v", err)
+				}
+			})
+		}
+		defer resumeDAMON()
+	}
 	runtime.GC()
 	memLimit, gcPercent, goProcs := debug.SetMemoryLimit(1<<30), debug.SetGCPercent(-1), runtime.GOMAXPROCS(1)
 	c0, rt0 := procsCPU(allPids), time.Now()
@@ -503,6 +530,7 @@ func Cluster(cfg ClusterConfig) error {
 		add(&fa)(floor.run(ctx, cfg.Rate, turn))
 	}
 	c1, rel := procsCPU(allPids), time.Since(rt0).Seconds()
+	resumeDAMON()
 	runtime.GOMAXPROCS(goProcs)
 	debug.SetGCPercent(gcPercent)
 	debug.SetMemoryLimit(memLimit)
@@ -781,7 +809,7 @@ func printClusterTable(w io.Writer, r benchClusterResult) {
 		r.FailoverKilled, r.FailoverKilledLeader, r.FailoverResumed, r.FailoverClients, r.FailoverResumeP50ms, r.FailoverResumeMaxms, r.FailoverReconnectP50ms)
 	fmt.Fprintf(w, "targets: >=50,000 sessions %s; <=16 KiB per idle session %s; cross-node relay p99 <=2 ms at the rate %s\n",
 		yes[r.TargetSessionsMet], yes[r.TargetMemoryMet], yes[r.TargetRelayP99Met])
-	fmt.Fprintf(w, "load average: %s; total %.1f s\n", r.LoadAvg, r.Seconds)
+	fmt.Fprintf(w, "DAMON monitors running: %d, paused for the relay: %d; load average: %s; total %.1f s\n", r.DAMONRunning, r.DAMONPaused, r.LoadAvg, r.Seconds)
 }
 
 // clusterNode is one `rallypoint serve` process of the bench.
