@@ -154,8 +154,8 @@ type benchClusterResult struct {
 // nodes and over several source addresses; this process measures each
 // node's RSS (from /proc, after a GC through the node's -debug-addr)
 // before and after the sessions, relay latency between peers on two nodes
-// against peers on one node and a bare NATS request/reply across the
-// route, and finally SIGKILLs a node and times its clients' resume on
+// against peers on one node, a bare NATS request/reply across the route
+// and a loopback floor (cluster_floor.go), and finally SIGKILLs a node and times its clients' resume on
 // another.
 func Cluster(cfg ClusterConfig) error {
 	if os.Getenv(clusterClientsEnv) != "" {

@@ -13,8 +13,10 @@
 // processes over embedded NATS with client processes holding the idle
 // sessions: each node's RSS per session, the CPU and context switches of
 // every process with only the idle sessions and during the relay, relay
-// across nodes against relay within one and a bare NATS request/reply,
-// and resume on another node when one is SIGKILLed) and content (a lobby's content delivered by
+// across nodes against relay within one, a bare NATS request/reply and a
+// loopback floor of two forwarder processes (cluster_floor.go), and resume
+// on another node when one is SIGKILLed; -pause-damon turns the kernel's
+// DAMON monitors off for the relay (damon.go)) and content (a lobby's content delivered by
 // the swarm of lobby/content against each member fetching from the host
 // alone, over meshes in this process).
 //
