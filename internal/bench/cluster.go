@@ -1117,15 +1117,22 @@ type clusterClientProc struct {
 }
 
 func startClusterClients(spec clusterClientsSpec) (*clusterClientProc, error) {
+	b, _ := json.Marshal(spec)
+	return startClusterChild(spec.GoProcs, clusterClientsEnv+"="+string(b))
+}
+
+// startClusterChild starts a copy of this binary as `bench cluster` with
+// env added to the environment and GOMAXPROCS goProcs (0: the runtime's
+// default), its stdin and stdout piped; it dies with this process.
+func startClusterChild(goProcs int, env ...string) (*clusterClientProc, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(spec)
 	cmd := exec.Command(exe, "bench", "cluster")
-	cmd.Env = append(os.Environ(), clusterClientsEnv+"="+string(b))
-	if spec.GoProcs > 0 {
-		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(spec.GoProcs))
+	cmd.Env = append(os.Environ(), env...)
+	if goProcs > 0 {
+		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(goProcs))
 	}
 	dieWithParent(cmd)
 	cmd.Stderr = os.Stderr

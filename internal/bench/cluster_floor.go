@@ -9,9 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -62,7 +60,7 @@ func (f *loopbackFloor) start(ctx context.Context, pairs, goProcs int) error {
 	go f.accept()
 	next := f.ln.Addr().String()
 	for range 2 {
-		p, err := startForwarder(next, goProcs)
+		p, err := startClusterChild(goProcs, clusterForwarderEnv+"="+next)
 		if err != nil {
 			return err
 		}
@@ -165,32 +163,6 @@ func (f *loopbackFloor) close() {
 		f.ln.Close()
 	}
 	f.wg.Wait()
-}
-
-func startForwarder(next string, goProcs int) (*clusterClientProc, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(exe, "bench", "cluster")
-	cmd.Env = append(os.Environ(), clusterForwarderEnv+"="+next)
-	if goProcs > 0 {
-		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(goProcs))
-	}
-	dieWithParent(cmd)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		return nil, err
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return &clusterClientProc{cmd: cmd, in: in, out: bufio.NewReader(out)}, nil
 }
 
 // clusterForwarderChild is a forwarder process: it prints "addr HOST:PORT"
