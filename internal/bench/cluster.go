@@ -155,8 +155,8 @@ type benchClusterResult struct {
 // node's RSS (from /proc, after a GC through the node's -debug-addr)
 // before and after the sessions, relay latency between peers on two nodes
 // against peers on one node, a bare NATS request/reply across the route
-// and a loopback floor (cluster_floor.go), and finally SIGKILLs a node and times its clients' resume on
-// another.
+// and a loopback floor (cluster_floor.go), and finally SIGKILLs a node and
+// times its clients' resume on another.
 func Cluster(cfg ClusterConfig) error {
 	if os.Getenv(clusterClientsEnv) != "" {
 		return clusterClientsChild()
@@ -483,21 +483,17 @@ func Cluster(cfg ClusterConfig) error {
 			}
 		}
 	}
-	// This process holds the relaying clients, the players' side of the
-	// relay: it runs on one P and without collections while it measures
-	// (a collection only past 1 GiB of heap), so that it adds as few
-	// thread wake-ups and as little CPU to the machine as it can.
 	// The target's node times each relay it writes from the sender's node
 	// reading it (its relay histogram): the part of a cross-node relay
 	// that the cluster's two processes take.
-	inCluster := func() (count, within float64) {
+	inCluster := func() (count, within float64, ok bool) {
 		m, err := nodes[1].metrics()
 		if err != nil {
-			return 0, 0
+			return 0, 0, false
 		}
-		return m["rallypoint_signaling_relay_seconds_count"], m[`rallypoint_signaling_relay_seconds_bucket{le="0.002"}`]
+		return m["rallypoint_signaling_relay_seconds_count"], m[`rallypoint_signaling_relay_seconds_bucket{le="0.002"}`], true
 	}
-	ic0, iw0 := inCluster()
+	ic0, iw0, ok0 := inCluster()
 	// DAMON, when it runs and -pause-damon asks, is off for the relay
 	// measurements only; it is on again before the failover, and if this
 	// returns early.
@@ -520,6 +516,10 @@ func Cluster(cfg ClusterConfig) error {
 		}
 		defer resumeDAMON()
 	}
+	// This process holds the relaying clients, the players' side of the
+	// relay: it runs on one P and without collections while it measures
+	// (a collection only past 1 GiB of heap), so that it adds as few
+	// thread wake-ups and as little CPU to the machine as it can.
 	runtime.GC()
 	memLimit, gcPercent, goProcs := debug.SetMemoryLimit(1<<30), debug.SetGCPercent(-1), runtime.GOMAXPROCS(1)
 	c0, rt0 := procsCPU(allPids), time.Now()
@@ -536,7 +536,8 @@ func Cluster(cfg ClusterConfig) error {
 	debug.SetMemoryLimit(memLimit)
 	stopProfile()
 	g1 := gcs()
-	if ic1, iw1 := inCluster(); ic1 > ic0 {
+	// Left at 0 (count 0) when either reading failed.
+	if ic1, iw1, ok1 := inCluster(); ok0 && ok1 && ic1 > ic0 {
 		res.CrossNodeInClusterCount = ic1 - ic0
 		res.CrossNodeInClusterOver2ms = 1 - (iw1-iw0)/(ic1-ic0)
 	}
